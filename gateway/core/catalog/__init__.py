@@ -1,0 +1,31 @@
+"""Scene discovery: one interface, a static local catalog and a STAC API client."""
+
+from gateway.core.catalog.base import Catalog
+from gateway.core.catalog.cached import CachedCatalog
+from gateway.core.catalog.models import (
+    ORDERS,
+    Asset,
+    Order,
+    Scene,
+    SearchQuery,
+    TimeRange,
+    order_scenes,
+    scene_from_item,
+)
+from gateway.core.catalog.static import StaticCatalog
+from gateway.core.catalog.stac_api import StacApiCatalog
+
+__all__ = [
+    "ORDERS",
+    "Asset",
+    "CachedCatalog",
+    "Catalog",
+    "Order",
+    "Scene",
+    "SearchQuery",
+    "StacApiCatalog",
+    "StaticCatalog",
+    "TimeRange",
+    "order_scenes",
+    "scene_from_item",
+]

@@ -1,0 +1,148 @@
+"""What the catalog answers: scenes with their assets, parsed from CDSE-shaped STAC items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Order = Literal["mostRecent", "leastRecent", "leastCC"]
+ORDERS: tuple[Order, ...] = ("mostRecent", "leastRecent", "leastCC")
+
+
+def parse_datetime(text: str) -> datetime:
+    """An RFC 3339 timestamp (``Z`` or offset) -> aware UTC datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A closed UTC interval; ``None`` ends are open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def contains(self, moment: datetime) -> bool:
+        return (self.start is None or moment >= self.start) and (
+            self.end is None or moment <= self.end
+        )
+
+    def to_stac(self) -> str | None:
+        """The STAC API ``datetime`` parameter, or None when fully open."""
+        if self.start is None and self.end is None:
+            return None
+
+        def fmt(moment: datetime | None) -> str:
+            return ".." if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+        return f"{fmt(self.start)}/{fmt(self.end)}"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One raster file of a scene."""
+
+    key: str
+    href: str
+    band: str | None  # the single band this asset holds (None for multi-band visuals)
+    gsd: float | None
+    scale: float | None
+    offset: float | None
+    nodata: float | None
+    data_type: str | None
+    media_type: str | None
+    proj_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One catalog item reduced to what the engine needs (the raw item is kept)."""
+
+    id: str
+    collection: str
+    datetime: datetime
+    cloud_cover: float | None
+    bbox: tuple[float, float, float, float]  # EPSG:4326 lon/lat
+    geometry: dict[str, Any]
+    assets: tuple[Asset, ...]
+    processing_version: str | None = None
+    item: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def band_assets(self, band: str) -> list[Asset]:
+        """Assets that hold ``band``, finest resolution first."""
+        found = [a for a in self.assets if a.band == band]
+        return sorted(found, key=lambda a: a.gsd or 0.0)
+
+
+def _asset_band(key: str, asset: dict[str, Any]) -> str | None:
+    bands = asset.get("bands") or asset.get("eo:bands")
+    if bands:
+        return bands[0].get("name") if len(bands) == 1 else None
+    # SCL_20m, AOT_10m... carry no band list: the key says which band it is.
+    return key.split("_")[0] if key else None
+
+
+def _is_raster(asset: dict[str, Any]) -> bool:
+    media = asset.get("type", "")
+    roles = asset.get("roles", [])
+    return ("image/jp2" in media or "image/tiff" in media) and "data" in roles
+
+
+def scene_from_item(item: dict[str, Any]) -> Scene:
+    """Parse a STAC item shaped like CDSE's (see shared/fixtures/cdse-stac)."""
+    props = item["properties"]
+    when = props.get("datetime") or props.get("start_datetime")
+    assets = tuple(
+        Asset(
+            key=key,
+            href=asset["href"],
+            band=_asset_band(key, asset),
+            gsd=asset.get("gsd", props.get("gsd")),
+            scale=asset.get("raster:scale"),
+            offset=asset.get("raster:offset"),
+            nodata=asset.get("nodata"),
+            data_type=asset.get("data_type"),
+            media_type=asset.get("type"),
+            proj_code=asset.get("proj:code", props.get("proj:code")),
+        )
+        for key, asset in item.get("assets", {}).items()
+        if _is_raster(asset)
+    )
+    bbox = item.get("bbox") or (-180.0, -90.0, 180.0, 90.0)
+    return Scene(
+        id=item["id"],
+        collection=item.get("collection", ""),
+        datetime=parse_datetime(when),
+        cloud_cover=props.get("eo:cloud_cover"),
+        bbox=tuple(float(v) for v in bbox[:4]),  # type: ignore[arg-type]
+        geometry=item.get("geometry") or {},
+        assets=assets,
+        processing_version=props.get("processing:version"),
+        item=item,
+    )
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A catalog search: one collection, an area in lon/lat, a time range, cloud cover, order."""
+
+    collection: str
+    bbox: tuple[float, float, float, float]
+    time: TimeRange = TimeRange()
+    max_cloud_cover: float | None = None
+    order: Order = "mostRecent"
+    limit: int = 100
+
+
+def order_scenes(scenes: list[Scene], order: Order) -> list[Scene]:
+    """Sort scenes for mosaicking; ties are broken by id so results are stable."""
+    if order == "leastCC":
+        return sorted(
+            scenes,
+            key=lambda s: (s.cloud_cover if s.cloud_cover is not None else 101.0, -s.datetime.timestamp(), s.id),
+        )
+    reverse = order == "mostRecent"
+    return sorted(scenes, key=lambda s: (s.datetime, s.id), reverse=reverse)

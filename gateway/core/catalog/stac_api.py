@@ -1,0 +1,94 @@
+"""A STAC API backend (CDSE's ``https://stac.dataspace.copernicus.eu/v1`` in production)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from pystac_client import Client
+from pystac_client.stac_api_io import StacApiIO
+from urllib3.util.retry import Retry
+
+from gateway.core.catalog.models import Scene, SearchQuery, order_scenes, scene_from_item
+from gateway.errors import UpstreamError
+
+log = logging.getLogger(__name__)
+
+_SORTBY = {
+    "mostRecent": [{"field": "properties.datetime", "direction": "desc"}],
+    "leastRecent": [{"field": "properties.datetime", "direction": "asc"}],
+    "leastCC": [{"field": "properties.eo:cloud_cover", "direction": "asc"}],
+}
+
+
+def cql2_filter(query: SearchQuery) -> dict[str, Any] | None:
+    """The CQL2-JSON filter for the parts of a query that are not bbox/datetime."""
+    if query.max_cloud_cover is None:
+        return None
+    return {
+        "op": "<=",
+        "args": [{"property": "eo:cloud_cover"}, float(query.max_cloud_cover)],
+    }
+
+
+def search_parameters(query: SearchQuery, page_size: int = 100) -> dict[str, Any]:
+    """Keyword arguments for ``Client.search`` (POST /search)."""
+    params: dict[str, Any] = {
+        "collections": [query.collection],
+        "bbox": list(query.bbox),
+        "sortby": _SORTBY[query.order],
+        "max_items": query.limit,
+        "limit": min(page_size, query.limit),
+        "method": "POST",
+    }
+    when = query.time.to_stac()
+    if when is not None:
+        params["datetime"] = when
+    cql2 = cql2_filter(query)
+    if cql2 is not None:
+        params["filter"] = cql2
+        params["filter_lang"] = "cql2-json"
+    return params
+
+
+class StacApiCatalog:
+    """Searches a STAC API with bounded retries on time-outs and 5xx answers."""
+
+    def __init__(self, url: str, *, timeout_s: float = 10.0, retries: int = 3) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+        self._retries = retries
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                retry = Retry(
+                    total=self._retries,
+                    backoff_factor=0.2,
+                    status_forcelist=(500, 502, 503, 504),
+                    allowed_methods=None,  # POST /search is safe to repeat
+                )
+                io = StacApiIO(timeout=self._timeout_s, max_retries=retry)
+                client = Client.open(self._url, stac_io=io, timeout=self._timeout_s)
+                # Many STAC APIs (CDSE included) sort without advertising the class.
+                client.add_conforms_to("SORT")
+                client.add_conforms_to("FILTER")
+                self._client = client
+            return self._client
+
+    def search(self, query: SearchQuery) -> list[Scene]:
+        try:
+            client = self._open()
+            result = client.search(**search_parameters(query))
+            items = list(result.items_as_dicts())
+        except UpstreamError:
+            raise
+        except Exception as exc:  # network, HTTP, JSON: the client learns only which service
+            log.warning("STAC search failed: %s", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+            raise UpstreamError("the catalog service did not answer") from exc
+        scenes = [scene_from_item(item) for item in items]
+        # The API sorted already; sorting again makes ties stable across backends.
+        return order_scenes(scenes, query.order)

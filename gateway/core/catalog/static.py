@@ -1,0 +1,63 @@
+"""A static STAC catalog on local disk (the embedded default)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from gateway.core.catalog.models import Scene, SearchQuery, order_scenes, scene_from_item
+from gateway.errors import UpstreamError
+
+
+class StaticCatalog:
+    """Reads ``<root>/collections/<id>/items.ndjson`` (or ``items/*.json``) once, searches in memory."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lock = threading.Lock()
+        self._scenes: dict[str, list[tuple[Scene, BaseGeometry]]] | None = None
+
+    def _load(self) -> dict[str, list[tuple[Scene, BaseGeometry]]]:
+        with self._lock:
+            if self._scenes is None:
+                self._scenes = {}
+                collections = self._root / "collections"
+                if not collections.is_dir():
+                    raise UpstreamError("the local catalog is missing")
+                for folder in sorted(p for p in collections.iterdir() if p.is_dir()):
+                    scenes = [scene_from_item(item) for item in _read_items(folder)]
+                    self._scenes[folder.name] = [(s, shape(s.geometry)) for s in scenes]
+            return self._scenes
+
+    def collections(self) -> list[str]:
+        return sorted(self._load())
+
+    def search(self, query: SearchQuery) -> list[Scene]:
+        area = box(*query.bbox)
+        found = [
+            scene
+            for scene, footprint in self._load().get(query.collection, [])
+            if query.time.contains(scene.datetime)
+            and (
+                query.max_cloud_cover is None
+                or scene.cloud_cover is None
+                or scene.cloud_cover <= query.max_cloud_cover
+            )
+            and footprint.intersects(area)
+        ]
+        return order_scenes(found, query.order)[: query.limit]
+
+
+def _read_items(folder: Path) -> Iterable[dict]:
+    ndjson = folder / "items.ndjson"
+    if ndjson.is_file():
+        with ndjson.open(encoding="utf-8") as handle:
+            yield from (json.loads(line) for line in handle if line.strip())
+        return
+    for path in sorted((folder / "items").glob("*.json")):
+        yield json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,223 @@
+"""The one normalised render request every door builds, and the parsers doors share."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from gateway.config import GatewayConfig
+from gateway.core.catalog import ORDERS, Order, TimeRange
+from gateway.core.grid import Grid, parse_crs
+from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
+
+FORMATS = ("png", "jpeg", "webp", "tiff", "cog")
+_REDUCED = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+
+
+def _instant_range(text: str) -> tuple[datetime, datetime]:
+    """One ISO date/datetime, possibly of reduced precision, as the interval it denotes."""
+    value = text.strip()
+    match = _REDUCED.match(value)
+    if match:
+        year, month, day = (int(g) if g else None for g in match.groups())
+        try:
+            if month is None:
+                start = datetime(year, 1, 1, tzinfo=UTC)
+                end = datetime(year + 1, 1, 1, tzinfo=UTC)
+            elif day is None:
+                start = datetime(year, month, 1, tzinfo=UTC)
+                end = start + timedelta(days=calendar.monthrange(year, month)[1])
+            else:
+                start = datetime(year, month, day, tzinfo=UTC)
+                end = start + timedelta(days=1)
+        except ValueError:
+            raise InvalidParameterValue(f"invalid date {value[:40]!r}", locator="time") from None
+        return start, end - timedelta(microseconds=1)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameterValue(
+            f"invalid time {value[:40]!r}: use YYYY[-MM[-DD]] or an ISO 8601 datetime",
+            locator="time",
+        ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment, moment
+
+
+def parse_time(text: str | None) -> TimeRange:
+    """``start/end``, a single date (that whole day), ``2025-06`` (that month), ``..`` open ends."""
+    if text is None or not text.strip():
+        return TimeRange()
+    parts = text.strip().split("/")
+    if len(parts) == 1:
+        return TimeRange(*_instant_range(parts[0]))
+    if len(parts) != 2 and not (len(parts) == 3 and parts[2].upper().startswith("P")):
+        raise InvalidParameterValue("time must be a date or start/end", locator="time")
+    start = None if parts[0] in ("", "..") else _instant_range(parts[0])[0]
+    end = None if parts[1] in ("", "..") else _instant_range(parts[1])[1]
+    if start is not None and end is not None and start > end:
+        raise InvalidParameterValue("time range ends before it starts", locator="time")
+    return TimeRange(start, end)
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``minx,miny,maxx,maxy`` -> four floats, or InvalidParameterValue."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidParameterValue("bbox must be four numbers", locator="bbox") from None
+    if len(values) != 4 or not all(v == v and abs(v) != float("inf") for v in values):
+        raise InvalidParameterValue("bbox must be four numbers", locator="bbox")
+    return values  # type: ignore[return-value]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` -> (width, height)."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*[xX,]\s*(\d{1,6})\s*", text)
+    if not match:
+        raise InvalidParameterValue("size must be WIDTHxHEIGHT", locator="size")
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_order(text: str | None, default: Order) -> Order:
+    if text is None or text == "":
+        return default
+    for order in ORDERS:
+        if order.lower() == text.strip().lower():
+            return order
+    raise InvalidParameterValue(
+        f"unknown order; use one of {', '.join(ORDERS)}", locator="priority"
+    )
+
+
+def parse_maxcc(value: float | str | None) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidParameterValue("maxcc must be a number 0-100", locator="maxcc") from None
+    if not 0 <= number <= 100:
+        raise InvalidParameterValue("maxcc must be between 0 and 100", locator="maxcc")
+    return number
+
+
+def parse_format(text: str) -> str:
+    """A file extension or media type -> one of FORMATS."""
+    value = text.strip().lower()
+    aliases = {
+        "png": "png", "image/png": "png",
+        "jpg": "jpeg", "jpeg": "jpeg", "image/jpeg": "jpeg",
+        "webp": "webp", "image/webp": "webp",
+        "tif": "tiff", "tiff": "tiff", "image/tiff": "tiff", "image/geotiff": "tiff",
+        "image/tiff; application=geotiff": "tiff",
+        "cog": "cog", "image/tiff; application=geotiff; profile=cloud-optimized": "cog",
+    }  # fmt: skip
+    if value not in aliases:
+        raise InvalidParameterValue(
+            f"unsupported format; use one of {', '.join(FORMATS)}", locator="format"
+        )
+    return aliases[value]
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything that decides the pixels of one map, normalised and validated."""
+
+    collection: str
+    expression: str
+    grid: Grid
+    style: str
+    format: str = "png"
+    time: TimeRange = TimeRange()
+    max_cloud_cover: float | None = None
+    order: Order = "mostRecent"
+    cloud_mask: bool = False
+    resampling: str = "bilinear"
+    layer: str | None = None
+
+    def cache_parts(self) -> dict[str, object]:
+        """Every field that changes the output bytes, for the cache key."""
+        return {
+            "collection": self.collection,
+            "expression": self.expression,
+            "style": self.style,
+            "format": self.format,
+            "time": self.time.to_stac(),
+            "maxcc": self.max_cloud_cover,
+            "order": self.order,
+            "cloud_mask": self.cloud_mask,
+            "resampling": self.resampling,
+            "crs": self.grid.crs.to_string(),
+            "bounds": [round(v, 9) for v in self.grid.bounds],
+            "size": [self.grid.width, self.grid.height],
+        }
+
+
+def build_request(
+    config: GatewayConfig,
+    *,
+    bbox: tuple[float, float, float, float],
+    crs: str,
+    width: int,
+    height: int,
+    layer: str | None = None,
+    collection: str | None = None,
+    expression: str | None = None,
+    style: str | None = None,
+    format: str = "png",
+    time: str | None = None,
+    maxcc: float | str | None = None,
+    order: str | None = None,
+    cloud_mask: bool | None = None,
+) -> RenderRequest:
+    """Resolve a layer's defaults, parse and bound every parameter."""
+    limits = config.limits
+    layer_conf = None
+    if layer is not None:
+        layer_conf = config.layer(layer)
+        if layer_conf is None:
+            raise NotFound(f"unknown layer {layer[:40]!r}", locator="layer", code="LayerNotDefined")
+    collection_id = collection or (layer_conf.collection if layer_conf else None)
+    if collection_id is None:
+        raise InvalidParameterValue("give a layer or a collection", locator="collection")
+    collection_conf = config.collection(collection_id)
+    if collection_conf is None:
+        raise NotFound(f"unknown collection {collection_id[:40]!r}", locator="collection")
+    text = expression or (layer_conf.expression if layer_conf else None)
+    if not text:
+        raise InvalidParameterValue("give a layer or an expression", locator="expression")
+    if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
+        raise LimitExceeded(
+            f"size {width}x{height} exceeds the limit of {limits.max_width}x{limits.max_height}",
+            locator="size",
+        )
+    style_name = style or (layer_conf.style if layer_conf else None) or _default_style(text)
+    if config.style(style_name) is None:
+        raise InvalidParameterValue(f"unknown style {style_name[:40]!r}", locator="style", code="StyleNotDefined")
+    time_range = parse_time(time)
+    if time_range.start is not None and time_range.end is not None:
+        if time_range.end - time_range.start > timedelta(days=limits.max_time_span_days):
+            raise LimitExceeded(
+                f"time range longer than {limits.max_time_span_days} days", locator="time"
+            )
+    return RenderRequest(
+        collection=collection_id,
+        expression=text.strip(),
+        grid=Grid(parse_crs(crs), bbox, width, height),
+        style=style_name,
+        format=parse_format(format),
+        time=time_range,
+        max_cloud_cover=parse_maxcc(maxcc),
+        order=parse_order(order, collection_conf.default_order),
+        cloud_mask=cloud_mask if cloud_mask is not None else bool(layer_conf and layer_conf.cloud_mask),
+        resampling=layer_conf.resampling if layer_conf else "bilinear",
+        layer=layer_conf.name if layer_conf else None,
+    )
+
+
+def _default_style(expression: str) -> str:
+    outputs = [part for part in expression.split(";") if part.strip()]
+    return "true_color" if len(outputs) == 3 else "greyscale"

@@ -1,0 +1,91 @@
+"""Process settings from the environment (prefix ``GATEWAY_``), read only when asked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CDSE_STAC_URL = "https://stac.dataspace.copernicus.eu/v1"
+CDSE_S3_ENDPOINT = "eodata.dataspace.copernicus.eu"
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder: ``$XDG_DATA_HOME/cdse-gateway`` or ``~/.local/share/cdse-gateway``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "cdse-gateway"
+
+
+class Settings(BaseSettings):
+    """Everything that varies between deployments.
+
+    Storage credentials use the variable names CDSE documents for GDAL
+    (``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``...), so one environment serves GDAL
+    tools and the gateway alike.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    config_file: Path | None = None
+    public_url: str | None = None
+
+    # Catalog: a STAC API URL switches from the static catalog in data_dir/stac.
+    stac_url: str | None = None
+    stac_timeout_s: float = 10.0
+    stac_retries: int = 3
+    search_cache_ttl_s: float = 60.0
+
+    # Storage: "auto" reads from S3 when an endpoint is configured, else local files.
+    storage: Literal["auto", "local", "s3"] = "auto"
+    s3_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("GATEWAY_S3_ENDPOINT", "AWS_S3_ENDPOINT")
+    )
+    s3_access_key_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GATEWAY_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GATEWAY_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+    )
+    s3_https: bool = Field(
+        default=True, validation_alias=AliasChoices("GATEWAY_S3_HTTPS", "AWS_HTTPS")
+    )
+    s3_virtual_hosting: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("GATEWAY_S3_VIRTUAL_HOSTING", "AWS_VIRTUAL_HOSTING"),
+    )
+    s3_region: str = Field(
+        default="default", validation_alias=AliasChoices("GATEWAY_S3_REGION", "AWS_REGION")
+    )
+
+    # Cache: Redis when a URL is given, in-process LRU otherwise.
+    redis_url: str | None = None
+    memory_cache_mb: int = 256
+
+    # Embedded default: make the sample archive on first start when it is missing.
+    sample_data: bool = True
+    sample_profile: Literal["small", "full"] = "small"
+
+    @property
+    def storage_mode(self) -> Literal["local", "s3"]:
+        """Where ``s3://eodata/...`` hrefs are read from."""
+        if self.storage != "auto":
+            return self.storage
+        return "s3" if self.s3_endpoint else "local"
+
+    @property
+    def uses_static_catalog(self) -> bool:
+        return self.stac_url is None
+
+    @property
+    def static_catalog_dir(self) -> Path:
+        return self.data_dir / "stac"
+
+    @property
+    def eodata_dir(self) -> Path:
+        return self.data_dir / "eodata"

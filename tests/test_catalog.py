@@ -1,0 +1,173 @@
+"""Catalog: parsing CDSE items, the static backend, the STAC API query, the search cache."""
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.core.catalog import (
+    CachedCatalog,
+    SearchQuery,
+    StaticCatalog,
+    TimeRange,
+    order_scenes,
+    scene_from_item,
+)
+from gateway.core.catalog.cached import snap_bbox
+from gateway.core.catalog.stac_api import search_parameters
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "cdse-stac"
+
+
+@pytest.fixture(scope="module")
+def l2a_item():
+    return json.loads((FIXTURES / "sentinel-2-l2a.item.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def mosaic_item():
+    return json.loads((FIXTURES / "sentinel-2-global-mosaics.item.json").read_text())
+
+
+def test_parse_real_l2a_item(l2a_item):
+    scene = scene_from_item(l2a_item)
+    assert scene.collection == "sentinel-2-l2a"
+    assert scene.datetime == datetime(2022, 2, 17, 18, 34, 31, 24000, tzinfo=UTC)
+    assert scene.cloud_cover == pytest.approx(41.21)
+    assert scene.processing_version == "05.10"
+    b04 = scene.band_assets("B04")
+    assert [a.key for a in b04] == ["B04_10m", "B04_20m", "B04_60m"]
+    assert b04[0].href.startswith("s3://eodata/Sentinel-2/MSI/")
+    assert (b04[0].scale, b04[0].offset, b04[0].nodata) == (0.0001, -0.1, 0)
+    assert b04[0].proj_code == "EPSG:32613"
+    assert [a.key for a in scene.band_assets("SCL")] == ["SCL_20m", "SCL_60m"]
+    assert scene.band_assets("TCI") == []  # visual, multi-band: not a data band
+
+
+def test_parse_real_mosaic_item(mosaic_item):
+    scene = scene_from_item(mosaic_item)
+    b02 = scene.band_assets("B02")
+    assert len(b02) == 1
+    assert b02[0].scale is None and b02[0].nodata == -32768
+    assert b02[0].proj_code == "EPSG:32617"  # from the item's properties
+
+
+def _item(template, ident, when, cloud, lon):
+    item = json.loads(json.dumps(template))
+    item["id"] = ident
+    item["properties"]["datetime"] = when
+    item["properties"]["eo:cloud_cover"] = cloud
+    item["bbox"] = [lon, 52.0, lon + 1, 53.0]
+    item["geometry"] = {
+        "type": "Polygon",
+        "coordinates": [[[lon, 52.0], [lon + 1, 52.0], [lon + 1, 53.0], [lon, 53.0], [lon, 52.0]]],
+    }
+    return item
+
+
+@pytest.fixture()
+def static_root(tmp_path, l2a_item):
+    folder = tmp_path / "collections" / "sentinel-2-l2a"
+    (folder / "items").mkdir(parents=True)
+    items = [
+        _item(l2a_item, "a", "2025-06-03T10:00:00Z", 1.0, 5.0),
+        _item(l2a_item, "b", "2025-06-13T10:00:00Z", 65.0, 5.0),
+        _item(l2a_item, "c", "2025-06-23T10:00:00Z", 20.0, 5.0),
+        _item(l2a_item, "d", "2025-06-23T10:00:00Z", 10.0, 9.0),
+        _item(l2a_item, "e", "2025-05-20T10:00:00Z", 0.5, 5.0),
+    ]
+    for item in items:
+        (folder / "items" / f"{item['id']}.json").write_text(json.dumps(item))
+    return tmp_path
+
+
+def _ids(scenes):
+    return [s.id for s in scenes]
+
+
+def test_static_search_filters_and_orders(static_root):
+    catalog = StaticCatalog(static_root)
+    june = TimeRange(datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 30, 23, 59, tzinfo=UTC))
+    area = (5.5, 52.5, 5.6, 52.6)
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june))) == ["c", "b", "a"]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, order="leastRecent"))) == ["a", "b", "c"]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, order="leastCC"))) == ["a", "c", "b"]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, max_cloud_cover=30))) == ["c", "a"]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area))) == ["c", "b", "a", "e"]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", (9.5, 52.5, 9.6, 52.6), june))) == ["d"]
+    assert catalog.search(SearchQuery("sentinel-2-l2a", (20, 10, 21, 11))) == []
+    assert catalog.search(SearchQuery("unknown", area)) == []
+
+
+def test_order_ties_are_stable(l2a_item):
+    scenes = [scene_from_item(_item(l2a_item, i, "2025-06-23T10:00:00Z", 5.0, 5.0)) for i in "zyx"]
+    assert _ids(order_scenes(scenes, "mostRecent")) == ["z", "y", "x"]
+    assert _ids(order_scenes(scenes, "leastRecent")) == ["x", "y", "z"]
+
+
+def test_stac_api_search_parameters():
+    query = SearchQuery(
+        "sentinel-2-l2a",
+        (5.9, 52.5, 6.2, 52.7),
+        TimeRange(datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 30, 23, 59, 59, tzinfo=UTC)),
+        max_cloud_cover=30,
+        order="leastCC",
+        limit=40,
+    )
+    params = search_parameters(query)
+    assert params["collections"] == ["sentinel-2-l2a"]
+    assert params["bbox"] == [5.9, 52.5, 6.2, 52.7]
+    assert params["datetime"] == "2025-06-01T00:00:00.000000Z/2025-06-30T23:59:59.000000Z"
+    assert params["filter"] == {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 30.0]}
+    assert params["filter_lang"] == "cql2-json"
+    assert params["sortby"] == [{"field": "properties.eo:cloud_cover", "direction": "asc"}]
+    assert params["max_items"] == 40
+    assert "filter" not in search_parameters(SearchQuery("x", (0, 0, 1, 1)))
+
+
+class _CountingCatalog:
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def search(self, query):
+        with self.lock:
+            self.calls += 1
+        return self.inner.search(query)
+
+
+def test_burst_of_tiles_makes_one_search(static_root):
+    backend = _CountingCatalog(StaticCatalog(static_root))
+    catalog = CachedCatalog(backend, ttl_s=60, cell=0.5)
+    # 16 tiles of a 4x4 block over one area, from 8 threads at once.
+    tiles = [(5.5 + 0.02 * i, 52.5 + 0.02 * j, 5.52 + 0.02 * i, 52.52 + 0.02 * j) for i in range(4) for j in range(4)]
+    results = {}
+
+    def fetch(bbox):
+        results[bbox] = _ids(catalog.search(SearchQuery("sentinel-2-l2a", bbox)))
+
+    threads = [threading.Thread(target=fetch, args=(t,)) for t in tiles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert backend.calls == 1
+    assert all(ids == ["c", "b", "a", "e"] for ids in results.values())
+    # The exact bbox still filters: this one only meets scene d.
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", (9.5, 52.5, 9.6, 52.6)))) == ["d"]
+
+
+def test_search_cache_expires(static_root):
+    backend = _CountingCatalog(StaticCatalog(static_root))
+    catalog = CachedCatalog(backend, ttl_s=0, cell=0.5)
+    catalog.search(SearchQuery("sentinel-2-l2a", (5.5, 52.5, 5.6, 52.6)))
+    catalog.search(SearchQuery("sentinel-2-l2a", (5.5, 52.5, 5.6, 52.6)))
+    assert backend.calls == 2
+
+
+def test_snap_bbox():
+    assert snap_bbox((5.93, 52.61, 6.12, 52.69), 0.5) == (5.5, 52.5, 6.5, 53.0)
+    assert snap_bbox((179.9, 89.9, 180, 90), 0.5) == (179.5, 89.5, 180.0, 90.0)
