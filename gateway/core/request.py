@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gateway.config import GatewayConfig
 from gateway.core.catalog import ORDERS, Order, TimeRange
 from gateway.core.grid import Grid, parse_crs
+from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
-FORMATS = ("png", "jpeg", "webp", "tiff", "cog")
+RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
 _REDUCED = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
 
@@ -104,24 +105,6 @@ def parse_maxcc(value: float | str | None) -> float | None:
     return number
 
 
-def parse_format(text: str) -> str:
-    """A file extension or media type -> one of FORMATS."""
-    value = text.strip().lower()
-    aliases = {
-        "png": "png", "image/png": "png",
-        "jpg": "jpeg", "jpeg": "jpeg", "image/jpeg": "jpeg",
-        "webp": "webp", "image/webp": "webp",
-        "tif": "tiff", "tiff": "tiff", "image/tiff": "tiff", "image/geotiff": "tiff",
-        "image/tiff; application=geotiff": "tiff",
-        "cog": "cog", "image/tiff; application=geotiff; profile=cloud-optimized": "cog",
-    }  # fmt: skip
-    if value not in aliases:
-        raise InvalidParameterValue(
-            f"unsupported format; use one of {', '.join(FORMATS)}", locator="format"
-        )
-    return aliases[value]
-
-
 @dataclass(frozen=True)
 class RenderRequest:
     """Everything that decides the pixels of one map, normalised and validated."""
@@ -131,7 +114,7 @@ class RenderRequest:
     grid: Grid
     style: str
     format: str = "png"
-    time: TimeRange = TimeRange()
+    time: TimeRange = field(default_factory=TimeRange)
     max_cloud_cover: float | None = None
     order: Order = "mostRecent"
     cloud_mask: bool = False
@@ -172,6 +155,7 @@ def build_request(
     maxcc: float | str | None = None,
     order: str | None = None,
     cloud_mask: bool | None = None,
+    resampling: str | None = None,
 ) -> RenderRequest:
     """Resolve a layer's defaults, parse and bound every parameter."""
     limits = config.limits
@@ -196,13 +180,15 @@ def build_request(
         )
     style_name = style or (layer_conf.style if layer_conf else None) or _default_style(text)
     if config.style(style_name) is None:
-        raise InvalidParameterValue(f"unknown style {style_name[:40]!r}", locator="style", code="StyleNotDefined")
+        raise InvalidParameterValue(
+            f"unknown style {style_name[:40]!r}", locator="style", code="StyleNotDefined"
+        )
     time_range = parse_time(time)
-    if time_range.start is not None and time_range.end is not None:
-        if time_range.end - time_range.start > timedelta(days=limits.max_time_span_days):
-            raise LimitExceeded(
-                f"time range longer than {limits.max_time_span_days} days", locator="time"
-            )
+    bounded = time_range.start is not None and time_range.end is not None
+    if bounded and time_range.end - time_range.start > timedelta(days=limits.max_time_span_days):
+        raise LimitExceeded(
+            f"time range longer than {limits.max_time_span_days} days", locator="time"
+        )
     return RenderRequest(
         collection=collection_id,
         expression=text.strip(),
@@ -212,10 +198,23 @@ def build_request(
         time=time_range,
         max_cloud_cover=parse_maxcc(maxcc),
         order=parse_order(order, collection_conf.default_order),
-        cloud_mask=cloud_mask if cloud_mask is not None else bool(layer_conf and layer_conf.cloud_mask),
-        resampling=layer_conf.resampling if layer_conf else "bilinear",
+        cloud_mask=cloud_mask
+        if cloud_mask is not None
+        else bool(layer_conf and layer_conf.cloud_mask),
+        resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
     )
+
+
+def _resampling(value: str | None, default: str) -> str:
+    if value is None or value == "":
+        return default
+    choice = value.strip().lower()
+    if choice not in RESAMPLINGS:
+        raise InvalidParameterValue(
+            f"unknown resampling; use one of {', '.join(RESAMPLINGS)}", locator="resampling"
+        )
+    return choice
 
 
 def _default_style(expression: str) -> str:

@@ -1,0 +1,92 @@
+"""NDVI render of 256 x 256 WebMercatorQuad tiles from the sample archive, JP2 and COG side by side.
+
+Reports per collection and zoom: tiles/s, p50/p95 latency, over every tile of the sample area
+at that zoom (uncached: the engine runs without a tile cache; the search cache is warm after
+the first tile, as in a burst of map tiles).
+
+    python -m bench.bench_render [--data DIR] [--zooms 11,12,13,14] [--max-tiles 40]
+
+Without --data the small sample archive is written into a temporary folder first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import morecantile
+
+from gateway.config import load_config
+from gateway.core.engine import Engine
+from gateway.core.reader import SceneReader
+from gateway.core.request import build_request
+from gateway.runtime import make_catalog, make_storage
+from gateway.settings import Settings
+
+# The sample area (both tile windows), lon/lat.
+AREA = (5.93, 52.56, 6.21, 52.67)
+TMS = morecantile.tms.get("WebMercatorQuad")
+
+
+def _engine(data_dir: Path) -> Engine:
+    settings = Settings(data_dir=data_dir, storage="local", stac_url=None, redis_url=None)
+    return Engine(load_config(), make_catalog(settings), SceneReader(make_storage(settings)))
+
+
+def _tiles(zoom: int, limit: int) -> list[morecantile.Tile]:
+    tiles = list(TMS.tiles(*AREA, zooms=[zoom]))
+    step = max(1, len(tiles) // limit)
+    return tiles[::step][:limit]
+
+
+def bench(engine: Engine, layer: str, zoom: int, limit: int) -> dict[str, float]:
+    config = engine.config
+    times: list[float] = []
+    tiles = _tiles(zoom, limit)
+    for tile in tiles:
+        bounds = TMS.xy_bounds(tile)
+        request = build_request(
+            config, layer=layer, bbox=tuple(bounds), crs="EPSG:3857", width=256, height=256,
+            time="2025-06" if layer == "NDVI" else None,
+        )  # fmt: skip
+        start = time.perf_counter()
+        engine.render(request)
+        times.append(time.perf_counter() - start)
+    times_ms = sorted(t * 1000 for t in times)
+    return {
+        "tiles": len(times),
+        "tiles_per_s": len(times) / sum(times),
+        "p50_ms": statistics.median(times_ms),
+        "p95_ms": times_ms[min(len(times_ms) - 1, round(0.95 * (len(times_ms) - 1)))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--zooms", default="11,12,13,14")
+    parser.add_argument("--max-tiles", type=int, default=40)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        data = args.data
+        if data is None:
+            from gateway.sample import write_sample_archive
+
+            data = Path(scratch)
+            write_sample_archive(data, "small")
+        engine = _engine(data)
+        print(f"{'zoom':>4} {'format':>6} {'tiles':>5} {'tiles/s':>8} {'p50 ms':>7} {'p95 ms':>7}")
+        for zoom in (int(z) for z in args.zooms.split(",")):
+            for label, layer in (("JP2", "NDVI"), ("COG", "MOSAIC_NDVI")):
+                r = bench(engine, layer, zoom, args.max_tiles)
+                print(
+                    f"{zoom:>4} {label:>6} {r['tiles']:>5} {r['tiles_per_s']:>8.1f}"
+                    f" {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f}"
+                )
+
+
+if __name__ == "__main__":
+    main()

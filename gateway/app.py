@@ -1,0 +1,68 @@
+"""The ASGI application. ``create_app(settings)`` builds everything; importing does nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator, Sequence
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from gateway import __version__
+from gateway.doors import Door, DoorFactory
+from gateway.ows.dispatch import OwsDispatcher
+from gateway.runtime import Runtime, build_runtime
+from gateway.settings import Settings
+
+# Every door the gateway mounts, as "module:factory" (imported when the app is created).
+DOORS: tuple[str, ...] = ()
+
+
+async def healthz(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "catalog": "stac-api" if runtime.settings.stac_url else "static",
+            "storage": runtime.settings.storage_mode,
+            "cache": type(runtime.cache).__name__,
+        }
+    )
+
+
+def _load(path: str) -> DoorFactory:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    doors: Sequence[str] = DOORS,
+) -> Starlette:
+    """Build the gateway app; configuration is validated here, not at import."""
+    settings = settings or Settings()
+    runtime = runtime or build_runtime(settings)
+    built: list[Door] = [_load(path)(runtime) for path in doors]
+
+    routes = [Route("/healthz", healthz)]
+    for door in built:
+        routes.extend(door.routes)
+    if any(door.ows_services for door in built):
+        routes.append(Mount("/ows", app=OwsDispatcher(built)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        for door in built:
+            if door.close is not None:
+                door.close()
+        runtime.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

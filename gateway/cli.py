@@ -1,0 +1,134 @@
+"""The ``cdse-gateway`` command: serve, sample-data, render."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gateway.errors import GatewayError
+from gateway.settings import Settings
+
+app = typer.Typer(add_completion=False, help="OGC service gateway for Copernicus data.")
+
+
+class _Bar:
+    """A rich progress bar behind the engine's ``progress(done, total, label)`` callbacks."""
+
+    def __init__(self, description: str) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[label]}"),
+        )
+        self._task = self._progress.add_task(description, total=None, label="")
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        self._progress.update(self._task, completed=done, total=total, label=label)
+
+
+def _fail(error: GatewayError) -> None:
+    typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command("sample-data")
+def sample_data(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the archive into.")],
+    profile: Annotated[str, typer.Option(help="small (fast, reduced extent) or full")] = "small",
+) -> None:
+    """Write the CDSE-shaped sample archive (eodata tree + static STAC catalog)."""
+    from gateway.sample import write_sample_archive
+
+    if profile not in ("small", "full"):
+        raise typer.BadParameter("profile must be small or full")
+    with _Bar(f"sample data ({profile})") as bar:
+        write_sample_archive(directory, profile, progress=bar)
+    typer.echo(f"sample archive written to {directory}")
+
+
+@app.command()
+def render(
+    output: Annotated[Path, typer.Option("-o", "--output", help="out.png, .jpg, .webp or .tif")],
+    bbox: Annotated[str, typer.Option(help="minx,miny,maxx,maxy in the units of --crs")],
+    crs: Annotated[str, typer.Option(help="CRS of bbox and output")] = "EPSG:4326",
+    size: Annotated[str, typer.Option(help="WIDTHxHEIGHT")] = "512x512",
+    layer: Annotated[str | None, typer.Option(help="a configured layer, e.g. NDVI")] = None,
+    collection: Annotated[str | None, typer.Option()] = None,
+    expression: Annotated[str | None, typer.Option(help='e.g. "(B08-B04)/(B08+B04)"')] = None,
+    time: Annotated[str | None, typer.Option(help="start/end, a date or 2025-06")] = None,
+    maxcc: Annotated[float | None, typer.Option(help="max cloud cover, 0-100")] = None,
+    order: Annotated[str | None, typer.Option(help="mostRecent, leastRecent or leastCC")] = None,
+    style: Annotated[str | None, typer.Option()] = None,
+    cloud_mask: Annotated[bool | None, typer.Option("--cloud-mask/--no-cloud-mask")] = None,
+) -> None:
+    """Render a map from the catalog to a file (PNG picture or float GeoTIFF)."""
+    from gateway.core.request import build_request, parse_bbox, parse_format, parse_size
+    from gateway.runtime import build_runtime, ensure_sample_data
+
+    settings = Settings()
+    try:
+        width, height = parse_size(size)
+        fmt = parse_format(output.suffix.lstrip(".") or "png")
+        with _Bar("sample data") as bar:
+            ensure_sample_data(settings, progress=bar)
+        runtime = build_runtime(settings)
+        request = build_request(
+            runtime.config,
+            bbox=parse_bbox(bbox),
+            crs=crs,
+            width=width,
+            height=height,
+            layer=layer,
+            collection=collection,
+            expression=expression,
+            style=style,
+            format=fmt,
+            time=time,
+            maxcc=maxcc,
+            order=order,
+            cloud_mask=cloud_mask,
+        )
+        rendered = runtime.engine.render(request)
+    except GatewayError as error:
+        _fail(error)
+        return
+    output.write_bytes(rendered.content)
+    typer.echo(f"{output} ({len(rendered.content)} bytes, {rendered.media_type})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option()] = 1,
+) -> None:
+    """Run the HTTP server (on the embedded sample data unless configured otherwise)."""
+    import uvicorn
+
+    from gateway.runtime import ensure_sample_data
+
+    with _Bar("sample data") as bar:
+        ensure_sample_data(Settings(), progress=bar)
+    uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

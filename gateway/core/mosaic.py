@@ -1,0 +1,64 @@
+"""Composite ordered scenes into one raster, first valid pixel wins."""
+
+from __future__ import annotations
+
+import numpy as np
+from shapely.geometry import box, shape
+
+from gateway.config import CollectionConfig
+from gateway.core.catalog import Scene
+from gateway.core.grid import WGS84, Grid, Raster
+from gateway.core.reader import SceneReader
+
+
+def mosaic(
+    scenes: list[Scene],
+    bands: tuple[str, ...],
+    grid: Grid,
+    collection: CollectionConfig,
+    reader: SceneReader,
+    *,
+    resampling: str = "bilinear",
+    cloud_mask: bool = False,
+) -> Raster:
+    """Fill ``grid`` from ``scenes`` in their order, stopping as soon as it is full.
+
+    A pixel is taken from a scene only where every band is valid and, with
+    ``cloud_mask``, where the collection's classification band is not cloud or shadow.
+    Scenes whose footprint misses the grid are not read.
+    """
+    shape_hw = (grid.height, grid.width)
+    data = np.full((len(bands), *shape_hw), np.nan, dtype=np.float32)
+    filled = np.zeros(shape_hw, dtype=bool)
+    source = np.full(shape_hw, -1, dtype=np.int16)
+    used: list[Scene] = []
+    mask_classes = None
+    if cloud_mask and collection.cloud_mask is not None:
+        mask_classes = (collection.cloud_mask.band, collection.cloud_mask.classes)
+    area = box(*grid.bounds_in(WGS84))
+    for scene in scenes:
+        if not shape(scene.geometry).intersects(area):
+            continue
+        read = reader.read(
+            scene, bands, grid, collection, resampling=resampling, mask_classes=mask_classes
+        )
+        if read is None:
+            continue
+        take = read.valid & ~filled
+        if not take.any():
+            continue
+        for index, band in enumerate(bands):
+            data[index][take] = read.bands[band][take]
+        source[take] = len(used)
+        used.append(scene)
+        filled |= take
+        if filled.all():
+            break
+    return Raster(
+        data=data,
+        valid=filled,
+        grid=grid,
+        band_names=bands,
+        source=source,
+        scenes=tuple(used),
+    )

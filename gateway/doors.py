@@ -1,0 +1,29 @@
+"""How a protocol door plugs into the app: its routes, and the OGC services it answers on /ows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from gateway.runtime import Runtime
+
+
+@dataclass
+class Door:
+    """What one door adds to the app.
+
+    ``routes`` are mounted as they are. ``ows_services`` maps an upper-case OGC ``SERVICE``
+    value (``WMS``, ``WCS``...) to the ASGI app that answers ``/ows?SERVICE=...`` requests;
+    the request reaches it with its path set to ``ows_path``.
+    """
+
+    routes: list[BaseRoute] = field(default_factory=list)
+    ows_services: dict[str, ASGIApp] = field(default_factory=dict)
+    ows_path: dict[str, str] = field(default_factory=dict)
+    close: Callable[[], None] | None = None
+
+
+DoorFactory = Callable[[Runtime], Door]

@@ -1,0 +1,1 @@
+"""The classic OGC doors (WMS/WMTS through MapProxy, WCS, WFS) and the shared /ows endpoint."""

@@ -1,0 +1,45 @@
+"""``/ows``: one endpoint for every classic service, chosen by the ``SERVICE`` parameter."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.doors import Door
+
+
+class OwsDispatcher:
+    """Forwards ``/ows?SERVICE=X`` to the app of service X; answers 400 when X is unknown."""
+
+    def __init__(self, doors: list[Door]) -> None:
+        self._services: dict[str, tuple[ASGIApp, str]] = {}
+        for door in doors:
+            for name, app in door.ows_services.items():
+                self._services[name.upper()] = (app, door.ows_path.get(name, "/"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        params = {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+        service = params.get("SERVICE", "").upper()
+        target = self._services.get(service)
+        if target is None:
+            await _missing_service(service, sorted(self._services))(scope, receive, send)
+            return
+        app, path = target
+        await app({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+
+def _missing_service(service: str, known: list[str]) -> Response:
+    code = "InvalidParameterValue" if service else "MissingParameterValue"
+    text = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="2.0.0">'
+        f'<ows:Exception exceptionCode="{code}" locator="service">'
+        f"<ows:ExceptionText>SERVICE must be one of {', '.join(known)}</ows:ExceptionText>"
+        "</ows:Exception></ows:ExceptionReport>"
+    )
+    return Response(text, status_code=400, media_type="application/xml")

@@ -1,0 +1,81 @@
+"""Builds the engine's parts from settings and configuration (one place, no globals)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.config import GatewayConfig, load_config
+from gateway.core.cache import Cache, create_cache
+from gateway.core.catalog import CachedCatalog, Catalog, StacApiCatalog, StaticCatalog
+from gateway.core.engine import Engine
+from gateway.core.reader import SceneReader
+from gateway.core.storage import Storage
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Runtime:
+    """What a running gateway holds: settings, configuration and the engine with its parts."""
+
+    settings: Settings
+    config: GatewayConfig
+    engine: Engine
+    cache: Cache
+
+    def close(self) -> None:
+        self.cache.close()
+
+
+def make_storage(settings: Settings) -> Storage:
+    secret = settings.s3_secret_access_key
+    return Storage(
+        mode=settings.storage_mode,
+        eodata_dir=settings.eodata_dir,
+        s3_endpoint=settings.s3_endpoint,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+        https=settings.s3_https,
+        virtual_hosting=settings.s3_virtual_hosting,
+        region=settings.s3_region,
+    )
+
+
+def make_catalog(settings: Settings) -> Catalog:
+    backend: Catalog
+    if settings.stac_url:
+        backend = StacApiCatalog(
+            settings.stac_url, timeout_s=settings.stac_timeout_s, retries=settings.stac_retries
+        )
+    else:
+        backend = StaticCatalog(settings.static_catalog_dir)
+    return CachedCatalog(backend, ttl_s=settings.search_cache_ttl_s)
+
+
+def ensure_sample_data(settings: Settings, progress: Progress | None = None) -> bool:
+    """Write the sample archive into the data folder if the embedded default needs it.
+
+    Returns True when it was written now.
+    """
+    from gateway.sample import SAMPLE_MARKER, write_sample_archive
+
+    if not (settings.sample_data and settings.uses_static_catalog):
+        return False
+    if settings.storage_mode != "local" or (settings.data_dir / SAMPLE_MARKER).exists():
+        return False
+    log.info("writing the sample archive into %s", settings.data_dir)
+    write_sample_archive(settings.data_dir, settings.sample_profile, progress=progress)
+    return True
+
+
+def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Runtime:
+    """Validate configuration and wire storage, catalog, reader, cache and engine."""
+    config = config or load_config(settings.config_file)
+    cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
+    engine = Engine(config, make_catalog(settings), SceneReader(make_storage(settings)), cache)
+    return Runtime(settings=settings, config=config, engine=engine, cache=cache)

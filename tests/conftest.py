@@ -1,0 +1,53 @@
+"""Shared fixtures: the sample archive (written once per session), settings and a runtime."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.support.redis_fixtures"]
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "cdse-stac"
+
+
+@pytest.fixture(scope="session")
+def sample_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small CDSE-shaped sample archive, written once for the whole test session.
+
+    ``GATEWAY_TEST_SAMPLE_DIR`` names a folder to reuse across sessions (written if it
+    is not a complete archive yet): handy while developing, unset in CI.
+    """
+    from gateway.sample import SAMPLE_MARKER, write_sample_archive
+
+    reuse = os.environ.get("GATEWAY_TEST_SAMPLE_DIR")
+    if reuse:
+        root = Path(reuse)
+        if not (root / SAMPLE_MARKER).exists():
+            write_sample_archive(root, "small")
+        return root
+    root = tmp_path_factory.mktemp("sample-archive")
+    write_sample_archive(root, "small")
+    return root
+
+
+@pytest.fixture(scope="session")
+def sample_settings(sample_archive: Path):
+    """Settings of the embedded default pointed at the session's sample archive."""
+    from gateway.settings import Settings
+
+    return Settings(
+        data_dir=sample_archive, sample_data=False, redis_url=None, stac_url=None, storage="local"
+    )
+
+
+@pytest.fixture(scope="session")
+def runtime(sample_settings):
+    """An engine on the sample archive with an in-process cache."""
+    from gateway.runtime import build_runtime
+
+    built = build_runtime(sample_settings)
+    yield built
+    built.close()
