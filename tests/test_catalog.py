@@ -92,11 +92,24 @@ def test_static_search_filters_and_orders(static_root):
     june = TimeRange(datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 30, 23, 59, tzinfo=UTC))
     area = (5.5, 52.5, 5.6, 52.6)
     assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june))) == ["c", "b", "a"]
-    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, order="leastRecent"))) == ["a", "b", "c"]
-    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, order="leastCC"))) == ["a", "c", "b"]
-    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, max_cloud_cover=30))) == ["c", "a"]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, order="leastRecent"))) == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, order="leastCC"))) == [
+        "a",
+        "c",
+        "b",
+    ]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area, june, max_cloud_cover=30))) == [
+        "c",
+        "a",
+    ]
     assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", area))) == ["c", "b", "a", "e"]
-    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", (9.5, 52.5, 9.6, 52.6), june))) == ["d"]
+    assert _ids(catalog.search(SearchQuery("sentinel-2-l2a", (9.5, 52.5, 9.6, 52.6), june))) == [
+        "d"
+    ]
     assert catalog.search(SearchQuery("sentinel-2-l2a", (20, 10, 21, 11))) == []
     assert catalog.search(SearchQuery("unknown", area)) == []
 
@@ -143,7 +156,11 @@ def test_burst_of_tiles_makes_one_search(static_root):
     backend = _CountingCatalog(StaticCatalog(static_root))
     catalog = CachedCatalog(backend, ttl_s=60, cell=0.5)
     # 16 tiles of a 4x4 block over one area, from 8 threads at once.
-    tiles = [(5.5 + 0.02 * i, 52.5 + 0.02 * j, 5.52 + 0.02 * i, 52.52 + 0.02 * j) for i in range(4) for j in range(4)]
+    tiles = [
+        (5.5 + 0.02 * i, 52.5 + 0.02 * j, 5.52 + 0.02 * i, 52.52 + 0.02 * j)
+        for i in range(4)
+        for j in range(4)
+    ]
     results = {}
 
     def fetch(bbox):

@@ -31,10 +31,26 @@ def test_time_range_with_dates_covers_whole_end_day():
 @pytest.mark.parametrize(
     ("text", "start", "end"),
     [
-        ("2025-06", datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)),
-        ("2024-02", datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)),
-        ("2025", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
-        ("2025-06-13", datetime(2025, 6, 13, tzinfo=UTC), datetime(2025, 6, 13, 23, 59, 59, 999999, tzinfo=UTC)),
+        (
+            "2025-06",
+            datetime(2025, 6, 1, tzinfo=UTC),
+            datetime(2025, 6, 30, 23, 59, 59, 999999, tzinfo=UTC),
+        ),
+        (
+            "2024-02",
+            datetime(2024, 2, 1, tzinfo=UTC),
+            datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
+        ),
+        (
+            "2025",
+            datetime(2025, 1, 1, tzinfo=UTC),
+            datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        ),
+        (
+            "2025-06-13",
+            datetime(2025, 6, 13, tzinfo=UTC),
+            datetime(2025, 6, 13, 23, 59, 59, 999999, tzinfo=UTC),
+        ),
     ],
 )
 def test_reduced_precision_expands(text, start, end):
@@ -50,7 +66,9 @@ def test_datetimes_and_open_ends():
     assert parse_time("2025-06-01T10:00:00+02:00").start == datetime(2025, 6, 1, 8, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("bad", ["yesterday", "2025-13", "2025-06-31", "2025-07-01/2025-06-01", "a/b/c"])
+@pytest.mark.parametrize(
+    "bad", ["yesterday", "2025-13", "2025-06-31", "2025-07-01/2025-06-01", "a/b/c"]
+)
 def test_bad_time(bad):
     with pytest.raises(InvalidParameterValue) as info:
         parse_time(bad)

@@ -16,7 +16,10 @@ WGS84 = CRS.from_epsg(4326)
 
 
 def parse_crs(text: str) -> CRS:
-    """``EPSG:3857``, ``CRS:84``, ``urn:ogc:def:crs:EPSG::4326``... -> CRS, or InvalidParameterValue."""
+    """``EPSG:3857``, ``CRS:84``, ``urn:ogc:def:crs:EPSG::4326``... -> CRS.
+
+    Raises InvalidParameterValue for anything else.
+    """
     value = text.strip()
     if value.upper() in {"CRS:84", "OGC:CRS84", "URN:OGC:DEF:CRS:OGC:1.3:CRS84"}:
         return WGS84
@@ -39,7 +42,9 @@ class Grid:
     def __post_init__(self) -> None:
         minx, miny, maxx, maxy = self.bounds
         if not (maxx > minx and maxy > miny):
-            raise InvalidParameterValue("bbox must have minx < maxx and miny < maxy", locator="bbox")
+            raise InvalidParameterValue(
+                "bbox must have minx < maxx and miny < maxy", locator="bbox"
+            )
         if self.width < 1 or self.height < 1:
             raise InvalidParameterValue("width and height must be positive", locator="size")
 

@@ -12,8 +12,8 @@ from gateway.core.catalog.models import (
     order_scenes,
     scene_from_item,
 )
-from gateway.core.catalog.static import StaticCatalog
 from gateway.core.catalog.stac_api import StacApiCatalog
+from gateway.core.catalog.static import StaticCatalog
 
 __all__ = [
     "ORDERS",

@@ -142,7 +142,11 @@ def order_scenes(scenes: list[Scene], order: Order) -> list[Scene]:
     if order == "leastCC":
         return sorted(
             scenes,
-            key=lambda s: (s.cloud_cover if s.cloud_cover is not None else 101.0, -s.datetime.timestamp(), s.id),
+            key=lambda s: (
+                s.cloud_cover if s.cloud_cover is not None else 101.0,
+                -s.datetime.timestamp(),
+                s.id,
+            ),
         )
     reverse = order == "mostRecent"
     return sorted(scenes, key=lambda s: (s.datetime, s.id), reverse=reverse)

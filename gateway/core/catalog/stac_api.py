@@ -87,7 +87,11 @@ class StacApiCatalog:
         except UpstreamError:
             raise
         except Exception as exc:  # network, HTTP, JSON: the client learns only which service
-            log.warning("STAC search failed: %s", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+            log.warning(
+                "STAC search failed: %s",
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             raise UpstreamError("the catalog service did not answer") from exc
         scenes = [scene_from_item(item) for item in items]
         # The API sorted already; sorting again makes ties stable across backends.

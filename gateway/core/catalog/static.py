@@ -15,7 +15,10 @@ from gateway.errors import UpstreamError
 
 
 class StaticCatalog:
-    """Reads ``<root>/collections/<id>/items.ndjson`` (or ``items/*.json``) once, searches in memory."""
+    """Reads ``<root>/collections/<id>/items.ndjson`` (or ``items/*.json``) once.
+
+    Searches then run in memory.
+    """
 
     def __init__(self, root: Path) -> None:
         self._root = root
