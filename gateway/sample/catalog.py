@@ -1,0 +1,178 @@
+"""The static STAC catalog: catalog.json, one collection.json per collection, items as files
+and as ``items.ndjson`` (one item per line, ready for ``pypgstac load items``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gateway.sample.cdse import (
+    AUTH_SCHEMES,
+    L2A_EXTENSIONS,
+    MOSAIC_EXTENSIONS,
+    STAC_VERSION,
+    STORAGE_SCHEMES,
+)
+from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION
+
+CATALOG_ID = "cdse-gateway-sample"
+
+_DESCRIPTIONS = {
+    L2A_COLLECTION: (
+        "Sentinel-2 Level-2A",
+        "Sample Sentinel-2 Level-2A products (bottom-of-atmosphere reflectance, scene "
+        "classification) laid out exactly like the Copernicus Data Space Ecosystem archive: "
+        "JPEG 2000 bands in .SAFE folders, processing baseline 05.11 with the -0.1 offset. "
+        "Synthetic pixels over real MGRS tiles 31UFU and 32ULD.",
+        ["Copernicus", "Sentinel", "Sentinel-2", "L2A", "Reflectance", "Sample"],
+    ),
+    MOSAIC_COLLECTION: (
+        "Sentinel-2 Global Mosaics",
+        "Sample quarterly cloud-free Sentinel-2 mosaics (B02, B03, B04, B08 and the number of "
+        "valid observations) as Cloud Optimized GeoTIFFs, laid out like the Copernicus Data "
+        "Space Ecosystem archive. Synthetic pixels over real MGRS tiles 31UFU and 32ULD.",
+        ["Copernicus", "Sentinel", "Sentinel-2", "Mosaic", "Cloud-free", "Sample"],
+    ),
+}
+
+# Per-item asset fields that describe one file, not the kind of asset.
+_ITEM_ONLY = ("href", "alternate", "alternate:name", "proj:", "file:", "view:", "auth:", "storage:")
+
+
+def _item_assets(item: dict) -> dict:
+    """``item_assets`` of a collection: what every item's asset of that key looks like."""
+    out = {}
+    for key, asset in item["assets"].items():
+        entry = {k: v for k, v in asset.items() if not k.startswith(_ITEM_ONLY)}
+        if "classification:classes" in entry:
+            entry["classification:classes"] = [
+                {k: v for k, v in c.items() if k != "percentage"}
+                for c in entry["classification:classes"]
+            ]
+        out[key] = entry
+    return out
+
+
+def _summaries(items: list[dict]) -> dict:
+    def values(key: str) -> list:
+        found = {json.dumps(i["properties"][key]) for i in items if key in i["properties"]}
+        return sorted(json.loads(v) for v in found)
+
+    gsds = sorted({a["gsd"] for i in items for a in i["assets"].values() if "gsd" in a})
+    summaries: dict[str, object] = {"gsd": gsds}
+    for key in (
+        "platform",
+        "constellation",
+        "instruments",
+        "processing:level",
+        "processing:version",
+        "product:type",
+        "grid:code",
+        "sat:relative_orbit",
+    ):
+        found = values(key)
+        if found:
+            summaries[key] = found[0] if key == "instruments" else found
+    covers = [
+        i["properties"]["eo:cloud_cover"] for i in items if "eo:cloud_cover" in i["properties"]
+    ]
+    if covers:
+        summaries["eo:cloud_cover"] = {"minimum": min(covers), "maximum": max(covers)}
+    return summaries
+
+
+def collection(collection_id: str, items: list[dict]) -> dict:
+    """A collection document with extents computed from its items."""
+    title, description, keywords = _DESCRIPTIONS[collection_id]
+    boxes = [i["bbox"] for i in items]
+    starts = sorted(
+        i["properties"].get("start_datetime", i["properties"]["datetime"]) for i in items
+    )
+    ends = sorted(i["properties"].get("end_datetime", i["properties"]["datetime"]) for i in items)
+    links = [
+        {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
+        {"rel": "parent", "href": "../../catalog.json", "type": "application/json"},
+        {"rel": "self", "href": "./collection.json", "type": "application/json"},
+        {"rel": "items", "href": "./items.ndjson", "type": "application/x-ndjson"},
+    ] + [
+        {"rel": "item", "href": f"./items/{i['id']}.json", "type": "application/geo+json"}
+        for i in items
+    ]
+    extensions = L2A_EXTENSIONS if collection_id == L2A_COLLECTION else MOSAIC_EXTENSIONS
+    return {
+        "type": "Collection",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": list(extensions),
+        "id": collection_id,
+        "title": title,
+        "description": description,
+        "keywords": keywords,
+        "license": "other",
+        "providers": [
+            {
+                "name": "CDSE gateway sample generator",
+                "roles": ["producer", "processor", "host"],
+                "description": "Synthetic data shaped like the Copernicus Data Space Ecosystem",
+            }
+        ],
+        "extent": {
+            "spatial": {
+                "bbox": [
+                    [
+                        min(b[0] for b in boxes),
+                        min(b[1] for b in boxes),
+                        max(b[2] for b in boxes),
+                        max(b[3] for b in boxes),
+                    ]
+                ]
+            },
+            "temporal": {"interval": [[starts[0], ends[-1]]]},
+        },
+        "summaries": _summaries(items),
+        "item_assets": _item_assets(items[0]),
+        "auth:schemes": AUTH_SCHEMES,
+        "storage:schemes": STORAGE_SCHEMES,
+        "sci:citation": "Copernicus Sentinel data [Year] (synthetic sample)",
+        "links": links,
+    }
+
+
+def write_catalog(stac_dir: Path, items_by_collection: dict[str, list[dict]]) -> None:
+    """Write the whole static catalog under ``stac_dir``."""
+    children = []
+    for cid, items in items_by_collection.items():
+        folder = stac_dir / "collections" / cid
+        (folder / "items").mkdir(parents=True, exist_ok=True)
+        for item in items:
+            _dump(folder / "items" / f"{item['id']}.json", item)
+        with open(folder / "items.ndjson", "w", encoding="utf-8") as fh:
+            for item in items:
+                fh.write(json.dumps(item, separators=(",", ":")) + "\n")
+        coll = collection(cid, items)
+        _dump(folder / "collection.json", coll)
+        children.append(
+            {
+                "rel": "child",
+                "href": f"./collections/{cid}/collection.json",
+                "type": "application/json",
+                "title": coll["title"],
+            }
+        )
+    catalog = {
+        "type": "Catalog",
+        "stac_version": STAC_VERSION,
+        "id": CATALOG_ID,
+        "title": "CDSE gateway sample archive",
+        "description": "Synthetic Sentinel-2 data laid out like the Copernicus Data Space "
+        "Ecosystem: an eodata tree and this static STAC catalog.",
+        "links": [
+            {"rel": "root", "href": "./catalog.json", "type": "application/json"},
+            {"rel": "self", "href": "./catalog.json", "type": "application/json"},
+            *children,
+        ],
+    }
+    _dump(stac_dir / "catalog.json", catalog)
+
+
+def _dump(path: Path, doc: dict) -> None:
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

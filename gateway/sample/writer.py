@@ -1,0 +1,145 @@
+"""Write a whole sample archive: scenes in a process pool, then mosaics, catalog and marker.
+
+Everything is written into a hidden staging folder inside ``root`` and moved into place at the
+end; the marker ``sample.json`` is written last, so its presence means the archive is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from gateway.sample.catalog import write_catalog
+from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION, ScenePlan, plan_sample
+from gateway.sample.mosaics import write_mosaic
+from gateway.sample.results import ItemResult
+from gateway.sample.sentinel2 import write_scene
+from gateway.sample.stac import l2a_item, mosaic_item
+
+SAMPLE_MARKER = "sample.json"
+MARKER_VERSION = 1
+_CONTENT = ("eodata", "stac")
+
+Progress = Callable[[int, int, str], None]
+
+
+class _InlineExecutor(Executor):
+    """Runs each task at submit time, in this process (workers=1)."""
+
+    def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+def _executor(workers: int) -> Executor:
+    if workers <= 1:
+        return _InlineExecutor()
+    # spawn: workers start clean (no inherited GDAL/pyproj state or threads from the parent)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _generate(
+    plans: list[ScenePlan], staging: Path, workers: int, progress: Progress
+) -> dict[str, ItemResult]:
+    """Write every item's files under ``staging/eodata``; mosaics start when their tile is done."""
+    eodata, scratch = staging / "eodata", staging / "scratch"
+    scenes = [p for p in plans if p.collection == L2A_COLLECTION]
+    mosaics = {p.tile.name: p for p in plans if p.collection == MOSAIC_COLLECTION}
+    left = Counter(p.tile.name for p in scenes)
+    total = len(plans) + 1
+    results: dict[str, ItemResult] = {}
+    with _executor(workers) as pool:
+        pending: dict[Future, ScenePlan] = {
+            pool.submit(write_scene, p, eodata, scratch / p.item_id): p for p in scenes
+        }
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    plan = pending.pop(future)
+                    results[plan.item_id] = future.result()
+                    progress(len(results), total, f"{plan.collection}/{plan.item_id}")
+                    if plan.collection != L2A_COLLECTION:
+                        continue
+                    left[plan.tile.name] -= 1
+                    mosaic = mosaics.get(plan.tile.name)
+                    if left[plan.tile.name] == 0 and mosaic is not None:
+                        scl = [
+                            eodata / p.layer_path("SCL", 20) for p in scenes if p.tile == plan.tile
+                        ]
+                        job = pool.submit(
+                            write_mosaic, mosaic, eodata, scratch / mosaic.item_id, scl
+                        )
+                        pending[job] = mosaic
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results
+
+
+def _install(staging: Path, root: Path, marker: dict) -> None:
+    """Move the staged content over any previous sample, then write the marker last."""
+    (root / SAMPLE_MARKER).unlink(missing_ok=True)
+    replaced = staging / "replaced"
+    replaced.mkdir()
+    for name in _CONTENT:
+        if (root / name).exists():
+            (root / name).rename(replaced / name)
+        (staging / name).rename(root / name)
+    tmp = staging / SAMPLE_MARKER
+    tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, root / SAMPLE_MARKER)
+
+
+def write_sample_archive(
+    root: Path,
+    profile: str = "small",
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> Path:
+    """Write the CDSE-shaped sample archive of a profile under ``root`` and return ``root``.
+
+    ``root/eodata`` holds the bucket tree, ``root/stac`` the static catalog, and
+    ``root/sample.json`` (written last) marks the archive complete. A previous sample archive
+    in ``root`` is replaced; any other ``eodata``/``stac`` folder there is refused.
+    ``progress(done, total, label)`` is called as items complete; ``workers`` defaults to the
+    number of CPUs (1 runs everything in this process).
+    """
+    plans = plan_sample(profile)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / SAMPLE_MARKER).exists() and any((root / n).exists() for n in _CONTENT):
+        raise FileExistsError(f"{root} holds eodata/stac that are not a sample archive")
+    report = progress or (lambda done, total, label: None)
+    total = len(plans) + 1
+    report(0, total, f"profile {profile}")
+    workers = workers if workers is not None else min(os.cpu_count() or 1, len(plans))
+    staging = Path(tempfile.mkdtemp(prefix=".sample-partial-", dir=root))
+    try:
+        results = _generate(plans, staging, workers, report)
+        items: dict[str, list[dict]] = {L2A_COLLECTION: [], MOSAIC_COLLECTION: []}
+        for plan in plans:
+            build = l2a_item if plan.collection == L2A_COLLECTION else mosaic_item
+            items[plan.collection].append(build(plan, results[plan.item_id]))
+        write_catalog(staging / "stac", items)
+        marker = {
+            "profile": profile,
+            "version": MARKER_VERSION,
+            "collections": {cid: len(found) for cid, found in items.items()},
+        }
+        _install(staging, root, marker)
+        report(total, total, "catalog")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return root
