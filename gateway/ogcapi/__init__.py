@@ -1,0 +1,1 @@
+"""OGC API door: pygeoapi mounted at ``/ogcapi`` with providers over the gateway's engine."""

@@ -1,0 +1,172 @@
+"""pygeoapi's configuration and OpenAPI document, generated from the gateway's own config."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.core.catalog import SearchQuery
+from gateway.runtime import Runtime
+
+WORLD = [-180.0, -90.0, 180.0, 90.0]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+PROCESSES = {
+    "band-math": "processes.bandmath.BandMathProcessor",
+    "statistics": "processes.statistics.StatisticsProcessor",
+    "export": "processes.export.ExportProcessor",
+}
+MANAGER = "processes.manager.DaskRedisManager"
+
+
+def collection_extent(runtime: Runtime, collection: str) -> dict[str, Any]:
+    """Bounding box and time interval of a catalog collection (world/open if unknown)."""
+    query = SearchQuery(collection=collection, bbox=tuple(WORLD), limit=1000)  # type: ignore[arg-type]
+    try:
+        scenes = runtime.engine.catalog.search(query)
+    except Exception:  # an unreachable catalog must not stop the app from starting
+        scenes = []
+    if not scenes:
+        return {"spatial": {"bbox": WORLD, "crs": CRS84}}
+    boxes = [s.bbox for s in scenes]
+    bbox = [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
+    times = [s.datetime for s in scenes]
+    return {
+        "spatial": {"bbox": bbox, "crs": CRS84},
+        # datetimes, not text: pygeoapi compares them with requested times
+        "temporal": {"begin": min(times), "end": max(times)},
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _coverage(data: str, extent: dict[str, Any]) -> dict[str, Any]:
+    temporal = extent.get("temporal")
+    return {
+        "type": "coverage",
+        "name": "gateway.ogcapi.coverage.EngineCoverageProvider",
+        "data": data,
+        "options": {
+            "bbox": extent["spatial"]["bbox"],
+            "interval": [_iso(temporal["begin"]), _iso(temporal["end"])] if temporal else None,
+        },
+        "format": {"name": "GTiff", "mimetype": "image/tiff"},
+    }
+
+
+def _resource(title: str, description: str, extent: dict[str, Any], providers: list) -> dict:
+    return {
+        "type": "collection",
+        "title": title,
+        "description": description or title,
+        "keywords": ["Copernicus", "Sentinel-2"],
+        "links": [],
+        "extents": extent,
+        "providers": providers,
+    }
+
+
+def collection_resources(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    """One collection per catalog collection (footprints + bands) and per layer (values,
+    tiles, maps)."""
+    config = runtime.config
+    extents = {c.id: collection_extent(runtime, c.id) for c in config.collections}
+    resources: dict[str, dict[str, Any]] = {}
+    for collection in config.collections:
+        extent = extents[collection.id]
+        features = {
+            "type": "feature",
+            "name": "gateway.ogcapi.features.SceneFeatureProvider",
+            "data": collection.id,
+            "id_field": "id",
+            "time_field": "datetime",
+        }
+        resources[collection.id] = _resource(
+            collection.title,
+            f"{collection.title}: scene footprints and bands",
+            extent,
+            [features, _coverage(collection.id, extent)],
+        )
+    for layer in config.layers:
+        extent = extents[layer.collection]
+        image = {"name": "png", "mimetype": "image/png"}
+        tiles = {
+            "type": "tile",
+            "name": "gateway.ogcapi.tiles.EngineTileProvider",
+            "data": layer.name,
+            "options": {
+                "zoom": {"min": 0, "max": 18},
+                "schemes": ["WebMercatorQuad", "WorldCRS84Quad"],
+            },
+            "format": image,
+        }
+        maps = {
+            "type": "map",
+            "name": "gateway.ogcapi.maps.EngineMapProvider",
+            "data": layer.name,
+            "format": image,
+        }
+        resources[layer.name] = _resource(
+            layer.title, layer.abstract, extent, [_coverage(layer.name, extent), tiles, maps]
+        )
+    return resources
+
+
+def process_resources() -> dict[str, dict[str, Any]]:
+    return {
+        name: {"type": "process", "processor": {"name": dotted}}
+        for name, dotted in PROCESSES.items()
+    }
+
+
+def build_config(runtime: Runtime, *, base_url: str, output_dir: str) -> dict[str, Any]:
+    """The whole pygeoapi configuration; ``base_url`` is the public URL of ``/ogcapi``."""
+    redis_url = runtime.settings.redis_url
+    return {
+        "server": {
+            "bind": {"host": "127.0.0.1", "port": 8000},
+            "url": base_url,
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "gzip": False,
+            "languages": ["en-US"],
+            "cors": True,
+            "pretty_print": False,
+            "limits": {"default_items": 10, "max_items": 1000, "on_exceed": "throttle"},
+            "map": {
+                "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                "attribution": "OpenStreetMap contributors",
+            },
+            "manager": {
+                "name": MANAGER,
+                "connection": redis_url or "",  # empty: jobs in this process's memory
+                "output_dir": output_dir,
+            },
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": "CDSE gateway OGC API",
+                "description": "Copernicus Sentinel data as OGC API Features, Coverages, "
+                "Tiles, Maps and Processes",
+                "keywords": ["Copernicus", "Sentinel-2", "OGC API"],
+                "keywords_type": "theme",
+                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
+                "url": base_url,
+            },
+            "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+            "provider": {"name": "cdse-gateway", "url": base_url},
+            "contact": {
+                "name": "cdse-gateway",
+                "email": "gateway@example.org",
+                "role": "pointOfContact",
+            },
+        },
+        "resources": {**collection_resources(runtime), **process_resources()},
+    }

@@ -1,0 +1,105 @@
+"""OGC API Coverages provider: a collection's bands or a layer's values, GeoTIFF or CoverageJSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygeoapi.provider.base import BaseProvider
+
+from gateway.core.request import build_request
+from gateway.errors import LimitExceeded
+from gateway.ogcapi.context import query_param
+from gateway.ogcapi.coveragejson import to_coveragejson
+from gateway.ogcapi.errors import gateway_errors
+from gateway.ogcapi.registry import get_runtime
+from gateway.ogcapi.scaling import native_size, output_size, subset_bbox
+from gateway.ogcapi.sources import RasterSource, resolve_source
+
+MAX_JSON_CELLS = 512 * 512  # CoverageJSON is text: larger grids must use GeoTIFF
+
+
+class EngineCoverageProvider(BaseProvider):
+    """``data`` is a layer name or a catalog collection id; ``options`` carries its extent."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        options = provider_def.get("options") or {}
+        self.extent = tuple(options["bbox"])
+        self.interval = options.get("interval")
+        self.native_format = provider_def["format"]["name"]
+        self.axes = ["Lon", "Lat"]
+        self.crs = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+        self._source: RasterSource | None = None
+        width, height = native_size(self.extent)  # type: ignore[arg-type]
+        self._coverage_properties = {
+            "width": width,
+            "height": height,
+            "resx": (self.extent[2] - self.extent[0]) / width,
+            "resy": (self.extent[3] - self.extent[1]) / height,
+        }
+        if self.interval:
+            self._coverage_properties["time_range"] = list(self.interval)
+
+    @property
+    def source(self) -> RasterSource:
+        if self._source is None:
+            self._source = resolve_source(get_runtime().config, str(self.data))
+        return self._source
+
+    def get_fields(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"title": name, "type": "number", "x-ogc-unit": "1"}
+            for name in self.source.fields
+        }
+
+    @property
+    def fields(self) -> dict[str, dict[str, Any]]:
+        return self.get_fields()
+
+    @gateway_errors
+    def query(
+        self,
+        properties: list[str] | None = None,
+        subsets: dict[str, list[float]] | None = None,
+        bbox: list[float] | None = None,
+        bbox_crs: str | None = None,
+        datetime_: str | None = None,
+        format_: str = "json",
+        **kwargs: Any,
+    ) -> dict[str, Any] | bytes:
+        runtime = get_runtime()
+        limits = runtime.config.limits
+        area = subset_bbox(bbox, subsets, self.extent)  # type: ignore[arg-type]
+        params = {
+            name: query_param(name)
+            for name in ("scale-size", "scale-factor", "scale-axes", "width", "height")
+        }
+        width, height = output_size(area, params, limits)
+        source = self.source
+        chosen = properties or list(source.fields[: limits.max_outputs])
+        request = build_request(
+            runtime.config,
+            bbox=area,
+            crs="EPSG:4326",
+            width=width,
+            height=height,
+            layer=source.layer,
+            collection=source.collection,
+            expression=source.expression_for(chosen),
+            style="greyscale" if len(chosen) != 3 else "true_color",
+            format="tiff" if format_ == self.native_format else "png",
+            time=datetime_ or query_param("datetime"),
+            maxcc=query_param("maxcc"),
+            order=query_param("order"),
+            resampling=query_param("resampling"),
+        )
+        if format_ == self.native_format:
+            return runtime.engine.render(request).content
+        if width * height > MAX_JSON_CELLS:
+            raise LimitExceeded(
+                f"CoverageJSON is limited to {MAX_JSON_CELLS} cells: use scale-size or f=GTiff",
+                locator="size",
+            )
+        raster = runtime.engine.compute(request)
+        raster.band_names = tuple(chosen)
+        return to_coveragejson(raster)

@@ -1,0 +1,35 @@
+"""Files the export process writes, served back under /ogcapi/outputs/<name>."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from gateway.runtime import Runtime
+from processes.export import output_folder
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def output_dir(runtime: Runtime) -> Path:
+    """Where exports go: ``settings.output_dir`` or ``<data_dir>/outputs``."""
+    return output_folder(runtime.settings)
+
+
+def output_endpoint(folder: Path) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = folder / name
+        if not SAFE_NAME.match(name) or not path.is_file():
+            return JSONResponse(
+                {"type": "NotFound", "code": "NotFound", "description": "no such output"},
+                status_code=404,
+                media_type="application/problem+json",
+            )
+        return FileResponse(path, media_type="image/tiff; application=geotiff")
+
+    return endpoint

@@ -1,0 +1,89 @@
+"""Inputs every raster process shares: what to compute, when, and how to mosaic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config import GatewayConfig
+from gateway.core.grid import Grid
+from gateway.core.request import RenderRequest, build_request
+from gateway.errors import InvalidParameterValue, NotFound
+from gateway.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Source:
+    """The expression, its collection and the mosaic options of a process request."""
+
+    collection: str
+    expression: str
+    names: tuple[str, ...]
+    time: str | None
+    maxcc: float | None
+    order: str | None
+    resampling: str | None
+    cloud_mask: bool
+
+
+def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
+    """``expression`` (band math or an index layer name such as ``NDVI``), ``collection``,
+    ``time``, ``maxcc``, ``order``, ``resampling``, ``cloud_mask``."""
+    text = inputs.get("expression")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameterValue(
+            "expression must be band math or an index name", locator="expression"
+        )
+    layer = config.layer(text.strip())
+    collection = inputs.get("collection") or (layer.collection if layer else "sentinel-2-l2a")
+    conf = config.collection(str(collection))
+    if conf is None:
+        raise NotFound(f"unknown collection {str(collection)[:40]!r}", locator="collection")
+    expression = layer.expression if layer else text.strip()
+    outputs = [part.strip() for part in expression.split(";") if part.strip()]
+    names = tuple(outputs) if len(outputs) > 1 else ((layer.name if layer else "value"),)
+    default_mask = bool(conf.cloud_mask) and (layer.cloud_mask if layer else True)
+    cloud_mask = inputs.get("cloud_mask", default_mask)
+    if not isinstance(cloud_mask, bool):
+        raise InvalidParameterValue("cloud_mask must be true or false", locator="cloud_mask")
+    if cloud_mask and conf.cloud_mask is None:
+        raise InvalidParameterValue("this collection has no cloud mask band", locator="cloud_mask")
+    return Source(
+        collection=conf.id,
+        expression=expression,
+        names=names,
+        time=inputs.get("time"),
+        maxcc=inputs.get("maxcc"),
+        order=inputs.get("order"),
+        resampling=inputs.get("resampling"),
+        cloud_mask=cloud_mask,
+    )
+
+
+def source_request(
+    runtime: Runtime,
+    source: Source,
+    grid: Grid,
+    *,
+    time: str | None = None,
+    extra: str | None = None,
+    fmt: str = "tiff",
+) -> RenderRequest:
+    """The engine request for ``source`` on ``grid`` (``extra`` appends outputs, e.g. SCL)."""
+    expression = source.expression + (f";{extra}" if extra else "")
+    return build_request(
+        runtime.config,
+        bbox=grid.bounds,
+        crs=grid.crs.to_string(),
+        width=grid.width,
+        height=grid.height,
+        collection=source.collection,
+        expression=expression,
+        style="greyscale",
+        format=fmt,
+        time=time if time is not None else source.time,
+        maxcc=source.maxcc,
+        order=source.order,
+        cloud_mask=False if extra else source.cloud_mask,
+        resampling=source.resampling,
+    )

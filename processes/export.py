@@ -1,0 +1,76 @@
+"""``export``: a mosaic of bands or an index over an area, as a COG in the output storage."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.core.render import encode_geotiff
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from processes.area import Area
+from processes.bandmath import plan_values
+from processes.base import GatewayProcessor
+from processes.chunks import Chunk
+from processes.mosaic import stitch
+from processes.plan import Plan
+
+
+def output_folder(settings: Settings) -> Path:
+    return Path(settings.output_dir) if settings.output_dir else settings.data_dir / "outputs"
+
+
+def public_href(settings: Settings, name: str) -> str:
+    base = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}/ogcapi/outputs/{name}"
+
+
+def write_cog(
+    settings: Settings,
+    area: Area,
+    names: tuple[str, ...],
+    chunks: Sequence[Chunk],
+    name: str,
+    parts: Sequence[tuple],
+) -> tuple[str, Any]:
+    values = stitch(area, names, chunks, parts)
+    content = encode_geotiff(
+        values.data,
+        values.valid,
+        crs=values.grid.crs,
+        transform=values.grid.transform,
+        cog=True,
+        band_names=names,
+        overview_resampling="average",
+    )
+    folder = output_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{name}.part"
+    partial.write_bytes(content)
+    partial.replace(folder / name)
+    return "application/json", {
+        "href": public_href(settings, name),
+        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+        "crs": values.grid.crs.to_string(),
+        "bbox": list(values.grid.bounds),
+        "width": values.grid.width,
+        "height": values.grid.height,
+        "bands": list(names),
+    }
+
+
+def plan_export(inputs: dict[str, Any], runtime: Runtime, settings: Settings) -> Plan:
+    source, area, chunks, tasks, _ = plan_values(inputs, runtime, settings)
+    name = f"export-{uuid.uuid4().hex}.tif"
+    combine = functools.partial(write_cog, settings, area, source.names, chunks, name)
+    return Plan(tasks=tasks, combine=combine)
+
+
+class ExportProcessor(GatewayProcessor):
+    """OGC API process ``export``."""
+
+    planner = staticmethod(plan_export)
+    metadata_file = "export"
