@@ -57,16 +57,26 @@ def make_catalog(settings: Settings) -> Catalog:
     return CachedCatalog(backend, ttl_s=settings.search_cache_ttl_s)
 
 
+def needs_sample_data(settings: Settings) -> bool:
+    """True when the embedded default is in use and its sample archive is not there yet."""
+    from gateway.sample import SAMPLE_MARKER
+
+    return (
+        settings.sample_data
+        and settings.uses_static_catalog
+        and settings.storage_mode == "local"
+        and not (settings.data_dir / SAMPLE_MARKER).exists()
+    )
+
+
 def ensure_sample_data(settings: Settings, progress: Progress | None = None) -> bool:
     """Write the sample archive into the data folder if the embedded default needs it.
 
     Returns True when it was written now.
     """
-    from gateway.sample import SAMPLE_MARKER, write_sample_archive
+    from gateway.sample import write_sample_archive
 
-    if not (settings.sample_data and settings.uses_static_catalog):
-        return False
-    if settings.storage_mode != "local" or (settings.data_dir / SAMPLE_MARKER).exists():
+    if not needs_sample_data(settings):
         return False
     log.info("writing the sample archive into %s", settings.data_dir)
     write_sample_archive(settings.data_dir, settings.sample_profile, progress=progress)

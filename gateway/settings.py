@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     tools and the gateway alike.
     """
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
     config_file: Path | None = None
@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = Field(
         default=None,
         validation_alias=AliasChoices("GATEWAY_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+        repr=False,  # keys never reach logs
     )
     s3_secret_access_key: SecretStr | None = Field(
         default=None,
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     # Cache: Redis when a URL is given, in-process LRU otherwise.
     redis_url: str | None = None
     memory_cache_mb: int = 256
+
+    # OGC API Processes: a Dask scheduler address (None: a local cluster of 2 workers) and
+    # the folder exports are written to (None: <data_dir>/outputs).
+    dask_scheduler: str | None = None
+    output_dir: Path | None = None
 
     # Embedded default: make the sample archive on first start when it is missing.
     sample_data: bool = True

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
+from rasterio.io import DatasetReader
+from rio_tiler.models import ImageData
 from rio_tiler.reader import part
 
 from gateway.config import CollectionConfig
 from gateway.core.catalog import Asset, Scene
+from gateway.core.cogcache import CogCache
 from gateway.core.grid import Grid
 from gateway.core.storage import Storage
 from gateway.errors import UpstreamError
@@ -74,8 +78,18 @@ def _baseline_at_least(version: str | None, minimum: tuple[int, int]) -> bool:
 class SceneReader:
     """Reads bands of scenes through one storage; stateless apart from its configuration."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, cog_cache: CogCache | None = None) -> None:
         self._storage = storage
+        self._cog_cache = cog_cache if cog_cache is not None else default_cog_cache(storage)
+        storage.protect_logs()
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    @property
+    def cog_cache(self) -> CogCache | None:
+        return self._cog_cache
 
     def read(
         self,
@@ -97,7 +111,8 @@ class SceneReader:
             wanted.append(mask_classes[0])
         valid = np.ones((grid.height, grid.width), dtype=bool)
         values: dict[str, np.ndarray] = {}
-        with rasterio.Env(**self._storage.gdal_options()):
+        storage = self._storage
+        with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
             for band in wanted:
                 asset = pick_asset(scene, band, grid)
                 if asset is None:
@@ -122,24 +137,44 @@ class SceneReader:
         self, asset: Asset, grid: Grid, resampling: str
     ) -> tuple[np.ndarray, np.ndarray]:
         path = self._storage.gdal_path(asset.href)
+        cache = self._cog_cache
+        local = cache.existing(path) if cache is not None else None
         try:
-            with rasterio.open(path) as src:
-                image = part(
-                    src,
-                    grid.bounds,
-                    height=grid.height,
-                    width=grid.width,
-                    dst_crs=grid.crs,
-                    bounds_crs=grid.crs,
-                    indexes=1,
-                    nodata=asset.nodata if asset.nodata is not None else src.nodata,
-                    resampling_method=resampling,
-                    reproject_method=resampling,
-                )
-        except rasterio.errors.RasterioIOError as exc:
-            log.warning("cannot read asset %s: %s", asset.key, exc)
+            if local is None:
+                with rasterio.open(path) as src:
+                    if cache is None or not cache.wants(src, grid):
+                        image = _part(src, asset, grid, resampling)
+                    else:  # the whole file would come over the wire: copy it once instead
+                        local = cache.local_copy(src)
+            if local is not None:
+                with rasterio.open(local) as src:
+                    image = _part(src, asset, grid, resampling)
+        except (rasterio.errors.RasterioIOError, CPLE_BaseError) as exc:
+            log.warning("cannot read asset %s: %s", asset.key, self._storage.redact(str(exc)))
             raise UpstreamError("the storage service could not deliver a scene") from exc
         array = image.array
         data = np.asarray(array.data[0], dtype=np.float32)
         valid = ~np.ma.getmaskarray(array)[0]
         return data, valid
+
+
+def _part(src: DatasetReader, asset: Asset, grid: Grid, resampling: str) -> ImageData:
+    return part(
+        src,
+        grid.bounds,
+        height=grid.height,
+        width=grid.width,
+        dst_crs=grid.crs,
+        bounds_crs=grid.crs,
+        indexes=1,
+        nodata=asset.nodata if asset.nodata is not None else src.nodata,
+        resampling_method=resampling,
+        reproject_method=resampling,
+    )
+
+
+def default_cog_cache(storage: Storage) -> CogCache | None:
+    """Remote storage caches COG copies of zoomed-out JP2 bands beside the eodata folder."""
+    if storage.mode != "s3" or storage.eodata_dir is None:
+        return None
+    return CogCache(storage.eodata_dir.parent / "cog-cache")

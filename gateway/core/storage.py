@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from rasterio.session import Session
 
 from gateway.errors import InvalidParameterValue
 
@@ -22,8 +25,7 @@ _REMOTE_OPTIONS: dict[str, str | bool | int] = {
     "CPL_VSIL_CURL_CACHE_SIZE": 200 * 2**20,
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": 50 * 2**20,
-    "GDAL_HTTP_MAX_RETRY": 3,
-    "GDAL_HTTP_RETRY_DELAY": 0.5,
+    "GDAL_HTTP_RETRY_DELAY": 0.5,  # doubles on each retry
     # JP2 read with several threads re-fetches byte ranges (GDAL#8041).
     "GDAL_NUM_THREADS": 1,
 }
@@ -46,6 +48,10 @@ class Storage:
     https: bool = True
     virtual_hosting: bool = False
     region: str = "default"
+    # One GDAL open may try a file twice, each with retries (5xx, 429, time-outs), then list
+    # its "folder": these bound how long a dead or hanging endpoint can hold a request.
+    http_timeout_s: float = 10.0
+    http_retries: int = 3
 
     def gdal_path(self, href: str) -> str:
         """The path GDAL opens for an asset href."""
@@ -67,24 +73,100 @@ class Storage:
         raise InvalidParameterValue("unsupported asset href scheme", locator="href")
 
     def gdal_options(self) -> dict[str, str | bool | int]:
-        """Options for a per-request ``rasterio.Env`` (never set globally)."""
+        """Options for a per-request ``rasterio.Env`` (never set globally); no keys in here."""
         if self.mode == "local":
             return dict(_LOCAL_OPTIONS)
         options = dict(_REMOTE_OPTIONS)
         options.update(
             {
+                "GDAL_HTTP_TIMEOUT": max(1, round(self.http_timeout_s)),
+                "GDAL_HTTP_CONNECTTIMEOUT": max(1, round(min(5.0, self.http_timeout_s))),
+                "GDAL_HTTP_MAX_RETRY": self.http_retries,
                 "AWS_S3_ENDPOINT": self.s3_endpoint or "",
                 "AWS_HTTPS": "YES" if self.https else "NO",
                 "AWS_VIRTUAL_HOSTING": "TRUE" if self.virtual_hosting else "FALSE",
                 "AWS_REGION": self.region,
             }
         )
-        if self.access_key_id and self.secret_access_key:
-            options["AWS_ACCESS_KEY_ID"] = self.access_key_id
-            options["AWS_SECRET_ACCESS_KEY"] = self.secret_access_key
-        else:
+        if not self.has_keys:
             options["AWS_NO_SIGN_REQUEST"] = "YES"
         return options
 
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.access_key_id and self.secret_access_key)
+
+    def gdal_session(self) -> Session | None:
+        """The keys as a rasterio session (``rasterio.Env`` refuses them as plain options)."""
+        if self.mode == "local" or not self.has_keys:
+            return None
+        return KeySession(self.access_key_id or "", self.secret_access_key or "")
+
+    def redact(self, text: str) -> str:
+        """``text`` with the keys replaced, for log lines built from upstream messages."""
+        for secret in (self.secret_access_key, self.access_key_id):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def protect_logs(self) -> None:
+        """Redact the keys from rasterio's log records (GDAL error texts quote servers)."""
+        if self.mode == "local" or not self.has_keys:
+            return
+        names = {"rasterio", *_RASTERIO_LOGGERS}
+        names.update(n for n in logging.root.manager.loggerDict if n.startswith("rasterio."))
+        for name in names:
+            target = logging.getLogger(name)
+            found = [f for f in target.filters if isinstance(f, _RedactKeys)]
+            redactor = found[0] if found else _RedactKeys()
+            redactor.storages.add(self)
+            if not found:
+                target.addFilter(redactor)
+
     def __repr__(self) -> str:  # keys never reach logs
         return f"Storage(mode={self.mode!r}, endpoint={self.s3_endpoint!r})"
+
+
+# Loggers rasterio reports GDAL errors through (present whether imported yet or not).
+_RASTERIO_LOGGERS = ("rasterio._env", "rasterio._err", "rasterio._io", "rasterio._base")
+
+
+class _RedactKeys(logging.Filter):
+    """Replaces the keys of every registered storage in a record's final message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.storages: set[Storage] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for storage in list(self.storages):
+            redacted = storage.redact(redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+class KeySession(Session):
+    """S3 keys handed to GDAL through ``rasterio.Env(session=...)``, without boto3."""
+
+    def __init__(self, access_key_id: str, secret_access_key: str) -> None:
+        self._keys = {
+            "AWS_ACCESS_KEY_ID": access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret_access_key,
+        }
+
+    @classmethod
+    def hascreds(cls, config: dict) -> bool:
+        return "AWS_ACCESS_KEY_ID" in config and "AWS_SECRET_ACCESS_KEY" in config
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return dict(self._keys)
+
+    def get_credential_options(self) -> dict[str, str]:
+        return dict(self._keys)
+
+    def __repr__(self) -> str:  # keys never reach logs
+        return "KeySession(***)"

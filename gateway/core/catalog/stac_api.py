@@ -55,10 +55,13 @@ def search_parameters(query: SearchQuery, page_size: int = 100) -> dict[str, Any
 class StacApiCatalog:
     """Searches a STAC API with bounded retries on time-outs and 5xx answers."""
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0, retries: int = 3) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float = 10.0, retries: int = 3, page_size: int = 100
+    ) -> None:
         self._url = url
         self._timeout_s = timeout_s
         self._retries = retries
+        self._page_size = page_size
         self._client: Client | None = None
         self._lock = threading.Lock()
 
@@ -82,7 +85,7 @@ class StacApiCatalog:
     def search(self, query: SearchQuery) -> list[Scene]:
         try:
             client = self._open()
-            result = client.search(**search_parameters(query))
+            result = client.search(**search_parameters(query, self._page_size))
             items = list(result.items_as_dicts())
         except UpstreamError:
             raise

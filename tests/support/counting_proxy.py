@@ -1,0 +1,151 @@
+"""A small reverse proxy on 127.0.0.1 that records every request it forwards.
+
+Put in front of a stand-in server (S3, STAC API) it tells tests how many HTTP requests
+and how many response bytes a piece of work cost, and which byte ranges were asked for.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "http2-settings",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One forwarded request and the size of its answer."""
+
+    method: str
+    path: str  # without the query string
+    query: str
+    range: str | None  # the Range header as sent, e.g. "bytes=0-16383"
+    status: int
+    body_bytes: int
+
+
+class CountingProxy:
+    """Forwards HTTP/1.1 requests to ``upstream`` (host, port) and records them as ``Hit``s."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self._hits: list[Hit] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "proxy not started"
+        return self._server.server_address[1]
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:<port>``, the form ``AWS_S3_ENDPOINT`` takes."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> CountingProxy:
+        handler = _handler_class(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def record(self, hit: Hit) -> None:
+        with self._lock:
+            self._hits.append(hit)
+
+    def hits(self) -> list[Hit]:
+        """A copy of the requests recorded since the last ``reset``."""
+        with self._lock:
+            return list(self._hits)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+
+def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
+    local = threading.local()
+
+    def connection() -> http.client.HTTPConnection:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+            local.conn = conn
+        return conn
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            return
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            for attempt in (1, 2):  # a kept-alive upstream connection may have been closed
+                conn = connection()
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    answer = conn.getresponse()
+                    payload = answer.read()
+                    break
+                except (http.client.HTTPException, OSError):
+                    conn.close()
+                    local.conn = None
+                    if attempt == 2:
+                        raise
+            path, _, query = self.path.partition("?")
+            proxy.record(
+                Hit(
+                    method=self.command,
+                    path=path,
+                    query=query,
+                    range=self.headers.get("Range"),
+                    status=answer.status,
+                    body_bytes=len(payload) if self.command != "HEAD" else 0,
+                )
+            )
+            self.send_response_only(answer.status, answer.reason)
+            for key, value in answer.getheaders():
+                if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                    self.send_header(key, value)
+            if self.command == "HEAD":
+                self.send_header("Content-Length", answer.getheader("Content-Length", "0"))
+            else:
+                self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = _forward
+
+    return Handler
