@@ -188,3 +188,23 @@ def test_search_cache_expires(static_root):
 def test_snap_bbox():
     assert snap_bbox((5.93, 52.61, 6.12, 52.69), 0.5) == (5.5, 52.5, 6.5, 53.0)
     assert snap_bbox((179.9, 89.9, 180, 90), 0.5) == (179.5, 89.5, 180.0, 90.0)
+
+
+def test_a_cached_wider_search_answers_a_smaller_area(static_root):
+    backend = _CountingCatalog(StaticCatalog(static_root))
+    catalog = CachedCatalog(backend, ttl_s=60, cell=0.5)
+    # Straddles 5.5 and 52.5: the backend is asked for (5.0, 52.0, 6.0, 53.0).
+    catalog.search(SearchQuery("sentinel-2-l2a", (5.45, 52.45, 5.55, 52.55)))
+    # Each of these lies in one cell inside that area: no new search.
+    catalog.search(SearchQuery("sentinel-2-l2a", (5.6, 52.6, 5.7, 52.7)))
+    catalog.search(SearchQuery("sentinel-2-l2a", (5.1, 52.1, 5.2, 52.2)))
+    assert backend.calls == 1
+    # Another time range is another question.
+    catalog.search(
+        SearchQuery(
+            "sentinel-2-l2a",
+            (5.6, 52.6, 5.7, 52.7),
+            TimeRange(end=datetime(2025, 6, 1, tzinfo=UTC)),
+        )
+    )
+    assert backend.calls == 2

@@ -24,6 +24,15 @@ def snap_bbox(bbox: tuple[float, float, float, float], cell: float) -> tuple[flo
     )
 
 
+def _covers(cached: SearchQuery, wanted: SearchQuery) -> bool:
+    """True when ``cached`` asked the same thing as ``wanted`` over an area that contains it."""
+    if replace(cached, bbox=wanted.bbox) != wanted:
+        return False
+    cminx, cminy, cmaxx, cmaxy = cached.bbox
+    minx, miny, maxx, maxy = wanted.bbox
+    return cminx <= minx and cminy <= miny and cmaxx >= maxx and cmaxy >= maxy
+
+
 class CachedCatalog:
     """Caches searches for ``ttl_s`` seconds.
 
@@ -66,11 +75,16 @@ class CachedCatalog:
             return scenes
 
     def _fresh(self, wide: SearchQuery) -> list[Scene] | None:
+        """A live answer for ``wide``, or for any cached search of a larger area that holds it."""
+        now = time.monotonic()
         with self._lock:
             entry = self._entries.get(wide)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
+            if entry is not None and entry[0] >= now:
+                return entry[1]
+            for cached, (expires, scenes) in self._entries.items():
+                if expires >= now and _covers(cached, wide):
+                    return scenes
+        return None
 
     def _evict_expired(self) -> None:
         now = time.monotonic()
