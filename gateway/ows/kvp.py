@@ -1,0 +1,125 @@
+"""Case-insensitive KVP parsing shared by the classic OGC doors (WCS, WFS).
+
+OGC KVP names are case-insensitive; values are not. ``SUBSET`` and a few others may repeat,
+so every name keeps all its values in request order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
+
+
+class Kvp(Mapping[str, str]):
+    """Request parameters by upper-case name; ``kvp["X"]`` is the last value given for X."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._values.setdefault(name.strip().upper(), []).append(value)
+
+    @classmethod
+    def parse(cls, query_string: str) -> Kvp:
+        return cls(parse_qsl(query_string, keep_blank_values=True))
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name.upper()][-1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def all(self, name: str) -> list[str]:
+        """Every value of a repeatable parameter (``SUBSET``), in request order."""
+        return list(self._values.get(name.upper(), []))
+
+    def text(self, name: str) -> str | None:
+        """The stripped value, or None when absent or blank."""
+        value = self.get(name.upper())
+        return value.strip() if value is not None and value.strip() else None
+
+    def require(self, name: str) -> str:
+        """The stripped value of a mandatory parameter, or MissingParameterValue."""
+        value = self.text(name)
+        if value is None:
+            raise MissingParameterValue(f"missing parameter {name}", locator=name)
+        return value
+
+    def integer(self, name: str, *, minimum: int = 0) -> int | None:
+        """An optional integer parameter (``COUNT``, ``WIDTH``...), at least ``minimum``."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if not value.lstrip("+").isdigit() or len(value) > 9 or int(value) < minimum:
+            raise InvalidParameterValue(f"{name} must be an integer >= {minimum}", locator=name)
+        return int(value)
+
+    def number(self, name: str) -> float | None:
+        """An optional positive number (``RESX``, ``SCALEFACTOR``...)."""
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise InvalidParameterValue(f"{name} must be a number", locator=name) from None
+        if not number > 0 or number == float("inf"):
+            raise InvalidParameterValue(f"{name} must be a positive number", locator=name)
+        return number
+
+
+def split_list(text: str | None) -> list[str]:
+    """A comma-separated KVP list without blanks."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def negotiate_version(kvp: Kvp, supported: tuple[str, ...], default: str) -> str:
+    """The version to answer in: ``VERSION``, else the first supported of ``ACCEPTVERSIONS``.
+
+    ``supported`` lists versions newest first. Raises VersionNegotiationFailed (400) when
+    ``ACCEPTVERSIONS`` names none we speak and InvalidParameterValue for an unknown ``VERSION``.
+    """
+    version = kvp.text("VERSION")
+    if version is not None:
+        if version in supported:
+            return version
+        raise InvalidParameterValue(
+            f"unsupported version {version[:20]!r}; use one of {', '.join(supported)}",
+            locator="version",
+        )
+    accepted = split_list(kvp.text("ACCEPTVERSIONS"))
+    if not accepted:
+        return default
+    for candidate in accepted:
+        if candidate in supported:
+            return candidate
+    raise InvalidParameterValue(
+        f"none of the accepted versions is supported; use one of {', '.join(supported)}",
+        locator="acceptversions",
+        code="VersionNegotiationFailed",
+    )
+
+
+async def read_kvp(request: Request) -> Kvp:
+    """KVP of a GET query string or a form-encoded POST body; XML POST is not supported."""
+    if request.method != "POST":
+        return Kvp.parse(request.url.query)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded":
+        raise GatewayError(
+            "only KVP requests (GET, or POST application/x-www-form-urlencoded) are supported",
+            locator="request",
+            code="OperationNotSupported",
+            status=501,
+        )
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return Kvp(
+        parse_qsl(request.url.query, keep_blank_values=True)
+        + parse_qsl(body, keep_blank_values=True)
+    )

@@ -1,0 +1,114 @@
+"""GetCoverage, protocol-neutral: one normalised coverage request -> engine -> encoded bytes.
+
+Each WCS version parses its own KVP into a ``CoverageRequest``; this module turns it into the
+engine's ``RenderRequest``. Index layers and at most ``limits.max_outputs`` bands go through
+``engine.render`` (cached); more raw bands through ``engine.mosaic`` and the GeoTIFF encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.core.engine import Rendered
+from gateway.core.render import MEDIA_TYPES, encode_geotiff
+from gateway.core.request import RenderRequest, build_request
+from gateway.errors import InvalidParameterValue, LimitExceeded
+from gateway.ows.wcs.coverages import Coverage, Field
+from gateway.ows.wcs.netcdf import MEDIA_TYPE as NETCDF
+from gateway.ows.wcs.netcdf import geotiff_to_netcdf
+from gateway.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class CoverageRequest:
+    """Everything a GetCoverage decides, whatever the WCS version."""
+
+    coverage: Coverage
+    bbox: tuple[float, float, float, float]  # in ``crs``, x/y order
+    crs: str
+    width: int
+    height: int
+    fields: tuple[Field, ...]
+    format: str = "tiff"  # tiff | cog | png | netcdf
+    time: str | None = None
+    maxcc: str | None = None
+    priority: str | None = None
+    expression: str | None = None
+    resampling: str | None = None
+
+
+def _style(request: CoverageRequest, outputs: int) -> str | None:
+    if request.format != "png":
+        return None
+    if request.coverage.layer and request.fields == request.coverage.fields:
+        return None  # the layer's own style
+    if outputs in (1, 3):
+        return "greyscale" if outputs == 1 else "true_color"
+    raise InvalidParameterValue("image/png needs one or three range fields", locator="format")
+
+
+def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
+    """The engine request of ``request`` (validates sizes, time, cloud cover, expression)."""
+    coverage = request.coverage
+    if request.expression:
+        expression = request.expression
+        outputs = len([p for p in expression.split(";") if p.strip()])
+    elif coverage.layer and request.fields == coverage.fields:
+        expression, outputs = None, len(coverage.fields)
+    else:
+        expression = ";".join(f.expression for f in request.fields)
+        outputs = len(request.fields)
+    if outputs > runtime.config.limits.max_outputs:
+        expression = request.fields[0].expression  # validated here, read by engine.mosaic
+    return build_request(
+        runtime.config,
+        bbox=request.bbox,
+        crs=request.crs,
+        width=request.width,
+        height=request.height,
+        layer=coverage.layer,
+        collection=coverage.collection,
+        expression=expression,
+        style=_style(request, outputs),
+        format="tiff" if request.format == "netcdf" else request.format,
+        time=request.time,
+        maxcc=request.maxcc,
+        order=request.priority,
+        resampling=request.resampling,
+    )
+
+
+def get_coverage(runtime: Runtime, request: CoverageRequest) -> Rendered:
+    """Encoded coverage bytes on exactly the requested grid."""
+    rendered = _encoded(runtime, request)
+    if request.format != "netcdf":
+        return rendered
+    return Rendered(geotiff_to_netcdf(rendered.content), NETCDF, cached=rendered.cached)
+
+
+def _encoded(runtime: Runtime, request: CoverageRequest) -> Rendered:
+    render_request = engine_request(runtime, request)
+    engine = runtime.engine
+    many = not request.expression and len(request.fields) > runtime.config.limits.max_outputs
+    if not many:
+        return engine.render(render_request)
+    if request.format == "png":
+        raise InvalidParameterValue("image/png needs one or three range fields", locator="format")
+    bands = tuple(f.expression for f in request.fields)
+    limits = runtime.config.limits
+    if len(bands) * request.width * request.height > limits.max_outputs * limits.max_pixels:
+        raise LimitExceeded(  # the memory budget of the largest expression request
+            f"{len(bands)} bands of {request.width}x{request.height} exceed the size limit; "
+            "ask for fewer bands (RANGESUBSET) or pixels",
+            locator="size",
+        )
+    raster = engine.mosaic(render_request, bands)
+    content = encode_geotiff(
+        raster.data,
+        raster.valid,
+        crs=raster.grid.crs,
+        transform=raster.grid.transform,
+        cog=render_request.format == "cog",
+        band_names=bands,
+    )
+    return Rendered(content, MEDIA_TYPES[render_request.format], cached=False)

@@ -1,0 +1,160 @@
+"""Footprints out: GML 3.2 (WFS 2.0 FeatureCollection, single features, values) and GeoJSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from lxml import etree
+from shapely.geometry import MultiPolygon, Polygon, mapping
+from shapely.geometry.base import BaseGeometry
+
+from gateway.core.grid import WGS84
+from gateway.ows.crs import OwsCrs, reproject_geometry
+from gateway.ows.wfs.features import GEOMETRY, NAMESPACE, PREFIX, PROPERTIES, Feature
+from gateway.ows.xml import XSI, fmt, iso, sub
+
+WFS = "http://www.opengis.net/wfs/2.0"
+GML = "http://www.opengis.net/gml/3.2"
+NSMAP = {"wfs": WFS, "gml": GML, PREFIX: NAMESPACE, "xsi": XSI}
+
+
+def _q(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+def project(geometry: BaseGeometry, crs: OwsCrs) -> BaseGeometry:
+    """A lon/lat geometry in ``crs`` (x/y)."""
+    return reproject_geometry(geometry, WGS84, crs.crs)
+
+
+def _poslist(coords: Any, crs: OwsCrs) -> str:
+    values = []
+    for x, y, *_ in coords:
+        a, b = (y, x) if crs.north_first else (x, y)
+        values += [fmt(a), fmt(b)]
+    return " ".join(values)
+
+
+def _polygon(parent: etree._Element, polygon: Polygon, crs: OwsCrs, gid: str) -> None:
+    element = sub(parent, _q(GML, "Polygon"), srsName=crs.urn, **{_q(GML, "id"): gid})
+    ring = sub(sub(element, _q(GML, "exterior")), _q(GML, "LinearRing"))
+    sub(ring, _q(GML, "posList"), _poslist(polygon.exterior.coords, crs), srsDimension="2")
+    for interior in polygon.interiors:
+        ring = sub(sub(element, _q(GML, "interior")), _q(GML, "LinearRing"))
+        sub(ring, _q(GML, "posList"), _poslist(interior.coords, crs), srsDimension="2")
+
+
+def gml_geometry(parent: etree._Element, geometry: BaseGeometry, crs: OwsCrs, gid: str) -> None:
+    """Append a GML 3.2 Polygon or MultiSurface of ``geometry`` (already in ``crs``)."""
+    if isinstance(geometry, Polygon):
+        _polygon(parent, geometry, crs, gid)
+        return
+    polygons = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else []
+    multi = sub(parent, _q(GML, "MultiSurface"), srsName=crs.urn, **{_q(GML, "id"): gid})
+    for index, polygon in enumerate(polygons):
+        _polygon(sub(multi, _q(GML, "surfaceMember")), polygon, crs, f"{gid}.{index}")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, float):
+        return fmt(value)
+    return str(value)
+
+
+def feature_element(
+    feature: Feature, crs: OwsCrs, properties: tuple[str, ...] | None = None
+) -> etree._Element:
+    """``<cdse:{type} gml:id=...>`` with its properties in schema order."""
+    element = etree.Element(_q(NAMESPACE, feature.type_name), nsmap=NSMAP)
+    element.set(_q(GML, "id"), feature.fid)
+    geometry = project(feature.geometry, crs)
+    minx, miny, maxx, maxy = geometry.bounds
+    envelope = sub(sub(element, _q(GML, "boundedBy")), _q(GML, "Envelope"), srsName=crs.urn)
+    lower, upper = crs.xy(minx, miny), crs.xy(maxx, maxy)  # xy() is symmetric: swaps back
+    sub(envelope, _q(GML, "lowerCorner"), f"{fmt(lower[0])} {fmt(lower[1])}")
+    sub(envelope, _q(GML, "upperCorner"), f"{fmt(upper[0])} {fmt(upper[1])}")
+    for name in PROPERTIES:
+        value = feature.properties.get(name)
+        if value is not None and (properties is None or name in properties):
+            sub(element, _q(NAMESPACE, name), _text(value))
+    if properties is None or GEOMETRY in properties:
+        holder = sub(element, _q(NAMESPACE, GEOMETRY))
+        gml_geometry(holder, geometry, crs, f"{feature.fid}.geom")
+    return element
+
+
+def feature_collection(
+    features: list[Feature],
+    matched: int,
+    crs: OwsCrs,
+    *,
+    properties: tuple[str, ...] | None = None,
+    hits: bool = False,
+    next_url: str | None = None,
+) -> etree._Element:
+    root = etree.Element(_q(WFS, "FeatureCollection"), nsmap=NSMAP)
+    root.set("timeStamp", iso(datetime.now(UTC)))
+    root.set("numberMatched", str(matched))
+    root.set("numberReturned", "0" if hits else str(len(features)))
+    if next_url and not hits:
+        root.set("next", next_url)
+    root.set(_q(XSI, "schemaLocation"), f"{WFS} http://schemas.opengis.net/wfs/2.0/wfs.xsd")
+    if not hits:
+        for feature in features:
+            sub(root, _q(WFS, "member")).append(feature_element(feature, crs, properties))
+    return root
+
+
+def value_collection(
+    values: list[Any], matched: int, crs: OwsCrs, fids: list[str]
+) -> etree._Element:
+    root = etree.Element(_q(WFS, "ValueCollection"), nsmap=NSMAP)
+    root.set("timeStamp", iso(datetime.now(UTC)))
+    root.set("numberMatched", str(matched))
+    root.set("numberReturned", str(len(values)))
+    for value, fid in zip(values, fids, strict=True):
+        member = sub(root, _q(WFS, "member"))
+        if isinstance(value, BaseGeometry):
+            gml_geometry(member, project(value, crs), crs, f"{fid}.value")
+        else:
+            member.text = _text(value)
+    return root
+
+
+def geojson(
+    features: list[Feature],
+    matched: int,
+    crs: OwsCrs,
+    *,
+    properties: tuple[str, ...] | None = None,
+    hits: bool = False,
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (coordinates x/y in ``crs``; CRS84 by default)."""
+
+    def record(feature: Feature) -> dict[str, Any]:
+        props = {
+            k: (iso(v) if isinstance(v, datetime) else v)
+            for k, v in feature.properties.items()
+            if properties is None or k in properties
+        }
+        if "assets" in props:
+            props["assets"] = json.loads(props["assets"])
+        keep_geometry = properties is None or GEOMETRY in properties
+        return {
+            "type": "Feature",
+            "id": feature.fid,
+            "geometry": mapping(project(feature.geometry, crs)) if keep_geometry else None,
+            "properties": props,
+        }
+
+    return {
+        "type": "FeatureCollection",
+        "numberMatched": matched,
+        "numberReturned": 0 if hits else len(features),
+        "timeStamp": iso(datetime.now(UTC)),
+        "features": [] if hits else [record(f) for f in features],
+    }
