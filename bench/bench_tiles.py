@@ -1,0 +1,417 @@
+"""WMTS tile throughput over HTTP with wrk: cached (Redis) and uncached NDVI, side by side.
+
+    python -m bench.bench_tiles [--data DIR] [--workers 2] [--duration 10] [--titiler-venv DIR]
+
+Servers, each with the same number of uvicorn workers, on 127.0.0.1:
+
+- gateway: the WMS/WMTS door (``create_app`` with that door only), tiles cached in Redis;
+- floor: a bare ASGI app returning the same tile's bytes from the same Redis key
+  (bench/floor_app.py): what any Python cached-tile path costs at least;
+- TiTiler (``titiler.application`` from its own venv, ``--titiler-venv``; skipped when absent)
+  on the same pixels as a COG: B04 and B08 reflectance of T31UFU on 2025-06-13, NDVI by
+  ``expression`` with a colour map.
+
+Cached: one tile, warmed first, asked over and over. Uncached: distinct z14-z16 tiles over
+the part of the sample area where T31UFU alone has data, each asked once (Redis is flushed
+first), TIME=2025-06-13. The gateway's NDVI layer also reads SCL (20 m) to mask clouds and
+searches the catalog per tile; TiTiler reads one 2-band COG. ``--metatiles`` also times, in
+process, 2x2 blocks of z15 tiles rendered one by one against one 512 px metatile cut in four.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import morecantile
+import numpy as np
+import rasterio
+
+REPO = Path(__file__).resolve().parents[1]
+AREA = (5.93, 52.575, 6.05, 52.665)  # lon/lat: T31UFU only
+DAY = "2025-06-13"
+CACHED_TILE = (12, 2116, 1341)
+NDVI_DN = "(b2-b1)/(b2+b1)"
+
+
+def gateway_app():
+    """The gateway with its WMS/WMTS door only (uvicorn factory)."""
+    from gateway.app import create_app
+
+    return create_app(doors=("gateway.ows.mapproxy.door:build_door",))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A child process listening on a port, stopped by its own process id."""
+
+    def __init__(self, name: str, command: list[str], port: int, env: dict[str, str]) -> None:
+        self.name, self.port = name, port
+        self.log = Path(tempfile.gettempdir()) / f"bench-{name}-{port}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, env={**os.environ, **env}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait(self, path: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + path, timeout=30).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def uvicorn(target: str, port: int, workers: int, *, python: str = sys.executable, factory=True):
+    command = [python, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    return command + (["--factory"] if factory else [])
+
+
+@dataclass
+class WrkResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def median(results: list[WrkResult]) -> WrkResult:
+    """The run with the median rate (its latencies kept with it)."""
+    return sorted(results, key=lambda r: r.requests_per_s)[len(results) // 2]
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
+
+
+LUA = """
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+local nthreads = tonumber(os.getenv("BENCH_THREADS"))
+local counter = 0
+local next_id = 0
+function setup(thread) thread:set("id", next_id); next_id = next_id + 1 end
+request = function()
+  local i = (counter * nthreads + id) % #paths + 1
+  counter = counter + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+
+
+def wrk(url: str, *, duration: int, connections: int, threads: int = 2, paths=None) -> WrkResult:
+    """Run wrk against ``url`` (or its ``paths``, each once per pass) and parse its report."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    env = dict(os.environ)
+    if paths is not None:
+        folder = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
+        (folder / "paths.txt").write_text("\n".join(paths) + "\n")
+        (folder / "paths.lua").write_text(LUA)
+        env.update(BENCH_PATHS=str(folder / "paths.txt"), BENCH_THREADS=str(threads))
+        command += ["-s", str(folder / "paths.lua")]
+    output = subprocess.run([*command, url], capture_output=True, text=True, env=env).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    return WrkResult(rate, p50, p99, int(errors.group(1)) if errors else 0, total)
+
+
+def uncached_tiles(zooms=range(14, 17)) -> list[tuple[int, int, int]]:
+    tms = morecantile.tms.get("WebMercatorQuad")
+    tiles = [(t.z, t.x, t.y) for t in tms.tiles(*AREA, zooms)]
+    return [t for t in tiles if _inside(tms.bounds(t[1], t[2], t[0]))]
+
+
+def _inside(bounds) -> bool:
+    return (
+        bounds.left >= AREA[0]
+        and bounds.right <= AREA[2]
+        and bounds.bottom >= AREA[1]
+        and bounds.top <= AREA[3]
+    )
+
+
+def write_cog(archive: Path, target: Path) -> None:
+    """B04 and B08 of T31UFU on DAY as a 2-band float32 reflectance COG (nodata NaN)."""
+    from tests.support.expected import load_items, read_band
+
+    item = next(
+        i
+        for i in load_items(archive, "sentinel-2-l2a")
+        if i["properties"]["grid:code"] == "MGRS-31UFU"
+        and i["properties"]["datetime"].startswith(DAY)
+    )
+    red, nir = (read_band(archive, item, key) for key in ("B04_10m", "B08_10m"))
+    data = np.stack([red.values, nir.values]).astype("float32")
+    profile = {
+        "driver": "COG", "width": data.shape[2], "height": data.shape[1], "count": 2,
+        "dtype": "float32", "crs": red.crs, "transform": red.transform, "nodata": float("nan"),
+        "compress": "deflate", "blocksize": 512, "overview_resampling": "average",
+    }  # fmt: skip
+    with rasterio.open(target, "w", **profile) as dst:
+        dst.write(data)
+
+
+def tile_key(settings, tile: tuple[int, int, int], params: dict[str, str]) -> str:
+    """The gateway's Redis key of one WMTS tile, computed as the door does."""
+    from gateway.core.cache import make_key
+    from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+    from gateway.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    z, x, y = tile
+    address = TileAddress("NDVI", "WebMercatorQuad", z, x, y, "png")
+    request = TileGrids.load().tile_request(runtime, address, params)
+    runtime.close()
+    return make_key("map", request.cache_parts())
+
+
+def metatile_timings(settings, blocks: int = 6) -> tuple[float, float]:
+    """Seconds per 256 px tile: rendered one by one, and cut from 512 px metatiles (2x2)."""
+    from gateway.core.render import colorize, encode_image
+    from gateway.core.request import build_request
+    from gateway.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    runtime.engine.cache = None
+    style = runtime.config.style("ndvi")
+    tms = morecantile.tms.get("WebMercatorQuad")
+    corners = [t for t in uncached_tiles(range(15, 16)) if t[1] % 2 == 0 and t[2] % 2 == 0][:blocks]
+
+    def request(bounds, size):
+        return build_request(
+            runtime.config,
+            layer="NDVI",
+            bbox=bounds,
+            crs="EPSG:3857",
+            width=size,
+            height=size,
+            time=DAY,
+        )
+
+    single, meta = [], []
+    for z, x, y in corners:
+        start = time.perf_counter()
+        for dx in (0, 1):
+            for dy in (0, 1):
+                runtime.engine.render(request(tuple(tms.xy_bounds(x + dx, y + dy, z)), 256))
+        single.append((time.perf_counter() - start) / 4)
+        start = time.perf_counter()
+        west, south = tms.xy_bounds(x, y + 1, z)[:2]
+        east, north = tms.xy_bounds(x + 1, y, z)[2:]
+        raster = runtime.engine.compute(request((west, south, east, north), 512))
+        for row in (0, 256):
+            for col in (0, 256):
+                part = raster.data[:, row : row + 256, col : col + 256]
+                valid = raster.valid[row : row + 256, col : col + 256]
+                encode_image(colorize(part, valid, style), "png")
+        meta.append((time.perf_counter() - start) / 4)
+    runtime.close()
+    return statistics.median(single), statistics.median(meta)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, help="a sample archive (written to a temp dir if absent)"
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--titiler-venv", type=Path, default=Path("/tmp/titiler-venv"))
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the cached cases")
+    parser.add_argument("--metatiles", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or shutil.which("redis-server") is None:
+        sys.exit("wrk and redis-server are needed (apt-get install wrk redis-server)")
+
+    from gateway.settings import Settings
+
+    data = args.data
+    if data is None:
+        from gateway.sample import write_sample_archive
+
+        data = Path(tempfile.mkdtemp(prefix="bench-sample-"))
+        write_sample_archive(data, "small")
+    redis_port = free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis_server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    settings = Settings(
+        data_dir=data, sample_data=False, redis_url=redis_url, stac_url=None, storage="local"
+    )
+    env = {
+        "GATEWAY_DATA_DIR": str(data),
+        "GATEWAY_SAMPLE_DATA": "false",
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_STAC_URL": "",
+        "GDAL_CACHEMAX": "256",
+    }
+    servers: list[Server] = []
+    rows: list[tuple[str, WrkResult]] = []
+    try:
+        time.sleep(0.5)
+        port = free_port()
+        gateway = Server(
+            "gateway", uvicorn("bench.bench_tiles:gateway_app", port, args.workers), port, env
+        )
+        servers.append(gateway)
+        gateway.wait("/healthz")
+        z, x, y = CACHED_TILE
+        cached_path = f"/wmts/1.0.0/NDVI/WebMercatorQuad/{DAY}/{z}/{x}/{y}.png"
+        first = httpx.get(gateway.url + cached_path, timeout=60)
+        assert first.status_code == 200 and first.headers["x-cache"] == "miss", first.headers
+        key = tile_key(settings, CACHED_TILE, {"TIME": DAY})
+        floor_port = free_port()
+        floor = Server(
+            "floor", uvicorn("bench.floor_app:create_app", floor_port, args.workers), floor_port,
+            {**env, "FLOOR_REDIS_URL": redis_url, "FLOOR_KEY": key},
+        )  # fmt: skip
+        servers.append(floor)
+        floor.wait("/")
+        assert httpx.get(floor.url + "/").content == first.content, "floor serves other bytes"
+
+        titiler = None
+        python = args.titiler_venv / "bin" / "python"
+        if python.exists():
+            cog = Path(tempfile.mkdtemp(prefix="bench-cog-")) / "t31ufu_b04_b08.tif"
+            write_cog(data, cog)
+            port = free_port()
+            expression = NDVI_DN.replace("+", "%2B")
+            query = f"url=file://{cog}&expression={expression}&rescale=-0.2,1&colormap_name=rdylgn"
+            command = uvicorn(
+                "titiler.application.main:app",
+                port,
+                args.workers,
+                python=str(python),
+                factory=False,
+            )
+            titiler = Server("titiler", command, port, {"GDAL_CACHEMAX": "256"})
+            servers.append(titiler)
+            titiler.wait("/healthz")
+            for z, x, y in uncached_tiles()[-8:]:
+                httpx.get(
+                    f"{titiler.url}/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?{query}", timeout=120
+                )
+
+        kvp = (
+            "/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=NDVI&TILEMATRIXSET=WebMercatorQuad"
+            f"&TILEMATRIX={z}&TILECOL={x}&TILEROW={y}&FORMAT=image/png&TIME={DAY}"
+        )
+        cached_cases = {
+            "cached tile, gateway WMTS REST (Redis)": gateway.url + cached_path,
+            "cached tile, gateway WMTS KVP (Redis)": gateway.url + kvp,
+            "cached tile, bare ASGI floor (same Redis key)": floor.url + "/",
+        }
+        # Interleaved rounds, median per case: the machine's load drifts between runs.
+        rounds: dict[str, list[WrkResult]] = {name: [] for name in cached_cases}
+        for _ in range(args.rounds):
+            for name, url in cached_cases.items():
+                rounds[name].append(wrk(url, duration=args.duration, connections=32))
+        rows.extend((name, median(results)) for name, results in rounds.items())
+
+        tiles = uncached_tiles()
+        subprocess.run(
+            ["redis-cli", "-p", str(redis_port), "FLUSHALL"], capture_output=True, check=True
+        )
+        # Warm each worker (catalog, GDAL, imports) on other keys, then time the distinct tiles.
+        for z, x, y in tiles[:: max(1, len(tiles) // 8)]:
+            httpx.get(
+                f"{gateway.url}/wmts/1.0.0/NDVI/WebMercatorQuad/2025-05-29/{z}/{x}/{y}.png",
+                timeout=120,
+            )
+        uncached = dict(duration=max(args.duration, 20), connections=4)
+        paths = [f"/wmts/1.0.0/NDVI/WebMercatorQuad/{DAY}/{z}/{x}/{y}.png" for z, x, y in tiles]
+        rows.append(
+            (
+                f"uncached NDVI tiles, gateway ({len(paths)} distinct)",
+                wrk(gateway.url, paths=paths, **uncached),
+            )
+        )
+        if titiler is not None:
+            paths = [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?{query}" for z, x, y in tiles]
+            rows.append(
+                (
+                    f"uncached NDVI tiles, TiTiler COG ({len(paths)} distinct)",
+                    wrk(titiler.url, paths=paths, **uncached),
+                )
+            )
+    finally:
+        for server in servers:
+            server.stop()
+        redis_server.send_signal(signal.SIGTERM)
+        redis_server.wait(timeout=20)
+
+    print(
+        f"\n{args.workers} uvicorn workers each; wrk -t2, {args.duration} s per run; cached rows:"
+        f" median of {args.rounds} interleaved runs, wrk -c32; uncached rows: one run of"
+        f" {max(args.duration, 20)} s, wrk -c4\n"
+    )
+    print(f"{'case':56} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, result in rows:
+        r = result
+        print(f"{name:56} {r.requests_per_s:8.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:8d}")
+    if args.metatiles:
+        single, meta = metatile_timings(settings)
+        print(f"\nin process, per 256 px z15 NDVI tile: one by one {single * 1000:.1f} ms, "
+              f"cut from a 512 px metatile {meta * 1000:.1f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""WMS 1.1.1/1.3.0 and WMTS 1.0.0 through MapProxy, rendering in-process through the engine.
+
+- ``plugin``: the ``cdse`` MapProxy source type (entry point group ``mapproxy``).
+- ``sources``: the MapProxy map, feature-info and legend sources that call the engine.
+- ``config``: the MapProxy configuration dict generated from the gateway's configuration.
+- ``door``: the ``/wms``, ``/wmts`` (and ``/ows``) door in front of the MapProxy WSGI app.
+"""

@@ -1,0 +1,167 @@
+"""The MapProxy configuration dict generated from the gateway's configuration and catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.core.catalog import SearchQuery
+from gateway.runtime import Runtime
+
+WMS_VERSIONS = ["1.1.1", "1.3.0"]
+UTM_ZONES = [f"EPSG:{326 * 100 + z}" for z in range(1, 61)] + [
+    f"EPSG:{327 * 100 + z}" for z in range(1, 61)
+]
+WMS_SRS = ["EPSG:3857", "EPSG:4326", "CRS:84", "EPSG:3035", *UTM_ZONES]
+WMS_FORMATS = ["image/png", "image/jpeg", "image/webp", "image/tiff"]
+INFO_TYPES = ["text", "json", "xml"]
+
+# WMTS tile matrix sets (MapProxy grids, named as OGC's well-known sets), 256 and 512 px tiles.
+GRIDS: dict[str, dict[str, Any]] = {
+    "WebMercatorQuad": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw"},
+    "GoogleMapsCompatible": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw"},
+    "WebMercatorQuad512": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw", "tile_size": [512, 512]},
+    # OGC's WorldCRS84Quad: 2x1 tiles at level 0 (MapProxy's GLOBAL_GEODETIC has 1x1).
+    "WorldCRS84Quad": {
+        "srs": "EPSG:4326",
+        "bbox": [-180, -90, 180, 90],
+        "origin": "nw",
+        "min_res": 180 / 256,
+        "num_levels": 19,
+    },
+    "WorldCRS84Quad512": {
+        "srs": "EPSG:4326",
+        "bbox": [-180, -90, 180, 90],
+        "origin": "nw",
+        "min_res": 180 / 512,
+        "num_levels": 19,
+        "tile_size": [512, 512],
+    },
+}
+TILE_FORMAT = "image/png"
+REST_TEMPLATE = "/1.0.0/{Layer}/{TileMatrixSet}/{Time}/{TileMatrix}/{TileCol}/{TileRow}.{Format}"
+WORLD = (-180.0, -90.0, 180.0, 90.0)
+MAX_DATES = 1000
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    """What capabilities need from the catalog: the dates that exist and the covered area."""
+
+    dates: tuple[str, ...]
+    bbox: tuple[float, float, float, float]
+
+
+def summarise(runtime: Runtime, collection: str) -> CollectionSummary:
+    """Dates (YYYY-MM-DD, ascending) and lon/lat extent of a collection's scenes."""
+    scenes = runtime.engine.catalog.search(
+        SearchQuery(collection=collection, bbox=WORLD, limit=MAX_DATES)
+    )
+    dates = tuple(sorted({scene.datetime.date().isoformat() for scene in scenes}))
+    if not scenes:
+        return CollectionSummary(dates, WORLD)
+    boxes = [scene.bbox for scene in scenes]
+    bbox = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    return CollectionSummary(dates, bbox)
+
+
+def utm_zones(bbox: Sequence[float]) -> list[str]:
+    """The UTM zone CRSs an area (lon/lat) touches, for capabilities BoundingBoxes."""
+    first = max(1, min(60, int((bbox[0] + 180) // 6) + 1))
+    last = max(1, min(60, int((bbox[2] + 180) // 6) + 1))
+    hemispheres = ([326] if bbox[3] >= 0 else []) + ([327] if bbox[1] < 0 else [])
+    return [f"EPSG:{h * 100 + z}" for h in hemispheres for z in range(first, last + 1)]
+
+
+def mapproxy_config(
+    runtime: Runtime,
+    registry_key: str,
+    *,
+    base_dir: str,
+    title: str = "CDSE OGC gateway",
+    summaries: dict[str, CollectionSummary] | None = None,
+) -> dict[str, Any]:
+    """One MapProxy layer, source and storage-less cache per configured layer.
+
+    Tiles are cached by the engine (``runtime.cache``), not by MapProxy: MapProxy's caches
+    key by z/x/y only, and the engine's key covers every parameter that changes pixels.
+    """
+    config = runtime.config
+    summaries = summaries or {c.id: summarise(runtime, c.id) for c in config.collections}
+    everywhere = [s.bbox for s in summaries.values() if s.dates]
+    area = everywhere[0] if everywhere else WORLD
+    layers, sources, caches = [], {}, {}
+    for layer in config.layers:
+        summary = summaries[layer.collection]
+        source_name, cache_name = f"{layer.name}_source", f"{layer.name}_tiles"
+        sources[source_name] = {
+            "type": "cdse",
+            "layer": layer.name,
+            "gateway": registry_key,
+            "coverage": {"bbox": list(summary.bbox), "srs": "EPSG:4326"},
+        }
+        caches[cache_name] = {
+            "grids": list(GRIDS),
+            "sources": [source_name],
+            "disable_storage": True,
+            "format": TILE_FORMAT,
+            "meta_size": [1, 1],
+            "meta_buffer": 0,
+        }
+        entry: dict[str, Any] = {
+            "name": layer.name,
+            "title": layer.title,
+            "sources": [source_name],
+            "tile_sources": [cache_name],
+            "md": {"abstract": layer.abstract or layer.title},
+        }
+        if summary.dates:
+            # MapProxy reads a single value as an ISO range: repeat it to keep it a date list.
+            values = list(summary.dates) * (2 if len(summary.dates) == 1 else 1)
+            entry["dimensions"] = {"time": {"values": values, "default": summary.dates[-1]}}
+        layers.append(entry)
+    return {
+        "globals": {
+            "cache": {"base_dir": base_dir, "lock_dir": f"{base_dir}/locks"},
+            "image": {
+                "formats": {
+                    "image/webp": {"format": "image/webp", "mode": "RGBA", "transparent": True},
+                    "image/tiff": {"format": "image/tiff", "mode": "RGBA", "transparent": True},
+                }
+            },
+        },
+        "services": {
+            "wms": {
+                "versions": WMS_VERSIONS,
+                "srs": WMS_SRS,
+                "bbox_srs": _unique(
+                    ["EPSG:4326", "CRS:84", "EPSG:3857", "EPSG:3035", *utm_zones(area)]
+                ),
+                "image_formats": WMS_FORMATS,
+                "featureinfo_types": INFO_TYPES,
+                "strict": True,
+                "md": {"title": title, "abstract": "Copernicus Sentinel data through WMS"},
+            },
+            "wmts": {
+                "restful": True,
+                "kvp": True,
+                "restful_template": REST_TEMPLATE,
+                "md": {"title": title, "abstract": "Copernicus Sentinel data through WMTS"},
+            },
+        },
+        "grids": deepcopy(GRIDS),
+        "sources": sources,
+        "caches": caches,
+        "layers": [{"title": title, "layers": layers}],
+    }
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

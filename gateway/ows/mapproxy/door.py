@@ -1,0 +1,211 @@
+"""The WMS/WMTS door: ``/wms``, ``/wmts`` and ``/ows?SERVICE=WMS|WMTS`` in front of MapProxy."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from a2wsgi import WSGIMiddleware
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
+
+from gateway.doors import Door
+from gateway.errors import GatewayError, MissingParameterValue
+from gateway.ows.mapproxy import registry, wms
+from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities
+from gateway.ows.mapproxy.config import mapproxy_config
+from gateway.ows.mapproxy.context import with_request_params
+from gateway.ows.mapproxy.errors import wms_exception, wmts_exception
+from gateway.ows.mapproxy.tiles import Tile, TileService
+from gateway.ows.mapproxy.wmts import TileGrids, kvp_tile, rest_tile
+from gateway.ows.wms_params import upper_params
+from gateway.runtime import Runtime
+from gateway.web.routes import viewer_routes
+
+log = logging.getLogger(__name__)
+
+WSGI_THREADS = 16
+
+
+def _unexpected(exc: Exception) -> GatewayError:
+    log.exception("unexpected error in the WMS/WMTS door", exc_info=exc)
+    return GatewayError("internal error")
+
+
+class OgcFront:
+    """Checks WMS requests and answers WMTS GetTile; everything else goes to MapProxy."""
+
+    def __init__(self, runtime: Runtime, mapproxy: WSGIMiddleware, tiles: TileService) -> None:
+        self.runtime = runtime
+        self.mapproxy = mapproxy
+        self.tiles = tiles
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        base = scope.get("app_root_path", "")
+        path = scope["path"][len(base) :] if scope["path"].startswith(base) else scope["path"]
+        params = upper_params(scope.get("query_string", b"").decode("latin-1"))
+        if path == "/wmts" or path.startswith("/wmts/"):
+            response = await self._wmts(scope, receive, send, path[len("/wmts") :], params)
+        else:
+            response = await self._wms(scope, receive, send, params)
+        if response is not None:
+            await response(scope, receive, send)
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        params: dict[str, str],
+        rewrite: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        """Hand the request to MapProxy at ``path`` (its body through ``rewrite`` if given)."""
+        if rewrite is not None:
+            send = _Rewriting(send, rewrite)
+        base = scope.get("app_root_path", "")
+        inner = {
+            **scope,
+            "root_path": base,
+            "path": base + path,
+            "raw_path": (base + path).encode(),
+            "query_string": urlencode(params).encode(),
+        }
+        await self.mapproxy(inner, receive, send)
+
+    async def _wms(
+        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+    ) -> Response | None:
+        try:
+            checked = await run_in_threadpool(wms.check, self.runtime, params)
+            if checked.direct is not None:
+                rendered = await run_in_threadpool(self.runtime.engine.render, checked.direct)
+                return Response(rendered.content, media_type=rendered.media_type)
+        except GatewayError as error:
+            return wms_exception(error, wms.version_of(params), params)
+        except Exception as exc:
+            return wms_exception(_unexpected(exc), wms.version_of(params), params)
+        rewrite = wms111_dimensions if checked.capabilities_111 else None
+        await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
+        return None
+
+    async def _wmts(
+        self, scope: Scope, receive: Receive, send: Send, rest: str, params: dict[str, str]
+    ) -> Response | None:
+        operation = params.get("REQUEST", "").lower()
+        try:
+            tile = rest_tile(rest, params)
+            if tile is None and operation == "gettile":
+                tile = kvp_tile(params), params
+            if tile is not None:
+                await _send_tile(send, await self.tiles.tile(*tile))
+                return None
+            if rest.startswith("/1.0.0/"):
+                await self._forward(scope, receive, send, "/wmts" + rest, params)
+                return None
+            if not operation:
+                raise MissingParameterValue("missing parameter REQUEST", locator="request")
+        except GatewayError as error:
+            return wmts_exception(error)
+        except Exception as exc:
+            return wmts_exception(_unexpected(exc))
+        # KVP GetCapabilities / GetFeatureInfo: MapProxy's KVP WMTS service lives at /service.
+        await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"})
+        return None
+
+
+async def _send_tile(send: Send, tile: Tile) -> None:
+    """The tile as a bare ASGI response (the hit path skips building a Response object)."""
+    headers = [
+        (b"content-type", tile.media_type.encode()),
+        (b"content-length", str(len(tile.content)).encode()),
+        (b"x-cache", b"hit" if tile.cached else b"miss"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": tile.content})
+
+
+class _Rewriting:
+    """An ASGI ``send`` that buffers a response and passes its body through ``rewrite``."""
+
+    def __init__(self, send: Send, rewrite: Callable[[bytes], bytes]) -> None:
+        self._send, self._rewrite = send, rewrite
+        self._start: dict | None = None
+        self._body = bytearray()
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self._start = message
+            return
+        if message["type"] != "http.response.body":
+            await self._send(message)
+            return
+        self._body += message.get("body", b"")
+        if message.get("more_body"):
+            return
+        assert self._start is not None
+        body = (
+            self._rewrite(bytes(self._body)) if self._start["status"] == 200 else bytes(self._body)
+        )
+        headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self._send({**self._start, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body})
+
+
+_DIMENSION_111 = re.compile(
+    rb'<Dimension name="(?P<name>[^"]+)" default="(?P<default>[^"]*)" nearestValue="0"'
+    rb'(?P<units> units="[^"]*")? >(?P<values>[^<]*)</Dimension>'
+)
+
+
+def wms111_dimensions(document: bytes) -> bytes:
+    """WMS 1.1.1 declares a dimension with ``<Dimension>`` and lists its values in ``<Extent>``
+    (MapProxy 7 writes the 1.3.0 form, which OWSLib and the 1.1.1 DTD do not accept)."""
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        name, units = match["name"], match["units"] or b' units=""'
+        return (
+            b'<Dimension name="' + name + b'"' + units + b"/>\n    <Extent name=\"" + name
+            + b'" default="' + match["default"] + b'" nearestValue="0">' + match["values"]
+            + b"</Extent>"
+        )  # fmt: skip
+
+    return _DIMENSION_111.sub(fix, document)
+
+
+def build_door(runtime: Runtime) -> Door:
+    """Generate the MapProxy configuration, build MapProxy and mount the front at /wms, /wmts."""
+    key = registry.register(runtime)
+    base_dir = tempfile.mkdtemp(prefix="cdse-mapproxy-")
+    conf = mapproxy_config(runtime, key, base_dir=base_dir)
+    app, _ = build_mapproxy(conf, base_dir)
+    fix_kvp_capabilities(app)
+    grids = TileGrids.load(conf["grids"])
+    mapproxy = WSGIMiddleware(with_request_params(app), workers=WSGI_THREADS)
+    front = OgcFront(runtime, mapproxy, TileService(runtime, grids))
+
+    def close() -> None:
+        registry.unregister(key)
+        mapproxy.executor.shutdown(wait=False)
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+    return Door(
+        routes=[
+            Route("/wms", front),
+            Route("/wmts", front),
+            Mount("/wmts", app=front),
+            *viewer_routes(),
+        ],
+        ows_services={"WMS": front, "WMTS": front},
+        ows_path={"WMS": "/wms", "WMTS": "/wmts"},
+        close=close,
+    )

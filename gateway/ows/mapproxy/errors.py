@@ -1,0 +1,102 @@
+"""OGC exception answers of the WMS and WMTS doors, rendered from ``gateway.errors``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from io import BytesIO
+from xml.sax.saxutils import escape, quoteattr
+
+from PIL import Image, ImageDraw, ImageFont
+from starlette.responses import Response
+
+from gateway.core.render import parse_color
+from gateway.errors import GatewayError, InvalidParameterValue
+
+# Codes of gateway errors that are not WMS/OWS vocabulary.
+_GENERIC = {"NotFound": "InvalidParameterValue"}
+
+
+def wms_code(error: GatewayError, version: str) -> str:
+    """The WMS exception code of ``error`` for a protocol version."""
+    if error.locator == "crs":
+        return "InvalidCRS" if version == "1.3.0" else "InvalidSRS"
+    if error.locator == "time" and error.code == "InvalidParameterValue":
+        return "InvalidDimensionValue"
+    if error.locator == "format" and error.code == "InvalidParameterValue":
+        return "InvalidFormat"
+    return _GENERIC.get(error.code, error.code)
+
+
+def _status(error: GatewayError) -> int:
+    return 400 if error.status < 500 else error.status
+
+
+def wms_exception_xml(error: GatewayError, version: str) -> Response:
+    code, locator = wms_code(error, version), error.locator
+    attrs = f" code={quoteattr(code)}"
+    if version == "1.3.0":
+        if locator:
+            attrs += f" locator={quoteattr(locator)}"
+        text = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<ServiceExceptionReport version="1.3.0" '
+            'xmlns="http://www.opengis.net/ogc" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:schemaLocation="http://www.opengis.net/ogc '
+            'http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd">\n'
+            f"<ServiceException{attrs}>{escape(error.message)}</ServiceException>\n"
+            "</ServiceExceptionReport>\n"
+        )
+        return Response(text, status_code=_status(error), media_type="text/xml")
+    text = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE ServiceExceptionReport SYSTEM '
+        '"http://schemas.opengis.net/wms/1.1.1/exception_1_1_1.dtd">\n'
+        '<ServiceExceptionReport version="1.1.1">\n'
+        f"<ServiceException{attrs}>{escape(error.message)}</ServiceException>\n"
+        "</ServiceExceptionReport>\n"
+    )
+    return Response(text, status_code=_status(error), media_type="application/vnd.ogc.se_xml")
+
+
+def wms_exception(error: GatewayError, version: str, params: Mapping[str, str]) -> Response:
+    """XML, or an image (``EXCEPTIONS=INIMAGE`` / ``BLANK``) when the request allows one."""
+    mode = params.get("EXCEPTIONS", "").lower()
+    image_mode = "inimage" if "inimage" in mode else "blank" if "blank" in mode else None
+    if image_mode is None or error.locator in ("size", "width", "height"):
+        return wms_exception_xml(error, version)
+    try:
+        width, height = int(params["WIDTH"]), int(params["HEIGHT"])
+        fmt = params.get("FORMAT", "image/png").lower()
+        pil_format = {"image/jpeg": "JPEG", "image/webp": "WEBP"}.get(fmt, "PNG")
+        transparent = params.get("TRANSPARENT", "").lower() == "true" and pil_format != "JPEG"
+        r, g, b, _ = parse_color(params.get("BGCOLOR") or "0xFFFFFF", locator="bgcolor")
+    except (KeyError, ValueError, InvalidParameterValue):
+        return wms_exception_xml(error, version)
+    if not (0 < width <= 4096 and 0 < height <= 4096):
+        return wms_exception_xml(error, version)
+    image = Image.new("RGBA", (width, height), (r, g, b, 0 if transparent else 255))
+    if image_mode == "inimage":
+        draw = ImageDraw.Draw(image)
+        draw.text((4, 4), error.message, fill=(0, 0, 0, 255), font=ImageFont.load_default())
+    out = BytesIO()
+    (image if transparent else image.convert("RGB")).save(out, pil_format)
+    media = {"JPEG": "image/jpeg", "WEBP": "image/webp"}.get(pil_format, "image/png")
+    return Response(out.getvalue(), media_type=media)
+
+
+def wmts_exception(error: GatewayError) -> Response:
+    """An OWS 1.1 ExceptionReport (the WMTS 1.0.0 form)."""
+    code = _GENERIC.get(error.code, error.code)
+    if code == "LayerNotDefined":
+        code = "InvalidParameterValue"  # WMTS has no LayerNotDefined; the locator says layer
+    locator = f" locator={quoteattr(error.locator)}" if error.locator else ""
+    text = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="1.0.0" '
+        'xsi:schemaLocation="http://www.opengis.net/ows/1.1 '
+        'http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd">\n'
+        f"<ows:Exception exceptionCode={quoteattr(code)}{locator}>"
+        f"<ows:ExceptionText>{escape(error.message)}</ows:ExceptionText></ows:Exception>\n"
+        "</ows:ExceptionReport>\n"
+    )
+    return Response(text, status_code=_status(error), media_type="application/xml")

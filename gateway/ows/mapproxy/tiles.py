@@ -1,0 +1,202 @@
+"""WMTS tiles: cache hits answered in the event loop, misses rendered through the engine.
+
+A tile's cache key is the engine's own (``make_key("map", request.cache_parts())``), so the
+door, ``engine.render`` and ``cdse-gateway seed`` share every tile. Validating a request and
+computing its key costs ~50 µs; it is done once per distinct tile request and remembered,
+after which a hit is one Redis GET on an asyncio connection (no thread hop). A miss goes to
+a worker thread: ``engine.render`` (cache, ``SET NX PX`` lock so one caller renders).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import redis.asyncio
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from gateway.core.cache import Cache, RedisCache, get_or_create, make_key
+from gateway.core.grid import Grid
+from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, colorize, encode_image
+from gateway.core.request import RenderRequest
+from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+from gateway.runtime import Runtime
+
+# The request parameters that, with the tile address, decide a tile's bytes.
+PARAMS = ("TIME", "MAXCC", "PRIORITY", "EXPRESSION", "STYLE", "STYLES")
+KNOWN_KEYS = 65536
+METATILE = 2  # tiles per side of a metatile block (1: no metatiles)
+
+
+@dataclass(frozen=True)
+class Tile:
+    content: bytes
+    media_type: str
+    cached: bool
+
+
+class _Keys:
+    """A bounded, thread-safe LRU: tile request signature -> (cache key, media type)."""
+
+    def __init__(self, size: int = KNOWN_KEYS) -> None:
+        self._items: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, signature: tuple) -> tuple[str, str] | None:
+        with self._lock:
+            found = self._items.get(signature)
+            if found is not None:
+                self._items.move_to_end(signature)
+            return found
+
+    def put(self, signature: tuple, value: tuple[str, str]) -> None:
+        with self._lock:
+            self._items[signature] = value
+            self._items.move_to_end(signature)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+class HitReader:
+    """Reads the tile cache without leaving the event loop.
+
+    Redis: its own asyncio connection to the same server and keys as ``runtime.cache``,
+    left alone for ``retry_after_s`` after a failure (the miss path then renders, through
+    the runtime's cache, which degrades by itself). In-process cache: a dict lookup.
+    """
+
+    def __init__(self, cache: Cache, redis_url: str | None, retry_after_s: float = 1.0) -> None:
+        self._cache = cache
+        self._redis = None
+        if isinstance(cache, RedisCache) and redis_url:
+            self._redis = redis.asyncio.Redis.from_url(
+                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
+            )
+        self._retry_after_s = retry_after_s
+        self._down_until = 0.0
+
+    async def get(self, key: str) -> bytes | None:
+        if self._redis is None:
+            return self._cache.get(key)
+        if time.monotonic() < self._down_until:
+            return None
+        try:
+            value = await self._redis.get(key)
+        except (RedisError, OSError):
+            self._down_until = time.monotonic() + self._retry_after_s
+            return None
+        if value is not None:
+            self._cache.stats.add("hits")
+        return value
+
+
+class TileService:
+    """GetTile for the WMTS door (REST and KVP alike) and for seeding.
+
+    A missing tile is rendered with its ``metatile`` x ``metatile`` block of neighbours in one
+    engine read (``engine.compute`` on the block's grid, cut into tiles, each cached under its
+    own key). On the sample's JPEG 2000 (1024 px codestream tiles) a 2x2 block costs about
+    what one tile does (bench/bench_tiles.py --metatiles): neighbours come almost free. A lock
+    on the block makes concurrent requests for tiles of one block render it once.
+    """
+
+    def __init__(self, runtime: Runtime, grids: TileGrids, *, metatile: int = METATILE) -> None:
+        self.runtime = runtime
+        self.grids = grids
+        self.metatile = metatile
+        self._keys = _Keys()
+        self._hits = HitReader(runtime.cache, runtime.settings.redis_url)
+
+    async def tile(self, address: TileAddress, params: Mapping[str, str]) -> Tile:
+        signature = (address, *(params.get(name) for name in PARAMS))
+        known = self._keys.get(signature)
+        if known is not None:
+            content = await self._hits.get(known[0])
+            if content is not None:
+                return Tile(content, known[1], cached=True)
+        return await run_in_threadpool(self.render, address, params, signature)
+
+    def render(
+        self, address: TileAddress, params: Mapping[str, str], signature: tuple | None = None
+    ) -> Tile:
+        """The tile from the cache, else rendered (with its block) into the cache."""
+        request = self.grids.tile_request(self.runtime, address, params)  # validates
+        key, media_type = tile_key(request), MEDIA_TYPES[request.format]
+        self._keys.put(signature or (address, *(params.get(n) for n in PARAMS)), (key, media_type))
+        block = self._block(address)
+        if len(block) == 1 or request.format not in IMAGE_FORMATS:
+            rendered = self.runtime.engine.render(request)
+            return Tile(rendered.content, rendered.media_type, rendered.cached)
+        cache = self.runtime.cache
+        content = cache.get(key)
+        if content is not None:
+            return Tile(content, media_type, cached=True)
+        produced: dict[str, bytes] = {}
+
+        def produce() -> bytes:
+            produced.update(self._render_block(block, params))
+            return b"1"
+
+        meta_key = make_key(
+            "metatile", {"tile": key, "block": [a.z for a in block[:1]] + [len(block)]}
+        )
+        get_or_create(cache, meta_key, produce, ttl_ms=self.runtime.engine.ttl_ms)
+        content = produced.get(key) or cache.get(key)
+        if content is None:  # rendered elsewhere but not readable (Redis down, evicted)
+            rendered = self.runtime.engine.render(request)
+            return Tile(rendered.content, rendered.media_type, rendered.cached)
+        return Tile(content, media_type, cached=key not in produced)
+
+    def _block(self, address: TileAddress) -> list[TileAddress]:
+        """The tiles of ``address``'s metatile block (clipped at the matrix edges)."""
+        size = self.metatile
+        if size <= 1:
+            return [address]
+        columns, rows = self.grids[address.tile_matrix_set].grid_sizes[address.z]
+        x0, y0 = address.x - address.x % size, address.y - address.y % size
+        return [
+            address._replace(x=x, y=y)
+            for y in range(y0, min(y0 + size, rows))
+            for x in range(x0, min(x0 + size, columns))
+        ]
+
+    def _render_block(
+        self, block: list[TileAddress], params: Mapping[str, str]
+    ) -> dict[str, bytes]:
+        """Compute the block once, cut it into tiles, encode and cache each; key -> bytes."""
+        grid = self.grids[block[0].tile_matrix_set]
+        width, height = grid.tile_size
+        xs, ys = sorted({a.x for a in block}), sorted({a.y for a in block})
+        west, south = grid.tile_bbox((xs[0], ys[-1], block[0].z))[:2]
+        east, north = grid.tile_bbox((xs[-1], ys[0], block[0].z))[2:]
+        first = self.grids.tile_request(self.runtime, block[0], params)
+        meta = replace(
+            first,
+            grid=Grid(
+                first.grid.crs, (west, south, east, north), width * len(xs), height * len(ys)
+            ),
+        )
+        raster = self.runtime.engine.compute(meta)
+        style = self.runtime.config.style(first.style)
+        assert style is not None  # build_request checked it
+        out: dict[str, bytes] = {}
+        for address in block:
+            request = self.grids.tile_request(self.runtime, address, params)
+            col, row = xs.index(address.x) * width, ys.index(address.y) * height
+            data = raster.data[:, row : row + height, col : col + width]
+            valid = raster.valid[row : row + height, col : col + width]
+            content = encode_image(colorize(data, valid, style), request.format)
+            key = tile_key(request)
+            self.runtime.cache.set(key, content, self.runtime.engine.ttl_ms)
+            out[key] = content
+        return out
+
+
+def tile_key(request: RenderRequest) -> str:
+    """The engine's cache key of a request (as ``Engine.render`` makes it)."""
+    return make_key("map", request.cache_parts())

@@ -1,0 +1,173 @@
+"""Checks WMS requests before MapProxy answers them, so bad input gets the WMS exception.
+
+Every parameter the engine takes is validated here with the engine's own parsers (the
+same ``RenderRequest`` the MapProxy source will build), then the request is forwarded.
+Float GeoTIFF maps (``FORMAT=image/tiff``) are answered here: MapProxy handles only pictures.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mapproxy.config.config import local_base_config
+from mapproxy.srs import SRS
+
+from gateway.core.render import parse_format
+from gateway.core.request import RenderRequest, parse_bbox
+from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
+from gateway.ows.mapproxy.app import default_base_config
+from gateway.ows.mapproxy.config import WMS_FORMATS, WMS_SRS
+from gateway.ows.wms_params import RenderParams, parse_int, require
+from gateway.runtime import Runtime
+
+VERSIONS = ("1.1.1", "1.3.0")
+INFO_FORMATS = ("text/plain", "application/json", "text/xml")
+IMAGE_KEYS = {parse_format(f) for f in WMS_FORMATS}
+_SRS = {code.upper() for code in WMS_SRS}
+_RES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*m?\s*$")
+
+
+def version_of(params: Mapping[str, str]) -> str:
+    version = params.get("VERSION") or params.get("WMTVER") or "1.3.0"
+    return version if version in VERSIONS else "1.3.0"
+
+
+@dataclass(frozen=True)
+class MapArea:
+    """The area of a GetMap/GetFeatureInfo request: CRS, bbox in x/y order, pixel size."""
+
+    crs: str
+    bbox: tuple[float, float, float, float]
+    size: tuple[int, int]
+
+
+@functools.lru_cache(maxsize=256)
+def _axis_ne(crs: str) -> bool:
+    """True when WMS 1.3.0 writes this CRS's BBOX north first (MapProxy's own rule)."""
+    try:
+        with local_base_config(default_base_config()):
+            return bool(SRS(crs).is_axis_order_ne)
+    except Exception:
+        return False
+
+
+def parse_area(params: Mapping[str, str], version: str) -> MapArea:
+    """CRS/SRS, BBOX (axis order of WMS 1.3.0 handled), WIDTH/HEIGHT or RESX/RESY."""
+    crs = require(params, "CRS" if version == "1.3.0" else "SRS").strip()
+    if crs.upper() not in _SRS:
+        raise InvalidParameterValue(f"CRS {crs[:40]!r} is not offered", locator="crs")
+    bbox = parse_bbox(require(params, "BBOX"))
+    if version == "1.3.0" and _axis_ne(crs):
+        bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
+    if not (bbox[2] > bbox[0] and bbox[3] > bbox[1]):
+        raise InvalidParameterValue("BBOX must have min < max on both axes", locator="bbox")
+    if "WIDTH" not in params and "RESX" in params:
+        size = (
+            _from_res(params, "RESX", bbox[2] - bbox[0]),
+            _from_res(params, "RESY", bbox[3] - bbox[1]),
+        )
+    else:
+        size = (parse_int(params, "WIDTH"), parse_int(params, "HEIGHT"))
+    if size[0] < 1 or size[1] < 1:
+        raise InvalidParameterValue("WIDTH and HEIGHT must be positive", locator="size")
+    return MapArea(crs, bbox, size)
+
+
+def _from_res(params: Mapping[str, str], name: str, extent: float) -> int:
+    match = _RES.match(require(params, name))
+    if not match or float(match.group(1)) <= 0:
+        raise InvalidParameterValue(f"{name} must be a positive number", locator=name.lower())
+    return max(1, round(extent / float(match.group(1))))
+
+
+def layer_requests(
+    runtime: Runtime, names: list[str], area: MapArea, params: Mapping[str, str], fmt: str
+) -> list[RenderRequest]:
+    """One validated engine request per layer (the expression checked too)."""
+    if not names:
+        raise MissingParameterValue("missing parameter LAYERS", locator="layers")
+    render = RenderParams.from_params(params)
+    requests = []
+    for name in names:
+        request = render.request(
+            runtime.config, layer=name, bbox=area.bbox, crs=area.crs, size=area.size, format=fmt
+        )
+        runtime.engine.expression(request)
+        requests.append(request)
+    return requests
+
+
+def _names(params: Mapping[str, str], key: str) -> list[str]:
+    return [name.strip() for name in params.get(key, "").split(",") if name.strip()]
+
+
+@dataclass
+class Checked:
+    """The outcome of checking one request: parameters to forward, or an engine request."""
+
+    params: dict[str, str]
+    direct: RenderRequest | None = None  # answered by the door itself (float GeoTIFF)
+    capabilities_111: bool = False  # MapProxy's 1.1.1 dimensions need rewriting
+
+
+def check(runtime: Runtime, params: Mapping[str, str]) -> Checked:
+    """Validate a WMS request; raises GatewayError with the parameter at fault."""
+    out = dict(params)
+    operation = params.get("REQUEST", "").strip().lower()
+    version = version_of(params)
+    if operation in ("getcapabilities", "capabilities"):
+        return Checked(out, capabilities_111=version == "1.1.1")
+    if operation in ("getmap", "map"):
+        area = parse_area(params, version)
+        fmt = parse_format(require(params, "FORMAT"), allowed=IMAGE_KEYS)
+        requests = layer_requests(runtime, _names(params, "LAYERS"), area, params, fmt)
+        out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
+        out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
+        if fmt in ("tiff", "cog"):
+            if len(requests) != 1:
+                raise InvalidParameterValue("image/tiff holds one layer", locator="layers")
+            return Checked(out, direct=requests[0])
+        return Checked(out)
+    if operation == "getfeatureinfo":
+        area = parse_area(params, version)
+        layers = _names(params, "QUERY_LAYERS")
+        if not layers:
+            raise MissingParameterValue("missing parameter QUERY_LAYERS", locator="query_layers")
+        checked = layer_requests(runtime, layers, area, params, "png")
+        out["QUERY_LAYERS"] = ",".join(str(r.layer) for r in checked)
+        i_name, j_name = ("I", "J") if version == "1.3.0" else ("X", "Y")
+        i, j = parse_int(params, i_name), parse_int(params, j_name)
+        if i >= area.size[0] or j >= area.size[1]:
+            raise InvalidParameterValue(
+                "the point is outside the map", locator=i_name.lower(), code="InvalidPoint"
+            )
+        info = params.get("INFO_FORMAT", "text/plain").strip().lower()
+        if info not in INFO_FORMATS:
+            raise InvalidParameterValue(
+                f"INFO_FORMAT must be one of {', '.join(INFO_FORMATS)}",
+                locator="info_format",
+                code="InvalidFormat",
+            )
+        out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
+        out["INFO_FORMAT"] = info
+        return Checked(out)
+    if operation == "getlegendgraphic":
+        layer = require(params, "LAYER")
+        conf = runtime.config.layer(layer)
+        if conf is None:
+            raise NotFound(f"unknown layer {layer[:40]!r}", locator="layer", code="LayerNotDefined")
+        out["LAYER"] = conf.name
+        out.setdefault("FORMAT", "image/png")
+        out.setdefault("SLD_VERSION", "1.1.0")
+        return Checked(out)
+    if not operation:
+        raise MissingParameterValue("missing parameter REQUEST", locator="request")
+    raise GatewayError(
+        f"unknown operation {operation[:40]!r}",
+        locator="request",
+        code="OperationNotSupported",
+        status=400,
+    )

@@ -1,0 +1,97 @@
+"""Sentinel Hub style request parameters shared by the WMS and WMTS doors.
+
+``TIME``, ``MAXCC``, ``PRIORITY``, ``EXPRESSION`` and ``STYLES`` travel with every map or tile
+request; this module reads them (case-insensitively) and turns them, with the area and size a
+protocol gives, into the engine's ``RenderRequest``. Errors stay ``gateway.errors`` with the
+locator of the parameter at fault; each door maps them to its own exception codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from gateway.config import GatewayConfig
+from gateway.core.request import RenderRequest, build_request
+from gateway.errors import InvalidParameterValue, MissingParameterValue
+
+# Style names that mean "the layer's own style".
+DEFAULT_STYLES = frozenset({"", "default", "inspire_common:default"})
+
+
+def upper_params(query_string: str) -> dict[str, str]:
+    """Query parameters with upper-case names (the last value wins, as OGC KVP allows one)."""
+    return {k.upper(): v for k, v in parse_qsl(query_string, keep_blank_values=True)}
+
+
+def require(params: Mapping[str, str], name: str) -> str:
+    """The value of a mandatory parameter, or MissingParameterValue."""
+    value = params.get(name)
+    if value is None or value.strip() == "":
+        raise MissingParameterValue(f"missing parameter {name}", locator=name.lower())
+    return value
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """What a map or tile request adds to a layer: time, cloud cover, order, expression, style."""
+
+    time: str | None = None
+    maxcc: str | None = None
+    priority: str | None = None
+    expression: str | None = None
+    style: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> RenderParams:
+        """Read TIME, MAXCC, PRIORITY, EXPRESSION and STYLE(S) from upper-case keys."""
+        style = params.get("STYLES", params.get("STYLE"))
+        first_style = (style or "").split(",")[0].strip()
+
+        def value(name: str) -> str | None:
+            text = params.get(name)
+            return text.strip() if text and text.strip() else None
+
+        time = value("TIME")
+        return cls(
+            time=None if time is not None and time.lower() == "default" else time,
+            maxcc=value("MAXCC"),
+            priority=value("PRIORITY"),
+            expression=value("EXPRESSION"),
+            style=None if first_style.lower() in DEFAULT_STYLES else first_style,
+        )
+
+    def request(
+        self,
+        config: GatewayConfig,
+        *,
+        layer: str,
+        bbox: tuple[float, float, float, float],
+        crs: str,
+        size: tuple[int, int],
+        format: str = "png",
+    ) -> RenderRequest:
+        """The engine request for ``layer`` on this area (validates every parameter)."""
+        return build_request(
+            config,
+            layer=layer,
+            bbox=bbox,
+            crs=crs,
+            width=size[0],
+            height=size[1],
+            format=format,
+            time=self.time,
+            maxcc=self.maxcc,
+            order=self.priority,
+            expression=self.expression,
+            style=self.style,
+        )
+
+
+def parse_int(params: Mapping[str, str], name: str) -> int:
+    """A mandatory non-negative integer parameter."""
+    text = require(params, name).strip()
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidParameterValue(f"{name} must be a non-negative integer", locator=name.lower())
+    return int(text)
