@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from gateway import __version__
 from gateway.doors import Door, DoorFactory
@@ -18,7 +18,12 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 
 # Every door the gateway mounts, as "module:factory" (imported when the app is created).
-DOORS: tuple[str, ...] = ()
+DOORS: tuple[str, ...] = (
+    "gateway.ogcapi.door:build_door",
+    "gateway.ows.mapproxy.door:build_door",
+    "gateway.ows.wcs.door:build_door",
+    "gateway.ows.wfs.door:build_door",
+)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -53,7 +58,7 @@ def create_app(
     for door in built:
         routes.extend(door.routes)
     if any(door.ows_services for door in built):
-        routes.append(Mount("/ows", app=OwsDispatcher(built)))
+        routes.append(Route("/ows", endpoint=OwsDispatcher(built)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

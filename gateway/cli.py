@@ -1,4 +1,4 @@
-"""The ``cdse-gateway`` command: serve, sample-data, render."""
+"""The ``cdse-gateway`` command: serve, sample-data, render, seed."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ class _Bar:
         self._progress.update(self._task, completed=done, total=total, label=label)
 
 
+def _prepare_sample_data(settings: Settings) -> None:
+    """Write the embedded sample archive on first use, with a progress bar."""
+    from gateway.runtime import ensure_sample_data, needs_sample_data
+
+    if needs_sample_data(settings):
+        with _Bar("sample data (first start)") as bar:
+            ensure_sample_data(settings, progress=bar)
+
+
 def _fail(error: GatewayError) -> None:
     typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
@@ -76,14 +85,13 @@ def render(
 ) -> None:
     """Render a map from the catalog to a file (PNG picture or float GeoTIFF)."""
     from gateway.core.request import build_request, parse_bbox, parse_format, parse_size
-    from gateway.runtime import build_runtime, ensure_sample_data
+    from gateway.runtime import build_runtime
 
     settings = Settings()
     try:
         width, height = parse_size(size)
         fmt = parse_format(output.suffix.lstrip(".") or "png")
-        with _Bar("sample data") as bar:
-            ensure_sample_data(settings, progress=bar)
+        _prepare_sample_data(settings)
         runtime = build_runtime(settings)
         request = build_request(
             runtime.config,
@@ -110,6 +118,49 @@ def render(
 
 
 @app.command()
+def seed(
+    layer: Annotated[str, typer.Option(help="a configured layer, e.g. NDVI")],
+    bbox: Annotated[str, typer.Option(help="west,south,east,north in lon/lat")],
+    zoom: Annotated[str, typer.Option(help="zoom levels, e.g. 8-12")],
+    time: Annotated[str | None, typer.Option(help="TIME as the WMTS door takes it")] = None,
+    maxcc: Annotated[str | None, typer.Option(help="max cloud cover, 0-100")] = None,
+    priority: Annotated[str | None, typer.Option(help="mostRecent, leastRecent, leastCC")] = None,
+    expression: Annotated[str | None, typer.Option()] = None,
+    tile_matrix_set: Annotated[str, typer.Option()] = "WebMercatorQuad",
+    workers: Annotated[int, typer.Option(help="tiles rendered at once")] = 2,
+) -> None:
+    """Pre-render WMTS tiles into the tile cache (Redis when GATEWAY_REDIS_URL is set)."""
+    from gateway.core.request import parse_bbox
+    from gateway.ows.mapproxy.seed import parse_zooms
+    from gateway.ows.mapproxy.seed import seed as seed_tiles
+    from gateway.runtime import build_runtime
+
+    settings = Settings()
+    if not settings.redis_url:
+        typer.secho("GATEWAY_REDIS_URL is not set: tiles go to an in-process cache", err=True)
+    params = {"TIME": time, "MAXCC": maxcc, "PRIORITY": priority, "EXPRESSION": expression}
+    try:
+        _prepare_sample_data(settings)
+        runtime = build_runtime(settings)
+        with _Bar(f"seed {layer}") as bar:
+            result = seed_tiles(
+                runtime,
+                layer=layer,
+                bbox=parse_bbox(bbox),
+                zooms=parse_zooms(zoom),
+                params={k: v for k, v in params.items() if v is not None},
+                tile_matrix_set=tile_matrix_set,
+                workers=workers,
+                progress=bar,
+            )
+        runtime.close()
+    except GatewayError as error:
+        _fail(error)
+        return
+    typer.echo(f"{result.tiles} tiles: {result.rendered} rendered, {result.cached} already cached")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
@@ -118,10 +169,7 @@ def serve(
     """Run the HTTP server (on the embedded sample data unless configured otherwise)."""
     import uvicorn
 
-    from gateway.runtime import ensure_sample_data
-
-    with _Bar("sample data") as bar:
-        ensure_sample_data(Settings(), progress=bar)
+    _prepare_sample_data(Settings())
     uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
