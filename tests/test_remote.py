@@ -136,6 +136,7 @@ def test_same_pixels_from_s3_and_stac_api_as_local(name, runtime, remote, s3, st
     remote_request = build_request(remote.config, **params)
     s3.proxy.reset()
     stac.proxy.reset()
+    remote.engine.catalog.clear()  # each map must search the STAC API itself
 
     local = runtime.engine.compute(local_request)
     far = remote.engine.compute(remote_request)

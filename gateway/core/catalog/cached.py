@@ -50,6 +50,11 @@ class CachedCatalog:
         self._lock = threading.Lock()
         self.backend_searches = 0
 
+    def clear(self) -> None:
+        """Forget every cached answer."""
+        with self._lock:
+            self._entries.clear()
+
     def search(self, query: SearchQuery) -> list[Scene]:
         wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
         scenes = self._wide_search(wide)
