@@ -16,6 +16,7 @@ from rio_tiler.reader import part
 from gateway.config import CollectionConfig
 from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
+from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import Grid
 from gateway.core.storage import Storage
 from gateway.errors import UpstreamError
@@ -81,6 +82,7 @@ class SceneReader:
     def __init__(self, storage: Storage, cog_cache: CogCache | None = None) -> None:
         self._storage = storage
         self._cog_cache = cog_cache if cog_cache is not None else default_cog_cache(storage)
+        self._datasets = OpenDatasets()
         storage.protect_logs()
 
     @property
@@ -141,15 +143,15 @@ class SceneReader:
         local = cache.existing(path) if cache is not None else None
         try:
             if local is None:
-                with rasterio.open(path) as src:
-                    if cache is None or not cache.wants(src, grid):
-                        image = _part(src, asset, grid, resampling)
-                    else:  # the whole file would come over the wire: copy it once instead
-                        local = cache.local_copy(src)
-            if local is not None:
-                with rasterio.open(local) as src:
+                src = self._datasets.get(path)
+                if cache is None or not cache.wants(src, grid):
                     image = _part(src, asset, grid, resampling)
+                else:  # the whole file would come over the wire: copy it once instead
+                    local = cache.local_copy(src)
+            if local is not None:
+                image = _part(self._datasets.get(local), asset, grid, resampling)
         except (rasterio.errors.RasterioIOError, CPLE_BaseError) as exc:
+            self._datasets.discard(path)
             log.warning("cannot read asset %s: %s", asset.key, self._storage.redact(str(exc)))
             raise UpstreamError("the storage service could not deliver a scene") from exc
         array = image.array

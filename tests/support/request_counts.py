@@ -17,6 +17,7 @@ from rasterio.shutil import copy as gdal_copy
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
+from gateway.core.datasets import OpenDatasets
 from gateway.core.request import build_request
 from gateway.core.storage import EODATA_PREFIX, Storage
 from tests.support.counting_proxy import CountingProxy, Hit
@@ -25,7 +26,9 @@ WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 
 
 def clear_gdal_http_cache() -> None:
-    """Forget every cached HTTP block and file property in this process's GDAL."""
+    """A cold worker: forget every cached HTTP block and file property in this process's GDAL,
+    and close the datasets the reader keeps open in this thread (their decoded blocks)."""
+    OpenDatasets.close_all_pools()
     with open("/proc/self/maps") as maps:
         libraries = {line.split()[-1] for line in maps if "libgdal" in line}
     if not libraries:

@@ -1,0 +1,51 @@
+"""The per-thread pool of open datasets behind the reader."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+
+from gateway.core.datasets import OpenDatasets
+
+
+def _write(path, value):
+    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "uint8",
+               "crs": "EPSG:32631", "transform": from_origin(0, 40, 10, 10)}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.full((1, 4, 4), value, dtype="uint8"))
+    return str(path)
+
+
+def test_reuses_open_datasets_and_closes_the_least_recent(tmp_path):
+    paths = [_write(tmp_path / f"{i}.tif", i) for i in range(3)]
+    pool = OpenDatasets(size=2)
+    first = pool.get(paths[0])
+    assert pool.get(paths[0]) is first  # kept open, not reopened
+    second = pool.get(paths[1])
+    pool.get(paths[0])  # paths[0] is now the most recent
+    pool.get(paths[2])  # evicts paths[1]
+    assert second.closed and not first.closed
+    assert pool.get(paths[2]).read(1)[0, 0] == 2
+
+
+def test_each_thread_has_its_own_datasets(tmp_path):
+    path = _write(tmp_path / "a.tif", 7)
+    pool = OpenDatasets()
+    mine = pool.get(path)
+    theirs = []
+    worker = threading.Thread(target=lambda: theirs.append(pool.get(path)))
+    worker.start()
+    worker.join()
+    assert theirs[0] is not mine and not mine.closed
+
+
+def test_discard_closes(tmp_path):
+    path = _write(tmp_path / "a.tif", 1)
+    pool = OpenDatasets()
+    dataset = pool.get(path)
+    pool.discard(path)
+    assert dataset.closed
+    assert pool.get(path) is not dataset
