@@ -38,6 +38,8 @@ from gateway.errors import UpstreamError
 from gateway.runtime import build_runtime, make_catalog, make_storage
 from gateway.settings import Settings
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
+from tests.support.gateway_server import GatewayServer
+from tests.support.remote_doors import DOOR_REQUESTS, cold, decode, fetch
 from tests.support.request_counts import (
     clear_gdal_http_cache,
     gdal_translate_srcwin,
@@ -275,6 +277,69 @@ def test_cog_cache_evicts_the_oldest_copies_beyond_its_size(remote, s3, tmp_path
     with rasterio.open(made[1]) as copy:  # a COG whose overviews are the JP2 resolution levels
         assert copy.driver == "GTiff" and copy.overviews(1) == [2, 4, 8]
         assert copy.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+
+
+# --- every door: the same answers from S3 + STAC API as from the sample ----------------------
+
+
+def _serve(env: dict[str, str], folder: Path) -> GatewayServer:
+    return GatewayServer({**env, "GATEWAY_OUTPUT_DIR": str(folder / "out")}, folder / "log").start()
+
+
+@pytest.fixture(scope="module")
+def local_doors(sample_archive, tmp_path_factory) -> Iterator[str]:
+    """Every door on the embedded default (the sample archive), in its own process."""
+    env = {"GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_STORAGE": "local"}
+    server = _serve(env, tmp_path_factory.mktemp("local-doors"))
+    health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+    assert (health["catalog"], health["storage"]) == ("static", "local")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def remote_doors(s3, stac, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """Every door on the stand-ins, in its own process (the OGC API door's runtime is
+    process-wide); no search cache, so each request asks the STAC API."""
+    folder = tmp_path_factory.mktemp("remote-doors")
+    env = {
+        "GATEWAY_DATA_DIR": str(folder / "data"), "GATEWAY_STAC_URL": stac.url,
+        "GATEWAY_SEARCH_CACHE_TTL_S": "0", "GATEWAY_STORAGE": "s3",
+        "GATEWAY_S3_ENDPOINT": s3.endpoint, "GATEWAY_S3_HTTPS": "false",
+        "GATEWAY_S3_VIRTUAL_HOSTING": "false", "GATEWAY_S3_REGION": "us-east-1",
+        "GATEWAY_S3_ACCESS_KEY_ID": "test", "GATEWAY_S3_SECRET_ACCESS_KEY": "test",
+    }  # fmt: skip
+    server = _serve(env, folder)
+    health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+    assert (health["catalog"], health["storage"]) == ("stac-api", "s3")
+    yield server.url, folder / "data"
+    server.stop()
+
+
+@pytest.mark.parametrize("name", list(DOOR_REQUESTS))
+def test_every_door_answers_the_same_from_s3_and_stac_api(
+    name, local_doors, remote_doors, s3, stac
+):
+    request = DOOR_REQUESTS[name]
+    remote_url, remote_data = remote_doors
+    near = decode(fetch(local_doors, request), request.kind)
+    cold(remote_data)
+    s3.proxy.reset()
+    stac.proxy.reset()
+    far = decode(fetch(remote_url, request), request.kind)
+
+    assert stac.searches() >= 1  # the remote gateway searched the STAC API...
+    gets = [h for h in s3.proxy.hits() if h.method == "GET" and h.path.startswith("/eodata/")]
+    assert bool(gets) == request.reads_pixels  # ...and read its pixels from the bucket
+    assert far.media_type == near.media_type
+    assert far.georef == near.georef
+    if request.kind == "geojson":
+        assert len(far.features) == 8
+        assert far.features == near.features
+    else:
+        assert far.arrays.shape == near.arrays.shape
+        assert np.unique(far.arrays).size > 10  # a real picture, not a blank one
+        np.testing.assert_array_equal(far.arrays, near.arrays)
 
 
 # --- the STAC API backend against a real STAC API ------------------------------------------
