@@ -99,7 +99,9 @@ def test_collections_come_from_the_gateway_config(sample_archive, http):
     assert np.allclose(ndvi_coll["extent"]["spatial"]["bbox"][0], expected)
     interval = ndvi_coll["extent"]["temporal"]["interval"][0]
     days = sorted(item["properties"]["datetime"] for item in items)
-    assert interval[0][:19] == days[0][:19] and interval[-1][:19] == days[-1][:19]
+    # Whole days from the first acquisition to the last.
+    assert interval[0][:19] == days[0][:10] + "T00:00:00"
+    assert interval[-1][:19] == days[-1][:10] + "T23:59:59"
     rels = {link["rel"] for link in ndvi_coll["links"]}
     assert "http://www.opengis.net/def/rel/ogc/1.0/coverage" in rels
     assert "http://www.opengis.net/def/rel/ogc/1.0/tilesets-raster" in rels
@@ -426,3 +428,13 @@ def test_openapi_fuzzing_finds_no_server_errors(server, tmp_path):
     assert done.returncode == 0, done.stdout[-6000:]
     assert " passed" in done.stdout
     assert time.monotonic() - started < 240
+
+
+def test_a_date_on_the_first_acquisition_day_is_in_range(http):
+    answer = http.get(
+        "/collections/sentinel-2-l2a/coverage",
+        params={"bbox": "6.16,52.655,6.21,52.675", "datetime": "2025-05-29",
+                "properties": "B04", "f": "GTiff"},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.content[:2] in (b"II", b"MM")

@@ -35,10 +35,14 @@ def collection_extent(runtime: Runtime, collection: str) -> dict[str, Any]:
         max(b[3] for b in boxes),
     ]
     times = [s.datetime for s in scenes]
+    # Whole days: pygeoapi rejects a requested date outside this interval, and a date such
+    # as 2025-05-29 means that day's midnight to it, before the first scene's acquisition time.
+    first = min(times).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = max(times).replace(hour=23, minute=59, second=59, microsecond=0)
     return {
         "spatial": {"bbox": bbox, "crs": CRS84},
         # datetimes, not text: pygeoapi compares them with requested times
-        "temporal": {"begin": min(times), "end": max(times)},
+        "temporal": {"begin": first, "end": last},
     }
 
 
