@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
@@ -129,6 +130,24 @@ def _bbox(geometry: dict) -> list[float]:
     lons = [p[0] for p in ring]
     lats = [p[1] for p in ring]
     return [min(lons), min(lats), max(lons), max(lats)]
+
+
+def _feature(
+    plan: ScenePlan, result: ItemResult, properties: dict, assets: dict, extensions: Sequence[str]
+) -> dict:
+    """The item itself, keys in the order CDSE serves them."""
+    return {
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
+        "collection": plan.collection,
+        "id": plan.item_id,
+        "properties": properties,
+        "bbox": _bbox(result.geometry),
+        "geometry": result.geometry,
+        "links": _links(plan),
+        "assets": assets,
+        "stac_extensions": list(extensions),
+    }
 
 
 def _metadata_asset(plan: ScenePlan, facts: FileFacts, title: str) -> dict:
@@ -317,18 +336,7 @@ def l2a_item(plan: ScenePlan, result: ItemResult) -> dict:
         "processing:facility": "ESA",
         "expires": EXPIRES,
     }
-    return {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "collection": plan.collection,
-        "id": plan.item_id,
-        "properties": properties,
-        "bbox": _bbox(result.geometry),
-        "geometry": result.geometry,
-        "links": _links(plan),
-        "assets": _l2a_assets(plan, result),
-        "stac_extensions": list(L2A_EXTENSIONS),
-    }
+    return _feature(plan, result, properties, _l2a_assets(plan, result), L2A_EXTENSIONS)
 
 
 def _mosaic_asset(plan: ScenePlan, key: str, facts: FileFacts) -> dict:
@@ -397,15 +405,4 @@ def mosaic_item(plan: ScenePlan, result: ItemResult) -> dict:
         "processing:software": SOFTWARE,
         "expires": EXPIRES,
     }
-    return {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "collection": plan.collection,
-        "id": plan.item_id,
-        "properties": properties,
-        "bbox": _bbox(result.geometry),
-        "geometry": result.geometry,
-        "links": _links(plan),
-        "assets": assets,
-        "stac_extensions": list(MOSAIC_EXTENSIONS),
-    }
+    return _feature(plan, result, properties, assets, MOSAIC_EXTENSIONS)
