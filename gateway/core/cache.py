@@ -235,14 +235,16 @@ class RedisCache:
     ``{prefix}:lock:...`` keys set with ``SET NX PX``. On a connection error or timeout a call
     degrades (``get`` -> None, ``set`` -> no-op, ``acquire_lock`` -> True: render anyway) and
     Redis is left alone for ``retry_after_s`` so a dead Redis does not add a timeout to every
-    tile; the next call after that tries again.
+    tile; the next call after that tries again. The socket timeout is 1 s: under load a worker
+    busy rendering took over 0.25 s to read a reply (bench/bench_tiles.py), and a spurious
+    timeout turns metatile locking off for a second.
     """
 
     def __init__(
         self,
         url: str,
         *,
-        socket_timeout: float = 0.25,
+        socket_timeout: float = 1.0,
         prefix: str = KEY_PREFIX,
         retry_after_s: float = 1.0,
         max_connections: int = 64,
@@ -388,7 +390,7 @@ def get_or_create(
         if time.monotonic() >= deadline:
             break
         time.sleep(delay)
-        delay = min(delay * 2, 0.1)
+        delay = min(delay * 2, 0.025)
         value = cache.get(key)
         if value is not None:
             return value, True

@@ -1,4 +1,4 @@
-"""Local COG copies of remote JPEG 2000 bands, for views that would pull the whole file anyway.
+"""Local COG copies of JPEG 2000 bands: remote files zoomed out, and hot files.
 
 Measured (README, "Remote storage: requests and bytes per tile"): reading a JPEG 2000 band at
 reduced resolution fetches every tile-part of the file, i.e. the whole file, however coarse the
@@ -7,14 +7,23 @@ Cloud Optimized GeoTIFF whose overviews ARE the JPEG 2000 resolution levels
 (``OVERVIEWS=FORCE_USE_EXISTING``): later zoomed-out maps of that scene cost no remote request
 and give the same pixels as reading the JP2 itself. Zoomed-in maps keep reading the JP2's own
 tiles by range requests.
+
+Hot files: decoding JPEG 2000 dominates a map tile's cost, and each worker thread and process
+decodes the same code-stream tiles again in its own open dataset. A local JP2 file read
+``hot_reads`` times is copied once, in the background, into a ZSTD COG that every thread and
+process then reads at the price of a decompression (bench/bench_tiles.py).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import rasterio
@@ -27,12 +36,17 @@ from gateway.core.grid import Grid
 log = logging.getLogger(__name__)
 
 _COG_OPTIONS = {
-    "COMPRESS": "DEFLATE",
+    "COMPRESS": "ZSTD",
+    "LEVEL": "1",
     "PREDICTOR": "2",
     "BLOCKSIZE": "512",
     "OVERVIEWS": "FORCE_USE_EXISTING",
     "NUM_THREADS": "1",
 }
+
+
+# A copy known to exist is checked (and its use time touched) again after this long.
+_TOUCH_EVERY_S = 30.0
 
 
 def coverage(src: DatasetReader, grid: Grid) -> float:
@@ -49,20 +63,34 @@ class CogCache:
     """A folder of COG copies of remote JP2 files, bounded in size (oldest used go first)."""
 
     def __init__(
-        self, directory: Path, *, min_coverage: float = 0.5, max_bytes: int = 4 * 2**30
+        self,
+        directory: Path,
+        *,
+        min_coverage: float = 0.5,
+        max_bytes: int = 4 * 2**30,
+        hot_reads: int | None = None,
     ) -> None:
         self.directory = directory
         self.min_coverage = min_coverage
         self.max_bytes = max_bytes
+        self.hot_reads = hot_reads
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._reads: Counter[str] = Counter()
+        self._known: dict[str, tuple[str, float]] = {}  # path -> (copy, when last checked)
+        self._background: ThreadPoolExecutor | None = None
 
     def existing(self, path: str) -> str | None:
-        """The COG copy of the remote file ``path`` if one was made (no request needed)."""
+        """The COG copy of the file ``path`` if one was made (no request needed)."""
+        now = time.monotonic()
+        known = self._known.get(path)
+        if known is not None and now - known[1] < _TOUCH_EVERY_S:
+            return known[0]
         target = self._target(path)
         if not target.exists():
             return None
-        os.utime(target)
+        os.utime(target)  # eviction goes by last use
+        self._known[path] = (str(target), now)
         return str(target)
 
     def wants(self, src: DatasetReader, grid: Grid) -> bool:
@@ -72,6 +100,38 @@ class CogCache:
             and src.name.startswith("/vsi")
             and coverage(src, grid) >= self.min_coverage
         )
+
+    def count_read(self, src: DatasetReader) -> None:
+        """Note a read of a local JPEG 2000 file; the ``hot_reads``-th copies it (background)."""
+        if self.hot_reads is None or src.driver != "JP2OpenJPEG" or src.name.startswith("/vsi"):
+            return
+        with self._guard:
+            self._reads[src.name] += 1
+            if self._reads[src.name] != self.hot_reads:
+                return
+            if self._background is None:
+                self._background = ThreadPoolExecutor(1, thread_name_prefix="cog-cache")
+        self._background.submit(self._copy_hot, src.name)
+
+    def _copy_hot(self, path: str) -> None:
+        """Copy ``path`` unless another process is already doing it (a lock file says)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self._target(path).with_suffix(".lock"), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return
+            try:
+                with rasterio.open(path) as src:
+                    self.local_copy(src)
+            except (rasterio.errors.RasterioError, OSError) as exc:
+                log.warning("could not copy a hot JPEG 2000 band: %s", exc)
+
+    def close(self) -> None:
+        """Wait for background copies to end."""
+        if self._background is not None:
+            self._background.shutdown(wait=True)
+            self._background = None
 
     def _target(self, path: str) -> Path:
         digest = hashlib.sha256(path.encode()).hexdigest()[:32]
@@ -109,3 +169,6 @@ class CogCache:
                 break
             total -= path.stat().st_size
             path.unlink(missing_ok=True)
+            gone = str(path)
+            for source in [k for k, (copy, _) in list(self._known.items()) if copy == gone]:
+                self._known.pop(source, None)

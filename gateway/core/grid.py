@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from affine import Affine
@@ -61,12 +62,20 @@ class Grid:
         """The grid's bounds in another CRS (densified edges)."""
         if crs == self.crs:
             return self.bounds
-        return transform_bounds(self.crs, crs, *self.bounds, densify_pts=21)
+        return _transformed_bounds(self.crs, crs, self.bounds)
 
     def resolution_in(self, crs: CRS) -> float:
         """Approximate pixel size of this grid measured in ``crs`` units (the finer axis)."""
         minx, miny, maxx, maxy = self.bounds_in(crs)
         return min((maxx - minx) / self.width, (maxy - miny) / self.height)
+
+
+@lru_cache(maxsize=4096)
+def _transformed_bounds(
+    src: CRS, dst: CRS, bounds: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """Remembered: every band of every scene of a map asks the same grid's bounds again."""
+    return transform_bounds(src, dst, *bounds, densify_pts=21)
 
 
 @dataclass

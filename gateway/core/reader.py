@@ -10,8 +10,6 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.io import DatasetReader
-from rio_tiler.models import ImageData
-from rio_tiler.reader import part
 
 from gateway.config import CollectionConfig
 from gateway.core.catalog import Asset, Scene
@@ -19,6 +17,7 @@ from gateway.core.cogcache import CogCache
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import Grid
 from gateway.core.storage import Storage
+from gateway.core.warp import SourceArray, read_window, warp
 from gateway.errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -111,23 +110,30 @@ class SceneReader:
         wanted = list(bands)
         if mask_classes is not None and mask_classes[0] not in wanted:
             wanted.append(mask_classes[0])
-        valid = np.ones((grid.height, grid.width), dtype=bool)
-        values: dict[str, np.ndarray] = {}
+        assets = [pick_asset(scene, band, grid) for band in wanted]
+        if any(asset is None for asset in assets):
+            return None
+        categorical = [band in collection.categorical_bands for band in wanted]
         storage = self._storage
         with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
-            for band in wanted:
-                asset = pick_asset(scene, band, grid)
-                if asset is None:
-                    return None
-                categorical = band in collection.categorical_bands
-                data, band_valid = self._read_asset(
-                    asset, grid, "nearest" if categorical else resampling
-                )
-                if not categorical:
-                    scale, offset = scale_and_offset(scene, asset, collection)
-                    data = data * np.float32(scale) + np.float32(offset)
-                values[band] = data
-                valid &= band_valid
+            sources = [self._read_window(asset, grid) for asset in assets]  # type: ignore[arg-type]
+        # Continuous bands with the output's resampling, classes by nearest neighbour.
+        warped: dict[int, np.ndarray] = {}
+        for kind in (False, True):
+            picked = [i for i, c in enumerate(categorical) if c is kind]
+            if picked:
+                method = "nearest" if kind else resampling
+                arrays = warp([sources[i] for i in picked], grid, resampling=method)
+                warped.update(zip(picked, arrays, strict=True))
+        valid = np.ones((grid.height, grid.width), dtype=bool)
+        values: dict[str, np.ndarray] = {}
+        for index, (band, asset) in enumerate(zip(wanted, assets, strict=True)):
+            data = warped[index]
+            valid &= np.isfinite(data)
+            if not categorical[index]:
+                scale, offset = scale_and_offset(scene, asset, collection)  # type: ignore[arg-type]
+                data = data * np.float32(scale) + np.float32(offset)
+            values[band] = data
         if mask_classes is not None:
             mask_band, classes = mask_classes
             valid &= ~np.isin(values[mask_band], classes)
@@ -135,9 +141,8 @@ class SceneReader:
                 del values[mask_band]
         return SceneBands(values, valid)
 
-    def _read_asset(
-        self, asset: Asset, grid: Grid, resampling: str
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _read_window(self, asset: Asset, grid: Grid) -> SourceArray | None:
+        """The window of ``asset`` that ``grid`` needs (from a COG copy where one exists)."""
         path = self._storage.gdal_path(asset.href)
         cache = self._cog_cache
         local = cache.existing(path) if cache is not None else None
@@ -145,38 +150,29 @@ class SceneReader:
             if local is None:
                 src = self._datasets.get(path)
                 if cache is None or not cache.wants(src, grid):
-                    image = _part(src, asset, grid, resampling)
-                else:  # the whole file would come over the wire: copy it once instead
-                    local = cache.local_copy(src)
-            if local is not None:
-                image = _part(self._datasets.get(local), asset, grid, resampling)
+                    source = _read(src, asset, grid)
+                    if cache is not None:
+                        cache.count_read(src)
+                    return source
+                local = cache.local_copy(src)  # the whole file would come over the wire
+            return _read(self._datasets.get(local), asset, grid)
         except (rasterio.errors.RasterioIOError, CPLE_BaseError) as exc:
             self._datasets.discard(path)
             log.warning("cannot read asset %s: %s", asset.key, self._storage.redact(str(exc)))
             raise UpstreamError("the storage service could not deliver a scene") from exc
-        array = image.array
-        data = np.asarray(array.data[0], dtype=np.float32)
-        valid = ~np.ma.getmaskarray(array)[0]
-        return data, valid
 
 
-def _part(src: DatasetReader, asset: Asset, grid: Grid, resampling: str) -> ImageData:
-    return part(
-        src,
-        grid.bounds,
-        height=grid.height,
-        width=grid.width,
-        dst_crs=grid.crs,
-        bounds_crs=grid.crs,
-        indexes=1,
-        nodata=asset.nodata if asset.nodata is not None else src.nodata,
-        resampling_method=resampling,
-        reproject_method=resampling,
-    )
+def _read(src: DatasetReader, asset: Asset, grid: Grid) -> SourceArray | None:
+    nodata = asset.nodata if asset.nodata is not None else src.nodata
+    return read_window(src, grid, nodata=nodata)
+
+
+# Reads of one local JPEG 2000 file after which it is copied into a COG.
+HOT_READS = 4
 
 
 def default_cog_cache(storage: Storage) -> CogCache | None:
-    """Remote storage caches COG copies of zoomed-out JP2 bands beside the eodata folder."""
-    if storage.mode != "s3" or storage.eodata_dir is None:
+    """COG copies beside the eodata folder: zoomed-out remote JP2 bands, hot local ones."""
+    if storage.eodata_dir is None:
         return None
-    return CogCache(storage.eodata_dir.parent / "cog-cache")
+    return CogCache(storage.eodata_dir.parent / "cog-cache", hot_reads=HOT_READS)
