@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     stac_retries: int = 3
     search_cache_ttl_s: float = 60.0
 
+    # WFS: the most features one GetFeature returns (CountDefault), and how many scenes past
+    # the page are read to count numberMatched when part of a FILTER is evaluated in the
+    # gateway (beyond: numberMatched="unknown").
+    wfs_count_default: int = Field(default=10_000, ge=1)
+    wfs_scan_limit: int = Field(default=10_000, ge=0)
+    # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
+    capabilities_ttl_s: float = 300.0
+
     # Storage: "auto" reads from S3 when an endpoint is configured, else local files.
     storage: Literal["auto", "local", "s3"] = "auto"
     s3_endpoint: str | None = Field(
@@ -72,6 +80,14 @@ class Settings(BaseSettings):
     # the folder exports are written to (None: <data_dir>/outputs).
     dask_scheduler: str | None = None
     output_dir: Path | None = None
+    # Exports to S3 instead: "s3://bucket/prefix", with its own endpoint and keys (each
+    # unset one falls back to the eodata S3 setting above).
+    output_s3_url: str | None = None
+    output_s3_endpoint: str | None = None
+    output_s3_access_key_id: str | None = Field(default=None, repr=False)
+    output_s3_secret_access_key: SecretStr | None = None
+    output_s3_https: bool | None = None
+    output_s3_region: str | None = None
 
     # Embedded default: make the sample archive on first start when it is missing.
     sample_data: bool = True

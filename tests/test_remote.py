@@ -23,10 +23,19 @@ import httpx
 import numpy as np
 import pytest
 import rasterio
+from lxml import etree
 from PIL import Image
 
 from gateway.app import create_app
-from gateway.core.catalog import SearchQuery, StacApiCatalog, StaticCatalog, TimeRange
+from gateway.core.catalog import (
+    PageQuery,
+    SearchQuery,
+    SortKey,
+    StacApiCatalog,
+    StaticCatalog,
+    TimeRange,
+    cql2_text,
+)
 from gateway.core.catalog.cached import snap_bbox
 from gateway.core.cogcache import CogCache
 from gateway.core.engine import Engine
@@ -35,10 +44,15 @@ from gateway.core.reader import SceneReader
 from gateway.core.request import build_request, parse_time
 from gateway.core.storage import Storage
 from gateway.errors import UpstreamError
+from gateway.ows.kvp import Kvp
+from gateway.ows.wfs.query import parse_query
+from gateway.ows.wfs.select import select
 from gateway.runtime import build_runtime, make_catalog, make_storage
 from gateway.settings import Settings
+from tests.support.bulk_stac import BULK, bulk_items, config_with, load_bulk
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
 from tests.support.gateway_server import GatewayServer
+from tests.support.ows_live import live_gateway
 from tests.support.remote_doors import DOOR_REQUESTS, cold, decode, fetch
 from tests.support.request_counts import (
     clear_gdal_http_cache,
@@ -51,6 +65,7 @@ from tests.support.request_counts import (
 )
 from tests.support.s3_server import S3Server, start_s3
 from tests.support.stac_api import StacApi, start_stac_api
+from tests.support.wfs_filters import BOTH_TYPES, FILTERS, Case, fes
 
 L2A = "sentinel-2-l2a"
 MOSAICS = "sentinel-2-global-mosaics"
@@ -777,3 +792,150 @@ def test_zoomed_out_jp2_tiles_pull_each_file_once_then_read_the_cog_cache(
         np.testing.assert_array_equal(raster.data, local.data)
     finally:
         remote_once.close()
+
+
+# --- WFS: filters, sorting and paging pushed down into the STAC API -------------------------
+
+WFS_TYPES = (L2A, MOSAICS)
+WFS_BASE = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature"}
+
+
+def _wfs(base_url: str, **params: str) -> httpx.Response:
+    response = httpx.get(f"{base_url}/wfs", params={**WFS_BASE, **params}, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    return response
+
+
+def _searches(stac: StacApi) -> list:
+    return [h for h in stac.proxy.hits() if h.path.rstrip("/").endswith("/search")]
+
+
+def _without_time(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k not in ("timeStamp", "links")}
+
+
+@pytest.mark.parametrize("case", BOTH_TYPES, ids=lambda c: c.name)
+def test_wfs_pushdown_stac_api_equals_static_catalog(case: Case, stac, sample_archive):
+    names = ",".join(f"cdse:{t}" for t in WFS_TYPES)
+    query = parse_query(Kvp([("TYPENAMES", names), ("FILTER", fes(case.body))]), list(WFS_TYPES))
+    static = StaticCatalog(sample_archive / "stac")
+    api = StacApiCatalog(stac.url)
+    want, matched = select(static, query, scan_limit=100)
+    stac.proxy.reset()
+    got, api_matched = select(api, query, scan_limit=100)
+    assert [f.fid for f in got] == [f.fid for f in want] and want
+    assert api_matched == matched == len(want)
+    assert len(_searches(stac)) == 1  # one page of the STAC API: pushed down, or narrowed
+
+
+def test_wfs_stac_paging_reads_ids_up_to_the_offset_then_one_page(stac):
+    api = StacApiCatalog(stac.url)
+    keys = (SortKey("eo:cloud_cover", descending=True), SortKey("datetime"), SortKey("id"))
+    every = api.search_page(PageQuery(WFS_TYPES, sortby=keys, limit=100))
+    assert every.matched == 10 and len(every.scenes) == 10
+    stac.proxy.reset()
+    page = api.search_page(PageQuery(WFS_TYPES, sortby=keys, offset=5, limit=2))
+    assert [s.id for s in page.scenes] == [s.id for s in every.scenes[5:7]]
+    assert page.matched == 10
+    skip, read = _searches(stac)
+    assert skip.body_bytes < 1500 < read.body_bytes  # 5 ids, then 2 whole items
+    filtered = PageQuery((L2A,), filter=cql2_text({"op": "<", "args": [
+        {"property": "eo:cloud_cover"}, 20]}), sortby=keys, offset=3, limit=5)  # fmt: skip
+    assert [s.cloud_cover for s in api.search_page(filtered).scenes] == [0.24]
+    stac.proxy.reset()
+    assert api.search_page(PageQuery(WFS_TYPES, limit=0)).matched == 10
+    assert api.search_page(PageQuery(WFS_TYPES, offset=12, limit=3)).scenes == ()
+    assert len(_searches(stac)) == 2
+
+
+def test_wfs_count_2_reads_one_stac_page_with_exact_number_matched(local_doors, remote_doors, stac):
+    remote_url, _ = remote_doors
+    params = {"TYPENAMES": f"cdse:{L2A}", "COUNT": "2", "SORTBY": "cloud_cover",
+              "OUTPUTFORMAT": "application/geo+json"}  # fmt: skip
+    for extra, searches in (({}, 1), ({"STARTINDEX": "4"}, 2), ({"RESULTTYPE": "hits"}, 1)):
+        near = _wfs(local_doors, **params, **extra).json()
+        stac.proxy.reset()
+        far = _wfs(remote_url, **params, **extra).json()
+        assert len(_searches(stac)) == searches, extra
+        assert far["numberMatched"] == 8
+        assert _without_time(far) == _without_time(near)
+    gml = etree.fromstring(_wfs(remote_url, TYPENAMES=f"cdse:{L2A}", COUNT="2").content)
+    assert (gml.get("numberMatched"), gml.get("numberReturned")) == ("8", "2")
+
+
+@pytest.mark.parametrize(
+    "body", [f[0] for f in FILTERS[:4]] + [c.body for c in BOTH_TYPES if not c.exact]
+)
+def test_wfs_filters_same_from_stac_api_as_static(body, local_doors, remote_doors):
+    remote_url, _ = remote_doors
+    params = {"TYPENAMES": f"cdse:{L2A},cdse:{MOSAICS}", "FILTER": fes(body),
+              "OUTPUTFORMAT": "application/geo+json", "SORTBY": "datetime DESC", "COUNT": "3",
+              "STARTINDEX": "1"}  # fmt: skip
+    near, far = _wfs(local_doors, **params).json(), _wfs(remote_url, **params).json()
+    assert far["features"] and _without_time(far) == _without_time(near)
+
+
+def test_wfs_xml_post_same_from_stac_api(local_doors, remote_doors, stac):
+    remote_url, _ = remote_doors
+    body = (
+        '<wfs:GetFeature service="WFS" version="2.0.0" count="2" startIndex="1" '
+        'outputFormat="application/geo+json" xmlns:wfs="http://www.opengis.net/wfs/2.0" '
+        f'xmlns:fes="http://www.opengis.net/fes/2.0"><wfs:Query typeNames="cdse:{L2A}">'
+        f"{fes(FILTERS[1][0])}<fes:SortBy><fes:SortProperty><fes:ValueReference>cloud_cover"
+        "</fes:ValueReference><fes:SortOrder>DESC</fes:SortOrder></fes:SortProperty>"
+        "</fes:SortBy></wfs:Query></wfs:GetFeature>"
+    )
+
+    def post(url: str) -> dict:
+        answer = httpx.post(f"{url}/wfs", content=body, headers={"content-type": "text/xml"})
+        assert answer.status_code == 200, answer.text[:500]
+        return answer.json()
+
+    near = post(local_doors)
+    stac.proxy.reset()
+    far = post(remote_url)
+    assert len(_searches(stac)) == 2  # the id before the page, then the page
+    assert [f["properties"]["cloud_cover"] for f in far["features"]] == [62.04, 36.7]
+    assert far["numberMatched"] == 3 and _without_time(far) == _without_time(near)
+
+
+@pytest.fixture(scope="module")
+def bulk_wfs(stac, tmp_path_factory):
+    """A WFS on a STAC collection of 12,000 footprints (beyond the old 10,000 cap)."""
+    folder = tmp_path_factory.mktemp("bulk")
+    items = bulk_items(12_000)
+    load_bulk(stac, folder, items)
+    settings = Settings(
+        data_dir=folder / "data", config_file=config_with(folder), stac_url=stac.url,
+        search_cache_ttl_s=0, sample_data=False, redis_url=None, storage="local",
+    )  # fmt: skip
+    try:
+        with live_gateway(settings, doors=("gateway.ows.wfs.door:build_door",)) as url:
+            yield url, items
+    finally:
+        stac.delete_collection(BULK)
+
+
+def test_wfs_pages_a_stac_collection_larger_than_the_old_cap(bulk_wfs, stac):
+    url, items = bulk_wfs
+    stac.proxy.reset()
+    hits = etree.fromstring(_wfs(url, TYPENAMES=f"cdse:{BULK}", RESULTTYPE="hits").content)
+    assert hits.get("numberMatched") == "12000" and len(_searches(stac)) == 1
+
+    stac.proxy.reset()
+    deep = _wfs(url, TYPENAMES=f"cdse:{BULK}", STARTINDEX="10050", COUNT="3", OUTPUTFORMAT="json")
+    body = deep.json()
+    assert [f["id"] for f in body["features"]] == ["bulk-10050", "bulk-10051", "bulk-10052"]
+    assert (body["numberMatched"], body["numberReturned"]) == (12000, 3)
+    *skips, _page = _searches(stac)  # 5 x 2,000 ids and 50 ids, then the page
+    assert len(skips) == 6 and sum(h.body_bytes for h in skips) < 10_050 * 100  # ids only
+
+    cloudy = fes("<PropertyIsGreaterThanOrEqualTo><ValueReference>cloud_cover</ValueReference>"
+                 "<Literal>1</Literal></PropertyIsGreaterThanOrEqualTo>")  # fmt: skip
+    kept = [i for i in items if i["properties"]["eo:cloud_cover"] >= 1]
+    kept.sort(key=lambda i: (-i["properties"]["eo:cloud_cover"], i["properties"]["datetime"]))
+    body = _wfs(url, TYPENAMES=f"cdse:{BULK}", FILTER=cloudy, SORTBY="cloud_cover DESC",
+                STARTINDEX="20", COUNT="20", OUTPUTFORMAT="json").json()  # fmt: skip
+    assert body["numberMatched"] == len(kept) == 11_880
+    assert [f["id"] for f in body["features"]] == [i["id"] for i in kept[20:40]]
+    assert {link["rel"] for link in body["links"]} == {"next", "previous"}

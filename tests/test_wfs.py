@@ -16,6 +16,7 @@ from shapely.geometry import box, shape
 from tests.support.expected import load_items
 from tests.support.ogc_schemas import assert_valid, ogc_schema, schema_from
 from tests.support.ows_live import live_gateway
+from tests.support.wfs_filters import FILTERS, fes
 
 L2A = "sentinel-2-l2a"
 MOSAICS = "sentinel-2-global-mosaics"
@@ -25,7 +26,6 @@ FES = "http://www.opengis.net/fes/2.0"
 CDSE = "urn:cdse-gateway:features"
 GML = "http://www.opengis.net/gml/3.2"
 BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
-FILTER_NS = 'xmlns="http://www.opengis.net/fes/2.0" xmlns:gml="http://www.opengis.net/gml/3.2"'
 
 
 @pytest.fixture(scope="module")
@@ -126,79 +126,15 @@ def test_owslib_parses_capabilities_and_fetches(wfs, items):
 
 
 def _filter(body: str) -> str:
-    return f"<Filter {FILTER_NS}>{body}</Filter>"
+    return fes(body)
 
 
 def _cc(item: dict) -> float:
     return item["properties"]["eo:cloud_cover"]
 
 
-FILTERS = [
-    (
-        "<PropertyIsLessThan><ValueReference>cdse:cloud_cover</ValueReference>"
-        "<Literal>20</Literal></PropertyIsLessThan>",
-        lambda i: _cc(i) < 20,
-    ),
-    (
-        "<PropertyIsGreaterThanOrEqualTo><ValueReference>eo:cloud_cover</ValueReference>"
-        "<Literal>36.7</Literal></PropertyIsGreaterThanOrEqualTo>",
-        lambda i: _cc(i) >= 36.7,
-    ),
-    (
-        "<And><PropertyIsLessThan><ValueReference>cloud_cover</ValueReference><Literal>40</Literal>"
-        "</PropertyIsLessThan><PropertyIsEqualTo><ValueReference>grid_code</ValueReference>"
-        "<Literal>MGRS-31UFU</Literal></PropertyIsEqualTo></And>",
-        lambda i: _cc(i) < 40 and i["properties"]["grid:code"] == "MGRS-31UFU",
-    ),
-    (
-        "<Or><PropertyIsLessThan><ValueReference>cloud_cover</ValueReference><Literal>1</Literal>"
-        "</PropertyIsLessThan><PropertyIsGreaterThan><ValueReference>cloud_cover</ValueReference>"
-        "<Literal>60</Literal></PropertyIsGreaterThan></Or>",
-        lambda i: _cc(i) < 1 or _cc(i) > 60,
-    ),
-    (
-        "<Not><PropertyIsLike wildCard='*' singleChar='.' escapeChar='!'>"
-        "<ValueReference>grid_code</ValueReference><Literal>*32U.D</Literal></PropertyIsLike></Not>",
-        lambda i: not i["properties"]["grid:code"].endswith("32ULD"),
-    ),
-    (
-        "<PropertyIsBetween><ValueReference>cloud_cover</ValueReference>"
-        "<LowerBoundary><Literal>10</Literal></LowerBoundary>"
-        "<UpperBoundary><Literal>40</Literal></UpperBoundary></PropertyIsBetween>",
-        lambda i: 10 <= _cc(i) <= 40,
-    ),
-    (
-        "<During><ValueReference>datetime</ValueReference><gml:TimePeriod gml:id='t'>"
-        "<gml:beginPosition>2025-06-01</gml:beginPosition>"
-        "<gml:endPosition>2025-06-15</gml:endPosition></gml:TimePeriod></During>",
-        lambda i: "2025-06-01" <= i["properties"]["datetime"][:10] <= "2025-06-15",
-    ),
-    (
-        "<After><ValueReference>datetime</ValueReference><gml:TimeInstant gml:id='t'>"
-        "<gml:timePosition>2025-06-03</gml:timePosition></gml:TimeInstant></After>",
-        lambda i: i["properties"]["datetime"][:10] > "2025-06-03",
-    ),
-    (  # an envelope in UTM 32N (x/y): only tile 32ULD's east part
-        "<BBOX><ValueReference>footprint</ValueReference>"
-        "<gml:Envelope srsName='http://www.opengis.net/def/crs/EPSG/0/32632'>"
-        "<gml:lowerCorner>308000 5830000</gml:lowerCorner>"
-        "<gml:upperCorner>311000 5838000</gml:upperCorner></gml:Envelope></BBOX>",
-        "utm",
-    ),
-]
-
-
 @pytest.mark.parametrize(("body", "expected"), FILTERS)
 def test_filter_encoding(wfs, items, body, expected):
-    if expected == "utm":
-        to_lonlat = Transformer.from_crs("EPSG:32632", "EPSG:4326", always_xy=True)
-        corners = [to_lonlat.transform(x, y) for x in (308000, 311000) for y in (5830000, 5838000)]
-        area = box(*(min(c[0] for c in corners), min(c[1] for c in corners)),
-                   *(max(c[0] for c in corners), max(c[1] for c in corners)))  # fmt: skip
-
-        def expected(i):
-            return shape(i["geometry"]).intersects(area)
-
     want = {i["id"] for i in items[L2A] if expected(i)}
     assert 0 < len(want) < len(items[L2A])  # the filter really selects
     response = _get(wfs, request="GetFeature", typeNames=f"cdse:{L2A}", filter=_filter(body))
@@ -291,6 +227,220 @@ def test_ows_endpoint(server, items):
     response = httpx.get(f"{server}/ows", params={"service": "WFS", "request": "GetCapabilities"},
                          follow_redirects=True)  # fmt: skip
     assert etree.fromstring(response.content).tag == f"{{{WFS}}}WFS_Capabilities"
+    body, params = POST_AS_KVP["filter-sort-page"]
+    posted = httpx.post(f"{server}/ows?service=WFS", content=body.encode(), timeout=60)
+    assert _comparable(posted) == _comparable(_get(f"{server}/wfs", **params))
+
+
+def test_geojson_counts_and_paging_links(wfs, items):
+    total = len(items[L2A])
+    params = {"request": "GetFeature", "typeNames": f"cdse:{L2A}", "outputFormat": "geojson",
+              "count": "3", "sortBy": "cloud_cover DESC"}  # fmt: skip
+    first = _get(wfs, **params).json()
+    assert (first["numberMatched"], first["numberReturned"]) == (total, 3)
+    links = {link["rel"]: link for link in first["links"]}
+    assert set(links) == {"next"} and links["next"]["type"] == "application/geo+json"
+    second = httpx.get(links["next"]["href"], timeout=60).json()  # the link as given
+    assert (second["numberMatched"], second["numberReturned"]) == (total, 3)
+    assert {link["rel"] for link in second["links"]} == {"next", "previous"}
+    ordered = sorted(items[L2A], key=lambda i: -_cc(i))
+    ids = [f["id"] for f in first["features"] + second["features"]]
+    assert ids == [i["id"] for i in ordered[:6]]
+    back = next(link["href"] for link in second["links"] if link["rel"] == "previous")
+    assert [f["id"] for f in httpx.get(back, timeout=60).json()["features"]] == ids[:3]
+    hits = _get(wfs, **params, resultType="hits").json()
+    assert (hits["numberMatched"], hits["numberReturned"], hits["features"]) == (total, 0, [])
+
+
+# --- XML POST ----------------------------------------------------------------------------
+
+XML_NS = ('xmlns:wfs="http://www.opengis.net/wfs/2.0" xmlns:fes="http://www.opengis.net/fes/2.0" '
+          'xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:ows="http://www.opengis.net/ows/1.1" '
+          'xmlns:cdse="urn:cdse-gateway:features"')  # fmt: skip
+LESS_20 = FILTERS[0][0].replace("<", "<fes:").replace("<fes:/", "</fes:")
+DURING = FILTERS[6][0]
+
+
+def _xml(request: str, body: str = "", **attributes: str) -> str:
+    attrs = " ".join(f'{k}="{v}"' for k, v in {"service": "WFS", "version": "2.0.0",
+                                                **attributes}.items())  # fmt: skip
+    return f"<wfs:{request} {attrs} {XML_NS}>{body}</wfs:{request}>"
+
+
+def _post(url: str, body: str, media_type: str = "application/xml") -> httpx.Response:
+    data = body.encode()
+    return httpx.post(url, content=data, headers={"content-type": media_type}, timeout=60)
+
+
+def _comparable(response: httpx.Response) -> object:
+    """An answer without what differs between two requests for the same thing."""
+    if response.headers["content-type"].startswith("application/geo+json"):
+        body = response.json()
+        return {k: v for k, v in body.items() if k not in ("timeStamp", "links")}
+    root = etree.fromstring(response.content)
+    for element in root.iter():
+        for name in ("timeStamp", "next", "previous"):
+            element.attrib.pop(name, None)
+    return etree.tostring(root, method="c14n")
+
+
+# (XML body, the same request in KVP)
+POST_AS_KVP = {
+    "capabilities": (
+        _xml("GetCapabilities", "<ows:AcceptVersions><ows:Version>2.0.0</ows:Version>"
+             "</ows:AcceptVersions>", version="2.0.0"),
+        {"request": "GetCapabilities", "acceptVersions": "2.0.0"},
+    ),
+    "describe-feature-type": (
+        _xml("DescribeFeatureType", f"<wfs:TypeName>cdse:{MOSAICS}</wfs:TypeName>"),
+        {"request": "DescribeFeatureType", "typeNames": f"cdse:{MOSAICS}"},
+    ),
+    "filter-sort-page": (
+        _xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"><fes:Filter>{LESS_20}</fes:Filter>'
+             "<fes:SortBy><fes:SortProperty><fes:ValueReference>cdse:cloud_cover"
+             "</fes:ValueReference><fes:SortOrder>DESC</fes:SortOrder></fes:SortProperty>"
+             "</fes:SortBy></wfs:Query>", count="2", startIndex="1"),
+        {"request": "GetFeature", "typeNames": f"cdse:{L2A}", "filter": fes(FILTERS[0][0]),
+         "sortBy": "cloud_cover DESC", "count": "2", "startIndex": "1"},
+    ),
+    "during-utm-geojson": (
+        _xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}" srsName="EPSG:32631">'
+             f"{fes(DURING)}</wfs:Query>", outputFormat="application/geo+json"),
+        {"request": "GetFeature", "typeNames": f"cdse:{L2A}", "filter": fes(DURING),
+         "srsName": "EPSG:32631", "outputFormat": "application/geo+json"},
+    ),
+    "hits-two-queries": (
+        _xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"/>'
+             f'<wfs:Query typeNames="cdse:{MOSAICS}"/>', resultType="hits"),
+        {"request": "GetFeature", "typeNames": f"cdse:{L2A},cdse:{MOSAICS}", "resultType": "hits"},
+    ),
+    "property-names": (
+        _xml("GetFeature", f'<wfs:Query typeNames="cdse:{MOSAICS}"><wfs:PropertyName>'
+             "cdse:grid_code</wfs:PropertyName><wfs:PropertyName>footprint</wfs:PropertyName>"
+             "</wfs:Query>"),
+        {"request": "GetFeature", "typeNames": f"cdse:{MOSAICS}",
+         "propertyName": "grid_code,footprint"},
+    ),
+    "property-value": (
+        _xml("GetPropertyValue", f'<wfs:Query typeNames="cdse:{L2A}"><fes:SortBy>'
+             "<fes:SortProperty><fes:ValueReference>datetime</fes:ValueReference>"
+             "</fes:SortProperty></fes:SortBy></wfs:Query>", valueReference="cloud_cover",
+             count="5"),
+        {"request": "GetPropertyValue", "typeNames": f"cdse:{L2A}", "sortBy": "datetime",
+         "valueReference": "cloud_cover", "count": "5"},
+    ),
+    "stored-query": (
+        _xml("GetFeature", f'<wfs:StoredQuery id="{BY_ID}"><wfs:Parameter name="ID">'
+             "Sentinel-2_mosaic_2025_Q2_32ULD_0_0</wfs:Parameter></wfs:StoredQuery>"),
+        {"request": "GetFeature", "storedQuery_id": BY_ID,
+         "ID": "Sentinel-2_mosaic_2025_Q2_32ULD_0_0"},
+    ),
+    "list-stored-queries": (_xml("ListStoredQueries"), {"request": "ListStoredQueries"}),
+    "describe-stored-queries": (
+        _xml("DescribeStoredQueries", f"<wfs:StoredQueryId>{BY_ID}</wfs:StoredQueryId>"),
+        {"request": "DescribeStoredQueries", "storedQuery_id": BY_ID},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(POST_AS_KVP))
+def test_xml_post_answers_as_kvp(wfs, name):
+    body, params = POST_AS_KVP[name]
+    posted, got = _post(wfs, body), _get(wfs, **params)
+    assert posted.status_code == got.status_code == 200, posted.text
+    assert posted.headers["content-type"] == got.headers["content-type"]
+    assert _comparable(posted) == _comparable(got)
+    if name == "filter-sort-page":  # a page that really was filtered, sorted and paged
+        root = etree.fromstring(posted.content)
+        assert (root.get("numberMatched"), root.get("numberReturned")) == ("4", "2")
+        assert "STARTINDEX=3" in root.get("next") and "STARTINDEX=0" in root.get("previous")
+
+
+def test_xml_post_with_form_content_type_and_on_capabilities(wfs):
+    """curl -d sends XML as a form; the capabilities advertise POST at the same URL."""
+    body, params = POST_AS_KVP["hits-two-queries"]
+    posted = _post(wfs, body, "application/x-www-form-urlencoded")
+    assert _comparable(posted) == _comparable(_get(wfs, **params))
+    service = WebFeatureService(wfs, version="2.0.0")
+    for name in ("GetCapabilities", "DescribeFeatureType", "GetFeature", "GetPropertyValue",
+                 "ListStoredQueries", "DescribeStoredQueries"):  # fmt: skip
+        methods = {m["type"]: m["url"] for m in service.getOperationByName(name).methods}
+        assert methods == {"Get": f"{wfs}?", "Post": wfs}, name
+    root = etree.fromstring(_get(wfs, request="GetCapabilities").content)
+    xml_encoding = root.find(f".//{{{OWS11}}}Constraint[@name='XMLEncoding']")
+    assert xml_encoding.findtext(f"{{{OWS11}}}DefaultValue") == "TRUE"
+
+
+def test_owslib_post_equals_get(wfs, items):
+    service = WebFeatureService(wfs, version="2.0.0")
+
+    def ids(**kwargs) -> list[str]:
+        root = etree.fromstring(service.getfeature(**kwargs).read())
+        return [m[0].get(f"{{{GML}}}id") for m in root.findall(f"{{{WFS}}}member")]
+
+    for kwargs in [
+        {"typename": [f"cdse:{L2A}"], "bbox": (6.15, 52.56, 6.25, 52.68)},
+        {"typename": [f"cdse:{L2A}"], "sortby": ["cloud_cover DESC"], "maxfeatures": 3,
+         "startindex": 2, "propertyname": ["cloud_cover"]},
+    ]:  # fmt: skip
+        posted = ids(**kwargs, method="Post")
+        assert posted and posted == ids(**kwargs)
+    # OWSLib sends a filter by GET as a "query" parameter: compare with our own KVP request.
+    posted = ids(typename=[f"cdse:{L2A}"], filter=fes(FILTERS[3][0]), method="Post")
+    got = _get(wfs, request="GetFeature", typeNames=f"cdse:{L2A}", filter=fes(FILTERS[3][0]))
+    assert posted == [f.get(f"{{{GML}}}id") for f in _features(got)]
+    assert set(posted) == {i["id"] for i in items[L2A] if FILTERS[3][1](i)}
+    area = box(6.15, 52.56, 6.25, 52.68)
+    inside = {i["id"] for i in items[L2A] if shape(i["geometry"]).intersects(area)}
+    assert set(ids(typename=[f"cdse:{L2A}"], bbox=(6.15, 52.56, 6.25, 52.68), method="Post")) == (
+        inside
+    )
+    scene = items[MOSAICS][1]["id"]
+    by_id = service.getfeature(storedQueryID=BY_ID, storedQueryParams={"ID": scene}, method="Post")
+    assert etree.fromstring(by_id.read()).get(f"{{{GML}}}id") == scene
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("<wfs:GetFeature", 400, "OperationParsingFailed"),
+        ("<GetFeature service='WFS' version='2.0.0'/>", 400, "OperationParsingFailed"),
+        (_xml("Fly"), 400, "OperationParsingFailed"),
+        (_xml("Transaction"), 501, "OperationNotSupported"),
+        (_xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"><wfs:Bogus/></wfs:Query>'), 400,
+         "OperationParsingFailed"),
+        (_xml("GetFeature", "<wfs:Nope/>"), 400, "OperationParsingFailed"),
+        (_xml("GetCapabilities", "<wfs:Nope/>"), 400, "OperationParsingFailed"),
+        (_xml("ListStoredQueries", "<wfs:Nope/>"), 400, "OperationParsingFailed"),
+        ("<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///etc/passwd'>]>" + _xml("GetFeature"), 400,
+         "OperationParsingFailed"),
+        (_xml("GetFeature"), 400, "MissingParameterValue"),
+        (_xml("GetFeature", '<wfs:Query typeNames="cdse:nope"/>'), 400, "InvalidParameterValue"),
+        (_xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"/>', version="1.1.0"), 400,
+         "InvalidParameterValue"),
+        (_xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"/>', count="many"), 400,
+         "InvalidParameterValue"),
+        (_xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"><fes:Filter>'
+              "<fes:PropertyIsLessThan><fes:ValueReference>nope</fes:ValueReference>"
+              "<fes:Literal>1</fes:Literal></fes:PropertyIsLessThan></fes:Filter></wfs:Query>"),
+         400, "InvalidParameterValue"),
+        (_xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"><fes:SortBy><fes:SortProperty>'
+              "<fes:SortOrder>DESC</fes:SortOrder></fes:SortProperty></fes:SortBy></wfs:Query>"),
+         400, "OperationParsingFailed"),
+        (_xml("GetFeature", f'<wfs:Query typeNames="cdse:{L2A}"/><wfs:Query typeNames='
+              f'"cdse:{MOSAICS}" srsName="EPSG:3857"/>'), 501, "OperationNotSupported"),
+        (_xml("GetFeature", f'<wfs:StoredQuery id="{BY_ID}"><wfs:Parameter name="ID">nope'
+              "</wfs:Parameter></wfs:StoredQuery>"), 404, "NotFound"),
+        (_xml("GetFeature", f"<!-- {'x' * (1 << 20)} -->"), 400, "OperationParsingFailed"),
+    ],
+)  # fmt: skip
+def test_xml_post_errors_are_ows11_reports(wfs, body, status, code):
+    response = _post(wfs, body)
+    assert response.status_code == status, response.text
+    root = etree.fromstring(response.content)
+    assert root.tag == f"{{{OWS11}}}ExceptionReport" and root.get("version") == "2.0.0"
+    assert root.find(f"{{{OWS11}}}Exception").get("exceptionCode") == code
+    assert_valid(ogc_schema(), root)
 
 
 # --- XML schemas -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -44,6 +45,21 @@ class StacApi:
     def url(self) -> str:
         """The API's root, through the counting proxy."""
         return f"http://{self.proxy.address}"
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres:{self.env['PGPASSWORD']}@127.0.0.1:{self.pg_port}/pgstac"
+
+    def load(self, kind: str, ndjson: Path) -> None:
+        """Add ``collections`` or ``items`` from an ndjson file (``pypgstac load``)."""
+        _pypgstac_load(kind, ndjson, self.dsn, self.env)
+
+    def delete_collection(self, collection: str) -> None:
+        """Remove a collection and its items."""
+        if not re.fullmatch(r"[\w-]+", collection):
+            raise ValueError("a collection id of letters, digits, _ and -")
+        command = [str(PG_BIN / "psql"), "-q", "-c", f"SELECT delete_collection('{collection}');"]
+        _run(command, {**self.env, "PGOPTIONS": "-c search_path=pgstac,public"})
 
     def searches(self) -> int:
         """``/search`` requests (first pages and ``next`` pages) since the proxy's last reset."""
@@ -136,7 +152,12 @@ def _load(stac_dir: Path, scratch: Path, env: dict[str, str], dsn: str) -> None:
         ("items", _ndjson(items, scratch / "items.ndjson")),
     )
     for kind, path in loads:
-        _run([pypgstac, "load", kind, str(path), "--dsn", dsn, "--method", "insert"], env)
+        _pypgstac_load(kind, path, dsn, env)
+
+
+def _pypgstac_load(kind: str, path: Path, dsn: str, env: dict[str, str]) -> None:
+    pypgstac = str(STAC_VENV / "bin" / "pypgstac")
+    _run([pypgstac, "load", kind, str(path), "--dsn", dsn, "--method", "insert"], env)
 
 
 def _wait_for_api(process: subprocess.Popen, url: str, timeout_s: float = 60.0) -> None:

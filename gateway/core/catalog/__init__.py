@@ -1,14 +1,18 @@
 """Scene discovery: one interface, a static local catalog and a STAC API client."""
 
-from gateway.core.catalog.base import Catalog
+from gateway.core.catalog.base import Catalog, PagedCatalog
 from gateway.core.catalog.cached import CachedCatalog
 from gateway.core.catalog.models import (
     ORDERS,
     Asset,
     Order,
+    PageQuery,
     Scene,
+    ScenePage,
     SearchQuery,
+    SortKey,
     TimeRange,
+    cql2_text,
     order_scenes,
     scene_from_item,
 )
@@ -21,11 +25,16 @@ __all__ = [
     "CachedCatalog",
     "Catalog",
     "Order",
+    "PageQuery",
+    "PagedCatalog",
     "Scene",
+    "ScenePage",
     "SearchQuery",
+    "SortKey",
     "StacApiCatalog",
     "StaticCatalog",
     "TimeRange",
+    "cql2_text",
     "order_scenes",
     "scene_from_item",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
-from gateway.core.catalog.models import Scene, SearchQuery
+from gateway.core.catalog.models import PageQuery, Scene, ScenePage, SearchQuery
 
 
 class Catalog(Protocol):
@@ -12,4 +13,16 @@ class Catalog(Protocol):
 
     def search(self, query: SearchQuery) -> list[Scene]:
         """Scenes of ``query.collection`` intersecting ``query.bbox``, filtered and ordered."""
+        ...
+
+
+class PagedCatalog(Protocol):
+    """Paged, filtered searches over whole collections (every backend and the cache)."""
+
+    def search_page(self, query: PageQuery) -> ScenePage:
+        """The page ``query.offset`` .. ``+ limit`` of the matching scenes, and their number."""
+        ...
+
+    def scan(self, query: PageQuery) -> Iterator[Scene]:
+        """Every matching scene in order, lazily (``offset`` and ``limit`` not applied)."""
         ...

@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import TypeVar
 
 from shapely.geometry import box, shape
 
 from gateway.core.catalog.base import Catalog
-from gateway.core.catalog.models import Scene, SearchQuery
+from gateway.core.catalog.models import PageQuery, Scene, ScenePage, SearchQuery
+
+T = TypeVar("T")
 
 
 def snap_bbox(bbox: tuple[float, float, float, float], cell: float) -> tuple[float, ...]:
@@ -46,7 +50,8 @@ class CachedCatalog:
         self._ttl_s = ttl_s
         self._cell = cell
         self._entries: dict[SearchQuery, tuple[float, list[Scene]]] = {}
-        self._inflight: dict[SearchQuery, threading.Lock] = {}
+        self._pages: dict[PageQuery, tuple[float, ScenePage]] = {}  # keyed on the exact query
+        self._inflight: dict[SearchQuery | PageQuery, threading.Lock] = {}
         self._lock = threading.Lock()
         self.backend_searches = 0
 
@@ -54,6 +59,7 @@ class CachedCatalog:
         """Forget every cached answer."""
         with self._lock:
             self._entries.clear()
+            self._pages.clear()
 
     def search(self, query: SearchQuery) -> list[Scene]:
         wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
@@ -61,23 +67,53 @@ class CachedCatalog:
         area = box(*query.bbox)
         return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
 
+    def search_page(self, query: PageQuery) -> ScenePage:
+        """One page of a paged search (filter, sort, offset, limit), cached as asked."""
+        return self._single_flight(
+            query,
+            lambda: self._fresh_page(query),
+            lambda: self._backend.search_page(query),
+            self._pages,
+        )
+
+    def scan(self, query: PageQuery) -> Iterator[Scene]:
+        """Every scene of a paged search, streamed from the backend (not cached)."""
+        return self._backend.scan(query)
+
     def _wide_search(self, wide: SearchQuery) -> list[Scene]:
-        cached = self._fresh(wide)
+        return self._single_flight(
+            wide, lambda: self._fresh(wide), lambda: self._backend.search(wide), self._entries
+        )
+
+    def _single_flight(
+        self,
+        key: SearchQuery | PageQuery,
+        fresh: Callable[[], T | None],
+        compute: Callable[[], T],
+        entries: dict,
+    ) -> T:
+        """A fresh cached answer, else ``compute()`` once while concurrent askers wait."""
+        cached = fresh()
         if cached is not None:
             return cached
         with self._lock:
-            flight = self._inflight.setdefault(wide, threading.Lock())
+            flight = self._inflight.setdefault(key, threading.Lock())
         with flight:
-            cached = self._fresh(wide)
+            cached = fresh()
             if cached is not None:
                 return cached
-            scenes = self._backend.search(wide)
+            answer = compute()
             with self._lock:
                 self.backend_searches += 1
-                self._entries[wide] = (time.monotonic() + self._ttl_s, scenes)
-                self._inflight.pop(wide, None)
+                entries[key] = (time.monotonic() + self._ttl_s, answer)
+                self._inflight.pop(key, None)
                 self._evict_expired()
-            return scenes
+            return answer
+
+    def _fresh_page(self, query: PageQuery) -> ScenePage | None:
+        with self._lock:
+            entry = self._pages.get(query)
+        return entry[1] if entry is not None and entry[0] >= time.monotonic() else None
 
     def _fresh(self, wide: SearchQuery) -> list[Scene] | None:
         """A live answer for ``wide``, or for any cached search of a larger area that holds it."""
@@ -93,5 +129,6 @@ class CachedCatalog:
 
     def _evict_expired(self) -> None:
         now = time.monotonic()
-        for key in [k for k, (expires, _) in self._entries.items() if expires < now]:
-            del self._entries[key]
+        for entries in (self._entries, self._pages):
+            for key in [k for k, (expires, _) in entries.items() if expires < now]:
+                del entries[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -150,3 +151,45 @@ def order_scenes(scenes: list[Scene], order: Order) -> list[Scene]:
         )
     reverse = order == "mostRecent"
     return sorted(scenes, key=lambda s: (s.datetime, s.id), reverse=reverse)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One sort key of a paged search: ``id``, ``collection``, ``datetime`` or an item
+    property (``eo:cloud_cover``...), ascending unless ``descending``."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """One page of a filtered, sorted search over whole collections (WFS, feature doors).
+
+    ``filter`` is CQL2-JSON as canonical text (``cql2_text``), so queries hash and compare;
+    its property names are the STAC ones (``eo:cloud_cover``, ``datetime``, ``id``,
+    ``geometry`` in lon/lat). Backends sort by ``sortby`` (nulls after every value, so first
+    when descending, as PostgreSQL does), then break ties by collection and id in the
+    direction of the first key, as pgstac does; an empty ``sortby`` means datetime descending.
+    """
+
+    collections: tuple[str, ...]
+    filter: str | None = None
+    sortby: tuple[SortKey, ...] = ()
+    offset: int = 0
+    limit: int = 10  # 0: only count
+
+
+@dataclass(frozen=True)
+class ScenePage:
+    """The scenes of one page and how many scenes match in all (None: the backend did not say)."""
+
+    scenes: tuple[Scene, ...]
+    matched: int | None
+
+
+def cql2_text(expression: dict[str, Any] | None) -> str | None:
+    """A CQL2-JSON expression as the canonical text ``PageQuery.filter`` holds."""
+    if expression is None:
+        return None
+    return json.dumps(expression, sort_keys=True, separators=(",", ":"))

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 from pystac_client import Client
 from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
-from gateway.core.catalog.models import Scene, SearchQuery, order_scenes, scene_from_item
+from gateway.core.catalog import stac_paging
+from gateway.core.catalog.models import (
+    PageQuery,
+    Scene,
+    ScenePage,
+    SearchQuery,
+    order_scenes,
+    scene_from_item,
+)
 from gateway.errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -63,6 +73,7 @@ class StacApiCatalog:
         self._retries = retries
         self._page_size = page_size
         self._client: Client | None = None
+        self._io: StacApiIO | None = None
         self._lock = threading.Lock()
 
     def _open(self) -> Client:
@@ -79,7 +90,7 @@ class StacApiCatalog:
                 # Many STAC APIs (CDSE included) sort without advertising the class.
                 client.add_conforms_to("SORT")
                 client.add_conforms_to("FILTER")
-                self._client = client
+                self._client, self._io = client, io
             return self._client
 
     def search(self, query: SearchQuery) -> list[Scene]:
@@ -90,12 +101,33 @@ class StacApiCatalog:
         except UpstreamError:
             raise
         except Exception as exc:  # network, HTTP, JSON: the client learns only which service
-            log.warning(
-                "STAC search failed: %s",
-                type(exc).__name__,
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
-            raise UpstreamError("the catalog service did not answer") from exc
+            raise _failed(exc) from exc
         scenes = [scene_from_item(item) for item in items]
         # The API sorted already; sorting again makes ties stable across backends.
         return order_scenes(scenes, query.order)
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One ``POST /search`` (retried like every search), its JSON answer."""
+        try:
+            client = self._open()
+            link = client.get_search_link()
+            href = link.href if link is not None else self._url.rstrip("/") + "/search"
+            answer = cast(StacApiIO, self._io).request(href, method="POST", parameters=body)
+            return json.loads(answer)
+        except Exception as exc:  # network, HTTP, JSON: the client learns only which service
+            raise _failed(exc) from exc
+
+    def search_page(self, query: PageQuery) -> ScenePage:
+        """One page of a filtered, sorted search; only the pages it needs are read."""
+        return stac_paging.search_page(self._post, query, self._page_size)
+
+    def scan(self, query: PageQuery) -> Iterator[Scene]:
+        """Every matching scene in order, read page by page as it is consumed."""
+        return stac_paging.scan(self._post, query, self._page_size)
+
+
+def _failed(exc: Exception) -> UpstreamError:
+    log.warning(
+        "STAC search failed: %s", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG)
+    )
+    return UpstreamError("the catalog service did not answer")

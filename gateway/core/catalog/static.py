@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from gateway.core.catalog.models import Scene, SearchQuery, order_scenes, scene_from_item
+from gateway.core.catalog.cql2 import compile_filter, scene_lookup, sort_scenes
+from gateway.core.catalog.models import (
+    PageQuery,
+    Scene,
+    ScenePage,
+    SearchQuery,
+    order_scenes,
+    scene_from_item,
+)
 from gateway.errors import UpstreamError
 
 
@@ -54,6 +62,28 @@ class StaticCatalog:
             and footprint.intersects(area)
         ]
         return order_scenes(found, query.order)[: query.limit]
+
+    def _matching(self, query: PageQuery) -> list[Scene]:
+        """Every scene of ``query``'s collections its filter holds true for, in its order."""
+        test = compile_filter(json.loads(query.filter) if query.filter else None)
+        loaded = self._load()
+        candidates = [
+            (scene, scene_lookup(scene, footprint))
+            for name in dict.fromkeys(query.collections)
+            for scene, footprint in loaded.get(name, [])
+        ]
+        found = [pair for pair in candidates if test(pair[1])]
+        return [scene for scene, _ in sort_scenes(found, query.sortby)]
+
+    def search_page(self, query: PageQuery) -> ScenePage:
+        """One page and the exact number of matches (everything is in memory)."""
+        found = self._matching(query)
+        page = found[query.offset : query.offset + query.limit]
+        return ScenePage(tuple(page), len(found))
+
+    def scan(self, query: PageQuery) -> Iterator[Scene]:
+        """Every matching scene in order (``offset`` and ``limit`` are not applied)."""
+        return iter(self._matching(query))
 
 
 def _read_items(folder: Path) -> Iterable[dict]:

@@ -22,9 +22,10 @@ JSON_FORMATS = ("application/json", "application/geo+json")
 OUTPUT_FORMATS = GML_FORMATS + JSON_FORMATS
 OTHER_CRS = (3857, 4258, 3035, *range(32628, 32639))
 DEFAULT_CRS = "urn:ogc:def:crs:EPSG::4326"
-TRUE_CONSTRAINTS = ("ImplementsBasicWFS", "KVPEncoding", "ImplementsResultPaging")
-FALSE_CONSTRAINTS = ("ImplementsTransactionalWFS", "ImplementsLockingWFS", "XMLEncoding",
-                     "SOAPEncoding", "ImplementsInheritance", "ImplementsRemoteResolve",
+TRUE_CONSTRAINTS = ("ImplementsBasicWFS", "KVPEncoding", "XMLEncoding",
+                    "ImplementsResultPaging")  # fmt: skip
+FALSE_CONSTRAINTS = ("ImplementsTransactionalWFS", "ImplementsLockingWFS", "SOAPEncoding",
+                     "ImplementsInheritance", "ImplementsRemoteResolve",
                      "ImplementsStandardJoins", "ImplementsSpatialJoins",
                      "ImplementsTemporalJoins", "ImplementsFeatureVersioning",
                      "ManageStoredQueries")  # fmt: skip
@@ -58,7 +59,8 @@ def capabilities(
     href: str,
     count_default: int,
 ) -> etree._Element:
-    """``types``: (collection id, title, lon/lat bbox) per feature type."""
+    """``types``: (collection id, title, lon/lat bbox) per feature type; ``href``: the
+    service URL (KVP by GET at ``href?``, XML by POST at ``href``)."""
     root = etree.Element(_q(WFS, "WFS_Capabilities"), nsmap=NSMAP, version="2.0.0")
     root.set(_q(XSI, "schemaLocation"), f"{WFS} http://schemas.opengis.net/wfs/2.0/wfs.xsd")
     ident = sub(root, _q(OWS, "ServiceIdentification"))
@@ -75,7 +77,8 @@ def capabilities(
     for name in OPERATIONS:
         operation = sub(ops, _q(OWS, "Operation"), name=name)
         http = sub(sub(operation, _q(OWS, "DCP")), _q(OWS, "HTTP"))
-        sub(http, _q(OWS, "Get"), **{_q(XLINK, "href"): href})
+        sub(http, _q(OWS, "Get"), **{_q(XLINK, "href"): href + "?"})
+        sub(http, _q(OWS, "Post"), **{_q(XLINK, "href"): href})
         if name in ("GetFeature", "GetPropertyValue"):
             _allowed(operation, "outputFormat", OUTPUT_FORMATS)
     _allowed(ops, "AcceptVersions", ("2.0.0",))

@@ -1,4 +1,8 @@
-"""The WFS 2.0.0 door: ``/wfs`` and ``/ows?SERVICE=WFS``; errors rendered once, here."""
+"""The WFS 2.0.0 door: ``/wfs`` and ``/ows?SERVICE=WFS``; errors rendered once, here.
+
+Requests come as KVP (GET, or a form-encoded POST) or as XML (POST); XML is read into the
+same KVP (``xml_requests``), so both take one code path.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.core.catalog import PagedCatalog
 from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.exceptions import Dialect, error_response
-from gateway.ows.kvp import Kvp, negotiate_version, read_kvp
+from gateway.ows.kvp import Kvp, negotiate_version, read_kvp, split_list
 from gateway.ows.scenes import SceneIndex
 from gateway.ows.wfs import documents, encode
 from gateway.ows.wfs.documents import GET_FEATURE_BY_ID, OPERATIONS
-from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, Feature, property_name, scene_feature
+from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, property_name
 from gateway.ows.wfs.query import (
-    MAX_COUNT,
     Query,
     not_found,
     output_is_json,
     parse_query,
+    resource_constraint,
     type_names,
 )
+from gateway.ows.wfs.select import select
+from gateway.ows.wfs.xml_requests import kvp_from_xml, looks_like_xml
 from gateway.ows.xml import xml_response
 from gateway.runtime import Runtime
 
@@ -35,23 +42,38 @@ GEOJSON_MEDIA_TYPE = "application/geo+json"
 GML_SCHEMA = "http://schemas.opengis.net/gml/3.2.1/gml.xsd"
 
 
-class WfsService:
-    """Answers one WFS 2.0.0 KVP request (synchronously; the door runs it in a thread)."""
+def page_links(kvp: Kvp, url: str, query: Query, returned: int, matched: int | None) -> dict:
+    """``next`` / ``previous`` (rel -> URL): the same request, as KVP, at another STARTINDEX."""
+    if query.hits or query.count == 0:
+        return {}
 
-    def __init__(self, runtime: Runtime, scenes: SceneIndex) -> None:
+    def at(start: int) -> str:
+        params = {"SERVICE": "WFS", "VERSION": "2.0.0"}
+        params.update({k: v for k, v in kvp.items() if k != "STARTINDEX"})
+        params["STARTINDEX"] = str(start)
+        return f"{url}?{urlencode(params)}"
+
+    links = {}
+    more = query.start + returned < matched if matched is not None else returned == query.count
+    if more and returned:
+        links["next"] = at(query.start + returned)
+    if query.start > 0:
+        links["previous"] = at(max(0, query.start - query.count))
+    return links
+
+
+class WfsService:
+    """Answers one WFS 2.0.0 request (synchronously; the door runs it in a thread)."""
+
+    def __init__(self, runtime: Runtime, scenes: SceneIndex, catalog: PagedCatalog) -> None:
         self.runtime = runtime
         self.scenes = scenes
+        self.catalog = catalog
+        self.count_default = runtime.settings.wfs_count_default
+        self.scan_limit = runtime.settings.wfs_scan_limit
 
     def collections(self) -> list[str]:
         return [c.id for c in self.runtime.config.collections]
-
-    def features(self, query: Query) -> list[Feature]:
-        """Candidate footprints of ``query``'s types, narrowed by its BBOX/TIME in the catalog."""
-        return [
-            scene_feature(scene)
-            for name in query.type_names
-            for scene in self.scenes.scenes(name, query.search_bbox, query.search_time)
-        ]
 
     def handle(self, kvp: Kvp, url: str) -> Response:
         try:
@@ -80,7 +102,7 @@ class WfsService:
         for conf in self.runtime.config.collections:
             summary = self.scenes.summary(conf.id)
             types.append((conf.id, conf.title, summary.bbox))
-        return xml_response(documents.capabilities(types, url + "?", MAX_COUNT))
+        return xml_response(documents.capabilities(types, url, self.count_default))
 
     def describefeaturetype(self, kvp: Kvp, url: str) -> Response:
         names = type_names(kvp, self.collections(), required=False)
@@ -91,8 +113,7 @@ class WfsService:
         return xml_response(documents.list_stored_queries(self.collections()))
 
     def describestoredqueries(self, kvp: Kvp, url: str) -> Response:
-        wanted = kvp.text("STOREDQUERY_ID")
-        if wanted is not None and wanted != GET_FEATURE_BY_ID:
+        if any(q != GET_FEATURE_BY_ID for q in split_list(kvp.text("STOREDQUERY_ID"))):
             raise InvalidParameterValue("unknown stored query", locator="storedQuery_Id")
         return xml_response(documents.describe_stored_queries(self.collections()))
 
@@ -100,26 +121,14 @@ class WfsService:
         stored = kvp.text("STOREDQUERY_ID")
         if stored is not None:
             return self._feature_by_id(kvp, stored)
-        query = parse_query(kvp, self.collections())
-        page, matched = query.select(self.features(query))
+        query = parse_query(kvp, self.collections(), self.count_default)
+        page, matched = select(self.catalog, query, scan_limit=self.scan_limit)
+        links = page_links(kvp, url, query, len(page), matched)
+        options = {"properties": query.properties, "hits": query.hits, "links": links}
         if query.json:
-            body = encode.geojson(
-                page, matched, query.crs, properties=query.properties, hits=query.hits
-            )
+            body = encode.geojson(page, matched, query.crs, **options)
             return Response(json.dumps(body), media_type=GEOJSON_MEDIA_TYPE)
-        next_url = None
-        if query.start + len(page) < matched and page:
-            params = {k: v for k, v in kvp.items() if k not in ("STARTINDEX",)}
-            params["STARTINDEX"] = str(query.start + len(page))
-            next_url = f"{url}?{urlencode(params)}"
-        root = encode.feature_collection(
-            page,
-            matched,
-            query.crs,
-            properties=query.properties,
-            hits=query.hits,
-            next_url=next_url,
-        )
+        root = encode.feature_collection(page, matched, query.crs, **options)
         return xml_response(root, GML_MEDIA_TYPE)
 
     def _feature_by_id(self, kvp: Kvp, stored: str) -> Response:
@@ -128,10 +137,11 @@ class WfsService:
         fid = kvp.text("ID")
         if fid is None:
             raise MissingParameterValue("missing parameter ID", locator="ID")
-        query = Query(type_names=self.collections(), json=output_is_json(kvp))
+        query = Query(type_names=self.collections(), json=output_is_json(kvp), count=1)
+        query.constraints.append(resource_constraint([fid]))
         if kvp.text("SRSNAME"):
             query.crs = parse_ows_crs(kvp.require("SRSNAME"), "srsName")
-        found = [f for f in self.features(query) if f.fid == fid]
+        found, _ = select(self.catalog, query, scan_limit=self.scan_limit)
         if not found:
             raise not_found(fid)
         if query.json:
@@ -144,25 +154,36 @@ class WfsService:
         name = property_name(reference)
         if name not in PROPERTIES and name != GEOMETRY:
             raise InvalidParameterValue(f"unknown property {name[:40]!r}", locator="valueReference")
-        query = parse_query(kvp, self.collections())
-        page, matched = query.select(self.features(query))
+        query = parse_query(kvp, self.collections(), self.count_default)
+        page, matched = select(self.catalog, query, scan_limit=self.scan_limit)
         values, fids = [], []
         for feature in page:
             value = feature.geometry if name == GEOMETRY else feature.properties.get(name)
             if value is not None:
                 values.append(value)
                 fids.append(feature.fid)
-        return xml_response(encode.value_collection(values, matched, query.crs, fids))
+        links = page_links(kvp, url, query, len(page), matched)
+        return xml_response(encode.value_collection(values, matched, query.crs, fids, links))
+
+
+async def read_request(request: Request) -> Kvp:
+    """KVP of a GET, of a form-encoded POST, or read from an XML POST body."""
+    if request.method == "POST":
+        body = await request.body()
+        if looks_like_xml(body):
+            return kvp_from_xml(body)
+    return await read_kvp(request)
 
 
 def build_door(runtime: Runtime) -> Door:
-    """The WFS door: ``GET /wfs`` and ``SERVICE=WFS`` on ``/ows``."""
-    service = WfsService(runtime, SceneIndex(runtime.engine.catalog))
+    """The WFS door: ``/wfs`` (GET and POST) and ``SERVICE=WFS`` on ``/ows``."""
+    catalog = runtime.engine.catalog
+    service = WfsService(runtime, SceneIndex(catalog), catalog)
 
     async def endpoint(request: Request) -> Response:
         try:
-            kvp = await read_kvp(request)
-        except GatewayError as error:
+            kvp = await read_request(request)
+        except Exception as error:  # rendered once, here
             return error_response(error, Dialect.OWS11, version="2.0.0")
         root = request.scope.get("root_path", "").removesuffix("/ows")
         url = f"{request.url.scheme}://{request.url.netloc}{root}/wfs"

@@ -87,21 +87,29 @@ def feature_element(
     return element
 
 
+def _counted(tag: str, matched: int | None, returned: int, links: dict[str, str]) -> etree._Element:
+    """A wfs:FeatureCollection or wfs:ValueCollection with its counts and paging links."""
+    root = etree.Element(_q(WFS, tag), nsmap=NSMAP)
+    root.set("timeStamp", iso(datetime.now(UTC)))
+    root.set("numberMatched", "unknown" if matched is None else str(matched))
+    root.set("numberReturned", str(returned))
+    for rel in ("next", "previous"):
+        if rel in links:
+            root.set(rel, links[rel])
+    return root
+
+
 def feature_collection(
     features: list[Feature],
-    matched: int,
+    matched: int | None,
     crs: OwsCrs,
     *,
     properties: tuple[str, ...] | None = None,
     hits: bool = False,
-    next_url: str | None = None,
+    links: dict[str, str] | None = None,
 ) -> etree._Element:
-    root = etree.Element(_q(WFS, "FeatureCollection"), nsmap=NSMAP)
-    root.set("timeStamp", iso(datetime.now(UTC)))
-    root.set("numberMatched", str(matched))
-    root.set("numberReturned", "0" if hits else str(len(features)))
-    if next_url and not hits:
-        root.set("next", next_url)
+    """``links``: rel (next, previous) -> URL."""
+    root = _counted("FeatureCollection", matched, 0 if hits else len(features), links or {})
     root.set(_q(XSI, "schemaLocation"), f"{WFS} http://schemas.opengis.net/wfs/2.0/wfs.xsd")
     if not hits:
         for feature in features:
@@ -110,12 +118,13 @@ def feature_collection(
 
 
 def value_collection(
-    values: list[Any], matched: int, crs: OwsCrs, fids: list[str]
+    values: list[Any],
+    matched: int | None,
+    crs: OwsCrs,
+    fids: list[str],
+    links: dict[str, str] | None = None,
 ) -> etree._Element:
-    root = etree.Element(_q(WFS, "ValueCollection"), nsmap=NSMAP)
-    root.set("timeStamp", iso(datetime.now(UTC)))
-    root.set("numberMatched", str(matched))
-    root.set("numberReturned", str(len(values)))
+    root = _counted("ValueCollection", matched, len(values), links or {})
     for value, fid in zip(values, fids, strict=True):
         member = sub(root, _q(WFS, "member"))
         if isinstance(value, BaseGeometry):
@@ -127,13 +136,15 @@ def value_collection(
 
 def geojson(
     features: list[Feature],
-    matched: int,
+    matched: int | None,
     crs: OwsCrs,
     *,
     properties: tuple[str, ...] | None = None,
     hits: bool = False,
+    links: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection (coordinates x/y in ``crs``; CRS84 by default)."""
+    """A GeoJSON FeatureCollection (coordinates x/y in ``crs``; CRS84 by default) with
+    numberMatched (left out when unknown), numberReturned and next/previous links."""
 
     def record(feature: Feature) -> dict[str, Any]:
         props = {
@@ -151,10 +162,14 @@ def geojson(
             "properties": props,
         }
 
-    return {
-        "type": "FeatureCollection",
-        "numberMatched": matched,
-        "numberReturned": 0 if hits else len(features),
-        "timeStamp": iso(datetime.now(UTC)),
-        "features": [] if hits else [record(f) for f in features],
-    }
+    body: dict[str, Any] = {"type": "FeatureCollection"}
+    if matched is not None:
+        body["numberMatched"] = matched
+    body["numberReturned"] = 0 if hits else len(features)
+    body["timeStamp"] = iso(datetime.now(UTC))
+    body["links"] = [
+        {"rel": rel, "href": href, "type": "application/geo+json"}
+        for rel, href in (links or {}).items()
+    ]
+    body["features"] = [] if hits else [record(f) for f in features]
+    return body

@@ -29,6 +29,19 @@ PROPERTIES: dict[str, tuple[str, str]] = {
     "processing_version": ("string", "processing:version (baseline)"),
     "assets": ("string", "asset key -> href, as JSON"),
 }
+# name -> the STAC name the catalog filters and sorts on (``assets`` is not searchable).
+STAC_NAMES: dict[str, str] = {
+    "scene_id": "id",
+    "collection": "collection",
+    "datetime": "datetime",
+    "cloud_cover": "eo:cloud_cover",
+    "grid_code": "grid:code",
+    "platform": "platform",
+    "relative_orbit": "sat:relative_orbit",
+    "processing_version": "processing:version",
+    GEOMETRY: "geometry",
+}
+NEVER_NULL = frozenset({"id", "collection", "datetime", "geometry"})  # STAC names
 _NCNAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 
 

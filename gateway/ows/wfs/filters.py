@@ -45,41 +45,53 @@ _TEMPORAL = ("During", "After", "Before", "TEquals")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-def parsing_failed(message: str) -> GatewayError:
-    return GatewayError(message, locator="filter", code="OperationParsingFailed", status=400)
+def parsing_failed(message: str, locator: str = "filter") -> GatewayError:
+    return GatewayError(message, locator=locator, code="OperationParsingFailed", status=400)
 
 
-def _local(element: etree._Element) -> str:
+def local_name(element: etree._Element) -> str:
     return etree.QName(element).localname
 
 
-def _children(element: etree._Element) -> list[etree._Element]:
+def children(element: etree._Element) -> list[etree._Element]:
     return [c for c in element if isinstance(c.tag, str)]
 
 
-def parse_filter(text: str) -> Predicate:
-    """Compile one ``fes:Filter`` document."""
+def parse_xml(data: bytes, what: str, locator: str) -> etree._Element:
+    """A well-formed XML document without a DOCTYPE (no entities, no network), or
+    OperationParsingFailed."""
     try:
-        root = etree.fromstring(text.encode("utf-8"), _PARSER)
+        root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError:
-        raise parsing_failed("FILTER is not well-formed XML") from None
+        raise parsing_failed(f"{what} is not well-formed XML", locator) from None
     if root.getroottree().docinfo.doctype:
-        raise parsing_failed("FILTER must not have a DOCTYPE")
-    if _local(root) != "Filter" or len(_children(root)) != 1:
-        if (
-            _local(root) == "Filter"
-            and _children(root)
-            and all(_local(c) == "ResourceId" for c in _children(root))
-        ):
-            ids = {c.get("rid") for c in _children(root)}
-            return lambda f: f.fid in ids
+        raise parsing_failed(f"{what} must not have a DOCTYPE", locator)
+    return root
+
+
+def read_filter(text: str) -> etree._Element:
+    """The ``fes:Filter`` of a FILTER parameter: one operator, or ResourceIds only."""
+    root = parse_xml(text.encode("utf-8"), "FILTER", "filter")
+    kids = children(root)
+    if local_name(root) != "Filter" or not kids:
         raise parsing_failed("FILTER must be one fes:Filter with one operator")
-    return _compile(_children(root)[0])
+    if len(kids) > 1 and not all(local_name(c) == "ResourceId" for c in kids):
+        raise parsing_failed("FILTER must be one fes:Filter with one operator")
+    return root
+
+
+def compile_filter(root: etree._Element) -> Predicate:
+    """The predicate of a ``fes:Filter`` (from ``read_filter``)."""
+    kids = children(root)
+    if len(kids) > 1:
+        ids = {c.get("rid") for c in kids}
+        return lambda f: f.fid in ids
+    return _compile(kids[0])
 
 
 def _compile(element: etree._Element) -> Predicate:
-    name = _local(element)
-    kids = _children(element)
+    name = local_name(element)
+    kids = children(element)
     if name in ("And", "Or"):
         parts = [_compile(k) for k in kids]
         if len(parts) < 2:
@@ -104,7 +116,7 @@ def _compile(element: etree._Element) -> Predicate:
     if name == "PropertyIsBetween":
         return _between(kids)
     if name in ("PropertyIsNull", "PropertyIsNil"):
-        prop = _reference(kids[0] if kids else None)
+        prop = reference(kids[0] if kids else None)
         return lambda f: f.properties.get(prop) is None
     if name in _SPATIAL:
         return _spatial(_SPATIAL[name], kids)
@@ -115,8 +127,8 @@ def _compile(element: etree._Element) -> Predicate:
     )
 
 
-def _reference(element: etree._Element | None) -> str:
-    if element is None or _local(element) not in ("ValueReference", "PropertyName"):
+def reference(element: etree._Element | None) -> str:
+    if element is None or local_name(element) not in ("ValueReference", "PropertyName"):
         raise parsing_failed("expected a ValueReference")
     name = property_name(element.text or "")
     if name not in PROPERTIES and name != GEOMETRY:
@@ -124,7 +136,7 @@ def _reference(element: etree._Element | None) -> str:
     return name
 
 
-def _typed(prop: str, text: str) -> Any:
+def typed(prop: str, text: str) -> Any:
     kind = PROPERTIES[prop][0]
     try:
         if kind in ("double", "int"):
@@ -141,11 +153,11 @@ def _typed(prop: str, text: str) -> Any:
 def _comparison(element: etree._Element, kids: list, compare: Callable) -> Predicate:
     if len(kids) != 2:
         raise parsing_failed("a comparison needs a ValueReference and a Literal")
-    reverse = _local(kids[0]) == "Literal"  # "Literal op property"
+    reverse = local_name(kids[0]) == "Literal"  # "Literal op property"
     if reverse:
         kids = kids[::-1]
-    prop = _reference(kids[0])
-    value = _typed(prop, kids[1].text or "")
+    prop = reference(kids[0])
+    value = typed(prop, kids[1].text or "")
     match_case = element.get("matchCase", "true").lower() != "false"
 
     def test(feature: Feature) -> bool:
@@ -164,7 +176,7 @@ def _comparison(element: etree._Element, kids: list, compare: Callable) -> Predi
 
 
 def _like(element: etree._Element, kids: list) -> Predicate:
-    prop = _reference(kids[0] if kids else None)
+    prop = reference(kids[0] if kids else None)
     pattern = (kids[1].text or "") if len(kids) > 1 else ""
     wild, single = element.get("wildCard", "*"), element.get("singleChar", ".")
     escape = element.get("escapeChar", "\\")
@@ -187,9 +199,9 @@ def _like(element: etree._Element, kids: list) -> Predicate:
 def _between(kids: list) -> Predicate:
     if len(kids) != 3:
         raise parsing_failed("PropertyIsBetween needs a ValueReference and two boundaries")
-    prop = _reference(kids[0])
-    low = _typed(prop, "".join(kids[1].itertext()).strip())
-    high = _typed(prop, "".join(kids[2].itertext()).strip())
+    prop = reference(kids[0])
+    low = typed(prop, "".join(kids[1].itertext()).strip())
+    high = typed(prop, "".join(kids[2].itertext()).strip())
     return lambda f: f.properties.get(prop) is not None and low <= f.properties[prop] <= high
 
 
@@ -198,7 +210,7 @@ def _spatial(method: str, kids: list) -> Predicate:
     if geometry_element is None or len(kids) > 2:
         raise parsing_failed("a spatial operator needs a geometry")
     if len(kids) == 2:
-        _reference(kids[0])
+        reference(kids[0])
     geometry = gml_geometry(geometry_element)
     return lambda f: bool(getattr(f.geometry, method)(geometry))
 
@@ -206,7 +218,7 @@ def _spatial(method: str, kids: list) -> Predicate:
 def gml_geometry(element: etree._Element) -> BaseGeometry:
     """gml:Envelope or gml:Polygon (exterior ring) -> lon/lat shapely geometry."""
     crs = parse_ows_crs(element.get("srsName") or "urn:ogc:def:crs:EPSG::4326", "filter")
-    name = _local(element)
+    name = local_name(element)
     if name == "Envelope":
         lower = _coords(element, "lowerCorner", crs)
         upper = _coords(element, "upperCorner", crs)
@@ -246,10 +258,10 @@ def to_lonlat(geometry: BaseGeometry, crs: OwsCrs) -> BaseGeometry:
 def _temporal(name: str, kids: list) -> Predicate:
     if len(kids) != 2:
         raise parsing_failed(f"{name} needs a ValueReference and a time")
-    prop = _reference(kids[0])
+    prop = reference(kids[0])
     if PROPERTIES.get(prop, ("",))[0] != "dateTime":
         raise InvalidParameterValue(f"{prop} is not a time", locator="filter")
-    start, end = _period(kids[1])
+    start, end = period(kids[1])
 
     def test(feature: Feature) -> bool:
         moment: datetime = feature.properties[prop]
@@ -264,14 +276,14 @@ def _temporal(name: str, kids: list) -> Predicate:
     return test
 
 
-def _period(element: etree._Element) -> tuple[datetime, datetime]:
+def period(element: etree._Element) -> tuple[datetime, datetime]:
     """gml:TimePeriod (begin/end) or gml:TimeInstant -> [start, end] in UTC."""
     texts = [t.strip() for t in element.xpath(".//*[local-name()='timePosition' or "
              "local-name()='beginPosition' or local-name()='endPosition']/text()")]  # fmt: skip
-    if _local(element) == "TimePeriod" and len(texts) == 2:
+    if local_name(element) == "TimePeriod" and len(texts) == 2:
         first, last = parse_time(texts[0]), parse_time(texts[1])
         return first.start, last.end  # type: ignore[return-value]
-    if _local(element) == "TimeInstant" and len(texts) == 1:
+    if local_name(element) == "TimeInstant" and len(texts) == 1:
         moment = parse_time(texts[0])
         return moment.start, moment.end  # type: ignore[return-value]
     raise parsing_failed("expected a gml:TimePeriod or gml:TimeInstant")

@@ -1,4 +1,4 @@
-"""GetFeature / GetPropertyValue KVP -> a query over footprints -> the page of features."""
+"""GetFeature / GetPropertyValue KVP -> a query: what the catalog decides, what Python does."""
 
 from __future__ import annotations
 
@@ -6,17 +6,28 @@ from dataclasses import dataclass, field
 
 from shapely.geometry import box
 
-from gateway.core.catalog import TimeRange
+from gateway.core.catalog import PageQuery, SortKey, cql2_text
 from gateway.core.request import parse_time
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
-from gateway.ows.scenes import WORLD
+from gateway.ows.wfs import cql2
+from gateway.ows.wfs.cql2 import Pushed
 from gateway.ows.wfs.documents import DEFAULT_CRS, GML_FORMATS, JSON_FORMATS
-from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, Feature, property_name
-from gateway.ows.wfs.filters import Predicate, parse_filter, to_lonlat
+from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, STAC_NAMES, property_name
+from gateway.ows.wfs.filters import Predicate, compile_filter, read_filter, to_lonlat
 
-MAX_COUNT = 10_000
+MAX_COUNT = 10_000  # CountDefault: the most features one answer holds
+# Ties are broken as the footprints were always listed: oldest first, then by id.
+TIE_BREAK = (SortKey("datetime"), SortKey("id"))
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One constraint of a query: its exact predicate and what the catalog can do of it."""
+
+    predicate: Predicate
+    pushed: Pushed
 
 
 @dataclass
@@ -24,7 +35,7 @@ class Query:
     """What a GetFeature asks for, parsed and validated."""
 
     type_names: list[str]
-    predicates: list[Predicate] = field(default_factory=list)
+    constraints: list[Constraint] = field(default_factory=list)
     count: int = MAX_COUNT
     start: int = 0
     hits: bool = False
@@ -32,20 +43,22 @@ class Query:
     properties: tuple[str, ...] | None = None
     sort: list[tuple[str, bool]] = field(default_factory=list)  # (property, descending)
     json: bool = False
-    # Narrowing handed to the catalog search (the predicates still decide exactly).
-    search_bbox: tuple[float, float, float, float] = WORLD
-    search_time: TimeRange = field(default_factory=TimeRange)
 
-    def select(self, features: list[Feature]) -> tuple[list[Feature], int]:
-        """(the requested page, numberMatched)."""
-        matched = [f for f in features if all(p(f) for p in self.predicates)]
-        matched.sort(key=lambda f: (f.when, f.fid))
-        for prop, descending in reversed(self.sort):
-            present = [f for f in matched if f.properties.get(prop) is not None]
-            absent = [f for f in matched if f.properties.get(prop) is None]
-            present.sort(key=lambda f, p=prop: f.properties[p], reverse=descending)
-            matched = present + absent
-        return matched[self.start : self.start + self.count], len(matched)
+    def residual(self) -> list[Predicate]:
+        """The predicates the catalog cannot decide exactly (evaluated over its answer)."""
+        return [c.predicate for c in self.constraints if not c.pushed.exact]
+
+    def page_query(self) -> PageQuery:
+        """The catalog search: filter, sort, and this query's page."""
+        keys = [SortKey(STAC_NAMES[prop], descending) for prop, descending in self.sort]
+        keys += [k for k in TIE_BREAK if k.field not in {key.field for key in keys}]
+        return PageQuery(
+            collections=tuple(dict.fromkeys(self.type_names)),
+            filter=cql2_text(cql2.all_of([c.pushed.expr for c in self.constraints])),
+            sortby=tuple(keys),
+            offset=self.start,
+            limit=0 if self.hits else self.count,
+        )
 
 
 def type_names(kvp: Kvp, known: list[str], *, required: bool = True) -> list[str]:
@@ -64,7 +77,7 @@ def type_names(kvp: Kvp, known: list[str], *, required: bool = True) -> list[str
     return names
 
 
-def _bbox(text: str) -> tuple[Predicate, tuple[float, float, float, float]]:
+def _bbox(text: str) -> Constraint:
     parts = split_list(text)
     crs = parse_ows_crs(parts[4] if len(parts) == 5 else DEFAULT_CRS, "bbox")
     try:
@@ -77,12 +90,24 @@ def _bbox(text: str) -> tuple[Predicate, tuple[float, float, float, float]]:
     if x0 > x1 or y0 > y1:
         raise InvalidParameterValue("BBOX corners are reversed", locator="bbox")
     area = to_lonlat(box(x0, y0, x1, y1), crs)
-    return (lambda f: f.geometry.intersects(area)), area.bounds
+    return Constraint(lambda f: f.geometry.intersects(area), cql2.spatial("s_intersects", area))
 
 
-def _time(text: str) -> tuple[Predicate, TimeRange]:
+def _time(text: str) -> Constraint:
     span = parse_time(text)
-    return (lambda f: span.contains(f.when)), span
+    return Constraint(lambda f: span.contains(f.when), cql2.time_span(span.start, span.end))
+
+
+def filter_constraint(text: str) -> Constraint:
+    """A FILTER (``fes:Filter``): compiled for Python and translated for the catalog."""
+    root = read_filter(text)
+    return Constraint(compile_filter(root), cql2.translate_filter(root))
+
+
+def resource_constraint(ids: list[str]) -> Constraint:
+    """RESOURCEID / GetFeatureById: features whose gml:id is one of ``ids``."""
+    wanted = set(ids)
+    return Constraint(lambda f: f.fid in wanted, cql2.resource_ids(list(dict.fromkeys(ids))))
 
 
 def _sort(text: str | None) -> list[tuple[str, bool]]:
@@ -90,7 +115,7 @@ def _sort(text: str | None) -> list[tuple[str, bool]]:
     for item in split_list(text):
         words = item.split()
         prop = property_name(words[0])
-        if prop not in PROPERTIES:
+        if prop not in PROPERTIES or prop not in STAC_NAMES:
             raise InvalidParameterValue(f"cannot sort by {words[0][:40]!r}", locator="sortBy")
         order = words[1].upper() if len(words) > 1 else "ASC"
         if order not in ("ASC", "DESC", "A", "D"):
@@ -111,7 +136,7 @@ def output_is_json(kvp: Kvp) -> bool:
     raise InvalidParameterValue(f"unsupported outputFormat {text[:60]!r}", locator="outputFormat")
 
 
-def parse_query(kvp: Kvp, known: list[str]) -> Query:
+def parse_query(kvp: Kvp, known: list[str], count_default: int = MAX_COUNT) -> Query:
     resource_ids = split_list(kvp.text("RESOURCEID"))
     names = type_names(kvp, known, required=not resource_ids)
     exclusive = [k for k in ("BBOX", "FILTER", "RESOURCEID") if kvp.text(k)]
@@ -121,20 +146,17 @@ def parse_query(kvp: Kvp, known: list[str]) -> Query:
         )
     query = Query(type_names=names, json=output_is_json(kvp))
     if kvp.text("BBOX"):
-        predicate, query.search_bbox = _bbox(kvp.require("BBOX"))
-        query.predicates.append(predicate)
+        query.constraints.append(_bbox(kvp.require("BBOX")))
     if kvp.text("FILTER"):
-        query.predicates.append(parse_filter(kvp.require("FILTER")))
+        query.constraints.append(filter_constraint(kvp.require("FILTER")))
     if resource_ids:
-        wanted = set(resource_ids)
-        query.predicates.append(lambda f: f.fid in wanted)
+        query.constraints.append(resource_constraint(resource_ids))
     if kvp.text("TIME"):
-        predicate, query.search_time = _time(kvp.require("TIME"))
-        query.predicates.append(predicate)
+        query.constraints.append(_time(kvp.require("TIME")))
     count = kvp.integer("COUNT", minimum=0)
     if count is None:
         count = kvp.integer("MAXFEATURES", minimum=0)
-    query.count = min(count, MAX_COUNT) if count is not None else MAX_COUNT
+    query.count = min(count, count_default) if count is not None else count_default
     query.start = kvp.integer("STARTINDEX", minimum=0) or 0
     result_type = (kvp.text("RESULTTYPE") or "results").lower()
     if result_type not in ("results", "hits"):
