@@ -20,9 +20,8 @@ from owslib.wms import WebMapService
 from PIL import Image
 
 from gateway.core.request import build_request
-from gateway.runtime import build_runtime
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
-from tests.support.mapproxy_live import LiveServer, assert_valid, schema, schema_root
+from tests.support.mapproxy_live import assert_valid, live_server, schema, schema_root
 
 # A 3 km square of T31UFU's window on its own 10 m grid, and the same area in lon/lat.
 UTM31 = (700000.0, 5832000.0, 703000.0, 5835000.0)
@@ -32,11 +31,8 @@ CLEAR_DAY = "2025-06-13"
 
 @pytest.fixture(scope="module")
 def live(sample_settings):
-    runtime = build_runtime(sample_settings)
-    server = LiveServer(runtime).start()
-    yield server
-    server.stop()
-    runtime.close()
+    with live_server(sample_settings) as server:
+        yield server
 
 
 def _get(live, **params) -> httpx.Response:

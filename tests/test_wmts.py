@@ -7,7 +7,6 @@ exercised on a live server backed by a real redis-server.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 
@@ -16,14 +15,11 @@ import morecantile
 import numpy as np
 import pytest
 import rasterio
-import redis
 from owslib.wmts import WebMapTileService
-from PIL import Image
 
-from gateway.core.request import build_request
-from gateway.runtime import build_runtime
 from tests.support.expected import load_items
-from tests.support.mapproxy_live import CountingCompute, LiveServer, assert_valid, schema
+from tests.support.mapproxy_live import CountingCompute, assert_valid, live_server, schema
+from tests.support.pictures import assert_same_picture, engine_tile, rgba
 
 # A zoom-12 WebMercatorQuad tile and a zoom-11 WorldCRS84Quad tile over the sample area.
 Z, X, Y = 12, 2116, 1341
@@ -34,19 +30,8 @@ WMTS_NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.ne
 @pytest.fixture(scope="module")
 def live(sample_settings, redis_server):
     redis_server.start()
-    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
-    runtime = build_runtime(settings)
-    server = LiveServer(runtime).start()
-    yield server
-    server.stop()
-    runtime.close()
-
-
-@pytest.fixture
-def redis_client(redis_server):
-    redis_server.start()  # a failed test may have left it stopped
-    with redis.Redis.from_url(redis_server.url) as client:
-        yield client
+    with live_server(sample_settings.model_copy(update={"redis_url": redis_server.url})) as server:
+        yield server
 
 
 def _rest(
@@ -82,34 +67,6 @@ def _kvp(live, path: str = "/wmts", **params) -> httpx.Response:
     """A KVP GetTile of the test tile with ``params`` changed (a None value drops one)."""
     merged = {k: v for k, v in {**KVP, **params}.items() if v is not None}
     return httpx.get(f"{live.url}{path}", params=merged, timeout=60, follow_redirects=True)
-
-
-def _rgba(content: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(content)).convert("RGBA"))
-
-
-def _engine_tile(
-    runtime, tms: str, z: int, x: int, y: int, size: int = 256, **kwargs
-) -> np.ndarray:
-    matrix_set = morecantile.tms.get(tms)
-    bounds = tuple(matrix_set.xy_bounds(x, y, z))
-    crs = "EPSG:3857" if tms == "WebMercatorQuad" else "EPSG:4326"
-    kwargs.setdefault("layer", "NDVI")
-    request = build_request(runtime.config, bbox=bounds, crs=crs, width=size, height=size, **kwargs)
-    return _rgba(runtime.engine.render(request).content)
-
-
-def assert_same_picture(tile: np.ndarray, expected: np.ndarray) -> None:
-    """A WMTS tile against the engine's render of that tile alone.
-
-    Tiles are cut from 2x2 metatiles; the engine's reads are not translation invariant
-    (rio-tiler warps through a grid aligned on the requested bounds), so pixels may differ
-    by a few colour levels, more where NDVI's denominator is near 0. Coverage must match.
-    """
-    assert tile.shape == expected.shape
-    assert (tile[..., 3] == expected[..., 3]).mean() > 0.999
-    levels = np.abs(tile[..., :3].astype(int) - expected[..., :3].astype(int)).max(axis=2)
-    assert levels.mean() < 1.5 and np.percentile(levels, 99) <= 20, (levels.mean(), levels.max())
 
 
 def _dates(archive) -> list[str]:
@@ -175,9 +132,9 @@ def test_owslib_reads_capabilities_and_fetches_tiles(live):
             layer="NDVI", tilematrixset=tms, tilematrix=str(z), row=y, column=x,
             format="image/png", Time="2025-06-13",
         )  # fmt: skip
-        picture = _rgba(reply.read())
+        picture = rgba(reply.read())
         base = tms.removesuffix("512")
-        expected = _engine_tile(live.runtime, base, z, x, y, size, time="2025-06-13")
+        expected = engine_tile(live.runtime, base, z, x, y, size, time="2025-06-13")
         assert picture.shape == (size, size, 4)
         assert_same_picture(picture, expected)
         assert (picture[..., 3] == 255).mean() > 0.3, tms  # there is data in it
@@ -188,8 +145,8 @@ def test_rest_and_kvp_tiles_are_the_same(live):
     kvp = _kvp(live, TIME="2025-05-29")
     assert rest.status_code == kvp.status_code == 200
     assert rest.content == kvp.content
-    expected = _engine_tile(live.runtime, "WebMercatorQuad", Z, X, Y, time="2025-05-29")
-    assert_same_picture(_rgba(rest.content), expected)
+    expected = engine_tile(live.runtime, "WebMercatorQuad", Z, X, Y, time="2025-05-29")
+    assert_same_picture(rgba(rest.content), expected)
 
 
 def test_gdal_wmts_driver_reads_tiles(live):
@@ -203,7 +160,7 @@ def test_gdal_wmts_driver_reads_tiles(live):
         assert window.width == pytest.approx(256) and window.height == pytest.approx(256)
         pixels = np.moveaxis(src.read(window=window.round_offsets().round_lengths()), 0, -1)
     # GDAL fills {Time} with the capabilities' default: the latest date.
-    latest = _rgba(_rest(live, time_="2025-06-23").content)
+    latest = rgba(_rest(live, time_="2025-06-23").content)
     assert (pixels == latest).all()
     assert (pixels[..., 3] == 255).mean() > 0.3
 
@@ -237,14 +194,14 @@ def test_two_times_and_two_expressions_never_share_a_tile(live, redis_client):
     assert headers[:8] == ["miss"] * 8
     assert [r.headers["x-cache"] for r in again] == ["hit"] * len(variants)
     assert all(a.content == b.content for a, b in zip(first, again, strict=True))
-    pictures = [_rgba(r.content) for r in first]
+    pictures = [rgba(r.content) for r in first]
     # Two TIMEs, two EXPRESSIONs, MAXCC and PRIORITY against the first picture of the same day.
     for i, j in ((0, 1), (2, 3), (2, 4), (2, 5), (2, 6)):
         assert (pictures[i] != pictures[j]).any(), (variants[i], variants[j])
     # Each variant is what the engine draws for those parameters.
-    engine = _engine_tile(live.runtime, "WebMercatorQuad", Z, X - 1, Y, time="2025-06-03")
+    engine = engine_tile(live.runtime, "WebMercatorQuad", Z, X - 1, Y, time="2025-06-03")
     assert_same_picture(pictures[1], engine)
-    water = _engine_tile(
+    water = engine_tile(
         live.runtime,
         "WebMercatorQuad",
         Z,
@@ -286,8 +243,8 @@ def test_serves_without_redis_and_uses_it_again(live, redis_server, redis_client
         down = [_kvp(live, TIME="2025-06-23", TILECOL=str(X + 2)) for _ in range(2)]
         assert [r.status_code for r in down] == [200, 200]
         assert [r.headers["x-cache"] for r in down] == ["miss", "miss"]
-        expected = _engine_tile(live.runtime, "WebMercatorQuad", Z, X + 2, Y, time="2025-06-23")
-        assert_same_picture(_rgba(down[0].content), expected)
+        expected = engine_tile(live.runtime, "WebMercatorQuad", Z, X + 2, Y, time="2025-06-23")
+        assert_same_picture(rgba(down[0].content), expected)
         assert cache.stats.snapshot()["errors"] > errors
     finally:
         redis_server.start()
@@ -377,7 +334,7 @@ def test_a_missing_tile_renders_its_metatile_block_once(live):
     assert [r.headers["x-cache"] for r in replies] == ["miss", "hit", "hit", "hit"]
     assert counter.calls == 1
     for (x, y), reply in zip(block, replies, strict=True):
-        expected = _engine_tile(
+        expected = engine_tile(
             live.runtime, "WebMercatorQuad", Z, x, y, **{"time": "2025-05-29", "maxcc": 90}
         )
-        assert_same_picture(_rgba(reply.content), expected)
+        assert_same_picture(rgba(reply.content), expected)

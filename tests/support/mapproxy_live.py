@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
 from lxml import etree
 
 from gateway.app import create_app
-from gateway.runtime import Runtime
+from gateway.runtime import Runtime, build_runtime
+from gateway.settings import Settings
 from tests.support.redis_server import free_port
 
 DOORS = ("gateway.ows.mapproxy.door:build_door",)
@@ -50,6 +52,18 @@ class LiveServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=20)
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """A runtime built from ``settings`` served by a started ``LiveServer``, closed after."""
+    runtime = build_runtime(settings)
+    server = LiveServer(runtime).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        runtime.close()
 
 
 class CountingCompute:

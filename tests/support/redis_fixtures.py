@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from tests.support.redis_server import RedisServer
 
@@ -25,3 +26,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of the session's redis-server (started again if a test left it stopped)."""
+    redis_server.start()
+    with redis.Redis.from_url(redis_server.url) as client:
+        yield client

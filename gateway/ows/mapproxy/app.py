@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from copy import deepcopy
 from typing import Any
 
@@ -39,14 +40,33 @@ def default_base_config() -> Any:
     return config
 
 
+def time_dimensions(proxy: ProxyConfiguration) -> list[tuple[str, Any]]:
+    """(layer name, MapProxy ``Dimension``) for TIME, as the services built from ``proxy`` use
+    them: one per WMTS layer (shared by its tile matrix sets) and one per WMS layer."""
+    found = []
+    for name, layer in proxy.layers.items():  # the WMTS tile layers' (memoized: the ones in use)
+        if "dimensions" in layer.conf:
+            found.append((name, layer.dimensions().get("time")))
+    pending = [proxy.wms_root_layer.wms_layer()] if proxy.wms_root_layer else []
+    while pending:  # the WMS layer tree, built from its own layer configurations
+        layer = pending.pop()
+        pending += [*getattr(layer, "layers", []), *filter(None, [getattr(layer, "this", None)])]
+        dimensions = getattr(layer, "dimensions", None) or {}
+        found.append((layer.name, dimensions.get("time")))
+    return [(name, dimension) for name, dimension in found if dimension is not None]
+
+
 class _KvpCapabilities(Capabilities):
     """MapProxy 7's KVP WMTS capabilities template names dimensions through ``dimension_keys``
-    but only the REST variant supplies it (NameError for any layer with a dimension)."""
+    but only the REST variant supplies it (NameError for any layer with a dimension). Its
+    operation URLs end in MapProxy's own ``/service``; the door answers KVP at ``/wmts``."""
 
     def template_context(self) -> dict[str, Any]:
         context = super().template_context()
         names = {name for layer in self.layers for name in layer.dimensions}
         context.setdefault("dimension_keys", {name: name.capitalize() for name in names})
+        service = context["service"]
+        service.url = re.sub(r"/service$", "/wmts", service.url)
         return context
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
-from dataclasses import dataclass
 from typing import Any
 
-from gateway.core.catalog import SearchQuery
+from gateway.ows.mapproxy.dates import WORLD, CollectionSummary, summarise
 from gateway.runtime import Runtime
 
 WMS_VERSIONS = ["1.1.1", "1.3.0"]
@@ -42,34 +41,11 @@ GRIDS: dict[str, dict[str, Any]] = {
 }
 TILE_FORMAT = "image/png"
 REST_TEMPLATE = "/1.0.0/{Layer}/{TileMatrixSet}/{Time}/{TileMatrix}/{TileCol}/{TileRow}.{Format}"
-WORLD = (-180.0, -90.0, 180.0, 90.0)
-MAX_DATES = 1000
-
-
-@dataclass(frozen=True)
-class CollectionSummary:
-    """What capabilities need from the catalog: the dates that exist and the covered area."""
-
-    dates: tuple[str, ...]
-    bbox: tuple[float, float, float, float]
-
-
-def summarise(runtime: Runtime, collection: str) -> CollectionSummary:
-    """Dates (YYYY-MM-DD, ascending) and lon/lat extent of a collection's scenes."""
-    scenes = runtime.engine.catalog.search(
-        SearchQuery(collection=collection, bbox=WORLD, limit=MAX_DATES)
-    )
-    dates = tuple(sorted({scene.datetime.date().isoformat() for scene in scenes}))
-    if not scenes:
-        return CollectionSummary(dates, WORLD)
-    boxes = [scene.bbox for scene in scenes]
-    bbox = (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
-    return CollectionSummary(dates, bbox)
+REST_INFO_TEMPLATE = (
+    "/1.0.0/{Layer}/{TileMatrixSet}/{Time}/{TileMatrix}/{TileCol}/{TileRow}/{I}/{J}.{InfoFormat}"
+)
+# WMTS GetFeatureInfo formats: REST suffix -> media type (the door answers, MapProxy advertises).
+WMTS_INFO_FORMATS = {"txt": "text/plain", "json": "application/json", "xml": "text/xml"}
 
 
 def utm_zones(bbox: Sequence[float]) -> list[str]:
@@ -94,7 +70,9 @@ def mapproxy_config(
     key by z/x/y only, and the engine's key covers every parameter that changes pixels.
     """
     config = runtime.config
-    summaries = summaries or {c.id: summarise(runtime, c.id) for c in config.collections}
+    summaries = summaries or {
+        c.id: summarise(runtime.engine.catalog, c.id) for c in config.collections
+    }
     everywhere = [s.bbox for s in summaries.values() if s.dates]
     area = everywhere[0] if everywhere else WORLD
     layers, sources, caches = [], {}, {}
@@ -153,6 +131,11 @@ def mapproxy_config(
                 "restful": True,
                 "kvp": True,
                 "restful_template": REST_TEMPLATE,
+                "restful_featureinfo_template": REST_INFO_TEMPLATE,
+                "featureinfo_formats": [
+                    {"suffix": suffix, "mimetype": media}
+                    for suffix, media in WMTS_INFO_FORMATS.items()
+                ],
                 "md": {"title": title, "abstract": "Copernicus Sentinel data through WMTS"},
             },
         },

@@ -15,6 +15,9 @@ from typing import Any
 from gateway.ows.wms_params import upper_params
 
 _local = threading.local()
+# MapProxy refuses every STYLES but the default one; the door checks STYLES itself and hands
+# the request's value on under this name (MapProxy ignores it), restored here for the sources.
+STYLES_KEY = "GATEWAY_STYLES"
 
 
 def current_params() -> Mapping[str, str]:
@@ -26,7 +29,10 @@ def with_request_params(app: Callable[..., Iterable[bytes]]) -> Callable[..., li
     """Wrap a WSGI app so that ``current_params()`` holds each request's query parameters."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        _local.params = upper_params(environ.get("QUERY_STRING", ""))
+        params = upper_params(environ.get("QUERY_STRING", ""))
+        if STYLES_KEY in params:
+            params["STYLES"] = params.pop(STYLES_KEY)
+        _local.params = params
         try:
             result = app(environ, start_response)
             try:

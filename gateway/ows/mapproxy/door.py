@@ -18,10 +18,12 @@ from starlette.types import Receive, Scope, Send
 from gateway.doors import Door
 from gateway.errors import GatewayError, MissingParameterValue
 from gateway.ows.mapproxy import registry, wms
-from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities
+from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
 from gateway.ows.mapproxy.config import mapproxy_config
 from gateway.ows.mapproxy.context import with_request_params
+from gateway.ows.mapproxy.dates import CapabilityDates
 from gateway.ows.mapproxy.errors import wms_exception, wmts_exception
+from gateway.ows.mapproxy.featureinfo import feature_info, kvp_info, rest_info
 from gateway.ows.mapproxy.tiles import Tile, TileService
 from gateway.ows.mapproxy.wmts import TileGrids, kvp_tile, rest_tile
 from gateway.ows.wms_params import upper_params
@@ -39,23 +41,37 @@ def _unexpected(exc: Exception) -> GatewayError:
 
 
 class OgcFront:
-    """Checks WMS requests and answers WMTS GetTile; everything else goes to MapProxy."""
+    """Checks WMS requests and answers WMTS GetTile and GetFeatureInfo, and WMS GetMaps that
+    are one tile, from the tile cache; everything else goes to MapProxy. A capabilities
+    request starts listing the catalog's dates again when they are older than the TTL."""
 
-    def __init__(self, runtime: Runtime, mapproxy: WSGIMiddleware, tiles: TileService) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        mapproxy: WSGIMiddleware,
+        tiles: TileService,
+        dates: CapabilityDates,
+    ) -> None:
         self.runtime = runtime
         self.mapproxy = mapproxy
         self.tiles = tiles
+        self.dates = dates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        raw = (scope["path"], scope.get("query_string", b""))
+        hit = await self.tiles.known_hit(raw)
+        if hit is not None:
+            await _send_tile(send, hit)
+            return
         base = scope.get("app_root_path", "")
         path = scope["path"][len(base) :] if scope["path"].startswith(base) else scope["path"]
-        params = upper_params(scope.get("query_string", b"").decode("latin-1"))
+        params = upper_params(raw[1].decode("latin-1"))
         if path == "/wmts" or path.startswith("/wmts/"):
-            response = await self._wmts(scope, receive, send, path[len("/wmts") :], params)
+            response = await self._wmts(scope, receive, send, path[len("/wmts") :], params, raw)
         else:
-            response = await self._wms(scope, receive, send, params)
+            response = await self._wms(scope, receive, send, params, raw)
         if response is not None:
             await response(scope, receive, send)
 
@@ -82,23 +98,42 @@ class OgcFront:
         await self.mapproxy(inner, receive, send)
 
     async def _wms(
-        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        params: dict[str, str],
+        raw: tuple[str, bytes],
     ) -> Response | None:
         try:
-            checked = await run_in_threadpool(wms.check, self.runtime, params)
+            checked = await run_in_threadpool(wms.check, self.runtime, params, self.tiles.grids)
             if checked.direct is not None:
                 rendered = await run_in_threadpool(self.runtime.engine.render, checked.direct)
                 return Response(rendered.content, media_type=rendered.media_type)
+            tile = None
+            if checked.tile is not None:
+                tile = await self.tiles.tile(checked.tile, params, raw)
         except GatewayError as error:
             return wms_exception(error, wms.version_of(params), params)
         except Exception as exc:
             return wms_exception(_unexpected(exc), wms.version_of(params), params)
+        if tile is not None:
+            await _send_tile(send, tile)
+            return None
+        if checked.capabilities:
+            self.dates.refresh_soon()
         rewrite = wms111_dimensions if checked.capabilities_111 else None
         await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
         return None
 
     async def _wmts(
-        self, scope: Scope, receive: Receive, send: Send, rest: str, params: dict[str, str]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        rest: str,
+        params: dict[str, str],
+        raw: tuple[str, bytes],
     ) -> Response | None:
         operation = params.get("REQUEST", "").lower()
         try:
@@ -106,9 +141,16 @@ class OgcFront:
             if tile is None and operation == "gettile":
                 tile = kvp_tile(params), params
             if tile is not None:
-                await _send_tile(send, await self.tiles.tile(*tile))
+                await _send_tile(send, await self.tiles.tile(*tile, raw))
                 return None
+            info = rest_info(rest, params)
+            if info is None and operation == "getfeatureinfo":
+                info = kvp_info(params)
+            if info is not None:
+                return await run_in_threadpool(feature_info, self.runtime, self.tiles.grids, info)
             if rest.startswith("/1.0.0/"):
+                if rest == "/1.0.0/WMTSCapabilities.xml":
+                    self.dates.refresh_soon()
                 await self._forward(scope, receive, send, "/wmts" + rest, params)
                 return None
             if not operation:
@@ -117,7 +159,9 @@ class OgcFront:
             return wmts_exception(error)
         except Exception as exc:
             return wmts_exception(_unexpected(exc))
-        # KVP GetCapabilities / GetFeatureInfo: MapProxy's KVP WMTS service lives at /service.
+        # KVP GetCapabilities: MapProxy's KVP WMTS service lives at /service.
+        if operation == "getcapabilities":
+            self.dates.refresh_soon()
         await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"})
         return None
 
@@ -186,12 +230,19 @@ def build_door(runtime: Runtime) -> Door:
     """Generate the MapProxy configuration, build MapProxy and mount the front at /wms, /wmts."""
     key = registry.register(runtime)
     base_dir = tempfile.mkdtemp(prefix="cdse-mapproxy-")
-    conf = mapproxy_config(runtime, key, base_dir=base_dir)
-    app, _ = build_mapproxy(conf, base_dir)
+    config = runtime.config
+    dates = CapabilityDates(
+        runtime.engine.catalog,
+        [c.id for c in config.collections],
+        ttl_s=runtime.settings.capabilities_ttl_s,
+    )
+    conf = mapproxy_config(runtime, key, base_dir=base_dir, summaries=dates.summaries)
+    app, proxy = build_mapproxy(conf, base_dir)
     fix_kvp_capabilities(app)
+    dates.attach(time_dimensions(proxy), {layer.name: layer.collection for layer in config.layers})
     grids = TileGrids.load(conf["grids"])
     mapproxy = WSGIMiddleware(with_request_params(app), workers=WSGI_THREADS)
-    front = OgcFront(runtime, mapproxy, TileService(runtime, grids))
+    front = OgcFront(runtime, mapproxy, TileService(runtime, grids), dates)
 
     def close() -> None:
         registry.unregister(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import replace
 from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -21,6 +22,7 @@ from mapproxy.image.opts import ImageOptions
 from mapproxy.layer.map_layer import MapLayer
 from mapproxy.source import InfoSource, LegendSource, SourceError
 
+from gateway.core.grid import parse_crs
 from gateway.errors import GatewayError
 from gateway.ows.mapproxy.context import current_params
 from gateway.ows.mapproxy.legend import legend_image
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # The engine renders lossless, transparent PNG; MapProxy re-encodes to the requested format.
 SOURCE_IMAGE = ImageOptions(format="image/png", transparent=True)
+# Half-size of the box feature info reads around a point (~1 cm): finer than any asset.
+POINT_METRES = 0.01
+POINT_DEGREES = 1e-7
 
 
 def _params() -> RenderParams:
@@ -77,13 +82,34 @@ def pixel_bounds(
     return (minx + col * resx, maxy - (row + 1) * resy, minx + (col + 1) * resx, maxy - row * resy)
 
 
-def pixel_info(runtime: Runtime, layer: str, params: RenderParams, query: Any) -> dict[str, Any]:
-    """The layer's value(s) at one pixel with the scene it came from (``engine.compute``)."""
-    bounds = pixel_bounds(tuple(query.bbox), tuple(query.size), tuple(query.pos))
+def point_grid(crs: str, x: float, y: float, pixel: float) -> tuple[float, float, float, float]:
+    """A tiny box around ``(x, y)``: read on it, the finest asset's pixel under the point."""
+    half = min(pixel / 2, POINT_DEGREES if parse_crs(crs).is_geographic else POINT_METRES)
+    return (x - half, y - half, x + half, y + half)
+
+
+def pixel_info(
+    runtime: Runtime,
+    layer: str,
+    params: RenderParams,
+    *,
+    bbox: tuple[float, float, float, float],
+    size: tuple[int, int],
+    pos: tuple[int, int],
+    crs: str,
+) -> dict[str, Any]:
+    """The layer's value(s) at the centre of map pixel ``pos``, with the scene it came from.
+
+    The value is the source pixel under that point (finest resolution, nearest neighbour,
+    ``engine.compute``), as a GIS "identify" gives it, not a resampled map pixel.
+    """
+    bounds = pixel_bounds(bbox, size, pos)
+    x, y = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+    pixel = min(bounds[2] - bounds[0], bounds[3] - bounds[1])
     request = params.request(
-        runtime.config, layer=layer, bbox=bounds, crs=query.srs.srs_code, size=(1, 1)
+        runtime.config, layer=layer, bbox=point_grid(crs, x, y, pixel), crs=crs, size=(1, 1)
     )
-    raster = runtime.engine.compute(request)
+    raster = runtime.engine.compute(replace(request, resampling="nearest"))
     valid = bool(raster.valid[0, 0])
     values: dict[str, float | None] = {}
     for name, band in zip(raster.band_names, raster.data[:, 0, 0], strict=True):
@@ -93,9 +119,9 @@ def pixel_info(runtime: Runtime, layer: str, params: RenderParams, query: Any) -
     scene = raster.scenes[index] if valid and 0 <= index < len(raster.scenes) else None
     return {
         "layer": layer,
-        "crs": query.srs.srs_code,
-        "x": (bounds[0] + bounds[2]) / 2,
-        "y": (bounds[1] + bounds[3]) / 2,
+        "crs": crs,
+        "x": x,
+        "y": y,
         "values": values,
         "scene": scene.id if scene else None,
         "date": scene.datetime.isoformat() if scene else None,
@@ -142,7 +168,15 @@ class EngineInfoSource(InfoSource):
 
     def get_info(self, query: Any) -> Any:
         try:
-            info = pixel_info(self.runtime, self.layer, _params(), query)
+            info = pixel_info(
+                self.runtime,
+                self.layer,
+                _params(),
+                bbox=tuple(query.bbox),
+                size=tuple(query.size),
+                pos=tuple(query.pos),
+                crs=query.srs.srs_code,
+            )
         except GatewayError as error:
             raise SourceError(error.message) from None
         return info_document(info, query.info_format or "text/plain")

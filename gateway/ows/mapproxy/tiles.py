@@ -15,9 +15,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+import anyio.to_thread
 import redis.asyncio
+from anyio import CapacityLimiter
 from redis.exceptions import RedisError
-from starlette.concurrency import run_in_threadpool
 
 from gateway.core.cache import Cache, RedisCache, get_or_create, make_key
 from gateway.core.grid import Grid
@@ -30,6 +31,9 @@ from gateway.runtime import Runtime
 PARAMS = ("TIME", "MAXCC", "PRIORITY", "EXPRESSION", "STYLE", "STYLES")
 KNOWN_KEYS = 65536
 METATILE = 2  # tiles per side of a metatile block (1: no metatiles)
+# Tiles rendered at once per process. Rendering is mostly GDAL and numpy on a core; more
+# threads than cores only queue on the GIL and the CPU (bench/bench_tiles.py).
+RENDER_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Tile:
 
 
 class _Keys:
-    """A bounded, thread-safe LRU: tile request signature -> (cache key, media type)."""
+    """A bounded, thread-safe LRU: a tile request -> (cache key, media type)."""
 
     def __init__(self, size: int = KNOWN_KEYS) -> None:
         self._items: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
@@ -110,16 +114,42 @@ class TileService:
         self.grids = grids
         self.metatile = metatile
         self._keys = _Keys()
+        self._raw = _Keys()  # (path, query string) -> (cache key, media type)
         self._hits = HitReader(runtime.cache, runtime.settings.redis_url)
+        self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
 
-    async def tile(self, address: TileAddress, params: Mapping[str, str]) -> Tile:
+    async def known_hit(self, raw: tuple[str, bytes]) -> Tile | None:
+        """The cached tile of a request seen before, by its raw path and query string alone
+        (no parsing: KVP GetTile hits cost what REST ones do), or None."""
+        known = self._raw.get(raw)
+        if known is None:
+            return None
+        content = await self._hits.get(known[0])
+        return Tile(content, known[1], cached=True) if content is not None else None
+
+    async def tile(
+        self,
+        address: TileAddress,
+        params: Mapping[str, str],
+        raw: tuple[str, bytes] | None = None,
+    ) -> Tile:
+        """The tile (``raw``: the request's path and query, remembered for ``known_hit``)."""
         signature = (address, *(params.get(name) for name in PARAMS))
         known = self._keys.get(signature)
         if known is not None:
+            if raw is not None:
+                self._raw.put(raw, known)
             content = await self._hits.get(known[0])
             if content is not None:
                 return Tile(content, known[1], cached=True)
-        return await run_in_threadpool(self.render, address, params, signature)
+        if self._renders is None:
+            self._renders = CapacityLimiter(RENDER_THREADS)
+        tile = await anyio.to_thread.run_sync(
+            self.render, address, params, signature, limiter=self._renders
+        )
+        if raw is not None and (known := self._keys.get(signature)) is not None:
+            self._raw.put(raw, known)
+        return tile
 
     def render(
         self, address: TileAddress, params: Mapping[str, str], signature: tuple | None = None

@@ -20,6 +20,8 @@ from gateway.core.request import RenderRequest, parse_bbox
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
 from gateway.ows.mapproxy.app import default_base_config
 from gateway.ows.mapproxy.config import WMS_FORMATS, WMS_SRS
+from gateway.ows.mapproxy.context import STYLES_KEY
+from gateway.ows.mapproxy.wmts import TILE_FORMATS, TileAddress, TileGrids
 from gateway.ows.wms_params import RenderParams, parse_int, require
 from gateway.runtime import Runtime
 
@@ -27,6 +29,7 @@ VERSIONS = ("1.1.1", "1.3.0")
 INFO_FORMATS = ("text/plain", "application/json", "text/xml")
 IMAGE_KEYS = {parse_format(f) for f in WMS_FORMATS}
 _SRS = {code.upper() for code in WMS_SRS}
+WHITE = ("0xffffff", "#ffffff")  # BGCOLOR values that mean MapProxy's default background
 _RES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*m?\s*$")
 
 
@@ -111,15 +114,47 @@ class Checked:
     params: dict[str, str]
     direct: RenderRequest | None = None  # answered by the door itself (float GeoTIFF)
     capabilities_111: bool = False  # MapProxy's 1.1.1 dimensions need rewriting
+    tile: TileAddress | None = None  # exactly one WMTS tile: answered from the tile cache
+    capabilities: bool = False
 
 
-def check(runtime: Runtime, params: Mapping[str, str]) -> Checked:
-    """Validate a WMS request; raises GatewayError with the parameter at fault."""
-    out = dict(params)
+def served_tile(
+    grids: TileGrids, request: RenderRequest, area: MapArea, params: Mapping[str, str]
+) -> TileAddress | None:
+    """The WMTS tile a GetMap of one layer asks for, when the tile's bytes are the answer.
+
+    The map must be one tile of a served tile matrix set (bbox and size), in a tile format;
+    PNG/WebP tiles are transparent, so only ``TRANSPARENT=TRUE`` without BGCOLOR takes them,
+    and JPEG tiles lie on white, MapProxy's default background. Every other parameter that
+    changes pixels (TIME, MAXCC, PRIORITY, EXPRESSION, STYLES) is in the tile's cache key.
+    """
+    if request.format not in TILE_FORMATS:
+        return None
+    bgcolor = params.get("BGCOLOR", "").strip()
+    if request.format == "jpeg":
+        if bgcolor and bgcolor.lower() not in WHITE:
+            return None
+    elif bgcolor or params.get("TRANSPARENT", "").strip().lower() != "true":
+        return None
+    found = grids.tile_at(area.crs, area.bbox, area.size)
+    if found is None:
+        return None
+    name, z, x, y = found
+    return TileAddress(str(request.layer), name, z, x, y, request.format)
+
+
+def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None = None) -> Checked:
+    """Validate a WMS request; raises GatewayError with the parameter at fault.
+
+    With ``grids``, a GetMap that is exactly one WMTS tile comes back with its ``tile``.
+    """
+    out = {name: value for name, value in params.items() if name != STYLES_KEY}
+    if "STYLES" in out:  # checked below with the engine; MapProxy only knows the default
+        out[STYLES_KEY], out["STYLES"] = out["STYLES"], ""
     operation = params.get("REQUEST", "").strip().lower()
     version = version_of(params)
     if operation in ("getcapabilities", "capabilities"):
-        return Checked(out, capabilities_111=version == "1.1.1")
+        return Checked(out, capabilities_111=version == "1.1.1", capabilities=True)
     if operation in ("getmap", "map"):
         area = parse_area(params, version)
         fmt = parse_format(require(params, "FORMAT"), allowed=IMAGE_KEYS)
@@ -130,6 +165,8 @@ def check(runtime: Runtime, params: Mapping[str, str]) -> Checked:
             if len(requests) != 1:
                 raise InvalidParameterValue("image/tiff holds one layer", locator="layers")
             return Checked(out, direct=requests[0])
+        if grids is not None and len(requests) == 1:
+            return Checked(out, tile=served_tile(grids, requests[0], area, params))
         return Checked(out)
     if operation == "getfeatureinfo":
         area = parse_area(params, version)

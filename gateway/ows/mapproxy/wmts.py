@@ -26,6 +26,7 @@ from gateway.ows.wms_params import RenderParams, parse_int, require
 from gateway.runtime import Runtime
 
 TILE_FORMATS = frozenset({"png", "jpeg", "webp"})
+ALIGNMENT = 1e-3  # a map's edges may be this many pixels off a tile's to be that tile
 REST_TILE = re.compile(
     r"^/1\.0\.0/(?P<layer>[^/]+)/(?P<tms>[^/]+)/(?P<time>[^/]+)/"
     r"(?P<z>\d{1,2})/(?P<x>\d{1,9})/(?P<y>\d{1,9})\.(?P<ext>[a-z]{3,4})$"
@@ -96,6 +97,34 @@ class TileGrids:
 
     def __contains__(self, name: object) -> bool:
         return name in self._grids
+
+    def tile_at(
+        self, crs: str, bbox: tuple[float, float, float, float], size: tuple[int, int]
+    ) -> tuple[str, int, int, int] | None:
+        """(tile matrix set, z, x, y) of the tile that is exactly this map, else None.
+
+        ``bbox`` is in x/y order; each edge may be off by ``ALIGNMENT`` of a pixel (clients
+        compute tile boxes in floating point and print them rounded).
+        """
+        code = "EPSG:4326" if crs.strip().upper() in ("CRS:84", "OGC:CRS84") else crs.upper()
+        for name, grid in self._grids.items():
+            if grid.srs.srs_code != code or tuple(grid.tile_size) != tuple(size):
+                continue
+            res = (bbox[2] - bbox[0]) / size[0]
+            for z, level_res in enumerate(grid.resolutions.values()):
+                if abs(level_res - res) > level_res * 2 * ALIGNMENT / size[0]:
+                    continue
+                span_x, span_y = level_res * size[0], level_res * size[1]
+                x = round((bbox[0] - grid.bbox[0]) / span_x)
+                y = round((grid.bbox[3] - bbox[3]) / span_y)
+                columns, rows = grid.grid_sizes[z]
+                if 0 <= x < columns and 0 <= y < rows:
+                    tile = grid.tile_bbox((x, y, z))
+                    edges = zip(tile, bbox, strict=True)
+                    if all(abs(a - b) <= level_res * ALIGNMENT for a, b in edges):
+                        return name, z, x, y
+                break
+        return None
 
     def tile_request(
         self, runtime: Runtime, address: TileAddress, params: Mapping[str, str]

@@ -1,0 +1,105 @@
+"""WMTS GetFeatureInfo (KVP and REST), answered in front of MapProxy as GetTile is.
+
+MapProxy advertises the operation (``InfoFormat`` per layer, the REST ``FeatureInfo``
+ResourceURL), but would drop MAXCC, PRIORITY and EXPRESSION and miss the REST TIME. So the
+tile is resolved on the same MapProxy grids as GetTile (``TileGrids.tile_request``, which
+validates every parameter) and the pixel I/J of that tile is looked up with the WMS
+GetFeatureInfo code (``sources.pixel_info``, ``sources.info_document``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+from gateway.errors import GatewayError, InvalidParameterValue
+from gateway.ows.mapproxy.config import WMTS_INFO_FORMATS
+from gateway.ows.mapproxy.sources import info_document, pixel_info
+from gateway.ows.mapproxy.wmts import TileAddress, TileGrids, kvp_tile
+from gateway.ows.wms_params import RenderParams, require
+from gateway.runtime import Runtime
+
+REST_INFO = re.compile(
+    r"^/1\.0\.0/(?P<layer>[^/]+)/(?P<tms>[^/]+)/(?P<time>[^/]+)/(?P<z>\d{1,2})/"
+    r"(?P<x>\d{1,9})/(?P<y>\d{1,9})/(?P<i>-?\d{1,9})/(?P<j>-?\d{1,9})\.(?P<ext>[a-z]{2,5})$"
+)
+_INTEGER = re.compile(r"^\s*-?\d{1,9}\s*$")
+
+
+class PointIJOutOfRange(GatewayError):
+    """WMTS 1.0.0: the I or J of a GetFeatureInfo is outside the tile."""
+
+    code = "PointIJOutOfRange"
+    status = 400
+
+
+@dataclass(frozen=True)
+class InfoRequest:
+    """One WMTS GetFeatureInfo: the tile, the pixel in it, the answer's media type."""
+
+    tile: TileAddress
+    i: int
+    j: int
+    info_format: str
+    params: Mapping[str, str]
+
+
+def _point(text: str, name: str) -> int:
+    if not _INTEGER.match(text):
+        raise InvalidParameterValue(f"{name} must be an integer", locator=name.lower())
+    return int(text)
+
+
+def rest_info(path: str, params: Mapping[str, str]) -> InfoRequest | None:
+    """A REST feature-info path -> the request (TIME from the path), else None."""
+    match = REST_INFO.match(path)
+    if match is None:
+        return None
+    media = WMTS_INFO_FORMATS.get(match["ext"])
+    if media is None:
+        raise InvalidParameterValue(
+            f"info format must be one of {', '.join(WMTS_INFO_FORMATS)}", locator="infoformat"
+        )
+    address = TileAddress(
+        match["layer"], match["tms"], int(match["z"]), int(match["x"]), int(match["y"]), "png"
+    )
+    merged = {**params, "TIME": match["time"]}
+    return InfoRequest(address, int(match["i"]), int(match["j"]), media, merged)
+
+
+def kvp_info(params: Mapping[str, str]) -> InfoRequest:
+    """A KVP GetFeatureInfo -> the request (raises on missing or malformed parameters)."""
+    address = kvp_tile(params)
+    media = require(params, "INFOFORMAT").strip().lower()
+    if media not in WMTS_INFO_FORMATS.values():
+        raise InvalidParameterValue(
+            f"INFOFORMAT must be one of {', '.join(WMTS_INFO_FORMATS.values())}",
+            locator="infoformat",
+        )
+    i, j = _point(require(params, "I"), "I"), _point(require(params, "J"), "J")
+    return InfoRequest(address, i, j, media, params)
+
+
+def feature_info(runtime: Runtime, grids: TileGrids, request: InfoRequest) -> Response:
+    """The layer's value(s) at pixel I/J of the tile, with the scene id and date."""
+    tile = grids.tile_request(runtime, request.tile, request.params)  # validates the tile
+    width, height = tile.grid.width, tile.grid.height
+    for name, value, size in (("I", request.i, width), ("J", request.j, height)):
+        if not 0 <= value < size:
+            raise PointIJOutOfRange(
+                f"{name} must be between 0 and {size - 1}", locator=name.lower()
+            )
+    info = pixel_info(
+        runtime,
+        str(tile.layer),
+        RenderParams.from_params(request.params),
+        bbox=tile.grid.bounds,
+        size=(width, height),
+        pos=(request.i, request.j),
+        crs=tile.grid.crs.to_string(),
+    )
+    document = info_document(info, request.info_format)
+    return Response(document.as_string(), media_type=request.info_format)
