@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -10,15 +11,23 @@ import pytest
 import rasterio
 import rasterio.warp
 from lxml import etree
+from owslib.coverage.wcsdecoder import MpartMime
 from owslib.wcs import WebCoverageService
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from gateway.core.request import build_request
-from gateway.ows.xml import iso
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
 from tests.support.ogc_schemas import assert_valid, ogc_schema
 from tests.support.ows_live import live_gateway
+from tests.support.wcs_checks import (
+    acquisitions,
+    geotiff,
+    get,
+    same,
+    scene_item,
+    wcs111_coverage,
+)
 
 L2A = "sentinel-2-l2a"
 NDVI_COVERAGE = "sentinel-2-l2a__NDVI"
@@ -26,6 +35,8 @@ OWS20 = "http://www.opengis.net/ows/2.0"
 OWS11 = "http://www.opengis.net/ows/1.1"
 OGC = "http://www.opengis.net/ogc"
 GML = "http://www.opengis.net/gml/3.2"
+SWE = "http://www.opengis.net/swe/2.0"
+WCS20 = "http://www.opengis.net/wcs/2.0"
 # 2 km of T31UFU, on the 10 m (and 20 m) grid of its assets.
 UTM_SUBSET = (700000.0, 5832000.0, 702000.0, 5834000.0)
 UTM_SUBSETS = ["E(700000,702000)", "N(5832000,5834000)"]
@@ -42,37 +53,6 @@ def wcs(server):
     return f"{server}/wcs"
 
 
-def _item(archive, tile: str, day: str) -> dict:
-    found = [
-        i
-        for i in load_items(archive, L2A)
-        if i["properties"]["grid:code"] == f"MGRS-{tile}"
-        and i["properties"]["datetime"].startswith(day)
-    ]
-    assert len(found) == 1
-    return found[0]
-
-
-def _get(url: str, **params: str):
-    return httpx.get(url, params=params, timeout=60, follow_redirects=True)
-
-
-def _geotiff(content: bytes):
-    with rasterio.MemoryFile(content) as memory, memory.open() as src:
-        return src.read(), src.crs, src.transform, src.nodata
-
-
-def _same(actual: np.ndarray, expected: np.ndarray, atol: float = 1e-5) -> np.ndarray:
-    both_nan = np.isnan(actual) & np.isnan(expected)
-    return both_nan | np.isclose(actual, expected, atol=atol, rtol=1e-5)
-
-
-def _latest_time(archive) -> str:
-    from gateway.core.catalog.models import parse_datetime
-
-    return iso(max(parse_datetime(i["properties"]["datetime"]) for i in load_items(archive, L2A)))
-
-
 # --- GDAL's WCS driver -------------------------------------------------------------------
 
 
@@ -81,18 +61,21 @@ def _latest_time(archive) -> str:
 def test_gdal_reads_each_version_like_the_engine(
     wcs, runtime, sample_archive, tmp_path, version, coverage
 ):
+    """1.1.1 answers multipart/related (GDAL takes the second part); 2.0.1 opens on a bare
+    coverage URL (the 2-D coverage: the mosaic over all acquisitions)."""
     window = Window(500, 300, 200, 100)
-    with rasterio.open(
-        f"WCS:{wcs}?version={version}&coverage={coverage}", CACHE=str(tmp_path)
-    ) as ds:
+    options = {"CACHE": str(tmp_path)}
+    time = None
+    if version == "1.0.0":  # GDAL's 1.0.0 reader always sends TIME = the last time position
+        time = acquisitions(sample_archive)[-1]
+    url = f"WCS:{wcs}?version={version}&coverage={coverage}"
+    with rasterio.open(url, **options) as ds:
         assert ds.crs.to_epsg() == 4326
         assert ds.transform.a == pytest.approx(0.0001) and ds.transform.e == pytest.approx(-0.0001)
         assert ds.count == (1 if coverage == NDVI_COVERAGE else 13)
         band = 1 if coverage == NDVI_COVERAGE else 4  # B04 is the 4th band of the collection
         got = ds.read(band, window=window)
         bounds = ds.window_bounds(window)
-    # GDAL's 1.0.0 reader always sends TIME = the last time position it was offered.
-    time = _latest_time(sample_archive) if version == "1.0.0" else None
     expression = None if coverage == NDVI_COVERAGE else "B04"
     request = build_request(
         runtime.config, bbox=bounds, crs="EPSG:4326", width=200, height=100, format="tiff",
@@ -101,15 +84,24 @@ def test_gdal_reads_each_version_like_the_engine(
     )  # fmt: skip
     expected = runtime.engine.compute(request).data[0]
     assert got.shape == expected.shape
-    assert _same(got, expected).all()
+    assert same(got, expected).all()
     assert np.isfinite(expected).mean() > 0.5
 
 
 # --- OWSLib ------------------------------------------------------------------------------
 
 
+def _owslib_unpacked(response, folder: Path) -> bytes:
+    """The coverage file of a 1.1.1 answer as OWSLib's ``MpartMime`` writes it out (it takes
+    the MIME message as text: the HTTP Content-Type header, a blank line, the body)."""
+    head = f"Content-Type: {response.info()['Content-Type']}\r\n\r\n"
+    paths = MpartMime(head + response.read().decode("latin-1")).unpackToDir(str(folder))
+    assert len(paths) == 2 and paths[1].endswith(f"{NDVI_COVERAGE}.tif")
+    return Path(paths[1]).read_bytes()
+
+
 @pytest.mark.parametrize("version", ["1.0.0", "1.1.1", "2.0.1"])
-def test_owslib_parses_capabilities_and_fetches(wcs, runtime, version):
+def test_owslib_parses_capabilities_and_fetches(wcs, runtime, tmp_path, version):
     service = WebCoverageService(wcs, version=version)
     ids = set(service.contents)
     assert {L2A, NDVI_COVERAGE, "sentinel-2-global-mosaics__MOSAIC_NDVI"} <= ids
@@ -130,7 +122,10 @@ def test_owslib_parses_capabilities_and_fetches(wcs, runtime, version):
             identifier=NDVI_COVERAGE, subsets=[("Long", 5.95, 5.97), ("Lat", 52.60, 52.61)],
             format="image/tiff",
         )  # fmt: skip
-    data, crs, transform, nodata = _geotiff(response.read())
+    content = response.read()
+    if version == "1.1.1":  # multipart/related: OWSLib's own decoder unpacks it
+        content = _owslib_unpacked(response, tmp_path)
+    data, crs, transform, nodata = geotiff(content)
     assert crs.to_epsg() == 4326 and np.isnan(nodata)
     assert data.shape == (1, 100, 200)
     assert transform.c == pytest.approx(5.95) and transform.f == pytest.approx(52.61)
@@ -138,7 +133,7 @@ def test_owslib_parses_capabilities_and_fetches(wcs, runtime, version):
         runtime.config, layer="NDVI", bbox=(5.95, 52.60, 5.97, 52.61), crs="EPSG:4326",
         width=200, height=100,
     )  # fmt: skip
-    assert _same(data[0], runtime.engine.compute(request).data[0]).all()
+    assert same(data[0], runtime.engine.compute(request).data[0]).all()
 
 
 # --- values against numpy ----------------------------------------------------------------
@@ -146,7 +141,7 @@ def test_owslib_parses_capabilities_and_fetches(wcs, runtime, version):
 
 def test_outputcrs_differs_from_the_scene(wcs, sample_archive):
     """Subset in UTM 31N, output in Web Mercator: values are the scene's reflectance."""
-    response = _get(
+    response = get(
         wcs, service="WCS", version="2.0.1", request="GetCoverage", coverageId=L2A,
         subsettingCrs="http://www.opengis.net/def/crs/EPSG/0/32631",
         outputCrs="http://www.opengis.net/def/crs/EPSG/0/3857",
@@ -155,7 +150,7 @@ def test_outputcrs_differs_from_the_scene(wcs, sample_archive):
     )  # fmt: skip
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/tiff"
-    data, crs, transform, _ = _geotiff(response.content)
+    data, crs, transform, _ = geotiff(response.content)
     assert crs.to_epsg() == 3857 and data.shape == (2, 200, 200)
     expected_bounds = transform_bounds("EPSG:32631", "EPSG:3857", *UTM_SUBSET, densify_pts=21)
     assert transform.c == pytest.approx(expected_bounds[0])
@@ -168,29 +163,29 @@ def test_outputcrs_differs_from_the_scene(wcs, sample_archive):
         transform.f,
     )
     cx, cy = pixel_centres(bounds, 200, 200)
-    item = _item(sample_archive, "31UFU", "2025-06-13")
+    item = scene_item(sample_archive, "31UFU", "2025-06-13")
     for index, key in enumerate(("B04_10m", "B08_10m")):
         expected = read_band(sample_archive, item, key).sample(cx, cy, "EPSG:3857")
         assert np.isfinite(expected).mean() > 0.95
-        match = _same(data[index], expected)
+        match = same(data[index], expected)
         assert match.mean() > 0.98, match.mean()  # warping may pick a neighbour at cell edges
 
 
 def test_scaled_request_matches_the_20m_asset(wcs, sample_archive):
-    response = _get(
+    response = get(
         wcs, service="WCS", version="2.0.1", request="GetCoverage", coverageId=L2A,
         subsettingCrs="EPSG:32631",
         subset=[*UTM_SUBSETS, 'time("2025-06-13")'],
         rangeSubset="B04", scaleFactor="2", interpolation="nearest",
     )  # fmt: skip
     assert response.status_code == 200, response.text
-    data, crs, transform, _ = _geotiff(response.content)
+    data, crs, transform, _ = geotiff(response.content)
     assert crs.to_epsg() == 32631 and data.shape == (1, 100, 100)  # 2 km / 10 m / 2
     assert transform.a == pytest.approx(20) and (transform.c, transform.f) == (700000, 5834000)
-    item = _item(sample_archive, "31UFU", "2025-06-13")
+    item = scene_item(sample_archive, "31UFU", "2025-06-13")
     xs, ys = pixel_centres(UTM_SUBSET, 100, 100)
     expected = read_band(sample_archive, item, "B04_20m").sample(xs, ys, "EPSG:32631")
-    assert np.isfinite(expected).all() and _same(data[0], expected).all()
+    assert np.isfinite(expected).all() and same(data[0], expected).all()
 
 
 def test_index_coverage_png_and_cog(wcs, runtime, sample_archive):
@@ -200,54 +195,53 @@ def test_index_coverage_png_and_cog(wcs, runtime, sample_archive):
                                             'time("2025-06-13")'],
         interpolation="nearest",
     )  # fmt: skip
-    cog = _get(wcs, **common, format="image/tiff;application=geotiff;profile=cloud-optimized")
+    cog = get(wcs, **common, format="image/tiff;application=geotiff;profile=cloud-optimized")
     assert cog.status_code == 200
     with rasterio.MemoryFile(cog.content) as memory, memory.open() as src:
         assert src.profile["tiled"] and src.profile["blockxsize"] == 256  # a COG layout
         data = src.read(1)
-    item = _item(sample_archive, "31UFU", "2025-06-13")
+    item = scene_item(sample_archive, "31UFU", "2025-06-13")
     xs, ys = pixel_centres(UTM_SUBSET, 200, 200)
     nir = read_band(sample_archive, item, "B08_10m").sample(xs, ys, "EPSG:32631")
     red = read_band(sample_archive, item, "B04_10m").sample(xs, ys, "EPSG:32631")
     expected = ndvi(nir, red)
     scl = read_band(sample_archive, item, "SCL_20m", reflectance=False).sample(xs, ys, "EPSG:32631")
     expected[np.isin(scl, (3, 8, 9, 10))] = np.nan  # the NDVI layer masks clouds
-    assert _same(data, expected).all()
-    png = _get(wcs, **common, format="image/png")
+    assert same(data, expected).all()
+    png = get(wcs, **common, format="image/png")
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --- documents -------------------------------------------------------------------------
 
 
-def test_describe_coverage_201(wcs, sample_archive):
-    response = _get(wcs, service="WCS", version="2.0.1", request="DescribeCoverage",
-                    coverageId=f"{L2A},{NDVI_COVERAGE}")  # fmt: skip
+def test_describe_coverage_201(wcs, runtime):
+    """Fields, nil values and units of a band and an index coverage; the spatial part of the
+    domain (the time axis: tests/test_wcs_time.py)."""
+    response = get(wcs, service="WCS", version="2.0.1", request="DescribeCoverage",
+                   coverageId=f"{L2A},{NDVI_COVERAGE}")  # fmt: skip
     assert response.status_code == 200
     root = etree.fromstring(response.content)
-    descs = root.findall("{http://www.opengis.net/wcs/2.0}CoverageDescription")
-    assert [d.findtext("{http://www.opengis.net/wcs/2.0}CoverageId") for d in descs] == [
-        L2A,
-        NDVI_COVERAGE,
-    ]
-    schema = ogc_schema()
-    raw = descs[0]
-    fields = raw.findall(".//{http://www.opengis.net/swe/2.0}field")
+    descs = root.findall(f"{{{WCS20}}}CoverageDescription")
+    assert [d.findtext(f"{{{WCS20}}}CoverageId") for d in descs] == [L2A, NDVI_COVERAGE]
+    raw, index = descs
+    fields = raw.findall(f".//{{{SWE}}}field")
+    assert [f.get("name") for f in fields] == list(runtime.config.collection(L2A).bands)
     assert [f.get("name") for f in fields][:4] == ["B01", "B02", "B03", "B04"]
-    assert raw.find(".//{http://www.opengis.net/swe/2.0}nilValue").text == "NaN"
+    assert [f.get("name") for f in index.findall(f".//{{{SWE}}}field")] == ["NDVI"]
+    for field in [*fields, *index.findall(f".//{{{SWE}}}field")]:
+        component = field[0]
+        nils = component.find(f"{{{SWE}}}nilValues")
+        assert nils.findtext(f"{{{SWE}}}NilValues/{{{SWE}}}nilValue") == "NaN"
+        assert nils.get("{urn:cdse-gateway:wcs}NilValue") == "NaN"  # where GDAL looks
+        if component.tag == f"{{{SWE}}}Quantity":
+            assert component.find(f"{{{SWE}}}uom").get("code") == "1"
+        else:  # SCL: classes
+            assert field.get("name") == "SCL" and component.tag == f"{{{SWE}}}Category"
     envelope = raw.find(f"{{{GML}}}boundedBy/{{{GML}}}EnvelopeWithTimePeriod")
-    times = sorted({i["properties"]["datetime"][:10] for i in load_items(sample_archive, L2A)})
-    assert envelope.findtext(f"{{{GML}}}beginPosition")[:10] == times[0]
-    assert envelope.findtext(f"{{{GML}}}endPosition")[:10] == times[-1]
-    positions = raw.findall(f".//{{{GML}}}TimeInstant/{{{GML}}}timePosition")
-    assert sorted({p.text[:10] for p in positions}) == times
     lat0, lon0 = (float(v) for v in envelope.findtext(f"{{{GML}}}lowerCorner").split())
     assert 52.5 < lat0 < 52.6 and 5.9 < lon0 < 6.0  # latitude first, as EPSG:4326 says
-    grid = raw.find(f"{{{GML}}}domainSet/{{{GML}}}RectifiedGrid")
-    assert_valid(schema, envelope)
-    assert_valid(schema, grid)
-    ndvi_fields = descs[1].findall(".//{http://www.opengis.net/swe/2.0}field")
-    assert [f.get("name") for f in ndvi_fields] == ["NDVI"]
+    assert_valid(ogc_schema(), envelope)
 
 
 @pytest.mark.parametrize(
@@ -258,7 +252,7 @@ def test_describe_coverage_201(wcs, sample_archive):
     ],
 )
 def test_capabilities_ows_sections_validate(wcs, version, sections):
-    response = _get(wcs, service="WCS", request="GetCapabilities", version=version)
+    response = get(wcs, service="WCS", request="GetCapabilities", version=version)
     root = etree.fromstring(response.content)
     assert root.get("version") == version
     ns = OWS20 if version == "2.0.1" else OWS11
@@ -267,11 +261,11 @@ def test_capabilities_ows_sections_validate(wcs, version, sections):
 
 
 def test_ows_endpoint_and_version_negotiation(server):
-    response = _get(f"{server}/ows", service="WCS", request="GetCapabilities",
+    response = get(f"{server}/ows", service="WCS", request="GetCapabilities",
                     acceptVersions="1.1.1,1.0.0")  # fmt: skip
     assert response.status_code == 200
     assert etree.fromstring(response.content).get("version") == "1.1.1"
-    response = _get(f"{server}/ows", service="WCS", request="GetCapabilities")
+    response = get(f"{server}/ows", service="WCS", request="GetCapabilities")
     assert etree.fromstring(response.content).get("version") == "2.0.1"
 
 
@@ -329,7 +323,7 @@ SMALL = ["Long(5.95,5.96)", "Lat(52.60,52.61)"]
     ],
 )  # fmt: skip
 def test_wcs201_errors_are_ows20_reports(wcs, params, status, code):
-    response = _get(wcs, **params)
+    response = get(wcs, **params)
     assert response.status_code == status, response.text
     root = etree.fromstring(response.content)
     assert root.tag == f"{{{OWS20}}}ExceptionReport"
@@ -343,6 +337,10 @@ def test_wcs201_errors_are_ows20_reports(wcs, params, status, code):
         ({"request": "GetCoverage", "identifier": "nope", "boundingBox": "52.6,5.9,52.7,6.0"}, 404,
          "NoSuchCoverage"),
         ({"request": "GetCoverage", "identifier": L2A}, 400, "MissingParameterValue"),
+        ({"request": "GetCoverage", "identifier": L2A, "boundingBox": "52.6,5.9,52.61,5.91",
+          "store": "true"}, 400, "InvalidParameterValue"),
+        ({"request": "GetCoverage", "identifier": L2A, "boundingBox": "52.6,5.9,52.61,5.91",
+          "store": "maybe"}, 400, "InvalidParameterValue"),
         ({"request": "GetCoverage", "identifier": L2A, "boundingBox": "a,b,c,d"}, 400,
          "InvalidParameterValue"),
         ({"request": "GetCoverage", "identifier": L2A,
@@ -354,7 +352,7 @@ def test_wcs201_errors_are_ows20_reports(wcs, params, status, code):
     ],
 )  # fmt: skip
 def test_wcs111_errors_are_ows11_reports(wcs, params, status, code):
-    response = _get(wcs, service="WCS", version="1.1.1", **params)
+    response = get(wcs, service="WCS", version="1.1.1", **params)
     assert response.status_code == status, response.text
     root = etree.fromstring(response.content)
     assert root.tag == f"{{{OWS11}}}ExceptionReport"
@@ -380,7 +378,7 @@ def test_wcs100_errors_are_service_exception_reports(wcs, params, status, code):
         "crs": "EPSG:4326", "bbox": "5.95,52.6,5.96,52.61", "width": "10", "height": "10",
         "format": "GeoTIFF", **params,
     }  # fmt: skip
-    response = _get(wcs, **query)
+    response = get(wcs, **query)
     assert response.status_code == status, response.text
     root = etree.fromstring(response.content)
     assert root.tag == f"{{{OGC}}}ServiceExceptionReport" and root.get("version") == "1.2.0"
@@ -389,11 +387,11 @@ def test_wcs100_errors_are_service_exception_reports(wcs, params, status, code):
 
 def test_netcdf_output_holds_the_same_values(wcs, tmp_path):
     common = {**GC201, "subset": SMALL, "rangeSubset": "B04,B08"}
-    tiff = _get(wcs, **common)
-    netcdf = _get(wcs, **common, format="application/netcdf")
+    tiff = get(wcs, **common)
+    netcdf = get(wcs, **common, format="application/netcdf")
     assert netcdf.status_code == 200 and netcdf.headers["content-type"] == "application/netcdf"
     assert netcdf.content[:3] in (b"CDF", b"\x89HD")  # netCDF classic or netCDF-4/HDF5
-    expected, crs, transform, _ = _geotiff(tiff.content)
+    expected, crs, transform, _ = geotiff(tiff.content)
     path = tmp_path / "coverage.nc"
     path.write_bytes(netcdf.content)
     with warnings.catch_warnings():  # the container itself has no geotransform
@@ -407,7 +405,7 @@ def test_netcdf_output_holds_the_same_values(wcs, tmp_path):
         with rasterio.open(name) as src:
             assert src.crs.to_epsg() == crs.to_epsg() == 4326
             assert src.transform.almost_equals(transform)
-            assert _same(src.read(1), expected[index]).all()
+            assert same(src.read(1), expected[index]).all()
 
 
 def test_form_encoded_post_and_xml_post(wcs):
@@ -423,72 +421,91 @@ def test_form_encoded_post_and_xml_post(wcs):
 
 def test_expression_maxcc_priority_and_time_trim(wcs, sample_archive):
     """EXPRESSION on the raw collection; MAXCC and PRIORITY pick the clear scene in a time trim."""
-    response = _get(
+    response = get(
         wcs, **{**GC201, "subsettingCrs": "EPSG:32631"},
         subset=[*UTM_SUBSETS, 'time("2025-05-25","2025-06-30")'],
         expression="(B08-B04)/(B08+B04)", maxcc="5", priority="leastCC", interpolation="nearest",
     )  # fmt: skip
     assert response.status_code == 200, response.text
-    data, crs, transform, _ = _geotiff(response.content)
+    data, crs, transform, _ = geotiff(response.content)
     assert crs.to_epsg() == 32631  # OUTPUTCRS defaults to SUBSETTINGCRS
     assert data.shape == (1, 200, 200) and transform.a == pytest.approx(10)
-    item = _item(sample_archive, "31UFU", "2025-06-13")  # the only scene under 5 % cloud
+    item = scene_item(sample_archive, "31UFU", "2025-06-13")  # the only scene under 5 % cloud
     xs, ys = pixel_centres(UTM_SUBSET, 200, 200)
     nir = read_band(sample_archive, item, "B08_10m").sample(xs, ys, "EPSG:32631")
     red = read_band(sample_archive, item, "B04_10m").sample(xs, ys, "EPSG:32631")
-    assert _same(data[0], ndvi(nir, red)).all()
-    cloudy = _get(
+    assert same(data[0], ndvi(nir, red)).all()
+    cloudy = get(
         wcs, **{**GC201, "subsettingCrs": "EPSG:32631"},
         subset=[*UTM_SUBSETS, 'time("2025-05-25","2025-06-30")'],
         expression="(B08-B04)/(B08+B04)", priority="mostRecent", interpolation="nearest",
     )  # fmt: skip
-    assert not _same(_geotiff(cloudy.content)[0][0], data[0]).all()  # 2025-06-23 comes first
+    assert not same(geotiff(cloudy.content)[0][0], data[0]).all()  # 2025-06-23 comes first
 
 
 def test_wcs100_response_crs_and_resolution(wcs, sample_archive):
     """WCS 1.0.0: BBOX in EPSG:4326, RESPONSE_CRS UTM 31N, RESX/RESY 20 m."""
     to_lonlat = rasterio.warp.transform_bounds("EPSG:32631", "EPSG:4326", *UTM_SUBSET)
-    response = _get(
+    response = get(
         wcs, service="WCS", version="1.0.0", request="GetCoverage", coverage=L2A,
         crs="EPSG:4326", bbox=",".join(f"{v:.8f}" for v in to_lonlat),
         response_crs="EPSG:32631", resx="20", resy="20", format="GeoTIFF", band="B04",
         time="2025-06-13", interpolation="nearest neighbor",
     )  # fmt: skip
     assert response.status_code == 200, response.text
-    data, crs, transform, _ = _geotiff(response.content)
+    data, crs, transform, _ = geotiff(response.content)
     assert crs.to_epsg() == 32631 and transform.a == pytest.approx(20, rel=0.02)
     height, width = data.shape[1:]
     bounds = (transform.c, transform.f + height * transform.e, transform.c + width * transform.a,
               transform.f)  # fmt: skip
     xs, ys = pixel_centres(bounds, width, height)
-    item = _item(sample_archive, "31UFU", "2025-06-13")
+    item = scene_item(sample_archive, "31UFU", "2025-06-13")
     expected = read_band(sample_archive, item, "B04_20m").sample(xs, ys, "EPSG:32631")
-    assert np.isfinite(expected).all() and _same(data[0], expected).mean() > 0.97
+    assert np.isfinite(expected).all() and same(data[0], expected).mean() > 0.97
 
 
 def test_wcs111_grid_base_crs_and_offsets(wcs, sample_archive):
     """WCS 1.1.1: a UTM box (x/y), GridBaseCRS UTM, GridOffsets 20 m: cell centres on the box."""
-    response = _get(
+    response = get(
         wcs, service="WCS", version="1.1.1", request="GetCoverage", identifier=L2A,
         boundingBox="700010,5832010,701990,5833990,urn:ogc:def:crs:EPSG::32631",
         gridBaseCRS="urn:ogc:def:crs:EPSG::32631", gridOffsets="20,-20",
         rangeSubset="values:nearest[Band[B04]]", timeSequence="2025-06-13",
     )  # fmt: skip
-    assert response.status_code == 200, response.text
-    data, crs, transform, _ = _geotiff(response.content)
+    _, content = wcs111_coverage(response)
+    data, crs, transform, _ = geotiff(content)
     assert crs.to_epsg() == 32631 and data.shape == (1, 100, 100)
     assert (transform.a, transform.c, transform.f) == (20, 700000, 5834000)
-    item = _item(sample_archive, "31UFU", "2025-06-13")
+    item = scene_item(sample_archive, "31UFU", "2025-06-13")
     xs, ys = pixel_centres(UTM_SUBSET, 100, 100)
     expected = read_band(sample_archive, item, "B04_20m").sample(xs, ys, "EPSG:32631")
-    assert _same(data[0], expected).all()
+    assert same(data[0], expected).all()
+
+
+def test_wcs111_answers_multipart_related(wcs):
+    """Part 1: a Coverages document (its wcs:Coverage is an ows:ReferenceGroup) whose
+    ows:Reference names part 2, the GeoTIFF, by Content-ID."""
+    response = get(
+        wcs, service="WCS", version="1.1.1", request="GetCoverage", identifier=NDVI_COVERAGE,
+        boundingBox="52.6,5.95,52.61,5.96,urn:ogc:def:crs:EPSG::4326", format="image/tiff",
+        store="false",
+    )  # fmt: skip
+    root, content = wcs111_coverage(response)
+    (entry,) = root.findall("{http://www.opengis.net/wcs/1.1.1}Coverage")
+    assert entry.findtext(f"{{{OWS11}}}Identifier") == NDVI_COVERAGE
+    assert entry.findtext(f"{{{OWS11}}}Reference/{{{OWS11}}}Format") == "image/tiff"
+    group = etree.Element(f"{{{OWS11}}}ReferenceGroup")
+    group.extend(entry)
+    assert_valid(ogc_schema(), group)
+    data, crs, _, nodata = geotiff(content)
+    assert crs.to_epsg() == 4326 and data.shape == (1, 100, 100) and np.isnan(nodata)
 
 
 def test_time_axis_in_1x_descriptions(wcs, sample_archive):
     times = sorted({i["properties"]["datetime"][:19] for i in load_items(sample_archive, L2A)})
     service = WebCoverageService(wcs, version="1.0.0")
     assert [t[:19] for t in service.contents[NDVI_COVERAGE].timepositions] == times
-    response = _get(wcs, service="WCS", version="1.1.1", request="DescribeCoverage",
+    response = get(wcs, service="WCS", version="1.1.1", request="DescribeCoverage",
                     identifiers=NDVI_COVERAGE)  # fmt: skip
     root = etree.fromstring(response.content)
     domain = root.find(".//{http://www.opengis.net/wcs/1.1.1}TemporalDomain")

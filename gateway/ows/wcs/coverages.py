@@ -11,6 +11,7 @@ from gateway.errors import NotFound
 from gateway.ows.scenes import SceneIndex
 
 SEPARATOR = "__"
+NODATA = "NaN"  # the nodata of every float32 coverage the engine encodes (core.render)
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 

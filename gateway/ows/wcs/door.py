@@ -73,6 +73,9 @@ class WcsService:
         key = {"2.0.1": "COVERAGEID", "1.1.1": "IDENTIFIERS", "1.0.0": "COVERAGE"}[version]
         names = split_list(kvp.require(key))
         coverages = [self.coverages.get(name) for name in names]
+        if version == "2.0.1":  # vendor: TIME (the 2-D coverage of a period), TIMEAXIS=cube
+            cube = (kvp.text("TIMEAXIS") or "").lower() == "cube"
+            return xml_response(v201.describe(coverages, kvp.text("TIME"), cube=cube))
         return xml_response(module.describe(coverages))
 
     def getcoverage(self, kvp: Kvp, version: str, endpoint: Endpoint) -> Response:
@@ -86,6 +89,8 @@ class WcsService:
         rendered = get_coverage(self.runtime, request)
         media_type = rendered.media_type.split(";")[0]
         filename = f"{coverage.id}.{EXTENSIONS[request.format]}"
+        if version == "1.1.1":
+            return v111.coverage_response(coverage, rendered.content, media_type, filename)
         return Response(
             rendered.content,
             media_type=media_type,

@@ -23,6 +23,7 @@ X_AXES = frozenset({"long", "lon", "longitude", "e", "x", "easting", "i"})
 Y_AXES = frozenset({"lat", "latitude", "n", "y", "northing", "j"})
 T_AXES = frozenset({"time", "t", "date", "ansi", "phenomenontime"})
 _SUBSET = re.compile(r"^\s*([A-Za-z_][\w.:-]*)\s*(?:,\s*([^()]+?)\s*)?\((.*)\)\s*$")
+_SUBSET_KEY = re.compile(r"^SUBSET\d*$")
 _AXIS_VALUE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*\(\s*([^()]*?)\s*\)\s*$")
 
 
@@ -43,6 +44,12 @@ def _axis_kind(label: str, locator: str) -> str:
         if name in names:
             return kind
     raise wcs_error("InvalidAxisLabel", f"unknown axis {label[:30]!r}", locator)
+
+
+def subset_values(kvp: Kvp) -> list[str]:
+    """Every ``SUBSET``, also those GDAL's WCS driver sends as ``SUBSET0``, ``SUBSET1``... (for
+    the axes besides its two spatial ones, e.g. a time slice given with ``-oo Subset=``)."""
+    return [value for name in kvp if _SUBSET_KEY.match(name) for value in kvp.all(name)]
 
 
 def parse_subsets(values: list[str]) -> dict[str, Subset]:
@@ -207,7 +214,7 @@ def _crs(text: str, kind: str) -> OwsCrs:
 
 def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
     """The version-neutral request of a WCS 2.0.1 GetCoverage."""
-    subsets = parse_subsets(kvp.all("SUBSET"))
+    subsets = parse_subsets(subset_values(kvp))
     for kind in ("x", "y"):
         if kind in subsets and subsets[kind].high is None:
             raise wcs_error("InvalidSubsetting", "spatial slicing is not supported", "subset")

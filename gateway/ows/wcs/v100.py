@@ -7,7 +7,7 @@ from lxml import etree
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
-from gateway.ows.wcs.coverages import Coverage, Field
+from gateway.ows.wcs.coverages import NODATA, Coverage, Field
 from gateway.ows.wcs.domain import native_grid, reproject_bounds
 from gateway.ows.wcs.getcoverage import CoverageRequest
 from gateway.ows.wcs.service import ABSTRACT, CRS_CODES, TITLE, Endpoint
@@ -108,7 +108,7 @@ def _offering(parent: etree._Element, coverage: Coverage) -> None:
     values = sub(axis, _q("values"))
     for field in coverage.fields:
         sub(values, _q("singleValue"), field.name)
-    sub(sub(rangeset, _q("nullValues")), _q("singleValue"), "NaN")
+    sub(sub(rangeset, _q("nullValues")), _q("singleValue"), NODATA)
     crs_list = " ".join(f"EPSG:{code}" for code in CRS_CODES)
     crss = sub(offering, _q("supportedCRSs"))
     sub(crss, _q("requestResponseCRSs"), crs_list)

@@ -6,13 +6,15 @@ import math
 import re
 
 from lxml import etree
+from starlette.responses import Response
 
 from gateway.errors import InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
-from gateway.ows.wcs.coverages import Coverage, Field
+from gateway.ows.wcs.coverages import NODATA, Coverage, Field
 from gateway.ows.wcs.domain import native_grid, native_size, reproject_bounds
 from gateway.ows.wcs.getcoverage import CoverageRequest
+from gateway.ows.wcs.multipart import Part, multipart_related
 from gateway.ows.wcs.service import (
     ABSTRACT,
     CRS_CODES,
@@ -27,6 +29,8 @@ WCS = "http://www.opengis.net/wcs/1.1.1"
 OWS = "http://www.opengis.net/ows/1.1"
 GML = "http://www.opengis.net/gml"
 NSMAP = {None: WCS, "ows": OWS, "gml": GML, "xlink": XLINK, "xsi": XSI}
+COVERAGES_CID = "coverages@cdse-gateway"
+COVERAGE_CID = "coverage@cdse-gateway"
 GRID_TYPE = "urn:ogc:def:method:WCS:1.1:2dSimpleGrid"
 NATIVE = "urn:ogc:def:crs:EPSG::4326"
 _RANGE = re.compile(
@@ -63,8 +67,14 @@ def capabilities(coverages: list[Coverage], endpoint: Endpoint) -> etree._Elemen
     sub(provider, _q("ServiceContact", OWS))
     ops = sub(root, _q("OperationsMetadata", OWS))
     for name in OPERATIONS:
-        http = sub(sub(sub(ops, _q("Operation", OWS), name=name), _q("DCP", OWS)), _q("HTTP", OWS))
+        operation = sub(ops, _q("Operation", OWS), name=name)
+        http = sub(sub(operation, _q("DCP", OWS)), _q("HTTP", OWS))
         sub(http, _q("Get", OWS), **{_q("href", XLINK): endpoint.href})
+        if name == "GetCoverage":  # the coverage always comes in the response
+            allowed = sub(
+                sub(operation, _q("Parameter", OWS), name="store"), _q("AllowedValues", OWS)
+            )
+            sub(allowed, _q("Value", OWS), "false")
     contents = sub(root, _q("Contents"))
     for coverage in coverages:
         summary = sub(contents, _q("CoverageSummary"))
@@ -117,7 +127,7 @@ def _description(parent: etree._Element, coverage: Coverage) -> None:
     sub(field, _q("Title", OWS), "values")
     sub(field, _q("Identifier"), "values")
     sub(sub(field, _q("Definition")), _q("AnyValue", OWS))
-    sub(field, _q("NullValue"), "NaN")
+    sub(field, _q("NullValue"), NODATA)
     methods = sub(field, _q("InterpolationMethods"))
     for name in ("nearest", "linear", "cubic", "average"):
         if name != "linear":
@@ -203,8 +213,19 @@ def _offsets(text: str | None, base: OwsCrs) -> tuple[float, float] | None:
     return resx, resy
 
 
+def _check_store(text: str | None) -> None:
+    store = (text or "false").lower()
+    if store == "true":
+        raise InvalidParameterValue(
+            "STORE=true is not supported: the coverage comes in the response", locator="store"
+        )
+    if store != "false":
+        raise InvalidParameterValue("STORE must be true or false", locator="store")
+
+
 def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
     """WCS 1.1.1 GetCoverage: BOUNDINGBOX (axis order of its CRS), GRIDBASECRS, GRIDOFFSETS."""
+    _check_store(kvp.text("STORE"))
     bbox, bbox_crs = _bbox(kvp)
     base = parse_ows_crs(kvp.text("GRIDBASECRS") or bbox_crs.urn, "gridbasecrs")
     bounds = reproject_bounds(bbox, bbox_crs.crs, base.crs)
@@ -237,4 +258,27 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         priority=kvp.text("PRIORITY"),
         expression=kvp.text("EXPRESSION"),
         resampling=resampling,
+    )
+
+
+def coverage_response(
+    coverage: Coverage, content: bytes, media_type: str, filename: str
+) -> Response:
+    """The GetCoverage answer: a ``Coverages`` document whose ``ows:Reference`` points at the
+    coverage file, the second part of a multipart/related response."""
+    root = etree.Element(_q("Coverages"), nsmap=NSMAP)
+    root.set(
+        _q("schemaLocation", XSI), f"{WCS} http://schemas.opengis.net/wcs/1.1.1/wcsCoverages.xsd"
+    )
+    entry = sub(root, _q("Coverage"))
+    sub(entry, _q("Title", OWS), coverage.title)
+    sub(entry, _q("Identifier", OWS), coverage.id)
+    reference = sub(entry, _q("Reference", OWS), **{_q("href", XLINK): f"cid:{COVERAGE_CID}"})
+    sub(reference, _q("Format", OWS), media_type)
+    document = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return multipart_related(
+        [
+            Part("text/xml", COVERAGES_CID, document),
+            Part(media_type, COVERAGE_CID, content, filename=filename),
+        ]
     )

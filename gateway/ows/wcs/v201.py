@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from lxml import etree
 
-from gateway.ows.wcs.coverages import Coverage
-from gateway.ows.wcs.domain import native_grid
+from gateway.ows.wcs.coverages import NODATA, Coverage
+from gateway.ows.wcs.domain201 import (
+    CDSE,
+    GML,
+    GMLCOV,
+    RGRID,
+    Domain,
+    bounded_by,
+    domain_set,
+    time_domain,
+)
 from gateway.ows.wcs.service import (
     ABSTRACT,
     CRS_CODES,
@@ -16,21 +25,19 @@ from gateway.ows.wcs.service import (
     VERSIONS,
     Endpoint,
 )
-from gateway.ows.xml import XLINK, XSI, fmt, iso, sub
+from gateway.ows.wcs.timeaxis import acquisitions_in
+from gateway.ows.xml import XLINK, XSI, fmt, sub
 
 WCS = "http://www.opengis.net/wcs/2.0"
 OWS = "http://www.opengis.net/ows/2.0"
-GML = "http://www.opengis.net/gml/3.2"
-GMLCOV = "http://www.opengis.net/gmlcov/1.0"
 SWE = "http://www.opengis.net/swe/2.0"
 CRS_EXT = "http://www.opengis.net/wcs/crs/1.0"
 INT_EXT = "http://www.opengis.net/wcs/interpolation/1.0"
-CDSE = "urn:cdse-gateway:wcs"
 NSMAP = {
-    "wcs": WCS, "ows": OWS, "gml": GML, "gmlcov": GMLCOV, "swe": SWE, "xlink": XLINK,
-    "xsi": XSI, "crs": CRS_EXT, "int": INT_EXT, "cdse": CDSE,
+    "wcs": WCS, "ows": OWS, "gml": GML, "gmlcov": GMLCOV, "gmlrgrid": RGRID, "swe": SWE,
+    "xlink": XLINK, "xsi": XSI, "crs": CRS_EXT, "int": INT_EXT, "cdse": CDSE,
 }  # fmt: skip
-NATIVE_CRS = "http://www.opengis.net/def/crs/EPSG/0/4326"
+NIL_REASON = "http://www.opengis.net/def/nil/OGC/0/missing"
 PROFILES = (
     "http://www.opengis.net/spec/WCS/2.0/conf/core",
     "http://www.opengis.net/spec/WCS_protocol-binding_get-kvp/1.0/conf/get-kvp",
@@ -86,83 +93,59 @@ def capabilities(coverages: list[Coverage], endpoint: Endpoint) -> etree._Elemen
         sub(box, _q(OWS, "LowerCorner"), f"{fmt(coverage.bbox[0])} {fmt(coverage.bbox[1])}")
         sub(box, _q(OWS, "UpperCorner"), f"{fmt(coverage.bbox[2])} {fmt(coverage.bbox[3])}")
         sub(summary, _q(WCS, "CoverageId"), coverage.id)
-        sub(summary, _q(WCS, "CoverageSubtype"), "RectifiedGridCoverage")
+        sub(summary, _q(WCS, "CoverageSubtype"), _domain(coverage, None).subtype)
     return root
 
 
-def describe(coverages: list[Coverage]) -> etree._Element:
+def describe(
+    coverages: list[Coverage], time: str | None = None, *, cube: bool = False
+) -> etree._Element:
+    """CoverageDescriptions: each coverage as the 2-D coverage GetCoverage returns (over all
+    its acquisitions, or those of the vendor ``TIME``), or, with ``cube``, as its space-time
+    cube (see ``domain201``)."""
     root = etree.Element(_q(WCS, "CoverageDescriptions"), nsmap=NSMAP)
     root.set(
         _q(XSI, "schemaLocation"),
         f"{WCS} http://schemas.opengis.net/wcs/2.0/wcsAll.xsd",
     )
     for coverage in coverages:
-        _description(root, coverage)
+        _description(root, _domain(coverage, time, cube=cube))
     return root
 
 
-def _description(parent: etree._Element, coverage: Coverage) -> None:
-    grid = native_grid(coverage.bbox)
-    minlon, minlat, maxlon, maxlat = grid.bounds
+def _domain(coverage: Coverage, time: str | None, *, cube: bool = False) -> Domain:
+    times = coverage.times if time is None else acquisitions_in(coverage.times, time, "time")
+    return Domain(coverage, times, cube=cube and bool(times))
+
+
+def _description(parent: etree._Element, domain: Domain) -> None:
+    coverage = domain.coverage
     desc = sub(parent, _q(WCS, "CoverageDescription"), **{_q(GML, "id"): coverage.id})
-    bounded = sub(desc, _q(GML, "boundedBy"))
-    timed = bool(coverage.times)
-    envelope = sub(
-        bounded,
-        _q(GML, "EnvelopeWithTimePeriod" if timed else "Envelope"),
-        srsName=NATIVE_CRS,
-        axisLabels="Lat Long",
-        uomLabels="deg deg",
-        srsDimension="2",
-    )
-    sub(envelope, _q(GML, "lowerCorner"), f"{fmt(minlat)} {fmt(minlon)}")
-    sub(envelope, _q(GML, "upperCorner"), f"{fmt(maxlat)} {fmt(maxlon)}")
-    if timed:
-        sub(envelope, _q(GML, "beginPosition"), iso(coverage.times[0]))
-        sub(envelope, _q(GML, "endPosition"), iso(coverage.times[-1]))
+    bounded_by(desc, domain)
     sub(desc, _q(WCS, "CoverageId"), coverage.id)
-    if timed:
-        meta = sub(sub(desc, _q(GMLCOV, "metadata")), _q(GMLCOV, "Extension"))
-        domain = sub(meta, _q(CDSE, "TimeDomain"))
-        for index, moment in enumerate(coverage.times):
-            instant = sub(
-                domain, _q(GML, "TimeInstant"), **{_q(GML, "id"): f"{coverage.id}_t{index}"}
-            )
-            sub(instant, _q(GML, "timePosition"), iso(moment))
-    rgrid = sub(
-        sub(desc, _q(GML, "domainSet")),
-        _q(GML, "RectifiedGrid"),
-        dimension="2",
-        **{_q(GML, "id"): f"{coverage.id}_grid"},
-    )
-    envelope = sub(sub(rgrid, _q(GML, "limits")), _q(GML, "GridEnvelope"))
-    sub(envelope, _q(GML, "low"), "0 0")
-    sub(envelope, _q(GML, "high"), f"{grid.width - 1} {grid.height - 1}")
-    sub(rgrid, _q(GML, "axisLabels"), "i j")
-    origin = sub(
-        sub(rgrid, _q(GML, "origin")),
-        _q(GML, "Point"),
-        srsName=NATIVE_CRS,
-        **{_q(GML, "id"): f"{coverage.id}_origin"},
-    )
-    half = grid.res / 2
-    sub(origin, _q(GML, "pos"), f"{fmt(maxlat - half)} {fmt(minlon + half)}")
-    sub(rgrid, _q(GML, "offsetVector"), f"0 {fmt(grid.res)}", srsName=NATIVE_CRS)
-    sub(rgrid, _q(GML, "offsetVector"), f"{fmt(-grid.res)} 0", srsName=NATIVE_CRS)
-    record = sub(sub(desc, _q(GMLCOV, "rangeType")), _q(SWE, "DataRecord"))
+    time_domain(desc, domain)
+    domain_set(desc, domain)
+    _range_type(desc, coverage)
+    params = sub(desc, _q(WCS, "ServiceParameters"))
+    sub(params, _q(WCS, "CoverageSubtype"), domain.subtype)
+    sub(params, _q(WCS, "nativeFormat"), "image/tiff")
+
+
+def _range_type(parent: etree._Element, coverage: Coverage) -> None:
+    """One SWE field per range component: name, description, nil value (the GeoTIFF's nodata)
+    and unit (or code space). ``cdse:NilValue`` repeats the nil value where GDAL's 2.0.1
+    reader looks for it (``nilValues/NilValue``; it misses ``NilValues/nilValue``)."""
+    record = sub(sub(parent, _q(GMLCOV, "rangeType")), _q(SWE, "DataRecord"))
     for field in coverage.fields:
-        quantity = sub(
+        component = sub(
             sub(record, _q(SWE, "field"), name=field.name),
             _q(SWE, "Category" if field.categorical else "Quantity"),
             definition=f"urn:cdse-gateway:def:field:{field.name}",
         )
-        sub(quantity, _q(SWE, "description"), field.description)
+        sub(component, _q(SWE, "description"), field.description)
+        nils = sub(component, _q(SWE, "nilValues"), **{_q(CDSE, "NilValue"): NODATA})
+        sub(sub(nils, _q(SWE, "NilValues")), _q(SWE, "nilValue"), NODATA, reason=NIL_REASON)
         if field.categorical:
-            sub(quantity, _q(SWE, "codeSpace"), **{_q(XLINK, "href"): "urn:cdse-gateway:scl"})
-            continue
-        nils = sub(sub(quantity, _q(SWE, "nilValues")), _q(SWE, "NilValues"))
-        sub(nils, _q(SWE, "nilValue"), "NaN", reason="http://www.opengis.net/def/nil/OGC/0/missing")
-        sub(quantity, _q(SWE, "uom"), code=field.uom)
-    params = sub(desc, _q(WCS, "ServiceParameters"))
-    sub(params, _q(WCS, "CoverageSubtype"), "RectifiedGridCoverage")
-    sub(params, _q(WCS, "nativeFormat"), "image/tiff")
+            sub(component, _q(SWE, "codeSpace"), **{_q(XLINK, "href"): "urn:cdse-gateway:scl"})
+        else:
+            sub(component, _q(SWE, "uom"), code=field.uom)
