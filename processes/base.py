@@ -40,7 +40,10 @@ class GatewayProcessor(BaseProcessor):
     metadata_file: ClassVar[str]
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
+        from gateway.ogcapi.registry import runtime_for
+
         super().__init__(processor_def, METADATA[self.metadata_file])
+        self.runtime = runtime_for(processor_def)
 
     def plan(self, data: dict[str, Any], runtime: Runtime) -> Plan:
         try:
@@ -51,9 +54,7 @@ class GatewayProcessor(BaseProcessor):
             raise execute_error(error) from error
 
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
-        from gateway.ogcapi.registry import get_runtime
-
-        plan = self.plan(data, get_runtime())
+        plan = self.plan(data, self.runtime)
         try:
             return run_here(plan)
         except Exception as error:

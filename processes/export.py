@@ -1,11 +1,11 @@
-"""``export``: a mosaic of bands or an index over an area, as a COG in the output storage."""
+"""``export``: a mosaic of bands or an index over an area, as a COG in the output storage
+(a local folder or S3: ``processes.storage``)."""
 
 from __future__ import annotations
 
 import functools
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from gateway.core.render import encode_geotiff
@@ -17,15 +17,9 @@ from processes.base import GatewayProcessor
 from processes.chunks import Chunk
 from processes.mosaic import stitch
 from processes.plan import Plan
+from processes.storage import store_output
 
-
-def output_folder(settings: Settings) -> Path:
-    return Path(settings.output_dir) if settings.output_dir else settings.data_dir / "outputs"
-
-
-def public_href(settings: Settings, name: str) -> str:
-    base = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
-    return f"{base}/ogcapi/outputs/{name}"
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
 def write_cog(
@@ -46,14 +40,9 @@ def write_cog(
         band_names=names,
         overview_resampling="average",
     )
-    folder = output_folder(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{name}.part"
-    partial.write_bytes(content)
-    partial.replace(folder / name)
     return "application/json", {
-        "href": public_href(settings, name),
-        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+        "href": store_output(settings, name, content, COG_TYPE),
+        "type": COG_TYPE,
         "crs": values.grid.crs.to_string(),
         "bbox": list(values.grid.bounds),
         "width": values.grid.width,

@@ -25,9 +25,12 @@ class DaskRedisManager(BaseManager):
     in this process and async jobs are coordinated from a thread here."""
 
     def __init__(self, manager_def: dict[str, Any]) -> None:
+        from gateway.ogcapi.registry import runtime_for
+
         super().__init__(manager_def)
         self.is_async = True
         self.store = job_store(self.connection)
+        self.runtime = runtime_for(manager_def)
 
     # -- job store -------------------------------------------------------------------------
     def get_jobs(
@@ -74,17 +77,11 @@ class DaskRedisManager(BaseManager):
         return self.store.delete(job_id)
 
     # -- execution -------------------------------------------------------------------------
-    def _runtime(self):
-        from gateway.ogcapi.registry import get_runtime
-
-        runtime = get_runtime()
-        remember_runtime(runtime)
-        return runtime
-
     def _validated(self, p: BaseProcessor, job_id: str, data: dict[str, Any]):
         """Plan now, so bad input is a 4xx before anything runs (the job is marked failed)."""
         try:
-            return p.plan(data, self._runtime())
+            remember_runtime(self.runtime)  # tasks run in this process use it
+            return p.plan(data, self.runtime)
         except Exception as error:
             fail(self.store, job_id, error)
             raise execute_error(error) from error
@@ -120,8 +117,7 @@ class DaskRedisManager(BaseManager):
         requested_response: str | None = "raw",
     ) -> tuple[str, None, JobStatus]:
         self._validated(p, job_id, data_dict)
-        runtime = self._runtime()
-        settings = runtime.settings
+        settings = self.runtime.settings
         process_id = p.metadata["id"]
         client = get_client(settings.dask_scheduler)
         if self.connection:

@@ -89,6 +89,20 @@ def test_conformance_lists_every_part(http):
         assert part in classes, part
 
 
+def test_conformance_lists_the_filter_classes_implemented_and_no_others(http):
+    classes = set(_json(http, "/conformance")["conformsTo"])
+    cql2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
+    assert {c for c in classes if c.startswith(cql2)} == {
+        cql2 + name
+        for name in ("cql2-text", "cql2-json", "basic-cql2", "advanced-comparison-operators",
+                     "basic-spatial-functions", "basic-spatial-functions-plus",
+                     "spatial-functions")
+    }  # fmt: skip
+    features = "http://www.opengis.net/spec/ogcapi-features-"
+    assert {features + "3/1.0/conf/filter", features + "3/1.0/conf/features-filter"} <= classes
+    assert not {c for c in classes if c.startswith(features + "4/")}  # no transactions
+
+
 def test_collections_come_from_the_gateway_config(sample_archive, http):
     collections = {c["id"]: c for c in _json(http, "/collections")["collections"]}
     assert {L2A, "sentinel-2-global-mosaics", "NDVI", "TRUE_COLOR", "SCL"} <= set(collections)

@@ -14,14 +14,13 @@ from collections.abc import Iterator
 import httpx
 import numpy as np
 import pytest
-import rasterio
 import shapely
-from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import Polygon
 
 from tests.support.expected import ndvi, pixel_centres, read_band
 from tests.support.gateway_server import GatewayServer
-from tests.support.ogcapi_checks import geotiff, item_of, same
+from tests.support.ogcapi_checks import item_of
+from tests.support.process_checks import BAND_MATH, UTM_BOX, check_cog, utm_reference
 
 # A polygon inside T31UFU's window (east of it T32ULD starts at lon 6.04), in EPSG:32631.
 POLYGON = [(698503, 5829007), (703497, 5830003), (703011, 5838497), (699007, 5836013)]
@@ -36,11 +35,6 @@ WHOLE_AREA = {
     "time": "2025-05-29/2025-06-23",
     "aggregation_interval": "P10D",
 }
-UTM_BOX = (700000.0, 5832000.0, 703000.0, 5835000.0)  # 300 x 300 px at 10 m
-BAND_MATH = {
-    "expression": "(B08-B04)/(B08+B04)", "bbox": list(UTM_BOX), "crs": "EPSG:32631",
-    "time": "2025-06-13", "resampling": "nearest", "cloud_mask": False,
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -290,34 +284,16 @@ def test_jobs_are_listed_and_dismissed(http):
 # -- band math and export -------------------------------------------------------------------
 
 
-def _utm_reference(archive):
-    item = item_of(archive, "31UFU", "2025-06-13")
-    xs, ys = pixel_centres(UTM_BOX, 300, 300)
-    red = read_band(archive, item, "B04_10m").sample(xs, ys, "EPSG:32631")
-    nir = read_band(archive, item, "B08_10m").sample(xs, ys, "EPSG:32631")
-    return ndvi(nir, red)
-
-
-def _check_cog(content: bytes, expected: np.ndarray, path) -> None:
-    path.write_bytes(content)
-    valid, errors, _ = cog_validate(str(path))
-    assert valid, errors
-    data, crs, transform, _ = geotiff(content)
-    assert crs.to_epsg() == 32631 and data.shape == (1, 300, 300)
-    assert transform.almost_equals(rasterio.transform.from_bounds(*UTM_BOX, 300, 300))
-    assert same(data[0], expected).all()
-
-
 def test_band_math_cog_matches_numpy(sample_archive, http, tmp_path):
     answer = _execute(http, "band-math", {**BAND_MATH, "format": "cog"})
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("image/tiff")
-    _check_cog(answer.content, _utm_reference(sample_archive), tmp_path / "band-math.tif")
+    check_cog(answer.content, utm_reference(sample_archive), tmp_path / "band-math.tif")
 
 
 def test_band_math_summary_and_png(sample_archive, http):
     summary = _execute(http, "band-math", {**BAND_MATH, "format": "json"}).json()
-    expected = _utm_reference(sample_archive)
+    expected = utm_reference(sample_archive)
     out = summary["outputs"]["value"]
     assert out["validCount"] == int(np.isfinite(expected).sum())
     assert out["mean"] == pytest.approx(np.nanmean(expected), abs=1e-5)
@@ -335,7 +311,7 @@ def test_export_writes_a_cog_and_returns_its_href(sample_archive, server, http, 
     href = answer.json()["href"]
     assert href.startswith(f"{server.url}/ogcapi/outputs/export-")
     content = httpx.get(href, timeout=60).content
-    _check_cog(content, _utm_reference(sample_archive), tmp_path / "export.tif")
+    check_cog(content, utm_reference(sample_archive), tmp_path / "export.tif")
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.core.catalog import SearchQuery
+from gateway.ogcapi.registry import APP_KEY
 from gateway.runtime import Runtime
 
 WORLD = [-180.0, -90.0, 180.0, 90.0]
@@ -76,6 +77,16 @@ def _resource(title: str, description: str, extent: dict[str, Any], providers: l
     }
 
 
+def _tagged(resources: dict[str, dict[str, Any]], app_id: str) -> dict[str, dict[str, Any]]:
+    """Every provider, processor and the manager definition carry the app id (registry)."""
+    for resource in resources.values():
+        for provider in resource.get("providers", []):
+            provider[APP_KEY] = app_id
+        if "processor" in resource:
+            resource["processor"][APP_KEY] = app_id
+    return resources
+
+
 def collection_resources(runtime: Runtime) -> dict[str, dict[str, Any]]:
     """One collection per catalog collection (footprints + bands) and per layer (values,
     tiles, maps)."""
@@ -129,8 +140,11 @@ def process_resources() -> dict[str, dict[str, Any]]:
     }
 
 
-def build_config(runtime: Runtime, *, base_url: str, output_dir: str) -> dict[str, Any]:
-    """The whole pygeoapi configuration; ``base_url`` is the public URL of ``/ogcapi``."""
+def build_config(
+    runtime: Runtime, *, base_url: str, output_dir: str, app_id: str
+) -> dict[str, Any]:
+    """The whole pygeoapi configuration; ``base_url`` is the public URL of ``/ogcapi``,
+    ``app_id`` the door's key in the registry."""
     redis_url = runtime.settings.redis_url
     return {
         "server": {
@@ -151,6 +165,7 @@ def build_config(runtime: Runtime, *, base_url: str, output_dir: str) -> dict[st
                 "name": MANAGER,
                 "connection": redis_url or "",  # empty: jobs in this process's memory
                 "output_dir": output_dir,
+                APP_KEY: app_id,
             },
         },
         "logging": {"level": "ERROR"},
@@ -172,5 +187,5 @@ def build_config(runtime: Runtime, *, base_url: str, output_dir: str) -> dict[st
                 "role": "pointOfContact",
             },
         },
-        "resources": {**collection_resources(runtime), **process_resources()},
+        "resources": _tagged({**collection_resources(runtime), **process_resources()}, app_id),
     }

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from http import HTTPStatus
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 from starlette.requests import Request
@@ -76,13 +76,14 @@ def _check_params(params: Mapping[str, str]) -> str | None:
 
 
 def with_query(
-    handler: Callable[..., Any], by_method: Mapping[str, Callable[..., Any]] | None = None
+    starlette_app: ModuleType,
+    handler: Callable[..., Any],
+    by_method: Mapping[str, Callable[..., Any]] | None = None,
 ) -> Callable[[Request], Any]:
-    """Wrap a pygeoapi ``api`` function (api, request, *path ids) as a Starlette endpoint;
-    ``by_method`` picks another function for some HTTP methods."""
+    """Wrap a pygeoapi ``api`` function (api, request, *path ids) as a Starlette endpoint of
+    the door's pygeoapi module; ``by_method`` picks another function for some HTTP methods."""
 
     async def endpoint(request: Request) -> Response:
-        from pygeoapi import starlette_app
         from pygeoapi.api import APIRequest
 
         api = starlette_app.api_

@@ -11,25 +11,29 @@ from gateway.errors import LimitExceeded
 from gateway.ogcapi.context import query_param
 from gateway.ogcapi.coveragejson import to_coveragejson
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import get_runtime
+from gateway.ogcapi.registry import BuiltOnce, runtime_for
 from gateway.ogcapi.scaling import native_size, output_size, subset_bbox
-from gateway.ogcapi.sources import RasterSource, resolve_source
+from gateway.ogcapi.sources import resolve_source
 
 MAX_JSON_CELLS = 512 * 512  # CoverageJSON is text: larger grids must use GeoTIFF
 
 
-class EngineCoverageProvider(BaseProvider):
-    """``data`` is a layer name or a catalog collection id; ``options`` carries its extent."""
+class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
+    """``data`` is a layer name or a catalog collection id; ``options`` carries its extent.
+
+    Built once per app (``BuiltOnce``), when the door is created.
+    """
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
+        self.runtime = runtime_for(provider_def)
+        self.source = resolve_source(self.runtime.config, str(self.data))
         options = provider_def.get("options") or {}
         self.extent = tuple(options["bbox"])
         self.interval = options.get("interval")
         self.native_format = provider_def["format"]["name"]
         self.axes = ["Lon", "Lat"]
         self.crs = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-        self._source: RasterSource | None = None
         width, height = native_size(self.extent)  # type: ignore[arg-type]
         self._coverage_properties = {
             "width": width,
@@ -39,12 +43,6 @@ class EngineCoverageProvider(BaseProvider):
         }
         if self.interval:
             self._coverage_properties["time_range"] = list(self.interval)
-
-    @property
-    def source(self) -> RasterSource:
-        if self._source is None:
-            self._source = resolve_source(get_runtime().config, str(self.data))
-        return self._source
 
     def get_fields(self) -> dict[str, dict[str, Any]]:
         return {
@@ -67,7 +65,7 @@ class EngineCoverageProvider(BaseProvider):
         format_: str = "json",
         **kwargs: Any,
     ) -> dict[str, Any] | bytes:
-        runtime = get_runtime()
+        runtime = self.runtime
         limits = runtime.config.limits
         area = subset_bbox(bbox, subsets, self.extent)  # type: ignore[arg-type]
         params = {

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import atexit
-import importlib
+import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.doors import Door
+from gateway.ogcapi import registry
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.context import with_query
+from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
 from gateway.ogcapi.outputs import output_dir, output_endpoint
-from gateway.ogcapi.registry import set_runtime
 from gateway.runtime import Runtime
 
 PREFIX = "/ogcapi"
 FOLDER_PREFIX = "cdse-gateway-ogcapi-"
+NOT_IMPLEMENTED = {
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+}
 
 
 def public_base_url(runtime: Runtime) -> str:
@@ -31,14 +35,16 @@ def public_base_url(runtime: Runtime) -> str:
     return base.rstrip("/") + PREFIX
 
 
-def write_files(runtime: Runtime, folder: Path) -> tuple[Path, Path]:
+def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path]:
     """Write the generated configuration and OpenAPI document; return their paths."""
     from pygeoapi.config import validate_config
     from pygeoapi.openapi import get_oas
 
     jobs = folder / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    config = build_config(runtime, base_url=public_base_url(runtime), output_dir=str(jobs))
+    config = build_config(
+        runtime, base_url=public_base_url(runtime), output_dir=str(jobs), app_id=app_id
+    )
     validate_config(config)
     config_path = folder / "pygeoapi-config.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -47,14 +53,42 @@ def write_files(runtime: Runtime, folder: Path) -> tuple[Path, Path]:
     return config_path, openapi_path
 
 
-def load_pygeoapi_app():
-    """Import (or re-import, when the files changed) pygeoapi's Starlette module."""
-    module = sys.modules.get("pygeoapi.starlette_app")
-    module = (
-        importlib.reload(module) if module else importlib.import_module("pygeoapi.starlette_app")
-    )
+def load_pygeoapi_app(config_path: Path, openapi_path: Path) -> ModuleType:
+    """A fresh instance of pygeoapi's Starlette module, built from the given files.
+
+    pygeoapi keeps its configuration and ``API`` object in module globals; each door gets
+    its own module object (not the one in ``sys.modules``), so two apps in one process
+    answer from their own configuration.
+    """
+    os.environ["PYGEOAPI_CONFIG"] = str(config_path)
+    os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
+    spec = importlib.util.find_spec("pygeoapi.starlette_app")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     module.APP.debug = False  # pygeoapi builds it with debug=True: no tracebacks to clients
     return module
+
+
+def advertise_features_classes() -> None:
+    """pygeoapi's Features conformance classes as this gateway implements them: its CQL2 and
+    filter classes (``cql.CONFORMANCE``), no transactions (pygeoapi reads this table when
+    it answers /conformance; the same for every door of the process)."""
+    from pygeoapi.api import itemtypes
+
+    table = itemtypes.CONFORMANCE_CLASSES_FEATURES
+    kept = [c for c in table if "/spec/cql2/" not in c and c not in NOT_IMPLEMENTED]
+    table[:] = [*kept, *CQL2_CLASSES]
+
+
+def build_providers(module: ModuleType) -> None:
+    """Build every provider of the configuration now (each class builds once per app:
+    ``registry.BuiltOnce``), so no request builds one."""
+    from pygeoapi.plugin import load_plugin
+
+    for resource in module.CONFIG["resources"].values():
+        for definition in resource.get("providers", []):
+            load_plugin("provider", definition)
 
 
 def _alive(pid: int) -> bool:
@@ -81,30 +115,31 @@ def runtime_folder() -> Path:
 
 
 def build_door(runtime: Runtime) -> Door:
-    """Generate pygeoapi's configuration from the runtime, and mount its app at /ogcapi."""
-    set_runtime(runtime)
+    """Generate pygeoapi's configuration from the runtime, build its providers, and mount its
+    app at /ogcapi."""
+    app_id = registry.register(runtime)
     folder = runtime_folder()
-    config_path, openapi_path = write_files(runtime, folder)
-    os.environ["PYGEOAPI_CONFIG"] = str(config_path)
-    os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
-    module = load_pygeoapi_app()
+    config_path, openapi_path = write_files(runtime, folder, app_id)
+    module = load_pygeoapi_app(config_path, openapi_path)
+    build_providers(module)
+    advertise_features_classes()
 
     from pygeoapi.api import coverages, maps, processes, tiles
 
     collection = PREFIX + "/collections/{collection_id}"
     tile = collection + "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
     routes: list[BaseRoute] = [
-        Route(collection + "/coverage", with_query(coverages.get_collection_coverage)),
-        Route(collection + "/map", with_query(maps.get_collection_map)),
-        Route(tile, with_query(tiles.get_collection_tiles_data)),
+        Route(collection + "/coverage", with_query(module, coverages.get_collection_coverage)),
+        Route(collection + "/map", with_query(module, maps.get_collection_map)),
+        Route(tile, with_query(module, tiles.get_collection_tiles_data)),
         Route(
             PREFIX + "/processes/{process_id}/execution",
-            with_query(processes.execute_process),
+            with_query(module, processes.execute_process),
             methods=["POST"],
         ),
         Route(
             PREFIX + "/jobs/{job_id}",
-            with_query(processes.get_jobs, {"DELETE": processes.delete_job}),
+            with_query(module, processes.get_jobs, {"DELETE": processes.delete_job}),
             methods=["GET", "DELETE"],
         ),
         Route(PREFIX + "/outputs/{name}", output_endpoint(output_dir(runtime))),
@@ -115,7 +150,7 @@ def build_door(runtime: Runtime) -> Door:
         manager = getattr(module.api_, "manager", None)
         if hasattr(manager, "close"):
             manager.close()
-        set_runtime(None)
+        registry.unregister(app_id)
         shutil.rmtree(folder, ignore_errors=True)
 
     return Door(routes=routes, close=close)

@@ -1,4 +1,9 @@
-"""OGC API Features provider: scene footprints from the engine's catalog."""
+"""OGC API Features provider: scene footprints from the engine's catalog.
+
+Every query (bbox, datetime, property values, the CQL2 filter, sortby, offset and limit) is
+one paged catalog search (``catalog.search_page``): a STAC API answers it on the server, the
+static catalog in memory; nothing is capped or filtered afterwards.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,12 @@ from typing import Any
 
 from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
 
-from gateway.core.catalog import SearchQuery
-from gateway.core.catalog.models import Scene, TimeRange
+from gateway.core.catalog import PageQuery, Scene, SortKey, cql2_text
 from gateway.core.request import parse_time
 from gateway.errors import InvalidParameterValue
-from gateway.ogcapi.cql import compile_filter
+from gateway.ogcapi.cql import FilterTranslator, Json, all_of, box_polygon, op, time_range
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import get_runtime
-
-WORLD = (-180.0, -90.0, 180.0, 90.0)
-MAX_SCENES = 1000  # one search answers a page; paging goes no deeper than this
+from gateway.ogcapi.registry import BuiltOnce, runtime_for
 
 # Queryable properties of a footprint and their JSON types (the same fields as WFS).
 FIELDS: dict[str, dict[str, str]] = {
@@ -28,6 +29,9 @@ FIELDS: dict[str, dict[str, str]] = {
     "processing:version": {"type": "string"},
     "assets": {"type": "object"},
 }
+# Scalar properties: what property parameters and sortby take (a filter also takes id, geometry).
+FILTERABLE = tuple(name for name, kind in FIELDS.items() if kind["type"] != "object")
+TRANSLATE = FilterTranslator((*FILTERABLE, "id", "geometry"))
 
 
 def scene_properties(scene: Scene) -> dict[str, Any]:
@@ -55,15 +59,53 @@ def scene_feature(scene: Scene, *, skip_geometry: bool = False) -> dict[str, Any
     }
 
 
-def _time_range(datetime_: str | None) -> TimeRange:
-    return parse_time(datetime_) if datetime_ else TimeRange()
+def _typed(name: str, value: Any) -> Any:
+    """A property parameter's text as the property's JSON type."""
+    kind = FIELDS[name]["type"]
+    try:
+        return int(value) if kind == "integer" else float(value) if kind == "number" else value
+    except ValueError:
+        raise InvalidParameterValue(f"{name} must be a number", locator=name) from None
 
 
-class SceneFeatureProvider(BaseProvider):
+def feature_filter(
+    bbox: list[float] | None,
+    datetime_: str | None,
+    properties: list[tuple[str, Any]] | None,
+    filterq: Any,
+) -> Json | None:
+    """One CQL2-JSON expression for the query parameters and the filter."""
+    equal = []
+    for name, value in properties or []:
+        if name not in FILTERABLE:
+            raise InvalidParameterValue(f"unknown property {name[:40]!r}", locator=name)
+        equal.append(op("=", {"property": name}, _typed(name, value)))
+    return all_of(
+        [
+            op("s_intersects", {"property": "geometry"}, box_polygon(bbox)) if bbox else None,
+            time_range(parse_time(datetime_)) if datetime_ else None,
+            *equal,
+            TRANSLATE(filterq) if filterq is not None else None,
+        ]
+    )
+
+
+def sort_keys(sortby: list[dict[str, Any]] | None) -> tuple[SortKey, ...]:
+    keys = []
+    for order in sortby or []:
+        name = str(order.get("property"))
+        if name not in (*FILTERABLE, "id"):
+            raise InvalidParameterValue(f"cannot sort by {name[:40]!r}", locator="sortby")
+        keys.append(SortKey(name, descending=order.get("order") == "-"))
+    return tuple(keys)
+
+
+class SceneFeatureProvider(BaseProvider, metaclass=BuiltOnce):
     """Footprints of one catalog collection (``data`` is the collection id)."""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
+        self.runtime = runtime_for(provider_def)
         self.collection = str(provider_def["data"])
         self.id_field = "id"
         self.time_field = "datetime"
@@ -75,20 +117,9 @@ class SceneFeatureProvider(BaseProvider):
     def fields(self) -> dict[str, dict[str, str]]:
         return self.get_fields()
 
-    def _scenes(
-        self, bbox: list[float] | None, datetime_: str | None, limit: int = MAX_SCENES
-    ) -> list[Scene]:
-        area = tuple(float(v) for v in bbox[:4]) if bbox else WORLD
-        if len(area) != 4 or not (area[0] <= area[2] and area[1] <= area[3]):
-            raise InvalidParameterValue("bbox must be minx,miny,maxx,maxy", locator="bbox")
-        query = SearchQuery(
-            collection=self.collection,
-            bbox=area,  # type: ignore[arg-type]
-            time=_time_range(datetime_),
-            order="mostRecent",
-            limit=limit,
-        )
-        return get_runtime().engine.catalog.search(query)
+    def _page(self, expression: Json | None, **page: Any) -> Any:
+        query = PageQuery((self.collection,), filter=cql2_text(expression), **page)
+        return self.runtime.engine.catalog.search_page(query)
 
     @gateway_errors
     def query(
@@ -105,40 +136,30 @@ class SceneFeatureProvider(BaseProvider):
         filterq: Any = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        scenes = self._scenes(bbox, datetime_)
-        for name, value in properties or []:
-            scenes = [s for s in scenes if str(scene_properties(s).get(name)) == str(value)]
-        if filterq is not None:
-            keep = compile_filter(filterq)
-            scenes = [
-                s
-                for s in scenes
-                if keep({**scene_properties(s), "id": s.id, "datetime": s.datetime})
-            ]
-        features = [scene_feature(s, skip_geometry=skip_geometry) for s in scenes]
-        for order in reversed(sortby or []):
-            name = order["property"]
-            features.sort(
-                key=lambda f, n=name: (f["properties"].get(n) is None, f["properties"].get(n)),
-                reverse=order.get("order") == "-",
-            )
-        matched = len(features)
-        page = [] if resulttype == "hits" else features[offset : offset + limit]
+        found = self._page(
+            feature_filter(bbox, datetime_, properties, filterq),
+            sortby=sort_keys(sortby),
+            offset=int(offset),
+            limit=0 if resulttype == "hits" else int(limit),
+        )
+        page = [scene_feature(s, skip_geometry=skip_geometry) for s in found.scenes]
         if select_properties:
             for feature in page:
                 feature["properties"] = {
                     k: v for k, v in feature["properties"].items() if k in select_properties
                 }
-        return {
+        answer: dict[str, Any] = {
             "type": "FeatureCollection",
             "features": page,
-            "numberMatched": matched,
             "numberReturned": len(page),
         }
+        if found.matched is not None:
+            answer["numberMatched"] = found.matched
+        return answer
 
     @gateway_errors
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
-        for scene in self._scenes(None, None):
-            if scene.id == identifier:
-                return scene_feature(scene)
-        raise ProviderItemNotFoundError(user_msg=f"no scene {identifier[:80]!r}")
+        found = self._page(op("=", {"property": "id"}, str(identifier)), limit=1)
+        if not found.scenes:
+            raise ProviderItemNotFoundError(user_msg=f"no scene {identifier[:80]!r}")
+        return scene_feature(found.scenes[0])

@@ -9,7 +9,7 @@ from pygeoapi.provider.base import BaseProvider
 from gateway.core.request import build_request
 from gateway.ogcapi.context import query_param
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import get_runtime
+from gateway.ogcapi.registry import BuiltOnce, runtime_for
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
@@ -24,11 +24,12 @@ def crs_code(uri: str) -> str:
     return text
 
 
-class EngineMapProvider(BaseProvider):
+class EngineMapProvider(BaseProvider, metaclass=BuiltOnce):
     """``data`` is a layer name; ``style`` picks one of the gateway's styles."""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
+        self.runtime = runtime_for(provider_def)
         self.time_field = "datetime"
 
     def get_fields(self) -> dict[str, Any]:
@@ -47,7 +48,7 @@ class EngineMapProvider(BaseProvider):
         format_: str = "png",
         **kwargs: Any,
     ) -> bytes:
-        runtime = get_runtime()
+        runtime = self.runtime
         request = build_request(
             runtime.config,
             bbox=tuple(float(v) for v in bbox or ()),  # type: ignore[arg-type]

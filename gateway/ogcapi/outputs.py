@@ -10,13 +10,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from gateway.runtime import Runtime
-from processes.export import output_folder
+from processes.storage import output_folder, s3_location
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
 def output_dir(runtime: Runtime) -> Path:
-    """Where exports go: ``settings.output_dir`` or ``<data_dir>/outputs``."""
+    """Where local exports go: ``settings.output_dir`` or ``<data_dir>/outputs``.
+
+    An ``output_s3_url`` is checked here, when the app is built (exports then go to S3).
+    """
+    if runtime.settings.output_s3_url:
+        s3_location(runtime.settings.output_s3_url)
     return output_folder(runtime.settings)
 
 

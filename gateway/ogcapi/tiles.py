@@ -1,4 +1,9 @@
-"""OGC API Tiles provider: PNG tiles of a layer through the engine (and its tile cache)."""
+"""OGC API Tiles provider: PNG tiles of a layer through the engine (and its tile cache).
+
+A tile is the same engine request as the WMTS door's tile of the same layer, tile matrix set,
+z/x/y and parameters: its bounds come from the same MapProxy grid objects (``TileGrids``), so
+both doors compute the same cache key (``tile_key``) and share every cached tile.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,22 @@ from pygeoapi.provider.tile import BaseTileProvider, ProviderTileNotFoundError
 from gateway.core.request import build_request
 from gateway.ogcapi.context import query_param
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import get_runtime
+from gateway.ogcapi.registry import BuiltOnce, runtime_for
+from gateway.ows.mapproxy.config import GRIDS
+from gateway.ows.mapproxy.wmts import TileGrids
 
-TILE_SIZE = 256
 SCHEMES = ("WebMercatorQuad", "WorldCRS84Quad")
 
 
-class EngineTileProvider(BaseTileProvider):
-    """``data`` is a layer name; tiles honour ``datetime``, ``maxcc`` and ``order`` parameters."""
+class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
+    """``data`` is a layer name; tiles honour ``datetime``, ``maxcc``, ``order`` and
+    ``resampling`` parameters."""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
         self.tile_type = "raster"
+        self.runtime = runtime_for(provider_def)
+        self.grids = TileGrids.load({name: GRIDS[name] for name in SCHEMES})
 
     def get_layer(self) -> str:
         return str(self.data)
@@ -94,22 +103,23 @@ class EngineTileProvider(BaseTileProvider):
     ) -> bytes:
         if tileset not in SCHEMES:
             raise NotFoundTileset()
-        tms = morecantile.tms.get(tileset)
+        grid = self.grids[tileset]
         try:
             zi, yi, xi = int(z), int(y), int(x)  # type: ignore[arg-type]
-            matrix = tms.matrix(zi)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError):
             raise ProviderTileNotFoundError(user_msg="no such tile") from None
-        if not (0 <= xi < matrix.matrixWidth and 0 <= yi < matrix.matrixHeight and zi <= 24):
+        if not 0 <= zi < grid.levels:
             raise ProviderTileNotFoundError(user_msg="no such tile")
-        bounds = tms.xy_bounds(xi, yi, zi)
-        runtime = get_runtime()
+        columns, rows = grid.grid_sizes[zi]
+        if not (0 <= xi < columns and 0 <= yi < rows):
+            raise ProviderTileNotFoundError(user_msg="no such tile")
+        runtime = self.runtime
         request = build_request(
             runtime.config,
-            bbox=(bounds.left, bounds.bottom, bounds.right, bounds.top),
-            crs="EPSG:3857" if tileset == "WebMercatorQuad" else "EPSG:4326",
-            width=TILE_SIZE,
-            height=TILE_SIZE,
+            bbox=grid.tile_bbox((xi, yi, zi)),
+            crs=grid.srs.srs_code,
+            width=grid.tile_size[0],
+            height=grid.tile_size[1],
             layer=str(self.data),
             format="png",
             time=query_param("datetime"),

@@ -1,0 +1,104 @@
+"""Where exports are written: a local folder (served at ``/ogcapi/outputs/<name>``) or S3.
+
+``GATEWAY_OUTPUT_S3_URL`` (``s3://bucket/prefix``) selects S3, with the ``GATEWAY_OUTPUT_S3_*``
+endpoint and keys (each falling back to the eodata S3 setting); otherwise exports go to
+``GATEWAY_OUTPUT_DIR`` (default ``<data dir>/outputs``). Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.errors import UpstreamError
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and a key prefix (no leading or trailing slash)."""
+
+    bucket: str
+    prefix: str
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def href(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self.key(name)}"
+
+
+def s3_location(url: str) -> S3Location:
+    """``s3://bucket/prefix`` -> S3Location; ValueError when it is not such a URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("the output S3 URL must look like s3://bucket/prefix")
+    return S3Location(parts.netloc, parts.path.strip("/"))
+
+
+def output_folder(settings: Settings) -> Path:
+    return Path(settings.output_dir) if settings.output_dir else settings.data_dir / "outputs"
+
+
+def public_href(settings: Settings, name: str) -> str:
+    base = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}/ogcapi/outputs/{name}"
+
+
+def s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client for the output storage (path-style on a custom endpoint)."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = settings.output_s3_endpoint or settings.s3_endpoint
+    https = settings.s3_https if settings.output_s3_https is None else settings.output_s3_https
+    if endpoint and "://" not in endpoint:
+        endpoint = f"{'https' if https else 'http'}://{endpoint}"
+    secret = settings.output_s3_secret_access_key or settings.s3_secret_access_key
+    region = settings.output_s3_region or settings.s3_region
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=settings.output_s3_access_key_id or settings.s3_access_key_id,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        region_name=None if region == "default" else region,
+        config=Config(
+            s3={"addressing_style": "path" if endpoint else "auto"},
+            # S3-compatible stores (Ceph, MinIO) may not take the newer default checksums.
+            request_checksum_calculation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
+
+
+def store_output(settings: Settings, name: str, content: bytes, media_type: str) -> str:
+    """Write ``content`` as ``name`` into the output storage; returns its href."""
+    if settings.output_s3_url:
+        return _put_s3(settings, s3_location(settings.output_s3_url), name, content, media_type)
+    folder = output_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{name}.part"
+    partial.write_bytes(content)
+    partial.replace(folder / name)
+    return public_href(settings, name)
+
+
+def _put_s3(
+    settings: Settings, location: S3Location, name: str, content: bytes, media_type: str
+) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        s3_client(settings).put_object(
+            Bucket=location.bucket, Key=location.key(name), Body=content, ContentType=media_type
+        )
+    except (BotoCoreError, ClientError) as error:
+        # The error's class and the bucket only: never the endpoint's keys.
+        log.error("writing %s to bucket %s failed: %s", name, location.bucket, type(error).__name__)
+        raise UpstreamError("the output storage could not be written") from None
+    return location.href(name)
