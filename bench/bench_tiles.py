@@ -110,6 +110,41 @@ class WrkResult:
     p99_ms: float
     errors: int
     requests: int
+    cpu_ms: float | None = None  # server CPU time (all its processes) per request
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, grew = {pid}, True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    return sum(times.get(p, 0.0) for p in tree)
+
+
+def with_cpu(server: Server, measure) -> WrkResult:
+    """``measure()``'s result with the server's CPU time per request added (robust to other
+    load on the machine, unlike requests per second)."""
+    before = cpu_seconds(server.process.pid)
+    result = measure()
+    used = cpu_seconds(server.process.pid) - before
+    result.cpu_ms = 1000 * used / max(result.requests, 1)
+    return result
 
 
 def median(results: list[WrkResult]) -> WrkResult:
@@ -419,7 +454,7 @@ def main() -> None:
         rows.append(
             (
                 f"uncached NDVI tiles, gateway ({len(paths)} distinct)",
-                each_once(gateway.url, paths),
+                with_cpu(gateway, lambda: each_once(gateway.url, paths)),
             )
         )
         if titiler is not None:
@@ -427,7 +462,7 @@ def main() -> None:
             rows.append(
                 (
                     f"uncached NDVI tiles, TiTiler COG ({len(paths)} distinct)",
-                    each_once(titiler.url, paths),
+                    with_cpu(titiler, lambda: each_once(titiler.url, paths)),
                 )
             )
     finally:
@@ -441,10 +476,12 @@ def main() -> None:
         f" median of {args.rounds} interleaved runs, wrk -c32; uncached rows: every tile asked"
         f" once over 4 connections\n"
     )
-    print(f"{'case':56} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-    for name, result in rows:
-        r = result
-        print(f"{name:56} {r.requests_per_s:8.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:8d}")
+    print(f"{'case':56} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'CPU ms':>7}")
+    for name, r in rows:
+        cpu = f"{r.cpu_ms:7.1f}" if r.cpu_ms is not None else f"{'':7}"
+        print(
+            f"{name:56} {r.requests_per_s:8.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:8d} {cpu}"
+        )
     if args.metatiles:
         single, meta = metatile_timings(settings)
         print(f"\nin process, per 256 px z15 NDVI tile: one by one {single * 1000:.1f} ms, "
