@@ -68,6 +68,7 @@ def create_app(
                 door.close()
         runtime.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [entry for door in built for entry in door.middleware]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
     return app

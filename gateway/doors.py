@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
@@ -17,12 +18,14 @@ class Door:
 
     ``routes`` are mounted as they are. ``ows_services`` maps an upper-case OGC ``SERVICE``
     value (``WMS``, ``WCS``...) to the ASGI app that answers ``/ows?SERVICE=...`` requests;
-    the request reaches it with its path set to ``ows_path``.
+    the request reaches it with its path set to ``ows_path``. ``middleware`` runs in front of
+    the app's routing (fast paths that must not pay for it).
     """
 
     routes: list[BaseRoute] = field(default_factory=list)
     ows_services: dict[str, ASGIApp] = field(default_factory=dict)
     ows_path: dict[str, str] = field(default_factory=dict)
+    middleware: list[Middleware] = field(default_factory=list)
     close: Callable[[], None] | None = None
 
 

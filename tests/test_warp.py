@@ -64,8 +64,9 @@ def test_window_warp_matches_a_warp_of_the_whole_file(sample_archive, resampling
         got = warp([source], grid, resampling=resampling)[0]
         want = _reference(src, grid, resampling)
     assert np.isfinite(got).all() and np.isfinite(want).all()
-    assert np.abs(got - want).max() <= 0.5  # DN; GDAL's approximate transformer differs by < 1
-    assert np.abs(got - want).mean() < 0.05
+    # DN: rounded to whole DN (integer kernels, < 0.5) and GDAL's approximate transformer
+    assert np.abs(got - want).max() <= 1.0
+    assert np.abs(got - want).mean() < 0.3
 
 
 def test_nodata_pixels_never_blend_into_values(sample_archive):

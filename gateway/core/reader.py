@@ -168,7 +168,7 @@ def _read(src: DatasetReader, asset: Asset, grid: Grid) -> SourceArray | None:
 
 
 # Reads of one local JPEG 2000 file after which it is copied into a COG.
-HOT_READS = 4
+HOT_READS = 2
 
 
 def default_cog_cache(storage: Storage) -> CogCache | None:

@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 
 from a2wsgi import WSGIMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.doors import Door
 from gateway.errors import GatewayError, MissingParameterValue
@@ -166,6 +167,24 @@ class OgcFront:
         return None
 
 
+class TileHitsFirst:
+    """In front of the app's routing: a tile request seen before (same path and query) is
+    answered from the cache at once. Cached tiles reached 76 % of a bare ASGI app's rate
+    through Starlette's routing, and this skips it (bench/bench_tiles.py)."""
+
+    def __init__(self, app: ASGIApp, tiles: TileService) -> None:
+        self.app = app
+        self.tiles = tiles
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            hit = await self.tiles.known_hit((scope["path"], scope.get("query_string", b"")))
+            if hit is not None:
+                await _send_tile(send, hit)
+                return
+        await self.app(scope, receive, send)
+
+
 async def _send_tile(send: Send, tile: Tile) -> None:
     """The tile as a bare ASGI response (the hit path skips building a Response object)."""
     headers = [
@@ -242,7 +261,8 @@ def build_door(runtime: Runtime) -> Door:
     dates.attach(time_dimensions(proxy), {layer.name: layer.collection for layer in config.layers})
     grids = TileGrids.load(conf["grids"])
     mapproxy = WSGIMiddleware(with_request_params(app), workers=WSGI_THREADS)
-    front = OgcFront(runtime, mapproxy, TileService(runtime, grids), dates)
+    tiles = TileService(runtime, grids)
+    front = OgcFront(runtime, mapproxy, tiles, dates)
 
     def close() -> None:
         registry.unregister(key)
@@ -258,5 +278,6 @@ def build_door(runtime: Runtime) -> Door:
         ],
         ows_services={"WMS": front, "WMTS": front},
         ows_path={"WMS": "/wms", "WMTS": "/wmts"},
+        middleware=[Middleware(TileHitsFirst, tiles=tiles)],
         close=close,
     )

@@ -5,13 +5,14 @@ Two shapes:
 - the 2-D coverage (default), what GetCoverage returns: a ``gml:RectifiedGrid`` in EPSG:4326,
   its acquisitions (all, or those of the vendor ``TIME``) in ``gml:EnvelopeWithTimePeriod`` and
   a ``TimeDomain`` list in ``gmlcov:metadata``, as GeoServer describes time-enabled coverages.
-  GDAL's WCS driver opens it with its bands; ``SUBSET=time(...)`` slices or trims it;
+  GDAL's WCS driver opens it with its bands and reports the list as its ``TimeDomain``
+  metadata item; ``SUBSET=time(...)`` slices or trims it. OWSLib (0.36) reads neither;
 - the space-time cube (vendor ``TIMEAXIS=cube``): axes ``Lat Long ansi`` in the compound CRS
   EPSG:4326 + OGC AnsiDate, the domain set a GML 3.3 ``gmlrgrid:ReferenceableGridByVectors``
   whose time axis has one grid point per acquisition. Its coefficients are quoted ISO 8601
-  instants, as rasdaman writes them and OWSLib reads them (``timepositions``); envelope and
-  origin carry AnsiDate numbers. GDAL opens a cube with zero bands until its time axis is
-  sliced (``-oo Subset=ansi("...")``), hence not the default.
+  instants, as rasdaman writes them and OWSLib reads them (``timepositions``, ``timelimits``);
+  envelope and origin carry AnsiDate numbers. GDAL opens a cube with zero bands until its time
+  axis is sliced (``-oo Subset=ansi("...")``), hence not the default.
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def domain_set(parent: etree._Element, domain: Domain) -> None:
     """Grid axes ``i`` (columns, along Long), ``j`` (rows, along Lat) and, in the cube, ``k``
     (acquisitions); the origin is the centre of the upper-left cell."""
     grid, cube, cid = domain.grid, domain.cube, domain.coverage.id
-    kind, ns = ("ReferenceableGridByVectors", RGRID) if cube else ("RectifiedGrid", GML)
+    ns, kind, crs = (
+        (RGRID, "ReferenceableGridByVectors", CUBE_CRS)
+        if cube
+        else (GML, "RectifiedGrid", NATIVE_CRS)
+    )
     element = sub(
         sub(parent, qname(GML, "domainSet")), qname(ns, kind),
         dimension="3" if cube else "2", **{qname(GML, "id"): f"{cid}_grid"},
@@ -109,7 +114,6 @@ def domain_set(parent: etree._Element, domain: Domain) -> None:
     sub(envelope, qname(GML, "low"), " ".join(low))
     sub(envelope, qname(GML, "high"), " ".join(high))
     sub(element, qname(GML, "axisLabels"), "i j k" if cube else "i j")
-    crs = CUBE_CRS if cube else NATIVE_CRS
     half = grid.res / 2
     position = f"{fmt(grid.bounds[3] - half)} {fmt(grid.bounds[0] + half)}"
     if cube:
@@ -120,18 +124,25 @@ def domain_set(parent: etree._Element, domain: Domain) -> None:
     )  # fmt: skip
     sub(point, qname(GML, "pos"), position)
     columns, rows = f"0 {fmt(grid.res)}", f"{fmt(-grid.res)} 0"
-    if not cube:
+    if cube:
+        _time_axis(element, columns, rows, domain.times)
+    else:
         sub(element, qname(GML, "offsetVector"), columns, srsName=crs)
         sub(element, qname(GML, "offsetVector"), rows, srsName=crs)
-        return
-    coefficients = " ".join(f'"{iso(moment)}"' for moment in domain.times)
+
+
+def _time_axis(
+    element: etree._Element, columns: str, rows: str, times: tuple[datetime, ...]
+) -> None:
+    """The cube's three ``GeneralGridAxis``: Long and Lat regular, time by its coefficients."""
+    coefficients = " ".join(f'"{iso(moment)}"' for moment in times)
     for vector, values, spanned in (
         (f"{columns} 0", "", "Long"),
         (f"{rows} 0", "", "Lat"),
         ("0 0 1", coefficients, ANSI_LABEL),
     ):
         axis = sub(sub(element, qname(RGRID, "generalGridAxis")), qname(RGRID, "GeneralGridAxis"))
-        sub(axis, qname(RGRID, "offsetVector"), vector, srsName=crs)
+        sub(axis, qname(RGRID, "offsetVector"), vector, srsName=CUBE_CRS)
         sub(axis, qname(RGRID, "coefficients"), values)
         sub(axis, qname(RGRID, "gridAxesSpanned"), spanned)
         sub(axis, qname(RGRID, "sequenceRule"), "Linear", axisOrder="+1")

@@ -1,7 +1,8 @@
-"""The time axis of WCS 2.0.1 coverages: OGC AnsiDate coordinates and acquisitions in a period.
+"""The time of WCS 2.0.1 coverages: OGC AnsiDate coordinates and acquisitions in a period.
 
-Every coverage with acquisitions is a Lat/Long/time cube whose time axis (label ``ansi``, CRS
-OGC AnsiDate: days since 1600-12-31T00:00Z) holds the acquisition instants of its collection.
+A coverage's acquisitions are those of its collection. The space-time cube description
+(vendor ``TIMEAXIS=cube``) puts them on a time axis labelled ``ansi`` in the CRS OGC AnsiDate
+(days since 1600-12-31T00:00Z); the vendor ``TIME`` narrows a description to one period.
 """
 
 from __future__ import annotations
