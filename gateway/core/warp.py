@@ -88,17 +88,16 @@ def warp(sources: list[SourceArray | None], grid: Grid, *, resampling: str) -> n
     one GDAL call, which computes the pixel mapping once for all of them.
     """
     out = np.full((len(sources), grid.height, grid.width), np.nan, dtype=np.float32)
-    groups: dict[tuple, list[SourceArray]] = {}
-    places: dict[tuple, list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for index, source in enumerate(sources):
         if source is not None:
-            groups.setdefault(source.footing, []).append(source)
-            places.setdefault(source.footing, []).append(index)
-    for footing, members in groups.items():
-        stack = np.stack([member.array for member in members])
-        warped = np.full((len(members), grid.height, grid.width), np.nan, dtype=np.float32)
-        _warp_stack(stack, members[0], warped, grid, resampling=resampling)
-        out[places[footing]] = warped
+            groups.setdefault(source.footing, []).append(index)
+    for indexes in groups.values():
+        members = [sources[i] for i in indexes]
+        stack = np.stack([member.array for member in members])  # type: ignore[union-attr]
+        warped = np.full((len(indexes), grid.height, grid.width), np.nan, dtype=np.float32)
+        _warp_stack(stack, members[0], warped, grid, resampling=resampling)  # type: ignore[arg-type]
+        out[indexes] = warped
     return out
 
 

@@ -127,21 +127,30 @@ def filter_capabilities() -> etree._Element:
     comparisons = sub(scalar, _q(FES, "ComparisonOperators"))
     for name in COMPARISONS:
         sub(comparisons, _q(FES, "ComparisonOperator"), name=name)
-    spatial = sub(root, _q(FES, "Spatial_Capabilities"))
-    operands = sub(spatial, _q(FES, "GeometryOperands"))
-    for name in ("gml:Envelope", "gml:Polygon"):
-        sub(operands, _q(FES, "GeometryOperand"), name=name)
-    operators = sub(spatial, _q(FES, "SpatialOperators"))
-    for name in SPATIAL:
-        sub(operators, _q(FES, "SpatialOperator"), name=name)
-    temporal = sub(root, _q(FES, "Temporal_Capabilities"))
-    operands = sub(temporal, _q(FES, "TemporalOperands"))
-    for name in ("gml:TimePeriod", "gml:TimeInstant"):
-        sub(operands, _q(FES, "TemporalOperand"), name=name)
-    operators = sub(temporal, _q(FES, "TemporalOperators"))
-    for name in TEMPORAL:
-        sub(operators, _q(FES, "TemporalOperator"), name=name)
+    _operator_capabilities(
+        root, "Spatial", "GeometryOperand", ("gml:Envelope", "gml:Polygon"), SPATIAL
+    )
+    _operator_capabilities(
+        root, "Temporal", "TemporalOperand", ("gml:TimePeriod", "gml:TimeInstant"), TEMPORAL
+    )
     return root
+
+
+def _operator_capabilities(
+    root: etree._Element,
+    kind: str,
+    operand_tag: str,
+    operands: tuple[str, ...],
+    operators: tuple[str, ...],
+) -> None:
+    """``fes:{kind}_Capabilities``: its operands, then its operators."""
+    section = sub(root, _q(FES, f"{kind}_Capabilities"))
+    listed = sub(section, _q(FES, f"{operand_tag}s"))
+    for name in operands:
+        sub(listed, _q(FES, operand_tag), name=name)
+    listed = sub(section, _q(FES, f"{kind}Operators"))
+    for name in operators:
+        sub(listed, _q(FES, f"{kind}Operator"), name=name)
 
 
 def feature_schema(names: list[str], gml_location: str) -> etree._Element:
