@@ -23,6 +23,7 @@ from rasterio.io import DatasetReader
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
+from gateway.core import remap
 from gateway.core.grid import Grid
 
 # Source pixels read beyond the grid's footprint on each side (bilinear/cubic neighbours).
@@ -95,9 +96,14 @@ def warp(sources: list[SourceArray | None], grid: Grid, *, resampling: str) -> n
     for indexes in groups.values():
         members = [sources[i] for i in indexes]
         stack = np.stack([member.array for member in members])  # type: ignore[union-attr]
-        warped = np.full((len(indexes), grid.height, grid.width), np.nan, dtype=np.float32)
-        _warp_stack(stack, members[0], warped, grid, resampling=resampling)  # type: ignore[arg-type]
-        out[indexes] = warped
+        in_place = indexes == list(range(indexes[0], indexes[-1] + 1))
+        if in_place:
+            target = out[indexes[0] : indexes[-1] + 1]  # a view of consecutive bands
+        else:
+            target = np.full((len(indexes), grid.height, grid.width), np.nan, dtype=np.float32)
+        _warp_stack(stack, members[0], target, grid, resampling=resampling)  # type: ignore[arg-type]
+        if not in_place:
+            out[indexes] = target
     return out
 
 
@@ -111,6 +117,8 @@ def _warp_stack(
     """
     nodata = first.nodata
     masked = nodata is not None and bool((stack == nodata).any())
+    if not masked and _remapped(stack, first, out, grid, resampling=resampling):
+        return
     if not masked and resampling in _NO_OVERSHOOT and _integer_fill(stack.dtype, nodata):
         # GDAL's integer kernels are about 1.6x faster than its float ones: warp in the
         # stored type (bilinear rounds to whole DN, < 0.5 DN), pixels left at nodata are none.
@@ -121,6 +129,23 @@ def _warp_stack(
     options = {"src_nodata": nodata, "dst_nodata": np.nan} if masked else {}
     _reproject(stack, out, first, grid, resampling=resampling, init=masked, **options)
 
+
+def _remapped(
+    stack: np.ndarray, first: SourceArray, out: np.ndarray, grid: Grid, *, resampling: str
+) -> bool:
+    """Warp with OpenCV where its kernel is GDAL's (see remap.py); False if it is not."""
+    if not remap.applies(resampling, stack.dtype):
+        return False
+    pieces = remap.plan(first.transform, first.crs, stack.shape[1:], grid)
+    if pieces is None or (resampling != "nearest" and pieces.scale > _PLAIN_BILINEAR_SCALE):
+        return False
+    remap.fill(stack, pieces, out, resampling)
+    return True
+
+
+# GDAL's bilinear takes 4 samples while the output pixel is no larger than 1/0.95 source
+# pixels, and more (a widened kernel) beyond.
+_PLAIN_BILINEAR_SCALE = 1 / 0.95
 
 # Kernels whose results stay within their inputs' range (cubic and lanczos overshoot, and an
 # overshoot clipped to nodata would be a hole).
