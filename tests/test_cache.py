@@ -69,6 +69,16 @@ def test_set_then_get(cache: Cache) -> None:
     assert cache.stats.snapshot() == {"hits": 1, "misses": 0, "sets": 1, "errors": 0}
 
 
+def test_set_many_stores_each_value_with_its_ttl(cache: Cache) -> None:
+    values = {KEY: b"a", KEY + "-2": b"bb", KEY + "-3": b""}
+    cache.set_many(values, ttl_ms=50)
+    cache.set_many({}, ttl_ms=50)
+    assert {key: cache.get(key) for key in values} == values
+    assert cache.stats.sets == 3
+    time.sleep(0.15)
+    assert all(cache.get(key) is None for key in values)
+
+
 def test_missing_key_is_a_miss(cache: Cache) -> None:
     assert cache.get(make_key("test", {"absent": True})) is None
     assert cache.stats.misses == 1 and cache.stats.hits == 0
@@ -302,6 +312,7 @@ def test_redis_down_degrades_and_recovers(
             started = time.monotonic()
             assert cache.get(KEY) is None
             cache.set(KEY, b"tile", ttl_ms=60_000)  # does not raise
+            cache.set_many({KEY: b"tile"}, ttl_ms=60_000)
             assert cache.acquire_lock(KEY, ttl_ms=1000)  # render anyway
             cache.release_lock(KEY)
             value = get_or_create(cache, KEY, lambda: b"fresh", ttl_ms=60_000)

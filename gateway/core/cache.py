@@ -63,6 +63,7 @@ class Cache(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: bytes, ttl_ms: int) -> None: ...
+    def set_many(self, values: Mapping[str, bytes], ttl_ms: int) -> None: ...
     def acquire_lock(self, key: str, ttl_ms: int) -> bool: ...
     def release_lock(self, key: str) -> None: ...
     def close(self) -> None: ...
@@ -169,6 +170,10 @@ class MemoryCache:
             self._items[key] = (value, time.monotonic() + ttl_ms / 1000)
             self._size += cost
         self.stats.add("sets")
+
+    def set_many(self, values: Mapping[str, bytes], ttl_ms: int) -> None:
+        for key, value in values.items():
+            self.set(key, value, ttl_ms)
 
     def _drop(self, key: str) -> None:
         value, _ = self._items.pop(key)
@@ -323,6 +328,22 @@ class RedisCache:
         else:
             self._succeeded()
             self.stats.add("sets")
+
+    def set_many(self, values: Mapping[str, bytes], ttl_ms: int) -> None:
+        """Store several values in one round trip (the tiles of a metatile)."""
+        _check_ttl(ttl_ms)
+        if not values or not self._available():
+            return
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    pipe.set(self._key(key), value, px=ttl_ms)
+                pipe.execute()
+        except redis.RedisError as exc:
+            self._failed("set", exc)
+        else:
+            self._succeeded()
+            self.stats.add("sets", len(values))
 
     def acquire_lock(self, key: str, ttl_ms: int) -> bool:
         _check_ttl(ttl_ms)

@@ -230,10 +230,8 @@ class TileService:
             col, row = xs.index(address.x) * width, ys.index(address.y) * height
             data = raster.data[:, row : row + height, col : col + width]
             valid = raster.valid[row : row + height, col : col + width]
-            content = encode_image(colorize(data, valid, style), request.format)
-            key = tile_key(request)
-            self.runtime.cache.set(key, content, self.runtime.engine.ttl_ms)
-            out[key] = content
+            out[tile_key(request)] = encode_image(colorize(data, valid, style), request.format)
+        self.runtime.cache.set_many(out, self.runtime.engine.ttl_ms)
         return out
 
 
