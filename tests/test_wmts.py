@@ -326,6 +326,31 @@ def test_seed_command_fills_the_cache_the_door_reads(live, redis_server, sample_
     assert f"0 rendered, {len(seeded)} already cached" in again.output
 
 
+def test_concurrent_requests_for_tiles_of_one_block_render_it_once(live):
+    params = {"TIME": "2025-05-29", "MAXCC": "85"}  # parameters no other test uses
+    block = [(X, Y - 1), (X + 1, Y - 1), (X, Y), (X + 1, Y)]
+    start = threading.Barrier(len(block))
+    replies: dict[tuple[int, int], httpx.Response] = {}
+
+    def ask(x: int, y: int) -> None:
+        start.wait()
+        replies[(x, y)] = _kvp(live, TILECOL=str(x), TILEROW=str(y), **params)
+
+    with CountingCompute(live.runtime, delay_s=0.5) as counter:
+        threads = [threading.Thread(target=ask, args=tile) for tile in block]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert counter.calls == 1
+    assert sorted(r.headers["x-cache"] for r in replies.values()).count("miss") >= 1
+    for (x, y), reply in replies.items():
+        expected = engine_tile(
+            live.runtime, "WebMercatorQuad", Z, x, y, **{"time": "2025-05-29", "maxcc": 85}
+        )
+        assert_same_picture(rgba(reply.content), expected)
+
+
 def test_a_missing_tile_renders_its_metatile_block_once(live):
     params = {"TIME": "2025-05-29", "MAXCC": "90"}  # parameters no other test uses
     block = [(X, Y - 1), (X + 1, Y - 1), (X, Y), (X + 1, Y)]  # one 2x2 block: X even, Y odd

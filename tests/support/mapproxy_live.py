@@ -69,9 +69,10 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
 class CountingCompute:
     """Wraps ``engine.compute`` of a runtime to count how often pixels were computed."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, delay_s: float = 0.0) -> None:
         self.runtime = runtime
         self.calls = 0
+        self.delay_s = delay_s  # a slower compute, so that concurrent requests overlap
         self._lock = threading.Lock()
 
     def __enter__(self) -> CountingCompute:
@@ -80,6 +81,7 @@ class CountingCompute:
         def counted(request):
             with self._lock:
                 self.calls += 1
+            time.sleep(self.delay_s)
             return original(request)
 
         self.runtime.engine.compute = counted  # type: ignore[method-assign]

@@ -112,8 +112,10 @@ class TileService:
     A missing tile is rendered with its ``metatile`` x ``metatile`` block of neighbours in one
     engine read (``engine.compute`` on the block's grid, cut into tiles, each cached under its
     own key). On the sample's JPEG 2000 (1024 px codestream tiles) a 2x2 block costs about
-    what one tile does (bench/bench_tiles.py --metatiles): neighbours come almost free. A lock
-    on the block makes concurrent requests for tiles of one block render it once.
+    what one tile does (bench/bench_tiles.py --metatiles): neighbours come almost free.
+    Concurrent requests for tiles of one block render it once: in this process they wait for
+    the render under way (an event, no render slot taken), across processes and replicas on
+    the block's Redis lock, keyed by its first tile.
     """
 
     def __init__(self, runtime: Runtime, grids: TileGrids, *, metatile: int = METATILE) -> None:
@@ -124,6 +126,7 @@ class TileService:
         self._raw = _Keys()  # (path, query string) -> (cache key, media type)
         self._hits = HitReader(runtime.cache, runtime.settings.redis_url)
         self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
+        self._rendering: dict[tuple, anyio.Event] = {}  # blocks being rendered in this process
 
     async def known_hit(self, raw: tuple[str, bytes]) -> Tile | None:
         """The cached tile of a request seen before, by its raw path and query string alone
@@ -142,21 +145,45 @@ class TileService:
     ) -> Tile:
         """The tile (``raw``: the request's path and query, remembered for ``known_hit``)."""
         signature = (address, *(params.get(name) for name in PARAMS))
-        known = self._keys.get(signature)
-        if known is not None:
-            if raw is not None:
-                self._raw.put(raw, known)
-            content = await self._hits.get(known[0])
-            if content is not None:
-                return Tile(content, known[1], cached=True)
+        hit = await self._known_tile(signature, raw)
+        if hit is not None:
+            return hit
+        # A tile of a block this process is rendering: wait for it, without taking a render
+        # slot or polling the lock, then read it as a hit.
+        block = (self._block_origin(address), *signature[1:])
+        if block[0] is not None and (rendering := self._rendering.get(block)) is not None:
+            await rendering.wait()
+            hit = await self._known_tile(signature, raw)
+            if hit is not None:
+                return hit
         if self._renders is None:
             self._renders = CapacityLimiter(RENDER_THREADS)
-        tile = await anyio.to_thread.run_sync(
-            self.render, address, params, signature, limiter=self._renders
+        done = (
+            self._rendering.setdefault(block, anyio.Event())
+            if block[0] is not None
+            else anyio.Event()
         )
+        try:
+            tile = await anyio.to_thread.run_sync(
+                self.render, address, params, signature, limiter=self._renders
+            )
+        finally:
+            if self._rendering.get(block) is done:
+                del self._rendering[block]
+            done.set()
         if raw is not None and (known := self._keys.get(signature)) is not None:
             self._raw.put(raw, known)
         return tile
+
+    async def _known_tile(self, signature: tuple, raw: tuple[str, bytes] | None) -> Tile | None:
+        """The cached tile of a request whose key is known (remembering its raw form)."""
+        known = self._keys.get(signature)
+        if known is None:
+            return None
+        if raw is not None:
+            self._raw.put(raw, known)
+        content = await self._hits.get(known[0])
+        return Tile(content, known[1], cached=True) if content is not None else None
 
     def render(
         self, address: TileAddress, params: Mapping[str, str], signature: tuple | None = None
@@ -179,15 +206,27 @@ class TileService:
             produced.update(self._render_block(block, params))
             return b"1"
 
-        meta_key = make_key(
-            "metatile", {"tile": key, "block": [a.z for a in block[:1]] + [len(block)]}
-        )
+        # One lock per block: keyed by the block's first tile, whichever tile was asked.
+        first = self.grids.tile_request(self.runtime, block[0], params)
+        meta_key = make_key("metatile", {"tile": tile_key(first), "size": len(block)})
         get_or_create(cache, meta_key, produce, ttl_ms=self.runtime.engine.ttl_ms)
         content = produced.get(key) or cache.get(key)
         if content is None:  # rendered elsewhere but not readable (Redis down, evicted)
             rendered = self.runtime.engine.render(request)
             return Tile(rendered.content, rendered.media_type, rendered.cached)
         return Tile(content, media_type, cached=key not in produced)
+
+    def _block_origin(self, address: TileAddress) -> TileAddress | None:
+        """The first tile of ``address``'s block; None off the grids (``render`` says why)."""
+        if address.tile_matrix_set not in self.grids:
+            return None
+        grid = self.grids[address.tile_matrix_set]
+        if not 0 <= address.z < grid.levels:
+            return None
+        columns, rows = grid.grid_sizes[address.z]
+        if not (0 <= address.x < columns and 0 <= address.y < rows):
+            return None
+        return self._block(address)[0]
 
     def _block(self, address: TileAddress) -> list[TileAddress]:
         """The tiles of ``address``'s metatile block (clipped at the matrix edges)."""
@@ -230,7 +269,11 @@ class TileService:
             col, row = xs.index(address.x) * width, ys.index(address.y) * height
             data = raster.data[:, row : row + height, col : col + width]
             valid = raster.valid[row : row + height, col : col + width]
-            out[tile_key(request)] = encode_image(colorize(data, valid, style), request.format)
+            key = tile_key(request)
+            out[key] = encode_image(colorize(data, valid, style), request.format)
+            # The block's other tiles, asked next, are then found without a render thread.
+            signature = (address, *(params.get(name) for name in PARAMS))
+            self._keys.put(signature, (key, MEDIA_TYPES[request.format]))
         self.runtime.cache.set_many(out, self.runtime.engine.ttl_ms)
         return out
 
