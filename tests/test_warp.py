@@ -93,7 +93,12 @@ def test_window_warp_is_exact_bilinear_interpolation(sample_archive, crs):
         assert overview_factor(src, grid) == 1
         source = read_window(src, grid, nodata=0)
         assert source is not None and source.array.shape[0] < src.height / 2  # a window only
-        assert remap.plan(source.transform, source.crs, source.array.shape, grid) is not None
+        assert (
+            remap.plan(
+                source.transform, source.crs, source.array.shape, grid, resampling="bilinear"
+            )
+            is not None
+        )
         got = warp([source], grid, resampling="bilinear")[0]
         want = _exact(src, grid, "bilinear")
         gdal = _reference(src, grid, "bilinear")
@@ -130,6 +135,10 @@ def test_cubic_and_downsampling_bilinear_are_gdal_warps(sample_archive):
             assert np.isfinite(got).all() and np.isfinite(want).all()
             assert np.abs(got - want).max() <= 1.0  # integer kernels round to whole DN
             assert np.abs(got - want).mean() < 0.3
+        source = read_window(src, coarse, nodata=0)
+        footing = (source.transform, source.crs, source.array.shape, coarse)
+        assert remap.plan(*footing, resampling="bilinear") is None
+        assert remap.plan(*footing, resampling="nearest") is not None  # same kernel as GDAL's
 
 
 def test_beyond_the_file_edge_stays_unfilled(sample_archive):
@@ -152,7 +161,7 @@ def test_grids_too_curved_for_affine_pieces_go_to_gdal(sample_archive):
     item = _item(sample_archive, "31UFU", "2025-06-13")
     with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
         world = Grid(CRS.from_epsg(4326), (-179.0, -80.0, 179.0, 80.0), 128, 64)
-        assert remap.plan(src.transform, src.crs, src.shape, world) is None
+        assert remap.plan(src.transform, src.crs, src.shape, world, resampling="nearest") is None
         source = read_window(src, world, nodata=0)
         got = warp([source], world, resampling="nearest")[0]
         want = _reference(src, world, "nearest")

@@ -19,6 +19,7 @@ is GDAL's bilinear with the missing neighbours' weights left out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -31,9 +32,15 @@ from rasterio.crs import CRS
 
 from gateway.core.grid import Grid
 
-MAX_ERROR_PX = 0.001  # source pixels: values within about 2 DN of exact bilinear (tests)
+# Largest misfit of a piece's affine map, in source pixels: bilinear values stay within about
+# 2 DN of exact (tests/test_warp.py); nearest picks the neighbour only for centres that close
+# to a pixel edge. GDAL's approximate transformer allows 0.125.
+MAX_ERROR_PX = {"nearest": 0.01, "bilinear": 0.001}
+# GDAL's bilinear takes 4 samples while an output pixel spans at most 1/0.95 source pixels,
+# and widens its kernel beyond (downsampling): OpenCV's is GDAL's only up to there.
+MAX_SCALE = {"nearest": math.inf, "bilinear": 1 / 0.95}
+KERNELS = tuple(MAX_ERROR_PX)
 MIN_PIECE_PX = 32
-KERNELS = ("nearest", "bilinear")
 DTYPES = frozenset({np.dtype("uint8"), np.dtype("uint16"), np.dtype("int16"), np.dtype("float32")})
 
 
@@ -54,23 +61,37 @@ class Plan:
 
 
 def applies(resampling: str, dtype: np.dtype) -> bool:
-    """True when OpenCV has a kernel for ``resampling`` on ``dtype`` arrays."""
+    """True when OpenCV has a kernel like GDAL's for ``resampling`` on ``dtype`` arrays."""
     return resampling in KERNELS and np.dtype(dtype) in DTYPES
 
 
 def plan(
-    src_transform: Affine, src_crs: CRS, src_shape: tuple[int, int], grid: Grid
+    src_transform: Affine,
+    src_crs: CRS,
+    src_shape: tuple[int, int],
+    grid: Grid,
+    *,
+    resampling: str,
 ) -> Plan | None:
-    """How to warp a source array onto ``grid`` piece by piece, or None when GDAL must.
+    """How to warp a source array onto ``grid`` with ``resampling`` piece by piece, or None
+    when GDAL must (no OpenCV kernel like GDAL's there, or no affine enough pieces).
 
     Pieces are square cells, the largest power of two on which every cell is affine enough.
     """
+    if resampling not in KERNELS:
+        return None
+    tolerance, max_scale = MAX_ERROR_PX[resampling], MAX_SCALE[resampling]
     to_source = _to_source(src_transform, src_crs, grid)
     size = max(MIN_PIECE_PX, 1 << (max(grid.height, grid.width) - 1).bit_length())
     while size >= MIN_PIECE_PX:
         fitted = _fit_cells(to_source, grid.height, grid.width, size)
-        if fitted is not None:
-            return _pieces(fitted, size, grid, src_shape)
+        if fitted is None:
+            return None
+        coefficients, error = fitted
+        if _scale(coefficients) > max_scale:
+            return None  # known from the first, coarsest fit already
+        if error <= tolerance:
+            return Plan(_pieces(coefficients, size, grid, src_shape), _scale(coefficients))
         size //= 2
     return None
 
@@ -111,10 +132,10 @@ def _to_source(src_transform: Affine, src_crs: CRS, grid: Grid):
     return to_source
 
 
-def _fit_cells(to_source, height: int, width: int, size: int) -> np.ndarray | None:
+def _fit_cells(to_source, height: int, width: int, size: int) -> tuple[np.ndarray, float] | None:
     """Affine maps (rows, cols, 2, 3) of ``size`` cells, each fitted to exact transforms at 3 x 3
-    of its points (edge coordinates relative to the cell), or None if one is off by more than
-    MAX_ERROR_PX or a point cannot be transformed."""
+    of its points (edge coordinates relative to the cell), and the largest misfit in source
+    pixels; None if a point cannot be transformed."""
     cell_rows, cell_cols = -(-height // size), -(-width // size)
     half = size / 2
     cols, rows = np.meshgrid(
@@ -129,7 +150,13 @@ def _fit_cells(to_source, height: int, width: int, size: int) -> np.ndarray | No
     design = _design(half)
     coefficients = np.einsum("kp,rcip->rcik", np.linalg.pinv(design), values)
     error = np.abs(np.einsum("pk,rcik->rcip", design, coefficients) - values).max()
-    return coefficients if error <= MAX_ERROR_PX else None
+    return coefficients, float(error)
+
+
+def _scale(coefficients: np.ndarray) -> float:
+    """The most source pixels one output pixel spans, along a row or a column."""
+    a, b, d, e = (coefficients[..., i, j] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    return float(max(np.hypot(a, d).max(), np.hypot(b, e).max()))
 
 
 def _design(half: float) -> np.ndarray:
@@ -137,39 +164,46 @@ def _design(half: float) -> np.ndarray:
     return np.array([(u * half, v * half, 1.0) for v in range(3) for u in range(3)])
 
 
-def _pieces(coefficients: np.ndarray, size: int, grid: Grid, src_shape: tuple[int, int]) -> Plan:
+def _pieces(
+    coefficients: np.ndarray, size: int, grid: Grid, src_shape: tuple[int, int]
+) -> tuple[Piece, ...]:
     """The cells as pieces with OpenCV matrices (pixel centre -> source pixel centre)."""
+    (a, b, c), (d, e, f) = np.moveaxis(coefficients, (2, 3), (0, 1))  # each (R, C)
+    matrices = np.stack(
+        [np.stack([a, b, (a + b) / 2 + c - 0.5]), np.stack([d, e, (d + e) / 2 + f - 0.5])]
+    )  # (2, 3, R, C)
+    rows, cols = np.indices(a.shape)
+    heights = np.minimum(size, grid.height - rows * size)
+    widths = np.minimum(size, grid.width - cols * size)
+    # Affine: a piece maps inside the source when its four corner pixels do.
+    corners_x = np.stack([np.zeros_like(widths), widths - 1, np.zeros_like(widths), widths - 1])
+    corners_y = np.stack([np.zeros_like(heights), np.zeros_like(heights), heights - 1, heights - 1])
+    inside = _within(
+        matrices[0, 0] * corners_x + matrices[0, 1] * corners_y + matrices[0, 2],
+        matrices[1, 0] * corners_x + matrices[1, 1] * corners_y + matrices[1, 2],
+        src_shape,
+    ).all(axis=0)
     pieces = []
-    for (row, col), ((a, b, c), (d, e, f)) in zip(
-        np.ndindex(coefficients.shape[:2]), coefficients.reshape(-1, 2, 3), strict=True
-    ):
-        matrix = np.array([[a, b, (a + b) / 2 + c - 0.5], [d, e, (d + e) / 2 + f - 0.5]])
-        rows = slice(row * size, min((row + 1) * size, grid.height))
-        cols = slice(col * size, min((col + 1) * size, grid.width))
-        inside = _inside(matrix, rows.stop - rows.start, cols.stop - cols.start, src_shape)
-        pieces.append(Piece(rows, cols, matrix, inside))
-    a, b, d, e = (coefficients[..., i, j] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
-    scale = max(np.hypot(a, d).max(), np.hypot(b, e).max())
-    return Plan(tuple(pieces), float(scale))
+    for row, col in np.ndindex(a.shape):
+        matrix = matrices[:, :, row, col]
+        height, width = int(heights[row, col]), int(widths[row, col])
+        mask = None
+        if not inside[row, col]:
+            x = np.arange(width, dtype=np.float64)[None, :]
+            y = np.arange(height, dtype=np.float64)[:, None]
+            (ma, mb, mc), (md, me, mf) = matrix
+            mask = _within(ma * x + mb * y + mc, md * x + me * y + mf, src_shape)
+        top, left = row * size, col * size
+        pieces.append(
+            Piece(slice(top, top + height), slice(left, left + width), matrix.copy(), mask)
+        )
+    return tuple(pieces)
 
 
-def _inside(
-    matrix: np.ndarray, height: int, width: int, src_shape: tuple[int, int]
-) -> np.ndarray | None:
-    """Which pixels of a piece map inside the source array (None: all of them)."""
-    src_height, src_width = src_shape
-
-    def within(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (x >= -0.5) & (x < src_width - 0.5) & (y >= -0.5) & (y < src_height - 0.5)
-
-    corners_x = np.array([0, width - 1, 0, width - 1], dtype=np.float64)
-    corners_y = np.array([0, 0, height - 1, height - 1], dtype=np.float64)
-    (a, b, c), (d, e, f) = matrix
-    if within(a * corners_x + b * corners_y + c, d * corners_x + e * corners_y + f).all():
-        return None  # affine: the corners' hull holds every pixel
-    x = np.arange(width, dtype=np.float64)[None, :]
-    y = np.arange(height, dtype=np.float64)[:, None]
-    return within(a * x + b * y + c, d * x + e * y + f)
+def _within(x: np.ndarray, y: np.ndarray, src_shape: tuple[int, int]) -> np.ndarray:
+    """True where a source position (OpenCV convention) lies on the source array."""
+    height, width = src_shape
+    return (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
 
 
 def _apply(t: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

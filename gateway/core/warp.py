@@ -136,16 +136,12 @@ def _remapped(
     """Warp with OpenCV where its kernel is GDAL's (see remap.py); False if it is not."""
     if not remap.applies(resampling, stack.dtype):
         return False
-    pieces = remap.plan(first.transform, first.crs, stack.shape[1:], grid)
-    if pieces is None or (resampling != "nearest" and pieces.scale > _PLAIN_BILINEAR_SCALE):
+    pieces = remap.plan(first.transform, first.crs, stack.shape[1:], grid, resampling=resampling)
+    if pieces is None:
         return False
     remap.fill(stack, pieces, out, resampling)
     return True
 
-
-# GDAL's bilinear takes 4 samples while the output pixel is no larger than 1/0.95 source
-# pixels, and more (a widened kernel) beyond.
-_PLAIN_BILINEAR_SCALE = 1 / 0.95
 
 # Kernels whose results stay within their inputs' range (cubic and lanczos overshoot, and an
 # overshoot clipped to nodata would be a hole).
