@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CDSE_STAC_URL = "https://stac.dataspace.copernicus.eu/v1"
 CDSE_S3_ENDPOINT = "eodata.dataspace.copernicus.eu"
@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     wfs_scan_limit: int = Field(default=10_000, ge=0)
     # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
     capabilities_ttl_s: float = 300.0
+    # The scenes that listing reads: those touching this lon/lat box ("west,south,east,north")
+    # acquired in the last N days, newest first, at most this many (unset: everywhere, all
+    # time). A deployment on a global catalog such as CDSE's names its area and period.
+    capabilities_bbox: Annotated[tuple[float, float, float, float] | None, NoDecode] = None
+    capabilities_days: int | None = Field(default=None, ge=1)
+    capabilities_scan_limit: int = Field(default=100_000, ge=1)
 
     # Storage: "auto" reads from S3 when an endpoint is configured, else local files.
     storage: Literal["auto", "local", "s3"] = "auto"
@@ -92,6 +98,28 @@ class Settings(BaseSettings):
     # Embedded default: make the sample archive on first start when it is missing.
     sample_data: bool = True
     sample_profile: Literal["small", "full"] = "small"
+
+    @field_validator("capabilities_bbox", mode="before")
+    @classmethod
+    def _lon_lat_box(cls, value: object) -> object:
+        """``"west,south,east,north"`` in degrees (a list or tuple passes as it is)."""
+        if isinstance(value, str):
+            parts = [p for p in value.replace(" ", "").split(",") if p]
+            if not parts:
+                return None
+            value = tuple(parts)
+        return value
+
+    @field_validator("capabilities_bbox")
+    @classmethod
+    def _ordered_box(
+        cls, value: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if value is not None:
+            west, south, east, north = value
+            if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+                raise ValueError("capabilities_bbox must be west,south,east,north in degrees")
+        return value
 
     @property
     def storage_mode(self) -> Literal["local", "s3"]:

@@ -9,15 +9,20 @@ listing then runs in the background), and not before.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from lxml import etree
 
 from gateway.core.catalog import CachedCatalog, StacApiCatalog, StaticCatalog
-from gateway.ows.mapproxy.dates import summarise
+from gateway.ows.mapproxy.dates import ListingScope, summarise
 from tests.support.expected import load_items
 from tests.support.mapproxy_live import assert_valid, live_server, schema
 from tests.support.stac_api import start_stac_api
@@ -55,6 +60,94 @@ def test_listing_has_no_cap(sample_archive, tmp_path):
     assert len(summary.dates) == 1200
     assert summary.dates[0] == "2021-01-01" and summary.dates[-1] == "2024-04-14"
     assert summary.bbox == pytest.approx(item["bbox"])
+
+
+# The scope of a listing (a global catalog cannot be listed whole) ----------------------------
+
+WEST_TILE = (5.93, 52.6, 6.0, 52.65)  # T31UFU's scenes only: T32ULD starts at 6.04 E
+NOW = datetime(2025, 6, 25, 12, 0, tzinfo=UTC)
+
+
+def _expected(archive, bbox=None, since: str | None = None) -> tuple[list[str], tuple]:
+    """Dates and extent of the sample scenes touching ``bbox`` acquired from ``since`` on
+    (shapely on the items themselves)."""
+    from shapely.geometry import box, shape
+
+    items = [
+        i
+        for i in load_items(archive, L2A)
+        if (bbox is None or shape(i["geometry"]).intersects(box(*bbox)))
+        and (since is None or i["properties"]["datetime"] >= since)
+    ]
+    boxes = [i["bbox"] for i in items]
+    extent = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    return sorted({i["properties"]["datetime"][:10] for i in items}), extent
+
+
+@pytest.mark.parametrize("backend", ["static", "stac-api"])
+def test_listing_keeps_to_the_scope_area_and_period(backend, sample_archive, request):
+    catalog = (
+        CachedCatalog(StaticCatalog(sample_archive / "stac"))
+        if backend == "static"
+        else StacApiCatalog(request.getfixturevalue("stac").url, page_size=3)
+    )
+    scope = ListingScope(bbox=WEST_TILE)
+    summary = summarise(catalog, L2A, scope, now=lambda: NOW)
+    dates, extent = _expected(sample_archive, WEST_TILE)
+    assert list(summary.dates) == dates and summary.complete
+    assert summary.bbox == pytest.approx(extent)
+    assert extent[2] < 6.11  # T31UFU's extent only, not T32ULD's (to 6.23 E)
+    recent = summarise(catalog, L2A, ListingScope(days=15), now=lambda: NOW)
+    assert list(recent.dates) == _expected(sample_archive, since="2025-06-10")[0]
+    assert list(recent.dates) == ["2025-06-13", "2025-06-23"]
+
+
+def test_listing_stops_at_its_scan_limit_with_the_newest_dates(sample_archive, caplog):
+    catalog = CachedCatalog(StaticCatalog(sample_archive / "stac"))
+    with caplog.at_level(logging.WARNING, logger="gateway.ows.mapproxy.dates"):
+        summary = summarise(catalog, L2A, ListingScope(scan_limit=3))
+    assert not summary.complete
+    assert list(summary.dates) == ["2025-06-13", "2025-06-23"]  # 2 scenes on the 23rd, 1 more
+    assert "newest 3 scenes" in caplog.text and "capabilities_bbox" in caplog.text
+
+
+def test_settings_name_the_scope_and_capabilities_follow_it(sample_settings, sample_archive):
+    days = (datetime.now(UTC) - datetime(2025, 6, 10, tzinfo=UTC)).days  # from 2025-06-10 on
+    settings = sample_settings.model_copy(
+        update={"capabilities_bbox": WEST_TILE, "capabilities_days": days}
+    )
+    with live_server(settings) as live:
+        found = _documents(live)
+    assert all(values == (["2025-06-13", "2025-06-23"], "2025-06-23") for values in found.values())
+
+
+def test_capabilities_bbox_is_read_from_the_environment(monkeypatch):
+    from pydantic import ValidationError
+
+    from gateway.settings import Settings
+
+    monkeypatch.setenv("GATEWAY_CAPABILITIES_BBOX", "5.93, 52.6,6.0,52.65")
+    assert Settings().capabilities_bbox == WEST_TILE
+    monkeypatch.setenv("GATEWAY_CAPABILITIES_BBOX", "6.0,52.6,5.93,52.65")
+    with pytest.raises(ValidationError, match="west,south,east,north"):
+        Settings()
+
+
+def test_the_production_environment_names_an_area_and_a_period(monkeypatch):
+    from gateway.settings import Settings
+
+    for name in [n for n in os.environ if n.startswith("GATEWAY_")]:
+        monkeypatch.delenv(name)
+    example = Path(__file__).resolve().parents[1] / "config" / "production.env.example"
+    settings = Settings(_env_file=example)
+    west, south, east, north = settings.capabilities_bbox
+    assert west < east and south < north and settings.capabilities_days >= 1
+    assert settings.stac_url.startswith("https://stac.dataspace.copernicus.eu")
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +229,70 @@ def test_capabilities_show_a_new_scene_after_the_ttl_and_not_before(
             assert time.monotonic() < deadline, after
             time.sleep(0.2)
         assert all(found == ([*old, NEW_DAY], NEW_DAY) for found in after.values()), after
+
+
+def _ndvi_lon_lat_box(live) -> tuple[float, ...]:
+    """The NDVI layer's EX_GeographicBoundingBox in the WMS 1.3.0 capabilities."""
+    params = {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}
+    document = etree.fromstring(httpx.get(f"{live.url}/wms", params=params, timeout=60).content)
+    box = document.xpath("//w:Layer[w:Name='NDVI']/w:EX_GeographicBoundingBox", namespaces=WMS_NS)
+    names = ("westBoundLongitude", "southBoundLatitude", "eastBoundLongitude", "northBoundLatitude")
+    return tuple(float(box[0].findtext(f"w:{n}", namespaces=WMS_NS)) for n in names)
+
+
+def test_scenes_in_a_new_area_widen_the_layers_after_the_ttl(
+    sample_archive, sample_settings, tmp_path
+):
+    """Started on a STAC API holding T31UFU only; T32ULD's scenes (to 6.23 E) added: after
+    the TTL the layers' bounding boxes take them in and WMS GetMap draws them, as the
+    engine does (MapProxy built again with the new extents)."""
+    from pyproj import Transformer
+
+    from gateway.core.request import build_request
+    from tests.support.pictures import rgba
+
+    stac_dir = tmp_path / "stac"
+    shutil.copytree(sample_archive / "stac", stac_dir)
+    items = stac_dir / "collections" / L2A / "items.ndjson"
+    lines = items.read_text().splitlines()
+    items.write_text("\n".join(line for line in lines if "_T31UFU_" in line) + "\n")
+    added = tmp_path / "t32uld.ndjson"
+    added.write_text("\n".join(line for line in lines if "_T32ULD_" in line) + "\n")
+    api = start_stac_api(stac_dir)
+    try:
+        settings = sample_settings.model_copy(
+            update={"stac_url": api.url, "capabilities_ttl_s": TTL_S, "search_cache_ttl_s": 1.0}
+        )
+        east_only = Transformer.from_crs(4326, 3857, always_xy=True).transform_bounds(
+            6.13, 52.59, 6.2, 52.65
+        )  # T32ULD's scenes alone cover it
+        params = {
+            "SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": "NDVI",
+            "STYLES": "", "CRS": "EPSG:3857", "BBOX": ",".join(map(str, east_only)),
+            "WIDTH": "300", "HEIGHT": "300", "FORMAT": "image/png", "TRANSPARENT": "TRUE",
+            "TIME": "2025-06-13",
+        }  # fmt: skip
+        with live_server(settings) as live:
+            ready = time.monotonic()
+            assert _ndvi_lon_lat_box(live)[2] < 6.11  # T31UFU ends at 6.10 E
+            small = {**params, "WIDTH": "200", "HEIGHT": "200"}  # the tile cache keeps it
+            before = rgba(httpx.get(f"{live.url}/wms", params=small, timeout=60).content)
+            assert (before[..., 3] == 0).all()
+            api.load("items", added)
+            time.sleep(max(0.0, ready + TTL_S - time.monotonic()) + 0.2)
+            deadline = time.monotonic() + 60
+            while _ndvi_lon_lat_box(live)[2] < 6.2:  # the first asks for a listing
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            got = rgba(httpx.get(f"{live.url}/wms", params=params, timeout=60).content)
+            request = build_request(
+                live.runtime.config, layer="NDVI", bbox=east_only, crs="EPSG:3857",
+                width=300, height=300, time="2025-06-13",
+            )  # fmt: skip
+            expected = rgba(live.runtime.engine.render(request).content)
+    finally:
+        api.stop()
+    assert (got[..., 3] == 255).mean() > 0.5
+    assert (got[..., 3] == expected[..., 3]).mean() > 0.999
+    levels = np.abs(got[..., :3].astype(int) - expected[..., :3].astype(int)).max(axis=2)
+    assert levels.mean() < 1.0

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from copy import deepcopy
 from typing import Any
 
-from gateway.ows.mapproxy.dates import WORLD, CollectionSummary, summarise
+from gateway.ows.mapproxy.dates import WORLD, CollectionSummary, listing_scope, summarise
 from gateway.runtime import Runtime
 
 WMS_VERSIONS = ["1.1.1", "1.3.0"]
@@ -70,9 +70,11 @@ def mapproxy_config(
     key by z/x/y only, and the engine's key covers every parameter that changes pixels.
     """
     config = runtime.config
-    summaries = summaries or {
-        c.id: summarise(runtime.engine.catalog, c.id) for c in config.collections
-    }
+    if summaries is None:
+        scope = listing_scope(runtime.settings)
+        summaries = {
+            c.id: summarise(runtime.engine.catalog, c.id, scope) for c in config.collections
+        }
     everywhere = [s.bbox for s in summaries.values() if s.dates]
     area = everywhere[0] if everywhere else WORLD
     layers, sources, caches = [], {}, {}

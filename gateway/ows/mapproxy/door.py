@@ -22,7 +22,7 @@ from gateway.ows.mapproxy import registry, wms
 from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
 from gateway.ows.mapproxy.config import mapproxy_config
 from gateway.ows.mapproxy.context import with_request_params
-from gateway.ows.mapproxy.dates import CapabilityDates
+from gateway.ows.mapproxy.dates import CapabilityDates, CollectionSummary, listing_scope
 from gateway.ows.mapproxy.errors import wms_exception, wmts_exception
 from gateway.ows.mapproxy.featureinfo import feature_info, kvp_info, rest_info
 from gateway.ows.mapproxy.tiles import Tile, TileService
@@ -250,23 +250,40 @@ def build_door(runtime: Runtime) -> Door:
     key = registry.register(runtime)
     base_dir = tempfile.mkdtemp(prefix="cdse-mapproxy-")
     config = runtime.config
+    layer_collections = {layer.name: layer.collection for layer in config.layers}
     dates = CapabilityDates(
         runtime.engine.catalog,
         [c.id for c in config.collections],
         ttl_s=runtime.settings.capabilities_ttl_s,
+        scope=listing_scope(runtime.settings),
     )
-    conf = mapproxy_config(runtime, key, base_dir=base_dir, summaries=dates.summaries)
-    app, proxy = build_mapproxy(conf, base_dir)
-    fix_kvp_capabilities(app)
-    dates.attach(time_dimensions(proxy), {layer.name: layer.collection for layer in config.layers})
-    grids = TileGrids.load(conf["grids"])
-    mapproxy = WSGIMiddleware(with_request_params(app), workers=WSGI_THREADS)
+
+    def build(summaries: dict[str, CollectionSummary]) -> tuple[WSGIMiddleware, TileGrids]:
+        """MapProxy for these summaries (dates, and extents: capabilities and coverages)."""
+        conf = mapproxy_config(runtime, key, base_dir=base_dir, summaries=summaries)
+        app, proxy = build_mapproxy(conf, base_dir)
+        fix_kvp_capabilities(app)
+        dates.attach(time_dimensions(proxy), layer_collections)
+        mapproxy = WSGIMiddleware(with_request_params(app), workers=WSGI_THREADS)
+        return mapproxy, TileGrids.load(conf["grids"])
+
+    mapproxy, grids = build(dates.summaries)
     tiles = TileService(runtime, grids)
     front = OgcFront(runtime, mapproxy, tiles, dates)
 
+    def rebuild(summaries: dict[str, CollectionSummary]) -> None:
+        """New extents listed: MapProxy built again and swapped in (in the listing thread;
+        requests under way finish on the one they started on)."""
+        old = front.mapproxy
+        front.mapproxy, _ = build(summaries)
+        old.executor.shutdown(wait=False)
+        log.info("WMS/WMTS layer extents changed with the catalog: MapProxy rebuilt")
+
+    dates.on_new_extents = rebuild
+
     def close() -> None:
         registry.unregister(key)
-        mapproxy.executor.shutdown(wait=False)
+        front.mapproxy.executor.shutdown(wait=False)
         shutil.rmtree(base_dir, ignore_errors=True)
 
     return Door(
