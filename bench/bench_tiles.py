@@ -436,11 +436,13 @@ def main() -> None:
             "cached tile, gateway WMTS KVP (Redis)": gateway.url + kvp,
             "cached tile, bare ASGI floor (same Redis key)": floor.url + "/",
         }
-        # Interleaved rounds, median per case: the machine's load drifts between runs.
+        # Interleaved rounds, median per case: the machine's load drifts between runs. Each
+        # round starts with the next case, so that no case always runs first.
         rounds: dict[str, list[WrkResult]] = {name: [] for name in cached_cases}
-        for _ in range(0 if args.skip_cached else args.rounds):
-            for name, url in cached_cases.items():
-                rounds[name].append(wrk(url, duration=args.duration, connections=32))
+        order = list(cached_cases)
+        for turn in range(0 if args.skip_cached else args.rounds):
+            for name in order[turn % len(order) :] + order[: turn % len(order)]:
+                rounds[name].append(wrk(cached_cases[name], duration=args.duration, connections=32))
         rows.extend((name, median(results)) for name, results in rounds.items() if results)
 
         tiles = uncached_tiles()
