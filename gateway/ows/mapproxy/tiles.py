@@ -158,19 +158,16 @@ class TileService:
                 return hit
         if self._renders is None:
             self._renders = CapacityLimiter(RENDER_THREADS)
-        done = (
-            self._rendering.setdefault(block, anyio.Event())
-            if block[0] is not None
-            else anyio.Event()
-        )
+        done = self._rendering.setdefault(block, anyio.Event()) if block[0] is not None else None
         try:
             tile = await anyio.to_thread.run_sync(
                 self.render, address, params, signature, limiter=self._renders
             )
         finally:
-            if self._rendering.get(block) is done:
-                del self._rendering[block]
-            done.set()
+            if done is not None:
+                if self._rendering.get(block) is done:
+                    del self._rendering[block]
+                done.set()
         if raw is not None and (known := self._keys.get(signature)) is not None:
             self._raw.put(raw, known)
         return tile
@@ -202,12 +199,13 @@ class TileService:
             return Tile(content, media_type, cached=True)
         produced: dict[str, bytes] = {}
 
-        def produce() -> bytes:
-            produced.update(self._render_block(block, params))
-            return b"1"
-
         # One lock per block: keyed by the block's first tile, whichever tile was asked.
         first = self.grids.tile_request(self.runtime, block[0], params)
+
+        def produce() -> bytes:
+            produced.update(self._render_block(block, params, first))
+            return b"1"
+
         meta_key = make_key("metatile", {"tile": tile_key(first), "size": len(block)})
         get_or_create(cache, meta_key, produce, ttl_ms=self.runtime.engine.ttl_ms)
         content = produced.get(key) or cache.get(key)
@@ -245,15 +243,15 @@ class TileService:
         ]
 
     def _render_block(
-        self, block: list[TileAddress], params: Mapping[str, str]
+        self, block: list[TileAddress], params: Mapping[str, str], first: RenderRequest
     ) -> dict[str, bytes]:
-        """Compute the block once, cut it into tiles, encode and cache each; key -> bytes."""
+        """Compute the block once (``first``: its first tile's request), cut it into tiles,
+        encode and cache each; key -> bytes."""
         grid = self.grids[block[0].tile_matrix_set]
         width, height = grid.tile_size
         xs, ys = sorted({a.x for a in block}), sorted({a.y for a in block})
         west, south = grid.tile_bbox((xs[0], ys[-1], block[0].z))[:2]
         east, north = grid.tile_bbox((xs[-1], ys[0], block[0].z))[2:]
-        first = self.grids.tile_request(self.runtime, block[0], params)
         meta = replace(
             first,
             grid=Grid(
