@@ -14,6 +14,7 @@ from gateway.core.reader import pick_asset, scale_and_offset
 from gateway.core.request import build_request
 from gateway.errors import InvalidParameterValue
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
+from tests.support.wcs_checks import geotiff, same
 
 L2A = "sentinel-2-l2a"
 NDVI = "(B08-B04)/(B08+B04)"
@@ -38,24 +39,13 @@ def _request(runtime, **kwargs):
     return build_request(runtime.config, **params)
 
 
-def _geotiff(content: bytes):
-    with rasterio.MemoryFile(content) as memory, memory.open() as src:
-        return src.read(), src.crs, src.transform, src.nodata
-
-
-def _same(actual: np.ndarray, expected: np.ndarray, atol: float = 1e-5) -> np.ndarray:
-    """Per pixel: both NaN, or both close."""
-    both_nan = np.isnan(actual) & np.isnan(expected)
-    return both_nan | np.isclose(actual, expected, atol=atol, rtol=1e-5)
-
-
 def test_ndvi_geotiff_matches_numpy_on_the_native_grid(sample_archive, runtime):
     item = _item(sample_archive, "31UFU", "2025-06-13")
     request = _request(
         runtime, collection=L2A, expression=NDVI, time="2025-06-13", format="tiff",
         resampling="nearest",
     )  # fmt: skip
-    data, crs, transform, _ = _geotiff(runtime.engine.render(request).content)
+    data, crs, transform, _ = geotiff(runtime.engine.render(request).content)
 
     red = read_band(sample_archive, item, "B04_10m")
     nir = read_band(sample_archive, item, "B08_10m")
@@ -65,7 +55,7 @@ def test_ndvi_geotiff_matches_numpy_on_the_native_grid(sample_archive, runtime):
     assert crs.to_epsg() == 32631
     assert transform.almost_equals(rasterio.transform.from_bounds(*UTM31_BOUNDS, 300, 300))
     assert data.shape == (1, 300, 300) and data.dtype == np.float32
-    assert _same(data[0], expected).all()
+    assert same(data[0], expected).all()
     assert np.isfinite(expected).mean() > 0.95  # the window really has data
     assert np.nanmax(expected) > 0.6 and np.nanmin(expected) < 0.1  # forest and water/soil
 
@@ -76,13 +66,13 @@ def test_ndwi_and_reflectance_bands(sample_archive, runtime):
         runtime, collection=L2A, expression="(B03-B08)/(B03+B08);B11", time="2025-06-13",
         format="tiff", resampling="nearest",
     )  # fmt: skip
-    data, *_ = _geotiff(runtime.engine.render(request).content)
+    data, *_ = geotiff(runtime.engine.render(request).content)
     xs, ys = pixel_centres(UTM31_BOUNDS, 300, 300)
     green = read_band(sample_archive, item, "B03_10m").sample(xs, ys, "EPSG:32631")
     nir = read_band(sample_archive, item, "B08_10m").sample(xs, ys, "EPSG:32631")
     swir = read_band(sample_archive, item, "B11_20m").sample(xs, ys, "EPSG:32631")
-    assert _same(data[0], ndvi(green, nir)).all()
-    assert _same(data[1], swir).all()  # a 20 m band read onto a 10 m grid
+    assert same(data[0], ndvi(green, nir)).all()
+    assert same(data[1], swir).all()  # a 20 m band read onto a 10 m grid
     assert np.nanmax(swir) - np.nanmin(swir) > 0.05  # the window is not uniform
 
 
@@ -127,7 +117,7 @@ def _within_warp_tolerance(actual, sources, origin, xs, ys, crs, shift):
             for index, (nir, red, _) in enumerate(sources):
                 n = nir.sample(xs + dx, ys + dy, crs)
                 r = red.sample(xs + dx, ys + dy, crs)
-                ok |= (origin == index) & _same(actual, ndvi(n, r))
+                ok |= (origin == index) & same(actual, ndvi(n, r))
     return ok
 
 
@@ -154,7 +144,7 @@ def test_map_across_the_utm_zone_boundary_uses_both_tiles(sample_archive, runtim
     xs, ys = pixel_centres(bounds, width, height)
     expected, origin = _mosaic_expected(sources, xs, ys, "EPSG:3857")
 
-    assert _same(raster.data[0], expected).mean() > 0.9
+    assert same(raster.data[0], expected).mean() > 0.9
     # 2 m on the ground is 3.3 units of EPSG:3857 here: within a fifth of a source pixel.
     near = _within_warp_tolerance(raster.data[0], sources, origin, xs, ys, "EPSG:3857", 3.3)
     assert near.mean() > 0.999, near.mean()
@@ -198,7 +188,7 @@ def test_cloudy_date_is_masked_by_scl(sample_archive, runtime):
     raster = runtime.engine.compute(request)
     assert request.cloud_mask is True
     assert (origin == 1).mean() > 0.02  # clouds of 06-23 really are in the window
-    assert _same(raster.data[0], expected).mean() > 0.999
+    assert same(raster.data[0], expected).mean() > 0.999
     assert raster.scenes[0].id == cloudy["id"] and raster.scenes[1].id == clear["id"]
 
     # Without the mask, the cloudy scene covers everything and clouds show (NDVI ~ 0).
@@ -251,7 +241,7 @@ def test_nodata_corner_is_filled_from_another_date(sample_archive, runtime):
     first = read_band(sample_archive, edge, "B04_20m").sample(xs, ys, "EPSG:32632")
     second = read_band(sample_archive, later, "B04_20m").sample(xs, ys, "EPSG:32632")
     expected = np.where(np.isnan(first), second, first)
-    assert _same(raster.data[0], expected).all()
+    assert same(raster.data[0], expected).all()
     assert ((raster.source == 1) == np.isnan(first)).all()
 
 
@@ -261,11 +251,11 @@ def test_mosaic_cog_collection(sample_archive, runtime):
         if it["properties"]["grid:code"] == "MGRS-31UFU"
     )  # fmt: skip
     request = _request(runtime, layer="MOSAIC_NDVI", format="tiff", resampling="nearest")
-    data, *_ = _geotiff(runtime.engine.render(request).content)
+    data, *_ = geotiff(runtime.engine.render(request).content)
     xs, ys = pixel_centres(UTM31_BOUNDS, 300, 300)
     red = read_band(sample_archive, item, "B04").sample(xs, ys, "EPSG:32631")
     nir = read_band(sample_archive, item, "B08").sample(xs, ys, "EPSG:32631")
-    assert _same(data[0], ndvi(nir, red)).all()
+    assert same(data[0], ndvi(nir, red)).all()
     assert np.isfinite(data[0]).mean() > 0.95
 
 
@@ -300,7 +290,7 @@ def test_zoomed_out_render_stays_close_to_block_means(sample_archive, runtime):
         runtime.config, collection=L2A, expression=NDVI, bbox=bounds, crs="EPSG:32631",
         width=200, height=200, time="2025-06-13", format="tiff",
     )  # fmt: skip
-    data, *_ = _geotiff(runtime.engine.render(request).content)
+    data, *_ = geotiff(runtime.engine.render(request).content)
 
     def block_mean(key):
         values = read_band(sample_archive, item, key).values
