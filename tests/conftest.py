@@ -9,8 +9,6 @@ import pytest
 
 pytest_plugins = ["tests.support.redis_fixtures"]
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "cdse-stac"
 
 
 @pytest.fixture(scope="session")

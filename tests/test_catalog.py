@@ -3,7 +3,6 @@
 import json
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -17,18 +16,17 @@ from gateway.core.catalog import (
 )
 from gateway.core.catalog.cached import snap_bbox
 from gateway.core.catalog.stac_api import search_parameters
-
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "cdse-stac"
+from tests.support.cdse_items import cdse_item
 
 
 @pytest.fixture(scope="module")
 def l2a_item():
-    return json.loads((FIXTURES / "sentinel-2-l2a.item.json").read_text())
+    return cdse_item("sentinel-2-l2a")
 
 
 @pytest.fixture(scope="module")
 def mosaic_item():
-    return json.loads((FIXTURES / "sentinel-2-global-mosaics.item.json").read_text())
+    return cdse_item("sentinel-2-global-mosaics")
 
 
 def test_parse_real_l2a_item(l2a_item):

@@ -23,8 +23,8 @@ from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import box, shape
 
 from gateway.sample import LANDMARKS, SAMPLE_MARKER, plan_sample, write_sample_archive
+from tests.support.cdse_items import cdse_item
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "cdse-stac"
 L2A, MOSAIC = "sentinel-2-l2a", "sentinel-2-global-mosaics"
 CLEAR_SCL = (4, 5, 6)
 CLOUD_SCL = (8, 9)
@@ -60,8 +60,8 @@ def items(archive: Path) -> dict[str, list[dict]]:
 @pytest.fixture(scope="module")
 def fixture_items() -> dict[str, dict]:
     return {
-        L2A: json.loads((FIXTURES / "sentinel-2-l2a.item.json").read_text()),
-        MOSAIC: json.loads((FIXTURES / "sentinel-2-global-mosaics.item.json").read_text()),
+        L2A: cdse_item(L2A),
+        MOSAIC: cdse_item(MOSAIC),
     }
 
 

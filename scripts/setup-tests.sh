@@ -1,45 +1,36 @@
 #!/usr/bin/env bash
-# Installs everything the gateway and its tests need on a clean Debian 12 machine.
-# Idempotent; safe to run again.
+# What the tests need, on Debian 12: the gateway's `.venv` with the test extras, the servers and
+# clients the tests talk to (apt, as root or through sudo), and the STAC API stand-in in its own
+# `.venv-stac`. Skips every step that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: redis-server for the cache tests.
 need_apt=()
+# redis-server: the tile cache and job store tests run a real one.
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # gdal-bin: ogrinfo's OAPIF and WFS drivers are real OGC clients in the tests.
 command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)
 # chromium: the viewer test drives Debian's browser through Playwright (never a downloaded one).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-# wrk: the HTTP load generator of bench/bench_tiles.py.
-command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # PostgreSQL 15 + PostGIS: the private cluster behind the STAC API stand-in (tests/support/stac_api.py).
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
 dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need_apt+=(postgresql-15-postgis-3)
 if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
-# Python 3.12 virtual environment with the package and its test extras.
-is_py312() { "$@" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; }
-PY=()
-if [ -n "${PYTHON:-}" ] && is_py312 "$PYTHON"; then PY=("$PYTHON")
-elif command -v pyenv >/dev/null 2>&1 && pyenv_py=$(PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null) \
-     && is_py312 "$pyenv_py"; then PY=("$pyenv_py")
-elif is_py312 python3.12; then PY=(python3.12)
-elif is_py312 python3; then PY=(python3)
-else echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)" >&2; exit 1
-fi
-[ -x .venv/bin/python ] || "${PY[@]}" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+EXTRAS=test bash scripts/setup-gateway.sh
+
 # OGC XSDs (GML 3.2.1, OWS 1.1/2.0, FES 2.0) for the WCS/WFS tests ship inside pycsw; it pins
 # OWSLib<0.29, so only its files are installed (tests/support/ogc_schemas.py never imports it).
 .venv/bin/python -c 'import importlib.util as u; exit(u.find_spec("pycsw") is None)' ||
   .venv/bin/python -m pip install -q --no-deps 'pycsw==2.6.2'
+
 # The STAC API stand-in (stac-fastapi-pgstac, pypgstac) in its own venv, apart from the project's.
-[ -x .venv-stac/bin/python ] || "${PY[@]}" -m venv .venv-stac
+[ -x .venv-stac/bin/python ] || .venv/bin/python -m venv .venv-stac
 [ -x .venv-stac/bin/pypgstac ] && [ -x .venv-stac/bin/uvicorn ] ||
   .venv-stac/bin/python -m pip install -q 'pypgstac[psycopg]==0.10.0' 'stac-fastapi-pgstac==7.2.0' uvicorn
