@@ -108,6 +108,7 @@ def render(
             maxcc=maxcc,
             order=order,
             cloud_mask=cloud_mask,
+            times=runtime.times,
         )
         rendered = runtime.engine.render(request)
     except GatewayError as error:

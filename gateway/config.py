@@ -57,6 +57,8 @@ class CollectionConfig(_Strict):
     # Bands read with nearest neighbour whatever the request says (classes, counts).
     categorical_bands: tuple[str, ...] = ()
     default_order: Order = "mostRecent"
+    # No TIME means this many days up to the latest acquisition (gateway.core.dates).
+    default_time_days: int = Field(default=31, ge=1)
 
 
 class LayerConfig(_Strict):

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from gateway.config import GatewayConfig, load_config
 from gateway.core.cache import Cache, create_cache
-from gateway.core.catalog import CachedCatalog, Catalog, StacApiCatalog, StaticCatalog
+from gateway.core.catalog import CachedCatalog, StacApiCatalog, StaticCatalog
+from gateway.core.catalog.summary import CatalogSummaries, ListingScope
+from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
 from gateway.core.reader import SceneReader
 from gateway.core.storage import Storage
@@ -21,12 +23,15 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass
 class Runtime:
-    """What a running gateway holds: settings, configuration and the engine with its parts."""
+    """What a running gateway holds: settings, configuration, the engine with its parts, the
+    catalog summaries every door describes its collections from, and what TIME means."""
 
     settings: Settings
     config: GatewayConfig
     engine: Engine
     cache: Cache
+    summaries: CatalogSummaries
+    times: TimePolicy
 
     def close(self) -> None:
         self.cache.close()
@@ -46,8 +51,8 @@ def make_storage(settings: Settings) -> Storage:
     )
 
 
-def make_catalog(settings: Settings) -> Catalog:
-    backend: Catalog
+def make_catalog(settings: Settings) -> CachedCatalog:
+    backend: StacApiCatalog | StaticCatalog
     if settings.stac_url:
         backend = StacApiCatalog(
             settings.stac_url, timeout_s=settings.stac_timeout_s, retries=settings.stac_retries
@@ -87,5 +92,21 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     """Validate configuration and wire storage, catalog, reader, cache and engine."""
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
-    engine = Engine(config, make_catalog(settings), SceneReader(make_storage(settings)), cache)
-    return Runtime(settings=settings, config=config, engine=engine, cache=cache)
+    catalog = make_catalog(settings)
+    engine = Engine(config, catalog, SceneReader(make_storage(settings)), cache)
+    summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))
+    return Runtime(
+        settings=settings,
+        config=config,
+        engine=engine,
+        cache=cache,
+        summaries=summaries,
+        times=TimePolicy(config, summaries),
+    )
+
+
+def listing_scope(settings: Settings) -> ListingScope:
+    """The catalog summaries' scope (``capabilities_bbox``, ``_days``, ``_scan_limit``)."""
+    return ListingScope(
+        settings.capabilities_bbox, settings.capabilities_days, settings.capabilities_scan_limit
+    )

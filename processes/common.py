@@ -86,4 +86,5 @@ def source_request(
         order=source.order,
         cloud_mask=False if extra else source.cloud_mask,
         resampling=source.resampling,
+        times=runtime.times,
     )

@@ -10,7 +10,6 @@ import pytest
 pytest_plugins = ["tests.support.redis_fixtures"]
 
 
-
 @pytest.fixture(scope="session")
 def sample_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small CDSE-shaped sample archive, written once for the whole test session.

@@ -22,7 +22,7 @@ import pytest
 from lxml import etree
 
 from gateway.core.catalog import CachedCatalog, StacApiCatalog, StaticCatalog
-from gateway.ows.mapproxy.dates import ListingScope, summarise
+from gateway.core.catalog.summary import ListingScope, summarise
 from tests.support.expected import load_items
 from tests.support.mapproxy_live import assert_valid, live_server, schema
 from tests.support.stac_api import start_stac_api
@@ -109,7 +109,7 @@ def test_listing_keeps_to_the_scope_area_and_period(backend, sample_archive, req
 
 def test_listing_stops_at_its_scan_limit_with_the_newest_dates(sample_archive, caplog):
     catalog = CachedCatalog(StaticCatalog(sample_archive / "stac"))
-    with caplog.at_level(logging.WARNING, logger="gateway.ows.mapproxy.dates"):
+    with caplog.at_level(logging.WARNING, logger="gateway.core.catalog.summary"):
         summary = summarise(catalog, L2A, ListingScope(scan_limit=3))
     assert not summary.complete
     assert list(summary.dates) == ["2025-06-13", "2025-06-23"]  # 2 scenes on the 23rd, 1 more
@@ -123,7 +123,9 @@ def test_settings_name_the_scope_and_capabilities_follow_it(sample_settings, sam
     )
     with live_server(settings) as live:
         found = _documents(live)
-    assert all(values == (["2025-06-13", "2025-06-23"], "2025-06-23") for values in found.values())
+    # The default: the 31 days up to the latest acquisition listed.
+    wanted = (["2025-06-13", "2025-06-23"], "2025-05-24--2025-06-23")
+    assert all(values == wanted for values in found.values()), found
 
 
 def test_capabilities_bbox_is_read_from_the_environment(monkeypatch):
@@ -210,14 +212,15 @@ def test_capabilities_show_a_new_scene_after_the_ttl_and_not_before(
     with live_server(settings) as live:  # while the app is built
         ready = time.monotonic()
         old = _sample_dates(sample_archive)
-        assert all(found == (old, old[-1]) for found in _documents(live).values())
+        default = "2025-05-24--2025-06-23"  # the 31 days up to the latest acquisition
+        assert all(found == (old, default) for found in _documents(live).values())
         item = next(i for i in load_items(sample_archive, L2A) if "T31UFU" in i["id"])
         added = tmp_path / "added.ndjson"
         added.write_text(json.dumps(_copy(item, datetime(2025, 7, 2, 10, 56, 19, tzinfo=UTC), 0)))
         stac.load("items", added)
         before = _documents(live)
         assert time.monotonic() - started < TTL_S, "too slow to see the dates before the TTL"
-        assert all(found == (old, old[-1]) for found in before.values()), before
+        assert all(found == (old, default) for found in before.values()), before
         time.sleep(max(0.0, ready + TTL_S - time.monotonic()) + 0.2)
         # The first request after the TTL starts a listing in the background; the documents
         # show its dates as soon as it is done.
@@ -228,7 +231,8 @@ def test_capabilities_show_a_new_scene_after_the_ttl_and_not_before(
                 break
             assert time.monotonic() < deadline, after
             time.sleep(0.2)
-        assert all(found == ([*old, NEW_DAY], NEW_DAY) for found in after.values()), after
+        wanted = ([*old, NEW_DAY], "2025-06-02--2025-07-02")
+        assert all(found == wanted for found in after.values()), after
 
 
 def _ndvi_lon_lat_box(live) -> tuple[float, ...]:

@@ -159,9 +159,11 @@ def test_gdal_wmts_driver_reads_tiles(live):
         window = src.window(bounds.left, bounds.bottom, bounds.right, bounds.top)
         assert window.width == pytest.approx(256) and window.height == pytest.approx(256)
         pixels = np.moveaxis(src.read(window=window.round_offsets().round_lengths()), 0, -1)
-    # GDAL fills {Time} with the capabilities' default: the latest date.
-    latest = rgba(_rest(live, time_="2025-06-23").content)
-    assert (pixels == latest).all()
+    # GDAL fills {Time} with the capabilities' default: the 31 days up to the latest date,
+    # what a request without TIME gets.
+    default = rgba(_rest(live, time_="2025-05-24--2025-06-23").content)
+    assert (pixels == default).all()
+    assert (default == rgba(_kvp(live).content)).all()
     assert (pixels[..., 3] == 255).mean() > 0.3
 
 

@@ -2,65 +2,18 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from gateway.config import GatewayConfig
 from gateway.core.catalog import ORDERS, Order, TimeRange
+from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid, parse_crs
 from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
-_REDUCED = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
-
-
-def _instant_range(text: str) -> tuple[datetime, datetime]:
-    """One ISO date/datetime, possibly of reduced precision, as the interval it denotes."""
-    value = text.strip()
-    match = _REDUCED.match(value)
-    if match:
-        year, month, day = (int(g) if g else None for g in match.groups())
-        try:
-            if month is None:
-                start = datetime(year, 1, 1, tzinfo=UTC)
-                end = datetime(year + 1, 1, 1, tzinfo=UTC)
-            elif day is None:
-                start = datetime(year, month, 1, tzinfo=UTC)
-                end = start + timedelta(days=calendar.monthrange(year, month)[1])
-            else:
-                start = datetime(year, month, day, tzinfo=UTC)
-                end = start + timedelta(days=1)
-        except ValueError:
-            raise InvalidParameterValue(f"invalid date {value[:40]!r}", locator="time") from None
-        return start, end - timedelta(microseconds=1)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidParameterValue(
-            f"invalid time {value[:40]!r}: use YYYY[-MM[-DD]] or an ISO 8601 datetime",
-            locator="time",
-        ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment, moment
-
-
-def parse_time(text: str | None) -> TimeRange:
-    """``start/end``, a single date (that whole day), ``2025-06`` (that month), ``..`` open ends."""
-    if text is None or not text.strip():
-        return TimeRange()
-    parts = text.strip().split("/")
-    if len(parts) == 1:
-        return TimeRange(*_instant_range(parts[0]))
-    if len(parts) != 2 and not (len(parts) == 3 and parts[2].upper().startswith("P")):
-        raise InvalidParameterValue("time must be a date or start/end", locator="time")
-    start = None if parts[0] in ("", "..") else _instant_range(parts[0])[0]
-    end = None if parts[1] in ("", "..") else _instant_range(parts[1])[1]
-    if start is not None and end is not None and start > end:
-        raise InvalidParameterValue("time range ends before it starts", locator="time")
-    return TimeRange(start, end)
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -120,6 +73,9 @@ class RenderRequest:
     cloud_mask: bool = False
     resampling: str = "bilinear"
     layer: str | None = None
+    # How TIME was chosen (the default period, the nearest acquisition): for the doors'
+    # answers, not the pixels (``time`` holds the period read).
+    time_choice: TimeChoice | None = field(default=None, compare=False)
 
     def cache_parts(self) -> dict[str, object]:
         """Every field that changes the output bytes, for the cache key."""
@@ -156,8 +112,14 @@ def build_request(
     order: str | None = None,
     cloud_mask: bool | None = None,
     resampling: str | None = None,
+    times: TimePolicy | None = None,
 ) -> RenderRequest:
-    """Resolve a layer's defaults, parse and bound every parameter."""
+    """Resolve a layer's defaults, parse and bound every parameter.
+
+    ``times`` gives TIME its meaning in the doors (``core.dates``: the default period, the
+    nearest acquisition, open ends, the span limit); without it ``time`` is read as it is
+    (engine-level callers that name their period).
+    """
     limits = config.limits
     layer_conf = None
     if layer is not None:
@@ -183,19 +145,15 @@ def build_request(
         raise InvalidParameterValue(
             f"unknown style {style_name[:40]!r}", locator="style", code="StyleNotDefined"
         )
-    time_range = parse_time(time)
-    bounded = time_range.start is not None and time_range.end is not None
-    if bounded and time_range.end - time_range.start > timedelta(days=limits.max_time_span_days):
-        raise LimitExceeded(
-            f"time range longer than {limits.max_time_span_days} days", locator="time"
-        )
+    choice = _time_choice(config, collection_id, time, times)
     return RenderRequest(
         collection=collection_id,
         expression=text.strip(),
         grid=Grid(parse_crs(crs), bbox, width, height),
         style=style_name,
         format=parse_format(format),
-        time=time_range,
+        time=choice.period,
+        time_choice=choice,
         max_cloud_cover=parse_maxcc(maxcc),
         order=parse_order(order, collection_conf.default_order),
         cloud_mask=cloud_mask
@@ -204,6 +162,19 @@ def build_request(
         resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
     )
+
+
+def _time_choice(
+    config: GatewayConfig, collection: str, text: str | None, times: TimePolicy | None
+) -> TimeChoice:
+    if times is not None:
+        return times.resolve(collection, text)
+    period = parse_time(text)
+    limit = config.limits.max_time_span_days
+    bounded = period.start is not None and period.end is not None
+    if bounded and period.end - period.start > timedelta(days=limit):  # type: ignore[operator]
+        raise LimitExceeded(f"time range longer than {limit} days", locator="time")
+    return TimeChoice(period)
 
 
 def _resampling(value: str | None, default: str) -> str:

@@ -90,6 +90,7 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
             maxcc=query_param("maxcc"),
             order=query_param("order"),
             resampling=query_param("resampling"),
+            times=self.runtime.times,
         )
         if format_ == self.native_format:
             return runtime.engine.render(request).content

@@ -126,6 +126,7 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
             maxcc=query_param("maxcc"),
             order=query_param("order"),
             resampling=query_param("resampling"),
+            times=self.runtime.times,
         )
         return runtime.engine.render(request).content
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from gateway.config import GatewayConfig
 from gateway.core.request import RenderRequest, build_request
 from gateway.errors import InvalidParameterValue, MissingParameterValue
+from gateway.runtime import Runtime
 
 # Style names that mean "the layer's own style".
 DEFAULT_STYLES = frozenset({"", "default", "inspire_common:default"})
@@ -53,9 +53,8 @@ class RenderParams:
             text = params.get(name)
             return text.strip() if text and text.strip() else None
 
-        time = value("TIME")
         return cls(
-            time=None if time is not None and time.lower() == "default" else time,
+            time=value("TIME"),
             maxcc=value("MAXCC"),
             priority=value("PRIORITY"),
             expression=value("EXPRESSION"),
@@ -64,7 +63,7 @@ class RenderParams:
 
     def request(
         self,
-        config: GatewayConfig,
+        runtime: Runtime,
         *,
         layer: str,
         bbox: tuple[float, float, float, float],
@@ -72,9 +71,10 @@ class RenderParams:
         size: tuple[int, int],
         format: str = "png",
     ) -> RenderRequest:
-        """The engine request for ``layer`` on this area (validates every parameter)."""
+        """The engine request for ``layer`` on this area (validates every parameter; TIME
+        means what it means in every door: ``runtime.times``)."""
         return build_request(
-            config,
+            runtime.config,
             layer=layer,
             bbox=bbox,
             crs=crs,
@@ -86,6 +86,7 @@ class RenderParams:
             order=self.priority,
             expression=self.expression,
             style=self.style,
+            times=runtime.times,
         )
 
 

@@ -24,14 +24,14 @@ DOORS = ("gateway.ows.mapproxy.door:build_door",)
 
 
 class LiveServer:
-    """``create_app(runtime=...)`` with the WMS/WMTS door, in a uvicorn thread."""
+    """``create_app(runtime=...)`` with the WMS/WMTS door (or ``doors``), in a uvicorn thread."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, doors: tuple[str, ...] = DOORS) -> None:
         self.runtime = runtime
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(runtime=runtime, doors=DOORS),
+            create_app(runtime=runtime, doors=doors),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from copy import deepcopy
 from typing import Any
 
-from gateway.ows.mapproxy.dates import WORLD, CollectionSummary, listing_scope, summarise
+from gateway.core.catalog.summary import WORLD, CollectionSummary
 from gateway.runtime import Runtime
 
 WMS_VERSIONS = ["1.1.1", "1.3.0"]
@@ -71,10 +71,7 @@ def mapproxy_config(
     """
     config = runtime.config
     if summaries is None:
-        scope = listing_scope(runtime.settings)
-        summaries = {
-            c.id: summarise(runtime.engine.catalog, c.id, scope) for c in config.collections
-        }
+        summaries = {c.id: runtime.summaries.get(c.id) for c in config.collections}
     everywhere = [s.bbox for s in summaries.values() if s.dates]
     area = everywhere[0] if everywhere else WORLD
     layers, sources, caches = [], {}, {}
@@ -105,7 +102,8 @@ def mapproxy_config(
         if summary.dates:
             # MapProxy reads a single value as an ISO range: repeat it to keep it a date list.
             values = list(summary.dates) * (2 if len(summary.dates) == 1 else 1)
-            entry["dimensions"] = {"time": {"values": values, "default": summary.dates[-1]}}
+            default = runtime.times.default_text(layer.collection)
+            entry["dimensions"] = {"time": {"values": values, "default": default}}
         layers.append(entry)
     return {
         "globals": {

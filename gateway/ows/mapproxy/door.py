@@ -16,13 +16,14 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
 from gateway.errors import GatewayError, MissingParameterValue
 from gateway.ows.mapproxy import registry, wms
 from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
 from gateway.ows.mapproxy.config import mapproxy_config
 from gateway.ows.mapproxy.context import with_request_params
-from gateway.ows.mapproxy.dates import CapabilityDates, CollectionSummary, listing_scope
+from gateway.ows.mapproxy.dates import CapabilityDates
 from gateway.ows.mapproxy.errors import wms_exception, wmts_exception
 from gateway.ows.mapproxy.featureinfo import feature_info, kvp_info, rest_info
 from gateway.ows.mapproxy.tiles import Tile, TileService
@@ -108,9 +109,10 @@ class OgcFront:
     ) -> Response | None:
         try:
             checked = await run_in_threadpool(wms.check, self.runtime, params, self.tiles.grids)
+            warning = {"Warning": checked.warning} if checked.warning else None
             if checked.direct is not None:
                 rendered = await run_in_threadpool(self.runtime.engine.render, checked.direct)
-                return Response(rendered.content, media_type=rendered.media_type)
+                return Response(rendered.content, media_type=rendered.media_type, headers=warning)
             tile = None
             if checked.tile is not None:
                 tile = await self.tiles.tile(checked.tile, params, raw)
@@ -123,7 +125,11 @@ class OgcFront:
             return None
         if checked.capabilities:
             self.dates.refresh_soon()
-        rewrite = wms111_dimensions if checked.capabilities_111 else None
+        rewrite = None
+        if checked.capabilities:
+            rewrite = wms111_dimensions if checked.capabilities_111 else nearest_time_values
+        if checked.warning:
+            send = _WithHeader(send, b"warning", checked.warning.encode())
         await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
         return None
 
@@ -192,8 +198,22 @@ async def _send_tile(send: Send, tile: Tile) -> None:
         (b"content-length", str(len(tile.content)).encode()),
         (b"x-cache", b"hit" if tile.cached else b"miss"),
     ]
+    if tile.warning:
+        headers.append((b"warning", tile.warning.encode()))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": tile.content})
+
+
+class _WithHeader:
+    """An ASGI ``send`` that adds one header to a successful response."""
+
+    def __init__(self, send: Send, name: bytes, value: bytes) -> None:
+        self._send, self._header = send, (name, value)
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 200:
+            message = {**message, "headers": [*message["headers"], self._header]}
+        await self._send(message)
 
 
 class _Rewriting:
@@ -230,15 +250,27 @@ _DIMENSION_111 = re.compile(
 )
 
 
+def nearest_time_values(document: bytes) -> bytes:
+    """WMS 1.3.0 time dimensions say ``nearestValue="1"``: a TIME between acquisitions is
+    answered with the nearest one (``core.dates``; MapProxy 7 writes ``0``)."""
+    return _DIMENSION_NEAREST.sub(rb'\g<head>nearestValue="1"', document)
+
+
+_DIMENSION_NEAREST = re.compile(
+    rb'(?P<head><Dimension name="time" default="[^"]*" )nearestValue="0"'
+)
+
+
 def wms111_dimensions(document: bytes) -> bytes:
     """WMS 1.1.1 declares a dimension with ``<Dimension>`` and lists its values in ``<Extent>``
-    (MapProxy 7 writes the 1.3.0 form, which OWSLib and the 1.1.1 DTD do not accept)."""
+    (MapProxy 7 writes the 1.3.0 form, which OWSLib and the 1.1.1 DTD do not accept); a TIME
+    between acquisitions is answered with the nearest one (``nearestValue="1"``)."""
 
     def fix(match: re.Match[bytes]) -> bytes:
         name, units = match["name"], match["units"] or b' units=""'
         return (
             b'<Dimension name="' + name + b'"' + units + b"/>\n    <Extent name=\"" + name
-            + b'" default="' + match["default"] + b'" nearestValue="0">' + match["values"]
+            + b'" default="' + match["default"] + b'" nearestValue="1">' + match["values"]
             + b"</Extent>"
         )  # fmt: skip
 
@@ -251,12 +283,7 @@ def build_door(runtime: Runtime) -> Door:
     base_dir = tempfile.mkdtemp(prefix="cdse-mapproxy-")
     config = runtime.config
     layer_collections = {layer.name: layer.collection for layer in config.layers}
-    dates = CapabilityDates(
-        runtime.engine.catalog,
-        [c.id for c in config.collections],
-        ttl_s=runtime.settings.capabilities_ttl_s,
-        scope=listing_scope(runtime.settings),
-    )
+    dates = CapabilityDates(runtime, [c.id for c in config.collections])
 
     def build(summaries: dict[str, CollectionSummary]) -> tuple[WSGIMiddleware, TileGrids]:
         """MapProxy for these summaries (dates, and extents: capabilities and coverages)."""

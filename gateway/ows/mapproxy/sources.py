@@ -57,7 +57,7 @@ class EngineMapLayer(MapLayer):
     def get_map(self, query: Any) -> ImageResult:
         try:
             request = _params().request(
-                self.runtime.config,
+                self.runtime,
                 layer=self.layer,
                 bbox=tuple(query.bbox),
                 crs=query.srs.srs_code,
@@ -107,7 +107,7 @@ def pixel_info(
     x, y = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
     pixel = min(bounds[2] - bounds[0], bounds[3] - bounds[1])
     request = params.request(
-        runtime.config, layer=layer, bbox=point_grid(crs, x, y, pixel), crs=crs, size=(1, 1)
+        runtime, layer=layer, bbox=point_grid(crs, x, y, pixel), crs=crs, size=(1, 1)
     )
     raster = runtime.engine.compute(replace(request, resampling="nearest"))
     valid = bool(raster.valid[0, 0])

@@ -25,6 +25,7 @@ from gateway.core.cache import Cache, RedisCache, get_or_create, make_key
 from gateway.core.grid import Grid
 from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, colorize, encode_image
 from gateway.core.request import RenderRequest
+from gateway.ows.mapproxy.wms import time_warning
 from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
 from gateway.runtime import Runtime
 
@@ -48,24 +49,28 @@ class Tile:
     content: bytes
     media_type: str
     cached: bool
+    warning: str | None = None  # a default or nearest TIME value used (WMS's Warning header)
+
+
+Known = tuple[str, str, str | None, int]  # cache key, media type, warning, summary version
 
 
 class _Keys:
-    """A bounded, thread-safe LRU: a tile request -> (cache key, media type)."""
+    """A bounded, thread-safe LRU: a tile request -> what its request resolved to."""
 
     def __init__(self, size: int = KNOWN_KEYS) -> None:
-        self._items: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
+        self._items: OrderedDict[tuple, Known] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, signature: tuple) -> tuple[str, str] | None:
+    def get(self, signature: tuple) -> Known | None:
         with self._lock:
             found = self._items.get(signature)
             if found is not None:
                 self._items.move_to_end(signature)
             return found
 
-    def put(self, signature: tuple, value: tuple[str, str]) -> None:
+    def put(self, signature: tuple, value: Known) -> None:
         with self._lock:
             self._items[signature] = value
             self._items.move_to_end(signature)
@@ -123,7 +128,7 @@ class TileService:
         self.grids = grids
         self.metatile = metatile
         self._keys = _Keys()
-        self._raw = _Keys()  # (path, query string) -> (cache key, media type)
+        self._raw = _Keys()  # (path, query string) -> what it resolved to
         self._hits = HitReader(runtime.cache, runtime.settings.redis_url)
         self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
         self._rendering: dict[tuple, anyio.Event] = {}  # blocks being rendered in this process
@@ -132,10 +137,24 @@ class TileService:
         """The cached tile of a request seen before, by its raw path and query string alone
         (no parsing: KVP GetTile hits cost what REST ones do), or None."""
         known = self._raw.get(raw)
-        if known is None:
-            return None
+        if known is None or known[3] != self.runtime.times.version:
+            return None  # unknown, or the catalog changed what its TIME means
+        return await self._hit(known)
+
+    async def _hit(self, known: Known) -> Tile | None:
         content = await self._hits.get(known[0])
-        return Tile(content, known[1], cached=True) if content is not None else None
+        return Tile(content, known[1], cached=True, warning=known[2]) if content else None
+
+    def _known(self, request: RenderRequest) -> Known:
+        """What a tile request resolved to, remembered under its signature."""
+        key, media_type = tile_key(request), MEDIA_TYPES[request.format]
+        return key, media_type, time_warning([request]), self.runtime.times.version
+
+    def _signature(self, address: TileAddress, params: Mapping[str, str]) -> tuple:
+        """What decides a tile request's key: its address, its parameters and what the
+        catalog summaries make of its TIME (their version)."""
+        version = self.runtime.times.version
+        return (address, version, *(params.get(name) for name in PARAMS))
 
     async def tile(
         self,
@@ -144,7 +163,7 @@ class TileService:
         raw: tuple[str, bytes] | None = None,
     ) -> Tile:
         """The tile (``raw``: the request's path and query, remembered for ``known_hit``)."""
-        signature = (address, *(params.get(name) for name in PARAMS))
+        signature = self._signature(address, params)
         hit = await self._known_tile(signature, raw)
         if hit is not None:
             return hit
@@ -179,24 +198,24 @@ class TileService:
             return None
         if raw is not None:
             self._raw.put(raw, known)
-        content = await self._hits.get(known[0])
-        return Tile(content, known[1], cached=True) if content is not None else None
+        return await self._hit(known)
 
     def render(
         self, address: TileAddress, params: Mapping[str, str], signature: tuple | None = None
     ) -> Tile:
         """The tile from the cache, else rendered (with its block) into the cache."""
         request = self.grids.tile_request(self.runtime, address, params)  # validates
-        key, media_type = tile_key(request), MEDIA_TYPES[request.format]
-        self._keys.put(signature or (address, *(params.get(n) for n in PARAMS)), (key, media_type))
+        known = self._known(request)
+        key, media_type, warning, _ = known
+        self._keys.put(signature or self._signature(address, params), known)
         block = self._block(address)
         if len(block) == 1 or request.format not in IMAGE_FORMATS:
             rendered = self.runtime.engine.render(request)
-            return Tile(rendered.content, rendered.media_type, rendered.cached)
+            return Tile(rendered.content, rendered.media_type, rendered.cached, warning)
         cache = self.runtime.cache
         content = cache.get(key)
         if content is not None:
-            return Tile(content, media_type, cached=True)
+            return Tile(content, media_type, cached=True, warning=warning)
         produced: dict[str, bytes] = {}
 
         # One lock per block: keyed by the block's first tile, whichever tile was asked.
@@ -211,8 +230,8 @@ class TileService:
         content = produced.get(key) or cache.get(key)
         if content is None:  # rendered elsewhere but not readable (Redis down, evicted)
             rendered = self.runtime.engine.render(request)
-            return Tile(rendered.content, rendered.media_type, rendered.cached)
-        return Tile(content, media_type, cached=key not in produced)
+            return Tile(rendered.content, rendered.media_type, rendered.cached, warning)
+        return Tile(content, media_type, cached=key not in produced, warning=warning)
 
     def _block_origin(self, address: TileAddress) -> TileAddress | None:
         """The first tile of ``address``'s block; None off the grids (``render`` says why)."""
@@ -270,8 +289,7 @@ class TileService:
             key = tile_key(request)
             out[key] = encode_image(colorize(data, valid, style), request.format)
             # The block's other tiles, asked next, are then found without a render thread.
-            signature = (address, *(params.get(name) for name in PARAMS))
-            self._keys.put(signature, (key, MEDIA_TYPES[request.format]))
+            self._keys.put(self._signature(address, params), self._known(request))
         self.runtime.cache.set_many(out, self.runtime.engine.ttl_ms)
         return out
 

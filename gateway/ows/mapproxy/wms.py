@@ -96,7 +96,7 @@ def layer_requests(
     requests = []
     for name in names:
         request = render.request(
-            runtime.config, layer=name, bbox=area.bbox, crs=area.crs, size=area.size, format=fmt
+            runtime, layer=name, bbox=area.bbox, crs=area.crs, size=area.size, format=fmt
         )
         runtime.engine.expression(request)
         requests.append(request)
@@ -116,6 +116,19 @@ class Checked:
     capabilities_111: bool = False  # MapProxy's 1.1.1 dimensions need rewriting
     tile: TileAddress | None = None  # exactly one WMTS tile: answered from the tile cache
     capabilities: bool = False
+    warning: str | None = None  # the HTTP Warning of a default or nearest TIME value
+
+
+def time_warning(requests: list[RenderRequest]) -> str | None:
+    """WMS 1.3.0's ``Warning`` header (Annex C) when TIME took the default or the nearest
+    value for any layer: ``99 Nearest value used: time=2025-06-03 ISO8601 (NDVI)``."""
+    notes = []
+    for request in requests:
+        choice = request.time_choice
+        if choice is not None and choice.used is not None:
+            kind = "Nearest" if choice.nearest else "Default"
+            notes.append(f"99 {kind} value used: time={choice.used} ISO8601 ({request.layer})")
+    return ", ".join(notes) or None
 
 
 def served_tile(
@@ -161,13 +174,15 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
         requests = layer_requests(runtime, _names(params, "LAYERS"), area, params, fmt)
         out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
         out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
+        warning = time_warning(requests)
         if fmt in ("tiff", "cog"):
             if len(requests) != 1:
                 raise InvalidParameterValue("image/tiff holds one layer", locator="layers")
-            return Checked(out, direct=requests[0])
+            return Checked(out, direct=requests[0], warning=warning)
         if grids is not None and len(requests) == 1:
-            return Checked(out, tile=served_tile(grids, requests[0], area, params))
-        return Checked(out)
+            tile = served_tile(grids, requests[0], area, params)
+            return Checked(out, tile=tile, warning=warning)
+        return Checked(out, warning=warning)
     if operation == "getfeatureinfo":
         area = parse_area(params, version)
         layers = _names(params, "QUERY_LAYERS")
@@ -190,7 +205,7 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
             )
         out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
         out["INFO_FORMAT"] = info
-        return Checked(out)
+        return Checked(out, warning=time_warning(checked))
     if operation == "getlegendgraphic":
         layer = require(params, "LAYER")
         conf = runtime.config.layer(layer)

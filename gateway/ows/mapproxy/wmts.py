@@ -148,7 +148,7 @@ class TileGrids:
             raise TileOutOfRange("TileRow out of range", locator="tilerow")
         fmt = parse_format(address.format, allowed=TILE_FORMATS)
         request = RenderParams.from_params(params).request(
-            runtime.config,
+            runtime,
             layer=address.layer,
             bbox=grid.tile_bbox((address.x, address.y, address.z)),
             crs=grid.srs.srs_code,

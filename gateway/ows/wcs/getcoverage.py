@@ -75,6 +75,7 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         maxcc=request.maxcc,
         order=request.priority,
         resampling=request.resampling,
+        times=runtime.times,
     )
 
 
