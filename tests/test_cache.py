@@ -244,7 +244,8 @@ def test_key_normalises_floats() -> None:
 
 
 def test_key_accepts_numpy_scalars() -> None:
-    numpy = pytest.importorskip("numpy")
+    import numpy
+
     assert make_key("k", {"v": numpy.float64(0.5), "n": numpy.int32(3)}) == make_key(
         "k", {"v": 0.5, "n": 3}
     )

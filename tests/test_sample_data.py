@@ -54,6 +54,9 @@ def items(archive: Path) -> dict[str, list[dict]]:
     for cid in (L2A, MOSAIC):
         lines = (archive / "stac" / "collections" / cid / "items.ndjson").read_text().splitlines()
         out[cid] = [json.loads(line) for line in lines]
+    # The small profile: 2 MGRS tiles x 4 acquisitions, and one mosaic item per tile. Every
+    # loop over the items below checks all of them, and there are that many.
+    assert (len(out[L2A]), len(out[MOSAIC])) == (8, 2)
     return out
 
 
