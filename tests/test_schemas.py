@@ -1,0 +1,226 @@
+"""Every XML document the doors serve validates against the official OGC schemas.
+
+One live gateway with every OGC door (WMS/WMTS through MapProxy, WCS, WFS); each row of
+``CASES`` is a request and the official schema (or DTD) its answer must name and validate
+against, as a validating client would: through its own ``xsi:schemaLocation`` (or
+``DOCTYPE``), resolved offline by the XML catalog of the schema folder (``OGC_SCHEMAS_DIR``;
+see ``tests/support/ogc_schemas.py``). The harness itself is tested at the end: a check that
+cannot fail proves nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from tests.support.ogc_schemas import schemas_dir, validate
+from tests.support.ows_live import OWS_DOORS, live_gateway
+from tests.support.wcs_checks import L2A, multipart_parts
+
+OGC = "http://schemas.opengis.net/"
+WMS111_CAPABILITIES = OGC + "wms/1.1.1/WMS_MS_Capabilities.dtd"
+WMS111_EXCEPTION = OGC + "wms/1.1.1/exception_1_1_1.dtd"
+WMS130 = OGC + "wms/1.3.0/capabilities_1_3_0.xsd"
+WMS130_EXCEPTION = OGC + "wms/1.3.0/exceptions_1_3_0.xsd"
+SLD_CAPABILITIES = OGC + "sld/1.1.0/sld_capabilities.xsd"
+WMTS = OGC + "wmts/1.0/wmtsGetCapabilities_response.xsd"
+WMTS_INFO = OGC + "wmts/1.0/wmtsGetFeatureInfo_response.xsd"
+OWS11_EXCEPTION = OGC + "ows/1.1.0/owsExceptionReport.xsd"
+OWS20_EXCEPTION = OGC + "ows/2.0/owsExceptionReport.xsd"
+WCS100_CAPABILITIES = OGC + "wcs/1.0.0/wcsCapabilities.xsd"
+WCS100_DESCRIBE = OGC + "wcs/1.0.0/describeCoverage.xsd"
+WCS100_EXCEPTION = OGC + "wcs/1.0.0/OGC-exception.xsd"
+WCS111_CAPABILITIES = OGC + "wcs/1.1.1/wcsGetCapabilities.xsd"
+WCS111_DESCRIBE = OGC + "wcs/1.1.1/wcsDescribeCoverage.xsd"
+WCS111_COVERAGES = OGC + "wcs/1.1.1/wcsCoverages.xsd"
+WCS20 = OGC + "wcs/2.0/wcsAll.xsd"
+WCS20_CRS = OGC + "wcs/crs/1.0/wcsCrs.xsd"
+WCS20_INTERPOLATION = OGC + "wcs/interpolation/1.0/wcsInt.xsd"
+RGRID = OGC + "gml/3.3/referenceableGrid.xsd"
+WFS = OGC + "wfs/2.0/wfs.xsd"
+TIME_DOMAIN = "urn:cdse-gateway:wcs"  # cdse:TimeDomain in gmlcov:metadata, a lax extension
+NDVI = f"{L2A}__NDVI"
+DAY = "2025-06-13"
+BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
+UTM31 = "700000,5832000,703000,5835000"
+TILE = {"TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": "14", "TILECOL": "8465",
+        "TILEROW": "5367"}  # fmt: skip
+REST_TILE = "/wmts/1.0.0/NDVI/WebMercatorQuad/2025-06-13/14/8465/5367"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A request (``path`` + ``params``) and the schemas its XML answer must name."""
+
+    id: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    schemas: tuple[str, ...] = ()
+    status: int = 200
+    vendor: tuple[str, ...] = ()
+    multipart: bool = False  # WCS 1.1.1 GetCoverage: the XML is the first part
+
+
+def _wms(version: str, request: str, **params: str) -> dict[str, str]:
+    return {"SERVICE": "WMS", "VERSION": version, "REQUEST": request, **params}
+
+
+def _getmap(version: str, **params: str) -> dict[str, str]:
+    crs = "CRS" if version == "1.3.0" else "SRS"
+    base = {"LAYERS": "NDVI", "STYLES": "", "FORMAT": "image/png", "WIDTH": "300",
+            "HEIGHT": "300", "BBOX": UTM31, "TIME": DAY, crs: "EPSG:32631"}  # fmt: skip
+    return _wms(version, "GetMap", **{**base, **params})
+
+
+def _info(version: str) -> dict[str, str]:
+    pixel = {"I": "120", "J": "80"} if version == "1.3.0" else {"X": "120", "Y": "80"}
+    params = _getmap(version, QUERY_LAYERS="NDVI", INFO_FORMAT="text/xml", **pixel)
+    return {**params, "REQUEST": "GetFeatureInfo"}
+
+
+def _wmts(request: str, **params: str) -> dict[str, str]:
+    return {"SERVICE": "WMTS", "VERSION": "1.0.0", "REQUEST": request, **params}
+
+
+def _wmts_tile(**params: str) -> dict[str, str]:
+    base = {"LAYER": "NDVI", "STYLE": "default", "FORMAT": "image/png", "TIME": DAY, **TILE}
+    return _wmts("GetTile", **{**base, **params})
+
+
+def _wcs(version: str, request: str, **params: str) -> dict[str, str]:
+    return {"SERVICE": "WCS", "VERSION": version, "REQUEST": request, **params}
+
+
+def _wfs(request: str, **params: str) -> dict[str, str]:
+    return {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": request, **params}
+
+
+CASES = [
+    # WMS 1.1.1 / 1.3.0 (MapProxy, rewritten by the door)
+    Case("wms111-capabilities", "/wms", _wms("1.1.1", "GetCapabilities"), (WMS111_CAPABILITIES,)),
+    Case("wms130-capabilities", "/wms", _wms("1.3.0", "GetCapabilities"),
+         (WMS130, SLD_CAPABILITIES)),
+    Case("wms130-capabilities-ows", "/ows", _wms("1.3.0", "GetCapabilities"),
+         (WMS130, SLD_CAPABILITIES)),
+    Case("wms111-exception", "/wms", _getmap("1.1.1", LAYERS="NOPE"), (WMS111_EXCEPTION,), 400),
+    Case("wms130-exception", "/wms", _getmap("1.3.0", LAYERS="NOPE"), (WMS130_EXCEPTION,), 400),
+    Case("wms130-exception-no-request", "/wms", {"SERVICE": "WMS", "VERSION": "1.3.0"},
+         (WMS130_EXCEPTION,), 400),
+    # WMTS 1.0.0
+    Case("wmts-capabilities-rest", "/wmts/1.0.0/WMTSCapabilities.xml", {}, (WMTS,)),
+    Case("wmts-capabilities-kvp", "/wmts", _wmts("GetCapabilities"), (WMTS,)),
+    Case("wmts-exception-kvp", "/wmts", _wmts_tile(TILEMATRIX="25"), (OWS11_EXCEPTION,), 400),
+    Case("wmts-exception-rest", "/wmts/1.0.0/NOPE/WebMercatorQuad/2025-06-13/14/1/1.png", {},
+         (OWS11_EXCEPTION,), 400),
+    Case("wmts-featureinfo-exception", f"{REST_TILE}/300/5.xml", {}, (OWS11_EXCEPTION,), 400),
+    # WCS 1.0.0
+    Case("wcs100-capabilities", "/wcs", _wcs("1.0.0", "GetCapabilities"), (WCS100_CAPABILITIES,)),
+    # WCS 1.1.1
+    Case("wcs111-capabilities", "/wcs", _wcs("1.1.1", "GetCapabilities"), (WCS111_CAPABILITIES,)),
+    Case("wcs111-describe", "/wcs",
+         _wcs("1.1.1", "DescribeCoverage", IDENTIFIERS=f"{L2A},{NDVI}"), (WCS111_DESCRIBE,)),
+    Case("wcs111-coverages", "/wcs",
+         _wcs("1.1.1", "GetCoverage", IDENTIFIER=NDVI, FORMAT="image/tiff",
+              BOUNDINGBOX="52.6,5.95,52.61,5.96,urn:ogc:def:crs:EPSG::4326"),
+         (WCS111_COVERAGES,), multipart=True),
+    # WFS 2.0.0
+    Case("wfs-capabilities", "/wfs", _wfs("GetCapabilities"), (WFS,)),
+    Case("wfs-capabilities-ows", "/ows", _wfs("GetCapabilities"), (WFS,)),
+    Case("wfs-getfeature-hits", "/wfs",
+         _wfs("GetFeature", TYPENAMES=f"cdse:{L2A}", RESULTTYPE="hits"), (WFS,)),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(sample_settings):
+    schemas_dir()  # skip (or fail under CI) before starting anything
+    doors = (*OWS_DOORS, "gateway.ows.mapproxy.door:build_door")
+    with live_gateway(sample_settings, doors=doors) as url:
+        yield url
+
+
+def _fetch(url: str) -> bytes:
+    response = httpx.get(url, timeout=60)
+    assert response.status_code == 200, (url, response.text[:300])
+    return response.content
+
+
+def _xml(response: httpx.Response, case: Case) -> bytes:
+    if not case.multipart:
+        return response.content
+    root, _coverage = multipart_parts(response.headers["content-type"], response.content)
+    return root.get_payload(decode=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_document_validates_against_the_official_schemas(server, case):
+    response = httpx.get(server + case.path, params=case.params, timeout=120)
+    assert response.status_code == case.status, response.text[:500]
+    validate(_xml(response, case), case.schemas, vendor=case.vendor, served=server, fetch=_fetch)
+
+
+# --- the harness catches what it should --------------------------------------------------
+
+WCS20_NS = "http://www.opengis.net/wcs/2.0"
+REPORT = (
+    '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/2.0" version="2.0.0" '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xsi:schemaLocation="http://www.opengis.net/ows/2.0 {location}">'
+    '<ows:Exception exceptionCode="NoSuchCoverage">{inner}</ows:Exception></ows:ExceptionReport>'
+)
+
+
+def _report(inner: str = "<ows:ExceptionText>x</ows:ExceptionText>", location=OWS20_EXCEPTION):
+    return REPORT.format(inner=inner, location=location).encode()
+
+
+def test_harness_accepts_a_valid_report():
+    validate(_report(), [OWS20_EXCEPTION])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected", "message"),
+    [
+        (_report("<ows:Nope/>"), [OWS20_EXCEPTION], "Nope"),
+        (_report(), [WCS20], "does not name"),
+        (_report(location=OGC + "ows/2.0/nope.xsd"), [OGC + "ows/2.0/nope.xsd"], "offline"),
+        (_report('<ows:ExceptionText>x</ows:ExceptionText><x:y xmlns:x="urn:x"/>'),
+         [OWS20_EXCEPTION], "urn:x"),
+        (b"<ServiceExceptionReport/>", [], "names no schema"),
+    ],
+)  # fmt: skip
+def test_harness_rejects(content, expected, message):
+    with pytest.raises(AssertionError, match=message):
+        validate(content, expected)
+
+
+def test_harness_rejects_elements_no_loaded_schema_declares():
+    """wcs:Extension takes any element laxly: one of a namespace without a schema would pass
+    a plain validation unchecked."""
+    document = (
+        f'<wcs:Capabilities xmlns:wcs="{WCS20_NS}" xmlns:ows="http://www.opengis.net/ows/2.0" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="2.0.1" '
+        f'xsi:schemaLocation="{WCS20_NS} {WCS20}"><wcs:ServiceMetadata>'
+        "<wcs:formatSupported>image/tiff</wcs:formatSupported><wcs:Extension>"
+        '<x:Anything xmlns:x="urn:x"/></wcs:Extension></wcs:ServiceMetadata></wcs:Capabilities>'
+    ).encode()
+    with pytest.raises(AssertionError, match="urn:x"):
+        validate(document, [WCS20])
+    validate(document, [WCS20], vendor=["urn:x"])
+
+
+def test_harness_validates_dtds():
+    good = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE ServiceExceptionReport SYSTEM '
+        b'"http://schemas.opengis.net/wms/1.1.1/exception_1_1_1.dtd">\n'
+        b'<ServiceExceptionReport version="1.1.1"><ServiceException code="x">y'
+        b"</ServiceException></ServiceExceptionReport>"
+    )
+    validate(good, [WMS111_EXCEPTION])
+    bad = good.replace(b"ServiceException>", b"Nope>").replace(b"<ServiceException ", b"<Nope ")
+    with pytest.raises(AssertionError):
+        validate(bad, [WMS111_EXCEPTION])
+    with pytest.raises(AssertionError, match="DOCTYPE"):
+        validate(good, [WMS111_CAPABILITIES])
