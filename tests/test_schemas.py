@@ -117,6 +117,8 @@ CASES = [
     Case("wmts-featureinfo-exception", f"{REST_TILE}/300/5.xml", {}, (OWS11_EXCEPTION,), 400),
     # WCS 1.0.0
     Case("wcs100-capabilities", "/wcs", _wcs("1.0.0", "GetCapabilities"), (WCS100_CAPABILITIES,)),
+    Case("wcs100-exception", "/wcs", _wcs("1.0.0", "DescribeCoverage", COVERAGE="nope"),
+         (WCS100_EXCEPTION,), 404),
     # WCS 1.1.1
     Case("wcs111-capabilities", "/wcs", _wcs("1.1.1", "GetCapabilities"), (WCS111_CAPABILITIES,)),
     Case("wcs111-describe", "/wcs",
@@ -125,11 +127,21 @@ CASES = [
          _wcs("1.1.1", "GetCoverage", IDENTIFIER=NDVI, FORMAT="image/tiff",
               BOUNDINGBOX="52.6,5.95,52.61,5.96,urn:ogc:def:crs:EPSG::4326"),
          (WCS111_COVERAGES,), multipart=True),
+    Case("wcs111-exception", "/wcs", _wcs("1.1.1", "DescribeCoverage", IDENTIFIERS="nope"),
+         (OWS11_EXCEPTION,), 404),
+    # WCS 2.0.1
+    Case("wcs201-exception", "/wcs", _wcs("2.0.1", "DescribeCoverage", COVERAGEID="nope"),
+         (OWS20_EXCEPTION,), 404),
+    Case("wcs-exception-no-request", "/wcs", {"SERVICE": "WCS"}, (OWS20_EXCEPTION,), 400),
     # WFS 2.0.0
     Case("wfs-capabilities", "/wfs", _wfs("GetCapabilities"), (WFS,)),
     Case("wfs-capabilities-ows", "/ows", _wfs("GetCapabilities"), (WFS,)),
     Case("wfs-getfeature-hits", "/wfs",
          _wfs("GetFeature", TYPENAMES=f"cdse:{L2A}", RESULTTYPE="hits"), (WFS,)),
+    Case("wfs-exception", "/wfs", _wfs("GetFeature", TYPENAMES="cdse:nope"),
+         (OWS11_EXCEPTION,), 400),
+    Case("wfs-exception-not-found", "/wfs", _wfs("GetFeature", STOREDQUERY_ID=BY_ID, ID="nope"),
+         (OWS11_EXCEPTION,), 404),
 ]  # fmt: skip
 
 
