@@ -117,6 +117,8 @@ CASES = [
     Case("wmts-featureinfo-exception", f"{REST_TILE}/300/5.xml", {}, (OWS11_EXCEPTION,), 400),
     # WCS 1.0.0
     Case("wcs100-capabilities", "/wcs", _wcs("1.0.0", "GetCapabilities"), (WCS100_CAPABILITIES,)),
+    Case("wcs100-describe", "/wcs", _wcs("1.0.0", "DescribeCoverage", COVERAGE=f"{L2A},{NDVI}"),
+         (WCS100_DESCRIBE,)),
     Case("wcs100-exception", "/wcs", _wcs("1.0.0", "DescribeCoverage", COVERAGE="nope"),
          (WCS100_EXCEPTION,), 404),
     # WCS 1.1.1
