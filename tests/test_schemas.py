@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from lxml import etree
 
-from tests.support.ogc_schemas import schemas_dir, validate
+from tests.support.ogc_schemas import compile_imports, schemas_dir, validate
 from tests.support.ows_live import OWS_DOORS, live_gateway
 from tests.support.wcs_checks import L2A, multipart_parts
 
@@ -210,19 +211,34 @@ def test_harness_rejects(content, expected, message):
         validate(content, expected)
 
 
-def test_harness_rejects_elements_no_loaded_schema_declares():
-    """wcs:Extension takes any element laxly: one of a namespace without a schema would pass
-    a plain validation unchecked."""
-    document = (
-        f'<wcs:Capabilities xmlns:wcs="{WCS20_NS}" xmlns:ows="http://www.opengis.net/ows/2.0" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="2.0.1" '
-        f'xsi:schemaLocation="{WCS20_NS} {WCS20}"><wcs:ServiceMetadata>'
-        "<wcs:formatSupported>image/tiff</wcs:formatSupported><wcs:Extension>"
-        '<x:Anything xmlns:x="urn:x"/></wcs:Extension></wcs:ServiceMetadata></wcs:Capabilities>'
+CRS_NS = "http://www.opengis.net/wcs/crs/1.0"
+
+
+def _extended(extension: str, locations: str = f"{WCS20_NS} {WCS20}") -> bytes:
+    return (
+        f'<wcs:Capabilities xmlns:wcs="{WCS20_NS}" xmlns:crs="{CRS_NS}" version="2.0.1" '
+        f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="{locations}">'
+        "<wcs:ServiceMetadata><wcs:formatSupported>image/tiff</wcs:formatSupported>"
+        f"<wcs:Extension>{extension}</wcs:Extension></wcs:ServiceMetadata></wcs:Capabilities>"
     ).encode()
+
+
+def test_harness_rejects_elements_no_loaded_schema_declares():
+    """wcs:Extension takes any element laxly: an undeclared one passes a plain validation
+    unchecked, whether its namespace has no schema or a schema without that element."""
+    foreign = _extended('<x:Anything xmlns:x="urn:x"/>')
     with pytest.raises(AssertionError, match="urn:x"):
-        validate(document, [WCS20])
-    validate(document, [WCS20], vendor=["urn:x"])
+        validate(foreign, [WCS20])
+    validate(foreign, [WCS20], vendor=["urn:x"])
+    locations = f"{WCS20_NS} {WCS20} {CRS_NS} {WCS20_CRS}"
+    validate(_extended("<crs:supportedCrs>urn:a</crs:supportedCrs>", locations), [WCS20_CRS])
+    undeclared = _extended("<crs:CrsMetadata><crs:crsSupported>urn:a</crs:crsSupported>"
+                           "</crs:CrsMetadata>", locations)  # fmt: skip
+    assert compile_imports([(CRS_NS, WCS20_CRS)]).schema.validate(
+        etree.ElementTree(etree.fromstring(undeclared))
+    )  # valid to XML Schema
+    with pytest.raises(AssertionError, match="CrsMetadata"):
+        validate(undeclared, [WCS20_CRS])
 
 
 def test_harness_validates_dtds():
