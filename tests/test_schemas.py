@@ -17,7 +17,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.support.ogc_schemas import compile_imports, schemas_dir, validate
+from tests.support.ogc_schemas import compile_imports, schema_from, schemas_dir, validate
 from tests.support.ows_live import OWS_DOORS, live_gateway
 from tests.support.wcs_checks import L2A, multipart_parts
 
@@ -150,6 +150,22 @@ CASES = [
     # WFS 2.0.0
     Case("wfs-capabilities", "/wfs", _wfs("GetCapabilities"), (WFS,)),
     Case("wfs-capabilities-ows", "/ows", _wfs("GetCapabilities"), (WFS,)),
+    Case("wfs-getfeature", "/wfs", _wfs("GetFeature", TYPENAMES=f"cdse:{L2A}"), (WFS,)),
+    Case("wfs-getfeature-two-types", "/wfs",
+         _wfs("GetFeature", TYPENAMES=f"cdse:{L2A},cdse:sentinel-2-global-mosaics"), (WFS,)),
+    Case("wfs-getfeature-paged", "/wfs",
+         _wfs("GetFeature", TYPENAMES=f"cdse:{L2A}", COUNT="2", STARTINDEX="2",
+              SRSNAME="EPSG:3857"), (WFS,)),
+    Case("wfs-getfeature-properties", "/wfs",
+         _wfs("GetFeature", TYPENAMES=f"cdse:{L2A}", PROPERTYNAME="cloud_cover,datetime"),
+         (WFS,)),
+    Case("wfs-getpropertyvalue", "/wfs",
+         _wfs("GetPropertyValue", TYPENAMES=f"cdse:{L2A}", VALUEREFERENCE="cloud_cover",
+              COUNT="3", STARTINDEX="1"), (WFS,)),
+    Case("wfs-getpropertyvalue-geometry", "/wfs",
+         _wfs("GetPropertyValue", TYPENAMES=f"cdse:{L2A}", VALUEREFERENCE="footprint"), (WFS,)),
+    Case("wfs-liststoredqueries", "/wfs", _wfs("ListStoredQueries"), (WFS,)),
+    Case("wfs-describestoredqueries", "/wfs", _wfs("DescribeStoredQueries"), (WFS,)),
     Case("wfs-getfeature-hits", "/wfs",
          _wfs("GetFeature", TYPENAMES=f"cdse:{L2A}", RESULTTYPE="hits"), (WFS,)),
     Case("wfs-exception", "/wfs", _wfs("GetFeature", TYPENAMES="cdse:nope"),
@@ -185,6 +201,24 @@ def test_document_validates_against_the_official_schemas(server, case):
     response = httpx.get(server + case.path, params=case.params, timeout=120)
     assert response.status_code == case.status, response.text[:500]
     validate(_xml(response, case), case.schemas, vendor=case.vendor, served=server, fetch=_fetch)
+
+
+def test_getfeature_names_the_served_feature_schema(server):
+    """GetFeature GML and GetFeatureById point at DescribeFeatureType, whose XSD compiles
+    against GML 3.2.1 and validates every feature (``validate`` fetched it above)."""
+    url = f"{server}/wfs"
+    collection = etree.fromstring(_fetch(f"{url}?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature"
+                                         f"&TYPENAMES=cdse:{L2A}&COUNT=1"))  # fmt: skip
+    locations = collection.get("{http://www.w3.org/2001/XMLSchema-instance}schemaLocation")
+    namespace, location = locations.split()[2:4]
+    assert namespace == "urn:cdse-gateway:features" and "DescribeFeatureType" in location
+    schema = schema_from(_fetch(location))
+    member = collection.find("{http://www.opengis.net/wfs/2.0}member")[0]
+    assert schema.validate(etree.ElementTree(etree.fromstring(etree.tostring(member))))
+    fid = member.get("{http://www.opengis.net/gml/3.2}id")
+    single = _fetch(f"{url}?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature"
+                    f"&STOREDQUERY_ID={BY_ID}&ID={fid}")  # fmt: skip
+    validate(single, [location], served=server, fetch=_fetch)
 
 
 def _ansi(instant: str) -> str:
