@@ -44,6 +44,7 @@ RGRID = OGC + "gml/3.3/referenceableGrid.xsd"
 WFS = OGC + "wfs/2.0/wfs.xsd"
 RGRID_NS = "http://www.opengis.net/gml/3.3/rgrid"
 TIME_DOMAIN = "urn:cdse-gateway:wcs"  # cdse:TimeDomain in gmlcov:metadata, a lax extension
+OWN_INFO = ""  # feature info: the gateway's unqualified Layer/Value/Scene in wmts:AnyContent
 NDVI = f"{L2A}__NDVI"
 DAY = "2025-06-13"
 BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
@@ -111,12 +112,21 @@ CASES = [
     Case("wms130-exception", "/wms", _getmap("1.3.0", LAYERS="NOPE"), (WMS130_EXCEPTION,), 400),
     Case("wms130-exception-no-request", "/wms", {"SERVICE": "WMS", "VERSION": "1.3.0"},
          (WMS130_EXCEPTION,), 400),
+    Case("wms111-featureinfo", "/wms", _info("1.1.1"), (WMTS_INFO,), vendor=(OWN_INFO,)),
+    Case("wms130-featureinfo", "/wms", _info("1.3.0"), (WMTS_INFO,), vendor=(OWN_INFO,)),
+    Case("wms130-featureinfo-two-layers", "/wms",
+         {**_info("1.3.0"), "QUERY_LAYERS": "NDVI,TRUE_COLOR", "LAYERS": "NDVI,TRUE_COLOR"},
+         (WMTS_INFO,), vendor=(OWN_INFO,)),
     # WMTS 1.0.0
     Case("wmts-capabilities-rest", "/wmts/1.0.0/WMTSCapabilities.xml", {}, (WMTS,)),
     Case("wmts-capabilities-kvp", "/wmts", _wmts("GetCapabilities"), (WMTS,)),
     Case("wmts-exception-kvp", "/wmts", _wmts_tile(TILEMATRIX="25"), (OWS11_EXCEPTION,), 400),
     Case("wmts-exception-rest", "/wmts/1.0.0/NOPE/WebMercatorQuad/2025-06-13/14/1/1.png", {},
          (OWS11_EXCEPTION,), 400),
+    Case("wmts-featureinfo-kvp", "/wmts",
+         {**_wmts_tile(I="100", J="50", INFOFORMAT="text/xml"), "REQUEST": "GetFeatureInfo"},
+         (WMTS_INFO,), vendor=(OWN_INFO,)),
+    Case("wmts-featureinfo-rest", f"{REST_TILE}/100/50.xml", {}, (WMTS_INFO,), vendor=(OWN_INFO,)),
     Case("wmts-featureinfo-exception", f"{REST_TILE}/300/5.xml", {}, (OWS11_EXCEPTION,), 400),
     # WCS 1.0.0
     Case("wcs100-capabilities", "/wcs", _wcs("1.0.0", "GetCapabilities"), (WCS100_CAPABILITIES,)),
