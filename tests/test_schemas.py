@@ -102,6 +102,7 @@ def _wfs(request: str, **params: str) -> dict[str, str]:
 
 
 CASES = [
+    Case("ows-exception", "/ows", {"REQUEST": "GetCapabilities"}, (OWS11_EXCEPTION,), 400),
     # WMS 1.1.1 / 1.3.0 (MapProxy, rewritten by the door)
     Case("wms111-capabilities", "/wms", _wms("1.1.1", "GetCapabilities"), (WMS111_CAPABILITIES,)),
     Case("wms130-capabilities", "/wms", _wms("1.3.0", "GetCapabilities"),
