@@ -215,8 +215,9 @@ def test_document_validates_against_the_official_schemas(server, case):
 
 
 def test_getfeature_names_the_served_feature_schema(server):
-    """GetFeature GML and GetFeatureById point at DescribeFeatureType, whose XSD compiles
-    against GML 3.2.1 and validates every feature (``validate`` fetched it above)."""
+    """GetFeature GML and GetFeatureById name the DescribeFeatureType request of their types
+    as the features' schema; the XSD it serves compiles against GML 3.2.1 (offline) and
+    validates a feature on its own."""
     url = f"{server}/wfs"
     collection = etree.fromstring(_fetch(f"{url}?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature"
                                          f"&TYPENAMES=cdse:{L2A}&COUNT=1"))  # fmt: skip
