@@ -25,11 +25,6 @@ fi
 
 EXTRAS=test bash scripts/setup-gateway.sh
 
-# OGC XSDs (GML 3.2.1, OWS 1.1/2.0, FES 2.0) for the WCS/WFS tests ship inside pycsw; it pins
-# OWSLib<0.29, so only its files are installed (tests/support/ogc_schemas.py never imports it).
-.venv/bin/python -c 'import importlib.util as u; exit(u.find_spec("pycsw") is None)' ||
-  .venv/bin/python -m pip install -q --no-deps 'pycsw==2.6.2'
-
 # The STAC API stand-in (stac-fastapi-pgstac, pypgstac) in its own venv, apart from the project's.
 [ -x .venv-stac/bin/python ] || .venv/bin/python -m venv .venv-stac
 [ -x .venv-stac/bin/pypgstac ] && [ -x .venv-stac/bin/uvicorn ] ||

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.doors import Door
+from gateway.ows.exceptions import Dialect, Report, render_report
 
 
 class OwsDispatcher:
@@ -35,11 +36,5 @@ class OwsDispatcher:
 
 def _missing_service(service: str, known: list[str]) -> Response:
     code = "InvalidParameterValue" if service else "MissingParameterValue"
-    text = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="2.0.0">'
-        f'<ows:Exception exceptionCode="{code}" locator="service">'
-        f"<ows:ExceptionText>SERVICE must be one of {', '.join(known)}</ows:ExceptionText>"
-        "</ows:Exception></ows:ExceptionReport>"
-    )
-    return Response(text, status_code=400, media_type="application/xml")
+    report = Report(code, f"SERVICE must be one of {', '.join(known)}", "service", 400)
+    return render_report(report, Dialect.OWS11, version="2.0.0")

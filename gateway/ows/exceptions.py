@@ -22,6 +22,7 @@ from lxml import etree
 from starlette.responses import Response
 
 from gateway.errors import GatewayError
+from gateway.ows.xml import XSI
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,14 @@ class Dialect(Enum):
     WCS10 = "wcs10"
 
 
+# Where each dialect's schema lives (every report names it in xsi:schemaLocation).
+SCHEMAS = {
+    Dialect.OWS20: f"{OWS20_NS} http://schemas.opengis.net/ows/2.0/owsExceptionReport.xsd",
+    Dialect.OWS11: f"{OWS11_NS} http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd",
+    Dialect.WCS10: f"{OGC_NS} http://schemas.opengis.net/wcs/1.0.0/OGC-exception.xsd",
+}
+
+
 @dataclass(frozen=True)
 class Report:
     """What an exception report says: code, locator, safe text and HTTP status."""
@@ -99,7 +108,8 @@ def report_of(error: BaseException, *, wcs: bool = False) -> Report:
 def render_report(report: Report, dialect: Dialect, *, version: str = "2.0.0") -> Response:
     """The XML document of ``report`` in ``dialect`` with its HTTP status."""
     if dialect is Dialect.WCS10:
-        root = etree.Element(f"{{{OGC_NS}}}ServiceExceptionReport", nsmap={None: OGC_NS})
+        nsmap = {None: OGC_NS, "xsi": XSI}
+        root = etree.Element(f"{{{OGC_NS}}}ServiceExceptionReport", nsmap=nsmap)
         root.set("version", "1.2.0")
         code = "CoverageNotDefined" if report.code == "NoSuchCoverage" else report.code
         exception = etree.SubElement(root, f"{{{OGC_NS}}}ServiceException", code=code)
@@ -109,7 +119,7 @@ def render_report(report: Report, dialect: Dialect, *, version: str = "2.0.0") -
         media_type = "application/vnd.ogc.se_xml"
     else:
         ns = OWS20_NS if dialect is Dialect.OWS20 else OWS11_NS
-        root = etree.Element(f"{{{ns}}}ExceptionReport", nsmap={"ows": ns})
+        root = etree.Element(f"{{{ns}}}ExceptionReport", nsmap={"ows": ns, "xsi": XSI})
         root.set("version", version)
         root.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
         exception = etree.SubElement(root, f"{{{ns}}}Exception", exceptionCode=report.code)
@@ -117,6 +127,7 @@ def render_report(report: Report, dialect: Dialect, *, version: str = "2.0.0") -
             exception.set("locator", report.locator)
         etree.SubElement(exception, f"{{{ns}}}ExceptionText").text = report.text
         media_type = "application/xml"
+    root.set(f"{{{XSI}}}schemaLocation", SCHEMAS[dialect])
     body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return Response(body, status_code=report.status, media_type=media_type)
 

@@ -25,7 +25,13 @@ from gateway.ows.mapproxy.config import mapproxy_config
 from gateway.ows.mapproxy.context import with_request_params
 from gateway.ows.mapproxy.dates import CapabilityDates
 from gateway.ows.mapproxy.errors import wms_exception, wmts_exception
-from gateway.ows.mapproxy.featureinfo import feature_info, kvp_info, rest_info
+from gateway.ows.mapproxy.featureinfo import (
+    XML_INFO,
+    feature_info,
+    kvp_info,
+    rest_info,
+    wmts_envelope,
+)
 from gateway.ows.mapproxy.tiles import Tile, TileService
 from gateway.ows.mapproxy.wmts import TileGrids, kvp_tile, rest_tile
 from gateway.ows.wms_params import upper_params
@@ -125,12 +131,9 @@ class OgcFront:
             return None
         if checked.capabilities:
             self.dates.refresh_soon()
-        rewrite = None
-        if checked.capabilities:
-            rewrite = wms111_dimensions if checked.capabilities_111 else nearest_time_values
         if checked.warning:
             send = _WithHeader(send, b"warning", checked.warning.encode())
-        await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
+        await self._forward(scope, receive, send, "/wms", checked.params, _rewrite(checked))
         return None
 
     async def _wmts(
@@ -242,6 +245,18 @@ class _Rewriting:
         headers.append((b"content-length", str(len(body)).encode()))
         await self._send({**self._start, "headers": headers})
         await self._send({"type": "http.response.body", "body": body})
+
+
+def _rewrite(checked: wms.Checked) -> Callable[[bytes], bytes] | None:
+    """What a MapProxy answer to this WMS request goes through: capabilities get their time
+    dimensions' nearest values (and in 1.1.1 the 1.1.1 form), XML feature info the WMTS
+    envelope both doors answer in."""
+    if checked.capabilities:
+        return wms111_dimensions if checked.capabilities_111 else nearest_time_values
+    operation = checked.params.get("REQUEST", "").strip().lower()
+    if operation == "getfeatureinfo" and checked.params.get("INFO_FORMAT") == XML_INFO:
+        return wmts_envelope
+    return None
 
 
 _DIMENSION_111 = re.compile(

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from gateway.core.render import parse_color
 from gateway.errors import GatewayError, InvalidParameterValue
+from gateway.ows.exceptions import Dialect, Report, render_report
 
 # Codes of gateway errors that are not WMS/OWS vocabulary.
 _GENERIC = {"NotFound": "InvalidParameterValue"}
@@ -84,19 +85,9 @@ def wms_exception(error: GatewayError, version: str, params: Mapping[str, str]) 
 
 
 def wmts_exception(error: GatewayError) -> Response:
-    """An OWS 1.1 ExceptionReport (the WMTS 1.0.0 form)."""
+    """An OWS 1.1 ExceptionReport (the WMTS 1.0.0 form), rendered as WCS and WFS render theirs."""
     code = _GENERIC.get(error.code, error.code)
     if code == "LayerNotDefined":
         code = "InvalidParameterValue"  # WMTS has no LayerNotDefined; the locator says layer
-    locator = f" locator={quoteattr(error.locator)}" if error.locator else ""
-    text = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="1.0.0" '
-        'xsi:schemaLocation="http://www.opengis.net/ows/1.1 '
-        'http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd">\n'
-        f"<ows:Exception exceptionCode={quoteattr(code)}{locator}>"
-        f"<ows:ExceptionText>{escape(error.message)}</ows:ExceptionText></ows:Exception>\n"
-        "</ows:ExceptionReport>\n"
-    )
-    return Response(text, status_code=_status(error), media_type="application/xml")
+    report = Report(code, error.message, error.locator, _status(error))
+    return render_report(report, Dialect.OWS11, version="1.0.0")

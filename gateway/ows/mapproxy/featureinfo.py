@@ -5,6 +5,10 @@ ResourceURL), but would drop MAXCC, PRIORITY and EXPRESSION and miss the REST TI
 tile is resolved on the same MapProxy grids as GetTile (``TileGrids.tile_request``, which
 validates every parameter) and the pixel I/J of that tile is looked up with the WMS
 GetFeatureInfo code (``sources.pixel_info``, ``sources.info_document``).
+
+The XML answer of both doors is WMTS 1.0's ``FeatureInfoResponse``, the one OGC schema for
+feature info (WMS defines none): its ``AnyContent`` holds the gateway's own document, one
+``Layer`` (value per band, scene, date) per queried layer (``wmts_envelope``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lxml import etree
 from starlette.responses import Response
 
 from gateway.errors import GatewayError, InvalidParameterValue
@@ -20,6 +25,7 @@ from gateway.ows.mapproxy.config import WMTS_INFO_FORMATS
 from gateway.ows.mapproxy.sources import info_document, pixel_info
 from gateway.ows.mapproxy.wmts import TileAddress, TileGrids, kvp_tile
 from gateway.ows.wms_params import RenderParams, require
+from gateway.ows.xml import XSI, qname
 from gateway.runtime import Runtime
 
 REST_INFO = re.compile(
@@ -27,6 +33,9 @@ REST_INFO = re.compile(
     r"(?P<x>\d{1,9})/(?P<y>\d{1,9})/(?P<i>-?\d{1,9})/(?P<j>-?\d{1,9})\.(?P<ext>[a-z]{2,5})$"
 )
 _INTEGER = re.compile(r"^\s*-?\d{1,9}\s*$")
+WMTS = "http://www.opengis.net/wmts/1.0"
+WMTS_INFO_SCHEMA = f"{WMTS} http://schemas.opengis.net/wmts/1.0/wmtsGetFeatureInfo_response.xsd"
+XML_INFO = "text/xml"
 
 
 class PointIJOutOfRange(GatewayError):
@@ -101,5 +110,20 @@ def feature_info(runtime: Runtime, grids: TileGrids, request: InfoRequest) -> Re
         pos=(request.i, request.j),
         crs=tile.grid.crs.to_string(),
     )
-    document = info_document(info, request.info_format)
-    return Response(document.as_string(), media_type=request.info_format)
+    content = info_document(info, request.info_format).as_string()
+    if request.info_format == XML_INFO:
+        content = wmts_envelope(content.encode())
+    return Response(content, media_type=request.info_format)
+
+
+def wmts_envelope(document: bytes) -> bytes:
+    """A feature-info XML document (MapProxy's combination of the layers' documents for WMS)
+    inside WMTS 1.0's ``FeatureInfoResponse/AnyContent``; anything else unchanged."""
+    try:
+        inner = etree.fromstring(document, etree.XMLParser(resolve_entities=False))
+    except etree.XMLSyntaxError:
+        return document  # MapProxy's empty answer (no queryable layer)
+    root = etree.Element(qname(WMTS, "FeatureInfoResponse"), nsmap={"wmts": WMTS, "xsi": XSI})
+    root.set(qname(XSI, "schemaLocation"), WMTS_INFO_SCHEMA)
+    etree.SubElement(root, qname(WMTS, "AnyContent")).append(inner)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

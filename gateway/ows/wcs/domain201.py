@@ -10,9 +10,11 @@ Two shapes:
 - the space-time cube (vendor ``TIMEAXIS=cube``): axes ``Lat Long ansi`` in the compound CRS
   EPSG:4326 + OGC AnsiDate, the domain set a GML 3.3 ``gmlrgrid:ReferenceableGridByVectors``
   whose time axis has one grid point per acquisition. Its coefficients are quoted ISO 8601
-  instants, as rasdaman writes them and OWSLib reads them (``timepositions``, ``timelimits``);
-  envelope and origin carry AnsiDate numbers. GDAL opens a cube with zero bands until its time
-  axis is sliced (``-oo Subset=ansi("...")``), hence not the default.
+  instants, as rasdaman writes them and OWSLib reads them (``timepositions``, ``timelimits``;
+  it reads no other form), although GML 3.3 types them as doubles: the one part of a served
+  document that does not validate. Envelope and origin carry AnsiDate numbers. GDAL opens a
+  cube with zero bands until its time axis is sliced (``-oo Subset=ansi("...")``), hence not
+  the default.
 """
 
 from __future__ import annotations

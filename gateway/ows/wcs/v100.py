@@ -19,8 +19,11 @@ NSMAP = {None: WCS, "gml": GML, "xlink": XLINK, "xsi": XSI}
 FORMATS_100 = {"geotiff": "tiff", "gtiff": "tiff", "image/tiff": "tiff", "tiff": "tiff",
                "cog": "cog", "png": "png", "image/png": "png", "netcdf": "netcdf",
                "application/netcdf": "netcdf"}  # fmt: skip
+# INTERPOLATION names -> engine resampling. The 1.0.0 schema's enumeration has no averaging
+# method ("lost area" is natural-neighbour interpolation), so "average" is taken, not offered.
 INTERPOLATIONS_100 = {"nearest neighbor": "nearest", "bilinear": "bilinear", "bicubic": "cubic",
                       "average": "average"}  # fmt: skip
+OFFERED_INTERPOLATIONS_100 = ("nearest neighbor", "bilinear", "bicubic")
 
 
 def _q(tag: str, ns: str = WCS) -> str:
@@ -117,7 +120,7 @@ def _offering(parent: etree._Element, coverage: Coverage) -> None:
     for name in ("GeoTIFF", "COG", "PNG", "NetCDF"):
         sub(formats, _q("formats"), name)
     interps = sub(offering, _q("supportedInterpolations"), default="bilinear")
-    for name in INTERPOLATIONS_100:
+    for name in OFFERED_INTERPOLATIONS_100:
         sub(interps, _q("interpolationMethod"), name)
 
 

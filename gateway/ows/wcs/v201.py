@@ -31,8 +31,17 @@ from gateway.ows.xml import XLINK, XSI, fmt, sub
 WCS = "http://www.opengis.net/wcs/2.0"
 OWS = "http://www.opengis.net/ows/2.0"
 SWE = "http://www.opengis.net/swe/2.0"
+# The CRS and interpolation extensions as their official schemas declare them (wcsCrs.xsd,
+# wcsInt.xsd: crs:supportedCrs, int:interpolationSupported in this namespace), which the
+# extensions' texts (crs:CrsMetadata, "wcs/interpolation/1.0") contradict; the schema prevails.
 CRS_EXT = "http://www.opengis.net/wcs/crs/1.0"
-INT_EXT = "http://www.opengis.net/wcs/interpolation/1.0"
+INT_EXT = "http://www.opengis.net/WCS_service-extension_interpolation/1.0"
+SCHEMA = f"{WCS} http://schemas.opengis.net/wcs/2.0/wcsAll.xsd"
+EXTENSION_SCHEMAS = (
+    f"{CRS_EXT} http://schemas.opengis.net/wcs/crs/1.0/wcsCrs.xsd "
+    f"{INT_EXT} http://schemas.opengis.net/wcs/interpolation/1.0/wcsInt.xsd"
+)
+CUBE_SCHEMA = f"{RGRID} http://schemas.opengis.net/gml/3.3/referenceableGrid.xsd"
 NSMAP = {
     "wcs": WCS, "ows": OWS, "gml": GML, "gmlcov": GMLCOV, "gmlrgrid": RGRID, "swe": SWE,
     "xlink": XLINK, "xsi": XSI, "crs": CRS_EXT, "int": INT_EXT, "cdse": CDSE,
@@ -56,10 +65,7 @@ def _q(ns: str, tag: str) -> str:
 
 def capabilities(coverages: list[Coverage], endpoint: Endpoint) -> etree._Element:
     root = etree.Element(_q(WCS, "Capabilities"), nsmap=NSMAP, version="2.0.1")
-    root.set(
-        _q(XSI, "schemaLocation"),
-        f"{WCS} http://schemas.opengis.net/wcs/2.0/wcsAll.xsd",
-    )
+    root.set(_q(XSI, "schemaLocation"), f"{SCHEMA} {EXTENSION_SCHEMAS}")
     ident = sub(root, _q(OWS, "ServiceIdentification"))
     sub(ident, _q(OWS, "Title"), TITLE)
     sub(ident, _q(OWS, "Abstract"), ABSTRACT)
@@ -81,10 +87,9 @@ def capabilities(coverages: list[Coverage], endpoint: Endpoint) -> etree._Elemen
     ext = sub(meta, _q(WCS, "Extension"))
     interp = sub(ext, _q(INT_EXT, "InterpolationMetadata"))
     for uri in INTERPOLATIONS.values():
-        sub(interp, _q(INT_EXT, "InterpolationSupported"), uri)
-    crs_meta = sub(ext, _q(CRS_EXT, "CrsMetadata"))
+        sub(interp, _q(INT_EXT, "interpolationSupported"), uri)
     for code in CRS_CODES:
-        sub(crs_meta, _q(CRS_EXT, "crsSupported"), f"http://www.opengis.net/def/crs/EPSG/0/{code}")
+        sub(ext, _q(CRS_EXT, "supportedCrs"), f"http://www.opengis.net/def/crs/EPSG/0/{code}")
     contents = sub(root, _q(WCS, "Contents"))
     for coverage in coverages:
         summary = sub(contents, _q(WCS, "CoverageSummary"))
@@ -104,10 +109,7 @@ def describe(
     its acquisitions, or those of the vendor ``TIME``), or, with ``cube``, as its space-time
     cube (see ``domain201``)."""
     root = etree.Element(_q(WCS, "CoverageDescriptions"), nsmap=NSMAP)
-    root.set(
-        _q(XSI, "schemaLocation"),
-        f"{WCS} http://schemas.opengis.net/wcs/2.0/wcsAll.xsd",
-    )
+    root.set(_q(XSI, "schemaLocation"), f"{SCHEMA} {CUBE_SCHEMA}" if cube else SCHEMA)
     for coverage in coverages:
         _description(root, _domain(coverage, time, cube=cube))
     return root
@@ -133,8 +135,14 @@ def _description(parent: etree._Element, domain: Domain) -> None:
 
 def _range_type(parent: etree._Element, coverage: Coverage) -> None:
     """One SWE field per range component: name, description, nil value (the GeoTIFF's nodata)
-    and unit (or code space). ``cdse:NilValue`` repeats the nil value where GDAL's 2.0.1
-    reader looks for it (``nilValues/NilValue``; it misses ``NilValues/nilValue``)."""
+    and unit (or code space).
+
+    GDAL's 2.0.1 reader looks the nil value up at ``Quantity.nilValues.NilValue`` in a tree
+    whose names have lost their prefixes, and misses SWE's ``nilValues/NilValues/nilValue``
+    (as it does in rasdaman's and GeoServer's descriptions). SWE allows no attribute or child
+    named ``NilValue`` there, but a namespace declaration ``xmlns:NilValue="NaN"`` is not
+    schema content: XML Schema ignores it, and GDAL's reader, unaware of namespaces, takes it
+    for the attribute ``NilValue``, so it reports NaN as every band's nodata."""
     record = sub(sub(parent, _q(GMLCOV, "rangeType")), _q(SWE, "DataRecord"))
     for field in coverage.fields:
         component = sub(
@@ -143,7 +151,7 @@ def _range_type(parent: etree._Element, coverage: Coverage) -> None:
             definition=f"urn:cdse-gateway:def:field:{field.name}",
         )
         sub(component, _q(SWE, "description"), field.description)
-        nils = sub(component, _q(SWE, "nilValues"), **{_q(CDSE, "NilValue"): NODATA})
+        nils = etree.SubElement(component, _q(SWE, "nilValues"), nsmap={"NilValue": NODATA})
         sub(sub(nils, _q(SWE, "NilValues")), _q(SWE, "nilValue"), NODATA, reason=NIL_REASON)
         if field.categorical:
             sub(component, _q(SWE, "codeSpace"), **{_q(XLINK, "href"): "urn:cdse-gateway:scl"})

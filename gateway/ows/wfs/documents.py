@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from urllib.parse import urlencode
+
 from lxml import etree
 
 from gateway.ows.wfs.features import GEOMETRY, NAMESPACE, PREFIX, PROPERTIES
@@ -12,6 +15,8 @@ OWS = "http://www.opengis.net/ows/1.1"
 FES = "http://www.opengis.net/fes/2.0"
 GML = "http://www.opengis.net/gml/3.2"
 XSD = "http://www.w3.org/2001/XMLSchema"
+WFS_SCHEMA = "http://schemas.opengis.net/wfs/2.0/wfs.xsd"
+GML_SCHEMA = "http://schemas.opengis.net/gml/3.2.1/gml.xsd"
 NSMAP = {"wfs": WFS, "ows": OWS, "fes": FES, "gml": GML, "xlink": XLINK, "xsi": XSI, "xsd": XSD,
          PREFIX: NAMESPACE}  # fmt: skip
 GET_FEATURE_BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
@@ -48,6 +53,20 @@ def _q(ns: str, tag: str) -> str:
     return f"{{{ns}}}{tag}"
 
 
+def schema_location(root: etree._Element, *pairs: tuple[str, str]) -> None:
+    """Name the schema of each (namespace, location) in ``xsi:schemaLocation``."""
+    root.set(_q(XSI, "schemaLocation"), " ".join(f"{ns} {location}" for ns, location in pairs))
+
+
+def feature_schema_url(service_url: str, names: Iterable[str]) -> str:
+    """The DescribeFeatureType request (KVP) for the feature types ``names``: the schema that
+    GML answers name for their features."""
+    type_names = ",".join(f"{PREFIX}:{name}" for name in dict.fromkeys(names))
+    query = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "DescribeFeatureType",
+             "TYPENAMES": type_names}  # fmt: skip
+    return f"{service_url}?{urlencode(query)}"
+
+
 def _constraint(parent: etree._Element, ns: str, name: str, value: str) -> None:
     element = sub(parent, _q(ns, "Constraint"), name=name)
     sub(element, _q(OWS, "NoValues"))
@@ -62,7 +81,7 @@ def capabilities(
     """``types``: (collection id, title, lon/lat bbox) per feature type; ``href``: the
     service URL (KVP by GET at ``href?``, XML by POST at ``href``)."""
     root = etree.Element(_q(WFS, "WFS_Capabilities"), nsmap=NSMAP, version="2.0.0")
-    root.set(_q(XSI, "schemaLocation"), f"{WFS} http://schemas.opengis.net/wfs/2.0/wfs.xsd")
+    schema_location(root, (WFS, WFS_SCHEMA))
     ident = sub(root, _q(OWS, "ServiceIdentification"))
     sub(ident, _q(OWS, "Title"), "CDSE gateway WFS")
     sub(ident, _q(OWS, "Abstract"), "Footprints of the Copernicus scenes the gateway serves.")
@@ -183,6 +202,7 @@ def feature_schema(names: list[str], gml_location: str) -> etree._Element:
 
 def list_stored_queries(names: list[str]) -> etree._Element:
     root = etree.Element(_q(WFS, "ListStoredQueriesResponse"), nsmap=NSMAP)
+    schema_location(root, (WFS, WFS_SCHEMA))
     query = sub(root, _q(WFS, "StoredQuery"), id=GET_FEATURE_BY_ID)
     sub(query, _q(WFS, "Title"), "Get feature by identifier")
     for name in names:
@@ -192,6 +212,7 @@ def list_stored_queries(names: list[str]) -> etree._Element:
 
 def describe_stored_queries(names: list[str]) -> etree._Element:
     root = etree.Element(_q(WFS, "DescribeStoredQueriesResponse"), nsmap=NSMAP)
+    schema_location(root, (WFS, WFS_SCHEMA))
     desc = sub(root, _q(WFS, "StoredQueryDescription"), id=GET_FEATURE_BY_ID)
     sub(desc, _q(WFS, "Title"), "Get feature by identifier")
     sub(desc, _q(WFS, "Abstract"), "Returns the single feature whose gml:id is ID.")

@@ -39,7 +39,6 @@ from gateway.runtime import Runtime
 
 GML_MEDIA_TYPE = "application/gml+xml; version=3.2"
 GEOJSON_MEDIA_TYPE = "application/geo+json"
-GML_SCHEMA = "http://schemas.opengis.net/gml/3.2.1/gml.xsd"
 
 
 def page_links(kvp: Kvp, url: str, query: Query, returned: int, matched: int | None) -> dict:
@@ -106,7 +105,7 @@ class WfsService:
 
     def describefeaturetype(self, kvp: Kvp, url: str) -> Response:
         names = type_names(kvp, self.collections(), required=False)
-        schema = documents.feature_schema(names, GML_SCHEMA)
+        schema = documents.feature_schema(names, documents.GML_SCHEMA)
         return xml_response(schema, GML_MEDIA_TYPE)
 
     def liststoredqueries(self, kvp: Kvp, url: str) -> Response:
@@ -120,7 +119,7 @@ class WfsService:
     def getfeature(self, kvp: Kvp, url: str) -> Response:
         stored = kvp.text("STOREDQUERY_ID")
         if stored is not None:
-            return self._feature_by_id(kvp, stored)
+            return self._feature_by_id(kvp, stored, url)
         query = parse_query(kvp, self.collections(), self.count_default)
         page, matched = select(self.catalog, query, scan_limit=self.scan_limit)
         links = page_links(kvp, url, query, len(page), matched)
@@ -128,10 +127,11 @@ class WfsService:
         if query.json:
             body = encode.geojson(page, matched, query.crs, **options)
             return Response(json.dumps(body), media_type=GEOJSON_MEDIA_TYPE)
-        root = encode.feature_collection(page, matched, query.crs, **options)
+        schema = documents.feature_schema_url(url, query.type_names)
+        root = encode.feature_collection(page, matched, query.crs, **options, feature_schema=schema)
         return xml_response(root, GML_MEDIA_TYPE)
 
-    def _feature_by_id(self, kvp: Kvp, stored: str) -> Response:
+    def _feature_by_id(self, kvp: Kvp, stored: str, url: str) -> Response:
         if stored != GET_FEATURE_BY_ID:
             raise InvalidParameterValue("unknown stored query", locator="storedQuery_Id")
         fid = kvp.text("ID")
@@ -147,7 +147,8 @@ class WfsService:
         if query.json:
             body = encode.geojson(found, 1, query.crs)["features"][0]
             return Response(json.dumps(body), media_type=GEOJSON_MEDIA_TYPE)
-        return xml_response(encode.feature_element(found[0], query.crs), GML_MEDIA_TYPE)
+        schema = documents.feature_schema_url(url, [found[0].type_name])
+        return xml_response(encode.feature_document(found[0], query.crs, schema), GML_MEDIA_TYPE)
 
     def getpropertyvalue(self, kvp: Kvp, url: str) -> Response:
         reference = kvp.require("VALUEREFERENCE")

@@ -12,6 +12,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gateway.core.grid import WGS84
 from gateway.ows.crs import OwsCrs, reproject_geometry
+from gateway.ows.wfs.documents import GML_SCHEMA, WFS_SCHEMA, schema_location
 from gateway.ows.wfs.features import GEOMETRY, NAMESPACE, PREFIX, PROPERTIES, Feature
 from gateway.ows.xml import XSI, fmt, iso, sub
 
@@ -87,6 +88,14 @@ def feature_element(
     return element
 
 
+def feature_document(feature: Feature, crs: OwsCrs, feature_schema: str) -> etree._Element:
+    """One feature as a document of its own (GetFeatureById), naming its schema
+    (``feature_schema``: the DescribeFeatureType URL of its type)."""
+    element = feature_element(feature, crs)
+    schema_location(element, (NAMESPACE, feature_schema))
+    return element
+
+
 def _counted(tag: str, matched: int | None, returned: int, links: dict[str, str]) -> etree._Element:
     """A wfs:FeatureCollection or wfs:ValueCollection with its counts and paging links."""
     root = etree.Element(_q(WFS, tag), nsmap=NSMAP)
@@ -107,10 +116,14 @@ def feature_collection(
     properties: tuple[str, ...] | None = None,
     hits: bool = False,
     links: dict[str, str] | None = None,
+    feature_schema: str | None = None,
 ) -> etree._Element:
-    """``links``: rel (next, previous) -> URL."""
+    """``links``: rel (next, previous) -> URL; ``feature_schema``: the DescribeFeatureType URL
+    of the queried types, named in ``xsi:schemaLocation`` with WFS 2.0's (what the features
+    need; the door always gives it)."""
     root = _counted("FeatureCollection", matched, 0 if hits else len(features), links or {})
-    root.set(_q(XSI, "schemaLocation"), f"{WFS} http://schemas.opengis.net/wfs/2.0/wfs.xsd")
+    features_schema = [(NAMESPACE, feature_schema)] if feature_schema else []
+    schema_location(root, (WFS, WFS_SCHEMA), *features_schema)
     if not hits:
         for feature in features:
             sub(root, _q(WFS, "member")).append(feature_element(feature, crs, properties))
@@ -125,6 +138,7 @@ def value_collection(
     links: dict[str, str] | None = None,
 ) -> etree._Element:
     root = _counted("ValueCollection", matched, len(values), links or {})
+    schema_location(root, (WFS, WFS_SCHEMA), (GML, GML_SCHEMA))  # values may be geometries
     for value, fid in zip(values, fids, strict=True):
         member = sub(root, _q(WFS, "member"))
         if isinstance(value, BaseGeometry):
