@@ -38,7 +38,8 @@ def _instant_range(text: str) -> tuple[datetime, datetime]:
     value = text.strip()
     match = _REDUCED.match(value)
     if match:
-        year, month, day = (int(g) if g else None for g in match.groups())
+        year = int(match.group(1))
+        month, day = (int(g) if g else None for g in match.groups()[1:])
         try:
             if month is None:
                 start = datetime(year, 1, 1, tzinfo=UTC)
@@ -205,12 +206,13 @@ class TimePolicy:
     def _nearest(self, collection: str, period: TimeRange) -> date | None:
         """The nearest acquisition day to a single value with no acquisition in it, where
         the summary lists every acquisition (else None: the value stands as it is)."""
-        assert period.start is not None and period.end is not None
+        start, end = period.start, period.end
+        assert start is not None and end is not None
         summary = self.summary(collection)
-        if summary.has_acquisition(period.start, period.end):
+        if summary.has_acquisition(start, end):
             return None
-        day = summary.nearest_day(period.start, period.end)
+        day = summary.nearest_day(start, end)
         if day is None:
             return None
-        earliest = min(period.start, day_range(day).start)  # type: ignore[type-var]
+        earliest = min(start, datetime.combine(day, datetime.min.time(), UTC))
         return day if summary.lists_everything_in(earliest) else None

@@ -13,9 +13,11 @@ from gateway.errors import InvalidParameterValue
 
 EODATA_PREFIX = "s3://eodata/"
 
+GdalOptions = dict[str, str | bool | int | float]
+
 # Tuned for remote reads (see DESIGN.md "Known traps"): no directory listing per open,
 # merged range requests, a block cache shared by the process.
-_REMOTE_OPTIONS: dict[str, str | bool | int] = {
+_REMOTE_OPTIONS: GdalOptions = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
@@ -30,7 +32,7 @@ _REMOTE_OPTIONS: dict[str, str | bool | int] = {
     "GDAL_NUM_THREADS": 1,
 }
 
-_LOCAL_OPTIONS: dict[str, str | bool | int] = {
+_LOCAL_OPTIONS: GdalOptions = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_NUM_THREADS": 1,
 }
@@ -72,7 +74,7 @@ class Storage:
             return href[len("file://") :]
         raise InvalidParameterValue("unsupported asset href scheme", locator="href")
 
-    def gdal_options(self) -> dict[str, str | bool | int]:
+    def gdal_options(self) -> GdalOptions:
         """Options for a per-request ``rasterio.Env`` (never set globally); no keys in here."""
         if self.mode == "local":
             return dict(_LOCAL_OPTIONS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import rasterio
@@ -24,6 +25,8 @@ from rio_cogeo.profiles import cog_profiles
 
 from gateway.sample.layout import Grid
 from gateway.sample.results import FileFacts
+
+OverviewResampling = Literal["nearest", "average"]
 
 JP2_TILE = 1024
 JP2_MAX_RESOLUTIONS = 5  # real S2 10 m files expose 4 overview levels
@@ -97,7 +100,7 @@ class RasterSink:
             )
         self.tmp_path.unlink()
 
-    def finish_cog(self, path: Path, resampling: str = "average") -> None:
+    def finish_cog(self, path: Path, resampling: OverviewResampling = "average") -> None:
         """Encode to a deflate COG with internal overviews at ``path``; drop the temporary file."""
         self._close()
         profile = cog_profiles.get("deflate")

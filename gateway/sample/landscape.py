@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from gateway.sample.bands import MODEL_BANDS
 from gateway.sample.noise import cell_hash, fbm, value_noise
@@ -139,7 +140,7 @@ LANDMARKS: dict[str, Landmark] = {
 RIVER = {"lat": 52.630, "amplitude_m": 250.0, "wavelength_m": 5000.0, "half_width_m": 30.0}
 
 
-def ground_xy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ground_xy(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Local metric coordinates (metres east/north of LON0, LAT0) of geographic points."""
     x = ((np.asarray(lon, dtype=np.float64) - LON0) * M_PER_DEG_LON).astype(np.float32)
     y = ((np.asarray(lat, dtype=np.float64) - LAT0) * M_PER_DEG_LAT).astype(np.float32)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 NODATA = 0
 CLOUD_SHADOW = 3
 VEGETATION = 4
@@ -45,7 +47,7 @@ MODE_PRIORITY = (
 )
 
 
-def percentages(counts: Sequence[int]) -> dict[int, float]:
+def percentages(counts: Sequence[int] | np.ndarray) -> dict[int, float]:
     """Percentage per class value: no-data of all pixels, every other class of valid pixels."""
     counts = list(counts) + [0] * (len(CLASSES) - len(counts))
     total = sum(counts)
@@ -56,7 +58,7 @@ def percentages(counts: Sequence[int]) -> dict[int, float]:
     return {k: round(v, 6) for k, v in out.items()}
 
 
-def cloud_cover(counts: Sequence[int]) -> float:
+def cloud_cover(counts: Sequence[int] | np.ndarray) -> float:
     """``eo:cloud_cover``: medium + high probability clouds + thin cirrus, % of valid pixels."""
     pct = percentages(counts)
     return round(sum(pct[c] for c in CLOUDY), 2)

@@ -1,6 +1,6 @@
-"""Scene discovery: one interface, a static local catalog and a STAC API client."""
+"""Scene discovery: a static local catalog and a STAC API client behind a search cache."""
 
-from gateway.core.catalog.base import Catalog, PagedCatalog
+from gateway.core.catalog.base import Catalog, CatalogBackend, PagedCatalog
 from gateway.core.catalog.cached import CachedCatalog
 from gateway.core.catalog.models import (
     ORDERS,
@@ -24,6 +24,7 @@ __all__ = [
     "Asset",
     "CachedCatalog",
     "Catalog",
+    "CatalogBackend",
     "Order",
     "PageQuery",
     "PagedCatalog",

@@ -1,4 +1,4 @@
-"""The one catalog interface every backend implements."""
+"""The catalog interfaces: searches for one map, paged searches over whole collections."""
 
 from __future__ import annotations
 
@@ -26,3 +26,8 @@ class PagedCatalog(Protocol):
     def scan(self, query: PageQuery) -> Iterator[Scene]:
         """Every matching scene in order, lazily (``offset`` and ``limit`` not applied)."""
         ...
+
+
+class CatalogBackend(Catalog, PagedCatalog, Protocol):
+    """Both kinds of search: what every backend (the static catalog, the STAC API client)
+    and the search cache in front of them implement."""

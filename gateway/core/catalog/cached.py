@@ -7,17 +7,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shapely.geometry import box, shape
 
-from gateway.core.catalog.base import Catalog
+from gateway.core.catalog.base import CatalogBackend
 from gateway.core.catalog.models import PageQuery, Scene, ScenePage, SearchQuery
 
 T = TypeVar("T")
 
 
-def snap_bbox(bbox: tuple[float, float, float, float], cell: float) -> tuple[float, ...]:
+def snap_bbox(
+    bbox: tuple[float, float, float, float], cell: float
+) -> tuple[float, float, float, float]:
     """Grow a lon/lat bbox outwards to multiples of ``cell`` degrees."""
     minx, miny, maxx, maxy = bbox
     return (
@@ -45,7 +47,7 @@ class CachedCatalog:
     Concurrent identical searches wait for the first one (single flight).
     """
 
-    def __init__(self, backend: Catalog, *, ttl_s: float = 60.0, cell: float = 0.5) -> None:
+    def __init__(self, backend: CatalogBackend, *, ttl_s: float = 60.0, cell: float = 0.5) -> None:
         self._backend = backend
         self._ttl_s = ttl_s
         self._cell = cell
@@ -130,5 +132,9 @@ class CachedCatalog:
     def _evict_expired(self) -> None:
         now = time.monotonic()
         for entries in (self._entries, self._pages):
-            for key in [k for k, (expires, _) in entries.items() if expires < now]:
-                del entries[key]
+            _drop_expired(entries, now)
+
+
+def _drop_expired(entries: dict[Any, tuple[float, Any]], now: float) -> None:
+    for key in [k for k, (expires, _) in entries.items() if expires < now]:
+        del entries[key]

@@ -193,7 +193,11 @@ def sort_scenes(
     ordered = list(scenes)
     for key in reversed(keys):
         name = property_name(key.field)
-        ordered.sort(key=lambda pair, n=name: _null_last(pair[1](n)), reverse=key.descending)
+
+        def sort_key(pair: Any, n: str = name) -> tuple[bool, Any]:
+            return _null_last(pair[1](n))
+
+        ordered.sort(key=sort_key, reverse=key.descending)
     return ordered
 
 
