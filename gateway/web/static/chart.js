@@ -7,6 +7,7 @@ const CLOUD_COLOUR = "#8c8c8c";
 const MARGIN = { left: 46, right: 14, top: 18, bottom: 24 };
 const DAY_MS = 86_400_000;
 const MAX_DATE_LABELS = 7;
+const NAMES_WIDTH = 36;
 
 function add(parent, name, attributes = {}, content = "") {
   const node = document.createElementNS(NS, name);
@@ -66,10 +67,11 @@ export function drawChart(svg, series, { chosen = "", onPick = () => {} } = {}) 
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren();
   if (!series.points.length) return;
+  const named = series.names.length > 1; // output names in a right margin
   const plot = {
     left: MARGIN.left,
     top: MARGIN.top,
-    right: width - MARGIN.right,
+    right: width - MARGIN.right - (named ? NAMES_WIDTH : 0),
     bottom: height - MARGIN.bottom,
   };
   const times = series.points.map((p) => Date.parse(p.date));
@@ -138,10 +140,9 @@ export function drawChart(svg, series, { chosen = "", onPick = () => {} } = {}) 
       add(dot, "title", {}, `${point.date} ${name}: ${point.values[name].toFixed(4)}`);
       dot.addEventListener("click", () => onPick(point.date));
     }
-    if (series.names.length > 1) {
-      add(svg, "text", {
-        x: plot.right - 4, y: plot.top + 10 + 12 * k, "text-anchor": "end", style: `fill:${colour}`,
-      }, name);
+    if (named) {
+      const at = { x: plot.right + 8, y: plot.top + 10 + 12 * k, style: `fill:${colour}` };
+      add(svg, "text", at, name);
     }
   });
 }
