@@ -188,10 +188,12 @@ function drawSeries(map, series) {
   drawChart($("chart"), series, { chosen: state.time, onPick: (date) => chooseDate(map, date) });
 }
 
-function chartNote(series) {
-  if (!series.points.length) return "No value at this point on the listed dates.";
+function chartNote(series, layer) {
+  if (!series.points.length) return "No value at this point on the dates of its acquisitions.";
+  const count = series.points.length;
   const cloudy = series.points.filter((p) => p.cloudy).length;
-  let note = `${series.points.length} dates with data, ${cloudy} cloudy (marked ☁).`;
+  let note = `${count} date${count === 1 ? "" : "s"} with data`;
+  note += layer.cloudMask ? `, ${cloudy} cloudy (marked ☁).` : " (no cloud mask for this layer).";
   if (series.cut) note += " Only the latest acquisitions (one year at most) are shown.";
   return note;
 }
@@ -224,7 +226,7 @@ async function openChart(map, latlng) {
     });
     state.lastSeries = series;
     drawSeries(map, series);
-    status($("chart-note"), chartNote(series));
+    status($("chart-note"), chartNote(series, layer));
     document.body.dataset.chart = "loaded";
   } catch (error) {
     if (error.name === "AbortError") return;
