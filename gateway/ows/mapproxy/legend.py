@@ -31,7 +31,7 @@ def legend_image(style: Style, title: str, band_names: tuple[str, ...] = ()) -> 
     lo = 0.0 if style.min is None else style.min
     hi = 1.0 if style.max is None else style.max
     rows = [
-        (c, f"{name} {_label(lo)}–{_label(hi)}") for c, name in zip(colours, names, strict=True)
+        (c, f"{name} {_label(lo)} to {_label(hi)}") for c, name in zip(colours, names, strict=True)
     ]
     return _rows(rows, title, font)
 
