@@ -300,3 +300,85 @@ def test_scenes_in_a_new_area_widen_the_layers_after_the_ttl(
     assert (got[..., 3] == expected[..., 3]).mean() > 0.999
     levels = np.abs(got[..., :3].astype(int) - expected[..., :3].astype(int)).max(axis=2)
     assert levels.mean() < 1.0
+
+
+# Partial listings: never narrower than the catalog -------------------------------------------
+
+BULK_COUNT = 10_500  # more than the scan limit below, and than the old WCS listing's 10,000
+
+
+@pytest.fixture(scope="module")
+def bulk(stac, tmp_path_factory):
+    """A STAC collection of 10,500 footprints an hour apart from 2020-01-01 (declaring its
+    extent: 0..10 E, 40..50 N, from 2020-01-01 on), and a gateway listing 2,000 of them."""
+    from gateway.settings import Settings
+    from tests.support.bulk_stac import bulk_items, config_with, load_bulk
+    from tests.support.ows_live import live_gateway
+
+    folder = tmp_path_factory.mktemp("bulk")
+    items = bulk_items(BULK_COUNT)
+    load_bulk(stac, folder, items)
+    settings = Settings(
+        data_dir=folder / "data", config_file=config_with(folder), stac_url=stac.url,
+        capabilities_scan_limit=2_000, sample_data=False, redis_url=None, storage="local",
+    )  # fmt: skip
+    doors = ("gateway.ows.wcs.door:build_door", "gateway.ows.wfs.door:build_door")
+    try:
+        with live_gateway(settings, doors=doors) as url:
+            yield url, items
+    finally:
+        from tests.support.bulk_stac import BULK
+
+        stac.delete_collection(BULK)
+
+
+def test_a_listing_cut_at_its_scan_limit_knows_where_it_is_whole(bulk, stac):
+    from tests.support.bulk_stac import BULK
+
+    _, items = bulk
+    summary = summarise(StacApiCatalog(stac.url), BULK, ListingScope(scan_limit=2_000))
+    newest = datetime.fromisoformat(items[-1]["properties"]["datetime"])
+    assert not summary.complete and len(summary.times) == 2_000
+    assert summary.last == newest
+    assert summary.first == datetime(2020, 1, 1, tzinfo=UTC)  # declared: older ones exist
+    assert summary.extent == (0.0, 40.0, 10.0, 50.0)  # declared, wider than the listed
+    assert summary.bbox != summary.extent
+    oldest_listed = summary.times[0]
+    assert summary.lists_everything_in(oldest_listed + timedelta(days=1))
+    assert not summary.lists_everything_in(oldest_listed - timedelta(days=1))
+
+
+def _slice(url: str, moment: str) -> httpx.Response:
+    from tests.support.bulk_stac import BULK
+
+    params = {
+        "SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "GetCoverage", "COVERAGEID": BULK,
+        "FORMAT": "image/tiff", "SUBSET": ["Long(0.01,0.02)", "Lat(40.01,40.02)",
+                                           f'ansi("{moment}")'],
+    }  # fmt: skip
+    return httpx.get(f"{url}/wcs", params=params, timeout=120)
+
+
+def test_wcs_takes_times_at_both_ends_of_a_partial_listing(bulk):
+    url, items = bulk
+    newest = items[-1]["properties"]["datetime"]
+    oldest = items[0]["properties"]["datetime"]  # far beyond the 2,000 listed
+    for moment in (newest, oldest):
+        answer = _slice(url, moment)
+        assert answer.status_code == 200, (moment, answer.text[:400])
+    before = _slice(url, "2019-06-01")  # before what the collection declares: nothing there
+    assert before.status_code == 404 and b"InvalidSubsetting" in before.content  # WCS 2.0
+
+
+def test_wfs_capabilities_advertise_the_declared_extent_of_a_partial_listing(bulk):
+    from tests.support.bulk_stac import BULK
+
+    url, _ = bulk
+    document = etree.fromstring(
+        httpx.get(f"{url}/wfs", params={"SERVICE": "WFS", "REQUEST": "GetCapabilities"}).content
+    )
+    ns = {"wfs": "http://www.opengis.net/wfs/2.0", "ows": "http://www.opengis.net/ows/1.1"}
+    feature = document.xpath(f"//wfs:FeatureType[wfs:Name='cdse:{BULK}']", namespaces=ns)[0]
+    lower = feature.findtext("ows:WGS84BoundingBox/ows:LowerCorner", namespaces=ns).split()
+    upper = feature.findtext("ows:WGS84BoundingBox/ows:UpperCorner", namespaces=ns).split()
+    assert [float(v) for v in (*lower, *upper)] == [0.0, 40.0, 10.0, 50.0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from gateway.core.catalog.models import PageQuery, Scene, ScenePage, SearchQuery
+from gateway.core.catalog.models import DeclaredExtent, PageQuery, Scene, ScenePage, SearchQuery
 
 
 class Catalog(Protocol):
@@ -25,6 +25,10 @@ class PagedCatalog(Protocol):
 
     def scan(self, query: PageQuery) -> Iterator[Scene]:
         """Every matching scene in order, lazily (``offset`` and ``limit`` not applied)."""
+        ...
+
+    def declared_extent(self, collection: str) -> DeclaredExtent | None:
+        """The extent the collection's own document declares, if any."""
         ...
 
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from shapely.geometry import box, shape
 
 from gateway.core.catalog.base import CatalogBackend
-from gateway.core.catalog.models import PageQuery, Scene, ScenePage, SearchQuery
+from gateway.core.catalog.models import DeclaredExtent, PageQuery, Scene, ScenePage, SearchQuery
 
 T = TypeVar("T")
 
@@ -81,6 +81,9 @@ class CachedCatalog:
     def scan(self, query: PageQuery) -> Iterator[Scene]:
         """Every scene of a paged search, streamed from the backend (not cached)."""
         return self._backend.scan(query)
+
+    def declared_extent(self, collection: str) -> DeclaredExtent | None:
+        return self._backend.declared_extent(collection)
 
     def _wide_search(self, wide: SearchQuery) -> list[Scene]:
         return self._single_flight(

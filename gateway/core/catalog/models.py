@@ -43,6 +43,31 @@ class TimeRange:
 
 
 @dataclass(frozen=True)
+class DeclaredExtent:
+    """The extent a STAC collection document declares (``extent.spatial``/``temporal``): what
+    the catalog says it holds, whoever lists how much of it."""
+
+    bbox: tuple[float, float, float, float]
+    start: datetime | None
+    end: datetime | None
+
+
+def declared_extent(collection: dict[str, Any]) -> DeclaredExtent | None:
+    """The overall extent of a STAC collection document, or None when it declares none."""
+    try:
+        extent = collection["extent"]
+        west, south, east, north = (float(v) for v in extent["spatial"]["bbox"][0][:4])
+        start, end = extent["temporal"]["interval"][0]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return DeclaredExtent(
+        (west, south, east, north),
+        parse_datetime(start) if start else None,
+        parse_datetime(end) if end else None,
+    )
+
+
+@dataclass(frozen=True)
 class Asset:
     """One raster file of a scene."""
 

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
+from urllib.parse import quote
 
 from pystac_client import Client
 from pystac_client.stac_api_io import StacApiIO
@@ -14,10 +15,12 @@ from urllib3.util.retry import Retry
 
 from gateway.core.catalog import stac_paging
 from gateway.core.catalog.models import (
+    DeclaredExtent,
     PageQuery,
     Scene,
     ScenePage,
     SearchQuery,
+    declared_extent,
     order_scenes,
     scene_from_item,
 )
@@ -124,6 +127,16 @@ class StacApiCatalog:
     def scan(self, query: PageQuery) -> Iterator[Scene]:
         """Every matching scene in order, read page by page as it is consumed."""
         return stac_paging.scan(self._post, query, self._page_size)
+
+    def declared_extent(self, collection: str) -> DeclaredExtent | None:
+        """From ``GET /collections/{id}`` (retried like every search)."""
+        try:
+            self._open()
+            href = f"{self._url.rstrip('/')}/collections/{quote(collection, safe='')}"
+            document = json.loads(cast(StacApiIO, self._io).read_text(href))
+        except Exception as exc:  # network, HTTP, JSON: the client learns only which service
+            raise _failed(exc) from exc
+        return declared_extent(document) if isinstance(document, dict) else None
 
 
 def _failed(exc: Exception) -> UpstreamError:

@@ -12,10 +12,12 @@ from shapely.geometry.base import BaseGeometry
 
 from gateway.core.catalog.cql2 import compile_filter, scene_lookup, sort_scenes
 from gateway.core.catalog.models import (
+    DeclaredExtent,
     PageQuery,
     Scene,
     ScenePage,
     SearchQuery,
+    declared_extent,
     order_scenes,
     scene_from_item,
 )
@@ -84,6 +86,15 @@ class StaticCatalog:
     def scan(self, query: PageQuery) -> Iterator[Scene]:
         """Every matching scene in order (``offset`` and ``limit`` are not applied)."""
         return iter(self._matching(query))
+
+    def declared_extent(self, collection: str) -> DeclaredExtent | None:
+        """From ``<root>/collections/<id>/collection.json``, when there is one."""
+        path = self._root / "collections" / collection / "collection.json"
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return declared_extent(document)
 
 
 def _read_items(folder: Path) -> Iterable[dict]:

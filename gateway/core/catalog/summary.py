@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from gateway.core.catalog.base import PagedCatalog
-from gateway.core.catalog.models import PageQuery, cql2_text
+from gateway.core.catalog.base import CatalogBackend
+from gateway.core.catalog.models import DeclaredExtent, PageQuery, cql2_text
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,59 @@ class ListingScope:
 
 @dataclass(frozen=True)
 class CollectionSummary:
-    """A collection's listed acquisitions (``times``, ascending, distinct) and lon/lat extent.
+    """A collection's listed acquisitions (``times``, ascending, distinct) and their lon/lat
+    extent (``bbox``), and the extent doors advertise and accept (``extent``, ``first``,
+    ``last``).
 
     ``complete`` is false when the listing stopped at its scan limit (the newest kept).
     ``authoritative_since`` is the moment from which ``times`` holds every acquisition of
-    the collection, everywhere (None: nowhere, e.g. a listing scoped to an area).
+    the collection, everywhere (None: nowhere, e.g. a listing scoped to an area). Where the
+    listing is not the whole collection, what the collection's own document declares
+    (``declared``) widens the advertised extent, or it is open: never narrower than the
+    catalog, so no request for data that exists is refused as out of range.
     """
 
     times: tuple[datetime, ...]
     bbox: tuple[float, float, float, float]
     complete: bool = True
     authoritative_since: datetime | None = BEGINNING
+    declared: DeclaredExtent | None = None
+
+    @property
+    def whole(self) -> bool:
+        """True when the listing holds every acquisition of the collection."""
+        return self.authoritative_since == BEGINNING
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """The lon/lat extent to advertise: the listed one, widened where it is partial."""
+        if self.whole:
+            return self.bbox
+        if self.declared is None:
+            return WORLD
+        if not self.times:
+            return self.declared.bbox
+        return _union(self.bbox, self.declared.bbox)
+
+    @property
+    def first(self) -> datetime | None:
+        """The first acquisition to advertise (None: open, the listing cannot say)."""
+        if self.whole:
+            return self.times[0] if self.times else None
+        declared = self.declared.start if self.declared is not None else None
+        if declared is None or not self.times:
+            return declared
+        return min(declared, self.times[0])
+
+    @property
+    def last(self) -> datetime | None:
+        """The last acquisition to advertise (None: open)."""
+        if self.whole or self.authoritative_since is not None:
+            return self.times[-1] if self.times else None  # listed newest first: all there
+        declared = self.declared.end if self.declared is not None else None
+        if declared is None or not self.times:
+            return None
+        return max(declared, self.times[-1])
 
     @property
     def dates(self) -> tuple[str, ...]:
@@ -113,13 +155,20 @@ class CollectionSummary:
         return min(candidates, key=lambda day: (distance(day), day))
 
 
+def _union(
+    a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
 def summarise(
-    catalog: PagedCatalog,
+    catalog: CatalogBackend,
     collection: str,
     scope: ListingScope = ListingScope(),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> CollectionSummary:
-    """List the scenes of ``collection`` in ``scope``: their times and lon/lat extent."""
+    """List the scenes of ``collection`` in ``scope``: their times and lon/lat extent (and,
+    where the listing is not the whole collection, what the collection declares)."""
     moment = now()
     times: set[datetime] = set()
     west, south, east, north = WORLD[2], WORLD[3], WORLD[0], WORLD[1]
@@ -140,9 +189,9 @@ def summarise(
         west, south = min(west, scene.bbox[0]), min(south, scene.bbox[1])
         east, north = max(east, scene.bbox[2]), max(north, scene.bbox[3])
     bbox = (west, south, east, north) if times else WORLD
-    return CollectionSummary(
-        tuple(sorted(times)), bbox, complete, _authoritative_since(scope, moment, complete, oldest)
-    )
+    since = _authoritative_since(scope, moment, complete, oldest)
+    declared = None if since == BEGINNING else catalog.declared_extent(collection)
+    return CollectionSummary(tuple(sorted(times)), bbox, complete, since, declared)
 
 
 def _authoritative_since(
@@ -173,7 +222,7 @@ class CatalogSummaries:
 
     def __init__(
         self,
-        catalog: PagedCatalog,
+        catalog: CatalogBackend,
         ttl_s: float,
         scope: ListingScope = ListingScope(),
         clock: Callable[[], float] = time.monotonic,

@@ -72,7 +72,7 @@ def mapproxy_config(
     config = runtime.config
     if summaries is None:
         summaries = {c.id: runtime.summaries.get(c.id) for c in config.collections}
-    everywhere = [s.bbox for s in summaries.values() if s.dates]
+    everywhere = [s.extent for s in summaries.values() if s.dates]
     area = everywhere[0] if everywhere else WORLD
     layers, sources, caches = [], {}, {}
     for layer in config.layers:
@@ -82,7 +82,7 @@ def mapproxy_config(
             "type": "cdse",
             "layer": layer.name,
             "gateway": registry_key,
-            "coverage": {"bbox": list(summary.bbox), "srs": "EPSG:4326"},
+            "coverage": {"bbox": list(summary.extent), "srs": "EPSG:4326"},
         }
         caches[cache_name] = {
             "grids": list(GRIDS),

@@ -56,7 +56,7 @@ class CapabilityDates:
         self, old: dict[str, CollectionSummary], new: dict[str, CollectionSummary]
     ) -> None:
         self._apply()
-        moved = any(new[c].bbox != old[c].bbox for c in new if c in old)
+        moved = any(new[c].extent != old[c].extent for c in new if c in old)
         if moved and self.on_new_extents is not None:
             try:
                 self.on_new_extents(new)

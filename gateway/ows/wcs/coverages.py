@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.config import GatewayConfig, LayerConfig
+from gateway.core.catalog.summary import CatalogSummaries
 from gateway.errors import NotFound
-from gateway.ows.scenes import SceneIndex
 
 SEPARATOR = "__"
 NODATA = "NaN"  # the nodata of every float32 coverage the engine encodes (core.render)
@@ -28,7 +28,8 @@ class Field:
 
 @dataclass(frozen=True)
 class Coverage:
-    """One offered coverage; ``bbox`` is lon/lat, ``times`` the acquisition instants."""
+    """One offered coverage; ``bbox`` is lon/lat, ``times`` the listed acquisition instants,
+    ``first``/``last`` the advertised period (None: open, where the listing is partial)."""
 
     id: str
     title: str
@@ -37,6 +38,8 @@ class Coverage:
     fields: tuple[Field, ...]
     bbox: tuple[float, float, float, float]
     times: tuple[datetime, ...]
+    first: datetime | None = None
+    last: datetime | None = None
 
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
@@ -74,11 +77,11 @@ def _layer_fields(layer: LayerConfig, categorical: tuple[str, ...]) -> tuple[Fie
 
 
 class CoverageCatalog:
-    """Coverages built from the configuration and the catalog's scene summaries."""
+    """Coverages built from the configuration and the catalog summaries."""
 
-    def __init__(self, config: GatewayConfig, scenes: SceneIndex) -> None:
+    def __init__(self, config: GatewayConfig, summaries: CatalogSummaries) -> None:
         self._config = config
-        self._scenes = scenes
+        self._summaries = summaries
 
     def ids(self) -> list[str]:
         ids = [c.id for c in self._config.collections]
@@ -98,8 +101,8 @@ class CoverageCatalog:
         known = collection is not None and (not layer_name or layer is not None)
         if known and layer is not None and layer.collection != collection_id:
             known = False
-        summary = self._scenes.summary(collection_id) if known else None
-        if summary is None or summary.bbox is None:
+        summary = self._summaries.get(collection_id) if known else None
+        if summary is None or not summary.times:
             if missing_ok:
                 return None
             raise NotFound(
@@ -121,6 +124,8 @@ class CoverageCatalog:
             collection=collection.id,
             layer=layer.name if layer else None,
             fields=fields,
-            bbox=summary.bbox,
+            bbox=summary.extent,
             times=summary.times,
+            first=summary.first,
+            last=summary.last,
         )

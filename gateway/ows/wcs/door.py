@@ -13,7 +13,6 @@ from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.exceptions import Dialect, error_response
 from gateway.ows.kvp import Kvp, negotiate_version, read_kvp, split_list
-from gateway.ows.scenes import SceneIndex
 from gateway.ows.wcs import v100, v111, v201
 from gateway.ows.wcs.coverages import CoverageCatalog
 from gateway.ows.wcs.getcoverage import get_coverage
@@ -30,9 +29,9 @@ EXTENSIONS = {"tiff": "tif", "cog": "tif", "png": "png", "netcdf": "nc"}
 class WcsService:
     """Answers one WCS KVP request (synchronously; the door runs it in a thread)."""
 
-    def __init__(self, runtime: Runtime, scenes: SceneIndex) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.coverages = CoverageCatalog(runtime.config, scenes)
+        self.coverages = CoverageCatalog(runtime.config, runtime.summaries)
 
     def handle(self, kvp: Kvp, endpoint: Endpoint) -> Response:
         version = "2.0.1"
@@ -106,7 +105,7 @@ def _endpoint(request: Request) -> Endpoint:
 
 def build_door(runtime: Runtime) -> Door:
     """The WCS door: ``GET /wcs`` and ``SERVICE=WCS`` on ``/ows``."""
-    service = WcsService(runtime, SceneIndex(runtime.engine.catalog))
+    service = WcsService(runtime)
 
     async def endpoint(request: Request) -> Response:
         try:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
+from gateway.core.catalog import TimeRange
+from gateway.core.dates import day_range, parse_time
 from gateway.core.grid import WGS84
-from gateway.core.request import parse_time
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -94,13 +96,18 @@ def _time(subset: Subset | None, coverage: Coverage) -> str | None:
         wanted = parse_time(text)
     except InvalidParameterValue as error:
         raise wcs_error("InvalidSubsetting", error.message, "subset") from None
-    if coverage.times:
-        first, last = coverage.times[0], coverage.times[-1]
-        if (wanted.end is not None and wanted.end < first.replace(hour=0, minute=0)) or (
-            wanted.start is not None and wanted.start > last.replace(hour=23, minute=59)
-        ):
-            raise wcs_error("InvalidSubsetting", "time subset outside the coverage", "subset")
+    if _outside(wanted, coverage.first, coverage.last):
+        raise wcs_error("InvalidSubsetting", "time subset outside the coverage", "subset")
     return text
+
+
+def _outside(wanted: TimeRange, first: datetime | None, last: datetime | None) -> bool:
+    """True when ``wanted`` ends before the coverage's first day or starts after its last
+    day (an open end of the coverage, None, holds anything)."""
+    start, end = wanted.start, wanted.end
+    if first is not None and end is not None and end < day_range(first.date()).start:
+        return True
+    return last is not None and start is not None and start > day_range(last.date()).end
 
 
 def _fields(text: str | None, coverage: Coverage) -> tuple[Field, ...]:

@@ -20,7 +20,6 @@ from gateway.errors import GatewayError, InvalidParameterValue, MissingParameter
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.exceptions import Dialect, error_response
 from gateway.ows.kvp import Kvp, negotiate_version, read_kvp, split_list
-from gateway.ows.scenes import SceneIndex
 from gateway.ows.wfs import documents, encode
 from gateway.ows.wfs.documents import GET_FEATURE_BY_ID, OPERATIONS
 from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, property_name
@@ -64,9 +63,8 @@ def page_links(kvp: Kvp, url: str, query: Query, returned: int, matched: int | N
 class WfsService:
     """Answers one WFS 2.0.0 request (synchronously; the door runs it in a thread)."""
 
-    def __init__(self, runtime: Runtime, scenes: SceneIndex, catalog: PagedCatalog) -> None:
+    def __init__(self, runtime: Runtime, catalog: PagedCatalog) -> None:
         self.runtime = runtime
-        self.scenes = scenes
         self.catalog = catalog
         self.count_default = runtime.settings.wfs_count_default
         self.scan_limit = runtime.settings.wfs_scan_limit
@@ -99,8 +97,7 @@ class WfsService:
     def getcapabilities(self, kvp: Kvp, url: str) -> Response:
         types = []
         for conf in self.runtime.config.collections:
-            summary = self.scenes.summary(conf.id)
-            types.append((conf.id, conf.title, summary.bbox))
+            types.append((conf.id, conf.title, self.runtime.summaries.get(conf.id).extent))
         return xml_response(documents.capabilities(types, url, self.count_default))
 
     def describefeaturetype(self, kvp: Kvp, url: str) -> Response:
@@ -179,7 +176,7 @@ async def read_request(request: Request) -> Kvp:
 def build_door(runtime: Runtime) -> Door:
     """The WFS door: ``/wfs`` (GET and POST) and ``SERVICE=WFS`` on ``/ows``."""
     catalog = runtime.engine.catalog
-    service = WfsService(runtime, SceneIndex(catalog), catalog)
+    service = WfsService(runtime, catalog)
 
     async def endpoint(request: Request) -> Response:
         try:
