@@ -48,3 +48,14 @@ def runtime(sample_settings):
     built = build_runtime(sample_settings)
     yield built
     built.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_threads_outlive_the_session():
+    """Dask clients and clusters started by the processes' tests are closed with the session
+    (their threads and worker processes otherwise die at interpreter exit, printing
+    "Error in sys.excepthook")."""
+    yield
+    from processes.cluster import close_clients
+
+    close_clients()
