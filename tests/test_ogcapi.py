@@ -6,7 +6,6 @@ Pixels are compared with plain rasterio + numpy reads of the sample archive.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pyproj import Transformer
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
 from tests.support.gateway_server import GatewayServer
 from tests.support.ogcapi_checks import L2A, geotiff, item_of, near, rgba, same
+from tests.support.openapi_offline import offline_openapi
 
 # Inside T31UFU only (T32ULD starts near lon 6.04), with data on every date.
 BBOX = (5.94, 52.58, 5.99, 52.62)
@@ -391,42 +391,10 @@ def test_tile_outside_the_matrix_is_not_found(http):
 # -- schemathesis --------------------------------------------------------------------------
 
 
-def _offline(node, in_responses=False):
-    """The OpenAPI document with its references to schemas.opengis.net (unreachable from
-    CI) replaced: such parameters dropped, responses and schemas left open."""
-    if isinstance(node, list):
-        return [
-            _offline(v, in_responses)
-            for v in node
-            if not (isinstance(v, dict) and str(v.get("$ref", "")).startswith("http"))
-        ]
-    if not isinstance(node, dict):
-        return node
-    if str(node.get("$ref", "")).startswith("http"):
-        return {"description": "external"} if in_responses else {}
-    return {k: _offline(v, in_responses or k == "responses") for k, v in node.items()}
-
-
-def _declare_path_parameters(document: dict) -> dict:
-    """Path parameters whose (external) definitions were dropped, declared as strings."""
-    for path, item in document["paths"].items():
-        for operation in item.values():
-            if not isinstance(operation, dict):
-                continue
-            params = operation.setdefault("parameters", [])
-            known = {p.get("name") for p in params if isinstance(p, dict)}
-            for name in re.findall(r"{(\w+)}", path):
-                if name not in known:
-                    params.append(
-                        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                    )
-    return document
-
-
 def test_openapi_fuzzing_finds_no_server_errors(server, tmp_path):
     document = httpx.get(f"{server}/ogcapi/openapi", params={"f": "json"}, timeout=30).json()
     schema = tmp_path / "openapi.json"
-    schema.write_text(json.dumps(_declare_path_parameters(_offline(document))))
+    schema.write_text(json.dumps(offline_openapi(document)))
     cli = Path(sys.executable).parent / "schemathesis"
     started = time.monotonic()
     done = subprocess.run(
