@@ -23,6 +23,7 @@ from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
 from gateway.ogcapi.errors import fix_error_answers
 from gateway.ogcapi.front import CORS, UnderPrefix
 from gateway.ogcapi.items import items_endpoint
+from gateway.ogcapi.links import FollowRequest, configured_root
 from gateway.ogcapi.outputs import output_dir, output_endpoint
 from gateway.runtime import Runtime
 
@@ -34,9 +35,9 @@ NOT_IMPLEMENTED = {
 
 
 def public_base_url(runtime: Runtime) -> str:
-    """``server.url`` of pygeoapi: the gateway's public URL plus the mount prefix."""
-    base = runtime.settings.public_url or "http://127.0.0.1:8000"
-    return base.rstrip("/") + PREFIX
+    """``server.url`` of pygeoapi: the gateway's public URL (or ``links.STAND_IN``, replaced
+    in each answer by its request's address) plus the mount prefix."""
+    return configured_root(runtime.settings) + PREFIX
 
 
 def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path]:
@@ -163,5 +164,10 @@ def build_door(runtime: Runtime) -> Door:
         registry.unregister(app_id)
         shutil.rmtree(folder, ignore_errors=True)
 
-    middleware = [Middleware(UnderPrefix, prefix=PREFIX, middleware=[CORS])]
+    front = [CORS]
+    if not runtime.settings.public_url:  # links follow each request's address
+        front.append(
+            Middleware(FollowRequest, root=configured_root(runtime.settings), prefix=PREFIX)
+        )
+    middleware = [Middleware(UnderPrefix, prefix=PREFIX, middleware=front)]
     return Door(routes=routes, middleware=middleware, close=close)
