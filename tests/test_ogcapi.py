@@ -257,6 +257,29 @@ def test_coverage_json_of_an_index_and_its_domain(sample_archive, http):
     assert near(values, reference, xs, ys, SHIFT_DEG).mean() > 0.99
 
 
+@pytest.mark.parametrize("bbox_crs", ["[EPSG:3857]", "http://www.opengis.net/def/crs/EPSG/0/3857"])
+def test_coverage_bbox_in_another_crs_is_the_same_lon_lat_area(http, bbox_crs):
+    """bbox-crs was ignored: Web Mercator metres were read as degrees (a 400 at best). Its
+    meridians and parallels are straight lines, so the lon/lat box is the same area."""
+    to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    merc = [*to_merc.transform(BBOX[0], BBOX[1]), *to_merc.transform(BBOX[2], BBOX[3])]
+    common = {"f": "GTiff", "properties": "B04", "datetime": DAY, "scale-size": "Lon(60),Lat(50)"}
+    lonlat = http.get(f"/collections/{L2A}/coverage", params={**common, "bbox": _text(BBOX)})
+    answer = http.get(
+        f"/collections/{L2A}/coverage",
+        params={**common, "bbox": _text(merc), "bbox-crs": bbox_crs},
+    )
+    assert answer.status_code == 200, answer.text
+    data, crs, transform, _ = geotiff(answer.content)
+    expected, _, expected_transform, _ = geotiff(lonlat.content)
+    assert crs.to_epsg() == 4326 and transform.almost_equals(expected_transform, 1e-9)
+    assert np.isfinite(data).mean() > 0.95 and same(data, expected).all()
+
+
+def _text(values) -> str:
+    return ",".join(map(repr, values))
+
+
 def test_coverage_range_subsetting_and_subset_axes(http):
     base = {"f": "GTiff", "datetime": DAY, "scale-size": "Lon(50),Lat(40)"}
     subset = f"Lon({BBOX[0]}:{BBOX[2]}),Lat({BBOX[1]}:{BBOX[3]})"

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from gateway.ogcapi.crs import pygeoapi_crs
 
 CRS_PARAMS = ("crs", "bbox-crs")
+FARTHEST = 1e9  # no CRS of the Earth has coordinates beyond (1.3e8 in feet)
 QUERY: ContextVar[Mapping[str, str]] = ContextVar("ogcapi_query", default=MappingProxyType({}))
 
 
@@ -42,6 +43,8 @@ def _check_bbox(text: str | None) -> str | None:
         return "bbox must be numbers"
     if len(values) not in (4, 6) or not all(math.isfinite(v) for v in values):
         return "bbox must be minx,miny,maxx,maxy"
+    if any(abs(v) > FARTHEST for v in values):  # GDAL's transform_bounds never returns on 1e16
+        return f"bbox values beyond ±{FARTHEST:g} are on no map of the Earth"
     half = len(values) // 2
     if any(values[i] > values[i + half] for i in range(half)):
         return "bbox minimum exceeds its maximum"
