@@ -138,3 +138,14 @@ def test_pictures_compressed_and_head_answers_are_left_alone(content_type, extra
         method,
     )
     assert sent == body and dict(head["headers"])[b"content-length"] == str(len(body)).encode()
+
+
+def test_a_server_address_given_as_a_list_is_read_too():
+    """Starlette's TestClient gives ``server`` as a list (the ASGI spec: an iterable)."""
+    body = b'{"href": "http://127.0.0.1:8000/ogcapi"}'
+    _, sent = answered(
+        [start(b"application/json", len(body)), {"type": "http.response.body", "body": body}],
+        {},
+        server=["testserver", 80],
+    )
+    assert sent == b'{"href": "http://testserver/ogcapi"}'

@@ -33,7 +33,8 @@ def configured_root(settings: Settings) -> str:
 def request_root(scope: Scope) -> str:
     """The root URL of the app as this request addressed it (no trailing slash)."""
     host = next((v for k, v in scope["headers"] if k == b"host"), b"")
-    return _root(scope["scheme"], host, scope.get("root_path", ""), scope.get("server"))
+    server = scope.get("server")  # a list from some servers (Starlette's TestClient)
+    return _root(scope["scheme"], host, scope.get("root_path", ""), server and tuple(server))
 
 
 @lru_cache(maxsize=256)

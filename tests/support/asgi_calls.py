@@ -45,10 +45,11 @@ def start(content_type: bytes, length: int, *extra: tuple[bytes, bytes]) -> dict
 
 
 def answered(
-    messages: list[dict], headers: dict[str, str], method: str = "GET"
+    messages: list[dict], headers: dict[str, str], method: str = "GET", **scope: object
 ) -> tuple[dict, bytes]:
     """What FollowRequest (links written at ``links.STAND_IN``) sends for an app that sends
-    ``messages``: its start message and the whole body."""
+    ``messages`` (to a request with these ``scope`` entries changed): its start message and
+    the whole body."""
     sent: list[dict] = []
 
     async def app(scope, receive, send) -> None:
@@ -58,6 +59,6 @@ def answered(
     async def send(message) -> None:
         sent.append(message)
 
-    scope = {**http_scope(headers, path="/ogcapi/jobs"), "method": method}
-    asyncio.run(FollowRequest(app, root=STAND_IN, prefix="/ogcapi")(scope, None, send))
+    request = {**http_scope(headers, path="/ogcapi/jobs"), "method": method, **scope}
+    asyncio.run(FollowRequest(app, root=STAND_IN, prefix="/ogcapi")(request, None, send))
     return sent[0], b"".join(m.get("body", b"") for m in sent[1:])
