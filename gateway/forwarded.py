@@ -54,32 +54,31 @@ class ForwardedHeaders:
         if scope["type"] in ("http", "websocket"):
             client = scope.get("client")
             if client and client[0] in self.trusted:
-                scope = self._as_forwarded(scope)
+                _apply_forwarded(scope)
         await self.app(scope, receive, send)  # type: ignore[arg-type]
 
-    @staticmethod
-    def _as_forwarded(scope: Scope) -> Scope:
-        headers: dict[bytes, str] = {}
-        for name, value in scope["headers"]:
-            if name in (b"forwarded", b"x-forwarded-host", b"x-forwarded-prefix"):
-                text = value.decode("latin-1")
-                headers[name] = f"{headers[name]},{text}" if name in headers else text
-        if not headers:
-            return scope
-        elements = forwarded_pairs(headers.get(b"forwarded", ""))
-        last = elements[-1] if elements else {}
-        host = _last(headers.get(b"x-forwarded-host")) or last.get("host")
-        proto = (last.get("proto") or "").lower()
-        prefix = (_last(headers.get(b"x-forwarded-prefix")) or "").rstrip("/")
-        changed = dict(scope)
-        if host and _HOST.fullmatch(host):
-            changed["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"]
-            changed["headers"].append((b"host", host.encode("latin-1")))
-        if proto in _SCHEMES and scope["type"] == "http":
-            changed["scheme"] = proto
-        if prefix and _PREFIX.fullmatch(prefix) and not {".", ".."} & set(prefix.split("/")):
-            changed["root_path"] = prefix + scope.get("root_path", "")
-            changed["path"] = prefix + scope["path"]
-            raw_path = scope.get("raw_path") or scope["path"].encode()
-            changed["raw_path"] = prefix.encode() + raw_path
-        return changed
+
+def _apply_forwarded(scope: Scope) -> None:
+    """Rewrite ``scope`` in place (as uvicorn does: its access log then shows the client)."""
+    headers: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in (b"forwarded", b"x-forwarded-host", b"x-forwarded-prefix"):
+            text = value.decode("latin-1")
+            headers[name] = f"{headers[name]},{text}" if name in headers else text
+    if not headers:
+        return
+    elements = forwarded_pairs(headers.get(b"forwarded", ""))
+    last = elements[-1] if elements else {}
+    host = _last(headers.get(b"x-forwarded-host")) or last.get("host")
+    proto = (last.get("proto") or "").lower()
+    prefix = (_last(headers.get(b"x-forwarded-prefix")) or "").rstrip("/")
+    if host and _HOST.fullmatch(host):
+        kept = [(k, v) for k, v in scope["headers"] if k != b"host"]
+        scope["headers"] = [*kept, (b"host", host.encode("latin-1"))]
+    if proto in _SCHEMES and scope["type"] == "http":
+        scope["scheme"] = proto
+    if prefix and _PREFIX.fullmatch(prefix) and not {".", ".."} & set(prefix.split("/")):
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        scope["root_path"] = prefix + scope.get("root_path", "")
+        scope["path"] = prefix + scope["path"]
+        scope["raw_path"] = prefix.encode() + raw_path

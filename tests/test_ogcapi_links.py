@@ -203,7 +203,8 @@ def _count(base: str, collection: str) -> int:
     return _get_json(f"{base}/collections/{collection}/items", limit=1)["numberMatched"]
 
 
-def test_other_doors_follow_the_proxy_too(proxy):
+def test_other_doors_follow_the_proxy_too_and_the_log_names_the_client(gateway, proxy):
+    start = gateway.log_offset()
     capabilities = httpx.get(
         f"http://127.0.0.1:{proxy.port}{PREFIX}/wfs",
         params={"SERVICE": "WFS", "REQUEST": "GetCapabilities"},
@@ -211,3 +212,4 @@ def test_other_doors_follow_the_proxy_too(proxy):
     )
     assert capabilities.status_code == 200
     assert f'href="http://127.0.0.1:{proxy.port}{PREFIX}/wfs' in capabilities.text
+    assert f'{FORWARDED_FOR}:0 - "GET /gw/wfs?' in gateway.log_since(start)  # X-Forwarded-For
