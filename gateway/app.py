@@ -7,12 +7,14 @@ import importlib
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import __version__
 from gateway.doors import Door, DoorFactory
+from gateway.forwarded import ForwardedHeaders
 from gateway.ows.dispatch import OwsDispatcher
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
@@ -68,7 +70,8 @@ def create_app(
                 door.close()
         runtime.close()
 
-    middleware = [entry for door in built for entry in door.middleware]
+    proxies = Middleware(ForwardedHeaders, trusted_hosts=runtime.settings.forwarded_allow_ips)
+    middleware = [proxies, *(entry for door in built for entry in door.middleware)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -166,12 +167,28 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option()] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="proxies whose Forwarded/X-Forwarded-* headers are believed: comma-separated "
+            "addresses or networks, * for any [default: GATEWAY_FORWARDED_ALLOW_IPS or 127.0.0.1]"
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP server (on the embedded sample data unless configured otherwise)."""
     import uvicorn
 
+    if forwarded_allow_ips is not None:  # read by create_app, in every worker process
+        os.environ["GATEWAY_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     _prepare_sample_data(Settings())
-    uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # the app reads them itself, from its trusted proxies only
+    )
 
 
 def main() -> None:

@@ -31,7 +31,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     config_file: Path | None = None
+    # The public URL of the gateway (scheme, host, root path) for OGC API links; unset: each
+    # answer links to the address its request used.
     public_url: str | None = None
+    # Reverse proxies whose Forwarded / X-Forwarded-* headers are believed (uvicorn's
+    # --forwarded-allow-ips syntax: comma-separated addresses or networks, "*" for any).
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("GATEWAY_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS"),
+    )
 
     # Catalog: a STAC API URL switches from the static catalog in data_dir/stac.
     stac_url: str | None = None

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.errors import UpstreamError
+from gateway.ogcapi.links import configured_root
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ def output_folder(settings: Settings) -> Path:
 
 
 def public_href(settings: Settings, name: str) -> str:
-    base = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
-    return f"{base}/ogcapi/outputs/{name}"
+    """The output's URL as OGC API answers carry it (``links``: without a public URL, each
+    answer shows it at the address of its own request)."""
+    return f"{configured_root(settings)}/ogcapi/outputs/{name}"
 
 
 def s3_client(settings: Settings) -> Any:

@@ -6,7 +6,6 @@ Pixels are compared with plain rasterio + numpy reads of the sample archive.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pyproj import Transformer
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
 from tests.support.gateway_server import GatewayServer
 from tests.support.ogcapi_checks import L2A, geotiff, item_of, near, rgba, same
+from tests.support.openapi_offline import offline_openapi
 
 # Inside T31UFU only (T32ULD starts near lon 6.04), with data on every date.
 BBOX = (5.94, 52.58, 5.99, 52.62)
@@ -257,6 +257,29 @@ def test_coverage_json_of_an_index_and_its_domain(sample_archive, http):
     assert near(values, reference, xs, ys, SHIFT_DEG).mean() > 0.99
 
 
+@pytest.mark.parametrize("bbox_crs", ["[EPSG:3857]", "http://www.opengis.net/def/crs/EPSG/0/3857"])
+def test_coverage_bbox_in_another_crs_is_the_same_lon_lat_area(http, bbox_crs):
+    """bbox-crs was ignored: Web Mercator metres were read as degrees (a 400 at best). Its
+    meridians and parallels are straight lines, so the lon/lat box is the same area."""
+    to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    merc = [*to_merc.transform(BBOX[0], BBOX[1]), *to_merc.transform(BBOX[2], BBOX[3])]
+    common = {"f": "GTiff", "properties": "B04", "datetime": DAY, "scale-size": "Lon(60),Lat(50)"}
+    lonlat = http.get(f"/collections/{L2A}/coverage", params={**common, "bbox": _text(BBOX)})
+    answer = http.get(
+        f"/collections/{L2A}/coverage",
+        params={**common, "bbox": _text(merc), "bbox-crs": bbox_crs},
+    )
+    assert answer.status_code == 200, answer.text
+    data, crs, transform, _ = geotiff(answer.content)
+    expected, _, expected_transform, _ = geotiff(lonlat.content)
+    assert crs.to_epsg() == 4326 and transform.almost_equals(expected_transform, 1e-9)
+    assert np.isfinite(data).mean() > 0.95 and same(data, expected).all()
+
+
+def _text(values) -> str:
+    return ",".join(map(repr, values))
+
+
 def test_coverage_range_subsetting_and_subset_axes(http):
     base = {"f": "GTiff", "datetime": DAY, "scale-size": "Lon(50),Lat(40)"}
     subset = f"Lon({BBOX[0]}:{BBOX[2]}),Lat({BBOX[1]}:{BBOX[3]})"
@@ -391,42 +414,10 @@ def test_tile_outside_the_matrix_is_not_found(http):
 # -- schemathesis --------------------------------------------------------------------------
 
 
-def _offline(node, in_responses=False):
-    """The OpenAPI document with its references to schemas.opengis.net (unreachable from
-    CI) replaced: such parameters dropped, responses and schemas left open."""
-    if isinstance(node, list):
-        return [
-            _offline(v, in_responses)
-            for v in node
-            if not (isinstance(v, dict) and str(v.get("$ref", "")).startswith("http"))
-        ]
-    if not isinstance(node, dict):
-        return node
-    if str(node.get("$ref", "")).startswith("http"):
-        return {"description": "external"} if in_responses else {}
-    return {k: _offline(v, in_responses or k == "responses") for k, v in node.items()}
-
-
-def _declare_path_parameters(document: dict) -> dict:
-    """Path parameters whose (external) definitions were dropped, declared as strings."""
-    for path, item in document["paths"].items():
-        for operation in item.values():
-            if not isinstance(operation, dict):
-                continue
-            params = operation.setdefault("parameters", [])
-            known = {p.get("name") for p in params if isinstance(p, dict)}
-            for name in re.findall(r"{(\w+)}", path):
-                if name not in known:
-                    params.append(
-                        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                    )
-    return document
-
-
 def test_openapi_fuzzing_finds_no_server_errors(server, tmp_path):
     document = httpx.get(f"{server}/ogcapi/openapi", params={"f": "json"}, timeout=30).json()
     schema = tmp_path / "openapi.json"
-    schema.write_text(json.dumps(_declare_path_parameters(_offline(document))))
+    schema.write_text(json.dumps(offline_openapi(document)))
     cli = Path(sys.executable).parent / "schemathesis"
     started = time.monotonic()
     done = subprocess.run(

@@ -15,10 +15,15 @@ from contextvars import ContextVar
 from http import HTTPStatus
 from types import MappingProxyType, ModuleType
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.ogcapi.crs import pygeoapi_crs
+
+CRS_PARAMS = ("crs", "bbox-crs")
+FARTHEST = 1e9  # no CRS of the Earth has coordinates beyond (1.3e8 in feet)
 QUERY: ContextVar[Mapping[str, str]] = ContextVar("ogcapi_query", default=MappingProxyType({}))
 
 
@@ -38,22 +43,11 @@ def _check_bbox(text: str | None) -> str | None:
         return "bbox must be numbers"
     if len(values) not in (4, 6) or not all(math.isfinite(v) for v in values):
         return "bbox must be minx,miny,maxx,maxy"
+    if any(abs(v) > FARTHEST for v in values):  # GDAL's transform_bounds never returns on 1e16
+        return f"bbox values beyond ±{FARTHEST:g} are on no map of the Earth"
     half = len(values) // 2
     if any(values[i] > values[i + half] for i in range(half)):
         return "bbox minimum exceeds its maximum"
-    return None
-
-
-def _check_crs(text: str | None) -> str | None:
-    """Why a ``crs``/``bbox-crs`` value is not a CRS pygeoapi can read, or None."""
-    if text is None:
-        return None
-    from pygeoapi.crs import get_uri
-
-    try:
-        get_uri(text)
-    except Exception:
-        return "unknown CRS: give an OGC CRS URI or a CURIE such as [EPSG:3857]"
     return None
 
 
@@ -66,13 +60,30 @@ def _check_body(body: bytes) -> str | None:
     return None if isinstance(document, dict) else "the request body must be a JSON object"
 
 
-def _check_params(params: Mapping[str, str]) -> str | None:
-    """The first problem with parameters pygeoapi itself would fail on, or None."""
-    return (
-        _check_bbox(params.get("bbox"))
-        or _check_crs(params.get("crs"))
-        or _check_crs(params.get("bbox-crs"))
+def _with_pygeoapi_crs(request: Request) -> Request:
+    """The request with its ``crs``/``bbox-crs`` parameters as pygeoapi reads them
+    (``crs.pygeoapi_crs``; ValueError when one names no CRS)."""
+    items = request.query_params.multi_items()
+    fixed = [(k, pygeoapi_crs(v) if k in CRS_PARAMS else v) for k, v in items]
+    if fixed == items:
+        return request
+    return Request({**request.scope, "query_string": urlencode(fixed).encode()}, request.receive)
+
+
+async def problem(
+    starlette_app: ModuleType, request: Request, status: HTTPStatus, code: str, description: str
+) -> Response:
+    """An OGC API problem details answer of the door's pygeoapi module (JSON, or HTML when
+    the request asks for it)."""
+    from pygeoapi.api import APIRequest
+
+    api = starlette_app.api_
+    api_request = await APIRequest.from_starlette(request, api.locales)
+    headers = api_request.get_response_headers(**api.api_headers)
+    headers, status, content = api.get_exception(
+        status, headers, api_request.format, code, description
     )
+    return starlette_app._to_response(headers, status, content)
 
 
 def with_query(
@@ -87,20 +98,17 @@ def with_query(
         from pygeoapi.api import APIRequest
 
         api = starlette_app.api_
+        try:
+            request = _with_pygeoapi_crs(request)
+            malformed = _check_bbox(request.query_params.get("bbox"))
+        except ValueError as error:
+            malformed = str(error)
+        if not malformed and request.method == "POST":
+            malformed = _check_body(await request.body())
+        if malformed:  # pygeoapi answers these malformed inputs with a 500
+            bad = HTTPStatus.BAD_REQUEST
+            return await problem(starlette_app, request, bad, "InvalidParameterValue", malformed)
         api_request = await APIRequest.from_starlette(request, api.locales)
-        problem = _check_params(request.query_params)
-        if not problem and request.method == "POST":
-            problem = _check_body(await request.body())
-        if problem:  # pygeoapi answers these malformed inputs with a 500
-            headers = api_request.get_response_headers(**api.api_headers)
-            headers, status, content = api.get_exception(
-                HTTPStatus.BAD_REQUEST,
-                headers,
-                api_request.format,
-                "InvalidParameterValue",
-                problem,
-            )
-            return starlette_app._to_response(headers, status, content)
         ids = list(request.path_params.values())
         QUERY.set(dict(request.query_params))
         function = (by_method or {}).get(request.method, handler)

@@ -10,6 +10,7 @@ from gateway.core.request import build_request
 from gateway.errors import LimitExceeded
 from gateway.ogcapi.context import query_param
 from gateway.ogcapi.coveragejson import to_coveragejson
+from gateway.ogcapi.crs import lonlat_bbox
 from gateway.ogcapi.errors import gateway_errors
 from gateway.ogcapi.registry import BuiltOnce, runtime_for
 from gateway.ogcapi.scaling import native_size, output_size, subset_bbox
@@ -67,6 +68,8 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
     ) -> dict[str, Any] | bytes:
         runtime = self.runtime
         limits = runtime.config.limits
+        if bbox and bbox_crs:
+            bbox = lonlat_bbox(bbox, bbox_crs)
         area = subset_bbox(bbox, subsets, self.extent)  # type: ignore[arg-type]
         params = {
             name: query_param(name)

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import yaml
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.doors import Door
@@ -19,6 +20,10 @@ from gateway.ogcapi import registry
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.context import with_query
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
+from gateway.ogcapi.errors import fix_error_answers
+from gateway.ogcapi.front import CORS, UnderPrefix
+from gateway.ogcapi.items import items_endpoint
+from gateway.ogcapi.links import FollowRequest, configured_root
 from gateway.ogcapi.outputs import output_dir, output_endpoint
 from gateway.runtime import Runtime
 
@@ -30,9 +35,9 @@ NOT_IMPLEMENTED = {
 
 
 def public_base_url(runtime: Runtime) -> str:
-    """``server.url`` of pygeoapi: the gateway's public URL plus the mount prefix."""
-    base = runtime.settings.public_url or "http://127.0.0.1:8000"
-    return base.rstrip("/") + PREFIX
+    """``server.url`` of pygeoapi: the gateway's public URL (or ``links.STAND_IN``, replaced
+    in each answer by its request's address) plus the mount prefix."""
+    return configured_root(runtime.settings) + PREFIX
 
 
 def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path]:
@@ -123,12 +128,18 @@ def build_door(runtime: Runtime) -> Door:
     module = load_pygeoapi_app(config_path, openapi_path)
     build_providers(module)
     advertise_features_classes()
+    fix_error_answers(module.api_)
 
     from pygeoapi.api import coverages, maps, processes, tiles
 
     collection = PREFIX + "/collections/{collection_id}"
     tile = collection + "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
+    items = items_endpoint(module)
     routes: list[BaseRoute] = [
+        Route(collection + "/items", items, methods=["GET", "POST", "OPTIONS"]),
+        Route(
+            collection + "/items/{item_id:path}", items, methods=["GET", "PUT", "DELETE", "OPTIONS"]
+        ),
         Route(collection + "/coverage", with_query(module, coverages.get_collection_coverage)),
         Route(collection + "/map", with_query(module, maps.get_collection_map)),
         Route(tile, with_query(module, tiles.get_collection_tiles_data)),
@@ -153,4 +164,10 @@ def build_door(runtime: Runtime) -> Door:
         registry.unregister(app_id)
         shutil.rmtree(folder, ignore_errors=True)
 
-    return Door(routes=routes, close=close)
+    front = [CORS]
+    if not runtime.settings.public_url:  # links follow each request's address
+        front.append(
+            Middleware(FollowRequest, root=configured_root(runtime.settings), prefix=PREFIX)
+        )
+    middleware = [Middleware(UnderPrefix, prefix=PREFIX, middleware=front)]
+    return Door(routes=routes, middleware=middleware, close=close)

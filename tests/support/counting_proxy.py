@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -43,11 +44,19 @@ class Hit:
     body_bytes: int
 
 
-class CountingProxy:
-    """Forwards HTTP/1.1 requests to ``upstream`` (host, port) and records them as ``Hit``s."""
+Rewrite = Callable[[str, dict[str, str]], tuple[str, dict[str, str]]]
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
+
+class CountingProxy:
+    """Forwards HTTP/1.1 requests to ``upstream`` (host, port) and records them as ``Hit``s.
+
+    ``rewrite`` maps each request's path and headers to those sent upstream (a proxy that
+    strips a path prefix, sets ``X-Forwarded-*``...); by default they go as they came.
+    """
+
+    def __init__(self, upstream: tuple[str, int], rewrite: Rewrite | None = None) -> None:
         self.upstream = upstream
+        self.rewrite = rewrite
         self._hits: list[Hit] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -111,10 +120,13 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            target = self.path
+            if proxy.rewrite is not None:
+                target, headers = proxy.rewrite(target, headers)
             for attempt in (1, 2):  # a kept-alive upstream connection may have been closed
                 conn = connection()
                 try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
+                    conn.request(self.command, target, body=body, headers=headers)
                     answer = conn.getresponse()
                     payload = answer.read()
                     break

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,19 +19,30 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class GatewayServer:
-    """``uvicorn gateway.app:create_app --factory`` with GATEWAY_* settings from ``env``."""
+    """``uvicorn gateway.app:create_app --factory`` with GATEWAY_* settings from ``env``.
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    ``public_url=False`` leaves ``GATEWAY_PUBLIC_URL`` unset (links follow each request's
+    address); ``serve_options`` (a list, possibly empty) runs ``cdse-gateway serve`` with
+    those options instead, as a deployment does.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        public_url: bool = True,
+        serve_options: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "GATEWAY_SAMPLE_DATA": "false",
-            "GATEWAY_PUBLIC_URL": self.url,
-            **env,
-        }
+        self.env = {**os.environ, "GATEWAY_SAMPLE_DATA": "false", "GATEWAY_PUBLIC_URL": self.url}
+        if not public_url:
+            self.env.pop("GATEWAY_PUBLIC_URL")
+        self.env.update(env)
         self.env.pop("AWS_S3_ENDPOINT", None)
         self.log = log
+        self.serve_options = serve_options
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> GatewayServer:
@@ -37,6 +50,11 @@ class GatewayServer:
             sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
+        if self.serve_options is not None:
+            command = [
+                sys.executable, "-m", "gateway.cli", "serve",
+                "--host", "127.0.0.1", "--port", str(self.port), *self.serve_options,
+            ]  # fmt: skip
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
@@ -52,6 +70,16 @@ class GatewayServer:
                 time.sleep(0.2)
         raise RuntimeError("gateway did not start")
 
+    def log_offset(self) -> int:
+        """Where the server's log ends now (for ``log_since``)."""
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        """What the server logged after ``offset``."""
+        with self.log.open("rb") as out:
+            out.seek(offset)
+            return out.read().decode("utf-8", "replace")
+
     def stop(self, kill: bool = False) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -61,3 +89,15 @@ class GatewayServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@contextmanager
+def deployed(sample_archive: Path, folder: Path) -> Iterator[GatewayServer]:
+    """``cdse-gateway serve`` on the sample archive as a deployment runs it: a free port, no
+    ``GATEWAY_PUBLIC_URL``, INFO logging; its outputs and log in ``folder``."""
+    env = {"GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_OUTPUT_DIR": str(folder / "out")}
+    server = GatewayServer(env, folder / "server.log", public_url=False, serve_options=[])
+    try:
+        yield server.start()
+    finally:
+        server.stop()
