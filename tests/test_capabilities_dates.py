@@ -322,7 +322,11 @@ def bulk(stac, tmp_path_factory):
         data_dir=folder / "data", config_file=config_with(folder), stac_url=stac.url,
         capabilities_scan_limit=2_000, sample_data=False, redis_url=None, storage="local",
     )  # fmt: skip
-    doors = ("gateway.ows.wcs.door:build_door", "gateway.ows.wfs.door:build_door")
+    doors = (
+        "gateway.ows.wcs.door:build_door",
+        "gateway.ows.wfs.door:build_door",
+        "gateway.ogcapi.door:build_door",
+    )
     try:
         with live_gateway(settings, doors=doors) as url:
             yield url, items
@@ -382,3 +386,25 @@ def test_wfs_capabilities_advertise_the_declared_extent_of_a_partial_listing(bul
     lower = feature.findtext("ows:WGS84BoundingBox/ows:LowerCorner", namespaces=ns).split()
     upper = feature.findtext("ows:WGS84BoundingBox/ows:UpperCorner", namespaces=ns).split()
     assert [float(v) for v in (*lower, *upper)] == [0.0, 40.0, 10.0, 50.0]
+
+
+def test_ogcapi_takes_dates_older_than_a_partial_listing(bulk):
+    """pygeoapi refuses a datetime outside a collection's temporal extent: the extent must
+    reach back to the collection's start though only the newest 2,000 scenes were listed."""
+    from tests.support.bulk_stac import BULK
+
+    url, items = bulk
+    collection = httpx.get(f"{url}/ogcapi/collections/{BULK}", params={"f": "json"}).json()
+    assert collection["extent"]["temporal"]["interval"][0][0].startswith("2020-01-01")
+    answer = httpx.get(
+        f"{url}/ogcapi/collections/{BULK}/items",
+        params={"datetime": "2020-01-02T00:00:00Z/2020-01-02T05:30:00Z", "f": "json"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    wanted = [
+        i["id"]
+        for i in items
+        if "2020-01-02T00" <= i["properties"]["datetime"] < "2020-01-02T05:31"
+    ]
+    assert sorted(f["id"] for f in answer.json()["features"]) == sorted(wanted) and wanted

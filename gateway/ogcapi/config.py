@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.core.catalog import SearchQuery
 from gateway.ogcapi.registry import APP_KEY
 from gateway.runtime import Runtime
 
-WORLD = [-180.0, -90.0, 180.0, 90.0]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 PROCESSES = {
     "band-math": "processes.bandmath.BandMathProcessor",
@@ -20,46 +18,36 @@ MANAGER = "processes.manager.DaskRedisManager"
 
 
 def collection_extent(runtime: Runtime, collection: str) -> dict[str, Any]:
-    """Bounding box and time interval of a catalog collection (world/open if unknown)."""
-    query = SearchQuery(collection=collection, bbox=tuple(WORLD), limit=1000)  # type: ignore[arg-type]
-    try:
-        scenes = runtime.engine.catalog.search(query)
-    except Exception:  # an unreachable catalog must not stop the app from starting
-        scenes = []
-    if not scenes:
-        return {"spatial": {"bbox": WORLD, "crs": CRS84}}
-    boxes = [s.bbox for s in scenes]
-    bbox = [
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    ]
-    times = [s.datetime for s in scenes]
-    # Whole days: pygeoapi rejects a requested date outside this interval, and a date such
-    # as 2025-05-29 means that day's midnight to it, before the first scene's acquisition time.
-    first = min(times).replace(hour=0, minute=0, second=0, microsecond=0)
-    last = max(times).replace(hour=23, minute=59, second=59, microsecond=0)
+    """Bounding box and time interval of a catalog collection, from the catalog summaries.
+
+    pygeoapi reads this once and refuses a requested ``datetime`` outside it, so the interval
+    starts on the first acquisition's day (a date means that day from midnight) and stays
+    open at its end: acquisitions arrive while the server runs. Where the listing is
+    partial the summary's extent is widened or open (never narrower than the catalog).
+    """
+    summary = runtime.summaries.get(collection)
+    first = summary.first
+    begin = first.replace(hour=0, minute=0, second=0, microsecond=0) if first else None
     return {
-        "spatial": {"bbox": bbox, "crs": CRS84},
+        "spatial": {"bbox": list(summary.extent), "crs": CRS84},
         # datetimes, not text: pygeoapi compares them with requested times
-        "temporal": {"begin": first, "end": last},
+        "temporal": {"begin": begin, "end": None},
     }
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
 
 
 def _coverage(data: str, extent: dict[str, Any]) -> dict[str, Any]:
-    temporal = extent.get("temporal")
+    temporal = extent["temporal"]
     return {
         "type": "coverage",
         "name": "gateway.ogcapi.coverage.EngineCoverageProvider",
         "data": data,
         "options": {
             "bbox": extent["spatial"]["bbox"],
-            "interval": [_iso(temporal["begin"]), _iso(temporal["end"])] if temporal else None,
+            "interval": [_iso(temporal["begin"]), _iso(temporal["end"])],
         },
         "format": {"name": "GTiff", "mimetype": "image/tiff"},
     }
