@@ -1,4 +1,4 @@
-"""A pixel's value does not depend on the window asked (issue #11 item 5).
+"""A pixel's value does not depend on the window asked (issue #11 item 5, and #13's tiles).
 
 QGIS and GDAL read a coverage block by block, tiles come one by one or cut from metatiles: for
 one output grid, every aligned sub-window must give the values of the same part of the whole,
@@ -6,13 +6,16 @@ per band within 1e-4 reflectance (1 DN of the source), with the same pixels vali
 engine (``engine.mosaic`` on sub-grids), for nearest, bilinear and cubic, on the L2A JPEG 2000
 bands and the mosaics' COGs, zoomed in (OpenCV's kernel), at about the source's resolution in
 EPSG:4326 (GDAL's kernels, downsampling along latitude) and zoomed out (file levels), over
-both MGRS tiles (UTM 31 and 32) and past every edge of their files.
+both MGRS tiles (UTM 31 and 32) and past every edge of their files; then a WMTS tile alone
+against the same tile cut from its metatile, and the OGC API tile against the WMTS one,
+whichever door renders first: the same bytes.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import morecantile
 import numpy as np
 import pytest
 from rasterio.crs import CRS
@@ -20,6 +23,12 @@ from rasterio.warp import transform_bounds
 
 from gateway.core.grid import Grid
 from gateway.core.request import build_request
+from gateway.ows.mapproxy.tiles import TileService
+from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+from gateway.runtime import build_runtime
+from tests.support.ows_live import live_gateway
+from tests.support.pictures import rgba
+from tests.test_ogcapi_runtime import MAPPROXY, OGCAPI, _ogcapi_tile, _wmts_tile
 
 L2A = "sentinel-2-l2a"
 MOSAICS = "sentinel-2-global-mosaics"
@@ -118,3 +127,69 @@ def test_the_l2a_scenes_have_their_nodata_and_both_zones_in_the_grids(runtime):
     assert not raster.valid[:, :20].any() and not raster.valid[:, -20:].any()  # past the files
     assert not raster.valid[:20].any() and not raster.valid[-20:].any()
     assert 0.3 < raster.valid.mean() < 0.95
+
+
+# --- a tile alone and cut from its metatile; the OGC API and WMTS doors -----------------------
+
+# (tile matrix set, z, lon, lat, layer): zoomed in (4 x 4 blocks; OpenCV's kernels) and out
+# (2 x 2 blocks; file levels, GDAL's downsampling kernels), JP2 (with the SCL cloud mask) and
+# COG, by T32ULD's swath edge (nodata in the block, not in the tile), over T31UFU's east file
+# edge and both UTM zones; no tile is its block's first.
+TILES = [
+    ("WebMercatorQuad", 15, 6.1950, 52.6200, "NDVI"),
+    ("WebMercatorQuad", 14, 6.1027, 52.6120, "NDVI"),
+    ("WebMercatorQuad", 12, 6.0400, 52.6200, "NDVI"),
+    ("WorldCRS84Quad", 14, 6.0100, 52.6150, "MOSAIC_NDVI"),
+    ("WorldCRS84Quad", 11, 6.0500, 52.6400, "MOSAIC_NDVI"),
+]
+
+
+def _address(scheme: str, z: int, lon: float, lat: float, layer: str) -> TileAddress:
+    tile = morecantile.tms.get(scheme).tile(lon, lat, z)
+    return TileAddress(layer, scheme, z, tile.x, tile.y, "png")
+
+
+@pytest.mark.parametrize(("scheme", "z", "lon", "lat", "layer"), TILES)
+def test_a_tile_alone_is_the_tile_cut_from_its_metatile(
+    sample_settings, scheme, z, lon, lat, layer
+):
+    """Each in a fresh cache: the tile rendered alone, then its block rendered for it."""
+    address = _address(scheme, z, lon, lat, layer)
+    params = {"TIME": "2025-06-13" if layer == "NDVI" else "2025-04"}
+    grids = TileGrids.load()
+    tiles = {}
+    for metatile in (1, None):
+        runtime = build_runtime(sample_settings)
+        try:
+            service = (
+                TileService(runtime, grids)
+                if metatile is None
+                else TileService(runtime, grids, metatile=metatile)
+            )
+            assert len(service._block(address)) == (1 if metatile else 16 if z >= 14 else 4)
+            tile = service.render(address, params)
+        finally:
+            runtime.close()
+        assert not tile.cached
+        tiles[metatile] = tile.content
+    picture = rgba(tiles[None])
+    assert (picture[..., 3] == 255).mean() > 0.05  # the tile shows data
+    assert tiles[1] == tiles[None]
+
+
+@pytest.mark.parametrize(("scheme", "z", "lon", "lat", "layer"), TILES[:3:2])
+def test_ogcapi_and_wmts_tiles_are_the_same_whichever_door_renders_first(
+    sample_settings, scheme, z, lon, lat, layer
+):
+    """Two gateways, each with its own fresh tile cache: the OGC API door renders first in
+    one, the WMTS door in the other."""
+    tile = morecantile.tms.get(scheme).tile(lon, lat, z)
+    answers = []
+    for fetchers in ((_ogcapi_tile, _wmts_tile), (_wmts_tile, _ogcapi_tile)):
+        with live_gateway(sample_settings, doors=(OGCAPI, MAPPROXY)) as url:
+            for fetch in fetchers:
+                answer = fetch(url, scheme, tile)
+                assert answer.status_code == 200, answer.text[:300]
+                answers.append(answer.content)
+    assert (rgba(answers[0])[..., 3] == 255).mean() > 0.05  # the tile shows data
+    assert all(content == answers[0] for content in answers)
