@@ -8,7 +8,8 @@ bands and the mosaics' COGs, zoomed in (OpenCV's kernel), at about the source's 
 EPSG:4326 (GDAL's kernels, downsampling along latitude) and zoomed out (file levels), over
 both MGRS tiles (UTM 31 and 32) and past every edge of their files; then a WMTS tile alone
 against the same tile cut from its metatile, and the OGC API tile against the WMTS one,
-whichever door renders first: the same bytes.
+whichever door renders first: the same bytes; and GDAL's WCS driver reading a coverage in
+blocks against one GetCoverage of the whole.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ from dataclasses import replace
 import morecantile
 import numpy as np
 import pytest
+import rasterio
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 
 from gateway.core.grid import Grid
 from gateway.core.request import build_request
 from gateway.ows.mapproxy.tiles import TileService
 from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
 from gateway.runtime import build_runtime
+from tests.support.counting_proxy import CountingProxy
 from tests.support.ows_live import live_gateway
 from tests.support.pictures import rgba
+from tests.support.wcs_checks import geotiff, get
 from tests.test_ogcapi_runtime import MAPPROXY, OGCAPI, _ogcapi_tile, _wmts_tile
 
 L2A = "sentinel-2-l2a"
@@ -193,3 +198,59 @@ def test_ogcapi_and_wmts_tiles_are_the_same_whichever_door_renders_first(
                 answers.append(answer.content)
     assert (rgba(answers[0])[..., 3] == 255).mean() > 0.05  # the tile shows data
     assert all(content == answers[0] for content in answers)
+
+
+# --- GDAL's WCS driver reading a coverage block by block ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wcs_through_proxy(sample_settings):
+    """The WCS door behind a proxy that records each request GDAL makes."""
+    with live_gateway(sample_settings) as url:
+        proxy = CountingProxy(("127.0.0.1", int(url.rsplit(":", 1)[1]))).start()
+        try:
+            yield f"http://{proxy.address}/wcs", proxy
+        finally:
+            proxy.stop()
+
+
+@pytest.mark.parametrize(
+    ("coverage", "interpolation"),
+    [(L2A, "nearest"), (L2A, "linear"), (L2A, "cubic"), (MOSAICS, "linear")],
+)
+def test_gdal_reading_blocks_gets_one_getcoverage_of_the_whole(
+    wcs_through_proxy, tmp_path, coverage, interpolation
+):
+    """GDAL reads 200 x 150 blocks of the coverage grid (each one GetCoverage), from its
+    north-west corner (the files' west and north edges) across 6 degrees east (UTM 31 | 32)
+    into T32ULD; they must hold the values of one GetCoverage of the whole area."""
+    url, proxy = wcs_through_proxy
+    bands = "B04,B08"
+    source = f"WCS:{url}?version=2.0.1&coverage={coverage}&rangesubset={bands}"
+    options = {"CACHE": str(tmp_path), "BlockXSize": "200", "BlockYSize": "150"}
+    with rasterio.open(source, Interpolation=interpolation, **options) as ds:
+        assert ds.block_shapes == [(150, 200)] * 2 and ds.transform.a == pytest.approx(1e-4)
+        area = Window(0, 0, 7 * 200, 4 * 150)
+        bounds = ds.window_bounds(area)
+        proxy.reset()
+        blocks = np.full((2, area.height, area.width), np.nan, dtype=np.float32)
+        for row in range(0, area.height, 150):
+            for col in range(0, area.width, 200):
+                blocks[:, row : row + 150, col : col + 200] = ds.read(
+                    window=Window(col, row, 200, 150)
+                )
+    requests = [h for h in proxy.hits() if "GetCoverage" in h.query]
+    assert len(requests) == 28  # one per block
+    whole, _, transform, _ = geotiff(
+        get(
+            url, SERVICE="WCS", VERSION="2.0.1", REQUEST="GetCoverage", COVERAGEID=coverage,
+            SUBSET=[f"Long({bounds[0]!r},{bounds[2]!r})", f"Lat({bounds[1]!r},{bounds[3]!r})"],
+            RANGESUBSET=bands, INTERPOLATION=interpolation, FORMAT="image/tiff",
+        ).content
+    )  # fmt: skip
+    assert whole.shape == blocks.shape
+    assert transform.almost_equals(ds.window_transform(area))
+    assert np.isfinite(whole).mean() > 0.5
+    assert np.array_equal(np.isfinite(blocks), np.isfinite(whole))
+    error = np.abs(blocks - whole)[np.isfinite(whole)]
+    assert error.max() <= TOLERANCE, f"{(error > 1e-6).mean():.0%} differ, up to {error.max()}"
