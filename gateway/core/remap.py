@@ -39,8 +39,9 @@ def fill(
     bands = [np.ascontiguousarray(band) for band in stack]
     invalid = masked = None
     if nodata is not None and not nearest:
-        invalid = (stack[0] == nodata).astype(np.float32)
-        masked = [np.where(band == nodata, 0, band).astype(np.float32) for band in bands]
+        # Where any band is nodata (the bands of one scene share their nodata pixels).
+        invalid = (stack == nodata).any(axis=0).astype(np.float32)
+        masked = [np.where(invalid > 0, 0, band).astype(np.float32) for band in bands]
     for piece in pieces:
         size = piece.rows.stop - piece.rows.start
         matrix = piece.matrix
