@@ -16,13 +16,13 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject, transform_bounds
 
-from gateway.core import remap
+from gateway.core import lattice, pieces
 from gateway.core.catalog import SearchQuery
 from gateway.core.cogcache import CogCache
 from gateway.core.grid import Grid
 from gateway.core.reader import SceneReader
 from gateway.core.storage import Storage
-from gateway.core.warp import overview_factor, read_window, warp
+from gateway.core.warp import SourceArray, overview_factor, overview_level, read_window, warp
 from tests.support.expected import asset_path, load_items
 
 WEB_MERCATOR = CRS.from_epsg(3857)
@@ -45,13 +45,33 @@ def _grid_inside(src, share: tuple[float, float, float, float], size: int, crs=W
     return Grid(crs, transform_bounds(src.crs, crs, *part), size, size)
 
 
+def _kernels(source: SourceArray, grid: Grid, resampling: str) -> set[str]:
+    """The kernels that warp ``source`` onto ``grid`` (pieces.py)."""
+    footing = (source.transform, source.crs, source.array.shape, lattice.cover(grid))
+    opencv = pieces.opencv_kernel(resampling, source.array.dtype, source.span)
+    return {piece.kernel for piece in pieces.plan(*footing, resampling=resampling, opencv=opencv)}
+
+
 def _reference(src, grid: Grid, resampling: str) -> np.ndarray:
-    """The whole band warped onto ``grid`` by GDAL with nodata 0 masked (NaN where none)."""
+    """The whole band warped onto ``grid`` by GDAL, with exact transforms (no approximate
+    transformer), nodata 0 masked (NaN where none), and its kernels scaled by the source
+    pixels a grid pixel spans at the file's centre (GDAL would take the scale from the
+    chunk: the whole grid here, another chunk elsewhere)."""
+    left, bottom, right, top = src.bounds
+    centre = ((left + right) / 2, (bottom + top) / 2)
+    x, y = Transformer.from_crs(src.crs.to_wkt(), grid.crs.to_wkt(), always_xy=True).transform(
+        *centre
+    )
+    rx, ry = grid.resolution
+    to_file = Transformer.from_crs(grid.crs.to_wkt(), src.crs.to_wkt(), always_xy=True)
+    xs, ys = to_file.transform([x, x + rx, x], [y, y, y - ry])
+    span_x = (abs(xs[1] - xs[0]) + abs(xs[2] - xs[0])) / src.res[0]
+    span_y = (abs(ys[1] - ys[0]) + abs(ys[2] - ys[0])) / src.res[1]
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
     reproject(
         src.read(1), out, src_transform=src.transform, src_crs=src.crs,
         dst_transform=grid.transform, dst_crs=grid.crs, src_nodata=0, dst_nodata=np.nan,
-        resampling=Resampling[resampling],
+        resampling=Resampling[resampling], tolerance=0, XSCALE=1 / span_x, YSCALE=1 / span_y,
     )  # fmt: skip
     return out
 
@@ -93,12 +113,7 @@ def test_window_warp_is_exact_bilinear_interpolation(sample_archive, crs):
         assert overview_factor(src, grid) == 1
         source = read_window(src, grid, nodata=0)
         assert source is not None and source.array.shape[0] < src.height / 2  # a window only
-        assert (
-            remap.plan(
-                source.transform, source.crs, source.array.shape, grid, resampling="bilinear"
-            )
-            is not None
-        )
+        assert _kernels(source, grid, "bilinear") == {"opencv"}
         got = warp([source], grid, resampling="bilinear")[0]
         want = _exact(src, grid, "bilinear")
     assert np.isfinite(got).all() and np.isfinite(want).all()
@@ -119,7 +134,9 @@ def test_window_warp_nearest_picks_the_pixel_under_each_centre(sample_archive):
 
 def test_cubic_and_downsampling_bilinear_are_gdal_warps(sample_archive):
     """Where OpenCV's kernel is not GDAL's (cubic; bilinear over more than one source pixel
-    per output pixel, which GDAL widens), GDAL warps."""
+    per output pixel, which GDAL widens), GDAL warps: within 3 DN of GDAL's warp of the whole
+    file with exact transforms (its approximate transformer, 1/500 pixel here, off by that
+    much on the sharpest field edges; with GDAL's default 1/8 pixel up to 95 DN)."""
     item = _item(sample_archive, "31UFU", "2025-06-13")
     with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
         fine = _grid_inside(src, (0.2, 0.3, 0.45, 0.55), 512)
@@ -130,12 +147,11 @@ def test_cubic_and_downsampling_bilinear_are_gdal_warps(sample_archive):
             got = warp([source], grid, resampling=resampling)[0]
             want = _reference(src, grid, resampling)
             assert np.isfinite(got).all() and np.isfinite(want).all()
-            assert np.abs(got - want).max() <= 1.0  # integer kernels round to whole DN
-            assert np.abs(got - want).mean() < 0.3
+            assert np.abs(got - want).max() <= 3.0
+            assert np.abs(got - want).mean() < 0.1
         source = read_window(src, coarse, nodata=0)
-        footing = (source.transform, source.crs, source.array.shape, coarse)
-        assert remap.plan(*footing, resampling="bilinear") is None
-        assert remap.plan(*footing, resampling="nearest") is not None  # same kernel as GDAL's
+        assert _kernels(source, coarse, "bilinear") == {"gdal"}
+        assert _kernels(source, coarse, "nearest") == {"opencv"}  # same kernel as GDAL's
 
 
 def test_beyond_the_file_edge_stays_unfilled(sample_archive):
@@ -158,8 +174,8 @@ def test_grids_too_curved_for_affine_pieces_go_to_gdal(sample_archive):
     item = _item(sample_archive, "31UFU", "2025-06-13")
     with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
         world = Grid(CRS.from_epsg(4326), (-179.0, -80.0, 179.0, 80.0), 128, 64)
-        assert remap.plan(src.transform, src.crs, src.shape, world, resampling="nearest") is None
         source = read_window(src, world, nodata=0)
+        assert "opencv" not in _kernels(source, world, "nearest")
         got = warp([source], world, resampling="nearest")[0]
         want = _reference(src, world, "nearest")
     assert np.array_equal(got, want, equal_nan=True)
@@ -179,7 +195,7 @@ def test_nodata_pixels_never_blend_into_values(sample_archive):
     assert (~np.isfinite(got)).sum() > 100 and np.isfinite(got).sum() > 100
     valid = np.isfinite(got)
     assert np.nanmin(got[valid]) > 0
-    assert np.abs(got[valid] - want[valid]).max() <= 0.5
+    assert np.abs(got[valid] - want[valid]).max() <= 3.0  # as above
 
 
 def test_bands_of_one_footing_are_warped_together_like_one_by_one(sample_archive):
@@ -211,7 +227,8 @@ def test_zoomed_out_grids_read_the_fitting_resolution_level(sample_archive):
             grid = Grid(src.crs, src.bounds, size, size)
             assert overview_factor(src, grid) == factor
         grid = Grid(src.crs, src.bounds, src.width // 4, src.height // 4)
-        source = read_window(src, grid, nodata=0)
+        with rasterio.open(src.name, overview_level=overview_level(src, grid)) as level:
+            source = read_window(level, grid, nodata=0)
         assert source.array.shape == (src.height // 4, src.width // 4)
         got = warp([source], grid, resampling="nearest")[0]
         level = src.read(1, out_shape=(src.height // 4, src.width // 4))  # GDAL: level 4
@@ -223,7 +240,7 @@ def test_outside_the_file_is_none(sample_archive):
     with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
         _, bottom, right, top = src.bounds
         grid = Grid(src.crs, (right + 1000, bottom, right + 2000, top), 10, 10)
-        assert read_window(src, grid, nodata=0) is None
+        assert read_window(src, grid, nodata=0) is None  # beyond the kernel's reach too
         assert np.isnan(warp([None], grid, resampling="bilinear")).all()
 
 

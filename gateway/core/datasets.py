@@ -19,36 +19,42 @@ from rasterio.io import DatasetReader
 
 
 class OpenDatasets:
-    """A per-thread LRU of open rasterio datasets, keyed by path."""
+    """A per-thread LRU of open rasterio datasets, keyed by path and file level."""
 
     _pools: ClassVar[weakref.WeakSet[OpenDatasets]] = weakref.WeakSet()
 
-    def __init__(self, size: int = 12) -> None:
+    def __init__(self, size: int = 24) -> None:
         self._size = size
         self._local = threading.local()
         OpenDatasets._pools.add(self)
 
-    def get(self, path: str) -> DatasetReader:
-        """The open dataset of ``path`` (opened now if needed; call inside the storage Env)."""
-        lru: OrderedDict[str, DatasetReader] | None = getattr(self._local, "lru", None)
+    def get(self, path: str, level: int | None = None) -> DatasetReader:
+        """The open dataset of ``path``, or of its overview ``level`` as a dataset of its own
+        (opened now if needed; call inside the storage Env)."""
+        lru: OrderedDict[tuple[str, int | None], DatasetReader] | None = getattr(
+            self._local, "lru", None
+        )
         if lru is None:
             lru = self._local.lru = OrderedDict()
-        dataset = lru.get(path)
+        key = (path, level)
+        dataset = lru.get(key)
         if dataset is not None and not dataset.closed:
-            lru.move_to_end(path)
+            lru.move_to_end(key)
             return dataset
-        dataset = rasterio.open(path)
-        lru[path] = dataset
+        dataset = (
+            rasterio.open(path) if level is None else rasterio.open(path, overview_level=level)
+        )
+        lru[key] = dataset
         while len(lru) > self._size:
             _, oldest = lru.popitem(last=False)
             oldest.close()
         return dataset
 
     def discard(self, path: str) -> None:
-        """Close and forget ``path`` in this thread (after a read error)."""
+        """Close and forget ``path`` and its levels in this thread (after a read error)."""
         lru = getattr(self._local, "lru", None)
-        if lru is not None and (dataset := lru.pop(path, None)) is not None:
-            dataset.close()
+        for key in [k for k in lru or () if k[0] == path]:
+            lru.pop(key).close()
 
     def close_all(self) -> None:
         """Close every dataset this thread holds open."""

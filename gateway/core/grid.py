@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 from affine import Affine
+from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.transform import from_bounds
 from rasterio.warp import transform_bounds
@@ -64,10 +65,29 @@ class Grid:
             return self.bounds
         return _transformed_bounds(self.crs, crs, self.bounds)
 
-    def resolution_in(self, crs: CRS) -> float:
-        """Approximate pixel size of this grid measured in ``crs`` units (the finer axis)."""
-        minx, miny, maxx, maxy = self.bounds_in(crs)
-        return min((maxx - minx) / self.width, (maxy - miny) / self.height)
+    def resolution_in(self, crs: CRS, at: tuple[float, float]) -> float:
+        """The size in ``crs`` units of this grid's pixel at ``at`` (a point in ``crs``), along
+        its finer side: a function of the grid's CRS and resolution, not of its extent, so
+        every window of one grid measures the same (and picks the same source level)."""
+        steps = self.pixel_steps(crs, at)
+        if steps is None:  # ``at`` outside the grid CRS's domain
+            minx, miny, maxx, maxy = self.bounds_in(crs)
+            return min((maxx - minx) / self.width, (maxy - miny) / self.height)
+        return float(min(np.hypot(*steps[0]), np.hypot(*steps[1])))
+
+    def pixel_steps(self, crs: CRS, at: tuple[float, float]) -> np.ndarray | None:
+        """One column and one row of this grid at ``at`` (a point in ``crs``), as vectors in
+        ``crs`` units: [[dx, dy] of a column, [dx, dy] of a row]; None where they cannot be
+        computed."""
+        return _pixel_steps(self.crs, self.resolution, crs, tuple(at))
+
+    def window(self, col: int, row: int, width: int, height: int) -> Grid:
+        """The grid of ``width`` x ``height`` pixels from pixel (``col``, ``row``) of this one's
+        pixel lattice (which may lie beyond its edges)."""
+        minx, _, _, maxy = self.bounds
+        rx, ry = self.resolution
+        left, top = minx + col * rx, maxy - row * ry
+        return Grid(self.crs, (left, top - height * ry, left + width * rx, top), width, height)
 
 
 @lru_cache(maxsize=4096)
@@ -76,6 +96,29 @@ def _transformed_bounds(
 ) -> tuple[float, float, float, float]:
     """Remembered: every band of every scene of a map asks the same grid's bounds again."""
     return transform_bounds(src, dst, *bounds, densify_pts=21)
+
+
+@lru_cache(maxsize=4096)
+def _pixel_steps(
+    grid_crs: CRS, resolution: tuple[float, float], crs: CRS, at: tuple[float, float]
+) -> np.ndarray | None:
+    """Remembered: every tile of a zoom level asks again for the same files' centres."""
+    rx, ry = resolution
+    x, y = at if crs == grid_crs else transformer(crs, grid_crs).transform(*at)
+    xs, ys = np.array([x, x + rx, x]), np.array([y, y, y - ry])
+    if crs != grid_crs:
+        xs, ys = transformer(grid_crs, crs).transform(xs, ys)
+    steps = np.array([[xs[1] - xs[0], ys[1] - ys[0]], [xs[2] - xs[0], ys[2] - ys[0]]])
+    if not (np.isfinite(steps).all() and np.abs(steps).sum() > 0):
+        return None
+    steps.flags.writeable = False  # shared by every caller
+    return steps
+
+
+@lru_cache(maxsize=64)
+def transformer(source: CRS, target: CRS) -> Transformer:
+    """A pyproj transformer (x/y order) between two CRSs, made once."""
+    return Transformer.from_crs(source.to_wkt(), target.to_wkt(), always_xy=True)
 
 
 @dataclass

@@ -9,15 +9,14 @@ import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
-from rasterio.io import DatasetReader
 
 from gateway.config import CollectionConfig
 from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
 from gateway.core.datasets import OpenDatasets
-from gateway.core.grid import Grid
+from gateway.core.grid import WGS84, Grid, transformer
 from gateway.core.storage import Storage
-from gateway.core.warp import SourceArray, read_window, warp
+from gateway.core.warp import SourceArray, overview_level, read_window, warp
 from gateway.errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -35,16 +34,25 @@ class SceneBands:
 
 
 def pick_asset(scene: Scene, band: str, grid: Grid) -> Asset | None:
-    """The coarsest asset of ``band`` whose pixels are not larger than the output's."""
+    """The coarsest asset of ``band`` whose pixels are not larger than the output's, measured
+    at the scene's centre (the same for every window of the grid)."""
     assets = scene.band_assets(band)
     if not assets:
         return None
     crs_code = next((a.proj_code for a in assets if a.proj_code), None)
     if crs_code is None:
         return assets[0]
-    out_res = grid.resolution_in(CRS.from_user_input(crs_code))
+    crs = CRS.from_user_input(crs_code)
+    out_res = grid.resolution_in(crs, scene_centre(scene, crs))
     fitting = [a for a in assets if (a.gsd or 0.0) <= out_res * _RESOLUTION_SLACK]
     return fitting[-1] if fitting else assets[0]
+
+
+def scene_centre(scene: Scene, crs: CRS) -> tuple[float, float]:
+    """The centre of the scene's bounding box, in ``crs``."""
+    west, south, east, north = scene.bbox
+    east += 360.0 if east < west else 0.0  # across the antimeridian
+    return transformer(WGS84, crs).transform((west + east) / 2, (south + north) / 2)
 
 
 def scale_and_offset(
@@ -116,7 +124,10 @@ class SceneReader:
         categorical = [band in collection.categorical_bands for band in wanted]
         storage = self._storage
         with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
-            sources = [self._read_window(asset, grid) for asset in assets]  # type: ignore[arg-type]
+            sources = [
+                self._read_window(asset, grid, "nearest" if kind else resampling)  # type: ignore[arg-type]
+                for asset, kind in zip(assets, categorical, strict=True)
+            ]
         # Continuous bands with the output's resampling, classes by nearest neighbour.
         warped: dict[int, np.ndarray] = {}
         for kind in (False, True):
@@ -141,7 +152,7 @@ class SceneReader:
                 del values[mask_band]
         return SceneBands(values, valid)
 
-    def _read_window(self, asset: Asset, grid: Grid) -> SourceArray | None:
+    def _read_window(self, asset: Asset, grid: Grid, resampling: str) -> SourceArray | None:
         """The window of ``asset`` that ``grid`` needs (from a COG copy where one exists)."""
         path = self._storage.gdal_path(asset.href)
         cache = self._cog_cache
@@ -150,21 +161,23 @@ class SceneReader:
             if local is None:
                 src = self._datasets.get(path)
                 if cache is None or not cache.wants(src, grid):
-                    source = _read(src, asset, grid)
+                    source = self._read(path, asset, grid, resampling)
                     if cache is not None:
                         cache.count_read(src)
                     return source
                 local = cache.local_copy(src)  # the whole file would come over the wire
-            return _read(self._datasets.get(local), asset, grid)
+            return self._read(local, asset, grid, resampling)
         except (rasterio.errors.RasterioIOError, CPLE_BaseError) as exc:
             self._datasets.discard(path)
             log.warning("cannot read asset %s: %s", asset.key, self._storage.redact(str(exc)))
             raise UpstreamError("the storage service could not deliver a scene") from exc
 
-
-def _read(src: DatasetReader, asset: Asset, grid: Grid) -> SourceArray | None:
-    nodata = asset.nodata if asset.nodata is not None else src.nodata
-    return read_window(src, grid, nodata=nodata)
+    def _read(self, path: str, asset: Asset, grid: Grid, resampling: str) -> SourceArray | None:
+        """Read from the file level that fits the grid, opened as a dataset of its own."""
+        src = self._datasets.get(path)
+        nodata = asset.nodata if asset.nodata is not None else src.nodata
+        level = self._datasets.get(path, overview_level(src, grid))
+        return read_window(level, grid, nodata=nodata, resampling=resampling)
 
 
 # Reads of one local JPEG 2000 file after which it is copied into a COG.

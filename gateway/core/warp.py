@@ -3,11 +3,22 @@
 Why not a WarpedVRT per read (rio-tiler's ``part``): measured on a 512 px metatile of a 10 m
 band (bench/bench_render.py), reading the window once and warping the array with GDAL's
 warper costs about half, and far less again when the window holds no nodata pixel, because
-GDAL then takes its unmasked bilinear kernel. Pixels that no source pixel covers stay NaN.
+GDAL then takes its unmasked kernels. Pixels that no source pixel covers stay NaN.
 
-Zoomed-out grids read a reduced-resolution level of the file (a JPEG 2000 resolution level or
-a COG overview): the coarsest level whose pixels are not larger than the grid's, as GDAL's
-warper picks by itself.
+A pixel's value depends on the output grid (CRS, resolution, its position), the resampling
+and the data only, never on the window asked (tests/test_window_independence.py):
+
+- the file level read (a JPEG 2000 resolution level or a COG overview: the coarsest whose
+  pixels are not larger than the grid's, as GDAL's warper picks by itself) is chosen from the
+  grid's pixel size at the file's centre, and read from that level as it is stored;
+- the window read holds every source pixel of every kernel that an output pixel uses;
+- the warp computes whole pieces of the grid's lattice cells (lattice.py, pieces.py), each on
+  its own: by OpenCV (remap.py), else by one GDAL call per piece with the kernel's scale
+  given (GDAL would take it from the chunk's source window, which the window read clips)
+  and an approximate transformer within 1/500 pixel of exact;
+- nodata pixels are left out per pixel: where none is near, GDAL's masked kernels give what
+  its unmasked ones do (within float rounding) and remap.py's masked bilinear is its plain
+  one, so windows with and without nodata agree.
 """
 
 from __future__ import annotations
@@ -23,31 +34,62 @@ from rasterio.io import DatasetReader
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from gateway.core import remap
+from gateway.core import lattice, pieces, remap
 from gateway.core.grid import Grid
 
-# Source pixels read beyond the grid's footprint on each side (bilinear/cubic neighbours).
-MARGIN = 3
+# Source pixels each kernel reaches from an output pixel's centre (downsampling widens them by
+# the span), plus one for rounding and rotation.
+KERNEL_RADIUS = {"nearest": 1, "bilinear": 1, "cubic": 2, "average": 1}
+# GDAL's warp memory limit: above any source array and piece, so a piece is never split.
+WARP_MEMORY_MB = 4096
+# The error GDAL's approximate transformer may make, in source pixels: values within 3 DN of
+# exact transforms on the sample's sharpest field edges, 0.05 DN on average
+# (tests/test_warp.py), where GDAL's default, 1/8 pixel, was up to 95 DN off. 1/4000 pixel
+# gives 0.5 DN for 1.5x the warp time (bench/bench_render.py, zoom 11-13).
+GDAL_ERROR_PX = 0.002
 
 
 def overview_factor(src: DatasetReader, grid: Grid) -> int:
-    """The decimation of the coarsest file level whose pixels are no larger than the grid's."""
+    """The decimation of the coarsest file level whose pixels are no larger than the grid's,
+    measured at the file's centre (the same for every window of the grid)."""
     source_res = min(abs(src.transform.a), abs(src.transform.e))
-    ratio = grid.resolution_in(src.crs) / source_res
-    fitting = [f for f in src.overviews(1) if f <= ratio * 1.001]
-    return max(fitting, default=1)
+    ratio = grid.resolution_in(src.crs, _centre(src)) / source_res
+    return max((f for f in src.overviews(1) if f <= ratio * 1.001), default=1)
 
 
-def source_window(src: DatasetReader, grid: Grid, factor: int) -> Window | None:
-    """The window of ``src`` (aligned to ``factor``) covering ``grid``, or None if outside."""
+def overview_level(src: DatasetReader, grid: Grid) -> int | None:
+    """The index of that level among ``src``'s overviews (for ``overview_level=``), or None
+    for the full resolution."""
+    factor = overview_factor(src, grid)
+    return src.overviews(1).index(factor) if factor > 1 else None
+
+
+def kernel_span(src: DatasetReader, grid: Grid) -> tuple[float, float]:
+    """Pixels of ``src`` (a file or one of its levels) that one grid pixel spans along the
+    source's x and y axes, at the file's centre: GDAL's kernel scale when downsampling (its
+    ``XSCALE``/``YSCALE`` inverted), the same for every window of the grid."""
+    steps = grid.pixel_steps(src.crs, _centre(src))
+    if steps is None:
+        source_res = min(abs(src.transform.a), abs(src.transform.e))
+        ratio = grid.resolution_in(src.crs, _centre(src)) / source_res
+        return ratio, ratio
+    x, y = np.abs(steps).sum(axis=0)  # a column's and a row's extents along x and along y
+    return float(x / abs(src.transform.a)), float(y / abs(src.transform.e))
+
+
+def _centre(src: DatasetReader) -> tuple[float, float]:
+    return src.transform @ (src.width / 2, src.height / 2)
+
+
+def source_window(src: DatasetReader, grid: Grid, margin: tuple[int, int]) -> Window | None:
+    """The window of ``src`` covering ``grid`` and ``margin`` (columns, rows) around, or None."""
     minx, miny, maxx, maxy = grid.bounds_in(src.crs)
     inverse = ~src.transform
     cols, rows = zip(*(inverse @ (x, y) for x, y in ((minx, maxy), (maxx, miny))), strict=True)
-    pad = MARGIN * factor
-    col0 = max(0, (math.floor(min(cols)) - pad) // factor * factor)
-    row0 = max(0, (math.floor(min(rows)) - pad) // factor * factor)
-    col1 = min(src.width, math.ceil(max(cols)) + pad)
-    row1 = min(src.height, math.ceil(max(rows)) + pad)
+    col0 = max(0, math.floor(min(cols)) - margin[0])
+    row0 = max(0, math.floor(min(rows)) - margin[1])
+    col1 = min(src.width, math.ceil(max(cols)) + margin[0])
+    row1 = min(src.height, math.ceil(max(rows)) + margin[1])
     if col1 <= col0 or row1 <= row0:
         return None
     return Window(col0, row0, col1 - col0, row1 - row0)
@@ -61,32 +103,41 @@ class SourceArray:
     transform: Affine
     crs: CRS
     nodata: float | None
+    span: tuple[float, float]  # kernel_span of the file level it comes from
 
     @property
     def footing(self) -> tuple:
         """What arrays must share to be warped in one call."""
-        return (self.array.shape, self.array.dtype.str, self.transform, self.crs, self.nodata)
+        return (
+            self.array.shape,
+            self.array.dtype.str,
+            self.transform,
+            self.crs,
+            self.nodata,
+            self.span,
+        )
 
 
-def read_window(src: DatasetReader, grid: Grid, *, nodata: float | None) -> SourceArray | None:
-    """The part of band 1 of ``src`` that ``grid`` needs, at the fitting level, or None."""
-    factor = overview_factor(src, grid)
-    window = source_window(src, grid, factor)
+def read_window(
+    src: DatasetReader, grid: Grid, *, nodata: float | None, resampling: str = "bilinear"
+) -> SourceArray | None:
+    """The part of band 1 of ``src`` (a file, or one level of it opened with
+    ``overview_level``) that ``grid`` needs with ``resampling``, as stored, or None."""
+    span = kernel_span(src, grid)
+    radius = KERNEL_RADIUS.get(resampling, 3)
+    margin = [math.ceil((radius + 1) * max(1.0, s)) + 1 for s in span]
+    window = source_window(src, grid, (margin[0], margin[1]))
     if window is None:
         return None
-    shape = (math.ceil(window.height / factor), math.ceil(window.width / factor))
-    array = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest)
-    transform = src.window_transform(window) @ Affine.scale(
-        window.width / shape[1], window.height / shape[0]
-    )
-    return SourceArray(array, transform, src.crs, nodata)
+    array = src.read(1, window=window)
+    return SourceArray(array, src.window_transform(window), src.crs, nodata, span)
 
 
 def warp(sources: list[SourceArray | None], grid: Grid, *, resampling: str) -> np.ndarray:
     """``sources`` on ``grid``: float32 (n, h, w), NaN where no valid source pixel is.
 
-    Sources with the same footing (the bands of one scene at one resolution) are warped in
-    one GDAL call, which computes the pixel mapping once for all of them.
+    Sources with the same footing (the bands of one scene at one resolution) are warped
+    together, which computes the pixel mapping once for all of them.
     """
     out = np.full((len(sources), grid.height, grid.width), np.nan, dtype=np.float32)
     groups: dict[tuple, list[int]] = {}
@@ -110,72 +161,73 @@ def warp(sources: list[SourceArray | None], grid: Grid, *, resampling: str) -> n
 def _warp_stack(
     stack: np.ndarray, first: SourceArray, out: np.ndarray, grid: Grid, *, resampling: str
 ) -> None:
-    """Warp ``stack`` (n, h, w) into ``out`` (n, H, W, pre-filled with NaN) on ``grid``.
-
-    Without nodata in the stack GDAL's unmasked kernels run (the common case inside a
-    scene); with some, nodata pixels are left out of every output pixel's kernel.
-    """
+    """Warp ``stack`` (n, h, w) into ``out`` (n, H, W, pre-filled with NaN) on ``grid``, in
+    whole pieces of its lattice cells (pieces.py)."""
+    cover = lattice.cover(grid)
+    plan = pieces.plan(
+        first.transform,
+        first.crs,
+        stack.shape[1:],
+        cover,
+        resampling=resampling,
+        opencv=pieces.opencv_kernel(resampling, stack.dtype, first.span),
+    )
     nodata = first.nodata
     masked = nodata is not None and bool((stack == nodata).any())
-    if not masked and _remapped(stack, first, out, grid, resampling=resampling):
-        return
-    if not masked and resampling in _NO_OVERSHOOT and _integer_fill(stack.dtype, nodata):
-        # GDAL's integer kernels are about 1.6x faster than its float ones: warp in the
-        # stored type (bilinear rounds to whole DN, < 0.5 DN), pixels left at nodata are none.
-        native = np.full(out.shape, nodata, dtype=stack.dtype)
-        _reproject(stack, native, first, grid, resampling=resampling, init=False)
-        np.copyto(out, native, where=native != nodata, casting="unsafe")
-        return
-    options = {"src_nodata": nodata, "dst_nodata": np.nan} if masked else {}
-    _reproject(stack, out, first, grid, resampling=resampling, init=masked, **options)
+    cells = out
+    if not cover.is_window:
+        cells = np.full((len(stack), cover.grid.height, cover.grid.width), np.nan, np.float32)
+    remap.fill(
+        stack,
+        [p for p in plan if p.kernel == "opencv"],
+        cells,
+        resampling,
+        nodata if masked else None,
+    )
+    for piece in plan:
+        if piece.kernel != "opencv":
+            _gdal_piece(
+                stack, first, cells, cover.grid, piece, resampling=resampling, masked=masked
+            )
+    if cells is not out:
+        out[...] = cells[:, cover.rows, cover.cols]
 
 
-def _remapped(
-    stack: np.ndarray, first: SourceArray, out: np.ndarray, grid: Grid, *, resampling: str
-) -> bool:
-    """Warp with OpenCV where its kernel is GDAL's (see remap.py); False if it is not."""
-    if not remap.applies(resampling, stack.dtype):
-        return False
-    pieces = remap.plan(first.transform, first.crs, stack.shape[1:], grid, resampling=resampling)
-    if pieces is None:
-        return False
-    remap.fill(stack, pieces, out, resampling)
-    return True
-
-
-# Kernels whose results stay within their inputs' range (cubic and lanczos overshoot, and an
-# overshoot clipped to nodata would be a hole).
-_NO_OVERSHOOT = frozenset({"nearest", "bilinear", "average", "mode", "min", "max", "med"})
-
-
-def _integer_fill(dtype: np.dtype, nodata: float | None) -> bool:
-    """True when ``nodata`` can mark unfilled pixels of an integer warp: no interpolation of
-    valid values (all above it, or all below) ever rounds to it."""
-    if nodata is None or not np.issubdtype(dtype, np.integer):
-        return False
-    info = np.iinfo(dtype)
-    return nodata in (info.min, info.max)
-
-
-def _reproject(
+def _gdal_piece(
     stack: np.ndarray,
-    out: np.ndarray,
     first: SourceArray,
+    cells: np.ndarray,
     grid: Grid,
+    piece: pieces.Piece,
     *,
     resampling: str,
-    init: bool,
-    **options: float | None,
+    masked: bool,
 ) -> None:
+    """GDAL's warp of one whole piece of ``grid`` into ``cells``, the same whatever part of it
+    the source array covers: ``XSCALE``/``YSCALE`` fix the kernel's scale (GDAL would measure
+    it on the chunk's source window, which the window read clips), and the piece is one chunk
+    (no split by the source's fill ratio or by memory), so its approximate transformer samples
+    the same rows."""
+    size = piece.rows.stop - piece.rows.start
+    values = np.full((len(stack), size, size), np.nan, np.float32)
+    options: dict[str, float | str | None] = {
+        "tolerance": 0.0 if piece.kernel == "exact" else GDAL_ERROR_PX,
+        "warp_mem_limit": WARP_MEMORY_MB,
+        "SRC_FILL_RATIO_HEURISTICS": "NO",
+    }
+    if masked:
+        options.update(src_nodata=first.nodata, dst_nodata=np.nan)
+    options.update(XSCALE=repr(1 / first.span[0]), YSCALE=repr(1 / first.span[1]))
     reproject(
         stack,
-        out,
+        values,
         src_transform=first.transform,
         src_crs=first.crs,
-        dst_transform=grid.transform,
+        dst_transform=grid.window(piece.cols.start, piece.rows.start, size, size).transform,
         dst_crs=grid.crs,
         resampling=Resampling[resampling],
-        init_dest_nodata=init,
+        init_dest_nodata=False,
         num_threads=1,
         **options,
     )
+    cells[:, piece.rows, piece.cols] = values

@@ -1,8 +1,10 @@
-"""OGC API Tiles provider: PNG tiles of a layer through the engine (and its tile cache).
+"""OGC API Tiles provider: PNG tiles of a layer through the WMTS door's tile service.
 
 A tile is the same engine request as the WMTS door's tile of the same layer, tile matrix set,
 z/x/y and parameters: its bounds come from the same MapProxy grid objects (``TileGrids``), so
-both doors compute the same cache key (``tile_key``) and share every cached tile.
+both doors compute the same cache key (``tile_key``) and share every cached tile, and it is
+rendered the same way (``TileService.render_request``: with its metatile block), so its bytes
+are the same whichever door renders it first.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from gateway.ogcapi.context import query_param
 from gateway.ogcapi.errors import gateway_errors
 from gateway.ogcapi.registry import BuiltOnce, runtime_for
 from gateway.ows.mapproxy.config import GRIDS
-from gateway.ows.mapproxy.wmts import TileGrids
+from gateway.ows.mapproxy.tiles import TileService
+from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
 
 SCHEMES = ("WebMercatorQuad", "WorldCRS84Quad")
 
@@ -32,6 +35,7 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
         self.tile_type = "raster"
         self.runtime = runtime_for(provider_def)
         self.grids = TileGrids.load({name: GRIDS[name] for name in SCHEMES})
+        self.tiles = TileService(self.runtime, self.grids)
 
     def get_layer(self) -> str:
         return str(self.data)
@@ -128,7 +132,8 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
             resampling=query_param("resampling"),
             times=self.runtime.times,
         )
-        return runtime.engine.render(request).content
+        address = TileAddress(str(self.data), tileset, zi, xi, yi, "png")
+        return self.tiles.render_request(address, request).content
 
 
 class NotFoundTileset(ProviderTileNotFoundError):

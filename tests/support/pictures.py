@@ -29,9 +29,10 @@ def engine_tile(runtime, tms: str, z: int, x: int, y: int, size: int = 256, **kw
 def assert_same_picture(tile: np.ndarray, expected: np.ndarray) -> None:
     """A WMTS tile against the engine's render of that tile alone.
 
-    Tiles are cut from 2x2 metatiles; the engine's reads are not translation invariant
-    (rio-tiler warps through a grid aligned on the requested bounds), so pixels may differ
-    by a few colour levels, more where NDVI's denominator is near 0. Coverage must match.
+    Tiles are cut from metatiles, whose pixels are the tile's own (tests/
+    test_window_independence.py), but these bounds come from morecantile, not MapProxy's grid
+    (the 9th decimal differs), so pixels may differ by a few colour levels, more where NDVI's
+    denominator is near 0. Coverage must match.
     """
     assert tile.shape == expected.shape
     assert (tile[..., 3] == expected[..., 3]).mean() > 0.999

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -205,9 +205,20 @@ class TileService:
     ) -> Tile:
         """The tile from the cache, else rendered (with its block) into the cache."""
         request = self.grids.tile_request(self.runtime, address, params)  # validates
-        known = self._known(request)
-        key, media_type, warning, _ = known
-        self._keys.put(signature or self._signature(address, params), known)
+        self._keys.put(signature or self._signature(address, params), self._known(request))
+        return self.render_request(address, request, known=lambda a: self._signature(a, params))
+
+    def render_request(
+        self,
+        address: TileAddress,
+        request: RenderRequest,
+        known: Callable[[TileAddress], tuple] | None = None,
+    ) -> Tile:
+        """The tile at ``address`` whose engine request is ``request`` (as ``tile_request``
+        builds it, or another door's with the same grid): from the cache, else rendered with
+        its block into the cache. One render path for a tile address, whatever door asks.
+        ``known`` gives the block's tiles' signatures to remember their keys under."""
+        key, media_type, warning, _ = self._known(request)
         block = self._block(address)
         if len(block) == 1 or request.format not in IMAGE_FORMATS:
             rendered = self.runtime.engine.render(request)
@@ -217,12 +228,11 @@ class TileService:
         if content is not None:
             return Tile(content, media_type, cached=True, warning=warning)
         produced: dict[str, bytes] = {}
-
         # One lock per block: keyed by the block's first tile, whichever tile was asked.
-        first = self.grids.tile_request(self.runtime, block[0], params)
+        first = self._tile_request(request, block[0])
 
         def produce() -> bytes:
-            produced.update(self._render_block(block, params, first))
+            produced.update(self._render_block(block, request, known))
             return b"1"
 
         meta_key = make_key("metatile", {"tile": tile_key(first), "size": len(block)})
@@ -232,6 +242,13 @@ class TileService:
             rendered = self.runtime.engine.render(request)
             return Tile(rendered.content, rendered.media_type, rendered.cached, warning)
         return Tile(content, media_type, cached=key not in produced, warning=warning)
+
+    def _tile_request(self, request: RenderRequest, address: TileAddress) -> RenderRequest:
+        """``request`` (a tile's) for another tile of the same tile matrix."""
+        grid = self.grids[address.tile_matrix_set]
+        bbox = grid.tile_bbox((address.x, address.y, address.z))
+        width, height = grid.tile_size
+        return replace(request, grid=Grid(request.grid.crs, bbox, width, height))
 
     def _block_origin(self, address: TileAddress) -> TileAddress | None:
         """The first tile of ``address``'s block; None off the grids (``render`` says why)."""
@@ -262,34 +279,37 @@ class TileService:
         ]
 
     def _render_block(
-        self, block: list[TileAddress], params: Mapping[str, str], first: RenderRequest
+        self,
+        block: list[TileAddress],
+        request: RenderRequest,
+        known: Callable[[TileAddress], tuple] | None,
     ) -> dict[str, bytes]:
-        """Compute the block once (``first``: its first tile's request), cut it into tiles,
-        encode and cache each; key -> bytes."""
+        """Compute the block once (``request``: one of its tiles'), cut it into tiles, encode
+        and cache each; key -> bytes. Each tile's pixels are those of its own render: the
+        engine's values do not depend on the window asked (gateway/core/lattice.py)."""
         grid = self.grids[block[0].tile_matrix_set]
         width, height = grid.tile_size
         xs, ys = sorted({a.x for a in block}), sorted({a.y for a in block})
         west, south = grid.tile_bbox((xs[0], ys[-1], block[0].z))[:2]
         east, north = grid.tile_bbox((xs[-1], ys[0], block[0].z))[2:]
         meta = replace(
-            first,
+            request,
             grid=Grid(
-                first.grid.crs, (west, south, east, north), width * len(xs), height * len(ys)
+                request.grid.crs, (west, south, east, north), width * len(xs), height * len(ys)
             ),
         )
         raster = self.runtime.engine.compute(meta)
-        style = self.runtime.config.style(first.style)
+        style = self.runtime.config.style(request.style)
         assert style is not None  # build_request checked it
         out: dict[str, bytes] = {}
         for address in block:
-            request = self.grids.tile_request(self.runtime, address, params)
             col, row = xs.index(address.x) * width, ys.index(address.y) * height
             data = raster.data[:, row : row + height, col : col + width]
             valid = raster.valid[row : row + height, col : col + width]
-            key = tile_key(request)
+            key = tile_key(self._tile_request(request, address))
             out[key] = encode_image(colorize(data, valid, style), request.format)
-            # The block's other tiles, asked next, are then found without a render thread.
-            self._keys.put(self._signature(address, params), self._known(request))
+            if known is not None:  # the block's other tiles, asked next, need no render thread
+                self._keys.put(known(address), self._known(self._tile_request(request, address)))
         self.runtime.cache.set_many(out, self.runtime.engine.ttl_ms)
         return out
 
