@@ -1,4 +1,5 @@
-"""A small cache of rendered tiles and catalog answers: in-process LRU or Redis.
+"""The cache of rendered maps and tiles: in-process LRU or Redis (catalog answers have their
+own, ``core/catalog/cached.py``).
 
 Both backends implement ``Cache``. Keys come from ``make_key`` (versioned, hashed). Locks let
 one caller (thread, process or replica) produce a missing value while the others wait for it
