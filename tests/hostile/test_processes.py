@@ -1,0 +1,300 @@
+"""OGC API Processes under hostile input: every bad input is a 400 naming it, the ``crs``
+input never makes GDAL read a URL or a file, and no area stalls the server.
+
+The gateway (OGC API door only) runs in a uvicorn thread of this process; asynchronous jobs
+go to a Dask scheduler without workers, so an accepted job stays in flight.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import socket
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.ows_live import live_gateway
+from tests.support.process_checks import (
+    BAND_MATH,
+    check_cog,
+    execute,
+    idle_scheduler,
+    utm_reference,
+)
+
+OGCAPI = ("gateway.ogcapi.door:build_door",)
+PROCESSES = ("band-math", "statistics", "export")
+SMALL = {**BAND_MATH, "bbox": [700000.0, 5832000.0, 700200.0, 5832200.0]}  # 20 x 20 px
+VALID = {
+    "band-math": {**SMALL, "format": "json"},
+    "statistics": {**SMALL, "time": "2025-06-01/2025-06-20", "aggregation_interval": "P10D"},
+    "export": SMALL,
+}
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    with idle_scheduler() as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def settings(sample_settings, scheduler, tmp_path_factory):
+    return sample_settings.model_copy(
+        update={
+            "dask_scheduler": scheduler,
+            "output_dir": tmp_path_factory.mktemp("hostile-outputs"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def gateway(settings) -> Iterator[str]:
+    with live_gateway(settings, doors=OGCAPI) as url:
+        yield url
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that records every connection and closes it at once."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.socket.close()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    server = Listener()
+    yield server
+    server.close()
+
+
+# -- inputs of the wrong type or out of range --------------------------------------------------
+
+BAD_INPUTS = [
+    ("band-math", {"maxcc": [1]}, "maxcc"),
+    ("band-math", {"maxcc": 101}, "maxcc"),
+    ("band-math", {"order": 5}, "order"),
+    ("band-math", {"order": "newest"}, "order"),
+    ("band-math", {"resampling": 5}, "resampling"),
+    ("band-math", {"time": 5}, "time"),
+    ("band-math", {"resolution": "10"}, "resolution"),
+    ("band-math", {"resolution": -10}, "resolution"),
+    ("band-math", {"cloud_mask": "yes"}, "cloud_mask"),
+    ("band-math", {"bbox": [1, 2, 3]}, "bbox"),
+    ("band-math", {"bbox": [700000, "5832000", 700200, 5832200]}, "bbox"),
+    ("band-math", {"format": "exe"}, "format"),
+    ("band-math", {"expression": ["B04"]}, "expression"),
+    ("band-math", {"geometry": {"type": "Point", "coordinates": [0, 0]}}, "geometry"),
+    ("band-math", {"histogram": {"bins": 3}}, "histogram"),  # not an input of band-math
+    ("band-math", {"bogus": 1}, "bogus"),
+    ("export", {"format": "png"}, "format"),  # export has no format
+    ("statistics", {"histogram": {"low": "nan"}}, "histogram"),
+    ("statistics", {"histogram": 5}, "histogram"),
+    ("statistics", {"histogram": {"bins": 0}}, "histogram"),
+    ("statistics", {"histogram": {"bins": 2.5}}, "histogram"),
+    ("statistics", {"histogram": {"low": 1, "high": 0}}, "histogram"),
+    ("statistics", {"histogram": {"colour": "red"}}, "histogram"),
+    ("statistics", {"aggregation_interval": 5}, "aggregation_interval"),
+    ("statistics", {"aggregation_interval": "P0D"}, "aggregation_interval"),
+    ("statistics", {"percentiles": [50, 101]}, "percentiles"),
+    ("statistics", {"percentiles": []}, "percentiles"),
+    ("statistics", {"percentiles": "50"}, "percentiles"),
+    ("statistics", {"format": 5}, "format"),
+    pytest.param(
+        "band-math",
+        {"time": "0001-01-01/9999-12-31"},
+        "time",
+        marks=pytest.mark.xfail(strict=True, reason="TIME rework (lead)"),
+    ),
+    pytest.param(
+        "statistics",
+        {"time": "0001-01-01/9999-12-31"},
+        "time",
+        marks=pytest.mark.xfail(strict=True, reason="TIME rework (lead)"),
+    ),
+]
+
+
+@pytest.mark.parametrize("prefer", ["", "respond-async"])
+@pytest.mark.parametrize(("process", "change", "field"), BAD_INPUTS)
+def test_bad_inputs_are_a_400_naming_the_input(gateway, process, change, field, prefer):
+    answer = execute(gateway, process, {**VALID[process], **change}, prefer)
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["code"] in ("InvalidParameterValue", "MissingParameterValue"), body
+    assert field in body["description"], body
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e309", "1" + "0" * 400])
+@pytest.mark.parametrize(
+    ("process", "template"),
+    [
+        ("band-math", '{"resolution": %s}'),
+        ("band-math", '{"maxcc": %s}'),
+        ("band-math", '{"bbox": [700000, 5832000, %s, 5832200]}'),
+        ("statistics", '{"histogram": {"low": %s}}'),
+        ("statistics", '{"percentiles": [10, %s]}'),
+    ],
+)
+def test_numbers_that_are_not_finite_are_a_400(gateway, process, template, literal):
+    """Python's JSON reader takes NaN, Infinity and 1e309 (as inf), and integers of any size."""
+    import json
+
+    change = template % literal
+    body = json.dumps({"inputs": VALID[process]})[:-2] + ", " + change[1:-1] + "}}"
+    answer = httpx.post(
+        f"{gateway}/ogcapi/processes/{process}/execution",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert answer.status_code == 400, answer.text
+    field = change[2:].partition('"')[0]
+    assert field in answer.json()["description"]
+
+
+def test_a_missing_required_input_is_named(gateway):
+    inputs = {k: v for k, v in VALID["band-math"].items() if k != "expression"}
+    answer = execute(gateway, "band-math", inputs)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "MissingParameterValue"
+    assert "expression" in answer.json()["description"]
+
+
+def test_null_inputs_count_as_not_given(gateway):
+    answer = execute(gateway, "band-math", {**VALID["band-math"], "geometry": None, "style": None})
+    assert answer.status_code == 200, answer.text
+
+
+# -- the crs input ---------------------------------------------------------------------------
+
+
+def _hostile_crs(port: int, prj: Path) -> list[str]:
+    url = f"http://127.0.0.1:{port}/crs.prj"
+    return [
+        url,
+        f"/vsicurl/{url}",
+        f"ESRI::{url}",
+        f"urn:ogc:def:crs:EPSG::{url}",
+        str(prj),
+        f"file://{prj}",
+        "+proj=utm +zone=31 +datum=WGS84 +units=m +no_defs",
+        prj.read_text(),  # WKT
+    ]
+
+
+@pytest.fixture(scope="module")
+def prj_file(tmp_path_factory) -> Path:
+    """A .prj file holding EPSG:32631's WKT: a CRS read from it would make the request work."""
+    from rasterio.crs import CRS
+
+    path = tmp_path_factory.mktemp("prj") / "utm31.prj"
+    path.write_text(CRS.from_epsg(32631).to_wkt())
+    return path
+
+
+@pytest.mark.parametrize("prefer", ["", "respond-async"])
+@pytest.mark.parametrize("process", PROCESSES)
+def test_the_crs_input_never_reaches_the_network_or_files(
+    gateway, listener, prj_file, process, prefer
+):
+    for crs in _hostile_crs(listener.port, prj_file):
+        answer = execute(gateway, process, {**VALID[process], "crs": crs}, prefer)
+        assert answer.status_code == 400, (crs, answer.text)
+        assert "crs" in answer.json()["description"], (crs, answer.text)
+    assert listener.connections == 0
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [
+        "EPSG:32631",
+        "urn:ogc:def:crs:EPSG::32631",
+        "urn:ogc:def:crs:EPSG:9.8.1:32631",
+        "http://www.opengis.net/def/crs/EPSG/0/32631",
+        "https://www.opengis.net/def/crs/EPSG/0/32631",
+    ],
+)
+def test_the_documented_crs_forms_compute_the_same_pixels(sample_archive, gateway, crs, tmp_path):
+    answer = execute(gateway, "band-math", {**BAND_MATH, "crs": crs, "format": "cog"})
+    assert answer.status_code == 200, answer.text
+    check_cog(answer.content, utm_reference(sample_archive), tmp_path / "crs.tif")
+
+
+@pytest.mark.parametrize("crs", ["CRS:84", "OGC:CRS84", "urn:ogc:def:crs:OGC:1.3:CRS84"])
+def test_lon_lat_areas_in_the_crs84_forms(gateway, crs):
+    inputs = {**VALID["band-math"], "bbox": [5.93, 52.57, 5.94, 52.58], "crs": crs}
+    answer = execute(gateway, "band-math", inputs)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["crs"] == "EPSG:32631"
+
+
+# -- areas -----------------------------------------------------------------------------------
+
+HUGE = [-1e15, -1e15, 1e15, 1e15]
+HUGE_AREAS = [
+    {"bbox": HUGE, "crs": "EPSG:3857", "resolution": 1e12},
+    {"bbox": HUGE, "crs": "EPSG:3857", "resolution": 1e5},
+    {"bbox": [-1e300, -1e300, 1e300, 1e300], "crs": "EPSG:3857", "resolution": 1e5},
+    {"bbox": [-2e7, -2e7, 2e7, 2e7], "crs": "EPSG:3857", "resolution": 1e-300},
+    {
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[-1e15, -1e15], [1e15, -1e15], [1e15, 1e15], [-1e15, -1e15]]],
+        },
+        "crs": "EPSG:3857",
+        "resolution": 1e12,
+    },
+    {"bbox": [-180, -90, 180, 90], "crs": "CRS:84", "resolution": 1e5},
+    {"bbox": [-200, -10, 10, 10], "crs": "CRS:84"},
+]
+
+
+def _probe_health(url: str, count: int = 5) -> float:
+    """The median time /healthz takes to answer, over ``count`` probes."""
+    times = []
+    for _ in range(count):
+        started = time.monotonic()
+        httpx.get(f"{url}/healthz", timeout=60)
+        times.append(time.monotonic() - started)
+        time.sleep(0.05)
+    return statistics.median(times)
+
+
+@pytest.mark.parametrize("area", HUGE_AREAS)
+@pytest.mark.parametrize("process", PROCESSES)
+def test_huge_areas_are_refused_without_stalling_the_server(gateway, process, area):
+    inputs = {k: v for k, v in VALID[process].items() if k not in ("bbox", "crs")}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        attack = pool.submit(execute, gateway, process, {**inputs, **area})
+        healthz = _probe_health(gateway)
+        answer = attack.result()
+        took = time.monotonic() - started
+    assert answer.status_code == 400, answer.text
+    assert healthz < 0.5 and took < 10, (healthz, took)
