@@ -8,6 +8,7 @@ go to a Dask scheduler without workers, so an accepted job stays in flight.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import socket
 import statistics
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.support.ows_live import live_gateway
 from tests.support.process_checks import (
@@ -298,3 +300,176 @@ def test_huge_areas_are_refused_without_stalling_the_server(gateway, process, ar
         took = time.monotonic() - started
     assert answer.status_code == 400, answer.text
     assert healthz < 0.5 and took < 10, (healthz, took)
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+class HeaderUser:
+    """An authentication backend for tests: the ``X-User`` header names the caller."""
+
+    async def authenticate(self, connection):
+        from starlette.authentication import AuthCredentials, SimpleUser
+
+        name = connection.headers.get("x-user")
+        return (AuthCredentials(["authenticated"]), SimpleUser(name)) if name else None
+
+
+@pytest.fixture(scope="module")
+def users(settings) -> Iterator:
+    """The gateway behind an authentication middleware (as the access-control work will put
+    one): callers are identified."""
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+
+    app = AuthenticationMiddleware(create_app(settings, doors=OGCAPI), backend=HeaderUser())
+    with TestClient(app, base_url="http://testserver/ogcapi") as client:
+        yield client
+
+
+def _run(client, process: str, inputs: dict, user: str | None = None, prefer: str = ""):
+    headers = {k: v for k, v in (("X-User", user), ("Prefer", prefer)) if v}
+    return client.post(f"/processes/{process}/execution", json={"inputs": inputs}, headers=headers)
+
+
+def _jobs(client, user: str | None = None) -> list[str]:
+    answer = client.get("/jobs", params={"f": "json"}, headers={"X-User": user} if user else {})
+    assert answer.status_code == 200, answer.text
+    return [job["jobID"] for job in answer.json()["jobs"]]
+
+
+def _job_id(answer) -> str:
+    return answer.headers["location"].rpartition("/")[2]
+
+
+def test_job_ids_are_random_uuids(users):
+    import uuid
+
+    ids = [_job_id(_run(users, "band-math", VALID["band-math"])) for _ in range(3)]
+    versions = {uuid.UUID(job_id).version for job_id in ids}
+    assert versions == {4} and len(set(ids)) == 3
+
+
+def test_jobs_belong_to_whoever_made_them(users):
+    made = _run(users, "band-math", VALID["band-math"], user="alice")
+    assert made.status_code == 200, made.text
+    job_id = _job_id(made)
+    assert job_id in _jobs(users, "alice")
+    assert job_id not in _jobs(users, "bob")
+    assert _jobs(users) == []  # no listing without an owner
+    for user in ("bob", None):
+        headers = {"X-User": user} if user else {}
+        assert users.get(f"/jobs/{job_id}", headers=headers).status_code == 404
+        assert users.get(f"/jobs/{job_id}/results", headers=headers).status_code == 404
+        assert users.delete(f"/jobs/{job_id}", headers=headers).status_code == 404
+    mine = {"X-User": "alice"}
+    assert users.get(f"/jobs/{job_id}/results", params={"f": "json"}, headers=mine).json() == (
+        made.json()
+    )
+    assert users.delete(f"/jobs/{job_id}", headers=mine).status_code == 200
+    assert users.get(f"/jobs/{job_id}", headers=mine).status_code == 404
+
+
+def test_a_job_without_owner_is_reached_through_its_id_only(users):
+    made = _run(users, "band-math", VALID["band-math"])
+    job_id = _job_id(made)
+    assert job_id not in _jobs(users) and job_id not in _jobs(users, "alice")
+    assert users.get(f"/jobs/{job_id}", params={"f": "json"}).json()["status"] == "successful"
+
+
+@pytest.mark.parametrize("prefer", ["", "respond-async"])
+def test_rejected_requests_leave_no_job_behind(users, prefer):
+    before = _jobs(users, "carol")
+    for process, change, _ in BAD_INPUTS[:20]:
+        answer = _run(users, process, {**VALID[process], **change}, "carol", prefer)
+        assert answer.status_code == 400
+    for body in (b"null", b"[1]", b"{", b""):
+        answer = users.post(
+            "/processes/band-math/execution", content=body, headers={"X-User": "carol"}
+        )
+        assert answer.status_code == 400
+    assert _jobs(users, "carol") == before
+
+
+def _gateway_records(caplog) -> list:
+    ours = ("gateway", "processes", "pygeoapi", "uvicorn", "starlette")
+    return [r for r in caplog.records if r.name.split(".")[0] in ours]
+
+
+EXECUTE = "/processes/band-math/execution"
+CLIENT_ERRORS = [
+    ("POST", EXECUTE, {"inputs": {"maxcc": "x"}}),
+    ("POST", EXECUTE, {"inputs": {**VALID["band-math"], "bbox": [3, 2, 1, 0]}}),
+    ("POST", EXECUTE, {"inputs": {**VALID["band-math"], "expression": "B99"}}),
+    ("POST", EXECUTE, {"inputs": {**VALID["band-math"], "collection": "x"}}),
+    ("POST", EXECUTE, {"inputs": {**VALID["band-math"], "crs": "http://x/y"}}),
+    ("POST", EXECUTE, {"inputs": [1]}),
+    ("POST", EXECUTE, None),
+    ("POST", "/processes/statistics/execution", {"inputs": {"histogram": 5}}),
+    ("POST", "/processes/nope/execution", {"inputs": {}}),
+    ("GET", "/jobs/00000000-0000-4000-8000-000000000000", None),
+    ("GET", "/jobs/00000000-0000-4000-8000-000000000000/results", None),
+    ("DELETE", "/jobs/00000000-0000-4000-8000-000000000000", None),
+    ("GET", "/jobs?limit=abc", None),
+    ("GET", "/jobs?offset=-1", None),
+    ("GET", "/jobs?limit=0", None),
+]
+
+
+@pytest.mark.parametrize("prefer", ["", "respond-async"])
+@pytest.mark.parametrize(("method", "path", "body"), CLIENT_ERRORS)
+def test_client_errors_log_one_line_and_no_traceback(gateway, caplog, method, path, body, prefer):
+    caplog.set_level(logging.INFO)
+    answer = httpx.request(
+        method,
+        f"{gateway}/ogcapi{path}",
+        json=body,
+        headers={"Prefer": prefer} if prefer else {},
+        timeout=60,
+    )
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["code"] and answer.json()["description"]
+    records = _gateway_records(caplog)
+    assert len(records) <= 1, [r.getMessage() for r in records]
+    assert all(r.levelno <= logging.WARNING and not r.exc_info for r in records)
+    assert "Traceback" not in caplog.text
+
+
+# -- admission -------------------------------------------------------------------------------
+
+
+def _limited(settings, **update):
+    limits = {"jobs_max_running": 2, "jobs_max_running_per_process": 1}
+    return settings.model_copy(update={**limits, **update})
+
+
+def _admission_round(urls: list[str]) -> None:
+    """Two places, one per process: the second band-math job of any replica waits, a
+    statistics job fits, an export does not fit any more."""
+    first = execute(urls[0], "band-math", VALID["band-math"], "respond-async")
+    assert first.status_code == 201, first.text
+    for url in urls:
+        for prefer in ("respond-async", ""):
+            refused = execute(url, "band-math", VALID["band-math"], prefer)
+            assert refused.status_code == 429, refused.text
+            assert int(refused.headers["retry-after"]) > 0
+            assert "band-math" in refused.json()["description"]
+    assert execute(urls[-1], "statistics", VALID["statistics"], "respond-async").status_code == 201
+    refused = execute(urls[0], "export", VALID["export"], "respond-async")
+    assert refused.status_code == 429 and refused.json()["code"] == "TooManyJobs"
+
+
+def test_jobs_in_flight_are_limited_per_process_and_overall(settings):
+    with live_gateway(_limited(settings), doors=OGCAPI) as url:
+        _admission_round([url])
+
+
+def test_the_limits_hold_across_replicas_sharing_redis(settings, redis_client, redis_server):
+    url = f"redis://127.0.0.1:{redis_server.port}/7"
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+    shared = _limited(settings, redis_url=url)
+    with live_gateway(shared, doors=OGCAPI) as one, live_gateway(shared, doors=OGCAPI) as two:
+        _admission_round([one, two])
