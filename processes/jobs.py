@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Concatenate, Protocol
 
 from gateway.errors import GatewayError, NotFound
 from gateway.settings import Settings
@@ -42,6 +42,12 @@ class TooManyJobs(GatewayError):
     code = "TooManyJobs"
     status = 429
     retry_after_s = 10
+
+
+UNAVAILABLE = (
+    "the job store is unavailable: job listing and asynchronous execution are not possible "
+    "right now, try again later (synchronous execution still works)"
+)
 
 
 class JobStoreUnavailable(GatewayError):
@@ -111,21 +117,26 @@ return 1
 """
 
 
-def _reachable[**P, R](method: Callable[P, R]) -> Callable[P, R]:
-    """Turn a Redis failure into JobStoreUnavailable (one warning line, no traceback)."""
+def _reachable[**P, R](
+    method: Callable[Concatenate[RedisJobStore, P], R],
+) -> Callable[Concatenate[RedisJobStore, P], R]:
+    """Turn a Redis failure into JobStoreUnavailable (one warning line, no traceback). After a
+    connection failure or timeout Redis is left alone for ``JobStoreUnavailable.retry_after_s``,
+    so a Redis that does not answer costs one timeout, not one per call."""
 
     @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(store: RedisJobStore, *args: P.args, **kwargs: P.kwargs) -> R:
         import redis
 
+        if time.monotonic() < store.down_until:
+            raise JobStoreUnavailable(UNAVAILABLE)
         try:
-            return method(*args, **kwargs)
+            return method(store, *args, **kwargs)
         except redis.RedisError as error:
+            if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+                store.down_until = time.monotonic() + JobStoreUnavailable.retry_after_s
             log.warning("job store unavailable: %s", type(error).__name__)
-            raise JobStoreUnavailable(
-                "the job store is unavailable: job listing and asynchronous execution are "
-                "not possible right now, try again later (synchronous execution still works)"
-            ) from None
+            raise JobStoreUnavailable(UNAVAILABLE) from None
 
     return wrapper
 
@@ -147,6 +158,7 @@ class RedisJobStore:
             retry=Retry(NoBackoff(), 0),
         )
         self._admit = self._redis.register_script(_ADMIT)
+        self.down_until = 0.0  # monotonic time before which Redis is not asked (it failed)
 
     def _key(self, job_id: str, suffix: str = "") -> str:
         return f"{PREFIX}:job:{job_id}{suffix}"

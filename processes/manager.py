@@ -129,17 +129,20 @@ class DaskRedisManager(BaseManager):
 
     @staticmethod
     def _run_sync(jobs: Jobs, job_id: str, plan: Plan) -> tuple[str, Any]:
-        try:
+        """Run ``plan`` here; the job store failing on the way does not stop it."""
+        with contextlib.suppress(JobStoreUnavailable):
             jobs.update(job_id, {"status": "running", "progress": 10})
+        try:
             mimetype, outputs = run_here(plan, jobs.progress(job_id))
-        except GatewayError as error:
-            if error.status < 500:  # a refusal, not a failure: nothing stays behind
-                jobs.withdraw(job_id)
-            else:
-                jobs.fail(job_id, error)
-            raise
         except Exception as error:
-            jobs.fail(job_id, error)  # logs the cause
+            refused = isinstance(error, GatewayError) and error.status < 500
+            with contextlib.suppress(JobStoreUnavailable):
+                if refused:  # a refusal, not a failure: nothing stays behind
+                    jobs.withdraw(job_id)
+                else:
+                    jobs.fail(job_id, error)  # logs an internal cause
+            if isinstance(error, GatewayError):
+                raise
             raise GatewayError("internal error while executing the process") from None
         with contextlib.suppress(JobStoreUnavailable):  # the caller gets the result anyway
             jobs.finish(job_id, mimetype, outputs)

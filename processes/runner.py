@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from gateway.errors import GatewayError
 from gateway.settings import Settings
 from processes.bandmath import plan_band_math
 from processes.export import plan_export
@@ -46,7 +47,12 @@ def run_job_with(
         jobs.update(job_id, {"status": "running", "progress": 10, "message": "running"})
         plan = PLANNERS[process_id](inputs, worker_runtime(settings), settings)
         with client_context() as client:
-            mimetype, outputs = run_on_dask(client, plan, jobs.progress(job_id))
+            try:
+                mimetype, outputs = run_on_dask(client, plan, jobs.progress(job_id))
+            except Exception:
+                if client.status in ("closing", "closed"):  # not the job's fault
+                    raise GatewayError("the job stopped: its web process shut down") from None
+                raise
         jobs.finish(job_id, mimetype, outputs)
     except Exception as error:  # the job records the failure; nothing else is waiting
         with contextlib.suppress(JobStoreUnavailable):  # its place frees at job_timeout_s
