@@ -102,6 +102,19 @@ class Settings(BaseSettings):
     output_s3_secret_access_key: SecretStr | None = None
     output_s3_https: bool | None = None
     output_s3_region: str | None = None
+    # Jobs (sync and async executions) in flight at once, over every process and per process,
+    # counted in the job store (so across replicas with Redis); beyond: 429. A job still in
+    # flight after job_timeout_s (its worker died) no longer holds its place.
+    jobs_max_running: int = Field(default=8, ge=1)
+    jobs_max_running_per_process: int = Field(default=4, ge=1)
+    job_timeout_s: float = Field(default=3600.0, gt=0)
+    # A job result larger than this is written to the output storage, not into the job store.
+    job_result_inline_bytes: int = Field(default=1_048_576, ge=0)
+    # Jobs and their results, and exports, are removed after these many days, by a cleanup
+    # that runs every cleanup_interval_s in each web process.
+    job_retention_days: float = Field(default=7.0, gt=0)
+    export_retention_days: float = Field(default=7.0, gt=0)
+    cleanup_interval_s: float = Field(default=3600.0, gt=0)
 
     # Embedded default: make the sample archive on first start when it is missing.
     sample_data: bool = True

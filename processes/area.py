@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
 from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from gateway.core.grid import WGS84, Grid, parse_crs
+from gateway.core.grid import Grid, parse_crs
 from gateway.errors import InvalidParameterValue, LimitExceeded, MissingParameterValue
 
 DEFAULT_RESOLUTION_M = 10.0
@@ -52,13 +51,8 @@ def _input_geometry(inputs: dict[str, Any]) -> BaseGeometry:
     bbox = inputs.get("bbox")
     if bbox is None:
         raise MissingParameterValue("give a bbox or a geometry", locator="bbox")
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InvalidParameterValue("bbox must be four numbers", locator="bbox") from None
-    if not (minx < maxx and miny < maxy) or not all(
-        math.isfinite(v) for v in (minx, miny, maxx, maxy)
-    ):
+    minx, miny, maxx, maxy = (float(v) for v in bbox)  # four finite numbers (validated)
+    if not (minx < maxx and miny < maxy):
         raise InvalidParameterValue("bbox must be minx,miny,maxx,maxy", locator="bbox")
     return box(minx, miny, maxx, maxy)
 
@@ -69,13 +63,19 @@ def utm_crs(lon: float, lat: float) -> CRS:
 
 
 def build_area(inputs: dict[str, Any]) -> Area:
-    """``bbox`` or ``geometry`` in ``crs`` (default CRS84) on a grid of ``resolution``.
+    """``bbox`` or ``geometry`` in ``crs`` (default CRS84) on a grid of ``resolution``
+    (inputs validated against the process description).
 
-    A geographic input CRS is computed in the UTM zone of the area's centre.
+    A geographic input CRS is computed in the UTM zone of the area's centre. The area's size
+    is checked, and its grid built (with the core's checks of a grid), before the engine
+    transforms its bounds.
     """
     in_crs = parse_crs(str(inputs.get("crs") or "CRS:84"))
+    if not (in_crs.is_geographic or in_crs.is_projected):
+        raise InvalidParameterValue("crs must be a geographic or projected CRS", locator="crs")
     geometry = _input_geometry(inputs)
-    if ProjCRS.from_user_input(in_crs.to_wkt()).is_geographic:
+    resolution = float(inputs.get("resolution", DEFAULT_RESOLUTION_M))
+    if in_crs.is_geographic:
         minx, miny, maxx, maxy = geometry.bounds
         if not (minx >= -180 and maxx <= 180 and miny >= -90 and maxy <= 90):
             raise InvalidParameterValue("the area is outside lon/lat bounds", locator="bbox")
@@ -84,13 +84,21 @@ def build_area(inputs: dict[str, Any]) -> Area:
         geometry = shape(transform_geom(in_crs, grid_crs, mapping(geometry)))
     else:
         grid_crs = in_crs
-    try:
-        resolution = float(inputs.get("resolution") or DEFAULT_RESOLUTION_M)
-    except (TypeError, ValueError):
-        raise InvalidParameterValue("resolution must be a number", locator="resolution") from None
-    if not resolution > 0:
-        raise InvalidParameterValue("resolution must be positive", locator="resolution")
-    minx, miny, maxx, maxy = geometry.bounds
+    grid = _aligned_grid(grid_crs, geometry.bounds, resolution)
+    return Area(grid=grid, geometry=mapping(geometry))
+
+
+def _aligned_grid(crs: CRS, bounds: tuple[float, ...], resolution: float) -> Grid:
+    """The grid of ``resolution`` aligned to its multiples that covers ``bounds``, if it has
+    at most MAX_AREA_PIXELS pixels (checked before any rounding can overflow)."""
+    too_large = LimitExceeded(
+        f"the area is over {MAX_AREA_PIXELS} pixels at {resolution:g}: use a smaller area or "
+        "a coarser resolution",
+        locator="bbox",
+    )
+    minx, miny, maxx, maxy = bounds
+    if not (maxx - minx) / resolution * (maxy - miny) / resolution <= MAX_AREA_PIXELS:
+        raise too_large  # also when it is not a finite number
     minx, miny = (
         math.floor(minx / resolution) * resolution,
         math.floor(miny / resolution) * resolution,
@@ -102,14 +110,5 @@ def build_area(inputs: dict[str, Any]) -> Area:
     width = max(1, round((maxx - minx) / resolution))
     height = max(1, round((maxy - miny) / resolution))
     if width * height > MAX_AREA_PIXELS:
-        raise LimitExceeded(
-            f"the area is {width}x{height} pixels at {resolution:g}; the limit is "
-            f"{MAX_AREA_PIXELS} pixels: use a smaller area or a coarser resolution",
-            locator="bbox",
-        )
-    grid = Grid(grid_crs, (minx, miny, maxx, maxy), width, height)
-    return Area(grid=grid, geometry=mapping(geometry))
-
-
-def wgs84_bounds(grid: Grid) -> tuple[float, float, float, float]:
-    return grid.bounds_in(WGS84)
+        raise too_large
+    return Grid(crs, (minx, miny, maxx, maxy), width, height)

@@ -14,6 +14,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from processes.metadata import METADATA
 from processes.plan import Plan, run_here
+from processes.validation import validate_inputs
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,14 @@ class GatewayProcessor(BaseProcessor):
         super().__init__(processor_def, METADATA[self.metadata_file])
         self.runtime = runtime_for(processor_def)
 
-    def plan(self, data: dict[str, Any], runtime: Runtime) -> Plan:
-        try:
-            if not isinstance(data, dict):
-                raise ProcessorExecuteError(user_msg="inputs must be an object")
-            return type(self).planner(data, runtime, runtime.settings)
-        except Exception as error:
-            raise execute_error(error) from error
+    def plan(self, data: Any, runtime: Runtime) -> Plan:
+        """Check ``data`` against this process's description, then plan the work; a client
+        error is a GatewayError naming the input."""
+        inputs = validate_inputs(self.metadata, data)
+        return type(self).planner(inputs, runtime, runtime.settings)
 
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
-        plan = self.plan(data, self.runtime)
         try:
-            return run_here(plan)
+            return run_here(self.plan(data, self.runtime))
         except Exception as error:
             raise execute_error(error) from error

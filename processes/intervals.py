@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from gateway.core.request import parse_time
+from gateway.core.catalog import TimeRange
 from gateway.errors import InvalidParameterValue, LimitExceeded
 
 MAX_INTERVALS = 400
@@ -30,12 +30,9 @@ def _step(moment: datetime, count: int, unit: str) -> datetime:
     return _add_months(moment, count * (12 if unit == "Y" else 1))
 
 
-def split_intervals(time: str | None, duration: str | None) -> list[tuple[datetime, datetime]]:
-    """Consecutive ``[start, end)`` intervals of ``duration`` from the range's start;
-    the last one ends with the range."""
-    if not time:
-        raise InvalidParameterValue("time must be a start/end range", locator="time")
-    span = parse_time(time)
+def split_intervals(span: TimeRange, duration: str | None) -> list[tuple[datetime, datetime]]:
+    """Consecutive ``[start, end)`` intervals of ``duration`` from the period's start (as
+    ``runtime.times`` resolved the ``time`` input); the last one ends with the period."""
     if span.start is None or span.end is None:
         raise InvalidParameterValue("time must have a start and an end", locator="time")
     end = span.end + timedelta(microseconds=1)

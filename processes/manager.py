@@ -1,23 +1,40 @@
-"""pygeoapi process manager: jobs in Redis, asynchronous execution on Dask distributed."""
+"""pygeoapi process manager: jobs in Redis, asynchronous execution on Dask distributed.
+
+Inputs are validated and the work planned before a job is recorded, so a rejected request
+leaves nothing behind; every job (sync or async) then needs a place under the admission
+limits. Errors reach the door as GatewayErrors, which it answers as problem details.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from typing import Any
 
-from pygeoapi.process.base import BaseProcessor, JobNotFoundError, JobResultNotFoundError
+from pygeoapi.process.base import BaseProcessor
 from pygeoapi.process.manager.base import BaseManager
-from pygeoapi.util import JobStatus
+from pygeoapi.util import JobStatus, RequestedProcessExecutionMode
 
-from processes.base import execute_error
+from gateway.errors import GatewayError, NotFound
+from processes.cleanup import Cleanup
 from processes.cluster import get_client
-from processes.jobs import job_store
-from processes.plan import remember_runtime, run_here
-from processes.runner import fail, finish, now, progress_updater, run_job, run_job_with
+from processes.jobs import CALLER, Jobs, JobStoreUnavailable, MemoryJobStore, job_store, new_job
+from processes.plan import Plan, remember_runtime, run_here
+from processes.runner import run_job, run_job_with
+
+log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json", None)
+
+
+class ClusterUnavailable(GatewayError):
+    """The Dask scheduler does not answer."""
+
+    code = "ServiceUnavailable"
+    status = 503
+    retry_after_s = 10
 
 
 class DaskRedisManager(BaseManager):
@@ -29,14 +46,18 @@ class DaskRedisManager(BaseManager):
 
         super().__init__(manager_def)
         self.is_async = True
-        self.store = job_store(self.connection)
         self.runtime = runtime_for(manager_def)
+        settings = self.runtime.settings
+        self.jobs = Jobs(settings, job_store(settings))
+        # Synchronous runs while the job store is down are recorded here, in this process.
+        self.local_jobs = Jobs(settings, MemoryJobStore())
+        self.cleanup: Cleanup | None = None
 
     # -- job store -------------------------------------------------------------------------
     def get_jobs(
         self, status: JobStatus | None = None, limit: int | None = None, offset: int | None = None
     ) -> dict[str, Any]:
-        jobs = self.store.list()
+        jobs = self.jobs.list(CALLER.get())
         if status is not None:
             jobs = [j for j in jobs if j.get("status") == getattr(status, "value", status)]
         matched = len(jobs)
@@ -44,27 +65,20 @@ class DaskRedisManager(BaseManager):
         jobs = jobs[start : start + limit] if limit else jobs[start:]
         return {"jobs": jobs, "numberMatched": matched}
 
-    def add_job(self, job_metadata: dict[str, Any]) -> str:
-        self.store.add(job_metadata)
-        return job_metadata["identifier"]
-
     def update_job(self, job_id: str, update_dict: dict[str, Any]) -> bool:
-        self.store.update(job_id, update_dict)
+        self.jobs.update(job_id, update_dict)
         return True
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        job = self.store.get(job_id)
-        if job is None:
-            raise JobNotFoundError()
-        return job
+        return self.jobs.get(job_id, CALLER.get())
 
     def get_job_result(self, job_id: str) -> tuple[Any, ...]:
         job = self.get_job(job_id)
         if job.get("status") != JobStatus.successful.value:
             return (None,)
-        payload = self.store.result(job_id)
-        if payload is None:
-            raise JobResultNotFoundError()
+        payload = self.jobs.result(job)
+        if payload is None:  # expired a moment before the job, or removed by hand
+            raise NotFound("the job's result is no longer kept", locator="jobId", code="NoSuchJob")
         mimetype = job.get("mimetype")
         if mimetype in JSON_TYPES:
             return mimetype, json.loads(payload)
@@ -73,52 +87,82 @@ class DaskRedisManager(BaseManager):
         return mimetype, payload
 
     def delete_job(self, job_id: str) -> bool:
-        self.get_job(job_id)
-        return self.store.delete(job_id)
+        self.jobs.dismiss(job_id, CALLER.get())
+        return True
 
     # -- execution -------------------------------------------------------------------------
-    def _validated(self, p: BaseProcessor, job_id: str, data: dict[str, Any]):
-        """Plan now, so bad input is a 4xx before anything runs (the job is marked failed)."""
-        try:
-            remember_runtime(self.runtime)  # tasks run in this process use it
-            return p.plan(data, self.runtime)
-        except Exception as error:
-            fail(self.store, job_id, error)
-            raise execute_error(error) from error
-
-    def _execute_handler_sync(
+    def execute_process(
         self,
-        p: BaseProcessor,
-        job_id: str,
+        process_id: str,
         data_dict: dict[str, Any],
+        execution_mode: RequestedProcessExecutionMode | None = None,
         requested_outputs: dict | None = None,
         subscriber: Any = None,
         requested_response: str | None = "raw",
-    ) -> tuple[str, Any, JobStatus]:
-        plan = self._validated(p, job_id, data_dict)
-        self.update_job(job_id, {"status": "running", "progress": 10, "updated": now()})
-        try:
-            mimetype, outputs = run_here(plan, progress_updater(self.store, job_id))
-        except Exception as error:
-            fail(self.store, job_id, error)
-            raise execute_error(error) from error
-        finish(self.store, job_id, mimetype, outputs)
+    ) -> tuple[str, str, Any, JobStatus, dict[str, str] | None]:
+        """Validate and plan, admit, then run here (sync) or on Dask (``respond-async``)."""
+        processor = self.get_processor(process_id)
+        remember_runtime(self.runtime)  # tasks run in this process use it
+        plan = processor.plan(data_dict, self.runtime)
+        job = new_job(process_id, CALLER.get())
+        job_id = job["identifier"]
+        if execution_mode == RequestedProcessExecutionMode.respond_async:
+            self.jobs.start(job)
+            self._submit(processor, job_id, data_dict)
+            headers = {"Preference-Applied": RequestedProcessExecutionMode.respond_async.value}
+            return job_id, "application/json", None, JobStatus.accepted, headers
+        mimetype, outputs = self._run_sync(self._admit_sync(job), job_id, plan)
         if isinstance(outputs, bytes) and mimetype.startswith("text/"):
             outputs = outputs.decode("utf-8")
-        return mimetype, outputs, JobStatus.successful
+        wait = RequestedProcessExecutionMode.wait
+        headers = None if execution_mode == wait else {"Preference-Applied": wait.value}
+        return job_id, mimetype, outputs, JobStatus.successful, headers
 
-    def _execute_handler_async(
-        self,
-        p: BaseProcessor,
-        job_id: str,
-        data_dict: dict[str, Any],
-        requested_outputs: dict | None = None,
-        subscriber: Any = None,
-        requested_response: str | None = "raw",
-    ) -> tuple[str, None, JobStatus]:
-        self._validated(p, job_id, data_dict)
+    def _admit_sync(self, job: dict[str, Any]) -> Jobs:
+        """The jobs that took ``job``: the job store, or this process's while it is down."""
+        try:
+            self.jobs.start(job)
+            return self.jobs
+        except JobStoreUnavailable:
+            self.local_jobs.start(job)
+            return self.local_jobs
+
+    @staticmethod
+    def _run_sync(jobs: Jobs, job_id: str, plan: Plan) -> tuple[str, Any]:
+        """Run ``plan`` here; the job store failing on the way does not stop it."""
+        with contextlib.suppress(JobStoreUnavailable):
+            jobs.update(job_id, {"status": "running", "progress": 10})
+        try:
+            mimetype, outputs = run_here(plan, jobs.progress(job_id))
+        except Exception as error:
+            refused = isinstance(error, GatewayError) and error.status < 500
+            with contextlib.suppress(JobStoreUnavailable):
+                if refused:  # a refusal, not a failure: nothing stays behind
+                    jobs.withdraw(job_id)
+                else:
+                    jobs.fail(job_id, error)  # logs an internal cause
+            if isinstance(error, GatewayError):
+                raise
+            raise GatewayError("internal error while executing the process") from None
+        with contextlib.suppress(JobStoreUnavailable):  # the caller gets the result anyway
+            jobs.finish(job_id, mimetype, outputs)
+        return mimetype, outputs
+
+    def _submit(self, processor: BaseProcessor, job_id: str, data_dict: dict[str, Any]) -> None:
+        try:
+            self._send(processor.metadata["id"], job_id, data_dict)
+        except OSError:
+            self.jobs.withdraw(job_id)
+            raise ClusterUnavailable(
+                "the job cluster is unavailable: asynchronous execution is not possible right "
+                "now, try again later"
+            ) from None
+        except BaseException:
+            self.jobs.withdraw(job_id)
+            raise
+
+    def _send(self, process_id: str, job_id: str, data_dict: dict[str, Any]) -> None:
         settings = self.runtime.settings
-        process_id = p.metadata["id"]
         client = get_client(settings.dask_scheduler)
         if self.connection:
             from distributed import fire_and_forget
@@ -133,13 +177,25 @@ class DaskRedisManager(BaseManager):
                 job_id,
                 process_id,
                 data_dict,
-                self.store,
+                self.jobs,
                 lambda: contextlib.nullcontext(client),
             )
             threading.Thread(target=run_job_with, args=args, daemon=True).start()
-        return "application/json", None, JobStatus.accepted
+
+    # -- lifetime --------------------------------------------------------------------------
+    def start_cleanup(self) -> None:
+        """Remove expired jobs, results and exports now and every ``cleanup_interval_s``."""
+        if self.cleanup is None:
+            self.cleanup = Cleanup(self._clean, self.runtime.settings.cleanup_interval_s)
+            self.cleanup.start()
+
+    def _clean(self) -> None:
+        self.local_jobs.forget_expired()
+        self.jobs.clean()
 
     def close(self) -> None:
         from processes.cluster import close_clients
 
+        if self.cleanup is not None:
+            self.cleanup.stop()
         close_clients()

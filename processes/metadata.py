@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# The CRS forms a process accepts: EPSG codes, OGC URNs and URIs of them, and CRS84. Nothing
+# else reaches the CRS parser (no WKT or PROJ strings, no file names, no URLs).
+CRS_PATTERN = (
+    r"^(?:(?:EPSG|epsg):[0-9]{1,6}|CRS:84|OGC:CRS84"
+    r"|urn:(?:ogc|x-ogc):def:crs:(?:EPSG:[0-9.]*:[0-9]{1,6}|OGC:1\.3:CRS84)"
+    r"|https?://www\.opengis\.net/def/crs/(?:EPSG/[0-9]+/[0-9]{1,6}|OGC/1\.3/CRS84))$"
+)
+MIN_RESOLUTION = 0.01
+MAX_RESOLUTION = 100_000.0  # in CRS units: 100 km
+
 _AREA = {
     "bbox": {
         "title": "Bounding box",
@@ -15,21 +25,34 @@ _AREA = {
     "geometry": {
         "title": "Polygon",
         "description": "a GeoJSON Polygon or MultiPolygon in `crs`",
-        "schema": {"type": "object"},
+        "schema": {
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},
+                "coordinates": {"type": "array"},
+            },
+        },
         "minOccurs": 0,
         "maxOccurs": 1,
     },
     "crs": {
         "title": "CRS of the area",
-        "description": "default CRS:84; a geographic CRS is computed in the UTM zone of the area",
-        "schema": {"type": "string", "default": "CRS:84"},
+        "description": "an EPSG code (EPSG:32631), an OGC URN or URI of one, or CRS:84 (the "
+        "default); a geographic CRS is computed in the UTM zone of the area",
+        "schema": {"type": "string", "default": "CRS:84", "pattern": CRS_PATTERN},
         "minOccurs": 0,
         "maxOccurs": 1,
     },
     "resolution": {
         "title": "Resolution",
         "description": "pixel size in the units of the computation CRS (metres for UTM)",
-        "schema": {"type": "number", "default": 10},
+        "schema": {
+            "type": "number",
+            "default": 10,
+            "minimum": MIN_RESOLUTION,
+            "maximum": MAX_RESOLUTION,
+        },
         "minOccurs": 0,
         "maxOccurs": 1,
     },
@@ -45,14 +68,14 @@ _SOURCE = {
     },
     "collection": {
         "title": "Collection",
-        "schema": {"type": "string", "default": "sentinel-2-l2a"},
+        "schema": {"type": "string", "default": "sentinel-2-l2a", "maxLength": 100},
         "minOccurs": 0,
         "maxOccurs": 1,
     },
     "time": {
         "title": "Time range",
-        "description": "start/end (ISO 8601)",
-        "schema": {"type": "string"},
+        "description": "start/end (ISO 8601), or a date; none: the default period (as TIME)",
+        "schema": {"type": "string", "maxLength": 100},
         "minOccurs": 0,
         "maxOccurs": 1,
     },
@@ -115,20 +138,33 @@ METADATA: dict[str, dict[str, Any]] = {
             "aggregation_interval": {
                 "title": "Aggregation interval",
                 "description": "ISO 8601 duration: P10D, P1M, P1W, P1Y",
-                "schema": {"type": "string", "default": "P1M"},
+                "schema": {"type": "string", "default": "P1M", "maxLength": 20},
                 "minOccurs": 0,
                 "maxOccurs": 1,
             },
             "percentiles": {
                 "title": "Percentiles",
-                "schema": {"type": "array", "items": {"type": "number"}},
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": 0, "maximum": 100},
+                    "minItems": 1,
+                    "maxItems": 20,
+                },
                 "minOccurs": 0,
                 "maxOccurs": 1,
             },
             "histogram": {
                 "title": "Histogram",
                 "description": "{bins, low, high}",
-                "schema": {"type": "object"},
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "bins": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        "low": {"type": "number"},
+                        "high": {"type": "number"},
+                    },
+                    "additionalProperties": False,
+                },
                 "minOccurs": 0,
                 "maxOccurs": 1,
             },
@@ -167,7 +203,7 @@ METADATA: dict[str, dict[str, Any]] = {
             },
             "style": {
                 "title": "Style of a PNG",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "maxLength": 100},
                 "minOccurs": 0,
                 "maxOccurs": 1,
             },

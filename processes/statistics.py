@@ -30,7 +30,6 @@ from processes.plan import Plan, worker_runtime
 
 DEFAULT_PERCENTILES = (10.0, 50.0, 90.0)
 DEFAULT_BINS = 10
-MAX_BINS = 1000
 # Valid values of every chunk are gathered for exact percentiles: bound pixels x intervals
 # (float32, so at most ~200 MB combined).
 MAX_CELLS = 50_000_000
@@ -64,11 +63,13 @@ def chunk_statistics(
 
 def _histogram(values: np.ndarray, spec: dict[str, Any]) -> dict[str, Any]:
     bins = int(spec.get("bins", DEFAULT_BINS))
-    low = spec.get("low", float(values.min()) if values.size else 0.0)
-    high = spec.get("high", float(values.max()) if values.size else 1.0)
-    if high <= low:
-        high = low + 1e-6
-    counts, edges = np.histogram(values, bins=bins, range=(float(low), float(high)))
+    low = float(spec.get("low", values.min() if values.size else 0.0))
+    high = float(spec.get("high", values.max() if values.size else 1.0))
+    # Bin edges are computed in float64 from the span: keep it finite, and wide enough.
+    low, high = np.clip((low, high), -1e300, 1e300).tolist()
+    if not high > low:  # one value, or one bound given beyond the values: a narrow range
+        high = low + max(1e-6, abs(low) * 1e-6)
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
     return {
         "bins": [
             {"lowEdge": float(edges[i]), "highEdge": float(edges[i + 1]), "count": int(counts[i])}
@@ -177,40 +178,25 @@ def to_csv(document: dict[str, Any], percentiles: Sequence[float]) -> str:
 
 
 def _percentiles(value: Any) -> tuple[float, ...]:
-    if value is None:
-        return DEFAULT_PERCENTILES
-    try:
-        found = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise InvalidParameterValue("percentiles must be numbers", locator="percentiles") from None
-    if not found or len(found) > 20 or any(not 0 <= p <= 100 for p in found):
-        raise InvalidParameterValue(
-            "percentiles must be 1-20 numbers in 0..100", locator="percentiles"
-        )
-    return found
+    """The percentiles asked for (validated: 1-20 numbers in 0..100), or the defaults."""
+    return DEFAULT_PERCENTILES if value is None else tuple(float(v) for v in value)
 
 
 def _histogram_spec(value: Any) -> dict[str, Any]:
-    spec = dict(value or {})
-    if not isinstance(value or {}, dict) or set(spec) - {"bins", "low", "high"}:
-        raise InvalidParameterValue("histogram takes bins, low and high", locator="histogram")
-    try:
-        bins = int(spec.get("bins", DEFAULT_BINS))
-        clean = {k: float(v) for k, v in spec.items() if k in ("low", "high")}
-    except (TypeError, ValueError):
-        raise InvalidParameterValue(
-            "histogram values must be numbers", locator="histogram"
-        ) from None
-    if not 1 <= bins <= MAX_BINS:
-        raise InvalidParameterValue(f"histogram bins must be 1..{MAX_BINS}", locator="histogram")
-    return {"bins": bins, **clean}
+    """``{bins, low, high}`` (validated: integer bins, finite numbers) with low below high."""
+    spec = {"bins": DEFAULT_BINS, **(value or {})}
+    low, high = spec.get("low"), spec.get("high")
+    if low is not None and high is not None and not low < high:
+        raise InvalidParameterValue("histogram low must be below high", locator="histogram")
+    return spec
 
 
 def plan_statistics(inputs: dict[str, Any], runtime: Runtime, settings: Settings) -> Plan:
     """Validate the inputs and plan one task per (interval, chunk)."""
     source = resolve_source(runtime.config, inputs)
     area = build_area(inputs)
-    intervals = split_intervals(inputs.get("time"), inputs.get("aggregation_interval") or "P1M")
+    period = runtime.times.resolve(source.collection, inputs.get("time")).period
+    intervals = split_intervals(period, inputs.get("aggregation_interval") or "P1M")
     fmt = str(inputs.get("format") or "json").lower()
     if fmt not in ("json", "csv"):
         raise InvalidParameterValue("format must be json or csv", locator="format")

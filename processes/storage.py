@@ -2,12 +2,15 @@
 
 ``GATEWAY_OUTPUT_S3_URL`` (``s3://bucket/prefix``) selects S3, with the ``GATEWAY_OUTPUT_S3_*``
 endpoint and keys (each falling back to the eodata S3 setting); otherwise exports go to
-``GATEWAY_OUTPUT_DIR`` (default ``<data dir>/outputs``). Keys are never logged.
+``GATEWAY_OUTPUT_DIR`` (default ``<data dir>/outputs``). Keys are never logged. Job results
+too large for the job store go to the same storage, under ``results/`` (not served).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,12 +85,92 @@ def store_output(settings: Settings, name: str, content: bytes, media_type: str)
     """Write ``content`` as ``name`` into the output storage; returns its href."""
     if settings.output_s3_url:
         return _put_s3(settings, s3_location(settings.output_s3_url), name, content, media_type)
-    folder = output_folder(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{name}.part"
+    path = output_folder(settings) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.part")
     partial.write_bytes(content)
-    partial.replace(folder / name)
+    partial.replace(path)
     return public_href(settings, name)
+
+
+def read_output(settings: Settings, name: str) -> bytes | None:
+    """The content of ``name`` in the output storage, or None when it is not there."""
+    if settings.output_s3_url:
+        location = s3_location(settings.output_s3_url)
+        client = s3_client(settings)
+        try:
+            found = client.get_object(Bucket=location.bucket, Key=location.key(name))
+        except client.exceptions.NoSuchKey:
+            return None
+        return found["Body"].read()
+    path = output_folder(settings) / name
+    return path.read_bytes() if path.is_file() else None
+
+
+def delete_output(settings: Settings, name: str) -> None:
+    """Remove ``name`` from the output storage (nothing happens when it is not there)."""
+    if settings.output_s3_url:
+        location = s3_location(settings.output_s3_url)
+        s3_client(settings).delete_object(Bucket=location.bucket, Key=location.key(name))
+    else:
+        (output_folder(settings) / name).unlink(missing_ok=True)
+
+
+def remove_older_than(settings: Settings, prefix: str, max_age_s: float) -> int:
+    """Remove the outputs whose name starts with ``prefix`` (``export-``, ``results/``) and
+    that were written more than ``max_age_s`` ago; returns how many were removed."""
+    cutoff = time.time() - max_age_s
+    if settings.output_s3_url:
+        return _remove_s3_older_than(settings, s3_location(settings.output_s3_url), prefix, cutoff)
+    removed = 0
+    for path in _local_outputs(output_folder(settings), prefix):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process removed it first
+            pass
+    return removed
+
+
+def _local_outputs(folder: Path, prefix: str) -> Iterator[Path]:
+    """Files of ``folder`` named ``prefix...`` (a ``/`` in it names a subfolder), with their
+    partial writes (``.name.part``)."""
+    sub, _, stem = prefix.rpartition("/")
+    parent = folder / sub
+    if parent.is_dir():
+        for path in parent.iterdir():
+            if path.is_file() and path.name.startswith((stem, f".{stem}")):
+                yield path
+
+
+def _remove_s3_older_than(
+    settings: Settings, location: S3Location, prefix: str, cutoff: float
+) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = s3_client(settings)
+    removed = 0
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=location.bucket, Prefix=location.key(prefix)
+    )
+    try:
+        for page in pages:
+            old = [
+                {"Key": item["Key"]}
+                for item in page.get("Contents", [])
+                if item["LastModified"].timestamp() < cutoff
+            ]
+            if old:  # a listing page holds at most 1000 keys, as many as one delete takes
+                client.delete_objects(
+                    Bucket=location.bucket, Delete={"Objects": old, "Quiet": True}
+                )
+                removed += len(old)
+    except (BotoCoreError, ClientError) as error:  # the class and the bucket only: no keys
+        log.warning(
+            "removing old outputs from bucket %s failed: %s", location.bucket, type(error).__name__
+        )
+    return removed
 
 
 def _put_s3(

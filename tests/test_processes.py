@@ -10,6 +10,7 @@ import csv
 import io
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -64,6 +65,7 @@ def gateway_env(sample_archive, redis_server, dask_cluster, tmp_path_factory) ->
         "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/5",
         "GATEWAY_DASK_SCHEDULER": dask_cluster.scheduler.address,
         "GATEWAY_OUTPUT_DIR": str(folder / "outputs"),
+        "GATEWAY_JOB_RESULT_INLINE_BYTES": "100000",  # a COG result goes to the output folder
     }
 
 
@@ -269,16 +271,32 @@ def test_without_redis_async_jobs_run_from_this_process(sample_settings, dask_cl
     assert result.json() == sync
 
 
-def test_jobs_are_listed_and_dismissed(http):
+def test_jobs_are_dismissed_and_not_listed_to_unknown_callers(http):
     inputs = {**BAND_MATH, "expression": "B04", "format": "json"}
     accepted = _execute(http, "band-math", inputs, Prefer="respond-async")
     job_id = accepted.json()["jobID"]
     status, _ = _wait(http, job_id)
     assert status["status"] == "successful"
-    jobs = http.get("/jobs", params={"f": "json"}).json()["jobs"]
-    assert job_id in {j["jobID"] for j in jobs}
+    listed = http.get("/jobs", params={"f": "json"}).json()
+    assert listed["jobs"] == []  # callers are not identified: nobody's jobs are listed
     assert http.delete(f"/jobs/{job_id}", params={"f": "json"}).status_code in (200, 204)
     assert http.get(f"/jobs/{job_id}", params={"f": "json"}).status_code == 404
+
+
+def test_an_async_cog_result_is_kept_in_the_output_folder(
+    sample_archive, gateway_env, http, tmp_path
+):
+    inputs = {**BAND_MATH, "format": "cog"}
+    accepted = _execute(http, "band-math", inputs, Prefer="respond-async")
+    assert accepted.status_code == 201, accepted.text
+    job_id = accepted.json()["jobID"]
+    status, _ = _wait(http, job_id)
+    assert status["status"] == "successful", status
+    result = http.get(f"/jobs/{job_id}/results")
+    assert result.status_code == 200 and result.headers["content-type"].startswith("image/tiff")
+    kept = Path(gateway_env["GATEWAY_OUTPUT_DIR"]) / "results" / job_id
+    assert kept.read_bytes() == result.content
+    check_cog(result.content, utm_reference(sample_archive), tmp_path / "async.tif")
 
 
 # -- band math and export -------------------------------------------------------------------

@@ -147,3 +147,32 @@ def test_an_unwritable_output_storage_is_a_502_without_keys(sample_settings, s3,
     _no_keys(answer.text)
     assert "no-such-bucket" in caplog.text  # the failure is logged, the keys are not
     _no_keys(caplog.text)
+
+
+def test_large_results_and_their_expiry_in_s3(sample_archive, sample_settings, s3, tmp_path):
+    from processes.storage import remove_older_than
+
+    settings = _settings(sample_settings, s3).model_copy(update={"job_result_inline_bytes": 10_000})
+    bucket = s3_client(s3.direct_url)
+    with live_gateway(settings, doors=(OGCAPI,)) as url:
+        answer = _execute(url, "band-math", {**BAND_MATH, "format": "cog"})
+        assert answer.status_code == 200, answer.text
+        job_id = answer.headers["location"].rpartition("/")[2]
+        key = f"{PREFIX}/results/{job_id}"
+        assert bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read() == answer.content
+        result = httpx.get(f"{url}/ogcapi/jobs/{job_id}/results", timeout=60)
+        assert result.status_code == 200 and result.content == answer.content
+        check_cog(result.content, utm_reference(sample_archive), tmp_path / "result.tif")
+        assert httpx.delete(f"{url}/ogcapi/jobs/{job_id}").status_code == 200
+        assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix=key)
+    old = {f"{PREFIX}/export-old.tif", f"{PREFIX}/results/old"}
+    for key in (*old, f"{PREFIX}/keep.txt"):
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+
+    def keys() -> set[str]:
+        return {i["Key"] for i in bucket.list_objects_v2(Bucket=BUCKET)["Contents"]}
+
+    assert remove_older_than(settings, "export-", 3600) == 0 and old <= keys()
+    remove_older_than(settings, "export-", 0)
+    remove_older_than(settings, "results/", 0)
+    assert not old & keys() and f"{PREFIX}/keep.txt" in keys()

@@ -55,7 +55,7 @@ def _check_body(body: bytes) -> str | None:
     """Why a POSTed body is not a JSON object, or None (pygeoapi fails on ``null``)."""
     try:
         document = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         return "the request body must be JSON"
     return None if isinstance(document, dict) else "the request body must be a JSON object"
 

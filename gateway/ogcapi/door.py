@@ -21,6 +21,7 @@ from gateway.ogcapi.config import build_config
 from gateway.ogcapi.context import with_query
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
 from gateway.ogcapi.errors import fix_error_answers
+from gateway.ogcapi.execution import job_routes
 from gateway.ogcapi.front import CORS, UnderPrefix
 from gateway.ogcapi.items import items_endpoint
 from gateway.ogcapi.links import FollowRequest, configured_root
@@ -130,7 +131,7 @@ def build_door(runtime: Runtime) -> Door:
     advertise_features_classes()
     fix_error_answers(module.api_)
 
-    from pygeoapi.api import coverages, maps, processes, tiles
+    from pygeoapi.api import coverages, maps, tiles
 
     collection = PREFIX + "/collections/{collection_id}"
     tile = collection + "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
@@ -143,22 +144,16 @@ def build_door(runtime: Runtime) -> Door:
         Route(collection + "/coverage", with_query(module, coverages.get_collection_coverage)),
         Route(collection + "/map", with_query(module, maps.get_collection_map)),
         Route(tile, with_query(module, tiles.get_collection_tiles_data)),
-        Route(
-            PREFIX + "/processes/{process_id}/execution",
-            with_query(module, processes.execute_process),
-            methods=["POST"],
-        ),
-        Route(
-            PREFIX + "/jobs/{job_id}",
-            with_query(module, processes.get_jobs, {"DELETE": processes.delete_job}),
-            methods=["GET", "DELETE"],
-        ),
+        *job_routes(module, PREFIX),
         Route(PREFIX + "/outputs/{name}", output_endpoint(output_dir(runtime))),
         Mount(PREFIX, app=module.APP),
     ]
 
+    manager = getattr(module.api_, "manager", None)
+    if hasattr(manager, "start_cleanup"):
+        manager.start_cleanup()
+
     def close() -> None:
-        manager = getattr(module.api_, "manager", None)
         if hasattr(manager, "close"):
             manager.close()
         registry.unregister(app_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import rasterio
 from rio_cogeo.cogeo import cog_validate
@@ -36,3 +39,23 @@ def check_cog(content: bytes, expected: np.ndarray, path: Path) -> None:
     assert crs.to_epsg() == 32631 and data.shape == (1, 300, 300)
     assert transform.almost_equals(rasterio.transform.from_bounds(*UTM_BOX, 300, 300))
     assert same(data[0], expected).all()
+
+
+@contextmanager
+def idle_scheduler() -> Iterator[str]:
+    """The address of a Dask scheduler without workers: jobs sent to it are accepted and
+    never run (they stay in flight)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster:
+        yield cluster.scheduler_address
+
+
+def execute(url: str, process: str, inputs: dict, prefer: str = "") -> httpx.Response:
+    """POST an execute request of ``inputs`` to the gateway at ``url`` (``Prefer`` if given)."""
+    return httpx.post(
+        f"{url}/ogcapi/processes/{process}/execution",
+        json={"inputs": inputs},
+        headers={"Prefer": prefer} if prefer else {},
+        timeout=120,
+    )
