@@ -17,9 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class GatewayServer:
-    """``uvicorn gateway.app:create_app --factory`` with GATEWAY_* settings from ``env``."""
+    """``uvicorn gateway.app:create_app --factory`` with GATEWAY_* settings from ``env``
+    (``cli``: served as ``cdse-gateway serve`` serves it, one process)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, cli: bool = False) -> None:
+        self.cli = cli
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -37,6 +39,11 @@ class GatewayServer:
             sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
+        if self.cli:
+            command = [
+                sys.executable, "-m", "gateway.cli", "serve",
+                "--host", "127.0.0.1", "--port", str(self.port),
+            ]  # fmt: skip
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
