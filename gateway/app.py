@@ -7,12 +7,17 @@ import importlib
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import __version__
 from gateway.doors import Door, DoorFactory
+from gateway.edge.bodies import BodyLimits
+from gateway.edge.cors import CorsPolicy
+from gateway.edge.middleware import Edge
+from gateway.edge.rejections import Rejections
 from gateway.ows.dispatch import OwsDispatcher
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
@@ -35,6 +40,7 @@ async def healthz(request: Request) -> JSONResponse:
             "catalog": "stac-api" if runtime.settings.stac_url else "static",
             "storage": runtime.settings.storage_mode,
             "cache": type(runtime.cache).__name__,
+            "admission": runtime.engine.admission.state() if runtime.engine.admission else None,
         }
     )
 
@@ -42,6 +48,19 @@ async def healthz(request: Request) -> JSONResponse:
 def _load(path: str) -> DoorFactory:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def edge(settings: Settings, doors: Sequence[Door]) -> Middleware:
+    """The HTTP edge every answer passes, outermost (``gateway.edge``)."""
+    return Middleware(
+        Edge,
+        cors=CorsPolicy(
+            settings.cors_origins, settings.cors_delete_origins, settings.cors_max_age_s
+        ),
+        bodies=BodyLimits(settings.max_body_bytes, settings.max_json_body_bytes),
+        rejections=Rejections(doors),
+        retry_after_s=settings.retry_after_s,
+    )
 
 
 def create_app(
@@ -68,7 +87,10 @@ def create_app(
                 door.close()
         runtime.close()
 
-    middleware = [entry for door in built for entry in door.middleware]
+    middleware = [
+        edge(runtime.settings, built),
+        *(entry for door in built for entry in door.middleware),
+    ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
     return app

@@ -169,8 +169,17 @@ def serve(
     """Run the HTTP server (on the embedded sample data unless configured otherwise)."""
     import uvicorn
 
+    from gateway.edge.server import uvicorn_options
+
     _prepare_sample_data(Settings())
-    uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        **uvicorn_options(),
+    )
 
 
 def main() -> None:

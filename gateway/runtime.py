@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig, load_config
+from gateway.core.admission import Admission
 from gateway.core.cache import Cache, create_cache
 from gateway.core.catalog import CachedCatalog, Catalog, StacApiCatalog, StaticCatalog
 from gateway.core.engine import Engine
@@ -87,5 +88,12 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     """Validate configuration and wire storage, catalog, reader, cache and engine."""
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
-    engine = Engine(config, make_catalog(settings), SceneReader(make_storage(settings)), cache)
+    admission = Admission(
+        slots=settings.admission_slots,
+        queue=settings.admission_queue,
+        wait_s=settings.admission_wait_s,
+        min_work=settings.admission_min_work,
+    )
+    reader = SceneReader(make_storage(settings))
+    engine = Engine(config, make_catalog(settings), reader, cache, admission=admission)
     return Runtime(settings=settings, config=config, engine=engine, cache=cache)

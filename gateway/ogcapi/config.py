@@ -154,7 +154,7 @@ def build_config(
             "encoding": "utf-8",
             "gzip": False,
             "languages": ["en-US"],
-            "cors": True,
+            "cors": False,  # one CORS policy for every door: the HTTP edge's
             "pretty_print": False,
             "limits": {"default_items": 10, "max_items": 1000, "on_exceed": "throttle"},
             "map": {

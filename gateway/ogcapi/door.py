@@ -15,6 +15,7 @@ import yaml
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.doors import Door
+from gateway.edge.caching import TileCaching
 from gateway.ogcapi import registry
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.context import with_query
@@ -126,12 +127,13 @@ def build_door(runtime: Runtime) -> Door:
 
     from pygeoapi.api import coverages, maps, processes, tiles
 
+    caching = TileCaching(runtime.settings.tile_max_age_s)
     collection = PREFIX + "/collections/{collection_id}"
     tile = collection + "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
     routes: list[BaseRoute] = [
         Route(collection + "/coverage", with_query(module, coverages.get_collection_coverage)),
         Route(collection + "/map", with_query(module, maps.get_collection_map)),
-        Route(tile, with_query(module, tiles.get_collection_tiles_data)),
+        Route(tile, caching.answered(with_query(module, tiles.get_collection_tiles_data))),
         Route(
             PREFIX + "/processes/{process_id}/execution",
             with_query(module, processes.execute_process),

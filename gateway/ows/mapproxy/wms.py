@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
@@ -116,6 +116,7 @@ class Checked:
     capabilities_111: bool = False  # MapProxy's 1.1.1 dimensions need rewriting
     tile: TileAddress | None = None  # exactly one WMTS tile: answered from the tile cache
     capabilities: bool = False
+    maps: list[RenderRequest] = field(default_factory=list)  # a GetMap's layers
 
 
 def served_tile(
@@ -166,8 +167,9 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
                 raise InvalidParameterValue("image/tiff holds one layer", locator="layers")
             return Checked(out, direct=requests[0])
         if grids is not None and len(requests) == 1:
-            return Checked(out, tile=served_tile(grids, requests[0], area, params))
-        return Checked(out)
+            tile = served_tile(grids, requests[0], area, params)
+            return Checked(out, tile=tile, maps=requests)
+        return Checked(out, maps=requests)
     if operation == "getfeatureinfo":
         area = parse_area(params, version)
         layers = _names(params, "QUERY_LAYERS")
