@@ -26,11 +26,10 @@ class Stamp(NamedTuple):
     length: int
 
     @classmethod
-    def of(cls, content: bytes, stored: float | None = None) -> Stamp:
-        """The stamp of ``content`` stored now (or at ``stored``, seconds since the epoch)."""
+    def of(cls, content: bytes) -> Stamp:
+        """The stamp of ``content`` stored now."""
         digest = hashlib.sha256(content).hexdigest()[:32].encode()
-        when = formatdate(time.time() if stored is None else stored, usegmt=True).encode()
-        return cls(digest, when, len(content))
+        return cls(digest, formatdate(time.time(), usegmt=True).encode(), len(content))
 
     def encode(self) -> bytes:
         return b"|".join((self.digest, self.stored, b"%d" % self.length))
