@@ -341,6 +341,7 @@ def main() -> None:
     if shutil.which("wrk") is None or shutil.which("redis-server") is None:
         sys.exit("wrk and redis-server are needed (apt-get install wrk redis-server)")
 
+    from gateway.edge.server import uvicorn_flags
     from gateway.settings import Settings
 
     data = args.data
@@ -382,9 +383,8 @@ def main() -> None:
     try:
         time.sleep(0.5)
         port = free_port()
-        gateway = Server(
-            "gateway", uvicorn("bench.bench_tiles:gateway_app", port, args.workers), port, env
-        )
+        command = uvicorn("bench.bench_tiles:gateway_app", port, args.workers) + uvicorn_flags()
+        gateway = Server("gateway", command, port, env)  # as ``cdse-gateway serve`` runs it
         servers.append(gateway)
         gateway.wait("/healthz")
         z, x, y = CACHED_TILE

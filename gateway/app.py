@@ -14,6 +14,10 @@ from starlette.routing import Route
 
 from gateway import __version__
 from gateway.doors import Door, DoorFactory
+from gateway.edge.bodies import BodyLimits
+from gateway.edge.cors import CorsPolicy
+from gateway.edge.middleware import Edge
+from gateway.edge.rejections import Rejections
 from gateway.forwarded import ForwardedHeaders
 from gateway.ows.dispatch import OwsDispatcher
 from gateway.runtime import Runtime, build_runtime
@@ -37,6 +41,7 @@ async def healthz(request: Request) -> JSONResponse:
             "catalog": "stac-api" if runtime.settings.stac_url else "static",
             "storage": runtime.settings.storage_mode,
             "cache": type(runtime.cache).__name__,
+            "admission": runtime.engine.admission.state() if runtime.engine.admission else None,
         }
     )
 
@@ -44,6 +49,19 @@ async def healthz(request: Request) -> JSONResponse:
 def _load(path: str) -> DoorFactory:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def edge(settings: Settings, doors: Sequence[Door]) -> Middleware:
+    """The HTTP edge every answer passes, outermost (``gateway.edge``)."""
+    return Middleware(
+        Edge,
+        cors=CorsPolicy(
+            settings.cors_origins, settings.cors_delete_origins, settings.cors_max_age_s
+        ),
+        bodies=BodyLimits(settings.max_body_bytes, settings.max_json_body_bytes),
+        rejections=Rejections(doors),
+        retry_after_s=settings.retry_after_s,
+    )
 
 
 def create_app(
@@ -71,7 +89,11 @@ def create_app(
         runtime.close()
 
     proxies = Middleware(ForwardedHeaders, trusted_hosts=runtime.settings.forwarded_allow_ips)
-    middleware = [proxies, *(entry for door in built for entry in door.middleware)]
+    middleware = [
+        proxies,
+        edge(runtime.settings, built),
+        *(entry for door in built for entry in door.middleware),
+    ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
     return app

@@ -178,6 +178,8 @@ def serve(
     """Run the HTTP server (on the embedded sample data unless configured otherwise)."""
     import uvicorn
 
+    from gateway.edge.server import uvicorn_options
+
     if forwarded_allow_ips is not None:  # read by create_app, in every worker process
         os.environ["GATEWAY_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     _prepare_sample_data(Settings())
@@ -188,6 +190,7 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=False,  # the app reads them itself, from its trusted proxies only
+        **uvicorn_options(),
     )
 
 

@@ -33,6 +33,9 @@ class Limits(_Strict):
     max_outputs: int = 4
     max_time_span_days: int = 366
     max_scenes: int = 40
+    # Work of one request: output pixels x bands read x scenes that may be read (those the
+    # catalog finds, at most max_scenes), checked before any pixel is read.
+    max_work: int = 1 << 30
 
 
 class CloudMask(_Strict):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig, load_config
+from gateway.core.admission import Admission
 from gateway.core.cache import Cache, create_cache
 from gateway.core.catalog import CachedCatalog, StacApiCatalog, StaticCatalog
 from gateway.core.catalog.summary import CatalogSummaries, ListingScope
@@ -93,7 +94,14 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
     catalog = make_catalog(settings)
-    engine = Engine(config, catalog, SceneReader(make_storage(settings)), cache)
+    admission = Admission(
+        slots=settings.admission_slots,
+        queue=settings.admission_queue,
+        wait_s=settings.admission_wait_s,
+        min_work=settings.admission_min_work,
+    )
+    reader = SceneReader(make_storage(settings))
+    engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))
     return Runtime(
         settings=settings,

@@ -116,6 +116,28 @@ class Settings(BaseSettings):
     export_retention_days: float = Field(default=7.0, gt=0)
     cleanup_interval_s: float = Field(default=3600.0, gt=0)
 
+    # HTTP edge (gateway/edge/), the same for every door. CORS: origins that may read
+    # (GET, HEAD, POST; "*": any) and origins that may also DELETE (OGC API jobs; none by
+    # default), comma-separated; how long a browser may keep a preflight answer.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
+    cors_delete_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    cors_max_age_s: int = Field(default=600, ge=0)
+    # Request bodies: the most bytes read of one (JSON bodies: CQL2-JSON, process inputs;
+    # every other: KVP forms, XML); more is answered 413 before anything parses it.
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
+    max_json_body_bytes: int = Field(default=4 << 20, ge=0)
+    # Tiles: how long browsers and CDNs may keep one (Cache-Control max-age; the tile cache
+    # keeps one for an hour, engine.DEFAULT_TTL_MS).
+    tile_max_age_s: int = Field(default=3600, ge=0)
+    # Admission of large renders (work of at least admission_min_work: pixels x bands x
+    # scenes): this many at once per process, this many more waiting up to admission_wait_s,
+    # beyond that 503 with Retry-After: retry_after_s.
+    admission_slots: int = Field(default=2, ge=1)
+    admission_queue: int = Field(default=4, ge=0)
+    admission_wait_s: float = Field(default=30.0, ge=0)
+    admission_min_work: int = Field(default=1 << 24, ge=0)
+    retry_after_s: int = Field(default=10, ge=1)
+
     # Embedded default: make the sample archive on first start when it is missing.
     sample_data: bool = True
     sample_profile: Literal["small", "full"] = "small"
@@ -129,6 +151,14 @@ class Settings(BaseSettings):
             if not parts:
                 return None
             value = tuple(parts)
+        return value
+
+    @field_validator("cors_origins", "cors_delete_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        """Origins as ``"https://a.example,https://b.example"`` (a list passes as it is)."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("capabilities_bbox")

@@ -206,3 +206,34 @@ def test_a_cached_wider_search_answers_a_smaller_area(static_root):
         )
     )
     assert backend.calls == 2
+
+
+def test_summaries_survive_a_failing_catalog_and_list_again_later():
+    """An unreachable catalog must not stop the app from starting, nor fail every request:
+    its collections are UNKNOWN (nothing listed, extents open) until a later listing works."""
+    from gateway.core.catalog.summary import RETRY_FAILED_S, UNKNOWN, CatalogSummaries
+    from gateway.errors import UpstreamError
+
+    class Flaky:
+        up = False
+        scans = 0
+
+        def scan(self, query):
+            self.scans += 1
+            if not self.up:
+                raise UpstreamError("the catalog service did not answer")
+            return iter([])
+
+        def declared_extent(self, collection):
+            return None
+
+    now = [0.0]
+    catalog = Flaky()
+    summaries = CatalogSummaries(catalog, ttl_s=300, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert summaries.get("sentinel-2-l2a") is UNKNOWN
+    assert summaries.get("sentinel-2-l2a") is UNKNOWN and catalog.scans == 1  # not every call
+    assert UNKNOWN.extent == (-180.0, -90.0, 180.0, 90.0) and UNKNOWN.first is None
+    catalog.up = True
+    now[0] = RETRY_FAILED_S + 1
+    summaries.refresh()  # what refresh_soon does in its thread
+    assert summaries.get("sentinel-2-l2a") is not UNKNOWN and summaries.version == 1

@@ -6,14 +6,17 @@ import logging
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
+from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
-from gateway.core.catalog import Catalog, SearchQuery
+from gateway.core.catalog import Catalog, Scene, SearchQuery
 from gateway.core.grid import WGS84, Raster
 from gateway.core.mosaic import mosaic
 from gateway.core.reader import SceneReader
 from gateway.core.render import MEDIA_TYPES, colorize, encode_geotiff, encode_image
 from gateway.core.request import RenderRequest
+from gateway.core.stamps import Stamp, stamp_key
+from gateway.errors import LimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +25,22 @@ DEFAULT_TTL_MS = 3_600_000
 
 @dataclass(frozen=True)
 class Rendered:
-    """Encoded bytes of a map and whether they came from the cache."""
+    """Encoded bytes of a map and whether they came from the cache (``stamp``: when they
+    were rendered now, as stored next to them)."""
 
     content: bytes
     media_type: str
     cached: bool
+    stamp: Stamp | None = None
 
 
 class Engine:
-    """Turns a RenderRequest into values (``compute``) or encoded bytes (``render``)."""
+    """Turns a RenderRequest into values (``compute``) or encoded bytes (``render``).
+
+    Before reading a pixel, every request's work (``work``) is checked against
+    ``limits.max_work`` and, when large, admitted through ``admission`` (a place held until
+    the request ends: ``gateway.core.admission``).
+    """
 
     def __init__(
         self,
@@ -40,12 +50,14 @@ class Engine:
         cache: Cache | None = None,
         *,
         ttl_ms: int = DEFAULT_TTL_MS,
+        admission: Admission | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
         self.reader = reader
         self.cache = cache
         self.ttl_ms = ttl_ms
+        self.admission = admission
 
     def expression(self, request: RenderRequest) -> Expression:
         """Parse and validate the request's expression against its collection's bands."""
@@ -72,12 +84,64 @@ class Engine:
         )
         return self.catalog.search(query)
 
+    def bands_read(self, request: RenderRequest, bands: tuple[str, ...]) -> tuple[str, ...]:
+        """``bands`` and the cloud-mask band when the request masks clouds."""
+        collection = self.config.collection(request.collection)
+        mask = collection.cloud_mask if collection is not None else None
+        if request.cloud_mask and mask is not None and mask.band not in bands:
+            return (*bands, mask.band)
+        return bands
+
+    def work(self, request: RenderRequest, bands: tuple[str, ...], scenes: int) -> int:
+        """The cost of a request: output pixels x bands read x scenes that may be read."""
+        grid = request.grid
+        return grid.width * grid.height * len(self.bands_read(request, bands)) * scenes
+
+    def admit(self, requests: list[RenderRequest]) -> None:
+        """Check the work of ``requests`` (one map of several layers) and admit them as one,
+        before anything reads them (the WMS door, ahead of MapProxy)."""
+        with RequestTicket():
+            total = 0
+            for request in requests:
+                total += self._checked_work(request, self.expression(request).bands)[0]
+            if self.admission is not None:
+                self.admission.admit(total)
+
+    def _checked_work(
+        self, request: RenderRequest, bands: tuple[str, ...]
+    ) -> tuple[int, list[Scene]]:
+        """The request's work and scenes; LimitExceeded above ``limits.max_work``."""
+        scenes = self.search(request)
+        work = self.work(request, bands, len(scenes))
+        limit = self.config.limits.max_work
+        if work > limit:
+            raise LimitExceeded(
+                f"the request would read {work:,} pixel values (pixels x bands x scenes), "
+                f"more than the limit of {limit:,}: ask for fewer pixels or bands, or a "
+                "shorter time or lower MAXCC",
+                locator="size",
+            )
+        return work, scenes
+
+    def _admitted(self, request: RenderRequest, bands: tuple[str, ...]) -> list[Scene]:
+        """The request's scenes, once its work is checked and, if large, admitted."""
+        work, scenes = self._checked_work(request, bands)
+        if self.admission is not None:
+            self.admission.admit(work)
+        return scenes
+
     def mosaic(self, request: RenderRequest, bands: tuple[str, ...]) -> Raster:
         """Reflectance of ``bands`` mosaicked on the request's grid."""
+        with RequestTicket():
+            return self._mosaic(request, bands, self._admitted(request, bands))
+
+    def _mosaic(
+        self, request: RenderRequest, bands: tuple[str, ...], scenes: list[Scene]
+    ) -> Raster:
         collection = self.config.collection(request.collection)
         assert collection is not None
         return mosaic(
-            self.search(request),
+            scenes,
             bands,
             request.grid,
             collection,
@@ -88,10 +152,12 @@ class Engine:
 
     def compute(self, request: RenderRequest) -> Raster:
         """The expression's output values on the request's grid (NaN where invalid)."""
-        expression = self.expression(request)
-        source = self.mosaic(request, expression.bands)
-        inputs = {name: source.band(name) for name in expression.bands}
-        data, valid = expression.evaluate(inputs, source.valid)
+        with RequestTicket():
+            expression = self.expression(request)
+            scenes = self._admitted(request, expression.bands)
+            source = self._mosaic(request, expression.bands, scenes)
+            inputs = {name: source.band(name) for name in expression.bands}
+            data, valid = expression.evaluate(inputs, source.valid)
         names = (
             tuple(expression.outputs)
             if len(expression.outputs) > 1
@@ -116,10 +182,17 @@ class Engine:
         content, hit = get_or_create(
             self.cache, key, lambda: self._encode(request), ttl_ms=self.ttl_ms
         )
-        return Rendered(content, media_type, cached=hit)
+        if hit:
+            return Rendered(content, media_type, cached=True)
+        stamp = Stamp.of(content)
+        self.cache.set(stamp_key(key), stamp.encode(), self.ttl_ms)
+        return Rendered(content, media_type, cached=False, stamp=stamp)
 
     def _encode(self, request: RenderRequest) -> bytes:
-        raster = self.compute(request)
+        with RequestTicket():  # the admitted place is held while encoding too
+            return self._encoded(request, self.compute(request))
+
+    def _encoded(self, request: RenderRequest, raster: Raster) -> bytes:
         if request.format in ("tiff", "cog"):
             return encode_geotiff(
                 raster.data,

@@ -142,7 +142,7 @@ def build_config(
             "encoding": "utf-8",
             "gzip": False,
             "languages": ["en-US"],
-            "cors": False,  # the door's front gives every /ogcapi answer CORS headers
+            "cors": False,  # one CORS policy for every door: the HTTP edge's
             "pretty_print": False,
             "limits": {"default_items": 10, "max_items": 1000, "on_exceed": "throttle"},
             "map": {

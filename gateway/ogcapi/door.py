@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.doors import Door
+from gateway.edge.caching import TileCaching
 from gateway.ogcapi import registry
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.context import with_query
@@ -133,6 +134,7 @@ def build_door(runtime: Runtime) -> Door:
 
     from pygeoapi.api import coverages, maps, tiles
 
+    caching = TileCaching(runtime.settings.tile_max_age_s)
     collection = PREFIX + "/collections/{collection_id}"
     tile = collection + "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
     items = items_endpoint(module)
@@ -143,7 +145,7 @@ def build_door(runtime: Runtime) -> Door:
         ),
         Route(collection + "/coverage", with_query(module, coverages.get_collection_coverage)),
         Route(collection + "/map", with_query(module, maps.get_collection_map)),
-        Route(tile, with_query(module, tiles.get_collection_tiles_data)),
+        Route(tile, caching.answered(with_query(module, tiles.get_collection_tiles_data))),
         *job_routes(module, PREFIX),
         Route(PREFIX + "/outputs/{name}", output_endpoint(output_dir(runtime))),
         Mount(PREFIX, app=module.APP),

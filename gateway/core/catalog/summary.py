@@ -207,6 +207,10 @@ def _authoritative_since(
     return scope.since(now) or BEGINNING
 
 
+UNKNOWN = CollectionSummary((), WORLD, complete=False, authoritative_since=None)
+"""What doors say of a collection whose listing failed: nothing listed, extents open."""
+RETRY_FAILED_S = 30.0  # a failed listing is tried again, in the background, after this long
+
 Listener = Callable[[dict[str, CollectionSummary], dict[str, CollectionSummary]], None]
 
 
@@ -248,14 +252,23 @@ class CatalogSummaries:
             self.get(collection)
 
     def get(self, collection: str) -> CollectionSummary:
-        """The summary of ``collection`` (listed now if it never was)."""
+        """The summary of ``collection`` (listed now if it never was). A listing that fails
+        (an unreachable catalog must not stop the app, nor fail every request) leaves
+        ``UNKNOWN`` in its place, listed again in the background ``RETRY_FAILED_S`` later."""
         found = self._summaries.get(collection)
+        if found is UNKNOWN:
+            self.refresh_soon()
         if found is not None:
             return found
         with self._listing:
             found = self._summaries.get(collection)
             if found is None:
-                found = summarise(self._catalog, collection, self._scope)
+                try:
+                    found = summarise(self._catalog, collection, self._scope)
+                except Exception:
+                    log.warning("listing %s for its summary failed", collection, exc_info=True)
+                    found = UNKNOWN
+                    self._expires = min(self._expires, self._clock() + RETRY_FAILED_S)
                 self._summaries = {**self._summaries, collection: found}
         return found
 

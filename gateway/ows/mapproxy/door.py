@@ -18,13 +18,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
+from gateway.edge.caching import TileCaching
 from gateway.errors import GatewayError, MissingParameterValue
 from gateway.ows.mapproxy import registry, wms
 from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
 from gateway.ows.mapproxy.config import mapproxy_config
 from gateway.ows.mapproxy.context import with_request_params
 from gateway.ows.mapproxy.dates import CapabilityDates
-from gateway.ows.mapproxy.errors import wms_exception, wmts_exception
+from gateway.ows.mapproxy.errors import wms_exception, wms_exception_xml, wmts_exception
 from gateway.ows.mapproxy.featureinfo import (
     XML_INFO,
     feature_info,
@@ -59,11 +60,13 @@ class OgcFront:
         mapproxy: WSGIMiddleware,
         tiles: TileService,
         dates: CapabilityDates,
+        caching: TileCaching,
     ) -> None:
         self.runtime = runtime
         self.mapproxy = mapproxy
         self.tiles = tiles
         self.dates = dates
+        self.caching = caching
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +74,7 @@ class OgcFront:
         raw = (scope["path"], scope.get("query_string", b""))
         hit = await self.tiles.known_hit(raw)
         if hit is not None:
-            await _send_tile(send, hit)
+            await _send_tile(scope, send, hit, self.caching)
             return
         base = scope.get("app_root_path", "")
         path = scope["path"][len(base) :] if scope["path"].startswith(base) else scope["path"]
@@ -122,12 +125,14 @@ class OgcFront:
             tile = None
             if checked.tile is not None:
                 tile = await self.tiles.tile(checked.tile, params, raw)
+            elif checked.maps:  # admitted here, so that refusals are WMS exceptions
+                await run_in_threadpool(self.runtime.engine.admit, checked.maps)
         except GatewayError as error:
             return wms_exception(error, wms.version_of(params), params)
         except Exception as exc:
             return wms_exception(_unexpected(exc), wms.version_of(params), params)
         if tile is not None:
-            await _send_tile(send, tile)
+            await _send_tile(scope, send, tile, self.caching)
             return None
         if checked.capabilities:
             self.dates.refresh_soon()
@@ -151,7 +156,7 @@ class OgcFront:
             if tile is None and operation == "gettile":
                 tile = kvp_tile(params), params
             if tile is not None:
-                await _send_tile(send, await self.tiles.tile(*tile, raw))
+                await _send_tile(scope, send, await self.tiles.tile(*tile, raw), self.caching)
                 return None
             info = rest_info(rest, params)
             if info is None and operation == "getfeatureinfo":
@@ -181,26 +186,31 @@ class TileHitsFirst:
     answered from the cache at once. Cached tiles reached 76 % of a bare ASGI app's rate
     through Starlette's routing, and this skips it (bench/bench_tiles.py)."""
 
-    def __init__(self, app: ASGIApp, tiles: TileService) -> None:
+    def __init__(self, app: ASGIApp, tiles: TileService, caching: TileCaching) -> None:
         self.app = app
         self.tiles = tiles
+        self.caching = caching
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             hit = await self.tiles.known_hit((scope["path"], scope.get("query_string", b"")))
             if hit is not None:
-                await _send_tile(send, hit)
+                await _send_tile(scope, send, hit, self.caching)
                 return
         await self.app(scope, receive, send)
 
 
-async def _send_tile(send: Send, tile: Tile) -> None:
-    """The tile as a bare ASGI response (the hit path skips building a Response object)."""
-    headers = [
-        (b"content-type", tile.media_type.encode()),
-        (b"content-length", str(len(tile.content)).encode()),
-        (b"x-cache", b"hit" if tile.cached else b"miss"),
-    ]
+async def _send_tile(scope: Scope, send: Send, tile: Tile, caching: TileCaching) -> None:
+    """The tile as a bare ASGI response (the hit path skips building a Response object),
+    or 304 when the request's If-None-Match names it."""
+    headers = caching.headers(tile.stamp)
+    headers.append((b"x-cache", b"hit" if tile.cached else b"miss"))
+    if caching.not_modified(scope["headers"], tile.stamp):
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers.append((b"content-type", tile.media_type.encode()))
+    headers.append((b"content-length", b"%d" % len(tile.content)))
     if tile.warning:
         headers.append((b"warning", tile.warning.encode()))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -292,6 +302,20 @@ def wms111_dimensions(document: bytes) -> bytes:
     return _DIMENSION_111.sub(fix, document)
 
 
+def reject(error: GatewayError, scope: Scope) -> Response:
+    """An error of the HTTP edge as the door's exception: WMTS's on /wmts, else WMS's."""
+    path = scope["path"]
+    if path.endswith("/wmts") or "/wmts/" in path:
+        return wmts_exception(error)
+    params = upper_params(scope.get("query_string", b"").decode("latin-1"))
+    service = params.get("SERVICE", "").upper()
+    return (
+        wmts_exception(error)
+        if service == "WMTS"
+        else wms_exception_xml(error, wms.version_of(params))
+    )
+
+
 def build_door(runtime: Runtime) -> Door:
     """Generate the MapProxy configuration, build MapProxy and mount the front at /wms, /wmts."""
     key = registry.register(runtime)
@@ -311,7 +335,8 @@ def build_door(runtime: Runtime) -> Door:
 
     mapproxy, grids = build(dates.summaries)
     tiles = TileService(runtime, grids)
-    front = OgcFront(runtime, mapproxy, tiles, dates)
+    caching = TileCaching(runtime.settings.tile_max_age_s)
+    front = OgcFront(runtime, mapproxy, tiles, dates, caching)
 
     def rebuild(summaries: dict[str, CollectionSummary]) -> None:
         """New extents listed: MapProxy built again and swapped in (in the listing thread;
@@ -337,6 +362,7 @@ def build_door(runtime: Runtime) -> Door:
         ],
         ows_services={"WMS": front, "WMTS": front},
         ows_path={"WMS": "/wms", "WMTS": "/wmts"},
-        middleware=[Middleware(TileHitsFirst, tiles=tiles)],
+        middleware=[Middleware(TileHitsFirst, tiles=tiles, caching=caching)],
         close=close,
+        reject=reject,
     )

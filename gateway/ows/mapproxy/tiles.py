@@ -21,10 +21,12 @@ import redis.asyncio
 from anyio import CapacityLimiter
 from redis.exceptions import RedisError
 
+from gateway.core.admission import exempt
 from gateway.core.cache import Cache, RedisCache, get_or_create, make_key
 from gateway.core.grid import Grid
 from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, colorize, encode_image
 from gateway.core.request import RenderRequest
+from gateway.core.stamps import Stamp, stamp_key
 from gateway.ows.mapproxy.wms import time_warning
 from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
 from gateway.runtime import Runtime
@@ -32,6 +34,10 @@ from gateway.runtime import Runtime
 # The request parameters that, with the tile address, decide a tile's bytes.
 PARAMS = ("TIME", "MAXCC", "PRIORITY", "EXPRESSION", "STYLE", "STYLES")
 KNOWN_KEYS = 65536
+# How long a process trusts a tile's stamp without reading it again (a tile's bytes change
+# only when it is rendered again; a changed length is noticed at once). Browsers may keep a
+# tile for GATEWAY_TILE_MAX_AGE_S anyway.
+STAMP_MEMORY_S = 60.0
 METATILE = 2  # tiles per side of a metatile block (1: no metatiles)
 # Zoomed in (a tile pixel of 10 m or finer, at the equator), blocks of 4x4: the Sentinel-2
 # pixels under them are few, and browsing at 2 workers ran 15 % faster than with 2x2 blocks
@@ -49,6 +55,7 @@ class Tile:
     content: bytes
     media_type: str
     cached: bool
+    stamp: Stamp  # its version (HTTP validators), stored next to it in the cache
     warning: str | None = None  # a default or nearest TIME value used (WMS's Warning header)
 
 
@@ -84,6 +91,10 @@ class HitReader:
     Redis: its own asyncio connection to the same server and keys as ``runtime.cache``,
     left alone for ``retry_after_s`` after a failure (the miss path then renders, through
     the runtime's cache, which degrades by itself). In-process cache: a dict lookup.
+
+    A tile comes with its stamp (its HTTP validators), read with it in one ``MGET`` and then
+    remembered for ``STAMP_MEMORY_S``, during which a hit is one ``GET`` (``MGET``'s reply
+    cost ~10 µs more in redis-py) whose length is checked against the stamp's.
     """
 
     def __init__(self, cache: Cache, redis_url: str | None, retry_after_s: float = 1.0) -> None:
@@ -95,20 +106,38 @@ class HitReader:
             )
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
+        self._stamps: dict[str, tuple[Stamp, float]] = {}  # key -> (stamp, known until)
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: str) -> tuple[bytes, Stamp] | None:
         if self._redis is None:
-            return self._cache.get(key)
-        if time.monotonic() < self._down_until:
+            value = self._cache.get(key)
+            return None if value is None else (value, _stamp(self._cache, key, value))
+        now = time.monotonic()
+        if now < self._down_until:
             return None
+        known = self._stamps.get(key)
         try:
-            value = await self._redis.get(key)
+            if known is not None and now < known[1]:
+                value = await self._redis.get(key)
+                if value is None:
+                    return None
+                if len(value) == known[0].length:
+                    self._cache.stats.add("hits")
+                    return value, known[0]
+                raw_stamp = await self._redis.get(stamp_key(key))  # rendered again since
+            else:
+                value, raw_stamp = await self._redis.mget(key, stamp_key(key))
         except (RedisError, OSError):
             self._down_until = time.monotonic() + self._retry_after_s
             return None
-        if value is not None:
-            self._cache.stats.add("hits")
-        return value
+        if value is None:
+            return None
+        self._cache.stats.add("hits")
+        stamp = Stamp.checked(raw_stamp, value)
+        if len(self._stamps) >= KNOWN_KEYS:
+            self._stamps.clear()
+        self._stamps[key] = (stamp, now + STAMP_MEMORY_S)
+        return value, stamp
 
 
 class TileService:
@@ -142,8 +171,10 @@ class TileService:
         return await self._hit(known)
 
     async def _hit(self, known: Known) -> Tile | None:
-        content = await self._hits.get(known[0])
-        return Tile(content, known[1], cached=True, warning=known[2]) if content else None
+        found = await self._hits.get(known[0])
+        if found is None:
+            return None
+        return Tile(found[0], known[1], True, found[1], warning=known[2])
 
     def _known(self, request: RenderRequest) -> Known:
         """What a tile request resolved to, remembered under its signature."""
@@ -200,6 +231,7 @@ class TileService:
             self._raw.put(raw, known)
         return await self._hit(known)
 
+    @exempt  # no admission place: RENDER_THREADS bounds tile renders
     def render(
         self, address: TileAddress, params: Mapping[str, str], signature: tuple | None = None
     ) -> Tile:
@@ -220,13 +252,12 @@ class TileService:
         ``known`` gives the block's tiles' signatures to remember their keys under."""
         key, media_type, warning, _ = self._known(request)
         block = self._block(address)
-        if len(block) == 1 or request.format not in IMAGE_FORMATS:
-            rendered = self.runtime.engine.render(request)
-            return Tile(rendered.content, rendered.media_type, rendered.cached, warning)
         cache = self.runtime.cache
+        if len(block) == 1 or request.format not in IMAGE_FORMATS:
+            return self._rendered(key, request, warning)
         content = cache.get(key)
         if content is not None:
-            return Tile(content, media_type, cached=True, warning=warning)
+            return Tile(content, media_type, True, _stamp(cache, key, content), warning)
         produced: dict[str, bytes] = {}
         # One lock per block: keyed by the block's first tile, whichever tile was asked.
         first = self._tile_request(request, block[0])
@@ -237,11 +268,20 @@ class TileService:
 
         meta_key = make_key("metatile", {"tile": tile_key(first), "size": len(block)})
         get_or_create(cache, meta_key, produce, ttl_ms=self.runtime.engine.ttl_ms)
-        content = produced.get(key) or cache.get(key)
+        if key in produced:
+            content = produced[key]
+            stamp = Stamp.checked(produced[stamp_key(key)], content)
+            return Tile(content, media_type, False, stamp, warning)
+        content = cache.get(key)
         if content is None:  # rendered elsewhere but not readable (Redis down, evicted)
-            rendered = self.runtime.engine.render(request)
-            return Tile(rendered.content, rendered.media_type, rendered.cached, warning)
-        return Tile(content, media_type, cached=key not in produced, warning=warning)
+            return self._rendered(key, request, warning)
+        return Tile(content, media_type, True, _stamp(cache, key, content), warning)
+
+    def _rendered(self, key: str, request: RenderRequest, warning: str | None) -> Tile:
+        """The tile through ``engine.render`` (its cache, its stamp)."""
+        rendered = self.runtime.engine.render(request)
+        stamp = rendered.stamp or _stamp(self.runtime.cache, key, rendered.content)
+        return Tile(rendered.content, rendered.media_type, rendered.cached, stamp, warning)
 
     def _tile_request(self, request: RenderRequest, address: TileAddress) -> RenderRequest:
         """``request`` (a tile's) for another tile of the same tile matrix."""
@@ -308,6 +348,7 @@ class TileService:
             valid = raster.valid[row : row + height, col : col + width]
             key = tile_key(self._tile_request(request, address))
             out[key] = encode_image(colorize(data, valid, style), request.format)
+            out[stamp_key(key)] = Stamp.of(out[key]).encode()
             if known is not None:  # the block's other tiles, asked next, need no render thread
                 self._keys.put(known(address), self._known(self._tile_request(request, address)))
         self.runtime.cache.set_many(out, self.runtime.engine.ttl_ms)
@@ -318,6 +359,11 @@ def _pixel_metres(grid: Any, z: int) -> float:
     """A tile pixel's size at ``z`` in metres (at the equator for geographic grids)."""
     resolution = grid.resolution(z)
     return resolution * METRES_PER_DEGREE if grid.srs.is_latlong else resolution
+
+
+def _stamp(cache: Cache, key: str, content: bytes) -> Stamp:
+    """The stamp stored next to the tile under ``key`` (made now if it has none)."""
+    return Stamp.checked(cache.get(stamp_key(key)), content)
 
 
 def tile_key(request: RenderRequest) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
@@ -117,6 +117,7 @@ class Checked:
     tile: TileAddress | None = None  # exactly one WMTS tile: answered from the tile cache
     capabilities: bool = False
     warning: str | None = None  # the HTTP Warning of a default or nearest TIME value
+    maps: list[RenderRequest] = field(default_factory=list)  # a GetMap's layers
 
 
 def time_warning(requests: list[RenderRequest]) -> str | None:
@@ -181,8 +182,8 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
             return Checked(out, direct=requests[0], warning=warning)
         if grids is not None and len(requests) == 1:
             tile = served_tile(grids, requests[0], area, params)
-            return Checked(out, tile=tile, warning=warning)
-        return Checked(out, warning=warning)
+            return Checked(out, tile=tile, maps=requests, warning=warning)
+        return Checked(out, maps=requests, warning=warning)
     if operation == "getfeatureinfo":
         area = parse_area(params, version)
         layers = _names(params, "QUERY_LAYERS")

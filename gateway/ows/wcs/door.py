@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue
@@ -114,5 +115,13 @@ def build_door(runtime: Runtime) -> Door:
             return error_response(error, Dialect.OWS20, version="2.0.1", wcs=True)
         return await run_in_threadpool(service.handle, kvp, _endpoint(request))
 
+    def reject(error: GatewayError, scope: Scope) -> Response:
+        """An error of the HTTP edge as a WCS exception report (2.0.1's unless VERSION says)."""
+        version = Kvp.parse(scope.get("query_string", b"").decode("latin-1")).text("VERSION")
+        version = version if version in DIALECTS else "2.0.1"
+        return error_response(error, DIALECTS[version], version=version, wcs=True)
+
     route = Route("/wcs", endpoint, methods=["GET", "POST"])
-    return Door(routes=[route], ows_services={"WCS": route}, ows_path={"WCS": "/wcs"})
+    return Door(
+        routes=[route], ows_services={"WCS": route}, ows_path={"WCS": "/wcs"}, reject=reject
+    )

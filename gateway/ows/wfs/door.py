@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from gateway.core.catalog import PagedCatalog
 from gateway.doors import Door
@@ -187,5 +188,11 @@ def build_door(runtime: Runtime) -> Door:
         url = f"{request.url.scheme}://{request.url.netloc}{root}/wfs"
         return await run_in_threadpool(service.handle, kvp, url)
 
+    def reject(error: GatewayError, scope: Scope) -> Response:
+        """An error of the HTTP edge as a WFS exception report."""
+        return error_response(error, Dialect.OWS11, version="2.0.0")
+
     route = Route("/wfs", endpoint, methods=["GET", "POST"])
-    return Door(routes=[route], ows_services={"WFS": route}, ows_path={"WFS": "/wfs"})
+    return Door(
+        routes=[route], ows_services={"WFS": route}, ows_path={"WFS": "/wfs"}, reject=reject
+    )

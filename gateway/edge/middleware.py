@@ -1,0 +1,123 @@
+"""``Edge``: the one ASGI middleware in front of every door (see ``gateway.edge``)."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.core.admission import RequestTicket
+from gateway.edge.bodies import BodyLimits, CountedBody
+from gateway.edge.cors import APP_CORS_HEADERS, CorsPolicy
+from gateway.edge.rejections import Rejections
+from gateway.errors import GatewayError
+
+# Response headers that never leave the gateway: versions, and CORS other than the edge's.
+# (ASGI header names are lower case.)
+DROPPED = frozenset({b"server", b"x-powered-by"}) | APP_CORS_HEADERS
+NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class _Answer:
+    """The response side of one request: a start message gets the edge's headers; once the
+    body overflowed, what the app sends is dropped (the edge answers instead)."""
+
+    __slots__ = ("_extra", "_retry_after", "_send", "body", "edge_own", "started")
+
+    def __init__(self, send: Send, extra: list[tuple[bytes, bytes]], retry_after: bytes) -> None:
+        self._send = send
+        self._extra = extra
+        self._retry_after = retry_after
+        self.body: CountedBody | None = None
+        self.started = False
+        self.edge_own = False  # the edge's own answer: never dropped
+
+    async def send(self, message: Message) -> None:
+        if self.body is not None and self.body.overflowed and not self.edge_own:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            message = self._edged(message)
+        await self._send(message)
+
+    def _edged(self, start: Message) -> Message:
+        """The start message with the edge's headers (itself when there is nothing to do)."""
+        headers = start.get("headers", ())
+        dropping = False
+        for name, _ in headers:
+            if name in DROPPED:
+                dropping = True
+                break
+        busy = start["status"] == 503
+        if not (dropping or busy or self._extra):
+            return start
+        kept = [h for h in headers if h[0] not in DROPPED] + self._extra
+        if busy and not any(name == b"retry-after" for name, _ in kept):
+            kept.append((b"retry-after", self._retry_after))
+        return {**start, "headers": kept}
+
+
+class Edge:
+    """CORS, body caps, no version headers, ``Retry-After`` on 503, an admission ticket."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        cors: CorsPolicy,
+        bodies: BodyLimits,
+        rejections: Rejections,
+        retry_after_s: int,
+    ) -> None:
+        self.app = app
+        self.cors = cors
+        self.bodies = bodies
+        self.rejections = rejections
+        self.retry_after = str(retry_after_s).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])  # one pass in C; names are lower case
+        origin = headers.get(b"origin")
+        method = scope["method"]
+        if method == "OPTIONS" and origin is not None:
+            asked = headers.get(b"access-control-request-method")
+            if asked is not None:
+                wanted = headers.get(b"access-control-request-headers")
+                await self.cors.preflight(origin, asked, wanted)(scope, receive, send)
+                return
+        extra = self.cors.response_headers(origin) if origin is not None else []
+        answer = _Answer(send, extra, self.retry_after)
+        length = headers.get(b"content-length")
+        chunked = b"transfer-encoding" in headers
+        if method not in NO_BODY_METHODS and (length is not None or chunked):
+            limit = self.bodies.limit_for(headers.get(b"content-type"))
+            if not chunked and length is not None and int(length) > limit:  # digits: uvicorn
+                await self._reject(self.bodies.refusal(limit), scope, receive, answer)
+                return
+            if chunked:
+                answer.body = CountedBody(receive, self.bodies, limit)
+        with RequestTicket():
+            if answer.body is None:
+                await self.app(scope, receive, answer.send)
+            else:
+                await self._counted(scope, receive, answer, limit)
+
+    async def _counted(self, scope: Scope, receive: Receive, answer: _Answer, limit: int) -> None:
+        """The app reading a chunked body through ``answer.body``: once it overflows, the
+        edge answers 413 in the door's dialect, whatever the app made of it."""
+        body = answer.body
+        assert body is not None
+        try:
+            await self.app(scope, body.receive, answer.send)
+        except Exception:
+            if not body.overflowed:
+                raise
+        if body.overflowed and not answer.started:
+            await self._reject(self.bodies.refusal(limit), scope, receive, answer)
+
+    async def _reject(
+        self, error: GatewayError, scope: Scope, receive: Receive, answer: _Answer
+    ) -> None:
+        answer.edge_own = True
+        await self.rejections.response(error, scope)(scope, receive, answer.send)

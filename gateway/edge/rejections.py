@@ -1,0 +1,63 @@
+"""Errors the HTTP edge raises itself (a body too large), answered in the door's dialect.
+
+The door of a request is the one whose routes match its path (``/ows``: the one serving its
+``SERVICE``); it renders the error (``Door.reject``: an OGC exception report), or, for doors
+without one (OGC API), the edge answers with problem details. The HTTP status is the
+error's own whatever the dialect's usual one for its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
+from starlette.types import Scope
+
+from gateway.doors import Door
+from gateway.errors import GatewayError
+
+
+def problem_details(error: GatewayError) -> Response:
+    """An OGC API exception (RFC 7807 problem details, with pygeoapi's fields)."""
+    return JSONResponse(
+        {
+            "type": error.code,
+            "code": error.code,
+            "title": HTTPStatus(error.status).phrase,
+            "status": error.status,
+            "description": error.message,
+            "detail": error.message,
+        },
+        status_code=error.status,
+        media_type="application/problem+json",
+    )
+
+
+class Rejections:
+    """Finds the door of a request and renders an edge error in its dialect."""
+
+    def __init__(self, doors: Sequence[Door]) -> None:
+        self._doors = list(doors)
+
+    def door_of(self, scope: Scope) -> Door | None:
+        if scope["path"].rstrip("/").endswith("/ows"):
+            query = scope.get("query_string", b"").decode("latin-1")
+            params = {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+            service = params.get("SERVICE", "").upper()
+            return next((d for d in self._doors if service in d.ows_services), None)
+        for door in self._doors:
+            for route in door.routes:
+                if route.matches(scope)[0] is not Match.NONE:
+                    return door
+        return None
+
+    def response(self, error: GatewayError, scope: Scope) -> Response:
+        door = self.door_of(scope)
+        if door is None or door.reject is None:
+            return problem_details(error)
+        response = door.reject(error, scope)
+        response.status_code = error.status
+        return response
