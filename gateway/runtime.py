@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from gateway.config import GatewayConfig, load_config
 from gateway.core.cache import Cache, create_cache
 from gateway.core.catalog import CachedCatalog, Catalog, StacApiCatalog, StaticCatalog
+from gateway.core.crs import keep_proj_offline
 from gateway.core.engine import Engine
 from gateway.core.reader import SceneReader
 from gateway.core.storage import Storage
@@ -85,6 +86,7 @@ def ensure_sample_data(settings: Settings, progress: Progress | None = None) -> 
 
 def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Runtime:
     """Validate configuration and wire storage, catalog, reader, cache and engine."""
+    keep_proj_offline()
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
     engine = Engine(config, make_catalog(settings), SceneReader(make_storage(settings)), cache)

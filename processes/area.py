@@ -14,7 +14,8 @@ from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from gateway.core.grid import WGS84, Grid, parse_crs
+from gateway.core.crs import parse_crs
+from gateway.core.grid import WGS84, Grid
 from gateway.errors import InvalidParameterValue, LimitExceeded, MissingParameterValue
 
 DEFAULT_RESOLUTION_M = 10.0

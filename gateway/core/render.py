@@ -352,7 +352,7 @@ def encode_geotiff(
     data: np.ndarray,
     valid: np.ndarray,
     *,
-    crs: CRS | str,
+    crs: CRS,
     transform: Affine,
     nodata: float = float("nan"),
     cog: bool = False,
@@ -377,7 +377,7 @@ def encode_geotiff(
         "count": count,
         "height": height,
         "width": width,
-        "crs": CRS.from_user_input(crs),
+        "crs": crs,
         "transform": transform,
         "nodata": nodata,
     }

@@ -19,6 +19,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.core.crs import parse_crs
+from gateway.errors import InvalidParameterValue
+
 QUERY: ContextVar[Mapping[str, str]] = ContextVar("ogcapi_query", default=MappingProxyType({}))
 
 
@@ -45,14 +48,12 @@ def _check_bbox(text: str | None) -> str | None:
 
 
 def _check_crs(text: str | None) -> str | None:
-    """Why a ``crs``/``bbox-crs`` value is not a CRS pygeoapi can read, or None."""
+    """Why a ``crs``/``bbox-crs`` value is not a CRS name the gateway reads, or None."""
     if text is None:
         return None
-    from pygeoapi.crs import get_uri
-
     try:
-        get_uri(text)
-    except Exception:
+        parse_crs(text)
+    except InvalidParameterValue:
         return "unknown CRS: give an OGC CRS URI or a CURIE such as [EPSG:3857]"
     return None
 

@@ -8,6 +8,7 @@ Element names are matched by local name, so FES 1.1 (``ogc:``) filters work too.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +18,7 @@ from lxml import etree
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from gateway.core.crs import check_inside
 from gateway.core.grid import WGS84
 from gateway.core.request import parse_time
 from gateway.errors import GatewayError, InvalidParameterValue
@@ -246,12 +248,17 @@ def _pairs(text: str, crs: OwsCrs) -> list[tuple[float, float]]:
         values = [float(v) for v in text.split()]
     except ValueError:
         raise parsing_failed("coordinates must be numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise InvalidParameterValue("coordinates must be finite numbers", locator="filter")
     if len(values) % 2:
         raise parsing_failed("coordinates must come in pairs")
     return [crs.xy(values[i], values[i + 1]) for i in range(0, len(values), 2)]
 
 
-def to_lonlat(geometry: BaseGeometry, crs: OwsCrs) -> BaseGeometry:
+def to_lonlat(geometry: BaseGeometry, crs: OwsCrs, locator: str = "filter") -> BaseGeometry:
+    """A client's geometry in lon/lat, once its coordinates are known to be finite and within
+    what ``crs`` can show (``check_inside``)."""
+    check_inside(crs.crs, geometry.bounds, locator)
     return reproject_geometry(geometry, crs.crs, WGS84)
 
 
