@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
@@ -17,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.doors import Door
-from gateway.errors import GatewayError, MissingParameterValue
+from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 from gateway.ows.mapproxy import registry, wms
 from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
 from gateway.ows.mapproxy.config import mapproxy_config
@@ -123,7 +124,13 @@ class OgcFront:
             return None
         if checked.capabilities:
             self.dates.refresh_soon()
-        rewrite = wms111_dimensions if checked.capabilities_111 else None
+        if checked.capabilities_111:
+            rewrite = wms111_dimensions
+        elif checked.capabilities:
+            limits = self.runtime.config.limits
+            rewrite = functools.partial(wms130_max_size, size=(limits.max_width, limits.max_height))
+        else:
+            rewrite = None
         await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
         return None
 
@@ -149,11 +156,15 @@ class OgcFront:
                 info = kvp_info(params)
             if info is not None:
                 return await run_in_threadpool(feature_info, self.runtime, self.tiles.grids, info)
-            if rest.startswith("/1.0.0/"):
-                if rest == "/1.0.0/WMTSCapabilities.xml":
-                    self.dates.refresh_soon()
+            if rest == "/1.0.0/WMTSCapabilities.xml":
+                self.dates.refresh_soon()
                 await self._forward(scope, receive, send, "/wmts" + rest, params)
                 return None
+            if rest.startswith("/1.0.0/"):  # the path is not echoed: it may hold markup
+                raise InvalidParameterValue(
+                    "not a resource of this WMTS: see its REST templates in the capabilities",
+                    locator="path",
+                )
             if not operation:
                 raise MissingParameterValue("missing parameter REQUEST", locator="request")
         except GatewayError as error:
@@ -243,6 +254,16 @@ def wms111_dimensions(document: bytes) -> bytes:
         )  # fmt: skip
 
     return _DIMENSION_111.sub(fix, document)
+
+
+_MAX_SIZE = re.compile(rb"<MaxWidth>\d+</MaxWidth>\s*<MaxHeight>\d+</MaxHeight>")
+
+
+def wms130_max_size(document: bytes, size: tuple[int, int]) -> bytes:
+    """MaxWidth/MaxHeight of WMS 1.3.0 capabilities: the configured limits (MapProxy writes the
+    square root of its pixel cap for both)."""
+    limits = f"<MaxWidth>{size[0]}</MaxWidth>\n    <MaxHeight>{size[1]}</MaxHeight>".encode()
+    return _MAX_SIZE.sub(limits, document, count=1)
 
 
 def build_door(runtime: Runtime) -> Door:
