@@ -109,11 +109,9 @@ class Engine:
         source = self.mosaic(request, expression.bands)
         inputs = {name: source.band(name) for name in expression.bands}
         data, valid = expression.evaluate(inputs, source.valid)
-        names = (
-            tuple(expression.outputs)
-            if len(expression.outputs) > 1
-            else (request.layer or "value",)
-        )
+        names = tuple(expression.outputs)
+        if len(names) == 1 and self._layer_expression(request) == expression.source:
+            names = (str(request.layer),)  # the layer's own value, by its name
         return Raster(
             data=data,
             valid=valid,
@@ -122,6 +120,10 @@ class Engine:
             source=source.source,
             scenes=source.scenes,
         )
+
+    def _layer_expression(self, request: RenderRequest) -> str | None:
+        layer = self.config.layer(request.layer) if request.layer else None
+        return layer.expression.strip() if layer else None
 
     def render(self, request: RenderRequest) -> Rendered:
         """Encoded map bytes, from the cache when present."""
