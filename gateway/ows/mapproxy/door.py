@@ -115,10 +115,10 @@ class OgcFront:
             tile = None
             if checked.tile is not None:
                 tile = await self.tiles.tile(checked.tile, params, raw)
-        except GatewayError as error:
-            return wms_exception(error, wms.version_of(params), params)
         except Exception as exc:
-            return wms_exception(_unexpected(exc), wms.version_of(params), params)
+            error = exc if isinstance(exc, GatewayError) else _unexpected(exc)
+            # A picture (EXCEPTIONS=INIMAGE) is drawn and encoded: not in the event loop.
+            return await run_in_threadpool(wms_exception, error, wms.version_of(params), params)
         if tile is not None:
             await _send_tile(send, tile)
             return None

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.exceptions import Dialect, error_response
-from gateway.ows.kvp import Kvp, negotiate_version, read_kvp, split_list
+from gateway.ows.kvp import Kvp, Received, negotiate_version, parse_kvp, split_list
 from gateway.ows.scenes import SceneIndex
 from gateway.ows.wcs import v100, v111, v201
 from gateway.ows.wcs.coverages import CoverageCatalog
@@ -33,6 +33,14 @@ class WcsService:
     def __init__(self, runtime: Runtime, scenes: SceneIndex) -> None:
         self.runtime = runtime
         self.coverages = CoverageCatalog(runtime.config, scenes)
+
+    def answer(self, received: Received, endpoint: Endpoint) -> Response:
+        """The answer to a request as received (parsed here, in the worker thread)."""
+        try:
+            kvp = parse_kvp(received)
+        except GatewayError as error:
+            return error_response(error, Dialect.OWS20, version="2.0.1", wcs=True)
+        return self.handle(kvp, endpoint)
 
     def handle(self, kvp: Kvp, endpoint: Endpoint) -> Response:
         version = "2.0.1"
@@ -109,11 +117,8 @@ def build_door(runtime: Runtime) -> Door:
     service = WcsService(runtime, SceneIndex(runtime.engine.catalog))
 
     async def endpoint(request: Request) -> Response:
-        try:
-            kvp = await read_kvp(request)
-        except GatewayError as error:
-            return error_response(error, Dialect.OWS20, version="2.0.1", wcs=True)
-        return await run_in_threadpool(service.handle, kvp, _endpoint(request))
+        received = await Received.read(request)
+        return await run_in_threadpool(service.answer, received, _endpoint(request))
 
     route = Route("/wcs", endpoint, methods=["GET", "POST"])
     return Door(routes=[route], ows_services={"WCS": route}, ows_path={"WCS": "/wcs"})
