@@ -167,13 +167,14 @@ class OgcFront:
                 )
             if not operation:
                 raise MissingParameterValue("missing parameter REQUEST", locator="request")
+            if operation != "getcapabilities":  # MapProxy answers 500 to the others
+                raise wms.unknown_operation(operation)
         except GatewayError as error:
             return wmts_exception(error)
         except Exception as exc:
             return wmts_exception(_unexpected(exc))
         # KVP GetCapabilities: MapProxy's KVP WMTS service lives at /service.
-        if operation == "getcapabilities":
-            self.dates.refresh_soon()
+        self.dates.refresh_soon()
         await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"})
         return None
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
 
-from gateway.core.render import parse_color, parse_format
+from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_color, parse_format
 from gateway.core.request import RenderRequest, count_pixels, parse_bbox
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
 from gateway.ows.mapproxy.app import default_base_config
@@ -164,6 +164,19 @@ def _names(params: Mapping[str, str], key: str) -> list[str]:
     return [name.strip() for name in params.get(key, "").split(",") if name.strip()]
 
 
+def _known_layers(runtime: Runtime, names: list[str], locator: str) -> list[str]:
+    """The configured names of ``names`` (MissingParameterValue when none, LayerNotDefined)."""
+    if not names:
+        raise MissingParameterValue(f"missing parameter {locator.upper()}", locator=locator)
+    known = []
+    for name in names:
+        conf = runtime.config.layer(name)
+        if conf is None:
+            raise NotFound(f"unknown layer {name[:40]!r}", locator=locator, code="LayerNotDefined")
+        known.append(conf.name)
+    return known
+
+
 @dataclass
 class Checked:
     """The outcome of checking one request: parameters to forward, or an engine request."""
@@ -209,6 +222,9 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
     if "STYLES" in out:  # checked below with the engine; MapProxy only knows the default
         out[STYLES_KEY], out["STYLES"] = out["STYLES"], ""
     operation = params.get("REQUEST", "").strip().lower()
+    service = params.get("SERVICE")
+    if service is not None and service.strip().upper() != "WMS":
+        raise InvalidParameterValue("SERVICE must be WMS", locator="service")
     if operation in ("getcapabilities", "capabilities"):
         version = capabilities_version(params)
         out.pop("WMTVER", None)
@@ -216,10 +232,13 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
         return Checked(out, capabilities_111=version == "1.1.1", capabilities=True)
     if operation in ("getmap", "map", "getfeatureinfo", "getlegendgraphic"):
         version = operation_version(params)
+        out.pop("WMTVER", None)
+        out["VERSION"] = version  # as MapProxy reads it (it fails on a blank one)
     if operation in ("getmap", "map"):
         out.update(map_options(params))
         area = parse_area(params, version)
         fmt = parse_format(require(params, "FORMAT"), allowed=IMAGE_KEYS)
+        out["FORMAT"] = MEDIA_TYPES[fmt] if fmt in IMAGE_FORMATS else out["FORMAT"]
         requests = layer_requests(runtime, _names(params, "LAYERS"), area, params, fmt)
         out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
         out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
@@ -233,6 +252,7 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
     if operation == "getfeatureinfo":
         out.update(map_options(params))
         area = parse_area(params, version)
+        out["LAYERS"] = ",".join(_known_layers(runtime, _names(params, "LAYERS"), "layers"))
         layers = _names(params, "QUERY_LAYERS")
         if not layers:
             raise MissingParameterValue("missing parameter QUERY_LAYERS", locator="query_layers")
@@ -255,22 +275,26 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
         out["INFO_FORMAT"] = info
         return Checked(out)
     if operation == "getlegendgraphic":
-        layer = require(params, "LAYER")
-        conf = runtime.config.layer(layer)
-        if conf is None:
-            raise NotFound(f"unknown layer {layer[:40]!r}", locator="layer", code="LayerNotDefined")
+        (out["LAYER"],) = _known_layers(runtime, [require(params, "LAYER").strip()], "layer")
         style = RenderParams.from_params(params).style
         if style is not None and runtime.config.style(style) is None:
             raise InvalidParameterValue(
                 f"unknown style {style[:40]!r}", locator="style", code="StyleNotDefined"
             )
-        out["LAYER"] = conf.name
-        out.setdefault("FORMAT", "image/png")
-        out.setdefault("SLD_VERSION", "1.1.0")
+        legend = parse_format(params.get("FORMAT") or "image/png", allowed=IMAGE_FORMATS)
+        out["FORMAT"] = MEDIA_TYPES[legend]
+        if (params.get("SLD_VERSION") or "1.1.0").strip() != "1.1.0":
+            raise InvalidParameterValue("SLD_VERSION must be 1.1.0", locator="sld_version")
+        out["SLD_VERSION"] = "1.1.0"
         return Checked(out)
     if not operation:
         raise MissingParameterValue("missing parameter REQUEST", locator="request")
-    raise GatewayError(
+    raise unknown_operation(operation)
+
+
+def unknown_operation(operation: str) -> GatewayError:
+    """OperationNotSupported for a REQUEST the door does not answer (WMS and WMTS)."""
+    return GatewayError(
         f"unknown operation {operation[:40]!r}",
         locator="request",
         code="OperationNotSupported",

@@ -9,7 +9,6 @@ Element names are matched by local name, so FES 1.1 (``ogc:``) filters work too.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from lxml import etree
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from gateway.core.catalog.cql2 import like_matcher
 from gateway.core.crs import check_inside
 from gateway.core.grid import WGS84
 from gateway.core.request import parse_time
@@ -177,25 +177,33 @@ def _comparison(element: etree._Element, kids: list, compare: Callable) -> Predi
     return test
 
 
-def _like(element: etree._Element, kids: list) -> Predicate:
-    prop = reference(kids[0] if kids else None)
-    pattern = (kids[1].text or "") if len(kids) > 1 else ""
+def like_pattern(element: etree._Element, pattern: str) -> str:
+    """An FES Like pattern (its wildCard/singleChar/escapeChar) as a CQL2 ``like`` one."""
     wild, single = element.get("wildCard", "*"), element.get("singleChar", ".")
     escape = element.get("escapeChar", "\\")
-    regex, index = "", 0
+
+    def literal(char: str) -> str:
+        return "\\" + char if char in "%_\\" else char
+
+    out, index = "", 0
     while index < len(pattern):
         char = pattern[index]
         if char == escape and index + 1 < len(pattern):
-            regex += re.escape(pattern[index + 1])
+            out += literal(pattern[index + 1])
             index += 2
             continue
-        regex += ".*" if char == wild else "." if char == single else re.escape(char)
+        out += "%" if char == wild else "_" if char == single else literal(char)
         index += 1
-    flags = 0 if element.get("matchCase", "true").lower() != "false" else re.IGNORECASE
-    compiled = re.compile(f"^{regex}$", flags | re.DOTALL)
-    return lambda f: (
-        f.properties.get(prop) is not None and bool(compiled.match(str(f.properties[prop])))
-    )
+    return out
+
+
+def _like(element: etree._Element, kids: list) -> Predicate:
+    """The catalog's own ``like`` (no backtracking), on the pattern the catalog is sent."""
+    prop = reference(kids[0] if kids else None)
+    pattern = like_pattern(element, (kids[1].text or "") if len(kids) > 1 else "")
+    match_case = element.get("matchCase", "true").lower() != "false"
+    like = like_matcher(pattern, match_case=match_case)
+    return lambda f: f.properties.get(prop) is not None and like(str(f.properties[prop]))
 
 
 def _between(kids: list) -> Predicate:
