@@ -89,7 +89,8 @@ def with_query(
 
         api = starlette_app.api_
         api_request = await APIRequest.from_starlette(request, api.locales)
-        problem = _check_params(request.query_params)
+        # In a worker thread: a CRS name is looked up in PROJ's database (ms for an unknown one).
+        problem = await asyncio.to_thread(_check_params, request.query_params)
         if not problem and request.method == "POST":
             problem = _check_body(await request.body())
         if problem:  # pygeoapi answers these malformed inputs with a 500
