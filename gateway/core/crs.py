@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import rasterio._base
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
+from pyproj.exceptions import CRSError, ProjError
 from pyproj.network import set_network_enabled
 from rasterio.crs import CRS
 from rasterio.env import set_gdal_config
@@ -93,7 +94,7 @@ def _planar(code: int) -> bool:
     """EPSG ``code`` is a 2-D geographic or projected CRS (what a map grid can be laid on)."""
     try:
         crs = ProjCRS.from_epsg(code)
-    except Exception:
+    except CRSError:
         return False
     return (crs.is_geographic or crs.is_projected) and len(crs.axis_info) == 2
 
@@ -161,7 +162,7 @@ def _area_of_use(code: int | None, geographic: bool) -> Bounds | None:
             return (west, south, east, north)
         lonlat = Transformer.from_crs(4326, crs, always_xy=True)
         found = lonlat.transform_bounds(west, south, east, north, densify_pts=21)
-    except Exception:
+    except ProjError:  # CRSError too
         return None
     return found if all(math.isfinite(v) for v in found) else None
 
