@@ -11,6 +11,7 @@ from gateway.core.admission import Admission
 from gateway.core.cache import Cache, create_cache
 from gateway.core.catalog import CachedCatalog, StacApiCatalog, StaticCatalog
 from gateway.core.catalog.summary import CatalogSummaries, ListingScope
+from gateway.core.crs import keep_proj_offline
 from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
 from gateway.core.reader import SceneReader
@@ -91,6 +92,7 @@ def ensure_sample_data(settings: Settings, progress: Progress | None = None) -> 
 
 def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Runtime:
     """Validate configuration and wire storage, catalog, reader, cache and engine."""
+    keep_proj_offline()
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
     catalog = make_catalog(settings)

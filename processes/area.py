@@ -13,7 +13,8 @@ from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from gateway.core.grid import Grid, parse_crs
+from gateway.core.crs import parse_crs
+from gateway.core.grid import Grid
 from gateway.errors import InvalidParameterValue, LimitExceeded, MissingParameterValue
 
 DEFAULT_RESOLUTION_M = 10.0
@@ -111,4 +112,4 @@ def _aligned_grid(crs: CRS, bounds: tuple[float, ...], resolution: float) -> Gri
     height = max(1, round((maxy - miny) / resolution))
     if width * height > MAX_AREA_PIXELS:
         raise too_large
-    return Grid(crs, (minx, miny, maxx, maxy), width, height)
+    return Grid.of_client(crs, (minx, miny, maxx, maxy), width, height)

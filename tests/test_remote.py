@@ -38,10 +38,11 @@ from gateway.core.catalog import (
 )
 from gateway.core.catalog.cached import snap_bbox
 from gateway.core.cogcache import CogCache
+from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.grid import WGS84
 from gateway.core.reader import SceneReader
-from gateway.core.request import build_request, parse_time
+from gateway.core.request import build_request
 from gateway.core.storage import Storage
 from gateway.errors import UpstreamError
 from gateway.ows.kvp import Kvp

@@ -212,6 +212,47 @@ def test_index_coverage_png_and_cog(wcs, runtime, sample_archive):
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+EXPRESSION_VERSIONS = {
+    "2.0.1": {"coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
+              "subset": [*UTM_SUBSETS, 'time("2025-06-13")'], "interpolation": "nearest"},
+    "1.1.1": {"identifier": NDVI_COVERAGE, "timeSequence": "2025-06-13",
+              "boundingBox": ",".join(map(str, UTM_SUBSET)) + ",urn:ogc:def:crs:EPSG::32631",
+              "rangeSubset": "NDVI:nearest", "format": "image/tiff"},
+    "1.0.0": {"coverage": NDVI_COVERAGE, "crs": "EPSG:32631", "time": "2025-06-13",
+              "bbox": ",".join(map(str, UTM_SUBSET)), "width": "200", "height": "200",
+              "interpolation": "nearest neighbor", "format": "GeoTIFF"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("version", list(EXPRESSION_VERSIONS))
+def test_expression_replaces_the_coverage_fields(wcs, sample_archive, version):
+    """EXPRESSION on the NDVI coverage, as on every door: its values (with the layer's cloud
+    mask), one band per output, each named after its output, never after the layer."""
+    item = scene_item(sample_archive, "31UFU", "2025-06-13")
+    xs, ys = pixel_centres(UTM_SUBSET, 200, 200)
+    nir = read_band(sample_archive, item, "B08_10m").sample(xs, ys, "EPSG:32631")
+    red = read_band(sample_archive, item, "B04_10m").sample(xs, ys, "EPSG:32631")
+    scl = read_band(sample_archive, item, "SCL_20m", reflectance=False).sample(xs, ys, "EPSG:32631")
+    cloudy = np.isin(scl, (3, 8, 9, 10))
+    for expression, names, expected in (
+        ("B04", ("B04",), [red]),
+        ("(B08-B04)/(B08+B04);B08*2", ("(B08 - B04) / (B08 + B04)", "B08 * 2"),
+         [ndvi(nir, red), nir * 2]),
+    ):  # fmt: skip
+        response = get(wcs, service="WCS", version=version, request="GetCoverage",
+                       expression=expression, **EXPRESSION_VERSIONS[version])  # fmt: skip
+        assert response.status_code == 200, response.text[:500]
+        content = wcs111_coverage(response)[1] if version == "1.1.1" else response.content
+        with rasterio.MemoryFile(content) as memory, memory.open() as src:
+            data, descriptions = src.read(), src.descriptions
+        assert descriptions == names
+        assert data.shape == (len(names), 200, 200)
+        for band, values in zip(data, expected, strict=True):
+            values = np.where(cloudy, np.nan, values)
+            assert np.isfinite(values).mean() > 0.9
+            assert same(band, values).all()
+
+
 # --- documents -------------------------------------------------------------------------
 
 

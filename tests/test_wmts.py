@@ -282,6 +282,21 @@ def test_bad_gettile_gets_an_ows_exception_report(live, change, code, locator):
     assert (exception.get("exceptionCode"), exception.get("locator")) == (code, locator)
 
 
+def test_an_expression_its_style_cannot_show_is_refused_before_any_read(live):
+    """EXPRESSION=B04;B03 on NDVI (a one-band ramp): refused as GetTile is validated, not after
+    the tile's metatile block was read and computed."""
+    with CountingCompute(live.runtime) as counter:
+        response = _kvp(live, EXPRESSION="B04;B03", TIME="2025-06-13")
+    assert response.status_code == 400
+    document = assert_valid(schema("ows/1.1.0/owsExceptionReport.xsd"), response.content)
+    exception = document.find("{http://www.opengis.net/ows/1.1}Exception")
+    assert (exception.get("exceptionCode"), exception.get("locator")) == (
+        "InvalidParameterValue",
+        "expression",
+    )
+    assert counter.calls == 0
+
+
 def test_bad_rest_tiles(live):
     unknown = _rest(live, layer="NOPE")
     outside = _rest(live, z=3, x=20, y=1)

@@ -149,7 +149,8 @@ def test_rest_and_kvp_agree_and_expression_and_maxcc_reach_the_engine(live, samp
     values, scene, _ = _parse(
         _kvp(live, tms, z, x, y, i, j, "application/json", EXPRESSION="B08"), "application/json"
     )
-    assert values["NDVI"] == pytest.approx(nir, abs=1e-5) and scene == item["id"]
+    # The value of an EXPRESSION is named after it (one meaning on every door), not the layer.
+    assert values["B08"] == pytest.approx(nir, abs=1e-5) and scene == item["id"]
     # MAXCC=0 drops that day's scenes (0.24 % and 0.7 % cloud): no value, no scene.
     values, scene, date = _parse(
         _kvp(live, tms, z, x, y, i, j, "application/json", MAXCC="0"), "application/json"

@@ -13,7 +13,14 @@ from gateway.core.catalog import Catalog, Scene, SearchQuery
 from gateway.core.grid import WGS84, Raster
 from gateway.core.mosaic import mosaic
 from gateway.core.reader import SceneReader
-from gateway.core.render import MEDIA_TYPES, colorize, encode_geotiff, encode_image
+from gateway.core.render import (
+    IMAGE_FORMATS,
+    MEDIA_TYPES,
+    check_style_bands,
+    colorize,
+    encode_geotiff,
+    encode_image,
+)
 from gateway.core.request import RenderRequest
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.errors import LimitExceeded
@@ -71,6 +78,16 @@ class Engine:
             max_nodes=limits.max_expression_nodes,
             max_outputs=limits.max_outputs,
         )
+
+    def check(self, request: RenderRequest) -> Expression:
+        """``expression``, and for a picture, that the request's style can show its outputs
+        (InvalidParameterValue, locator ``expression``, before any read)."""
+        expression = self.expression(request)
+        if request.format in IMAGE_FORMATS:
+            style = self.config.style(request.style)
+            assert style is not None  # build_request checked it
+            check_style_bands(style, len(expression.outputs), locator="expression")
+        return expression
 
     def search(self, request: RenderRequest) -> list:
         """Scenes that may contribute to the request's grid, in mosaic order."""
@@ -158,11 +175,9 @@ class Engine:
             source = self._mosaic(request, expression.bands, scenes)
             inputs = {name: source.band(name) for name in expression.bands}
             data, valid = expression.evaluate(inputs, source.valid)
-        names = (
-            tuple(expression.outputs)
-            if len(expression.outputs) > 1
-            else (request.layer or "value",)
-        )
+        names = tuple(expression.outputs)
+        if len(names) == 1 and self._layer_expression(request) == expression.source:
+            names = (str(request.layer),)  # the layer's own value, by its name
         return Raster(
             data=data,
             valid=valid,
@@ -172,10 +187,14 @@ class Engine:
             scenes=source.scenes,
         )
 
+    def _layer_expression(self, request: RenderRequest) -> str | None:
+        layer = self.config.layer(request.layer) if request.layer else None
+        return layer.expression.strip() if layer else None
+
     def render(self, request: RenderRequest) -> Rendered:
         """Encoded map bytes, from the cache when present."""
         media_type = MEDIA_TYPES[request.format]
-        self.expression(request)  # invalid expressions fail before any cache or read
+        self.check(request)  # invalid expressions fail before any cache or read
         if self.cache is None:
             return Rendered(self._encode(request), media_type, cached=False)
         key = make_key("map", request.cache_parts())

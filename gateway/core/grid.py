@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 from affine import Affine
 from pyproj import Transformer
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
+from rasterio.errors import RasterioError
 from rasterio.transform import from_bounds
 from rasterio.warp import transform_bounds
 
+from gateway.core.crs import WGS84, Bounds, check_area
 from gateway.errors import InvalidParameterValue
 
-WGS84 = CRS.from_epsg(4326)
-
-
-def parse_crs(text: str) -> CRS:
-    """``EPSG:3857``, ``CRS:84``, ``urn:ogc:def:crs:EPSG::4326``... -> CRS.
-
-    Raises InvalidParameterValue for anything else.
-    """
-    value = text.strip()
-    if value.upper() in {"CRS:84", "OGC:CRS84", "URN:OGC:DEF:CRS:OGC:1.3:CRS84"}:
-        return WGS84
-    try:
-        crs = CRS.from_user_input(value)
-    except Exception:
-        raise InvalidParameterValue(f"unknown CRS {value[:40]!r}", locator="crs") from None
-    return crs
+__all__ = ["WGS84", "Grid", "Raster", "reproject_bounds", "transformer"]
 
 
 @dataclass(frozen=True)
@@ -43,12 +32,20 @@ class Grid:
 
     def __post_init__(self) -> None:
         minx, miny, maxx, maxy = self.bounds
-        if not (maxx > minx and maxy > miny):
-            raise InvalidParameterValue(
-                "bbox must have minx < maxx and miny < maxy", locator="bbox"
-            )
+        if not (maxx > minx and maxy > miny):  # NaN fails too
+            raise InvalidParameterValue("the box must have min < max on both axes", locator="bbox")
         if self.width < 1 or self.height < 1:
             raise InvalidParameterValue("width and height must be positive", locator="size")
+
+    @classmethod
+    def of_client(
+        cls, crs: CRS, bounds: Bounds, width: int, height: int, locator: str = "bbox"
+    ) -> Grid:
+        """The grid of a box a client sent, checked first (``check_area``: finite, within
+        what ``crs`` can show), so no transformation ever sees an unbounded one. Grids the
+        engine derives from a checked one (lattice cells, metatiles, chunks) need no check."""
+        check_area(crs, bounds, locator)
+        return cls(crs, bounds, width, height)
 
     @property
     def transform(self) -> Affine:
@@ -90,12 +87,28 @@ class Grid:
         return Grid(self.crs, (left, top - height * ry, left + width * rx, top), width, height)
 
 
+def reproject_bounds(bounds: Bounds, source: CRS, target: CRS, locator: str = "bbox") -> Bounds:
+    """A client's box in ``source`` as bounds in ``target`` (densified edges); the box is
+    checked first (``check_area``), so no transformation ever sees an unbounded one."""
+    check_area(source, bounds, locator)
+    if source == target:
+        return bounds
+    return _transformed_bounds(source, target, bounds, locator)
+
+
 @lru_cache(maxsize=4096)
-def _transformed_bounds(
-    src: CRS, dst: CRS, bounds: tuple[float, float, float, float]
-) -> tuple[float, float, float, float]:
-    """Remembered: every band of every scene of a map asks the same grid's bounds again."""
-    return transform_bounds(src, dst, *bounds, densify_pts=21)
+def _transformed_bounds(src: CRS, dst: CRS, bounds: Bounds, locator: str = "bbox") -> Bounds:
+    """Remembered: every band of every scene of a map asks the same grid's bounds again.
+    InvalidParameterValue when the area has no extent in ``dst``."""
+    try:
+        out = transform_bounds(src, dst, *bounds, densify_pts=21)
+    except (RasterioError, CPLE_BaseError):
+        out = (math.nan,) * 4
+    if not all(math.isfinite(v) for v in out):
+        raise InvalidParameterValue(
+            "the area cannot be shown in the requested CRS", locator=locator
+        )
+    return out
 
 
 @lru_cache(maxsize=4096)

@@ -13,11 +13,12 @@ from rasterio.crs import CRS
 from gateway.config import CollectionConfig
 from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
+from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
 from gateway.core.storage import Storage
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
-from gateway.errors import UpstreamError
+from gateway.errors import InvalidParameterValue, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,11 @@ def pick_asset(scene: Scene, band: str, grid: Grid) -> Asset | None:
     crs_code = next((a.proj_code for a in assets if a.proj_code), None)
     if crs_code is None:
         return assets[0]
-    crs = CRS.from_user_input(crs_code)
-    out_res = grid.resolution_in(crs, scene_centre(scene, crs))
+    try:
+        asset_crs = parse_crs(crs_code)
+    except InvalidParameterValue:  # not a CRS name the gateway reads: no resolution to compare
+        return assets[0]
+    out_res = grid.resolution_in(asset_crs, scene_centre(scene, asset_crs))
     fitting = [a for a in assets if (a.gsd or 0.0) <= out_res * _RESOLUTION_SLACK]
     return fitting[-1] if fitting else assets[0]
 

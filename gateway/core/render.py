@@ -171,6 +171,16 @@ class Paletted:
         return _gather(self.palette, self.index)
 
 
+def check_style_bands(style: Style, bands: int, locator: str = "styles") -> None:
+    """InvalidParameterValue unless ``style`` can show ``bands`` bands (rgb: 1 or 3, else 1)."""
+    wanted = (1, 3) if style.kind == "rgb" else (1,)
+    if bands not in wanted:
+        raise InvalidParameterValue(
+            f"style {style.name!r} shows {' or '.join(map(str, wanted))} band(s), not {bands}",
+            locator=locator,
+        )
+
+
 def colorize(data: np.ndarray, valid: np.ndarray, style: Style) -> Paletted | np.ndarray:
     """Colour ``data (n, h, w)`` with ``style``: Paletted for ramp/classes, else RGBA.
 
@@ -180,13 +190,7 @@ def colorize(data: np.ndarray, valid: np.ndarray, style: Style) -> Paletted | np
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 2:
         data = data[np.newaxis]
-    bands = data.shape[0] if data.ndim == 3 else 0
-    wanted = (1, 3) if style.kind == "rgb" else (1,)
-    if data.ndim != 3 or bands not in wanted:
-        raise InvalidParameterValue(
-            f"style {style.name!r} shows {' or '.join(map(str, wanted))} band(s), not {bands}",
-            locator="styles",
-        )
+    check_style_bands(style, data.shape[0] if data.ndim == 3 else 0)
     ok = np.asarray(valid, dtype=bool) & np.isfinite(data).all(axis=0)
     if style.kind == "rgb":
         return _apply_rgb(data, ok, style)
@@ -352,7 +356,7 @@ def encode_geotiff(
     data: np.ndarray,
     valid: np.ndarray,
     *,
-    crs: CRS | str,
+    crs: CRS,
     transform: Affine,
     nodata: float = float("nan"),
     cog: bool = False,
@@ -377,7 +381,7 @@ def encode_geotiff(
         "count": count,
         "height": height,
         "width": width,
-        "crs": CRS.from_user_input(crs),
+        "crs": crs,
         "transform": transform,
         "nodata": nodata,
     }

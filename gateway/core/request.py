@@ -2,29 +2,50 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from gateway.config import GatewayConfig
 from gateway.core.catalog import ORDERS, Order, TimeRange
+from gateway.core.crs import Bounds, parse_crs
 from gateway.core.dates import TimeChoice, TimePolicy, parse_time
-from gateway.core.grid import Grid, parse_crs
+from gateway.core.grid import Grid
 from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
+MAX_PIXELS_PER_AXIS = 10**7  # beyond any sensible size limit
 
 
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """``minx,miny,maxx,maxy`` -> four floats, or InvalidParameterValue."""
+def parse_bbox(text: str, locator: str = "bbox") -> Bounds:
+    """``minx,miny,maxx,maxy`` -> four finite floats, or InvalidParameterValue."""
+    return bbox_numbers(text.split(","), locator)
+
+
+def bbox_numbers(values: Sequence[str], locator: str = "bbox") -> Bounds:
+    """Four texts of a box's corners -> four finite floats, or InvalidParameterValue (NaN and
+    infinities are refused here, for every door; ``check_area`` bounds the box later)."""
+    if len(values) != 4:
+        raise InvalidParameterValue("a box needs four numbers", locator=locator)
     try:
-        values = tuple(float(v) for v in text.split(","))
+        numbers = tuple(float(v) for v in values)
     except ValueError:
-        raise InvalidParameterValue("bbox must be four numbers", locator="bbox") from None
-    if len(values) != 4 or not all(v == v and abs(v) != float("inf") for v in values):
-        raise InvalidParameterValue("bbox must be four numbers", locator="bbox")
-    return values  # type: ignore[return-value]
+        raise InvalidParameterValue("a box needs four numbers", locator=locator) from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise InvalidParameterValue("the box must have finite coordinates", locator=locator)
+    return numbers  # type: ignore[return-value]
+
+
+def count_pixels(extent: float, resolution: float, locator: str = "size") -> int:
+    """Pixels of ``resolution`` across ``extent`` (at least 1); LimitExceeded for counts no
+    configured limit allows (so no client number overflows an integer conversion)."""
+    count = extent / resolution if resolution > 0 else math.inf
+    if not count <= MAX_PIXELS_PER_AXIS:
+        raise LimitExceeded("the resolution asks for too many pixels", locator=locator)
+    return max(1, round(count))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -149,7 +170,7 @@ def build_request(
     return RenderRequest(
         collection=collection_id,
         expression=text.strip(),
-        grid=Grid(parse_crs(crs), bbox, width, height),
+        grid=Grid.of_client(parse_crs(crs), bbox, width, height),
         style=style_name,
         format=parse_format(format),
         time=choice.period,

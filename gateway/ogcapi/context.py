@@ -98,8 +98,8 @@ def with_query(
         from pygeoapi.api import APIRequest
 
         api = starlette_app.api_
-        try:
-            request = _with_pygeoapi_crs(request)
+        try:  # in a worker thread: a CRS is looked up in PROJ's database (ms for a new one)
+            request = await asyncio.to_thread(_with_pygeoapi_crs, request)
             malformed = _check_bbox(request.query_params.get("bbox"))
         except ValueError as error:
             malformed = str(error)

@@ -11,41 +11,23 @@ the safe CURIE it resolves exactly; anything else is a client error. A coverage'
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
-from pyproj import CRS
-from pyproj.exceptions import CRSError
-
-_FORMS = (
-    re.compile(r"https?://www\.opengis\.net/def/crs/(?P<auth>\w+)/[\w.]+/(?P<code>\w+)/?", re.I),
-    re.compile(r"urn:ogc:def:crs:(?P<auth>\w+):[\w.]*:(?P<code>\w+)", re.I),
-    re.compile(r"\[?(?P<auth>\w+):(?P<code>\w+)\]?"),
-    re.compile(r"(?P<code>[0-9]+)"),  # an EPSG code
-)
+from gateway.core.crs import WGS84, parse_crs_name
+from gateway.core.grid import reproject_bounds
+from gateway.errors import InvalidParameterValue
 
 
 @lru_cache(maxsize=256)
 def epsg_code(text: str) -> int | None:
-    """The EPSG code of the horizontal CRS ``text`` names; None for CRS84. Raises ValueError
-    when it names no such CRS."""
+    """The EPSG code of the horizontal CRS ``text`` names (the core's one CRS parser, plus
+    the bare EPSG codes pygeoapi's OpenAPI document offers); None for CRS84. Raises
+    ValueError when it names no such CRS."""
     value = text.strip()
-    match = next((m for form in _FORMS if (m := form.fullmatch(value))), None)
-    if match is None:
-        raise ValueError(f"unknown CRS {value[:60]!r}")
-    authority = (match.groupdict().get("auth") or "EPSG").upper()
-    code = match["code"].upper()
-    if (authority, code) in (("OGC", "CRS84"), ("CRS", "84")):
-        return None
-    if authority != "EPSG" or not code.isdigit():
-        raise ValueError(f"unknown CRS {value[:60]!r}: give an EPSG or the OGC CRS84 CRS")
     try:
-        crs = CRS.from_epsg(int(code))
-    except CRSError:
-        raise ValueError(f"unknown CRS {value[:60]!r}") from None
-    if not (crs.is_geographic or crs.is_projected) or crs.is_vertical:
-        raise ValueError(f"{value[:60]!r} is not a horizontal CRS")
-    return int(code)
+        return parse_crs_name(f"EPSG:{value}" if value.isdigit() else value).code
+    except InvalidParameterValue as error:
+        raise ValueError(error.message) from None
 
 
 def pygeoapi_crs(text: str) -> str:
@@ -61,6 +43,5 @@ def lonlat_bbox(bbox: list[float], crs_text: str | None) -> list[float]:
     code = epsg_code(crs_text) if crs_text else None
     if code in (None, 4326) or len(bbox) != 4:
         return bbox
-    from rasterio.warp import transform_bounds
-
-    return list(transform_bounds(f"EPSG:{code}", "EPSG:4326", *bbox, densify_pts=21))
+    source = parse_crs_name(f"EPSG:{code}").crs
+    return list(reproject_bounds(tuple(bbox), source, WGS84, locator="bbox"))  # type: ignore[arg-type]

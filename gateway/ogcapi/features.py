@@ -12,7 +12,7 @@ from typing import Any
 from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
 
 from gateway.core.catalog import PageQuery, Scene, SortKey, cql2_text
-from gateway.core.request import parse_time
+from gateway.core.dates import parse_time
 from gateway.errors import InvalidParameterValue
 from gateway.ogcapi.cql import FilterTranslator, Json, all_of, box_polygon, op, time_range
 from gateway.ogcapi.errors import gateway_errors

@@ -1,23 +1,19 @@
-"""CRS names of the classic doors (``EPSG:n``, URNs, OGC URIs, CRS84) and their axis order."""
+"""CRS names of the classic doors as OWS presents them: the axis order of each spelling.
+
+Parsing is the core's (``gateway.core.crs``): ``EPSG:n``, URNs, OGC URIs and CRS84 only.
+"""
 
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
 import shapely
-from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
-from gateway.errors import InvalidParameterValue
-
-_CRS84 = re.compile(r"(CRS:?84|OGC/1\.3/CRS84|OGC:1\.3:CRS84|OGC:CRS84|OGC/0/CRS84)$", re.I)
-_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d+)$", re.I)
-_URN = re.compile(r"^urn:(?:x-)?ogc:def:crs:EPSG:[\d.]*:(\d+)$", re.I)
-_SHORT = re.compile(r"^EPSG:(\d+)$", re.I)
+from gateway.core.crs import epsg_north_first, parse_crs_name
 
 
 @dataclass(frozen=True)
@@ -47,39 +43,11 @@ class OwsCrs:
         return (b, a) if self.north_first else (a, b)
 
 
-@functools.lru_cache(maxsize=256)
-def epsg_north_first(code: int) -> bool:
-    """True when EPSG ``code``'s first axis points north (EPSG:4326, EPSG:3035...)."""
-    axes = ProjCRS.from_epsg(code).axis_info
-    return bool(axes) and axes[0].direction.lower() in ("north", "south")
-
-
-@functools.lru_cache(maxsize=256)
-def _planar(code: int) -> bool:
-    """A 2-D geographic or projected CRS (what a map grid can be laid on)."""
-    crs = ProjCRS.from_epsg(code)
-    return (crs.is_geographic or crs.is_projected) and len(crs.axis_info) == 2
-
-
-@functools.lru_cache(maxsize=256)
 def parse_ows_crs(text: str, locator: str = "crs") -> OwsCrs:
-    value = text.strip()
-    if _CRS84.search(value):
-        return OwsCrs(CRS.from_epsg(4326), None, False)
-    for pattern, urn_like in ((_URI, True), (_URN, True), (_SHORT, False)):
-        match = pattern.match(value)
-        if match:
-            code = int(match.group(1))
-            try:
-                crs = CRS.from_epsg(code)
-                north = urn_like and epsg_north_first(code)
-                planar = _planar(code)
-            except Exception:
-                break
-            if not planar:
-                break  # geocentric, vertical, compound...: no map grid
-            return OwsCrs(crs, code, north)
-    raise InvalidParameterValue(f"unsupported CRS {value[:60]!r}", locator=locator)
+    """A CRS parameter of a classic door, by the core's one parser, with its axis order."""
+    name = parse_crs_name(text, locator)
+    north = name.epsg_axis_order and name.code is not None and epsg_north_first(name.code)
+    return OwsCrs(name.crs, name.code, north)
 
 
 @functools.lru_cache(maxsize=64)

@@ -7,6 +7,7 @@ so every name keeps all its values in request order.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -106,20 +107,35 @@ def negotiate_version(kvp: Kvp, supported: tuple[str, ...], default: str) -> str
     )
 
 
-async def read_kvp(request: Request) -> Kvp:
+@dataclass(frozen=True)
+class Received:
+    """What a request brought, read in the event loop; parsed in a worker thread (a large
+    body parsed in the loop would hold every other request up)."""
+
+    method: str
+    media_type: str
+    query: str
+    body: bytes
+
+    @classmethod
+    async def read(cls, request: Request) -> Received:
+        body = await request.body() if request.method == "POST" else b""
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        return cls(request.method, media_type, request.url.query, body)
+
+
+def parse_kvp(received: Received) -> Kvp:
     """KVP of a GET query string or a form-encoded POST body; XML POST is not supported."""
-    if request.method != "POST":
-        return Kvp.parse(request.url.query)
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/x-www-form-urlencoded":
+    if received.method != "POST":
+        return Kvp.parse(received.query)
+    if received.media_type != "application/x-www-form-urlencoded":
         raise GatewayError(
             "only KVP requests (GET, or POST application/x-www-form-urlencoded) are supported",
             locator="request",
             code="OperationNotSupported",
             status=501,
         )
-    body = (await request.body()).decode("utf-8", errors="replace")
+    body = received.body.decode("utf-8", errors="replace")
     return Kvp(
-        parse_qsl(request.url.query, keep_blank_values=True)
-        + parse_qsl(body, keep_blank_values=True)
+        parse_qsl(received.query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
     )

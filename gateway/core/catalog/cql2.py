@@ -128,18 +128,47 @@ def _compare(op: Callable[[Any, Any], bool], left: Node, right: Node) -> Node:
     return test
 
 
-def like_regex(pattern: str) -> re.Pattern[str]:
-    """A CQL2 ``like`` pattern (``%`` any run, ``_`` one character, ``\\`` escapes)."""
-    regex, index = "", 0
+def like_matcher(pattern: str, *, match_case: bool = True) -> Callable[[str], bool]:
+    """A CQL2 ``like`` pattern (``%`` any run, ``_`` one character, ``\\`` escapes) as a test
+    of a text. The pieces between ``%`` have a fixed length, so each is found left to right at
+    its first place (always a right one): no regular expression of many ``.*``, which
+    backtracks for hours on a pattern of a few thousand ``%``."""
+    pieces: list[tuple[str, int]] = []  # (regular expression, length)
+    piece, size, index = "", 0, 0
     while index < len(pattern):
         char = pattern[index]
-        if char == "\\" and index + 1 < len(pattern):
-            regex += re.escape(pattern[index + 1])
-            index += 2
-            continue
-        regex += ".*" if char == "%" else "." if char == "_" else re.escape(char)
+        if char == "%":
+            pieces.append((piece, size))
+            piece, size = "", 0
+        else:
+            if char == "\\" and index + 1 < len(pattern):
+                index += 1
+                piece += re.escape(pattern[index])
+            else:
+                piece += "." if char == "_" else re.escape(char)
+            size += 1
         index += 1
-    return re.compile(f"^{regex}$", re.DOTALL)
+    pieces.append((piece, size))
+    flags = re.DOTALL | (0 if match_case else re.IGNORECASE)
+    compiled = [(re.compile(p, flags), n) for p, n in pieces]
+    if len(compiled) == 1:
+        return lambda text: compiled[0][0].fullmatch(text) is not None
+    (first, _), *middle, (last, last_size) = compiled
+
+    def test(text: str) -> bool:
+        found = first.match(text)
+        if found is None:
+            return False
+        at = found.end()
+        for part, _ in middle:
+            found = part.search(text, at)
+            if found is None:
+                return False
+            at = found.end()
+        start = len(text) - last_size  # the last piece ends the text
+        return start >= at and last.fullmatch(text, start) is not None
+
+    return test
 
 
 def _compile(expression: dict[str, Any]) -> Node:
@@ -164,8 +193,8 @@ def _compile(expression: dict[str, Any]) -> Node:
         above, below = _compare(operator.ge, value, low), _compare(operator.le, value, high)
         return lambda get: _kleene_and([above(get), below(get)])
     if op == "like" and len(args) == 2 and isinstance(args[1], str):
-        value, regex = _operand(args[0]), like_regex(args[1])
-        return lambda get: None if (v := value(get)) is None else bool(regex.match(str(v)))
+        value, like = _operand(args[0]), like_matcher(args[1])
+        return lambda get: None if (v := value(get)) is None else like(str(v))
     if op == "in" and len(args) == 2 and isinstance(args[1], list):
         value, options = _operand(args[0]), [_operand(a) for a in args[1]]
         return lambda get: None if (v := value(get)) is None else any(v == o(get) for o in options)

@@ -70,6 +70,7 @@ def mapproxy_config(
     key by z/x/y only, and the engine's key covers every parameter that changes pixels.
     """
     config = runtime.config
+    limits = config.limits
     if summaries is None:
         summaries = {c.id: runtime.summaries.get(c.id) for c in config.collections}
     everywhere = [s.extent for s in summaries.values() if s.dates]
@@ -124,6 +125,9 @@ def mapproxy_config(
                 ),
                 "image_formats": WMS_FORMATS,
                 "featureinfo_types": INFO_TYPES,
+                # MapProxy's own cap (4000 x 4000 by default) never below the door's limits;
+                # the capabilities say the limits (door.wms130_max_size).
+                "max_output_pixels": [limits.max_width, limits.max_height],
                 "strict": True,
                 "md": {"title": title, "abstract": "Copernicus Sentinel data through WMS"},
             },

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
-from gateway.errors import GatewayError, MissingParameterValue
+from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 from gateway.ows.mapproxy import registry, wms
 from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
 from gateway.ows.mapproxy.config import mapproxy_config
@@ -127,10 +127,10 @@ class OgcFront:
                 tile = await self.tiles.tile(checked.tile, params, raw)
             elif checked.maps:  # admitted here, so that refusals are WMS exceptions
                 await run_in_threadpool(self.runtime.engine.admit, checked.maps)
-        except GatewayError as error:
-            return wms_exception(error, wms.version_of(params), params)
         except Exception as exc:
-            return wms_exception(_unexpected(exc), wms.version_of(params), params)
+            error = exc if isinstance(exc, GatewayError) else _unexpected(exc)
+            # A picture (EXCEPTIONS=INIMAGE) is drawn and encoded: not in the event loop.
+            return await run_in_threadpool(wms_exception, error, wms.version_of(params), params)
         if tile is not None:
             await _send_tile(scope, send, tile, self.caching)
             return None
@@ -138,7 +138,9 @@ class OgcFront:
             self.dates.refresh_soon()
         if checked.warning:
             send = _WithHeader(send, b"warning", checked.warning.encode())
-        await self._forward(scope, receive, send, "/wms", checked.params, _rewrite(checked))
+        limits = self.runtime.config.limits
+        rewrite = _rewrite(checked, (limits.max_width, limits.max_height))
+        await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
         return None
 
     async def _wmts(
@@ -163,20 +165,25 @@ class OgcFront:
                 info = kvp_info(params)
             if info is not None:
                 return await run_in_threadpool(feature_info, self.runtime, self.tiles.grids, info)
-            if rest.startswith("/1.0.0/"):
-                if rest == "/1.0.0/WMTSCapabilities.xml":
-                    self.dates.refresh_soon()
+            if rest == "/1.0.0/WMTSCapabilities.xml":
+                self.dates.refresh_soon()
                 await self._forward(scope, receive, send, "/wmts" + rest, params)
                 return None
+            if rest.startswith("/1.0.0/"):  # the path is not echoed: it may hold markup
+                raise InvalidParameterValue(
+                    "not a resource of this WMTS: see its REST templates in the capabilities",
+                    locator="path",
+                )
             if not operation:
                 raise MissingParameterValue("missing parameter REQUEST", locator="request")
+            if operation != "getcapabilities":  # MapProxy answers 500 to the others
+                raise wms.unknown_operation(operation)
         except GatewayError as error:
             return wmts_exception(error)
         except Exception as exc:
             return wmts_exception(_unexpected(exc))
         # KVP GetCapabilities: MapProxy's KVP WMTS service lives at /service.
-        if operation == "getcapabilities":
-            self.dates.refresh_soon()
+        self.dates.refresh_soon()
         await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"})
         return None
 
@@ -257,12 +264,14 @@ class _Rewriting:
         await self._send({"type": "http.response.body", "body": body})
 
 
-def _rewrite(checked: wms.Checked) -> Callable[[bytes], bytes] | None:
+def _rewrite(checked: wms.Checked, max_size: tuple[int, int]) -> Callable[[bytes], bytes] | None:
     """What a MapProxy answer to this WMS request goes through: capabilities get their time
-    dimensions' nearest values (and in 1.1.1 the 1.1.1 form), XML feature info the WMTS
-    envelope both doors answer in."""
+    dimensions' nearest values (in 1.1.1 the 1.1.1 form; in 1.3.0 the configured size
+    limits), XML feature info the WMTS envelope both doors answer in."""
+    if checked.capabilities_111:
+        return wms111_dimensions
     if checked.capabilities:
-        return wms111_dimensions if checked.capabilities_111 else nearest_time_values
+        return lambda document: wms130_max_size(nearest_time_values(document), max_size)
     operation = checked.params.get("REQUEST", "").strip().lower()
     if operation == "getfeatureinfo" and checked.params.get("INFO_FORMAT") == XML_INFO:
         return wmts_envelope
@@ -314,6 +323,16 @@ def reject(error: GatewayError, scope: Scope) -> Response:
         if service == "WMTS"
         else wms_exception_xml(error, wms.version_of(params))
     )
+
+
+_MAX_SIZE = re.compile(rb"<MaxWidth>\d+</MaxWidth>\s*<MaxHeight>\d+</MaxHeight>")
+
+
+def wms130_max_size(document: bytes, size: tuple[int, int]) -> bytes:
+    """MaxWidth/MaxHeight of WMS 1.3.0 capabilities: the configured limits (MapProxy writes the
+    square root of its pixel cap for both)."""
+    limits = f"<MaxWidth>{size[0]}</MaxWidth>\n    <MaxHeight>{size[1]}</MaxHeight>".encode()
+    return _MAX_SIZE.sub(limits, document, count=1)
 
 
 def build_door(runtime: Runtime) -> Door:

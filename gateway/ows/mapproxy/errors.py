@@ -19,7 +19,7 @@ _GENERIC = {"NotFound": "InvalidParameterValue"}
 
 def wms_code(error: GatewayError, version: str) -> str:
     """The WMS exception code of ``error`` for a protocol version."""
-    if error.locator == "crs":
+    if error.locator == "crs" and error.code == "InvalidParameterValue":
         return "InvalidCRS" if version == "1.3.0" else "InvalidSRS"
     if error.locator == "time" and error.code == "InvalidParameterValue":
         return "InvalidDimensionValue"

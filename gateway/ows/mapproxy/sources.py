@@ -22,7 +22,7 @@ from mapproxy.image.opts import ImageOptions
 from mapproxy.layer.map_layer import MapLayer
 from mapproxy.source import InfoSource, LegendSource, SourceError
 
-from gateway.core.grid import parse_crs
+from gateway.core.crs import parse_crs
 from gateway.errors import GatewayError
 from gateway.ows.mapproxy.context import current_params
 from gateway.ows.mapproxy.legend import legend_image

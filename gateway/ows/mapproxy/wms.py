@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
 
-from gateway.core.render import parse_format
-from gateway.core.request import RenderRequest, parse_bbox
+from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_color, parse_format
+from gateway.core.request import RenderRequest, count_pixels, parse_bbox
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
 from gateway.ows.mapproxy.app import default_base_config
 from gateway.ows.mapproxy.config import WMS_FORMATS, WMS_SRS
@@ -30,12 +30,68 @@ INFO_FORMATS = ("text/plain", "application/json", "text/xml")
 IMAGE_KEYS = {parse_format(f) for f in WMS_FORMATS}
 _SRS = {code.upper() for code in WMS_SRS}
 WHITE = ("0xffffff", "#ffffff")  # BGCOLOR values that mean MapProxy's default background
+EXCEPTION_FORMATS = frozenset(
+    {"xml", "inimage", "blank"}
+    | {f"application/vnd.ogc.se_{mode}" for mode in ("xml", "inimage", "blank")}
+)  # the 1.3.0 and the 1.1.1 names, taken in either version
 _RES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*m?\s*$")
+_VERSION = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}")
+_BOOLEANS = ("true", "false")
 
 
 def version_of(params: Mapping[str, str]) -> str:
+    """The version to write an exception in: the request's if we speak it, else 1.3.0."""
     version = params.get("VERSION") or params.get("WMTVER") or "1.3.0"
     return version if version in VERSIONS else "1.3.0"
+
+
+def _asked_version(params: Mapping[str, str]) -> str | None:
+    text = params.get("VERSION") or params.get("WMTVER") or ""
+    return text.strip() or None
+
+
+def operation_version(params: Mapping[str, str]) -> str:
+    """VERSION of a GetMap, GetFeatureInfo or GetLegendGraphic: 1.1.1 or 1.3.0 (the
+    default when absent); any other value is an InvalidParameterValue."""
+    version = _asked_version(params)
+    if version is None:
+        return "1.3.0"
+    if version not in VERSIONS:
+        raise InvalidParameterValue(
+            f"VERSION must be one of {', '.join(VERSIONS)}", locator="version"
+        )
+    return version
+
+
+def capabilities_version(params: Mapping[str, str]) -> str:
+    """WMS version negotiation: 1.3.0 for a version from 1.3.0 up (or none), else 1.1.1.
+    A VERSION that is no version number at all is an InvalidParameterValue."""
+    version = _asked_version(params)
+    if version is None:
+        return "1.3.0"
+    if not _VERSION.fullmatch(version):
+        raise InvalidParameterValue("VERSION must be a number such as 1.3.0", locator="version")
+    number = (*(int(part) for part in version.split(".")), 0, 0)[:3]
+    return "1.3.0" if number >= (1, 3, 0) else "1.1.1"
+
+
+def map_options(params: Mapping[str, str]) -> dict[str, str]:
+    """EXCEPTIONS, TRANSPARENT and BGCOLOR checked (InvalidParameterValue for values WMS does
+    not define), as MapProxy should read them: BGCOLOR in its ``0xRRGGBB`` form."""
+    exceptions = params.get("EXCEPTIONS")
+    if exceptions is not None and exceptions.strip().lower() not in EXCEPTION_FORMATS:
+        raise InvalidParameterValue(
+            "EXCEPTIONS must be XML, INIMAGE or BLANK", locator="exceptions"
+        )
+    transparent = params.get("TRANSPARENT")
+    if transparent is not None and transparent.strip().lower() not in _BOOLEANS:
+        raise InvalidParameterValue("TRANSPARENT must be TRUE or FALSE", locator="transparent")
+    options = {}
+    bgcolor = params.get("BGCOLOR")
+    if bgcolor is not None and bgcolor.strip():
+        red, green, blue, _ = parse_color(bgcolor, locator="bgcolor")
+        options["BGCOLOR"] = f"0x{red:02X}{green:02X}{blue:02X}"
+    return options
 
 
 @dataclass(frozen=True)
@@ -83,13 +139,14 @@ def _from_res(params: Mapping[str, str], name: str, extent: float) -> int:
     match = _RES.match(require(params, name))
     if not match or float(match.group(1)) <= 0:
         raise InvalidParameterValue(f"{name} must be a positive number", locator=name.lower())
-    return max(1, round(extent / float(match.group(1))))
+    return count_pixels(extent, float(match.group(1)), "size")
 
 
 def layer_requests(
     runtime: Runtime, names: list[str], area: MapArea, params: Mapping[str, str], fmt: str
 ) -> list[RenderRequest]:
-    """One validated engine request per layer (the expression checked too)."""
+    """One validated engine request per layer (the expression checked too, and for a
+    picture format whether the style can show it)."""
     if not names:
         raise MissingParameterValue("missing parameter LAYERS", locator="layers")
     render = RenderParams.from_params(params)
@@ -98,13 +155,26 @@ def layer_requests(
         request = render.request(
             runtime, layer=name, bbox=area.bbox, crs=area.crs, size=area.size, format=fmt
         )
-        runtime.engine.expression(request)
+        runtime.engine.check(request)
         requests.append(request)
     return requests
 
 
 def _names(params: Mapping[str, str], key: str) -> list[str]:
     return [name.strip() for name in params.get(key, "").split(",") if name.strip()]
+
+
+def _known_layers(runtime: Runtime, names: list[str], locator: str) -> list[str]:
+    """The configured names of ``names`` (MissingParameterValue when none, LayerNotDefined)."""
+    if not names:
+        raise MissingParameterValue(f"missing parameter {locator.upper()}", locator=locator)
+    known = []
+    for name in names:
+        conf = runtime.config.layer(name)
+        if conf is None:
+            raise NotFound(f"unknown layer {name[:40]!r}", locator=locator, code="LayerNotDefined")
+        known.append(conf.name)
+    return known
 
 
 @dataclass
@@ -166,12 +236,23 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
     if "STYLES" in out:  # checked below with the engine; MapProxy only knows the default
         out[STYLES_KEY], out["STYLES"] = out["STYLES"], ""
     operation = params.get("REQUEST", "").strip().lower()
-    version = version_of(params)
+    service = params.get("SERVICE")
+    if service is not None and service.strip().upper() != "WMS":
+        raise InvalidParameterValue("SERVICE must be WMS", locator="service")
     if operation in ("getcapabilities", "capabilities"):
+        version = capabilities_version(params)
+        out.pop("WMTVER", None)
+        out["VERSION"] = version
         return Checked(out, capabilities_111=version == "1.1.1", capabilities=True)
+    if operation in ("getmap", "map", "getfeatureinfo", "getlegendgraphic"):
+        version = operation_version(params)
+        out.pop("WMTVER", None)
+        out["VERSION"] = version  # as MapProxy reads it (it fails on a blank one)
     if operation in ("getmap", "map"):
+        out.update(map_options(params))
         area = parse_area(params, version)
         fmt = parse_format(require(params, "FORMAT"), allowed=IMAGE_KEYS)
+        out["FORMAT"] = MEDIA_TYPES[fmt] if fmt in IMAGE_FORMATS else out["FORMAT"]
         requests = layer_requests(runtime, _names(params, "LAYERS"), area, params, fmt)
         out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
         out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
@@ -185,11 +266,13 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
             return Checked(out, tile=tile, maps=requests, warning=warning)
         return Checked(out, maps=requests, warning=warning)
     if operation == "getfeatureinfo":
+        out.update(map_options(params))
         area = parse_area(params, version)
+        out["LAYERS"] = ",".join(_known_layers(runtime, _names(params, "LAYERS"), "layers"))
         layers = _names(params, "QUERY_LAYERS")
         if not layers:
             raise MissingParameterValue("missing parameter QUERY_LAYERS", locator="query_layers")
-        checked = layer_requests(runtime, layers, area, params, "png")
+        checked = layer_requests(runtime, layers, area, params, "tiff")  # values, no picture
         out["QUERY_LAYERS"] = ",".join(str(r.layer) for r in checked)
         i_name, j_name = ("I", "J") if version == "1.3.0" else ("X", "Y")
         i, j = parse_int(params, i_name), parse_int(params, j_name)
@@ -208,17 +291,26 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
         out["INFO_FORMAT"] = info
         return Checked(out, warning=time_warning(checked))
     if operation == "getlegendgraphic":
-        layer = require(params, "LAYER")
-        conf = runtime.config.layer(layer)
-        if conf is None:
-            raise NotFound(f"unknown layer {layer[:40]!r}", locator="layer", code="LayerNotDefined")
-        out["LAYER"] = conf.name
-        out.setdefault("FORMAT", "image/png")
-        out.setdefault("SLD_VERSION", "1.1.0")
+        (out["LAYER"],) = _known_layers(runtime, [require(params, "LAYER").strip()], "layer")
+        style = RenderParams.from_params(params).style
+        if style is not None and runtime.config.style(style) is None:
+            raise InvalidParameterValue(
+                f"unknown style {style[:40]!r}", locator="style", code="StyleNotDefined"
+            )
+        legend = parse_format(params.get("FORMAT") or "image/png", allowed=IMAGE_FORMATS)
+        out["FORMAT"] = MEDIA_TYPES[legend]
+        if (params.get("SLD_VERSION") or "1.1.0").strip() != "1.1.0":
+            raise InvalidParameterValue("SLD_VERSION must be 1.1.0", locator="sld_version")
+        out["SLD_VERSION"] = "1.1.0"
         return Checked(out)
     if not operation:
         raise MissingParameterValue("missing parameter REQUEST", locator="request")
-    raise GatewayError(
+    raise unknown_operation(operation)
+
+
+def unknown_operation(operation: str) -> GatewayError:
+    """OperationNotSupported for a REQUEST the door does not answer (WMS and WMTS)."""
+    return GatewayError(
         f"unknown operation {operation[:40]!r}",
         locator="request",
         code="OperationNotSupported",

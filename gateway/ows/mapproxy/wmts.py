@@ -129,7 +129,8 @@ class TileGrids:
     def tile_request(
         self, runtime: Runtime, address: TileAddress, params: Mapping[str, str]
     ) -> RenderRequest:
-        """The engine request of one tile; validates layer, set, z/x/y, format and params."""
+        """The engine request of one tile; validates layer, set, z/x/y, format and params (the
+        expression too, and that the style shows it, before any read)."""
         if runtime.config.layer(address.layer) is None:
             raise NotFound(
                 f"unknown layer {address.layer[:40]!r}", locator="layer", code="LayerNotDefined"
@@ -155,5 +156,5 @@ class TileGrids:
             size=tuple(grid.tile_size),
             format=fmt,
         )
-        runtime.engine.expression(request)
+        runtime.engine.check(request)  # a tile is a picture: its style must show the expression
         return request

@@ -11,9 +11,6 @@ import math
 from dataclasses import dataclass
 
 from rasterio.crs import CRS
-from rasterio.warp import transform_bounds
-
-from gateway.errors import InvalidParameterValue
 
 NATIVE_RES = 0.0001  # degrees
 NATIVE_RES_PROJECTED = 10.0  # CRS units (metres)
@@ -51,18 +48,3 @@ def native_size(bounds: tuple[float, float, float, float], crs: CRS) -> tuple[in
         max(1, round((bounds[2] - bounds[0]) / res)),
         max(1, round((bounds[3] - bounds[1]) / res)),
     )
-
-
-def reproject_bounds(
-    bounds: tuple[float, float, float, float], source: CRS, target: CRS
-) -> tuple[float, float, float, float]:
-    """``bounds`` from ``source`` to ``target`` (densified), InvalidParameterValue if impossible."""
-    if source == target:
-        return bounds
-    try:
-        out = transform_bounds(source, target, *bounds, densify_pts=21)
-    except Exception:
-        raise InvalidParameterValue("area cannot be transformed to the output CRS") from None
-    if not all(math.isfinite(v) for v in out):
-        raise InvalidParameterValue("area cannot be transformed to the output CRS")
-    return out

@@ -13,7 +13,7 @@ from starlette.types import Scope
 from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.exceptions import Dialect, error_response
-from gateway.ows.kvp import Kvp, negotiate_version, read_kvp, split_list
+from gateway.ows.kvp import Kvp, Received, negotiate_version, parse_kvp, split_list
 from gateway.ows.wcs import v100, v111, v201
 from gateway.ows.wcs.coverages import CoverageCatalog
 from gateway.ows.wcs.getcoverage import get_coverage
@@ -33,6 +33,14 @@ class WcsService:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.coverages = CoverageCatalog(runtime.config, runtime.summaries)
+
+    def answer(self, received: Received, endpoint: Endpoint) -> Response:
+        """The answer to a request as received (parsed here, in the worker thread)."""
+        try:
+            kvp = parse_kvp(received)
+        except GatewayError as error:
+            return error_response(error, Dialect.OWS20, version="2.0.1", wcs=True)
+        return self.handle(kvp, endpoint)
 
     def handle(self, kvp: Kvp, endpoint: Endpoint) -> Response:
         version = "2.0.1"
@@ -109,11 +117,8 @@ def build_door(runtime: Runtime) -> Door:
     service = WcsService(runtime)
 
     async def endpoint(request: Request) -> Response:
-        try:
-            kvp = await read_kvp(request)
-        except GatewayError as error:
-            return error_response(error, Dialect.OWS20, version="2.0.1", wcs=True)
-        return await run_in_threadpool(service.handle, kvp, _endpoint(request))
+        received = await Received.read(request)
+        return await run_in_threadpool(service.answer, received, _endpoint(request))
 
     def reject(error: GatewayError, scope: Scope) -> Response:
         """An error of the HTTP edge as a WCS exception report (2.0.1's unless VERSION says)."""

@@ -48,7 +48,9 @@ def _style(request: CoverageRequest, outputs: int) -> str | None:
 
 
 def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
-    """The engine request of ``request`` (validates sizes, time, cloud cover, expression)."""
+    """The engine request of ``request``: EXPRESSION, when given, in place of the coverage's
+    fields, as on every other door (validates sizes, time, cloud cover and the expression:
+    its bands, its outputs and whether a PNG's style can show them)."""
     coverage = request.coverage
     if request.expression:
         expression = request.expression
@@ -56,11 +58,12 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
     elif coverage.layer and request.fields == coverage.fields:
         expression, outputs = None, len(coverage.fields)
     else:
-        expression = ";".join(f.expression for f in request.fields)
+        fields = request.fields
+        if len(fields) > runtime.config.limits.max_outputs:
+            fields = fields[:1]  # validated here; engine.mosaic reads them all
+        expression = ";".join(f.expression for f in fields)
         outputs = len(request.fields)
-    if outputs > runtime.config.limits.max_outputs:
-        expression = request.fields[0].expression  # validated here, read by engine.mosaic
-    return build_request(
+    render_request = build_request(
         runtime.config,
         bbox=request.bbox,
         crs=request.crs,
@@ -77,6 +80,8 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         resampling=request.resampling,
         times=runtime.times,
     )
+    runtime.engine.check(render_request)
+    return render_request
 
 
 def get_coverage(runtime: Runtime, request: CoverageRequest) -> Rendered:

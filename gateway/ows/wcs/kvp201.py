@@ -10,14 +10,18 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from rasterio.crs import CRS
+
 from gateway.core.catalog import TimeRange
+from gateway.core.crs import Bounds
 from gateway.core.dates import day_range, parse_time
-from gateway.core.grid import WGS84
+from gateway.core.grid import WGS84, reproject_bounds
+from gateway.core.request import MAX_PIXELS_PER_AXIS
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
 from gateway.ows.wcs.coverages import Coverage, Field
-from gateway.ows.wcs.domain import native_grid, native_size, reproject_bounds
+from gateway.ows.wcs.domain import native_grid, native_size
 from gateway.ows.wcs.getcoverage import CoverageRequest
 from gateway.ows.wcs.service import INTERPOLATIONS
 
@@ -175,7 +179,7 @@ def _scaled_size(kvp: Kvp, size: tuple[int, int]) -> tuple[int, int]:
     factor = kvp.text("SCALEFACTOR")
     if factor is not None:
         value = _scale_number(factor)
-        width, height = round(width / value), round(height / value)
+        width, height = _scaled(width, value), _scaled(height, value)
     for key, apply in (("SCALEAXES", "factor"), ("SCALESIZE", "size")):
         for item in split_list(kvp.text(key)):
             match = _AXIS_VALUE.match(item)
@@ -192,11 +196,19 @@ def _scaled_size(kvp: Kvp, size: tuple[int, int]) -> tuple[int, int]:
                     )
                 new = int(value)
             else:
-                new = round((width if kind == "x" else height) / value)
+                new = _scaled(width if kind == "x" else height, value)
             width, height = (new, height) if kind == "x" else (width, new)
     if width < 1 or height < 1:
         raise wcs_error("InvalidScaleFactor", "scaling leaves no pixel", "scalefactor")
     return width, height
+
+
+def _scaled(pixels: int, factor: float) -> int:
+    """``pixels`` scaled down by ``factor``; InvalidScaleFactor when that is no size at all."""
+    scaled = pixels / factor
+    if not scaled <= MAX_PIXELS_PER_AXIS:
+        raise wcs_error("InvalidScaleFactor", "the scale factor asks for too many pixels", "scale")
+    return round(scaled)
 
 
 def _scale_number(text: str) -> float:
@@ -219,6 +231,14 @@ def _crs(text: str, kind: str) -> OwsCrs:
         raise wcs_error(f"{kind}-NotSupported", error.message, kind.lower()) from None
 
 
+def _subset_box(box: Bounds, source: CRS, target: CRS) -> Bounds:
+    """A subset's box in ``target``; InvalidSubsetting when it has no extent there."""
+    try:
+        return reproject_bounds(box, source, target, "subset")
+    except InvalidParameterValue as error:
+        raise wcs_error("InvalidSubsetting", error.message, "subset") from None
+
+
 def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
     """The version-neutral request of a WCS 2.0.1 GetCoverage."""
     subsets = parse_subsets(subset_values(kvp))
@@ -230,7 +250,7 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         kvp.text("OUTPUTCRS") or kvp.text("SUBSETTINGCRS") or "EPSG:4326", "OutputCrs"
     )
     native = native_grid(coverage.bbox).bounds
-    extent = reproject_bounds(native, WGS84, subset_crs.crs)
+    extent = _subset_box(native, WGS84, subset_crs.crs)
     bounds = [extent[0], extent[1], extent[2], extent[3]]
     for kind, (lo, hi) in (("x", (0, 2)), ("y", (1, 3))):
         if kind in subsets:
@@ -248,7 +268,8 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
     if subset_crs.crs == WGS84:  # trim to the coverage, as WCS 2.0 trims do
         bounds = [max(bounds[0], extent[0]), max(bounds[1], extent[1]),
                   min(bounds[2], extent[2]), min(bounds[3], extent[3])]  # fmt: skip
-    out_bounds = reproject_bounds(tuple(bounds), subset_crs.crs, output_crs.crs)  # type: ignore[arg-type]
+    box = (bounds[0], bounds[1], bounds[2], bounds[3])
+    out_bounds = _subset_box(box, subset_crs.crs, output_crs.crs)
     size = _scaled_size(kvp, native_size(out_bounds, output_crs.crs))
     time = _time(subsets.get("t"), coverage) or kvp.text("TIME")
     return CoverageRequest(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway.core.request import parse_time
+from gateway.core.dates import parse_time
 from gateway.errors import InvalidParameterValue
 
 ANSI_CRS = "http://www.opengis.net/def/crs/OGC/0/AnsiDate"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from lxml import etree
 
+from gateway.core.grid import reproject_bounds
+from gateway.core.request import bbox_numbers, count_pixels
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
 from gateway.ows.wcs.coverages import NODATA, Coverage, Field
-from gateway.ows.wcs.domain import native_grid, reproject_bounds
+from gateway.ows.wcs.domain import native_grid
 from gateway.ows.wcs.getcoverage import CoverageRequest
 from gateway.ows.wcs.service import ABSTRACT, CRS_CODES, TITLE, Endpoint
 from gateway.ows.xml import XLINK, XSI, fmt, iso, sub
@@ -153,21 +155,15 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
     """WCS 1.0.0 GetCoverage: BBOX in CRS (x/y order), WIDTH/HEIGHT or RESX/RESY, RESPONSE_CRS."""
     crs = parse_ows_crs(kvp.require("CRS"))
     out = parse_ows_crs(kvp.text("RESPONSE_CRS") or kvp.require("CRS"), "response_crs")
-    values = split_list(kvp.require("BBOX"))
-    try:
-        bbox = tuple(float(v) for v in values)
-    except ValueError:
-        raise InvalidParameterValue("BBOX must be four numbers", locator="bbox") from None
-    if len(bbox) != 4:
-        raise InvalidParameterValue("BBOX must be four numbers", locator="bbox")
-    bounds = reproject_bounds(bbox, crs.crs, out.crs)  # type: ignore[arg-type]
+    bbox = bbox_numbers(split_list(kvp.require("BBOX")))
+    bounds = reproject_bounds(bbox, crs.crs, out.crs)
     width, height = kvp.integer("WIDTH", minimum=1), kvp.integer("HEIGHT", minimum=1)
     resx, resy = kvp.number("RESX"), kvp.number("RESY")
     if width is None or height is None:
         if resx is None or resy is None:
             raise MissingParameterValue("give WIDTH and HEIGHT or RESX and RESY", locator="width")
-        width = max(1, round((bounds[2] - bounds[0]) / resx))
-        height = max(1, round((bounds[3] - bounds[1]) / resy))
+        width = count_pixels(bounds[2] - bounds[0], resx, "resx")
+        height = count_pixels(bounds[3] - bounds[1], resy, "resy")
     interpolation = kvp.text("INTERPOLATION")
     resampling = None
     if interpolation is not None:

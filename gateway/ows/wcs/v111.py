@@ -8,11 +8,13 @@ import re
 from lxml import etree
 from starlette.responses import Response
 
+from gateway.core.grid import reproject_bounds
+from gateway.core.request import bbox_numbers, count_pixels
 from gateway.errors import InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
 from gateway.ows.wcs.coverages import NODATA, Coverage, Field
-from gateway.ows.wcs.domain import native_grid, native_size, reproject_bounds
+from gateway.ows.wcs.domain import native_grid, native_size
 from gateway.ows.wcs.getcoverage import CoverageRequest
 from gateway.ows.wcs.multipart import Part, multipart_related
 from gateway.ows.wcs.service import (
@@ -145,13 +147,12 @@ def _description(parent: etree._Element, coverage: Coverage) -> None:
 
 def _bbox(kvp: Kvp) -> tuple[tuple[float, float, float, float], OwsCrs]:
     parts = split_list(kvp.require("BOUNDINGBOX"))
-    crs = parse_ows_crs(parts[4] if len(parts) >= 5 else NATIVE, "boundingbox")
-    try:
-        a, b, c, d = (float(v) for v in parts[:4])
-    except ValueError:
+    if len(parts) not in (4, 5):
         raise InvalidParameterValue(
             "BOUNDINGBOX must be four numbers and a CRS", locator="boundingbox"
-        ) from None
+        )
+    crs = parse_ows_crs(parts[4] if len(parts) == 5 else NATIVE, "boundingbox")
+    a, b, c, d = bbox_numbers(parts[:4], "boundingbox")
     (x0, y0), (x1, y1) = crs.xy(a, b), crs.xy(c, d)
     return (x0, y0, x1, y1), crs
 
@@ -228,7 +229,7 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
     _check_store(kvp.text("STORE"))
     bbox, bbox_crs = _bbox(kvp)
     base = parse_ows_crs(kvp.text("GRIDBASECRS") or bbox_crs.urn, "gridbasecrs")
-    bounds = reproject_bounds(bbox, bbox_crs.crs, base.crs)
+    bounds = reproject_bounds(bbox, bbox_crs.crs, base.crs, "boundingbox")
     offsets = _offsets(kvp.text("GRIDOFFSETS"), base)
     if offsets is not None:  # the box spans grid points (cell centres): widen by half a cell
         resx, resy = offsets
@@ -239,8 +240,8 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
             bounds[3] + resy / 2,
         )
         size = (
-            max(1, round((bounds[2] - bounds[0]) / resx)),
-            max(1, round((bounds[3] - bounds[1]) / resy)),
+            count_pixels(bounds[2] - bounds[0], resx, "gridoffsets"),
+            count_pixels(bounds[3] - bounds[1], resy, "gridoffsets"),
         )
     else:
         size = native_size(bounds, base.crs)

@@ -28,6 +28,7 @@ from gateway.ows.wfs.features import GEOMETRY, NEVER_NULL, PROPERTIES, STAC_NAME
 from gateway.ows.wfs.filters import (
     children,
     gml_geometry,
+    like_pattern,
     local_name,
     period,
     reference,
@@ -74,7 +75,8 @@ def _prop(name: str) -> Expr:
 
 
 def timestamp(moment: datetime) -> Expr:
-    return {"timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    """A CQL2 timestamp (years below 1000 too: ``%Y`` does not pad them)."""
+    return {"timestamp": f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.%fZ")}
 
 
 def _literal(value: Any) -> Any:
@@ -176,30 +178,10 @@ def _property_test(
         args = [value, _prop(field)] if reverse else [_prop(field), value]
         return _guarded(field, _op(_OPS[name], *args), guard)
     if name == "PropertyIsLike" and text:
-        pattern = _like_pattern(element, (kids[1].text or "") if len(kids) > 1 else "")
+        pattern = like_pattern(element, (kids[1].text or "") if len(kids) > 1 else "")
         return _guarded(field, _op("like", _prop(field), pattern), guard)
     if name == "PropertyIsBetween" and not text:
         low = _literal(typed(prop, "".join(kids[1].itertext()).strip()))
         high = _literal(typed(prop, "".join(kids[2].itertext()).strip()))
         return _guarded(field, _op("between", _prop(field), low, high), guard)
     return NOTHING
-
-
-def _like_pattern(element: etree._Element, pattern: str) -> str:
-    """An FES Like pattern (its wildCard/singleChar/escapeChar) as a CQL2 ``like`` one."""
-    wild, single = element.get("wildCard", "*"), element.get("singleChar", ".")
-    escape = element.get("escapeChar", "\\")
-
-    def literal(char: str) -> str:
-        return "\\" + char if char in "%_\\" else char
-
-    out, index = "", 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == escape and index + 1 < len(pattern):
-            out += literal(pattern[index + 1])
-            index += 2
-            continue
-        out += "%" if char == wild else "_" if char == single else literal(char)
-        index += 1
-    return out

@@ -20,7 +20,7 @@ from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.exceptions import Dialect, error_response
-from gateway.ows.kvp import Kvp, negotiate_version, read_kvp, split_list
+from gateway.ows.kvp import Kvp, Received, negotiate_version, parse_kvp, split_list
 from gateway.ows.wfs import documents, encode
 from gateway.ows.wfs.documents import GET_FEATURE_BY_ID, OPERATIONS
 from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, property_name
@@ -72,6 +72,14 @@ class WfsService:
 
     def collections(self) -> list[str]:
         return [c.id for c in self.runtime.config.collections]
+
+    def answer(self, received: Received, url: str) -> Response:
+        """The answer to a request as received (parsed here, in the worker thread)."""
+        try:
+            kvp = request_kvp(received)
+        except Exception as error:  # rendered once, here
+            return error_response(error, Dialect.OWS11, version="2.0.0")
+        return self.handle(kvp, url)
 
     def handle(self, kvp: Kvp, url: str) -> Response:
         try:
@@ -165,13 +173,11 @@ class WfsService:
         return xml_response(encode.value_collection(values, matched, query.crs, fids, links))
 
 
-async def read_request(request: Request) -> Kvp:
+def request_kvp(received: Received) -> Kvp:
     """KVP of a GET, of a form-encoded POST, or read from an XML POST body."""
-    if request.method == "POST":
-        body = await request.body()
-        if looks_like_xml(body):
-            return kvp_from_xml(body)
-    return await read_kvp(request)
+    if received.method == "POST" and looks_like_xml(received.body):
+        return kvp_from_xml(received.body)
+    return parse_kvp(received)
 
 
 def build_door(runtime: Runtime) -> Door:
@@ -180,13 +186,10 @@ def build_door(runtime: Runtime) -> Door:
     service = WfsService(runtime, catalog)
 
     async def endpoint(request: Request) -> Response:
-        try:
-            kvp = await read_request(request)
-        except Exception as error:  # rendered once, here
-            return error_response(error, Dialect.OWS11, version="2.0.0")
+        received = await Received.read(request)
         root = request.scope.get("root_path", "").removesuffix("/ows")
         url = f"{request.url.scheme}://{request.url.netloc}{root}/wfs"
-        return await run_in_threadpool(service.handle, kvp, url)
+        return await run_in_threadpool(service.answer, received, url)
 
     def reject(error: GatewayError, scope: Scope) -> Response:
         """An error of the HTTP edge as a WFS exception report."""

@@ -8,7 +8,7 @@ Element names are matched by local name, so FES 1.1 (``ogc:``) filters work too.
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -17,8 +17,10 @@ from lxml import etree
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from gateway.core.catalog.cql2 import like_matcher
+from gateway.core.crs import check_inside
+from gateway.core.dates import parse_time
 from gateway.core.grid import WGS84
-from gateway.core.request import parse_time
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs, reproject_geometry
 from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, Feature, property_name
@@ -175,25 +177,33 @@ def _comparison(element: etree._Element, kids: list, compare: Callable) -> Predi
     return test
 
 
-def _like(element: etree._Element, kids: list) -> Predicate:
-    prop = reference(kids[0] if kids else None)
-    pattern = (kids[1].text or "") if len(kids) > 1 else ""
+def like_pattern(element: etree._Element, pattern: str) -> str:
+    """An FES Like pattern (its wildCard/singleChar/escapeChar) as a CQL2 ``like`` one."""
     wild, single = element.get("wildCard", "*"), element.get("singleChar", ".")
     escape = element.get("escapeChar", "\\")
-    regex, index = "", 0
+
+    def literal(char: str) -> str:
+        return "\\" + char if char in "%_\\" else char
+
+    out, index = "", 0
     while index < len(pattern):
         char = pattern[index]
         if char == escape and index + 1 < len(pattern):
-            regex += re.escape(pattern[index + 1])
+            out += literal(pattern[index + 1])
             index += 2
             continue
-        regex += ".*" if char == wild else "." if char == single else re.escape(char)
+        out += "%" if char == wild else "_" if char == single else literal(char)
         index += 1
-    flags = 0 if element.get("matchCase", "true").lower() != "false" else re.IGNORECASE
-    compiled = re.compile(f"^{regex}$", flags | re.DOTALL)
-    return lambda f: (
-        f.properties.get(prop) is not None and bool(compiled.match(str(f.properties[prop])))
-    )
+    return out
+
+
+def _like(element: etree._Element, kids: list) -> Predicate:
+    """The catalog's own ``like`` (no backtracking), on the pattern the catalog is sent."""
+    prop = reference(kids[0] if kids else None)
+    pattern = like_pattern(element, (kids[1].text or "") if len(kids) > 1 else "")
+    match_case = element.get("matchCase", "true").lower() != "false"
+    like = like_matcher(pattern, match_case=match_case)
+    return lambda f: f.properties.get(prop) is not None and like(str(f.properties[prop]))
 
 
 def _between(kids: list) -> Predicate:
@@ -246,12 +256,17 @@ def _pairs(text: str, crs: OwsCrs) -> list[tuple[float, float]]:
         values = [float(v) for v in text.split()]
     except ValueError:
         raise parsing_failed("coordinates must be numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise InvalidParameterValue("coordinates must be finite numbers", locator="filter")
     if len(values) % 2:
         raise parsing_failed("coordinates must come in pairs")
     return [crs.xy(values[i], values[i + 1]) for i in range(0, len(values), 2)]
 
 
-def to_lonlat(geometry: BaseGeometry, crs: OwsCrs) -> BaseGeometry:
+def to_lonlat(geometry: BaseGeometry, crs: OwsCrs, locator: str = "filter") -> BaseGeometry:
+    """A client's geometry in lon/lat, once its coordinates are known to be finite and within
+    what ``crs`` can show (``check_inside``)."""
+    check_inside(crs.crs, geometry.bounds, locator)
     return reproject_geometry(geometry, crs.crs, WGS84)
 
 

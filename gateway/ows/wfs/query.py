@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from shapely.geometry import box
 
 from gateway.core.catalog import PageQuery, SortKey, cql2_text
-from gateway.core.request import parse_time
+from gateway.core.dates import parse_time
+from gateway.core.request import bbox_numbers
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -79,17 +80,14 @@ def type_names(kvp: Kvp, known: list[str], *, required: bool = True) -> list[str
 
 def _bbox(text: str) -> Constraint:
     parts = split_list(text)
-    crs = parse_ows_crs(parts[4] if len(parts) == 5 else DEFAULT_CRS, "bbox")
-    try:
-        a, b, c, d = (float(v) for v in parts[:4])
-    except ValueError:
-        raise InvalidParameterValue("BBOX must be four numbers and a CRS", locator="bbox") from None
     if len(parts) not in (4, 5):
         raise InvalidParameterValue("BBOX must be four numbers and a CRS", locator="bbox")
+    crs = parse_ows_crs(parts[4] if len(parts) == 5 else DEFAULT_CRS, "bbox")
+    a, b, c, d = bbox_numbers(parts[:4])
     (x0, y0), (x1, y1) = crs.xy(a, b), crs.xy(c, d)
     if x0 > x1 or y0 > y1:
         raise InvalidParameterValue("BBOX corners are reversed", locator="bbox")
-    area = to_lonlat(box(x0, y0, x1, y1), crs)
+    area = to_lonlat(box(x0, y0, x1, y1), crs, "bbox")
     return Constraint(lambda f: f.geometry.intersects(area), cql2.spatial("s_intersects", area))
 
 
