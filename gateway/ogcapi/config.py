@@ -10,11 +10,11 @@ from gateway.runtime import Runtime
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 PROCESSES = {
-    "band-math": "processes.bandmath.BandMathProcessor",
-    "statistics": "processes.statistics.StatisticsProcessor",
-    "export": "processes.export.ExportProcessor",
+    "band-math": "gateway.processes.bandmath.BandMathProcessor",
+    "statistics": "gateway.processes.statistics.StatisticsProcessor",
+    "export": "gateway.processes.export.ExportProcessor",
 }
-MANAGER = "processes.manager.DaskRedisManager"
+MANAGER = "gateway.processes.manager.DaskRedisManager"
 
 
 def collection_extent(runtime: Runtime, collection: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.doors import Door
+from gateway.forwarded import configured_root
 from gateway.ogcapi import registry
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.context import with_query
@@ -24,7 +25,7 @@ from gateway.ogcapi.errors import fix_error_answers
 from gateway.ogcapi.execution import job_routes
 from gateway.ogcapi.front import CORS, UnderPrefix
 from gateway.ogcapi.items import items_endpoint
-from gateway.ogcapi.links import FollowRequest, configured_root
+from gateway.ogcapi.links import FollowRequest
 from gateway.ogcapi.outputs import output_dir, output_endpoint
 from gateway.runtime import Runtime
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
 from gateway.ogcapi.context import _check_body, with_query
-from processes.jobs import CALLER
+from gateway.processes.jobs import CALLER
 
 log = logging.getLogger(__name__)
 

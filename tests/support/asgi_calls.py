@@ -6,8 +6,8 @@ import asyncio
 
 from starlette.requests import Request
 
-from gateway.forwarded import ForwardedHeaders
-from gateway.ogcapi.links import STAND_IN, FollowRequest
+from gateway.forwarded import STAND_IN, ForwardedHeaders
+from gateway.ogcapi.links import FollowRequest
 
 PROXY = ("127.0.0.1", 40000)
 

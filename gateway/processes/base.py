@@ -10,11 +10,11 @@ from typing import Any, ClassVar
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from gateway.errors import GatewayError
+from gateway.processes.metadata import METADATA
+from gateway.processes.plan import Plan, run_here
+from gateway.processes.validation import validate_inputs
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from processes.metadata import METADATA
-from processes.plan import Plan, run_here
-from processes.validation import validate_inputs
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, Concatenate, Protocol
 
 from gateway.errors import GatewayError, NotFound
+from gateway.processes.storage import delete_output, read_output, remove_older_than, store_output
 from gateway.settings import Settings
-from processes.storage import delete_output, read_output, remove_older_than, store_output
 
 log = logging.getLogger(__name__)
 

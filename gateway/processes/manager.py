@@ -18,11 +18,18 @@ from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import JobStatus, RequestedProcessExecutionMode
 
 from gateway.errors import GatewayError, NotFound
-from processes.cleanup import Cleanup
-from processes.cluster import get_client
-from processes.jobs import CALLER, Jobs, JobStoreUnavailable, MemoryJobStore, job_store, new_job
-from processes.plan import Plan, remember_runtime, run_here
-from processes.runner import run_job, run_job_with
+from gateway.processes.cleanup import Cleanup
+from gateway.processes.cluster import get_client
+from gateway.processes.jobs import (
+    CALLER,
+    Jobs,
+    JobStoreUnavailable,
+    MemoryJobStore,
+    job_store,
+    new_job,
+)
+from gateway.processes.plan import Plan, remember_runtime, run_here
+from gateway.processes.runner import run_job, run_job_with
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +201,7 @@ class DaskRedisManager(BaseManager):
         self.jobs.clean()
 
     def close(self) -> None:
-        from processes.cluster import close_clients
+        from gateway.processes.cluster import close_clients
 
         if self.cleanup is not None:
             self.cleanup.stop()
