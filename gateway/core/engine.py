@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
 from gateway.core.catalog import Catalog, SearchQuery
@@ -14,6 +14,9 @@ from gateway.core.mosaic import mosaic
 from gateway.core.reader import SceneReader
 from gateway.core.render import MEDIA_TYPES, colorize, encode_geotiff, encode_image
 from gateway.core.request import RenderRequest
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 

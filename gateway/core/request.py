@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig
 from gateway.core.catalog import ORDERS, Order, TimeRange
 from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid, parse_crs
 from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import GatewayConfig
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
 
