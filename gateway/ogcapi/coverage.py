@@ -12,9 +12,9 @@ from gateway.ogcapi.context import query_param
 from gateway.ogcapi.coveragejson import to_coveragejson
 from gateway.ogcapi.crs import lonlat_bbox
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import BuiltOnce, runtime_for
 from gateway.ogcapi.scaling import native_size, output_size, subset_bbox
 from gateway.ogcapi.sources import resolve_source
+from gateway.registry import BuiltOnce, runtime_for
 
 MAX_JSON_CELLS = 512 * 512  # CoverageJSON is text: larger grids must use GeoTIFF
 

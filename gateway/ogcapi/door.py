@@ -15,9 +15,9 @@ import yaml
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
+from gateway import registry
 from gateway.doors import Door
 from gateway.forwarded import configured_root
-from gateway.ogcapi import registry
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.context import with_query
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
@@ -42,7 +42,7 @@ def public_base_url(runtime: Runtime) -> str:
     return configured_root(runtime.settings) + PREFIX
 
 
-def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path]:
+def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path, Path]:
     """Write the generated configuration and OpenAPI document; return their paths."""
     from pygeoapi.config import validate_config
     from pygeoapi.openapi import get_oas
@@ -50,7 +50,7 @@ def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path
     jobs = folder / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
     config = build_config(
-        runtime, base_url=public_base_url(runtime), output_dir=str(jobs), app_id=app_id
+        runtime, base_url=public_base_url(runtime), output_dir=str(jobs), runtime_key=runtime_key
     )
     validate_config(config)
     config_path = folder / "pygeoapi-config.yml"
@@ -90,7 +90,7 @@ def advertise_features_classes() -> None:
 
 def build_providers(module: ModuleType) -> None:
     """Build every provider of the configuration now (each class builds once per app:
-    ``registry.BuiltOnce``), so no request builds one."""
+    ``gateway.registry.BuiltOnce``), so no request builds one."""
     from pygeoapi.plugin import load_plugin
 
     for resource in module.CONFIG["resources"].values():
@@ -124,9 +124,9 @@ def runtime_folder() -> Path:
 def build_door(runtime: Runtime) -> Door:
     """Generate pygeoapi's configuration from the runtime, build its providers, and mount its
     app at /ogcapi."""
-    app_id = registry.register(runtime)
+    runtime_key = registry.register(runtime)
     folder = runtime_folder()
-    config_path, openapi_path = write_files(runtime, folder, app_id)
+    config_path, openapi_path = write_files(runtime, folder, runtime_key)
     module = load_pygeoapi_app(config_path, openapi_path)
     build_providers(module)
     advertise_features_classes()
@@ -157,7 +157,7 @@ def build_door(runtime: Runtime) -> Door:
     def close() -> None:
         if hasattr(manager, "close"):
             manager.close()
-        registry.unregister(app_id)
+        registry.unregister(runtime_key)
         shutil.rmtree(folder, ignore_errors=True)
 
     front = [CORS]

@@ -9,7 +9,7 @@ from pygeoapi.provider.base import BaseProvider
 from gateway.core.request import build_request
 from gateway.ogcapi.context import query_param
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import BuiltOnce, runtime_for
+from gateway.registry import BuiltOnce, runtime_for
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 

@@ -18,10 +18,10 @@ from pygeoapi.provider.tile import BaseTileProvider, ProviderTileNotFoundError
 from gateway.core.request import build_request
 from gateway.ogcapi.context import query_param
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import BuiltOnce, runtime_for
 from gateway.ows.mapproxy.config import GRIDS
 from gateway.ows.mapproxy.tiles import TileService
 from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+from gateway.registry import BuiltOnce, runtime_for
 
 SCHEMES = ("WebMercatorQuad", "WorldCRS84Quad")
 

@@ -30,6 +30,7 @@ from gateway.processes.jobs import (
 )
 from gateway.processes.plan import Plan, remember_runtime, run_here
 from gateway.processes.runner import run_job, run_job_with
+from gateway.registry import runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ class DaskRedisManager(BaseManager):
     in this process and async jobs are coordinated from a thread here."""
 
     def __init__(self, manager_def: dict[str, Any]) -> None:
-        from gateway.ogcapi.registry import runtime_for
-
         super().__init__(manager_def)
         self.is_async = True
         self.runtime = runtime_for(manager_def)

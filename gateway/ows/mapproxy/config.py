@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from copy import deepcopy
 from typing import Any
 
+from gateway import registry
 from gateway.core.catalog.summary import WORLD, CollectionSummary
 from gateway.runtime import Runtime
 
@@ -58,7 +59,7 @@ def utm_zones(bbox: Sequence[float]) -> list[str]:
 
 def mapproxy_config(
     runtime: Runtime,
-    registry_key: str,
+    runtime_key: str,
     *,
     base_dir: str,
     title: str = "CDSE OGC gateway",
@@ -81,7 +82,7 @@ def mapproxy_config(
         sources[source_name] = {
             "type": "cdse",
             "layer": layer.name,
-            "gateway": registry_key,
+            registry.KEY: runtime_key,
             "coverage": {"bbox": list(summary.extent), "srs": "EPSG:4326"},
         }
         caches[cache_name] = {

@@ -16,10 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway import registry
 from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
 from gateway.errors import GatewayError, MissingParameterValue
-from gateway.ows.mapproxy import registry, wms
+from gateway.ows.mapproxy import wms
 from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
 from gateway.ows.mapproxy.config import mapproxy_config
 from gateway.ows.mapproxy.context import with_request_params
