@@ -7,6 +7,7 @@ import os
 import sys
 import tomllib
 from fnmatch import fnmatchcase
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,15 @@ def test_import_contracts_hold(monkeypatch, capsys):
     report = capsys.readouterr().out
     assert "Analyzed" in report and "2 kept, 0 broken" in report, report
     assert status == 0, report
+
+
+@pytest.mark.parametrize("name", ["pygeoapi", "pygeofilter", "mapproxy"])
+def test_the_frameworks_the_compat_modules_patch_are_pinned_and_installed(name):
+    """The _compat modules are written for one version of each framework: pyproject pins it
+    and the environment holds that version."""
+    dependencies = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    pins = dict(d.lower().split("==") for d in dependencies if "==" in d)
+    assert version(name) == pins[name]
 
 
 def test_the_distribution_ships_gateway_packages_only():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import json
 import os
 import shutil
@@ -18,10 +17,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from gateway import registry
 from gateway.doors import Door
 from gateway.forwarded import configured_root
+from gateway.ogcapi._compat import advertise_features_classes, fix_error_answers, load_app
 from gateway.ogcapi.config import build_config
-from gateway.ogcapi.context import with_query
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
-from gateway.ogcapi.errors import fix_error_answers
+from gateway.ogcapi.endpoints import with_query
 from gateway.ogcapi.execution import job_routes
 from gateway.ogcapi.front import CORS, UnderPrefix
 from gateway.ogcapi.items import items_endpoint
@@ -58,34 +57,6 @@ def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path,
     openapi_path = folder / "pygeoapi-openapi.json"
     openapi_path.write_text(json.dumps(get_oas(config)), encoding="utf-8")
     return config_path, openapi_path
-
-
-def load_pygeoapi_app(config_path: Path, openapi_path: Path) -> ModuleType:
-    """A fresh instance of pygeoapi's Starlette module, built from the given files.
-
-    pygeoapi keeps its configuration and ``API`` object in module globals; each door gets
-    its own module object (not the one in ``sys.modules``), so two apps in one process
-    answer from their own configuration.
-    """
-    os.environ["PYGEOAPI_CONFIG"] = str(config_path)
-    os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
-    spec = importlib.util.find_spec("pygeoapi.starlette_app")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.APP.debug = False  # pygeoapi builds it with debug=True: no tracebacks to clients
-    return module
-
-
-def advertise_features_classes() -> None:
-    """pygeoapi's Features conformance classes as this gateway implements them: its CQL2 and
-    filter classes (``cql.CONFORMANCE``), no transactions (pygeoapi reads this table when
-    it answers /conformance; the same for every door of the process)."""
-    from pygeoapi.api import itemtypes
-
-    table = itemtypes.CONFORMANCE_CLASSES_FEATURES
-    kept = [c for c in table if "/spec/cql2/" not in c and c not in NOT_IMPLEMENTED]
-    table[:] = [*kept, *CQL2_CLASSES]
 
 
 def build_providers(module: ModuleType) -> None:
@@ -127,9 +98,9 @@ def build_door(runtime: Runtime) -> Door:
     runtime_key = registry.register(runtime)
     folder = runtime_folder()
     config_path, openapi_path = write_files(runtime, folder, runtime_key)
-    module = load_pygeoapi_app(config_path, openapi_path)
+    module = load_app(config_path, openapi_path)
     build_providers(module)
-    advertise_features_classes()
+    advertise_features_classes(CQL2_CLASSES, NOT_IMPLEMENTED)
     fix_error_answers(module.api_)
 
     from pygeoapi.api import coverages, maps, tiles

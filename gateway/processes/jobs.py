@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Protocol
@@ -31,9 +30,6 @@ PREFIX = "cdse-gateway:ogcapi"
 DAY_S = 86_400.0
 RESULTS = "results/"  # job results in the output storage: results/<job id>
 EXPORTS = "export-"  # exports in the output storage: export-<hex>.tif
-
-# Who is asking (an authenticated identity), set by the door for each request; None: unknown.
-CALLER: ContextVar[str | None] = ContextVar("job_caller", default=None)
 
 
 class TooManyJobs(GatewayError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,9 +20,15 @@ from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
 from gateway.errors import GatewayError, MissingParameterValue
 from gateway.ows.mapproxy import wms
-from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
+from gateway.ows.mapproxy._compat import (
+    fix_kvp_capabilities,
+    nearest_time_values,
+    time_dimensions,
+    with_request_context,
+    wms111_dimensions,
+)
+from gateway.ows.mapproxy.app import build_mapproxy
 from gateway.ows.mapproxy.config import mapproxy_config
-from gateway.ows.mapproxy.context import with_request_params
 from gateway.ows.mapproxy.dates import CapabilityDates
 from gateway.ows.mapproxy.errors import wms_exception, wmts_exception
 from gateway.ows.mapproxy.featureinfo import (
@@ -260,39 +265,6 @@ def _rewrite(checked: wms.Checked) -> Callable[[bytes], bytes] | None:
     return None
 
 
-_DIMENSION_111 = re.compile(
-    rb'<Dimension name="(?P<name>[^"]+)" default="(?P<default>[^"]*)" nearestValue="0"'
-    rb'(?P<units> units="[^"]*")? >(?P<values>[^<]*)</Dimension>'
-)
-
-
-def nearest_time_values(document: bytes) -> bytes:
-    """WMS 1.3.0 time dimensions say ``nearestValue="1"``: a TIME between acquisitions is
-    answered with the nearest one (``core.dates``; MapProxy 7 writes ``0``)."""
-    return _DIMENSION_NEAREST.sub(rb'\g<head>nearestValue="1"', document)
-
-
-_DIMENSION_NEAREST = re.compile(
-    rb'(?P<head><Dimension name="time" default="[^"]*" )nearestValue="0"'
-)
-
-
-def wms111_dimensions(document: bytes) -> bytes:
-    """WMS 1.1.1 declares a dimension with ``<Dimension>`` and lists its values in ``<Extent>``
-    (MapProxy 7 writes the 1.3.0 form, which OWSLib and the 1.1.1 DTD do not accept); a TIME
-    between acquisitions is answered with the nearest one (``nearestValue="1"``)."""
-
-    def fix(match: re.Match[bytes]) -> bytes:
-        name, units = match["name"], match["units"] or b' units=""'
-        return (
-            b'<Dimension name="' + name + b'"' + units + b"/>\n    <Extent name=\"" + name
-            + b'" default="' + match["default"] + b'" nearestValue="1">' + match["values"]
-            + b"</Extent>"
-        )  # fmt: skip
-
-    return _DIMENSION_111.sub(fix, document)
-
-
 def build_door(runtime: Runtime) -> Door:
     """Generate the MapProxy configuration, build MapProxy and mount the front at /wms, /wmts."""
     key = registry.register(runtime)
@@ -307,7 +279,7 @@ def build_door(runtime: Runtime) -> Door:
         app, proxy = build_mapproxy(conf, base_dir)
         fix_kvp_capabilities(app)
         dates.attach(time_dimensions(proxy), layer_collections)
-        mapproxy = WSGIMiddleware(with_request_params(app), workers=WSGI_THREADS)
+        mapproxy = WSGIMiddleware(with_request_context(app), workers=WSGI_THREADS)
         return mapproxy, TileGrids.load(conf["grids"])
 
     mapproxy, grids = build(dates.summaries)
