@@ -36,7 +36,7 @@ NOT_IMPLEMENTED = {
 
 
 def public_base_url(runtime: Runtime) -> str:
-    """``server.url`` of pygeoapi: the gateway's public URL (or ``links.STAND_IN``, replaced
+    """``server.url`` of pygeoapi: the gateway's public URL (or ``forwarded.STAND_IN``, replaced
     in each answer by its request's address) plus the mount prefix."""
     return configured_root(runtime.settings) + PREFIX
 

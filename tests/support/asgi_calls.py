@@ -47,7 +47,7 @@ def start(content_type: bytes, length: int, *extra: tuple[bytes, bytes]) -> dict
 def answered(
     messages: list[dict], headers: dict[str, str], method: str = "GET", **scope: object
 ) -> tuple[dict, bytes]:
-    """What FollowRequest (links written at ``links.STAND_IN``) sends for an app that sends
+    """What FollowRequest (links written at ``forwarded.STAND_IN``) sends for an app that sends
     ``messages`` (to a request with these ``scope`` entries changed): its start message and
     the whole body."""
     sent: list[dict] = []
