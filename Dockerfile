@@ -9,7 +9,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY config ./config
-COPY processes ./processes
 RUN pip install --no-cache-dir . \
     && useradd --system --home-dir /data --create-home gateway
 

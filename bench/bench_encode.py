@@ -23,7 +23,8 @@ from PIL import Image
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from gateway.core.render import Paletted, Style, apply_style, colorize, encode_image
+from gateway.core.render import Paletted, apply_style, colorize, encode_image
+from gateway.core.styles import Style
 
 NDVI = Style(
     name="ndvi",

@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.core.render import Style
+from gateway.core.styles import Style
 
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
 Resampling = Literal["nearest", "bilinear", "cubic", "average"]

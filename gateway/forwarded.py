@@ -22,10 +22,21 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway.settings import Settings
+
+# The root URL written into generated documents and stored links when no public URL is set;
+# the OGC API door replaces it in each answer with the request's own (``ogcapi.links``).
+STAND_IN = "http://127.0.0.1:8000"
+
 _PAIR = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)\s*([;,]?)')
 _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _PREFIX = re.compile(r"(?:/[A-Za-z0-9._~%-]+)+")
 _SCHEMES = {"http", "https"}
+
+
+def configured_root(settings: Settings) -> str:
+    """The gateway's root URL as pygeoapi's configuration and stored export hrefs hold it."""
+    return (settings.public_url or STAND_IN).rstrip("/")
 
 
 def forwarded_pairs(value: str) -> list[dict[str, str]]:

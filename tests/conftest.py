@@ -56,6 +56,6 @@ def _no_threads_outlive_the_session():
     (their threads and worker processes otherwise die at interpreter exit, printing
     "Error in sys.excepthook")."""
     yield
-    from processes.cluster import close_clients
+    from gateway.processes.cluster import close_clients
 
     close_clients()

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from processes.jobs import PREFIX, JobStoreUnavailable
+from gateway.processes.jobs import PREFIX, JobStoreUnavailable
 from tests.support.ows_live import live_gateway
 from tests.support.process_checks import (
     BAND_MATH,

@@ -115,7 +115,7 @@ def test_export_writes_a_cog_to_s3(sample_archive, s3, gateway, tmp_path, caplog
 def test_async_jobs_run_on_the_default_local_cluster(sample_archive, s3, gateway, tmp_path):
     from distributed import get_task_stream
 
-    from processes.cluster import get_client
+    from gateway.processes.cluster import get_client
 
     sync = _execute(gateway, "statistics", STATISTICS)
     assert sync.status_code == 200, sync.text
@@ -136,7 +136,7 @@ def test_async_jobs_run_on_the_default_local_cluster(sample_archive, s3, gateway
 
 
 def test_an_unwritable_output_storage_is_a_502_without_keys(sample_settings, s3, caplog):
-    caplog.set_level(logging.DEBUG, logger="processes")
+    caplog.set_level(logging.DEBUG, logger="gateway.processes")
     caplog.set_level(logging.INFO)
     settings = _settings(sample_settings, s3, bucket="no-such-bucket")
     with live_gateway(settings, doors=(OGCAPI,)) as url:
@@ -150,7 +150,7 @@ def test_an_unwritable_output_storage_is_a_502_without_keys(sample_settings, s3,
 
 
 def test_large_results_and_their_expiry_in_s3(sample_archive, sample_settings, s3, tmp_path):
-    from processes.storage import remove_older_than
+    from gateway.processes.storage import remove_older_than
 
     settings = _settings(sample_settings, s3).model_copy(update={"job_result_inline_bytes": 10_000})
     bucket = s3_client(s3.direct_url)

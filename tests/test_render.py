@@ -20,14 +20,13 @@ from gateway.core.render import (
     MEDIA_TYPES,
     RAMP_COLOURS,
     Paletted,
-    Style,
     apply_style,
     colorize,
     encode_geotiff,
     encode_image,
-    parse_color,
     parse_format,
 )
+from gateway.core.styles import Style, parse_color
 from gateway.errors import InvalidParameterValue
 
 STYLES_FILE = Path(__file__).resolve().parents[1] / "config" / "styles.yaml"

@@ -20,11 +20,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig
 from gateway.core.catalog.models import TimeRange
 from gateway.core.catalog.summary import CatalogSummaries, CollectionSummary
 from gateway.errors import InvalidParameterValue, LimitExceeded
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import GatewayConfig
 
 DEFAULT_WORDS = frozenset({"", "default", "current"})
 PERIOD_SEPARATOR = "--"  # ISO 8601's alternative to the solidus, safe in a URL path

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
@@ -24,6 +24,9 @@ from gateway.core.render import (
 from gateway.core.request import RenderRequest
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.errors import LimitExceeded
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 

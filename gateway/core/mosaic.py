@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from shapely.geometry import box, shape
 
-from gateway.config import CollectionConfig
 from gateway.core.catalog import Scene
 from gateway.core.grid import WGS84, Grid, Raster
 from gateway.core.reader import SceneReader
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import CollectionConfig
 
 
 def mosaic(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 
-from gateway.config import CollectionConfig
 from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
@@ -19,6 +19,9 @@ from gateway.core.grid import WGS84, Grid, transformer
 from gateway.core.storage import Storage
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
 from gateway.errors import InvalidParameterValue, UpstreamError
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import CollectionConfig
 
 log = logging.getLogger(__name__)
 

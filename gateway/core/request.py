@@ -7,14 +7,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig
 from gateway.core.catalog import ORDERS, Order, TimeRange
 from gateway.core.crs import Bounds, parse_crs
 from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
 from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import GatewayConfig
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
 MAX_PIXELS_PER_AXIS = 10**7  # beyond any sensible size limit

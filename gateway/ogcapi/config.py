@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.ogcapi.registry import APP_KEY
+from gateway.registry import KEY
 from gateway.runtime import Runtime
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 PROCESSES = {
-    "band-math": "processes.bandmath.BandMathProcessor",
-    "statistics": "processes.statistics.StatisticsProcessor",
-    "export": "processes.export.ExportProcessor",
+    "band-math": "gateway.processes.bandmath.BandMathProcessor",
+    "statistics": "gateway.processes.statistics.StatisticsProcessor",
+    "export": "gateway.processes.export.ExportProcessor",
 }
-MANAGER = "processes.manager.DaskRedisManager"
+MANAGER = "gateway.processes.manager.DaskRedisManager"
 
 
 def collection_extent(runtime: Runtime, collection: str) -> dict[str, Any]:
@@ -65,13 +65,14 @@ def _resource(title: str, description: str, extent: dict[str, Any], providers: l
     }
 
 
-def _tagged(resources: dict[str, dict[str, Any]], app_id: str) -> dict[str, dict[str, Any]]:
-    """Every provider, processor and the manager definition carry the app id (registry)."""
+def _tagged(resources: dict[str, dict[str, Any]], runtime_key: str) -> dict[str, dict[str, Any]]:
+    """Every provider, processor and the manager definition carry the runtime's key
+    (``gateway.registry``)."""
     for resource in resources.values():
         for provider in resource.get("providers", []):
-            provider[APP_KEY] = app_id
+            provider[KEY] = runtime_key
         if "processor" in resource:
-            resource["processor"][APP_KEY] = app_id
+            resource["processor"][KEY] = runtime_key
     return resources
 
 
@@ -129,10 +130,10 @@ def process_resources() -> dict[str, dict[str, Any]]:
 
 
 def build_config(
-    runtime: Runtime, *, base_url: str, output_dir: str, app_id: str
+    runtime: Runtime, *, base_url: str, output_dir: str, runtime_key: str
 ) -> dict[str, Any]:
     """The whole pygeoapi configuration; ``base_url`` is the public URL of ``/ogcapi``,
-    ``app_id`` the door's key in the registry."""
+    ``runtime_key`` the door's runtime key in ``gateway.registry``."""
     redis_url = runtime.settings.redis_url
     return {
         "server": {
@@ -153,7 +154,7 @@ def build_config(
                 "name": MANAGER,
                 "connection": redis_url or "",  # empty: jobs in this process's memory
                 "output_dir": output_dir,
-                APP_KEY: app_id,
+                KEY: runtime_key,
             },
         },
         "logging": {"level": "ERROR"},
@@ -175,5 +176,5 @@ def build_config(
                 "role": "pointOfContact",
             },
         },
-        "resources": _tagged({**collection_resources(runtime), **process_resources()}, app_id),
+        "resources": _tagged({**collection_resources(runtime), **process_resources()}, runtime_key),
     }

@@ -6,15 +6,15 @@ from typing import Any
 
 from pygeoapi.provider.base import BaseProvider
 
+from gateway.context import current
 from gateway.core.request import build_request
 from gateway.errors import LimitExceeded
-from gateway.ogcapi.context import query_param
 from gateway.ogcapi.coveragejson import to_coveragejson
 from gateway.ogcapi.crs import lonlat_bbox
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import BuiltOnce, runtime_for
 from gateway.ogcapi.scaling import native_size, output_size, subset_bbox
 from gateway.ogcapi.sources import resolve_source
+from gateway.registry import BuiltOnce, runtime_for
 
 MAX_JSON_CELLS = 512 * 512  # CoverageJSON is text: larger grids must use GeoTIFF
 
@@ -72,7 +72,7 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
             bbox = lonlat_bbox(bbox, bbox_crs)
         area = subset_bbox(bbox, subsets, self.extent)  # type: ignore[arg-type]
         params = {
-            name: query_param(name)
+            name: current().param(name)
             for name in ("scale-size", "scale-factor", "scale-axes", "width", "height")
         }
         width, height = output_size(area, params, limits)
@@ -89,10 +89,10 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
             expression=source.expression_for(chosen),
             style="greyscale" if len(chosen) != 3 else "true_color",
             format="tiff" if format_ == self.native_format else "png",
-            time=datetime_ or query_param("datetime"),
-            maxcc=query_param("maxcc"),
-            order=query_param("order"),
-            resampling=query_param("resampling"),
+            time=datetime_ or current().param("datetime"),
+            maxcc=current().param("maxcc"),
+            order=current().param("order"),
+            resampling=current().param("resampling"),
             times=self.runtime.times,
         )
         if format_ == self.native_format:

@@ -26,6 +26,7 @@ from shapely.geometry import box, mapping, shape
 
 from gateway.core.catalog import TimeRange
 from gateway.errors import InvalidParameterValue
+from gateway.ogcapi._compat import T_INTERSECTS
 
 Json = dict[str, Any]
 DATETIME = {"property": "datetime"}
@@ -43,7 +44,7 @@ _TEMPORAL = {
     ast.TemporalComparisonOp.AFTER,
     ast.TemporalComparisonOp.BEFORE,
     ast.TemporalComparisonOp.TEQUALS,
-    ast.TemporalComparisonOp.TOVERLAPS,  # T_INTERSECTS, as pygeofilter parses it
+    T_INTERSECTS,
     ast.TemporalComparisonOp.DURING,
 }
 _MIRRORED = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import json
 import os
 import shutil
@@ -15,17 +14,18 @@ import yaml
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
+from gateway import registry
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
-from gateway.ogcapi import registry
+from gateway.forwarded import configured_root
+from gateway.ogcapi._compat import advertise_features_classes, fix_error_answers, load_app
 from gateway.ogcapi.config import build_config
-from gateway.ogcapi.context import with_query
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
-from gateway.ogcapi.errors import fix_error_answers
+from gateway.ogcapi.endpoints import with_query
 from gateway.ogcapi.execution import job_routes
 from gateway.ogcapi.front import CORS, UnderPrefix
 from gateway.ogcapi.items import items_endpoint
-from gateway.ogcapi.links import FollowRequest, configured_root
+from gateway.ogcapi.links import FollowRequest
 from gateway.ogcapi.outputs import output_dir, output_endpoint
 from gateway.runtime import Runtime
 
@@ -37,12 +37,12 @@ NOT_IMPLEMENTED = {
 
 
 def public_base_url(runtime: Runtime) -> str:
-    """``server.url`` of pygeoapi: the gateway's public URL (or ``links.STAND_IN``, replaced
+    """``server.url`` of pygeoapi: the gateway's public URL (or ``forwarded.STAND_IN``, replaced
     in each answer by its request's address) plus the mount prefix."""
     return configured_root(runtime.settings) + PREFIX
 
 
-def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path]:
+def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path, Path]:
     """Write the generated configuration and OpenAPI document; return their paths."""
     from pygeoapi.config import validate_config
     from pygeoapi.openapi import get_oas
@@ -50,7 +50,7 @@ def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path
     jobs = folder / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
     config = build_config(
-        runtime, base_url=public_base_url(runtime), output_dir=str(jobs), app_id=app_id
+        runtime, base_url=public_base_url(runtime), output_dir=str(jobs), runtime_key=runtime_key
     )
     validate_config(config)
     config_path = folder / "pygeoapi-config.yml"
@@ -60,37 +60,9 @@ def write_files(runtime: Runtime, folder: Path, app_id: str) -> tuple[Path, Path
     return config_path, openapi_path
 
 
-def load_pygeoapi_app(config_path: Path, openapi_path: Path) -> ModuleType:
-    """A fresh instance of pygeoapi's Starlette module, built from the given files.
-
-    pygeoapi keeps its configuration and ``API`` object in module globals; each door gets
-    its own module object (not the one in ``sys.modules``), so two apps in one process
-    answer from their own configuration.
-    """
-    os.environ["PYGEOAPI_CONFIG"] = str(config_path)
-    os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
-    spec = importlib.util.find_spec("pygeoapi.starlette_app")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.APP.debug = False  # pygeoapi builds it with debug=True: no tracebacks to clients
-    return module
-
-
-def advertise_features_classes() -> None:
-    """pygeoapi's Features conformance classes as this gateway implements them: its CQL2 and
-    filter classes (``cql.CONFORMANCE``), no transactions (pygeoapi reads this table when
-    it answers /conformance; the same for every door of the process)."""
-    from pygeoapi.api import itemtypes
-
-    table = itemtypes.CONFORMANCE_CLASSES_FEATURES
-    kept = [c for c in table if "/spec/cql2/" not in c and c not in NOT_IMPLEMENTED]
-    table[:] = [*kept, *CQL2_CLASSES]
-
-
 def build_providers(module: ModuleType) -> None:
     """Build every provider of the configuration now (each class builds once per app:
-    ``registry.BuiltOnce``), so no request builds one."""
+    ``gateway.registry.BuiltOnce``), so no request builds one."""
     from pygeoapi.plugin import load_plugin
 
     for resource in module.CONFIG["resources"].values():
@@ -124,12 +96,12 @@ def runtime_folder() -> Path:
 def build_door(runtime: Runtime) -> Door:
     """Generate pygeoapi's configuration from the runtime, build its providers, and mount its
     app at /ogcapi."""
-    app_id = registry.register(runtime)
+    runtime_key = registry.register(runtime)
     folder = runtime_folder()
-    config_path, openapi_path = write_files(runtime, folder, app_id)
-    module = load_pygeoapi_app(config_path, openapi_path)
+    config_path, openapi_path = write_files(runtime, folder, runtime_key)
+    module = load_app(config_path, openapi_path)
     build_providers(module)
-    advertise_features_classes()
+    advertise_features_classes(CQL2_CLASSES, NOT_IMPLEMENTED)
     fix_error_answers(module.api_)
 
     from pygeoapi.api import coverages, maps, tiles
@@ -158,7 +130,7 @@ def build_door(runtime: Runtime) -> Door:
     def close() -> None:
         if hasattr(manager, "close"):
             manager.close()
-        registry.unregister(app_id)
+        registry.unregister(runtime_key)
         shutil.rmtree(folder, ignore_errors=True)
 
     front = [CORS]

@@ -22,8 +22,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
-from gateway.ogcapi.context import _check_body, with_query
-from processes.jobs import CALLER
+from gateway.ogcapi._compat import body_problem, with_param
+from gateway.ogcapi.endpoints import with_query
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,6 @@ def answered(handler: Handler) -> Handler:
     return run
 
 
-def caller_of(request: Request) -> str | None:
-    """The authenticated identity of the request, or None (no authentication yet)."""
-    user = request.scope.get("user")
-    return user.identity if user is not None and user.is_authenticated else None
-
-
 def execute(api: Any, request: Any, process_id: str) -> tuple[dict[str, str], int, Any]:
     from pygeoapi.api import processes
 
@@ -84,7 +78,7 @@ def list_jobs(api: Any, request: Any, *job_id: str) -> tuple[dict[str, str], int
         if value is not None and not (PAGING.match(value) and (name == "offset" or int(value))):
             raise InvalidParameterValue(f"{name} must be a whole number", locator=name)
     if request.params.get("offset") is None:  # pygeoapi logs a warning for each one without
-        request._args = {**request.params, "offset": "0"}
+        with_param(request, "offset", "0")
     return processes.get_jobs(api, request, *job_id)
 
 
@@ -109,11 +103,10 @@ def endpoint(
 
     async def serve(request: Request) -> Response:
         if request.method == "POST":
-            trouble = _check_body(await request.body())
+            trouble = body_problem(await request.body())
             if trouble:
                 headers, status, content = problem(InvalidParameterValue(trouble, locator="body"))
                 return Response(content, status, headers=headers)
-        CALLER.set(caller_of(request))
         return await inner(request)
 
     return serve

@@ -16,7 +16,7 @@ from gateway.core.dates import parse_time
 from gateway.errors import InvalidParameterValue
 from gateway.ogcapi.cql import FilterTranslator, Json, all_of, box_polygon, op, time_range
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import BuiltOnce, runtime_for
+from gateway.registry import BuiltOnce, runtime_for
 
 # Queryable properties of a footprint and their JSON types (the same fields as WFS).
 FIELDS: dict[str, dict[str, str]] = {

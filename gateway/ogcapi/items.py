@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.ogcapi.context import problem
+from gateway.ogcapi.endpoints import problem
 
 FEATURE_TYPES = ("feature", "record")
 

@@ -3,11 +3,11 @@
 pygeoapi writes every link (landing page, collections, items and their paging, the OpenAPI
 document's ``servers``, job ``Location`` headers and results) from ``server.url``, fixed when
 the app is built. With ``GATEWAY_PUBLIC_URL`` set that is the public URL, and answers go out as
-they are. Without it the configuration holds ``STAND_IN``, and ``FollowRequest`` (in the door's
-front, ``front.py``) replaces it in every ``/ogcapi`` answer's headers and textual body (JSON,
-HTML, XML, text) with the root URL of that answer's own request: its scheme, host and root
-path, as ``gateway.forwarded`` left them. Pictures, GeoTIFFs and other binary answers pass
-untouched. Each request carries its own URL, so clients using different addresses at once
+they are. Without it the configuration holds ``forwarded.STAND_IN``, and ``FollowRequest`` (in
+the door's front, ``front.py``) replaces it in every ``/ogcapi`` answer's headers and textual
+body (JSON, HTML, XML, text) with the root URL of that answer's own request: its scheme, host
+and root path, as ``gateway.forwarded`` left them. Pictures, GeoTIFFs and other binary answers
+pass untouched. Each request carries its own URL, so clients using different addresses at once
 each get theirs.
 """
 
@@ -19,15 +19,7 @@ from functools import lru_cache
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.settings import Settings
-
-STAND_IN = "http://127.0.0.1:8000"
 _TEXTUAL = re.compile(rb"\s*(text/|application/([\w.-]+\+)?(json|xml)\b)", re.IGNORECASE)
-
-
-def configured_root(settings: Settings) -> str:
-    """The gateway's root URL as pygeoapi's configuration and stored export hrefs hold it."""
-    return (settings.public_url or STAND_IN).rstrip("/")
 
 
 def request_root(scope: Scope) -> str:

@@ -6,10 +6,10 @@ from typing import Any
 
 from pygeoapi.provider.base import BaseProvider
 
+from gateway.context import current
 from gateway.core.request import build_request
-from gateway.ogcapi.context import query_param
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import BuiltOnce, runtime_for
+from gateway.registry import BuiltOnce, runtime_for
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
@@ -59,9 +59,9 @@ class EngineMapProvider(BaseProvider, metaclass=BuiltOnce):
             style=style,
             format=format_ or "png",
             time=datetime_,
-            maxcc=query_param("maxcc"),
-            order=query_param("order"),
-            resampling=query_param("resampling"),
+            maxcc=current().param("maxcc"),
+            order=current().param("order"),
+            resampling=current().param("resampling"),
             times=self.runtime.times,
         )
         return runtime.engine.render(request).content

@@ -9,8 +9,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from gateway.processes.storage import output_folder, s3_location
 from gateway.runtime import Runtime
-from processes.storage import output_folder, s3_location
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 

@@ -15,13 +15,13 @@ import morecantile
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.tile import BaseTileProvider, ProviderTileNotFoundError
 
+from gateway.context import current
 from gateway.core.request import build_request
-from gateway.ogcapi.context import query_param
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ogcapi.registry import BuiltOnce, runtime_for
 from gateway.ows.mapproxy.config import GRIDS
 from gateway.ows.mapproxy.tiles import TileService
 from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+from gateway.registry import BuiltOnce, runtime_for
 
 SCHEMES = ("WebMercatorQuad", "WorldCRS84Quad")
 
@@ -126,10 +126,10 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
             height=grid.tile_size[1],
             layer=str(self.data),
             format="png",
-            time=query_param("datetime"),
-            maxcc=query_param("maxcc"),
-            order=query_param("order"),
-            resampling=query_param("resampling"),
+            time=current().param("datetime"),
+            maxcc=current().param("maxcc"),
+            order=current().param("order"),
+            resampling=current().param("resampling"),
             times=self.runtime.times,
         )
         address = TileAddress(str(self.data), tileset, zi, xi, yi, "png")

@@ -386,7 +386,7 @@ def test_rejected_requests_leave_no_job_behind(users, prefer):
 
 
 def _gateway_records(caplog) -> list:
-    ours = ("gateway", "processes", "pygeoapi", "uvicorn", "starlette")
+    ours = ("gateway", "pygeoapi", "uvicorn", "starlette")
     return [r for r in caplog.records if r.name.split(".")[0] in ours]
 
 

@@ -136,7 +136,7 @@ class Records(logging.Handler):
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name.split(".")[0] in ("gateway", "processes", "pygeoapi", "uvicorn"):
+        if record.name.split(".")[0] in ("gateway", "pygeoapi", "uvicorn"):
             self.records.append(record)
 
 

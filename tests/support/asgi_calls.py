@@ -6,8 +6,8 @@ import asyncio
 
 from starlette.requests import Request
 
-from gateway.forwarded import ForwardedHeaders
-from gateway.ogcapi.links import STAND_IN, FollowRequest
+from gateway.forwarded import STAND_IN, ForwardedHeaders
+from gateway.ogcapi.links import FollowRequest
 
 PROXY = ("127.0.0.1", 40000)
 
@@ -47,7 +47,7 @@ def start(content_type: bytes, length: int, *extra: tuple[bytes, bytes]) -> dict
 def answered(
     messages: list[dict], headers: dict[str, str], method: str = "GET", **scope: object
 ) -> tuple[dict, bytes]:
-    """What FollowRequest (links written at ``links.STAND_IN``) sends for an app that sends
+    """What FollowRequest (links written at ``forwarded.STAND_IN``) sends for an app that sends
     ``messages`` (to a request with these ``scope`` entries changed): its start message and
     the whole body."""
     sent: list[dict] = []

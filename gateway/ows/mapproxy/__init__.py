@@ -7,4 +7,5 @@
 - ``wmts``/``tiles``: WMTS GetTile (and WMS GetMaps that are one tile) from the tile cache.
 - ``featureinfo``: WMTS GetFeatureInfo, on the WMS feature-info code.
 - ``dates``: the capabilities' TIME values, listed in full and refreshed after a TTL.
+- ``_compat``: everything done to MapProxy beyond configuring it (request context, patches).
 """

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from copy import deepcopy
 from typing import Any
 
+from gateway import registry
 from gateway.core.catalog.summary import WORLD, CollectionSummary
 from gateway.runtime import Runtime
 
@@ -58,7 +59,7 @@ def utm_zones(bbox: Sequence[float]) -> list[str]:
 
 def mapproxy_config(
     runtime: Runtime,
-    registry_key: str,
+    runtime_key: str,
     *,
     base_dir: str,
     title: str = "CDSE OGC gateway",
@@ -82,7 +83,7 @@ def mapproxy_config(
         sources[source_name] = {
             "type": "cdse",
             "layer": layer.name,
-            "gateway": registry_key,
+            registry.KEY: runtime_key,
             "coverage": {"bbox": list(summary.extent), "srs": "EPSG:4326"},
         }
         caches[cache_name] = {
@@ -126,7 +127,7 @@ def mapproxy_config(
                 "image_formats": WMS_FORMATS,
                 "featureinfo_types": INFO_TYPES,
                 # MapProxy's own cap (4000 x 4000 by default) never below the door's limits;
-                # the capabilities say the limits (door.wms130_max_size).
+                # the capabilities say the limits (_compat.wms130_capabilities).
                 "max_output_pixels": [limits.max_width, limits.max_height],
                 "strict": True,
                 "md": {"title": title, "abstract": "Copernicus Sentinel data through WMS"},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -16,14 +15,21 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway import registry
 from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
-from gateway.ows.mapproxy import registry, wms
-from gateway.ows.mapproxy.app import build_mapproxy, fix_kvp_capabilities, time_dimensions
+from gateway.ows.mapproxy import wms
+from gateway.ows.mapproxy._compat import (
+    fix_kvp_capabilities,
+    time_dimensions,
+    with_request_context,
+    wms111_dimensions,
+    wms130_capabilities,
+)
+from gateway.ows.mapproxy.app import build_mapproxy
 from gateway.ows.mapproxy.config import mapproxy_config
-from gateway.ows.mapproxy.context import with_request_params
 from gateway.ows.mapproxy.dates import CapabilityDates
 from gateway.ows.mapproxy.errors import wms_exception, wms_exception_xml, wmts_exception
 from gateway.ows.mapproxy.featureinfo import (
@@ -271,44 +277,11 @@ def _rewrite(checked: wms.Checked, max_size: tuple[int, int]) -> Callable[[bytes
     if checked.capabilities_111:
         return wms111_dimensions
     if checked.capabilities:
-        return lambda document: wms130_max_size(nearest_time_values(document), max_size)
+        return lambda document: wms130_capabilities(document, max_size)
     operation = checked.params.get("REQUEST", "").strip().lower()
     if operation == "getfeatureinfo" and checked.params.get("INFO_FORMAT") == XML_INFO:
         return wmts_envelope
     return None
-
-
-_DIMENSION_111 = re.compile(
-    rb'<Dimension name="(?P<name>[^"]+)" default="(?P<default>[^"]*)" nearestValue="0"'
-    rb'(?P<units> units="[^"]*")? >(?P<values>[^<]*)</Dimension>'
-)
-
-
-def nearest_time_values(document: bytes) -> bytes:
-    """WMS 1.3.0 time dimensions say ``nearestValue="1"``: a TIME between acquisitions is
-    answered with the nearest one (``core.dates``; MapProxy 7 writes ``0``)."""
-    return _DIMENSION_NEAREST.sub(rb'\g<head>nearestValue="1"', document)
-
-
-_DIMENSION_NEAREST = re.compile(
-    rb'(?P<head><Dimension name="time" default="[^"]*" )nearestValue="0"'
-)
-
-
-def wms111_dimensions(document: bytes) -> bytes:
-    """WMS 1.1.1 declares a dimension with ``<Dimension>`` and lists its values in ``<Extent>``
-    (MapProxy 7 writes the 1.3.0 form, which OWSLib and the 1.1.1 DTD do not accept); a TIME
-    between acquisitions is answered with the nearest one (``nearestValue="1"``)."""
-
-    def fix(match: re.Match[bytes]) -> bytes:
-        name, units = match["name"], match["units"] or b' units=""'
-        return (
-            b'<Dimension name="' + name + b'"' + units + b"/>\n    <Extent name=\"" + name
-            + b'" default="' + match["default"] + b'" nearestValue="1">' + match["values"]
-            + b"</Extent>"
-        )  # fmt: skip
-
-    return _DIMENSION_111.sub(fix, document)
 
 
 def reject(error: GatewayError, scope: Scope) -> Response:
@@ -325,16 +298,6 @@ def reject(error: GatewayError, scope: Scope) -> Response:
     )
 
 
-_MAX_SIZE = re.compile(rb"<MaxWidth>\d+</MaxWidth>\s*<MaxHeight>\d+</MaxHeight>")
-
-
-def wms130_max_size(document: bytes, size: tuple[int, int]) -> bytes:
-    """MaxWidth/MaxHeight of WMS 1.3.0 capabilities: the configured limits (MapProxy writes the
-    square root of its pixel cap for both)."""
-    limits = f"<MaxWidth>{size[0]}</MaxWidth>\n    <MaxHeight>{size[1]}</MaxHeight>".encode()
-    return _MAX_SIZE.sub(limits, document, count=1)
-
-
 def build_door(runtime: Runtime) -> Door:
     """Generate the MapProxy configuration, build MapProxy and mount the front at /wms, /wmts."""
     key = registry.register(runtime)
@@ -349,7 +312,7 @@ def build_door(runtime: Runtime) -> Door:
         app, proxy = build_mapproxy(conf, base_dir)
         fix_kvp_capabilities(app)
         dates.attach(time_dimensions(proxy), layer_collections)
-        mapproxy = WSGIMiddleware(with_request_params(app), workers=WSGI_THREADS)
+        mapproxy = WSGIMiddleware(with_request_context(app), workers=WSGI_THREADS)
         return mapproxy, TileGrids.load(conf["grids"])
 
     mapproxy, grids = build(dates.summaries)

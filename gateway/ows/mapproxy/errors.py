@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 from PIL import Image, ImageDraw, ImageFont
 from starlette.responses import Response
 
-from gateway.core.render import parse_color
+from gateway.core.styles import parse_color
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.exceptions import Dialect, Report, render_report
 

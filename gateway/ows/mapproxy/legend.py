@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from gateway.core.render import Style, apply_style
+from gateway.core.render import apply_style
+from gateway.core.styles import Style
 
 RAMP_HEIGHT = 200
 BAR_WIDTH = 20

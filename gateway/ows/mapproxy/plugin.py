@@ -1,6 +1,7 @@
 """The ``cdse`` MapProxy source type (loaded through the ``mapproxy`` entry point group).
 
-A source is configured as ``{type: cdse, layer: NDVI, gateway: <registry key>}``.
+A source is configured as ``{type: cdse, layer: NDVI, gateway: <runtime key>}`` (the key
+under which the door registered its runtime in ``gateway.registry``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from mapproxy.config.configuration.source import (
 from mapproxy.config.spec import source_commons
 from mapproxy.util.ext.dictspec.spec import combined, required
 
-from gateway.ows.mapproxy import registry
+from gateway import registry
 from gateway.ows.mapproxy.sources import EngineInfoSource, EngineLegendSource, EngineMapLayer
 
 SOURCE_TYPE = "cdse"
@@ -28,7 +29,7 @@ class EngineSourceConfiguration(SourceConfiguration):
     supports_meta_tiles = True
 
     def _parts(self) -> tuple[Any, str]:
-        return registry.get(self.conf["gateway"]), self.conf["layer"]
+        return registry.runtime_for(self.conf), self.conf["layer"]
 
     def source(self, params: Any = None) -> EngineMapLayer:
         layer = EngineMapLayer(*self._parts())
@@ -49,5 +50,5 @@ def plugin_entrypoint() -> None:
     """Register the source type; MapProxy calls this on every configuration load."""
     if source_configuration_types.get(SOURCE_TYPE) is EngineSourceConfiguration:
         return
-    spec = combined(source_commons, {required("layer"): "", required("gateway"): ""})
+    spec = combined(source_commons, {required("layer"): "", required(registry.KEY): ""})
     register_source_configuration(SOURCE_TYPE, EngineSourceConfiguration, SOURCE_TYPE, spec)

@@ -2,7 +2,8 @@
 
 They never read pixels: ``engine.render`` / ``engine.compute`` do, with the engine's cache.
 The request's own parameters (TIME, MAXCC, PRIORITY, EXPRESSION, STYLES) come from
-``context.current_params()``; MapProxy itself hands a source only the area and size.
+``gateway.context`` (``_compat.with_request_context``); MapProxy itself hands a source only
+the area and size.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from mapproxy.image.opts import ImageOptions
 from mapproxy.layer.map_layer import MapLayer
 from mapproxy.source import InfoSource, LegendSource, SourceError
 
+from gateway.context import current
 from gateway.core.crs import parse_crs
 from gateway.errors import GatewayError
-from gateway.ows.mapproxy.context import current_params
 from gateway.ows.mapproxy.legend import legend_image
 from gateway.ows.wms_params import RenderParams
 from gateway.runtime import Runtime
@@ -39,7 +40,7 @@ POINT_DEGREES = 1e-7
 
 
 def _params() -> RenderParams:
-    return RenderParams.from_params(current_params())
+    return RenderParams.from_params(current().params)
 
 
 class EngineMapLayer(MapLayer):

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
 
-from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_color, parse_format
+from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_format
 from gateway.core.request import RenderRequest, count_pixels, parse_bbox
+from gateway.core.styles import parse_color
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
+from gateway.ows.mapproxy._compat import STYLES_KEY
 from gateway.ows.mapproxy.app import default_base_config
 from gateway.ows.mapproxy.config import WMS_FORMATS, WMS_SRS
-from gateway.ows.mapproxy.context import STYLES_KEY
 from gateway.ows.mapproxy.wmts import TILE_FORMATS, TileAddress, TileGrids
 from gateway.ows.wms_params import RenderParams, parse_int, require
 from gateway.runtime import Runtime

@@ -17,12 +17,20 @@ from pygeoapi.process.base import BaseProcessor
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import JobStatus, RequestedProcessExecutionMode
 
+from gateway.context import current
 from gateway.errors import GatewayError, NotFound
-from processes.cleanup import Cleanup
-from processes.cluster import get_client
-from processes.jobs import CALLER, Jobs, JobStoreUnavailable, MemoryJobStore, job_store, new_job
-from processes.plan import Plan, remember_runtime, run_here
-from processes.runner import run_job, run_job_with
+from gateway.processes.cleanup import Cleanup
+from gateway.processes.cluster import get_client
+from gateway.processes.jobs import (
+    Jobs,
+    JobStoreUnavailable,
+    MemoryJobStore,
+    job_store,
+    new_job,
+)
+from gateway.processes.plan import Plan, remember_runtime, run_here
+from gateway.processes.runner import run_job, run_job_with
+from gateway.registry import runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +50,6 @@ class DaskRedisManager(BaseManager):
     in this process and async jobs are coordinated from a thread here."""
 
     def __init__(self, manager_def: dict[str, Any]) -> None:
-        from gateway.ogcapi.registry import runtime_for
-
         super().__init__(manager_def)
         self.is_async = True
         self.runtime = runtime_for(manager_def)
@@ -57,7 +63,7 @@ class DaskRedisManager(BaseManager):
     def get_jobs(
         self, status: JobStatus | None = None, limit: int | None = None, offset: int | None = None
     ) -> dict[str, Any]:
-        jobs = self.jobs.list(CALLER.get())
+        jobs = self.jobs.list(current().caller)
         if status is not None:
             jobs = [j for j in jobs if j.get("status") == getattr(status, "value", status)]
         matched = len(jobs)
@@ -70,7 +76,7 @@ class DaskRedisManager(BaseManager):
         return True
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        return self.jobs.get(job_id, CALLER.get())
+        return self.jobs.get(job_id, current().caller)
 
     def get_job_result(self, job_id: str) -> tuple[Any, ...]:
         job = self.get_job(job_id)
@@ -87,7 +93,7 @@ class DaskRedisManager(BaseManager):
         return mimetype, payload
 
     def delete_job(self, job_id: str) -> bool:
-        self.jobs.dismiss(job_id, CALLER.get())
+        self.jobs.dismiss(job_id, current().caller)
         return True
 
     # -- execution -------------------------------------------------------------------------
@@ -104,7 +110,7 @@ class DaskRedisManager(BaseManager):
         processor = self.get_processor(process_id)
         remember_runtime(self.runtime)  # tasks run in this process use it
         plan = processor.plan(data_dict, self.runtime)
-        job = new_job(process_id, CALLER.get())
+        job = new_job(process_id, current().caller)
         job_id = job["identifier"]
         if execution_mode == RequestedProcessExecutionMode.respond_async:
             self.jobs.start(job)
@@ -194,7 +200,7 @@ class DaskRedisManager(BaseManager):
         self.jobs.clean()
 
     def close(self) -> None:
-        from processes.cluster import close_clients
+        from gateway.processes.cluster import close_clients
 
         if self.cleanup is not None:
             self.cleanup.stop()

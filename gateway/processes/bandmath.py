@@ -10,14 +10,14 @@ import numpy as np
 
 from gateway.core.render import MEDIA_TYPES, colorize, encode_geotiff, encode_image
 from gateway.errors import InvalidParameterValue
+from gateway.processes.area import Area, build_area
+from gateway.processes.base import GatewayProcessor
+from gateway.processes.chunks import Chunk, split_grid
+from gateway.processes.common import resolve_source, source_request
+from gateway.processes.mosaic import Values, chunk_values, stitch
+from gateway.processes.plan import Plan, worker_runtime
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from processes.area import Area, build_area
-from processes.base import GatewayProcessor
-from processes.chunks import Chunk, split_grid
-from processes.common import resolve_source, source_request
-from processes.mosaic import Values, chunk_values, stitch
-from processes.plan import Plan, worker_runtime
 
 FORMATS = ("cog", "png", "json")
 

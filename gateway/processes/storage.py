@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.errors import UpstreamError
-from gateway.ogcapi.links import configured_root
+from gateway.forwarded import configured_root
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,12 @@ from typing import Any, ClassVar
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from gateway.errors import GatewayError
+from gateway.processes.metadata import METADATA
+from gateway.processes.plan import Plan, run_here
+from gateway.processes.validation import validate_inputs
+from gateway.registry import runtime_for
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from processes.metadata import METADATA
-from processes.plan import Plan, run_here
-from processes.validation import validate_inputs
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ class GatewayProcessor(BaseProcessor):
     metadata_file: ClassVar[str]
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
-        from gateway.ogcapi.registry import runtime_for
-
         super().__init__(processor_def, METADATA[self.metadata_file])
         self.runtime = runtime_for(processor_def)
 

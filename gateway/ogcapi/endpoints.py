@@ -1,36 +1,38 @@
-"""Request parameters pygeoapi does not hand to providers (scaling, datetime of tiles...).
+"""pygeoapi's request handlers as the door's Starlette endpoints, behind the checks pygeoapi
+lacks (a malformed ``bbox`` or CRS, a body that is not a JSON object).
 
-pygeoapi passes providers a fixed set of arguments. The door answers the coverage, map and
-tile paths itself: it keeps the query string in a context variable and runs pygeoapi's own
-handler in a thread that inherits it, so providers can read the extra parameters.
+pygeoapi passes providers and its job manager a fixed set of arguments. The door answers the
+coverage, map, tile and job paths itself: it runs pygeoapi's own handler in a thread inside the
+request's context (``gateway.context``: its query parameters and caller), so providers read the
+parameters pygeoapi does not hand them (scaling, ``datetime`` of tiles...) and the job manager
+the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from http import HTTPStatus
-from types import MappingProxyType, ModuleType
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.context import answering
+from gateway.ogcapi._compat import body_problem, to_response
 from gateway.ogcapi.crs import pygeoapi_crs
 
 CRS_PARAMS = ("crs", "bbox-crs")
 FARTHEST = 1e9  # no CRS of the Earth has coordinates beyond (1.3e8 in feet)
-QUERY: ContextVar[Mapping[str, str]] = ContextVar("ogcapi_query", default=MappingProxyType({}))
 
 
-def query_param(name: str) -> str | None:
-    """A query parameter of the request being answered, case-insensitively."""
-    wanted = name.lower()
-    return next((v for k, v in QUERY.get().items() if k.lower() == wanted), None)
+def caller_of(request: Request) -> str | None:
+    """The authenticated identity of the request, or None (no authentication yet)."""
+    user = request.scope.get("user")
+    return user.identity if user is not None and user.is_authenticated else None
 
 
 def _check_bbox(text: str | None) -> str | None:
@@ -49,15 +51,6 @@ def _check_bbox(text: str | None) -> str | None:
     if any(values[i] > values[i + half] for i in range(half)):
         return "bbox minimum exceeds its maximum"
     return None
-
-
-def _check_body(body: bytes) -> str | None:
-    """Why a POSTed body is not a JSON object, or None (pygeoapi fails on ``null``)."""
-    try:
-        document = json.loads(body or b"{}")
-    except (ValueError, RecursionError):  # RecursionError: nested too deep
-        return "the request body must be JSON"
-    return None if isinstance(document, dict) else "the request body must be a JSON object"
 
 
 def _with_pygeoapi_crs(request: Request) -> Request:
@@ -83,7 +76,7 @@ async def problem(
     headers, status, content = api.get_exception(
         status, headers, api_request.format, code, description
     )
-    return starlette_app._to_response(headers, status, content)
+    return to_response(starlette_app, headers, status, content)
 
 
 def with_query(
@@ -104,16 +97,16 @@ def with_query(
         except ValueError as error:
             malformed = str(error)
         if not malformed and request.method == "POST":
-            malformed = _check_body(await request.body())
+            malformed = body_problem(await request.body())
         if malformed:  # pygeoapi answers these malformed inputs with a 500
             bad = HTTPStatus.BAD_REQUEST
             return await problem(starlette_app, request, bad, "InvalidParameterValue", malformed)
         api_request = await APIRequest.from_starlette(request, api.locales)
         ids = list(request.path_params.values())
-        QUERY.set(dict(request.query_params))
         function = (by_method or {}).get(request.method, handler)
-        headers, status, content = await asyncio.to_thread(function, api, api_request, *ids)
+        with answering(request.query_params, caller_of(request)):
+            headers, status, content = await asyncio.to_thread(function, api, api_request, *ids)
         headers.setdefault("Content-Type", "application/json")  # pygeoapi omits it on DELETE
-        return starlette_app._to_response(headers, status, content)
+        return to_response(starlette_app, headers, status, content)
 
     return endpoint

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 
 from gateway.errors import InvalidParameterValue, LimitExceeded
+from gateway.processes.area import Area, build_area
+from gateway.processes.base import GatewayProcessor
+from gateway.processes.chunks import Chunk, split_grid
+from gateway.processes.common import Source, resolve_source, source_request
+from gateway.processes.intervals import interval_query, iso, split_intervals
+from gateway.processes.plan import Plan, worker_runtime
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from processes.area import Area, build_area
-from processes.base import GatewayProcessor
-from processes.chunks import Chunk, split_grid
-from processes.common import Source, resolve_source, source_request
-from processes.intervals import interval_query, iso, split_intervals
-from processes.plan import Plan, worker_runtime
 
 DEFAULT_PERCENTILES = (10.0, 50.0, 90.0)
 DEFAULT_BINS = 10

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.core.render import encode_geotiff
+from gateway.processes.area import Area
+from gateway.processes.bandmath import plan_values
+from gateway.processes.base import GatewayProcessor
+from gateway.processes.chunks import Chunk
+from gateway.processes.mosaic import stitch
+from gateway.processes.plan import Plan
+from gateway.processes.storage import store_output
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from processes.area import Area
-from processes.bandmath import plan_values
-from processes.base import GatewayProcessor
-from processes.chunks import Chunk
-from processes.mosaic import stitch
-from processes.plan import Plan
-from processes.storage import store_output
 
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 

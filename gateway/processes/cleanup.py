@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from processes.jobs import JobStoreUnavailable
+from gateway.processes.jobs import JobStoreUnavailable
 
 log = logging.getLogger(__name__)
 

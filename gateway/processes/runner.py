@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.processes.bandmath import plan_band_math
+from gateway.processes.export import plan_export
+from gateway.processes.jobs import Jobs, JobStoreUnavailable, RedisJobStore
+from gateway.processes.plan import Plan, run_on_dask, worker_runtime
+from gateway.processes.statistics import plan_statistics
 from gateway.settings import Settings
-from processes.bandmath import plan_band_math
-from processes.export import plan_export
-from processes.jobs import Jobs, JobStoreUnavailable, RedisJobStore
-from processes.plan import Plan, run_on_dask, worker_runtime
-from processes.statistics import plan_statistics
 
 PLANNERS: dict[str, Callable[..., Plan]] = {
     "band-math": plan_band_math,

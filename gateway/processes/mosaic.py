@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway.core.grid import Grid
+from gateway.processes.area import Area
+from gateway.processes.chunks import Chunk
+from gateway.processes.common import Source, source_request
+from gateway.processes.plan import worker_runtime
 from gateway.settings import Settings
-from processes.area import Area
-from processes.chunks import Chunk
-from processes.common import Source, source_request
-from processes.plan import worker_runtime
 
 
 @dataclass

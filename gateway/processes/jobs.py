@@ -16,14 +16,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Protocol
 
 from gateway.errors import GatewayError, NotFound
+from gateway.processes.storage import delete_output, read_output, remove_older_than, store_output
 from gateway.settings import Settings
-from processes.storage import delete_output, read_output, remove_older_than, store_output
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +30,6 @@ PREFIX = "cdse-gateway:ogcapi"
 DAY_S = 86_400.0
 RESULTS = "results/"  # job results in the output storage: results/<job id>
 EXPORTS = "export-"  # exports in the output storage: export-<hex>.tif
-
-# Who is asking (an authenticated identity), set by the door for each request; None: unknown.
-CALLER: ContextVar[str | None] = ContextVar("job_caller", default=None)
 
 
 class TooManyJobs(GatewayError):

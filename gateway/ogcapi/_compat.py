@@ -1,0 +1,124 @@
+"""Everything the OGC API door does to pygeoapi beyond configuring it, in one place.
+
+Written for pygeoapi 0.24.0 and pygeofilter 0.4.0 (pinned in pyproject.toml).
+tests/test_pygeoapi_compat.py holds a test for each item that fails when pygeoapi changes the
+behaviour it answers, so that the patch can be dropped or adapted when the pin moves.
+
+- ``pygeoapi.starlette_app`` reads its configuration from the files named by the
+  ``PYGEOAPI_CONFIG``/``PYGEOAPI_OPENAPI`` environment variables when it is imported, and keeps
+  it, its ``API`` object (``api_``) and its Starlette ``APP`` (built with ``debug=True``) in
+  module globals: ``load_app`` executes a fresh copy of the module for each door.
+- ``/conformance`` lists pygeoapi's module-level tables: ``advertise_features_classes`` edits
+  the Features one in place.
+- ``to_response`` is the module's private ``_to_response`` (a handler's headers, status and
+  content as a Starlette response).
+- ``fix_error_answers`` wraps ``API.get_exception``: pygeoapi types a problem detail as the
+  requested format (``image/png`` for a map) and logs client errors at ERROR.
+- ``with_param`` writes ``APIRequest``'s private ``_args`` (its query parameters).
+- ``body_problem``: pygeoapi fails with a 500 on a POSTed body that is JSON but no object.
+- ``T_INTERSECTS``: pygeofilter parses CQL2's ``T_INTERSECTS`` as ``T_OVERLAPS``.
+
+In front of pygeoapi rather than inside it, and tested there too: ``crs.pygeoapi_crs``
+(pygeoapi lower-cases CRS URIs and fails with a 500 on unknown CRSs), ``items`` (a 400
+"Invalid provider type" for the items of a collection without features, a 500 for a POST
+without a Content-Type) and ``gateway.registry.BuiltOnce`` (pygeoapi builds a plugin on every
+request).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+from http import HTTPStatus
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from pygeoapi.formats import F_HTML, F_JSON, FORMAT_TYPES
+from pygeofilter import ast
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+T_INTERSECTS = ast.TemporalComparisonOp.TOVERLAPS  # CQL2 T_INTERSECTS, as pygeofilter parses it
+
+
+def load_app(config_path: Path, openapi_path: Path) -> ModuleType:
+    """A fresh instance of pygeoapi's Starlette module, built from the given files.
+
+    Each door gets its own module object (not the one in ``sys.modules``), so two apps in one
+    process answer from their own configuration.
+    """
+    os.environ["PYGEOAPI_CONFIG"] = str(config_path)
+    os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
+    spec = importlib.util.find_spec("pygeoapi.starlette_app")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.APP.debug = False  # no tracebacks to clients
+    return module
+
+
+def advertise_features_classes(implemented: tuple[str, ...], missing: set[str]) -> None:
+    """pygeoapi's Features conformance classes as this gateway implements them: its CQL2 and
+    filter classes (``implemented``) instead of pygeoapi's, without the ``missing`` ones
+    (pygeoapi reads this table when it answers /conformance; the same for every door of the
+    process)."""
+    from pygeoapi.api import itemtypes
+
+    table = itemtypes.CONFORMANCE_CLASSES_FEATURES
+    kept = [c for c in table if "/spec/cql2/" not in c and c not in missing]
+    table[:] = [*kept, *implemented]
+
+
+def to_response(starlette_app: ModuleType, headers: dict, status: int, content: Any) -> Response:
+    """A pygeoapi handler's answer as the door's pygeoapi module makes it a response."""
+    return starlette_app._to_response(headers, status, content)
+
+
+def fix_error_answers(api: Any) -> None:
+    """Every problem details answer of pygeoapi's ``api`` (they all go through
+    ``api.get_exception``) is typed as the JSON it is unless HTML, and is logged once: a
+    client error (4xx) as one INFO line, a server error at ERROR with the traceback of the
+    exception behind it.
+
+    pygeoapi's own request handlers (loggers ``pygeoapi.api.*``) log client errors at ERROR,
+    with tracebacks and some twice, so they are kept to CRITICAL; its ``l10n`` module warns
+    about each malformed ``lang`` parameter and, on ``/processes?f=html``, about every key of
+    the configuration it takes for a locale (79 lines), so it is kept to ERROR.
+    """
+    logging.getLogger("pygeoapi.api").setLevel(logging.CRITICAL)
+    logging.getLogger("pygeoapi.l10n").setLevel(logging.ERROR)
+    render = api.get_exception
+
+    def get_exception(
+        status: int, headers: dict, format_: str | None, code: str, description: str
+    ) -> tuple[dict, int, str]:
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            failed = sys.exc_info()[0] is not None
+            log.error("OGC API %d %s: %s", status, code, description, exc_info=failed)
+        else:
+            log.info("OGC API %d %s: %s", status, code, description)
+        headers, status, content = render(status, headers, format_, code, description)
+        if headers.get("Content-Type") != FORMAT_TYPES[F_HTML]:
+            headers["Content-Type"] = FORMAT_TYPES[F_JSON]
+        return headers, status, content
+
+    api.get_exception = get_exception
+
+
+def with_param(request: Any, name: str, value: str) -> None:
+    """Set a query parameter of a pygeoapi ``APIRequest`` (``request.params`` reads it)."""
+    request._args = {**request.params, name: value}
+
+
+def body_problem(body: bytes) -> str | None:
+    """Why a POSTed body is not a JSON object, or None (pygeoapi fails on ``null``)."""
+    try:
+        document = json.loads(body or b"{}")
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        return "the request body must be JSON"
+    return None if isinstance(document, dict) else "the request body must be a JSON object"

@@ -1,0 +1,195 @@
+"""gateway/ogcapi/_compat.py against the pygeoapi (and pygeofilter) it was written for.
+
+Each test states the upstream behaviour a patch or workaround answers, and fails when pygeoapi
+changes it: then the patch can go, or must follow. The tests run pygeoapi bare, on the door's
+generated configuration, without the door's patches unless a test applies one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pygeoapi.api import APIRequest
+from starlette.requests import Request
+from starlette.testclient import TestClient
+
+from gateway import registry
+from gateway.ogcapi import _compat
+from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
+from gateway.ogcapi.door import NOT_IMPLEMENTED, write_files
+
+L2A = "sentinel-2-l2a"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+TRANSACTIONS = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete"
+
+
+@pytest.fixture(scope="module")
+def bare(runtime, tmp_path_factory) -> Iterator[ModuleType]:
+    """pygeoapi's Starlette module loaded from the door's generated files, unpatched."""
+    key = registry.register(runtime)
+    config_path, openapi_path = write_files(runtime, tmp_path_factory.mktemp("pygeoapi"), key)
+    yield _compat.load_app(config_path, openapi_path)
+    registry.unregister(key)
+
+
+def _api_request(method: str = "GET", query: bytes = b"", body: bytes = b"") -> APIRequest:
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/",
+        "query_string": query,
+        "headers": [(b"content-type", b"application/json")],
+    }
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return asyncio.run(APIRequest.from_starlette(Request(scope, receive), ["en-US"]))
+
+
+def test_pygeoapi_reads_its_files_named_by_the_environment_when_imported(bare, runtime):
+    """``load_app``: the module's globals come from PYGEOAPI_CONFIG/_OPENAPI, read when the
+    module is executed; each door gets its own module, and its app is built in debug mode."""
+    assert bare is not sys.modules.get("pygeoapi.starlette_app")
+    assert set(bare.CONFIG["resources"]) >= {L2A, "NDVI", "band-math"}
+    openapi = json.loads(bare.OPENAPI) if isinstance(bare.OPENAPI, str) else bare.OPENAPI
+    assert openapi["info"]["title"] == bare.CONFIG["metadata"]["identification"]["title"]
+    assert bare.api_.config is bare.CONFIG
+    assert bare.APP.debug is False  # load_app's; pygeoapi's own:
+    spec = importlib.util.find_spec("pygeoapi.starlette_app")
+    assert spec is not None and spec.origin is not None
+    assert "APP = Starlette(debug=True)" in Path(spec.origin).read_text(encoding="utf-8")
+    for name in ("APP", "api_", "CONFIG", "collection_items", "_to_response"):
+        assert hasattr(bare, name), name
+
+
+def test_to_response_is_pygeoapis_private_helper(bare):
+    response = _compat.to_response(bare, {"Content-Type": "application/json"}, 418, '{"a": 1}')
+    assert response.status_code == 418 and response.body == b'{"a": 1}'
+    assert response.headers["content-type"] == "application/json"
+    html = _compat.to_response(bare, {"Content-Type": "text/html"}, 200, "<p>x</p>")
+    assert html.headers["content-type"].startswith("text/html")
+
+
+def test_conformance_lists_pygeoapis_features_table_as_it_is_when_answering(bare):
+    """pygeoapi (fresh, in another process) advertises transactions and CQL2 classes of its
+    own; /conformance reads the module-level table at each answer, so the in-place edit of
+    ``advertise_features_classes`` shows."""
+    fresh = subprocess.run(
+        [sys.executable, "-c", "from pygeoapi.api import itemtypes as t; "
+         "import json; print(json.dumps(t.CONFORMANCE_CLASSES_FEATURES))"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    upstream = json.loads(fresh.stdout)
+    assert TRANSACTIONS in upstream
+    assert any("/spec/cql2/" in c for c in upstream)
+    assert not set(CQL2_CLASSES) <= set(upstream)
+
+    from pygeoapi.api import conformance
+
+    _compat.advertise_features_classes(CQL2_CLASSES, NOT_IMPLEMENTED)
+    _, status, content = conformance(bare.api_, _api_request(query=b"f=json"))
+    listed = json.loads(content)["conformsTo"]
+    assert status == 200
+    assert set(CQL2_CLASSES) <= set(listed) and TRANSACTIONS not in listed
+
+
+def test_problem_details_keep_the_requested_format_upstream(bare, caplog):
+    """pygeoapi types a problem detail as the format asked for (a map's PNG) and logs a client
+    error at ERROR; ``fix_error_answers`` types it as JSON and logs one INFO line."""
+    api = type(bare.api_)(bare.CONFIG, bare.OPENAPI, {})  # a second API: this test patches it
+    caplog.set_level(logging.INFO)
+    for name in ("pygeoapi.api", "pygeoapi.l10n"):  # as pygeoapi leaves them (no door built)
+        caplog.set_level(logging.NOTSET, logger=name)
+    headers, status, _ = api.get_exception(400, {"Content-Type": "image/png"}, "png", "X", "bad")
+    assert (status, headers["Content-Type"]) == (400, "image/png")
+    assert any(r.levelno == logging.ERROR and r.name.startswith("pygeoapi") for r in caplog.records)
+
+    caplog.clear()
+    _compat.fix_error_answers(api)
+    headers, status, content = api.get_exception(
+        400, {"Content-Type": "image/png"}, "png", "X", "bad"
+    )
+    assert (status, headers["Content-Type"]) == (400, "application/json")
+    assert json.loads(content)["description"] == "bad"
+    ours = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [(r.name, r.levelno) for r in ours] == [("gateway.ogcapi._compat", logging.INFO)]
+
+
+def test_query_parameters_live_in_the_private_args():
+    request = _api_request(query=b"limit=5&f=json")
+    _compat.with_param(request, "offset", "0")
+    assert request.params == {"limit": "5", "f": "json", "offset": "0"}
+    assert request._args is request.params
+
+
+def test_a_null_execute_body_fails_inside_pygeoapi(bare):
+    """pygeoapi fails on a POSTed ``null`` (JSON, but no object): ``body_problem`` says so."""
+    from pygeoapi.api import processes
+
+    try:
+        _, status, _ = processes.execute_process(
+            bare.api_, _api_request("POST", body=b"null"), "band-math"
+        )
+    except (AttributeError, TypeError):
+        status = 500
+    assert status == 500
+    assert _compat.body_problem(b"null") == "the request body must be a JSON object"
+    assert _compat.body_problem(b"{") == "the request body must be JSON"
+    assert _compat.body_problem(b'{"inputs": {}}') is None
+
+
+def test_pygeofilter_parses_t_intersects_as_t_overlaps():
+    from pygeofilter.parsers.cql2_json import parse as parse_json
+    from pygeofilter.parsers.cql2_text import parse as parse_text
+
+    text = parse_text("datetime T_INTERSECTS TIMESTAMP('2025-06-01T00:00:00Z')")
+    cql2_json = parse_json(
+        {"op": "t_intersects", "args": [{"property": "datetime"}, {"timestamp": "2025-06-01Z"}]}
+    )
+    assert text.op is _compat.T_INTERSECTS and cql2_json.op is _compat.T_INTERSECTS
+
+
+class Counting:
+    """A pygeoapi plugin that counts its constructions."""
+
+    built = 0
+
+    def __init__(self, definition: dict) -> None:
+        type(self).built += 1
+
+
+def test_pygeoapi_builds_a_plugin_on_every_load():
+    """Why ``registry.BuiltOnce`` exists: ``load_plugin`` calls the class every time."""
+    from pygeoapi.plugin import load_plugin
+
+    definition = {"name": f"{__name__}.Counting", "type": "feature", "data": "x"}
+    first, second = load_plugin("provider", definition), load_plugin("provider", definition)
+    assert first is not second and Counting.built == 2
+
+
+def test_pygeoapi_lower_cases_crs_uris():
+    """Why ``crs.pygeoapi_crs`` hands pygeoapi CURIEs: it lower-cases the CRS84 URI."""
+    from pygeoapi.crs import get_uri
+
+    assert get_uri(CRS84) == CRS84.lower() != CRS84
+
+
+def test_items_of_a_collection_without_features_and_untyped_posts_upstream(bare):
+    """Why ``items.items_endpoint`` answers these itself: pygeoapi gives a 400 "Invalid
+    provider type" for the items of a layer (coverage, tiles, map) and a 500 for a POST to
+    /items without a Content-Type."""
+    with TestClient(bare.APP, raise_server_exceptions=False) as client:
+        layer = client.get("/collections/NDVI/items", params={"f": "json"})
+        untyped = client.post(f"/collections/{L2A}/items", content=b'{"op": "="}')
+    assert layer.status_code == 400 and "Invalid provider type" in layer.text
+    assert untyped.status_code == 500
