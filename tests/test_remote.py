@@ -467,6 +467,7 @@ class _Misbehaving:
                 if length:
                     self.rfile.read(length)
                 answer(self)
+                self.close_connection = True  # no thread left waiting on a kept-alive socket
 
             do_GET = do_POST = do_HEAD = _any
 

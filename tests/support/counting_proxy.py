@@ -6,6 +6,7 @@ and how many response bytes a piece of work cost, and which byte ranges were ask
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import threading
@@ -61,6 +62,7 @@ class CountingProxy:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.open: set[socket.socket] = set()  # client connections being served (kept alive)
 
     @property
     def port(self) -> int:
@@ -81,10 +83,17 @@ class CountingProxy:
         return self
 
     def stop(self) -> None:
+        """Stop serving, and end the connections clients keep alive (their threads would
+        otherwise wait on them until the interpreter exits, and die noisily then)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self.open = list(self.open), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def record(self, hit: Hit) -> None:
         with self._lock:
@@ -112,6 +121,14 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            proxy.open.add(self.connection)
+
+        def finish(self) -> None:
+            proxy.open.discard(self.connection)
+            super().finish()
 
         def log_message(self, format: str, *args: object) -> None:  # quiet
             return
