@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from gateway import __version__
 from gateway.doors import Door, DoorFactory
@@ -74,7 +74,7 @@ def create_app(
     runtime = runtime or build_runtime(settings)
     built: list[Door] = [_load(path)(runtime) for path in doors]
 
-    routes = [Route("/healthz", healthz)]
+    routes: list[BaseRoute] = [Route("/healthz", healthz)]
     for door in built:
         routes.extend(door.routes)
     if any(door.ows_services for door in built):

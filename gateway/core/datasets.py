@@ -52,8 +52,8 @@ class OpenDatasets:
 
     def discard(self, path: str) -> None:
         """Close and forget ``path`` and its levels in this thread (after a read error)."""
-        lru = getattr(self._local, "lru", None)
-        for key in [k for k in lru or () if k[0] == path]:
+        lru = getattr(self._local, "lru", None) or {}
+        for key in [k for k in lru if k[0] == path]:
             lru.pop(key).close()
 
     def close_all(self) -> None:

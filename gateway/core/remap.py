@@ -37,7 +37,8 @@ def fill(
     are left out as GDAL's masked kernels do."""
     nearest = resampling == "nearest"
     bands = [np.ascontiguousarray(band) for band in stack]
-    invalid = masked = None
+    invalid: np.ndarray | None = None
+    masked: list[np.ndarray] = []
     if nodata is not None and not nearest:
         # Where any band is nodata (the bands of one scene share their nodata pixels).
         invalid = (stack == nodata).any(axis=0).astype(np.float32)
@@ -48,7 +49,8 @@ def fill(
         keep = inside(piece, stack.shape[1:])
         if keep is None:
             keep = np.ones((size, size), dtype=bool)
-        near = valid_weight = None
+        near: np.ndarray | None = None
+        valid_weight: np.ndarray = keep  # replaced below wherever ``near`` is used
         if invalid is not None:
             weight = _warp(invalid, matrix, size, nearest=False)  # of nodata neighbours
             keep &= _warp(invalid, matrix, size, nearest=True) == 0  # the centre's pixel

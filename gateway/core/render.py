@@ -22,6 +22,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from io import BytesIO
+from typing import Literal
 
 import numpy as np
 from affine import Affine
@@ -33,6 +34,7 @@ from gateway.core.styles import Style
 from gateway.errors import InvalidParameterValue
 
 RAMP_COLOURS = 255
+OverviewResampling = Literal["nearest", "bilinear", "cubic", "average"]  # rio-cogeo takes these
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: see bench/bench_encode.py (about 3x faster than 6)
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85
@@ -285,7 +287,7 @@ def encode_geotiff(
     nodata: float = float("nan"),
     cog: bool = False,
     band_names: Sequence[str] = (),
-    overview_resampling: str = "nearest",
+    overview_resampling: OverviewResampling = "nearest",
 ) -> bytes:
     """Float32 GeoTIFF (DEFLATE, floating-point predictor) of ``data (n, h, w)``.
 
@@ -336,7 +338,7 @@ def _quiet_predictor_notice() -> None:
     logging.getLogger("rasterio._env").addFilter(_PredictorNoticeFilter())
 
 
-def _cog_bytes(source: DatasetReader, overview_resampling: str) -> bytes:
+def _cog_bytes(source: DatasetReader, overview_resampling: OverviewResampling) -> bytes:
     # rio-cogeo (and morecantile) load only for COG exports.
     from rio_cogeo.cogeo import cog_translate
     from rio_cogeo.profiles import cog_profiles

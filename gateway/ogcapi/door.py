@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import yaml
 from starlette.middleware import Middleware
@@ -123,12 +124,12 @@ def build_door(runtime: Runtime) -> Door:
         Mount(PREFIX, app=module.APP),
     ]
 
-    manager = getattr(module.api_, "manager", None)
-    if hasattr(manager, "start_cleanup"):
+    manager: Any = getattr(module.api_, "manager", None)
+    if manager is not None and hasattr(manager, "start_cleanup"):
         manager.start_cleanup()
 
     def close() -> None:
-        if hasattr(manager, "close"):
+        if manager is not None and hasattr(manager, "close"):
             manager.close()
         registry.unregister(runtime_key)
         shutil.rmtree(folder, ignore_errors=True)

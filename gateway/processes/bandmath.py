@@ -56,7 +56,9 @@ def encode(
         return "application/json", summary(values)
     if fmt == "png":
         runtime = worker_runtime(settings)
-        image = colorize(values.data, values.valid, runtime.config.style(style))
+        chosen = runtime.config.style(style)
+        assert chosen is not None  # the planner checked it
+        image = colorize(values.data, values.valid, chosen)
         return MEDIA_TYPES["png"], encode_image(image, "png")
     return MEDIA_TYPES["cog"], encode_geotiff(
         values.data,

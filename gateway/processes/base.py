@@ -38,7 +38,7 @@ def execute_error(error: Exception) -> ProcessorExecuteError:
 class GatewayProcessor(BaseProcessor):
     """Runs its planner's tasks in this thread (the manager runs them on Dask instead)."""
 
-    planner: ClassVar[Planner]
+    planner: ClassVar[staticmethod[[dict[str, Any], Runtime, Settings], Plan]]
     metadata_file: ClassVar[str]
 
     def __init__(self, processor_def: dict[str, Any]) -> None:

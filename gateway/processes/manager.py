@@ -115,8 +115,8 @@ class DaskRedisManager(BaseManager):
         if execution_mode == RequestedProcessExecutionMode.respond_async:
             self.jobs.start(job)
             self._submit(processor, job_id, data_dict)
-            headers = {"Preference-Applied": RequestedProcessExecutionMode.respond_async.value}
-            return job_id, "application/json", None, JobStatus.accepted, headers
+            accepted = {"Preference-Applied": RequestedProcessExecutionMode.respond_async.value}
+            return job_id, "application/json", None, JobStatus.accepted, accepted
         mimetype, outputs = self._run_sync(self._admit_sync(job), job_id, plan)
         if isinstance(outputs, bytes) and mimetype.startswith("text/"):
             outputs = outputs.decode("utf-8")

@@ -14,6 +14,8 @@ ROW = 18
 WIDTH = 240
 LABEL_GAP = 12  # px between value labels at least
 
+Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
 
 def _label(value: float) -> str:
     return f"{value:g}"
@@ -21,7 +23,7 @@ def _label(value: float) -> str:
 
 def legend_image(style: Style, title: str, band_names: tuple[str, ...] = ()) -> Image.Image:
     """An RGBA legend: the title, then the style's colours with value (or class) labels."""
-    font = ImageFont.load_default()
+    font: Font = ImageFont.load_default()
     if style.kind == "ramp":
         return _ramp(style, title, font)
     if style.kind == "classes":
@@ -37,7 +39,7 @@ def legend_image(style: Style, title: str, band_names: tuple[str, ...] = ()) -> 
     return _rows(rows, title, font)
 
 
-def _ramp(style: Style, title: str, font: ImageFont.ImageFont) -> Image.Image:
+def _ramp(style: Style, title: str, font: Font) -> Image.Image:
     lo = style.stops[0].value if style.min is None else style.min
     hi = style.stops[-1].value if style.max is None else style.max
     top = ROW + 4
@@ -61,9 +63,7 @@ def _ramp(style: Style, title: str, font: ImageFont.ImageFont) -> Image.Image:
     return image
 
 
-def _rows(
-    rows: list[tuple[tuple[int, int, int, int], str]], title: str, font: ImageFont.ImageFont
-) -> Image.Image:
+def _rows(rows: list[tuple[tuple[int, int, int, int], str]], title: str, font: Font) -> Image.Image:
     image = Image.new("RGBA", (WIDTH, ROW * (len(rows) + 1) + 4), (255, 255, 255, 255))
     draw = ImageDraw.Draw(image)
     draw.text((4, 2), title, fill=(0, 0, 0, 255), font=font)
