@@ -193,4 +193,6 @@ def test_no_process_input_makes_a_5xx_or_a_traceback(gateway, request):
         )
     troubles = [r for r in records.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not troubles, [(r.name, r.getMessage()) for r in troubles]
-    assert len(records.records) <= 1, [r.getMessage() for r in records.records]
+    # One line for the request (background work, such as a COG copy of a band, logs apart).
+    about_it = [r for r in records.records if not r.name.startswith("gateway.core.")]
+    assert len(about_it) <= 1, [r.getMessage() for r in about_it]
