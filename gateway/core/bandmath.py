@@ -205,7 +205,26 @@ def _parse(
         )
     flat = source.translate(_WHITESPACE)
     _check_characters(flat, max_depth, hint)
+    trees = _output_trees(flat, hint, max_nodes, max_outputs, max_depth)
+    normaliser = _Normaliser(_band_finder(allowed), hint)
+    terms = [normaliser.output(tree, start) for tree, start in trees]
+    expression = _compiled(source, terms, tuple(sorted(normaliser.used)))
+    for program, names in expression._programs:  # compile now: errors surface at parse time
+        try:
+            _program(program, names)
+        except Exception:
+            log.exception("numexpr could not compile %r (from %r)", program, source)
+            raise InvalidParameterValue(
+                "The expression could not be compiled." + hint, locator=LOCATOR
+            ) from None
+    return expression
 
+
+def _output_trees(
+    flat: str, hint: str, max_nodes: int, max_outputs: int, max_depth: int
+) -> list[tuple[ast.expr, int]]:
+    """The syntax tree of each ``;``-separated output and where its text begins, bounded in
+    outputs, terms and depth."""
     parts = flat.split(";")
     if len(parts) > 1 and not parts[-1].strip():
         parts.pop()  # allow a trailing ';'
@@ -233,10 +252,12 @@ def _parse(
                 locator=LOCATOR,
             )
         trees.append((tree, start))
+    return trees
 
-    normaliser = _Normaliser(_band_finder(allowed), hint)
-    terms = [normaliser.output(tree, start) for tree, start in trees]
-    bands = tuple(sorted(normaliser.used))
+
+def _compiled(source: str, terms: list, bands: tuple[str, ...]) -> Expression:
+    """The numexpr programme of each normalised output (bands as ``v0``, ``v1``...; numbers
+    as float32 constants)."""
     variables = {band: f"v{i}" for i, band in enumerate(bands)}
     constants: dict[bytes, tuple[str, np.ndarray]] = {}
     programs = []
@@ -249,22 +270,13 @@ def _parse(
                 "The expression uses too many different numbers and bands.", locator=LOCATOR
             )
         programs.append((program, names))
-    expression = Expression(
+    return Expression(
         source=source,
         outputs=tuple(ast.unparse(term.node) for term in terms),
         bands=bands,
         _programs=tuple(programs),
         _constants=dict(constants.values()),
     )
-    for program, names in programs:  # compile now: errors surface at parse time
-        try:
-            _program(program, names)
-        except Exception:
-            log.exception("numexpr could not compile %r (from %r)", program, source)
-            raise InvalidParameterValue(
-                "The expression could not be compiled." + hint, locator=LOCATOR
-            ) from None
-    return expression
 
 
 _WHITESPACE = str.maketrans("\t\n\r\f\v", "     ")
