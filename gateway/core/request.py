@@ -17,7 +17,7 @@ from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
-    from gateway.config import GatewayConfig
+    from gateway.config import CollectionConfig, GatewayConfig, LayerConfig, Limits
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
 MAX_PIXELS_PER_AXIS = 10**7  # beyond any sensible size limit
@@ -144,26 +144,12 @@ def build_request(
     nearest acquisition, open ends, the span limit); without it ``time`` is read as it is
     (engine-level callers that name their period).
     """
-    limits = config.limits
-    layer_conf = None
-    if layer is not None:
-        layer_conf = config.layer(layer)
-        if layer_conf is None:
-            raise NotFound(f"unknown layer {layer[:40]!r}", locator="layer", code="LayerNotDefined")
-    collection_id = collection or (layer_conf.collection if layer_conf else None)
-    if collection_id is None:
-        raise InvalidParameterValue("give a layer or a collection", locator="collection")
-    collection_conf = config.collection(collection_id)
-    if collection_conf is None:
-        raise NotFound(f"unknown collection {collection_id[:40]!r}", locator="collection")
+    layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
+    collection_id = collection_conf.id
     text = expression or (layer_conf.expression if layer_conf else None)
     if not text:
         raise InvalidParameterValue("give a layer or an expression", locator="expression")
-    if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
-        raise LimitExceeded(
-            f"size {width}x{height} exceeds the limit of {limits.max_width}x{limits.max_height}",
-            locator="size",
-        )
+    _check_size(config.limits, width, height)
     style_name = style or (layer_conf.style if layer_conf else None) or _default_style(text)
     if config.style(style_name) is None:
         raise InvalidParameterValue(
@@ -186,6 +172,32 @@ def build_request(
         resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
     )
+
+
+def _layer_and_collection(
+    config: GatewayConfig, layer: str | None, collection: str | None
+) -> tuple[LayerConfig | None, CollectionConfig]:
+    """The named layer (if any) and the collection asked for or the layer's."""
+    layer_conf = None
+    if layer is not None:
+        layer_conf = config.layer(layer)
+        if layer_conf is None:
+            raise NotFound(f"unknown layer {layer[:40]!r}", locator="layer", code="LayerNotDefined")
+    collection_id = collection or (layer_conf.collection if layer_conf else None)
+    if collection_id is None:
+        raise InvalidParameterValue("give a layer or a collection", locator="collection")
+    collection_conf = config.collection(collection_id)
+    if collection_conf is None:
+        raise NotFound(f"unknown collection {collection_id[:40]!r}", locator="collection")
+    return layer_conf, collection_conf
+
+
+def _check_size(limits: Limits, width: int, height: int) -> None:
+    if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
+        raise LimitExceeded(
+            f"size {width}x{height} exceeds the limit of {limits.max_width}x{limits.max_height}",
+            locator="size",
+        )
 
 
 def _time_choice(
