@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -49,3 +51,24 @@ def test_discard_closes(tmp_path):
     pool.discard(path)
     assert dataset.closed
     assert pool.get(path) is not dataset
+
+
+EXIT_SCRIPT = """
+import sys, threading
+from gateway.core.datasets import OpenDatasets
+pool = OpenDatasets()
+pool.get(sys.argv[1])
+worker = threading.Thread(target=pool.get, args=(sys.argv[1],))
+worker.start()
+worker.join()
+sys.keep_until_the_interpreter_ends = pool  # as a test session's runtime is
+"""
+
+
+def test_datasets_open_at_exit_are_closed_before_the_interpreter_tears_down(tmp_path):
+    path = _write(tmp_path / "a.tif", 1)
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, path], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert "Exception ignored" not in done.stderr and "excepthook" not in done.stderr, done.stderr
