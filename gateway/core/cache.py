@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import redis
@@ -310,7 +310,7 @@ class RedisCache:
         value = None
         if self._available():
             try:
-                value = self._redis.get(self._key(key))
+                value = cast(bytes | None, self._redis.get(self._key(key)))  # bytes client
             except redis.RedisError as exc:
                 self._failed("get", exc)
             else:

@@ -15,10 +15,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Concatenate, Protocol
+from typing import Any, Concatenate, Protocol, cast
 
 from gateway.errors import GatewayError, NotFound
 from gateway.processes.storage import delete_output, read_output, remove_older_than, store_output
@@ -196,12 +196,14 @@ class RedisJobStore:
         return self._decode(self._redis.hgetall(self._key(job_id)))
 
     @staticmethod
-    def _decode(raw: dict[bytes, bytes]) -> dict[str, Any] | None:
+    def _decode(raw: Mapping[Any, Any]) -> dict[str, Any] | None:
+        """A job hash as Redis gives it (bytes keys, JSON values), decoded."""
         return {k.decode(): json.loads(v) for k, v in raw.items()} if raw else None
 
     @_reachable
     def list(self) -> list[dict[str, Any]]:
-        ids = [i.decode() for i in self._redis.zrevrange(f"{PREFIX}:jobs", 0, -1)]
+        members = cast(list[bytes], self._redis.zrevrange(f"{PREFIX}:jobs", 0, -1))
+        ids = [member.decode() for member in members]
         pipe = self._redis.pipeline()
         for job_id in ids:
             pipe.hgetall(self._key(job_id))
@@ -221,7 +223,7 @@ class RedisJobStore:
 
     @_reachable
     def result(self, job_id: str) -> bytes | None:
-        return self._redis.get(self._key(job_id, ":result"))
+        return cast(bytes | None, self._redis.get(self._key(job_id, ":result")))
 
     @_reachable
     def forget_before(self, created: float) -> int:

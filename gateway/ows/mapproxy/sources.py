@@ -196,6 +196,7 @@ class EngineLegendSource(LegendSource):
         style = self.runtime.config.style(
             _params().style or conf.style
         ) or self.runtime.config.style(conf.style)
+        assert style is not None  # a layer's own style is checked when the configuration loads
         bands = tuple(part.strip() for part in conf.expression.split(";"))
         return legend_image(style, conf.title, bands)
 
