@@ -324,7 +324,10 @@ def metatile_timings(settings, blocks: int = 6) -> tuple[float, float]:
     return statistics.median(single), statistics.median(meta)
 
 
-def main() -> None:
+Row = tuple[str, WrkResult]
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -337,40 +340,142 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the cached cases")
     parser.add_argument("--metatiles", action="store_true")
     parser.add_argument("--skip-cached", action="store_true", help="uncached cases only")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None or shutil.which("redis-server") is None:
-        sys.exit("wrk and redis-server are needed (apt-get install wrk redis-server)")
+    return parser.parse_args()
 
-    from gateway.edge.server import uvicorn_flags
-    from gateway.settings import Settings
 
-    data = args.data
+def sample_archive(data: Path | None) -> Path:
+    """``data``, or the small sample archive written to a temporary folder; without COG copies
+    of hot JPEG 2000 files from an earlier run (a cold start)."""
     if data is None:
         from gateway.sample import write_sample_archive
 
         data = Path(tempfile.mkdtemp(prefix="bench-sample-"))
         write_sample_archive(data, "small")
-    # Cold start: no COG copies of hot JPEG 2000 files from an earlier run.
     shutil.rmtree(Path(data) / "cog-cache", ignore_errors=True)
-    redis_port = free_port()
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    redis_server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
+    return data
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A redis-server on 127.0.0.1:``port`` that writes nothing to disk."""
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
+def flush_redis(port: int) -> None:
+    subprocess.run(["redis-cli", "-p", str(port), "FLUSHALL"], capture_output=True, check=True)
+
+
+def launch(servers: list[Server], server: Server, ready_path: str) -> Server:
+    """``server``, listed in ``servers`` (to be stopped) and waited for until it answers."""
+    servers.append(server)
+    server.wait(ready_path)
+    return server
+
+
+def rest_path(tile: tuple[int, int, int], day: str = DAY) -> str:
+    z, x, y = tile
+    return f"/wmts/1.0.0/NDVI/WebMercatorQuad/{day}/{z}/{x}/{y}.png"
+
+
+def kvp_path(tile: tuple[int, int, int]) -> str:
+    z, x, y = tile
+    return (
+        "/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=NDVI&TILEMATRIXSET=WebMercatorQuad"
+        f"&TILEMATRIX={z}&TILECOL={x}&TILEROW={y}&FORMAT=image/png&TIME={DAY}"
     )
-    settings = Settings(
-        data_dir=data, sample_data=False, redis_url=redis_url, stac_url=None, storage="local"
+
+
+@dataclass
+class TiTiler:
+    """A TiTiler server and the query that makes NDVI tiles of the bench's COG."""
+
+    server: Server
+    query: str
+
+    def tile_path(self, tile: tuple[int, int, int]) -> str:
+        z, x, y = tile
+        return f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?{self.query}"
+
+
+def start_titiler(venv: Path, data: Path, workers: int, servers: list[Server]) -> TiTiler | None:
+    """TiTiler from ``venv`` on a COG of the bench's pixels, its workers warmed on a few tiles;
+    None without that venv."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return None
+    cog = Path(tempfile.mkdtemp(prefix="bench-cog-")) / "t31ufu_b04_b08.tif"
+    write_cog(data, cog)
+    port = free_port()
+    expression = NDVI_DN.replace("+", "%2B")
+    query = (
+        f"url=file://{cog}&expression={expression}&rescale=-0.2,1&colormap_name=rdylgn"
+        "&resampling=bilinear&reproject=bilinear"  # as the gateway's NDVI layer
     )
+    command = uvicorn(
+        "titiler.application.main:app", port, workers, python=str(python), factory=False
+    )
+    server = Server("titiler", command, port, {"GDAL_CACHEMAX": "256"})
+    titiler = TiTiler(launch(servers, server, "/healthz"), query)
+    for tile in uncached_tiles()[-8:]:
+        httpx.get(titiler.server.url + titiler.tile_path(tile), timeout=120)
+    return titiler
+
+
+def cached_rows(cases: dict[str, str], rounds: int, duration: int) -> list[Row]:
+    """wrk on each cached case's URL, in interleaved rounds, the median round per case: the
+    machine's load drifts between runs. Each round starts with the next case, so that no case
+    always runs first."""
+    results: dict[str, list[WrkResult]] = {name: [] for name in cases}
+    order = list(cases)
+    for turn in range(rounds):
+        for name in order[turn % len(order) :] + order[: turn % len(order)]:
+            results[name].append(wrk(cases[name], duration=duration, connections=32))
+    return [(name, median(runs)) for name, runs in results.items() if runs]
+
+
+def uncached_rows(gateway: Server, titiler: TiTiler | None, redis_port: int) -> list[Row]:
+    """Distinct tiles, each asked once: the gateway cold, then with its COG copies made, then
+    TiTiler."""
+    tiles = uncached_tiles()
+    flush_redis(redis_port)
+    # Warm each worker (catalog, GDAL, imports) on other keys, then time the distinct tiles.
+    for tile in tiles[:: max(1, len(tiles) // 8)]:
+        httpx.get(gateway.url + rest_path(tile, "2025-05-29"), timeout=120)
+    paths = [rest_path(tile) for tile in tiles]
+    rows = [
+        (
+            f"uncached NDVI tiles, gateway, cold ({len(paths)} distinct)",
+            with_cpu(gateway, lambda: each_once(gateway.url, paths)),
+        )
+    ]
+    # Again with Redis flushed: every tile is rendered anew, but the hot JPEG 2000 files now
+    # have their COG copies, as TiTiler's COG was made before its run.
+    flush_redis(redis_port)
+    rows.append(
+        (
+            f"uncached NDVI tiles, gateway, COG copies made ({len(paths)})",
+            with_cpu(gateway, lambda: each_once(gateway.url, paths)),
+        )
+    )
+    if titiler is not None:
+        titiler_paths = [titiler.tile_path(tile) for tile in tiles]
+        rows.append(
+            (
+                f"uncached NDVI tiles, TiTiler COG ({len(titiler_paths)} distinct)",
+                with_cpu(titiler.server, lambda: each_once(titiler.server.url, titiler_paths)),
+            )
+        )
+    return rows
+
+
+def run_cases(
+    args: argparse.Namespace, data: Path, settings, redis_port: int, servers: list[Server]
+) -> list[Row]:
+    """Start the gateway, the floor and TiTiler (listed in ``servers``) and measure them."""
+    from gateway.edge.server import uvicorn_flags
+
+    redis_url = settings.redis_url
     env = {
         "GATEWAY_DATA_DIR": str(data),
         "GATEWAY_SAMPLE_DATA": "false",
@@ -378,115 +483,33 @@ def main() -> None:
         "GATEWAY_STAC_URL": "",
         "GDAL_CACHEMAX": "256",
     }
-    servers: list[Server] = []
-    rows: list[tuple[str, WrkResult]] = []
-    try:
-        time.sleep(0.5)
-        port = free_port()
-        command = uvicorn("bench.bench_tiles:gateway_app", port, args.workers) + uvicorn_flags()
-        gateway = Server("gateway", command, port, env)  # as ``cdse-gateway serve`` runs it
-        servers.append(gateway)
-        gateway.wait("/healthz")
-        z, x, y = CACHED_TILE
-        cached_path = f"/wmts/1.0.0/NDVI/WebMercatorQuad/{DAY}/{z}/{x}/{y}.png"
-        first = httpx.get(gateway.url + cached_path, timeout=60)
-        assert first.status_code == 200 and first.headers["x-cache"] == "miss", first.headers
-        key = tile_key(settings, CACHED_TILE, {"TIME": DAY})
-        floor_port = free_port()
-        floor = Server(
-            "floor", uvicorn("bench.floor_app:create_app", floor_port, args.workers), floor_port,
-            {**env, "FLOOR_REDIS_URL": redis_url, "FLOOR_KEY": key},
-        )  # fmt: skip
-        servers.append(floor)
-        floor.wait("/")
-        assert httpx.get(floor.url + "/").content == first.content, "floor serves other bytes"
+    port = free_port()
+    command = uvicorn("bench.bench_tiles:gateway_app", port, args.workers) + uvicorn_flags()
+    # As ``cdse-gateway serve`` runs it.
+    gateway = launch(servers, Server("gateway", command, port, env), "/healthz")
+    first = httpx.get(gateway.url + rest_path(CACHED_TILE), timeout=60)
+    assert first.status_code == 200 and first.headers["x-cache"] == "miss", first.headers
+    key = tile_key(settings, CACHED_TILE, {"TIME": DAY})
+    port = free_port()
+    floor = Server(
+        "floor", uvicorn("bench.floor_app:create_app", port, args.workers), port,
+        {**env, "FLOOR_REDIS_URL": redis_url, "FLOOR_KEY": key},
+    )  # fmt: skip
+    launch(servers, floor, "/")
+    assert httpx.get(floor.url + "/").content == first.content, "floor serves other bytes"
+    titiler = start_titiler(args.titiler_venv, data, args.workers, servers)
 
-        titiler = None
-        python = args.titiler_venv / "bin" / "python"
-        if python.exists():
-            cog = Path(tempfile.mkdtemp(prefix="bench-cog-")) / "t31ufu_b04_b08.tif"
-            write_cog(data, cog)
-            port = free_port()
-            expression = NDVI_DN.replace("+", "%2B")
-            query = (
-                f"url=file://{cog}&expression={expression}&rescale=-0.2,1&colormap_name=rdylgn"
-                "&resampling=bilinear&reproject=bilinear"  # as the gateway's NDVI layer
-            )
-            command = uvicorn(
-                "titiler.application.main:app",
-                port,
-                args.workers,
-                python=str(python),
-                factory=False,
-            )
-            titiler = Server("titiler", command, port, {"GDAL_CACHEMAX": "256"})
-            servers.append(titiler)
-            titiler.wait("/healthz")
-            for z, x, y in uncached_tiles()[-8:]:
-                httpx.get(
-                    f"{titiler.url}/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?{query}", timeout=120
-                )
+    cached_cases = {
+        "cached tile, gateway WMTS REST (Redis)": gateway.url + rest_path(CACHED_TILE),
+        "cached tile, gateway WMTS KVP (Redis)": gateway.url + kvp_path(CACHED_TILE),
+        "cached tile, bare ASGI floor (same Redis key)": floor.url + "/",
+    }
+    rounds = 0 if args.skip_cached else args.rounds
+    rows = cached_rows(cached_cases, rounds, args.duration)
+    return rows + uncached_rows(gateway, titiler, redis_port)
 
-        kvp = (
-            "/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=NDVI&TILEMATRIXSET=WebMercatorQuad"
-            f"&TILEMATRIX={z}&TILECOL={x}&TILEROW={y}&FORMAT=image/png&TIME={DAY}"
-        )
-        cached_cases = {
-            "cached tile, gateway WMTS REST (Redis)": gateway.url + cached_path,
-            "cached tile, gateway WMTS KVP (Redis)": gateway.url + kvp,
-            "cached tile, bare ASGI floor (same Redis key)": floor.url + "/",
-        }
-        # Interleaved rounds, median per case: the machine's load drifts between runs. Each
-        # round starts with the next case, so that no case always runs first.
-        rounds: dict[str, list[WrkResult]] = {name: [] for name in cached_cases}
-        order = list(cached_cases)
-        for turn in range(0 if args.skip_cached else args.rounds):
-            for name in order[turn % len(order) :] + order[: turn % len(order)]:
-                rounds[name].append(wrk(cached_cases[name], duration=args.duration, connections=32))
-        rows.extend((name, median(results)) for name, results in rounds.items() if results)
 
-        tiles = uncached_tiles()
-        subprocess.run(
-            ["redis-cli", "-p", str(redis_port), "FLUSHALL"], capture_output=True, check=True
-        )
-        # Warm each worker (catalog, GDAL, imports) on other keys, then time the distinct tiles.
-        for z, x, y in tiles[:: max(1, len(tiles) // 8)]:
-            httpx.get(
-                f"{gateway.url}/wmts/1.0.0/NDVI/WebMercatorQuad/2025-05-29/{z}/{x}/{y}.png",
-                timeout=120,
-            )
-        paths = [f"/wmts/1.0.0/NDVI/WebMercatorQuad/{DAY}/{z}/{x}/{y}.png" for z, x, y in tiles]
-        rows.append(
-            (
-                f"uncached NDVI tiles, gateway, cold ({len(paths)} distinct)",
-                with_cpu(gateway, lambda: each_once(gateway.url, paths)),
-            )
-        )
-        # Again with Redis flushed: every tile is rendered anew, but the hot JPEG 2000 files now
-        # have their COG copies, as TiTiler's COG was made before its run.
-        subprocess.run(
-            ["redis-cli", "-p", str(redis_port), "FLUSHALL"], capture_output=True, check=True
-        )
-        rows.append(
-            (
-                f"uncached NDVI tiles, gateway, COG copies made ({len(paths)})",
-                with_cpu(gateway, lambda: each_once(gateway.url, paths)),
-            )
-        )
-        if titiler is not None:
-            paths = [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?{query}" for z, x, y in tiles]
-            rows.append(
-                (
-                    f"uncached NDVI tiles, TiTiler COG ({len(paths)} distinct)",
-                    with_cpu(titiler, lambda: each_once(titiler.url, paths)),
-                )
-            )
-    finally:
-        for server in servers:
-            server.stop()
-        redis_server.send_signal(signal.SIGTERM)
-        redis_server.wait(timeout=20)
-
+def print_rows(rows: list[Row], args: argparse.Namespace) -> None:
     print(
         f"\n{args.workers} uvicorn workers each; wrk -t2, {args.duration} s per run; cached rows:"
         f" median of {args.rounds} interleaved runs, wrk -c32; uncached rows: every tile asked"
@@ -498,6 +521,33 @@ def main() -> None:
         print(
             f"{name:56} {r.requests_per_s:8.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:8d} {cpu}"
         )
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None or shutil.which("redis-server") is None:
+        sys.exit("wrk and redis-server are needed (apt-get install wrk redis-server)")
+
+    from gateway.settings import Settings
+
+    data = sample_archive(args.data)
+    redis_port = free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis_server = start_redis(redis_port)
+    settings = Settings(
+        data_dir=data, sample_data=False, redis_url=redis_url, stac_url=None, storage="local"
+    )
+    servers: list[Server] = []
+    try:
+        time.sleep(0.5)
+        rows = run_cases(args, data, settings, redis_port, servers)
+    finally:
+        for server in servers:
+            server.stop()
+        redis_server.send_signal(signal.SIGTERM)
+        redis_server.wait(timeout=20)
+
+    print_rows(rows, args)
     if args.metatiles:
         single, meta = metatile_timings(settings)
         print(f"\nin process, per 256 px z15 NDVI tile: one by one {single * 1000:.1f} ms, "

@@ -1,9 +1,9 @@
 """Local COG copies of JPEG 2000 bands: remote files zoomed out, and hot files.
 
-Measured (README, "Remote storage: requests and bytes per tile"): reading a JPEG 2000 band at
-reduced resolution fetches every tile-part of the file, i.e. the whole file, however coarse the
-output. So when a map covers most of a remote JP2 file, the file is copied once into a local
-Cloud Optimized GeoTIFF whose overviews ARE the JPEG 2000 resolution levels
+Measured (docs/performance.md, "Remote storage: requests and bytes per tile"): reading a
+JPEG 2000 band at reduced resolution fetches every tile-part of the file, i.e. the whole file,
+however coarse the output. So when a map covers most of a remote JP2 file, the file is copied
+once into a local Cloud Optimized GeoTIFF whose overviews ARE the JPEG 2000 resolution levels
 (``OVERVIEWS=FORCE_USE_EXISTING``): later zoomed-out maps of that scene cost no remote request
 and give the same pixels as reading the JP2 itself. Zoomed-in maps keep reading the JP2's own
 tiles by range requests.
