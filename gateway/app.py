@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 from collections.abc import AsyncIterator, Sequence
@@ -20,6 +21,7 @@ from gateway.edge.middleware import Edge
 from gateway.edge.rejections import Rejections
 from gateway.forwarded import ForwardedHeaders
 from gateway.ows.dispatch import OwsDispatcher
+from gateway.readiness import checks
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 
@@ -44,6 +46,18 @@ async def healthz(request: Request) -> JSONResponse:
             "admission": runtime.engine.admission.state() if runtime.engine.admission else None,
         }
     )
+
+
+async def readyz(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    found = await asyncio.to_thread(checks, runtime.settings)
+    problems = [f"{check.name}: {check.problem}" for check in found if not check.ok]
+    body = {
+        "status": "degraded" if problems else "ready",
+        "checks": {check.name: "ok" if check.ok else "failing" for check in found},
+        "reasons": problems,
+    }
+    return JSONResponse(body, status_code=503 if problems else 200)
 
 
 def _load(path: str) -> DoorFactory:
@@ -74,7 +88,7 @@ def create_app(
     runtime = runtime or build_runtime(settings)
     built: list[Door] = [_load(path)(runtime) for path in doors]
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
     for door in built:
         routes.extend(door.routes)
     if any(door.ows_services for door in built):

@@ -182,7 +182,8 @@ def serve(
 
     if forwarded_allow_ips is not None:  # read by create_app, in every worker process
         os.environ["GATEWAY_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
-    _prepare_sample_data(Settings())
+    settings = Settings()
+    _prepare_sample_data(settings)
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,
@@ -190,7 +191,7 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=False,  # the app reads them itself, from its trusted proxies only
-        **uvicorn_options(),
+        **uvicorn_options(settings.log_format),
     )
 
 

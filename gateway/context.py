@@ -9,13 +9,21 @@ a2wsgi's WSGI threads run each call in a copy of the caller's context). A thread
 starts itself does not inherit it: MapProxy renders a request's layers in the request's own
 thread (``concurrent_layer_renderer`` 1, its default), pygeoapi calls providers in the thread
 it is called in.
+
+The request id (``request_id_for``, ``current_request_id``) is set by the HTTP edge for the
+whole request, returned in ``X-Request-ID`` and put on every log record (``gateway.logs``). A
+client's own ``X-Request-ID`` (a proxy's, usually) is kept when it is a short token of safe
+characters, so one id follows the request through the proxy's logs and ours; anything else is
+replaced (a header must not put arbitrary text into our logs).
 """
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -52,3 +60,30 @@ def answering(params: Mapping[str, str], caller: str | None = None) -> Iterator[
         yield context
     finally:
         _CURRENT.reset(token)
+
+
+REQUEST_ID_HEADER = b"x-request-id"
+NO_REQUEST = "-"  # the id on records written outside any request
+_SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_REQUEST_ID: ContextVar[str] = ContextVar("gateway_request_id", default=NO_REQUEST)
+
+
+def request_id_for(sent: bytes | None) -> str:
+    """The id of a request whose client sent ``sent`` as its id (None: no header)."""
+    if sent is not None and _SAFE_ID.fullmatch(sent):
+        return sent.decode("ascii")
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str:
+    """The id of the request being answered (``NO_REQUEST`` elsewhere)."""
+    return _REQUEST_ID.get()
+
+
+def enter_request(request_id: str) -> Token[str]:
+    """Make ``request_id`` current until ``leave_request`` with the token returned."""
+    return _REQUEST_ID.set(request_id)
+
+
+def leave_request(token: Token[str]) -> None:
+    _REQUEST_ID.reset(token)

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     config_file: Path | None = None
+    # Log lines as text or as one JSON object each (gateway.logs).
+    log_format: Literal["text", "json"] = "text"
     # The public URL of the gateway (scheme, host, root path) for OGC API links; unset: each
     # answer links to the address its request used.
     public_url: str | None = None

@@ -25,7 +25,9 @@ DAY = "2025-06-13"
 UTM31 = (700000.0, 5832000.0, 703000.0, 5835000.0)  # inside T31UFU
 MAX_AGE = 120
 # A conventional header name: capitalised dash-separated words (or ETag, WWW-Authenticate...).
-CONVENTIONAL = re.compile(rb"^(ETag|WWW-Authenticate|[A-Z][a-z0-9]*(-[A-Z][a-z0-9]*)*)$")
+CONVENTIONAL = re.compile(
+    rb"^(ETag|WWW-Authenticate|X-Request-ID|[A-Z][a-z0-9]*(-[A-Z][a-z0-9]*)*)$"
+)
 REDIS_DB = 5  # a database of the session's redis-server of its own
 
 

@@ -15,6 +15,7 @@ _SPECIAL = {
     b"te": b"TE",
     b"dnt": b"DNT",
     b"x-xss-protection": b"X-XSS-Protection",
+    b"x-request-id": b"X-Request-ID",
 }
 _KNOWN_MAX = 1024  # names remembered (the apps' own names: a small, fixed set)
 _known: dict[bytes, bytes] = {}

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.context import (
+    REQUEST_ID_HEADER,
+    enter_request,
+    leave_request,
+    request_id_for,
+)
 from gateway.core.admission import RequestTicket
 from gateway.edge.bodies import BodyLimits, CountedBody
 from gateway.edge.cors import APP_CORS_HEADERS, CorsPolicy
@@ -56,7 +62,8 @@ class _Answer:
 
 
 class Edge:
-    """CORS, body caps, no version headers, ``Retry-After`` on 503, an admission ticket."""
+    """A request id, CORS, body caps, no version headers, ``Retry-After`` on 503, an
+    admission ticket."""
 
     def __init__(
         self,
@@ -78,6 +85,21 @@ class Edge:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])  # one pass in C; names are lower case
+        request_id = request_id_for(headers.get(REQUEST_ID_HEADER))
+        token = enter_request(request_id)
+        try:
+            await self._answer(scope, receive, send, headers, request_id)
+        finally:
+            leave_request(token)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        request_id: str,
+    ) -> None:
         origin = headers.get(b"origin")
         method = scope["method"]
         if method == "OPTIONS" and origin is not None:
@@ -87,6 +109,7 @@ class Edge:
                 await self.cors.preflight(origin, asked, wanted)(scope, receive, send)
                 return
         extra = self.cors.response_headers(origin) if origin is not None else []
+        extra = [*extra, (REQUEST_ID_HEADER, request_id.encode())]
         answer = _Answer(send, extra, self.retry_after)
         length = headers.get(b"content-length")
         chunked = b"transfer-encoding" in headers

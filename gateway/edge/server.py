@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.logs import logging_config
+
 PROTOCOL = "gateway.edge.protocol:ConventionalHeadersProtocol"
 
 
-def uvicorn_options() -> dict[str, Any]:
-    """Conventional header capitalisation and an exact ``Date`` (``protocol``), and no
-    ``Server: uvicorn`` header."""
-    return {"http": PROTOCOL, "server_header": False, "date_header": False}
+def uvicorn_options(log_format: str = "text") -> dict[str, Any]:
+    """Conventional header capitalisation and an exact ``Date`` (``protocol``), no
+    ``Server: uvicorn`` header, and the gateway's logging in every worker (``gateway.logs``)."""
+    return {
+        "http": PROTOCOL,
+        "server_header": False,
+        "date_header": False,
+        "log_config": logging_config(log_format),
+    }
 
 
 def uvicorn_flags() -> list[str]:

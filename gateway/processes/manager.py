@@ -8,6 +8,7 @@ limits. Errors reach the door as GatewayErrors, which it answers as problem deta
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import threading
@@ -17,7 +18,7 @@ from pygeoapi.process.base import BaseProcessor
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import JobStatus, RequestedProcessExecutionMode
 
-from gateway.context import current
+from gateway.context import current, current_request_id
 from gateway.errors import GatewayError, NotFound
 from gateway.processes.cleanup import Cleanup
 from gateway.processes.cluster import get_client
@@ -175,7 +176,15 @@ class DaskRedisManager(BaseManager):
 
             # The whole job runs on the cluster: it outlives this web worker.
             fire_and_forget(
-                client.submit(run_job, settings, job_id, process_id, data_dict, pure=False)
+                client.submit(
+                    run_job,
+                    settings,
+                    job_id,
+                    process_id,
+                    data_dict,
+                    current_request_id(),
+                    pure=False,
+                )
             )
         else:
             args = (
@@ -186,7 +195,9 @@ class DaskRedisManager(BaseManager):
                 self.jobs,
                 lambda: contextlib.nullcontext(client),
             )
-            threading.Thread(target=run_job_with, args=args, daemon=True).start()
+            # In a copy of this context: the job's log records carry the request's id.
+            run = contextvars.copy_context().run
+            threading.Thread(target=run, args=(run_job_with, *args), daemon=True).start()
 
     # -- lifetime --------------------------------------------------------------------------
     def start_cleanup(self) -> None:

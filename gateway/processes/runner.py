@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from gateway.context import NO_REQUEST, enter_request, leave_request
 from gateway.errors import GatewayError
 from gateway.processes.bandmath import plan_band_math
 from gateway.processes.export import plan_export
@@ -21,8 +22,15 @@ PLANNERS: dict[str, Callable[..., Plan]] = {
 }
 
 
-def run_job(settings: Settings, job_id: str, process_id: str, inputs: dict[str, Any]) -> None:
-    """Run a whole job on a Dask worker: its chunks go to the cluster, progress to Redis.
+def run_job(
+    settings: Settings,
+    job_id: str,
+    process_id: str,
+    inputs: dict[str, Any],
+    request_id: str = NO_REQUEST,
+) -> None:
+    """Run a whole job on a Dask worker: its chunks go to the cluster, progress to Redis, its
+    log records carry the id of the request that started it.
 
     It needs nothing from the web worker that accepted the job, so restarting that worker
     does not stop it (with a scheduler outside the web process).
@@ -31,7 +39,11 @@ def run_job(settings: Settings, job_id: str, process_id: str, inputs: dict[str, 
 
     assert settings.redis_url, "jobs run on their own only with a shared job store"
     jobs = Jobs(settings, RedisJobStore(settings.redis_url))
-    run_job_with(settings, job_id, process_id, inputs, jobs, worker_client)
+    token = enter_request(request_id)
+    try:
+        run_job_with(settings, job_id, process_id, inputs, jobs, worker_client)
+    finally:
+        leave_request(token)
 
 
 def run_job_with(

@@ -27,7 +27,7 @@ SAME_AS_OTHERS = "FALSE_COLOR|NDWI|NDMI|NBR|EVI|SAVI|KNDVI|SCL|MOSAIC_TRUE_COLOR
 EXCLUDED = rf"(/stac|/admin|/processes|/jobs|/collections/({SAME_AS_OTHERS})(/|$))"
 EXAMPLES = 15
 # uvicorn's one line for a request it refuses before the app sees it (bytes h11 rejects).
-REFUSED = {"WARNING:  Invalid HTTP request received."}
+REFUSED = ("Invalid HTTP request received.",)  # uvicorn, for a malformed request line
 LIMIT_S = 420  # a hard stop, for a machine under heavy load
 
 
@@ -58,4 +58,4 @@ def test_fuzzing_finds_no_server_error_and_no_traceback(gateway, tmp_path):
     log = gateway.log_since(start)
     assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:6000]
     loud = re.findall(r"^(?:WARNING|ERROR|CRITICAL)\b.*$", log, re.MULTILINE)
-    assert not [line for line in loud if line not in REFUSED], loud[:20]
+    assert not [line for line in loud if not line.endswith(REFUSED)], loud[:20]

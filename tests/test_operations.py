@@ -1,0 +1,202 @@
+"""Operating the gateway: request ids, log lines (text or JSON, no secrets), /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.context import current_request_id
+from gateway.logs import RedactSecrets, RequestIdFilter, redact
+from gateway.settings import Settings
+from tests.support.gateway_server import GatewayServer
+from tests.support.redis_server import free_port
+
+SECRET = "s3cr3t-K3y-value"
+
+
+@pytest.fixture(scope="module")
+def json_logged(sample_archive, tmp_path_factory) -> Iterator[GatewayServer]:
+    """``cdse-gateway serve`` with JSON log lines."""
+    folder = tmp_path_factory.mktemp("operations")
+    env = {
+        "GATEWAY_DATA_DIR": str(sample_archive),
+        "GATEWAY_OUTPUT_DIR": str(folder / "out"),
+        "GATEWAY_LOG_FORMAT": "json",
+    }
+    server = GatewayServer(env, folder / "server.log", serve_options=[]).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _records(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_every_answer_has_its_own_request_id(json_logged):
+    first = httpx.get(f"{json_logged.url}/healthz", timeout=10)
+    second = httpx.get(f"{json_logged.url}/healthz", timeout=10)
+    ids = [answer.headers["X-Request-ID"] for answer in (first, second)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", found) for found in ids) and ids[0] != ids[1]
+    assert b"X-Request-ID" in b"".join(first.headers.raw[i][0] for i in range(len(first.headers)))
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("trace-42.a:b_c", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("a b", False),
+        ("<script>", False),
+        ("id\u00e9", False),
+    ],
+)
+def test_a_clients_request_id_is_kept_only_when_it_is_a_safe_token(json_logged, sent, kept):
+    answer = httpx.get(
+        f"{json_logged.url}/healthz", headers={"X-Request-ID": sent.encode()}, timeout=10
+    )
+    got = answer.headers["X-Request-ID"]
+    assert (got == sent) is kept
+    if not kept:
+        assert re.fullmatch(r"[0-9a-f]{32}", got)
+
+
+def test_json_log_lines_carry_the_request_id_and_never_a_key(json_logged):
+    start = json_logged.log_offset()
+    answer = httpx.get(
+        f"{json_logged.url}/wms",
+        params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "key": SECRET},
+        headers={"X-Request-ID": "trace-json-1"},
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    log = json_logged.log_since(start)
+    assert SECRET not in log
+    access = [r for r in _records(log) if r.get("request_id") == "trace-json-1"]
+    assert access, log[-2000:]
+    line = access[-1]
+    assert line["name"] == "uvicorn.access" and line["levelname"] == "INFO"
+    assert "GET /wms?" in line["message"] and "key=REDACTED" in line["message"]
+
+
+def test_records_written_inside_a_request_get_its_id_and_others_a_dash(sample_archive):
+    """A door's own log record written while the request is answered carries the id."""
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("gateway.test.operations")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("outside")
+        app = create_app(Settings(data_dir=sample_archive, sample_data=False), doors=())
+
+        async def probe(request):
+            from starlette.responses import PlainTextResponse
+
+            logger.warning("inside %s", current_request_id())
+            await asyncio.to_thread(logger.warning, "in a worker thread")
+            return PlainTextResponse("ok")
+
+        app.add_route("/probe", probe)
+
+        async def fetch() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                return await client.get("/probe", headers={"X-Request-ID": "probe-7"})
+
+        answer = asyncio.run(fetch())
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert answer.headers["x-request-id"] == "probe-7"
+    assert [(r.getMessage(), r.request_id) for r in seen] == [  # type: ignore[attr-defined]
+        ("outside", "-"),
+        ("inside probe-7", "probe-7"),
+        ("in a worker thread", "probe-7"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GET /wms?key=abc&x=1", "GET /wms?key=REDACTED&x=1"),
+        ("GET /wms?X=1&KEY=abc", "GET /wms?X=1&KEY=REDACTED"),
+        ("GET /x?access_token=eyJ.a.b HTTP/1.1", "GET /x?access_token=REDACTED HTTP/1.1"),
+        ("GET /x?monkey=1", "GET /x?monkey=1"),
+        ("no query", "no query"),
+    ],
+)
+def test_credential_parameters_are_redacted(text, expected):
+    assert redact(text) == expected
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s", (text,), None)
+    RedactSecrets().filter(record)
+    assert record.getMessage() == expected
+
+
+# -- /readyz -------------------------------------------------------------------------------
+
+
+def _get(app, path: str) -> httpx.Response:
+    async def fetch() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.get(path)
+
+    return asyncio.run(fetch())
+
+
+def test_readyz_is_ready_on_the_sample(sample_archive):
+    answer = _get(
+        create_app(Settings(data_dir=sample_archive, sample_data=False), doors=()), "/readyz"
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "status": "ready",
+        "checks": {"catalog": "ok", "storage": "ok"},
+        "reasons": [],
+    }
+
+
+def test_readyz_is_ready_with_a_live_redis(sample_archive, redis_server):
+    settings = Settings(
+        data_dir=sample_archive,
+        sample_data=False,
+        redis_url=f"redis://127.0.0.1:{redis_server.port}/7",
+    )
+    answer = _get(create_app(settings, doors=()), "/readyz")
+    assert answer.status_code == 200
+    assert answer.json()["checks"] == {"catalog": "ok", "storage": "ok", "redis": "ok"}
+
+
+def test_readyz_says_what_is_missing_with_503(sample_archive):
+    dead = free_port()  # nothing listens there
+    settings = Settings(
+        data_dir=sample_archive,
+        sample_data=False,
+        redis_url=f"redis://:{SECRET}@127.0.0.1:{dead}/0",
+        stac_url=f"http://127.0.0.1:{dead}/stac",
+        s3_endpoint=f"127.0.0.1:{dead}",
+        s3_https=False,
+    )
+    answer = _get(create_app(settings, doors=()), "/readyz")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "degraded"
+    assert body["checks"] == {"catalog": "failing", "storage": "failing", "redis": "failing"}
+    assert len(body["reasons"]) == 3 and SECRET not in answer.text
+    assert answer.headers["retry-after"]
