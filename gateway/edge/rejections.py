@@ -8,9 +8,8 @@ error's own whatever the dialect's usual one for its code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
@@ -37,16 +36,18 @@ def problem_details(error: GatewayError) -> Response:
 
 
 class Rejections:
-    """Finds the door of a request and renders an edge error in its dialect."""
+    """Finds the door of a request and renders an edge error in its dialect.
 
-    def __init__(self, doors: Sequence[Door]) -> None:
+    ``service_of`` reads the ``SERVICE`` of an ``/ows`` request (the OWS doors' KVP reader:
+    ``gateway.ows.dispatch.requested_service``)."""
+
+    def __init__(self, doors: Sequence[Door], service_of: Callable[[Scope], str]) -> None:
         self._doors = list(doors)
+        self._service_of = service_of
 
     def door_of(self, scope: Scope) -> Door | None:
         if scope["path"].rstrip("/").endswith("/ows"):
-            query = scope.get("query_string", b"").decode("latin-1")
-            params = {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
-            service = params.get("SERVICE", "").upper()
+            service = self._service_of(scope)
             return next((d for d in self._doors if service in d.ows_services), None)
         for door in self._doors:
             for route in door.routes:

@@ -20,6 +20,7 @@ from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
+from gateway.ows.kvp import Kvp
 from gateway.ows.mapproxy import wms
 from gateway.ows.mapproxy._compat import (
     fix_kvp_capabilities,
@@ -41,7 +42,6 @@ from gateway.ows.mapproxy.featureinfo import (
 )
 from gateway.ows.mapproxy.tiles import Tile, TileService
 from gateway.ows.mapproxy.wmts import TileGrids, kvp_tile, rest_tile
-from gateway.ows.wms_params import upper_params
 from gateway.runtime import Runtime
 from gateway.web.routes import viewer_routes
 
@@ -84,7 +84,7 @@ class OgcFront:
             return
         base = scope.get("app_root_path", "")
         path = scope["path"][len(base) :] if scope["path"].startswith(base) else scope["path"]
-        params = upper_params(raw[1].decode("latin-1"))
+        params = dict(Kvp.of_scope(scope))
         if path == "/wmts" or path.startswith("/wmts/"):
             response = await self._wmts(scope, receive, send, path[len("/wmts") :], params, raw)
         else:
@@ -289,7 +289,7 @@ def reject(error: GatewayError, scope: Scope) -> Response:
     path = scope["path"]
     if path.endswith("/wmts") or "/wmts/" in path:
         return wmts_exception(error)
-    params = upper_params(scope.get("query_string", b"").decode("latin-1"))
+    params = Kvp.of_scope(scope)
     service = params.get("SERVICE", "").upper()
     return (
         wmts_exception(error)

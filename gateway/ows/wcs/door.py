@@ -122,7 +122,7 @@ def build_door(runtime: Runtime) -> Door:
 
     def reject(error: GatewayError, scope: Scope) -> Response:
         """An error of the HTTP edge as a WCS exception report (2.0.1's unless VERSION says)."""
-        version = Kvp.parse(scope.get("query_string", b"").decode("latin-1")).text("VERSION")
+        version = Kvp.of_scope(scope).text("VERSION")
         version = version if version in DIALECTS else "2.0.1"
         return error_response(error, DIALECTS[version], version=version, wcs=True)
 
