@@ -9,30 +9,14 @@ error's own whatever the dialect's usual one for its code.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from http import HTTPStatus
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
 from gateway.doors import Door
 from gateway.errors import GatewayError
-
-
-def problem_details(error: GatewayError) -> Response:
-    """An OGC API exception (RFC 7807 problem details, with pygeoapi's fields)."""
-    return JSONResponse(
-        {
-            "type": error.code,
-            "code": error.code,
-            "title": HTTPStatus(error.status).phrase,
-            "status": error.status,
-            "description": error.message,
-            "detail": error.message,
-        },
-        status_code=error.status,
-        media_type="application/problem+json",
-    )
+from gateway.problems import problem_details
 
 
 class Rejections:

@@ -12,7 +12,7 @@ from starlette.types import Scope
 
 from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue
-from gateway.ows.exceptions import Dialect, error_response
+from gateway.ows.exceptions import OWS_CODES, Dialect, error_response
 from gateway.ows.kvp import Kvp, Received, negotiate_version, parse_kvp, split_list
 from gateway.ows.wcs import v100, v111, v201
 from gateway.ows.wcs.coverages import CoverageCatalog
@@ -25,6 +25,13 @@ from gateway.runtime import Runtime
 DIALECTS = {"2.0.1": Dialect.OWS20, "1.1.1": Dialect.OWS11, "1.0.0": Dialect.WCS10}
 VERSION_MODULES = {"2.0.1": v201, "1.1.1": v111, "1.0.0": v100}
 EXTENSIONS = {"tiff": "tif", "cog": "tif", "png": "png", "netcdf": "nc"}
+# Engine codes that mean "no such coverage" to a WCS client (CoverageNotDefined in 1.0.0).
+WCS_CODES = {**OWS_CODES, **dict.fromkeys(("NotFound", "LayerNotDefined"), "NoSuchCoverage")}
+WCS10_CODES = {
+    **WCS_CODES,
+    **dict.fromkeys(("NotFound", "LayerNotDefined", "NoSuchCoverage"), "CoverageNotDefined"),
+}
+CODES = {"2.0.1": WCS_CODES, "1.1.1": WCS_CODES, "1.0.0": WCS10_CODES}
 
 
 class WcsService:
@@ -39,7 +46,7 @@ class WcsService:
         try:
             kvp = parse_kvp(received)
         except GatewayError as error:
-            return error_response(error, Dialect.OWS20, version="2.0.1", wcs=True)
+            return error_response(error, Dialect.OWS20, version="2.0.1", codes=WCS_CODES)
         return self.handle(kvp, endpoint)
 
     def handle(self, kvp: Kvp, endpoint: Endpoint) -> Response:
@@ -62,7 +69,7 @@ class WcsService:
             handler = self._handler(operation)
             return handler(kvp, version, endpoint)
         except Exception as error:  # rendered once, here
-            return error_response(error, DIALECTS[version], version=version, wcs=True)
+            return error_response(error, DIALECTS[version], version=version, codes=CODES[version])
 
     def _handler(self, operation: str) -> Callable[[Kvp, str, Endpoint], Response]:
         for name in OPERATIONS:
@@ -124,7 +131,7 @@ def build_door(runtime: Runtime) -> Door:
         """An error of the HTTP edge as a WCS exception report (2.0.1's unless VERSION says)."""
         version = Kvp.of_scope(scope).text("VERSION")
         version = version if version in DIALECTS else "2.0.1"
-        return error_response(error, DIALECTS[version], version=version, wcs=True)
+        return error_response(error, DIALECTS[version], version=version, codes=CODES[version])
 
     route = Route("/wcs", endpoint, methods=["GET", "POST"])
     return Door(
