@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlencode
 
 from a2wsgi import WSGIMiddleware
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import registry
 from gateway.core.catalog.summary import CollectionSummary
@@ -112,7 +113,7 @@ class OgcFront:
             "raw_path": (base + path).encode(),
             "query_string": urlencode(params).encode(),
         }
-        await self.mapproxy(inner, receive, send)
+        await cast(ASGIApp, self.mapproxy)(inner, receive, send)
 
     async def _wms(
         self,
@@ -236,7 +237,7 @@ class _WithHeader:
     def __init__(self, send: Send, name: bytes, value: bytes) -> None:
         self._send, self._header = send, (name, value)
 
-    async def __call__(self, message: dict) -> None:
+    async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start" and message["status"] == 200:
             message = {**message, "headers": [*message["headers"], self._header]}
         await self._send(message)
@@ -247,10 +248,10 @@ class _Rewriting:
 
     def __init__(self, send: Send, rewrite: Callable[[bytes], bytes]) -> None:
         self._send, self._rewrite = send, rewrite
-        self._start: dict | None = None
+        self._start: Message | None = None
         self._body = bytearray()
 
-    async def __call__(self, message: dict) -> None:
+    async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self._start = message
             return
