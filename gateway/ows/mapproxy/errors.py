@@ -11,18 +11,18 @@ from starlette.responses import Response
 from gateway.core.styles import parse_color
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.exceptions import OWS_CODES, Dialect, error_response
+from gateway.ows.mapproxy.wms import WMS_VERSIONS
 
 # Codes of gateway errors that are not WMS vocabulary.
 _GENERIC = {"NotFound": "InvalidParameterValue"}
 # ... nor WMTS vocabulary (WMTS has no LayerNotDefined: the locator says layer).
 WMTS_CODES = {**OWS_CODES, **_GENERIC}
-WMS_DIALECTS = {"1.1.1": Dialect.WMS111, "1.3.0": Dialect.WMS130}
 
 
 def wms_code(error: GatewayError, version: str) -> str:
     """The WMS exception code of ``error`` for a protocol version."""
     if error.locator == "crs" and error.code == "InvalidParameterValue":
-        return "InvalidCRS" if version == "1.3.0" else "InvalidSRS"
+        return WMS_VERSIONS[version].crs_code
     if error.locator == "time" and error.code == "InvalidParameterValue":
         return "InvalidDimensionValue"
     if error.locator == "format" and error.code == "InvalidParameterValue":
@@ -32,7 +32,7 @@ def wms_code(error: GatewayError, version: str) -> str:
 
 def wms_exception_xml(error: GatewayError, version: str) -> Response:
     """The ServiceExceptionReport of WMS ``version`` (1.1.1 or 1.3.0)."""
-    dialect = WMS_DIALECTS[version]
+    dialect = WMS_VERSIONS[version].dialect
     return error_response(error, dialect, codes={error.code: wms_code(error, version)})
 
 
