@@ -260,6 +260,7 @@ def test_serves_without_redis_and_uses_it_again(live, redis_server, redis_client
 
 BAD = [
     ({"LAYER": "NOPE"}, "InvalidParameterValue", "layer"),
+    ({"STYLE": "nope"}, "InvalidParameterValue", "style"),  # WMTS has no StyleNotDefined
     ({"TILEMATRIXSET": "Mars"}, "InvalidParameterValue", "tilematrixset"),
     ({"TILEMATRIX": "30"}, "TileOutOfRange", "tilematrix"),
     ({"TILECOL": "99999"}, "TileOutOfRange", "tilecol"),
