@@ -20,7 +20,7 @@ from gateway.edge.cors import CorsPolicy
 from gateway.edge.middleware import Edge
 from gateway.edge.rejections import Rejections
 from gateway.forwarded import ForwardedHeaders
-from gateway.ows.dispatch import OwsDispatcher
+from gateway.ows.dispatch import OwsDispatcher, requested_service
 from gateway.readiness import checks
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
@@ -73,7 +73,7 @@ def edge(settings: Settings, doors: Sequence[Door]) -> Middleware:
             settings.cors_origins, settings.cors_delete_origins, settings.cors_max_age_s
         ),
         bodies=BodyLimits(settings.max_body_bytes, settings.max_json_body_bytes),
-        rejections=Rejections(doors),
+        rejections=Rejections(doors, requested_service),
         retry_after_s=settings.retry_after_s,
     )
 

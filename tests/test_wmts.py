@@ -260,6 +260,7 @@ def test_serves_without_redis_and_uses_it_again(live, redis_server, redis_client
 
 BAD = [
     ({"LAYER": "NOPE"}, "InvalidParameterValue", "layer"),
+    ({"STYLE": "nope"}, "InvalidParameterValue", "style"),  # WMTS has no StyleNotDefined
     ({"TILEMATRIXSET": "Mars"}, "InvalidParameterValue", "tilematrixset"),
     ({"TILEMATRIX": "30"}, "TileOutOfRange", "tilematrix"),
     ({"TILECOL": "99999"}, "TileOutOfRange", "tilecol"),
@@ -273,13 +274,18 @@ BAD = [
 ]
 
 
+def _ows_exception(response: httpx.Response) -> tuple[str | None, str | None]:
+    """The code and locator of a schema-valid OWS 1.1 exception report."""
+    document = assert_valid(schema("ows/1.1.0/owsExceptionReport.xsd"), response.content)
+    exception = document.find("{http://www.opengis.net/ows/1.1}Exception")
+    return exception.get("exceptionCode"), exception.get("locator")
+
+
 @pytest.mark.parametrize(("change", "code", "locator"), BAD)
 def test_bad_gettile_gets_an_ows_exception_report(live, change, code, locator):
     response = _kvp(live, **change)
     assert response.status_code == 400
-    document = assert_valid(schema("ows/1.1.0/owsExceptionReport.xsd"), response.content)
-    exception = document.find("{http://www.opengis.net/ows/1.1}Exception")
-    assert (exception.get("exceptionCode"), exception.get("locator")) == (code, locator)
+    assert _ows_exception(response) == (code, locator)
 
 
 def test_an_expression_its_style_cannot_show_is_refused_before_any_read(live):
@@ -288,12 +294,7 @@ def test_an_expression_its_style_cannot_show_is_refused_before_any_read(live):
     with CountingCompute(live.runtime) as counter:
         response = _kvp(live, EXPRESSION="B04;B03", TIME="2025-06-13")
     assert response.status_code == 400
-    document = assert_valid(schema("ows/1.1.0/owsExceptionReport.xsd"), response.content)
-    exception = document.find("{http://www.opengis.net/ows/1.1}Exception")
-    assert (exception.get("exceptionCode"), exception.get("locator")) == (
-        "InvalidParameterValue",
-        "expression",
-    )
+    assert _ows_exception(response) == ("InvalidParameterValue", "expression")
     assert counter.calls == 0
 
 
@@ -307,6 +308,15 @@ def test_bad_rest_tiles(live):
     assert b'exceptionCode="TileOutOfRange"' in outside.content
     missing = httpx.get(f"{live.url}/wmts", params={"SERVICE": "WMTS"}, timeout=60)
     assert missing.status_code == 400 and b"MissingParameterValue" in missing.content
+
+
+def test_an_unknown_operation_is_501_as_wmts_says(live):
+    """WMTS 1.0.0 tables 23 and 28: OperationNotSupported is 501 Not Implemented (the door
+    answered 400, the WMS door's status)."""
+    params = {"SERVICE": "WMTS", "VERSION": "1.0.0", "REQUEST": "DescribeEverything"}
+    response = httpx.get(f"{live.url}/wmts", params=params, timeout=60)
+    assert response.status_code == 501
+    assert _ows_exception(response) == ("OperationNotSupported", "request")
 
 
 def test_ows_endpoint_dispatches_to_wmts(live):

@@ -8,45 +8,30 @@ error's own whatever the dialect's usual one for its code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from http import HTTPStatus
-from urllib.parse import parse_qsl
+from collections.abc import Callable, Sequence
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
 from gateway.doors import Door
 from gateway.errors import GatewayError
-
-
-def problem_details(error: GatewayError) -> Response:
-    """An OGC API exception (RFC 7807 problem details, with pygeoapi's fields)."""
-    return JSONResponse(
-        {
-            "type": error.code,
-            "code": error.code,
-            "title": HTTPStatus(error.status).phrase,
-            "status": error.status,
-            "description": error.message,
-            "detail": error.message,
-        },
-        status_code=error.status,
-        media_type="application/problem+json",
-    )
+from gateway.problems import problem_details
 
 
 class Rejections:
-    """Finds the door of a request and renders an edge error in its dialect."""
+    """Finds the door of a request and renders an edge error in its dialect.
 
-    def __init__(self, doors: Sequence[Door]) -> None:
+    ``service_of`` reads the ``SERVICE`` of an ``/ows`` request (the OWS doors' KVP reader:
+    ``gateway.ows.dispatch.requested_service``)."""
+
+    def __init__(self, doors: Sequence[Door], service_of: Callable[[Scope], str]) -> None:
         self._doors = list(doors)
+        self._service_of = service_of
 
     def door_of(self, scope: Scope) -> Door | None:
         if scope["path"].rstrip("/").endswith("/ows"):
-            query = scope.get("query_string", b"").decode("latin-1")
-            params = {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
-            service = params.get("SERVICE", "").upper()
+            service = self._service_of(scope)
             return next((d for d in self._doors if service in d.ows_services), None)
         for door in self._doors:
             for route in door.routes:

@@ -6,29 +6,20 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from http import HTTPStatus
 
 from pygeoapi.provider.base import ProviderGenericError
 
 from gateway.errors import GatewayError
+from gateway.problems import carried
 
 log = logging.getLogger(__name__)
-
-
-class GatewayProviderError(ProviderGenericError):
-    """A GatewayError carried through pygeoapi: its status, OGC code and safe message."""
-
-    def __init__(self, error: GatewayError) -> None:
-        super().__init__(error.message, user_msg=error.message)
-        self.http_status_code = HTTPStatus(error.status)
-        self.ogc_exception_code = error.code
 
 
 def translate(error: Exception) -> ProviderGenericError:
     """The pygeoapi error to raise for ``error`` (internal causes are logged when pygeoapi
     answers with it: ``_compat.fix_error_answers``, not shown)."""
     if isinstance(error, GatewayError):
-        return GatewayProviderError(error)
+        return carried(error, ProviderGenericError)
     return ProviderGenericError(user_msg="internal error")
 
 

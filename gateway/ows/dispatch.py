@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.doors import Door
 from gateway.ows.exceptions import Dialect, Report, render_report
+from gateway.ows.kvp import Kvp
 
 
 class OwsDispatcher:
@@ -23,15 +22,18 @@ class OwsDispatcher:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        query = scope.get("query_string", b"").decode("latin-1")
-        params = {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
-        service = params.get("SERVICE", "").upper()
+        service = requested_service(scope)
         target = self._services.get(service)
         if target is None:
             await _missing_service(service, sorted(self._services))(scope, receive, send)
             return
         app, path = target
         await app({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+
+def requested_service(scope: Scope) -> str:
+    """The upper-case ``SERVICE`` of a request ('' when absent)."""
+    return Kvp.of_scope(scope).get("SERVICE", "").strip().upper()
 
 
 def _missing_service(service: str, known: list[str]) -> Response:

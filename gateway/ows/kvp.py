@@ -1,7 +1,8 @@
-"""Case-insensitive KVP parsing shared by the classic OGC doors (WCS, WFS).
+"""The one KVP reader of every OGC door (WMS, WMTS, WCS, WFS, and ``/ows`` itself).
 
-OGC KVP names are case-insensitive; values are not. ``SUBSET`` and a few others may repeat,
-so every name keeps all its values in request order.
+OGC KVP names are case-insensitive; values are not. The policy for a repeated name is here
+and nowhere else: ``kvp["X"]`` is the last value given for X (what a one-valued parameter
+means), ``kvp.all("X")`` every value in request order (``SUBSET`` and a few others repeat).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 
@@ -26,6 +28,11 @@ class Kvp(Mapping[str, str]):
     @classmethod
     def parse(cls, query_string: str) -> Kvp:
         return cls(parse_qsl(query_string, keep_blank_values=True))
+
+    @classmethod
+    def of_scope(cls, scope: Scope) -> Kvp:
+        """The query string of an ASGI request."""
+        return cls.parse(scope.get("query_string", b"").decode("latin-1"))
 
     def __getitem__(self, name: str) -> str:
         return self._values[name.upper()][-1]

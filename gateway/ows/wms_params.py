@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from gateway.core.request import RenderRequest, build_request
 from gateway.errors import InvalidParameterValue, MissingParameterValue
@@ -18,11 +17,6 @@ from gateway.runtime import Runtime
 
 # Style names that mean "the layer's own style".
 DEFAULT_STYLES = frozenset({"", "default", "inspire_common:default"})
-
-
-def upper_params(query_string: str) -> dict[str, str]:
-    """Query parameters with upper-case names (the last value wins, as OGC KVP allows one)."""
-    return {k.upper(): v for k, v in parse_qsl(query_string, keep_blank_values=True)}
 
 
 def require(params: Mapping[str, str], name: str) -> str:

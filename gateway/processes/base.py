@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any, ClassVar
 
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from gateway.errors import GatewayError
+from gateway.problems import carried
 from gateway.processes.metadata import METADATA
 from gateway.processes.plan import Plan, run_here
 from gateway.processes.validation import validate_inputs
@@ -27,10 +27,7 @@ def execute_error(error: Exception) -> ProcessorExecuteError:
     if isinstance(error, ProcessorExecuteError):
         return error
     if isinstance(error, GatewayError):
-        wrapped = ProcessorExecuteError(user_msg=error.message)
-        wrapped.http_status_code = HTTPStatus(error.status)
-        wrapped.ogc_exception_code = error.code
-        return wrapped
+        return carried(error, ProcessorExecuteError)
     log.error("process failed", exc_info=error)
     return ProcessorExecuteError(user_msg="internal error while executing the process")
 

@@ -93,7 +93,7 @@ EXCEPTION_ROOTS = {
     "/wcs": {"ExceptionReport", "ServiceExceptionReport"},
     "/wfs": {"ExceptionReport"},
 }
-# OWS Common's status of these codes is 501 (WCS and WFS answer it; the WMS door says 400).
+# OWS Common's status of these codes is 501 (WCS, WFS and WMTS answer it; WMS says 400).
 NOT_IMPLEMENTED = {"OperationNotSupported", "OptionNotSupported"}
 
 

@@ -34,7 +34,7 @@ from mapproxy.service.wmts import Capabilities, WMTSServer
 from mapproxy.wsgiapp import MapProxyApp
 
 from gateway.context import answering
-from gateway.ows.wms_params import upper_params
+from gateway.ows.kvp import Kvp
 
 STYLES_KEY = "GATEWAY_STYLES"
 WMS_NS = "http://www.opengis.net/wms"
@@ -47,7 +47,7 @@ def with_request_context(app: Callable[..., Iterable[bytes]]) -> Callable[..., l
     (``gateway.context``: its upper-case query parameters, STYLES as the door checked it)."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        params = upper_params(environ.get("QUERY_STRING", ""))
+        params = dict(Kvp.parse(environ.get("QUERY_STRING", "")))
         if STYLES_KEY in params:
             params["STYLES"] = params.pop(STYLES_KEY)
         with answering(params):

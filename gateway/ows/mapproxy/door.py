@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlencode
 
 from a2wsgi import WSGIMiddleware
@@ -13,13 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import registry
 from gateway.core.catalog.summary import CollectionSummary
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
+from gateway.ows.kvp import Kvp
 from gateway.ows.mapproxy import wms
 from gateway.ows.mapproxy._compat import (
     fix_kvp_capabilities,
@@ -41,7 +43,6 @@ from gateway.ows.mapproxy.featureinfo import (
 )
 from gateway.ows.mapproxy.tiles import Tile, TileService
 from gateway.ows.mapproxy.wmts import TileGrids, kvp_tile, rest_tile
-from gateway.ows.wms_params import upper_params
 from gateway.runtime import Runtime
 from gateway.web.routes import viewer_routes
 
@@ -84,7 +85,7 @@ class OgcFront:
             return
         base = scope.get("app_root_path", "")
         path = scope["path"][len(base) :] if scope["path"].startswith(base) else scope["path"]
-        params = upper_params(raw[1].decode("latin-1"))
+        params = dict(Kvp.of_scope(scope))
         if path == "/wmts" or path.startswith("/wmts/"):
             response = await self._wmts(scope, receive, send, path[len("/wmts") :], params, raw)
         else:
@@ -112,7 +113,7 @@ class OgcFront:
             "raw_path": (base + path).encode(),
             "query_string": urlencode(params).encode(),
         }
-        await self.mapproxy(inner, receive, send)
+        await cast(ASGIApp, self.mapproxy)(inner, receive, send)
 
     async def _wms(
         self,
@@ -236,7 +237,7 @@ class _WithHeader:
     def __init__(self, send: Send, name: bytes, value: bytes) -> None:
         self._send, self._header = send, (name, value)
 
-    async def __call__(self, message: dict) -> None:
+    async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start" and message["status"] == 200:
             message = {**message, "headers": [*message["headers"], self._header]}
         await self._send(message)
@@ -247,10 +248,10 @@ class _Rewriting:
 
     def __init__(self, send: Send, rewrite: Callable[[bytes], bytes]) -> None:
         self._send, self._rewrite = send, rewrite
-        self._start: dict | None = None
+        self._start: Message | None = None
         self._body = bytearray()
 
-    async def __call__(self, message: dict) -> None:
+    async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self._start = message
             return
@@ -289,7 +290,7 @@ def reject(error: GatewayError, scope: Scope) -> Response:
     path = scope["path"]
     if path.endswith("/wmts") or "/wmts/" in path:
         return wmts_exception(error)
-    params = upper_params(scope.get("query_string", b"").decode("latin-1"))
+    params = Kvp.of_scope(scope)
     service = params.get("SERVICE", "").upper()
     return (
         wmts_exception(error)

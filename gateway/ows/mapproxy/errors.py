@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from io import BytesIO
-from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, ImageDraw, ImageFont
 from starlette.responses import Response
 
 from gateway.core.styles import parse_color
 from gateway.errors import GatewayError, InvalidParameterValue
-from gateway.ows.exceptions import Dialect, Report, render_report
+from gateway.ows.exceptions import OWS_CODES, Dialect, error_response
+from gateway.ows.mapproxy.wms import WMS_VERSIONS
 
-# Codes of gateway errors that are not WMS/OWS vocabulary.
+# Codes of gateway errors that are not WMS vocabulary.
 _GENERIC = {"NotFound": "InvalidParameterValue"}
+# ... nor WMTS vocabulary (WMTS has no LayerNotDefined: the locator says layer).
+WMTS_CODES = {**OWS_CODES, **_GENERIC}
 
 
 def wms_code(error: GatewayError, version: str) -> str:
     """The WMS exception code of ``error`` for a protocol version."""
     if error.locator == "crs" and error.code == "InvalidParameterValue":
-        return "InvalidCRS" if version == "1.3.0" else "InvalidSRS"
+        return WMS_VERSIONS[version].crs_code
     if error.locator == "time" and error.code == "InvalidParameterValue":
         return "InvalidDimensionValue"
     if error.locator == "format" and error.code == "InvalidParameterValue":
@@ -28,34 +30,10 @@ def wms_code(error: GatewayError, version: str) -> str:
     return _GENERIC.get(error.code, error.code)
 
 
-def _status(error: GatewayError) -> int:
-    return 400 if error.status < 500 else error.status
-
-
 def wms_exception_xml(error: GatewayError, version: str) -> Response:
-    code, locator = wms_code(error, version), error.locator
-    attrs = f" code={quoteattr(code)}"
-    if version == "1.3.0":
-        if locator:
-            attrs += f" locator={quoteattr(locator)}"
-        text = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<ServiceExceptionReport version="1.3.0" '
-            'xmlns="http://www.opengis.net/ogc" '
-            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            'xsi:schemaLocation="http://www.opengis.net/ogc '
-            'http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd">\n'
-            f"<ServiceException{attrs}>{escape(error.message)}</ServiceException>\n"
-            "</ServiceExceptionReport>\n"
-        )
-        return Response(text, status_code=_status(error), media_type="text/xml")
-    text = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE ServiceExceptionReport SYSTEM '
-        '"http://schemas.opengis.net/wms/1.1.1/exception_1_1_1.dtd">\n'
-        '<ServiceExceptionReport version="1.1.1">\n'
-        f"<ServiceException{attrs}>{escape(error.message)}</ServiceException>\n"
-        "</ServiceExceptionReport>\n"
-    )
-    return Response(text, status_code=_status(error), media_type="application/vnd.ogc.se_xml")
+    """The ServiceExceptionReport of WMS ``version`` (1.1.1 or 1.3.0)."""
+    dialect = WMS_VERSIONS[version].dialect
+    return error_response(error, dialect, codes={error.code: wms_code(error, version)})
 
 
 def wms_exception(error: GatewayError, version: str, params: Mapping[str, str]) -> Response:
@@ -86,8 +64,4 @@ def wms_exception(error: GatewayError, version: str, params: Mapping[str, str]) 
 
 def wmts_exception(error: GatewayError) -> Response:
     """An OWS 1.1 ExceptionReport (the WMTS 1.0.0 form), rendered as WCS and WFS render theirs."""
-    code = _GENERIC.get(error.code, error.code)
-    if code == "LayerNotDefined":
-        code = "InvalidParameterValue"  # WMTS has no LayerNotDefined; the locator says layer
-    report = Report(code, error.message, error.locator, _status(error))
-    return render_report(report, Dialect.OWS11, version="1.0.0")
+    return error_response(error, Dialect.OWS11, version="1.0.0", codes=WMTS_CODES)

@@ -19,6 +19,7 @@ from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_format
 from gateway.core.request import RenderRequest, count_pixels, parse_bbox
 from gateway.core.styles import parse_color
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
+from gateway.ows.exceptions import Dialect
 from gateway.ows.mapproxy._compat import STYLES_KEY
 from gateway.ows.mapproxy.app import default_base_config
 from gateway.ows.mapproxy.config import WMS_FORMATS, WMS_SRS
@@ -38,6 +39,23 @@ EXCEPTION_FORMATS = frozenset(
 _RES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*m?\s*$")
 _VERSION = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}")
 _BOOLEANS = ("true", "false")
+
+
+@dataclass(frozen=True)
+class WmsVersion:
+    """What differs between WMS 1.1.1 and 1.3.0, in one table (``WMS_VERSIONS``)."""
+
+    crs: str  # the name of the CRS parameter
+    crs_code: str  # the exception code of a CRS refused
+    axis_order: bool  # BBOX in the CRS's own axis order (else always x/y)
+    point: tuple[str, str]  # GetFeatureInfo's pixel parameters
+    dialect: Dialect  # the exception report
+
+
+WMS_VERSIONS = {
+    "1.3.0": WmsVersion("CRS", "InvalidCRS", True, ("I", "J"), Dialect.WMS130),
+    "1.1.1": WmsVersion("SRS", "InvalidSRS", False, ("X", "Y"), Dialect.WMS111),
+}
 
 
 def version_of(params: Mapping[str, str]) -> str:
@@ -116,11 +134,12 @@ def _axis_ne(crs: str) -> bool:
 
 def parse_area(params: Mapping[str, str], version: str) -> MapArea:
     """CRS/SRS, BBOX (axis order of WMS 1.3.0 handled), WIDTH/HEIGHT or RESX/RESY."""
-    crs = require(params, "CRS" if version == "1.3.0" else "SRS").strip()
+    rules = WMS_VERSIONS[version]
+    crs = require(params, rules.crs).strip()
     if crs.upper() not in _SRS:
         raise InvalidParameterValue(f"CRS {crs[:40]!r} is not offered", locator="crs")
     bbox = parse_bbox(require(params, "BBOX"))
-    if version == "1.3.0" and _axis_ne(crs):
+    if rules.axis_order and _axis_ne(crs):
         bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
     if not (bbox[2] > bbox[0] and bbox[3] > bbox[1]):
         raise InvalidParameterValue("BBOX must have min < max on both axes", locator="bbox")
@@ -275,7 +294,7 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
             raise MissingParameterValue("missing parameter QUERY_LAYERS", locator="query_layers")
         checked = layer_requests(runtime, layers, area, params, "tiff")  # values, no picture
         out["QUERY_LAYERS"] = ",".join(str(r.layer) for r in checked)
-        i_name, j_name = ("I", "J") if version == "1.3.0" else ("X", "Y")
+        i_name, j_name = WMS_VERSIONS[version].point
         i, j = parse_int(params, i_name), parse_int(params, j_name)
         if i >= area.size[0] or j >= area.size[1]:
             raise InvalidParameterValue(

@@ -109,9 +109,11 @@ def _outside(wanted: TimeRange, first: datetime | None, last: datetime | None) -
     """True when ``wanted`` ends before the coverage's first day or starts after its last
     day (an open end of the coverage, None, holds anything)."""
     start, end = wanted.start, wanted.end
-    if first is not None and end is not None and end < day_range(first.date()).start:
+    opens = day_range(first.date()).start if first is not None else None
+    closes = day_range(last.date()).end if last is not None else None
+    if end is not None and opens is not None and end < opens:
         return True
-    return last is not None and start is not None and start > day_range(last.date()).end
+    return start is not None and closes is not None and start > closes
 
 
 def _fields(text: str | None, coverage: Coverage) -> tuple[Field, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
 from lxml import etree
@@ -74,7 +74,7 @@ def _constraint(parent: etree._Element, ns: str, name: str, value: str) -> None:
 
 
 def capabilities(
-    types: list[tuple[str, str, tuple[float, float, float, float] | None]],
+    types: Sequence[tuple[str, str, tuple[float, float, float, float] | None]],
     href: str,
     count_default: int,
 ) -> etree._Element:

@@ -1,4 +1,4 @@
-"""The WFS 2.0.0 door: ``/wfs`` and ``/ows?SERVICE=WFS``; errors rendered once, here.
+"""The WFS 2.0.0 door: ``/wfs`` and ``/ows?SERVICE=WFS``, on the OWS service base.
 
 Requests come as KVP (GET, or a form-encoded POST) or as XML (POST); XML is read into the
 same KVP (``xml_requests``), so both take one code path.
@@ -7,20 +7,20 @@ same KVP (``xml_requests``), so both take one code path.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 from urllib.parse import urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Scope
 
 from gateway.core.catalog import PagedCatalog
 from gateway.doors import Door
-from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
+from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import parse_ows_crs
-from gateway.ows.exceptions import Dialect, error_response
-from gateway.ows.kvp import Kvp, Received, negotiate_version, parse_kvp, split_list
+from gateway.ows.exceptions import OWS_CODES, Dialect
+from gateway.ows.kvp import Kvp, Received, parse_kvp, split_list
+from gateway.ows.service import Operation, OwsService, service_url
 from gateway.ows.wfs import documents, encode
 from gateway.ows.wfs.documents import GET_FEATURE_BY_ID, OPERATIONS
 from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, property_name
@@ -61,52 +61,38 @@ def page_links(kvp: Kvp, url: str, query: Query, returned: int, matched: int | N
     return links
 
 
-class WfsService:
-    """Answers one WFS 2.0.0 request (synchronously; the door runs it in a thread)."""
+class WfsService(OwsService[str]):
+    """Answers one WFS 2.0.0 request (synchronously; the door runs it in a thread); every
+    operation is told the door's URL."""
+
+    SERVICE = "WFS"
+    VERSIONS = ("2.0.0",)
+    ALIASES: ClassVar[Mapping[str, str]] = {"2.0.2": "2.0.0"}  # the corrigendum
+    DIALECTS: ClassVar[Mapping[str, tuple[Dialect, Mapping[str, str]]]] = {
+        "2.0.0": (Dialect.OWS11, OWS_CODES)
+    }
 
     def __init__(self, runtime: Runtime, catalog: PagedCatalog) -> None:
         self.runtime = runtime
         self.catalog = catalog
         self.count_default = runtime.settings.wfs_count_default
         self.scan_limit = runtime.settings.wfs_scan_limit
+        super().__init__()
+
+    def operations(self, version: str) -> Mapping[str, Operation[str]]:
+        return {name: getattr(self, name.lower()) for name in OPERATIONS}
+
+    def read(self, received: Received) -> Kvp:
+        return request_kvp(received)
 
     def collections(self) -> list[str]:
         return [c.id for c in self.runtime.config.collections]
 
-    def answer(self, received: Received, url: str) -> Response:
-        """The answer to a request as received (parsed here, in the worker thread)."""
-        try:
-            kvp = request_kvp(received)
-        except Exception as error:  # rendered once, here
-            return error_response(error, Dialect.OWS11, version="2.0.0")
-        return self.handle(kvp, url)
-
-    def handle(self, kvp: Kvp, url: str) -> Response:
-        try:
-            operation = kvp.require("REQUEST")
-            if operation.lower() == "getcapabilities":
-                negotiate_version(kvp, ("2.0.0",), "2.0.0")
-            elif kvp.text("VERSION") not in ("2.0.0", "2.0.2"):
-                kvp.require("VERSION")
-                raise InvalidParameterValue("VERSION must be 2.0.0", locator="version")
-            service = kvp.text("SERVICE")
-            if service is not None and service.upper() != "WFS":
-                raise InvalidParameterValue("SERVICE must be WFS", locator="service")
-            for name in OPERATIONS:
-                if name.lower() == operation.lower():
-                    return getattr(self, name.lower())(kvp, url)
-            raise GatewayError(
-                f"unknown operation {operation[:40]!r}",
-                locator="request",
-                code="OperationNotSupported",
-            )
-        except Exception as error:  # rendered once, here
-            return error_response(error, Dialect.OWS11, version="2.0.0")
-
     def getcapabilities(self, kvp: Kvp, url: str) -> Response:
-        types = []
-        for conf in self.runtime.config.collections:
-            types.append((conf.id, conf.title, self.runtime.summaries.get(conf.id).extent))
+        types = [
+            (conf.id, conf.title, self.runtime.summaries.get(conf.id).extent)
+            for conf in self.runtime.config.collections
+        ]
         return xml_response(documents.capabilities(types, url, self.count_default))
 
     def describefeaturetype(self, kvp: Kvp, url: str) -> Response:
@@ -129,7 +115,11 @@ class WfsService:
         query = parse_query(kvp, self.collections(), self.count_default)
         page, matched = select(self.catalog, query, scan_limit=self.scan_limit)
         links = page_links(kvp, url, query, len(page), matched)
-        options = {"properties": query.properties, "hits": query.hits, "links": links}
+        options: dict[str, Any] = {
+            "properties": query.properties,
+            "hits": query.hits,
+            "links": links,
+        }
         if query.json:
             body = encode.geojson(page, matched, query.crs, **options)
             return Response(json.dumps(body), media_type=GEOJSON_MEDIA_TYPE)
@@ -180,22 +170,11 @@ def request_kvp(received: Received) -> Kvp:
     return parse_kvp(received)
 
 
+def _url(request: Request) -> str:
+    return service_url(request, "/wfs")
+
+
 def build_door(runtime: Runtime) -> Door:
     """The WFS door: ``/wfs`` (GET and POST) and ``SERVICE=WFS`` on ``/ows``."""
-    catalog = runtime.engine.catalog
-    service = WfsService(runtime, catalog)
-
-    async def endpoint(request: Request) -> Response:
-        received = await Received.read(request)
-        root = request.scope.get("root_path", "").removesuffix("/ows")
-        url = f"{request.url.scheme}://{request.url.netloc}{root}/wfs"
-        return await run_in_threadpool(service.answer, received, url)
-
-    def reject(error: GatewayError, scope: Scope) -> Response:
-        """An error of the HTTP edge as a WFS exception report."""
-        return error_response(error, Dialect.OWS11, version="2.0.0")
-
-    route = Route("/wfs", endpoint, methods=["GET", "POST"])
-    return Door(
-        routes=[route], ows_services={"WFS": route}, ows_path={"WFS": "/wfs"}, reject=reject
-    )
+    catalog = cast(PagedCatalog, runtime.engine.catalog)  # every backend pages (make_catalog)
+    return WfsService(runtime, catalog).door("/wfs", _url)
