@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway import __version__
@@ -20,6 +20,8 @@ from gateway.edge.cors import CorsPolicy
 from gateway.edge.middleware import Edge
 from gateway.edge.rejections import Rejections
 from gateway.forwarded import ForwardedHeaders
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from gateway.metrics import Metrics
 from gateway.ows.dispatch import OwsDispatcher, requested_service
 from gateway.readiness import checks
 from gateway.runtime import Runtime, build_runtime
@@ -65,7 +67,12 @@ def _load(path: str) -> DoorFactory:
     return getattr(importlib.import_module(module), name)
 
 
-def edge(settings: Settings, doors: Sequence[Door]) -> Middleware:
+async def metrics(request: Request) -> Response:
+    exposition = await asyncio.to_thread(request.app.state.metrics.exposition)
+    return Response(exposition, media_type=METRICS_CONTENT_TYPE)
+
+
+def edge(settings: Settings, doors: Sequence[Door], observed: Metrics) -> Middleware:
     """The HTTP edge every answer passes, outermost (``gateway.edge``)."""
     return Middleware(
         Edge,
@@ -75,6 +82,7 @@ def edge(settings: Settings, doors: Sequence[Door]) -> Middleware:
         bodies=BodyLimits(settings.max_body_bytes, settings.max_json_body_bytes),
         rejections=Rejections(doors, requested_service),
         retry_after_s=settings.retry_after_s,
+        observe=observed.requests.observe,
     )
 
 
@@ -88,7 +96,12 @@ def create_app(
     runtime = runtime or build_runtime(settings)
     built: list[Door] = [_load(path)(runtime) for path in doors]
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    observed = Metrics(runtime)
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
     for door in built:
         routes.extend(door.routes)
     if any(door.ows_services for door in built):
@@ -105,9 +118,10 @@ def create_app(
     proxies = Middleware(ForwardedHeaders, trusted_hosts=runtime.settings.forwarded_allow_ips)
     middleware = [
         proxies,
-        edge(runtime.settings, built),
+        edge(runtime.settings, built, observed),
         *(entry for door in built for entry in door.middleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.metrics = observed
     return app

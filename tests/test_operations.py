@@ -200,3 +200,46 @@ def test_readyz_says_what_is_missing_with_503(sample_archive):
     assert body["checks"] == {"catalog": "failing", "storage": "failing", "redis": "failing"}
     assert len(body["reasons"]) == 3 and SECRET not in answer.text
     assert answer.headers["retry-after"]
+
+
+# -- /metrics --------------------------------------------------------------------------------
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
+    app = create_app(runtime=runtime, doors=("gateway.ows.mapproxy.door:build_door",))
+    tile = "/wmts/1.0.0/NDVI/WebMercatorQuad/2025-06-13/13/4233/2683.png"
+    before = runtime.cache.stats.snapshot()
+
+    async def run() -> tuple[list[int], str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            statuses = [(await client.get(path)).status_code for path in (
+                tile, tile, "/wms?SERVICE=WMS&REQUEST=Nonsense", "/healthz", "/nowhere",
+            )]  # fmt: skip
+            return statuses, (await client.get("/metrics")).text
+
+    statuses, text = asyncio.run(run())
+    assert statuses == [200, 200, 400, 200, 404]
+    found = _samples(text)
+    assert found[("gateway_requests_total", (("door", "wmts"), ("status", "200")))] == 2
+    assert found[("gateway_requests_total", (("door", "wms"), ("status", "400")))] == 1
+    assert found[("gateway_requests_total", (("door", "healthz"), ("status", "200")))] == 1
+    assert found[("gateway_requests_total", (("door", "other"), ("status", "404")))] == 1
+    assert found[("gateway_request_duration_seconds_count", (("door", "wmts"),))] == 2
+    after = runtime.cache.stats.snapshot()
+    for operation in ("hits", "misses"):
+        assert (
+            found[("gateway_tile_cache_operations_total", (("operation", operation),))]
+            == (after[operation])
+        )
+    assert after["hits"] > before["hits"]  # the second tile came from the cache

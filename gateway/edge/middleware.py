@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.context import (
@@ -26,9 +29,16 @@ class _Answer:
     """The response side of one request: a start message gets the edge's headers; once the
     body overflowed, what the app sends is dropped (the edge answers instead)."""
 
-    __slots__ = ("_extra", "_retry_after", "_send", "body", "edge_own", "started")
+    __slots__ = ("_extra", "_on_start", "_retry_after", "_send", "body", "edge_own", "started")
 
-    def __init__(self, send: Send, extra: list[tuple[bytes, bytes]], retry_after: bytes) -> None:
+    def __init__(
+        self,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+        retry_after: bytes,
+        on_start: Callable[[int], None] | None = None,
+    ) -> None:
+        self._on_start = on_start
         self._send = send
         self._extra = extra
         self._retry_after = retry_after
@@ -41,6 +51,8 @@ class _Answer:
             return
         if message["type"] == "http.response.start":
             self.started = True
+            if self._on_start is not None:
+                self._on_start(message["status"])
             message = self._edged(message)
         await self._send(message)
 
@@ -73,12 +85,14 @@ class Edge:
         bodies: BodyLimits,
         rejections: Rejections,
         retry_after_s: int,
+        observe: Callable[[str, int, float], None] | None = None,
     ) -> None:
         self.app = app
         self.cors = cors
         self.bodies = bodies
         self.rejections = rejections
         self.retry_after = str(retry_after_s).encode()
+        self.observe = observe  # (path, status, perf_counter at arrival): the metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,7 +124,14 @@ class Edge:
                 return
         extra = self.cors.response_headers(origin) if origin is not None else []
         extra = [*extra, (REQUEST_ID_HEADER, request_id.encode())]
-        answer = _Answer(send, extra, self.retry_after)
+        on_start = None
+        if self.observe is not None:
+            observe, path, started = self.observe, scope["path"], time.perf_counter()
+
+            def on_start(status: int) -> None:
+                observe(path, status, started)
+
+        answer = _Answer(send, extra, self.retry_after, on_start)
         length = headers.get(b"content-length")
         chunked = b"transfer-encoding" in headers
         if method not in NO_BODY_METHODS and (length is not None or chunked):

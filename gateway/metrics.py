@@ -1,0 +1,103 @@
+"""``/metrics``: what the gateway is doing, for Prometheus (prometheus-client).
+
+Requests by door and status with their latency (counted at the HTTP edge, so every door and
+every refusal counts), the tile cache's hits, misses, writes and errors, and the heavy renders
+running and waiting (the admission pool). With ``PROMETHEUS_MULTIPROC_DIR`` set (several
+uvicorn workers), prometheus-client keeps the request counters in files shared by the workers
+and ``/metrics`` sums them; the cache and admission figures are then the answering worker's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from gateway.runtime import Runtime
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DOORS = frozenset({"wms", "wmts", "wcs", "wfs", "ows", "ogcapi", "viewer", "healthz", "readyz"})
+# Seconds: cached tiles answer in well under a millisecond, uncached ones in tenths of a second,
+# coverages and processes in seconds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def door_of(path: str) -> str:
+    """The door a request path belongs to (a small fixed set: label values stay bounded)."""
+    first = path.lstrip("/").split("/", 1)[0]
+    return first if first in DOORS else "other"
+
+
+class RequestMetrics:
+    """Requests by door and status, and their latency; one per app."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.requests = Counter(
+            "gateway_requests",
+            "Requests answered, by door and HTTP status.",
+            ("door", "status"),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from a request's arrival to its answer's first bytes, by door.",
+            ("door",),
+            buckets=BUCKETS,
+            registry=registry,
+        )
+
+    def observe(self, path: str, status: int, started: float) -> None:
+        door = door_of(path)
+        self.requests.labels(door, str(status)).inc()
+        self.latency.labels(door).observe(time.perf_counter() - started)
+
+
+class RuntimeCollector(Collector):
+    """The tile cache's counters and the admission pool's state, read when scraped."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._runtime.cache.stats.snapshot()
+        cache = CounterMetricFamily(
+            "gateway_tile_cache_operations",
+            "Tile cache operations: hits, misses, sets, errors.",
+            labels=("operation",),
+        )
+        for operation, count in stats.items():
+            cache.add_metric((operation,), count)
+        yield cache
+        admission = self._runtime.engine.admission
+        if admission is not None:
+            state = admission.state()
+            renders = GaugeMetricFamily(
+                "gateway_heavy_renders", "Heavy renders running and waiting.", labels=("state",)
+            )
+            renders.add_metric(("running",), state["running"])
+            renders.add_metric(("waiting",), state["waiting"])
+            yield renders
+
+
+class Metrics:
+    """The app's registry: what ``/metrics`` answers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # Several apps in one process (tests) each keep their own request counters; in
+        # multiprocess mode the counters live in the shared files, read at scrape time.
+        self.registry = CollectorRegistry()
+        self.requests = RequestMetrics(None if self.multiprocess else self.registry)
+        self.registry.register(RuntimeCollector(runtime))
+
+    def exposition(self) -> bytes:
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        shared = CollectorRegistry()
+        MultiProcessCollector(shared)
+        return generate_latest(shared) + generate_latest(self.registry)
