@@ -1,0 +1,82 @@
+"""The filter model's parts on their own: the queryables both doors name, FES Like patterns in
+CQL2, and what of a filter a catalog is asked to decide. (What filters select, through both
+doors and from both catalogs: tests/test_wfs_pushdown.py, tests/test_ogcapi_cql2.py and
+tests/test_remote.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+
+from gateway.core.catalog.filters.like import cql2_pattern, like_matcher
+from gateway.core.catalog.filters.pushdown import NOTHING, Pushed, catalog_part
+from gateway.core.catalog.filters.queryables import QUERYABLES
+from gateway.core.catalog.filters.translate import FilterTranslator, op
+from gateway.errors import InvalidParameterValue
+from gateway.ogcapi.features import FIELDS
+from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, property_name
+
+
+def test_both_doors_name_the_queryables_of_one_table():
+    assert [*PROPERTIES, GEOMETRY] == [q.wfs for q in QUERYABLES]
+    assert list(FIELDS) == [q.stac for q in QUERYABLES if q.stac not in ("id", "geometry")]
+    for q in QUERYABLES:
+        if q.wfs != GEOMETRY:
+            assert property_name(q.stac) == property_name(f"cdse:{q.wfs}") == q.wfs
+
+
+@pytest.mark.parametrize(
+    ("fes", "wild", "single", "escape", "cql2"),
+    [
+        ("*32U.D", "*", ".", "!", "%32U_D"),
+        ("a!*b!.c", "*", ".", "!", "a*b.c"),
+        ("50%_off\\", "*", ".", "!", "50\\%\\_off\\\\"),
+        ("Sentinel-2\\_mosaic%3?UFU%", "%", "?", "\\", "Sentinel-2\\_mosaic%3_UFU%"),
+        ("trailing!", "*", ".", "!", "trailing!"),
+    ],
+)
+def test_fes_like_patterns_in_cql2(fes, wild, single, escape, cql2):
+    assert cql2_pattern(fes, wild, single, escape) == cql2
+    assert cql2_pattern(cql2, "%", "_", "\\") == cql2  # CQL2 is read as it is written
+
+
+def test_an_escaped_wildcard_is_matched_literally():
+    assert like_matcher("50\\%%")("50% off") and not like_matcher("50\\%%")("500 off")
+
+
+def _less(name: str, value: object) -> dict:
+    return op("<", {"property": name}, value)
+
+
+@pytest.mark.parametrize(
+    ("expression", "pushed"),
+    [
+        (_less("eo:cloud_cover", 20), Pushed(_less("eo:cloud_cover", 20), True)),
+        (_less("grid:code", "MGRS-32"), NOTHING),  # text collations differ
+        (op("like", {"property": "eo:cloud_cover"}, "1%"), NOTHING),
+        (op("=", {"property": "assets"}, "x"), NOTHING),  # not searchable
+        (op("=", op("casei", {"property": "platform"}), op("casei", "S2B")), NOTHING),
+        (op("in", {"property": "gml:id"}, ["f_a"]), NOTHING),  # unknown to a catalog
+        (
+            op("and", _less("eo:cloud_cover", 20), _less("grid:code", "M")),
+            Pushed(_less("eo:cloud_cover", 20), False),
+        ),
+        (op("or", _less("eo:cloud_cover", 20), _less("grid:code", "M")), NOTHING),
+        (op("not", _less("grid:code", "M")), NOTHING),
+        (
+            op("not", _less("eo:cloud_cover", 20)),
+            Pushed(op("not", _less("eo:cloud_cover", 20)), True),
+        ),
+    ],
+)
+def test_what_the_catalog_decides(expression, pushed):
+    assert catalog_part(expression) == pushed
+
+
+def test_casei_only_where_the_translator_allows_it():
+    ast = parse_cql2_text("CASEI(platform) = 'S2B'")
+    with pytest.raises(InvalidParameterValue):
+        FilterTranslator({"platform"})(ast)
+    assert FilterTranslator({"platform"}, casei=True)(ast) == op(
+        "=", op("casei", {"property": "platform"}), "S2B"
+    )
