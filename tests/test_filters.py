@@ -5,6 +5,8 @@ tests/test_remote.py.)"""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
@@ -12,9 +14,12 @@ from gateway.core.catalog.filters.like import cql2_pattern, like_matcher
 from gateway.core.catalog.filters.pushdown import NOTHING, Pushed, catalog_part
 from gateway.core.catalog.filters.queryables import QUERYABLES
 from gateway.core.catalog.filters.translate import FilterTranslator, op
-from gateway.errors import InvalidParameterValue
-from gateway.ogcapi.features import FIELDS
+from gateway.errors import GatewayError, InvalidParameterValue
+from gateway.ogcapi.features import FIELDS, feature_filter
+from gateway.ows.kvp import Kvp
 from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, property_name
+from gateway.ows.wfs.query import parse_query
+from tests.support.wfs_filters import fes
 
 
 def test_both_doors_name_the_queryables_of_one_table():
@@ -80,3 +85,36 @@ def test_casei_only_where_the_translator_allows_it():
     assert FilterTranslator({"platform"}, casei=True)(ast) == op(
         "=", op("casei", {"property": "platform"}), "S2B"
     )
+
+
+@pytest.mark.parametrize("logical", ["And", "Or"])
+def test_a_filter_of_thousands_of_operands_is_no_recursion(logical):
+    """pygeofilter chains ``AND``/``OR`` two by two: as deep as the filter is long."""
+    term = (
+        "<PropertyIsLessThan><ValueReference>cloud_cover</ValueReference>"
+        "<Literal>20</Literal></PropertyIsLessThan>"
+    )
+    body = f"<{logical}>{term * 5000}</{logical}>"
+    query = parse_query(Kvp([("TYPENAMES", "cdse:a"), ("FILTER", fes(body))]), ["a"])
+    expression = json.loads(query.page_query().filter or "null")
+    assert expression["op"] == logical.lower() and len(expression["args"]) == 5000
+    text = parse_cql2_text(" OR ".join(["eo:cloud_cover < 20"] * 3000))
+    assert len(feature_filter(None, None, None, text)["args"]) == 3000
+
+
+def test_a_resource_id_without_rid_is_a_parsing_error():
+    with pytest.raises(GatewayError) as raised:
+        parse_query(Kvp([("TYPENAMES", "cdse:a"), ("FILTER", fes("<ResourceId/>"))]), ["a"])
+    assert raised.value.code == "OperationParsingFailed" and raised.value.status == 400
+
+
+def test_an_invalid_wfs_polygon_is_refused_as_in_ogcapi():
+    """A bow tie (what it covers is not defined): a 400, as through OGC API Features."""
+    ring = "6 52 6.1 52.1 6.1 52 6 52.1 6 52"
+    body = (
+        "<Intersects><ValueReference>footprint</ValueReference><gml:Polygon gml:id='p' "
+        "srsName='urn:ogc:def:crs:OGC:1.3:CRS84'><gml:exterior><gml:LinearRing><gml:posList>"
+        f"{ring}</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon></Intersects>"
+    )
+    with pytest.raises(InvalidParameterValue):
+        parse_query(Kvp([("TYPENAMES", "cdse:a"), ("FILTER", fes(body))]), ["a"])

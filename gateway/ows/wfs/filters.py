@@ -89,7 +89,9 @@ def parse_filter(root: etree._Element) -> ast.Node:
 def resource_ids(rids: list[str | None]) -> ast.Node:
     """Features whose gml:id is one of ``rids``: their scene ids, unless a rid may be an id
     rewritten into an NCName (``f_...``)."""
-    rewritten = any(r is None or r.startswith("f_") for r in rids)
+    if any(r is None for r in rids):
+        raise parsing_failed("a ResourceId needs a rid")
+    rewritten = any(r.startswith("f_") for r in rids if r is not None)
     name = ast.Attribute(FID if rewritten else "id")
     if len(rids) == 1:
         return ast.Equal(name, rids[0])

@@ -107,7 +107,7 @@ class FilterTranslator:
 
     def __call__(self, node: Any) -> Json:
         if isinstance(node, ast.And | ast.Or):
-            return op("and" if isinstance(node, ast.And) else "or", self(node.lhs), self(node.rhs))
+            return op("and" if isinstance(node, ast.And) else "or", *map(self, _chain(node)))
         if isinstance(node, ast.Not):
             return op("not", self(node.sub_node))
         comparison = _COMPARISONS.get(type(node))
@@ -207,6 +207,19 @@ class FilterTranslator:
                 op("<=", DATETIME, timestamp(end)) if end else None,
             ]
         return all_of(inside) or op("not", never)
+
+
+def _chain(node: ast.And | ast.Or) -> list[Any]:
+    """The operands of a chain of one logical operator, in order, without recursion (a filter
+    of thousands of ``AND`` is as deep as it is long)."""
+    kind, found, pending = type(node), [], [node]
+    while pending:
+        item = pending.pop()
+        if type(item) is kind:
+            pending += [item.rhs, item.lhs]
+        else:
+            found.append(item)
+    return found
 
 
 def _valid(geometry: dict[str, Any]) -> Json:
