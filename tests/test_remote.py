@@ -25,6 +25,8 @@ import pytest
 import rasterio
 from lxml import etree
 from PIL import Image
+from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
+from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from gateway.app import create_app
 from gateway.core.catalog import (
@@ -45,6 +47,7 @@ from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
 from gateway.core.storage import Storage
 from gateway.errors import UpstreamError
+from gateway.ogcapi.features import feature_filter
 from gateway.ows.kvp import Kvp
 from gateway.ows.wfs.query import parse_query
 from gateway.ows.wfs.select import select
@@ -66,7 +69,7 @@ from tests.support.request_counts import (
 )
 from tests.support.s3_server import S3Server, start_s3
 from tests.support.stac_api import StacApi, start_stac_api
-from tests.support.wfs_filters import BOTH_TYPES, FILTERS, Case, fes
+from tests.support.wfs_filters import BOTH_TYPES, CQL2_TWINS, FILTERS, Case, fes
 
 L2A = "sentinel-2-l2a"
 MOSAICS = "sentinel-2-global-mosaics"
@@ -830,6 +833,27 @@ def test_wfs_pushdown_stac_api_equals_static_catalog(case: Case, stac, sample_ar
     assert [f.fid for f in got] == [f.fid for f in want] and want
     assert api_matched == matched == len(want)
     assert len(_searches(stac)) == 1  # one page of the STAC API: pushed down, or narrowed
+
+
+@pytest.mark.parametrize("name", list(CQL2_TWINS))
+def test_wfs_and_ogcapi_select_the_same_features(name, stac, sample_archive):
+    """One filter, in FES to the WFS and in CQL2 to OGC API Features, selects the same
+    features from the STAC API (pgstac) and from the static catalog: SQL's answer, missing
+    values included, whether the catalog decides it or the WFS evaluates it in Python."""
+    case = next(c for c in BOTH_TYPES if c.name == name)
+    twin = CQL2_TWINS[name]
+    ast = parse_cql2_text(twin) if isinstance(twin, str) else parse_cql2_json(twin)
+    expression = cql2_text(feature_filter(None, None, None, ast))
+    names = ",".join(f"cdse:{t}" for t in WFS_TYPES)
+    query = parse_query(Kvp([("TYPENAMES", names), ("FILTER", fes(case.body))]), list(WFS_TYPES))
+    items = [i for t in WFS_TYPES for i in load_items(sample_archive, t)]
+    want = sorted(i["id"] for i in items if case.expected(i))
+    assert 0 < len(want) < len(items)
+    for catalog in (StaticCatalog(sample_archive / "stac"), StacApiCatalog(stac.url)):
+        wfs, _ = select(catalog, query, scan_limit=100)
+        ogcapi = catalog.search_page(PageQuery(WFS_TYPES, filter=expression, limit=100))
+        assert sorted(f.properties["scene_id"] for f in wfs) == want
+        assert sorted(s.id for s in ogcapi.scenes) == want
 
 
 def test_wfs_stac_paging_reads_ids_up_to_the_offset_then_one_page(stac):

@@ -21,7 +21,8 @@ from gateway.core.catalog import (
     cql2_text,
     stac_paging,
 )
-from gateway.core.catalog.cql2 import compile_filter, scene_lookup
+from gateway.core.catalog.filters.evaluate import compile_filter
+from gateway.core.catalog.static import scene_lookup
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.kvp import Kvp
 from gateway.ows.wfs import encode

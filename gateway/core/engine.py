@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
-from gateway.core.catalog import Catalog, Scene, SearchQuery
+from gateway.core.catalog import CatalogBackend, Scene, SearchQuery
 from gateway.core.grid import WGS84, Raster
 from gateway.core.mosaic import mosaic
 from gateway.core.reader import SceneReader
@@ -55,7 +55,7 @@ class Engine:
     def __init__(
         self,
         config: GatewayConfig,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         reader: SceneReader,
         cache: Cache | None = None,
         *,

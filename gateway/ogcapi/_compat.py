@@ -16,7 +16,8 @@ behaviour it answers, so that the patch can be dropped or adapted when the pin m
   requested format (``image/png`` for a map) and logs client errors at ERROR.
 - ``with_param`` writes ``APIRequest``'s private ``_args`` (its query parameters).
 - ``body_problem``: pygeoapi fails with a 500 on a POSTed body that is JSON but no object.
-- ``T_INTERSECTS``: pygeofilter parses CQL2's ``T_INTERSECTS`` as ``T_OVERLAPS``.
+- ``T_INTERSECTS``: pygeofilter parses CQL2's ``T_INTERSECTS`` as ``T_OVERLAPS`` (the filter
+  model's translator, ``gateway.core.catalog.filters.translate``, reads it so).
 
 In front of pygeoapi rather than inside it, and tested there too: ``crs.pygeoapi_crs``
 (pygeoapi lower-cases CRS URIs and fails with a 500 on unknown CRSs), ``items`` (a 400
@@ -38,12 +39,11 @@ from types import ModuleType
 from typing import Any
 
 from pygeoapi.formats import F_HTML, F_JSON, FORMAT_TYPES
-from pygeofilter import ast
 from starlette.responses import Response
 
-log = logging.getLogger(__name__)
+from gateway.core.catalog.filters.translate import T_INTERSECTS  # noqa: F401 (tested here)
 
-T_INTERSECTS = ast.TemporalComparisonOp.TOVERLAPS  # CQL2 T_INTERSECTS, as pygeofilter parses it
+log = logging.getLogger(__name__)
 
 
 def load_app(config_path: Path, openapi_path: Path) -> ModuleType:

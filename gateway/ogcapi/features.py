@@ -12,25 +12,30 @@ from typing import Any
 from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
 
 from gateway.core.catalog import PageQuery, Scene, SortKey, cql2_text
+from gateway.core.catalog.filters.queryables import QUERYABLES
+from gateway.core.catalog.filters.translate import (
+    FilterTranslator,
+    Json,
+    all_of,
+    box_polygon,
+    op,
+    time_range,
+)
 from gateway.core.dates import parse_time
 from gateway.errors import InvalidParameterValue
-from gateway.ogcapi.cql import FilterTranslator, Json, all_of, box_polygon, op, time_range
 from gateway.ogcapi.errors import gateway_errors
 from gateway.registry import BuiltOnce, runtime_for
 
-# Queryable properties of a footprint and their JSON types (the same fields as WFS).
+_JSON_TYPES = {"date-time": {"type": "string", "format": "date-time"}}
+# Queryable properties of a footprint and their JSON types (the same fields as WFS); the
+# footprint's id and geometry are the feature's own.
 FIELDS: dict[str, dict[str, str]] = {
-    "collection": {"type": "string"},
-    "datetime": {"type": "string", "format": "date-time"},
-    "eo:cloud_cover": {"type": "number"},
-    "grid:code": {"type": "string"},
-    "platform": {"type": "string"},
-    "sat:relative_orbit": {"type": "integer"},
-    "processing:version": {"type": "string"},
-    "assets": {"type": "object"},
+    q.stac: _JSON_TYPES.get(q.kind, {"type": q.kind})
+    for q in QUERYABLES
+    if q.stac not in ("id", "geometry")
 }
 # Scalar properties: what property parameters and sortby take (a filter also takes id, geometry).
-FILTERABLE = tuple(name for name, kind in FIELDS.items() if kind["type"] != "object")
+FILTERABLE = tuple(q.stac for q in QUERYABLES if q.stac in FIELDS and q.searchable)
 TRANSLATE = FilterTranslator((*FILTERABLE, "id", "geometry"))
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gateway.core.catalog.cql2 import like_matcher
+from gateway.core.catalog.filters.like import like_matcher
 
 
 def _reference(pattern: str) -> re.Pattern[str]:

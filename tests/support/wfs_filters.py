@@ -101,6 +101,7 @@ FILTERS: list[tuple[str, Callable[[Item], bool]]] = [
 ]
 
 _WEST = "5.9 52.5 6.11 52.5 6.11 52.75 5.9 52.75 5.9 52.5"  # lon/lat: holds T31UFU only
+_WEST_WKT = ", ".join(" ".join(pair) for pair in zip(*[iter(_WEST.split())] * 2, strict=True))
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,10 @@ class Case:
 BOTH_TYPES: list[Case] = [
     Case("less-than", FILTERS[0][0], _less(20), True),
     Case(
-        "not-less-than-keeps-missing",  # Python: not (missing < 20) is true
+        "not-less-than-drops-missing",  # SQL: not (missing < 20) is unknown, not true
         "<Not><PropertyIsLessThan><ValueReference>cloud_cover</ValueReference>"
         "<Literal>20</Literal></PropertyIsLessThan></Not>",
-        lambda i: not _less(20)(i),
+        lambda i: cc(i) is not None and cc(i) >= 20,
         True,
     ),
     Case(
@@ -145,8 +146,10 @@ BOTH_TYPES: list[Case] = [
         "not-or",
         "<Not><Or><PropertyIsLessThan><ValueReference>cloud_cover</ValueReference>"
         "<Literal>1</Literal></PropertyIsLessThan><PropertyIsEqualTo><ValueReference>"
-        "relative_orbit</ValueReference><Literal>94</Literal></PropertyIsEqualTo></Or></Not>",
-        lambda i: not (_less(1)(i) or i["properties"].get("sat:relative_orbit") == 94),
+        "grid_code</ValueReference><Literal>MGRS-31UFU</Literal></PropertyIsEqualTo></Or></Not>",
+        lambda i: (  # SQL: the mosaics' missing cloud cover makes the Or unknown or true
+            cc(i) is not None and not (cc(i) < 1 or i["properties"]["grid:code"] == "MGRS-31UFU")
+        ),
         True,
     ),
     Case(
@@ -219,6 +222,13 @@ BOTH_TYPES: list[Case] = [
         False,
     ),
     Case(
+        "not-text-order-drops-missing",  # in Python, with SQL's null logic as the catalog's
+        "<Not><PropertyIsLessThan><ValueReference>platform</ValueReference>"
+        "<Literal>sentinel-2c</Literal></PropertyIsLessThan></Not>",
+        lambda i: i["properties"].get("platform", "") >= "sentinel-2c",
+        False,
+    ),
+    Case(
         "and-half-pushed",
         "<And><PropertyIsLessThan><ValueReference>cloud_cover</ValueReference>"
         "<Literal>40</Literal></PropertyIsLessThan><PropertyIsLike wildCard='*' singleChar='.' "
@@ -228,3 +238,22 @@ BOTH_TYPES: list[Case] = [
         False,
     ),
 ]
+
+_CLEAR = {"op": "<", "args": [{"property": "eo:cloud_cover"}, 1]}
+_TILE_31UFU = {"op": "=", "args": [{"property": "grid:code"}, "MGRS-31UFU"]}
+# The same filters in CQL2 (text, or JSON where pygeofilter's text grammar falls short), for
+# OGC API Features: both doors must select the same features.
+CQL2_TWINS: dict[str, str | dict] = {
+    "less-than": "eo:cloud_cover < 20",
+    "not-less-than-drops-missing": "NOT (eo:cloud_cover < 20)",
+    "is-null": "eo:cloud_cover IS NULL",
+    "not-null-platform": "platform IS NOT NULL",
+    "not-or": {"op": "not", "args": [{"op": "or", "args": [_CLEAR, _TILE_31UFU]}]},
+    "like-escape-and-single": "id LIKE 'Sentinel-2\\_mosaic%3_UFU%'",
+    "between-dates": "datetime BETWEEN TIMESTAMP('2025-04-01T00:00:00Z') "
+    "AND TIMESTAMP('2025-06-03T00:00:00Z')",
+    "before": "datetime T_BEFORE DATE('2025-05-30')",
+    "within-polygon": f"S_WITHIN(geometry, POLYGON(({_WEST_WKT})))",
+    "text-order-in-python": "grid:code < 'MGRS-32'",
+    "not-text-order-drops-missing": "NOT (platform < 'sentinel-2c')",
+}

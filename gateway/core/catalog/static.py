@@ -6,17 +6,19 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from gateway.core.catalog.cql2 import compile_filter, scene_lookup, sort_scenes
+from gateway.core.catalog.filters.evaluate import Lookup, compile_filter, property_name
 from gateway.core.catalog.models import (
     DeclaredExtent,
     PageQuery,
     Scene,
     ScenePage,
     SearchQuery,
+    SortKey,
     declared_extent,
     order_scenes,
     scene_from_item,
@@ -105,3 +107,45 @@ def _read_items(folder: Path) -> Iterable[dict]:
         return
     for path in sorted((folder / "items").glob("*.json")):
         yield json.loads(path.read_text(encoding="utf-8"))
+
+
+def scene_lookup(scene: Scene, footprint: BaseGeometry | None = None) -> Lookup:
+    """How the static catalog reads a property of ``scene`` (``footprint``: its shape)."""
+
+    def get(name: str) -> Any:
+        if name == "id":
+            return scene.id
+        if name == "collection":
+            return scene.collection
+        if name == "datetime":
+            return scene.datetime
+        if name == "geometry":
+            if footprint is not None:
+                return footprint
+            return shape(scene.geometry) if scene.geometry else box(*scene.bbox)
+        return scene.item.get("properties", {}).get(name)
+
+    return get
+
+
+def sort_scenes(
+    scenes: list[tuple[Scene, Lookup]], sortby: tuple[SortKey, ...]
+) -> list[tuple[Scene, Lookup]]:
+    """Order as pgstac does: the keys (nulls last ascending, first descending), then
+    collection and id in the first key's direction; no keys: datetime descending."""
+    keys = list(sortby) or [SortKey("datetime", descending=True)]
+    named = {property_name(k.field) for k in keys}
+    keys += [SortKey(f, keys[0].descending) for f in ("collection", "id") if f not in named]
+    ordered = list(scenes)
+    for key in reversed(keys):
+        name = property_name(key.field)
+
+        def sort_key(pair: Any, n: str = name) -> tuple[bool, Any]:
+            return _null_last(pair[1](n))
+
+        ordered.sort(key=sort_key, reverse=key.descending)
+    return ordered
+
+
+def _null_last(value: Any) -> tuple[bool, Any]:
+    return (value is None, value)  # equal tuples never compare their None

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from lxml import etree
 
 from gateway.ows.wfs.features import GEOMETRY, NAMESPACE, PREFIX, PROPERTIES
+from gateway.ows.wfs.filters import COMPARISON_NAMES, SPATIAL_NAMES, TEMPORAL_NAMES
 from gateway.ows.xml import XLINK, XSI, fmt, sub
 
 WFS = "http://www.opengis.net/wfs/2.0"
@@ -41,12 +42,6 @@ FES_TRUE = ("ImplementsQuery", "ImplementsAdHocQuery", "ImplementsResourceId",
 FES_FALSE = ("ImplementsFunctions", "ImplementsSpatialFilter", "ImplementsTemporalFilter",
              "ImplementsVersionNav", "ImplementsExtendedOperators", "ImplementsMinimumXPath",
              "ImplementsSchemaElementFunc")  # fmt: skip
-COMPARISONS = ("PropertyIsEqualTo", "PropertyIsNotEqualTo", "PropertyIsLessThan",
-               "PropertyIsGreaterThan", "PropertyIsLessThanOrEqualTo",
-               "PropertyIsGreaterThanOrEqualTo", "PropertyIsLike", "PropertyIsNull",
-               "PropertyIsNil", "PropertyIsBetween")  # fmt: skip
-SPATIAL = ("BBOX", "Intersects", "Within", "Contains", "Disjoint", "Equals", "Overlaps")
-TEMPORAL = ("During", "After", "Before", "TEquals")
 
 
 def _q(ns: str, tag: str) -> str:
@@ -132,7 +127,7 @@ def _allowed(parent: etree._Element, name: str, values: tuple[str, ...]) -> None
 
 
 def filter_capabilities() -> etree._Element:
-    """``fes:Filter_Capabilities`` of what ``filters.py`` evaluates."""
+    """``fes:Filter_Capabilities`` of what ``filters.py`` reads."""
     root = etree.Element(_q(FES, "Filter_Capabilities"), nsmap=NSMAP)
     conformance = sub(root, _q(FES, "Conformance"))
     for name in FES_TRUE:
@@ -144,13 +139,13 @@ def filter_capabilities() -> etree._Element:
     scalar = sub(root, _q(FES, "Scalar_Capabilities"))
     sub(scalar, _q(FES, "LogicalOperators"))
     comparisons = sub(scalar, _q(FES, "ComparisonOperators"))
-    for name in COMPARISONS:
+    for name in COMPARISON_NAMES:
         sub(comparisons, _q(FES, "ComparisonOperator"), name=name)
     _operator_capabilities(
-        root, "Spatial", "GeometryOperand", ("gml:Envelope", "gml:Polygon"), SPATIAL
+        root, "Spatial", "GeometryOperand", ("gml:Envelope", "gml:Polygon"), SPATIAL_NAMES
     )
     _operator_capabilities(
-        root, "Temporal", "TemporalOperand", ("gml:TimePeriod", "gml:TimeInstant"), TEMPORAL
+        root, "Temporal", "TemporalOperand", ("gml:TimePeriod", "gml:TimeInstant"), TEMPORAL_NAMES
     )
     return root
 

@@ -12,36 +12,21 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from gateway.core.catalog import Scene
+from gateway.core.catalog.filters.evaluate import Lookup
+from gateway.core.catalog.filters.queryables import BY_STAC, QUERYABLES
 
 NAMESPACE = "urn:cdse-gateway:features"
 PREFIX = "cdse"
 GEOMETRY = "footprint"
 
+_XSD = {"string": "string", "date-time": "dateTime", "number": "double", "integer": "int",
+        "object": "string"}  # fmt: skip
+_ABOUT = {"assets": "asset key -> href, as JSON"}
 # name -> (XSD type, what it holds); the order of DescribeFeatureType and GML output.
 PROPERTIES: dict[str, tuple[str, str]] = {
-    "scene_id": ("string", "catalog item id"),
-    "collection": ("string", "catalog collection"),
-    "datetime": ("dateTime", "acquisition time (UTC)"),
-    "cloud_cover": ("double", "eo:cloud_cover, percent"),
-    "grid_code": ("string", "grid:code (MGRS tile)"),
-    "platform": ("string", "satellite"),
-    "relative_orbit": ("int", "sat:relative_orbit"),
-    "processing_version": ("string", "processing:version (baseline)"),
-    "assets": ("string", "asset key -> href, as JSON"),
+    q.wfs: (_XSD[q.kind], _ABOUT.get(q.wfs, q.about)) for q in QUERYABLES if q.wfs != GEOMETRY
 }
-# name -> the STAC name the catalog filters and sorts on (``assets`` is not searchable).
-STAC_NAMES: dict[str, str] = {
-    "scene_id": "id",
-    "collection": "collection",
-    "datetime": "datetime",
-    "cloud_cover": "eo:cloud_cover",
-    "grid_code": "grid:code",
-    "platform": "platform",
-    "relative_orbit": "sat:relative_orbit",
-    "processing_version": "processing:version",
-    GEOMETRY: "geometry",
-}
-NEVER_NULL = frozenset({"id", "collection", "datetime", "geometry"})  # STAC names
+FID = "gml:id"  # a filter's name for a feature's gml:id (ResourceId), which no catalog knows
 _NCNAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 
 
@@ -85,13 +70,22 @@ def scene_feature(scene: Scene) -> Feature:
     )
 
 
-ALIASES = {
-    "eo:cloud_cover": "cloud_cover",
-    "grid:code": "grid_code",
-    "sat:relative_orbit": "relative_orbit",
-    "processing:version": "processing_version",
-    "id": "scene_id",
-}
+# Other names of the properties: their STAC names (not ``geometry``).
+ALIASES = {q.stac: q.wfs for q in QUERYABLES if q.wfs != GEOMETRY}
+
+
+def feature_lookup(feature: Feature) -> Lookup:
+    """How a filter reads a property of ``feature``, by its STAC name (or ``FID``)."""
+
+    def get(name: str) -> Any:
+        if name == FID:
+            return feature.fid
+        if name == "geometry":
+            return feature.geometry
+        known = BY_STAC.get(name)
+        return feature.properties.get(known.wfs) if known is not None else None
+
+    return get
 
 
 def property_name(reference: str) -> str:

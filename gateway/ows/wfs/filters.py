@@ -1,49 +1,45 @@
-"""OGC Filter Encoding 2.0 (KVP ``FILTER``) compiled to a predicate over footprints.
+"""OGC Filter Encoding 2.0 (KVP ``FILTER``) read into the filter model's AST (pygeofilter's).
 
 Supported: comparisons (EqualTo, NotEqualTo, LessThan[OrEqualTo], GreaterThan[OrEqualTo],
 Like, Between, Null, Nil), And/Or/Not, ResourceId, spatial BBOX/Intersects/Within/Contains/
-Disjoint (gml:Envelope or gml:Polygon in any EPSG CRS), temporal During/After/Before/TEquals.
-Element names are matched by local name, so FES 1.1 (``ogc:``) filters work too.
+Disjoint/Equals/Overlaps (gml:Envelope or gml:Polygon in any EPSG CRS, with its axis order),
+temporal During/After/Before/TEquals. Element names are matched by local name, so FES 1.1
+(``ogc:``) filters work too. pygeofilter's own FES parser needs pygml (not installed) and
+leaves literals untyped: here literals take their property's type, properties their STAC
+names (``queryables``), Like patterns CQL2's wildcards, geometries lon/lat, and the temporal
+operators become comparisons of ``datetime`` (During and TEquals: within the period, ends
+included). The result is translated (``filters.translate``) and evaluated
+(``filters.evaluate``) as OGC API Features filters are.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from shapely.geometry import Polygon, box
+from pygeofilter import ast, values
+from shapely.geometry import Polygon, box, mapping
 from shapely.geometry.base import BaseGeometry
 
-from gateway.core.catalog.cql2 import like_matcher
+from gateway.core.catalog.filters.like import cql2_pattern
+from gateway.core.catalog.filters.operators import BY_FES, COMPARISONS
+from gateway.core.catalog.filters.queryables import BY_WFS
 from gateway.core.crs import check_inside
 from gateway.core.dates import parse_time
 from gateway.core.grid import WGS84
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs, reproject_geometry
-from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, Feature, property_name
+from gateway.ows.wfs.features import FID, GEOMETRY, PROPERTIES, property_name
 
-Predicate = Callable[[Feature], bool]
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "PropertyIsEqualTo": lambda a, b: a == b,
-    "PropertyIsNotEqualTo": lambda a, b: a != b,
-    "PropertyIsLessThan": lambda a, b: a < b,
-    "PropertyIsGreaterThan": lambda a, b: a > b,
-    "PropertyIsLessThanOrEqualTo": lambda a, b: a <= b,
-    "PropertyIsGreaterThanOrEqualTo": lambda a, b: a >= b,
-}
-_SPATIAL = {
-    "BBOX": "intersects",
-    "Intersects": "intersects",
-    "Within": "within",
-    "Contains": "contains",
-    "Disjoint": "disjoint",
-    "Equals": "equals",
-    "Overlaps": "overlaps",
-}
-_TEMPORAL = ("During", "After", "Before", "TEquals")
+_COMPARE = {name: o for name, o in BY_FES.items() if o in COMPARISONS}
+_SPATIAL = {name: o for name, o in BY_FES.items() if o not in COMPARISONS}
+# The operators read, by kind, as the capabilities list them.
+COMPARISON_NAMES = (*_COMPARE, "PropertyIsLike", "PropertyIsNull", "PropertyIsNil",
+                    "PropertyIsBetween")  # fmt: skip
+SPATIAL_NAMES = tuple(_SPATIAL)
+TEMPORAL_NAMES = ("During", "After", "Before", "TEquals")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
@@ -82,47 +78,54 @@ def read_filter(text: str) -> etree._Element:
     return root
 
 
-def compile_filter(root: etree._Element) -> Predicate:
-    """The predicate of a ``fes:Filter`` (from ``read_filter``)."""
+def parse_filter(root: etree._Element) -> ast.Node:
+    """The AST of a ``fes:Filter`` (from ``read_filter``)."""
     kids = children(root)
     if len(kids) > 1:
-        ids = {c.get("rid") for c in kids}
-        return lambda f: f.fid in ids
-    return _compile(kids[0])
+        return resource_ids([c.get("rid") for c in kids])
+    return _parse(kids[0])
 
 
-def _compile(element: etree._Element) -> Predicate:
+def resource_ids(rids: list[str | None]) -> ast.Node:
+    """Features whose gml:id is one of ``rids``: their scene ids, unless a rid may be an id
+    rewritten into an NCName (``f_...``)."""
+    if any(r is None for r in rids):
+        raise parsing_failed("a ResourceId needs a rid")
+    rewritten = any(r.startswith("f_") for r in rids if r is not None)
+    name = ast.Attribute(FID if rewritten else "id")
+    if len(rids) == 1:
+        return ast.Equal(name, rids[0])
+    return ast.In(name, list(rids), False)
+
+
+def _parse(element: etree._Element) -> ast.Node:
     name = local_name(element)
     kids = children(element)
     if name in ("And", "Or"):
-        parts = [_compile(k) for k in kids]
+        parts = [_parse(k) for k in kids]
         if len(parts) < 2:
             raise parsing_failed(f"{name} needs two operands")
-        return (
-            (lambda f: all(p(f) for p in parts))
-            if name == "And"
-            else (lambda f: any(p(f) for p in parts))
-        )
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = ast.And(combined, part) if name == "And" else ast.Or(combined, part)
+        return combined
     if name == "Not":
         if len(kids) != 1:
             raise parsing_failed("Not needs one operand")
-        inner = _compile(kids[0])
-        return lambda f: not inner(f)
+        return ast.Not(_parse(kids[0]))
     if name == "ResourceId":
-        rid = element.get("rid")
-        return lambda f: f.fid == rid
+        return resource_ids([element.get("rid")])
     if name in _COMPARE:
-        return _comparison(element, kids, _COMPARE[name])
+        return _comparison(element, kids, _COMPARE[name].node)
     if name == "PropertyIsLike":
         return _like(element, kids)
     if name == "PropertyIsBetween":
         return _between(kids)
     if name in ("PropertyIsNull", "PropertyIsNil"):
-        prop = reference(kids[0] if kids else None)
-        return lambda f: f.properties.get(prop) is None
+        return ast.IsNull(_attribute(reference(kids[0] if kids else None)), False)
     if name in _SPATIAL:
-        return _spatial(_SPATIAL[name], kids)
-    if name in _TEMPORAL:
+        return _spatial(_SPATIAL[name].node, kids)
+    if name in TEMPORAL_NAMES:
         return _temporal(name, kids)
     raise GatewayError(
         f"filter operator {name!r} is not supported", locator="filter", code="OperationNotSupported"
@@ -130,6 +133,7 @@ def _compile(element: etree._Element) -> Predicate:
 
 
 def reference(element: etree._Element | None) -> str:
+    """The WFS property a ValueReference (or PropertyName) names."""
     if element is None or local_name(element) not in ("ValueReference", "PropertyName"):
         raise parsing_failed("expected a ValueReference")
     name = property_name(element.text or "")
@@ -138,12 +142,19 @@ def reference(element: etree._Element | None) -> str:
     return name
 
 
+def _attribute(prop: str) -> ast.Attribute:
+    return ast.Attribute(BY_WFS[prop].stac)
+
+
 def typed(prop: str, text: str) -> Any:
-    kind = PROPERTIES[prop][0]
+    """A literal as its property's type (numbers as floats, times at their start)."""
+    kind = BY_WFS[prop].kind
+    if kind == "geometry":
+        raise InvalidParameterValue(f"{prop} is compared by spatial operators", locator="filter")
     try:
-        if kind in ("double", "int"):
+        if kind in ("number", "integer"):
             return float(text)
-        if kind == "dateTime":
+        if kind == "date-time":
             return parse_time(text.strip()).start
     except (ValueError, InvalidParameterValue):
         raise InvalidParameterValue(
@@ -152,77 +163,51 @@ def typed(prop: str, text: str) -> Any:
     return text
 
 
-def _comparison(element: etree._Element, kids: list, compare: Callable) -> Predicate:
+def _nocase(element: etree._Element, prop: str) -> bool:
+    """``matchCase="false"`` on a text property."""
+    return element.get("matchCase", "true").lower() == "false" and BY_WFS[prop].text
+
+
+def _comparison(element: etree._Element, kids: list, node: type) -> ast.Node:
     if len(kids) != 2:
         raise parsing_failed("a comparison needs a ValueReference and a Literal")
     reverse = local_name(kids[0]) == "Literal"  # "Literal op property"
-    if reverse:
-        kids = kids[::-1]
-    prop = reference(kids[0])
-    value = typed(prop, kids[1].text or "")
-    match_case = element.get("matchCase", "true").lower() != "false"
-
-    def test(feature: Feature) -> bool:
-        actual = feature.properties.get(prop)
-        if actual is None:
-            return False
-        expected = value
-        if isinstance(actual, str) and not match_case:
-            actual, expected = actual.lower(), str(expected).lower()
-        try:
-            return compare(expected, actual) if reverse else compare(actual, expected)
-        except TypeError:
-            return False
-
-    return test
+    prop = reference(kids[1] if reverse else kids[0])
+    sides: list[Any] = [_attribute(prop), typed(prop, (kids[0] if reverse else kids[1]).text or "")]
+    if _nocase(element, prop):
+        sides = [ast.Function("lower", [side]) for side in sides]  # pygeofilter's CASEI
+    return node(*(sides[::-1] if reverse else sides))
 
 
-def like_pattern(element: etree._Element, pattern: str) -> str:
-    """An FES Like pattern (its wildCard/singleChar/escapeChar) as a CQL2 ``like`` one."""
-    wild, single = element.get("wildCard", "*"), element.get("singleChar", ".")
-    escape = element.get("escapeChar", "\\")
-
-    def literal(char: str) -> str:
-        return "\\" + char if char in "%_\\" else char
-
-    out, index = "", 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == escape and index + 1 < len(pattern):
-            out += literal(pattern[index + 1])
-            index += 2
-            continue
-        out += "%" if char == wild else "_" if char == single else literal(char)
-        index += 1
-    return out
-
-
-def _like(element: etree._Element, kids: list) -> Predicate:
-    """The catalog's own ``like`` (no backtracking), on the pattern the catalog is sent."""
+def _like(element: etree._Element, kids: list) -> ast.Node:
     prop = reference(kids[0] if kids else None)
-    pattern = like_pattern(element, (kids[1].text or "") if len(kids) > 1 else "")
-    match_case = element.get("matchCase", "true").lower() != "false"
-    like = like_matcher(pattern, match_case=match_case)
-    return lambda f: f.properties.get(prop) is not None and like(str(f.properties[prop]))
+    pattern = cql2_pattern(
+        (kids[1].text or "") if len(kids) > 1 else "",
+        element.get("wildCard", "*"),
+        element.get("singleChar", "."),
+        element.get("escapeChar", "\\"),
+    )
+    nocase = element.get("matchCase", "true").lower() == "false"
+    return ast.Like(_attribute(prop), pattern, nocase, "%", "_", "\\", False)
 
 
-def _between(kids: list) -> Predicate:
+def _between(kids: list) -> ast.Node:
     if len(kids) != 3:
         raise parsing_failed("PropertyIsBetween needs a ValueReference and two boundaries")
     prop = reference(kids[0])
     low = typed(prop, "".join(kids[1].itertext()).strip())
     high = typed(prop, "".join(kids[2].itertext()).strip())
-    return lambda f: f.properties.get(prop) is not None and low <= f.properties[prop] <= high
+    return ast.Between(_attribute(prop), low, high, False)
 
 
-def _spatial(method: str, kids: list) -> Predicate:
+def _spatial(node: type, kids: list) -> ast.Node:
     geometry_element = kids[-1] if kids else None
     if geometry_element is None or len(kids) > 2:
         raise parsing_failed("a spatial operator needs a geometry")
     if len(kids) == 2:
         reference(kids[0])
-    geometry = gml_geometry(geometry_element)
-    return lambda f: bool(getattr(f.geometry, method)(geometry))
+    geometry = values.Geometry(mapping(gml_geometry(geometry_element)))
+    return node(ast.Attribute("geometry"), geometry)
 
 
 def gml_geometry(element: etree._Element) -> BaseGeometry:
@@ -270,25 +255,19 @@ def to_lonlat(geometry: BaseGeometry, crs: OwsCrs, locator: str = "filter") -> B
     return reproject_geometry(geometry, crs.crs, WGS84)
 
 
-def _temporal(name: str, kids: list) -> Predicate:
+def _temporal(name: str, kids: list) -> ast.Node:
     if len(kids) != 2:
         raise parsing_failed(f"{name} needs a ValueReference and a time")
     prop = reference(kids[0])
-    if PROPERTIES.get(prop, ("",))[0] != "dateTime":
+    if BY_WFS[prop].kind != "date-time":
         raise InvalidParameterValue(f"{prop} is not a time", locator="filter")
     start, end = period(kids[1])
-
-    def test(feature: Feature) -> bool:
-        moment: datetime = feature.properties[prop]
-        if name == "During":
-            return start <= moment <= end
-        if name == "After":
-            return moment > end
-        if name == "Before":
-            return moment < start
-        return start <= moment <= end  # TEquals: the instant, at its precision
-
-    return test
+    moment = _attribute(prop)
+    if name == "After":
+        return ast.GreaterThan(moment, end)
+    if name == "Before":
+        return ast.LessThan(moment, start)
+    return ast.Between(moment, start, end, False)  # TEquals: the instant, at its precision
 
 
 def period(element: etree._Element) -> tuple[datetime, datetime]:

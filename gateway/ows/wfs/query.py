@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shapely.geometry import box
+from shapely.geometry import box, mapping
 
 from gateway.core.catalog import PageQuery, SortKey, cql2_text
+from gateway.core.catalog.filters.evaluate import compile_filter
+from gateway.core.catalog.filters.pushdown import Pushed, catalog_part
+from gateway.core.catalog.filters.queryables import BY_WFS, QUERYABLES
+from gateway.core.catalog.filters.translate import (
+    FilterTranslator,
+    Json,
+    all_of,
+    op,
+    time_range,
+)
 from gateway.core.dates import parse_time
 from gateway.core.request import bbox_numbers
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
-from gateway.ows.wfs import cql2
-from gateway.ows.wfs.cql2 import Pushed
 from gateway.ows.wfs.documents import DEFAULT_CRS, GML_FORMATS, JSON_FORMATS
-from gateway.ows.wfs.features import GEOMETRY, PROPERTIES, STAC_NAMES, property_name
-from gateway.ows.wfs.filters import Predicate, compile_filter, read_filter, to_lonlat
+from gateway.ows.wfs.features import (
+    FID,
+    GEOMETRY,
+    PROPERTIES,
+    Feature,
+    feature_lookup,
+    property_name,
+)
+from gateway.ows.wfs.filters import parse_filter, read_filter, resource_ids, to_lonlat
 
 MAX_COUNT = 10_000  # CountDefault: the most features one answer holds
 # Ties are broken as the footprints were always listed: oldest first, then by id.
 TIE_BREAK = (SortKey("datetime"), SortKey("id"))
+TRANSLATE = FilterTranslator([*(q.stac for q in QUERYABLES), FID], casei=True)
+Predicate = Callable[[Feature], bool]
 
 
 @dataclass(frozen=True)
 class Constraint:
-    """One constraint of a query: its exact predicate and what the catalog can do of it."""
+    """One constraint of a query as CQL2-JSON: its predicate over features and what the
+    catalog can do of it."""
 
     predicate: Predicate
     pushed: Pushed
+
+    @classmethod
+    def of(cls, expression: Json | None) -> Constraint:
+        """Evaluated in Python what the catalog cannot decide; None: no constraint."""
+        if expression is None:
+            return cls(lambda f: True, Pushed(None, True))
+        test = compile_filter(expression)
+        return cls(lambda f: test(feature_lookup(f)), catalog_part(expression))
 
 
 @dataclass
@@ -51,11 +78,11 @@ class Query:
 
     def page_query(self) -> PageQuery:
         """The catalog search: filter, sort, and this query's page."""
-        keys = [SortKey(STAC_NAMES[prop], descending) for prop, descending in self.sort]
+        keys = [SortKey(BY_WFS[prop].stac, descending) for prop, descending in self.sort]
         keys += [k for k in TIE_BREAK if k.field not in {key.field for key in keys}]
         return PageQuery(
             collections=tuple(dict.fromkeys(self.type_names)),
-            filter=cql2_text(cql2.all_of([c.pushed.expr for c in self.constraints])),
+            filter=cql2_text(all_of([c.pushed.expr for c in self.constraints])),
             sortby=tuple(keys),
             offset=self.start,
             limit=0 if self.hits else self.count,
@@ -88,24 +115,21 @@ def _bbox(text: str) -> Constraint:
     if x0 > x1 or y0 > y1:
         raise InvalidParameterValue("BBOX corners are reversed", locator="bbox")
     area = to_lonlat(box(x0, y0, x1, y1), crs, "bbox")
-    return Constraint(lambda f: f.geometry.intersects(area), cql2.spatial("s_intersects", area))
+    return Constraint.of(op("s_intersects", {"property": "geometry"}, mapping(area)))
 
 
 def _time(text: str) -> Constraint:
-    span = parse_time(text)
-    return Constraint(lambda f: span.contains(f.when), cql2.time_span(span.start, span.end))
+    return Constraint.of(time_range(parse_time(text)))
 
 
 def filter_constraint(text: str) -> Constraint:
-    """A FILTER (``fes:Filter``): compiled for Python and translated for the catalog."""
-    root = read_filter(text)
-    return Constraint(compile_filter(root), cql2.translate_filter(root))
+    """A FILTER (``fes:Filter``), as OGC API Features filters are: its AST in CQL2-JSON."""
+    return Constraint.of(TRANSLATE(parse_filter(read_filter(text))))
 
 
 def resource_constraint(ids: list[str]) -> Constraint:
     """RESOURCEID / GetFeatureById: features whose gml:id is one of ``ids``."""
-    wanted = set(ids)
-    return Constraint(lambda f: f.fid in wanted, cql2.resource_ids(list(dict.fromkeys(ids))))
+    return Constraint.of(TRANSLATE(resource_ids(list(dict.fromkeys(ids)))))
 
 
 def _sort(text: str | None) -> list[tuple[str, bool]]:
@@ -113,7 +137,7 @@ def _sort(text: str | None) -> list[tuple[str, bool]]:
     for item in split_list(text):
         words = item.split()
         prop = property_name(words[0])
-        if prop not in PROPERTIES or prop not in STAC_NAMES:
+        if prop not in PROPERTIES or not BY_WFS[prop].searchable:
             raise InvalidParameterValue(f"cannot sort by {words[0][:40]!r}", locator="sortBy")
         order = words[1].upper() if len(words) > 1 else "ASC"
         if order not in ("ASC", "DESC", "A", "D"):
