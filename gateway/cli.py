@@ -191,7 +191,7 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=False,  # the app reads them itself, from its trusted proxies only
-        **uvicorn_options(settings.log_format),
+        **uvicorn_options(settings),
     )
 
 

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     # Log lines as text or as one JSON object each (gateway.logs).
     log_format: Literal["text", "json"] = "text"
+    # On SIGTERM the server stops accepting and gives the requests in flight this long to end.
+    shutdown_timeout_s: int = Field(default=30, ge=1)
     # The public URL of the gateway (scheme, host, root path) for OGC API links; unset: each
     # answer links to the address its request used.
     public_url: str | None = None

@@ -6,6 +6,9 @@ import asyncio
 import json
 import logging
 import re
+import signal
+import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -243,3 +246,76 @@ def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
             == (after[operation])
         )
     assert after["hits"] > before["hits"]  # the second tile came from the cache
+
+
+# -- graceful shutdown ---------------------------------------------------------------------
+
+FORM = b"SERVICE=WFS&REQUEST=GetCapabilities"
+SHUTDOWN_TIMEOUT_S = 3
+
+
+def _serving(sample_archive, folder) -> GatewayServer:
+    env = {
+        "GATEWAY_DATA_DIR": str(sample_archive),
+        "GATEWAY_OUTPUT_DIR": str(folder / "out"),
+        "GATEWAY_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
+    }
+    return GatewayServer(env, folder / "server.log", serve_options=[]).start()
+
+
+def _post_head(port: int) -> socket.socket:
+    """A WFS POST whose head and half its body are sent: a request in flight."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (
+        "POST /wfs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(FORM)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + FORM[:10])
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_sigterm_refuses_new_connections_and_finishes_the_requests_in_flight(
+    sample_archive, tmp_path
+):
+    server = _serving(sample_archive, tmp_path)
+    try:
+        in_flight = _post_head(server.port)
+        time.sleep(0.5)  # the server has read the head
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        in_flight.sendall(FORM[10:])
+        answer = _read_all(in_flight)
+        in_flight.close()
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+        assert b"WFS_Capabilities" in answer and answer.rstrip().endswith(b">")
+        # uvicorn ends by re-raising the signal it handled (a clean end for process managers)
+        assert server.process.wait(timeout=SHUTDOWN_TIMEOUT_S + 10) in (0, -signal.SIGTERM)
+    finally:
+        server.stop(kill=True)
+
+
+def test_sigterm_ends_a_request_that_never_completes_at_the_deadline(sample_archive, tmp_path):
+    server = _serving(sample_archive, tmp_path)
+    try:
+        stalled = _post_head(server.port)  # the rest of its body never comes
+        time.sleep(0.5)
+        assert server.process is not None
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=SHUTDOWN_TIMEOUT_S + 15)
+        waited = time.monotonic() - started
+        stalled.close()
+        assert SHUTDOWN_TIMEOUT_S - 0.5 <= waited <= SHUTDOWN_TIMEOUT_S + 10
+    finally:
+        server.stop(kill=True)

@@ -5,18 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.logs import logging_config
+from gateway.settings import Settings
 
 PROTOCOL = "gateway.edge.protocol:ConventionalHeadersProtocol"
 
 
-def uvicorn_options(log_format: str = "text") -> dict[str, Any]:
+def uvicorn_options(settings: Settings | None = None) -> dict[str, Any]:
     """Conventional header capitalisation and an exact ``Date`` (``protocol``), no
-    ``Server: uvicorn`` header, and the gateway's logging in every worker (``gateway.logs``)."""
+    ``Server: uvicorn`` header, the gateway's logging in every worker (``gateway.logs``), and a
+    graceful shutdown: on SIGTERM no new connection, the requests in flight get
+    ``shutdown_timeout_s`` to end."""
+    settings = settings or Settings()
     return {
         "http": PROTOCOL,
         "server_header": False,
         "date_header": False,
-        "log_config": logging_config(log_format),
+        "log_config": logging_config(settings.log_format),
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
     }
 
 
@@ -25,4 +30,5 @@ def uvicorn_flags() -> list[str]:
     options = uvicorn_options()
     flags = ["--http", options["http"]]
     flags += [] if options["server_header"] else ["--no-server-header"]
+    flags += ["--timeout-graceful-shutdown", str(options["timeout_graceful_shutdown"])]
     return flags + ([] if options["date_header"] else ["--no-date-header"])
