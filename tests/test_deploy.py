@@ -299,3 +299,7 @@ def test_dask_values_make_valid_pods(part: str) -> None:
         },
     }
     kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_readme_shows_the_compose_command() -> None:
+    assert "docker compose -f deploy/compose.yaml up" in (ROOT / "README.md").read_text()
