@@ -144,6 +144,26 @@ def test_compose_dask_runs_the_gateway_image_without_its_http_healthcheck() -> N
     assert (DEPLOY / services["gateway"]["build"] / "Dockerfile").is_file()
 
 
+def dask_cli(command: list[str]) -> dict[str, Any]:
+    """The options distributed's own ``dask scheduler`` / ``dask worker`` read from a command
+    line (``dask-scheduler`` / ``dask-worker`` are the image's shims for them)."""
+    from distributed.cli.dask_scheduler import main as scheduler
+    from distributed.cli.dask_worker import main as worker
+
+    if command[0] == "dask":
+        command = [f"dask-{command[1]}", *command[2:]]
+    cli = {"dask-scheduler": scheduler, "dask-worker": worker}[command[0]]
+    return dict(cli.make_context(command[0], command[1:]).params)
+
+
+def test_compose_dask_commands_parse() -> None:
+    services = compose()["services"]
+    assert dask_cli(services["dask-scheduler"]["command"])["port"] == "8786"
+    worker = dask_cli(services["dask-worker"]["command"])
+    assert worker["scheduler"] == services["gateway"]["environment"]["GATEWAY_DASK_SCHEDULER"]
+    assert worker["nthreads"] == 2
+
+
 def test_compose_inlines_no_secret() -> None:
     for name, service in compose()["services"].items():
         env = service.get("environment", {})
@@ -303,3 +323,17 @@ def test_dask_values_make_valid_pods(part: str) -> None:
 
 def test_readme_shows_the_compose_command() -> None:
     assert "docker compose -f deploy/compose.yaml up" in (ROOT / "README.md").read_text()
+
+
+def test_dask_chart_commands_parse() -> None:
+    """The command lines the chart's templates build from these values."""
+    values = dask_values()
+    scheduler = values["scheduler"]
+    port = scheduler["servicePort"]
+    assert dask_cli(["dask-scheduler", f"--port={port}", "--dashboard-address=:8787"])
+    worker = values["worker"]
+    limits = worker["resources"]["limits"]
+    args = [worker["image"]["dask_worker"], f"dask-scheduler:{port}"]
+    args += ["--nthreads", limits["cpu"], "--memory-limit", limits["memory"]]
+    parsed = dask_cli([*args, "--no-dashboard", "--dashboard-address", "8790"])
+    assert parsed["nthreads"] == int(limits["cpu"])
