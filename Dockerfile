@@ -1,4 +1,6 @@
-# The gateway image. rasterio's wheel carries GDAL (with JPEG 2000), so no system GDAL is needed.
+# The gateway image, also the Dask scheduler's and workers' (a job's tasks need the gateway's
+# code on the worker that unpickles them). rasterio's wheel carries GDAL (with JPEG 2000), so
+# no system GDAL is needed.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,10 +11,16 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY config ./config
+# dask-scheduler and dask-worker: the commands the Dask project's Helm chart runs, which
+# distributed now only has as `dask scheduler` and `dask worker`. A fixed numeric user, so
+# Kubernetes' runAsNonRoot can check it.
 RUN pip install --no-cache-dir . \
-    && useradd --system --home-dir /data --create-home gateway
+    && printf '#!/bin/sh\nexec dask scheduler "$@"\n' > /usr/local/bin/dask-scheduler \
+    && printf '#!/bin/sh\nexec dask worker "$@"\n' > /usr/local/bin/dask-worker \
+    && chmod 755 /usr/local/bin/dask-scheduler /usr/local/bin/dask-worker \
+    && useradd --system --uid 10001 --user-group --home-dir /data --create-home gateway
 
-USER gateway
+USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
