@@ -83,6 +83,7 @@ def edge(settings: Settings, doors: Sequence[Door], observed: Metrics) -> Middle
         rejections=Rejections(doors, requested_service),
         retry_after_s=settings.retry_after_s,
         observe=observed.requests.observe,
+        slow_request_s=settings.slow_request_s,
     )
 
 

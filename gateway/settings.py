@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     # Log lines as text or as one JSON object each (gateway.logs).
     log_format: Literal["text", "json"] = "text"
+    # A request taking this long (seconds) is logged with where its time went (0: never).
+    slow_request_s: float = Field(default=5.0, ge=0)
     # On SIGTERM the server stops accepting and gives the requests in flight this long to end.
     shutdown_timeout_s: int = Field(default=30, ge=1)
     # The public URL of the gateway (scheme, host, root path) for OGC API links; unset: each

@@ -319,3 +319,56 @@ def test_sigterm_ends_a_request_that_never_completes_at_the_deadline(sample_arch
         assert SHUTDOWN_TIMEOUT_S - 0.5 <= waited <= SHUTDOWN_TIMEOUT_S + 10
     finally:
         server.stop(kill=True)
+
+
+# -- slow requests -------------------------------------------------------------------------
+
+WMS_MAP = (
+    "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=NDVI&STYLES=&CRS=EPSG:32631"
+    "&BBOX=700000,5832000,703000,5835000&WIDTH=256&HEIGHT=256&FORMAT=image/png"
+    f"&TIME=2025-06-13&key={SECRET}"
+)
+WCS_COVERAGE = (
+    "/wcs?SERVICE=WCS&VERSION=2.0.1&REQUEST=GetCoverage&COVERAGEID=sentinel-2-l2a__NDVI"
+    "&SUBSET=E(700000,703000)&SUBSET=N(5832000,5835000)&SUBSETTINGCRS=EPSG:32631"
+    '&FORMAT=image/tiff&SUBSET=time("2025-06-13")'
+)
+
+
+@pytest.mark.parametrize(
+    ("door", "path", "phases"),
+    [
+        (
+            "gateway.ows.mapproxy.door:build_door",
+            WMS_MAP,
+            ("catalog", "read", "band math", "encode"),
+        ),
+        (
+            "gateway.ows.wcs.door:build_door",
+            WCS_COVERAGE,
+            ("catalog", "read", "band math", "encode"),
+        ),
+    ],
+)
+def test_a_slow_request_is_logged_with_where_its_time_went(
+    sample_settings, caplog, door, path, phases
+):
+    settings = sample_settings.model_copy(update={"slow_request_s": 1e-9})
+    app = create_app(settings, doors=(door,))
+    with caplog.at_level(logging.WARNING, logger="gateway.edge.middleware"):
+        answer = _get(app, path)
+    assert answer.status_code == 200, answer.text[:500]
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("slow request")]
+    assert SECRET not in line and path.split("?")[0] in line
+    spent = re.search(r"took ([\d.]+) s \((.*)\)$", line)
+    assert spent, line
+    parts = dict(re.findall(r"(catalog|read|band math|encode) ([\d.]+) s", spent.group(2)))
+    assert tuple(parts) == phases, line
+    assert sum(map(float, parts.values())) <= float(spent.group(1)) + 0.02
+
+
+def test_a_quick_request_is_not_logged(sample_settings, caplog):
+    app = create_app(sample_settings, doors=())
+    with caplog.at_level(logging.WARNING, logger="gateway.edge.middleware"):
+        assert _get(app, "/healthz").status_code == 200
+    assert not [r for r in caplog.records if "slow request" in r.getMessage()]

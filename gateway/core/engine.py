@@ -12,6 +12,7 @@ from gateway.core.cache import Cache, get_or_create, make_key
 from gateway.core.catalog import CatalogBackend, Scene, SearchQuery
 from gateway.core.grid import WGS84, Raster
 from gateway.core.mosaic import mosaic
+from gateway.core.phases import BAND_MATH, CATALOG, READ, phase
 from gateway.core.reader import SceneReader
 from gateway.core.render import (
     IMAGE_FORMATS,
@@ -102,7 +103,8 @@ class Engine:
             order=request.order,
             limit=self.config.limits.max_scenes,
         )
-        return self.catalog.search(query)
+        with phase(CATALOG):
+            return self.catalog.search(query)
 
     def bands_read(self, request: RenderRequest, bands: tuple[str, ...]) -> tuple[str, ...]:
         """``bands`` and the cloud-mask band when the request masks clouds."""
@@ -160,15 +162,16 @@ class Engine:
     ) -> Raster:
         collection = self.config.collection(request.collection)
         assert collection is not None
-        return mosaic(
-            scenes,
-            bands,
-            request.grid,
-            collection,
-            self.reader,
-            resampling=request.resampling,
-            cloud_mask=request.cloud_mask,
-        )
+        with phase(READ):
+            return mosaic(
+                scenes,
+                bands,
+                request.grid,
+                collection,
+                self.reader,
+                resampling=request.resampling,
+                cloud_mask=request.cloud_mask,
+            )
 
     def compute(self, request: RenderRequest) -> Raster:
         """The expression's output values on the request's grid (NaN where invalid)."""
@@ -177,7 +180,8 @@ class Engine:
             scenes = self._admitted(request, expression.bands)
             source = self._mosaic(request, expression.bands, scenes)
             inputs = {name: source.band(name) for name in expression.bands}
-            data, valid = expression.evaluate(inputs, source.valid)
+            with phase(BAND_MATH):
+                data, valid = expression.evaluate(inputs, source.valid)
         names = tuple(expression.outputs)
         if len(names) == 1 and self._layer_expression(request) == expression.source:
             names = (str(request.layer),)  # the layer's own value, by its name

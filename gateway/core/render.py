@@ -30,6 +30,7 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.io import DatasetReader, MemoryFile
 
+from gateway.core.phases import ENCODE, timed
 from gateway.core.styles import Style
 from gateway.errors import InvalidParameterValue
 
@@ -240,6 +241,7 @@ def _palette_png(image: Paletted, transparent: bool) -> bytes:
     return out.getvalue()
 
 
+@timed(ENCODE)
 def encode_image(
     image: np.ndarray | Paletted,
     fmt: str,
@@ -278,6 +280,7 @@ def encode_image(
     return out.getvalue()
 
 
+@timed(ENCODE)
 def encode_geotiff(
     data: np.ndarray,
     valid: np.ndarray,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -14,10 +15,14 @@ from gateway.context import (
     request_id_for,
 )
 from gateway.core.admission import RequestTicket
+from gateway.core.phases import Phases, timing
 from gateway.edge.bodies import BodyLimits, CountedBody
 from gateway.edge.cors import APP_CORS_HEADERS, CorsPolicy
 from gateway.edge.rejections import Rejections
 from gateway.errors import GatewayError
+from gateway.logs import redact
+
+log = logging.getLogger(__name__)
 
 # Response headers that never leave the gateway: versions, and CORS other than the edge's.
 # (ASGI header names are lower case.)
@@ -73,6 +78,19 @@ class _Answer:
         return {**start, "headers": kept}
 
 
+def _log_slow(scope: Scope, took: float, phases: Phases) -> None:
+    """A warning naming the request (credentials redacted) and where its time went."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = redact(scope["path"] + (f"?{query}" if query else ""))
+    log.warning(
+        "slow request: %s %s took %.2f s (%s)",
+        scope["method"],
+        target[:500],
+        took,
+        phases.summary(),
+    )
+
+
 class Edge:
     """A request id, CORS, body caps, no version headers, ``Retry-After`` on 503, an
     admission ticket."""
@@ -86,6 +104,7 @@ class Edge:
         rejections: Rejections,
         retry_after_s: int,
         observe: Callable[[str, int, float], None] | None = None,
+        slow_request_s: float = 0.0,
     ) -> None:
         self.app = app
         self.cors = cors
@@ -93,6 +112,7 @@ class Edge:
         self.rejections = rejections
         self.retry_after = str(retry_after_s).encode()
         self.observe = observe  # (path, status, perf_counter at arrival): the metrics
+        self.slow_request_s = slow_request_s  # a request this long is logged (0: never)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,7 +122,12 @@ class Edge:
         request_id = request_id_for(headers.get(REQUEST_ID_HEADER))
         token = enter_request(request_id)
         try:
-            await self._answer(scope, receive, send, headers, request_id)
+            with timing() as phases:
+                started = time.perf_counter()
+                await self._answer(scope, receive, send, headers, request_id)
+            took = time.perf_counter() - started
+            if self.slow_request_s and took >= self.slow_request_s:
+                _log_slow(scope, took, phases)
         finally:
             leave_request(token)
 
