@@ -233,20 +233,29 @@ class TileService:
         """The tile from a worker thread (OGC API Tiles, seeding): from the cache, else
         rendered with its block, or after the render of its block under way in this process."""
         request = self.request(address, params)  # validates
-        block = self._block(address)
-        flight = self._flights.join((block[0], *self.signature(address, params)[1:]))
+        signature = self.signature(address, params)
+        known = self._known(request)
+        self._keys.put(signature, known)
+        hit = self._cached(known)
+        if hit is not None:
+            return hit
+        flight = self._flights.join((self._block(address)[0], *signature[1:]))
         if not flight.leads:
             flight.wait()
-            key = tile_key(request)
-            content = self.cache.get(key)
-            if content is not None:
-                stamp = stored_stamp(self.cache, key, content)
-                return Tile(content, MEDIA_TYPES[request.format], True, stamp)
-            return self._render(address, params, request)
+            hit = self._cached(known)
+            return hit if hit is not None else self._render(address, params, request)
         try:
             return self._render(address, params, request)
         finally:
             self._flights.land(flight)
+
+    def _cached(self, known: Known) -> Tile | None:
+        """The tile under a known key, from the cache (in this thread), or None."""
+        key, media_type, warning, _ = known
+        content = self.cache.get(key)
+        if content is None:
+            return None
+        return Tile(content, media_type, True, stored_stamp(self.cache, key, content), warning)
 
     def _render(self, address: TileAddress, params: TileParams, request: RenderRequest) -> Tile:
         """The tile at ``address`` whose engine request is ``request``: from the cache, else
@@ -258,9 +267,9 @@ class TileService:
         block = self._block(address)
         if len(block) == 1 or request.format not in IMAGE_FORMATS:
             return self._rendered(key, request, warning)
-        content = self.cache.get(key)
-        if content is not None:
-            return Tile(content, media_type, True, stored_stamp(self.cache, key, content), warning)
+        hit = self._cached(known)
+        if hit is not None:
+            return hit
         produced: dict[str, bytes] = {}
         # One lock per block: keyed by the block's first tile, whichever tile was asked.
         first = self._tile_request(request, block[0])
@@ -275,10 +284,9 @@ class TileService:
             content = produced[key]
             stamp = Stamp.checked(produced[stamp_key(key)], content)
             return Tile(content, media_type, False, stamp, warning)
-        content = self.cache.get(key)
-        if content is None:  # rendered elsewhere but not readable (Redis down, evicted)
-            return self._rendered(key, request, warning)
-        return Tile(content, media_type, True, stored_stamp(self.cache, key, content), warning)
+        hit = self._cached(known)
+        # None: rendered elsewhere but not readable (Redis down, evicted).
+        return hit if hit is not None else self._rendered(key, request, warning)
 
     def _rendered(self, key: str, request: RenderRequest, warning: str | None) -> Tile:
         """The tile through ``engine.render`` (its cache, its stamp)."""
