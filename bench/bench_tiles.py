@@ -269,13 +269,14 @@ def write_cog(archive: Path, target: Path) -> None:
 def tile_key(settings, tile: tuple[int, int, int], params: dict[str, str]) -> str:
     """The gateway's Redis key of one WMTS tile, computed as the door does."""
     from gateway.core.cache import make_key
-    from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+    from gateway.core.tiles.grids import TileAddress
+    from gateway.ows.mapproxy.wmts import tile_params
     from gateway.runtime import build_runtime
 
     runtime = build_runtime(settings)
     z, x, y = tile
     address = TileAddress("NDVI", "WebMercatorQuad", z, x, y, "png")
-    request = TileGrids.load().tile_request(runtime, address, params)
+    request = runtime.tiles.request(address, tile_params(params))
     runtime.close()
     return make_key("map", request.cache_parts())
 

@@ -133,24 +133,25 @@ def seed(
 ) -> None:
     """Pre-render WMTS tiles into the tile cache (Redis when GATEWAY_REDIS_URL is set)."""
     from gateway.core.request import parse_bbox
-    from gateway.ows.mapproxy.seed import parse_zooms
-    from gateway.ows.mapproxy.seed import seed as seed_tiles
+    from gateway.core.tiles.seed import parse_zooms
+    from gateway.core.tiles.seed import seed as seed_tiles
+    from gateway.core.tiles.service import TileParams
     from gateway.runtime import build_runtime
 
     settings = Settings()
     if not settings.redis_url:
         typer.secho("GATEWAY_REDIS_URL is not set: tiles go to an in-process cache", err=True)
-    params = {"TIME": time, "MAXCC": maxcc, "PRIORITY": priority, "EXPRESSION": expression}
+    params = TileParams(time=time, maxcc=maxcc, order=priority, expression=expression)
     try:
         _prepare_sample_data(settings)
         runtime = build_runtime(settings)
         with _Bar(f"seed {layer}") as bar:
             result = seed_tiles(
-                runtime,
+                runtime.tiles,
                 layer=layer,
                 bbox=parse_bbox(bbox),
                 zooms=parse_zooms(zoom),
-                params={k: v for k, v in params.items() if v is not None},
+                params=params,
                 tile_matrix_set=tile_matrix_set,
                 workers=workers,
                 progress=bar,

@@ -16,6 +16,7 @@ from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
 from gateway.core.reader import SceneReader
 from gateway.core.storage import Storage
+from gateway.core.tiles.service import TileService
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ Progress = Callable[[int, int, str], None]
 @dataclass
 class Runtime:
     """What a running gateway holds: settings, configuration, the engine with its parts, the
-    catalog summaries every door describes its collections from, and what TIME means."""
+    catalog summaries every door describes its collections from, what TIME means, and the
+    tile service every door that serves tiles shares."""
 
     settings: Settings
     config: GatewayConfig
@@ -34,6 +36,7 @@ class Runtime:
     cache: Cache
     summaries: CatalogSummaries
     times: TimePolicy
+    tiles: TileService
 
     def close(self) -> None:
         self.cache.close()
@@ -105,13 +108,15 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     reader = SceneReader(make_storage(settings))
     engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))
+    times = TimePolicy(config, summaries)
     return Runtime(
         settings=settings,
         config=config,
         engine=engine,
         cache=cache,
         summaries=summaries,
-        times=TimePolicy(config, summaries),
+        times=times,
+        tiles=TileService(engine, times, redis_url=settings.redis_url),
     )
 
 

@@ -292,15 +292,15 @@ def test_a_tile_rendered_again_is_answered_with_its_new_validators(served, runti
     import redis
 
     from gateway.core.stamps import Stamp, stamp_key
-    from gateway.ows.mapproxy.tiles import tile_key
-    from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+    from gateway.core.tiles.grids import TileAddress
+    from gateway.core.tiles.service import TileParams, tile_key
 
     z, x, y = 14, 8466, 5370
     url = _tile(served, z, x, y)
     old = httpx.get(url, timeout=120)
     assert _assert_cacheable(httpx.get(url, timeout=60)) == _assert_cacheable(old)
     address = TileAddress("NDVI", "WebMercatorQuad", z, x, y, "png")
-    key = tile_key(TileGrids.load().tile_request(runtime, address, {"TIME": DAY}))
+    key = tile_key(runtime.tiles.request(address, TileParams(time=DAY)))
     again = old.content + b"\0"  # other bytes (a PNG ignores what follows IEND)
     with redis.Redis.from_url(f"redis://127.0.0.1:{redis_server.port}/{REDIS_DB}") as client:
         assert client.get(key) == old.content

@@ -26,8 +26,8 @@ from rasterio.windows import Window
 
 from gateway.core.grid import Grid
 from gateway.core.request import build_request
-from gateway.ows.mapproxy.tiles import TileService
-from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
+from gateway.core.tiles.grids import TileAddress
+from gateway.core.tiles.service import TileParams, TileService
 from gateway.runtime import build_runtime
 from tests.support.counting_proxy import CountingProxy
 from tests.support.ows_live import live_gateway
@@ -160,16 +160,15 @@ def test_a_tile_alone_is_the_tile_cut_from_its_metatile(
 ):
     """Each in a fresh cache: the tile rendered alone, then its block rendered for it."""
     address = _address(scheme, z, lon, lat, layer)
-    params = {"TIME": "2025-06-13" if layer == "NDVI" else "2025-04"}
-    grids = TileGrids.load()
+    params = TileParams(time="2025-06-13" if layer == "NDVI" else "2025-04")
     tiles = {}
     for metatile in (1, None):
         runtime = build_runtime(sample_settings)
         try:
             service = (
-                TileService(runtime, grids)
+                runtime.tiles
                 if metatile is None
-                else TileService(runtime, grids, metatile=metatile)
+                else TileService(runtime.engine, runtime.times, metatile=metatile)
             )
             assert len(service._block(address)) == (1 if metatile else 16 if z >= 14 else 4)
             tile = service.render(address, params)

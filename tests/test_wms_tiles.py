@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gateway.core.request import build_request
-from gateway.ows.mapproxy.wmts import TileGrids
+from gateway.core.tiles.grids import TileGrids
 from tests.support.mapproxy_live import CountingCompute, live_server
 from tests.support.pictures import assert_same_picture, engine_tile, rgba
 
@@ -175,7 +175,7 @@ def test_bad_tile_aligned_getmap_still_gets_the_wms_exception(live):
 
 
 def test_tile_at_takes_rounded_boxes_and_nothing_else():
-    grids = TileGrids.load()
+    grids = TileGrids()
     tile = morecantile.tms.get("WebMercatorQuad").xy_bounds(4233, 2683, 13)
     pixel = (tile.right - tile.left) / 256
     rounded = tuple(round(v, 2) for v in tile)  # a client printing centimetres

@@ -1,4 +1,4 @@
-"""WMTS 1.0.0 (REST and KVP) on MapProxy's tile matrix sets, tiles cached in Redis.
+"""WMTS 1.0.0 (REST and KVP) on the served tile matrix sets, tiles cached in Redis.
 
 Tile bounds are checked with morecantile (independent of MapProxy's grids), pictures against
 the engine's render of those bounds; cache keys, the render lock and a Redis outage are

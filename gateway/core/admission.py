@@ -3,8 +3,9 @@
 A render whose work (output pixels x bands read x scenes that may be read) reaches
 ``min_work`` takes one of ``slots`` places before it reads a pixel; up to ``queue`` more wait
 at most ``wait_s`` for one; beyond that the request is refused with ``ServiceBusy`` (503,
-which the HTTP edge sends with ``Retry-After``). Tile renders are exempt: the tile service
-bounds them itself (``gateway/ows/mapproxy/tiles.py``, whose renders are marked ``exempt``).
+which the HTTP edge sends with ``Retry-After``). Tile renders asked from the event loop, and
+seeding, are exempt: the tile service bounds the first itself (``gateway/core/tiles/service.py``,
+``RENDER_THREADS``, its renders marked ``exempt``).
 
 The place is held by the request, not by a thread: a ``Ticket`` lives in a context variable
 for the whole request (the HTTP edge opens one per request; the engine opens one per call

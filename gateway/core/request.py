@@ -227,3 +227,15 @@ def _resampling(value: str | None, default: str) -> str:
 def _default_style(expression: str) -> str:
     outputs = [part for part in expression.split(";") if part.strip()]
     return "true_color" if len(outputs) == 3 else "greyscale"
+
+
+def time_warning(requests: list[RenderRequest]) -> str | None:
+    """HTTP's ``Warning`` (WMS 1.3.0 Annex C) when TIME took the default or the nearest value
+    for any request: ``99 Nearest value used: time=2025-06-03 ISO8601 (NDVI)``."""
+    notes = []
+    for request in requests:
+        choice = request.time_choice
+        if choice is not None and choice.used is not None:
+            kind = "Nearest" if choice.nearest else "Default"
+            notes.append(f"99 {kind} value used: time={choice.used} ISO8601 ({request.layer})")
+    return ", ".join(notes) or None

@@ -1,10 +1,9 @@
-"""OGC API Tiles provider: PNG tiles of a layer through the WMTS door's tile service.
+"""OGC API Tiles provider: PNG tiles of a layer through the core's tile service.
 
-A tile is the same engine request as the WMTS door's tile of the same layer, tile matrix set,
-z/x/y and parameters: its bounds come from the same MapProxy grid objects (``TileGrids``), so
-both doors compute the same cache key (``tile_key``) and share every cached tile, and it is
-rendered the same way (``TileService.render_request``: with its metatile block), so its bytes
-are the same whichever door renders it first.
+A tile is asked of the tile service every door shares (``runtime.tiles``), by the same address
+and parameters as the WMTS door's tile of the same layer, tile matrix set and z/x/y: the same
+engine request and cache key, rendered with its metatile block, and while its block renders
+for another request (of either door) in this process, waited for rather than rendered again.
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.tile import BaseTileProvider, ProviderTileNotFoundError
 
 from gateway.context import current
-from gateway.core.request import build_request
+from gateway.core.tiles.grids import TileAddress
+from gateway.core.tiles.service import TileParams
 from gateway.ogcapi.errors import gateway_errors
-from gateway.ows.mapproxy.config import GRIDS
-from gateway.ows.mapproxy.tiles import TileService
-from gateway.ows.mapproxy.wmts import TileAddress, TileGrids
 from gateway.registry import BuiltOnce, runtime_for
 
 SCHEMES = ("WebMercatorQuad", "WorldCRS84Quad")
@@ -34,8 +31,7 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
         super().__init__(provider_def)
         self.tile_type = "raster"
         self.runtime = runtime_for(provider_def)
-        self.grids = TileGrids.load({name: GRIDS[name] for name in SCHEMES})
-        self.tiles = TileService(self.runtime, self.grids)
+        self.tiles = self.runtime.tiles
 
     def get_layer(self) -> str:
         return str(self.data)
@@ -107,33 +103,20 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
     ) -> bytes:
         if tileset not in SCHEMES:
             raise NotFoundTileset()
-        grid = self.grids[tileset]
         try:
             zi, yi, xi = int(z), int(y), int(x)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise ProviderTileNotFoundError(user_msg="no such tile") from None
-        if not 0 <= zi < grid.levels:
+        if not self.tiles.grids[tileset].contains(zi, xi, yi):
             raise ProviderTileNotFoundError(user_msg="no such tile")
-        columns, rows = grid.grid_sizes[zi]
-        if not (0 <= xi < columns and 0 <= yi < rows):
-            raise ProviderTileNotFoundError(user_msg="no such tile")
-        runtime = self.runtime
-        request = build_request(
-            runtime.config,
-            bbox=grid.tile_bbox((xi, yi, zi)),
-            crs=grid.srs.srs_code,
-            width=grid.tile_size[0],
-            height=grid.tile_size[1],
-            layer=str(self.data),
-            format="png",
+        address = TileAddress(str(self.data), tileset, zi, xi, yi, "png")
+        params = TileParams(
             time=current().param("datetime"),
             maxcc=current().param("maxcc"),
             order=current().param("order"),
             resampling=current().param("resampling"),
-            times=self.runtime.times,
         )
-        address = TileAddress(str(self.data), tileset, zi, xi, yi, "png")
-        return self.tiles.render_request(address, request).content
+        return self.tiles.render(address, params).content
 
 
 class NotFoundTileset(ProviderTileNotFoundError):

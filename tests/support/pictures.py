@@ -30,9 +30,9 @@ def assert_same_picture(tile: np.ndarray, expected: np.ndarray) -> None:
     """A WMTS tile against the engine's render of that tile alone.
 
     Tiles are cut from metatiles, whose pixels are the tile's own (tests/
-    test_window_independence.py), but these bounds come from morecantile, not MapProxy's grid
-    (the 9th decimal differs), so pixels may differ by a few colour levels, more where NDVI's
-    denominator is near 0. Coverage must match.
+    test_window_independence.py). The tolerance dates from tile bounds taken from MapProxy's
+    grids (the 9th decimal differed from morecantile's, which tiles are served on now): a few
+    colour levels, more where NDVI's denominator is near 0. Coverage must match.
     """
     assert tile.shape == expected.shape
     assert (tile[..., 3] == expected[..., 3]).mean() > 0.999

@@ -18,7 +18,9 @@ WMS_SRS = ["EPSG:3857", "EPSG:4326", "CRS:84", "EPSG:3035", *UTM_ZONES]
 WMS_FORMATS = ["image/png", "image/jpeg", "image/webp", "image/tiff"]
 INFO_TYPES = ["text", "json", "xml"]
 
-# WMTS tile matrix sets (MapProxy grids, named as OGC's well-known sets), 256 and 512 px tiles.
+# WMTS tile matrix sets (MapProxy grids, named as OGC's well-known sets), 256 and 512 px tiles:
+# what the capabilities list. Tiles are served on gateway.core.tiles.grids.SETS, the same sets
+# (tests/test_tile_service.py checks that they agree).
 GRIDS: dict[str, dict[str, Any]] = {
     "WebMercatorQuad": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw"},
     "GoogleMapsCompatible": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw"},

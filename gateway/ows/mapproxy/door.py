@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import registry
 from gateway.core.catalog.summary import CollectionSummary
+from gateway.core.tiles.service import Tile, TileService
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
@@ -41,8 +42,7 @@ from gateway.ows.mapproxy.featureinfo import (
     rest_info,
     wmts_envelope,
 )
-from gateway.ows.mapproxy.tiles import Tile, TileService
-from gateway.ows.mapproxy.wmts import TileGrids, kvp_tile, rest_tile
+from gateway.ows.mapproxy.wmts import kvp_tile, rest_tile, tile_params
 from gateway.runtime import Runtime
 from gateway.web.routes import viewer_routes
 
@@ -131,7 +131,7 @@ class OgcFront:
                 return Response(rendered.content, media_type=rendered.media_type, headers=warning)
             tile = None
             if checked.tile is not None:
-                tile = await self.tiles.tile(checked.tile, params, raw)
+                tile = await self.tiles.tile(checked.tile, tile_params(params), raw)
             elif checked.maps:  # admitted here, so that refusals are WMS exceptions
                 await run_in_threadpool(self.runtime.engine.admit, checked.maps)
         except Exception as exc:
@@ -165,13 +165,14 @@ class OgcFront:
             if tile is None and operation == "gettile":
                 tile = kvp_tile(params), params
             if tile is not None:
-                await _send_tile(scope, send, await self.tiles.tile(*tile, raw), self.caching)
+                found = await self.tiles.tile(tile[0], tile_params(tile[1]), raw)
+                await _send_tile(scope, send, found, self.caching)
                 return None
             info = rest_info(rest, params)
             if info is None and operation == "getfeatureinfo":
                 info = kvp_info(params)
             if info is not None:
-                return await run_in_threadpool(feature_info, self.runtime, self.tiles.grids, info)
+                return await run_in_threadpool(feature_info, self.runtime, info)
             if rest == "/1.0.0/WMTSCapabilities.xml":
                 self.dates.refresh_soon()
                 await self._forward(scope, receive, send, "/wmts" + rest, params)
@@ -307,25 +308,23 @@ def build_door(runtime: Runtime) -> Door:
     layer_collections = {layer.name: layer.collection for layer in config.layers}
     dates = CapabilityDates(runtime, [c.id for c in config.collections])
 
-    def build(summaries: dict[str, CollectionSummary]) -> tuple[WSGIMiddleware, TileGrids]:
+    def build(summaries: dict[str, CollectionSummary]) -> WSGIMiddleware:
         """MapProxy for these summaries (dates, and extents: capabilities and coverages)."""
         conf = mapproxy_config(runtime, key, base_dir=base_dir, summaries=summaries)
         app, proxy = build_mapproxy(conf, base_dir)
         fix_kvp_capabilities(app)
         dates.attach(time_dimensions(proxy), layer_collections)
-        mapproxy = WSGIMiddleware(with_request_context(app), workers=WSGI_THREADS)
-        return mapproxy, TileGrids.load(conf["grids"])
+        return WSGIMiddleware(with_request_context(app), workers=WSGI_THREADS)
 
-    mapproxy, grids = build(dates.summaries)
-    tiles = TileService(runtime, grids)
+    tiles = runtime.tiles
     caching = TileCaching(runtime.settings.tile_max_age_s)
-    front = OgcFront(runtime, mapproxy, tiles, dates, caching)
+    front = OgcFront(runtime, build(dates.summaries), tiles, dates, caching)
 
     def rebuild(summaries: dict[str, CollectionSummary]) -> None:
         """New extents listed: MapProxy built again and swapped in (in the listing thread;
         requests under way finish on the one they started on)."""
         old = front.mapproxy
-        front.mapproxy, _ = build(summaries)
+        front.mapproxy = build(summaries)
         old.executor.shutdown(wait=False)
         log.info("WMS/WMTS layer extents changed with the catalog: MapProxy rebuilt")
 

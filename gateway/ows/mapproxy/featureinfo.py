@@ -2,8 +2,8 @@
 
 MapProxy advertises the operation (``InfoFormat`` per layer, the REST ``FeatureInfo``
 ResourceURL), but would drop MAXCC, PRIORITY and EXPRESSION and miss the REST TIME. So the
-tile is resolved on the same MapProxy grids as GetTile (``TileGrids.tile_request``, which
-validates every parameter) and the pixel I/J of that tile is looked up with the WMS
+tile is resolved by the tile service as GetTile is (``TileService.request``, which validates
+every parameter) and the pixel I/J of that tile is looked up with the WMS
 GetFeatureInfo code (``sources.pixel_info``, ``sources.info_document``).
 
 The XML answer of both doors is WMTS 1.0's ``FeatureInfoResponse``, the one OGC schema for
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from lxml import etree
 from starlette.responses import Response
 
+from gateway.core.tiles.grids import TileAddress
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.mapproxy.config import WMTS_INFO_FORMATS
 from gateway.ows.mapproxy.sources import info_document, pixel_info
-from gateway.ows.mapproxy.wmts import TileAddress, TileGrids, kvp_tile
+from gateway.ows.mapproxy.wmts import kvp_tile, tile_params
 from gateway.ows.wms_params import RenderParams, require
 from gateway.ows.xml import XSI, qname
 from gateway.runtime import Runtime
@@ -92,9 +93,9 @@ def kvp_info(params: Mapping[str, str]) -> InfoRequest:
     return InfoRequest(address, i, j, media, params)
 
 
-def feature_info(runtime: Runtime, grids: TileGrids, request: InfoRequest) -> Response:
+def feature_info(runtime: Runtime, request: InfoRequest) -> Response:
     """The layer's value(s) at pixel I/J of the tile, with the scene id and date."""
-    tile = grids.tile_request(runtime, request.tile, request.params)  # validates the tile
+    tile = runtime.tiles.request(request.tile, tile_params(request.params))  # validates it
     width, height = tile.grid.width, tile.grid.height
     for name, value, size in (("I", request.i, width), ("J", request.j, height)):
         if not 0 <= value < size:

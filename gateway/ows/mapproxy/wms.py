@@ -16,14 +16,15 @@ from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
 
 from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_format
-from gateway.core.request import RenderRequest, count_pixels, parse_bbox
+from gateway.core.request import RenderRequest, count_pixels, parse_bbox, time_warning
 from gateway.core.styles import parse_color
+from gateway.core.tiles.grids import TileAddress, TileGrids
+from gateway.core.tiles.service import TILE_FORMATS
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
 from gateway.ows.exceptions import Dialect
 from gateway.ows.mapproxy._compat import STYLES_KEY
 from gateway.ows.mapproxy.app import default_base_config
 from gateway.ows.mapproxy.config import WMS_FORMATS, WMS_SRS
-from gateway.ows.mapproxy.wmts import TILE_FORMATS, TileAddress, TileGrids
 from gateway.ows.wms_params import RenderParams, parse_int, require
 from gateway.runtime import Runtime
 
@@ -208,18 +209,6 @@ class Checked:
     capabilities: bool = False
     warning: str | None = None  # the HTTP Warning of a default or nearest TIME value
     maps: list[RenderRequest] = field(default_factory=list)  # a GetMap's layers
-
-
-def time_warning(requests: list[RenderRequest]) -> str | None:
-    """WMS 1.3.0's ``Warning`` header (Annex C) when TIME took the default or the nearest
-    value for any layer: ``99 Nearest value used: time=2025-06-03 ISO8601 (NDVI)``."""
-    notes = []
-    for request in requests:
-        choice = request.time_choice
-        if choice is not None and choice.used is not None:
-            kind = "Nearest" if choice.nearest else "Default"
-            notes.append(f"99 {kind} value used: time={choice.used} ISO8601 ({request.layer})")
-    return ", ".join(notes) or None
 
 
 def served_tile(

@@ -1,0 +1,367 @@
+"""The tile service of every door: cache hits answered in the event loop, misses rendered with
+their metatile block, one render of a block at a time.
+
+A tile's cache key is the engine's own (``make_key("map", request.cache_parts())``), so the
+WMTS door, WMS GetMaps that are one tile, OGC API Tiles, ``engine.render`` and ``cdse-gateway
+seed`` share every tile. Validating a request and computing its key costs ~50 µs; it is done
+once per distinct tile request and remembered, after which a hit is one Redis GET on an
+asyncio connection (no thread hop). A miss goes to a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+
+from gateway.core.admission import exempt
+from gateway.core.cache import Cache, get_or_create, make_key
+from gateway.core.dates import TimePolicy
+from gateway.core.engine import Engine
+from gateway.core.grid import Grid
+from gateway.core.render import (
+    IMAGE_FORMATS,
+    MEDIA_TYPES,
+    colorize,
+    encode_image,
+    parse_format,
+)
+from gateway.core.request import RenderRequest, build_request, time_warning
+from gateway.core.stamps import Stamp, stamp_key
+from gateway.core.tiles.flights import Flights
+from gateway.core.tiles.grids import TileAddress, TileGrid, TileGrids
+from gateway.core.tiles.hits import HitReader, Known, KnownKeys, stored_stamp
+from gateway.errors import GatewayError, InvalidParameterValue, NotFound
+
+TILE_FORMATS = frozenset({"png", "jpeg", "webp"})
+METATILE = 2  # tiles per side of a metatile block (1: no metatiles)
+# Zoomed in (a tile pixel of 10 m or finer, at the equator), blocks of 4x4: the Sentinel-2
+# pixels under them are few, and browsing at 2 workers ran 15 % faster than with 2x2 blocks
+# (bench/bench_tiles.py); zoomed out a block stays small so its first tile comes quickly.
+METATILE_ZOOMED_IN = 4
+ZOOMED_IN_M = 10.0
+METRES_PER_DEGREE = 111_320.0
+# Tiles rendered at once per process from the event loop. Rendering is mostly GDAL and numpy
+# on a core; more threads than cores only queue on the GIL and the CPU (bench/bench_tiles.py).
+RENDER_THREADS = 2
+
+
+class TileOutOfRange(GatewayError):
+    code = "TileOutOfRange"
+    status = 400
+
+
+@dataclass(frozen=True)
+class TileParams:
+    """What a tile request adds to its address, as the client wrote it (hashable: with the
+    address and what TIME means now, it decides the tile's key)."""
+
+    time: str | None = None
+    maxcc: str | None = None
+    order: str | None = None
+    expression: str | None = None
+    style: str | None = None
+    resampling: str | None = None
+
+
+@dataclass(frozen=True)
+class Tile:
+    content: bytes
+    media_type: str
+    cached: bool
+    stamp: Stamp  # its version (HTTP validators), stored next to it in the cache
+    warning: str | None = None  # a default or nearest TIME value used (WMS's Warning header)
+
+
+Signature = tuple[TileAddress, int, TileParams]  # address, TIME's meaning (version), params
+
+
+def tile_key(request: RenderRequest) -> str:
+    """The engine's cache key of a request (as ``Engine.render`` makes it)."""
+    return make_key("map", request.cache_parts())
+
+
+class TileService:
+    """Tiles by address and parameters, for every door and for seeding.
+
+    A missing tile is rendered with its ``metatile`` x ``metatile`` block of neighbours in one
+    engine read (``engine.compute`` on the block's grid, cut into tiles, each cached under its
+    own key). On the sample's JPEG 2000 (1024 px codestream tiles) a 2x2 block costs about
+    what one tile does (bench/bench_tiles.py --metatiles): neighbours come almost free.
+    Concurrent requests for tiles of one block render it once: in this process they wait for
+    the render under way (``flights``: from the event loop or a thread, no render slot
+    taken), across processes and replicas on the block's cache lock, keyed by its first tile.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        times: TimePolicy,
+        *,
+        redis_url: str | None = None,
+        grids: TileGrids | None = None,
+        metatile: int = METATILE,
+    ) -> None:
+        if engine.cache is None:
+            raise ValueError("the tile service needs the engine's cache")
+        self.engine = engine
+        self.cache: Cache = engine.cache
+        self.times = times
+        self.grids = grids if grids is not None else TileGrids()
+        self.metatile = metatile
+        self._keys = KnownKeys()
+        self._raw = KnownKeys()  # (path, query string) -> what it resolved to
+        self._hits = HitReader(self.cache, redis_url)
+        self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
+        self._flights = Flights()
+
+    # -- requests and keys -------------------------------------------------------------
+
+    def request(self, address: TileAddress, params: TileParams) -> RenderRequest:
+        """The engine request of one tile; validates layer, set, z/x/y, format and params (the
+        expression too, and that the style shows it, before any read)."""
+        config = self.engine.config
+        if config.layer(address.layer) is None:
+            raise NotFound(
+                f"unknown layer {address.layer[:40]!r}", locator="layer", code="LayerNotDefined"
+            )
+        grid = self.grids.get(address.tile_matrix_set)
+        if grid is None:
+            raise InvalidParameterValue(
+                f"unknown TileMatrixSet {address.tile_matrix_set[:40]!r}", locator="tilematrixset"
+            )
+        if not 0 <= address.z < grid.levels:
+            raise TileOutOfRange("TileMatrix out of range", locator="tilematrix")
+        columns, rows = grid.matrix_size(address.z)
+        if address.x >= columns:
+            raise TileOutOfRange("TileCol out of range", locator="tilecol")
+        if address.y >= rows:
+            raise TileOutOfRange("TileRow out of range", locator="tilerow")
+        request = build_request(
+            config,
+            layer=address.layer,
+            bbox=grid.tile_bbox(address.x, address.y, address.z),
+            crs=grid.crs,
+            width=grid.tile_size[0],
+            height=grid.tile_size[1],
+            format=parse_format(address.format, allowed=TILE_FORMATS),
+            time=params.time,
+            maxcc=params.maxcc,
+            order=params.order,
+            expression=params.expression,
+            style=params.style,
+            resampling=params.resampling,
+            times=self.times,
+        )
+        self.engine.check(request)  # a tile is a picture: its style must show the expression
+        return request
+
+    def signature(self, address: TileAddress, params: TileParams) -> Signature:
+        """What decides a tile request's key: its address, its parameters and what the
+        catalog summaries make of its TIME (their version)."""
+        return (address, self.times.version, params)
+
+    def _known(self, request: RenderRequest) -> Known:
+        """What a tile request resolved to, remembered under its signature."""
+        media_type = MEDIA_TYPES[request.format]
+        return tile_key(request), media_type, time_warning([request]), self.times.version
+
+    # -- the event loop ----------------------------------------------------------------
+
+    async def known_hit(self, raw: tuple[str, bytes]) -> Tile | None:
+        """The cached tile of a request seen before, by its raw path and query string alone
+        (no parsing: KVP GetTile hits cost what REST ones do), or None."""
+        known = self._raw.get(raw)
+        if known is None or known[3] != self.times.version:
+            return None  # unknown, or the catalog changed what its TIME means
+        return await self._hit(known)
+
+    async def _hit(self, known: Known) -> Tile | None:
+        found = await self._hits.get(known[0])
+        if found is None:
+            return None
+        return Tile(found[0], known[1], True, found[1], warning=known[2])
+
+    async def _known_tile(self, signature: Signature, raw: tuple[str, bytes] | None) -> Tile | None:
+        """The cached tile of a request whose key is known (remembering its raw form)."""
+        known = self._keys.get(signature)
+        if known is None:
+            return None
+        if raw is not None:
+            self._raw.put(raw, known)
+        return await self._hit(known)
+
+    async def tile(
+        self, address: TileAddress, params: TileParams, raw: tuple[str, bytes] | None = None
+    ) -> Tile:
+        """The tile, from the event loop (``raw``: the request's path and query, remembered
+        for ``known_hit``): a known hit without leaving it, else rendered in a worker."""
+        signature = self.signature(address, params)
+        hit = await self._known_tile(signature, raw)
+        if hit is not None:
+            return hit
+        flight = None
+        origin = self._block_origin(address)
+        if origin is not None:
+            flight = self._flights.join((origin, *signature[1:]))
+            if not flight.leads:  # a tile of a block under way here: wait, then read it
+                await flight.landed()
+                hit = await self._known_tile(signature, raw)
+                if hit is not None:
+                    return hit
+        if self._renders is None:
+            self._renders = CapacityLimiter(RENDER_THREADS)
+        try:
+            tile = await anyio.to_thread.run_sync(
+                self._render_exempt, address, params, limiter=self._renders
+            )
+        finally:
+            if flight is not None:
+                self._flights.land(flight)
+        if raw is not None and (known := self._keys.get(signature)) is not None:
+            self._raw.put(raw, known)
+        return tile
+
+    @exempt  # no admission place: RENDER_THREADS bounds the event loop's tile renders
+    def _render_exempt(self, address: TileAddress, params: TileParams) -> Tile:
+        return self._render(address, params, self.request(address, params))
+
+    # -- any thread --------------------------------------------------------------------
+
+    def render(self, address: TileAddress, params: TileParams) -> Tile:
+        """The tile from a worker thread (OGC API Tiles, seeding): from the cache, else
+        rendered with its block, or after the render of its block under way in this process."""
+        request = self.request(address, params)  # validates
+        signature = self.signature(address, params)
+        known = self._known(request)
+        self._keys.put(signature, known)
+        hit = self._cached(known)
+        if hit is not None:
+            return hit
+        flight = self._flights.join((self._block(address)[0], *signature[1:]))
+        if not flight.leads:
+            flight.wait()
+            hit = self._cached(known)
+            return hit if hit is not None else self._render(address, params, request)
+        try:
+            return self._render(address, params, request)
+        finally:
+            self._flights.land(flight)
+
+    def _cached(self, known: Known) -> Tile | None:
+        """The tile under a known key, from the cache (in this thread), or None."""
+        key, media_type, warning, _ = known
+        content = self.cache.get(key)
+        if content is None:
+            return None
+        return Tile(content, media_type, True, stored_stamp(self.cache, key, content), warning)
+
+    def _render(self, address: TileAddress, params: TileParams, request: RenderRequest) -> Tile:
+        """The tile at ``address`` whose engine request is ``request``: from the cache, else
+        rendered with its block into the cache (the block's lock taken: one render across
+        processes)."""
+        known = self._known(request)
+        self._keys.put(self.signature(address, params), known)
+        key, media_type, warning, _ = known
+        block = self._block(address)
+        if len(block) == 1 or request.format not in IMAGE_FORMATS:
+            return self._rendered(key, request, warning)
+        hit = self._cached(known)
+        if hit is not None:
+            return hit
+        produced: dict[str, bytes] = {}
+        # One lock per block: keyed by the block's first tile, whichever tile was asked.
+        first = self._tile_request(request, block[0])
+
+        def produce() -> bytes:
+            produced.update(self._render_block(block, request, params))
+            return b"1"
+
+        meta_key = make_key("metatile", {"tile": tile_key(first), "size": len(block)})
+        get_or_create(self.cache, meta_key, produce, ttl_ms=self.engine.ttl_ms)
+        if key in produced:
+            content = produced[key]
+            stamp = Stamp.checked(produced[stamp_key(key)], content)
+            return Tile(content, media_type, False, stamp, warning)
+        hit = self._cached(known)
+        # None: rendered elsewhere but not readable (Redis down, evicted).
+        return hit if hit is not None else self._rendered(key, request, warning)
+
+    def _rendered(self, key: str, request: RenderRequest, warning: str | None) -> Tile:
+        """The tile through ``engine.render`` (its cache, its stamp)."""
+        rendered = self.engine.render(request)
+        stamp = rendered.stamp or stored_stamp(self.cache, key, rendered.content)
+        return Tile(rendered.content, rendered.media_type, rendered.cached, stamp, warning)
+
+    # -- blocks ------------------------------------------------------------------------
+
+    def _tile_request(self, request: RenderRequest, address: TileAddress) -> RenderRequest:
+        """``request`` (a tile's) for another tile of the same tile matrix."""
+        grid = self.grids[address.tile_matrix_set]
+        bbox = grid.tile_bbox(address.x, address.y, address.z)
+        width, height = grid.tile_size
+        return replace(request, grid=Grid(request.grid.crs, bbox, width, height))
+
+    def _block_origin(self, address: TileAddress) -> TileAddress | None:
+        """The first tile of ``address``'s block; None off the grids (``request`` says why)."""
+        grid = self.grids.get(address.tile_matrix_set)
+        if grid is None or not grid.contains(address.z, address.x, address.y):
+            return None
+        return self._block(address)[0]
+
+    def _block(self, address: TileAddress) -> list[TileAddress]:
+        """The tiles of ``address``'s metatile block (clipped at the matrix edges)."""
+        grid = self.grids[address.tile_matrix_set]
+        size = self.metatile
+        if size > 1 and _pixel_metres(grid, address.z) <= ZOOMED_IN_M:
+            size = max(size, METATILE_ZOOMED_IN)
+        if size <= 1:
+            return [address]
+        columns, rows = grid.matrix_size(address.z)
+        x0, y0 = address.x - address.x % size, address.y - address.y % size
+        return [
+            address._replace(x=x, y=y)
+            for y in range(y0, min(y0 + size, rows))
+            for x in range(x0, min(x0 + size, columns))
+        ]
+
+    def _render_block(
+        self, block: list[TileAddress], request: RenderRequest, params: TileParams
+    ) -> dict[str, bytes]:
+        """Compute the block once (``request``: one of its tiles'), cut it into tiles, encode
+        and cache each; key -> bytes. Each tile's pixels are those of its own render: the
+        engine's values do not depend on the window asked (gateway/core/lattice.py)."""
+        grid = self.grids[block[0].tile_matrix_set]
+        width, height = grid.tile_size
+        xs, ys = sorted({a.x for a in block}), sorted({a.y for a in block})
+        west, south = grid.tile_bbox(xs[0], ys[-1], block[0].z)[:2]
+        east, north = grid.tile_bbox(xs[-1], ys[0], block[0].z)[2:]
+        meta = replace(
+            request,
+            grid=Grid(
+                request.grid.crs, (west, south, east, north), width * len(xs), height * len(ys)
+            ),
+        )
+        raster = self.engine.compute(meta)
+        style = self.engine.config.style(request.style)
+        assert style is not None  # build_request checked it
+        out: dict[str, bytes] = {}
+        for address in block:
+            col, row = xs.index(address.x) * width, ys.index(address.y) * height
+            data = raster.data[:, row : row + height, col : col + width]
+            valid = raster.valid[row : row + height, col : col + width]
+            tile_request = self._tile_request(request, address)
+            key = tile_key(tile_request)
+            out[key] = encode_image(colorize(data, valid, style), request.format)
+            out[stamp_key(key)] = Stamp.of(out[key]).encode()
+            # The block's other tiles, asked next, need no render thread.
+            self._keys.put(self.signature(address, params), self._known(tile_request))
+        self.cache.set_many(out, self.engine.ttl_ms)
+        return out
+
+
+def _pixel_metres(grid: TileGrid, z: int) -> float:
+    """A tile pixel's size at ``z`` in metres (at the equator for geographic grids)."""
+    resolution = grid.resolution(z)
+    return resolution * METRES_PER_DEGREE if grid.geographic else resolution

@@ -1,0 +1,149 @@
+"""The core's tile service, shared by WMTS, WMS, OGC API Tiles and seeding: its tile matrix
+sets are those MapProxy lists in the capabilities, and OGC API tiles are the WMTS tiles (same
+bytes, same cache entry, rendered with their metatile block once, waiting for it in-process).
+A live gateway with both doors, backed by a real redis-server, asked over HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from copy import deepcopy
+
+import httpx
+import pytest
+import redis
+from mapproxy.config.config import local_base_config
+from mapproxy.config.configuration.proxy import ProxyConfiguration
+
+from gateway.core.tiles.grids import SETS, TileAddress, TileGrids
+from gateway.core.tiles.service import TileParams, tile_key
+from gateway.ows.mapproxy.config import GRIDS
+from gateway.runtime import build_runtime
+from tests.support.mapproxy_live import CountingCompute, LiveServer
+
+DOORS = ("gateway.ows.mapproxy.door:build_door", "gateway.ogcapi.door:build_door")
+# A 2x2 metatile block of zoom 12 over the sample area (x even, y even at its top left).
+Z, X, Y = 12, 2116, 1340
+BLOCK = [(X, Y), (X + 1, Y), (X, Y + 1), (X + 1, Y + 1)]
+DAY = "2025-05-29"
+
+
+def test_the_core_grids_are_the_sets_mapproxy_lists_in_the_capabilities():
+    """Same names, levels, matrix sizes, resolutions and tile bounds (to a millionth of a
+    pixel) as MapProxy's grids of ``GRIDS``, which describe the sets in the capabilities."""
+    proxy = ProxyConfiguration({"grids": deepcopy(GRIDS)}, conf_base_dir=".")
+    with local_base_config(proxy.base_config):
+        theirs = {name: proxy.grids[name].tile_grid() for name in GRIDS}
+    ours = TileGrids()
+    assert set(ours) == set(theirs) == set(SETS)
+    for name, grid in ours.items():
+        other = theirs[name]
+        assert (grid.levels, grid.tile_size) == (other.levels, tuple(other.tile_size))
+        assert grid.crs == other.srs.srs_code
+        for z in range(grid.levels):
+            columns, rows = grid.matrix_size(z)
+            assert (columns, rows) == tuple(other.grid_sizes[z]), (name, z)
+            assert grid.resolution(z) == pytest.approx(other.resolution(z), rel=1e-12)
+            for x, y in {(0, 0), (columns - 1, rows - 1), (columns // 3, rows // 2)}:
+                ours_bbox, theirs_bbox = grid.tile_bbox(x, y, z), other.tile_bbox((x, y, z))
+                assert ours_bbox == pytest.approx(theirs_bbox, abs=1e-6 * grid.resolution(z))
+
+
+@pytest.fixture(scope="module")
+def live(sample_settings, redis_server):
+    redis_server.start()
+    runtime = build_runtime(sample_settings.model_copy(update={"redis_url": redis_server.url}))
+    server = LiveServer(runtime, doors=DOORS).start()
+    yield server
+    server.stop()
+    runtime.close()
+
+
+def _ogcapi(live, x: int, y: int, maxcc: str) -> httpx.Response:
+    url = f"{live.url}/ogcapi/collections/NDVI/tiles/WebMercatorQuad/{Z}/{y}/{x}"
+    answer = httpx.get(url, params={"f": "png", "datetime": DAY, "maxcc": maxcc}, timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer
+
+
+def _wmts(live, x: int, y: int, maxcc: str) -> httpx.Response:
+    url = f"{live.url}/wmts/1.0.0/NDVI/WebMercatorQuad/{DAY}/{Z}/{x}/{y}.png"
+    answer = httpx.get(url, params={"MAXCC": maxcc}, timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer
+
+
+class CountingLocks:
+    """Counts the cache lock attempts of a runtime (a waiter polling the lock takes many)."""
+
+    def __init__(self, runtime) -> None:
+        self.cache = runtime.cache
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> CountingLocks:
+        original = self.cache.acquire_lock
+
+        def counted(key: str, ttl_ms: int) -> bool:
+            with self._lock:
+                self.calls += 1
+            return original(key, ttl_ms)
+
+        self.cache.acquire_lock = counted
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.cache.acquire_lock  # back to the class's method
+
+
+def _at_once(calls) -> list:
+    """Run the calls in threads started together; their results in order."""
+    start = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index: int) -> None:
+        start.wait()
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_ogcapi_requests_for_tiles_of_one_block_wait_for_its_one_render(live):
+    """The block renders once; the other requests wait for it in this process: one cache lock
+    taken, none polled."""
+    maxcc = "77"  # parameters no other test uses
+    with (
+        CountingCompute(live.runtime, delay_s=0.5) as computed,
+        CountingLocks(live.runtime) as locks,
+    ):
+        answers = _at_once([lambda x=x, y=y: _ogcapi(live, x, y, maxcc) for x, y in BLOCK])
+    assert computed.calls == 1
+    assert locks.calls == 1
+    for (x, y), answer in zip(BLOCK, answers, strict=True):
+        assert _wmts(live, x, y, maxcc).content == answer.content
+
+
+def test_an_ogcapi_tile_is_the_wmts_tile_under_the_same_key(live, redis_server):
+    """Same bytes, one cache entry (the WMTS door answers the OGC API's render as a hit), and
+    requests of both doors at once render the block once."""
+    maxcc = "78"
+    with CountingCompute(live.runtime, delay_s=0.5) as computed:
+        ogcapi, wmts = _at_once(
+            [lambda: _ogcapi(live, X, Y, maxcc), lambda: _wmts(live, X, Y, maxcc)]
+        )
+    assert computed.calls == 1
+    assert ogcapi.content == wmts.content
+    address = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y, "png")
+    key = tile_key(live.runtime.tiles.request(address, TileParams(time=DAY, maxcc=maxcc)))
+    with redis.Redis.from_url(redis_server.url) as client:
+        assert client.get(key) == ogcapi.content
+    # The next block's tile, first through OGC API: WMTS then finds it in the cache.
+    first = _ogcapi(live, X + 2, Y, maxcc)
+    second = _wmts(live, X + 2, Y, maxcc)
+    assert second.headers["x-cache"] == "hit"
+    assert second.content == first.content
