@@ -3,7 +3,7 @@
 # already installed is skipped):
 #
 #   ./gateway.sh serve [cdse-gateway serve options]   the gateway on the embedded sample data
-#   ./gateway.sh test  [pytest options]               lint and the whole test suite
+#   ./gateway.sh test  [pytest options]               lint, type check and the whole test suite
 #
 # `serve` needs a Python 3.12 (PATH, pyenv, or PYTHON=/path/to/python3.12) and makes `.venv`
 # with the package. `test` also installs, as root through apt, what the tests talk to
@@ -28,6 +28,7 @@ case "$command" in
   test)
     bash scripts/setup-tests.sh
     .venv/bin/ruff check .
+    .venv/bin/python -m mypy  # files and options: pyproject.toml [tool.mypy]
     exec .venv/bin/python -m pytest -q "$@"
     ;;
   *) usage ;;
