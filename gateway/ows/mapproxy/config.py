@@ -7,6 +7,7 @@ from copy import deepcopy
 from typing import Any
 
 from gateway import registry
+from gateway.config import LayerConfig
 from gateway.core.catalog.summary import WORLD, CollectionSummary
 from gateway.runtime import Runtime
 
@@ -73,42 +74,16 @@ def mapproxy_config(
     key by z/x/y only, and the engine's key covers every parameter that changes pixels.
     """
     config = runtime.config
-    limits = config.limits
     if summaries is None:
         summaries = {c.id: runtime.summaries.get(c.id) for c in config.collections}
     everywhere = [s.extent for s in summaries.values() if s.dates]
-    area = everywhere[0] if everywhere else WORLD
     layers, sources, caches = [], {}, {}
     for layer in config.layers:
         summary = summaries[layer.collection]
         source_name, cache_name = f"{layer.name}_source", f"{layer.name}_tiles"
-        sources[source_name] = {
-            "type": "cdse",
-            "layer": layer.name,
-            registry.KEY: runtime_key,
-            "coverage": {"bbox": list(summary.extent), "srs": "EPSG:4326"},
-        }
-        caches[cache_name] = {
-            "grids": list(GRIDS),
-            "sources": [source_name],
-            "disable_storage": True,
-            "format": TILE_FORMAT,
-            "meta_size": [1, 1],
-            "meta_buffer": 0,
-        }
-        entry: dict[str, Any] = {
-            "name": layer.name,
-            "title": layer.title,
-            "sources": [source_name],
-            "tile_sources": [cache_name],
-            "md": {"abstract": layer.abstract or layer.title},
-        }
-        if summary.dates:
-            # MapProxy reads a single value as an ISO range: repeat it to keep it a date list.
-            values = list(summary.dates) * (2 if len(summary.dates) == 1 else 1)
-            default = runtime.times.default_text(layer.collection)
-            entry["dimensions"] = {"time": {"values": values, "default": default}}
-        layers.append(entry)
+        sources[source_name] = _source(layer.name, runtime_key, summary)
+        caches[cache_name] = _cache(source_name)
+        layers.append(_layer(runtime, layer, summary, source_name, cache_name))
     return {
         "globals": {
             "cache": {"base_dir": base_dir, "lock_dir": f"{base_dir}/locks"},
@@ -120,36 +95,91 @@ def mapproxy_config(
             },
         },
         "services": {
-            "wms": {
-                "versions": WMS_VERSIONS,
-                "srs": WMS_SRS,
-                "bbox_srs": _unique(
-                    ["EPSG:4326", "CRS:84", "EPSG:3857", "EPSG:3035", *utm_zones(area)]
-                ),
-                "image_formats": WMS_FORMATS,
-                "featureinfo_types": INFO_TYPES,
-                # MapProxy's own cap (4000 x 4000 by default) never below the door's limits;
-                # the capabilities say the limits (_compat.wms130_capabilities).
-                "max_output_pixels": [limits.max_width, limits.max_height],
-                "strict": True,
-                "md": {"title": title, "abstract": "Copernicus Sentinel data through WMS"},
-            },
-            "wmts": {
-                "restful": True,
-                "kvp": True,
-                "restful_template": REST_TEMPLATE,
-                "restful_featureinfo_template": REST_INFO_TEMPLATE,
-                "featureinfo_formats": [
-                    {"suffix": suffix, "mimetype": media}
-                    for suffix, media in WMTS_INFO_FORMATS.items()
-                ],
-                "md": {"title": title, "abstract": "Copernicus Sentinel data through WMTS"},
-            },
+            "wms": _wms_service(runtime, title, everywhere[0] if everywhere else WORLD),
+            "wmts": _wmts_service(title),
         },
         "grids": deepcopy(GRIDS),
         "sources": sources,
         "caches": caches,
         "layers": [{"title": title, "layers": layers}],
+    }
+
+
+def _source(layer: str, runtime_key: str, summary: CollectionSummary) -> dict[str, Any]:
+    """The layer's source: the engine, found through the registry, over the data's extent."""
+    return {
+        "type": "cdse",
+        "layer": layer,
+        registry.KEY: runtime_key,
+        "coverage": {"bbox": list(summary.extent), "srs": "EPSG:4326"},
+    }
+
+
+def _cache(source_name: str) -> dict[str, Any]:
+    """A cache without storage: it only gives the WMTS its grids (the engine caches)."""
+    return {
+        "grids": list(GRIDS),
+        "sources": [source_name],
+        "disable_storage": True,
+        "format": TILE_FORMAT,
+        "meta_size": [1, 1],
+        "meta_buffer": 0,
+    }
+
+
+def _layer(
+    runtime: Runtime,
+    layer: LayerConfig,
+    summary: CollectionSummary,
+    source_name: str,
+    cache_name: str,
+) -> dict[str, Any]:
+    """The layer as both services list it, with its TIME dimension when it has dates."""
+    entry: dict[str, Any] = {
+        "name": layer.name,
+        "title": layer.title,
+        "sources": [source_name],
+        "tile_sources": [cache_name],
+        "md": {"abstract": layer.abstract or layer.title},
+    }
+    if summary.dates:
+        # MapProxy reads a single value as an ISO range: repeat it to keep it a date list.
+        values = list(summary.dates) * (2 if len(summary.dates) == 1 else 1)
+        default = runtime.times.default_text(layer.collection)
+        entry["dimensions"] = {"time": {"values": values, "default": default}}
+    return entry
+
+
+def _wms_service(
+    runtime: Runtime, title: str, area: tuple[float, float, float, float]
+) -> dict[str, Any]:
+    """The WMS: versions, CRSs (the UTM zones of ``area`` among them), formats, size cap."""
+    limits = runtime.config.limits
+    return {
+        "versions": WMS_VERSIONS,
+        "srs": WMS_SRS,
+        "bbox_srs": _unique(["EPSG:4326", "CRS:84", "EPSG:3857", "EPSG:3035", *utm_zones(area)]),
+        "image_formats": WMS_FORMATS,
+        "featureinfo_types": INFO_TYPES,
+        # MapProxy's own cap (4000 x 4000 by default) never below the door's limits;
+        # the capabilities say the limits (_compat.wms130_capabilities).
+        "max_output_pixels": [limits.max_width, limits.max_height],
+        "strict": True,
+        "md": {"title": title, "abstract": "Copernicus Sentinel data through WMS"},
+    }
+
+
+def _wmts_service(title: str) -> dict[str, Any]:
+    """The WMTS: REST and KVP, with GetFeatureInfo in every format the door writes."""
+    return {
+        "restful": True,
+        "kvp": True,
+        "restful_template": REST_TEMPLATE,
+        "restful_featureinfo_template": REST_INFO_TEMPLATE,
+        "featureinfo_formats": [
+            {"suffix": suffix, "mimetype": media} for suffix, media in WMTS_INFO_FORMATS.items()
+        ],
+        "md": {"title": title, "abstract": "Copernicus Sentinel data through WMTS"},
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mapproxy.config.config import local_base_config
@@ -253,68 +253,108 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
         out.pop("WMTVER", None)
         out["VERSION"] = version
         return Checked(out, capabilities_111=version == "1.1.1", capabilities=True)
-    if operation in ("getmap", "map", "getfeatureinfo", "getlegendgraphic"):
-        version = operation_version(params)
-        out.pop("WMTVER", None)
-        out["VERSION"] = version  # as MapProxy reads it (it fails on a blank one)
-    if operation in ("getmap", "map"):
-        out.update(map_options(params))
-        area = parse_area(params, version)
-        fmt = parse_format(require(params, "FORMAT"), allowed=IMAGE_KEYS)
-        out["FORMAT"] = MEDIA_TYPES[fmt] if fmt in IMAGE_FORMATS else out["FORMAT"]
-        requests = layer_requests(runtime, _names(params, "LAYERS"), area, params, fmt)
-        out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
-        out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
-        warning = time_warning(requests)
-        if fmt in ("tiff", "cog"):
-            if len(requests) != 1:
-                raise InvalidParameterValue("image/tiff holds one layer", locator="layers")
-            return Checked(out, direct=requests[0], warning=warning)
-        if grids is not None and len(requests) == 1:
-            tile = served_tile(grids, requests[0], area, params)
-            return Checked(out, tile=tile, maps=requests, warning=warning)
-        return Checked(out, maps=requests, warning=warning)
-    if operation == "getfeatureinfo":
-        out.update(map_options(params))
-        area = parse_area(params, version)
-        out["LAYERS"] = ",".join(_known_layers(runtime, _names(params, "LAYERS"), "layers"))
-        layers = _names(params, "QUERY_LAYERS")
-        if not layers:
-            raise MissingParameterValue("missing parameter QUERY_LAYERS", locator="query_layers")
-        checked = layer_requests(runtime, layers, area, params, "tiff")  # values, no picture
-        out["QUERY_LAYERS"] = ",".join(str(r.layer) for r in checked)
-        i_name, j_name = WMS_VERSIONS[version].point
-        i, j = parse_int(params, i_name), parse_int(params, j_name)
-        if i >= area.size[0] or j >= area.size[1]:
-            raise InvalidParameterValue(
-                "the point is outside the map", locator=i_name.lower(), code="InvalidPoint"
-            )
-        info = params.get("INFO_FORMAT", "text/plain").strip().lower()
-        if info not in INFO_FORMATS:
-            raise InvalidParameterValue(
-                f"INFO_FORMAT must be one of {', '.join(INFO_FORMATS)}",
-                locator="info_format",
-                code="InvalidFormat",
-            )
-        out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
-        out["INFO_FORMAT"] = info
-        return Checked(out, warning=time_warning(checked))
-    if operation == "getlegendgraphic":
-        (out["LAYER"],) = _known_layers(runtime, [require(params, "LAYER").strip()], "layer")
-        style = RenderParams.from_params(params).style
-        if style is not None and runtime.config.style(style) is None:
-            raise InvalidParameterValue(
-                f"unknown style {style[:40]!r}", locator="style", code="StyleNotDefined"
-            )
-        legend = parse_format(params.get("FORMAT") or "image/png", allowed=IMAGE_FORMATS)
-        out["FORMAT"] = MEDIA_TYPES[legend]
-        if (params.get("SLD_VERSION") or "1.1.0").strip() != "1.1.0":
-            raise InvalidParameterValue("SLD_VERSION must be 1.1.0", locator="sld_version")
-        out["SLD_VERSION"] = "1.1.0"
-        return Checked(out)
     if not operation:
         raise MissingParameterValue("missing parameter REQUEST", locator="request")
-    raise unknown_operation(operation)
+    checker = _OPERATIONS.get(operation)
+    if checker is None:
+        raise unknown_operation(operation)
+    version = operation_version(params)
+    out.pop("WMTVER", None)
+    out["VERSION"] = version  # as MapProxy reads it (it fails on a blank one)
+    return checker(runtime, params, out, version, grids)
+
+
+def _check_map(
+    runtime: Runtime,
+    params: Mapping[str, str],
+    out: dict[str, str],
+    version: str,
+    grids: TileGrids | None,
+) -> Checked:
+    """GetMap: the area, format and layers; a TIFF of one layer is answered directly, a map
+    that is exactly one tile by the tile service."""
+    out.update(map_options(params))
+    area = parse_area(params, version)
+    fmt = parse_format(require(params, "FORMAT"), allowed=IMAGE_KEYS)
+    out["FORMAT"] = MEDIA_TYPES[fmt] if fmt in IMAGE_FORMATS else out["FORMAT"]
+    requests = layer_requests(runtime, _names(params, "LAYERS"), area, params, fmt)
+    out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
+    out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
+    warning = time_warning(requests)
+    if fmt in ("tiff", "cog"):
+        if len(requests) != 1:
+            raise InvalidParameterValue("image/tiff holds one layer", locator="layers")
+        return Checked(out, direct=requests[0], warning=warning)
+    if grids is not None and len(requests) == 1:
+        tile = served_tile(grids, requests[0], area, params)
+        return Checked(out, tile=tile, maps=requests, warning=warning)
+    return Checked(out, maps=requests, warning=warning)
+
+
+def _check_featureinfo(
+    runtime: Runtime,
+    params: Mapping[str, str],
+    out: dict[str, str],
+    version: str,
+    grids: TileGrids | None,
+) -> Checked:
+    """GetFeatureInfo: the map's area and layers, the queried layers, the point, the format."""
+    out.update(map_options(params))
+    area = parse_area(params, version)
+    out["LAYERS"] = ",".join(_known_layers(runtime, _names(params, "LAYERS"), "layers"))
+    layers = _names(params, "QUERY_LAYERS")
+    if not layers:
+        raise MissingParameterValue("missing parameter QUERY_LAYERS", locator="query_layers")
+    checked = layer_requests(runtime, layers, area, params, "tiff")  # values, no picture
+    out["QUERY_LAYERS"] = ",".join(str(r.layer) for r in checked)
+    i_name, j_name = WMS_VERSIONS[version].point
+    i, j = parse_int(params, i_name), parse_int(params, j_name)
+    if i >= area.size[0] or j >= area.size[1]:
+        raise InvalidParameterValue(
+            "the point is outside the map", locator=i_name.lower(), code="InvalidPoint"
+        )
+    info = params.get("INFO_FORMAT", "text/plain").strip().lower()
+    if info not in INFO_FORMATS:
+        raise InvalidParameterValue(
+            f"INFO_FORMAT must be one of {', '.join(INFO_FORMATS)}",
+            locator="info_format",
+            code="InvalidFormat",
+        )
+    out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
+    out["INFO_FORMAT"] = info
+    return Checked(out, warning=time_warning(checked))
+
+
+def _check_legend(
+    runtime: Runtime,
+    params: Mapping[str, str],
+    out: dict[str, str],
+    version: str,
+    grids: TileGrids | None,
+) -> Checked:
+    """GetLegendGraphic: a known layer and style, an image format, SLD 1.1.0."""
+    (out["LAYER"],) = _known_layers(runtime, [require(params, "LAYER").strip()], "layer")
+    style = RenderParams.from_params(params).style
+    if style is not None and runtime.config.style(style) is None:
+        raise InvalidParameterValue(
+            f"unknown style {style[:40]!r}", locator="style", code="StyleNotDefined"
+        )
+    legend = parse_format(params.get("FORMAT") or "image/png", allowed=IMAGE_FORMATS)
+    out["FORMAT"] = MEDIA_TYPES[legend]
+    if (params.get("SLD_VERSION") or "1.1.0").strip() != "1.1.0":
+        raise InvalidParameterValue("SLD_VERSION must be 1.1.0", locator="sld_version")
+    out["SLD_VERSION"] = "1.1.0"
+    return Checked(out)
+
+
+_Checker = Callable[[Runtime, Mapping[str, str], dict[str, str], str, "TileGrids | None"], Checked]
+# The operations after GetCapabilities, by their lower-case REQUEST.
+_OPERATIONS: dict[str, _Checker] = {
+    "getmap": _check_map,
+    "map": _check_map,
+    "getfeatureinfo": _check_featureinfo,
+    "getlegendgraphic": _check_legend,
+}
 
 
 def unknown_operation(operation: str) -> GatewayError:
