@@ -5,6 +5,7 @@ and a Redis outage is a 503 for jobs that heals by itself while synchronous exec
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +179,55 @@ def test_a_stuck_redis_costs_one_timeout(sample_settings, redis_server, redis_ur
         assert first < 10 and second < 1 and running < 10, timings
         time.sleep(JobStoreUnavailable.retry_after_s)
         assert httpx.get(f"{url}/ogcapi/jobs").status_code == 200
+
+
+def test_a_jobs_log_lines_carry_the_id_of_the_request_that_started_it(
+    sample_settings, redis_url, tmp_path
+):
+    """The job runs on a Dask worker (a thread here): the request id travels with it."""
+    from distributed import LocalCluster
+
+    from gateway.logs import RequestIdFilter
+
+    seen: list[tuple[str, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.getMessage(), record.request_id))  # type: ignore[attr-defined]
+
+    handler = Keep(logging.INFO)
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("gateway.processes.runner")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with LocalCluster(
+            n_workers=1, processes=False, threads_per_worker=1, dashboard_address="127.0.0.1:0"
+        ) as cluster:
+            settings = _settings(
+                sample_settings,
+                tmp_path / "outputs",
+                redis_url=redis_url,
+                dask_scheduler=cluster.scheduler_address,
+            )
+            with live_gateway(settings, OGCAPI) as url:
+                started = httpx.post(
+                    f"{url}/ogcapi/processes/band-math/execution",
+                    json={"inputs": SUMMARY},
+                    headers={"Prefer": "respond-async", "X-Request-ID": "job-trace-9"},
+                    timeout=120,
+                )
+                assert started.status_code == 201, started.text
+                assert started.headers["x-request-id"] == "job-trace-9"
+                job_id = _job_id(started)
+
+                def ended() -> bool:
+                    status = httpx.get(f"{url}/ogcapi/jobs/{job_id}", params={"f": "json"})
+                    return status.json()["status"] in ("successful", "failed")
+
+                _wait_until(ended, timeout=120)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    assert (f"job {job_id} (band-math) started", "job-trace-9") in seen
+    assert (f"job {job_id} (band-math) succeeded", "job-trace-9") in seen

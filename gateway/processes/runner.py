@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ PLANNERS: dict[str, Callable[..., Plan]] = {
     "statistics": plan_statistics,
     "export": plan_export,
 }
+
+log = logging.getLogger(__name__)
 
 
 def run_job(
@@ -55,6 +58,7 @@ def run_job_with(
     client_context: Callable[[], Any],
 ) -> None:
     """Run an admitted job (its inputs validated) and record how it ended."""
+    log.info("job %s (%s) started", job_id, process_id)
     try:
         jobs.update(job_id, {"status": "running", "progress": 10, "message": "running"})
         plan = PLANNERS[process_id](inputs, worker_runtime(settings), settings)
@@ -66,6 +70,8 @@ def run_job_with(
                     raise GatewayError("the job stopped: its web process shut down") from None
                 raise
         jobs.finish(job_id, mimetype, outputs)
+        log.info("job %s (%s) succeeded", job_id, process_id)
     except Exception as error:  # the job records the failure; nothing else is waiting
+        log.info("job %s (%s) failed: %s", job_id, process_id, type(error).__name__)
         with contextlib.suppress(JobStoreUnavailable):  # its place frees at job_timeout_s
             jobs.fail(job_id, error)
