@@ -41,8 +41,9 @@ class QuotaExceeded(GatewayError):
 
 
 def _units(value: float) -> bytes:
-    """Units as a header value: three decimals, rounded down, never negative."""
-    return f"{max(0, int(value * 1000)) / 1000:.3f}".encode()
+    """Units as a header value: three decimals, rounded down (from micro-units, so that
+    float noise never takes a thousandth off), never negative."""
+    return f"{max(0, int(round(value * 1000, 3))) / 1000:.3f}".encode()
 
 
 def quota_headers(standing: Standing, spent: float = 0.0) -> list[tuple[bytes, bytes]]:
