@@ -217,14 +217,12 @@ def test_spent_units_are_refused_until_the_day_ends(quota_app):
         last = client.get("/wms", params=getmap(shift=3000))  # admitted: 0.5 was left
         assert last.status_code == 200 and left_today(last.headers) == 0
         refused = client.get("/wms", params=getmap(shift=6000))
-        message = assert_wms_refusal(refused.status_code, refused.headers, refused.content)
+        message = assert_wms_refusal(refused)
         assert "processing units allowed per day are spent" in message
         now = datetime.now(UTC).timestamp()
         assert abs(int(refused.headers["retry-after"]) - windows.day(now).reset_s(now)) <= 2
         problem = client.get("/ogcapi/collections/TRUE_COLOR/map")
-        assert "per day" in assert_problem_refusal(
-            problem.status_code, problem.headers, problem.content
-        )
+        assert "per day" in assert_problem_refusal(problem)
         metrics = client.get("/metrics").text
         assert 'gateway_quota_rejections_total{door="wms"} 1.0' in metrics
         assert 'gateway_quota_rejections_total{door="ogcapi"} 1.0' in metrics
@@ -239,9 +237,7 @@ def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app):
 
         assert [ask().headers["ratelimit-remaining"] for _ in range(2)] == ["1", "0"]
         anonymous = ask()
-        assert "requests allowed per minute" in assert_problem_refusal(
-            anonymous.status_code, anonymous.headers, anonymous.content
-        )
+        assert "requests allowed per minute" in assert_problem_refusal(anonymous)
         assert anonymous.headers["ratelimit-limit"] == "2"
         # An anonymous "caller" from the authentication middleware is the anonymous budget.
         assert ask("anonymous:x").status_code == 429

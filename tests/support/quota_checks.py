@@ -31,20 +31,20 @@ def left_today(headers) -> float:
     return float(headers["x-processing-units-remaining-day"])
 
 
-def assert_wms_refusal(status: int, headers, body: bytes) -> str:
+def assert_wms_refusal(answer) -> str:
     """A 429 as WMS 1.3.0 ServiceExceptionReport with Retry-After; its message."""
-    assert status == 429
-    assert int(headers["retry-after"]) >= 1
-    root = etree.fromstring(body)
+    assert answer.status_code == 429
+    assert int(answer.headers["retry-after"]) >= 1
+    root = etree.fromstring(answer.content)
     assert etree.QName(root).localname == "ServiceExceptionReport"
     return root.findtext("{*}ServiceException")
 
 
-def assert_problem_refusal(status: int, headers, body: bytes) -> str:
+def assert_problem_refusal(answer) -> str:
     """A 429 as OGC API problem details with Retry-After; its detail."""
-    assert status == 429
-    assert int(headers["retry-after"]) >= 1
-    assert headers["content-type"] == "application/problem+json"
-    problem = json.loads(body)
+    assert answer.status_code == 429
+    assert int(answer.headers["retry-after"]) >= 1
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = json.loads(answer.content)
     assert problem["status"] == 429
     return problem["detail"]
