@@ -209,6 +209,9 @@ def test_a_render_costs_its_units_and_a_cache_hit_its_fraction(quota_app):
         assert refused.status_code == 400 and units(refused.headers) == 0
         assert left_today(refused.headers) == 8.65
         assert "ratelimit-limit" not in client.get("/healthz").headers  # not counted
+        exposed = client.get("/wms", params=getmap(), headers={"Origin": "https://a.example"})
+        readable = exposed.headers["access-control-expose-headers"]
+        assert "RateLimit-Remaining" in readable and "X-Processing-Units-Remaining-Day" in readable
 
 
 def test_spent_units_are_refused_until_the_day_ends(quota_app):
