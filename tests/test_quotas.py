@@ -19,6 +19,7 @@ from gateway.core.units import MICRO, micro, processing_units
 from gateway.quotas import windows
 from gateway.quotas.budgets import Budget, Budgets, load_overrides
 from gateway.quotas.limiter import MemoryLimiter
+from tests.support.process_checks import UTM_BOX
 from tests.support.quota_checks import (
     UTM31,
     assert_problem_refusal,
@@ -251,3 +252,15 @@ def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app):
         alice = [ask("token:alice") for _ in range(2)]  # her own budget, from the file
         assert [a.status_code for a in alice] == [200, 429]
         assert 1 <= int(alice[1].headers["retry-after"]) <= 60
+
+
+def test_a_synchronous_process_is_charged_for_what_it_computes(quota_app):
+    statistics = {
+        "expression": "NDVI", "bbox": list(UTM_BOX), "crs": "EPSG:32631", "resolution": 20,
+        "time": "2025-06-10/2025-06-20", "resampling": "nearest",
+    }  # fmt: skip
+    with quota_app(quotas_anonymous_units_per_day=100.0) as client:
+        answer = client.post("/ogcapi/processes/statistics/execution", json={"inputs": statistics})
+        assert answer.status_code == 200, answer.text
+        assert units(answer.headers) > 0
+        assert left_today(answer.headers) == pytest.approx(100 - units(answer.headers), abs=1e-3)
