@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from lxml import etree
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
@@ -243,6 +244,14 @@ def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app):
         anonymous = ask()
         assert "requests allowed per minute" in assert_problem_refusal(anonymous)
         assert anonymous.headers["ratelimit-limit"] == "2"
+        for path, params in (
+            ("/wcs", {"SERVICE": "WCS", "REQUEST": "GetCapabilities"}),
+            ("/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities"}),
+            ("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}),
+        ):
+            report = client.get(path, params=params)  # each OWS door's ExceptionReport
+            assert report.status_code == 429 and int(report.headers["retry-after"]) >= 1
+            assert etree.QName(etree.fromstring(report.content)).localname == "ExceptionReport"
         # An anonymous "caller" from the authentication middleware is the anonymous budget.
         assert ask("anonymous:x").status_code == 429
         bob = [ask("key:bob") for _ in range(4)]
