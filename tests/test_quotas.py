@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.core.request import build_request
 from gateway.core.units import MICRO, micro, processing_units
+from gateway.edge.headers import conventional
 from gateway.quotas import windows
 from gateway.quotas.budgets import Budget, Budgets, load_overrides
 from gateway.quotas.limiter import MemoryLimiter
@@ -273,3 +274,8 @@ def test_a_synchronous_process_is_charged_for_what_it_computes(quota_app):
         assert answer.status_code == 200, answer.text
         assert units(answer.headers) > 0
         assert left_today(answer.headers) == pytest.approx(100 - units(answer.headers), abs=1e-3)
+
+
+def test_ratelimit_headers_are_spelt_as_the_draft_spells_them():
+    assert conventional(b"ratelimit-remaining") == b"RateLimit-Remaining"
+    assert conventional(b"x-processing-units-remaining-day") == b"X-Processing-Units-Remaining-Day"
