@@ -26,6 +26,7 @@ from tests.support.quota_checks import (
     UTM31,
     assert_problem_refusal,
     assert_wms_refusal,
+    early_in_a_minute,
     getmap,
     left_today,
     units,
@@ -235,6 +236,7 @@ def test_spent_units_are_refused_until_the_day_ends(quota_app):
 
 
 def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app):
+    early_in_a_minute(10)
     with quota_app(quotas_anonymous_requests_per_minute=2, quotas_requests_per_minute=3) as client:
 
         def ask(caller: str | None = None):

@@ -3,7 +3,6 @@ requests per minute and processing units are counted once, whichever process ans
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +14,7 @@ from tests.support.gateway_server import GatewayServer
 from tests.support.quota_checks import (
     assert_problem_refusal,
     assert_wms_refusal,
+    early_in_a_minute,
     getmap,
     left_today,
     units,
@@ -54,8 +54,7 @@ def fresh(pair) -> tuple[str, str, str]:
     requests share one minute's window)."""
     with redis.Redis.from_url(pair[2]) as client:
         client.flushdb()
-    if time.time() % 60 > 40:
-        time.sleep(60.5 - time.time() % 60)
+    early_in_a_minute(20)
     return pair
 
 

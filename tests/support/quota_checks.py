@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from lxml import etree
 
@@ -21,6 +22,13 @@ def getmap(size: int = 512, layer: str = "TRUE_COLOR", shift: int = 0, **extra: 
     }  # fmt: skip
     params.update(extra)
     return params
+
+
+def early_in_a_minute(seconds_needed: float) -> None:
+    """Wait for the next minute unless ``seconds_needed`` are left of this one (so that the
+    requests of a test are counted in one minute's window)."""
+    if time.time() % 60 > 60 - seconds_needed:
+        time.sleep(60.5 - time.time() % 60)
 
 
 def units(headers) -> float:
