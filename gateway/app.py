@@ -18,11 +18,14 @@ from gateway.doors import Door, DoorFactory
 from gateway.edge.bodies import BodyLimits
 from gateway.edge.cors import CorsPolicy
 from gateway.edge.middleware import Edge
+from gateway.edge.quotas import Quotas
 from gateway.edge.rejections import Rejections
 from gateway.forwarded import ForwardedHeaders
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import Metrics
 from gateway.ows.dispatch import OwsDispatcher, requested_service
+from gateway.quotas.limiter import Limiter
+from gateway.quotas.setup import budgets_of, limiter_of
 from gateway.readiness import checks
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
@@ -72,7 +75,7 @@ async def metrics(request: Request) -> Response:
     return Response(exposition, media_type=METRICS_CONTENT_TYPE)
 
 
-def edge(settings: Settings, doors: Sequence[Door], observed: Metrics) -> Middleware:
+def edge(settings: Settings, rejections: Rejections, observed: Metrics) -> Middleware:
     """The HTTP edge every answer passes, outermost (``gateway.edge``)."""
     return Middleware(
         Edge,
@@ -80,10 +83,24 @@ def edge(settings: Settings, doors: Sequence[Door], observed: Metrics) -> Middle
             settings.cors_origins, settings.cors_delete_origins, settings.cors_max_age_s
         ),
         bodies=BodyLimits(settings.max_body_bytes, settings.max_json_body_bytes),
-        rejections=Rejections(doors, requested_service),
+        rejections=rejections,
         retry_after_s=settings.retry_after_s,
         observe=observed.requests.observe,
         slow_request_s=settings.slow_request_s,
+    )
+
+
+def quotas(
+    settings: Settings, rejections: Rejections, limiter: Limiter, observed: Metrics
+) -> Middleware:
+    """Each caller's quotas, inside the edge (``gateway.edge.quotas``)."""
+    return Middleware(
+        Quotas,
+        budgets=budgets_of(settings),
+        limiter=limiter,
+        rejections=rejections,
+        cached_fraction=settings.quotas_cached_fraction,
+        on_reject=observed.quota_rejected,
     )
 
 
@@ -108,18 +125,24 @@ def create_app(
     if any(door.ows_services for door in built):
         routes.append(Route("/ows", endpoint=OwsDispatcher(built)))
 
+    limiter = limiter_of(runtime.settings) if runtime.settings.quotas else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         for door in built:
             if door.close is not None:
                 door.close()
+        if limiter is not None:
+            await limiter.close()
         runtime.close()
 
     proxies = Middleware(ForwardedHeaders, trusted_hosts=runtime.settings.forwarded_allow_ips)
+    rejections = Rejections(built, requested_service)
     middleware = [
         proxies,
-        edge(runtime.settings, built, observed),
+        edge(runtime.settings, rejections, observed),
+        *([quotas(runtime.settings, rejections, limiter, observed)] if limiter else []),
         *(entry for door in built for entry in door.middleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -15,11 +15,17 @@ whole request, returned in ``X-Request-ID`` and put on every log record (``gatew
 client's own ``X-Request-ID`` (a proxy's, usually) is kept when it is a short token of safe
 characters, so one id follows the request through the proxy's logs and ours; anything else is
 replaced (a header must not put arbitrary text into our logs).
+
+The meter (``metering``, ``charge``) counts the processing units a request spends: the quota
+middleware (``gateway.edge.quotas``) sets one around the request, the engine charges it for
+each render (``gateway.core.units``) and each answer from its cache, whatever door asked.
+Threads carry it as they carry the request's context: one ``Meter`` object, shared.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -87,3 +93,47 @@ def enter_request(request_id: str) -> Token[str]:
 
 def leave_request(token: Token[str]) -> None:
     _REQUEST_ID.reset(token)
+
+
+class Meter:
+    """The processing units one request has spent: rendered, and served from the cache (which
+    count ``cached_fraction`` of their rendered cost). Thread-safe."""
+
+    def __init__(self, cached_fraction: float = 1.0) -> None:
+        self.cached_fraction = cached_fraction
+        self.rendered = 0.0
+        self.cached = 0.0  # the rendered cost of what came from the cache
+        self._lock = threading.Lock()
+
+    def charge(self, units: float, *, cached: bool = False) -> None:
+        with self._lock:
+            if cached:
+                self.cached += units
+            else:
+                self.rendered += units
+
+    @property
+    def spent(self) -> float:
+        """What the request costs its caller."""
+        with self._lock:
+            return self.rendered + self.cached * self.cached_fraction
+
+
+_METER: ContextVar[Meter | None] = ContextVar("gateway_meter", default=None)
+
+
+@contextmanager
+def metering(meter: Meter) -> Iterator[Meter]:
+    """``meter`` counts what the calls made inside the ``with`` block spend."""
+    token = _METER.set(meter)
+    try:
+        yield meter
+    finally:
+        _METER.reset(token)
+
+
+def charge(units: float, *, cached: bool = False) -> None:
+    """Charge the current request's meter (nothing outside a metered request)."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.charge(units, cached=cached)

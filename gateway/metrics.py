@@ -1,10 +1,11 @@
 """``/metrics``: what the gateway is doing, for Prometheus (prometheus-client).
 
 Requests by door and status with their latency (counted at the HTTP edge, so every door and
-every refusal counts), the tile cache's hits, misses, writes and errors, and the heavy renders
-running and waiting (the admission pool). With ``PROMETHEUS_MULTIPROC_DIR`` set (several
-uvicorn workers), prometheus-client keeps the request counters in files shared by the workers
-and ``/metrics`` sums them; the cache and admission figures are then the answering worker's.
+every refusal counts), requests refused for a spent quota by door, the tile cache's hits,
+misses, writes and errors, and the heavy renders running and waiting (the admission pool).
+With ``PROMETHEUS_MULTIPROC_DIR`` set (several uvicorn workers), prometheus-client keeps the
+request counters in files shared by the workers and ``/metrics`` sums them; the cache and
+admission figures are then the answering worker's.
 """
 
 from __future__ import annotations
@@ -93,7 +94,16 @@ class Metrics:
         # multiprocess mode the counters live in the shared files, read at scrape time.
         self.registry = CollectorRegistry()
         self.requests = RequestMetrics(None if self.multiprocess else self.registry)
+        self.quota_rejections = Counter(
+            "gateway_quota_rejections",
+            "Requests refused (429) because their caller's quota was spent, by door.",
+            ("door",),
+            registry=None if self.multiprocess else self.registry,
+        )
         self.registry.register(RuntimeCollector(runtime))
+
+    def quota_rejected(self, path: str) -> None:
+        self.quota_rejections.labels(door_of(path)).inc()
 
     def exposition(self) -> bytes:
         if not self.multiprocess:

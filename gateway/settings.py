@@ -144,9 +144,43 @@ class Settings(BaseSettings):
     admission_min_work: int = Field(default=1 << 24, ge=0)
     retry_after_s: int = Field(default=10, ge=1)
 
+    # Quotas per caller (gateway/quotas/, docs/quotas.md), off by default: requests per minute
+    # and processing units per UTC day and month (unset: no limit), counted in Redis when
+    # redis_url is set (shared by every worker and replica), else per process. Authenticated
+    # callers get the first three, anonymous ones the anonymous_* (all anonymous callers
+    # share one budget, or one each per client address with quotas_anonymous_by_address);
+    # quotas_file gives callers their own (YAML or JSON). An answer from the cache costs
+    # quotas_cached_fraction of its rendered units.
+    quotas: bool = False
+    quotas_requests_per_minute: int | None = Field(default=300, ge=0)
+    quotas_units_per_day: float | None = Field(default=None, ge=0)
+    quotas_units_per_month: float | None = Field(default=10_000.0, ge=0)
+    quotas_anonymous_requests_per_minute: int | None = Field(default=120, ge=0)
+    quotas_anonymous_units_per_day: float | None = Field(default=100.0, ge=0)
+    quotas_anonymous_units_per_month: float | None = Field(default=1_000.0, ge=0)
+    quotas_anonymous_by_address: bool = False
+    quotas_cached_fraction: float = Field(default=0.1, ge=0, le=1)
+    quotas_file: Path | None = None
+
     # Embedded default: make the sample archive on first start when it is missing.
     sample_data: bool = True
     sample_profile: Literal["small", "full"] = "small"
+
+    @field_validator(
+        "quotas_requests_per_minute",
+        "quotas_units_per_day",
+        "quotas_units_per_month",
+        "quotas_anonymous_requests_per_minute",
+        "quotas_anonymous_units_per_day",
+        "quotas_anonymous_units_per_month",
+        mode="before",
+    )
+    @classmethod
+    def _no_limit(cls, value: object) -> object:
+        """An empty value (``GATEWAY_QUOTAS_UNITS_PER_DAY=``) or "none": no limit."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+            return None
+        return value
 
     @field_validator("capabilities_bbox", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.context import charge
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
@@ -24,12 +25,15 @@ from gateway.core.render import (
 )
 from gateway.core.request import RenderRequest
 from gateway.core.stamps import Stamp, stamp_key
+from gateway.core.units import processing_units
 from gateway.errors import LimitExceeded
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
     from gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
+
+FLOAT_FORMATS = frozenset({"tiff", "cog"})  # float32 values: twice the processing units
 
 DEFAULT_TTL_MS = 3_600_000
 
@@ -50,7 +54,9 @@ class Engine:
 
     Before reading a pixel, every request's work (``work``) is checked against
     ``limits.max_work`` and, when large, admitted through ``admission`` (a place held until
-    the request ends: ``gateway.core.admission``).
+    the request ends: ``gateway.core.admission``). Every render, and every answer from the
+    cache, charges its processing units (``units``) to the request's meter
+    (``gateway.context.charge``).
     """
 
     def __init__(
@@ -119,6 +125,24 @@ class Engine:
         grid = request.grid
         return grid.width * grid.height * len(self.bands_read(request, bands)) * scenes
 
+    def units(self, request: RenderRequest, bands: tuple[str, ...] | None = None) -> float:
+        """The processing units of rendering ``request`` (from ``bands``; by default its
+        expression's), as ``gateway.core.units`` counts them."""
+        if bands is None:
+            bands = self.expression(request).bands
+        grid = request.grid
+        return processing_units(
+            grid.width,
+            grid.height,
+            len(self.bands_read(request, bands)),
+            float_output=request.format in FLOAT_FORMATS,
+        )
+
+    def charge_cached(self, request: RenderRequest) -> None:
+        """Charge ``request`` as answered from the cache (what a door that reads the cache
+        itself, without ``render``, calls for each hit)."""
+        charge(self.units(request), cached=True)
+
     def admit(self, requests: list[RenderRequest]) -> None:
         """Check the work of ``requests`` (one map of several layers) and admit them as one,
         before anything reads them (the WMS door, ahead of MapProxy)."""
@@ -155,7 +179,9 @@ class Engine:
     def mosaic(self, request: RenderRequest, bands: tuple[str, ...]) -> Raster:
         """Reflectance of ``bands`` mosaicked on the request's grid."""
         with RequestTicket():
-            return self._mosaic(request, bands, self._admitted(request, bands))
+            raster = self._mosaic(request, bands, self._admitted(request, bands))
+        charge(self.units(request, bands))
+        return raster
 
     def _mosaic(
         self, request: RenderRequest, bands: tuple[str, ...], scenes: list[Scene]
@@ -182,6 +208,7 @@ class Engine:
             inputs = {name: source.band(name) for name in expression.bands}
             with phase(BAND_MATH):
                 data, valid = expression.evaluate(inputs, source.valid)
+        charge(self.units(request, expression.bands))
         names = tuple(expression.outputs)
         if len(names) == 1 and self._layer_expression(request) == expression.source:
             names = (str(request.layer),)  # the layer's own value, by its name
@@ -201,7 +228,7 @@ class Engine:
     def render(self, request: RenderRequest) -> Rendered:
         """Encoded map bytes, from the cache when present."""
         media_type = MEDIA_TYPES[request.format]
-        self.check(request)  # invalid expressions fail before any cache or read
+        expression = self.check(request)  # invalid expressions fail before any cache or read
         if self.cache is None:
             return Rendered(self._encode(request), media_type, cached=False)
         key = make_key("map", request.cache_parts())
@@ -209,6 +236,7 @@ class Engine:
             self.cache, key, lambda: self._encode(request), ttl_ms=self.ttl_ms
         )
         if hit:
+            charge(self.units(request, expression.bands), cached=True)
             return Rendered(content, media_type, cached=True)
         stamp = Stamp.of(content)
         self.cache.set(stamp_key(key), stamp.encode(), self.ttl_ms)

@@ -18,7 +18,8 @@ DELETE = b"DELETE"
 # Response headers a cross-origin script may read besides the CORS-safelisted ones.
 EXPOSED = (
     b"ETag, Location, Link, Retry-After, Preference-Applied, Content-Crs, "
-    b"Content-Disposition, X-Cache"
+    b"Content-Disposition, X-Cache, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+    b"X-Processing-Units, X-Processing-Units-Remaining-Day, X-Processing-Units-Remaining-Month"
 )
 # CORS response headers the apps behind the edge may set themselves (dropped).
 APP_CORS_HEADERS = frozenset(

@@ -16,6 +16,9 @@ _SPECIAL = {
     b"dnt": b"DNT",
     b"x-xss-protection": b"X-XSS-Protection",
     b"x-request-id": b"X-Request-ID",
+    b"ratelimit-limit": b"RateLimit-Limit",
+    b"ratelimit-remaining": b"RateLimit-Remaining",
+    b"ratelimit-reset": b"RateLimit-Reset",
 }
 _KNOWN_MAX = 1024  # names remembered (the apps' own names: a small, fixed set)
 _known: dict[bytes, bytes] = {}

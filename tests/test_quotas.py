@@ -1,0 +1,283 @@
+"""Quotas per caller in one process: processing-unit arithmetic, windows, the in-process
+limiter, and the app's answers (headers, 429 in each door's dialect, cache hits, callers).
+
+Shared by several processes through Redis: tests/test_quotas_shared.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from lxml import etree
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.core.request import build_request
+from gateway.core.units import MICRO, micro, processing_units
+from gateway.edge.headers import conventional
+from gateway.quotas import windows
+from gateway.quotas.budgets import Budget, Budgets, load_overrides
+from gateway.quotas.limiter import MemoryLimiter
+from tests.support.process_checks import UTM_BOX
+from tests.support.quota_checks import (
+    UTM31,
+    assert_problem_refusal,
+    assert_wms_refusal,
+    early_in_a_minute,
+    getmap,
+    left_today,
+    units,
+)
+
+# Sentinel Hub's rules --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "bands", "float_output", "expected"),
+    [
+        (512, 512, 3, False, 1.0),  # the definition
+        (1024, 1024, 3, False, 4.0),  # area
+        (256, 256, 3, False, 0.25),
+        (512, 512, 6, False, 2.0),  # input bands / 3
+        (512, 512, 1, False, 1 / 3),
+        (512, 512, 3, True, 2.0),  # 32-bit float output
+        (10, 10, 3, False, 0.01),  # the area factor is at least 0.01
+        (10, 10, 1, False, 0.005),  # a request costs at least 0.005
+    ],
+)
+def test_processing_units_follow_sentinel_hubs_rules(width, height, bands, float_output, expected):
+    assert processing_units(width, height, bands, float_output=float_output) == pytest.approx(
+        expected
+    )
+
+
+def test_units_are_counted_in_whole_micro_units_rounded_up():
+    assert micro(1.0) == MICRO
+    assert micro(0.0000001) == 1
+    assert micro(0) == 0
+
+
+def test_the_engine_prices_a_request_by_its_output_and_the_bands_it_reads(runtime):
+    def price(layer: str, size: int = 512, format: str = "png") -> float:
+        bbox = tuple(float(v) for v in UTM31.split(","))
+        request = build_request(
+            runtime.config, bbox=bbox, crs="EPSG:32631", width=size, height=size,
+            layer=layer, format=format,
+        )  # fmt: skip
+        return runtime.engine.units(request)
+
+    assert price("TRUE_COLOR") == pytest.approx(1.0)  # B04, B03, B02
+    assert price("NDVI") == pytest.approx(1.0)  # B08, B04 and SCL for its cloud mask
+    assert price("SCL", 1024) == pytest.approx(4 / 3)
+    assert price("TRUE_COLOR", format="image/tiff") == pytest.approx(2.0)  # float32 values
+
+
+# Windows ---------------------------------------------------------------------------------
+
+
+def test_days_and_months_are_utcs_and_reset_at_their_end():
+    now = datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC).timestamp()
+    assert windows.minute(now).reset_s(now) == 30
+    assert windows.day(now).id == "d20261231" and windows.day(now).reset_s(now) == 30
+    month = windows.month(now)
+    assert month.id == "M202612" and month.reset_s(now) == 30 and month.length_s == 31 * 86400
+    assert windows.month(now + 30).id == "M202701"
+    assert windows.month(datetime(2028, 2, 10, tzinfo=UTC).timestamp()).length_s == 29 * 86400
+
+
+# The in-process limiter ------------------------------------------------------------------
+
+
+def test_the_memory_limiter_counts_requests_per_minute_and_units_per_day():
+    limiter = MemoryLimiter()
+    budget = Budget(requests_per_minute=2, units_per_day=1.0)
+    now = datetime(2026, 12, 4, 12, 0, 10, tzinfo=UTC).timestamp()
+
+    async def run() -> None:
+        first = await limiter.admit("a", budget, now)
+        assert first.admitted and first.counts[0].remaining == 1
+        assert (await limiter.admit("a", budget, now)).admitted
+        refused = await limiter.admit("a", budget, now + 1)
+        assert not refused.admitted and refused.retry_after_s == 49
+        assert (await limiter.admit("b", budget, now)).admitted  # another caller's own
+        later = now + 60  # the next minute
+        await limiter.charge("a", 0.75, later)
+        standing = await limiter.admit("a", budget, later)
+        assert standing.admitted and standing.counts[1].remaining == pytest.approx(0.25)
+        await limiter.charge("a", 0.75, later)  # the last request may overshoot
+        spent = await limiter.admit("a", budget, later + 60)
+        assert not spent.admitted and spent.counts[1].remaining == 0
+        assert spent.retry_after_s == round(windows.day(later).end - later - 60)
+        next_day = await limiter.admit("a", budget, windows.day(later).end)
+        assert next_day.admitted
+
+    asyncio.run(run())
+
+
+# Callers and budgets ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the authentication middleware sets in ``scope["gateway.caller"]`` (duck-typed)."""
+
+    id: str
+    kind: str
+
+
+def test_callers_get_their_budget_and_key():
+    anonymous, signed = Budget(1, 1, 1), Budget(10, 10, 10)
+    budgets = Budgets(anonymous, signed, {"alice": Budget(100)})
+    assert budgets.of({}).key == "anonymous" and budgets.of({}).budget == anonymous
+    assert budgets.of({"gateway.caller": Caller("x", "anonymous")}).anonymous
+    bob = budgets.of({"gateway.caller": Caller("bob", "key")})
+    assert (bob.key, bob.budget, bob.anonymous) == ("key:bob", signed, False)
+    assert budgets.of({"gateway.caller": Caller("alice", "token")}).budget == Budget(100)
+    by_address = Budgets(anonymous, signed, anonymous_by_address=True)
+    assert by_address.of({"client": ("10.0.0.7", 5000)}).key == "anonymous@10.0.0.7"
+
+
+def test_overrides_are_read_from_yaml_or_json(tmp_path):
+    default = Budget(10, None, 100)
+    path = tmp_path / "quotas.json"
+    path.write_text('{"callers": {"alice": {"requests_per_minute": 600, "units_per_month": null}}}')
+    assert load_overrides(path, default) == {"alice": Budget(600, None, None)}
+    path.write_text("callers:\n  bob: {units_per_day: 5}\n")
+    assert load_overrides(path, default) == {"bob": Budget(10, 5, 100)}
+    for wrong in (
+        "callers: [1]",
+        "callers:\n  bob: {units: 5}",
+        "callers:\n  bob: {units_per_day: -1}",
+    ):
+        path.write_text(wrong)
+        with pytest.raises(ValueError):
+            load_overrides(path, default)
+
+
+# The app ---------------------------------------------------------------------------------
+
+
+class AsCaller:
+    """Stands in for the authentication middleware: ``X-Test-Caller: kind:id`` names one."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            sent = dict(scope["headers"]).get(b"x-test-caller")
+            if sent is not None:
+                kind, _, ident = sent.decode().partition(":")
+                scope = {**scope, "gateway.caller": Caller(ident, kind)}
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def quota_app(sample_settings, tmp_path):
+    def make(**settings) -> TestClient:
+        overrides = tmp_path / "quotas.yaml"
+        overrides.write_text("callers:\n  alice: {requests_per_minute: 1}\n")
+        chosen = sample_settings.model_copy(
+            update={"quotas": True, "quotas_file": overrides, **settings}
+        )
+        return TestClient(AsCaller(create_app(chosen)))
+
+    return make
+
+
+def test_quotas_are_off_by_default(sample_settings):
+    assert not sample_settings.quotas
+    with TestClient(create_app(sample_settings)) as client:
+        answer = client.get("/wms", params=getmap(64))
+    assert answer.status_code == 200 and "ratelimit-limit" not in answer.headers
+
+
+def test_a_render_costs_its_units_and_a_cache_hit_its_fraction(quota_app):
+    with quota_app(quotas_anonymous_units_per_day=10.0) as client:
+        first = client.get("/wms", params=getmap())
+        assert first.status_code == 200
+        assert units(first.headers) == 1.0 and left_today(first.headers) == 9.0
+        again = client.get("/wms", params=getmap())  # from the cache: a tenth
+        assert units(again.headers) == 0.1 and left_today(again.headers) == 8.9
+        ogcapi = client.get(
+            "/ogcapi/collections/TRUE_COLOR/map",
+            params={"bbox": UTM31, "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/32631",
+                    "width": 256, "height": 256, "datetime": "2025-06-13"},
+        )  # fmt: skip
+        assert ogcapi.status_code == 200, ogcapi.text
+        assert units(ogcapi.headers) == 0.25 and left_today(ogcapi.headers) == 8.65
+        refused = client.get("/wms", params=getmap(WIDTH="99999999"))  # not 2xx: free
+        assert refused.status_code == 400 and units(refused.headers) == 0
+        assert left_today(refused.headers) == 8.65
+        assert "ratelimit-limit" not in client.get("/healthz").headers  # not counted
+        exposed = client.get("/wms", params=getmap(), headers={"Origin": "https://a.example"})
+        readable = exposed.headers["access-control-expose-headers"]
+        assert "RateLimit-Remaining" in readable and "X-Processing-Units-Remaining-Day" in readable
+
+
+def test_spent_units_are_refused_until_the_day_ends(quota_app):
+    with quota_app(quotas_anonymous_units_per_day=1.5) as client:
+        assert left_today(client.get("/wms", params=getmap()).headers) == 0.5
+        last = client.get("/wms", params=getmap(shift=3000))  # admitted: 0.5 was left
+        assert last.status_code == 200 and left_today(last.headers) == 0
+        refused = client.get("/wms", params=getmap(shift=6000))
+        message = assert_wms_refusal(refused)
+        assert "processing units allowed per day are spent" in message
+        now = datetime.now(UTC).timestamp()
+        assert abs(int(refused.headers["retry-after"]) - windows.day(now).reset_s(now)) <= 2
+        problem = client.get("/ogcapi/collections/TRUE_COLOR/map")
+        assert "per day" in assert_problem_refusal(problem)
+        metrics = client.get("/metrics").text
+        assert 'gateway_quota_rejections_total{door="wms"} 1.0' in metrics
+        assert 'gateway_quota_rejections_total{door="ogcapi"} 1.0' in metrics
+
+
+def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app):
+    early_in_a_minute(10)
+    with quota_app(quotas_anonymous_requests_per_minute=2, quotas_requests_per_minute=3) as client:
+
+        def ask(caller: str | None = None):
+            headers = {"X-Test-Caller": caller} if caller else {}
+            return client.get("/ogcapi/collections", headers=headers)
+
+        assert [ask().headers["ratelimit-remaining"] for _ in range(2)] == ["1", "0"]
+        anonymous = ask()
+        assert "requests allowed per minute" in assert_problem_refusal(anonymous)
+        assert anonymous.headers["ratelimit-limit"] == "2"
+        for path, params in (
+            ("/wcs", {"SERVICE": "WCS", "REQUEST": "GetCapabilities"}),
+            ("/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities"}),
+            ("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}),
+        ):
+            report = client.get(path, params=params)  # each OWS door's ExceptionReport
+            assert report.status_code == 429 and int(report.headers["retry-after"]) >= 1
+            assert etree.QName(etree.fromstring(report.content)).localname == "ExceptionReport"
+        # An anonymous "caller" from the authentication middleware is the anonymous budget.
+        assert ask("anonymous:x").status_code == 429
+        bob = [ask("key:bob") for _ in range(4)]
+        assert [a.status_code for a in bob] == [200, 200, 200, 429]
+        assert bob[0].headers["ratelimit-limit"] == "3"
+        assert ask("token:carol").status_code == 200  # each caller its own
+        alice = [ask("token:alice") for _ in range(2)]  # her own budget, from the file
+        assert [a.status_code for a in alice] == [200, 429]
+        assert 1 <= int(alice[1].headers["retry-after"]) <= 60
+
+
+def test_a_synchronous_process_is_charged_for_what_it_computes(quota_app):
+    statistics = {
+        "expression": "NDVI", "bbox": list(UTM_BOX), "crs": "EPSG:32631", "resolution": 20,
+        "time": "2025-06-10/2025-06-20", "resampling": "nearest",
+    }  # fmt: skip
+    with quota_app(quotas_anonymous_units_per_day=100.0) as client:
+        answer = client.post("/ogcapi/processes/statistics/execution", json={"inputs": statistics})
+        assert answer.status_code == 200, answer.text
+        assert units(answer.headers) > 0
+        assert left_today(answer.headers) == pytest.approx(100 - units(answer.headers), abs=1e-3)
+
+
+def test_ratelimit_headers_are_spelt_as_the_draft_spells_them():
+    assert conventional(b"ratelimit-remaining") == b"RateLimit-Remaining"
+    assert conventional(b"x-processing-units-remaining-day") == b"X-Processing-Units-Remaining-Day"
