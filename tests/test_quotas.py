@@ -281,3 +281,32 @@ def test_a_synchronous_process_is_charged_for_what_it_computes(quota_app):
 def test_ratelimit_headers_are_spelt_as_the_draft_spells_them():
     assert conventional(b"ratelimit-remaining") == b"RateLimit-Remaining"
     assert conventional(b"x-processing-units-remaining-day") == b"X-Processing-Units-Remaining-Day"
+
+
+def test_tiles_from_the_tile_service_cost_their_block_then_a_fraction_each(quota_app):
+    """A WMTS tile that misses renders its metatile block (the block's units); its neighbours
+    then come from the cache (the event loop's hit path or a worker's) at the fraction of one
+    tile's units, by REST and KVP alike."""
+    day = "2025-06-13"
+
+    def rest(x: int, y: int) -> str:
+        return f"/wmts/1.0.0/TRUE_COLOR/WebMercatorQuad/{day}/14/{x}/{y}.png"
+
+    with quota_app(quotas_anonymous_units_per_day=100.0) as client:
+        first = client.get(rest(8512, 5408))
+        assert first.status_code == 200 and first.headers["x-cache"] == "miss"
+        block = units(first.headers)
+        assert block == 4.0  # a 4 x 4 block of 256 px tiles, three bands: 16 x 0.25
+        for x, y in ((8513, 5408), (8512, 5409), (8513, 5409)):
+            hit = client.get(rest(x, y))
+            assert hit.status_code == 200 and hit.headers["x-cache"] == "hit"
+            assert units(hit.headers) == 0.025  # a tenth of one tile's 0.25
+        again = client.get(rest(8513, 5409))  # now known to the event loop's hit path
+        assert again.headers["x-cache"] == "hit" and units(again.headers) == 0.025
+        kvp = client.get("/wmts", params={
+            "SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": "TRUE_COLOR",
+            "STYLE": "default", "FORMAT": "image/png", "TILEMATRIXSET": "WebMercatorQuad",
+            "TILEMATRIX": "14", "TILEROW": "5409", "TILECOL": "8512", "TIME": day,
+        })  # fmt: skip
+        assert kvp.status_code == 200 and units(kvp.headers) == 0.025
+        assert left_today(kvp.headers) == round(100.0 - block - 5 * 0.025, 6)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import cast
+from typing import NamedTuple, cast
 
 import redis.asyncio
 from redis.exceptions import RedisError
@@ -22,7 +22,15 @@ KNOWN_KEYS = 65536
 # tile for GATEWAY_TILE_MAX_AGE_S anyway.
 STAMP_MEMORY_S = 60.0
 
-Known = tuple[str, str, str | None, int]  # cache key, media type, warning, summary version
+
+class Known(NamedTuple):
+    """What a tile request resolved to: enough to answer its next hit without parsing it."""
+
+    key: str  # in the cache
+    media_type: str
+    warning: str | None  # a default or nearest TIME value used
+    version: int  # of the catalog summaries that gave TIME its meaning
+    units: float  # processing units of rendering it (a hit costs a fraction: quotas)
 
 
 class KnownKeys:

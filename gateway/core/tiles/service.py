@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import anyio.to_thread
 from anyio import CapacityLimiter
 
+from gateway.context import charge
 from gateway.core.admission import exempt
 from gateway.core.cache import Cache, get_or_create, make_key
 from gateway.core.dates import TimePolicy
@@ -164,8 +165,13 @@ class TileService:
 
     def _known(self, request: RenderRequest) -> Known:
         """What a tile request resolved to, remembered under its signature."""
-        media_type = MEDIA_TYPES[request.format]
-        return tile_key(request), media_type, time_warning([request]), self.times.version
+        return Known(
+            key=tile_key(request),
+            media_type=MEDIA_TYPES[request.format],
+            warning=time_warning([request]),
+            version=self.times.version,
+            units=self.engine.units(request),
+        )
 
     # -- the event loop ----------------------------------------------------------------
 
@@ -173,15 +179,16 @@ class TileService:
         """The cached tile of a request seen before, by its raw path and query string alone
         (no parsing: KVP GetTile hits cost what REST ones do), or None."""
         known = self._raw.get(raw)
-        if known is None or known[3] != self.times.version:
+        if known is None or known.version != self.times.version:
             return None  # unknown, or the catalog changed what its TIME means
         return await self._hit(known)
 
     async def _hit(self, known: Known) -> Tile | None:
-        found = await self._hits.get(known[0])
+        found = await self._hits.get(known.key)
         if found is None:
             return None
-        return Tile(found[0], known[1], True, found[1], warning=known[2])
+        charge(known.units, cached=True)
+        return Tile(found[0], known.media_type, True, found[1], warning=known.warning)
 
     async def _known_tile(self, signature: Signature, raw: tuple[str, bytes] | None) -> Tile | None:
         """The cached tile of a request whose key is known (remembering its raw form)."""
@@ -251,11 +258,12 @@ class TileService:
 
     def _cached(self, known: Known) -> Tile | None:
         """The tile under a known key, from the cache (in this thread), or None."""
-        key, media_type, warning, _ = known
-        content = self.cache.get(key)
+        content = self.cache.get(known.key)
         if content is None:
             return None
-        return Tile(content, media_type, True, stored_stamp(self.cache, key, content), warning)
+        charge(known.units, cached=True)
+        stamp = stored_stamp(self.cache, known.key, content)
+        return Tile(content, known.media_type, True, stamp, known.warning)
 
     def _render(self, address: TileAddress, params: TileParams, request: RenderRequest) -> Tile:
         """The tile at ``address`` whose engine request is ``request``: from the cache, else
@@ -263,7 +271,7 @@ class TileService:
         processes)."""
         known = self._known(request)
         self._keys.put(self.signature(address, params), known)
-        key, media_type, warning, _ = known
+        key, media_type, warning = known.key, known.media_type, known.warning
         block = self._block(address)
         if len(block) == 1 or request.format not in IMAGE_FORMATS:
             return self._rendered(key, request, warning)
