@@ -204,9 +204,18 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
             if not proxy.gate.enter():
                 self._slow_down()
                 return
+            self._served = False
             try:
                 self._pass(body)
             finally:
+                self._done()
+
+        def _done(self) -> None:
+            """Count the request as served: called before its answer's last bytes go out
+            (once the client has them it may send the next request, possibly before this
+            thread runs again)."""
+            if not self._served:
+                self._served = True
                 proxy.gate.leave()
 
         def _slow_down(self) -> None:
@@ -255,18 +264,22 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", answer.getheader("Content-Length", "0"))
             else:
                 self.send_header("Content-Length", str(len(payload)))
+            if self.command == "HEAD" or not payload:
+                self._done()  # the headers are the answer's last bytes
+                self.end_headers()
+                return
             self.end_headers()
-            if self.command != "HEAD":
-                self._send_paced(payload)
+            self._send_paced(payload)
 
         def _send_paced(self, payload: bytes) -> None:
             """Write ``payload``, no faster than the limit's bytes per second."""
             rate = proxy.gate.limits.bytes_per_s
-            if rate is None:
-                self.wfile.write(payload)
-                return
-            chunk, started = max(1, rate // 20), time.monotonic()
+            chunk = len(payload) if rate is None else max(1, rate // 20)
+            rate = rate or 1 << 62
+            started = time.monotonic()
             for sent in range(0, len(payload), chunk):
+                if sent + chunk >= len(payload):
+                    self._done()
                 self.wfile.write(payload[sent : sent + chunk])
                 ahead = (sent + chunk) / rate - (time.monotonic() - started)
                 if ahead > 0:
