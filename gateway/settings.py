@@ -92,7 +92,8 @@ class Settings(BaseSettings):
 
     # The S3 key's quota (CDSE eodata: 4 connections, 2000 requests per minute, 12 TB per 30
     # days), kept by all processes sharing GATEWAY_REDIS_URL together (without Redis: per
-    # process). Unset: no limit. A read waits in line up to quota_wait_s, then answers 503.
+    # process). Unset: no limit. A request's reads wait in line up to quota_wait_s in all,
+    # then it answers 503.
     # s3_requests_per_read: the requests one window read is charged (measured: 1-3, plus one
     # to open the file).
     s3_max_connections: int | None = Field(default=None, ge=1)

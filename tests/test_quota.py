@@ -8,6 +8,7 @@ import time
 import pytest
 import redis
 
+from gateway.core.admission import RequestTicket
 from gateway.core.quota import (
     Fallback,
     LocalCounters,
@@ -112,3 +113,18 @@ def test_without_redis_the_quota_counts_per_process():
         with pytest.raises(QuotaExhausted), quota.lease():
             pass
         assert quota.state()["connections"] == 1
+
+
+def test_the_reads_of_one_request_share_one_budget_of_waiting():
+    quota = Quota("s3", QuotaLimits(connections=1, wait_s=0.6), LocalCounters())
+    blocker = quota.lease().__enter__()
+    threading.Timer(0.4, blocker.__exit__, (None, None, None)).start()
+    with RequestTicket() as ticket:
+        with quota.lease():  # waits about 0.4 s of the request's 0.6 s
+            pass
+        assert 0.3 <= ticket.quota_waited_s < 0.6
+        quota.lease().__enter__()  # held by a read of another request
+        started = time.monotonic()
+        with pytest.raises(QuotaExhausted), quota.lease():
+            pass
+        assert time.monotonic() - started < 0.45  # only what is left of the budget

@@ -4,7 +4,8 @@ CDSE's ``eodata`` S3 allows per key a number of connections at once, requests pe
 bytes per 30 days; its STAC API limits requests per minute. ``Quota`` keeps the sum of all
 gateway processes under such limits: a remote read takes a ``Lease`` (one connection slot and
 its estimated requests in the last minute's window) before GDAL opens or reads, waits in line
-up to ``wait_s`` when the quota is used up, and then gives up with ``QuotaExhausted`` (503,
+up to ``wait_s`` in all per request (its reads' waits add up) when the quota is used up,
+and then gives up with ``QuotaExhausted`` (503,
 which the HTTP edge sends with ``Retry-After``, each door in its own exception format).
 
 The counters live in Redis when a client is given (``RedisCounters``: two Lua scripts, so
@@ -28,6 +29,7 @@ from typing import Protocol
 
 import redis
 
+from gateway.core.admission import current_ticket
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -289,7 +291,10 @@ class Quota:
         limits = self.limits
         if not slot:
             limits = QuotaLimits(None, limits.requests_per_minute, None, limits.wait_s)
-        deadline = time.monotonic() + self.limits.wait_s
+        ticket = current_ticket()  # the request's reads share one budget of waiting
+        started = time.monotonic()
+        spent = ticket.quota_waited_s if ticket is not None else 0.0
+        deadline = started + max(0.0, self.limits.wait_s - spent)
         counted = False
         try:
             while True:
@@ -309,6 +314,8 @@ class Quota:
             if counted:
                 with self._lock:
                     self._waiting -= 1
+                if ticket is not None:
+                    ticket.quota_waited_s += time.monotonic() - started
 
     def _refuse(self) -> None:
         with self._lock:
