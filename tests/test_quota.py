@@ -6,11 +6,9 @@ import threading
 import time
 
 import pytest
-import redis
 
 from gateway.core.admission import RequestTicket
 from gateway.core.quota import (
-    Fallback,
     LocalCounters,
     Quota,
     QuotaExhausted,
@@ -104,15 +102,17 @@ def test_unlimited_means_no_quota():
     assert isinstance(make_quota("s3", QuotaLimits(connections=1), None, "x"), Quota)
 
 
-def test_without_redis_the_quota_counts_per_process():
-    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    quota = Quota(
-        "s3", QuotaLimits(connections=1, wait_s=0.1), Fallback(RedisCounters(client, "x"))
-    )
+def test_without_redis_the_quota_counts_per_process(caplog):
+    quota = make_quota("s3", QuotaLimits(connections=1, wait_s=0.1), "redis://127.0.0.1:1/0", "x")
+    assert quota is not None
+    started = time.monotonic()
     with quota.lease():
         with pytest.raises(QuotaExhausted), quota.lease():
             pass
         assert quota.state()["connections"] == 1
+    assert time.monotonic() - started < 1.0  # Redis is left alone after a failure
+    warnings = [r for r in caplog.records if "counting per process" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not at every read
 
 
 def test_the_reads_of_one_request_share_one_budget_of_waiting():

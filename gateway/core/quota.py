@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from gateway.core.admission import current_ticket
 from gateway.errors import GatewayError
@@ -231,41 +233,51 @@ class RedisCounters:
 
 
 class Fallback:
-    """Redis counters that fall back to this process's own while Redis fails (logged)."""
+    """Redis counters that fall back to this process's own while Redis fails: after a failure
+    Redis is left alone for ``retry_after_s`` (said in the log once a minute at most)."""
 
-    def __init__(self, shared: RedisCounters) -> None:
+    def __init__(self, shared: RedisCounters, retry_after_s: float = 5.0) -> None:
         self._shared = shared
         self._local = LocalCounters()
+        self._retry_after_s = retry_after_s
+        self._down_until = 0.0
+        self._warned = -WINDOW_S
 
-    def _warn(self, exc: redis.RedisError) -> None:
-        log.warning("quota counters in Redis unavailable, counting per process: %s", exc)
+    def _counters(self) -> Counters:
+        return self._local if time.monotonic() < self._down_until else self._shared
+
+    def _failed(self, exc: redis.RedisError) -> LocalCounters:
+        now = time.monotonic()
+        self._down_until = now + self._retry_after_s
+        if now - self._warned >= WINDOW_S:
+            self._warned = now
+            log.warning("quota counters in Redis unavailable, counting per process: %s", exc)
+        return self._local
 
     def enter(self, token: str, requests: int, limits: QuotaLimits) -> float:
         try:
-            return self._shared.enter(token, requests, limits)
+            return self._counters().enter(token, requests, limits)
         except redis.RedisError as exc:
-            self._warn(exc)
-            return self._local.enter(token, requests, limits)
+            return self._failed(exc).enter(token, requests, limits)
 
     def leave(self, token: str) -> None:
         self._local.leave(token)
         try:
-            self._shared.leave(token)
+            self._counters().leave(token)
         except redis.RedisError as exc:
-            self._warn(exc)
+            self._failed(exc)
 
     def add_bytes(self, count: int) -> int:
         try:
-            return self._shared.add_bytes(count)
+            return self._counters().add_bytes(count)
         except redis.RedisError as exc:
-            self._warn(exc)
-            return self._local.add_bytes(count)
+            return self._failed(exc).add_bytes(count)
 
     def figures(self) -> dict[str, int]:
         try:
-            return self._shared.figures()
-        except redis.RedisError:
-            return self._local.figures()
+            return self._counters().figures()
+        except redis.RedisError as exc:
+            return self._failed(exc).figures()
 
 
 class Quota:
@@ -377,6 +389,8 @@ def make_quota(name: str, limits: QuotaLimits, redis_url: str | None, prefix: st
         return None
     counters: Counters = LocalCounters()
     if redis_url:
-        client = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        client = redis.Redis.from_url(
+            redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0)
+        )
         counters = Fallback(RedisCounters(client, f"{prefix}:quota:{name}"))
     return Quota(name, limits, counters)
