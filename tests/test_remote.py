@@ -1006,6 +1006,7 @@ def _quota_gateways(s3_port, stac, redis_server, folder, **quota) -> tuple[Count
         "GATEWAY_S3_ACCESS_KEY_ID": "test", "GATEWAY_S3_SECRET_ACCESS_KEY": "test",
         "GATEWAY_REDIS_URL": redis_server.url, "GATEWAY_QUOTA_WAIT_S": "20",
         "GATEWAY_S3_MAX_CONNECTIONS": str(quota["connections"]),
+        "GATEWAY_STAC_REQUESTS_PER_MINUTE": "1000",
     }  # fmt: skip
     if quota.get("requests_per_minute"):
         env["GATEWAY_S3_REQUESTS_PER_MINUTE"] = str(quota["requests_per_minute"])
@@ -1034,8 +1035,11 @@ def test_two_gateways_keep_the_s3_quota_together(quota, s3, stac, redis_server, 
     enforcing, servers = _quota_gateways(s3.port, stac, redis_server, tmp_path, **quota)
     try:
         urls = [server.url for server in servers]
+        stac.proxy.reset()
         answers = fire(urls, coverages(16), workers=8)
-        health = [httpx.get(f"{url}/healthz", timeout=10).json()["quotas"]["s3"] for url in urls]
+        searched = len(stac.proxy.hits())
+        quotas = [httpx.get(f"{url}/healthz", timeout=10).json()["quotas"] for url in urls]
+        health = [state["s3"] for state in quotas]
         metrics = httpx.get(f"{urls[0]}/metrics", timeout=10).text
     finally:
         for server in servers:
@@ -1067,3 +1071,5 @@ def test_two_gateways_keep_the_s3_quota_together(quota, s3, stac, redis_server, 
         assert state["connections"] == 0 and state["waiting"] == 0
         assert state["requests_last_minute"] == health[0]["requests_last_minute"] > 0
     assert 'gateway_quota_use{figure="requests_last_minute",service="s3"}' in metrics
+    # the STAC API's requests of both processes, each charged to the shared minute
+    assert quotas[0]["stac"]["requests_last_minute"] >= searched > 0
