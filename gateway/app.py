@@ -49,6 +49,7 @@ async def healthz(request: Request) -> JSONResponse:
             "storage": runtime.settings.storage_mode,
             "cache": type(runtime.cache).__name__,
             "admission": runtime.engine.admission.state() if runtime.engine.admission else None,
+            "quotas": {name: quota.state() for name, quota in runtime.remote_quotas.items()},
         }
     )
 

@@ -83,6 +83,37 @@ class RuntimeCollector(Collector):
             renders.add_metric(("running",), state["running"])
             renders.add_metric(("waiting",), state["waiting"])
             yield renders
+        yield from quota_metrics(self._runtime)
+
+
+def quota_metrics(runtime: Runtime) -> Iterator[Metric]:
+    """The remote services' quotas: use now (over every process sharing Redis), the limits,
+    and this process's reads waiting in line and refused."""
+    states = {name: quota.state() for name, quota in runtime.remote_quotas.items()}
+    if not states:
+        return
+    use = GaugeMetricFamily(
+        "gateway_quota_use", "Use of a remote service's quota now.", labels=("service", "figure")
+    )
+    limit = GaugeMetricFamily(
+        "gateway_quota_limit", "A remote service's quota.", labels=("service", "figure")
+    )
+    waiting = GaugeMetricFamily(
+        "gateway_quota_waiting", "Reads waiting in line for the quota.", labels=("service",)
+    )
+    refused = CounterMetricFamily(
+        "gateway_quota_refused", "Requests refused (503) by the quota.", labels=("service",)
+    )
+    for name, state in states.items():
+        for figure in ("connections", "requests_last_minute", "bytes_this_month"):
+            use.add_metric((name, figure), state[figure] or 0)
+        for figure in ("connections", "requests_per_minute", "bytes_per_month"):
+            most = state[f"max_{figure}"]
+            if most is not None:
+                limit.add_metric((name, figure), most)
+        waiting.add_metric((name,), state["waiting"] or 0)
+        refused.add_metric((name,), state["refused"] or 0)
+    yield from (use, limit, waiting, refused)
 
 
 class Metrics:

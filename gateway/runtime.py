@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.config import GatewayConfig, load_config
 from gateway.core.admission import Admission
-from gateway.core.cache import Cache, create_cache
+from gateway.core.cache import KEY_PREFIX, Cache, create_cache
 from gateway.core.catalog import CachedCatalog, StacApiCatalog, StaticCatalog
 from gateway.core.catalog.summary import CatalogSummaries, ListingScope
 from gateway.core.crs import keep_proj_offline
 from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
-from gateway.core.reader import SceneReader
+from gateway.core.quota import Quota, QuotaLimits, make_quota
+from gateway.core.reader import RemoteCharge, SceneReader
 from gateway.core.storage import Storage
 from gateway.core.tiles.service import TileService
 from gateway.settings import Settings
@@ -37,6 +38,8 @@ class Runtime:
     summaries: CatalogSummaries
     times: TimePolicy
     tiles: TileService
+    # The remote services' quotas in force, by name ("s3", "stac").
+    remote_quotas: dict[str, Quota] = field(default_factory=dict)
 
     def close(self) -> None:
         self.cache.close()
@@ -45,6 +48,7 @@ class Runtime:
 def make_storage(settings: Settings) -> Storage:
     secret = settings.s3_secret_access_key
     return Storage(
+        serial_ranges=settings.s3_max_connections is not None,
         mode=settings.storage_mode,
         eodata_dir=settings.eodata_dir,
         s3_endpoint=settings.s3_endpoint,
@@ -56,11 +60,38 @@ def make_storage(settings: Settings) -> Storage:
     )
 
 
-def make_catalog(settings: Settings) -> CachedCatalog:
+def s3_quota(settings: Settings) -> Quota | None:
+    """The S3 key's quota (None: unlimited, or local storage)."""
+    if settings.storage_mode != "s3":
+        return None
+    limits = QuotaLimits(
+        connections=settings.s3_max_connections,
+        requests_per_minute=settings.s3_requests_per_minute,
+        bytes_per_month=settings.s3_bytes_per_month,
+        wait_s=settings.quota_wait_s,
+    )
+    return make_quota("s3", limits, settings.redis_url, KEY_PREFIX)
+
+
+def stac_quota(settings: Settings) -> Quota | None:
+    """The STAC API's request-rate quota (None: unlimited, or the static catalog)."""
+    if not settings.stac_url:
+        return None
+    limits = QuotaLimits(
+        requests_per_minute=settings.stac_requests_per_minute, wait_s=settings.quota_wait_s
+    )
+    return make_quota("stac", limits, settings.redis_url, KEY_PREFIX)
+
+
+def make_catalog(settings: Settings, quota: Quota | None = None) -> CachedCatalog:
+    """The catalog; a STAC API's requests are charged to ``quota`` when one is given."""
     backend: StacApiCatalog | StaticCatalog
     if settings.stac_url:
         backend = StacApiCatalog(
-            settings.stac_url, timeout_s=settings.stac_timeout_s, retries=settings.stac_retries
+            settings.stac_url,
+            timeout_s=settings.stac_timeout_s,
+            retries=settings.stac_retries,
+            quota=quota,
         )
     else:
         backend = StaticCatalog(settings.static_catalog_dir)
@@ -98,14 +129,19 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     keep_proj_offline()
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
-    catalog = make_catalog(settings)
+    quotas = {"s3": s3_quota(settings), "stac": stac_quota(settings)}
+    catalog = make_catalog(settings, quotas["stac"])
     admission = Admission(
         slots=settings.admission_slots,
         queue=settings.admission_queue,
         wait_s=settings.admission_wait_s,
         min_work=settings.admission_min_work,
     )
-    reader = SceneReader(make_storage(settings))
+    reader = SceneReader(
+        make_storage(settings),
+        quota=quotas["s3"],
+        charge=RemoteCharge(per_read=settings.s3_requests_per_read),
+    )
     engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))
     times = TimePolicy(config, summaries)
@@ -117,6 +153,7 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         summaries=summaries,
         times=times,
         tiles=TileService(engine, times, redis_url=settings.redis_url),
+        remote_quotas={name: quota for name, quota in quotas.items() if quota is not None},
     )
 
 

@@ -92,6 +92,20 @@ class Settings(BaseSettings):
         default="default", validation_alias=AliasChoices("GATEWAY_S3_REGION", "AWS_REGION")
     )
 
+    # The S3 key's quota (CDSE eodata: 4 connections, 2000 requests per minute, 12 TB per 30
+    # days), kept by all processes sharing GATEWAY_REDIS_URL together (without Redis: per
+    # process). Unset: no limit. A request's reads wait in line up to quota_wait_s in all,
+    # then it answers 503.
+    # s3_requests_per_read: the requests one window read is charged (measured: 1-3, plus one
+    # to open the file).
+    s3_max_connections: int | None = Field(default=None, ge=1)
+    s3_requests_per_minute: int | None = Field(default=None, ge=1)
+    s3_bytes_per_month: int | None = Field(default=None, ge=1)
+    s3_requests_per_read: int = Field(default=3, ge=1)
+    # The STAC API's request-rate limit (requests per minute), shared the same way.
+    stac_requests_per_minute: int | None = Field(default=None, ge=1)
+    quota_wait_s: float = Field(default=20.0, ge=0)
+
     # Cache: Redis when a URL is given, in-process LRU otherwise.
     redis_url: str | None = None
     memory_cache_mb: int = 256

@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 import rasterio
+import redis
 from lxml import etree
 from PIL import Image
 from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
@@ -43,6 +44,7 @@ from gateway.core.cogcache import CogCache
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.grid import WGS84
+from gateway.core.quota import LocalCounters, Quota, QuotaExhausted, QuotaLimits
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
 from gateway.core.storage import Storage
@@ -54,9 +56,11 @@ from gateway.ows.wfs.select import select
 from gateway.runtime import build_runtime, make_catalog, make_storage
 from gateway.settings import Settings
 from tests.support.bulk_stac import BULK, bulk_items, config_with, load_bulk
+from tests.support.counting_proxy import CountingProxy, Limits
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
 from tests.support.gateway_server import GatewayServer
 from tests.support.ows_live import live_gateway
+from tests.support.quota_load import coverages, fire
 from tests.support.remote_doors import DOOR_REQUESTS, cold, decode, fetch
 from tests.support.request_counts import (
     clear_gdal_http_cache,
@@ -513,6 +517,25 @@ def test_stac_api_5xx_bounded_retries_then_upstream_error():
     assert info.value.message == "the catalog service did not answer"
 
 
+def test_stac_api_429_is_retried_with_backoff_and_each_try_charged_to_the_quota():
+    server = _Misbehaving(lambda h: _send(h, 429, b'{"detail": "slow down"}', "application/json"))
+    quota = Quota("stac", QuotaLimits(requests_per_minute=3, wait_s=0.5), LocalCounters())
+    try:
+        catalog = StacApiCatalog(server.url, timeout_s=2.0, retries=2, quota=quota)
+        started = time.monotonic()
+        with pytest.raises(UpstreamError):
+            catalog.search(_query())
+        elapsed = time.monotonic() - started
+        with pytest.raises(QuotaExhausted) as refused:  # the minute's 3 requests are spent
+            catalog.search(_query())
+    finally:
+        server.close()
+    assert server.count == 3  # the first try and 2 retries, none after the quota said no
+    assert elapsed >= 0.4  # backed off (0.2 s, then 0.4 s, with jitter), not hammered
+    assert refused.value.status == 503
+    assert quota.state()["requests_last_minute"] == 3
+
+
 def test_stac_api_hang_times_out_with_bounded_retries():
     server = _Misbehaving(lambda h: time.sleep(5))
     try:
@@ -967,3 +990,86 @@ def test_wfs_pages_a_stac_collection_larger_than_the_old_cap(bulk_wfs, stac):
     assert body["numberMatched"] == len(kept) == 11_880
     assert [f["id"] for f in body["features"]] == [i["id"] for i in kept[20:40]]
     assert {link["rel"] for link in body["links"]} == {"next", "previous"}
+
+
+# --- CDSE's quota, kept by two gateway processes together ----------------------------------
+
+
+def _quota_gateways(s3_port, stac, redis_server, folder, **quota) -> tuple[CountingProxy, list]:
+    """An S3 proxy enforcing ``quota`` (Limits fields) and two gateways sharing one Redis
+    that are told the same quota."""
+    enforcing = CountingProxy(("127.0.0.1", s3_port), limits=Limits(**quota)).start()
+    env = {
+        "GATEWAY_STAC_URL": stac.url, "GATEWAY_STORAGE": "s3",
+        "GATEWAY_S3_ENDPOINT": enforcing.address, "GATEWAY_S3_HTTPS": "false",
+        "GATEWAY_S3_VIRTUAL_HOSTING": "false", "GATEWAY_S3_REGION": "us-east-1",
+        "GATEWAY_S3_ACCESS_KEY_ID": "test", "GATEWAY_S3_SECRET_ACCESS_KEY": "test",
+        "GATEWAY_REDIS_URL": redis_server.url, "GATEWAY_QUOTA_WAIT_S": "20",
+        "GATEWAY_S3_MAX_CONNECTIONS": str(quota["connections"]),
+        "GATEWAY_STAC_REQUESTS_PER_MINUTE": "1000",
+    }  # fmt: skip
+    if quota.get("requests_per_minute"):
+        env["GATEWAY_S3_REQUESTS_PER_MINUTE"] = str(quota["requests_per_minute"])
+    servers = []
+    try:
+        for name in ("one", "two"):
+            (folder / name).mkdir()
+            mine = {**env, "GATEWAY_DATA_DIR": str(folder / name / "data")}
+            servers.append(_serve(mine, folder / name))
+    except BaseException:
+        for server in servers:
+            server.stop()
+        enforcing.stop()
+        raise
+    return enforcing, servers
+
+
+@pytest.mark.parametrize(
+    "quota",
+    [dict(connections=2, bytes_per_s=2_000_000), dict(connections=2, requests_per_minute=40)],
+)
+def test_two_gateways_keep_the_s3_quota_together(quota, s3, stac, redis_server, tmp_path):
+    redis_server.start()
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()  # no quota figures, and no map, from an earlier test
+    enforcing, servers = _quota_gateways(s3.port, stac, redis_server, tmp_path, **quota)
+    try:
+        urls = [server.url for server in servers]
+        stac.proxy.reset()
+        answers = fire(urls, coverages(16), workers=8)
+        searched = len(stac.proxy.hits())
+        quotas = [httpx.get(f"{url}/healthz", timeout=10).json()["quotas"] for url in urls]
+        health = [state["s3"] for state in quotas]
+        metrics = httpx.get(f"{urls[0]}/metrics", timeout=10).text
+    finally:
+        for server in servers:
+            server.stop()
+        enforcing.stop()
+
+    hits = enforcing.hits()
+    assert enforcing.gate.refused == 0, [h for h in hits if h.status == 503]
+    assert 1 <= enforcing.gate.peak <= quota["connections"]
+    good = [a for a in answers if a.status_code == 200]
+    busy = [a for a in answers if a.status_code != 200]
+    assert all(a.status_code == 503 for a in busy), [a.text[:300] for a in busy]
+    for answer in busy:  # the clean 503: Retry-After, and WCS's exception report
+        assert answer.headers["retry-after"] == "10"
+        report = etree.fromstring(answer.content)
+        assert etree.QName(report).localname == "ExceptionReport"
+        assert "quota" in answer.text
+    for answer in good:
+        with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+            assert np.isfinite(src.read(1)).any()
+    rpm = quota.get("requests_per_minute")
+    if rpm is None:  # no budget but connections: everyone waits in line, everyone served
+        assert len(good) == len(answers)
+    else:
+        assert len(hits) <= rpm and good and busy
+        assert sum(state["refused"] for state in health) == len(busy)
+    for state in health:  # the figures are the shared ones, the same in both processes
+        assert state["max_connections"] == quota["connections"]
+        assert state["connections"] == 0 and state["waiting"] == 0
+        assert state["requests_last_minute"] == health[0]["requests_last_minute"] > 0
+    assert 'gateway_quota_use{figure="requests_last_minute",service="s3"}' in metrics
+    # the STAC API's requests of both processes, each charged to the shared minute
+    assert quotas[0]["stac"]["requests_last_minute"] >= searched > 0

@@ -83,12 +83,14 @@ class Admission:
 
 
 class Ticket:
-    """One request's claim on the pool: at most one place, given back by ``close``."""
+    """One request's claim on the pool: at most one place, given back by ``close``; also the
+    time the request has waited in line for remote quotas (``gateway.core.quota``)."""
 
-    __slots__ = ("_held", "_lock", "exempt")
+    __slots__ = ("_held", "_lock", "exempt", "quota_waited_s")
 
     def __init__(self) -> None:
         self.exempt = False
+        self.quota_waited_s = 0.0
         self._held: Admission | None = None
         self._lock: threading.Lock | None = None  # made by the first hold (most never do)
 
@@ -110,6 +112,13 @@ class Ticket:
 
 
 _TICKET: ContextVar[Ticket | None] = ContextVar("gateway_admission_ticket", default=None)
+
+
+def current_ticket() -> Ticket | None:
+    """The current request's ticket (None outside a request)."""
+    return _TICKET.get()
+
+
 _LOCKS = threading.Lock()
 
 

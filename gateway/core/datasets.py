@@ -63,6 +63,12 @@ class OpenDatasets:
             oldest.close()
         return dataset
 
+    def is_open(self, path: str) -> bool:
+        """True when this thread holds ``path`` open (reading it needs no new open)."""
+        lru = getattr(self._local, "lru", None) or {}
+        dataset = lru.get((path, None))
+        return dataset is not None and not dataset.closed
+
     def discard(self, path: str) -> None:
         """Close and forget ``path`` and its levels in this thread (after a read error)."""
         lru = getattr(self._local, "lru", None) or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -10,12 +11,14 @@ import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
+from rasterio.io import DatasetReader
 
 from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.quota import Lease, Quota
 from gateway.core.storage import Storage
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
 from gateway.errors import InvalidParameterValue, UpstreamError
@@ -91,10 +94,23 @@ def _baseline_at_least(version: str | None, minimum: tuple[int, int]) -> bool:
 
 
 class SceneReader:
-    """Reads bands of scenes through one storage; stateless apart from its configuration."""
+    """Reads bands of scenes through one storage; stateless apart from its configuration.
 
-    def __init__(self, storage: Storage, cog_cache: CogCache | None = None) -> None:
+    With a ``quota``, every read of a remote file (opening it, reading a window, copying it
+    into the COG cache) holds one of the key's connection slots and charges its estimated
+    requests and bytes first (``RemoteCharge``).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        cog_cache: CogCache | None = None,
+        quota: Quota | None = None,
+        charge: RemoteCharge | None = None,
+    ) -> None:
         self._storage = storage
+        self._quota = quota
+        self._charge = charge or RemoteCharge()
         self._cog_cache = cog_cache if cog_cache is not None else default_cog_cache(storage)
         self._datasets = OpenDatasets()
         storage.protect_logs()
@@ -106,6 +122,10 @@ class SceneReader:
     @property
     def cog_cache(self) -> CogCache | None:
         return self._cog_cache
+
+    @property
+    def quota(self) -> Quota | None:
+        return self._quota
 
     def read(
         self,
@@ -164,15 +184,24 @@ class SceneReader:
         path = self._storage.gdal_path(asset.href)
         cache = self._cog_cache
         local = cache.existing(path) if cache is not None else None
+        remote = local is None and self._quota is not None and path.startswith("/vsi")
+        lease = self._quota.lease() if remote and self._quota is not None else None
         try:
-            if local is None:
-                src = self._datasets.get(path)
-                if cache is None or not cache.wants(src, grid):
-                    source = self._read(path, asset, grid, resampling)
-                    if cache is not None:
-                        cache.count_read(src)
-                    return source
-                local = cache.local_copy(src)  # the whole file would come over the wire
+            with lease if lease is not None else contextlib.nullcontext():
+                if local is None:
+                    if lease is not None and not self._datasets.is_open(path):
+                        lease.take(self._charge.open)
+                    src = self._datasets.get(path)
+                    if cache is None or not cache.wants(src, grid):
+                        if lease is not None:
+                            self._charge.window(lease, src, grid)
+                        source = self._read(path, asset, grid, resampling)
+                        if cache is not None:
+                            cache.count_read(src)
+                        return source
+                    if lease is not None:
+                        self._charge.whole_file(lease, src)
+                    local = cache.local_copy(src)  # the whole file would come over the wire
             return self._read(local, asset, grid, resampling)
         except (rasterio.errors.RasterioIOError, CPLE_BaseError) as exc:
             self._datasets.discard(path)
@@ -185,6 +214,40 @@ class SceneReader:
         nodata = asset.nodata if asset.nodata is not None else src.nodata
         level = self._datasets.get(path, overview_level(src, grid))
         return read_window(level, grid, nodata=nodata, resampling=resampling)
+
+
+@dataclass(frozen=True)
+class RemoteCharge:
+    """What one remote read is charged to the quota, estimated (GDAL does its own HTTP).
+
+    Measured through a counting proxy (docs/cdse-quotas.md): opening a file took one request
+    (its first 32 kB), reading one window of it 1-3 more (one per range GDAL could not merge);
+    GDAL reads at most ``chunk`` bytes per request when it reads a file on (its chunk grows to
+    2 MB on sequential reads). Bytes are the uncompressed size of what is read: above what S3
+    sends for compressed files, so the month's budget is spent early rather than late. GDAL's
+    own caches (open datasets, downloaded ranges) make the true figures lower still.
+    """
+
+    per_read: int = 3
+    open: int = 1
+    chunk: int = 2 * 2**20
+
+    def window(self, lease: Lease, src: DatasetReader, grid: Grid) -> None:
+        """Charge the window of ``src`` that ``grid`` reads (at the output's size, plus a
+        block of the file for the edges)."""
+        block_h, block_w = src.block_shapes[0]
+        pixels = grid.width * grid.height + block_h * block_w
+        nbytes = min(pixels, src.width * src.height) * _itemsize(src) * src.count
+        lease.take(self.per_read + nbytes // self.chunk, nbytes)
+
+    def whole_file(self, lease: Lease, src: DatasetReader) -> None:
+        """Charge a copy of all of ``src`` (its full-resolution pixels)."""
+        nbytes = src.width * src.height * _itemsize(src) * src.count
+        lease.take(self.per_read + nbytes // self.chunk, nbytes)
+
+
+def _itemsize(src: DatasetReader) -> int:
+    return int(np.dtype(src.dtypes[0]).itemsize)
 
 
 # Reads of one local JPEG 2000 file after which it is copied into a COG.

@@ -54,6 +54,9 @@ class Storage:
     # its "folder": these bound how long a dead or hanging endpoint can hold a request.
     http_timeout_s: float = 10.0
     http_retries: int = 3
+    # Under a connection quota: GDAL fetches the ranges of one read one after another (by
+    # default it opens a connection per range at once: measured 3 for a COG column read).
+    serial_ranges: bool = False
 
     def gdal_path(self, href: str) -> str:
         """The path GDAL opens for an asset href."""
@@ -90,6 +93,8 @@ class Storage:
                 "AWS_REGION": self.region,
             }
         )
+        if self.serial_ranges:
+            options["GDAL_HTTP_MULTIRANGE"] = "SERIAL"
         if not self.has_keys:
             options["AWS_NO_SIGN_REQUEST"] = "YES"
         return options

@@ -2,6 +2,9 @@
 
 Put in front of a stand-in server (S3, STAC API) it tells tests how many HTTP requests
 and how many response bytes a piece of work cost, and which byte ranges were asked for.
+Given ``Limits`` it also plays CDSE's quota: requests in flight at once and requests per
+minute beyond the limit are answered ``503 SlowDown`` (as S3 does), and each answer is sent
+no faster than a bandwidth per connection.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import contextlib
 import http.client
 import socket
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +50,59 @@ class Hit:
     body_bytes: int
 
 
+@dataclass(frozen=True)
+class Limits:
+    """A quota the proxy enforces (None: no limit). ``connections`` counts requests being
+    served at once (a kept-alive idle connection costs nothing); ``requests_per_minute`` is a
+    sliding window of 60 s; ``bytes_per_s`` paces each answer's body."""
+
+    connections: int | None = None
+    requests_per_minute: int | None = None
+    bytes_per_s: int | None = None
+
+
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+class _Gate:
+    """Admission of requests under ``Limits``, and the figures tests check."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.in_flight = 0
+        self.peak = 0  # most requests served at once (refused ones not counted)
+        self.refused = 0  # answered 503 SlowDown
+        self._started: deque[float] = deque()  # when admitted requests began, last minute
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        """Admit a request (True) or refuse it (False: answer 503 SlowDown)."""
+        limits, now = self.limits, time.monotonic()
+        with self._lock:
+            while self._started and now - self._started[0] >= 60.0:
+                self._started.popleft()
+            over_connections = limits.connections is not None and (
+                self.in_flight >= limits.connections
+            )
+            over_rate = limits.requests_per_minute is not None and (
+                len(self._started) >= limits.requests_per_minute
+            )
+            if over_connections or over_rate:
+                self.refused += 1
+                return False
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._started.append(now)
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+
 Rewrite = Callable[[str, dict[str, str]], tuple[str, dict[str, str]]]
 
 
@@ -53,11 +111,18 @@ class CountingProxy:
 
     ``rewrite`` maps each request's path and headers to those sent upstream (a proxy that
     strips a path prefix, sets ``X-Forwarded-*``...); by default they go as they came.
+    ``limits`` makes it enforce a quota (see ``Limits``); refused requests are recorded too.
     """
 
-    def __init__(self, upstream: tuple[str, int], rewrite: Rewrite | None = None) -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        rewrite: Rewrite | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.upstream = upstream
         self.rewrite = rewrite
+        self.gate = _Gate(limits or Limits())
         self._hits: list[Hit] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -136,6 +201,34 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            if not proxy.gate.enter():
+                self._slow_down()
+                return
+            self._served = False
+            try:
+                self._pass(body)
+            finally:
+                self._done()
+
+        def _done(self) -> None:
+            """Count the request as served: called before its answer's last bytes go out
+            (once the client has them it may send the next request, possibly before this
+            thread runs again)."""
+            if not self._served:
+                self._served = True
+                proxy.gate.leave()
+
+        def _slow_down(self) -> None:
+            path, _, query = self.path.partition("?")
+            proxy.record(Hit(self.command, path, query, self.headers.get("Range"), 503, 0))
+            self.send_response_only(503, "Slow Down")
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(SLOW_DOWN)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(SLOW_DOWN)
+
+        def _pass(self, body: bytes | None) -> None:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             target = self.path
             if proxy.rewrite is not None:
@@ -171,9 +264,26 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", answer.getheader("Content-Length", "0"))
             else:
                 self.send_header("Content-Length", str(len(payload)))
+            if self.command == "HEAD" or not payload:
+                self._done()  # the headers are the answer's last bytes
+                self.end_headers()
+                return
             self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
+            self._send_paced(payload)
+
+        def _send_paced(self, payload: bytes) -> None:
+            """Write ``payload``, no faster than the limit's bytes per second."""
+            rate = proxy.gate.limits.bytes_per_s
+            chunk = len(payload) if rate is None else max(1, rate // 20)
+            rate = rate or 1 << 62
+            started = time.monotonic()
+            for sent in range(0, len(payload), chunk):
+                if sent + chunk >= len(payload):
+                    self._done()
+                self.wfile.write(payload[sent : sent + chunk])
+                ahead = (sent + chunk) / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
 
         do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = _forward
 

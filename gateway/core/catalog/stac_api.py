@@ -24,7 +24,8 @@ from gateway.core.catalog.models import (
     order_scenes,
     scene_from_item,
 )
-from gateway.errors import UpstreamError
+from gateway.core.quota import Quota
+from gateway.errors import GatewayError, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,58 @@ def search_parameters(query: SearchQuery, page_size: int = 100) -> dict[str, Any
     return params
 
 
+class ChargedRetry(Retry):
+    """urllib3's retries (backoff with jitter, ``Retry-After`` obeyed), each charged to a
+    quota before it goes out."""
+
+    def __init__(self, *args: Any, quota: Quota | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.quota = quota
+
+    def new(self, **kwargs: Any) -> ChargedRetry:
+        retry = cast(ChargedRetry, super().new(**kwargs))
+        retry.quota = self.quota
+        return retry
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:  # type: ignore[override]
+        retry = super().increment(*args, **kwargs)
+        if self.quota is not None:
+            self.quota.take(1)
+        return retry
+
+
+class ChargedStacApiIO(StacApiIO):
+    """pystac-client's HTTP, each request charged to a quota first (waiting in line)."""
+
+    quota: Quota | None = None
+
+    def request(
+        self,
+        href: str,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> str:
+        if self.quota is not None:
+            self.quota.take(1)
+        return super().request(href, method=method, headers=headers, parameters=parameters)
+
+
 class StacApiCatalog:
-    """Searches a STAC API with bounded retries on time-outs and 5xx answers."""
+    """Searches a STAC API with bounded retries on time-outs, 429 and 5xx answers; with a
+    ``quota``, every request (retries included) is charged to it first."""
 
     def __init__(
-        self, url: str, *, timeout_s: float = 10.0, retries: int = 3, page_size: int = 100
+        self,
+        url: str,
+        *,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        page_size: int = 100,
+        quota: Quota | None = None,
     ) -> None:
         self._url = url
+        self.quota = quota
         self._timeout_s = timeout_s
         self._retries = retries
         self._page_size = page_size
@@ -82,13 +128,16 @@ class StacApiCatalog:
     def _open(self) -> Client:
         with self._lock:
             if self._client is None:
-                retry = Retry(
+                retry = ChargedRetry(
                     total=self._retries,
                     backoff_factor=0.2,
-                    status_forcelist=(500, 502, 503, 504),
+                    backoff_jitter=0.2,
+                    status_forcelist=(429, 500, 502, 503, 504),
                     allowed_methods=None,  # POST /search is safe to repeat
+                    quota=self.quota,
                 )
-                io = StacApiIO(timeout=self._timeout_s, max_retries=retry)
+                io = ChargedStacApiIO(timeout=self._timeout_s, max_retries=retry)
+                io.quota = self.quota
                 client = Client.open(self._url, stac_io=io, timeout=self._timeout_s)
                 # Many STAC APIs (CDSE included) sort without advertising the class.
                 client.add_conforms_to("SORT")
@@ -101,7 +150,7 @@ class StacApiCatalog:
             client = self._open()
             result = client.search(**search_parameters(query, self._page_size))
             items = list(result.items_as_dicts())
-        except UpstreamError:
+        except GatewayError:  # the quota's 503 among them
             raise
         except Exception as exc:  # network, HTTP, JSON: the client learns only which service
             raise _failed(exc) from exc
@@ -117,6 +166,8 @@ class StacApiCatalog:
             href = link.href if link is not None else self._url.rstrip("/") + "/search"
             answer = cast(StacApiIO, self._io).request(href, method="POST", parameters=body)
             return json.loads(answer)
+        except GatewayError:
+            raise
         except Exception as exc:  # network, HTTP, JSON: the client learns only which service
             raise _failed(exc) from exc
 
@@ -134,6 +185,8 @@ class StacApiCatalog:
             self._open()
             href = f"{self._url.rstrip('/')}/collections/{quote(collection, safe='')}"
             document = json.loads(cast(StacApiIO, self._io).read_text(href))
+        except GatewayError:
+            raise
         except Exception as exc:  # network, HTTP, JSON: the client learns only which service
             raise _failed(exc) from exc
         return declared_extent(document) if isinstance(document, dict) else None

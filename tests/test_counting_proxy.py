@@ -1,0 +1,98 @@
+"""The counting proxy as CDSE's quota: connections, requests per minute, bytes per second."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from tests.support.counting_proxy import CountingProxy, Limits
+
+BODY = b"x" * 100_000
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """Answers ``BODY`` after ``delay`` seconds."""
+
+    protocol_version = "HTTP/1.1"
+    delay = 0.3
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[tuple[str, int]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield ("127.0.0.1", server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def _proxy(upstream: tuple[str, int], limits: Limits) -> CountingProxy:
+    return CountingProxy(upstream, limits=limits).start()
+
+
+def _get(proxy: CountingProxy, name: str) -> httpx.Response:
+    return httpx.get(f"http://{proxy.address}/{name}", timeout=10)
+
+
+def test_connections_beyond_the_cap_get_slow_down(upstream):
+    proxy = _proxy(upstream, Limits(connections=2))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda i: _get(proxy, f"f{i}"), range(4)))
+    finally:
+        proxy.stop()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 200, 503, 503]
+    refused = next(a for a in answers if a.status_code == 503)
+    assert b"<Code>SlowDown</Code>" in refused.content
+    assert proxy.gate.peak == 2 and proxy.gate.refused == 2
+    assert sorted(h.status for h in proxy.hits()) == statuses
+
+
+def test_requests_beyond_the_rate_get_slow_down(upstream):
+    proxy = _proxy(upstream, Limits(requests_per_minute=3))
+    try:
+        statuses = [_get(proxy, f"f{i}").status_code for i in range(5)]
+    finally:
+        proxy.stop()
+    assert statuses == [200, 200, 200, 503, 503]
+
+
+def test_answers_are_paced_per_connection(upstream):
+    proxy = _proxy(upstream, Limits(bytes_per_s=250_000))
+    try:
+        started = time.monotonic()
+        answer = _get(proxy, "f")
+        took = time.monotonic() - started - _Slow.delay
+    finally:
+        proxy.stop()
+    assert answer.content == BODY
+    assert 0.35 <= took < 2.0  # 100 kB at 250 kB/s: 0.4 s
+
+
+def test_no_limits_by_default(upstream):
+    proxy = CountingProxy(upstream).start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda i: _get(proxy, f"f{i}"), range(4)))
+    finally:
+        proxy.stop()
+    assert [a.status_code for a in answers] == [200] * 4
+    assert proxy.gate.refused == 0 and proxy.gate.peak >= 2

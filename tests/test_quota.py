@@ -1,0 +1,130 @@
+"""The remote services' quota, in one process and shared by processes through Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gateway.core.admission import RequestTicket
+from gateway.core.quota import (
+    LocalCounters,
+    Quota,
+    QuotaExhausted,
+    QuotaLimits,
+    RedisCounters,
+    make_quota,
+)
+
+
+@pytest.fixture(params=["local", "redis"])
+def counters(request):
+    """Each kind of counters (two quotas over the same Redis prefix share them)."""
+    if request.param == "local":
+        shared = LocalCounters()
+        return lambda: shared
+    client = request.getfixturevalue("redis_client")
+    prefix = f"test:{request.node.name}:{time.monotonic_ns()}"
+    return lambda: RedisCounters(client, prefix)
+
+
+def test_connections_beyond_the_cap_wait_in_line_then_get_503(counters):
+    limits = QuotaLimits(connections=2, wait_s=0.3)
+    one, other = Quota("s3", limits, counters()), Quota("s3", limits, counters())
+    with one.lease(), other.lease():
+        assert one.state()["connections"] == 2
+        started = time.monotonic()
+        with pytest.raises(QuotaExhausted) as refused, one.lease():
+            pass
+        assert time.monotonic() - started >= 0.25  # waited in line first
+    assert refused.value.status == 503
+    assert one.state()["connections"] == 0 and one.state()["refused"] == 1
+    with one.lease():  # given back
+        pass
+
+
+def test_a_waiting_read_gets_the_slot_given_back(counters):
+    limits = QuotaLimits(connections=1, wait_s=5.0)
+    quota = Quota("s3", limits, counters())
+    lease = quota.lease().__enter__()
+    threading.Timer(0.3, lease.__exit__, (None, None, None)).start()
+    started = time.monotonic()
+    with quota.lease():
+        assert 0.2 <= time.monotonic() - started < 3.0
+
+
+def test_requests_per_minute(counters):
+    quota = Quota("stac", QuotaLimits(requests_per_minute=5, wait_s=0.2), counters())
+    for _ in range(5):
+        quota.take(1)
+    with pytest.raises(QuotaExhausted):
+        quota.take(1)
+    assert quota.state()["requests_last_minute"] == 5
+    with pytest.raises(QuotaExhausted):  # more than a minute's worth: refused at once
+        Quota("stac", QuotaLimits(requests_per_minute=5, wait_s=10), counters()).take(6)
+
+
+def test_requests_charged_on_a_lease_count_against_the_minute(counters):
+    limits = QuotaLimits(connections=4, requests_per_minute=6, wait_s=0.2)
+    quota = Quota("s3", limits, counters())
+    with quota.lease() as lease:
+        lease.take(4)
+        with pytest.raises(QuotaExhausted):
+            lease.take(3)
+    assert quota.state()["requests_last_minute"] == 4
+
+
+def test_bytes_per_month(counters):
+    quota = Quota("s3", QuotaLimits(bytes_per_month=1000, wait_s=5), counters())
+    with quota.lease() as lease:
+        lease.take(1, 999)
+    with quota.lease() as lease:
+        lease.take(1, 10)
+    started = time.monotonic()
+    with pytest.raises(QuotaExhausted), quota.lease():
+        pass
+    assert time.monotonic() - started < 1.0  # no wait helps
+    assert quota.state()["bytes_this_month"] == 1009
+
+
+def test_a_dead_holders_slot_expires(counters):
+    limits = QuotaLimits(connections=1, wait_s=3.0, slot_ttl_s=0.5)
+    quota = Quota("s3", limits, counters())
+    quota.lease().__enter__()  # never given back, as by a process killed mid-read
+    started = time.monotonic()
+    with quota.lease():
+        assert time.monotonic() - started >= 0.3
+
+
+def test_unlimited_means_no_quota():
+    assert make_quota("s3", QuotaLimits(), None, "x") is None
+    assert isinstance(make_quota("s3", QuotaLimits(connections=1), None, "x"), Quota)
+
+
+def test_without_redis_the_quota_counts_per_process(caplog):
+    quota = make_quota("s3", QuotaLimits(connections=1, wait_s=0.1), "redis://127.0.0.1:1/0", "x")
+    assert quota is not None
+    started = time.monotonic()
+    with quota.lease():
+        with pytest.raises(QuotaExhausted), quota.lease():
+            pass
+        assert quota.state()["connections"] == 1
+    assert time.monotonic() - started < 1.0  # Redis is left alone after a failure
+    warnings = [r for r in caplog.records if "counting per process" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not at every read
+
+
+def test_the_reads_of_one_request_share_one_budget_of_waiting():
+    quota = Quota("s3", QuotaLimits(connections=1, wait_s=0.6), LocalCounters())
+    blocker = quota.lease().__enter__()
+    threading.Timer(0.4, blocker.__exit__, (None, None, None)).start()
+    with RequestTicket() as ticket:
+        with quota.lease():  # waits about 0.4 s of the request's 0.6 s
+            pass
+        assert 0.3 <= ticket.quota_waited_s < 0.6
+        quota.lease().__enter__()  # held by a read of another request
+        started = time.monotonic()
+        with pytest.raises(QuotaExhausted), quota.lease():
+            pass
+        assert time.monotonic() - started < 0.45  # only what is left of the budget
