@@ -14,6 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway import __version__
+from gateway.access.middleware import Access
+from gateway.access.setup import authenticator
 from gateway.doors import Door, DoorFactory
 from gateway.edge.bodies import BodyLimits
 from gateway.edge.cors import CorsPolicy
@@ -23,6 +25,7 @@ from gateway.forwarded import ForwardedHeaders
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import Metrics
 from gateway.ows.dispatch import OwsDispatcher, requested_service
+from gateway.ows.kvp import Kvp
 from gateway.readiness import checks
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
@@ -86,6 +89,18 @@ def edge(settings: Settings, doors: Sequence[Door], observed: Metrics) -> Middle
     )
 
 
+def access(runtime: Runtime, doors: Sequence[Door]) -> Middleware:
+    """Access control, inside the edge (``gateway.access``; off: everyone may use all)."""
+    return Middleware(
+        Access,
+        authenticator=authenticator(runtime.settings),
+        config=runtime.config,
+        rejections=Rejections(doors, requested_service),
+        service_of=requested_service,
+        params_of=Kvp.of_scope,
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     runtime: Runtime | None = None,
@@ -119,6 +134,7 @@ def create_app(
     middleware = [
         proxies,
         edge(runtime.settings, built, observed),
+        access(runtime, built),
         *(entry for door in built for entry in door.middleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
