@@ -66,9 +66,13 @@ class Authenticator:
 
     def basic(self, encoded: str) -> Caller:
         try:
-            text = base64.b64decode(encoded, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+            raw = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
             raise Unauthorized("Basic credentials must be base64 of user:password") from None
+        try:  # UTF-8 as our challenge asks; ISO-8859-1 as many clients (requests) send
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
         name, colon, password = text.partition(":")
         user = self.policy.users.get(name)
         if not colon or user is None:

@@ -1,0 +1,399 @@
+"""Access control (``gateway.access``) over real HTTP: API keys (header, bearer, ``key=``),
+OpenID Connect tokens checked against a local JWKS endpoint serving keys made here, HTTP Basic;
+each door's 401 and 403 validated as that door's exception dialect; capabilities listing only
+what the caller may use; jobs belonging to their owner; OWSLib sending credentials."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+from gateway.access.grants import Grant
+from gateway.access.keys import FileKeyStore, create
+from gateway.access.secrets import hash_password
+from gateway.app import DOORS, create_app
+from tests.support.jwks_server import AUDIENCE, ISSUER, JwksServer, rsa_key, token
+from tests.support.ogc_schemas import validate
+from tests.support.ows_live import live_gateway
+from tests.support.process_checks import BAND_MATH, idle_scheduler
+
+OGC = "http://schemas.opengis.net/"
+WMS111_EXCEPTION = OGC + "wms/1.1.1/exception_1_1_1.dtd"
+WMS130_EXCEPTION = OGC + "wms/1.3.0/exceptions_1_3_0.xsd"
+OWS11_EXCEPTION = OGC + "ows/1.1.0/owsExceptionReport.xsd"
+OWS20_EXCEPTION = OGC + "ows/2.0/owsExceptionReport.xsd"
+WCS100_EXCEPTION = OGC + "wcs/1.0.0/OGC-exception.xsd"
+L2A = "sentinel-2-l2a"
+MOSAICS = "sentinel-2-global-mosaics"
+PASSWORD = "wonder land ü"
+REST_TILE = "/wmts/1.0.0/{layer}/WebMercatorQuad/2025-06-13/14/8465/5367.png"
+GETMAP = {
+    "SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "CRS": "EPSG:3857",
+    "BBOX": "333958,6621293,343742,6631077", "WIDTH": "64", "HEIGHT": "64",
+    "FORMAT": "image/png", "STYLES": "", "TIME": "2025-06-13",
+}  # fmt: skip
+
+
+class Gateway:
+    def __init__(self, url: str, keys: dict[str, str], store: FileKeyStore) -> None:
+        self.url = url
+        self.keys = keys
+        self.store = store
+
+    def get(self, path: str, key: str | None = None, **options) -> httpx.Response:
+        """GET ``path`` (its query merged with ``params``) with ``key``'s X-API-Key."""
+        path, _, query = path.partition("?")
+        options["params"] = {**dict(parse_qsl(query)), **options.get("params", {})}
+        headers = options.pop("headers", {})
+        if key is not None:
+            headers["X-API-Key"] = self.keys[key]
+        return httpx.get(self.url + path, headers=headers, timeout=60, **options)
+
+
+@pytest.fixture(scope="module")
+def jwks() -> Iterator[JwksServer]:
+    server = JwksServer(rsa_key("k1"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(sample_settings, jwks, tmp_path_factory) -> Iterator[Gateway]:
+    folder = tmp_path_factory.mktemp("access")
+    policy = {
+        "anonymous": {"doors": ["wms"], "layers": ["TRUE_COLOR"]},
+        "tokens": {"grant": {"processes": False}, "roles": {"processor": {}}},
+        "users": {"alice": {"password": hash_password(PASSWORD), "grant": {"doors": ["wfs"]}}},
+    }
+    (folder / "access.yaml").write_text(yaml.safe_dump(policy))
+    store = FileKeyStore(folder / "keys.json")
+    grants = {
+        "full": {},
+        "other": {},
+        "wcs_only": {"doors": ["wcs"]},
+        "ndvi": {"collections": [L2A], "layers": ["NDVI"]},
+        "no_runs": {"processes": False},
+    }
+    keys = {name: create(store, name, Grant.of(grant))[0] for name, grant in grants.items()}
+    with idle_scheduler() as scheduler:
+        settings = sample_settings.model_copy(
+            update={
+                "access": "on",
+                "access_file": folder / "access.yaml",
+                "access_key_file": store.path,
+                "oidc_jwks_url": jwks.url,
+                "oidc_issuer": ISSUER,
+                "oidc_audience": AUDIENCE,
+                "dask_scheduler": scheduler,
+                "output_dir": folder / "outputs",
+            }
+        )
+        with live_gateway(settings, DOORS) as url:
+            yield Gateway(url, keys, store)
+
+
+def _validated(answer: httpx.Response, schema: str | None) -> None:
+    """The answer is its door's exception report (``schema``) or problem details (None)."""
+    if schema is None:
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        body = answer.json()
+        assert body["status"] == answer.status_code and body["description"]
+        return
+    validate(answer.content, [schema])
+
+
+# -- off by default ------------------------------------------------------------------------
+
+
+def test_off_by_default_everyone_may_use_everything(sample_settings, runtime):
+    assert sample_settings.access == "off"
+    with TestClient(create_app(sample_settings, runtime=runtime)) as client:
+        answer = client.get("/wcs", params={"SERVICE": "WCS", "REQUEST": "GetCapabilities"})
+        assert answer.status_code == 200
+        assert f"{MOSAICS}__MOSAIC_NDVI" in answer.text
+
+
+# -- API keys --------------------------------------------------------------------------------
+
+WCS_CAPS = "/wcs?SERVICE=WCS&REQUEST=GetCapabilities"
+
+
+def test_a_key_in_a_header_as_a_bearer_or_as_a_parameter(gateway):
+    key = gateway.keys["full"]
+    for headers, params in (
+        ({"X-API-Key": key}, {}),
+        ({"Authorization": f"Bearer {key}"}, {}),
+        ({}, {"key": key}),
+    ):
+        answer = gateway.get(WCS_CAPS, headers=headers, params=params)
+        assert answer.status_code == 200, answer.text
+    # the key parameter is taken off the request: no link of the answer repeats it
+    answer = gateway.get("/ogcapi/collections", params={"f": "json", "key": key})
+    assert answer.status_code == 200 and key not in answer.text
+    assert "key=" not in answer.text
+
+
+def test_a_wrong_or_revoked_key_is_401(gateway):
+    answer = gateway.get(WCS_CAPS, headers={"X-API-Key": "cdse_" + "x" * 43})
+    assert answer.status_code == 401
+    assert 'Bearer realm="cdse-gateway"' in answer.headers.get_list("www-authenticate")
+    key, record = create(gateway.store, "short-lived", Grant())
+    assert gateway.get(WCS_CAPS, params={"key": key}).status_code == 200
+    assert gateway.store.remove(record.id)
+    assert gateway.get(WCS_CAPS, params={"key": key}).status_code == 401
+
+
+def test_keys_are_stored_hashed(gateway):
+    stored = gateway.store.path.read_text()
+    assert not any(key in stored for key in gateway.keys.values())
+    assert oct(gateway.store.path.stat().st_mode & 0o777) == "0o600"
+
+
+# -- OpenID Connect tokens -----------------------------------------------------------------
+
+
+def _with_token(gateway: Gateway, value: str, path: str = WCS_CAPS) -> httpx.Response:
+    return gateway.get(path, headers={"Authorization": f"Bearer {value}"})
+
+
+def test_a_valid_token(gateway, jwks):
+    assert _with_token(gateway, token(jwks.keys[0])).status_code == 200
+    listed = token(jwks.keys[0], aud=["account", AUDIENCE])  # Keycloak's list of audiences
+    assert _with_token(gateway, listed).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"lifetime": -120},  # expired (beyond the 30 s leeway)
+        {"aud": "another-client"},
+        {"iss": "https://elsewhere.test/realms/CDSE"},
+        {"sub": None},  # no subject: whose would its jobs be?
+        {"exp": None},  # never expires
+    ],
+    ids=["expired", "wrong-audience", "wrong-issuer", "no-subject", "no-expiry"],
+)
+def test_a_token_that_is_not_for_us_now_is_401(gateway, jwks, claims):
+    answer = _with_token(gateway, token(jwks.keys[0], **claims))
+    assert answer.status_code == 401, answer.text
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+    _validated(answer, OWS20_EXCEPTION)
+
+
+def test_a_token_signed_by_another_key_is_401(gateway, jwks):
+    forged = token(rsa_key(jwks.keys[0].kid))  # the listed kid, another key
+    assert _with_token(gateway, forged).status_code == 401
+    assert _with_token(gateway, "not.a.jwt").status_code == 401
+    assert _with_token(gateway, token(rsa_key("nobody-lists-this"))).status_code == 401
+
+
+def test_an_unknown_kid_fetches_the_jwks_again(gateway, jwks, monkeypatch):
+    """The issuer rotated its keys: a token of the new key is accepted once the JWKS is
+    fetched again; a kid the issuer does not list costs at most one fetch per interval."""
+    import gateway.access.tokens as tokens
+
+    assert _with_token(gateway, token(jwks.keys[0])).status_code == 200
+    rotated = rsa_key("k2")
+    jwks.keys.append(rotated)
+    before = jwks.fetches
+    monkeypatch.setattr(tokens, "MIN_REFRESH_S", 0.0)
+    assert _with_token(gateway, token(rotated)).status_code == 200
+    assert jwks.fetches == before + 1
+    monkeypatch.setattr(tokens, "MIN_REFRESH_S", 3600.0)
+    for _ in range(3):
+        assert _with_token(gateway, token(rsa_key("random"))).status_code == 401
+    assert jwks.fetches == before + 1
+
+
+def test_token_grants_follow_the_roles(gateway, jwks):
+    execute = "/ogcapi/processes/band-math/execution"
+    body = {"inputs": BAND_MATH}
+    plain = {"Authorization": f"Bearer {token(jwks.keys[0])}"}
+    answer = httpx.post(gateway.url + execute, json=body, headers=plain, timeout=60)
+    assert answer.status_code == 403
+    _validated(answer, None)
+    processor = token(jwks.keys[0], realm_access={"roles": ["processor"]})
+    answer = httpx.post(
+        gateway.url + execute,
+        json=body,
+        headers={"Authorization": f"Bearer {processor}", "Prefer": "respond-async"},
+        timeout=60,
+    )
+    assert answer.status_code == 201, answer.text
+
+
+# -- HTTP Basic ------------------------------------------------------------------------------
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    pair = f"{user}:{password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def test_basic_users(gateway):
+    caps = "/wfs?SERVICE=WFS&REQUEST=GetCapabilities"
+    assert gateway.get(caps, headers=_basic("alice", PASSWORD)).status_code == 200
+    wrong = gateway.get(caps, headers=_basic("alice", "guess"))
+    assert wrong.status_code == 401
+    assert 'Basic realm="cdse-gateway", charset="UTF-8"' in wrong.headers.get_list(
+        "www-authenticate"
+    )
+    _validated(wrong, OWS11_EXCEPTION)
+    assert gateway.get(WCS_CAPS, headers=_basic("alice", PASSWORD)).status_code == 403
+
+
+# -- permissions per door, in each door's dialect -------------------------------------------
+
+WMS = dict(GETMAP, LAYERS="NDVI")
+WCS201 = {"SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "DescribeCoverage"}
+WCS100 = {"SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "DescribeCoverage"}
+FEATURES = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature"}
+REFUSED = [
+    # (key, path, params, status, schema of the answer: None for problem details)
+    (None, "/wcs", {"SERVICE": "WCS", "REQUEST": "GetCapabilities"}, 401, OWS20_EXCEPTION),
+    (None, "/ows", {"SERVICE": "WFS", "REQUEST": "GetCapabilities"}, 401, OWS11_EXCEPTION),
+    (None, "/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}, 401, OWS11_EXCEPTION),
+    (None, "/wms", WMS, 401, WMS130_EXCEPTION),  # anonymous may only see TRUE_COLOR
+    (None, "/ogcapi/collections", {}, 401, None),
+    ("wcs_only", "/wms", WMS, 403, WMS130_EXCEPTION),
+    ("wcs_only", "/wms", dict(WMS, VERSION="1.1.1"), 403, WMS111_EXCEPTION),
+    ("wcs_only", "/ows", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}, 403, OWS11_EXCEPTION),
+    ("wcs_only", REST_TILE.format(layer="NDVI"), {}, 403, OWS11_EXCEPTION),
+    ("wcs_only", "/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities"}, 403, OWS11_EXCEPTION),
+    ("wcs_only", "/ogcapi/collections", {}, 403, None),
+    ("wcs_only", "/ogcapi/jobs", {}, 403, None),
+    ("ndvi", "/wms", dict(WMS, LAYERS="TRUE_COLOR"), 403, WMS130_EXCEPTION),
+    ("ndvi", REST_TILE.format(layer="TRUE_COLOR"), {}, 403, OWS11_EXCEPTION),
+    ("ndvi", "/wcs", dict(WCS201, COVERAGEID=MOSAICS), 403, OWS20_EXCEPTION),
+    ("ndvi", "/wcs", dict(WCS100, COVERAGE=f"{L2A}__TRUE_COLOR"), 403, WCS100_EXCEPTION),
+    ("ndvi", "/wfs", dict(FEATURES, TYPENAMES=f"cdse:{MOSAICS}"), 403, OWS11_EXCEPTION),
+    ("ndvi", "/ogcapi/collections/TRUE_COLOR/map", {}, 403, None),
+    ("ndvi", f"/ogcapi/collections/{MOSAICS}/items", {}, 403, None),
+]
+
+
+@pytest.mark.parametrize("key,path,params,status,schema", REFUSED)
+def test_refusals_in_each_doors_dialect(gateway, key, path, params, status, schema):
+    answer = gateway.get(path, key, params=params)
+    assert answer.status_code == status, answer.text
+    assert ("www-authenticate" in answer.headers) == (status == 401)
+    _validated(answer, schema)
+
+
+def test_what_a_grant_allows_passes(gateway):
+    assert gateway.get("/wms", "ndvi", params=WMS).headers["content-type"] == "image/png"
+    assert gateway.get(REST_TILE.format(layer="NDVI"), "ndvi").status_code == 200
+    anonymous = gateway.get("/wms", params=dict(WMS, LAYERS="TRUE_COLOR"))
+    assert anonymous.headers["content-type"] == "image/png"
+    assert gateway.get("/healthz").status_code == 200  # probes need no credentials
+
+
+def test_running_processes_is_a_permission_of_its_own(gateway):
+    headers = {"X-API-Key": gateway.keys["no_runs"]}
+    assert gateway.get("/ogcapi/processes", headers=headers).status_code == 200
+    answer = httpx.post(
+        gateway.url + "/ogcapi/processes/band-math/execution",
+        json={"inputs": BAND_MATH},
+        headers=headers,
+        timeout=60,
+    )
+    assert answer.status_code == 403
+    _validated(answer, None)
+
+
+# -- capabilities list what the caller may use ----------------------------------------------
+
+
+def test_capabilities_list_only_what_the_caller_may_use(gateway):
+    wcs = gateway.get(WCS_CAPS, "ndvi").text
+    assert set(re.findall(r"CoverageId>([^<]+)<", wcs)) == {L2A, f"{L2A}__NDVI"}
+    wfs = gateway.get("/wfs?SERVICE=WFS&REQUEST=GetCapabilities", "ndvi").text
+    assert re.findall(r"<wfs:Name>([^<]+)<", wfs) == [f"cdse:{L2A}"]
+    listed = gateway.get("/ogcapi/collections", "ndvi", params={"f": "json"}).json()
+    assert {c["id"] for c in listed["collections"]} == {L2A, "NDVI"}
+    everything = gateway.get("/ogcapi/collections", "full", params={"f": "json"}).json()
+    assert {MOSAICS, "TRUE_COLOR", "NDVI"} <= {c["id"] for c in everything["collections"]}
+    # a feature type named in an XML body is checked by the door: unknown to this caller
+    query = (
+        '<wfs:GetFeature service="WFS" version="2.0.0" xmlns:wfs="http://www.opengis.net/wfs/2.0"'
+        f' xmlns:cdse="urn:cdse"><wfs:Query typeNames="cdse:{MOSAICS}"/></wfs:GetFeature>'
+    )
+    answer = httpx.post(
+        gateway.url + "/wfs", content=query, headers={"X-API-Key": gateway.keys["ndvi"]}
+    )
+    assert answer.status_code in (400, 404) and MOSAICS in answer.text
+
+
+# -- jobs belong to their owner ------------------------------------------------------------
+
+
+def test_jobs_belong_to_their_owner(gateway):
+    def call(method: str, path: str, key: str, **options) -> httpx.Response:
+        headers = {"X-API-Key": gateway.keys[key], **options.pop("headers", {})}
+        return httpx.request(method, gateway.url + path, headers=headers, timeout=60, **options)
+
+    accepted = call(
+        "POST",
+        "/ogcapi/processes/band-math/execution",
+        "full",
+        json={"inputs": BAND_MATH},
+        headers={"Prefer": "respond-async"},
+    )
+    assert accepted.status_code == 201, accepted.text
+    job = accepted.json()["jobID"]
+
+    def listed(key: str) -> set[str]:
+        answer = call("GET", "/ogcapi/jobs", key, params={"f": "json"})
+        assert answer.status_code == 200
+        return {j["jobID"] for j in answer.json()["jobs"]}
+
+    assert job in listed("full")
+    assert job not in listed("other")
+    for method, path in (
+        ("GET", f"/ogcapi/jobs/{job}"),
+        ("GET", f"/ogcapi/jobs/{job}/results"),
+        ("DELETE", f"/ogcapi/jobs/{job}"),
+    ):
+        answer = call(method, path, "other", params={"f": "json"})
+        assert answer.status_code == 404, (method, path, answer.text)
+    assert call("GET", f"/ogcapi/jobs/{job}", "full", params={"f": "json"}).status_code == 200
+    assert call("DELETE", f"/ogcapi/jobs/{job}", "full", params={"f": "json"}).status_code == 200
+    assert job not in listed("full")
+
+
+# -- real clients ----------------------------------------------------------------------------
+
+
+def test_owslib_sends_a_key_header_and_basic_credentials(gateway):
+    from owslib.util import Authentication
+    from owslib.wcs import WebCoverageService
+    from owslib.wfs import WebFeatureService
+
+    wcs = WebCoverageService(
+        gateway.url + "/wcs", version="2.0.1", headers={"X-API-Key": gateway.keys["ndvi"]}
+    )
+    assert set(wcs.contents) == {L2A, f"{L2A}__NDVI"}
+    wfs = WebFeatureService(
+        gateway.url + "/wfs",
+        version="2.0.0",
+        auth=Authentication(username="alice", password=PASSWORD),
+    )
+    assert set(wfs.contents) == {f"cdse:{L2A}", f"cdse:{MOSAICS}"}  # alice: every collection
+    with pytest.raises(Exception, match="401"):
+        WebCoverageService(gateway.url + "/wcs", version="2.0.1")
+
+
+def test_the_key_file_is_read_again_when_it_changes(tmp_path: Path):
+    store = FileKeyStore(tmp_path / "keys.json")
+    assert store.find("0" * 64) is None
+    _, record = create(store, "a", Grant())
+    assert FileKeyStore(store.path).find(record.digest) == record
+    assert store.find(record.digest) == record
