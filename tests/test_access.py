@@ -20,6 +20,7 @@ from gateway.access.grants import Grant
 from gateway.access.keys import FileKeyStore, create
 from gateway.access.secrets import hash_password
 from gateway.app import DOORS, create_app
+from gateway.config import load_config
 from tests.support.jwks_server import AUDIENCE, ISSUER, JwksServer, rsa_key, token
 from tests.support.ogc_schemas import validate
 from tests.support.ows_live import live_gateway
@@ -31,6 +32,11 @@ WMS130_EXCEPTION = OGC + "wms/1.3.0/exceptions_1_3_0.xsd"
 OWS11_EXCEPTION = OGC + "ows/1.1.0/owsExceptionReport.xsd"
 OWS20_EXCEPTION = OGC + "ows/2.0/owsExceptionReport.xsd"
 WCS100_EXCEPTION = OGC + "wcs/1.0.0/OGC-exception.xsd"
+WMTS_CAPABILITIES = OGC + "wmts/1.0/wmtsGetCapabilities_response.xsd"
+SLD = "http://www.opengis.net/sld"
+CONFIG = load_config()
+ALL_LAYERS = {layer.name for layer in CONFIG.layers} | {c.id for c in CONFIG.collections}
+PROBLEM_TYPES = ("application/problem+json", "application/json")
 L2A = "sentinel-2-l2a"
 MOSAICS = "sentinel-2-global-mosaics"
 PASSWORD = "wonder land ü"
@@ -102,10 +108,11 @@ def gateway(sample_settings, jwks, tmp_path_factory) -> Iterator[Gateway]:
 
 def _validated(answer: httpx.Response, schema: str | None) -> None:
     """The answer is its door's exception report (``schema``) or problem details (None)."""
-    if schema is None:
-        assert answer.headers["content-type"].startswith("application/problem+json")
+    if schema is None:  # the edge's problem details, or pygeoapi's exception of the door
+        assert answer.headers["content-type"].split(";")[0] in PROBLEM_TYPES
         body = answer.json()
-        assert body["status"] == answer.status_code and body["description"]
+        assert body["code"] and body["description"]
+        assert body.get("status", answer.status_code) == answer.status_code
         return
     validate(answer.content, [schema])
 
@@ -309,6 +316,21 @@ def test_running_processes_is_a_permission_of_its_own(gateway):
     _validated(answer, None)
 
 
+def test_process_inputs_name_only_what_the_caller_may_use(gateway):
+    def run(expression: str, **inputs) -> httpx.Response:
+        return httpx.post(
+            gateway.url + "/ogcapi/processes/band-math/execution",
+            json={"inputs": {**BAND_MATH, "expression": expression, **inputs}},
+            headers={"X-API-Key": gateway.keys["ndvi"], "Prefer": "respond-async"},
+            timeout=60,
+        )
+
+    for refused in (run("TRUE_COLOR"), run("B04", collection=MOSAICS)):
+        assert refused.status_code == 403, refused.text
+        _validated(refused, None)
+    assert run("NDVI").status_code == 201
+
+
 # -- capabilities list what the caller may use ----------------------------------------------
 
 
@@ -330,6 +352,30 @@ def test_capabilities_list_only_what_the_caller_may_use(gateway):
         gateway.url + "/wfs", content=query, headers={"X-API-Key": gateway.keys["ndvi"]}
     )
     assert answer.status_code in (400, 404) and MOSAICS in answer.text
+
+
+CAPABILITIES = [
+    ("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"},
+     OGC + "wms/1.3.0/capabilities_1_3_0.xsd", ".//{*}Layer/{*}Name"),
+    ("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.1.1"},
+     OGC + "wms/1.1.1/WMS_MS_Capabilities.dtd", ".//Layer/Name"),
+    ("/wmts/1.0.0/WMTSCapabilities.xml", {}, WMTS_CAPABILITIES, ".//{*}Layer/{*}Identifier"),
+    ("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}, WMTS_CAPABILITIES,
+     ".//{*}Layer/{*}Identifier"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path,params,schema,names", CAPABILITIES)
+def test_wms_and_wmts_capabilities_list_the_callers_layers(gateway, path, params, schema, names):
+    def listed(key: str) -> set[str]:
+        answer = gateway.get(path, key, params=params)
+        assert answer.status_code == 200, answer.text
+        root = validate(answer.content, [schema], vendor=[SLD, ""])
+        return {element.text for element in root.iterfind(names)}
+
+    everything = listed("full")
+    assert {"TRUE_COLOR", "NDVI", "MOSAIC_NDVI"} <= everything
+    assert listed("ndvi") == {"NDVI"} | (everything - ALL_LAYERS)  # the root layer stays
 
 
 # -- jobs belong to their owner ------------------------------------------------------------

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.access.authenticate import Authenticator
 from gateway.access.callers import ANONYMOUS, Caller, calling
 from gateway.access.names import door_of, named
+from gateway.access.visible import allows
 from gateway.config import GatewayConfig
 from gateway.context import enter_caller, leave_caller
 from gateway.edge.rejections import Rejections
@@ -119,14 +120,7 @@ class Access:
         if door == "processes" and scope["method"] == "POST" and not grant.processes:
             raise Forbidden("these credentials do not allow running processes")
         for name in named(scope, params):
-            layer = self.config.layer(name)
-            if layer is not None:
-                allowed = grant.layer(layer.name, layer.collection)
-            elif self.config.collection(name) is not None:
-                allowed = grant.collection(name)
-            else:
-                continue  # not ours: the door answers it
-            if not allowed:
+            if not allows(grant, self.config, name):
                 raise Forbidden(f"these credentials do not allow {name[:60]!r}", locator=name[:60])
 
     async def _refuse(

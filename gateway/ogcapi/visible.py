@@ -11,17 +11,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from gateway.access.visible import may_use_collection, may_use_layer
+from gateway.access.visible import may_use
 from gateway.config import GatewayConfig
-
-
-def _usable(config: GatewayConfig, name: str) -> bool:
-    layer = config.layer(name)
-    if layer is not None:
-        return may_use_layer(layer.name, layer.collection)
-    if config.collection(name) is not None:
-        return may_use_collection(name)
-    return True  # processes and anything else of pygeoapi's
 
 
 def visible_collections(config: GatewayConfig) -> Callable[..., Any]:
@@ -30,7 +21,7 @@ def visible_collections(config: GatewayConfig) -> Callable[..., Any]:
 
     def describe(api: Any, request: Any, *ids: str) -> Any:
         resources = api.config["resources"]
-        kept = {name: r for name, r in resources.items() if _usable(config, name)}
+        kept = {name: r for name, r in resources.items() if may_use(config, name)}
         if len(kept) != len(resources):
             view = copy.copy(api)
             view.config = {**api.config, "resources": kept}
