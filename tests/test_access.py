@@ -443,3 +443,71 @@ def test_the_key_file_is_read_again_when_it_changes(tmp_path: Path):
     _, record = create(store, "a", Grant())
     assert FileKeyStore(store.path).find(record.digest) == record
     assert store.find(record.digest) == record
+
+
+# -- the command and the caller handed on ----------------------------------------------------
+
+
+def test_the_keys_command(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    monkeypatch.setenv("GATEWAY_ACCESS_KEY_FILE", str(tmp_path / "keys.json"))
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "create", "--name", "ops", "--doors", "wms,wcs"])
+    assert made.exit_code == 0, made.output
+    key_id = re.search(r"id: (\w+)", made.output)[1]
+    key = re.search(r"key: (cdse_\S+)", made.output)[1]
+    listed = runner.invoke(app, ["keys", "list"]).output
+    assert key_id in listed and "doors=wcs,wms" in listed and key not in listed
+    assert runner.invoke(app, ["keys", "create", "--name", "x", "--doors", "ftp"]).exit_code != 0
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 1
+    assert key_id not in runner.invoke(app, ["keys", "list"]).output
+    hashed = runner.invoke(app, ["keys", "hash-password"], input="pw\npw\n").output
+    assert re.search(r"scrypt\$\S+", hashed)
+
+
+def test_the_caller_is_handed_on(sample_settings, runtime, tmp_path):
+    """``scope["gateway.caller"]`` (the rate limits) and the context's caller id (the jobs)."""
+    import asyncio
+
+    from gateway.access.callers import ANONYMOUS
+    from gateway.access.middleware import Access
+    from gateway.access.setup import authenticator
+    from gateway.context import current
+    from gateway.edge.rejections import Rejections
+    from gateway.ows.dispatch import requested_service
+    from gateway.ows.kvp import Kvp
+
+    store = FileKeyStore(tmp_path / "keys.json")
+    key, record = create(store, "seen", Grant())
+    seen: list = []
+
+    async def door(scope, receive, send) -> None:
+        seen.append((scope["gateway.caller"], current().caller))
+
+    def call(access: str) -> None:
+        settings = sample_settings.model_copy(
+            update={"access": access, "access_key_file": store.path}
+        )
+        middleware = Access(
+            door,
+            authenticator=authenticator(settings),
+            config=runtime.config,
+            rejections=Rejections([], requested_service),
+            service_of=requested_service,
+            params_of=Kvp.of_scope,
+        )
+        scope = {
+            "type": "http", "method": "GET", "path": "/wcs", "query_string": b"",
+            "headers": [(b"x-api-key", key.encode())],
+        }  # fmt: skip
+        asyncio.run(middleware(scope, None, None))
+
+    call("off")
+    call("on")
+    assert seen[0] == (ANONYMOUS, None)
+    caller, owner = seen[1]
+    assert (caller.id, caller.kind, owner) == (f"key:{record.id}", "key", f"key:{record.id}")
