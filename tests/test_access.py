@@ -297,7 +297,9 @@ def test_refusals_in_each_doors_dialect(gateway, key, path, params, status, sche
 
 def test_what_a_grant_allows_passes(gateway):
     assert gateway.get("/wms", "ndvi", params=WMS).headers["content-type"] == "image/png"
-    assert gateway.get(REST_TILE.format(layer="NDVI"), "ndvi").status_code == 200
+    tile = gateway.get(REST_TILE.format(layer="NDVI"), "ndvi")
+    assert tile.status_code == 200
+    assert tile.headers["cache-control"].startswith("private")  # no shared cache keeps it
     anonymous = gateway.get("/wms", params=dict(WMS, LAYERS="TRUE_COLOR"))
     assert anonymous.headers["content-type"] == "image/png"
     assert gateway.get("/healthz").status_code == 200  # probes need no credentials

@@ -2,8 +2,9 @@
 checks its door, collections, layers and process runs against the caller's grant.
 
 Refusals are the edge's (``Rejections``): each door's exception dialect, 401 with
-``WWW-Authenticate`` or 403. A ``key`` query parameter is removed from the query before the
-door sees it, so it reaches no link, cache key or framework log. The caller goes on as
+``WWW-Authenticate`` or 403. Answers to credentials are ``Cache-Control: private``. A
+``key`` query parameter is removed from the query before the door sees it, so it reaches no
+link, cache key or framework log. The caller goes on as
 ``scope["gateway.caller"]`` (the rate limits count by its id), as the current caller
 (``callers.current_caller``) and as the request context's caller id (None: anonymous).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access.authenticate import Authenticator
 from gateway.access.callers import ANONYMOUS, Caller, calling
@@ -33,6 +34,22 @@ def without_key(query: bytes) -> bytes:
     """The query string without its ``key`` parameters (the others byte for byte)."""
     kept = [part for part in query.split(b"&") if part.partition(b"=")[0].lower() != KEY_PARAMETER]
     return b"&".join(kept)
+
+
+def _private(send: Send) -> Send:
+    """``send`` with ``Cache-Control: public`` (tiles) made ``private``: what credentials
+    opened must not be kept by a shared cache for everyone."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (name, value.replace(b"public", b"private") if name == b"cache-control" else value)
+                for name, value in message.get("headers", ())
+            ]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 class Access:
@@ -85,6 +102,8 @@ class Access:
             return
         scope[SCOPE_KEY] = caller
         token = enter_caller(caller.owner)
+        if caller.kind != "anonymous":
+            send = _private(send)
         try:
             with calling(caller):
                 await self.app(scope, receive, send)
