@@ -54,6 +54,8 @@ class KeyRecord:
 
 
 class KeyStore(Protocol):
+    local: bool  # answers without the network (looked up in the event loop)
+
     def find(self, digest: str) -> KeyRecord | None: ...
     def all(self) -> list[KeyRecord]: ...
     def add(self, record: KeyRecord) -> None: ...
@@ -71,6 +73,8 @@ def create(store: KeyStore, name: str, grant: Grant) -> tuple[str, KeyRecord]:
 
 class FileKeyStore:
     """Keys in a JSON file (``{"keys": [record...]}``), re-read when its mtime changes."""
+
+    local = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -120,6 +124,8 @@ class FileKeyStore:
 
 class RedisKeyStore:
     """Keys in one Redis hash, shared by every replica."""
+
+    local = False
 
     def __init__(self, url: str) -> None:
         import redis

@@ -123,7 +123,10 @@ class Access:
         try:
             if authorization is None and api_key is None:
                 return self.authenticator.anonymous()
-            # a password's scrypt, a Redis lookup or a JWKS fetch: off the event loop
+            known = self.authenticator.quick(authorization, api_key)
+            if known is not None:
+                return known
+            # a password's scrypt, a signature, a Redis lookup or a JWKS fetch: in a thread
             return await asyncio.to_thread(self.authenticator.caller, authorization, api_key)
         except Unauthorized:
             if door is None:  # the viewer, health, metrics: open to all
@@ -138,6 +141,8 @@ class Access:
             raise Forbidden(f"these credentials do not allow the {door} service")
         if door == "processes" and scope["method"] == "POST" and not grant.processes:
             raise Forbidden("these credentials do not allow running processes")
+        if grant.collections is None and grant.layers is None:
+            return
         for name in named(scope, params):
             if not allows(grant, self.config, name):
                 raise Forbidden(f"these credentials do not allow {name[:60]!r}", locator=name[:60])

@@ -42,7 +42,10 @@ def named(scope: Scope, params: Mapping[str, str]) -> Iterator[str]:
     """Every name the request's URL gives a layer, coverage, feature type or collection
     (``params``: the query, names upper case)."""
     for name in NAMING:
-        for item in params.get(name, "").replace("(", ",").replace(")", ",").split(","):
+        value = params.get(name)
+        if not value:
+            continue
+        for item in value.replace("(", ",").replace(")", ",").split(","):
             item = item.strip().rpartition(":")[2]  # a WFS type name's prefix
             if item:
                 yield from item.split(COVERAGE_SEPARATOR) if COVERAGE_SEPARATOR in item else (item,)
