@@ -513,3 +513,21 @@ def test_the_caller_is_handed_on(sample_settings, runtime, tmp_path):
     assert seen[0] == (ANONYMOUS, None)
     caller, owner = seen[1]
     assert (caller.id, caller.kind, owner) == (f"key:{record.id}", "key", f"key:{record.id}")
+
+
+def test_keys_in_redis_are_shared_and_revoked_within_the_memory(redis_server, monkeypatch):
+    import gateway.access.keys as keys
+    from gateway.access.keys import REDIS_HASH, RedisKeyStore
+    from gateway.access.secrets import key_digest
+
+    url = f"redis://127.0.0.1:{redis_server.port}/7"
+    writer, reader = RedisKeyStore(url), RedisKeyStore(url)  # two replicas
+    key, record = create(writer, "shared", Grant.of({"doors": ["wms"]}))
+    assert reader.find(key_digest(key)) == record
+    assert [r.id for r in reader.all()] == [record.id]
+    raw = writer._redis.hgetall(REDIS_HASH)
+    assert key.encode() not in b"".join(k + v for k, v in raw.items())
+    assert writer.remove(record.id) and not writer.remove(record.id)
+    assert reader.find(key_digest(key)) == record  # remembered up to REDIS_TTL_S
+    monkeypatch.setattr(keys, "REDIS_TTL_S", 0.0)
+    assert reader.find(key_digest(key)) is None
