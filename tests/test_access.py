@@ -305,6 +305,20 @@ def test_what_a_grant_allows_passes(gateway):
     assert gateway.get("/healthz").status_code == 200  # probes need no credentials
 
 
+def test_behind_a_proxy_prefix_and_on_unknown_paths_credentials_are_needed(gateway):
+    """A proxy's X-Forwarded-Prefix puts the prefix in the path: the door is still found."""
+    prefixed = {"X-Forwarded-Prefix": "/gateway"}
+    assert gateway.get(WCS_CAPS, headers=prefixed).status_code == 401
+    assert gateway.get(WCS_CAPS, "full", headers=prefixed).status_code == 200
+    assert gateway.get(WCS_CAPS, "ndvi", headers=prefixed).status_code == 200
+    assert gateway.get("/wms", "wcs_only", params=WMS, headers=prefixed).status_code == 403
+    assert gateway.get("/healthz", headers=prefixed).status_code == 200
+    wrong = {"X-API-Key": "cdse_wrong"}
+    assert gateway.get("/no-such-door", headers=wrong).status_code == 401
+    assert gateway.get("/no-such-door", "full").status_code == 404
+    assert gateway.get("/no-such-door").status_code == 404  # this policy has an anonymous grant
+
+
 def test_running_processes_is_a_permission_of_its_own(gateway):
     headers = {"X-API-Key": gateway.keys["no_runs"]}
     assert gateway.get("/ogcapi/processes", headers=headers).status_code == 200

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access.authenticate import Authenticator
 from gateway.access.callers import ANONYMOUS, Caller, calling
-from gateway.access.names import door_of, named
+from gateway.access.names import app_path, door_of, is_open, named
 from gateway.access.visible import allows
 from gateway.config import GatewayConfig
 from gateway.context import enter_caller, leave_caller
@@ -83,13 +83,14 @@ class Access:
             await self.app(scope, receive, send)
             return
         params = self.params_of(scope)
-        door = door_of(scope, self.service_of)
+        path = app_path(scope)
+        door = None if is_open(path) else door_of(path, scope, self.service_of)
         if "KEY" in params:
             scope["query_string"] = without_key(scope.get("query_string", b""))
         try:
             caller = await self._caller(scope, params, door)
-            if door is not None:
-                self.check(caller, door, scope, params)
+            if door:
+                self.check(caller, door, path, scope["method"], params)
         except Forbidden as refused:
             error: GatewayError = refused
             if caller.kind == "anonymous":  # credentials may allow it: ask for them
@@ -129,21 +130,23 @@ class Access:
             # a password's scrypt, a signature, a Redis lookup or a JWKS fetch: in a thread
             return await asyncio.to_thread(self.authenticator.caller, authorization, api_key)
         except Unauthorized:
-            if door is None:  # the viewer, health, metrics: open to all
+            if door is None:  # the viewer, probes, metrics: open to all
                 return ANONYMOUS
             raise
 
-    def check(self, caller: Caller, door: str, scope: Scope, params: Mapping[str, str]) -> None:
+    def check(
+        self, caller: Caller, door: str, path: str, method: str, params: Mapping[str, str]
+    ) -> None:
         """Forbidden unless the caller's grant allows the door, every collection and layer the
         URL names, and running a process when the request runs one."""
         grant = caller.grant
         if not grant.door(door):
             raise Forbidden(f"these credentials do not allow the {door} service")
-        if door == "processes" and scope["method"] == "POST" and not grant.processes:
+        if door == "processes" and method == "POST" and not grant.processes:
             raise Forbidden("these credentials do not allow running processes")
         if grant.collections is None and grant.layers is None:
             return
-        for name in named(scope, params):
+        for name in named(path, params):
             if not allows(grant, self.config, name):
                 raise Forbidden(f"these credentials do not allow {name[:60]!r}", locator=name[:60])
 

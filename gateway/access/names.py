@@ -3,7 +3,8 @@
 Read from the URL alone (the query's layer, coverage and type name parameters, the
 ``/collections/{id}`` and WMTS REST path segments), before any door runs: a tile answered
 from the cache is checked like a rendered one. Names in request bodies (WFS XML queries,
-process inputs) are checked by the doors (``gateway.access.visible``).
+process inputs) are checked by the doors (``gateway.access.visible``). Paths are read below
+the app's root path (a proxy's ``X-Forwarded-Prefix``, uvicorn's ``--root-path``).
 """
 
 from __future__ import annotations
@@ -25,22 +26,38 @@ PATH_DOORS = (
     ("/wcs", "wcs"),
     ("/wfs", "wfs"),
 )
+# Open to everyone: probes, metrics, the viewer's page and files.
+OPEN = frozenset({"/healthz", "/readyz", "/metrics", "/", "/favicon.ico"})
+OPEN_UNDER = "/viewer/"
+NO_DOOR = ""  # a path of no door (a 404 to be): credentials needed, no grant checked
 
 
-def door_of(scope: Scope, service: Callable[[Scope], str]) -> str | None:
-    """The door a request is for (None: the viewer, health, metrics)."""
+def app_path(scope: Scope) -> str:
+    """The request's path below the app's root path."""
     path: str = scope["path"]
-    if path.rstrip("/").endswith("/ows"):
-        return service(scope).lower() or None
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN or path.startswith(OPEN_UNDER)
+
+
+def door_of(path: str, scope: Scope, service: Callable[[Scope], str]) -> str:
+    """The door a request to ``path`` (``app_path``) is for; ``NO_DOOR`` for none."""
+    if path.rstrip("/") == "/ows":
+        return service(scope).lower() or NO_DOOR
     for prefix, door in PATH_DOORS:
         if path == prefix or path.startswith(prefix + "/"):
             return door
-    return None
+    return NO_DOOR
 
 
-def named(scope: Scope, params: Mapping[str, str]) -> Iterator[str]:
+def named(path: str, params: Mapping[str, str]) -> Iterator[str]:
     """Every name the request's URL gives a layer, coverage, feature type or collection
-    (``params``: the query, names upper case)."""
+    (``path``: ``app_path``; ``params``: the query, names upper case)."""
     for name in NAMING:
         value = params.get(name)
         if not value:
@@ -49,9 +66,9 @@ def named(scope: Scope, params: Mapping[str, str]) -> Iterator[str]:
             item = item.strip().rpartition(":")[2]  # a WFS type name's prefix
             if item:
                 yield from item.split(COVERAGE_SEPARATOR) if COVERAGE_SEPARATOR in item else (item,)
-    parts = scope["path"].split("/")
+    parts = path.split("/")
     for index, part in enumerate(parts[:-1]):
         if part == "collections":
             yield parts[index + 1]
-    if scope["path"].startswith("/wmts/"):
+    if path.startswith("/wmts/"):
         yield from parts[2:5]  # /wmts/1.0.0/<layer>/... : whichever is a layer counts
