@@ -148,6 +148,13 @@ def test_a_key_in_a_header_as_a_bearer_or_as_a_parameter(gateway):
     assert "key=" not in answer.text
 
 
+def test_every_spelling_of_the_key_parameter_is_taken_off():
+    from gateway.access.middleware import without_key
+
+    query = b"a=1&k%65y=x&KEY=y&+key+=z&key&b=%26key%3D&keys=2"
+    assert without_key(query) == b"a=1&b=%26key%3D&keys=2"
+
+
 def test_a_wrong_or_revoked_key_is_401(gateway):
     answer = gateway.get(WCS_CAPS, headers={"X-API-Key": "cdse_" + "x" * 43})
     assert answer.status_code == 401

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,10 +31,14 @@ KEY_PARAMETER = b"key"
 REALM = 'realm="cdse-gateway"'
 
 
+def _name(part: bytes) -> bytes:
+    """A query parameter's name as the KVP reader reads it (decoded, stripped, lower case)."""
+    return unquote_to_bytes(part.partition(b"=")[0].replace(b"+", b" ")).strip().lower()
+
+
 def without_key(query: bytes) -> bytes:
     """The query string without its ``key`` parameters (the others byte for byte)."""
-    kept = [part for part in query.split(b"&") if part.partition(b"=")[0].lower() != KEY_PARAMETER]
-    return b"&".join(kept)
+    return b"&".join(part for part in query.split(b"&") if _name(part) != KEY_PARAMETER)
 
 
 def _private(send: Send) -> Send:
