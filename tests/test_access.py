@@ -326,6 +326,11 @@ def test_behind_a_proxy_prefix_and_on_unknown_paths_credentials_are_needed(gatew
     assert gateway.get("/no-such-door").status_code == 404  # this policy has an anonymous grant
 
 
+def test_an_unknown_service_is_the_dispatchers_400_not_a_refusal(gateway):
+    answer = gateway.get("/ows", "wcs_only", params={"SERVICE": "<x>", "REQUEST": "GetMap"})
+    assert answer.status_code == 400 and "<x>" not in answer.text
+
+
 def test_running_processes_is_a_permission_of_its_own(gateway):
     headers = {"X-API-Key": gateway.keys["no_runs"]}
     assert gateway.get("/ogcapi/processes", headers=headers).status_code == 200

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 
 from starlette.types import Scope
 
+from gateway.access.grants import DOORS
+
 # Parameters naming layers, coverages or feature types, in any door (upper case).
 NAMING = ("LAYERS", "QUERY_LAYERS", "LAYER", "COVERAGE", "COVERAGEID", "IDENTIFIER",
           "IDENTIFIERS", "TYPENAME", "TYPENAMES", "COLLECTIONS")  # fmt: skip
@@ -48,7 +50,8 @@ def is_open(path: str) -> bool:
 def door_of(path: str, scope: Scope, service: Callable[[Scope], str]) -> str:
     """The door a request to ``path`` (``app_path``) is for; ``NO_DOOR`` for none."""
     if path.rstrip("/") == "/ows":
-        return service(scope).lower() or NO_DOOR
+        asked = service(scope).lower()
+        return asked if asked in DOORS else NO_DOOR  # another: the dispatcher's 400
     for prefix, door in PATH_DOORS:
         if path == prefix or path.startswith(prefix + "/"):
             return door
