@@ -14,6 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway import __version__
+from gateway.access.middleware import Access
+from gateway.access.setup import authenticator
 from gateway.doors import Door, DoorFactory
 from gateway.edge.bodies import BodyLimits
 from gateway.edge.cors import CorsPolicy
@@ -24,6 +26,7 @@ from gateway.forwarded import ForwardedHeaders
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import Metrics
 from gateway.ows.dispatch import OwsDispatcher, requested_service
+from gateway.ows.kvp import Kvp
 from gateway.quotas.limiter import Limiter
 from gateway.quotas.setup import budgets_of, limiter_of
 from gateway.readiness import checks
@@ -105,6 +108,18 @@ def quotas(
     )
 
 
+def access(runtime: Runtime, rejections: Rejections) -> Middleware:
+    """Access control, inside the edge (``gateway.access``; off: everyone may use all)."""
+    return Middleware(
+        Access,
+        authenticator=authenticator(runtime.settings),
+        config=runtime.config,
+        rejections=rejections,
+        service_of=requested_service,
+        params_of=Kvp.of_scope,
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     runtime: Runtime | None = None,
@@ -143,6 +158,7 @@ def create_app(
     middleware = [
         proxies,
         edge(runtime.settings, rejections, observed),
+        access(runtime, rejections),  # the caller, before quotas read it
         *([quotas(runtime.settings, rejections, limiter, observed)] if limiter else []),
         *(entry for door in built for entry in door.middleware),
     ]

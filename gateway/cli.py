@@ -1,4 +1,4 @@
-"""The ``cdse-gateway`` command: serve, sample-data, render, seed."""
+"""The ``cdse-gateway`` command: serve, sample-data, render, seed, keys."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gateway.access.commands import keys
 from gateway.errors import GatewayError
 from gateway.settings import Settings
 
 app = typer.Typer(add_completion=False, help="OGC service gateway for Copernicus data.")
+app.add_typer(keys, name="keys")
 
 
 class _Bar:

@@ -20,6 +20,10 @@ The meter (``metering``, ``charge``) counts the processing units a request spend
 middleware (``gateway.edge.quotas``) sets one around the request, the engine charges it for
 each render (``gateway.core.units``) and each answer from its cache, whatever door asked.
 Threads carry it as they carry the request's context: one ``Meter`` object, shared.
+
+The caller (``enter_caller``) is set by the access middleware (``gateway.access``) for the
+whole request: its id, None for the anonymous caller, is every context's ``caller`` unless a
+door names another.
 """
 
 from __future__ import annotations
@@ -52,14 +56,31 @@ _OUTSIDE = RequestContext()  # frozen, its params read-only
 _CURRENT: ContextVar[RequestContext] = ContextVar("gateway_request", default=_OUTSIDE)
 
 
+_CALLER: ContextVar[str | None] = ContextVar("gateway_caller_id", default=None)
+
+
 def current() -> RequestContext:
-    """The context of the request being answered (empty outside one)."""
-    return _CURRENT.get()
+    """The context of the request being answered (empty outside one, but for its caller)."""
+    context = _CURRENT.get()
+    if context is _OUTSIDE and _CALLER.get() is not None:
+        return RequestContext(caller=_CALLER.get())
+    return context
+
+
+def enter_caller(caller: str | None) -> Token[str | None]:
+    """Make ``caller`` the request's caller until ``leave_caller`` with the token returned."""
+    return _CALLER.set(caller)
+
+
+def leave_caller(token: Token[str | None]) -> None:
+    _CALLER.reset(token)
 
 
 @contextmanager
 def answering(params: Mapping[str, str], caller: str | None = None) -> Iterator[RequestContext]:
-    """The request's context, for the calls made inside the ``with`` block."""
+    """The request's context, for the calls made inside the ``with`` block (``caller``: the
+    request's, ``enter_caller``, unless given)."""
+    caller = caller if caller is not None else _CALLER.get()
     context = RequestContext(MappingProxyType(dict(params)), caller)
     token = _CURRENT.set(context)
     try:

@@ -64,3 +64,17 @@ class UpstreamError(GatewayError):
 
     code = "NoApplicableCode"
     status = 502
+
+
+class Unauthorized(GatewayError):
+    """No credentials where they are needed, or credentials that are not valid (401)."""
+
+    code = "NoApplicableCode"
+    status = 401
+
+
+class Forbidden(GatewayError):
+    """Valid credentials that do not allow what the request asks (403)."""
+
+    code = "NoApplicableCode"
+    status = 403

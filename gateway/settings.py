@@ -175,6 +175,19 @@ class Settings(BaseSettings):
     quotas_anonymous_by_address: bool = False
     quotas_cached_fraction: float = Field(default=0.1, ge=0, le=1)
     quotas_file: Path | None = None
+    # Access control (gateway/access/, docs/access.md): off, every request may use everything.
+    # On: API keys (kept in key_file, or in Redis at redis_url with access_key_store redis),
+    # OpenID Connect bearer tokens (RS256 JWTs checked against the issuer's JWKS) and HTTP
+    # Basic users; access_file (YAML) says what tokens, users and callers without credentials
+    # may use.
+    access: Literal["off", "on"] = "off"
+    access_file: Path | None = None
+    access_key_store: Literal["file", "redis"] = "file"
+    access_key_file: Path | None = None  # None: <data_dir>/access-keys.json
+    oidc_jwks_url: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_ttl_s: float = Field(default=3600.0, gt=0)
 
     # Embedded default: make the sample archive on first start when it is missing.
     sample_data: bool = True
@@ -240,6 +253,10 @@ class Settings(BaseSettings):
     @property
     def static_catalog_dir(self) -> Path:
         return self.data_dir / "stac"
+
+    @property
+    def key_file(self) -> Path:
+        return self.access_key_file or self.data_dir / "access-keys.json"
 
     @property
     def eodata_dir(self) -> Path:

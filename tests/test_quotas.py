@@ -14,6 +14,8 @@ import pytest
 from lxml import etree
 from starlette.testclient import TestClient
 
+from gateway.access.grants import Grant
+from gateway.access.keys import FileKeyStore, create
 from gateway.app import create_app
 from gateway.core.request import build_request
 from gateway.core.units import MICRO, micro, processing_units
@@ -160,21 +162,6 @@ def test_overrides_are_read_from_yaml_or_json(tmp_path):
 # The app ---------------------------------------------------------------------------------
 
 
-class AsCaller:
-    """Stands in for the authentication middleware: ``X-Test-Caller: kind:id`` names one."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            sent = dict(scope["headers"]).get(b"x-test-caller")
-            if sent is not None:
-                kind, _, ident = sent.decode().partition(":")
-                scope = {**scope, "gateway.caller": Caller(ident, kind)}
-        await self.app(scope, receive, send)
-
-
 @pytest.fixture
 def quota_app(sample_settings, tmp_path):
     def make(**settings) -> TestClient:
@@ -183,7 +170,7 @@ def quota_app(sample_settings, tmp_path):
         chosen = sample_settings.model_copy(
             update={"quotas": True, "quotas_file": overrides, **settings}
         )
-        return TestClient(AsCaller(create_app(chosen)))
+        return TestClient(create_app(chosen))
 
     return make
 
@@ -235,12 +222,26 @@ def test_spent_units_are_refused_until_the_day_ends(quota_app):
         assert 'gateway_quota_rejections_total{door="ogcapi"} 1.0' in metrics
 
 
-def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app):
+def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app, tmp_path):
+    """Callers as the access control names them (API keys here): each key its own budget,
+    every caller without credentials the anonymous one."""
+    store = FileKeyStore(tmp_path / "keys.json")
+    bob, carol, alice = (create(store, name, Grant()) for name in ("bob", "carol", "alice"))
+    (tmp_path / "access.yaml").write_text("anonymous: {}\n")  # may use everything
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(f"callers:\n  key:{alice[1].id}: {{requests_per_minute: 1}}\n")
     early_in_a_minute(10)
-    with quota_app(quotas_anonymous_requests_per_minute=2, quotas_requests_per_minute=3) as client:
+    with quota_app(
+        quotas_anonymous_requests_per_minute=2,
+        quotas_requests_per_minute=3,
+        quotas_file=budgets,
+        access="on",
+        access_file=tmp_path / "access.yaml",
+        access_key_file=store.path,
+    ) as client:
 
-        def ask(caller: str | None = None):
-            headers = {"X-Test-Caller": caller} if caller else {}
+        def ask(key: str | None = None):
+            headers = {"X-API-Key": key} if key else {}
             return client.get("/ogcapi/collections", headers=headers)
 
         assert [ask().headers["ratelimit-remaining"] for _ in range(2)] == ["1", "0"]
@@ -255,15 +256,13 @@ def test_anonymous_and_authenticated_callers_have_their_own_budgets(quota_app):
             report = client.get(path, params=params)  # each OWS door's ExceptionReport
             assert report.status_code == 429 and int(report.headers["retry-after"]) >= 1
             assert etree.QName(etree.fromstring(report.content)).localname == "ExceptionReport"
-        # An anonymous "caller" from the authentication middleware is the anonymous budget.
-        assert ask("anonymous:x").status_code == 429
-        bob = [ask("key:bob") for _ in range(4)]
-        assert [a.status_code for a in bob] == [200, 200, 200, 429]
-        assert bob[0].headers["ratelimit-limit"] == "3"
-        assert ask("token:carol").status_code == 200  # each caller its own
-        alice = [ask("token:alice") for _ in range(2)]  # her own budget, from the file
-        assert [a.status_code for a in alice] == [200, 429]
-        assert 1 <= int(alice[1].headers["retry-after"]) <= 60
+        answers = [ask(bob[0]) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[0].headers["ratelimit-limit"] == "3"
+        assert ask(carol[0]).status_code == 200  # each caller its own
+        hers = [ask(alice[0]) for _ in range(2)]  # her own budget, from the file
+        assert [a.status_code for a in hers] == [200, 429]
+        assert 1 <= int(hers[1].headers["retry-after"]) <= 60
 
 
 def test_a_synchronous_process_is_charged_for_what_it_computes(quota_app):

@@ -28,6 +28,7 @@ from gateway.ogcapi.front import CORS, UnderPrefix
 from gateway.ogcapi.items import items_endpoint
 from gateway.ogcapi.links import FollowRequest
 from gateway.ogcapi.outputs import output_dir, output_endpoint
+from gateway.ogcapi.visible import visible_collections
 from gateway.runtime import Runtime
 
 PREFIX = "/ogcapi"
@@ -119,6 +120,7 @@ def build_door(runtime: Runtime) -> Door:
         Route(collection + "/coverage", with_query(module, coverages.get_collection_coverage)),
         Route(collection + "/map", with_query(module, maps.get_collection_map)),
         Route(tile, caching.answered(with_query(module, tiles.get_collection_tiles_data))),
+        Route(PREFIX + "/collections", with_query(module, visible_collections(runtime.config))),
         *job_routes(module, PREFIX),
         Route(PREFIX + "/outputs/{name}", output_endpoint(output_dir(runtime))),
         Mount(PREFIX, app=module.APP),

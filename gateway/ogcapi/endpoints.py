@@ -29,12 +29,6 @@ CRS_PARAMS = ("crs", "bbox-crs")
 FARTHEST = 1e9  # no CRS of the Earth has coordinates beyond (1.3e8 in feet)
 
 
-def caller_of(request: Request) -> str | None:
-    """The authenticated identity of the request, or None (no authentication yet)."""
-    user = request.scope.get("user")
-    return user.identity if user is not None and user.is_authenticated else None
-
-
 def _check_bbox(text: str | None) -> str | None:
     """Why ``bbox`` is malformed, or None."""
     if text is None:
@@ -104,7 +98,7 @@ def with_query(
         api_request = await APIRequest.from_starlette(request, api.locales)
         ids = list(request.path_params.values())
         function = (by_method or {}).get(request.method, handler)
-        with answering(request.query_params, caller_of(request)):
+        with answering(request.query_params):  # the caller: the access middleware's
             headers, status, content = await asyncio.to_thread(function, api, api_request, *ids)
         headers.setdefault("Content-Type", "application/json")  # pygeoapi omits it on DELETE
         return to_response(starlette_app, headers, status, content)

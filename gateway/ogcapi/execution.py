@@ -2,8 +2,8 @@
 
 pygeoapi's own handlers answer, behind the checks pygeoapi lacks (a body that is not a JSON
 object, an unknown process, paging values, results of unfinished jobs). The caller's identity
-(``request.user`` when an authentication middleware set one) reaches the job manager, which
-scopes jobs to it. Every GatewayError raised on the way (bad inputs, admission limits, the job
+(the access middleware's, ``gateway.access``, in the request context) reaches the job manager,
+which scopes jobs to it. Every GatewayError raised on the way (bad inputs, admission limits, the job
 store down) is answered here as problem details and logged as one line.
 """
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.access.visible import may_use_collection, may_use_layer
 from gateway.config import GatewayConfig
 from gateway.core.grid import Grid
 from gateway.core.request import RenderRequest, build_request
-from gateway.errors import InvalidParameterValue, NotFound
+from gateway.errors import Forbidden, InvalidParameterValue, NotFound
 from gateway.runtime import Runtime
 
 
@@ -39,6 +40,11 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
     conf = config.collection(str(collection))
     if conf is None:
         raise NotFound(f"unknown collection {str(collection)[:40]!r}", locator="collection")
+    if not may_use_collection(conf.id) or (
+        layer is not None and not may_use_layer(layer.name, layer.collection)
+    ):
+        named = layer.name if layer is not None else conf.id
+        raise Forbidden(f"these credentials do not allow {named!r}", locator="expression")
     expression = layer.expression if layer else text.strip()
     outputs = [part.strip() for part in expression.split(";") if part.strip()]
     names = tuple(outputs) if len(outputs) > 1 else ((layer.name if layer else "value"),)

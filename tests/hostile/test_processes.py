@@ -297,37 +297,41 @@ def test_huge_areas_are_refused_without_stalling_the_server(gateway, process, ar
 # -- jobs ------------------------------------------------------------------------------------
 
 
-class HeaderUser:
-    """An authentication backend for tests: the ``X-User`` header names the caller."""
+# Callers identified by access control (gateway.access): an API key each, sent as X-API-Key.
+USERS: dict[str, str] = {}
 
-    async def authenticate(self, connection):
-        from starlette.authentication import AuthCredentials, SimpleUser
 
-        name = connection.headers.get("x-user")
-        return (AuthCredentials(["authenticated"]), SimpleUser(name)) if name else None
+def _as(user: str | None) -> dict[str, str]:
+    return {"X-API-Key": USERS[user]} if user else {}
 
 
 @pytest.fixture(scope="module")
-def users(settings) -> Iterator:
-    """The gateway behind an authentication middleware (as the access-control work will put
-    one): callers are identified."""
-    from starlette.middleware.authentication import AuthenticationMiddleware
+def users(settings, tmp_path_factory) -> Iterator:
+    """The gateway with access control on: alice, bob and carol have keys; callers without
+    one may use everything (and own nothing)."""
     from starlette.testclient import TestClient
 
+    from gateway.access.grants import Grant
+    from gateway.access.keys import FileKeyStore, create
     from gateway.app import create_app
 
-    app = AuthenticationMiddleware(create_app(settings, doors=OGCAPI), backend=HeaderUser())
+    folder = tmp_path_factory.mktemp("hostile-access")
+    store = FileKeyStore(folder / "keys.json")
+    USERS.update({name: create(store, name, Grant())[0] for name in ("alice", "bob", "carol")})
+    (folder / "access.yaml").write_text("anonymous: {}\n")
+    access = {"access": "on", "access_file": folder / "access.yaml", "access_key_file": store.path}
+    app = create_app(settings.model_copy(update=access), doors=OGCAPI)
     with TestClient(app, base_url="http://testserver/ogcapi") as client:
         yield client
 
 
 def _run(client, process: str, inputs: dict, user: str | None = None, prefer: str = ""):
-    headers = {k: v for k, v in (("X-User", user), ("Prefer", prefer)) if v}
+    headers = {**_as(user), **({"Prefer": prefer} if prefer else {})}
     return client.post(f"/processes/{process}/execution", json={"inputs": inputs}, headers=headers)
 
 
 def _jobs(client, user: str | None = None) -> list[str]:
-    answer = client.get("/jobs", params={"f": "json"}, headers={"X-User": user} if user else {})
+    answer = client.get("/jobs", params={"f": "json"}, headers=_as(user))
     assert answer.status_code == 200, answer.text
     return [job["jobID"] for job in answer.json()["jobs"]]
 
@@ -352,11 +356,11 @@ def test_jobs_belong_to_whoever_made_them(users):
     assert job_id not in _jobs(users, "bob")
     assert _jobs(users) == []  # no listing without an owner
     for user in ("bob", None):
-        headers = {"X-User": user} if user else {}
+        headers = _as(user)
         assert users.get(f"/jobs/{job_id}", headers=headers).status_code == 404
         assert users.get(f"/jobs/{job_id}/results", headers=headers).status_code == 404
         assert users.delete(f"/jobs/{job_id}", headers=headers).status_code == 404
-    mine = {"X-User": "alice"}
+    mine = _as("alice")
     assert users.get(f"/jobs/{job_id}/results", params={"f": "json"}, headers=mine).json() == (
         made.json()
     )
@@ -378,9 +382,7 @@ def test_rejected_requests_leave_no_job_behind(users, prefer):
         answer = _run(users, process, {**VALID[process], **change}, "carol", prefer)
         assert answer.status_code == 400
     for body in (b"null", b"[1]", b"{", b""):
-        answer = users.post(
-            "/processes/band-math/execution", content=body, headers={"X-User": "carol"}
-        )
+        answer = users.post("/processes/band-math/execution", content=body, headers=_as("carol"))
         assert answer.status_code == 400
     assert _jobs(users, "carol") == before
 

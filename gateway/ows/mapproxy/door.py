@@ -42,6 +42,7 @@ from gateway.ows.mapproxy.featureinfo import (
     rest_info,
     wmts_envelope,
 )
+from gateway.ows.mapproxy.visible import visible_layers
 from gateway.ows.mapproxy.wmts import kvp_tile, rest_tile, tile_params
 from gateway.runtime import Runtime
 from gateway.web.routes import viewer_routes
@@ -147,6 +148,8 @@ class OgcFront:
             send = _WithHeader(send, b"warning", checked.warning.encode())
         limits = self.runtime.config.limits
         rewrite = _rewrite(checked, (limits.max_width, limits.max_height))
+        if checked.capabilities:
+            rewrite = visible_layers(self.runtime.config, rewrite)
         await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
         return None
 
@@ -175,7 +178,8 @@ class OgcFront:
                 return await run_in_threadpool(feature_info, self.runtime, info)
             if rest == "/1.0.0/WMTSCapabilities.xml":
                 self.dates.refresh_soon()
-                await self._forward(scope, receive, send, "/wmts" + rest, params)
+                shown = visible_layers(self.runtime.config)
+                await self._forward(scope, receive, send, "/wmts" + rest, params, shown)
                 return None
             if rest.startswith("/1.0.0/"):  # the path is not echoed: it may hold markup
                 raise InvalidParameterValue(
@@ -192,7 +196,8 @@ class OgcFront:
             return wmts_exception(_unexpected(exc))
         # KVP GetCapabilities: MapProxy's KVP WMTS service lives at /service.
         self.dates.refresh_soon()
-        await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"})
+        shown = visible_layers(self.runtime.config)
+        await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"}, shown)
         return None
 
 

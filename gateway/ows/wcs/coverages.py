@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.access.visible import may_use_collection, may_use_layer
 from gateway.config import GatewayConfig, LayerConfig
 from gateway.core.catalog.summary import CatalogSummaries
 from gateway.errors import NotFound
@@ -84,8 +85,13 @@ class CoverageCatalog:
         self._summaries = summaries
 
     def ids(self) -> list[str]:
-        ids = [c.id for c in self._config.collections]
-        ids += [f"{layer.collection}{SEPARATOR}{layer.name}" for layer in self._config.layers]
+        """The coverage ids the current caller may use."""
+        ids = [c.id for c in self._config.collections if may_use_collection(c.id)]
+        ids += [
+            f"{layer.collection}{SEPARATOR}{layer.name}"
+            for layer in self._config.layers
+            if may_use_layer(layer.name, layer.collection)
+        ]
         return ids
 
     def all(self) -> list[Coverage]:
@@ -101,6 +107,12 @@ class CoverageCatalog:
         known = collection is not None and (not layer_name or layer is not None)
         if known and layer is not None and layer.collection != collection_id:
             known = False
+        if known:  # one the caller may not use is no coverage of theirs
+            known = (
+                may_use_layer(layer.name, collection_id)
+                if layer is not None
+                else may_use_collection(collection_id)
+            )
         summary = self._summaries.get(collection_id) if known else None
         if summary is None or not summary.times:
             if missing_ok:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.access.visible import may_use_collection
 from gateway.core.catalog import PagedCatalog
 from gateway.doors import Door
 from gateway.errors import InvalidParameterValue, MissingParameterValue
@@ -86,12 +87,14 @@ class WfsService(OwsService[str]):
         return request_kvp(received)
 
     def collections(self) -> list[str]:
-        return [c.id for c in self.runtime.config.collections]
+        """The feature types the current caller may use (others are unknown to it)."""
+        return [c.id for c in self.runtime.config.collections if may_use_collection(c.id)]
 
     def getcapabilities(self, kvp: Kvp, url: str) -> Response:
         types = [
             (conf.id, conf.title, self.runtime.summaries.get(conf.id).extent)
             for conf in self.runtime.config.collections
+            if may_use_collection(conf.id)
         ]
         return xml_response(documents.capabilities(types, url, self.count_default))
 
