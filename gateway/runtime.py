@@ -14,10 +14,10 @@ from gateway.core.catalog.summary import CatalogSummaries, ListingScope
 from gateway.core.crs import keep_proj_offline
 from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
-from gateway.core.quota import Quota, QuotaLimits, make_quota
 from gateway.core.reader import RemoteCharge, SceneReader
 from gateway.core.storage import Storage
 from gateway.core.tiles.service import TileService
+from gateway.core.upstream import Quota, QuotaLimits, make_quota
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)

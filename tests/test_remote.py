@@ -44,10 +44,10 @@ from gateway.core.cogcache import CogCache
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.grid import WGS84
-from gateway.core.quota import LocalCounters, Quota, QuotaExhausted, QuotaLimits
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
 from gateway.core.storage import Storage
+from gateway.core.upstream import LocalCounters, Quota, QuotaExhausted, QuotaLimits
 from gateway.errors import UpstreamError
 from gateway.ogcapi.features import feature_filter
 from gateway.ows.kvp import Kvp

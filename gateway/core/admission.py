@@ -84,7 +84,7 @@ class Admission:
 
 class Ticket:
     """One request's claim on the pool: at most one place, given back by ``close``; also the
-    time the request has waited in line for remote quotas (``gateway.core.quota``)."""
+    time the request has waited in line for remote quotas (``gateway.core.upstream``)."""
 
     __slots__ = ("_held", "_lock", "exempt", "quota_waited_s")
 

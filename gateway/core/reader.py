@@ -18,8 +18,8 @@ from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
-from gateway.core.quota import Lease, Quota
 from gateway.core.storage import Storage
+from gateway.core.upstream import Lease, Quota
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
 from gateway.errors import InvalidParameterValue, UpstreamError
 

@@ -24,7 +24,7 @@ from gateway.core.catalog.models import (
     order_scenes,
     scene_from_item,
 )
-from gateway.core.quota import Quota
+from gateway.core.upstream import Quota
 from gateway.errors import GatewayError, UpstreamError
 
 log = logging.getLogger(__name__)

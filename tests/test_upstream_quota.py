@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gateway.core.admission import RequestTicket
-from gateway.core.quota import (
+from gateway.core.upstream import (
     LocalCounters,
     Quota,
     QuotaExhausted,

@@ -1,4 +1,5 @@
-"""A quota shared by every process and replica that uses one key of a remote service.
+"""The upstream services' quotas: one shared by every process and replica that uses one key
+of a remote service (not the callers' quotas the gateway grants: ``gateway.quotas``).
 
 CDSE's ``eodata`` S3 allows per key a number of connections at once, requests per minute and
 bytes per 30 days; its STAC API limits requests per minute. ``Quota`` keeps the sum of all
