@@ -18,7 +18,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access.authenticate import Authenticator
-from gateway.access.callers import ANONYMOUS, Caller, calling
+from gateway.access.callers import ANONYMOUS, NOBODY, Caller, calling
 from gateway.access.names import app_path, door_of, is_open
 from gateway.access.visible import refusal
 from gateway.config import GatewayConfig
@@ -136,7 +136,7 @@ class Access:
             return await asyncio.to_thread(self.authenticator.caller, authorization, api_key)
         except Unauthorized:
             if door is None:  # the viewer, probes, metrics: open to all
-                return ANONYMOUS
+                return NOBODY
             raise
 
     def check(
