@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import yaml
+from openapi_spec_validator import validate as validate_spec
 from starlette.testclient import TestClient
 
 from gateway.access.grants import Grant
@@ -23,6 +24,7 @@ from gateway.app import DOORS, create_app
 from gateway.config import load_config
 from tests.support.jwks_server import AUDIENCE, ISSUER, JwksServer, rsa_key, token
 from tests.support.ogc_schemas import validate
+from tests.support.openapi_offline import offline_openapi
 from tests.support.ows_live import live_gateway
 from tests.support.process_checks import BAND_MATH, idle_scheduler
 
@@ -40,6 +42,7 @@ PROBLEM_TYPES = ("application/problem+json", "application/json")
 L2A = "sentinel-2-l2a"
 MOSAICS = "sentinel-2-global-mosaics"
 PASSWORD = "wonder land ü"
+VIEWER_DOOR = "gateway.ows.mapproxy.door:build_door"  # the viewer's routes are the WMS door's
 REST_TILE = "/wmts/1.0.0/{layer}/WebMercatorQuad/2025-06-13/14/8465/5367.png"
 GETMAP = {
     "SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "CRS": "EPSG:3857",
@@ -87,6 +90,7 @@ def gateway(sample_settings, jwks, tmp_path_factory) -> Iterator[Gateway]:
         "wcs_only": {"doors": ["wcs"]},
         "ndvi": {"collections": [L2A], "layers": ["NDVI"]},
         "no_runs": {"processes": False},
+        "no_processes": {"doors": ["ogcapi"]},
     }
     keys = {name: create(store, name, Grant.of(grant))[0] for name, grant in grants.items()}
     with idle_scheduler() as scheduler:
@@ -126,6 +130,13 @@ def test_off_by_default_everyone_may_use_everything(sample_settings, runtime):
         answer = client.get("/wcs", params={"SERVICE": "WCS", "REQUEST": "GetCapabilities"})
         assert answer.status_code == 200
         assert f"{MOSAICS}__MOSAIC_NDVI" in answer.text
+        openapi = client.get("/ogcapi/openapi", params={"f": "json"}).json()
+        assert _collections_named(openapi["paths"]) == ALL_LAYERS
+        assert "/processes/band-math/execution" in openapi["paths"]
+        links = {link["href"] for link in client.get("/ogcapi").json()["links"]}
+        assert {"http://testserver/ogcapi/processes", "http://testserver/ogcapi/jobs"} <= links
+        layers = client.get("/viewer/layers.json").json()
+        assert set(layers["layers"]) == {layer.name for layer in CONFIG.layers}
 
 
 # -- API keys --------------------------------------------------------------------------------
@@ -404,6 +415,75 @@ def test_wms_and_wmts_capabilities_list_the_callers_layers(gateway, path, params
     everything = listed("full")
     assert {"TRUE_COLOR", "NDVI", "MOSAIC_NDVI"} <= everything
     assert listed("ndvi") == {"NDVI"} | (everything - ALL_LAYERS)  # the root layer stays
+
+
+def _collections_named(paths) -> set[str]:
+    return {path.split("/")[2] for path in paths if path.startswith("/collections/")}
+
+
+def test_the_openapi_document_describes_only_what_the_caller_may_use(gateway):
+    def described(key: str) -> dict:
+        answer = gateway.get("/ogcapi/openapi", key, params={"f": "json"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    everything = described("full")
+    assert _collections_named(everything["paths"]) == ALL_LAYERS
+    ndvi = described("ndvi")
+    assert _collections_named(ndvi["paths"]) == {L2A, "NDVI"}
+    assert {"/collections/NDVI/map", "/collections/NDVI/tiles", "/processes"} <= set(ndvi["paths"])
+    assert {tag["name"] for tag in ndvi["tags"]} & ALL_LAYERS == {L2A, "NDVI"}
+    validate_spec(offline_openapi(ndvi))  # OpenAPI 3 (every collection's: getMap is not unique)
+    no_runs = described("no_runs")
+    assert not [path for path in no_runs["paths"] if path.endswith("/execution")]
+    assert "/processes/band-math" in no_runs["paths"] and "/jobs" in no_runs["paths"]
+    no_processes = described("no_processes")
+    assert not [p for p in no_processes["paths"] if p.startswith(("/processes", "/jobs"))]
+    assert _collections_named(no_processes["paths"]) == ALL_LAYERS
+
+
+def test_the_landing_page_links_only_to_what_the_caller_may_use(gateway):
+    def linked(key: str, **params) -> set[str]:
+        answer = gateway.get("/ogcapi", key, params=params)
+        assert answer.status_code == 200, answer.text
+        return {link["href"].split("?")[0] for link in answer.json()["links"]}
+
+    base = gateway.url + "/ogcapi"
+    processes = {f"{base}/processes", f"{base}/jobs"}
+    everything = linked("full", f="json")
+    assert processes | {f"{base}/collections", f"{base}/openapi"} <= everything
+    assert linked("no_runs") == everything  # listing processes and jobs is allowed
+    assert linked("no_processes", f="json") == everything - processes
+    assert gateway.get("/ogcapi/", "no_processes", params={"f": "jsonld"}).status_code == 200
+    html = gateway.get("/ogcapi/", "no_processes", params={"f": "html"}).text
+    assert f"{base}/processes?f=html" not in html and f"{base}/collections?f=html" in html
+
+
+def test_the_viewer_lists_only_the_callers_layers(gateway):
+    def catalog(key: str | None) -> dict:
+        answer = gateway.get("/viewer/layers.json", key)
+        assert answer.status_code == 200
+        return answer.json()
+
+    everything = catalog("full")
+    assert set(everything["layers"]) == {layer.name for layer in CONFIG.layers}
+    assert everything["backdrop"] == "MOSAIC_TRUE_COLOR"
+    assert catalog("ndvi") == {
+        "layers": {"NDVI": {"collection": L2A, "cloudMask": True}},
+        "backdrop": None,
+    }
+    assert set(catalog(None)["layers"]) == {"TRUE_COLOR"}  # the anonymous grant
+    wrong = gateway.get("/viewer/layers.json", headers={"X-API-Key": "cdse_wrong"})
+    assert wrong.status_code == 200 and wrong.json() == {"layers": {}, "backdrop": None}
+
+
+def test_without_an_anonymous_grant_the_viewer_lists_no_layers(sample_settings, tmp_path):
+    settings = sample_settings.model_copy(
+        update={"access": "on", "access_key_file": tmp_path / "keys.json"}
+    )
+    with TestClient(create_app(settings, doors=(VIEWER_DOOR,))) as client:  # closes its runtime
+        assert client.get("/viewer/layers.json").json() == {"layers": {}, "backdrop": None}
+        assert client.get("/").status_code == 200
 
 
 # -- jobs belong to their owner ------------------------------------------------------------

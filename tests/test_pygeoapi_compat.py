@@ -148,6 +148,40 @@ def test_a_null_execute_body_fails_inside_pygeoapi(bare):
     assert _compat.body_problem(b'{"inputs": {}}') is None
 
 
+def test_listings_read_the_apis_config_and_openapi_and_link_absolutely(bare):
+    """``api_view``, ``openapi_document``, ``landing_links``: pygeoapi's handlers list the
+    resources of ``api.config`` and answer ``api.openapi`` (the generated file's JSON text, as
+    it is; a dict as its JSON); the landing page's JSON links are absolute, below
+    ``api.base_url``."""
+    from pygeoapi.api import describe_collections, landing_page, openapi_
+
+    api = bare.api_
+    assert isinstance(api.openapi, str)
+    _, _, text = openapi_(api, _api_request(query=b"f=json"))
+    assert text == api.openapi
+    document = _compat.openapi_document(api)
+    assert "/collections/NDVI/map" in document["paths"]
+    small = {**document, "paths": {"/": document["paths"]["/"]}}
+    _, _, text = openapi_(_compat.api_view(api, openapi=small), _api_request(query=b"f=json"))
+    assert json.loads(text) == small
+
+    resources = {L2A: api.config["resources"][L2A]}
+    view = _compat.api_view(api, config={**api.config, "resources": resources})
+    _, _, text = describe_collections(view, _api_request(query=b"f=json"))
+    assert [c["id"] for c in json.loads(text)["collections"]] == [L2A]
+    assert set(api.config["resources"]) > set(resources)  # the shared API unchanged
+
+    _, _, text = landing_page(api, _api_request(query=b"f=json"))
+    hrefs = {link["href"] for link in json.loads(text)["links"]}
+    assert {f"{api.base_url}/processes", f"{api.base_url}/jobs"} <= hrefs
+    kept = _compat.landing_links(api, text, lambda link: "/jobs" not in link["href"])
+    assert {link["href"] for link in json.loads(kept)["links"]} == {
+        h for h in hrefs if "/jobs" not in h
+    }
+    _, _, html = landing_page(api, _api_request(query=b"f=html"))
+    assert _compat.landing_links(api, html, lambda link: False) == html
+
+
 def test_pygeofilter_parses_t_intersects_as_t_overlaps():
     from pygeofilter.parsers.cql2_json import parse as parse_json
     from pygeofilter.parsers.cql2_text import parse as parse_text

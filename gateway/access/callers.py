@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.access.grants import EVERYTHING, Grant
+from gateway.access.grants import EVERYTHING, NOTHING, Grant
 
 Kind = Literal["anonymous", "key", "token", "basic"]
 ANONYMOUS_ID = "anonymous"
@@ -32,6 +32,9 @@ class Caller:
 
 
 ANONYMOUS = Caller(ANONYMOUS_ID, "anonymous")  # access control off: may use everything
+# Access control on, on a path open to all, without credentials that are valid or allowed
+# anything: may use nothing (the viewer's layers.json lists none).
+NOBODY = Caller(ANONYMOUS_ID, "anonymous", NOTHING)
 _CURRENT: ContextVar[Caller] = ContextVar("gateway_caller", default=ANONYMOUS)
 
 

@@ -18,9 +18,9 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access.authenticate import Authenticator
-from gateway.access.callers import ANONYMOUS, Caller, calling
-from gateway.access.names import app_path, door_of, is_open, named
-from gateway.access.visible import allows
+from gateway.access.callers import ANONYMOUS, NOBODY, Caller, calling
+from gateway.access.names import app_path, door_of, is_open
+from gateway.access.visible import refusal
 from gateway.config import GatewayConfig
 from gateway.context import enter_caller, leave_caller
 from gateway.edge.rejections import Rejections
@@ -136,7 +136,7 @@ class Access:
             return await asyncio.to_thread(self.authenticator.caller, authorization, api_key)
         except Unauthorized:
             if door is None:  # the viewer, probes, metrics: open to all
-                return ANONYMOUS
+                return NOBODY
             raise
 
     def check(
@@ -144,16 +144,9 @@ class Access:
     ) -> None:
         """Forbidden unless the caller's grant allows the door, every collection and layer the
         URL names, and running a process when the request runs one."""
-        grant = caller.grant
-        if not grant.door(door):
-            raise Forbidden(f"these credentials do not allow the {door} service")
-        if door == "processes" and method == "POST" and not grant.processes:
-            raise Forbidden("these credentials do not allow running processes")
-        if grant.collections is None and grant.layers is None:
-            return
-        for name in named(path, params):
-            if not allows(grant, self.config, name):
-                raise Forbidden(f"these credentials do not allow {name[:60]!r}", locator=name[:60])
+        refused = refusal(caller.grant, self.config, door, path, method, params)
+        if refused is not None:
+            raise refused
 
     async def _refuse(
         self, error: GatewayError, scope: Scope, receive: Receive, send: Send

@@ -16,6 +16,12 @@ behaviour it answers, so that the patch can be dropped or adapted when the pin m
   requested format (``image/png`` for a map) and logs client errors at ERROR.
 - ``with_param`` writes ``APIRequest``'s private ``_args`` (its query parameters).
 - ``body_problem``: pygeoapi fails with a 500 on a POSTed body that is JSON but no object.
+- ``api_view``, ``openapi_document``, ``landing_links``: the listings of the caller's
+  collections, processes and paths (``gateway.ogcapi.visible``) run pygeoapi's handlers on a
+  shallow copy of its ``API`` with its ``config`` or ``openapi`` replaced (the handlers read
+  them from there); ``openapi`` holds the generated document as the JSON text of its file,
+  answered as is (a dict is answered as its JSON); the landing page's JSON is the text of an
+  object whose ``links`` are absolute (``api.base_url`` and below).
 - ``T_INTERSECTS``: pygeofilter parses CQL2's ``T_INTERSECTS`` as ``T_OVERLAPS`` (the filter
   model's translator, ``gateway.core.catalog.filters.translate``, reads it so).
 
@@ -28,17 +34,20 @@ request).
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from pygeoapi.formats import F_HTML, F_JSON, FORMAT_TYPES
+from pygeoapi.util import to_json
 from starlette.responses import Response
 
 from gateway.core.catalog.filters.translate import T_INTERSECTS  # noqa: F401 (tested here)
@@ -122,3 +131,29 @@ def body_problem(body: bytes) -> str | None:
     except (ValueError, RecursionError):  # RecursionError: nested too deep
         return "the request body must be JSON"
     return None if isinstance(document, dict) else "the request body must be a JSON object"
+
+
+def api_view(api: Any, **attributes: Any) -> Any:
+    """A shallow copy of pygeoapi's ``API`` with ``attributes`` (``config``, ``openapi``)
+    replaced, for one request's handler."""
+    view = copy.copy(api)
+    for name, value in attributes.items():
+        setattr(view, name, value)
+    return view
+
+
+def openapi_document(api: Any) -> dict[str, Any]:
+    """The OpenAPI document ``api`` answers (the text of its generated JSON file)."""
+    document = api.openapi
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def landing_links(api: Any, content: Any, keep: Callable[[dict[str, Any]], bool]) -> Any:
+    """The landing page ``content`` with only the links ``keep`` keeps (HTML as it is)."""
+    if not isinstance(content, str) or not content.lstrip().startswith("{"):
+        return content
+    page = json.loads(content)
+    if "links" not in page:
+        return content
+    page["links"] = [link for link in page["links"] if keep(link)]
+    return to_json(page, api.pretty_print)

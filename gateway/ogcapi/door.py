@@ -28,7 +28,7 @@ from gateway.ogcapi.front import CORS, UnderPrefix
 from gateway.ogcapi.items import items_endpoint
 from gateway.ogcapi.links import FollowRequest
 from gateway.ogcapi.outputs import output_dir, output_endpoint
-from gateway.ogcapi.visible import visible_collections
+from gateway.ogcapi.visible import visible_collections, visible_landing_page, visible_openapi
 from gateway.runtime import Runtime
 
 PREFIX = "/ogcapi"
@@ -112,6 +112,10 @@ def build_door(runtime: Runtime) -> Door:
     collection = PREFIX + "/collections/{collection_id}"
     tile = collection + "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
     items = items_endpoint(module)
+    config = runtime.config
+    listing = visible_collections(config, PREFIX)
+    landing = visible_landing_page(config, PREFIX)
+    described = visible_openapi(config, PREFIX, module.api_)
     routes: list[BaseRoute] = [
         Route(collection + "/items", items, methods=["GET", "POST", "OPTIONS"]),
         Route(
@@ -120,7 +124,10 @@ def build_door(runtime: Runtime) -> Door:
         Route(collection + "/coverage", with_query(module, coverages.get_collection_coverage)),
         Route(collection + "/map", with_query(module, maps.get_collection_map)),
         Route(tile, caching.answered(with_query(module, tiles.get_collection_tiles_data))),
-        Route(PREFIX + "/collections", with_query(module, visible_collections(runtime.config))),
+        Route(PREFIX + "/collections", with_query(module, listing)),
+        Route(PREFIX, with_query(module, landing)),
+        Route(PREFIX + "/", with_query(module, landing)),
+        Route(PREFIX + "/openapi", with_query(module, described)),
         *job_routes(module, PREFIX),
         Route(PREFIX + "/outputs/{name}", output_endpoint(output_dir(runtime))),
         Mount(PREFIX, app=module.APP),

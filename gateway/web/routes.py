@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.access.visible import may_use
 from gateway.config import GatewayConfig
 
 STATIC = Path(__file__).parent / "static"
@@ -27,16 +28,20 @@ async def favicon(request: Request) -> FileResponse:
 
 
 def layer_catalog(config: GatewayConfig) -> dict[str, Any]:
-    """Per layer, the catalog collection its dates come from and whether that collection
-    has a cloud mask (so the viewer can mark cloudy dates); the backdrop layer's name."""
+    """Per layer the caller may use (``gateway.access``), the catalog collection its dates
+    come from and whether that collection has a cloud mask (so the viewer can mark cloudy
+    dates); the backdrop layer's name (None: none, or not the caller's)."""
     layers = {}
     for layer in config.layers:
+        if not may_use(config, layer.name):
+            continue
         collection = config.collection(layer.collection)
         layers[layer.name] = {
             "collection": layer.collection,
             "cloudMask": bool(collection and collection.cloud_mask),
         }
-    return {"layers": layers, "backdrop": BACKDROP_LAYER if config.layer(BACKDROP_LAYER) else None}
+    backdrop = config.layer(BACKDROP_LAYER) and may_use(config, BACKDROP_LAYER)
+    return {"layers": layers, "backdrop": BACKDROP_LAYER if backdrop else None}
 
 
 async def layers(request: Request) -> JSONResponse:
