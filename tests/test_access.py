@@ -472,7 +472,9 @@ def test_the_viewer_lists_only_the_callers_layers(gateway):
         "layers": {"NDVI": {"collection": L2A, "cloudMask": True}},
         "backdrop": None,
     }
-    assert set(catalog(None)["layers"]) == {"TRUE_COLOR"}  # the anonymous grant
+    # The viewer draws its layers from the WMTS: none for a grant without it (the anonymous
+    # grant here has WMS only, and its TRUE_COLOR layer).
+    assert catalog(None) == catalog("wcs_only") == {"layers": {}, "backdrop": None}
     wrong = gateway.get("/viewer/layers.json", headers={"X-API-Key": "cdse_wrong"})
     assert wrong.status_code == 200 and wrong.json() == {"layers": {}, "backdrop": None}
 

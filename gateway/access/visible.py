@@ -32,6 +32,11 @@ def may_use(config: GatewayConfig, name: str) -> bool:
     return allows(current_caller().grant, config, name)
 
 
+def may_use_door(door: str) -> bool:
+    """Whether the current caller may use ``door`` (``wmts``, ``wcs``...)."""
+    return current_caller().grant.door(door)
+
+
 def may_use_collection(collection_id: str) -> bool:
     return current_caller().grant.collection(collection_id)
 

@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.access.visible import may_use
+from gateway.access.visible import may_use, may_use_door
 from gateway.config import GatewayConfig
 
 STATIC = Path(__file__).parent / "static"
@@ -30,7 +30,10 @@ async def favicon(request: Request) -> FileResponse:
 def layer_catalog(config: GatewayConfig) -> dict[str, Any]:
     """Per layer the caller may use (``gateway.access``), the catalog collection its dates
     come from and whether that collection has a cloud mask (so the viewer can mark cloudy
-    dates); the backdrop layer's name (None: none, or not the caller's)."""
+    dates); the backdrop layer's name (None: none, or not the caller's). None without the
+    WMTS door: the viewer draws its layers from it."""
+    if not may_use_door("wmts"):
+        return {"layers": {}, "backdrop": None}
     layers = {}
     for layer in config.layers:
         if not may_use(config, layer.name):
