@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -107,6 +107,14 @@ REMOTE_FIGURES = (
     ("gateway_remote_errors", "Failed S3 reads and failed STAC API tries."),
     ("gateway_remote_retries", "Retried tries (STAC API; GDAL retries S3 reads itself)."),
 )
+
+
+def job_metrics(states: Callable[[], dict[str, int]]) -> Iterator[Metric]:
+    """``gateway_jobs{state}``: the OGC API processes' jobs kept, by state (``states``)."""
+    jobs = GaugeMetricFamily("gateway_jobs", "Jobs kept, by state.", labels=("state",))
+    for state, count in states().items():
+        jobs.add_metric((state,), count)
+    yield jobs
 
 
 def remote_metrics(runtime: Runtime) -> Iterator[Metric]:
