@@ -100,12 +100,12 @@ class RuntimeCollector(Collector):
             yield from gauges()
 
 
-# Each remote service's figures: (metric name, help, tally names as label values or one name).
+# Each remote service's figures by service: (tally name, help); the metric is gateway_remote_*.
 REMOTE_FIGURES = (
-    ("gateway_remote_requests", "Requests to a remote service (S3: estimated; STAC: each try)."),
-    ("gateway_remote_bytes", "Bytes from a remote service (S3: estimated; STAC: answers)."),
-    ("gateway_remote_errors", "Failed S3 reads and failed STAC API tries."),
-    ("gateway_remote_retries", "Retried tries (STAC API; GDAL retries S3 reads itself)."),
+    ("requests", "Requests to a remote service (S3: estimated; STAC: each try)."),
+    ("bytes", "Bytes from a remote service (S3: estimated; STAC: answers)."),
+    ("errors", "Failed S3 reads and failed STAC API tries."),
+    ("retries", "Retried tries (STAC API; GDAL retries S3 reads itself)."),
 )
 
 
@@ -122,20 +122,18 @@ def remote_metrics(runtime: Runtime) -> Iterator[Metric]:
     counts = {name: tally.snapshot() for name, tally in runtime.remote_tallies.items()}
     if not counts:
         return
-    for name, help_text in REMOTE_FIGURES:
-        family = CounterMetricFamily(name, help_text, labels=("service",))
+    for figure, help_text in REMOTE_FIGURES:
+        family = CounterMetricFamily(f"gateway_remote_{figure}", help_text, labels=("service",))
         for service, figures in counts.items():
-            family.add_metric((service,), figures.get(name.rsplit("_", 1)[1], 0))
+            family.add_metric((service,), figures.get(figure, 0))
         yield family
     reads = CounterMetricFamily(
         "gateway_remote_reads",
         "Remote file reads by kind (opens, windows, copies).",
         labels=("service", "kind"),
     )
-    for service, figures in counts.items():
-        if service == "s3":
-            for kind in ("opens", "windows", "copies"):
-                reads.add_metric((service, kind), figures.get(kind, 0))
+    for kind in ("opens", "windows", "copies"):
+        reads.add_metric(("s3", kind), counts.get("s3", {}).get(kind, 0))
     yield reads
 
 
