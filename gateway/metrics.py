@@ -2,7 +2,9 @@
 
 Requests by door and status with their latency (counted at the HTTP edge, so every door and
 every refusal counts), requests refused for a spent quota by door, the tile cache's hits,
-misses, writes and errors, and the heavy renders running and waiting (the admission pool).
+misses, writes and errors, tile renders that waited for another's render or cache lock, the
+heavy renders running and waiting (the admission pool), the remote quotas, the requests,
+bytes, errors and retries to S3 and the STAC API, and what the doors add (jobs by state).
 With ``PROMETHEUS_MULTIPROC_DIR`` set (several uvicorn workers), prometheus-client keeps the
 request counters in files shared by the workers and ``/metrics`` sums them; the cache and
 admission figures are then the answering worker's.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -74,6 +76,15 @@ class RuntimeCollector(Collector):
         for operation, count in stats.items():
             cache.add_metric((operation,), count)
         yield cache
+        waits = CounterMetricFamily(
+            "gateway_tile_waits",
+            "Tile renders that waited: for the render of their block another request led in "
+            "this process (render), for another caller's cache lock (lock).",
+            labels=("on",),
+        )
+        waits.add_metric(("render",), self._runtime.tiles.render_joins)
+        waits.add_metric(("lock",), self._runtime.cache.stats.lock_waits)
+        yield waits
         admission = self._runtime.engine.admission
         if admission is not None:
             state = admission.state()
@@ -84,6 +95,46 @@ class RuntimeCollector(Collector):
             renders.add_metric(("waiting",), state["waiting"])
             yield renders
         yield from quota_metrics(self._runtime)
+        yield from remote_metrics(self._runtime)
+        for gauges in self._runtime.gauges:
+            yield from gauges()
+
+
+# Each remote service's figures by service: (tally name, help); the metric is gateway_remote_*.
+REMOTE_FIGURES = (
+    ("requests", "Requests to a remote service (S3: estimated; STAC: each try)."),
+    ("bytes", "Bytes from a remote service (S3: estimated; STAC: answers)."),
+    ("errors", "Failed S3 reads and failed STAC API tries."),
+    ("retries", "Retried tries (STAC API; GDAL retries S3 reads itself)."),
+)
+
+
+def job_metrics(states: Callable[[], dict[str, int]]) -> Iterator[Metric]:
+    """``gateway_jobs{state}``: the OGC API processes' jobs kept, by state (``states``)."""
+    jobs = GaugeMetricFamily("gateway_jobs", "Jobs kept, by state.", labels=("state",))
+    for state, count in states().items():
+        jobs.add_metric((state,), count)
+    yield jobs
+
+
+def remote_metrics(runtime: Runtime) -> Iterator[Metric]:
+    """What this process asked of S3 and the STAC API, counted whether or not a quota is set."""
+    counts = {name: tally.snapshot() for name, tally in runtime.remote_tallies.items()}
+    if not counts:
+        return
+    for figure, help_text in REMOTE_FIGURES:
+        family = CounterMetricFamily(f"gateway_remote_{figure}", help_text, labels=("service",))
+        for service, figures in counts.items():
+            family.add_metric((service,), figures.get(figure, 0))
+        yield family
+    reads = CounterMetricFamily(
+        "gateway_remote_reads",
+        "Remote file reads by kind (opens, windows, copies).",
+        labels=("service", "kind"),
+    )
+    for kind in ("opens", "windows", "copies"):
+        reads.add_metric(("s3", kind), counts.get("s3", {}).get(kind, 0))
+    yield reads
 
 
 def quota_metrics(runtime: Runtime) -> Iterator[Metric]:

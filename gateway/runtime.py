@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from prometheus_client.core import Metric
 
 from gateway.config import GatewayConfig, load_config
 from gateway.core.admission import Admission
@@ -16,6 +18,7 @@ from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
 from gateway.core.reader import RemoteCharge, SceneReader
 from gateway.core.storage import Storage
+from gateway.core.tally import Tally
 from gateway.core.tiles.service import TileService
 from gateway.core.upstream import Quota, QuotaLimits, make_quota
 from gateway.settings import Settings
@@ -40,6 +43,10 @@ class Runtime:
     tiles: TileService
     # The remote services' quotas in force, by name ("s3", "stac").
     remote_quotas: dict[str, Quota] = field(default_factory=dict)
+    # What this process asked of the remote services, by name ("s3": reads, "stac": requests).
+    remote_tallies: dict[str, Tally] = field(default_factory=dict)
+    # Figures read when ``/metrics`` is scraped, added by the doors that own them (jobs).
+    gauges: list[Callable[[], Iterator[Metric]]] = field(default_factory=list)
 
     def close(self) -> None:
         self.cache.close()
@@ -83,8 +90,11 @@ def stac_quota(settings: Settings) -> Quota | None:
     return make_quota("stac", limits, settings.redis_url, KEY_PREFIX)
 
 
-def make_catalog(settings: Settings, quota: Quota | None = None) -> CachedCatalog:
-    """The catalog; a STAC API's requests are charged to ``quota`` when one is given."""
+def make_catalog(
+    settings: Settings, quota: Quota | None = None, tally: Tally | None = None
+) -> CachedCatalog:
+    """The catalog; a STAC API's requests are counted in ``tally`` and charged to ``quota``
+    when they are given."""
     backend: StacApiCatalog | StaticCatalog
     if settings.stac_url:
         backend = StacApiCatalog(
@@ -92,6 +102,7 @@ def make_catalog(settings: Settings, quota: Quota | None = None) -> CachedCatalo
             timeout_s=settings.stac_timeout_s,
             retries=settings.stac_retries,
             quota=quota,
+            tally=tally,
         )
     else:
         backend = StaticCatalog(settings.static_catalog_dir)
@@ -130,7 +141,8 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
     quotas = {"s3": s3_quota(settings), "stac": stac_quota(settings)}
-    catalog = make_catalog(settings, quotas["stac"])
+    tallies = {"s3": Tally(), "stac": Tally()}
+    catalog = make_catalog(settings, quotas["stac"], tallies["stac"])
     admission = Admission(
         slots=settings.admission_slots,
         queue=settings.admission_queue,
@@ -141,6 +153,7 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         make_storage(settings),
         quota=quotas["s3"],
         charge=RemoteCharge(per_read=settings.s3_requests_per_read),
+        tally=tallies["s3"],
     )
     engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))
@@ -154,6 +167,7 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         times=times,
         tiles=TileService(engine, times, redis_url=settings.redis_url),
         remote_quotas={name: quota for name, quota in quotas.items() if quota is not None},
+        remote_tallies=tallies,
     )
 
 

@@ -166,6 +166,7 @@ def test_get_or_create_produces_once_for_concurrent_callers(cache: Cache) -> Non
         thread.join(20)
     assert calls == 1
     assert sorted(results) == [(b"rendered", False)] + [(b"rendered", True)] * 7
+    assert cache.stats.lock_waits == 7  # each waited once for the producer's lock
     assert get_or_create(cache, KEY, produce, ttl_ms=60_000) == (b"rendered", True)
 
 

@@ -19,6 +19,7 @@ from gateway.context import current_request_id
 from gateway.logs import RedactSecrets, RequestIdFilter, redact
 from gateway.settings import Settings
 from tests.support.gateway_server import GatewayServer
+from tests.support.metric_samples import samples
 from tests.support.redis_server import free_port
 
 SECRET = "s3cr3t-K3y-value"
@@ -208,16 +209,6 @@ def test_readyz_says_what_is_missing_with_503(sample_archive):
 # -- /metrics --------------------------------------------------------------------------------
 
 
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
     app = create_app(runtime=runtime, doors=("gateway.ows.mapproxy.door:build_door",))
     tile = "/wmts/1.0.0/NDVI/WebMercatorQuad/2025-06-13/13/4233/2683.png"
@@ -233,7 +224,7 @@ def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
 
     statuses, text = asyncio.run(run())
     assert statuses == [200, 200, 400, 200, 404]
-    found = _samples(text)
+    found = samples(text)
     assert found[("gateway_requests_total", (("door", "wmts"), ("status", "200")))] == 2
     assert found[("gateway_requests_total", (("door", "wms"), ("status", "400")))] == 1
     assert found[("gateway_requests_total", (("door", "healthz"), ("status", "200")))] == 1
@@ -246,6 +237,32 @@ def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
             == (after[operation])
         )
     assert after["hits"] > before["hits"]  # the second tile came from the cache
+
+
+def test_metrics_count_tile_renders_that_waited_for_their_block(sample_settings):
+    from gateway.runtime import build_runtime
+
+    fresh = build_runtime(sample_settings)  # an empty cache: both tiles must be rendered
+    app = create_app(runtime=fresh, doors=("gateway.ows.mapproxy.door:build_door",))
+    block = [
+        f"/wmts/1.0.0/NDVI/WebMercatorQuad/2025-06-13/13/4233/{row}.png" for row in (2682, 2683)
+    ]
+
+    async def run() -> tuple[list[int], str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            answers = await asyncio.gather(*(client.get(path) for path in block))
+            return [a.status_code for a in answers], (await client.get("/metrics")).text
+
+    try:
+        statuses, text = asyncio.run(run())
+    finally:
+        fresh.close()
+    assert statuses == [200, 200]
+    found = samples(text)
+    # the second tile of the 2x2 block waited for the first one's render, not for the lock
+    assert found[("gateway_tile_waits_total", (("on", "render"),))] == 1 == fresh.tiles.render_joins
+    assert found[("gateway_tile_waits_total", (("on", "lock"),))] == 0
 
 
 # -- graceful shutdown ---------------------------------------------------------------------

@@ -15,14 +15,17 @@ import pytest
 import redis
 
 from gateway.processes.jobs import PREFIX, JobStoreUnavailable
+from tests.support.metric_samples import samples
 from tests.support.ows_live import live_gateway
 from tests.support.process_checks import (
     BAND_MATH,
+    UTM_BOX,
     check_cog,
     execute,
     idle_scheduler,
     utm_reference,
 )
+from tests.support.quota_checks import left_today, units
 
 OGCAPI = ("gateway.ogcapi.door:build_door",)
 SUMMARY = {**BAND_MATH, "format": "json"}
@@ -231,3 +234,37 @@ def test_a_jobs_log_lines_carry_the_id_of_the_request_that_started_it(
         logger.setLevel(logging.NOTSET)
     assert (f"job {job_id} (band-math) started", "job-trace-9") in seen
     assert (f"job {job_id} (band-math) succeeded", "job-trace-9") in seen
+
+
+STATISTICS = {
+    "expression": "NDVI", "bbox": list(UTM_BOX), "crs": "EPSG:32631", "resolution": 20,
+    "time": "2025-06-01/2025-07-31", "resampling": "nearest",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("process", "inputs"), [("band-math", SUMMARY), ("statistics", STATISTICS)]
+)
+def test_an_async_job_is_charged_its_units_when_accepted_and_jobs_are_counted_by_state(
+    sample_settings, redis_url, scheduler, tmp_path, process, inputs
+):
+    """The idle scheduler keeps the async job accepted: its units are charged all the same,
+    as many as the same job run synchronously is charged; /metrics counts both jobs."""
+    quotas = {"quotas": True, "quotas_anonymous_units_per_day": 100.0}
+    settings = _settings(
+        sample_settings, tmp_path / "outputs", redis_url=redis_url, dask_scheduler=scheduler
+    )
+    with live_gateway(settings.model_copy(update=quotas), OGCAPI) as url:
+        ran = execute(url, process, inputs)
+        accepted = execute(url, process, inputs, prefer="respond-async")
+        metrics = samples(httpx.get(f"{url}/metrics").text)
+    assert ran.status_code == 200 and accepted.status_code == 201, accepted.text
+    spent = units(ran.headers)
+    assert spent > 0 and units(accepted.headers) == pytest.approx(spent, abs=1e-6)
+    # the headers show thousandths: the day's budget fell by the job's units, twice
+    assert left_today(accepted.headers) == pytest.approx(100 - 2 * spent, abs=2e-3)
+    assert left_today(accepted.headers) < left_today(ran.headers) < 100
+    jobs = {
+        labels[0][1]: value for (name, labels), value in metrics.items() if name == "gateway_jobs"
+    }
+    assert jobs == {"accepted": 1, "running": 0, "successful": 1, "failed": 0, "dismissed": 0}

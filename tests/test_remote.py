@@ -49,6 +49,7 @@ from gateway.core.request import build_request
 from gateway.core.storage import Storage
 from gateway.core.upstream import LocalCounters, Quota, QuotaExhausted, QuotaLimits
 from gateway.errors import UpstreamError
+from gateway.metrics import Metrics
 from gateway.ogcapi.features import feature_filter
 from gateway.ows.kvp import Kvp
 from gateway.ows.wfs.query import parse_query
@@ -59,6 +60,7 @@ from tests.support.bulk_stac import BULK, bulk_items, config_with, load_bulk
 from tests.support.counting_proxy import CountingProxy, Limits
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
 from tests.support.gateway_server import GatewayServer
+from tests.support.metric_samples import samples
 from tests.support.ows_live import live_gateway
 from tests.support.quota_load import coverages, fire
 from tests.support.remote_doors import DOOR_REQUESTS, cold, decode, fetch
@@ -512,9 +514,36 @@ def test_stac_api_5xx_bounded_retries_then_upstream_error():
     finally:
         server.close()
     assert server.count == 3  # the first try and 2 retries
+    assert catalog.tally.snapshot() == {"requests": 3, "errors": 3, "retries": 2}
     assert elapsed < 3.0
     assert info.value.status == 502
     assert info.value.message == "the catalog service did not answer"
+
+
+def test_stac_api_tries_errors_retries_and_bytes_are_counted():
+    root = b'{"type": "Catalog", "id": "t", "description": "t", "stac_version": "1.0.0", '
+    root += b'"links": []}'
+    missing = b'{"detail": "no such collection"}'
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        if server.count == 1:
+            _send(handler, 503, b'{"detail": "busy"}', "application/json")  # retried
+        elif handler.path.startswith("/collections/"):
+            _send(handler, 404, missing, "application/json")
+        else:
+            _send(handler, 200, root, "application/json")
+
+    server = _Misbehaving(answer)
+    try:
+        catalog = StacApiCatalog(server.url, timeout_s=2.0, retries=2)
+        with pytest.raises(UpstreamError):
+            catalog.declared_extent("nowhere")
+    finally:
+        server.close()
+    assert server.count == 3  # the root (503, then 200 on the retry), the collection (404)
+    figures = catalog.tally.snapshot()
+    # bytes of the answers requests saw (urllib3 drops the retried 503's)
+    assert figures == {"requests": 3, "errors": 2, "retries": 1, "bytes": len(root + missing)}
 
 
 def test_stac_api_429_is_retried_with_backoff_and_each_try_charged_to_the_quota():
@@ -574,6 +603,10 @@ def test_s3_5xx_is_retried_a_bounded_number_of_times_then_upstream_error(runtime
     assert len(object_gets) == 4  # GDAL_HTTP_MAX_RETRY = 3 after the first try
     assert len({s[1] for s in object_gets}) == 1  # the first failing file ends the map
     assert server.count <= 5  # plus GDAL's one "is it a folder?" listing after the failure
+    # counted with no quota set: the open's estimated request, and the failed read
+    assert broken.remote_tallies["s3"].snapshot() == {
+        "opens": 1, "requests": 1, "bytes": 0, "errors": 1,
+    }  # fmt: skip
     assert 1.0 < elapsed < 8.0  # back-off 0.5 s, doubling
 
 
@@ -773,6 +806,36 @@ def test_zoomed_in_cog_tile_costs_at_most_two_ranges_per_band(remote, s3):
     again = tile_request(remote.config, bounds, layer="MOSAIC_NDVI", format="jpeg")
     _, repeat = measure(s3.proxy, lambda: remote.engine.render(again))
     assert repeat.requests == 0
+
+
+def test_remote_reads_and_stac_requests_are_counted_as_the_quota_charges_them(s3, stac, tmp_path):
+    quota = dict(s3_max_connections=8, s3_requests_per_minute=10_000, s3_bytes_per_month=2**40)
+    charged = build_runtime(_remote_settings(s3, stac, tmp_path, **quota))
+    request = tile_request(charged.config, tile_bounds(*WEST, 15), layer="MOSAIC_NDVI")
+    stac.proxy.reset()
+    try:
+        assert not charged.engine.render(request).cached
+        exposition = Metrics(charged).exposition().decode()
+    finally:
+        charged.close()
+    s3_figures = charged.remote_tallies["s3"].snapshot()
+    assert s3_figures["opens"] == s3_figures["windows"] == 2  # B04 and B08, one COG each
+    assert "copies" not in s3_figures and "errors" not in s3_figures
+    state = charged.remote_quotas["s3"].state()
+    assert (s3_figures["requests"], s3_figures["bytes"]) == (
+        state["requests_last_minute"], state["bytes_this_month"]
+    )  # fmt: skip
+    searched = stac.proxy.hits()
+    stac_figures = charged.remote_tallies["stac"].snapshot()
+    assert stac_figures["requests"] == len(searched) > 0
+    assert stac_figures["bytes"] == sum(hit.body_bytes for hit in searched)
+    found = samples(exposition)
+    for service, figures in (("s3", s3_figures), ("stac", stac_figures)):
+        for figure in ("requests", "bytes"):
+            labels = (("service", service),)
+            assert found[(f"gateway_remote_{figure}_total", labels)] == figures[figure]
+    opens = (("kind", "opens"), ("service", "s3"))
+    assert found[("gateway_remote_reads_total", opens)] == 2
 
 
 def test_zoomed_in_jp2_tile_needs_no_more_requests_than_gdal_srcwin(remote, s3):

@@ -35,12 +35,14 @@ KEY_PREFIX = "cdsegw"
 
 @dataclass
 class CacheStats:
-    """Thread-safe counters of cache operations (each ``get`` is one hit or one miss)."""
+    """Thread-safe counters of cache operations (each ``get`` is one hit or one miss), and of
+    ``get_or_create`` calls that waited for another caller's lock."""
 
     hits: int = 0
     misses: int = 0
     sets: int = 0
     errors: int = 0
+    lock_waits: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, count: int = 1) -> None:
@@ -397,6 +399,7 @@ def get_or_create(
         return value, True
     deadline = time.monotonic() + wait_ms / 1000
     delay = 0.005
+    waited = False
     while True:
         if cache.acquire_lock(key, lock_ttl_ms):
             try:
@@ -411,6 +414,9 @@ def get_or_create(
                 cache.release_lock(key)
         if time.monotonic() >= deadline:
             break
+        if not waited:
+            waited = True
+            cache.stats.add("lock_waits")
         time.sleep(delay)
         delay = min(delay * 2, 0.025)
         value = cache.get(key)

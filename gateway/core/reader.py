@@ -19,6 +19,7 @@ from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
 from gateway.core.storage import Storage
+from gateway.core.tally import Tally
 from gateway.core.upstream import Lease, Quota
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
 from gateway.errors import InvalidParameterValue, UpstreamError
@@ -96,9 +97,10 @@ def _baseline_at_least(version: str | None, minimum: tuple[int, int]) -> bool:
 class SceneReader:
     """Reads bands of scenes through one storage; stateless apart from its configuration.
 
-    With a ``quota``, every read of a remote file (opening it, reading a window, copying it
-    into the COG cache) holds one of the key's connection slots and charges its estimated
-    requests and bytes first (``RemoteCharge``).
+    Every read of a remote file (opening it, reading a window, copying it into the COG
+    cache) is counted in ``tally`` with its estimated requests and bytes (``RemoteCharge``);
+    with a ``quota`` it also holds one of the key's connection slots and charges them first.
+    Reads that fail count as ``errors``.
     """
 
     def __init__(
@@ -107,10 +109,12 @@ class SceneReader:
         cog_cache: CogCache | None = None,
         quota: Quota | None = None,
         charge: RemoteCharge | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self._storage = storage
         self._quota = quota
         self._charge = charge or RemoteCharge()
+        self.tally = tally if tally is not None else Tally()
         self._cog_cache = cog_cache if cog_cache is not None else default_cog_cache(storage)
         self._datasets = OpenDatasets()
         storage.protect_logs()
@@ -184,29 +188,39 @@ class SceneReader:
         path = self._storage.gdal_path(asset.href)
         cache = self._cog_cache
         local = cache.existing(path) if cache is not None else None
-        remote = local is None and self._quota is not None and path.startswith("/vsi")
+        remote = local is None and path.startswith("/vsi")
         lease = self._quota.lease() if remote and self._quota is not None else None
         try:
             with lease if lease is not None else contextlib.nullcontext():
                 if local is None:
-                    if lease is not None and not self._datasets.is_open(path):
-                        lease.take(self._charge.open)
+                    if remote and not self._datasets.is_open(path):
+                        self._spend(lease, "opens", self._charge.open, 0)
                     src = self._datasets.get(path)
                     if cache is None or not cache.wants(src, grid):
-                        if lease is not None:
-                            self._charge.window(lease, src, grid)
+                        if remote:
+                            self._spend(lease, "windows", *self._charge.window(src, grid))
                         source = self._read(path, asset, grid, resampling)
                         if cache is not None:
                             cache.count_read(src)
                         return source
-                    if lease is not None:
-                        self._charge.whole_file(lease, src)
+                    if remote:
+                        self._spend(lease, "copies", *self._charge.whole_file(src))
                     local = cache.local_copy(src)  # the whole file would come over the wire
             return self._read(local, asset, grid, resampling)
         except (rasterio.errors.RasterioIOError, CPLE_BaseError) as exc:
+            self.tally.add("errors")
             self._datasets.discard(path)
             log.warning("cannot read asset %s: %s", asset.key, self._storage.redact(str(exc)))
             raise UpstreamError("the storage service could not deliver a scene") from exc
+
+    def _spend(self, lease: Lease | None, kind: str, requests: int, nbytes: int) -> None:
+        """Count one remote read of ``kind`` with its estimate; charge it to the lease."""
+        tally = self.tally
+        tally.add(kind)
+        tally.add("requests", requests)
+        tally.add("bytes", nbytes)
+        if lease is not None:
+            lease.take(requests, nbytes)
 
     def _read(self, path: str, asset: Asset, grid: Grid, resampling: str) -> SourceArray | None:
         """Read from the file level that fits the grid, opened as a dataset of its own."""
@@ -232,18 +246,18 @@ class RemoteCharge:
     open: int = 1
     chunk: int = 2 * 2**20
 
-    def window(self, lease: Lease, src: DatasetReader, grid: Grid) -> None:
-        """Charge the window of ``src`` that ``grid`` reads (at the output's size, plus a
-        block of the file for the edges)."""
+    def window(self, src: DatasetReader, grid: Grid) -> tuple[int, int]:
+        """Requests and bytes of the window of ``src`` that ``grid`` reads (at the output's
+        size, plus a block of the file for the edges)."""
         block_h, block_w = src.block_shapes[0]
         pixels = grid.width * grid.height + block_h * block_w
         nbytes = min(pixels, src.width * src.height) * _itemsize(src) * src.count
-        lease.take(self.per_read + nbytes // self.chunk, nbytes)
+        return self.per_read + nbytes // self.chunk, nbytes
 
-    def whole_file(self, lease: Lease, src: DatasetReader) -> None:
-        """Charge a copy of all of ``src`` (its full-resolution pixels)."""
+    def whole_file(self, src: DatasetReader) -> tuple[int, int]:
+        """Requests and bytes of a copy of all of ``src`` (its full-resolution pixels)."""
         nbytes = src.width * src.height * _itemsize(src) * src.count
-        lease.take(self.per_read + nbytes // self.chunk, nbytes)
+        return self.per_read + nbytes // self.chunk, nbytes
 
 
 def _itemsize(src: DatasetReader) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from gateway import registry
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.forwarded import configured_root
+from gateway.metrics import job_metrics
 from gateway.ogcapi._compat import advertise_features_classes, fix_error_answers, load_app
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
@@ -136,8 +138,14 @@ def build_door(runtime: Runtime) -> Door:
     manager: Any = getattr(module.api_, "manager", None)
     if manager is not None and hasattr(manager, "start_cleanup"):
         manager.start_cleanup()
+    gauges = None
+    if manager is not None and hasattr(manager, "job_states"):
+        gauges = functools.partial(job_metrics, manager.job_states)
+        runtime.gauges.append(gauges)  # /metrics reads the jobs by state when scraped
 
     def close() -> None:
+        if gauges is not None:
+            runtime.gauges.remove(gauges)
         if manager is not None and hasattr(manager, "close"):
             manager.close()
         registry.unregister(runtime_key)

@@ -13,7 +13,7 @@ from gateway.errors import InvalidParameterValue
 from gateway.processes.area import Area, build_area
 from gateway.processes.base import GatewayProcessor
 from gateway.processes.chunks import Chunk, split_grid
-from gateway.processes.common import resolve_source, source_request
+from gateway.processes.common import resolve_source, source_request, units_of
 from gateway.processes.mosaic import Values, chunk_values, stitch
 from gateway.processes.plan import Plan, worker_runtime
 from gateway.runtime import Runtime
@@ -72,7 +72,8 @@ def encode(
 
 
 def plan_values(inputs: dict[str, Any], runtime: Runtime, settings: Settings):
-    """Source, area, chunks and their tasks, validated (shared by band-math and export)."""
+    """Source, area, chunks, their tasks and their units, validated (shared by band-math
+    and export)."""
     source = resolve_source(runtime.config, inputs)
     area = build_area(inputs)
     # The whole area must fit the engine's size limits, as one map would.
@@ -80,11 +81,12 @@ def plan_values(inputs: dict[str, Any], runtime: Runtime, settings: Settings):
     runtime.engine.expression(request)
     chunks = split_grid(area.grid)
     tasks = [(chunk_values, (settings, source, area, chunk)) for chunk in chunks]
-    return source, area, chunks, tasks, request
+    units = units_of(runtime, (source_request(runtime, source, chunk.grid) for chunk in chunks))
+    return source, area, chunks, tasks, units
 
 
 def plan_band_math(inputs: dict[str, Any], runtime: Runtime, settings: Settings) -> Plan:
-    source, area, chunks, tasks, _ = plan_values(inputs, runtime, settings)
+    source, area, chunks, tasks, units = plan_values(inputs, runtime, settings)
     fmt = str(inputs.get("format") or "cog").lower()
     if fmt not in FORMATS:
         raise InvalidParameterValue(f"format must be one of {', '.join(FORMATS)}", locator="format")
@@ -92,7 +94,7 @@ def plan_band_math(inputs: dict[str, Any], runtime: Runtime, settings: Settings)
     if fmt == "png" and runtime.config.style(style) is None:
         raise InvalidParameterValue("unknown style", locator="style")
     combine = functools.partial(encode, settings, area, source.names, chunks, fmt, style)
-    return Plan(tasks=tasks, combine=combine)
+    return Plan(tasks=tasks, combine=combine, units=units)
 
 
 class BandMathProcessor(GatewayProcessor):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,3 +95,8 @@ def source_request(
         resampling=source.resampling,
         times=runtime.times,
     )
+
+
+def units_of(runtime: Runtime, requests: Iterable[RenderRequest]) -> float:
+    """The processing units the engine charges for rendering each of ``requests``."""
+    return sum(runtime.engine.units(request) for request in requests)

@@ -52,10 +52,10 @@ def write_cog(
 
 
 def plan_export(inputs: dict[str, Any], runtime: Runtime, settings: Settings) -> Plan:
-    source, area, chunks, tasks, _ = plan_values(inputs, runtime, settings)
+    source, area, chunks, tasks, units = plan_values(inputs, runtime, settings)
     name = f"export-{uuid.uuid4().hex}.tif"
     combine = functools.partial(write_cog, settings, area, source.names, chunks, name)
-    return Plan(tasks=tasks, combine=combine)
+    return Plan(tasks=tasks, combine=combine, units=units)
 
 
 class ExportProcessor(GatewayProcessor):

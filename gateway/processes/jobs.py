@@ -312,6 +312,10 @@ def job_store(settings: Settings) -> JobStore:
 # -- the rules -------------------------------------------------------------------------------
 
 
+# A job's states (OGC API - Processes' statusCode).
+STATES = ("accepted", "running", "successful", "failed", "dismissed")
+
+
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -451,6 +455,16 @@ class Jobs:
             self.store.check()  # the answer is the same, but tell when jobs are unavailable
             return []
         return [job for job in self.store.list() if job.get("owner") == caller]
+
+    def by_state(self) -> dict[str, int]:
+        """How many jobs the store keeps in each state, every caller's (one read of the
+        store: its jobs expire, so they stay few)."""
+        counts = dict.fromkeys(STATES, 0)
+        for job in self.store.list():
+            state = job.get("status")
+            if state in counts:
+                counts[state] += 1
+        return counts
 
     def result(self, job: dict[str, Any]) -> bytes | None:
         job_id = job["identifier"]

@@ -2,7 +2,9 @@
 
 Inputs are validated and the work planned before a job is recorded, so a rejected request
 leaves nothing behind; every job (sync or async) then needs a place under the admission
-limits. Errors reach the door as GatewayErrors, which it answers as problem details.
+limits. A synchronous job's renders charge the request's meter as they run; an asynchronous
+job's planned units are charged to the request that submits it, once it is accepted.
+Errors reach the door as GatewayErrors, which it answers as problem details.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pygeoapi.process.base import BaseProcessor
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import JobStatus, RequestedProcessExecutionMode
 
-from gateway.context import current, current_request_id
+from gateway.context import charge, current, current_request_id
 from gateway.errors import GatewayError, NotFound
 from gateway.processes.cleanup import Cleanup
 from gateway.processes.cluster import get_client
@@ -97,6 +99,14 @@ class DaskRedisManager(BaseManager):
         self.jobs.dismiss(job_id, current().caller)
         return True
 
+    def job_states(self) -> dict[str, int]:
+        """Jobs by state: the job store's (none while it is down) and this process's."""
+        counts = self.local_jobs.by_state()
+        with contextlib.suppress(JobStoreUnavailable):
+            for state, count in self.jobs.by_state().items():
+                counts[state] += count
+        return counts
+
     # -- execution -------------------------------------------------------------------------
     def execute_process(
         self,
@@ -116,6 +126,8 @@ class DaskRedisManager(BaseManager):
         if execution_mode == RequestedProcessExecutionMode.respond_async:
             self.jobs.start(job)
             self._submit(processor, job_id, data_dict)
+            # Its renders run on the cluster, outside this request: charge their units now.
+            charge(plan.units)
             accepted = {"Preference-Applied": RequestedProcessExecutionMode.respond_async.value}
             return job_id, "application/json", None, JobStatus.accepted, accepted
         mimetype, outputs = self._run_sync(self._admit_sync(job), job_id, plan)

@@ -35,11 +35,13 @@ def worker_runtime(settings: Settings) -> Runtime:
 @dataclass
 class Plan:
     """``tasks`` run anywhere (picklable functions and arguments); ``combine`` joins their
-    results, in task order, into ``(media type, payload)``."""
+    results, in task order, into ``(media type, payload)``. ``units``: the processing units
+    the tasks' renders cost (what a caller is charged for a job run elsewhere)."""
 
     tasks: list[Task]
     combine: Callable[[Sequence[Any]], tuple[str, Any]]
     labels: list[str] = field(default_factory=list)
+    units: float = 0.0
 
 
 def run_here(plan: Plan, progress: Progress | None = None) -> tuple[str, Any]:

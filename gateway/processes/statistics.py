@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from gateway.config import CloudMask
 from gateway.errors import InvalidParameterValue, LimitExceeded
 from gateway.processes.area import Area, build_area
 from gateway.processes.base import GatewayProcessor
 from gateway.processes.chunks import Chunk, split_grid
-from gateway.processes.common import Source, resolve_source, source_request
+from gateway.processes.common import Source, resolve_source, source_request, units_of
 from gateway.processes.intervals import interval_query, iso, split_intervals
 from gateway.processes.plan import Plan, worker_runtime
 from gateway.runtime import Runtime
@@ -35,13 +36,18 @@ DEFAULT_BINS = 10
 MAX_CELLS = 50_000_000
 
 
+def cloud_mask_of(runtime: Runtime, source: Source) -> CloudMask | None:
+    """The cloud-mask band the statistics read beside the source's, if it masks clouds."""
+    collection = runtime.config.collection(source.collection)
+    return collection.cloud_mask if collection and source.cloud_mask else None
+
+
 def chunk_statistics(
     settings: Settings, source: Source, area: Area, chunk: Chunk, time: str
 ) -> dict[str, Any]:
     """Valid values inside the polygon and the pixel counts of one chunk and interval."""
     runtime = worker_runtime(settings)
-    collection = runtime.config.collection(source.collection)
-    mask_band = collection.cloud_mask if collection and source.cloud_mask else None
+    mask_band = cloud_mask_of(runtime, source)
     request = source_request(
         runtime, source, chunk.grid, time=time, extra=mask_band.band if mask_band else None
     )
@@ -209,8 +215,16 @@ def plan_statistics(inputs: dict[str, Any], runtime: Runtime, settings: Settings
         )
     chunks = split_grid(area.grid)
     # Validate the expression once, before any task is queued.
-    first = source_request(runtime, source, chunks[0].grid, time=interval_query(*intervals[0]))
+    when = interval_query(*intervals[0])
+    first = source_request(runtime, source, chunks[0].grid, time=when)
     runtime.engine.expression(first)
+    # Each interval reads every chunk: the units of one interval's chunks, times the intervals.
+    mask_band = cloud_mask_of(runtime, source)
+    extra = mask_band.band if mask_band else None
+    per_interval = units_of(
+        runtime,
+        (source_request(runtime, source, chunk.grid, time=when, extra=extra) for chunk in chunks),
+    )
     tasks = [
         (chunk_statistics, (settings, source, area, chunk, interval_query(start, stop)))
         for start, stop in intervals
@@ -225,7 +239,7 @@ def plan_statistics(inputs: dict[str, Any], runtime: Runtime, settings: Settings
         _histogram_spec(inputs.get("histogram")),
         fmt,
     )
-    return Plan(tasks=tasks, combine=combine)
+    return Plan(tasks=tasks, combine=combine, units=per_interval * len(intervals))
 
 
 class StatisticsProcessor(GatewayProcessor):

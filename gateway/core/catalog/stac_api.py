@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from typing import Any, cast
 from urllib.parse import quote
 
+import requests
 from pystac_client import Client
+from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
@@ -24,6 +26,7 @@ from gateway.core.catalog.models import (
     order_scenes,
     scene_from_item,
 )
+from gateway.core.tally import Tally
 from gateway.core.upstream import Quota
 from gateway.errors import GatewayError, UpstreamError
 
@@ -66,30 +69,42 @@ def search_parameters(query: SearchQuery, page_size: int = 100) -> dict[str, Any
     return params
 
 
+RETRIED_STATUSES = (429, 500, 502, 503, 504)
+
+
 class ChargedRetry(Retry):
     """urllib3's retries (backoff with jitter, ``Retry-After`` obeyed), each charged to a
-    quota before it goes out."""
+    quota before it goes out; each failed try and each retry counted in ``tally``."""
 
-    def __init__(self, *args: Any, quota: Quota | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, quota: Quota | None = None, tally: Tally | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.quota = quota
+        self.tally = tally if tally is not None else Tally()
 
     def new(self, **kwargs: Any) -> ChargedRetry:
         retry = cast(ChargedRetry, super().new(**kwargs))
-        retry.quota = self.quota
+        retry.quota, retry.tally = self.quota, self.tally
         return retry
 
     def increment(self, *args: Any, **kwargs: Any) -> Retry:  # type: ignore[override]
-        retry = super().increment(*args, **kwargs)
+        self.tally.add("errors")  # urllib3 calls this on each failed try (error or status)
+        retry = super().increment(*args, **kwargs)  # raises when no retry is left
+        self.tally.add("retries")
+        self.tally.add("requests")
         if self.quota is not None:
             self.quota.take(1)
         return retry
 
 
 class ChargedStacApiIO(StacApiIO):
-    """pystac-client's HTTP, each request charged to a quota first (waiting in line)."""
+    """pystac-client's HTTP, each request charged to a quota first (waiting in line) and
+    counted in ``tally`` (and as an error when it fails without a retry: the retries count
+    their own); ``count_bytes`` counts the answers' bytes."""
 
     quota: Quota | None = None
+    tally: Tally = Tally()
 
     def request(
         self,
@@ -98,14 +113,28 @@ class ChargedStacApiIO(StacApiIO):
         headers: dict[str, str] | None = None,
         parameters: dict[str, Any] | None = None,
     ) -> str:
+        self.tally.add("requests")
         if self.quota is not None:
             self.quota.take(1)
-        return super().request(href, method=method, headers=headers, parameters=parameters)
+        try:
+            answer = super().request(href, method=method, headers=headers, parameters=parameters)
+        except APIError as exc:
+            status = getattr(exc, "status_code", None)  # set only for an HTTP answer
+            if status is not None and status not in RETRIED_STATUSES:
+                self.tally.add("errors")  # an answer urllib3 does not retry (404, 400, ...)
+            raise
+        return answer
+
+    def count_bytes(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """A ``requests`` response hook: the answer's bytes as sent (compressed or not)."""
+        sent = response.headers.get("Content-Length")
+        self.tally.add("bytes", int(sent) if sent and sent.isdigit() else len(response.content))
 
 
 class StacApiCatalog:
     """Searches a STAC API with bounded retries on time-outs, 429 and 5xx answers; with a
-    ``quota``, every request (retries included) is charged to it first."""
+    ``quota``, every request (retries included) is charged to it first. ``tally`` counts the
+    requests (each try), failed tries, retries and answers' bytes."""
 
     def __init__(
         self,
@@ -115,9 +144,11 @@ class StacApiCatalog:
         retries: int = 3,
         page_size: int = 100,
         quota: Quota | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self._url = url
         self.quota = quota
+        self.tally = tally if tally is not None else Tally()
         self._timeout_s = timeout_s
         self._retries = retries
         self._page_size = page_size
@@ -132,12 +163,14 @@ class StacApiCatalog:
                     total=self._retries,
                     backoff_factor=0.2,
                     backoff_jitter=0.2,
-                    status_forcelist=(429, 500, 502, 503, 504),
+                    status_forcelist=RETRIED_STATUSES,
                     allowed_methods=None,  # POST /search is safe to repeat
                     quota=self.quota,
+                    tally=self.tally,
                 )
                 io = ChargedStacApiIO(timeout=self._timeout_s, max_retries=retry)
-                io.quota = self.quota
+                io.quota, io.tally = self.quota, self.tally
+                io.session.hooks["response"].append(io.count_bytes)
                 client = Client.open(self._url, stac_io=io, timeout=self._timeout_s)
                 # Many STAC APIs (CDSE included) sort without advertising the class.
                 client.add_conforms_to("SORT")

@@ -41,12 +41,14 @@ class Flights:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flying: dict[Hashable, Future[None]] = {}
+        self.joined = 0  # callers that waited for a render another one led
 
     def join(self, block: Hashable) -> Flight:
         """The render of ``block`` under way, else a new one that this caller leads."""
         with self._lock:
             done = self._flying.get(block)
             if done is not None:
+                self.joined += 1
                 return Flight(block, done, leads=False)
             done = self._flying[block] = Future()
             return Flight(block, done, leads=True)

@@ -117,6 +117,11 @@ class TileService:
         self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
         self._flights = Flights()
 
+    @property
+    def render_joins(self) -> int:
+        """Tile requests that waited for the render of their block another one led."""
+        return self._flights.joined
+
     # -- requests and keys -------------------------------------------------------------
 
     def request(self, address: TileAddress, params: TileParams) -> RenderRequest:
