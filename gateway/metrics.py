@@ -13,6 +13,7 @@ admission figures are then the answering worker's.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from starlette.types import Scope
 
 from gateway.runtime import Runtime
 
@@ -36,14 +38,54 @@ def door_of(path: str) -> str:
     return first if first in DOORS else "other"
 
 
+# The KVP operations of the classic doors, as label values (anything else: "other").
+OWS_OPERATIONS = frozenset({
+    "getcapabilities", "getmap", "getfeatureinfo", "getlegendgraphic", "gettile",
+    "getcoverage", "describecoverage", "getfeature", "describefeaturetype",
+    "getpropertyvalue", "liststoredqueries", "describestoredqueries",
+})  # fmt: skip
+# The OGC API resources, as label values, by a path's last word that names one.
+OGCAPI_RESOURCES = frozenset({
+    "collections", "items", "map", "tiles", "coverage", "queryables", "processes",
+    "execution", "jobs", "results", "conformance", "openapi",
+})  # fmt: skip
+_REQUEST = re.compile(rb"(?:^|&)request=([a-z]{1,40})")
+
+
+def operation_of(door: str, path: str, query: bytes) -> str:
+    """What a request asks, as a bounded label: the KVP REQUEST of the classic doors
+    (``gettile`` for a WMTS REST tile), the resource of an OGC API path, else ``-``."""
+    if door in ("wms", "wmts", "wcs", "wfs", "ows"):
+        found = _REQUEST.search(query.lower()) if query else None
+        if found is not None:
+            name = found.group(1).decode()
+            return name if name in OWS_OPERATIONS else "other"
+        if door == "wmts" and "/1.0.0/" in path:
+            return "getcapabilities" if path.endswith("Capabilities.xml") else "gettile"
+        return "other"
+    if door == "ogcapi":
+        words = [w for w in path.split("/")[2:] if w]
+        for word in reversed(words):
+            if word in OGCAPI_RESOURCES:
+                return word
+        return "landing" if not words else "other"
+    return "-"
+
+
+def caller_class(scope: Scope) -> str:
+    """``anonymous``, ``key``, ``token`` or ``basic`` (access control's caller, duck-typed)."""
+    kind = getattr(scope.get("gateway.caller"), "kind", None)
+    return kind if kind in ("key", "token", "basic") else "anonymous"
+
+
 class RequestMetrics:
-    """Requests by door and status, and their latency; one per app."""
+    """Requests by door, operation, status and caller class, and their latency; one per app."""
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.requests = Counter(
             "gateway_requests",
-            "Requests answered, by door and HTTP status.",
-            ("door", "status"),
+            "Requests answered, by door, operation, HTTP status and caller class.",
+            ("door", "operation", "status", "caller"),
             registry=registry,
         )
         self.latency = Histogram(
@@ -54,9 +96,11 @@ class RequestMetrics:
             registry=registry,
         )
 
-    def observe(self, path: str, status: int, started: float) -> None:
+    def observe(self, scope: Scope, status: int, started: float) -> None:
+        path = scope["path"]
         door = door_of(path)
-        self.requests.labels(door, str(status)).inc()
+        operation = operation_of(door, path, scope.get("query_string", b""))
+        self.requests.labels(door, operation, str(status), caller_class(scope)).inc()
         self.latency.labels(door).observe(time.perf_counter() - started)
 
 

@@ -209,8 +209,11 @@ def test_readyz_says_what_is_missing_with_503(sample_archive):
 # -- /metrics --------------------------------------------------------------------------------
 
 
-def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
-    app = create_app(runtime=runtime, doors=("gateway.ows.mapproxy.door:build_door",))
+def test_metrics_count_requests_by_door_operation_status_and_caller(runtime):
+    app = create_app(
+        runtime=runtime,
+        doors=("gateway.ows.mapproxy.door:build_door", "gateway.ogcapi.door:build_door"),
+    )
     tile = "/wmts/1.0.0/NDVI/WebMercatorQuad/2025-06-13/13/4233/2683.png"
     before = runtime.cache.stats.snapshot()
 
@@ -218,17 +221,27 @@ def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             statuses = [(await client.get(path)).status_code for path in (
-                tile, tile, "/wms?SERVICE=WMS&REQUEST=Nonsense", "/healthz", "/nowhere",
+                tile, tile, "/wms?SERVICE=WMS&REQUEST=Nonsense",
+                "/wms?service=WMS&request=GetCapabilities", "/healthz", "/nowhere",
+                "/ogcapi/collections?f=json", "/ogcapi/collections/sentinel-2-l2a/items?limit=1",
             )]  # fmt: skip
             return statuses, (await client.get("/metrics")).text
 
     statuses, text = asyncio.run(run())
-    assert statuses == [200, 200, 400, 200, 404]
+    assert statuses == [200, 200, 400, 200, 200, 404, 200, 200]
     found = samples(text)
-    assert found[("gateway_requests_total", (("door", "wmts"), ("status", "200")))] == 2
-    assert found[("gateway_requests_total", (("door", "wms"), ("status", "400")))] == 1
-    assert found[("gateway_requests_total", (("door", "healthz"), ("status", "200")))] == 1
-    assert found[("gateway_requests_total", (("door", "other"), ("status", "404")))] == 1
+
+    def requests(door: str, operation: str, status: str) -> float:
+        labels = (("caller", "anonymous"), ("door", door), ("operation", operation))
+        return found[("gateway_requests_total", (*labels, ("status", status)))]
+
+    assert requests("wmts", "gettile", "200") == 2
+    assert requests("wms", "other", "400") == 1
+    assert requests("wms", "getcapabilities", "200") == 1
+    assert requests("healthz", "-", "200") == 1
+    assert requests("other", "-", "404") == 1
+    assert requests("ogcapi", "collections", "200") == 1
+    assert requests("ogcapi", "items", "200") == 1
     assert found[("gateway_request_duration_seconds_count", (("door", "wmts"),))] == 2
     after = runtime.cache.stats.snapshot()
     for operation in ("hits", "misses"):
@@ -237,6 +250,28 @@ def test_metrics_count_requests_by_door_and_status_and_the_tile_cache(runtime):
             == (after[operation])
         )
     assert after["hits"] > before["hits"]  # the second tile came from the cache
+
+
+@pytest.mark.parametrize(
+    ("door", "path", "query", "operation"),
+    [
+        ("wms", "/wms", b"SERVICE=WMS&REQUEST=GetMap&LAYERS=NDVI", "getmap"),
+        ("wmts", "/wmts", b"service=WMTS&request=GetTile", "gettile"),
+        ("wmts", "/wmts/1.0.0/WMTSCapabilities.xml", b"", "getcapabilities"),
+        ("ows", "/ows", b"SERVICE=WCS&REQUEST=GetCoverage", "getcoverage"),
+        ("wfs", "/wfs", b"REQUEST=" + b"x" * 5000, "other"),
+        ("wcs", "/wcs", b"REQUEST=GetCoverage%00", "getcoverage"),
+        ("wcs", "/wcs", b"", "other"),
+        ("ogcapi", "/ogcapi", b"", "landing"),
+        ("ogcapi", "/ogcapi/collections/NDVI/map", b"", "map"),
+        ("ogcapi", "/ogcapi/jobs/abc/results", b"", "results"),
+        ("ogcapi", "/ogcapi/collections/NDVI/<script>", b"", "collections"),
+    ],
+)
+def test_the_operation_label_is_one_of_a_few_whatever_the_request(door, path, query, operation):
+    from gateway.metrics import operation_of
+
+    assert operation_of(door, path, query) == operation
 
 
 def test_metrics_count_tile_renders_that_waited_for_their_block(sample_settings):
@@ -389,3 +424,38 @@ def test_a_quick_request_is_not_logged(sample_settings, caplog):
     with caplog.at_level(logging.WARNING, logger="gateway.edge.middleware"):
         assert _get(app, "/healthz").status_code == 200
     assert not [r for r in caplog.records if "slow request" in r.getMessage()]
+
+
+def test_metrics_name_the_caller_class_access_control_found(sample_settings, tmp_path):
+    from gateway.access.grants import Grant
+    from gateway.access.keys import FileKeyStore, create
+
+    store = FileKeyStore(tmp_path / "keys.json")
+    key, _ = create(store, "ops", Grant())
+    (tmp_path / "access.yaml").write_text("anonymous: {}\n")
+    settings = sample_settings.model_copy(
+        update={
+            "access": "on",
+            "access_file": tmp_path / "access.yaml",
+            "access_key_file": store.path,
+        }
+    )
+    app = create_app(settings, doors=("gateway.ows.wcs.door:build_door",))
+    query = "/wcs?SERVICE=WCS&REQUEST=GetCapabilities"
+
+    async def run() -> str:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            assert (await client.get(query, headers={"X-API-Key": key})).status_code == 200
+            assert (await client.get(query)).status_code == 200
+            assert (await client.get(query, headers={"X-API-Key": "cdse_no"})).status_code == 401
+            return (await client.get("/metrics")).text
+
+    found = samples(asyncio.run(run()))
+
+    def requests(caller: str, status: str) -> float:
+        labels = (("caller", caller), ("door", "wcs"), ("operation", "getcapabilities"))
+        return found.get(("gateway_requests_total", (*labels, ("status", status))), 0.0)
+
+    assert requests("key", "200") == 1 and requests("anonymous", "200") == 1
+    assert requests("anonymous", "401") == 1  # wrong credentials name no caller

@@ -103,7 +103,7 @@ class Edge:
         bodies: BodyLimits,
         rejections: Rejections,
         retry_after_s: int,
-        observe: Callable[[str, int, float], None] | None = None,
+        observe: Callable[[Scope, int, float], None] | None = None,
         slow_request_s: float = 0.0,
     ) -> None:
         self.app = app
@@ -111,7 +111,7 @@ class Edge:
         self.bodies = bodies
         self.rejections = rejections
         self.retry_after = str(retry_after_s).encode()
-        self.observe = observe  # (path, status, perf_counter at arrival): the metrics
+        self.observe = observe  # (scope, status, perf_counter at arrival): the metrics
         self.slow_request_s = slow_request_s  # a request this long is logged (0: never)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -151,10 +151,10 @@ class Edge:
         extra = [*extra, (REQUEST_ID_HEADER, request_id.encode())]
         on_start = None
         if self.observe is not None:
-            observe, path, started = self.observe, scope["path"], time.perf_counter()
+            observe, started = self.observe, time.perf_counter()
 
             def on_start(status: int) -> None:
-                observe(path, status, started)
+                observe(scope, status, started)
 
         answer = _Answer(send, extra, self.retry_after, on_start)
         length = headers.get(b"content-length")
