@@ -21,7 +21,7 @@ middleware (``gateway.edge.quotas``) sets one around the request, the engine cha
 each render (``gateway.core.units``) and each answer from its cache, whatever door asked.
 Threads carry it as they carry the request's context: one ``Meter`` object, shared.
 
-The caller (``enter_caller``) is set by the access middleware (``gateway.access``) for the
+The caller (``calling_as``) is set by the access middleware (``gateway.access``) for the
 whole request: its id, None for the anonymous caller, is every context's ``caller`` unless a
 door names another.
 """
@@ -32,8 +32,8 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -67,26 +67,29 @@ def current() -> RequestContext:
     return context
 
 
-def enter_caller(caller: str | None) -> Token[str | None]:
-    """Make ``caller`` the request's caller until ``leave_caller`` with the token returned."""
-    return _CALLER.set(caller)
-
-
-def leave_caller(token: Token[str | None]) -> None:
-    _CALLER.reset(token)
-
-
 @contextmanager
-def answering(params: Mapping[str, str], caller: str | None = None) -> Iterator[RequestContext]:
-    """The request's context, for the calls made inside the ``with`` block (``caller``: the
-    request's, ``enter_caller``, unless given)."""
-    caller = caller if caller is not None else _CALLER.get()
-    context = RequestContext(MappingProxyType(dict(params)), caller)
-    token = _CURRENT.set(context)
+def within[T](variable: ContextVar[T], value: T) -> Iterator[T]:
+    """``variable`` is ``value`` for the calls made inside the ``with`` block (every
+    per-request value of the gateway is set this way)."""
+    token = variable.set(value)
     try:
-        yield context
+        yield value
     finally:
-        _CURRENT.reset(token)
+        variable.reset(token)
+
+
+def calling_as(caller: str | None) -> AbstractContextManager[str | None]:
+    """``caller`` is the request's caller (its id; None: anonymous) inside the block."""
+    return within(_CALLER, caller)
+
+
+def answering(
+    params: Mapping[str, str], caller: str | None = None
+) -> AbstractContextManager[RequestContext]:
+    """The request's context, for the calls made inside the ``with`` block (``caller``: the
+    request's, ``calling_as``, unless given)."""
+    caller = caller if caller is not None else _CALLER.get()
+    return within(_CURRENT, RequestContext(MappingProxyType(dict(params)), caller))
 
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -107,13 +110,9 @@ def current_request_id() -> str:
     return _REQUEST_ID.get()
 
 
-def enter_request(request_id: str) -> Token[str]:
-    """Make ``request_id`` current until ``leave_request`` with the token returned."""
-    return _REQUEST_ID.set(request_id)
-
-
-def leave_request(token: Token[str]) -> None:
-    _REQUEST_ID.reset(token)
+def requesting(request_id: str) -> AbstractContextManager[str]:
+    """``request_id`` is the current request's id inside the block."""
+    return within(_REQUEST_ID, request_id)
 
 
 class Meter:
@@ -143,14 +142,9 @@ class Meter:
 _METER: ContextVar[Meter | None] = ContextVar("gateway_meter", default=None)
 
 
-@contextmanager
-def metering(meter: Meter) -> Iterator[Meter]:
+def metering(meter: Meter) -> AbstractContextManager[Meter | None]:
     """``meter`` counts what the calls made inside the ``with`` block spend."""
-    token = _METER.set(meter)
-    try:
-        yield meter
-    finally:
-        _METER.reset(token)
+    return within(_METER, meter)
 
 
 def charge(units: float, *, cached: bool = False) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway.access.grants import EVERYTHING, NOTHING, Grant
+from gateway.context import within
 
 Kind = Literal["anonymous", "key", "token", "basic"]
 ANONYMOUS_ID = "anonymous"
@@ -43,10 +43,6 @@ def current_caller() -> Caller:
     return _CURRENT.get()
 
 
-@contextmanager
-def calling(caller: Caller) -> Iterator[Caller]:
-    token = _CURRENT.set(caller)
-    try:
-        yield caller
-    finally:
-        _CURRENT.reset(token)
+def calling(caller: Caller) -> AbstractContextManager[Caller]:
+    """``caller`` is the current caller inside the block."""
+    return within(_CURRENT, caller)

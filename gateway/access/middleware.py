@@ -22,7 +22,7 @@ from gateway.access.callers import ANONYMOUS, NOBODY, Caller, calling
 from gateway.access.names import app_path, door_of, is_open
 from gateway.access.visible import refusal
 from gateway.config import GatewayConfig
-from gateway.context import enter_caller, leave_caller
+from gateway.context import calling_as
 from gateway.edge.rejections import Rejections
 from gateway.errors import Forbidden, GatewayError, Unauthorized
 
@@ -107,14 +107,10 @@ class Access:
             await self._refuse(error, scope, receive, send)
             return
         scope[SCOPE_KEY] = caller
-        token = enter_caller(caller.owner)
         if caller.kind != "anonymous":
             send = _private(send)
-        try:
-            with calling(caller):
-                await self.app(scope, receive, send)
-        finally:
-            leave_caller(token)
+        with calling_as(caller.owner), calling(caller):
+            await self.app(scope, receive, send)
 
     async def _caller(self, scope: Scope, params: Mapping[str, str], door: str | None) -> Caller:
         assert self.authenticator is not None

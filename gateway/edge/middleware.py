@@ -10,9 +10,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.context import (
     REQUEST_ID_HEADER,
-    enter_request,
-    leave_request,
     request_id_for,
+    requesting,
 )
 from gateway.core.admission import RequestTicket
 from gateway.core.phases import Phases, timing
@@ -120,16 +119,12 @@ class Edge:
             return
         headers = dict(scope["headers"])  # one pass in C; names are lower case
         request_id = request_id_for(headers.get(REQUEST_ID_HEADER))
-        token = enter_request(request_id)
-        try:
-            with timing() as phases:
-                started = time.perf_counter()
-                await self._answer(scope, receive, send, headers, request_id)
+        with requesting(request_id), timing() as phases:
+            started = time.perf_counter()
+            await self._answer(scope, receive, send, headers, request_id)
             took = time.perf_counter() - started
             if self.slow_request_s and took >= self.slow_request_s:
                 _log_slow(scope, took, phases)
-        finally:
-            leave_request(token)
 
     async def _answer(
         self,

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from gateway.context import NO_REQUEST, enter_request, leave_request
+from gateway.context import NO_REQUEST, requesting
 from gateway.errors import GatewayError
 from gateway.processes.bandmath import plan_band_math
 from gateway.processes.export import plan_export
@@ -42,11 +42,8 @@ def run_job(
 
     assert settings.redis_url, "jobs run on their own only with a shared job store"
     jobs = Jobs(settings, RedisJobStore(settings.redis_url))
-    token = enter_request(request_id)
-    try:
+    with requesting(request_id):
         run_job_with(settings, job_id, process_id, inputs, jobs, worker_client)
-    finally:
-        leave_request(token)
 
 
 def run_job_with(
