@@ -95,6 +95,9 @@ def test_zoomed_out_layer_reads_its_overview_source(config):
     # An expression of the client's own, or a collection named, is read where it was asked.
     assert _request(config, expression="B08").collection == L2A
     assert _request(config, layer=None, collection=L2A, expression="B04").collection == L2A
+    # The layer's own, named again (WCS and OGC API coverages of its fields): its source.
+    again = _request(config, collection=L2A, expression=" (B08-B04)/(B08+B04) ")
+    assert again.collection == MOSAICS
     # Layers whose configuration names no overview source keep their collection.
     assert _request(config, layer="NDWI").collection == L2A
 

@@ -89,7 +89,7 @@ def resolve(
 ) -> Source:
     """The source of a request for ``asked`` on ``grid`` in PREVIEW ``mode``: the layer's
     overview source beyond its threshold (when the request reads the layer's own expression,
-    ``own_expression``), and the PREVIEW bounds (ZoomIn beyond them)."""
+    ``own_expression``: ``reads_layer``), and the PREVIEW bounds (ZoomIn beyond them)."""
     policy = config.preview
     metres = ground_resolution(grid)
     limit = policy.full_max_m if mode == 0 else policy.low_max_m if mode == 1 else math.inf
@@ -117,6 +117,20 @@ def resolve(
             max_cloud_cover=None,  # a mosaic has no cloud cover to filter by
         )
     return replace(source, preview=metres > policy.full_max_m)
+
+
+def reads_layer(layer: LayerConfig | None, collection: str, expression: str) -> bool:
+    """True when a request reads ``layer``'s own collection and expression (whether a door
+    named them again or not: a WCS coverage of the layer's fields, an OGC API coverage)."""
+    return (
+        layer is not None
+        and collection == layer.collection
+        and _outputs(expression) == _outputs(layer.expression)
+    )
+
+
+def _outputs(expression: str) -> list[str]:
+    return [part.strip() for part in expression.split(";") if part.strip()]
 
 
 def bound_scenes(policy: Preview, preview: bool, scenes: list[Scene]) -> list[Scene]:

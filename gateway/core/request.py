@@ -13,7 +13,7 @@ from gateway.core.catalog import ORDERS, Order, TimeRange
 from gateway.core.crs import Bounds, parse_crs
 from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
-from gateway.core.preview import Source, parse_preview, resolve
+from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
@@ -174,7 +174,7 @@ def build_request(
         else bool(layer_conf and layer_conf.cloud_mask),
         max_cloud_cover=parse_maxcc(maxcc),
     )
-    own = layer_conf is not None and not expression and not collection
+    own = reads_layer(layer_conf, collection_id, text)
     source = resolve(config, layer_conf, grid, mode, asked, own_expression=own)
     order_default = (config.collection(source.collection) or collection_conf).default_order
     return RenderRequest(
