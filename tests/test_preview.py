@@ -98,6 +98,8 @@ def test_zoomed_out_layer_reads_its_overview_source(config):
     # The layer's own, named again (WCS and OGC API coverages of its fields): its source.
     again = _request(config, collection=L2A, expression=" (B08-B04)/(B08+B04) ")
     assert again.collection == MOSAICS
+    green = _request(config, layer="TRUE_COLOR", collection=L2A, expression="B03")
+    assert (green.collection, green.expression) == (MOSAICS, "B03")
     # Layers whose configuration names no overview source keep their collection.
     assert _request(config, layer="NDWI").collection == L2A
 

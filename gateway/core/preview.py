@@ -106,12 +106,13 @@ def resolve(
             last = TimeRange(max(source.time.start, last.start), last.end)
         source = replace(source, time=last)
     overview = layer.overview if layer is not None else None
-    if overview is not None and own_expression and metres > overview.beyond_m:
+    expression = _overview_expression(layer, asked.expression) if own_expression else None
+    if overview is not None and expression is not None and metres > overview.beyond_m:
         collection = config.collection(overview.collection)
         assert collection is not None  # the configuration checked it
         source = Source(
             collection=collection.id,
-            expression=(overview.expression or layer.expression).strip(),  # type: ignore[union-attr]
+            expression=expression,
             time=_last_days(source.time, overview.time_days),
             cloud_mask=source.cloud_mask and collection.cloud_mask is not None,
             max_cloud_cover=None,  # a mosaic has no cloud cover to filter by
@@ -120,13 +121,28 @@ def resolve(
 
 
 def reads_layer(layer: LayerConfig | None, collection: str, expression: str) -> bool:
-    """True when a request reads ``layer``'s own collection and expression (whether a door
-    named them again or not: a WCS coverage of the layer's fields, an OGC API coverage)."""
+    """True when a request reads ``layer``'s own collection and some of its outputs (whether a
+    door named them again or not: a WCS or OGC API coverage of the layer's fields, or some)."""
+    outputs = _outputs(expression)
     return (
         layer is not None
         and collection == layer.collection
-        and _outputs(expression) == _outputs(layer.expression)
+        and bool(outputs)
+        and set(outputs) <= set(_outputs(layer.expression))
     )
+
+
+def _overview_expression(layer: LayerConfig | None, expression: str) -> str | None:
+    """What a request of ``layer``'s outputs ``expression`` reads from its overview source:
+    the overview's own expression for all of them, else the same outputs (None when the
+    overview has an expression of its own and only some outputs are asked)."""
+    overview = layer.overview if layer is not None else None
+    if overview is None:
+        return None
+    if overview.expression is None:
+        return expression.strip()
+    whole = _outputs(expression) == _outputs(layer.expression)  # type: ignore[union-attr]
+    return overview.expression.strip() if whole else None
 
 
 def _outputs(expression: str) -> list[str]:
