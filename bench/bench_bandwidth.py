@@ -29,6 +29,7 @@ import argparse
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,12 +91,18 @@ def view_tiles(lon: float, lat: float, zoom: int) -> list[tuple[float, float, fl
     return bounds
 
 
-def needed(key: str) -> bool:
-    """The archive's files a view may read: the day's L2A bands and the mosaics' bands."""
-    name = key.rsplit("/", 1)[-1]
-    if key.startswith("Global-Mosaics/"):
-        return name in {f"{band}.tif" for band in BANDS}
-    return DAY.replace("-", "") in key and any(f"_{band}_" in name for band in BANDS)
+def needed(day: str) -> Callable[[str], bool]:
+    """Which of the archive's files a view of ``day`` may read: that day's L2A bands and the
+    mosaics' bands."""
+    compact = day.replace("-", "")
+
+    def wanted(key: str) -> bool:
+        name = key.rsplit("/", 1)[-1]
+        if key.startswith("Global-Mosaics/"):
+            return name in {f"{band}.tif" for band in BANDS}
+        return compact in key and any(f"_{band}_" in name for band in BANDS)
+
+    return wanted
 
 
 def cold() -> None:
@@ -190,12 +197,12 @@ def _mb(nbytes: int) -> str:
 
 
 def view_requests(
-    config: GatewayConfig, layer: str, zoom: int, preview: str | None
+    config: GatewayConfig, layer: str, zoom: int, preview: str | None, day: str
 ) -> list[RenderRequest] | None:
     """The view's tile requests, or None when PREVIEW answers "zoom in" to them."""
     try:
         return [
-            tile_request(config, bounds, layer=layer, time=DAY, preview=preview)
+            tile_request(config, bounds, layer=layer, time=day, preview=preview)
             for bounds in view_tiles(*CENTRE, zoom)
         ]
     except ZoomIn:
@@ -212,7 +219,7 @@ def metres(zoom: int) -> float:
 COLUMN = f"{'MB':>8} {'GETs':>5} {'s':>6} {'max':>5} {'503':>4}"
 
 
-def run(s3: S3Server, base: Engine, zooms: list[int], zoom_in_m: float) -> None:
+def run(s3: S3Server, base: Engine, zooms: list[int], zoom_in_m: float, day: str) -> None:
     """Print one row per layer and zoom, one column group per variant."""
     chosen = variants(zoom_in_m)
     print(f"{'layer':10} {'zoom':>4} {'m/px':>5}  " + "  ".join(f"{n:^34}" for n, _, _ in chosen))
@@ -222,7 +229,7 @@ def run(s3: S3Server, base: Engine, zooms: list[int], zoom_in_m: float) -> None:
             cells = []
             seen: dict[tuple[str, ...], str] = {}  # tiles' keys of a variant read -> its name
             for name, config, preview in chosen:
-                requests = view_requests(config, layer, zoom, preview)
+                requests = view_requests(config, layer, zoom, preview, day)
                 if requests is None:
                     cells.append(f"{'zoom in: nothing read':^34}")
                     continue
@@ -250,6 +257,7 @@ def main() -> None:
     parser.add_argument(
         "--zoom-in-m", type=float, default=60.0, help="PREVIEW=0 column: zoom in beyond this"
     )
+    parser.add_argument("--day", default=DAY, help="the view's TIME (a day of the archive)")
     args = parser.parse_args()
     zooms = [int(z) for z in args.zooms.split(",")]
     limits = Limits(
@@ -259,7 +267,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        s3 = start_s3(args.data / "eodata", Path(tmp) / "moto", limits=limits, include=needed)
+        s3 = start_s3(
+            args.data / "eodata", Path(tmp) / "moto", limits=limits, include=needed(args.day)
+        )
         print(f"moto S3 stand-in up and loaded in {time.monotonic() - started:.1f} s")
         print(
             f"proxy limits: {limits.connections} connections, "
@@ -271,7 +281,7 @@ def main() -> None:
             try:
                 print("per view of 20 tiles: MB and GETs at the proxy, seconds, slowest tile")
                 print("(s), GETs refused with 503 SlowDown\n")
-                run(s3, direct_reads(runtime, Path(tmp)), zooms, args.zoom_in_m)
+                run(s3, direct_reads(runtime, Path(tmp)), zooms, args.zoom_in_m, args.day)
             finally:
                 runtime.close()
         finally:
