@@ -12,7 +12,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.core.bandmath import parse_expression
 from gateway.core.styles import Style
+from gateway.errors import InvalidParameterValue
 
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
 Resampling = Literal["nearest", "bilinear", "cubic", "average"]
@@ -64,8 +66,42 @@ class CollectionConfig(_Strict):
     default_time_days: int = Field(default=31, ge=1)
 
 
+class OverviewSource(_Strict):
+    """Where a layer draws its zoomed-out maps from: another collection (say the quarterly
+    mosaics' COGs), for outputs whose pixels are coarser than ``beyond_m`` ground metres
+    (at the map's centre). ``time_days``: the items searched are those dated within this many
+    days up to the end of the request's period (a quarterly mosaic is dated by its first day).
+    ``expression``: in the other collection's bands, the layer's own by default."""
+
+    collection: str
+    beyond_m: float = Field(gt=0)
+    expression: str | None = None
+    time_days: int = Field(default=92, ge=1)
+
+
+class Preview(_Strict):
+    """Sentinel Hub's ``PREVIEW`` modes (gateway.core.preview): 0 reads scenes for outputs of
+    pixels up to ``full_max_m`` ground metres and answers "zoom in" beyond; 1 goes on up to
+    ``low_max_m`` with a bounded preview (at most ``max_scenes`` scenes); 2 goes on at any
+    size, beyond ``low_max_m`` on the last ``last_days`` days of the period only.
+    ``default``: the mode of a request that names none."""
+
+    default: Literal[0, 1, 2] = 2
+    full_max_m: float = Field(default=200.0, gt=0)
+    low_max_m: float = Field(default=1500.0, gt=0)
+    max_scenes: int = Field(default=16, ge=1)
+    last_days: int = Field(default=31, ge=1)
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Preview:
+        if self.low_max_m < self.full_max_m:
+            raise ValueError("preview: low_max_m must not be below full_max_m")
+        return self
+
+
 class LayerConfig(_Strict):
-    """A named map: a collection, an expression and a style."""
+    """A named map: a collection, an expression and a style (and, zoomed out, perhaps
+    another collection: ``overview``)."""
 
     name: str
     title: str
@@ -75,12 +111,14 @@ class LayerConfig(_Strict):
     cloud_mask: bool = False
     abstract: str = ""
     resampling: Resampling = "bilinear"
+    overview: OverviewSource | None = None
 
 
 class GatewayConfig(_Strict):
     """The whole validated configuration."""
 
     limits: Limits = Field(default_factory=Limits)
+    preview: Preview = Field(default_factory=Preview)
     collections: tuple[CollectionConfig, ...]
     layers: tuple[LayerConfig, ...]
     styles: tuple[Style, ...]
@@ -95,10 +133,22 @@ class GatewayConfig(_Strict):
                 raise ValueError(f"layer {layer.name}: unknown collection {layer.collection}")
             if layer.style not in styles:
                 raise ValueError(f"layer {layer.name}: unknown style {layer.style}")
+            if layer.overview is not None:
+                self._check_overview(layer, layer.overview)
             if layer.name in names:
                 raise ValueError(f"layer {layer.name} is defined twice")
             names.add(layer.name)
         return self
+
+    def _check_overview(self, layer: LayerConfig, overview: OverviewSource) -> None:
+        """The overview collection exists and has the bands of the expression read there."""
+        collection = self.collection(overview.collection)
+        if collection is None:
+            raise ValueError(f"layer {layer.name}: unknown overview {overview.collection}")
+        try:
+            parse_expression(overview.expression or layer.expression, collection.bands)
+        except InvalidParameterValue as exc:
+            raise ValueError(f"layer {layer.name}: overview: {exc.message}") from None
 
     def collection(self, collection_id: str) -> CollectionConfig | None:
         return next((c for c in self.collections if c.id == collection_id), None)

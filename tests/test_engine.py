@@ -336,11 +336,12 @@ def test_png_is_transparent_where_there_is_no_data(runtime):
 
 
 def test_render_cache_hits_and_separates_requests(runtime):
-    first = _request(runtime, layer="NDVI", time="2025-06-13", width=64, height=64)
+    # 23 m pixels: the scenes of the day (coarser than 40 m, NDVI draws from the mosaic).
+    first = _request(runtime, layer="NDVI", time="2025-06-13", width=128, height=128)
     a = runtime.engine.render(first)
     b = runtime.engine.render(first)
     other = runtime.engine.render(
-        _request(runtime, layer="NDVI", time="2025-06-23", width=64, height=64)
+        _request(runtime, layer="NDVI", time="2025-06-23", width=128, height=128)
     )
     assert not a.cached and b.cached and a.content == b.content
     assert not other.cached and other.content != a.content

@@ -104,7 +104,7 @@ def test_bad_scalars(call, arg):
 
 
 def _build(config, **kwargs):
-    params = {"bbox": (5.9, 52.5, 6.2, 52.7), "crs": "EPSG:4326", "width": 256, "height": 256}
+    params = {"bbox": (5.9, 52.5, 6.2, 52.7), "crs": "EPSG:4326", "width": 1024, "height": 1024}
     params.update(kwargs)
     return build_request(config, **params)
 

@@ -31,6 +31,7 @@ DEFAULT = "2025-06-13--2025-06-23"
 EXPLICIT = "2025-06-13/2025-06-23"
 ALL_DATES = "2025-05-29/2025-06-23"
 BBOX_3857 = (662350.0, 6905684.0, 684614.0, 6920353.0)
+SIZE = (600, 400)  # 23 m ground pixels: the scenes (coarser than 40 m, NDVI reads the mosaic)
 Z, X, Y = 12, 2116, 1341
 ALL_DOORS = (
     "gateway.ogcapi.door:build_door",
@@ -205,7 +206,8 @@ def _wms(live, **params) -> httpx.Response:
     base = {
         "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "NDVI",
         "STYLES": "", "CRS": "EPSG:3857", "BBOX": ",".join(map(str, BBOX_3857)),
-        "WIDTH": "300", "HEIGHT": "200", "FORMAT": "image/png", "TRANSPARENT": "TRUE",
+        "WIDTH": str(SIZE[0]), "HEIGHT": str(SIZE[1]), "FORMAT": "image/png",
+        "TRANSPARENT": "TRUE",
     }  # fmt: skip
     merged = {k: v for k, v in {**base, **params}.items() if v is not None}
     return httpx.get(f"{live.url}/wms", params=merged, timeout=120)
@@ -235,14 +237,14 @@ def test_wms_without_time_is_the_default(live):
     assert missing.content == given.content
     assert missing.headers["warning"] == f"99 Default value used: time={DEFAULT} ISO8601 (NDVI)"
     assert "warning" not in given.headers
-    expected = _engine(live, EXPLICIT, bbox=BBOX_3857, crs="EPSG:3857", width=300, height=200)
+    area = dict(bbox=BBOX_3857, crs="EPSG:3857", width=SIZE[0], height=SIZE[1])
+    expected = _engine(live, EXPLICIT, **area)
     assert_same_picture(rgba(missing.content), rgba(expected))
-    everything = _engine(live, ALL_DATES, bbox=BBOX_3857, crs="EPSG:3857", width=300, height=200)
+    everything = _engine(live, ALL_DATES, **area)
     assert not np.array_equal(rgba(expected), rgba(everything))  # the default is a choice
     # Float values (the door's own GeoTIFF path) agree too.
     request = build_request(
-        live.runtime.config, layer="NDVI", bbox=BBOX_3857, crs="EPSG:3857", width=300,
-        height=200, time=EXPLICIT,
+        live.runtime.config, layer="NDVI", time=EXPLICIT, **area
     )  # fmt: skip
     expected_values = live.runtime.engine.compute(request).data[0]
     _assert_same(_values(_wms(live, FORMAT="image/tiff"))[0], expected_values)

@@ -449,3 +449,24 @@ def test_ows_endpoint_dispatches_to_wms(live):
     query = urlencode({"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"})
     response = httpx.get(f"{live.url}/ows?{query}", timeout=60, follow_redirects=True)
     assert response.status_code == 200 and b"<WMS_Capabilities" in response.content
+
+
+def test_zoomed_out_ndvi_is_the_mosaic_and_preview_0_says_zoom_in(live):
+    # T31UFU's 12 km window at 120 m a pixel: NDVI draws from its overview source, the
+    # quarterly mosaic, so its picture is MOSAIC_NDVI's (same expression and style).
+    window = "697780,5828020,709780,5840020"
+    params = _getmap("1.3.0", CRS="EPSG:32631", BBOX=window, WIDTH="100", HEIGHT="100")
+    ndvi_map = _get(live, **params)
+    mosaic_map = _get(live, **{**params, "LAYERS": "MOSAIC_NDVI"})
+    assert ndvi_map.status_code == mosaic_map.status_code == 200
+    picture = _rgba(ndvi_map.content)
+    assert (picture == _rgba(mosaic_map.content)).all()
+    assert picture[..., 3].mean() > 200  # drawn, not empty
+    # Zoomed in (30 m a pixel) it is the day's scene again.
+    fine = {**params, "WIDTH": "400", "HEIGHT": "400"}
+    assert not (_rgba(_get(live, **fine).content)[::4, ::4] == picture).all()
+    # PREVIEW=0 reads up to 200 m a pixel: 300 m is "zoom in", before any read.
+    coarse = {**params, "WIDTH": "40", "HEIGHT": "40", "PREVIEW": "0"}
+    answer = _get(live, **coarse)
+    assert answer.status_code == 400 and b'locator="preview"' in answer.content
+    assert b"zoom in" in answer.content

@@ -14,6 +14,7 @@ from gateway.core.catalog import CatalogBackend, Scene, SearchQuery
 from gateway.core.grid import WGS84, Raster
 from gateway.core.mosaic import mosaic
 from gateway.core.phases import BAND_MATH, CATALOG, READ, phase
+from gateway.core.preview import bound_scenes
 from gateway.core.reader import SceneReader
 from gateway.core.render import (
     IMAGE_FORMATS,
@@ -156,8 +157,9 @@ class Engine:
     def _checked_work(
         self, request: RenderRequest, bands: tuple[str, ...]
     ) -> tuple[int, list[Scene]]:
-        """The request's work and scenes; LimitExceeded above ``limits.max_work``."""
-        scenes = self.search(request)
+        """The request's work and scenes (a preview's first ones: ``gateway.core.preview``);
+        LimitExceeded above ``limits.max_work``."""
+        scenes = bound_scenes(self.config.preview, request.preview, self.search(request))
         work = self.work(request, bands, len(scenes))
         limit = self.config.limits.max_work
         if work > limit:

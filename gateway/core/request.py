@@ -13,6 +13,7 @@ from gateway.core.catalog import ORDERS, Order, TimeRange
 from gateway.core.crs import Bounds, parse_crs
 from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
+from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
@@ -97,6 +98,8 @@ class RenderRequest:
     cloud_mask: bool = False
     resampling: str = "bilinear"
     layer: str | None = None
+    # A bounded preview (gateway.core.preview): the engine reads its first scenes only.
+    preview: bool = False
     # How TIME was chosen (the default period, the nearest acquisition): for the doors'
     # answers, not the pixels (``time`` holds the period read).
     time_choice: TimeChoice | None = field(default=None, compare=False)
@@ -113,6 +116,7 @@ class RenderRequest:
             "order": self.order,
             "cloud_mask": self.cloud_mask,
             "resampling": self.resampling,
+            "preview": self.preview,
             "crs": self.grid.crs.to_string(),
             "bounds": [round(v, 9) for v in self.grid.bounds],
             "size": [self.grid.width, self.grid.height],
@@ -137,12 +141,15 @@ def build_request(
     cloud_mask: bool | None = None,
     resampling: str | None = None,
     times: TimePolicy | None = None,
+    preview: int | str | None = None,
 ) -> RenderRequest:
     """Resolve a layer's defaults, parse and bound every parameter.
 
     ``times`` gives TIME its meaning in the doors (``core.dates``: the default period, the
     nearest acquisition, open ends, the span limit); without it ``time`` is read as it is
-    (engine-level callers that name their period).
+    (engine-level callers that name their period). ``preview`` is Sentinel Hub's PREVIEW
+    (0, 1, 2; the configured default when None): with the layer's overview source, it decides
+    what the map reads (``gateway.core.preview.resolve``).
     """
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
     collection_id = collection_conf.id
@@ -156,21 +163,34 @@ def build_request(
             f"unknown style {style_name[:40]!r}", locator="style", code="StyleNotDefined"
         )
     choice = _time_choice(config, collection_id, time, times)
-    return RenderRequest(
+    grid = Grid.of_client(parse_crs(crs), bbox, width, height)
+    mode = parse_preview(preview, config.preview.default)
+    asked = Source(
         collection=collection_id,
         expression=text.strip(),
-        grid=Grid.of_client(parse_crs(crs), bbox, width, height),
-        style=style_name,
-        format=parse_format(format),
         time=choice.period,
-        time_choice=choice,
-        max_cloud_cover=parse_maxcc(maxcc),
-        order=parse_order(order, collection_conf.default_order),
         cloud_mask=cloud_mask
         if cloud_mask is not None
         else bool(layer_conf and layer_conf.cloud_mask),
+        max_cloud_cover=parse_maxcc(maxcc),
+    )
+    own = reads_layer(layer_conf, collection_id, text)
+    source = resolve(config, layer_conf, grid, mode, asked, own_expression=own)
+    order_default = (config.collection(source.collection) or collection_conf).default_order
+    return RenderRequest(
+        collection=source.collection,
+        expression=source.expression,
+        grid=grid,
+        style=style_name,
+        format=parse_format(format),
+        time=source.time,
+        time_choice=choice,
+        max_cloud_cover=source.max_cloud_cover,
+        order=parse_order(order, order_default),
+        cloud_mask=source.cloud_mask,
         resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
+        preview=source.preview,
     )
 
 

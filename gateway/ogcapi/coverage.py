@@ -94,6 +94,7 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
             order=current().param("order"),
             resampling=current().param("resampling"),
             times=self.runtime.times,
+            preview=current().param("preview"),
         )
         if format_ == self.native_format:
             return runtime.engine.render(request).content

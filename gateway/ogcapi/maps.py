@@ -63,5 +63,6 @@ class EngineMapProvider(BaseProvider, metaclass=BuiltOnce):
             order=current().param("order"),
             resampling=current().param("resampling"),
             times=self.runtime.times,
+            preview=current().param("preview"),
         )
         return runtime.engine.render(request).content

@@ -115,6 +115,7 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
             maxcc=current().param("maxcc"),
             order=current().param("order"),
             resampling=current().param("resampling"),
+            preview=current().param("preview"),
         )
         return self.tiles.render(address, params).content
 

@@ -1,9 +1,9 @@
 """Sentinel Hub style request parameters shared by the WMS and WMTS doors.
 
-``TIME``, ``MAXCC``, ``PRIORITY``, ``EXPRESSION`` and ``STYLES`` travel with every map or tile
-request; this module reads them (case-insensitively) and turns them, with the area and size a
-protocol gives, into the engine's ``RenderRequest``. Errors stay ``gateway.errors`` with the
-locator of the parameter at fault; each door maps them to its own exception codes.
+``TIME``, ``MAXCC``, ``PRIORITY``, ``EXPRESSION``, ``STYLES`` and ``PREVIEW`` travel with every
+map or tile request; this module reads them (case-insensitively) and turns them, with the area
+and size a protocol gives, into the engine's ``RenderRequest``. Errors stay ``gateway.errors``
+with the locator of the parameter at fault; each door maps them to its own exception codes.
 """
 
 from __future__ import annotations
@@ -29,17 +29,19 @@ def require(params: Mapping[str, str], name: str) -> str:
 
 @dataclass(frozen=True)
 class RenderParams:
-    """What a map or tile request adds to a layer: time, cloud cover, order, expression, style."""
+    """What a map or tile request adds to a layer: time, cloud cover, order, expression, style,
+    preview mode."""
 
     time: str | None = None
     maxcc: str | None = None
     priority: str | None = None
     expression: str | None = None
     style: str | None = None
+    preview: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> RenderParams:
-        """Read TIME, MAXCC, PRIORITY, EXPRESSION and STYLE(S) from upper-case keys."""
+        """Read TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S) and PREVIEW from upper-case keys."""
         style = params.get("STYLES", params.get("STYLE"))
         first_style = (style or "").split(",")[0].strip()
 
@@ -53,6 +55,7 @@ class RenderParams:
             priority=value("PRIORITY"),
             expression=value("EXPRESSION"),
             style=None if first_style.lower() in DEFAULT_STYLES else first_style,
+            preview=value("PREVIEW"),
         )
 
     def request(
@@ -81,6 +84,7 @@ class RenderParams:
             expression=self.expression,
             style=self.style,
             times=runtime.times,
+            preview=self.preview,
         )
 
 

@@ -10,6 +10,7 @@ from lxml import etree
 from gateway.config import load_config
 
 UTM31 = "700000,5832000,703000,5835000"
+Z5_TILE_3857 = "0,6261721.36,1252344.27,7514065.63"  # over the sample: 2,900 m ground pixels
 PACIFIC_3857 = "-16000000,-1000000,-15000000,0"  # no scene there: a quick empty map
 WMS_NS = "{http://www.opengis.net/wms}"
 
@@ -40,6 +41,19 @@ def _exceptions(content: bytes) -> list[tuple[str | None, str | None]]:
 CASES = [
     ("WMS BGCOLOR=zzz", "/wms", _getmap(BGCOLOR="zzz"), 400,
      [("InvalidParameterValue", "bgcolor")]),
+    ("WMS PREVIEW=3", "/wms", _getmap(PREVIEW="3"), 400, [("InvalidParameterValue", "preview")]),
+    ("WMS PREVIEW=0 zoomed out: zoom in", "/wms",
+     _getmap(CRS="EPSG:3857", BBOX=Z5_TILE_3857, WIDTH="256", HEIGHT="256", PREVIEW="0"), 400,
+     [("InvalidParameterValue", "preview")]),
+    ("WMTS PREVIEW=1 at z5: zoom in", "/wmts",
+     {"SERVICE": "WMTS", "VERSION": "1.0.0", "REQUEST": "GetTile", "LAYER": "NDVI",
+      "STYLE": "default", "FORMAT": "image/png", "TILEMATRIXSET": "WebMercatorQuad",
+      "TILEMATRIX": "5", "TILECOL": "16", "TILEROW": "10", "TIME": "2025-06-13",
+      "PREVIEW": "1"}, 400, [("InvalidParameterValue", "preview")]),
+    ("WCS 2.0.1 PREVIEW=yes", "/wcs",
+     {"SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "GetCoverage",
+      "COVERAGEID": "sentinel-2-l2a__NDVI", "SUBSET": "Long(6.0,6.01)", "PREVIEW": "yes"},
+     400, [("InvalidParameterValue", "preview")]),
     ("WMS VERSION=abc GetCapabilities", "/wms",
      {"SERVICE": "WMS", "VERSION": "abc", "REQUEST": "GetCapabilities"}, 400,
      [("InvalidParameterValue", "version")]),

@@ -6,9 +6,9 @@ GetCoverage and DescribeCoverage, WFS GetFeature with BBOX and with FILTER) gets
 time, each value of a fixed list: empty, very long, NaN, ±inf, ±1e308, negative, wrong type,
 unicode, markup, a raw ``%2F``, a URL (on a listener that must see no request), file paths,
 the parameter given twice, its name and its value in the wrong case, and values particular to
-its kind (CRSs, boxes, times, expressions, filters). Each answer must not be a 5xx; a 4xx is
-the door's exception document; markup never comes back unescaped; the server logs no
-traceback. Derandomised: the same cases run every time.
+its kind (CRSs, boxes, times, expressions, filters, PREVIEW modes). Each answer must not be a
+5xx; a 4xx is the door's exception document; markup never comes back unescaped; the server
+logs no traceback. Derandomised: the same cases run every time.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ EXPRESSION_VALUES = [
     "__import__('os').system('id')", "B04;" * 10, "B04+" * 500 + "B04", "(" * 300 + "B04",
     "B04/0", "1e308*B04*1e308", "B04[0]", "B04.__class__", "lambda: B04",
 ]  # fmt: skip
+PREVIEW_VALUES = ["3", "-1", "00", "1.0", "\uff12", "0"]  # "0" of a 10 m map: drawn
 FES = '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0">{}</fes:Filter>'
 FILTER_VALUES = [
     FES.format("<fes:PropertyIsLessThan><fes:ValueReference>cloud_cover</fes:ValueReference>"
@@ -71,7 +72,7 @@ FILTER_VALUES = [
 ]  # fmt: skip
 KINDS = {
     "crs": CRS_VALUES, "box": BOX_VALUES, "time": TIME_VALUES, "number": NUMBER_VALUES,
-    "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES,
+    "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES, "preview": PREVIEW_VALUES,
 }  # fmt: skip
 KIND_OF = {
     "CRS": "crs", "SRS": "crs", "RESPONSE_CRS": "crs", "GRIDBASECRS": "crs",
@@ -82,7 +83,7 @@ KIND_OF = {
     "Y": "number", "TILEMATRIX": "number", "TILEROW": "number", "TILECOL": "number",
     "COUNT": "number", "STARTINDEX": "number", "MAXCC": "number", "RESX": "number",
     "RESY": "number", "SCALEFACTOR": "number", "FEATURE_COUNT": "number",
-    "EXPRESSION": "expression", "FILTER": "filter",
+    "EXPRESSION": "expression", "FILTER": "filter", "PREVIEW": "preview",
 }  # fmt: skip
 
 
@@ -118,18 +119,18 @@ WMS_MAP = dict(
     SERVICE="WMS", VERSION="1.3.0", REQUEST="GetMap", LAYERS="NDVI", STYLES="",
     CRS="EPSG:32631", BBOX="700000,5832000,700160,5832160", WIDTH="16", HEIGHT="16",
     FORMAT="image/png", TRANSPARENT="TRUE", BGCOLOR="0xFFFFFF", EXCEPTIONS="XML", TIME=DAY,
-    MAXCC="80", PRIORITY="mostRecent", EXPRESSION="(B08-B04)/(B08+B04)",
+    MAXCC="80", PRIORITY="mostRecent", EXPRESSION="(B08-B04)/(B08+B04)", PREVIEW="1",
 )  # fmt: skip
 WMTS_TILE = dict(
     SERVICE="WMTS", VERSION="1.0.0", REQUEST="GetTile", LAYER="NDVI", STYLE="default",
     FORMAT="image/png", TILEMATRIXSET="WebMercatorQuad", TILEMATRIX=TILE[0], TILECOL=TILE[1],
-    TILEROW=TILE[2], TIME=DAY, MAXCC="80", EXPRESSION="B08",
+    TILEROW=TILE[2], TIME=DAY, MAXCC="80", EXPRESSION="B08", PREVIEW="1",
 )  # fmt: skip
 WCS_201 = dict(
     SERVICE="WCS", VERSION="2.0.1", REQUEST="GetCoverage", COVERAGEID="sentinel-2-l2a__NDVI",
     SUBSET=["Long(6.0,6.002)", "Lat(52.6,52.602)"], SUBSETTINGCRS="EPSG:4326",
     OUTPUTCRS="EPSG:4326", FORMAT="image/tiff", INTERPOLATION="nearest", TIME=DAY,
-    SCALEFACTOR="1", RANGESUBSET="NDVI", MAXCC="80", EXPRESSION="B04",
+    SCALEFACTOR="1", RANGESUBSET="NDVI", MAXCC="80", EXPRESSION="B04", PREVIEW="1",
 )  # fmt: skip
 WFS_QUERY = dict(
     SERVICE="WFS", VERSION="2.0.0", REQUEST="GetFeature", TYPENAMES="cdse:sentinel-2-l2a",

@@ -3,7 +3,9 @@
 ``start_s3(eodata_dir, log_dir)`` starts ``moto_server`` as a subprocess on a free port,
 creates the bucket ``eodata``, uploads the sample archive's ``eodata`` tree with boto3 and
 puts a ``CountingProxy`` in front of it. The gateway (GDAL's ``/vsis3/``) talks to the proxy,
-path-style, so tests can count GETs, byte ranges and bytes per tile.
+path-style, so tests can count GETs, byte ranges and bytes per tile. ``limits`` makes the
+proxy play CDSE's quota; ``include`` uploads only the keys it accepts (a full-size archive's
+few files a benchmark reads).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.counting_proxy import CountingProxy, free_port
+from tests.support.counting_proxy import CountingProxy, Limits, free_port
 
 BUCKET = "eodata"
 ACCESS_KEY = "test"
@@ -117,23 +120,34 @@ def _wait_until_up(process: subprocess.Popen, url: str, timeout_s: float = 30.0)
     raise RuntimeError("moto_server did not answer in time")
 
 
-def upload_tree(url: str, eodata_dir: Path) -> int:
-    """Create bucket ``eodata`` and upload every file under ``eodata_dir``; returns the count."""
+def upload_tree(url: str, eodata_dir: Path, include: Callable[[str], bool] | None = None) -> int:
+    """Create bucket ``eodata`` and upload every file under ``eodata_dir`` (whose key
+    ``include`` accepts, if given); returns the count."""
     client = s3_client(url)
     client.create_bucket(Bucket=BUCKET)
     files = [p for p in sorted(eodata_dir.rglob("*")) if p.is_file()]
+    if include is not None:
+        files = [p for p in files if include(p.relative_to(eodata_dir).as_posix())]
 
     def put(path: Path) -> None:
         key = path.relative_to(eodata_dir).as_posix()
-        client.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+        with path.open("rb") as body:  # streamed: full-size bands are 100 MB and more
+            client.upload_fileobj(body, BUCKET, key)
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(4) as pool:
         list(pool.map(put, files))
     return len(files)
 
 
-def start_s3(eodata_dir: Path, log_dir: Path) -> S3Server:
-    """Start moto, load ``eodata_dir`` into bucket ``eodata``, start the counting proxy."""
+def start_s3(
+    eodata_dir: Path,
+    log_dir: Path,
+    *,
+    limits: Limits | None = None,
+    include: Callable[[str], bool] | None = None,
+) -> S3Server:
+    """Start moto, load ``eodata_dir`` (the keys ``include`` accepts) into bucket ``eodata``,
+    start the counting proxy (enforcing ``limits``, if given)."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "moto.log"
@@ -142,11 +156,11 @@ def start_s3(eodata_dir: Path, log_dir: Path) -> S3Server:
         process = subprocess.Popen(
             _moto_command(port), stdout=log, stderr=subprocess.STDOUT, env=env
         )
-    proxy = CountingProxy(("127.0.0.1", port))
+    proxy = CountingProxy(("127.0.0.1", port), limits=limits)
     server = S3Server(process=process, port=port, proxy=proxy, log_path=log_path)
     try:
         _wait_until_up(process, server.direct_url)
-        upload_tree(server.direct_url, eodata_dir)
+        upload_tree(server.direct_url, eodata_dir, include)
         proxy.start()
     except BaseException:
         server.stop()

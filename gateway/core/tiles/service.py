@@ -64,6 +64,7 @@ class TileParams:
     expression: str | None = None
     style: str | None = None
     resampling: str | None = None
+    preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class TileService:
             style=params.style,
             resampling=params.resampling,
             times=self.times,
+            preview=params.preview,
         )
         self.engine.check(request)  # a tile is a picture: its style must show the expression
         return request

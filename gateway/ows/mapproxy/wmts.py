@@ -24,7 +24,7 @@ REST_TILE = re.compile(
 
 
 def tile_params(params: Mapping[str, str]) -> TileParams:
-    """TIME, MAXCC, PRIORITY, EXPRESSION and STYLE(S) of a WMTS or WMS request (upper-case
+    """TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S) and PREVIEW of a WMTS or WMS request (upper-case
     keys) as the tile service takes them."""
     render = RenderParams.from_params(params)
     return TileParams(
@@ -33,6 +33,7 @@ def tile_params(params: Mapping[str, str]) -> TileParams:
         order=render.priority,
         expression=render.expression,
         style=render.style,
+        preview=render.preview,
     )
 
 

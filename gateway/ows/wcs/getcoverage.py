@@ -35,6 +35,7 @@ class CoverageRequest:
     priority: str | None = None
     expression: str | None = None
     resampling: str | None = None
+    preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
 
 
 def _style(request: CoverageRequest, outputs: int) -> str | None:
@@ -79,6 +80,7 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         order=request.priority,
         resampling=request.resampling,
         times=runtime.times,
+        preview=request.preview,
     )
     runtime.engine.check(render_request)
     return render_request

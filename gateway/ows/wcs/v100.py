@@ -182,5 +182,6 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         maxcc=kvp.text("MAXCC"),
         priority=kvp.text("PRIORITY"),
         expression=kvp.text("EXPRESSION"),
+        preview=kvp.text("PREVIEW"),
         resampling=resampling,
     )
