@@ -1,0 +1,126 @@
+"""Per-pixel expressions and the step list they are materialised into.
+
+An ``Expr`` is a numexpr source text over named arrays (bands ``b<i>``, steps ``t<i>``,
+the non-finite constants ``c_nan``, ``c_inf``) whose value is float64 (``"f"``) or boolean
+(``"b"``), or a constant folded here in float64 as JavaScript computes it. The ``Builder``
+collects the steps: ``materialise`` turns an expression into one numexpr evaluation whose
+result later expressions name, so that a value bound to a variable is computed once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.evalscript.errors import TranslationLimit
+
+FLOAT, BOOL = "f", "b"
+MAX_TEXT = 4000  # characters of numexpr source before an operand is materialised
+MAX_NAMES = 40  # numexpr takes at most 64 operands
+
+CONSTANT_NAMES = {"c_nan": math.nan, "c_inf": math.inf}
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A per-pixel value: ``text`` over ``names``, or the constant ``value``."""
+
+    text: str
+    kind: str
+    value: float | bool | None = None
+    names: frozenset[str] = frozenset()
+
+    @property
+    def constant(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class Step:
+    """``name = numexpr(source)`` over ``inputs`` (name, kind) pairs."""
+
+    name: str
+    source: str
+    kind: str
+    inputs: tuple[tuple[str, str], ...]
+
+
+def const(value: float | bool) -> Expr:
+    """A constant expression (booleans stay booleans, numbers become float64)."""
+    if isinstance(value, bool | np.bool_):
+        return Expr("True" if value else "False", BOOL, bool(value))
+    number = float(value)
+    if math.isnan(number):
+        return Expr("c_nan", FLOAT, number, frozenset({"c_nan"}))
+    if math.isinf(number):
+        text = "c_inf" if number > 0 else "(-c_inf)"
+        return Expr(text, FLOAT, number, frozenset({"c_inf"}))
+    text = repr(number)
+    return Expr(f"({text})" if text.startswith("-") else text, FLOAT, number)
+
+
+TRUE, FALSE, NAN = const(True), const(False), const(math.nan)
+
+
+def ref(name: str, kind: str) -> Expr:
+    """An expression naming an array (a band or a step)."""
+    return Expr(name, kind, None, frozenset({name}))
+
+
+class Builder:
+    """Collects the steps of a programme; expressions are combined with ``apply``."""
+
+    def __init__(self, max_steps: int) -> None:
+        self.steps: list[Step] = []
+        self.kinds: dict[str, str] = {}
+        self.memo: dict[str, Expr] = {}  # source text -> its step: each value is computed once
+        self.max_steps = max_steps
+
+    def declare(self, name: str, kind: str) -> Expr:
+        """An input array of the programme (a band)."""
+        self.kinds[name] = kind
+        return ref(name, kind)
+
+    def materialise(self, expr: Expr) -> Expr:
+        """``expr`` as a named array (constants and names stay as they are)."""
+        if expr.constant or expr.text in self.kinds:
+            return expr
+        if expr.text in self.memo:
+            return self.memo[expr.text]
+        if len(self.steps) >= self.max_steps:
+            raise TranslationLimit(f"the translated programme exceeds {self.max_steps} steps")
+        name = f"t{len(self.steps)}"
+        inputs = tuple(sorted((n, self.kind_of(n)) for n in expr.names))
+        self.steps.append(Step(name, expr.text, expr.kind, inputs))
+        self.kinds[name] = expr.kind
+        self.memo[expr.text] = ref(name, expr.kind)
+        return self.memo[expr.text]
+
+    def kind_of(self, name: str) -> str:
+        return FLOAT if name in CONSTANT_NAMES else self.kinds[name]
+
+    def apply(
+        self,
+        template: str,
+        args: Sequence[Expr],
+        kind: str,
+        fold: Callable[..., float | bool | np.generic],
+    ) -> Expr:
+        """``template`` ({0}, {1}...) over ``args``; folded when every argument is constant."""
+        if all(a.constant for a in args):
+            with np.errstate(all="ignore"):
+                value = fold(*(a.value for a in args))
+            return const(bool(value) if kind == BOOL else float(value))
+        args = [self._bounded(a, args) for a in args]
+        names = frozenset().union(*(a.names for a in args))
+        return Expr(template.format(*(a.text for a in args)), kind, None, names)
+
+    def _bounded(self, arg: Expr, args: Sequence[Expr]) -> Expr:
+        """Materialise an operand when the combined expression would be too long or wide."""
+        width = len(frozenset().union(*(a.names for a in args)))
+        if len(arg.text) > MAX_TEXT // 2 or (width > MAX_NAMES and len(arg.names) > 1):
+            return self.materialise(arg)
+        return arg

@@ -1,0 +1,69 @@
+"""Run a translated script over arrays: its numexpr steps, then each output's band expressions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numexpr
+import numpy as np
+
+from gateway.core.bandmath import numexpr_program
+from gateway.evalscript.expr import BOOL, CONSTANT_NAMES, Expr, Step
+
+_TYPES: Mapping[str, type] = {"f": np.float64, "b": bool}
+_CONSTANTS = {name: np.array(value, dtype=np.float64) for name, value in CONSTANT_NAMES.items()}
+for _array in _CONSTANTS.values():
+    _array.flags.writeable = False
+
+
+@dataclass(frozen=True)
+class Programme:
+    """``inputs``: array name -> band name; ``outputs``: output id -> one expression per band."""
+
+    inputs: Mapping[str, str]
+    steps: tuple[Step, ...]
+    outputs: Mapping[str, tuple[Expr, ...]]
+
+    def run(self, bands: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """The float64 values (n_bands, *shape) of every output; ``bands``: name -> array."""
+        arrays: dict[str, np.ndarray] = dict(_CONSTANTS)
+        arrays.update({name: bands[band] for name, band in self.inputs.items()})
+        with np.errstate(all="ignore"):
+            for step in self.steps:
+                arrays[step.name] = _evaluate(step.source, step.kind, step.inputs, arrays, shape)
+            results = {}
+            for id_, exprs in self.outputs.items():
+                data = np.empty((len(exprs), *shape), dtype=np.float64)
+                for band, expr in zip(data, exprs, strict=True):
+                    if expr.constant:
+                        band[...] = float(expr.value or 0.0)
+                    elif expr.text in arrays:
+                        band[...] = arrays[expr.text]
+                    else:
+                        inputs = tuple(sorted((n, _kind(n, arrays)) for n in expr.names))
+                        band[...] = _evaluate(expr.text, expr.kind, inputs, arrays, shape)
+                results[id_] = data
+        return results
+
+
+def _kind(name: str, arrays: Mapping[str, np.ndarray]) -> str:
+    return BOOL if arrays[name].dtype == bool else "f"
+
+
+def _evaluate(
+    source: str,
+    kind: str,
+    inputs: tuple[tuple[str, str], ...],
+    arrays: Mapping[str, np.ndarray],
+    shape: tuple[int, ...],
+) -> np.ndarray:
+    """One numexpr evaluation; inputs are float64 (float32 bands are widened as they are read)."""
+    program = numexpr_program(source, tuple((n, _TYPES[k]) for n, k in inputs))
+    out: np.ndarray = np.empty(shape, dtype=_TYPES[kind])
+    args = [arrays[n] for n, _ in inputs]
+    if all(a.ndim == 0 for a in args):
+        out[...] = program(*args, ex_uses_vml=numexpr.use_vml)
+        return out
+    program(*args, out=out, order="K", casting="safe", ex_uses_vml=numexpr.use_vml)
+    return out
