@@ -1,7 +1,7 @@
 """Per-pixel expressions and the step list they are materialised into.
 
 An ``Expr`` is a numexpr source text over named arrays (bands ``b<i>``, steps ``t<i>``,
-the non-finite constants ``c_nan``, ``c_inf``) whose value is float64 (``"f"``) or boolean
+constants ``c_<hex>``) whose value is float64 (``"f"``) or boolean
 (``"b"``), or a constant folded here in float64 as JavaScript computes it. The ``Builder``
 collects the steps: ``materialise`` turns an expression into one numexpr evaluation whose
 result later expressions name, so that a value bound to a variable is computed once.
@@ -10,8 +10,9 @@ result later expressions name, so that a value bound to a variable is computed o
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,8 +21,6 @@ from gateway.evalscript.errors import TranslationLimit
 FLOAT, BOOL = "f", "b"
 MAX_TEXT = 4000  # characters of numexpr source before an operand is materialised
 MAX_NAMES = 40  # numexpr takes at most 64 operands
-
-CONSTANT_NAMES = {"c_nan": math.nan, "c_inf": math.inf}
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,8 @@ class Expr:
     kind: str
     value: float | bool | None = None
     names: frozenset[str] = frozenset()
+    # where the value is JavaScript's undefined (it reads as NaN), if it is for some pixels
+    undefined: Expr | None = field(default=None, compare=False)
 
     @property
     def constant(self) -> bool:
@@ -49,17 +50,28 @@ class Step:
 
 
 def const(value: float | bool) -> Expr:
-    """A constant expression (booleans stay booleans, numbers become float64)."""
+    """A constant expression (booleans stay booleans, numbers become float64).
+
+    Numbers are named inputs (``c_`` and the hex digits of the double), never literals:
+    numexpr turns a division by a literal into a multiplication by its reciprocal, which is
+    not the division JavaScript computes."""
     if isinstance(value, bool | np.bool_):
         return Expr("True" if value else "False", BOOL, bool(value))
     number = float(value)
-    if math.isnan(number):
-        return Expr("c_nan", FLOAT, number, frozenset({"c_nan"}))
-    if math.isinf(number):
-        text = "c_inf" if number > 0 else "(-c_inf)"
-        return Expr(text, FLOAT, number, frozenset({"c_inf"}))
-    text = repr(number)
-    return Expr(f"({text})" if text.startswith("-") else text, FLOAT, number)
+    name = constant_name(number)
+    return Expr(name, FLOAT, number, frozenset({name}))
+
+
+def constant_name(number: float) -> str:
+    """The input name of a float64 constant."""
+    return "c_" + struct.pack(">d", number).hex()
+
+
+def constant_value(name: str) -> float | None:
+    """The value of a constant's input name, else None."""
+    if not name.startswith("c_") or len(name) != 18:
+        return None
+    return float(struct.unpack(">d", bytes.fromhex(name[2:]))[0])
 
 
 TRUE, FALSE, NAN = const(True), const(False), const(math.nan)
@@ -86,10 +98,10 @@ class Builder:
 
     def materialise(self, expr: Expr) -> Expr:
         """``expr`` as a named array (constants and names stay as they are)."""
-        if expr.constant or expr.text in self.kinds:
+        if expr.constant or (expr.text in self.kinds and expr.undefined is None):
             return expr
         if expr.text in self.memo:
-            return self.memo[expr.text]
+            return self._tagged(self.memo[expr.text], expr)
         if len(self.steps) >= self.max_steps:
             raise TranslationLimit(f"the translated programme exceeds {self.max_steps} steps")
         name = f"t{len(self.steps)}"
@@ -97,10 +109,16 @@ class Builder:
         self.steps.append(Step(name, expr.text, expr.kind, inputs))
         self.kinds[name] = expr.kind
         self.memo[expr.text] = ref(name, expr.kind)
-        return self.memo[expr.text]
+        return self._tagged(self.memo[expr.text], expr)
+
+    def _tagged(self, named: Expr, expr: Expr) -> Expr:
+        """``named`` with the undefined pixels of ``expr``."""
+        if expr.undefined is None:
+            return named
+        return replace(named, undefined=self.materialise(expr.undefined))
 
     def kind_of(self, name: str) -> str:
-        return FLOAT if name in CONSTANT_NAMES else self.kinds[name]
+        return FLOAT if constant_value(name) is not None else self.kinds[name]
 
     def apply(
         self,

@@ -14,8 +14,8 @@ documentation is silent the choice is the natural JavaScript one, the same in bo
 - ``ColorMapVisualizer``: the colour of the last point not above the value;
 - ``ColorGradientVisualizer`` (deprecated): points are fractions from maxVal (0) to minVal
   (1), channels rounded, as its documented examples show;
-- ``HighlightCompressVisualizer(Single)``, ``index``, ``inverse``, ``combine``,
-  ``normalizeRGB``, ``rgb2int``, ``int2rgb`` as documented.
+- ``HighlightCompressVisualizer(Single)`` (with EO Browser's ``processList``), ``index``,
+  ``inverse``, ``combine``, ``normalizeRGB``, ``rgb2int``, ``int2rgb`` as documented.
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ def combine(b: Builder, args: Sequence[Value]) -> Value:
 def normalize_rgb(b: Builder, args: Sequence[Value]) -> Value:
     """``normalizeRGB(rgb)``: every channel / 255."""
     channels = _numbers(b, _arg(args, 0), "a colour")
-    return Array([b.apply("({0} / 255)", [c], FLOAT, lambda p: p / 255) for c in channels])
+    return Array(
+        [b.apply("({0} / {1})", [c, const(255.0)], FLOAT, lambda p, q: p / q) for c in channels]
+    )
 
 
 def rgb2int(b: Builder, args: Sequence[Value]) -> Value:
@@ -204,10 +206,10 @@ def _ramp_object(positions: list[float], colours: list[list[float]]) -> Object:
             t = b.materialise(_ratio(b, x, const(lo), const(hi)))
             mixed = [
                 b.apply(
-                    "(floor({0} + ({1} - {0}) * {2}) / 255)",
-                    [const(p), const(q), t],
+                    "(floor({0} + ({1} - {0}) * {2}) / {3})",
+                    [const(p), const(q), t, const(255.0)],
                     FLOAT,
-                    lambda u, v, s: math.floor(u + (v - u) * s) / 255,
+                    lambda u, v, s, d: math.floor(u + (v - u) * s) / d,
                 )
                 for p, q in zip(colours[i - 1], colours[i], strict=True)
             ]
@@ -296,10 +298,10 @@ def _gradient_object(low: float, high: float, points: list[tuple[float, list[flo
             t = b.materialise(_ratio(b, x, const(lo), const(hi)))
             mixed = [
                 b.apply(
-                    "(floor({1} * {2} + {0} * (1 - {2}) + 0.5) / 255)",
-                    [const(p), const(q), t],
+                    "(floor({1} * {2} + {0} * (1 - {2}) + 0.5) / {3})",
+                    [const(p), const(q), t, const(255.0)],
                     FLOAT,
-                    lambda u, v, s: math.floor(v * s + u * (1 - s) + 0.5) / 255,
+                    lambda u, v, s, d: math.floor(v * s + u * (1 - s) + 0.5) / d,
                 )
                 for p, q in zip(c0, c1, strict=True)
             ]
@@ -376,7 +378,13 @@ def _stretch(b: Builder, args: Sequence[Value], *, highlight: bool, single: bool
         result = _clamp01(b, v)
         return Array([result]) if single else result
 
-    return _visualizer(process)
+    def process_list(b: Builder, args: Sequence[Value]) -> Value:
+        values = _arg(args, 0)
+        if not isinstance(values, Array):
+            raise NotSupported("processList() of something that is not an array")
+        return Array([process(b, [v]) for v in values.items])
+
+    return _visualizer(process, processList=process_list)
 
 
 def _stretcher(*, highlight: bool, single: bool) -> Helper:

@@ -29,6 +29,7 @@ from gateway.evalscript.jsops import (
     to_string,
     truthy,
     unary,
+    undefined_mask,
 )
 from gateway.evalscript.values import (
     NULL,
@@ -99,6 +100,7 @@ class Interpreter:
         self.loop: Loop | None = None
         self.depth = 0
         self.ticks = 0
+        self.unmasked: Scope | None = None  # a scope whose variables are written for all pixels
         self.globals = Scope(None, True, TRUE.text)
         self.globals.vars.update(_environment())
 
@@ -286,6 +288,9 @@ class Interpreter:
             owner.vars[name] = UNDEFINED
         if name in owner.constants:
             raise EvalscriptError(f"assignment to the constant '{name}'", *at(node))
+        if owner is self.unmasked:
+            owner.vars[name] = self._stored(value)
+            return
         owner.vars[name] = self._merged(owner, owner.vars[name], self._stored(value), node)
 
     def assign_member(self, node: Node, value: Value, scope: Scope) -> None:
@@ -371,7 +376,12 @@ class Interpreter:
                 if (self.loop.broken.constant and self.loop.broken.value) or self.dead():
                     return
                 if node.type == "ForStatement" and node.update is not None:
-                    self.expression(node.update, inner)
+                    # the loop's own counters: pixels that left the loop never read them again
+                    self.unmasked, saved_unmasked = inner, self.unmasked
+                    try:
+                        self.expression(node.update, inner)
+                    finally:
+                        self.unmasked = saved_unmasked
             raise NotSupported(f"a loop of more than {self.max_iterations} iterations", *at(node))
         finally:
             self.loop = saved
@@ -581,7 +591,12 @@ class Interpreter:
     def logical(self, node: Node, scope: Scope) -> Value:
         left = self.expression(node.left, scope)
         if node.operator == "??":
-            return self.expression(node.right, scope) if isinstance(left, Special) else left
+            if isinstance(left, Special):
+                return self.expression(node.right, scope)
+            gone = undefined_mask(left)
+            if gone.constant:
+                return left
+            return merge(self.b, gone, self.expression(node.right, scope), left, node)
         test = truthy(self.b, left)
         if test.constant:
             if bool(test.value) == (node.operator == "&&"):

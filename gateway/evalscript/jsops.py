@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -89,12 +90,9 @@ def merge(b: Builder, mask: Expr, new: Value, old: Value, node: object = None) -
         return new if mask.value else old
     if new is old:
         return new
-    if isinstance(new, Expr) and isinstance(old, Expr):
-        return where(b, mask, new, old)
-    if isinstance(new, Expr) and old is UNDEFINED:
-        return where(b, mask, number(b, new), NAN)
-    if isinstance(old, Expr) and new is UNDEFINED:
-        return where(b, mask, NAN, number(b, old))
+    numbers = isinstance(new, Expr) or isinstance(old, Expr)
+    if numbers and isinstance(new, Expr | Special) and isinstance(old, Expr | Special):
+        return _merge_numbers(b, mask, new, old)
     if isinstance(new, Array) and (old is UNDEFINED or isinstance(old, Array)):
         olds = old.items if isinstance(old, Array) else [UNDEFINED] * len(new.items)
         if len(olds) == len(new.items):
@@ -113,6 +111,27 @@ def merge(b: Builder, mask: Expr, new: Value, old: Value, node: object = None) -
         f"a value that is {type_name(new)} for some pixels and {type_name(old)} for others",
         *at(node),
     )
+
+
+def _merge_numbers(b: Builder, mask: Expr, new: Expr | Special, old: Expr | Special) -> Expr:
+    """Merge numbers (or booleans) and undefined, which reads as NaN but is remembered."""
+    if isinstance(new, Expr) and isinstance(old, Expr):
+        value = where(b, mask, new, old)
+    else:
+        value = where(b, mask, number(b, new), number(b, old))
+    gone_new, gone_old = undefined_mask(new), undefined_mask(old)
+    if gone_new.constant and gone_old.constant and not (gone_new.value or gone_old.value):
+        return value
+    return replace(value, undefined=where(b, mask, gone_new, gone_old))
+
+
+def undefined_mask(value: Value) -> Expr:
+    """Where ``value`` is undefined (or null)."""
+    if isinstance(value, Special):
+        return TRUE
+    if isinstance(value, Expr) and value.undefined is not None:
+        return value.undefined
+    return FALSE
 
 
 def add(b: Builder, left: Value, right: Value) -> Value:
@@ -216,6 +235,13 @@ def equal(b: Builder, left: Value, right: Value, *, strict: bool) -> Expr:
         return b.apply("({0} == {1})", [left, right], BOOL, lambda x, y: x == y)
     if isinstance(left, Special) and isinstance(right, Special):
         return const(left is right or not strict)
+    if isinstance(left, Special) != isinstance(right, Special) and (
+        isinstance(left, Expr) or isinstance(right, Expr)
+    ):
+        special = left if isinstance(left, Special) else right
+        if special is UNDEFINED or not strict:
+            return undefined_mask(right if special is left else left)
+        return FALSE
     if isinstance(left, Str) and isinstance(right, Str):
         return const(left.value == right.value)
     if not strict and isinstance(left, Str | Expr) and isinstance(right, Str | Expr):
@@ -338,13 +364,15 @@ def _math_hypot(b: Builder, args: Sequence[Value]) -> Value:
 MATH_FUNCTIONS: dict[str, Callable[[Builder, Sequence[Value]], Value]] = {
     "abs": _f1("abs({0})", abs),
     "sqrt": _f1("sqrt({0})", np.sqrt),
-    "cbrt": _f1("where({0} < 0, -((-{0}) ** (1.0 / 3.0)), {0} ** (1.0 / 3.0))", np.cbrt),
+    "cbrt": _f1(
+        "where({0} < 0, -((-{0}) ** 0.3333333333333333), {0} ** 0.3333333333333333)", np.cbrt
+    ),
     "exp": _f1("exp({0})", np.exp),
     "expm1": _f1("expm1({0})", np.expm1),
     "log": _f1("log({0})", np.log),
     "log10": _f1("log10({0})", np.log10),
     "log1p": _f1("log1p({0})", np.log1p),
-    "log2": _f1("(log({0}) / log(2.0))", np.log2),
+    "log2": _f1("(log({0}) * 1.4426950408889634)", np.log2),
     "sin": _f1("sin({0})", np.sin),
     "cos": _f1("cos({0})", np.cos),
     "tan": _f1("tan({0})", np.tan),

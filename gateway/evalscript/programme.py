@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numexpr
 import numpy as np
 
 from gateway.core.bandmath import numexpr_program
-from gateway.evalscript.expr import BOOL, CONSTANT_NAMES, Expr, Step
+from gateway.evalscript.expr import BOOL, Expr, Step, constant_value
 
 _TYPES: Mapping[str, type] = {"f": np.float64, "b": bool}
-_CONSTANTS = {name: np.array(value, dtype=np.float64) for name, value in CONSTANT_NAMES.items()}
-for _array in _CONSTANTS.values():
-    _array.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -27,8 +25,7 @@ class Programme:
 
     def run(self, bands: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """The float64 values (n_bands, *shape) of every output; ``bands``: name -> array."""
-        arrays: dict[str, np.ndarray] = dict(_CONSTANTS)
-        arrays.update({name: bands[band] for name, band in self.inputs.items()})
+        arrays = {name: bands[band] for name, band in self.inputs.items()}
         with np.errstate(all="ignore"):
             for step in self.steps:
                 arrays[step.name] = _evaluate(step.source, step.kind, step.inputs, arrays, shape)
@@ -48,7 +45,15 @@ class Programme:
 
 
 def _kind(name: str, arrays: Mapping[str, np.ndarray]) -> str:
-    return BOOL if arrays[name].dtype == bool else "f"
+    return "f" if constant_value(name) is not None else BOOL if arrays[name].dtype == bool else "f"
+
+
+@lru_cache(maxsize=4096)
+def _constant(name: str) -> np.ndarray:
+    """The read-only 0-d float64 array of a constant's name."""
+    array = np.array(constant_value(name), dtype=np.float64)
+    array.flags.writeable = False
+    return array
 
 
 def _evaluate(
@@ -61,7 +66,7 @@ def _evaluate(
     """One numexpr evaluation; inputs are float64 (float32 bands are widened as they are read)."""
     program = numexpr_program(source, tuple((n, _TYPES[k]) for n, k in inputs))
     out: np.ndarray = np.empty(shape, dtype=_TYPES[kind])
-    args = [arrays[n] for n, _ in inputs]
+    args = [arrays[n] if n in arrays else _constant(n) for n, _ in inputs]
     if all(a.ndim == 0 for a in args):
         out[...] = program(*args, ex_uses_vml=numexpr.use_vml)
         return out

@@ -20,7 +20,8 @@ _RANGES: dict[str, tuple[float, float, type]] = {
 def convert(values: np.ndarray, sample_type: str) -> np.ndarray:
     """float64 ``values`` as ``sample_type`` (AUTO gives uint8)."""
     if sample_type == "FLOAT32":
-        return values.astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32: infinity, as Math.fround
+            return values.astype(np.float32)
     with np.errstate(invalid="ignore"):
         if sample_type == "AUTO":
             values = np.clip(values, 0.0, 1.0) * 255.0

@@ -150,6 +150,7 @@ class Stretch__ {
     }
     return clamp__(v, 0.0, 1.0);
   }
+  processList(values) { return values.map(v => this.process(v)); }
 }
 class HighlightCompressVisualizer extends Stretch__ { process(val) { return this.stretch(val, true); } }
 class HighlightCompressVisualizerSingle extends Stretch__ { process(val) { return [this.stretch(val, true)]; } }
