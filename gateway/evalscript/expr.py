@@ -1,7 +1,7 @@
 """Per-pixel expressions and the step list they are materialised into.
 
 An ``Expr`` is a numexpr source text over named arrays (bands ``b<i>``, steps ``t<i>``,
-constants ``c_<hex>``) whose value is float64 (``"f"``) or boolean
+constants ``c_<hex>`` where a literal would not do) whose value is float64 (``"f"``) or boolean
 (``"b"``), or a constant folded here in float64 as JavaScript computes it. The ``Builder``
 collects the steps: ``materialise`` turns an expression into one numexpr evaluation whose
 result later expressions name, so that a value bound to a variable is computed once.
@@ -10,15 +10,17 @@ result later expressions name, so that a value bound to a variable is computed o
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
 from gateway.evalscript.errors import TranslationLimit
 
-FLOAT, BOOL = "f", "b"
+FLOAT, BOOL, INT = "f", "b", "i"
 MAX_TEXT = 4000  # characters of numexpr source before an operand is materialised
 MAX_NAMES = 40  # numexpr takes at most 64 operands
 
@@ -41,23 +43,33 @@ class Expr:
 
 @dataclass(frozen=True)
 class Step:
-    """``name = numexpr(source)`` over ``inputs`` (name, kind) pairs."""
+    """``name = numexpr(source)`` over ``inputs`` (name, kind) pairs, or, when ``op`` names a
+    kernel of ``gateway.evalscript.kernels``, that kernel over its input and ``params``."""
 
     name: str
     source: str
     kind: str
     inputs: tuple[tuple[str, str], ...]
+    op: str = "numexpr"
+    params: tuple[float, ...] = ()
 
 
 def const(value: float | bool) -> Expr:
-    """A constant expression (booleans stay booleans, numbers become float64).
-
-    Numbers are named inputs (``c_`` and the hex digits of the double), never literals:
-    numexpr turns a division by a literal into a multiplication by its reciprocal, which is
-    not the division JavaScript computes."""
+    """A constant expression (booleans stay booleans, numbers become float64 literals; NaN and
+    infinities are named inputs)."""
     if isinstance(value, bool | np.bool_):
         return Expr("True" if value else "False", BOOL, bool(value))
     number = float(value)
+    if not math.isfinite(number):
+        return named(number)
+    text = repr(number)
+    return Expr(f"({text})" if text.startswith("-") else text, FLOAT, number)
+
+
+def named(number: float) -> Expr:
+    """A constant as a named input rather than a literal. Divisors and exponents are: numexpr
+    turns a division by a literal into a multiplication by its reciprocal, and some powers
+    into products, which are not what JavaScript computes."""
     name = constant_name(number)
     return Expr(name, FLOAT, number, frozenset({name}))
 
@@ -117,6 +129,20 @@ class Builder:
             return named
         return replace(named, undefined=self.materialise(expr.undefined))
 
+    def kernel(self, op: str, arg: Expr, params: tuple[float, ...], kind: str) -> Expr:
+        """The result of the numpy kernel ``op`` over ``arg`` with static ``params``."""
+        arg = self.materialise(arg)
+        key = f"{op}({arg.text}, {params!r})"
+        if key in self.memo:
+            return self.memo[key]
+        if len(self.steps) >= self.max_steps:
+            raise TranslationLimit(f"the translated programme exceeds {self.max_steps} steps")
+        name = f"t{len(self.steps)}"
+        self.steps.append(Step(name, key, kind, ((arg.text, arg.kind),), op, params))
+        self.kinds[name] = kind
+        self.memo[key] = ref(name, kind)
+        return self.memo[key]
+
     def kind_of(self, name: str) -> str:
         return FLOAT if constant_value(name) is not None else self.kinds[name]
 
@@ -132,6 +158,10 @@ class Builder:
             with np.errstate(all="ignore"):
                 value = fold(*(a.value for a in args))
             return const(bool(value) if kind == BOOL else float(value))
+        args = [
+            named(float(a.value or 0.0)) if i in _exact_operands(template) and a.constant else a
+            for i, a in enumerate(args)
+        ]
         args = [self._bounded(a, args) for a in args]
         names = frozenset().union(*(a.names for a in args))
         return Expr(template.format(*(a.text for a in args)), kind, None, names)
@@ -142,3 +172,12 @@ class Builder:
         if len(arg.text) > MAX_TEXT // 2 or (width > MAX_NAMES and len(arg.names) > 1):
             return self.materialise(arg)
         return arg
+
+
+@lru_cache(maxsize=512)
+def _exact_operands(template: str) -> frozenset[int]:
+    """The arguments of ``template`` that are divisors or exponents."""
+    return frozenset(int(i) for i in _DIVISOR_OR_EXPONENT.findall(template))
+
+
+_DIVISOR_OR_EXPONENT = re.compile(r"(?:/|\*\*)\s*\{(\d+)\}")

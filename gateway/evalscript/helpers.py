@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 
 from gateway.evalscript.errors import NotSupported
-from gateway.evalscript.expr import BOOL, FLOAT, Builder, Expr, const
+from gateway.evalscript.expr import BOOL, FLOAT, INT, Builder, Expr, const
 from gateway.evalscript.jsops import both, extreme, negate, number, where
 from gateway.evalscript.values import UNDEFINED, Array, Builtin, Object, Value
 
@@ -54,9 +55,9 @@ def _static(value: Expr, what: str) -> float:
 
 
 def _ratio(b: Builder, x: Expr, lo: Expr, hi: Expr) -> Expr:
-    return b.apply(
-        "(({0} - {1}) / ({2} - {1}))", [x, lo, hi], FLOAT, lambda p, q, r: (p - q) / (r - q)
-    )
+    """(x - lo) / (hi - lo), the width computed first (as a constant when it is one)."""
+    width = b.apply("({0} - {1})", [hi, lo], FLOAT, lambda p, q: np.float64(p) - q)
+    return b.apply("(({0} - {1}) / {2})", [x, lo, width], FLOAT, lambda p, q, r: (p - q) / r)
 
 
 def _lerp(b: Builder, p: Value, q: Value, t: Expr) -> Value:
@@ -77,6 +78,68 @@ def _choose(b: Builder, mask: Expr, new: Value, old: Value) -> Value:
     return where(b, mask, number(b, new), number(b, old))
 
 
+def _sorted_limits(edges: Sequence[Expr]) -> list[float] | None:
+    """The limits as floats if they are constants in ascending order, else None."""
+    if not edges or not all(e.constant for e in edges):
+        return None
+    values = [float(e.value or 0.0) for e in edges]
+    ok = all(math.isfinite(v) for v in values) and values == sorted(values)
+    return values if ok else None
+
+
+def _channels(items: Sequence[Value]) -> list[list[float]] | None:
+    """Constant numbers (one channel) or constant colours of one length, else None."""
+    rows: list[list[float]] = []
+    for item in items:
+        values = item.items if isinstance(item, Array) else [item]
+        if not all(isinstance(v, Expr) and v.constant and v.kind == FLOAT for v in values):
+            return None
+        rows.append([float(v.value or 0.0) for v in values if isinstance(v, Expr)])
+    return rows if rows and len({len(r) for r in rows}) == 1 else None
+
+
+def _table(b: Builder, index: Expr, table: list[float]) -> Expr:
+    return b.kernel("take", index, tuple(table), FLOAT)
+
+
+def _piecewise(
+    b: Builder,
+    x: Expr,
+    limits: list[float],
+    points: list[list[float]],
+    ends: tuple[list[float], list[float]],
+    mix: Callable[[Expr, Expr, Expr], Expr],
+) -> list[Expr]:
+    """Per channel: ``ends[0]`` at or below the first limit, ``ends[1]`` above the last (and for
+    NaN), ``mix(a, b, t)`` between limits i-1 and i (a, b: points i-1 and i; t: the position
+    in the interval). Computed from the interval of each pixel (one search, table lookups)
+    rather than a where() per interval."""
+    n = len(limits)
+    segment = b.kernel("segment_left", x, tuple(limits), INT)
+    inner_range = range(1, n)
+    lo = _table(b, segment, [0.0, *(limits[s - 1] for s in inner_range), 0.0])
+    hi = _table(b, segment, [1.0, *(limits[s] for s in inner_range), 1.0])
+    t = b.materialise(
+        b.apply(
+            "(({0} - {1}) / ({2} - {1}))", [x, lo, hi], FLOAT, lambda p, q, r: (p - q) / (r - q)
+        )
+    )
+    inner = b.materialise(
+        b.apply("(({0} > 0) & ({0} < {1}))", [segment, const(float(n))], BOOL, bool)
+    )
+    channels = []
+    for k in range(len(points[0])):
+        a = _table(b, segment, [0.0, *(points[s - 1][k] for s in inner_range), 0.0])
+        z = _table(b, segment, [0.0, *(points[s][k] for s in inner_range), 0.0])
+        end = _table(b, segment, [ends[0][k], *([0.0] * (n - 1)), ends[1][k]])
+        channels.append(where(b, inner, mix(a, z, t), end))
+    return channels
+
+
+def _shaped(channels: list[Expr], like: Value) -> Value:
+    return Array(list(channels)) if isinstance(like, Array) else channels[0]
+
+
 def value_interpolate(b: Builder, args: Sequence[Value]) -> Value:
     """``valueInterpolate(value, intervals, values)`` (and the deprecated ``colorBlend``)."""
     value, limits, outputs = _arg(args, 0), _arg(args, 1), _arg(args, 2)
@@ -87,6 +150,11 @@ def value_interpolate(b: Builder, args: Sequence[Value]) -> Value:
     items = outputs.items
     if len(items) < len(edges) or not edges:
         raise NotSupported("fewer values than limits in valueInterpolate/colorBlend")
+    sorted_limits, points = _sorted_limits(edges), _channels(items)
+    if sorted_limits is not None and points is not None and not x.constant:
+        lerp = cast(Callable[[Expr, Expr, Expr], Expr], lambda p, q, t: _lerp(b, p, q, t))
+        channels = _piecewise(b, x, sorted_limits, points, (points[0], points[-1]), lerp)
+        return _shaped(channels, items[0])
     result = items[-1]
     for i in range(len(edges) - 1, 0, -1):
         t = b.materialise(_ratio(b, x, edges[i - 1], edges[i]))
@@ -106,6 +174,13 @@ def value_map(b: Builder, args: Sequence[Value]) -> Value:
     items = outputs.items
     if len(items) < len(edges) or not items:
         raise NotSupported("fewer values than intervals in valueMap")
+    sorted_limits, points = _sorted_limits(edges), _channels(items)
+    if sorted_limits is not None and points is not None and not x.constant:
+        segment = b.kernel("segment_left", x, tuple(sorted_limits), INT)
+        n = len(sorted_limits)
+        rows = [*points[:n], points[-1]]
+        channels = [_table(b, segment, [r[k] for r in rows]) for k in range(len(points[0]))]
+        return _shaped(channels, items[0])
     result = items[-1]
     for i in range(len(edges) - 1, -1, -1):
         inside = b.apply("({0} <= {1})", [x, edges[i]], BOOL, lambda p, q: p <= q)
@@ -197,20 +272,29 @@ def _visualizer(process: Helper, **methods: Helper) -> Object:
 
 
 def _ramp_object(positions: list[float], colours: list[list[float]]) -> Object:
+    def mix(b: Builder) -> Callable[[Expr, Expr, Expr], Expr]:
+        def channel(p: Expr, q: Expr, t: Expr) -> Expr:
+            return b.apply(
+                "(floor({0} + ({1} - {0}) * {2}) / {3})",
+                [p, q, t, const(255.0)],
+                FLOAT,
+                lambda u, v, s, d: math.floor(u + (v - u) * s) / d,
+            )
+
+        return channel
+
     def process(b: Builder, args: Sequence[Value]) -> Value:
         x = b.materialise(number(b, _arg(args, 0)))
+        if not x.constant and _sorted_limits([const(p) for p in positions]) is not None:
+            ends = ([c / 255 for c in colours[0]], [c / 255 for c in colours[-1]])
+            return Array(list(_piecewise(b, x, positions, colours, ends, mix(b))))
         last = Array([const(c / 255) for c in colours[-1]])
         result: Value = last
         for i in range(len(positions) - 1, 0, -1):
             lo, hi = positions[i - 1], positions[i]
             t = b.materialise(_ratio(b, x, const(lo), const(hi)))
             mixed = [
-                b.apply(
-                    "(floor({0} + ({1} - {0}) * {2}) / {3})",
-                    [const(p), const(q), t, const(255.0)],
-                    FLOAT,
-                    lambda u, v, s, d: math.floor(u + (v - u) * s) / d,
-                )
+                mix(b)(const(p), const(q), t)
                 for p, q in zip(colours[i - 1], colours[i], strict=True)
             ]
             inside = b.apply("({0} <= {1})", [x, const(hi)], BOOL, lambda p, q: p <= q)
@@ -243,6 +327,12 @@ def color_map_visualizer(b: Builder, args: Sequence[Value]) -> Value:
 
     def process(b: Builder, args: Sequence[Value]) -> Value:
         x = b.materialise(number(b, _arg(args, 0)))
+        limits = _sorted_limits([const(p) for p, _ in points])
+        colours = _channels([_normalised(c, b) for _, c in points])
+        if limits is not None and colours is not None and not x.constant:
+            segment = b.kernel("segment_right", x, tuple(limits), INT)
+            rows = [colours[max(s - 1, 0)] for s in range(len(limits) + 1)]
+            return Array([_table(b, segment, [r[k] for r in rows]) for k in range(len(rows[0]))])
         result: Value = _normalised(points[0][1], b)
         reached = const(True)
         for position, colour in points:

@@ -361,12 +361,17 @@ def _math_hypot(b: Builder, args: Sequence[Value]) -> Value:
     return b.apply("sqrt({0})", [total], FLOAT, np.sqrt)
 
 
+def _cbrt(b: Builder, args: Sequence[Value]) -> Value:
+    x = number(b, args[0]) if args else NAN
+    third = const(1.0 / 3.0)
+    template = "where({0} < 0, -((-{0}) ** {1}), {0} ** {1})"
+    return b.apply(template, [x, third], FLOAT, lambda p, t: np.cbrt(p))
+
+
 MATH_FUNCTIONS: dict[str, Callable[[Builder, Sequence[Value]], Value]] = {
     "abs": _f1("abs({0})", abs),
     "sqrt": _f1("sqrt({0})", np.sqrt),
-    "cbrt": _f1(
-        "where({0} < 0, -((-{0}) ** 0.3333333333333333), {0} ** 0.3333333333333333)", np.cbrt
-    ),
+    "cbrt": _cbrt,
     "exp": _f1("exp({0})", np.exp),
     "expm1": _f1("expm1({0})", np.expm1),
     "log": _f1("log({0})", np.log),

@@ -11,8 +11,11 @@ import numpy as np
 
 from gateway.core.bandmath import numexpr_program
 from gateway.evalscript.expr import BOOL, Expr, Step, constant_value
+from gateway.evalscript.kernels import KERNELS
+from gateway.evalscript.samples import DTYPES, convert, template
 
-_TYPES: Mapping[str, type] = {"f": np.float64, "b": bool}
+FUSED_TEXT = 120  # a longer output expression is computed once before its conversion
+_TYPES: Mapping[str, type] = {"f": np.float64, "b": bool, "i": np.int32}
 
 
 @dataclass(frozen=True)
@@ -23,29 +26,50 @@ class Programme:
     steps: tuple[Step, ...]
     outputs: Mapping[str, tuple[Expr, ...]]
 
-    def run(self, bands: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-        """The float64 values (n_bands, *shape) of every output; ``bands``: name -> array."""
+    def run(
+        self, bands: Mapping[str, np.ndarray], shape: tuple[int, ...], types: Mapping[str, str]
+    ) -> dict[str, np.ndarray]:
+        """Every output (n_bands, *shape) in its sample type (``types``: output id -> sample
+        type); ``bands``: band name -> array."""
         arrays = {name: bands[band] for name, band in self.inputs.items()}
+        results = {}
         with np.errstate(all="ignore"):
             for step in self.steps:
-                arrays[step.name] = _evaluate(step.source, step.kind, step.inputs, arrays, shape)
-            results = {}
+                if step.op == "numexpr":
+                    arrays[step.name] = _evaluate(
+                        step.source, step.kind, step.inputs, arrays, shape
+                    )
+                else:
+                    ((source, _),) = step.inputs
+                    arrays[step.name] = KERNELS[step.op](arrays[source], step.params)
             for id_, exprs in self.outputs.items():
-                data = np.empty((len(exprs), *shape), dtype=np.float64)
+                data: np.ndarray = np.empty((len(exprs), *shape), dtype=DTYPES[types[id_]])
                 for band, expr in zip(data, exprs, strict=True):
-                    if expr.constant:
-                        band[...] = float(expr.value or 0.0)
-                    elif expr.text in arrays:
-                        band[...] = arrays[expr.text]
-                    else:
-                        inputs = tuple(sorted((n, _kind(n, arrays)) for n in expr.names))
-                        band[...] = _evaluate(expr.text, expr.kind, inputs, arrays, shape)
+                    _output(expr, types[id_], arrays, band)
                 results[id_] = data
         return results
 
 
+def _output(expr: Expr, sample_type: str, arrays: dict[str, np.ndarray], out: np.ndarray) -> None:
+    """Evaluate ``expr`` into ``out``, converted to ``sample_type`` on the way."""
+    if expr.constant:
+        out[...] = convert(np.full(1, float(expr.value or 0.0)), sample_type)[0]
+        return
+    conversion = template(sample_type)
+    inputs = tuple(sorted((n, _kind(n, arrays)) for n in expr.names))
+    if conversion != "{0}" and expr.text not in arrays and len(expr.text) > FUSED_TEXT:
+        arrays = {**arrays, "v": _evaluate(expr.text, expr.kind, inputs, arrays, out.shape)}
+        expr, inputs = Expr("v", expr.kind), (("v", expr.kind),)
+    source = conversion.format(expr.text if expr.kind != BOOL else f"where({expr.text}, 1.0, 0.0)")
+    program = numexpr_program(source, tuple((n, _TYPES[k]) for n, k in inputs))
+    args = [arrays[n] if n in arrays else _constant(n) for n, _ in inputs]
+    program(*args, out=out, order="K", casting="unsafe", ex_uses_vml=numexpr.use_vml)
+
+
 def _kind(name: str, arrays: Mapping[str, np.ndarray]) -> str:
-    return "f" if constant_value(name) is not None else BOOL if arrays[name].dtype == bool else "f"
+    if constant_value(name) is not None:
+        return "f"
+    return {np.dtype(bool): BOOL, np.dtype(np.int32): "i"}.get(arrays[name].dtype, "f")
 
 
 @lru_cache(maxsize=4096)

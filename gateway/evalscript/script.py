@@ -15,7 +15,6 @@ from gateway.evalscript.expr import FLOAT, Builder, Expr, const
 from gateway.evalscript.interpreter import Frame, Interpreter
 from gateway.evalscript.jsops import number
 from gateway.evalscript.programme import Programme
-from gateway.evalscript.samples import convert
 from gateway.evalscript.source import digest, parse
 from gateway.evalscript.values import UNDEFINED, Array, Function, Object, Special, Value, type_name
 
@@ -61,8 +60,9 @@ class Evalscript:
             if unit == "DN" or not ok.all():  # else numexpr widens float32 as it reads
                 values = np.where(ok, values.astype(np.float64), 0.0)
             inputs[band] = np.rint(values * dn_factor) if unit == "DN" else values
-        results = self.programme.run(inputs, ok.shape)
-        return {o.id: Raster(convert(results[o.id], o.sample_type), ok) for o in self.setup.outputs}
+        types = {o.id: o.sample_type for o in self.setup.outputs}
+        results = self.programme.run(inputs, ok.shape, types)
+        return {o.id: Raster(results[o.id], ok) for o in self.setup.outputs}
 
 
 def compile_evalscript(

@@ -1,0 +1,30 @@
+"""numpy kernels for what numexpr has no operation for: which interval of a sorted list of
+limits each pixel falls in, and a table lookup by that interval."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+
+def segment_left(x: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+    """The first i with x <= edges[i] (len(edges) if none, and for NaN)."""
+    return np.searchsorted(np.asarray(edges), x, side="left").astype(np.int32)
+
+
+def segment_right(x: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+    """The first i with x < edges[i] (len(edges) if none, and for NaN)."""
+    return np.searchsorted(np.asarray(edges), x, side="right").astype(np.int32)
+
+
+def take(index: np.ndarray, table: tuple[float, ...]) -> np.ndarray:
+    """table[index] per pixel, as float64."""
+    return np.asarray(table, dtype=np.float64)[index]
+
+
+KERNELS: Mapping[str, Callable[[np.ndarray, tuple[float, ...]], np.ndarray]] = {
+    "segment_left": segment_left,
+    "segment_right": segment_right,
+    "take": take,
+}
