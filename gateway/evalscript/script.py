@@ -156,7 +156,7 @@ def _check_bands(id_: str, count: int, values: Value, node: object) -> None:
     if len(values.items) != count:
         raise EvalscriptError(
             f"evaluatePixel returns {len(values.items)} values for output '{id_}', "
-            f"which setup() declares with {count} bands",
+            f"which setup() declares with {count} band{'s' if count != 1 else ''}",
             *at(node),
         )
     for item in values.items:
