@@ -37,6 +37,22 @@ class Evalscript:
     setup: Setup
     programme: Programme = field(repr=False)
 
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The bands it reads (dataMask aside)."""
+        return self.setup.bands
+
+    @property
+    def map_output(self) -> tuple[int, str]:
+        """Bands and sample type of the output a map shows: ``default``, else the first."""
+        output = self.setup.output("default") or self.setup.outputs[0]
+        return output.bands, output.sample_type
+
+    def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+        """The map output's values (n, h, w) in its sample type."""
+        output = self.setup.output("default") or self.setup.outputs[0]
+        return self.evaluate(bands, valid)[output.id].data
+
     def evaluate(
         self,
         bands: Mapping[str, np.ndarray],
