@@ -84,6 +84,17 @@ def test_not_supported_names_the_construct_and_position(
     assert error.locator == "evalscript"
 
 
+def test_state_kept_between_pixels_is_not_supported() -> None:
+    script = (
+        SETUP + "let count = 0;\nfunction evaluatePixel(s) {\n  count += 1;\n  return [count];\n}"
+    )
+    error = _error(script, NotSupported)
+    assert "reads the global 'count' before it sets it" in str(error)
+    assert (error.line, error.column) == (5, 3)
+    written_first = SETUP + "var r;\nfunction evaluatePixel(s) { r = s.B04; return [r * 2]; }"
+    compile_evalscript(written_first)  # a global written, then read: no state
+
+
 def test_syntax_error_has_line_and_column() -> None:
     error = _error(SETUP + "function evaluatePixel(s) {\n  return [s.B04 +];\n}")
     assert "syntax error" in str(error)

@@ -86,6 +86,15 @@ class Loop:
         self.switch = switch
 
 
+class GlobalUse:
+    """The global variables evaluatePixel read before writing them, and those it wrote: a
+    global read, then written, carries state from one pixel to the next."""
+
+    def __init__(self) -> None:
+        self.read: set[str] = set()
+        self.written: set[str] = set()
+
+
 class Interpreter:
     """Runs statements over symbolic values, collecting numexpr steps in ``builder``."""
 
@@ -101,6 +110,7 @@ class Interpreter:
         self.depth = 0
         self.ticks = 0
         self.unmasked: Scope | None = None  # a scope whose variables are written for all pixels
+        self.pixel: GlobalUse | None = None  # set while evaluatePixel is translated
         self.globals = Scope(None, True, TRUE.text)
         self.globals.vars.update(_environment())
 
@@ -288,6 +298,14 @@ class Interpreter:
             owner.vars[name] = UNDEFINED
         if name in owner.constants:
             raise EvalscriptError(f"assignment to the constant '{name}'", *at(node))
+        if owner is self.globals and self.pixel is not None:
+            if name in self.pixel.read:
+                raise NotSupported(
+                    f"state kept from pixel to pixel: evaluatePixel reads the global '{name}' "
+                    "before it sets it",
+                    *at(node),
+                )
+            self.pixel.written.add(name)
         if owner is self.unmasked:
             owner.vars[name] = self._stored(value)
             return
@@ -499,6 +517,8 @@ class Interpreter:
         owner = scope.find(node.name)
         if owner is None:
             raise EvalscriptError(f"'{node.name}' is not defined", *at(node))
+        if owner is self.globals and self.pixel is not None and node.name not in self.pixel.written:
+            self.pixel.read.add(node.name)
         return owner.vars[node.name]
 
     def template(self, node: Node, scope: Scope) -> Value:

@@ -29,8 +29,8 @@ class Programme:
     def run(
         self, bands: Mapping[str, np.ndarray], shape: tuple[int, ...], types: Mapping[str, str]
     ) -> dict[str, np.ndarray]:
-        """Every output (n_bands, *shape) in its sample type (``types``: output id -> sample
-        type); ``bands``: band name -> array."""
+        """The outputs (n_bands, *shape) named in ``types`` (output id -> sample type), in
+        their sample type; ``bands``: band name -> array."""
         arrays = {name: bands[band] for name, band in self.inputs.items()}
         results = {}
         with np.errstate(all="ignore"):
@@ -43,6 +43,8 @@ class Programme:
                     ((source, _),) = step.inputs
                     arrays[step.name] = KERNELS[step.op](arrays[source], step.params)
             for id_, exprs in self.outputs.items():
+                if id_ not in types:
+                    continue
                 data: np.ndarray = np.empty((len(exprs), *shape), dtype=DTYPES[types[id_]])
                 for band, expr in zip(data, exprs, strict=True):
                     _output(expr, types[id_], arrays, band)

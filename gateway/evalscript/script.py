@@ -12,7 +12,7 @@ import numpy as np
 from gateway.evalscript.contract import DATA_MASK, Setup, parse_setup
 from gateway.evalscript.errors import EvalscriptError, at
 from gateway.evalscript.expr import FLOAT, Builder, Expr, const
-from gateway.evalscript.interpreter import Frame, Interpreter
+from gateway.evalscript.interpreter import Frame, GlobalUse, Interpreter
 from gateway.evalscript.jsops import number
 from gateway.evalscript.programme import Programme
 from gateway.evalscript.source import digest, parse
@@ -51,7 +51,7 @@ class Evalscript:
     def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
         """The map output's values (n, h, w) in its sample type."""
         output = self.setup.output("default") or self.setup.outputs[0]
-        return self.evaluate(bands, valid)[output.id].data
+        return self.evaluate(bands, valid, outputs=(output.id,))[output.id].data
 
     def evaluate(
         self,
@@ -59,11 +59,12 @@ class Evalscript:
         valid: np.ndarray,
         *,
         dn_factor: float = DN_FACTOR,
+        outputs: tuple[str, ...] | None = None,
     ) -> dict[str, Raster]:
         """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w).
 
         Invalid pixels read 0 in every band and 0 in dataMask, as in Sentinel Hub. Returns
-        every output of setup() by id."""
+        the outputs of setup() by id (those of ``outputs`` only, when given)."""
         ok = np.asarray(valid, dtype=bool)
         inputs: dict[str, np.ndarray] = {}
         for band, unit in self.setup.units.items():
@@ -76,9 +77,9 @@ class Evalscript:
             if unit == "DN" or not ok.all():  # else numexpr widens float32 as it reads
                 values = np.where(ok, values.astype(np.float64), 0.0)
             inputs[band] = np.rint(values * dn_factor) if unit == "DN" else values
-        types = {o.id: o.sample_type for o in self.setup.outputs}
-        results = self.programme.run(inputs, ok.shape, types)
-        return {o.id: Raster(results[o.id], ok) for o in self.setup.outputs}
+        wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
+        results = self.programme.run(inputs, ok.shape, {o.id: o.sample_type for o in wanted})
+        return {o.id: Raster(results[o.id], ok) for o in wanted}
 
 
 def compile_evalscript(
@@ -120,6 +121,7 @@ def _compile(
     evaluate = _function(interpreter, "evaluatePixel")
     metadata = Object({"normalizationFactor": const(1.0 / DN_FACTOR)})
     frame = Frame(check=_result_check(setup))
+    interpreter.pixel = GlobalUse()
     result = interpreter.call(
         evaluate,
         [samples, Object(), metadata, Object(), Object({"userData": Object()})],

@@ -287,7 +287,7 @@ def _check_map(
     if script is not None:  # the layer's collection and time, the script's pixels
         if len(requests) != 1:
             raise InvalidParameterValue("EVALSCRIPT takes one layer", locator="layers")
-        request = replace(requests[0], script=script)
+        request = replace(requests[0], script=script, cloud_mask=False)  # dataMask: data only
         runtime.engine.check(request)
         return Checked(out, direct=request, warning=warning)
     if fmt in ("tiff", "cog"):
