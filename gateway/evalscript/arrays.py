@@ -109,7 +109,7 @@ def method(
 def _static(value: Expr) -> float:
     if not value.constant:
         raise NotSupported("a per-pixel array position")
-    return float(value.value or 0.0)
+    return float(value.value if value.value is not None else 0.0)
 
 
 def pick(b: Builder, array: Array, position: Expr) -> Value:

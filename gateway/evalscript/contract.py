@@ -113,7 +113,9 @@ def _outputs(value: Value, fail: Fail) -> tuple[Output, ...]:
         id_ = _text(item.props.get("id", Str("default")), "id", fail)
         bands = item.props.get("bands", UNDEFINED)
         if not (
-            isinstance(bands, Expr) and bands.constant and float(bands.value or 0).is_integer()
+            isinstance(bands, Expr)
+            and bands.constant
+            and float(bands.value if bands.value is not None else 0).is_integer()
         ):
             raise fail(f"output '{id_}' needs a whole number of 'bands'")
         count = int(bands.value or 0)

@@ -55,13 +55,13 @@ class Step:
 
 
 def const(value: float | bool) -> Expr:
-    """A constant expression (booleans stay booleans, numbers become float64 literals; NaN and
-    infinities are named inputs)."""
+    """A constant expression (booleans stay booleans, numbers become float64 literals; NaN,
+    infinities and -0 are named inputs)."""
     if isinstance(value, bool | np.bool_):
         return Expr("True" if value else "False", BOOL, bool(value))
     number = float(value)
-    if not math.isfinite(number):
-        return named(number)
+    if not math.isfinite(number) or (number == 0 and math.copysign(1, number) < 0):
+        return named(number)  # numexpr has no -0.0 literal (it becomes 0.0)
     text = repr(number)
     return Expr(f"({text})" if text.startswith("-") else text, FLOAT, number)
 
@@ -129,16 +129,22 @@ class Builder:
             return named
         return replace(named, undefined=self.materialise(expr.undefined))
 
-    def kernel(self, op: str, arg: Expr, params: tuple[float, ...], kind: str) -> Expr:
-        """The result of the numpy kernel ``op`` over ``arg`` with static ``params``."""
-        arg = self.materialise(arg)
-        key = f"{op}({arg.text}, {params!r})"
+    def kernel(self, op: str, args: Sequence[Expr], params: tuple[float, ...], kind: str) -> Expr:
+        """The result of the numpy kernel ``op`` over ``args`` with static ``params``."""
+        inputs = [
+            named(float(a.value if a.value is not None else 0.0))
+            if a.constant
+            else self.materialise(a)
+            for a in args
+        ]
+        key = f"{op}({', '.join(a.text for a in inputs)}, {params!r})"
         if key in self.memo:
             return self.memo[key]
         if len(self.steps) >= self.max_steps:
             raise TranslationLimit(f"the translated programme exceeds {self.max_steps} steps")
         name = f"t{len(self.steps)}"
-        self.steps.append(Step(name, key, kind, ((arg.text, arg.kind),), op, params))
+        signature = tuple((a.text, a.kind) for a in inputs)
+        self.steps.append(Step(name, key, kind, signature, op, params))
         self.kinds[name] = kind
         self.memo[key] = ref(name, kind)
         return self.memo[key]
@@ -159,7 +165,9 @@ class Builder:
                 value = fold(*(a.value for a in args))
             return const(bool(value) if kind == BOOL else float(value))
         args = [
-            named(float(a.value or 0.0)) if i in _exact_operands(template) and a.constant else a
+            named(float(a.value if a.value is not None else 0.0))
+            if i in _exact_operands(template) and a.constant
+            else a
             for i, a in enumerate(args)
         ]
         args = [self._bounded(a, args) for a in args]

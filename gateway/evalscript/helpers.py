@@ -51,7 +51,7 @@ def _numbers(b: Builder, value: Value, what: str) -> list[Expr]:
 def _static(value: Expr, what: str) -> float:
     if not value.constant:
         raise NotSupported(f"a per-pixel {what}")
-    return float(value.value or 0.0)
+    return float(value.value if value.value is not None else 0.0)
 
 
 def _ratio(b: Builder, x: Expr, lo: Expr, hi: Expr) -> Expr:
@@ -82,7 +82,7 @@ def _sorted_limits(edges: Sequence[Expr]) -> list[float] | None:
     """The limits as floats if they are constants in ascending order, else None."""
     if not edges or not all(e.constant for e in edges):
         return None
-    values = [float(e.value or 0.0) for e in edges]
+    values = [float(e.value if e.value is not None else 0.0) for e in edges]
     ok = all(math.isfinite(v) for v in values) and values == sorted(values)
     return values if ok else None
 
@@ -94,12 +94,14 @@ def _channels(items: Sequence[Value]) -> list[list[float]] | None:
         values = item.items if isinstance(item, Array) else [item]
         if not all(isinstance(v, Expr) and v.constant and v.kind == FLOAT for v in values):
             return None
-        rows.append([float(v.value or 0.0) for v in values if isinstance(v, Expr)])
+        rows.append(
+            [float(v.value if v.value is not None else 0.0) for v in values if isinstance(v, Expr)]
+        )
     return rows if rows and len({len(r) for r in rows}) == 1 else None
 
 
 def _table(b: Builder, index: Expr, table: list[float]) -> Expr:
-    return b.kernel("take", index, tuple(table), FLOAT)
+    return b.kernel("take", [index], tuple(table), FLOAT)
 
 
 def _piecewise(
@@ -115,7 +117,7 @@ def _piecewise(
     in the interval). Computed from the interval of each pixel (one search, table lookups)
     rather than a where() per interval."""
     n = len(limits)
-    segment = b.kernel("segment_left", x, tuple(limits), INT)
+    segment = b.kernel("segment_left", [x], tuple(limits), INT)
     inner_range = range(1, n)
     lo = _table(b, segment, [0.0, *(limits[s - 1] for s in inner_range), 0.0])
     hi = _table(b, segment, [1.0, *(limits[s] for s in inner_range), 1.0])
@@ -176,7 +178,7 @@ def value_map(b: Builder, args: Sequence[Value]) -> Value:
         raise NotSupported("fewer values than intervals in valueMap")
     sorted_limits, points = _sorted_limits(edges), _channels(items)
     if sorted_limits is not None and points is not None and not x.constant:
-        segment = b.kernel("segment_left", x, tuple(sorted_limits), INT)
+        segment = b.kernel("segment_left", [x], tuple(sorted_limits), INT)
         n = len(sorted_limits)
         rows = [*points[:n], points[-1]]
         channels = [_table(b, segment, [r[k] for r in rows]) for k in range(len(points[0]))]
@@ -330,7 +332,7 @@ def color_map_visualizer(b: Builder, args: Sequence[Value]) -> Value:
         limits = _sorted_limits([const(p) for p, _ in points])
         colours = _channels([_normalised(c, b) for _, c in points])
         if limits is not None and colours is not None and not x.constant:
-            segment = b.kernel("segment_right", x, tuple(limits), INT)
+            segment = b.kernel("segment_right", [x], tuple(limits), INT)
             rows = [colours[max(s - 1, 0)] for s in range(len(limits) + 1)]
             return Array([_table(b, segment, [r[k] for r in rows]) for k in range(len(rows[0]))])
         result: Value = _normalised(points[0][1], b)

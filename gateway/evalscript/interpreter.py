@@ -672,7 +672,7 @@ class Interpreter:
         if isinstance(key, Expr):
             if not key.constant:
                 return key
-            value = float(key.value or 0.0)
+            value = float(key.value if key.value is not None else 0.0)
             return int(value) if value.is_integer() and value >= 0 else repr(value)
         raise NotSupported("this kind of property key", *at(node))
 

@@ -150,7 +150,7 @@ def to_string(value: Value) -> str:
     if isinstance(value, Expr) and value.constant:
         if value.kind == BOOL:
             return "true" if value.value else "false"
-        return _number_text(float(value.value or 0.0))
+        return _number_text(float(value.value if value.value is not None else 0.0))
     if isinstance(value, Array):
         return ",".join("" if isinstance(i, Special) else to_string(i) for i in value.items)
     raise NotSupported("turning a per-pixel value into a string")
@@ -189,20 +189,21 @@ def binary(b: Builder, op: str, left: Value, right: Value) -> Value:
 
 
 def remainder(b: Builder, x: Expr, y: Expr) -> Expr:
-    """JavaScript's ``%`` (C's fmod: the result has the dividend's sign)."""
-    r = b.apply("({0} % {1})", [x, y], FLOAT, lambda p, q: math.fmod(p, q) if q else math.nan)
-    if r.constant:
-        return r
-    r = b.materialise(r)
-    wrong_sign = b.apply("(({0} != 0) & (({0} < 0) != ({1} < 0)))", [r, x], BOOL, bool)
-    return where(b, wrong_sign, b.apply("({0} - {1})", [r, y], FLOAT, float), r)
+    """JavaScript's ``%`` (C's fmod: exact, the result has the dividend's sign)."""
+    if x.constant and y.constant:
+        with np.errstate(all="ignore"):
+            return const(float(np.fmod(np.float64(x.value), np.float64(y.value))))
+    return b.kernel("fmod", [number(b, x), number(b, y)], (), FLOAT)
 
 
 def bitwise(b: Builder, op: str, x: Expr, y: Expr) -> Expr:
     """Bitwise operators on 32-bit integers, for values known at translation only."""
     if not (x.constant and y.constant):
         raise NotSupported(f"the bitwise operator '{op}' on per-pixel values")
-    p, q = _int32(float(x.value or 0.0)), _int32(float(y.value or 0.0))
+    p, q = (
+        _int32(float(x.value if x.value is not None else 0.0)),
+        _int32(float(y.value if y.value is not None else 0.0)),
+    )
     if op == "&":
         r = p & q
     elif op == "|":
@@ -287,7 +288,7 @@ def unary(b: Builder, op: str, value: Value) -> Value:
     if op == "~":
         x = number(b, value)
         if x.constant:
-            return const(float(~_int32(float(x.value or 0.0))))
+            return const(float(~_int32(float(x.value if x.value is not None else 0.0))))
     raise NotSupported(f"the operator '{op}'")
 
 
@@ -317,7 +318,17 @@ def _f1(
 
 
 def _round(x: float) -> float:
-    return float(np.floor(x + 0.5)) if math.isfinite(x) else x
+    """Math.round: halves up; -0 for [-0.5, 0)."""
+    if not math.isfinite(x):
+        return x
+    return -0.0 if -0.5 <= x < 0 else float(np.floor(x + 0.5))
+
+
+def _math_round(b: Builder, args: Sequence[Value]) -> Value:
+    """Math.round: halves up, and -0 for [-0.5, 0)."""
+    x = number(b, args[0]) if args else NAN
+    template = "where(({0} < 0) & ({0} >= -0.5), {1}, floor({0} + 0.5))"
+    return b.apply(template, [x, const(-0.0)], FLOAT, lambda p, z: _round(p))
 
 
 def _math_pow(b: Builder, args: Sequence[Value]) -> Value:
@@ -392,7 +403,7 @@ MATH_FUNCTIONS: dict[str, Callable[[Builder, Sequence[Value]], Value]] = {
     "atanh": _f1("arctanh({0})", np.arctanh),
     "floor": _f1("floor({0})", np.floor),
     "ceil": _f1("ceil({0})", np.ceil),
-    "round": _f1("floor({0} + 0.5)", _round),
+    "round": _math_round,
     "trunc": _f1("where({0} < 0, ceil({0}), floor({0}))", np.trunc),
     "sign": _f1("where({0} > 0, 1.0, where({0} < 0, -1.0, {0}))", np.sign),
     "pow": _math_pow,

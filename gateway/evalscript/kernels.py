@@ -1,5 +1,5 @@
 """numpy kernels for what numexpr has no operation for: which interval of a sorted list of
-limits each pixel falls in, and a table lookup by that interval."""
+limits each pixel falls in, a table lookup by that interval, JavaScript's remainder."""
 
 from __future__ import annotations
 
@@ -23,8 +23,15 @@ def take(index: np.ndarray, table: tuple[float, ...]) -> np.ndarray:
     return np.asarray(table, dtype=np.float64)[index]
 
 
-KERNELS: Mapping[str, Callable[[np.ndarray, tuple[float, ...]], np.ndarray]] = {
+def fmod(x: np.ndarray, y: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
+    """JavaScript's ``x % y``: C's fmod, exact, with the sign of x (numexpr's ``%`` is
+    Python's, with the sign of y, and not exact)."""
+    return np.asarray(np.fmod(x, y), dtype=np.float64)
+
+
+KERNELS: Mapping[str, Callable[..., np.ndarray]] = {
     "segment_left": segment_left,
     "segment_right": segment_right,
     "take": take,
+    "fmod": fmod,
 }

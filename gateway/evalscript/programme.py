@@ -40,8 +40,8 @@ class Programme:
                         step.source, step.kind, step.inputs, arrays, shape
                     )
                 else:
-                    ((source, _),) = step.inputs
-                    arrays[step.name] = KERNELS[step.op](arrays[source], step.params)
+                    args = [arrays[n] if n in arrays else _constant(n) for n, _ in step.inputs]
+                    arrays[step.name] = KERNELS[step.op](*args, step.params)
             for id_, exprs in self.outputs.items():
                 if id_ not in types:
                     continue
@@ -55,7 +55,9 @@ class Programme:
 def _output(expr: Expr, sample_type: str, arrays: dict[str, np.ndarray], out: np.ndarray) -> None:
     """Evaluate ``expr`` into ``out``, converted to ``sample_type`` on the way."""
     if expr.constant:
-        out[...] = convert(np.full(1, float(expr.value or 0.0)), sample_type)[0]
+        out[...] = convert(
+            np.full(1, float(expr.value if expr.value is not None else 0.0)), sample_type
+        )[0]
         return
     conversion = template(sample_type)
     inputs = tuple(sorted((n, _kind(n, arrays)) for n in expr.names))
