@@ -91,3 +91,75 @@ def test_random_script_matches_node(seed: int, sample_type: str) -> None:
     compile_evalscript(script)
     bands, valid = sample_bands(BANDS, shape=(16, 16), seed=seed, high=1.5)
     assert_matches_node(script, bands, valid)
+
+
+def _statements(
+    rng: random.Random, depth: int, names: list[str], out: list[str], pad: str, main: bool = True
+) -> None:
+    """Random control flow: assignments, if/else, early returns, loops with break/continue on
+    pixel values, switch, calls to a helper with its own early returns (``main``: in
+    evaluatePixel, else in the helper)."""
+    early = "[a, b, {}]" if main else "{}"
+    for _ in range(rng.randint(1, 3)):
+        kind = rng.random()
+        target = rng.choice(["a", "b", "c"])
+        if kind < 0.3 or depth <= 0:
+            op = rng.choice(("=", "+=", "*=", "-="))
+            out.append(f"{pad}{target} {op} {_number(rng, 2, names)};")
+        elif kind < 0.5:
+            out.append(f"{pad}if {_condition(rng, 1, names)} {{")
+            _statements(rng, depth - 1, names, out, pad + "  ", main)
+            if rng.random() < 0.5:
+                out.append(f"{pad}}} else {{")
+                _statements(rng, depth - 1, names, out, pad + "  ", main)
+            out.append(f"{pad}}}")
+        elif kind < 0.6:
+            value = early.format(_number(rng, 1, names))
+            out.append(f"{pad}if {_condition(rng, 1, names)} return {value};")
+        elif kind < 0.75:
+            n = rng.randint(1, 4)
+            out.append(f"{pad}for (let i = 0; i < {n}; i++) {{")
+            out.append(f"{pad}  {target} += i * {_number(rng, 1, names)};")
+            jump = rng.choice(("break", "continue"))
+            out.append(f"{pad}  if {_condition(rng, 1, [*names, 'i'])} {jump};")
+            _statements(rng, depth - 1, names, out, pad + "  ", main)
+            out.append(f"{pad}}}")
+        elif kind < 0.85 and main:
+            out.append(f"{pad}switch (Math.floor(s.B04 * 4)) {{")
+            out.append(f"{pad}  case 0: {target} = {_number(rng, 1, names)}; break;")
+            out.append(f"{pad}  case 1: {target} -= 1;")
+            out.append(f"{pad}  case 2: {target} *= 2; break;")
+            out.append(f"{pad}  default: {target} = helper({_number(rng, 1, names)}, {target});")
+            out.append(f"{pad}}}")
+        elif main:
+            out.append(f"{pad}{target} = helper({_number(rng, 1, names)}, {target});")
+
+
+def _flow_script(seed: int) -> str:
+    rng = random.Random(seed)
+    names = ["s.B02", "s.B04", "s.B08", "a", "b", "c"]
+    body: list[str] = []
+    _statements(rng, 3, names, body, "  ")
+    helper: list[str] = []
+    _statements(rng, 1, ["x", "y", "a", "b", "c"], helper, "  ", main=False)
+    return f"""//VERSION=3
+function setup() {{
+  return {{ input: {list(BANDS)!r}, output: {{ bands: 3, sampleType: "FLOAT32" }} }};
+}}
+function helper(x, y) {{
+  let a = x, b = y, c = 0.5;
+{chr(10).join(helper)}
+  return a - b * c;
+}}
+function evaluatePixel(s) {{
+  let a = s.B02, b = 0, c = s.B08;
+{chr(10).join(body)}
+  return [a, b, c];
+}}"""
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_control_flow_matches_node(seed: int) -> None:
+    script = _flow_script(seed)
+    bands, valid = sample_bands(BANDS, shape=(16, 16), seed=seed, high=1.5)
+    assert_matches_node(script, bands, valid)

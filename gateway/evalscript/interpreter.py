@@ -382,7 +382,9 @@ class Interpreter:
             else:
                 self.expression(node.init, inner)
         first = node.type == "DoWhileStatement"
-        saved, self.loop = self.loop, Loop()
+        # an inner loop runs only where the enclosing loops and branches still run
+        saved, saved_entry = self.loop, self.entry
+        self.entry, self.loop = self.mask(), Loop()
         try:
             for _ in range(self.max_iterations + 1):
                 if not first and node.test is not None and not self.condition(node.test, inner):
@@ -402,7 +404,7 @@ class Interpreter:
                         self.unmasked = saved_unmasked
             raise NotSupported(f"a loop of more than {self.max_iterations} iterations", *at(node))
         finally:
-            self.loop = saved
+            self.loop, self.entry = saved, saved_entry
 
     def condition(self, node: Node, scope: Scope) -> bool:
         test = truthy(self.b, self.expression(node, scope))
@@ -424,7 +426,9 @@ class Interpreter:
             raise NotSupported(f"{node.type} over this value", *at(node))
         if len(values) > self.max_iterations:
             raise NotSupported(f"a loop of more than {self.max_iterations} iterations", *at(node))
-        saved, self.loop = self.loop, Loop()
+        # an inner loop runs only where the enclosing loops and branches still run
+        saved, saved_entry = self.loop, self.entry
+        self.entry, self.loop = self.mask(), Loop()
         try:
             for value in values:
                 body = Scope(scope, False, self.mask().text)
@@ -441,7 +445,7 @@ class Interpreter:
                 if (self.loop.broken.constant and self.loop.broken.value) or self.dead():
                     return
         finally:
-            self.loop = saved
+            self.loop, self.entry = saved, saved_entry
 
     def jump(self, node: Node) -> None:
         if node.label is not None:
@@ -475,6 +479,7 @@ class Interpreter:
                 any_hit = either(self.b, any_hit, hit)
         default = negate(self.b, any_hit)
         saved_entry, saved_loop = self.entry, self.loop
+        start = self.mask()  # where the enclosing loops and branches still run
         self.loop = Loop(switch=True)
         inner = Scope(scope, False, self.mask().text)
         running: Expr = FALSE
@@ -483,7 +488,7 @@ class Interpreter:
                 running = self.b.materialise(
                     either(self.b, running, default if hit is None else hit)
                 )
-                self.entry = self.b.materialise(both(self.b, saved_entry, running))
+                self.entry = self.b.materialise(both(self.b, start, running))
                 for statement in case.consequent:
                     if self.dead():
                         break
