@@ -15,7 +15,8 @@ documentation is silent the choice is the natural JavaScript one, the same in bo
 - ``ColorGradientVisualizer`` (deprecated): points are fractions from maxVal (0) to minVal
   (1), channels rounded, as its documented examples show;
 - ``HighlightCompressVisualizer(Single)`` (with EO Browser's ``processList``), ``index``,
-  ``inverse``, ``combine``, ``normalizeRGB``, ``rgb2int``, ``int2rgb`` as documented.
+  ``inverse``, ``combine``, ``normalizeRGB``, ``rgb2int``, ``int2rgb`` as documented;
+  ``Identity`` (the V1 converter's visualizer: its value as an array).
 """
 
 from __future__ import annotations
@@ -486,6 +487,16 @@ def _stretcher(*, highlight: bool, single: bool) -> Helper:
     return construct
 
 
+def identity(b: Builder, args: Sequence[Value]) -> Value:
+    """``new Identity()``: ``process(v)`` is v as an array."""
+
+    def process(b: Builder, args: Sequence[Value]) -> Value:
+        value = _arg(args, 0)
+        return value if isinstance(value, Array) else Array([value])
+
+    return _visualizer(process)
+
+
 FUNCTIONS: dict[str, Helper] = {
     "valueInterpolate": value_interpolate,
     "colorBlend": value_interpolate,
@@ -505,6 +516,7 @@ CONSTRUCTORS: dict[str, Helper] = {
     "HighlightCompressVisualizer": _stretcher(highlight=True, single=False),
     "HighlightCompressVisualizerSingle": _stretcher(highlight=True, single=True),
     "DefaultVisualizer": _stretcher(highlight=False, single=False),
+    "Identity": identity,
 }
 
 STATIC_METHODS: dict[str, dict[str, Helper]] = {

@@ -93,12 +93,12 @@ def merge(b: Builder, mask: Expr, new: Value, old: Value, node: object = None) -
     numbers = isinstance(new, Expr) or isinstance(old, Expr)
     if numbers and isinstance(new, Expr | Special) and isinstance(old, Expr | Special):
         return _merge_numbers(b, mask, new, old)
-    if isinstance(new, Array) and (old is UNDEFINED or isinstance(old, Array)):
-        olds = old.items if isinstance(old, Array) else [UNDEFINED] * len(new.items)
+    if isinstance(new, Array) and isinstance(old, Special | Array):
+        olds = old.items if isinstance(old, Array) else [old] * len(new.items)
         if len(olds) == len(new.items):
             return Array([merge(b, mask, n, o, node) for n, o in zip(new.items, olds, strict=True)])
-    if isinstance(old, Array) and new is UNDEFINED:
-        return Array([merge(b, mask, UNDEFINED, o, node) for o in old.items])
+    if isinstance(old, Array) and isinstance(new, Special):
+        return Array([merge(b, mask, new, o, node) for o in old.items])
     if isinstance(new, Object) and isinstance(old, Object | Special):
         props: dict[str, Value] = old.props if isinstance(old, Object) else {}
         keys = list(dict.fromkeys([*props, *new.props]))

@@ -154,6 +154,7 @@ class Stretch__ {
 }
 class HighlightCompressVisualizer extends Stretch__ { process(val) { return this.stretch(val, true); } }
 class HighlightCompressVisualizerSingle extends Stretch__ { process(val) { return [this.stretch(val, true)]; } }
+class Identity { process(val) { return Array.isArray(val) ? val : [val]; } }
 class DefaultVisualizer extends Stretch__ { process(val) { return this.stretch(val, false); } }
 `;
 
