@@ -163,3 +163,48 @@ def test_random_control_flow_matches_node(seed: int) -> None:
     script = _flow_script(seed)
     bands, valid = sample_bands(BANDS, shape=(16, 16), seed=seed, high=1.5)
     assert_matches_node(script, bands, valid)
+
+
+def _colour(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return hex(rng.randrange(0, 0xFFFFFF))
+    return repr([round(rng.random(), 2) for _ in range(3)])
+
+
+def _array_script(seed: int) -> str:
+    """Random arrays (indexing, assignment in branches, map, reduce, spread) and helpers
+    (ramps with and without bounds, colour maps, valueMap/valueInterpolate of colours)."""
+    rng = random.Random(seed)
+    names = ["s.B02", "s.B04", "s.B08"]
+    points = sorted(round(rng.uniform(-1, 2), 2) for _ in range(rng.randint(2, 6)))
+    ramp = ", ".join(f"[{p}, {_colour(rng)}]" for p in points)
+    bounds = rng.choice(("", ", -0.5, 1.5", ", 0.2"))
+    limits = repr(points)
+    colours = (
+        "[" + ", ".join(repr([round(rng.random(), 2) for _ in range(3)]) for _ in points) + "]"
+    )
+    helper = rng.choice(("valueMap", "valueInterpolate", "colorBlend"))
+    n = _number(rng, 2, names)
+    return f"""//VERSION=3
+function setup() {{
+  return {{ input: {list(BANDS)!r}, output: {{ bands: 4, sampleType: "AUTO" }} }};
+}}
+const ramp = new ColorRampVisualizer([{ramp}]{bounds});
+const map = new ColorMapVisualizer([{ramp}]);
+function evaluatePixel(s) {{
+  let arr = [{_number(rng, 2, names)}, {_number(rng, 2, names)}, {_number(rng, 1, names)}];
+  if {_condition(rng, 1, names)} arr[1] = {_number(rng, 1, names)};
+  arr = arr.map((v, i) => v * (i + 1) / 3);
+  const total = arr.reduce((a, b) => a + b, 0);
+  let col = {_condition(rng, 1, names)} ? ramp.process({n}) : {helper}({n}, {limits}, {colours});
+  if ({_condition(rng, 1, [*names, "total"])}) col = map.process(arr[0]);
+  if ({_condition(rng, 1, [*names, "total"])}) return [...col, total];
+  return [arr[2], col[1], ...arr.slice(0, 1), Math.max(...arr)];
+}}"""
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_arrays_and_helpers_match_node(seed: int) -> None:
+    script = _array_script(seed)
+    bands, valid = sample_bands(BANDS, shape=(16, 16), seed=seed, high=1.5)
+    assert_matches_node(script, bands, valid)

@@ -161,8 +161,10 @@ class Builder:
     ) -> Expr:
         """``template`` ({0}, {1}...) over ``args``; folded when every argument is constant."""
         if all(a.constant for a in args):
+            # numpy scalars: IEEE arithmetic (x / 0 is infinite, not an exception), as JavaScript
+            values = [np.float64(a.value) if a.kind == FLOAT else a.value for a in args]
             with np.errstate(all="ignore"):
-                value = fold(*(a.value for a in args))
+                value = fold(*values)
             return const(bool(value) if kind == BOOL else float(value))
         args = [
             named(float(a.value if a.value is not None else 0.0))

@@ -281,7 +281,7 @@ def _ramp_object(positions: list[float], colours: list[list[float]]) -> Object:
                 "(floor({0} + ({1} - {0}) * {2}) / {3})",
                 [p, q, t, const(255.0)],
                 FLOAT,
-                lambda u, v, s, d: math.floor(u + (v - u) * s) / d,
+                lambda u, v, s, d: np.floor(u + (v - u) * s) / d,
             )
 
         return channel
@@ -394,7 +394,7 @@ def _gradient_object(low: float, high: float, points: list[tuple[float, list[flo
                     "(floor({1} * {2} + {0} * (1 - {2}) + 0.5) / {3})",
                     [const(p), const(q), t, const(255.0)],
                     FLOAT,
-                    lambda u, v, s, d: math.floor(v * s + u * (1 - s) + 0.5) / d,
+                    lambda u, v, s, d: np.floor(v * s + u * (1 - s) + 0.5) / d,
                 )
                 for p, q in zip(c0, c1, strict=True)
             ]
