@@ -11,10 +11,7 @@ Run: .venv/bin/python bench/bench_bandmath.py [--size 2048] [--threads 2] [--rep
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import numexpr
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.timing import kernel_arguments, mpix_per_s, reflectances
 from gateway.config import load_config
 from gateway.core.bandmath import _program, parse_expression
 
@@ -31,17 +29,6 @@ NUMPY: dict[str, Callable[[dict[str, np.ndarray]], np.ndarray]] = {
     "NDVI": lambda b: (b["B08"] - b["B04"]) / (b["B08"] + b["B04"]),
     "EVI": lambda b: 2.5 * (b["B08"] - b["B04"]) / (b["B08"] + 6 * b["B04"] - 7.5 * b["B02"] + 1),
 }
-
-
-def mpix_per_s(run: Callable[[], object], pixels: int, repeat: int) -> float:
-    """Median throughput of ``run`` in megapixels per second, after one warm-up call."""
-    run()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return pixels / statistics.median(times) / 1e6
 
 
 def bench_index(
@@ -68,16 +55,9 @@ def bench_index(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2048, help="arrays are size x size")
-    parser.add_argument("--threads", type=int, default=numexpr.detect_number_of_cores())
-    parser.add_argument("--repeat", type=int, default=15)
-    args = parser.parse_args()
-    numexpr.set_num_threads(args.threads)
-
-    rng = np.random.default_rng(0)
+    args = kernel_arguments(__doc__.splitlines()[0], size=2048, repeat=15)
     shape = (args.size, args.size)
-    bands = {b: rng.uniform(0.01, 0.6, shape).astype(np.float32) for b in ("B02", "B04", "B08")}
+    bands = reflectances(("B02", "B04", "B08"), args.size)
     valid = np.ones(shape, dtype=bool)
 
     print(

@@ -32,7 +32,7 @@ import numpy as np
 
 from gateway.errors import InvalidParameterValue, LimitExceeded
 
-__all__ = ["Expression", "parse_expression"]
+__all__ = ["Expression", "numexpr_program", "parse_expression"]
 
 log = logging.getLogger(__name__)
 
@@ -611,16 +611,22 @@ def _frozen(value: np.float32) -> np.ndarray:
 
 
 def _program(source: str, names: tuple[str, ...]) -> numexpr.NumExpr:
-    """The compiled numexpr program for ``source``, from this thread's cache."""
-    cache: dict[tuple[str, tuple[str, ...]], numexpr.NumExpr]
+    """The compiled numexpr program for ``source`` over float32 inputs ``names``."""
+    # numexpr spells float32 as Python's float in signatures
+    return numexpr_program(source, tuple((n, float) for n in names))
+
+
+def numexpr_program(source: str, signature: tuple[tuple[str, type], ...]) -> numexpr.NumExpr:
+    """The compiled numexpr program for ``source`` with the typed inputs of ``signature``
+    (``float`` is float32, ``np.float64`` float64, ``bool`` boolean), from this thread's cache."""
+    cache: dict[tuple[str, tuple[tuple[str, type], ...]], numexpr.NumExpr]
     cache = _program_cache.__dict__.setdefault("programs", {})
-    key = (source, names)
+    key = (source, signature)
     program = cache.get(key)
     if program is None:
         if len(cache) >= PROGRAM_CACHE_SIZE:
             del cache[next(iter(cache))]
-        # numexpr spells float32 as Python's float in signatures
-        program = numexpr.NumExpr(source, [(n, float) for n in names], truediv=True)
+        program = numexpr.NumExpr(source, list(signature), truediv=True)
         cache[key] = program
     return program
 

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from gateway.context import charge
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
@@ -25,6 +27,7 @@ from gateway.core.render import (
     encode_image,
 )
 from gateway.core.request import RenderRequest
+from gateway.core.scripts import PixelScript, check_script, script_picture
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.units import processing_units
 from gateway.errors import LimitExceeded
@@ -90,15 +93,24 @@ class Engine:
             max_outputs=limits.max_outputs,
         )
 
-    def check(self, request: RenderRequest) -> Expression:
-        """``expression``, and for a picture, that the request's style can show its outputs
-        (InvalidParameterValue, locator ``expression``, before any read)."""
+    def check(self, request: RenderRequest) -> tuple[str, ...]:
+        """The bands ``request`` reads, once its expression is valid and, for a picture, its
+        style can show the outputs; or once its script reads only the collection's bands
+        (InvalidParameterValue, locator ``expression`` or ``evalscript``, before any read)."""
+        if request.script is not None:
+            return check_script(self.config, request)
         expression = self.expression(request)
         if request.format in IMAGE_FORMATS:
             style = self.config.style(request.style)
             assert style is not None  # build_request checked it
             check_style_bands(style, len(expression.outputs), locator="expression")
-        return expression
+        return expression.bands
+
+    def input_bands(self, request: RenderRequest) -> tuple[str, ...]:
+        """The bands the request's script or expression reads."""
+        if request.script is not None:
+            return request.script.bands
+        return self.expression(request).bands
 
     def search(self, request: RenderRequest) -> list:
         """Scenes that may contribute to the request's grid, in mosaic order."""
@@ -130,7 +142,7 @@ class Engine:
         """The processing units of rendering ``request`` (from ``bands``; by default its
         expression's), as ``gateway.core.units`` counts them."""
         if bands is None:
-            bands = self.expression(request).bands
+            bands = self.input_bands(request)
         grid = request.grid
         return processing_units(
             grid.width,
@@ -150,7 +162,7 @@ class Engine:
         with RequestTicket():
             total = 0
             for request in requests:
-                total += self._checked_work(request, self.expression(request).bands)[0]
+                total += self._checked_work(request, self.input_bands(request))[0]
             if self.admission is not None:
                 self.admission.admit(total)
 
@@ -202,7 +214,10 @@ class Engine:
             )
 
     def compute(self, request: RenderRequest) -> Raster:
-        """The expression's output values on the request's grid (NaN where invalid)."""
+        """The expression's output values on the request's grid (NaN where invalid), or the
+        values of the script's map output."""
+        if request.script is not None:
+            return self._compute_script(request, request.script)
         with RequestTicket():
             expression = self.expression(request)
             scenes = self._admitted(request, expression.bands)
@@ -223,6 +238,23 @@ class Engine:
             scenes=source.scenes,
         )
 
+    def _compute_script(self, request: RenderRequest, script: PixelScript) -> Raster:
+        with RequestTicket():
+            scenes = self._admitted(request, script.bands)
+            source = self._mosaic(request, script.bands, scenes)
+            inputs = {name: source.band(name) for name in script.bands}
+            with phase(BAND_MATH):
+                data = script.map_values(inputs, source.valid)
+        charge(self.units(request, script.bands))
+        return Raster(
+            data=data,
+            valid=source.valid,
+            grid=request.grid,
+            band_names=tuple(f"b{i + 1}" for i in range(len(data))),
+            source=source.source,
+            scenes=source.scenes,
+        )
+
     def _layer_expression(self, request: RenderRequest) -> str | None:
         layer = self.config.layer(request.layer) if request.layer else None
         return layer.expression.strip() if layer else None
@@ -230,7 +262,7 @@ class Engine:
     def render(self, request: RenderRequest) -> Rendered:
         """Encoded map bytes, from the cache when present."""
         media_type = MEDIA_TYPES[request.format]
-        expression = self.check(request)  # invalid expressions fail before any cache or read
+        bands = self.check(request)  # invalid expressions fail before any cache or read
         if self.cache is None:
             return Rendered(self._encode(request), media_type, cached=False)
         key = make_key("map", request.cache_parts())
@@ -238,7 +270,7 @@ class Engine:
             self.cache, key, lambda: self._encode(request), ttl_ms=self.ttl_ms
         )
         if hit:
-            charge(self.units(request, expression.bands), cached=True)
+            charge(self.units(request, bands), cached=True)
             return Rendered(content, media_type, cached=True)
         stamp = Stamp.of(content)
         self.cache.set(stamp_key(key), stamp.encode(), self.ttl_ms)
@@ -251,13 +283,15 @@ class Engine:
     def _encoded(self, request: RenderRequest, raster: Raster) -> bytes:
         if request.format in ("tiff", "cog"):
             return encode_geotiff(
-                raster.data,
+                raster.data.astype(np.float32, copy=False),
                 raster.valid,
                 crs=raster.grid.crs,
                 transform=raster.grid.transform,
                 cog=request.format == "cog",
                 band_names=raster.band_names,
             )
+        if request.script is not None:
+            return encode_image(script_picture(raster.data), request.format)
         style = self.config.style(request.style)
         assert style is not None
         return encode_image(colorize(raster.data, raster.valid, style), request.format)

@@ -19,6 +19,7 @@ from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
     from gateway.config import CollectionConfig, GatewayConfig, LayerConfig, Limits
+    from gateway.core.scripts import PixelScript
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
 MAX_PIXELS_PER_AXIS = 10**7  # beyond any sensible size limit
@@ -103,6 +104,9 @@ class RenderRequest:
     # How TIME was chosen (the default period, the nearest acquisition): for the doors'
     # answers, not the pixels (``time`` holds the period read).
     time_choice: TimeChoice | None = field(default=None, compare=False)
+    # A script computing the map in place of ``expression`` and ``style`` (an evalscript);
+    # its digest is in the cache key.
+    script: PixelScript | None = field(default=None, compare=False)
 
     def cache_parts(self) -> dict[str, object]:
         """Every field that changes the output bytes, for the cache key."""
@@ -120,7 +124,7 @@ class RenderRequest:
             "crs": self.grid.crs.to_string(),
             "bounds": [round(v, 9) for v in self.grid.bounds],
             "size": [self.grid.width, self.grid.height],
-        }
+        } | ({"script": self.script.digest} if self.script is not None else {})
 
 
 def build_request(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
@@ -21,6 +21,7 @@ from gateway.core.styles import parse_color
 from gateway.core.tiles.grids import TileAddress, TileGrids
 from gateway.core.tiles.service import TILE_FORMATS
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
+from gateway.ows.evalscript_param import read_evalscript
 from gateway.ows.exceptions import Dialect
 from gateway.ows.mapproxy._compat import STYLES_KEY
 from gateway.ows.mapproxy.app import default_base_config
@@ -271,8 +272,9 @@ def _check_map(
     version: str,
     grids: TileGrids | None,
 ) -> Checked:
-    """GetMap: the area, format and layers; a TIFF of one layer is answered directly, a map
-    that is exactly one tile by the tile service."""
+    """GetMap: the area, format and layers; a TIFF of one layer, or a map of an EVALSCRIPT
+    over one layer's collection, is answered directly, a map that is exactly one tile by the
+    tile service."""
     out.update(map_options(params))
     area = parse_area(params, version)
     fmt = parse_format(require(params, "FORMAT"), allowed=IMAGE_KEYS)
@@ -281,6 +283,13 @@ def _check_map(
     out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
     out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
     warning = time_warning(requests)
+    script = read_evalscript(params)
+    if script is not None:  # the layer's collection and time, the script's pixels
+        if len(requests) != 1:
+            raise InvalidParameterValue("EVALSCRIPT takes one layer", locator="layers")
+        request = replace(requests[0], script=script, cloud_mask=False)  # dataMask: data only
+        runtime.engine.check(request)
+        return Checked(out, direct=request, warning=warning)
     if fmt in ("tiff", "cog"):
         if len(requests) != 1:
             raise InvalidParameterValue("image/tiff holds one layer", locator="layers")

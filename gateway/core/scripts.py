@@ -1,0 +1,73 @@
+"""What the engine needs of a per-pixel script (an evalscript, translated by
+``gateway.evalscript``, which the doors compile): its input bands and its map's values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from gateway.core.render import IMAGE_FORMATS
+from gateway.errors import InvalidParameterValue
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import GatewayConfig
+    from gateway.core.request import RenderRequest
+
+
+class PixelScript(Protocol):
+    """A compiled script: ``digest`` identifies it (for cache keys)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The bands it reads (reflectance)."""
+        ...
+
+    @property
+    def map_output(self) -> tuple[int, str]:
+        """The number of bands and the sample type of its map output."""
+        ...
+
+    def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+        """The values (n, h, w) of its map output in their sample type (uint8 for pictures)."""
+        ...
+
+
+PICTURE_TYPES = frozenset({"AUTO", "UINT8"})
+
+
+def check_script(config: GatewayConfig, request: RenderRequest) -> tuple[str, ...]:
+    """The bands the request's script reads, once they are all bands of its collection and,
+    for a picture, its map output is 1 to 4 bands of 8 bits (InvalidParameterValue, locator
+    ``evalscript``)."""
+    script = request.script
+    assert script is not None
+    collection = config.collection(request.collection)
+    assert collection is not None  # build_request checked it
+    for band in script.bands:
+        if band not in collection.bands:
+            raise InvalidParameterValue(
+                f"the evalscript reads {band[:20]!r}, which is not a band of {collection.id}; "
+                f"its bands are {', '.join(collection.bands)}",
+                locator="evalscript",
+            )
+    count, sample_type = script.map_output
+    if request.format in IMAGE_FORMATS and not (sample_type in PICTURE_TYPES and 1 <= count <= 4):
+        raise InvalidParameterValue(
+            f"a {request.format.upper()} map needs an evalscript output of 1 to 4 bands of "
+            f"sampleType AUTO or UINT8, not {count} of {sample_type}",
+            locator="evalscript",
+        )
+    return script.bands
+
+
+def script_picture(data: np.ndarray) -> np.ndarray:
+    """uint8 RGBA (h, w, 4) of a script's 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA) bands."""
+    count = len(data)
+    colour = [data[0]] * 3 if count <= 2 else [data[0], data[1], data[2]]
+    alpha = data[count - 1] if count in (2, 4) else np.full(data.shape[1:], 255, np.uint8)
+    return np.stack([*colour, alpha], axis=-1).astype(np.uint8, copy=False)

@@ -1,0 +1,198 @@
+"""Compile an evalscript V3 (setup + evaluatePixel) into a vectorised programme, and run it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from gateway.evalscript.contract import DATA_MASK, Setup, parse_setup
+from gateway.evalscript.errors import EvalscriptError, at
+from gateway.evalscript.expr import FLOAT, Builder, Expr, const
+from gateway.evalscript.interpreter import Frame, GlobalUse, Interpreter
+from gateway.evalscript.jsops import number
+from gateway.evalscript.programme import Programme
+from gateway.evalscript.source import digest, parse
+from gateway.evalscript.values import UNDEFINED, Array, Function, Object, Special, Value, type_name
+
+DN_FACTOR = 10000.0  # Sentinel-2 digital numbers per unit of reflectance
+
+
+@dataclass(frozen=True)
+class Raster:
+    """One output: ``data`` (bands, h, w) in the output's sample type, ``mask`` where valid."""
+
+    data: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evalscript:
+    """A translated script: its setup() and the programme of its evaluatePixel()."""
+
+    digest: str
+    setup: Setup
+    programme: Programme = field(repr=False)
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The bands it reads (dataMask aside)."""
+        return self.setup.bands
+
+    @property
+    def map_output(self) -> tuple[int, str]:
+        """Bands and sample type of the output a map shows: ``default``, else the first."""
+        output = self.setup.output("default") or self.setup.outputs[0]
+        return output.bands, output.sample_type
+
+    def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+        """The map output's values (n, h, w) in its sample type."""
+        output = self.setup.output("default") or self.setup.outputs[0]
+        return self.evaluate(bands, valid, outputs=(output.id,))[output.id].data
+
+    def evaluate(
+        self,
+        bands: Mapping[str, np.ndarray],
+        valid: np.ndarray,
+        *,
+        dn_factor: float = DN_FACTOR,
+        outputs: tuple[str, ...] | None = None,
+    ) -> dict[str, Raster]:
+        """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w).
+
+        Invalid pixels read 0 in every band and 0 in dataMask, as in Sentinel Hub. Returns
+        the outputs of setup() by id (those of ``outputs`` only, when given)."""
+        ok = np.asarray(valid, dtype=bool)
+        inputs: dict[str, np.ndarray] = {}
+        for band, unit in self.setup.units.items():
+            if band == DATA_MASK:
+                inputs[band] = ok.astype(np.float64)
+                continue
+            if band not in bands:
+                raise ValueError(f"band {band!r} is missing from the inputs")
+            values = np.asarray(bands[band])
+            if unit == "DN" or not ok.all():  # else numexpr widens float32 as it reads
+                values = np.where(ok, values.astype(np.float64), 0.0)
+            inputs[band] = np.rint(values * dn_factor) if unit == "DN" else values
+        wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
+        results = self.programme.run(inputs, ok.shape, {o.id: o.sample_type for o in wanted})
+        return {o.id: Raster(results[o.id], ok) for o in wanted}
+
+
+def compile_evalscript(
+    text: str,
+    *,
+    max_chars: int = 100_000,
+    max_seconds: float = 2.0,
+    max_steps: int = 5000,
+    max_iterations: int = 1000,
+    max_depth: int = 32,
+) -> Evalscript:
+    """Translate ``text``; raises EvalscriptError (NotSupported for valid JavaScript beyond the
+    translator) with the line and column, or TranslationLimit."""
+    return _compile(text, max_chars, max_seconds, max_steps, max_iterations, max_depth)
+
+
+@lru_cache(maxsize=64)
+def _compile(
+    text: str,
+    max_chars: int,
+    max_seconds: float,
+    max_steps: int,
+    max_iterations: int,
+    max_depth: int,
+) -> Evalscript:
+    tree = parse(text, max_chars=max_chars)
+    builder = Builder(max_steps)
+    interpreter = Interpreter(
+        builder,
+        deadline=time.monotonic() + max_seconds,
+        max_iterations=max_iterations,
+        max_depth=max_depth,
+    )
+    interpreter.run_program(tree)
+    setup_fn = _function(interpreter, "setup")
+    setup = parse_setup(interpreter.call(setup_fn, [], setup_fn.node), at(setup_fn.node))
+    inputs = {f"b{i}": band for i, band in enumerate(setup.units)}
+    samples = Object({band: builder.declare(name, FLOAT) for name, band in inputs.items()})
+    evaluate = _function(interpreter, "evaluatePixel")
+    metadata = Object({"normalizationFactor": const(1.0 / DN_FACTOR)})
+    frame = Frame(check=_result_check(setup))
+    interpreter.pixel = GlobalUse()
+    result = interpreter.call(
+        evaluate,
+        [samples, Object(), metadata, Object(), Object({"userData": Object()})],
+        evaluate.node,
+        frame,
+    )
+    outputs = _outputs(builder, setup, result)
+    programme = Programme(inputs=inputs, steps=tuple(builder.steps), outputs=outputs)
+    return Evalscript(digest=digest(text), setup=setup, programme=programme)
+
+
+def _function(interpreter: Interpreter, name: str) -> Function:
+    fn = interpreter.globals.vars.get(name)
+    if not isinstance(fn, Function):
+        raise EvalscriptError(f"the script defines no function {name}()", None, None)
+    return fn
+
+
+def _result_check(setup: Setup) -> Callable[[Value, object], None]:
+    """Check each value evaluatePixel returns against setup()'s outputs."""
+
+    def check(value: Value, node: object) -> None:
+        if isinstance(value, Special):
+            return
+        if isinstance(value, Array):
+            if len(setup.outputs) != 1:
+                raise EvalscriptError(
+                    "evaluatePixel returns an array, but setup() declares several outputs: "
+                    "return an object with a list of values per output id",
+                    *at(node),
+                )
+            _check_bands(setup.outputs[0].id, setup.outputs[0].bands, value, node)
+        elif isinstance(value, Object):
+            for id_, values in value.props.items():
+                output = setup.output(id_)
+                if output is not None:
+                    _check_bands(id_, output.bands, values, node)
+        else:
+            raise EvalscriptError(
+                f"evaluatePixel must return an array or an object, not {type_name(value)}",
+                *at(node),
+            )
+
+    return check
+
+
+def _check_bands(id_: str, count: int, values: Value, node: object) -> None:
+    if not isinstance(values, Array):
+        raise EvalscriptError(f"the values of output '{id_}' must be an array", *at(node))
+    if len(values.items) != count:
+        raise EvalscriptError(
+            f"evaluatePixel returns {len(values.items)} values for output '{id_}', "
+            f"which setup() declares with {count} band{'s' if count != 1 else ''}",
+            *at(node),
+        )
+    for item in values.items:
+        if isinstance(item, Array | Object):
+            raise EvalscriptError(f"a value of output '{id_}' is {type_name(item)}", *at(node))
+
+
+def _outputs(builder: Builder, setup: Setup, result: Value) -> dict[str, tuple[Expr, ...]]:
+    """Each output's band expressions from evaluatePixel's merged result."""
+    if isinstance(result, Array):
+        by_id: Mapping[str, Value] = {setup.outputs[0].id: result}
+    elif isinstance(result, Object):
+        by_id = result.props
+    else:
+        by_id = {}
+    outputs = {}
+    for output in setup.outputs:
+        values = by_id.get(output.id, UNDEFINED)
+        items = values.items if isinstance(values, Array) else [UNDEFINED] * output.bands
+        outputs[output.id] = tuple(number(builder, v) for v in items)
+    return outputs

@@ -1,0 +1,83 @@
+"""Run evalscripts pixel by pixel in Node (tests/support/evalscript_reference.js) and compare
+the translator's outputs with it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.evalscript import compile_evalscript
+
+HARNESS = Path(__file__).with_name("evalscript_reference.js")
+NODE = shutil.which("node")
+
+needs_node = pytest.mark.skipif(NODE is None, reason="Node is not installed")
+
+
+def sample_bands(
+    names: Sequence[str], shape: tuple[int, int] = (24, 24), seed: int = 0, high: float = 0.6
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """float32 reflectances in [0, high) with a few exact zeros, equal pairs and invalid pixels."""
+    rng = np.random.default_rng(seed)
+    bands = {n: rng.uniform(0, high, shape).astype(np.float32) for n in names}
+    flat = [b.reshape(-1) for b in bands.values()]
+    for b in flat:
+        b[:5] = 0.0  # zero sums
+        b[5:9] = np.float32(0.25)  # equal values, values on thresholds
+    valid = rng.random(shape) > 0.08
+    return bands, valid
+
+
+def node_reference(
+    script: str, bands: Mapping[str, np.ndarray], valid: np.ndarray, dn_factor: float = 10000.0
+) -> dict[str, np.ndarray]:
+    """Each output (bands, h, w) as Node computes it, pixel by pixel."""
+    assert NODE is not None
+    request = {
+        "script": script,
+        "bands": {k: [float(x) for x in v.reshape(-1)] for k, v in bands.items()},
+        "valid": [int(x) for x in valid.reshape(-1)],
+        "dnFactor": dn_factor,
+    }
+    done = subprocess.run(
+        [NODE, str(HARNESS)], input=json.dumps(request), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout)
+    types = {o["id"]: o["sampleType"] for o in answer["setup"]}
+    outputs = {}
+    for id_, values in answer["outputs"].items():
+        data = np.array([[float(x) for x in band] for band in values], dtype=np.float64)
+        data = data.reshape(len(values), *valid.shape)
+        outputs[id_] = data.astype(np.float32) if types[id_] == "FLOAT32" else data
+    return outputs
+
+
+def assert_matches_node(
+    script: str, bands: Mapping[str, np.ndarray], valid: np.ndarray, dn_factor: float = 10000.0
+) -> dict[str, np.ndarray]:
+    """The translation's outputs equal Node's: exactly for integer sample types, within float32
+    rounding for FLOAT32 (NaN where Node has NaN). Returns the translation's outputs."""
+    expected = node_reference(script, bands, valid, dn_factor)
+    got = compile_evalscript(script).evaluate(bands, valid, dn_factor=dn_factor)
+    assert set(got) == set(expected)
+    for id_, raster in got.items():
+        want = expected[id_]
+        assert raster.data.shape == want.shape, id_
+        if raster.data.dtype == np.float32:
+            np.testing.assert_allclose(raster.data, want, rtol=2e-7, atol=1e-30, equal_nan=True)
+        else:
+            mismatch = np.argwhere(raster.data.astype(np.float64) != want)
+            assert mismatch.size == 0, (
+                id_,
+                mismatch[:5],
+                raster.data[tuple(mismatch[0])],
+                want[tuple(mismatch[0])],
+            )
+    return {k: v.data for k, v in got.items()}
