@@ -116,11 +116,9 @@ class WrkResult:
     cpu_ms: float | None = None  # server CPU time (all its processes) per request
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process ``pid`` and its descendants."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def process_tree(pid: int) -> set[int]:
+    """Process ``pid`` and its descendants, now."""
     parents: dict[int, int] = {}
-    times: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -129,7 +127,6 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
     tree, grew = {pid}, True
     while grew:
         grew = False
@@ -137,7 +134,20 @@ def cpu_seconds(pid: int) -> float:
             if parent in tree and child not in tree:
                 tree.add(child)
                 grew = True
-    return sum(times.get(p, 0.0) for p in tree)
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def with_cpu(server: Server, measure) -> WrkResult:
@@ -399,25 +409,39 @@ class TiTiler:
         return f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?{self.query}"
 
 
-def start_titiler(venv: Path, data: Path, workers: int, servers: list[Server]) -> TiTiler | None:
-    """TiTiler from ``venv`` on a COG of the bench's pixels, its workers warmed on a few tiles;
-    None without that venv."""
+def titiler_server(
+    venv: Path, workers: int, servers: list[Server], env: dict[str, str] | None = None
+) -> Server | None:
+    """TiTiler from ``venv`` listening (listed in ``servers``, to be stopped); None without
+    that venv."""
     python = venv / "bin" / "python"
     if not python.exists():
         return None
-    cog = Path(tempfile.mkdtemp(prefix="bench-cog-")) / "t31ufu_b04_b08.tif"
-    write_cog(data, cog)
     port = free_port()
-    expression = NDVI_DN.replace("+", "%2B")
-    query = (
-        f"url=file://{cog}&expression={expression}&rescale=-0.2,1&colormap_name=rdylgn"
-        "&resampling=bilinear&reproject=bilinear"  # as the gateway's NDVI layer
-    )
     command = uvicorn(
         "titiler.application.main:app", port, workers, python=str(python), factory=False
     )
-    server = Server("titiler", command, port, {"GDAL_CACHEMAX": "256"})
-    titiler = TiTiler(launch(servers, server, "/healthz"), query)
+    server = Server("titiler", command, port, {"GDAL_CACHEMAX": "256", **(env or {})})
+    return launch(servers, server, "/healthz")
+
+
+def ndvi_query(url: str, expression: str = NDVI_DN) -> str:
+    """TiTiler's query for NDVI tiles of ``url`` (bands b1 red, b2 near infrared)."""
+    return (
+        f"url={url}&expression={expression.replace('+', '%2B')}&rescale=-0.2,1"
+        "&colormap_name=rdylgn&resampling=bilinear&reproject=bilinear"  # as the NDVI layer
+    )
+
+
+def start_titiler(venv: Path, data: Path, workers: int, servers: list[Server]) -> TiTiler | None:
+    """TiTiler from ``venv`` on a COG of the bench's pixels, its workers warmed on a few tiles;
+    None without that venv."""
+    server = titiler_server(venv, workers, servers)
+    if server is None:
+        return None
+    cog = Path(tempfile.mkdtemp(prefix="bench-cog-")) / "t31ufu_b04_b08.tif"
+    write_cog(data, cog)
+    titiler = TiTiler(server, ndvi_query(f"file://{cog}"))
     for tile in uncached_tiles()[-8:]:
         httpx.get(titiler.server.url + titiler.tile_path(tile), timeout=120)
     return titiler

@@ -354,3 +354,20 @@ def test_bad_expressions_never_run(runtime, expression):
         runtime.engine.render(request)
     assert info.value.status == 400
     assert "Traceback" not in info.value.message
+
+
+def test_zoomed_out_classes_are_nearest_full_resolution_values(sample_archive, runtime):
+    # 50 m pixels: SCL_20m, whose 40 m JPEG 2000 level would blend classes into others.
+    bounds = (698000.0, 5829000.0, 705000.0, 5839000.0)
+    width, height = 140, 200
+    item = _item(sample_archive, "31UFU", "2025-06-13")
+    scl = read_band(sample_archive, item, "SCL_20m", reflectance=False)
+    request = build_request(
+        runtime.config, collection="sentinel-2-l2a", expression="SCL", bbox=bounds,
+        crs="EPSG:32631", width=width, height=height, time="2025-06-13", resampling="nearest",
+    )  # fmt: skip
+    raster = runtime.engine.compute(request)
+    values = raster.data[0][raster.valid]
+    assert set(np.unique(values)) <= set(np.unique(scl.values[np.isfinite(scl.values)]))
+    expected = scl.sample(*pixel_centres(bounds, width, height), "EPSG:32631")
+    assert (raster.data[0] == expected).mean() > 0.999

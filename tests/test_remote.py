@@ -43,11 +43,12 @@ from gateway.core.catalog.cached import snap_bbox
 from gateway.core.cogcache import CogCache
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
-from gateway.core.grid import WGS84
+from gateway.core.grid import WGS84, Grid
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
 from gateway.core.storage import Storage
 from gateway.core.upstream import LocalCounters, Quota, QuotaExhausted, QuotaLimits
+from gateway.core.warp import overview_factor, read_window
 from gateway.errors import UpstreamError
 from gateway.metrics import Metrics
 from gateway.ogcapi.features import feature_filter
@@ -858,10 +859,26 @@ def test_zoomed_in_jp2_tile_needs_no_more_requests_than_gdal_srcwin(remote, s3):
     assert cost.duplicate_ranges == 0 and cost.refetched_bytes == 0 and cost.listings == 0
 
 
-def test_zoomed_out_jp2_tiles_pull_each_file_once_then_read_the_cog_cache(
-    runtime, s3, stac, tmp_path, sample_archive
+def test_zoomed_out_jp2_tile_reads_the_level_that_fits_and_copies_in_the_background(
+    runtime, s3, stac, tmp_path, sample_archive, monkeypatch
 ):
     remote_once = _fresh_remote(s3, stac, tmp_path)
+    cache = remote_once.engine.reader.cog_cache
+    copied_in: list[str] = []  # the threads that made COG copies
+    local_copy = cache.local_copy
+
+    def spy_copy(src):
+        copied_in.append(threading.current_thread().name)
+        return local_copy(src)
+
+    levels: list[tuple[str, int, Grid]] = []  # each dataset read: its file, width, the grid
+
+    def spy_read(src, grid, **kwargs):
+        levels.append((src.name, src.width, grid))
+        return read_window(src, grid, **kwargs)
+
+    monkeypatch.setattr(cache, "local_copy", spy_copy)
+    monkeypatch.setattr("gateway.core.reader.read_window", spy_read)
     try:
         params = dict(collection=L2A, expression=NDVI, time="2025-06-13", style="ndvi")
         whole, part = tile_bounds(6.07, 52.62, 11), tile_bounds(6.07, 52.55, 11)
@@ -869,17 +886,34 @@ def test_zoomed_out_jp2_tiles_pull_each_file_once_then_read_the_cog_cache(
         south = tile_request(remote_once.config, part, **params)
         clear_gdal_http_cache()
         raster, cost = measure(s3.proxy, lambda: remote_once.engine.compute(first))
+        # The request read each file through its resolution level that fits the tile, never
+        # its full resolution, and made no copy itself.
+        assert len(levels) == 4  # B04 20 m and B08 10 m of both scenes
+        for name, width, grid in levels:
+            with rasterio.open(
+                sample_archive / "eodata" / name.removeprefix("/vsis3/eodata/")
+            ) as full:
+                factor = overview_factor(full, grid)
+                assert factor > 1 and width == full.width // factor, name
         sizes = {key: (sample_archive / "eodata" / key).stat().st_size for key in cost.per_file}
-        assert len(sizes) == 4  # B04 20 m and B08 10 m of both scenes
+        assert len(sizes) == 4
         assert cost.duplicate_ranges == 0 and cost.refetched_bytes == 0 and cost.listings == 0
         assert cost.bytes <= sum(sizes.values())  # every file at most once
-        assert len(list((tmp_path / "cog-cache").glob("*.tif"))) == 4
         local = runtime.engine.compute(tile_request(runtime.config, whole, **params))
         np.testing.assert_array_equal(raster.data, local.data)
 
+        cache.close()  # waits for the background copies
+        assert len(copied_in) == 4
+        assert all(name.startswith("cog-cache") for name in copied_in), copied_in
+        assert len(list((tmp_path / "cog-cache").glob("*.tif"))) == 4
+        figures = remote_once.remote_tallies["s3"].snapshot()
+        assert figures["copies"] == 4 and "errors" not in figures
+
+        levels.clear()
         clear_gdal_http_cache()  # even without GDAL's block cache: no request at all
         raster, cost = measure(s3.proxy, lambda: remote_once.engine.compute(south))
         assert cost.requests == 0
+        assert {Path(name).parent for name, *_ in levels} == {tmp_path / "cog-cache"}
         assert 0.1 < raster.valid.mean() < 0.5
         local = runtime.engine.compute(tile_request(runtime.config, part, **params))
         np.testing.assert_array_equal(raster.data, local.data)

@@ -8,6 +8,7 @@ GDAL warps of the whole file with nodata masking (rasterio.warp.reproject on the
 from __future__ import annotations
 
 import fcntl
+import shutil
 
 import numpy as np
 import pytest
@@ -296,3 +297,14 @@ def test_a_copy_in_progress_elsewhere_is_not_made_twice(sample_archive, tmp_path
         cache.count_read(src)
     cache.close()
     assert cache.existing(jp2) is not None
+
+
+def test_a_copy_removed_since_is_not_given_out(sample_archive, tmp_path):
+    item = _item(sample_archive, "31UFU", "2025-06-13")
+    jp2 = str(asset_path(sample_archive, item, "B04_20m"))
+    cache = CogCache(tmp_path / "cog-cache")
+    with rasterio.open(jp2) as src:
+        made = cache.local_copy(src)
+    assert cache.existing(jp2) == made
+    shutil.rmtree(cache.directory)  # as another process's eviction or an operator would
+    assert cache.existing(jp2) is None

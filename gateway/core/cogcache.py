@@ -5,13 +5,18 @@ JPEG 2000 band at reduced resolution fetches every tile-part of the file, i.e. t
 however coarse the output. So when a map covers most of a remote JP2 file, the file is copied
 once into a local Cloud Optimized GeoTIFF whose overviews ARE the JPEG 2000 resolution levels
 (``OVERVIEWS=FORCE_USE_EXISTING``): later zoomed-out maps of that scene cost no remote request
-and give the same pixels as reading the JP2 itself. Zoomed-in maps keep reading the JP2's own
-tiles by range requests.
+and give the same pixels as reading the JP2 itself. The map that asks first does not wait for
+the copy (a 10,980 px band takes seconds to tens of seconds): it reads its window through the
+JPEG 2000 resolution level that fits, and the copy is made in the background. Zoomed-in maps
+keep reading the JP2's own tiles by range requests.
 
 Hot files: decoding JPEG 2000 dominates a map tile's cost, and each worker thread and process
 decodes the same code-stream tiles again in its own open dataset. A local JP2 file read
 ``hot_reads`` times is copied once, in the background, into a ZSTD COG that every thread and
 process then reads at the price of a decompression (bench/bench_tiles.py).
+
+Background copies run one at a time in one thread per cache; a file already queued is not
+queued again, and a lock file keeps two processes from copying the same file.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import rasterio
@@ -34,6 +41,9 @@ from rasterio.warp import transform_bounds
 from gateway.core.grid import Grid
 
 log = logging.getLogger(__name__)
+
+# Opens a file for a background copy (a context manager giving the dataset).
+Opener = Callable[[], AbstractContextManager[DatasetReader]]
 
 _COG_OPTIONS = {
     "COMPRESS": "ZSTD",
@@ -79,15 +89,18 @@ class CogCache:
         self._reads: Counter[str] = Counter()
         self._known: dict[str, tuple[str, float]] = {}  # path -> (copy, when last checked)
         self._background: ThreadPoolExecutor | None = None
+        self._queued: set[str] = set()  # paths waiting for or in a background copy
 
     def existing(self, path: str) -> str | None:
-        """The COG copy of the file ``path`` if one was made (no request needed)."""
+        """The COG copy of the file ``path`` if one was made (no request needed). A copy
+        removed since (evicted by another process, or its folder cleared) is not returned."""
         now = time.monotonic()
         known = self._known.get(path)
-        if known is not None and now - known[1] < _TOUCH_EVERY_S:
+        if known is not None and now - known[1] < _TOUCH_EVERY_S and os.path.exists(known[0]):
             return known[0]
         target = self._target(path)
         if not target.exists():
+            self._known.pop(path, None)
             return None
         os.utime(target)  # eviction goes by last use
         self._known[path] = (str(target), now)
@@ -109,29 +122,45 @@ class CogCache:
             self._reads[src.name] += 1
             if self._reads[src.name] != self.hot_reads:
                 return
+        self.copy_later(src.name)
+
+    def copy_later(self, path: str, opener: Opener | None = None) -> None:
+        """Copy the file ``path`` in the background, never in the caller's thread; nothing
+        when it is queued already. ``opener()`` opens it for the copy (in the background
+        thread: the place to set up a remote file's GDAL environment and charge its quota);
+        by default ``rasterio.open(path)``."""
+        with self._guard:
+            if path in self._queued:
+                return
+            self._queued.add(path)
             if self._background is None:
                 self._background = ThreadPoolExecutor(1, thread_name_prefix="cog-cache")
-        self._background.submit(self._copy_hot, src.name)
+            background = self._background
+        background.submit(self._copy_once, path, opener or (lambda: rasterio.open(path)))
 
-    def _copy_hot(self, path: str) -> None:
+    def _copy_once(self, path: str, opener: Opener) -> None:
         """Copy ``path`` unless another process is already doing it (a lock file says)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self._target(path).with_suffix(".lock"), "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return
-            try:
-                with rasterio.open(path) as src:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(self._target(path).with_suffix(".lock"), "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return
+                with opener() as src:
                     self.local_copy(src)
-            except (rasterio.errors.RasterioError, OSError) as exc:
-                log.warning("could not copy a hot JPEG 2000 band: %s", exc)
+        except Exception as exc:  # a background job: nobody else would see it fail
+            log.warning("could not make a COG copy of a JPEG 2000 band: %s", exc)
+        finally:
+            with self._guard:
+                self._queued.discard(path)
 
     def close(self) -> None:
         """Wait for background copies to end."""
-        if self._background is not None:
-            self._background.shutdown(wait=True)
-            self._background = None
+        with self._guard:
+            background, self._background = self._background, None
+        if background is not None:
+            background.shutdown(wait=True)
 
     def _target(self, path: str) -> Path:
         digest = hashlib.sha256(path.encode()).hexdigest()[:32]

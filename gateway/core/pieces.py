@@ -8,7 +8,8 @@ warps the cell:
 - ``opencv`` (remap.py), where OpenCV's kernel is GDAL's (nearest; bilinear while an output
   pixel spans at most 1/0.95 source pixels) and the map is affine within ``MAX_ERROR_PX``;
 - ``gdal`` elsewhere, one GDAL call per piece with its approximate transformer, once the map
-  is smooth there (affine within ``SMOOTH_PX``: no pole, fold or wrap inside);
+  is smooth there (affine within ``SMOOTH_PX`` output pixels, i.e. that many times the
+  source pixels an output pixel spans: no pole, fold or wrap inside);
 - ``exact``: GDAL with exact transforms where even the smallest pieces are not smooth.
 
 A piece is computed whole, with numbers that depend on the piece only, so its pixels come out
@@ -37,7 +38,11 @@ MAX_SPAN = {"nearest": np.inf, "bilinear": 1 / 0.95}
 OPENCV_DTYPES = frozenset(
     {np.dtype("uint8"), np.dtype("uint16"), np.dtype("int16"), np.dtype("float32")}
 )
-# Largest misfit, in source pixels, of a piece that GDAL's approximate transformer warps.
+# Largest misfit, in output pixels, of a piece that GDAL's approximate transformer warps. In
+# source pixels it is this times the span (at least 1): measured in source pixels alone, a
+# zoomed-out warp (6 source pixels per output pixel, classes read at full resolution) was cut
+# into 64 px pieces, one GDAL call each, 4x the calls of 128 px pieces
+# (bench/bench_scale.py).
 SMOOTH_PX = 1.0
 MIN_PIECE_PX = 32
 
@@ -76,10 +81,12 @@ def plan(
     *,
     resampling: str,
     opencv: bool,
+    span: float = 1.0,
 ) -> list[Piece]:
     """The pieces that warp a source array (``src_transform``, ``src_crs``, ``src_shape``)
     onto the window of ``cover`` with ``resampling``; ``opencv`` where its kernel is GDAL's
-    (see ``opencv_kernel``)."""
+    (see ``opencv_kernel``); ``span``: the source pixels an output pixel spans at most (the
+    kernel span)."""
     to_source = _to_source(src_transform, src_crs, cover.grid)
     fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -93,7 +100,8 @@ def plan(
     pending = np.ones(cover.shape, dtype=bool)
     if opencv:
         _choose(fit, cover, pending, MAX_ERROR_PX[resampling], "opencv", kernels, sizes, pending)
-    _choose(fit, cover, pending, SMOOTH_PX, "gdal", kernels, sizes, pending)
+    smooth = SMOOTH_PX * max(1.0, span)
+    _choose(fit, cover, pending, smooth, "gdal", kernels, sizes, pending)
     reach = _footprint(src_transform, src_crs, src_shape, cover.grid)
     pieces = []
     for (row, col), kernel in np.ndenumerate(kernels):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -156,7 +158,7 @@ class SceneReader:
         storage = self._storage
         with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
             sources = [
-                self._read_window(asset, grid, "nearest" if kind else resampling)  # type: ignore[arg-type]
+                self._read_window(asset, grid, resampling, categorical=kind)  # type: ignore[arg-type]
                 for asset, kind in zip(assets, categorical, strict=True)
             ]
         # Continuous bands with the output's resampling, classes by nearest neighbour.
@@ -183,35 +185,62 @@ class SceneReader:
                 del values[mask_band]
         return SceneBands(values, valid)
 
-    def _read_window(self, asset: Asset, grid: Grid, resampling: str) -> SourceArray | None:
-        """The window of ``asset`` that ``grid`` needs (from a COG copy where one exists)."""
+    def _read_window(
+        self, asset: Asset, grid: Grid, resampling: str, *, categorical: bool
+    ) -> SourceArray | None:
+        """The window of ``asset`` that ``grid`` needs, from a COG copy where one exists, else
+        from the file level that fits. A remote JPEG 2000 file that the map covers mostly is
+        then copied into the COG cache in the background: the request never waits for it."""
         path = self._storage.gdal_path(asset.href)
         cache = self._cog_cache
         local = cache.existing(path) if cache is not None else None
-        remote = local is None and path.startswith("/vsi")
-        lease = self._quota.lease() if remote and self._quota is not None else None
-        try:
+        with self._storage_errors(path, asset):
+            if local is not None:
+                return self._read(local, asset, grid, resampling, categorical)
+            remote = path.startswith("/vsi")
+            lease = self._quota.lease() if remote and self._quota is not None else None
             with lease if lease is not None else contextlib.nullcontext():
-                if local is None:
-                    if remote and not self._datasets.is_open(path):
-                        self._spend(lease, "opens", self._charge.open, 0)
-                    src = self._datasets.get(path)
-                    if cache is None or not cache.wants(src, grid):
-                        if remote:
-                            self._spend(lease, "windows", *self._charge.window(src, grid))
-                        source = self._read(path, asset, grid, resampling)
-                        if cache is not None:
-                            cache.count_read(src)
-                        return source
-                    if remote:
-                        self._spend(lease, "copies", *self._charge.whole_file(src))
-                    local = cache.local_copy(src)  # the whole file would come over the wire
-            return self._read(local, asset, grid, resampling)
+                if remote and not self._datasets.is_open(path):
+                    self._spend(lease, "opens", self._charge.open, 0)
+                src = self._datasets.get(path)
+                if remote:
+                    self._spend(lease, "windows", *self._charge.window(src, grid))
+                source = self._read(path, asset, grid, resampling, categorical)
+        if cache is not None:
+            if cache.wants(src, grid):
+                cache.copy_later(path, partial(self._open_for_copy, path, asset))
+            else:
+                cache.count_read(src)
+        return source
+
+    @contextlib.contextmanager
+    def _storage_errors(self, path: str, asset: Asset) -> Iterator[None]:
+        """Storage failures inside counted, logged (keys redacted) and raised as
+        ``UpstreamError``."""
+        try:
+            yield
         except (rasterio.errors.RasterioIOError, CPLE_BaseError) as exc:
             self.tally.add("errors")
             self._datasets.discard(path)
             log.warning("cannot read asset %s: %s", asset.key, self._storage.redact(str(exc)))
             raise UpstreamError("the storage service could not deliver a scene") from exc
+
+    @contextlib.contextmanager
+    def _open_for_copy(self, path: str, asset: Asset) -> Iterator[DatasetReader]:
+        """``path`` opened for its COG copy (in the cache's background thread): in the
+        storage's GDAL environment, on a connection slot of the quota, charged as an open and
+        a copy of the whole file."""
+        storage = self._storage
+        lease = self._quota.lease() if self._quota is not None else None
+        with (
+            self._storage_errors(path, asset),
+            rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()),
+            lease if lease is not None else contextlib.nullcontext(),
+            rasterio.open(path) as src,
+        ):
+            self._spend(lease, "opens", self._charge.open, 0)
+            self._spend(lease, "copies", *self._charge.whole_file(src))
+            yield src
 
     def _spend(self, lease: Lease | None, kind: str, requests: int, nbytes: int) -> None:
         """Count one remote read of ``kind`` with its estimate; charge it to the lease."""
@@ -222,12 +251,24 @@ class SceneReader:
         if lease is not None:
             lease.take(requests, nbytes)
 
-    def _read(self, path: str, asset: Asset, grid: Grid, resampling: str) -> SourceArray | None:
-        """Read from the file level that fits the grid, opened as a dataset of its own."""
+    def _read(
+        self, path: str, asset: Asset, grid: Grid, resampling: str, categorical: bool
+    ) -> SourceArray | None:
+        """Read from the file level that fits the grid (``read_level``), opened as a dataset
+        of its own; classes by nearest neighbour."""
         src = self._datasets.get(path)
         nodata = asset.nodata if asset.nodata is not None else src.nodata
-        level = self._datasets.get(path, overview_level(src, grid))
-        return read_window(level, grid, nodata=nodata, resampling=resampling)
+        level = self._datasets.get(path, read_level(src, grid, categorical=categorical))
+        method = "nearest" if categorical else resampling
+        return read_window(level, grid, nodata=nodata, resampling=method)
+
+
+def read_level(src: DatasetReader, grid: Grid, *, categorical: bool) -> int | None:
+    """The level of ``src`` to read for ``grid`` (``overview_level``), but the full resolution
+    for classes: a JPEG 2000 resolution level is a wavelet low-pass, which blends class values
+    into others (SCL's vegetation 4 and cirrus 10 into 7, "unclassified"), and the COG copies
+    keep those levels as their overviews."""
+    return None if categorical else overview_level(src, grid)
 
 
 @dataclass(frozen=True)

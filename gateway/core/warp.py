@@ -171,6 +171,7 @@ def _warp_stack(
         cover,
         resampling=resampling,
         opencv=pieces.opencv_kernel(resampling, stack.dtype, first.span),
+        span=max(first.span),
     )
     nodata = first.nodata
     masked = nodata is not None and bool((stack == nodata).any())

@@ -1,0 +1,398 @@
+"""First views of a map on full-size Sentinel-2 products, zoom 8-15, cold and warm, side by side
+with GDAL reading the same windows and TiTiler on the same JPEG 2000 files.
+
+    python -m bench.bench_scale --data /work/sample-full [--zooms 8-15] [--s3]
+        [--titiler-venv /work/venvs/titiler] [--no-titiler] [--gdal NDVI,TRUE_COLOR]
+
+The view: a 1280 x 800 map around 5.55 E 52.75 N, i.e. the 5 x 4 WebMercatorQuad 256 px tiles
+around the one holding that point, TIME=2025-06-13 (``cdse-gateway sample-data DIR --profile
+full`` writes its 10,980 px products). Cases, per zoom:
+
+- gateway: the engine in this thread, no tile cache, no COG copies, layers NDVI (B04, B08 and
+  SCL for the cloud mask) and TRUE_COLOR (B04, B03, B02); cold (every open dataset closed and
+  GDAL's HTTP cache cleared first; that day's files are read once at the start, so that every
+  case finds them in the OS page cache) and warm (the same view again at once);
+- GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
+  very windows the gateway's cold pass read (file, grid and kernel margin, recorded), each
+  tile on its own: the file opened, its level that fits chosen and opened as
+  a dataset, the window read; no catalog, no warp, no band math, no encoding;
+- TiTiler (``titiler.application`` from ``--titiler-venv``, one uvicorn worker,
+  ``GDAL_NUM_THREADS=1`` as the gateway): ``/cog/tiles`` NDVI of a VRT of the B04 and B08 JP2
+  files (10 m) of T31UFU on that day, started afresh per zoom (cold), then the view again.
+
+Per case: the whole view's time (tiles one after the other), p50, p95 and max per tile, CPU
+seconds (this process's, or TiTiler's processes') and bytes read (``rchar`` of /proc/PID/io:
+file reads, whether from disk or page cache; with ``--s3`` the bytes and GETs the S3 stand-in's
+counting proxy saw). ``--s3`` serves that day's products from moto (tests/support/s3_server.py)
+instead of the folder; the catalog stays the static one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import morecantile
+import rasterio
+
+from bench.bench_render import make_engine, quantile
+from bench.bench_tiles import Server, cpu_seconds, ndvi_query, process_tree, titiler_server
+from gateway.core.catalog import Asset
+from gateway.core.cogcache import CogCache
+from gateway.core.engine import Engine
+from gateway.core.grid import Grid
+from gateway.core.reader import SceneReader, read_level
+from gateway.core.request import build_request
+from gateway.core.warp import SourceArray, read_window
+from gateway.settings import Settings
+from tests.support.request_counts import clear_gdal_http_cache, cost_of, tile_request
+
+CENTRE = (5.55, 52.75)  # lon, lat
+DAY = "2025-06-13"
+LAYERS = ("NDVI", "TRUE_COLOR")
+TMS = morecantile.tms.get("WebMercatorQuad")
+TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
+# One window the gateway read: file, grid, resampling, categorical.
+Window = tuple[str, Grid, str, bool]
+
+
+def view_tiles(zoom: int) -> list[morecantile.Tile]:
+    """The 5 x 4 tiles of a 1280 x 800 map around ``CENTRE`` (row by row)."""
+    centre = TMS.tile(*CENTRE, zoom)
+    return [
+        morecantile.Tile(centre.x + dx, centre.y + dy, zoom)
+        for dy in range(-2, 2)
+        for dx in range(-2, 3)
+    ]
+
+
+@dataclass
+class Pass:
+    """One pass over a view: each tile's seconds, CPU seconds, bytes and GETs."""
+
+    times: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    bytes: int = 0
+    requests: int | None = None
+
+    @property
+    def view(self) -> float:
+        return sum(self.times)
+
+
+class Meter:
+    """CPU seconds, bytes read and (from S3) GETs of some work, in this process or another."""
+
+    def __init__(self, pid: int | None = None, proxy=None) -> None:
+        self.pid, self.proxy = pid, proxy
+
+    def _cpu(self) -> float:
+        return time.process_time() if self.pid is None else cpu_seconds(self.pid)
+
+    def _rchar(self) -> int:
+        pids = ["self"] if self.pid is None else process_tree(self.pid)
+        total = 0
+        for pid in pids:
+            try:
+                text = Path(f"/proc/{pid}/io").read_text()
+            except OSError:
+                continue
+            total += int(text.split("rchar:")[1].split()[0])
+        return total
+
+    @contextmanager
+    def measuring(self, result: Pass) -> Iterator[None]:
+        if self.proxy is not None:
+            self.proxy.reset()
+        cpu, rchar = self._cpu(), self._rchar()
+        yield
+        result.cpu += self._cpu() - cpu
+        if self.proxy is not None:
+            cost = cost_of(self.proxy.hits())
+            result.bytes, result.requests = cost.bytes, cost.requests
+        else:
+            result.bytes += self._rchar() - rchar
+
+
+def timed_tiles(tiles: list, meter: Meter, one: Callable[[int, object], object]) -> Pass:
+    """``one(index, tile)`` for each tile, timed."""
+    result = Pass()
+    with meter.measuring(result):
+        for index, tile in enumerate(tiles):
+            start = time.perf_counter()
+            one(index, tile)
+            result.times.append(time.perf_counter() - start)
+    return result
+
+
+class RecordingReader(SceneReader):
+    """A scene reader that notes each window it reads (file, grid, resampling), per tile."""
+
+    reads: list[Window]
+
+    def _read(
+        self, path: str, asset: Asset, grid: Grid, resampling: str, categorical: bool
+    ) -> SourceArray | None:
+        self.reads.append((path, grid, resampling, categorical))
+        return super()._read(path, asset, grid, resampling, categorical)
+
+
+def gateway_passes(
+    engine: Engine, layer: str, day: str, tiles: list, meter: Meter
+) -> tuple[Pass, Pass, list[list[Window]]]:
+    """The view cold, then warm; and the windows each tile of the cold pass read."""
+    reader: RecordingReader = engine.reader  # type: ignore[assignment]
+    recorded: list[list[Window]] = []
+
+    def render(index: int, tile) -> None:
+        reader.reads = []
+        engine.render(
+            tile_request(engine.config, tuple(TMS.xy_bounds(tile)), layer=layer, time=day)
+        )
+        recorded.append(reader.reads)
+
+    clear_gdal_http_cache()
+    cold = timed_tiles(tiles, meter, render)
+    warm = timed_tiles(tiles, meter, render)
+    return cold, warm, recorded[: len(tiles)]
+
+
+def gdal_pass(engine: Engine, windows: list[list[Window]], meter: Meter) -> Pass:
+    """GDAL alone on the recorded windows, each tile on its own (datasets opened per tile)."""
+    storage = engine.reader.storage
+
+    def read(index: int, reads: list[Window]) -> None:
+        for path, grid, resampling, categorical in reads:
+            with rasterio.open(path) as src:
+                level = read_level(src, grid, categorical=categorical)
+                if level is None:
+                    read_window(src, grid, nodata=None, resampling=resampling)
+                    continue
+            with rasterio.open(path, overview_level=level) as src:
+                read_window(src, grid, nodata=None, resampling=resampling)
+
+    clear_gdal_http_cache()
+    with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
+        return timed_tiles(windows, meter, read)
+
+
+def write_vrt(paths: list[str], target: Path) -> Path:
+    """A VRT stacking band 1 of each of ``paths`` (same grid) as its bands."""
+    with rasterio.open(paths[0]) as first:
+        width, height, crs = first.width, first.height, first.crs.to_wkt()
+        transform = first.transform.to_gdal()
+        dtype = {"uint16": "UInt16", "uint8": "Byte"}[first.dtypes[0]]
+    bands = "".join(
+        f'<VRTRasterBand dataType="{dtype}" band="{i}"><SimpleSource>'
+        f'<SourceFilename relativeToVRT="0">{path}</SourceFilename><SourceBand>1</SourceBand>'
+        f"</SimpleSource></VRTRasterBand>"
+        for i, path in enumerate(paths, start=1)
+    )
+    target.write_text(
+        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>{crs}</SRS>'
+        f"<GeoTransform>{', '.join(map(repr, transform))}</GeoTransform>{bands}</VRTDataset>"
+    )
+    return target
+
+
+def titiler_vrt(engine: Engine, day: str, folder: Path) -> tuple[Path, tuple[float, float]]:
+    """The VRT of B04 and B08 (10 m) of ``TITILER_TILE`` on ``day``, as GDAL paths, and a
+    lon/lat near the product's south-east corner, away from the view."""
+    lon, lat = CENTRE
+    around = (lon - 1, lat - 1, lon + 1, lat + 1)
+    request = build_request(
+        engine.config, layer="NDVI", bbox=around, crs="EPSG:4326", width=256, height=256, time=day
+    )
+    scene = next(s for s in engine.search(request) if TITILER_TILE in s.id)
+    storage = engine.reader.storage
+    paths = [
+        storage.gdal_path(next(a for a in scene.assets if a.key == key).href)
+        for key in ("B04_10m", "B08_10m")
+    ]
+    _, south, east, _ = scene.bbox
+    with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
+        return write_vrt(paths, folder / "b04_b08.vrt"), (east - 0.1, south + 0.1)
+
+
+def titiler_passes(
+    venv: Path, source: tuple[Path, tuple[float, float]], tiles: list, env: dict[str, str], proxy
+) -> tuple[Pass, Pass]:
+    """TiTiler started afresh: the view cold, then again (over one keep-alive connection: a
+    new httpx client per request costs 0.2 s on a loaded machine)."""
+    servers: list[Server] = []
+    try:
+        server = titiler_server(venv, 1, servers, {"GDAL_NUM_THREADS": "1", **env})
+        assert server is not None
+        vrt, corner = source
+        query = ndvi_query(str(vrt))
+        meter = Meter(server.process.pid, proxy)
+        client = httpx.Client(base_url=server.url, timeout=300)
+
+        def get(index: int, tile) -> None:
+            path = f"/cog/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?{query}"
+            response = client.get(path)
+            assert response.status_code in (200, 404), response.text[:300]
+
+        # Warm its imports on a tile of the file's far corner (no block of the view).
+        get(0, TMS.tile(*corner, 15))
+        try:
+            return timed_tiles(tiles, meter, get), timed_tiles(tiles, meter, get)
+        finally:
+            client.close()
+    finally:
+        for running in servers:
+            running.stop()
+
+
+HEADER = (
+    f"{'zoom':>4} {'case':34} {'view s':>7} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}"
+    f" {'CPU s':>6} {'MB read':>8} {'GETs':>5}"
+)
+
+
+def row(zoom: int, name: str, result: Pass) -> str:
+    ms = [t * 1000 for t in result.times]
+    gets = "" if result.requests is None else str(result.requests)
+    return (
+        f"{zoom:>4} {name:34} {result.view:7.2f} {quantile(ms, 0.5):7.0f} {quantile(ms, 0.95):7.0f}"
+        f" {max(ms):7.0f} {result.cpu:6.2f} {result.bytes / 1e6:8.1f} {gets:>5}"
+    )
+
+
+def zooms(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def day_files(eodata: Path, day: str) -> list[Path]:
+    """The files of the products acquired on ``day`` (YYYY-MM-DD) under ``eodata``."""
+    stamp = day.replace("-", "")
+    return [p for p in eodata.rglob("*") if p.is_file() and stamp in str(p.relative_to(eodata))]
+
+
+def into_page_cache(files: list[Path]) -> int:
+    """Read ``files`` once, so that no case pays for the disk (as in the issue's figures: the
+    files in the OS page cache); returns the bytes read."""
+    total = 0
+    for path in files:
+        with path.open("rb") as stream:
+            while chunk := stream.read(2**24):
+                total += len(chunk)
+    return total
+
+
+@contextmanager
+def storage_settings(
+    data: Path, s3: bool, day: str, scratch: Path
+) -> Iterator[tuple[Settings, object]]:
+    """Settings reading ``data`` from its folder, or (``s3``) that day's products from moto,
+    with the S3 stand-in's proxy (None for the folder)."""
+    base = dict(data_dir=data, stac_url=None, redis_url=None, sample_data=False)
+    if not s3:
+        yield Settings(storage="local", **base), None
+        return
+    from tests.support.s3_server import start_s3
+
+    eodata = data / "eodata"
+    subset = scratch / "eodata"
+    for path in day_files(eodata, day):  # only that day's products: moto holds what it is given
+        link = subset / path.relative_to(eodata)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path)
+    started = time.monotonic()
+    server = start_s3(subset, scratch / "moto")
+    print(f"moto S3 stand-in loaded in {time.monotonic() - started:.0f} s")
+    try:
+        yield (
+            Settings(
+                storage="s3", s3_endpoint=server.endpoint, s3_https=False,
+                s3_access_key_id="test", s3_secret_access_key="test", s3_region="us-east-1",
+                **base,
+            ),
+            server.proxy,
+        )  # fmt: skip
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True, help="a --profile full archive")
+    parser.add_argument("--zooms", default="8-15", help="a zoom or a range, e.g. 8-15")
+    parser.add_argument("--day", default=DAY)
+    parser.add_argument("--s3", action="store_true", help="read from the moto S3 stand-in")
+    parser.add_argument("--titiler-venv", type=Path, default=Path("/work/venvs/titiler"))
+    parser.add_argument("--no-titiler", action="store_true")
+    parser.add_argument(
+        "--gdal", default="NDVI", help="layers whose windows GDAL reads alone ('' for none)"
+    )
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp,
+        storage_settings(args.data, args.s3, args.day, Path(tmp)) as (settings, proxy),
+    ):
+        never = CogCache(Path(tmp) / "no-copies", min_coverage=float("inf"))
+        engine = make_engine(settings, never, RecordingReader)
+        meter = Meter(proxy=proxy)
+        titiler = None if args.no_titiler else titiler_vrt(engine, args.day, Path(tmp))
+        env = {} if proxy is None else {**engine.reader.storage.gdal_options(), **_keys()}
+        env = {k: str(v) for k, v in env.items()}
+        started = time.monotonic()
+        warmed = into_page_cache(day_files(args.data / "eodata", args.day))
+        print(f"{warmed / 1e9:.1f} GB of that day read in {time.monotonic() - started:.0f} s")
+        results: dict[tuple[int, str], Pass] = {}
+        print(HEADER)
+        for zoom in zooms(args.zooms):
+            tiles = view_tiles(zoom)
+            for layer in LAYERS:
+                cold, warm, windows = gateway_passes(engine, layer, args.day, tiles, meter)
+                results[zoom, f"gateway {layer} cold"] = cold
+                results[zoom, f"gateway {layer} warm"] = warm
+                if layer in args.gdal.split(","):
+                    results[zoom, f"GDAL alone, {layer}'s windows"] = gdal_pass(
+                        engine, windows, meter
+                    )
+            if titiler is not None and args.titiler_venv.exists():
+                first, again = titiler_passes(args.titiler_venv, titiler, tiles, env, proxy)
+                results[zoom, "TiTiler NDVI cold"] = first
+                results[zoom, "TiTiler NDVI again"] = again
+            for (at, name), result in results.items():
+                if at == zoom:
+                    print(row(zoom, name, result), flush=True)
+        print_ratios(results)
+
+
+def print_ratios(results: dict[tuple[int, str], Pass]) -> None:
+    """Per zoom: each cold first view of the gateway against GDAL's read of its windows and
+    against TiTiler's view, in wall-clock time and in CPU time."""
+    print("\ncold first views: gateway / comparison, wall clock (CPU)")
+    print(f"{'zoom':>4} {'NDVI / GDAL':>14} {'TRUE_COLOR / GDAL':>18} {'NDVI / TiTiler':>15}")
+    for zoom in sorted({z for z, _ in results}):
+        cells = []
+        for layer, other in (
+            ("NDVI", "GDAL alone, NDVI's windows"),
+            ("TRUE_COLOR", "GDAL alone, TRUE_COLOR's windows"),
+            ("NDVI", "TiTiler NDVI cold"),
+        ):
+            ours, theirs = results.get((zoom, f"gateway {layer} cold")), results.get((zoom, other))
+            if ours is None or theirs is None or not theirs.view or not theirs.cpu:
+                cells.append("")
+                continue
+            cells.append(f"{ours.view / theirs.view:.2f} ({ours.cpu / theirs.cpu:.2f})")
+        print(f"{zoom:>4} {cells[0]:>14} {cells[1]:>18} {cells[2]:>15}")
+
+
+def _keys() -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+if __name__ == "__main__":
+    main()
