@@ -3,6 +3,8 @@ exception, with the exact code and status; MapProxy's real size cap is the adver
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 from lxml import etree
@@ -29,6 +31,10 @@ def _getmap(**change: str | None) -> dict[str, str]:
     return params
 
 
+def _b64(script: str) -> str:
+    return base64.b64encode(script.encode()).decode()
+
+
 def _exceptions(content: bytes) -> list[tuple[str | None, str | None]]:
     root = etree.fromstring(content)
     return [
@@ -41,6 +47,12 @@ def _exceptions(content: bytes) -> list[tuple[str | None, str | None]]:
 CASES = [
     ("WMS BGCOLOR=zzz", "/wms", _getmap(BGCOLOR="zzz"), 400,
      [("InvalidParameterValue", "bgcolor")]),
+    ("WMS EVALSCRIPT not base64", "/wms", _getmap(EVALSCRIPT="not base64!"), 400,
+     [("InvalidParameterValue", "evalscript")]),
+    ("WMS EVALSCRIPT endless loop", "/wms", _getmap(EVALSCRIPT=_b64(
+        "//VERSION=3\nfunction setup() { return {input: ['B04'], output: {bands: 1}}; }\n"
+        "function evaluatePixel(s) { while (true) {} }")), 400,
+     [("InvalidParameterValue", "evalscript")]),
     ("WMS PREVIEW=3", "/wms", _getmap(PREVIEW="3"), 400, [("InvalidParameterValue", "preview")]),
     ("WMS PREVIEW=0 zoomed out: zoom in", "/wms",
      _getmap(CRS="EPSG:3857", BBOX=Z5_TILE_3857, WIDTH="256", HEIGHT="256", PREVIEW="0"), 400,

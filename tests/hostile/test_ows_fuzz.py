@@ -6,13 +6,14 @@ GetCoverage and DescribeCoverage, WFS GetFeature with BBOX and with FILTER) gets
 time, each value of a fixed list: empty, very long, NaN, ±inf, ±1e308, negative, wrong type,
 unicode, markup, a raw ``%2F``, a URL (on a listener that must see no request), file paths,
 the parameter given twice, its name and its value in the wrong case, and values particular to
-its kind (CRSs, boxes, times, expressions, filters, PREVIEW modes). Each answer must not be a
-5xx; a 4xx is the door's exception document; markup never comes back unescaped; the server
-logs no traceback. Derandomised: the same cases run every time.
+its kind (CRSs, boxes, times, expressions, filters, PREVIEW modes, evalscripts). Each answer
+must not be a 5xx; a 4xx is the door's exception document; markup never comes back unescaped;
+the server logs no traceback. Derandomised: the same cases run every time.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -52,6 +53,34 @@ EXPRESSION_VALUES = [
     "B04/0", "1e308*B04*1e308", "B04[0]", "B04.__class__", "lambda: B04",
 ]  # fmt: skip
 PREVIEW_VALUES = ["3", "-1", "00", "1.0", "\uff12", "0"]  # "0" of a 10 m map: drawn
+
+
+def _b64(script: str) -> str:
+    return base64.b64encode(script.encode()).decode()
+
+
+SETUP = '//VERSION=3\nfunction setup() { return {input: ["B04", "B08"], output: {bands: 1}}; }\n'
+EVALSCRIPT_NDVI = _b64(
+    SETUP + "function evaluatePixel(s) { return [(s.B08 - s.B04) / (s.B08 + s.B04)]; }"
+)
+EVALSCRIPT_VALUES = [
+    "not base64!", "====", _b64("\xff\xfe"), _b64("//VERSION=3\n" + "(" * 3000),
+    _b64(SETUP + "function evaluatePixel(s) { while (true) {} }"),
+    _b64(SETUP + "function evaluatePixel(s) { return evaluatePixel(s); }"),
+    _b64(SETUP + "function evaluatePixel(s) { for (;;) { s.B04 += 1; } }"),
+    _b64(SETUP + "function evaluatePixel(s) { return [require('fs').readFileSync('/x')]; }"),
+    _b64(SETUP + "function evaluatePixel(s) { fetch('" + LISTENER + "'); return [1]; }"),
+    _b64(SETUP + "function evaluatePixel(s) { return [eval('1')]; }"),
+    _b64(SETUP + "var n = 0; function evaluatePixel(s) { n += 1; return [n]; }"),
+    _b64(SETUP.replace('"B08"', '"../../etc/pw"') + "function evaluatePixel(s) { return [1]; }"),
+    _b64(SETUP.replace("bands: 1", "bands: 1e9") + "function evaluatePixel(s) { return [1]; }"),
+    _b64(SETUP + "function evaluatePixel(s) { var a = []; for (var i = 0; i < 1e9; i++) "
+         "{ a.push(i); } return [a.length]; }"),
+    _b64(SETUP + "function evaluatePixel(s) { return [" + "s.B04+" * 1000 + "1]; }"),
+    _b64("//VERSION=3\nfunction setup() { return " + "{a:" * 900 + "1" + "}" * 900 + "; }"),
+    _b64("//VERSION=3\n" + "x" * 6000),
+    _b64("<x>hostile</x>"),
+]  # fmt: skip
 FES = '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0">{}</fes:Filter>'
 FILTER_VALUES = [
     FES.format("<fes:PropertyIsLessThan><fes:ValueReference>cloud_cover</fes:ValueReference>"
@@ -73,6 +102,7 @@ FILTER_VALUES = [
 KINDS = {
     "crs": CRS_VALUES, "box": BOX_VALUES, "time": TIME_VALUES, "number": NUMBER_VALUES,
     "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES, "preview": PREVIEW_VALUES,
+    "evalscript": EVALSCRIPT_VALUES,
 }  # fmt: skip
 KIND_OF = {
     "CRS": "crs", "SRS": "crs", "RESPONSE_CRS": "crs", "GRIDBASECRS": "crs",
@@ -84,6 +114,7 @@ KIND_OF = {
     "COUNT": "number", "STARTINDEX": "number", "MAXCC": "number", "RESX": "number",
     "RESY": "number", "SCALEFACTOR": "number", "FEATURE_COUNT": "number",
     "EXPRESSION": "expression", "FILTER": "filter", "PREVIEW": "preview",
+    "EVALSCRIPT": "evalscript",
 }  # fmt: skip
 
 
@@ -147,6 +178,9 @@ OPERATIONS = [
     _op("WMS GetMap 1.1.1", "/wms",
         **{**{k: v for k, v in WMS_MAP.items() if k != "CRS"}, "VERSION": "1.1.1",
            "SRS": "EPSG:32631", "EXCEPTIONS": "application/vnd.ogc.se_xml"}),
+    _op("WMS GetMap EVALSCRIPT", "/wms",
+        **{**{k: v for k, v in WMS_MAP.items() if k != "EXPRESSION"},
+           "EVALSCRIPT": EVALSCRIPT_NDVI}),
     _op("WMS GetFeatureInfo", "/wms",
         **{**WMS_MAP, "REQUEST": "GetFeatureInfo", "QUERY_LAYERS": "NDVI", "I": "3", "J": "4",
            "INFO_FORMAT": "application/json", "FEATURE_COUNT": "1"}),
