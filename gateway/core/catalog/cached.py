@@ -64,10 +64,20 @@ class CachedCatalog:
             self._pages.clear()
 
     def search(self, query: SearchQuery) -> list[Scene]:
+        """The scenes the backend would answer for ``query``: from the search of its grid
+        cell when that holds them all, else from a search of ``query`` itself.
+
+        A cell's answer cut at ``limit`` holds the first ``limit`` scenes of the cell in the
+        search's order; those inside ``query.bbox`` are the first ones of ``query`` too, but
+        when fewer than ``limit`` are, more of ``query``'s may lie past the cut.
+        """
         wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
-        scenes = self._wide_search(wide)
+        scenes = self._cached_search(wide)
         area = box(*query.bbox)
-        return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
+        inside = [s for s in scenes if shape(s.geometry).intersects(area)]
+        if len(scenes) >= wide.limit and len(inside) < query.limit:
+            return self._cached_search(query)  # the cell's answer was cut: ask for this area
+        return inside[: query.limit]
 
     def search_page(self, query: PageQuery) -> ScenePage:
         """One page of a paged search (filter, sort, offset, limit), cached as asked."""
@@ -85,7 +95,7 @@ class CachedCatalog:
     def declared_extent(self, collection: str) -> DeclaredExtent | None:
         return self._backend.declared_extent(collection)
 
-    def _wide_search(self, wide: SearchQuery) -> list[Scene]:
+    def _cached_search(self, wide: SearchQuery) -> list[Scene]:
         return self._single_flight(
             wide, lambda: self._fresh(wide), lambda: self._backend.search(wide), self._entries
         )
@@ -128,7 +138,8 @@ class CachedCatalog:
             if entry is not None and entry[0] >= now:
                 return entry[1]
             for cached, (expires, scenes) in self._entries.items():
-                if expires >= now and _covers(cached, wide):
+                # A larger area's answer cut at its limit may lack scenes of this one.
+                if expires >= now and len(scenes) < cached.limit and _covers(cached, wide):
                     return scenes
         return None
 
