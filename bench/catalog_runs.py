@@ -1,0 +1,250 @@
+"""The runs of ``bench/bench_catalog.py``: each block times one kind of request and adds its
+rows (measured vs target) to the results table."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from bench.bench_tiles import Server
+from bench.catalog_measure import (
+    L2A,
+    PLACES,
+    SAMPLE_AREA,
+    SAMPLE_DAYS,
+    TMS,
+    Results,
+    RssSampler,
+    get,
+    newest_period,
+    percentile,
+    slow_lines,
+    tile_bounds,
+    timings,
+    view_tiles,
+)
+
+CAPABILITIES = {
+    "WMS": ("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}),
+    "WMTS": ("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}),
+    "WCS": ("/wcs", {"SERVICE": "WCS", "REQUEST": "GetCapabilities", "VERSION": "2.0.1"}),
+    "WFS": ("/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": "2.0.0"}),
+    "OGC API collections": ("/ogcapi/collections", {"f": "json"}),
+}
+ZOOMS = (8, 10, 12)
+DEEP = 500_000
+StartGateway = Callable[[Path, str, dict[str, str]], tuple[Server, float]]
+
+
+def catalog_searches(stac_url: str, newest: datetime, views: int, results: Results) -> float:
+    """Catalog time of the searches uncached tiles make over Europe (5 x 4 tile views at
+    several zooms), straight through the STAC API client and through the search cache; and
+    whether the cache answers what the API does. Returns the p95 seconds through the cache."""
+    from gateway.core.catalog.cached import CachedCatalog
+    from gateway.core.catalog.models import SearchQuery, TimeRange
+    from gateway.core.catalog.stac_api import StacApiCatalog
+
+    start, end = newest_period(newest)
+    queries = [
+        SearchQuery(L2A, tile_bounds(tile), TimeRange(start, end), None, "mostRecent", 40)
+        for place in list(PLACES.values())[:views]
+        for zoom in ZOOMS
+        for tile in view_tiles(*place, zoom)
+    ]
+    backend = StacApiCatalog(stac_url, timeout_s=120)
+    backend.search(queries[0])  # the client's connection and the API's landing page
+    direct, answers = [], []
+    for query in queries:
+        started = time.perf_counter()
+        answers.append([scene.id for scene in backend.search(query)])
+        direct.append(time.perf_counter() - started)
+    cached_catalog = CachedCatalog(backend, ttl_s=600)
+    cached, differ = [], 0
+    for query, expected in zip(queries, answers, strict=True):
+        started = time.perf_counter()
+        found = [scene.id for scene in cached_catalog.search(query)]
+        cached.append(time.perf_counter() - started)
+        differ += found != expected
+    scenes = [len(a) for a in answers]
+    results.add(
+        "catalog per uncached tile, no search cache",
+        f"{timings(direct)}; {min(scenes)}–{max(scenes)} scenes per tile",
+    )
+    results.add(
+        "catalog per uncached tile, search cache",
+        f"{timings(cached)}; {cached_catalog.backend_searches} searches for {len(queries)} tiles",
+    )
+    results.add(
+        "tiles whose cached search differs from the API's",
+        f"{differ} of {len(queries)}",
+        "0",
+        differ == 0,
+    )
+    return percentile(cached, 0.95)
+
+
+def capabilities(
+    client: httpx.Client, base: str, startup_s: float, rss: RssSampler, results: Results
+) -> None:
+    """Each door's capabilities: the first answer after start-up (cold), then five (warm)."""
+    for name, (path, params) in CAPABILITIES.items():
+        first = get(client, base + path, **params)
+        cold = first.seconds + (startup_s if name == "WMS" else 0.0)
+        warm = [get(client, base + path, **params).seconds for _ in range(5)]
+        results.add(
+            f"{name} capabilities cold" + (" (start-up + first answer)" if name == "WMS" else ""),
+            f"{cold:.2f} s ({len(first.body) // 1024} KiB, HTTP {first.status})",
+            "≤ 10 s",
+            cold <= 10 and first.status == 200,
+        )
+        results.add(f"{name} capabilities warm", f"max {max(warm):.3f} s", "≤ 1 s", max(warm) <= 1)
+    results.add("gateway RSS after capabilities", f"{rss.now_mb():.0f} MB")
+
+
+def date_listing(stac_url: str, results: Results) -> None:
+    """The catalog summary the capabilities' dates come from, with its default scope."""
+    from gateway.core.catalog.stac_api import StacApiCatalog
+    from gateway.core.catalog.summary import ListingScope, summarise
+
+    backend = StacApiCatalog(stac_url, timeout_s=120)
+    scope = ListingScope()
+    started = time.perf_counter()
+    summary = summarise(backend, L2A, scope)
+    took = time.perf_counter() - started
+    since = summary.authoritative_since
+    results.add(
+        "date listing (default scope: newest 100,000 scenes)",
+        f"{took:.1f} s; {len(summary.dates)} days, complete={summary.complete},"
+        f" all acquisitions from {since.date() if since else 'nowhere'}",
+    )
+
+
+def deep_paging(
+    client: httpx.Client, base: str, rss: RssSampler, results: Results, baseline_mb: float
+) -> None:
+    """WFS STARTINDEX and OGC API offset half a million scenes in."""
+    wfs = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature",
+           "TYPENAMES": f"cdse:{L2A}", "COUNT": "10", "STARTINDEX": str(DEEP),
+           "OUTPUTFORMAT": "application/json"}  # fmt: skip
+    for name, path, params in (
+        ("WFS GetFeature STARTINDEX=500000", "/wfs", wfs),
+        ("OGC API items offset=500000", f"/ogcapi/collections/{L2A}/items",
+         {"offset": str(DEEP), "limit": "10", "f": "json"}),
+    ):  # fmt: skip
+        started = time.monotonic()
+        answer = get(client, base + path, **params)
+        peak = rss.peak_between(started, time.monotonic())
+        results.add(
+            name,
+            f"{answer.seconds:.1f} s, HTTP {answer.status}, {_features(answer.body)};"
+            f" RSS peak {peak:.0f} MB",
+            "complete, bounded; RSS flat",
+            answer.status == 200 and "10 features" in _features(answer.body)
+            and peak < baseline_mb * 1.2 + 50,
+        )  # fmt: skip
+
+
+def _features(body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    matched = doc.get("numberMatched")
+    return f"{len(doc.get('features') or [])} features of {matched} matched"
+
+
+def time_slice(
+    client: httpx.Client,
+    base: str,
+    newest: datetime,
+    rss: RssSampler,
+    results: Results,
+    baseline_mb: float,
+) -> None:
+    """Every scene of the newest day through OGC API Features, page after page."""
+    day = newest.date().isoformat()
+    url = f"{base}/ogcapi/collections/{L2A}/items"
+    params = {"datetime": f"{day}T00:00:00Z/{day}T23:59:59Z", "limit": "1000", "f": "json"}
+    started, pages, features = time.monotonic(), 0, 0
+    matched = None
+    answer = client.get(url, params=params)
+    while True:
+        pages += 1
+        doc = answer.json()
+        matched = doc.get("numberMatched", matched)
+        features += len(doc.get("features") or [])
+        following = [link["href"] for link in doc.get("links", []) if link.get("rel") == "next"]
+        if answer.status_code != 200 or not following:
+            break
+        answer = client.get(following[0])
+    took = time.monotonic() - started
+    peak = rss.peak_between(started, time.monotonic())
+    results.add(
+        f"time slice {day}: every scene, OGC API items pages of 1000",
+        f"{features} of {matched} in {pages} pages, {took:.1f} s; RSS peak {peak:.0f} MB",
+        "all, said how many; RSS flat",
+        features == matched and peak < baseline_mb * 1.2 + 50,
+    )
+
+
+def sample_tiles(
+    client: httpx.Client, base: str, log: Path, results: Results
+) -> tuple[float, float]:
+    """Uncached NDVI tiles where the sample's real scenes are (read and rendered): p95 of
+    their time and of their catalog phase, from the gateway's per-request log lines."""
+    mark = log.stat().st_size
+    for day in SAMPLE_DAYS:
+        for zoom in (12, 13):
+            west, south, east, north = SAMPLE_AREA
+            for tile in TMS.tiles(west, south, east, north, [zoom]):
+                path = f"/wmts/1.0.0/NDVI/WebMercatorQuad/{day}/{zoom}/{tile.x}/{tile.y}.png"
+                client.get(base + path)
+    time.sleep(0.5)
+    lines = [line for line in slow_lines(log, mark) if line[0].startswith("/wmts/1.0.0/NDVI")]
+    totals = [seconds for _, seconds, _ in lines]
+    catalog = [phases.get("catalog", 0.0) for _, _, phases in lines]
+    results.add("uncached NDVI tile with real scenes (sample area)", timings(totals))
+    results.add("  its catalog phase", timings(catalog))
+    return percentile(totals, 0.95), percentile(catalog, 0.95)
+
+
+def measure(
+    data: Path, stac_url: str, start_gateway: StartGateway, newest: datetime, views: int
+) -> Results:
+    """Every block, then the table."""
+    results = Results()
+    count = json.loads(httpx.get(f"{stac_url}/search", params={"limit": 1}, timeout=600).text)
+    results.add("items in the catalog", f"{count.get('numberMatched')}", "≥ 1,000,000")
+    catalog_p95 = catalog_searches(stac_url, newest, views, results)
+    date_listing(stac_url, results)
+    gateway, startup_s = start_gateway(data, stac_url, {})
+    rss = RssSampler(gateway.process.pid).start()
+    try:
+        with httpx.Client(timeout=1800) as client:
+            capabilities(client, gateway.url, startup_s, rss, results)
+            baseline = rss.now_mb()
+            tile_p95, _ = sample_tiles(client, gateway.url, gateway.log, results)
+            ratio = catalog_p95 / tile_p95
+            results.add(
+                "catalog p95 (cached, Europe) / uncached tile p95",
+                f"{100 * ratio:.1f} %",
+                "≤ 10 %",
+                ratio <= 0.10,
+            )
+            deep_paging(client, gateway.url, rss, results, baseline)
+            time_slice(client, gateway.url, newest, rss, results, baseline)
+            results.add(
+                "gateway RSS: after start-up / peak / end",
+                f"{baseline:.0f} / {max(mb for _, mb in rss.samples):.0f} / {rss.now_mb():.0f} MB",
+            )
+    finally:
+        rss.stop()
+        gateway.stop()
+    print()
+    print(results.table())
+    return results
