@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from gateway.core.catalog import CachedCatalog, StacApiCatalog
-from gateway.core.catalog.models import SearchQuery
+from gateway.core.catalog.models import SearchQuery, parse_datetime
 from tests.support.bulk_stac import BULK, bulk_items, load_bulk
 from tests.support.stac_api import StacApi, start_stac_api
 
@@ -54,3 +55,39 @@ def test_cached_search_of_a_sparse_cell_is_shared(stac):
     for tile in tiles:
         assert _ids(cached.search(tile)) == _ids(backend.search(tile))
     assert cached.backend_searches == 1
+
+
+def test_listing_reads_only_the_fields_it_lists(stac, monkeypatch):
+    """A listing asks for ids, boxes and times only: a CDSE item is ~65 kB, this ~200 B."""
+    from gateway.core.catalog.summary import LISTED_FIELDS, summarise
+
+    backend = StacApiCatalog(stac.url)
+    bodies: list[dict] = []
+    post = backend._post
+    monkeypatch.setattr(backend, "_post", lambda body: bodies.append(body) or post(body))
+    summary = summarise(backend, BULK)
+    assert len(summary.times) == COUNT and summary.complete
+    assert bodies and all(b["fields"] == {"include": list(LISTED_FIELDS)} for b in bodies)
+    assert summary.bbox == pytest.approx((0.0, 40.0, 10.0, 40.8))
+    expected = sorted(parse_datetime(i["properties"]["datetime"]) for i in bulk_items(COUNT))
+    assert list(summary.times) == expected
+
+
+def test_first_listing_stops_at_its_budget_then_the_whole_one_runs_in_the_background(stac):
+    """Start-up waits at most ``first_listing_s``: the listing is then partial (the newest
+    scenes, whole from the day after the oldest listed), stale at once, and the next refresh
+    lists everything."""
+    from gateway.core.catalog.summary import CatalogSummaries, ListingScope
+
+    summaries = CatalogSummaries(
+        StacApiCatalog(stac.url, page_size=50), ttl_s=3600, scope=ListingScope(first_listing_s=1e-6)
+    )
+    first = summaries.get(BULK)
+    assert not first.complete and 0 < len(first.times) < COUNT
+    oldest = min(first.times)
+    assert first.authoritative_since is not None
+    assert first.authoritative_since.date() == oldest.date() + timedelta(days=1)
+    assert summaries.stale()
+    summaries.refresh()
+    whole = summaries.get(BULK)
+    assert whole.complete and len(whole.times) == COUNT and not summaries.stale()

@@ -196,6 +196,8 @@ class PageQuery:
     ``geometry`` in lon/lat). Backends sort by ``sortby`` (nulls after every value, so first
     when descending, as PostgreSQL does), then break ties by collection and id in the
     direction of the first key, as pgstac does; an empty ``sortby`` means datetime descending.
+    ``fields`` names the only item fields (STAC API Fields ``include``: ``id``, ``bbox``,
+    ``properties.datetime``...) a backend need return, for listings that read few of them.
     """
 
     collections: tuple[str, ...]
@@ -203,6 +205,7 @@ class PageQuery:
     sortby: tuple[SortKey, ...] = ()
     offset: int = 0
     limit: int = 10  # 0: only count
+    fields: tuple[str, ...] = ()  # the item fields a backend need return (empty: all)
 
 
 @dataclass(frozen=True)
