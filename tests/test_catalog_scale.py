@@ -15,6 +15,7 @@ from gateway.core.catalog.models import SearchQuery, parse_datetime
 from tests.support.bulk_stac import BULK, bulk_items, load_bulk
 from tests.support.stac_api import StacApi, start_stac_api
 
+L2A = "sentinel-2-l2a"
 COUNT = 1_000  # 0.1° x 0.08° footprints an hour apart, 100 a row from 0° E, 40° N
 
 
@@ -91,3 +92,27 @@ def test_first_listing_stops_at_its_budget_then_the_whole_one_runs_in_the_backgr
     summaries.refresh()
     whole = summaries.get(BULK)
     assert whole.complete and len(whole.times) == COUNT and not summaries.stale()
+
+
+def test_render_search_asks_for_the_assets_of_its_bands_only(stac):
+    """A tile reading B04, B08 and SCL gets the scenes a whole-item search finds, with the
+    same assets for those bands and no others: a sixth of the bytes of CDSE-shaped items."""
+    backend = StacApiCatalog(stac.url)
+    whole = SearchQuery(L2A, (5.9, 52.55, 6.3, 52.7), limit=40)
+    slim = replace(whole, bands=("B04", "B08", "SCL"))
+    backend.search(whole)  # the client's landing page and the collection, read once
+    backend.search(slim)
+    before = backend.tally.snapshot()["bytes"]
+    full_scenes = backend.search(whole)
+    between = backend.tally.snapshot()["bytes"]
+    slim_scenes = backend.search(slim)
+    after = backend.tally.snapshot()["bytes"]
+    assert _ids(slim_scenes) == _ids(full_scenes) and len(full_scenes) == 8
+    for got, full in zip(slim_scenes, full_scenes, strict=True):
+        wanted = {a for a in full.assets if a.band in slim.bands}
+        assert set(got.assets) == wanted and {a.band for a in wanted} == set(slim.bands)
+        assert (got.datetime, got.cloud_cover, got.bbox, got.geometry) == (
+            full.datetime, full.cloud_cover, full.bbox, full.geometry,
+        )  # fmt: skip
+        assert got.processing_version == full.processing_version
+    assert (after - between) * 4 < between - before

@@ -99,8 +99,9 @@ class Engine:
             check_style_bands(style, len(expression.outputs), locator="expression")
         return expression
 
-    def search(self, request: RenderRequest) -> list:
-        """Scenes that may contribute to the request's grid, in mosaic order."""
+    def search(self, request: RenderRequest, bands: tuple[str, ...] = ()) -> list:
+        """Scenes that may contribute to the request's grid, in mosaic order; given the
+        ``bands`` to read, the catalog may leave out the assets of others."""
         query = SearchQuery(
             collection=request.collection,
             bbox=request.grid.bounds_in(WGS84),
@@ -108,6 +109,7 @@ class Engine:
             max_cloud_cover=request.max_cloud_cover,
             order=request.order,
             limit=self.config.limits.max_scenes,
+            bands=self.bands_read(request, bands) if bands else (),
         )
         with phase(CATALOG):
             return self.catalog.search(query)
@@ -157,7 +159,7 @@ class Engine:
         self, request: RenderRequest, bands: tuple[str, ...]
     ) -> tuple[int, list[Scene]]:
         """The request's work and scenes; LimitExceeded above ``limits.max_work``."""
-        scenes = self.search(request)
+        scenes = self.search(request, bands)
         work = self.work(request, bands, len(scenes))
         limit = self.config.limits.max_work
         if work > limit:
