@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +38,8 @@ CAPABILITIES = {
     "OGC API collections": ("/ogcapi/collections", {"f": "json"}),
 }
 ZOOMS = (8, 10, 12)
+NDVI_BANDS = ("B04", "B08", "SCL")  # what an NDVI tile reads (SCL: its cloud mask)
+WHOLE_ITEMS = 20  # tiles also searched for whole items, as the gateway did before
 DEEP = 500_000
 StartGateway = Callable[[Path, str, dict[str, str]], tuple[Server, float]]
 
@@ -51,13 +54,21 @@ def catalog_searches(stac_url: str, newest: datetime, views: int, results: Resul
 
     start, end = newest_period(newest)
     queries = [
-        SearchQuery(L2A, tile_bounds(tile), TimeRange(start, end), None, "mostRecent", 40)
+        SearchQuery(
+            L2A, tile_bounds(tile), TimeRange(start, end), None, "mostRecent", 40, NDVI_BANDS
+        )
         for place in list(PLACES.values())[:views]
         for zoom in ZOOMS
         for tile in view_tiles(*place, zoom)
     ]
     backend = StacApiCatalog(stac_url, timeout_s=120)
     backend.search(queries[0])  # the client's connection and the API's landing page
+    whole = []
+    for query in queries[:WHOLE_ITEMS]:
+        started = time.perf_counter()
+        backend.search(replace(query, bands=()))
+        whole.append(time.perf_counter() - started)
+    results.add("catalog per uncached tile, whole items (as before)", timings(whole))
     direct, answers = [], []
     for query in queries:
         started = time.perf_counter()

@@ -103,6 +103,7 @@ def make_catalog(
             retries=settings.stac_retries,
             quota=quota,
             tally=tally,
+            max_offset=settings.features_max_offset,
         )
     else:
         backend = StaticCatalog(settings.static_catalog_dir)

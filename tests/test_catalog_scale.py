@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from gateway.core.catalog import CachedCatalog, StacApiCatalog
@@ -116,3 +117,49 @@ def test_render_search_asks_for_the_assets_of_its_bands_only(stac):
         )  # fmt: skip
         assert got.processing_version == full.processing_version
     assert (after - between) * 4 < between - before
+
+
+@pytest.fixture(scope="module")
+def deep(stac, tmp_path_factory) -> Iterator[str]:
+    """A gateway on the stand-in whose features doors page at most 300 scenes deep."""
+    from gateway.settings import Settings
+    from tests.support.bulk_stac import config_with
+    from tests.support.ows_live import live_gateway
+
+    folder = tmp_path_factory.mktemp("deep")
+    settings = Settings(
+        data_dir=folder / "data", config_file=config_with(folder), stac_url=stac.url,
+        sample_data=False, redis_url=None, storage="local", features_max_offset=300,
+    )  # fmt: skip
+    doors = ("gateway.ows.wfs.door:build_door", "gateway.ogcapi.door:build_door")
+    with live_gateway(settings, doors=doors) as url:
+        yield url
+
+
+def _wfs_page(url: str, start: int) -> httpx.Response:
+    params = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature",
+              "TYPENAMES": f"cdse:{BULK}", "COUNT": "5", "STARTINDEX": str(start),
+              "OUTPUTFORMAT": "application/json"}  # fmt: skip
+    return httpx.get(f"{url}/wfs", params=params, timeout=60)
+
+
+def _ogc_page(url: str, offset: int) -> httpx.Response:
+    params = {"offset": str(offset), "limit": "5", "f": "json"}
+    return httpx.get(f"{url}/ogcapi/collections/{BULK}/items", params=params, timeout=60)
+
+
+def test_deep_pages_are_exact_up_to_the_bound_and_refused_beyond_it(deep):
+    """Up to ``features_max_offset`` a page holds exactly the scenes at its place (the 1,000
+    footprints an hour apart: WFS oldest first, OGC API newest first); beyond it both doors
+    say why they refuse, instead of reading every id before the page for minutes."""
+    oldest_first = [f"bulk-{i:05d}" for i in range(300, 305)]
+    newest_first = [f"bulk-{999 - i:05d}" for i in range(300, 305)]
+    for answer, expected in ((_wfs_page(deep, 300), oldest_first),
+                             (_ogc_page(deep, 300), newest_first)):  # fmt: skip
+        assert answer.status_code == 200, answer.text[:300]
+        assert [f["id"] for f in answer.json()["features"]] == expected
+        assert answer.json()["numberMatched"] == COUNT
+    wfs = _wfs_page(deep, 301)
+    assert wfs.status_code == 400 and "startIndex" in wfs.text and "at most 300" in wfs.text
+    ogc = _ogc_page(deep, 301)
+    assert ogc.status_code == 400 and "at most 300" in ogc.text

@@ -30,7 +30,7 @@ from gateway.core.catalog.models import (
 )
 from gateway.core.tally import Tally
 from gateway.core.upstream import Quota
-from gateway.errors import GatewayError, UpstreamError
+from gateway.errors import GatewayError, LimitExceeded, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,8 @@ class ChargedStacApiIO(StacApiIO):
 class StacApiCatalog:
     """Searches a STAC API with bounded retries on time-outs, 429 and 5xx answers; with a
     ``quota``, every request (retries included) is charged to it first. ``tally`` counts the
-    requests (each try), failed tries, retries and answers' bytes."""
+    requests (each try), failed tries, retries and answers' bytes. Pages start at most
+    ``max_offset`` scenes in."""
 
     def __init__(
         self,
@@ -175,8 +176,10 @@ class StacApiCatalog:
         page_size: int = 100,
         quota: Quota | None = None,
         tally: Tally | None = None,
+        max_offset: int | None = None,
     ) -> None:
         self._url = url
+        self._max_offset = max_offset
         self.quota = quota
         self.tally = tally if tally is not None else Tally()
         self._timeout_s = timeout_s
@@ -238,7 +241,15 @@ class StacApiCatalog:
             raise _failed(exc) from exc
 
     def search_page(self, query: PageQuery) -> ScenePage:
-        """One page of a filtered, sorted search; only the pages it needs are read."""
+        """One page of a filtered, sorted search; only the pages it needs are read, and no
+        deeper than ``max_offset`` (LimitExceeded, before any request)."""
+        if self._max_offset is not None and query.offset > self._max_offset:
+            raise LimitExceeded(
+                f"a start index of at most {self._max_offset:,} (asked: {query.offset:,}): the"
+                " catalog pages by token, so reaching it would read every scene before it;"
+                " narrow the query (bbox, time, filter) or sort the other way",
+                locator="startIndex",
+            )
         return stac_paging.search_page(self._post, query, self._page_size)
 
     def scan(self, query: PageQuery) -> Iterator[Scene]:
