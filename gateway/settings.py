@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     wfs_scan_limit: int = Field(default=10_000, ge=0)
     # WFS STARTINDEX and OGC API Features offset on a STAC API: at most this deep (a STAC API
     # pages by token, so reaching an offset reads every id before it; pgstac: ~1 ms each).
-    features_max_offset: int = Field(default=10_000, ge=0)
+    features_max_offset: int = Field(default=20_000, ge=0)
     # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
     capabilities_ttl_s: float = 300.0
     # The scenes that listing reads: those touching this lon/lat box ("west,south,east,north")
