@@ -218,7 +218,8 @@ def main() -> None:
 
     stac = start_stac_api()
     try:
-        measure(data, stac.url, start_gateway, NEWEST, args.tiles)
+        items = int(_psql("SELECT count(*) FROM items"))
+        measure(data, stac.url, start_gateway, NEWEST, args.tiles, items)
     finally:
         stac.stop()
 

@@ -163,3 +163,36 @@ def test_deep_pages_are_exact_up_to_the_bound_and_refused_beyond_it(deep):
     assert wfs.status_code == 400 and "startIndex" in wfs.text and "at most 300" in wfs.text
     ogc = _ogc_page(deep, 301)
     assert ogc.status_code == 400 and "at most 300" in ogc.text
+
+
+WMS_NS = {"w": "http://www.opengis.net/wms"}
+
+
+@pytest.mark.parametrize("scan_limit", [3, 100])
+def test_capabilities_say_when_their_dates_are_a_partial_listing(stac, tmp_path, scan_limit):
+    """The sample's 8 scenes on 4 days listed 3 at most: the NDVI layer's abstract in the WMS
+    capabilities (1.3.0 and 1.1.1) says from which day its TIME values are every acquisition;
+    listed whole, it says nothing of the kind."""
+    from lxml import etree
+
+    from gateway.settings import Settings
+    from tests.support.ows_live import live_gateway
+
+    settings = Settings(
+        data_dir=tmp_path, stac_url=stac.url, capabilities_scan_limit=scan_limit,
+        sample_data=False, redis_url=None, storage="local",
+    )  # fmt: skip
+    abstracts = []
+    with live_gateway(settings, doors=("gateway.ows.mapproxy.door:build_door",)) as url:
+        for version, path in (("1.3.0", "//w:Layer[w:Name='NDVI']/w:Abstract/text()"),
+                              ("1.1.1", "//Layer[Name='NDVI']/Abstract/text()")):  # fmt: skip
+            params = {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": version}
+            answer = httpx.get(f"{url}/wms", params=params, timeout=60)
+            namespaces = WMS_NS if version == "1.3.0" else None
+            abstracts += etree.fromstring(answer.content).xpath(path, namespaces=namespaces)
+    assert len(abstracts) == 2
+    for abstract in abstracts:
+        if scan_limit == 3:  # the newest 3 scenes: 2025-06-23 (2) and 2025-06-13 (1)
+            assert "TIME values list every acquisition from 2025-06-14 on" in abstract
+        else:
+            assert "TIME values" not in abstract

@@ -128,6 +128,21 @@ class CollectionSummary:
         return max(declared, self.times[-1])
 
     @property
+    def note(self) -> str | None:
+        """What a document listing ``dates`` says when they are not every acquisition."""
+        if self.whole:
+            return None
+        if self.authoritative_since is None:
+            return (
+                "TIME values list the acquisitions over part of the area only;"
+                " other acquisition days are served too."
+            )
+        return (
+            f"TIME values list every acquisition from {self.authoritative_since.date()} on;"
+            " earlier ones are not listed but are served too."
+        )
+
+    @property
     def dates(self) -> tuple[str, ...]:
         """The acquisition days, ``YYYY-MM-DD``, ascending."""
         return tuple(sorted({moment.date().isoformat() for moment in self.times}))
