@@ -67,17 +67,15 @@ class CachedCatalog:
         """The scenes the backend would answer for ``query``: from the search of its grid
         cell when that holds them all, else from a search of ``query`` itself.
 
-        A cell's answer cut at ``limit`` holds the first ``limit`` scenes of the cell in the
-        search's order; those inside ``query.bbox`` are the first ones of ``query`` too, but
-        when fewer than ``limit`` are, more of ``query``'s may lie past the cut.
+        A cell's answer cut at ``limit`` may lack scenes of ``query`` past the cut (and scenes
+        tied in the order at the cut may be others than ``query``'s own search keeps).
         """
         wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
         scenes = self._cached_search(wide)
-        area = box(*query.bbox)
-        inside = [s for s in scenes if shape(s.geometry).intersects(area)]
-        if len(scenes) >= wide.limit and len(inside) < query.limit:
+        if len(scenes) >= wide.limit:
             return self._cached_search(query)  # the cell's answer was cut: ask for this area
-        return inside[: query.limit]
+        area = box(*query.bbox)
+        return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
 
     def search_page(self, query: PageQuery) -> ScenePage:
         """One page of a paged search (filter, sort, offset, limit), cached as asked."""
