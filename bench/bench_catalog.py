@@ -182,7 +182,7 @@ def start_gateway(data: Path, stac_url: str, env: dict[str, str]) -> tuple[Serve
     settings = {
         "GATEWAY_DATA_DIR": str(data), "GATEWAY_SAMPLE_DATA": "false",
         "GATEWAY_STORAGE": "local", "GATEWAY_STAC_URL": stac_url,
-        "GATEWAY_SLOW_REQUEST_S": "0.000001", "GATEWAY_STAC_TIMEOUT_S": "120",
+        "GATEWAY_STAC_TIMEOUT_S": "120",
         **env,
     }  # fmt: skip
     started = time.monotonic()

@@ -7,11 +7,10 @@ catalog classes, with and without the search cache, for the queries uncached til
 
 from __future__ import annotations
 
-import re
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,6 @@ PLACES = {
 }
 SAMPLE_DAYS = ("2025-05-29", "2025-06-03", "2025-06-13", "2025-06-23")
 SAMPLE_AREA = (5.93, 52.575, 6.05, 52.665)
-_SLOW = re.compile(r"slow request: GET (\S+) took ([\d.]+) s \((.*)\)")
 
 
 @dataclass
@@ -129,21 +127,6 @@ def get(client: httpx.Client, url: str, **params: str) -> Timed:
 
 def repeat(call: Callable[[], Timed], times: int) -> list[Timed]:
     return [call() for _ in range(times)]
-
-
-def slow_lines(log: Path, since: int) -> Iterator[tuple[str, float, dict[str, float]]]:
-    """(path, seconds, {phase: seconds}) of the gateway's per-request log lines after byte
-    ``since`` (the gateway logs every request's phases with ``GATEWAY_SLOW_REQUEST_S`` tiny)."""
-    with log.open("rb") as handle:
-        handle.seek(since)
-        text = handle.read().decode("utf-8", "replace")
-    for match in _SLOW.finditer(text):
-        phases = {}
-        for part in match.group(3).split(", "):
-            name, _, value = part.rpartition(" ")[0].rpartition(" ")
-            if value:
-                phases[name.strip()] = float(value)
-        yield match.group(1), float(match.group(2)), phases
 
 
 def newest_period(newest: datetime, days: int = 31) -> tuple[datetime, datetime]:
