@@ -103,6 +103,7 @@ def make_catalog(
             retries=settings.stac_retries,
             quota=quota,
             tally=tally,
+            max_offset=settings.features_max_offset,
         )
     else:
         backend = StaticCatalog(settings.static_catalog_dir)
@@ -172,7 +173,11 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
 
 
 def listing_scope(settings: Settings) -> ListingScope:
-    """The catalog summaries' scope (``capabilities_bbox``, ``_days``, ``_scan_limit``)."""
+    """The catalog summaries' scope (``capabilities_bbox``, ``_days``, ``_scan_limit``,
+    ``_first_listing_s``)."""
     return ListingScope(
-        settings.capabilities_bbox, settings.capabilities_days, settings.capabilities_scan_limit
+        settings.capabilities_bbox,
+        settings.capabilities_days,
+        settings.capabilities_scan_limit,
+        settings.capabilities_first_listing_s,
     )

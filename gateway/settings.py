@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # gateway (beyond: numberMatched="unknown").
     wfs_count_default: int = Field(default=10_000, ge=1)
     wfs_scan_limit: int = Field(default=10_000, ge=0)
+    # WFS STARTINDEX and OGC API Features offset on a STAC API: at most this deep (a STAC API
+    # pages by token, so reaching an offset reads every id before it; pgstac: ~1 ms each).
+    features_max_offset: int = Field(default=20_000, ge=0)
     # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
     capabilities_ttl_s: float = 300.0
     # The scenes that listing reads: those touching this lon/lat box ("west,south,east,north")
@@ -66,6 +69,9 @@ class Settings(BaseSettings):
     capabilities_bbox: Annotated[tuple[float, float, float, float] | None, NoDecode] = None
     capabilities_days: int | None = Field(default=None, ge=1)
     capabilities_scan_limit: int = Field(default=100_000, ge=1)
+    # Start-up and the first capabilities wait at most this long for the first listing (then
+    # partial, and said so); the whole listing then runs in the background. Empty: no limit.
+    capabilities_first_listing_s: float | None = Field(default=5.0, gt=0)
 
     # Storage: "auto" reads from S3 when an endpoint is configured, else local files.
     storage: Literal["auto", "local", "s3"] = "auto"
@@ -200,6 +206,7 @@ class Settings(BaseSettings):
         "quotas_anonymous_requests_per_minute",
         "quotas_anonymous_units_per_day",
         "quotas_anonymous_units_per_month",
+        "capabilities_first_listing_s",
         mode="before",
     )
     @classmethod

@@ -112,8 +112,9 @@ class Engine:
             return request.script.bands
         return self.expression(request).bands
 
-    def search(self, request: RenderRequest) -> list:
-        """Scenes that may contribute to the request's grid, in mosaic order."""
+    def search(self, request: RenderRequest, bands: tuple[str, ...] = ()) -> list:
+        """Scenes that may contribute to the request's grid, in mosaic order; given the
+        ``bands`` to read, the catalog may leave out the assets of others."""
         query = SearchQuery(
             collection=request.collection,
             bbox=request.grid.bounds_in(WGS84),
@@ -121,6 +122,7 @@ class Engine:
             max_cloud_cover=request.max_cloud_cover,
             order=request.order,
             limit=self.config.limits.max_scenes,
+            bands=self.bands_read(request, bands) if bands else (),
         )
         with phase(CATALOG):
             return self.catalog.search(query)
@@ -171,7 +173,7 @@ class Engine:
     ) -> tuple[int, list[Scene]]:
         """The request's work and scenes (a preview's first ones: ``gateway.core.preview``);
         LimitExceeded above ``limits.max_work``."""
-        scenes = bound_scenes(self.config.preview, request.preview, self.search(request))
+        scenes = bound_scenes(self.config.preview, request.preview, self.search(request, bands))
         work = self.work(request, bands, len(scenes))
         limit = self.config.limits.max_work
         if work > limit:

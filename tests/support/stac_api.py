@@ -29,6 +29,12 @@ from tests.support.counting_proxy import CountingProxy, free_port
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("GATEWAY_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 STAC_VENV = Path(os.environ.get("GATEWAY_TEST_STAC_VENV", REPO / ".venv-stac"))
+# After ``pypgstac migrate``: sort ``eo:cloud_cover`` as a number, count matches (numberMatched).
+SETTINGS_SQL = (
+    "INSERT INTO pgstac.queryables(name, definition, property_wrapper, property_index_type)"
+    " VALUES ('eo:cloud_cover', '{\"type\": \"number\"}', 'to_float', 'BTREE');"
+    " UPDATE pgstac.pgstac_settings SET value = 'on' WHERE name = 'context';"
+)
 
 
 @dataclass
@@ -139,12 +145,7 @@ def _load(stac_dir: Path, scratch: Path, env: dict[str, str], dsn: str) -> None:
     _run([str(PG_BIN / "createdb"), "pgstac"], env)
     _run([psql, "-q", "-c", "CREATE EXTENSION postgis"], env)
     _run([pypgstac, "migrate", "--dsn", dsn], env)
-    queryable = (
-        "INSERT INTO pgstac.queryables(name, definition, property_wrapper, property_index_type)"
-        " VALUES ('eo:cloud_cover', '{\"type\": \"number\"}', 'to_float', 'BTREE');"
-        " UPDATE pgstac.pgstac_settings SET value = 'on' WHERE name = 'context';"
-    )
-    _run([psql, "-q", "-c", queryable], {**env, "PGOPTIONS": "-c search_path=pgstac,public"})
+    _run([psql, "-q", "-c", SETTINGS_SQL], {**env, "PGOPTIONS": "-c search_path=pgstac,public"})
     collections = sorted((stac_dir / "collections").glob("*/collection.json"))
     items = sorted((stac_dir / "collections").glob("*/items.ndjson"))
     loads = (

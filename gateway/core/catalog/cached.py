@@ -64,8 +64,16 @@ class CachedCatalog:
             self._pages.clear()
 
     def search(self, query: SearchQuery) -> list[Scene]:
+        """The scenes the backend would answer for ``query``: from the search of its grid
+        cell when that holds them all, else from a search of ``query`` itself.
+
+        A cell's answer cut at ``limit`` may lack scenes of ``query`` past the cut (and scenes
+        tied in the order at the cut may be others than ``query``'s own search keeps).
+        """
         wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
-        scenes = self._wide_search(wide)
+        scenes = self._cached_search(wide)
+        if len(scenes) >= wide.limit:
+            return self._cached_search(query)  # the cell's answer was cut: ask for this area
         area = box(*query.bbox)
         return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
 
@@ -85,7 +93,7 @@ class CachedCatalog:
     def declared_extent(self, collection: str) -> DeclaredExtent | None:
         return self._backend.declared_extent(collection)
 
-    def _wide_search(self, wide: SearchQuery) -> list[Scene]:
+    def _cached_search(self, wide: SearchQuery) -> list[Scene]:
         return self._single_flight(
             wide, lambda: self._fresh(wide), lambda: self._backend.search(wide), self._entries
         )
@@ -128,7 +136,8 @@ class CachedCatalog:
             if entry is not None and entry[0] >= now:
                 return entry[1]
             for cached, (expires, scenes) in self._entries.items():
-                if expires >= now and _covers(cached, wide):
+                # A larger area's answer cut at its limit may lack scenes of this one.
+                if expires >= now and len(scenes) < cached.limit and _covers(cached, wide):
                     return scenes
         return None
 

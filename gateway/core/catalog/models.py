@@ -103,7 +103,8 @@ class Scene:
         return sorted(found, key=lambda a: a.gsd or 0.0)
 
 
-def _asset_band(key: str, asset: dict[str, Any]) -> str | None:
+def asset_band(key: str, asset: dict[str, Any]) -> str | None:
+    """The one band an asset (or an ``item_assets`` entry) holds, if it holds one."""
     bands = asset.get("bands") or asset.get("eo:bands")
     if bands:
         return bands[0].get("name") if len(bands) == 1 else None
@@ -111,7 +112,8 @@ def _asset_band(key: str, asset: dict[str, Any]) -> str | None:
     return key.split("_")[0] if key else None
 
 
-def _is_raster(asset: dict[str, Any]) -> bool:
+def is_raster(asset: dict[str, Any]) -> bool:
+    """True for a data raster (JPEG 2000 or GeoTIFF)."""
     media = asset.get("type", "")
     roles = asset.get("roles", [])
     return ("image/jp2" in media or "image/tiff" in media) and "data" in roles
@@ -125,7 +127,7 @@ def scene_from_item(item: dict[str, Any]) -> Scene:
         Asset(
             key=key,
             href=asset["href"],
-            band=_asset_band(key, asset),
+            band=asset_band(key, asset),
             gsd=asset.get("gsd", props.get("gsd")),
             scale=asset.get("raster:scale"),
             offset=asset.get("raster:offset"),
@@ -135,7 +137,7 @@ def scene_from_item(item: dict[str, Any]) -> Scene:
             proj_code=asset.get("proj:code", props.get("proj:code")),
         )
         for key, asset in item.get("assets", {}).items()
-        if _is_raster(asset)
+        if is_raster(asset)
     )
     bbox = item.get("bbox") or (-180.0, -90.0, 180.0, 90.0)
     return Scene(
@@ -161,6 +163,7 @@ class SearchQuery:
     max_cloud_cover: float | None = None
     order: Order = "mostRecent"
     limit: int = 100
+    bands: tuple[str, ...] = ()  # the bands to be read: a backend may leave out other assets
 
 
 def order_scenes(scenes: list[Scene], order: Order) -> list[Scene]:
@@ -196,6 +199,8 @@ class PageQuery:
     ``geometry`` in lon/lat). Backends sort by ``sortby`` (nulls after every value, so first
     when descending, as PostgreSQL does), then break ties by collection and id in the
     direction of the first key, as pgstac does; an empty ``sortby`` means datetime descending.
+    ``fields`` names the only item fields (STAC API Fields ``include``: ``id``, ``bbox``,
+    ``properties.datetime``...) a backend need return, for listings that read few of them.
     """
 
     collections: tuple[str, ...]
@@ -203,6 +208,7 @@ class PageQuery:
     sortby: tuple[SortKey, ...] = ()
     offset: int = 0
     limit: int = 10  # 0: only count
+    fields: tuple[str, ...] = ()  # the item fields a backend need return (empty: all)
 
 
 @dataclass(frozen=True)

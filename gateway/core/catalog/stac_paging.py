@@ -4,8 +4,9 @@ STAC APIs page with opaque tokens, not offsets. To reach an offset the pager ask
 items before it with ``fields`` reduced to their ids (``SKIP_LIMIT`` per request: about 50
 bytes per item instead of tens of kilobytes, while pgstac still spends roughly a millisecond
 on each, so one request stays well under the time-out), then follows the last answer's
-``next`` token for the full items of the page. ``numberMatched`` (or the older ``context.matched``)
-comes with the first answer; without it the total is known only once the end is reached.
+``next`` token for the full items of the page (or only the ``fields`` the query names).
+``numberMatched`` (or the older ``context.matched``) comes with the first answer; without it
+the total is known only once the end is reached.
 """
 
 from __future__ import annotations
@@ -40,11 +41,15 @@ def page_body(query: PageQuery) -> dict[str, Any]:
     return body
 
 
-def _request(body: dict[str, Any], limit: int, *, ids_only: bool = False) -> dict[str, Any]:
+def _request(
+    body: dict[str, Any], limit: int, *, ids_only: bool = False, fields: tuple[str, ...] = ()
+) -> dict[str, Any]:
     request = {k: v for k, v in body.items() if k not in ("limit", "fields")}
     request["limit"] = limit
     if ids_only:
         request["fields"] = IDS_ONLY
+    elif fields:
+        request["fields"] = {"include": list(fields)}
     return request
 
 
@@ -90,7 +95,7 @@ def search_page(post: Post, query: PageQuery, page_size: int) -> ScenePage:
         return ScenePage((), matched)
     scenes: list[Scene] = []
     while len(scenes) < query.limit:
-        page = post(_request(body, min(query.limit - len(scenes), page_size)))
+        page = post(_request(body, min(query.limit - len(scenes), page_size), fields=query.fields))
         matched = matched if matched is not None else matched_of(page)
         scenes += [scene_from_item(item) for item in _features(page)]
         following = next_body(page, body)
@@ -106,7 +111,7 @@ def scan(post: Post, query: PageQuery, page_size: int) -> Iterator[Scene]:
     """Every matching scene in order, one page of ``page_size`` at a time, lazily."""
     body = page_body(query)
     while True:
-        page = post(_request(body, page_size))
+        page = post(_request(body, page_size, fields=query.fields))
         yield from (scene_from_item(item) for item in _features(page))
         following = next_body(page, body)
         if following is None or not _features(page):

@@ -29,6 +29,8 @@ from gateway.core.catalog.models import DeclaredExtent, PageQuery, cql2_text
 log = logging.getLogger(__name__)
 
 WORLD = (-180.0, -90.0, 180.0, 90.0)
+# What a listing reads of each scene: a CDSE item is ~65 kB with its 43 assets, this ~200 B.
+LISTED_FIELDS = ("id", "collection", "bbox", "properties.datetime", "properties.start_datetime")
 BEGINNING = datetime.min.replace(tzinfo=UTC)
 
 
@@ -43,6 +45,9 @@ class ListingScope:
     bbox: tuple[float, float, float, float] | None = None
     days: int | None = None
     scan_limit: int = 100_000
+    # The first listing, which start-up and the first capabilities wait for, stops after
+    # this long (None: never); the whole one then runs in the background.
+    first_listing_s: float | None = None
 
     def since(self, now: datetime) -> datetime | None:
         """The oldest acquisition time the scope reads (None: all time)."""
@@ -63,7 +68,7 @@ class ListingScope:
         expression = (
             parts[0] if len(parts) == 1 else {"op": "and", "args": parts} if parts else None
         )
-        return PageQuery(collections=(collection,), filter=cql2_text(expression))
+        return PageQuery((collection,), filter=cql2_text(expression), fields=LISTED_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,21 @@ class CollectionSummary:
         return max(declared, self.times[-1])
 
     @property
+    def note(self) -> str | None:
+        """What a document listing ``dates`` says when they are not every acquisition."""
+        if self.whole:
+            return None
+        if self.authoritative_since is None:
+            return (
+                "TIME values list the acquisitions over part of the area only;"
+                " other acquisition days are served too."
+            )
+        return (
+            f"TIME values list every acquisition from {self.authoritative_since.date()} on;"
+            " earlier ones are not listed but are served too."
+        )
+
+    @property
     def dates(self) -> tuple[str, ...]:
         """The acquisition days, ``YYYY-MM-DD``, ascending."""
         return tuple(sorted({moment.date().isoformat() for moment in self.times}))
@@ -166,10 +186,14 @@ def summarise(
     collection: str,
     scope: ListingScope = ListingScope(),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    budget_s: float | None = None,
 ) -> CollectionSummary:
     """List the scenes of ``collection`` in ``scope``: their times and lon/lat extent (and,
-    where the listing is not the whole collection, what the collection declares)."""
+    where the listing is not the whole collection, what the collection declares). With
+    ``budget_s``, the listing stops after that many seconds, partial like one cut at its
+    scan limit (the newest scenes kept)."""
     moment = now()
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     times: set[datetime] = set()
     west, south, east, north = WORLD[2], WORLD[3], WORLD[0], WORLD[1]
     complete = True
@@ -182,6 +206,15 @@ def summarise(
                 " (capabilities_scan_limit); capabilities_bbox and capabilities_days narrow it",
                 scope.scan_limit,
                 collection,
+            )
+            break
+        if deadline is not None and count and time.monotonic() >= deadline:
+            complete = False
+            log.warning(
+                "the first catalog summary of %s lists its newest %d scenes only"
+                " (capabilities_first_listing_s); the whole listing runs in the background",
+                collection,
+                count,
             )
             break
         times.add(scene.datetime)
@@ -240,6 +273,7 @@ class CatalogSummaries:
         self._summaries: dict[str, CollectionSummary] = {}
         self._listeners: list[Listener] = []
         self._expires = clock() + ttl_s
+        self._first_s = scope.first_listing_s
         self.version = 0
 
     @property
@@ -264,7 +298,11 @@ class CatalogSummaries:
             found = self._summaries.get(collection)
             if found is None:
                 try:
-                    found = summarise(self._catalog, collection, self._scope)
+                    found = summarise(
+                        self._catalog, collection, self._scope, budget_s=self._first_s
+                    )
+                    if not found.complete and self._first_s is not None:
+                        self._expires = self._clock()  # the whole listing, at the next ask
                 except Exception:
                     log.warning("listing %s for its summary failed", collection, exc_info=True)
                     found = UNKNOWN

@@ -140,7 +140,7 @@ def _layer(
         "title": layer.title,
         "sources": [source_name],
         "tile_sources": [cache_name],
-        "md": {"abstract": layer.abstract or layer.title},
+        "md": {"abstract": _abstract(layer.abstract or layer.title, summary.note)},
     }
     if summary.dates:
         # MapProxy reads a single value as an ISO range: repeat it to keep it a date list.
@@ -148,6 +148,11 @@ def _layer(
         default = runtime.times.default_text(layer.collection)
         entry["dimensions"] = {"time": {"values": values, "default": default}}
     return entry
+
+
+def _abstract(text: str, note: str | None) -> str:
+    """A layer's abstract, and what its TIME values are when the listing is partial."""
+    return f"{text.rstrip('.')}. {note}" if note else text
 
 
 def _wms_service(

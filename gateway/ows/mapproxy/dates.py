@@ -4,8 +4,9 @@ MapProxy keeps one ``Dimension`` (a list with a ``default``) per layer, shared b
 layer's WMS layer and its WMTS tile layers and read each time a capabilities document is
 written. ``CapabilityDates`` writes the acquisition days of the layer's collection
 (``runtime.summaries``) and the default period (``runtime.times``) into those objects, and
-again, in place, whenever a listing changes them; when a collection's listed extent changed,
-the layers' extents are in MapProxy's configuration, and the door builds it again.
+again, in place, whenever a listing changes them; when a collection's listed extent (or the
+note saying the listing is partial) changed, the layers' extents and abstracts are in
+MapProxy's configuration, and the door builds it again.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ class CapabilityDates:
     def __init__(self, runtime: Runtime, collections: Iterable[str]) -> None:
         self._runtime = runtime
         self._dimensions: list[tuple[str, Any]] = []  # (collection, MapProxy Dimension)
-        # Called (in the listing thread) with new summaries whose extents changed: the
-        # layers' extents are part of MapProxy's configuration, which is built again.
+        # Called (in the listing thread) with new summaries whose extents (or notes on a
+        # partial listing) changed: the layers' extents and abstracts are part of MapProxy's
+        # configuration, which is built again.
         self.on_new_extents: Callable[[dict[str, CollectionSummary]], None] | None = None
         runtime.summaries.prime(collections)
         runtime.summaries.subscribe(self._changed)
@@ -56,7 +58,9 @@ class CapabilityDates:
         self, old: dict[str, CollectionSummary], new: dict[str, CollectionSummary]
     ) -> None:
         self._apply()
-        moved = any(new[c].extent != old[c].extent for c in new if c in old)
+        moved = any(
+            (new[c].extent, new[c].note) != (old[c].extent, old[c].note) for c in new if c in old
+        )
         if moved and self.on_new_extents is not None:
             try:
                 self.on_new_extents(new)

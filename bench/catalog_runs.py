@@ -1,0 +1,290 @@
+"""The runs of ``bench/bench_catalog.py``: each block times one kind of request and adds its
+rows (measured vs target) to the results table."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from bench.bench_tiles import Server
+from bench.catalog_measure import (
+    L2A,
+    PLACES,
+    SAMPLE_AREA,
+    SAMPLE_DAYS,
+    TMS,
+    Results,
+    RssSampler,
+    get,
+    newest_period,
+    percentile,
+    tile_bounds,
+    timings,
+    view_tiles,
+)
+
+CAPABILITIES = {
+    "WMS": ("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}),
+    "WMTS": ("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}),
+    "WCS": ("/wcs", {"SERVICE": "WCS", "REQUEST": "GetCapabilities", "VERSION": "2.0.1"}),
+    "WFS": ("/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": "2.0.0"}),
+    "OGC API collections": ("/ogcapi/collections", {"f": "json"}),
+}
+ZOOMS = (8, 10, 12)
+NDVI_BANDS = ("B04", "B08", "SCL")  # what an NDVI tile reads (SCL: its cloud mask)
+WHOLE_ITEMS = 10  # tiles also searched for whole items, as the gateway did before
+DEEP = 500_000
+LISTED = 5_000  # scenes a bounded listing reads (~a week of Europe)
+BOUND = 20_000  # features_max_offset's default
+StartGateway = Callable[[Path, str, dict[str, str]], tuple[Server, float]]
+
+
+def catalog_searches(stac_url: str, newest: datetime, views: int, results: Results) -> float:
+    """Catalog time of the searches uncached tiles make over Europe (5 x 4 tile views at
+    several zooms), straight through the STAC API client and through the search cache; and
+    whether the cache answers what the API does. Returns the p95 seconds through the cache."""
+    from gateway.core.catalog.cached import CachedCatalog
+    from gateway.core.catalog.models import SearchQuery, TimeRange
+    from gateway.core.catalog.stac_api import StacApiCatalog
+
+    start, end = newest_period(newest)
+    queries = [
+        SearchQuery(
+            L2A, tile_bounds(tile), TimeRange(start, end), None, "mostRecent", 40, NDVI_BANDS
+        )
+        for place in list(PLACES.values())[:views]
+        for zoom in ZOOMS
+        for tile in view_tiles(*place, zoom)
+    ]
+    backend = StacApiCatalog(stac_url, timeout_s=120)
+    backend.search(queries[0])  # the client's connection and the API's landing page
+    whole = []
+    for query in queries[:WHOLE_ITEMS]:
+        started = time.perf_counter()
+        backend.search(replace(query, bands=()))
+        whole.append(time.perf_counter() - started)
+    results.add("catalog per uncached tile, whole items (as before)", timings(whole))
+    direct, answers = [], []
+    for query in queries:
+        started = time.perf_counter()
+        answers.append([scene.id for scene in backend.search(query)])
+        direct.append(time.perf_counter() - started)
+    cached_catalog = CachedCatalog(backend, ttl_s=600)
+    cached, differ = [], 0
+    for query, expected in zip(queries, answers, strict=True):
+        started = time.perf_counter()
+        found = [scene.id for scene in cached_catalog.search(query)]
+        cached.append(time.perf_counter() - started)
+        differ += found != expected
+    scenes = [len(a) for a in answers]
+    results.add(
+        "catalog per uncached tile, no search cache",
+        f"{timings(direct)}; {min(scenes)}–{max(scenes)} scenes per tile",
+    )
+    results.add(
+        "catalog per uncached tile, search cache",
+        f"{timings(cached)}; {cached_catalog.backend_searches} searches for {len(queries)} tiles",
+    )
+    results.add(
+        "tiles whose cached search differs from the API's",
+        f"{differ} of {len(queries)}",
+        "0",
+        differ == 0,
+    )
+    return percentile(cached, 0.95)
+
+
+def capabilities(
+    client: httpx.Client, base: str, startup_s: float, rss: RssSampler, results: Results
+) -> None:
+    """Each door's capabilities: the first answer after start-up (cold), then five (warm)."""
+    for name, (path, params) in CAPABILITIES.items():
+        first = get(client, base + path, **params)
+        cold = first.seconds + (startup_s if name == "WMS" else 0.0)
+        warm = [get(client, base + path, **params).seconds for _ in range(5)]
+        results.add(
+            f"{name} capabilities cold" + (" (start-up + first answer)" if name == "WMS" else ""),
+            f"{cold:.2f} s ({len(first.body) // 1024} KiB, HTTP {first.status})",
+            "≤ 10 s",
+            cold <= 10 and first.status == 200,
+        )
+        results.add(f"{name} capabilities warm", f"max {max(warm):.3f} s", "≤ 1 s", max(warm) <= 1)
+    results.add("gateway RSS after capabilities", f"{rss.now_mb():.0f} MB")
+
+
+def date_listing(stac_url: str, results: Results) -> None:
+    """The catalog summary the capabilities' dates come from, with its default scope."""
+    from gateway.core.catalog.stac_api import StacApiCatalog
+    from gateway.core.catalog.summary import ListingScope, summarise
+
+    backend = StacApiCatalog(stac_url, timeout_s=120)
+    for name, scope, budget in (
+        ("first listing (start-up budget 5 s)", ListingScope(), 5.0),
+        (f"listing cut at {LISTED:,} scenes (scan limit)", ListingScope(scan_limit=LISTED), None),
+    ):
+        started = time.perf_counter()
+        summary = summarise(backend, L2A, scope, budget_s=budget)
+        took = time.perf_counter() - started
+        since = summary.authoritative_since
+        results.add(
+            f"date listing, {name}",
+            f"{took:.1f} s; {len(summary.dates)} days, partial={not summary.complete},"
+            f" every acquisition listed from {since.date() if since else '-'}",
+            "says when partial",
+            not summary.complete and since is not None,
+        )
+
+
+def deep_paging(
+    client: httpx.Client, base: str, rss: RssSampler, results: Results, baseline_mb: float
+) -> None:
+    """WFS STARTINDEX and OGC API offset half a million scenes in."""
+    wfs = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature",
+           "TYPENAMES": f"cdse:{L2A}", "COUNT": "10", "STARTINDEX": str(DEEP),
+           "OUTPUTFORMAT": "application/json"}  # fmt: skip
+    ogc = {"offset": str(DEEP), "limit": "10", "f": "json"}
+    for name, path, params in (
+        (f"WFS GetFeature STARTINDEX={DEEP}", "/wfs", wfs),
+        (f"OGC API items offset={DEEP}", f"/ogcapi/collections/{L2A}/items", ogc),
+        (f"WFS GetFeature STARTINDEX={BOUND} (the bound)", "/wfs",
+         {**wfs, "STARTINDEX": str(BOUND)}),
+    ):  # fmt: skip
+        started = time.monotonic()
+        answer = get(client, base + path, **params)
+        peak = rss.peak_between(started, time.monotonic())
+        said = answer.status == 400 and b"at most" in answer.body
+        whole = answer.status == 200 and "10 features" in _features(answer.body)
+        results.add(
+            name,
+            f"{answer.seconds:.1f} s, HTTP {answer.status}, {_features(answer.body)};"
+            f" RSS peak {peak:.0f} MB",
+            "exact, or refused saying why; RSS flat",
+            (said or whole) and peak < baseline_mb * 1.2 + 50,
+        )
+
+
+def _features(body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    matched = doc.get("numberMatched")
+    return f"{len(doc.get('features') or [])} features of {matched} matched"
+
+
+def time_slice(
+    client: httpx.Client,
+    base: str,
+    newest: datetime,
+    rss: RssSampler,
+    results: Results,
+    baseline_mb: float,
+) -> None:
+    """Every scene of the newest day through OGC API Features, page after page."""
+    day = newest.date().isoformat()
+    url = f"{base}/ogcapi/collections/{L2A}/items"
+    params = {"datetime": f"{day}T00:00:00Z/{day}T23:59:59Z", "limit": "1000", "f": "json"}
+    started, pages, features = time.monotonic(), 0, 0
+    matched = None
+    answer = client.get(url, params=params)
+    while True:
+        pages += 1
+        doc = answer.json()
+        matched = doc.get("numberMatched", matched)
+        features += len(doc.get("features") or [])
+        following = [link["href"] for link in doc.get("links", []) if link.get("rel") == "next"]
+        if answer.status_code != 200 or not following:
+            break
+        answer = client.get(following[0])
+    took = time.monotonic() - started
+    peak = rss.peak_between(started, time.monotonic())
+    results.add(
+        f"time slice {day}: every scene, OGC API items pages of 1000",
+        f"{features} of {matched} in {pages} pages, {took:.1f} s; RSS peak {peak:.0f} MB",
+        "all, said how many; RSS flat",
+        features == matched and peak < baseline_mb * 1.2 + 50,
+    )
+
+
+def sample_tiles(data: Path, stac_url: str, results: Results) -> tuple[float, float]:
+    """Uncached NDVI tiles where the sample's real scenes are (read and rendered by the
+    engine, in this process, on the million-scene catalog): p95 of their time and of their
+    catalog phase (``gateway.core.phases``)."""
+    from gateway.core.phases import timing
+    from gateway.core.request import build_request
+    from gateway.runtime import build_runtime
+    from gateway.settings import Settings
+
+    settings = Settings(data_dir=data, stac_url=stac_url, sample_data=False, storage="local",
+                        redis_url=None, stac_timeout_s=120)  # fmt: skip
+    runtime = build_runtime(settings)
+    totals, catalog = [], []
+    try:
+        for day in SAMPLE_DAYS:
+            for zoom in (12, 13):
+                for tile in TMS.tiles(*SAMPLE_AREA, [zoom]):
+                    b = TMS.xy_bounds(tile)
+                    request = build_request(
+                        runtime.config, bbox=(b.left, b.bottom, b.right, b.top),
+                        crs="EPSG:3857", width=256, height=256, layer="NDVI", time=day,
+                    )  # fmt: skip
+                    with timing() as phases:
+                        started = time.perf_counter()
+                        runtime.engine.render(request)
+                        totals.append(time.perf_counter() - started)
+                    catalog.append(phases.seconds().get("catalog", 0.0))
+    finally:
+        runtime.close()
+    results.add("uncached NDVI tile with real scenes (sample area)", timings(totals))
+    results.add("  its catalog phase", timings(catalog))
+    return percentile(totals, 0.95), percentile(catalog, 0.95)
+
+
+def measure(
+    data: Path,
+    stac_url: str,
+    start_gateway: StartGateway,
+    newest: datetime,
+    views: int,
+    items: int,
+) -> Results:
+    """Every block, then the table."""
+    results = Results()
+    results.add("items in the catalog", f"{items:,}", "≥ 1,000,000", items >= 1_000_000)
+    said = json.loads(httpx.get(f"{stac_url}/search", params={"limit": 1}, timeout=600).text)
+    results.add("  numberMatched the STAC API says for them all", f"{said.get('numberMatched')}")
+    catalog_p95 = catalog_searches(stac_url, newest, views, results)
+    tile_p95, tile_catalog_p95 = sample_tiles(data, stac_url, results)
+    for name, seconds in (("Europe, search cache", catalog_p95), ("sample area", tile_catalog_p95)):
+        ratio = seconds / tile_p95
+        results.add(
+            f"catalog p95 ({name}) / uncached tile p95",
+            f"{100 * ratio:.1f} %",
+            "≤ 10 %",
+            ratio <= 0.10,
+        )
+    date_listing(stac_url, results)
+    gateway, startup_s = start_gateway(data, stac_url, {})
+    rss = RssSampler(gateway.process.pid).start()
+    try:
+        with httpx.Client(timeout=1800) as client:
+            capabilities(client, gateway.url, startup_s, rss, results)
+            baseline = rss.now_mb()
+            deep_paging(client, gateway.url, rss, results, baseline)
+            time_slice(client, gateway.url, newest, rss, results, baseline)
+            results.add(
+                "gateway RSS: after start-up / peak / end",
+                f"{baseline:.0f} / {max(mb for _, mb in rss.samples):.0f} / {rss.now_mb():.0f} MB",
+            )
+    finally:
+        rss.stop()
+        gateway.stop()
+    print()
+    print(results.table())
+    return results
