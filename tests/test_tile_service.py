@@ -6,7 +6,9 @@ A live gateway with both doors, backed by a real redis-server, asked over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from copy import deepcopy
 
 import httpx
@@ -147,3 +149,40 @@ def test_an_ogcapi_tile_is_the_wmts_tile_under_the_same_key(live, redis_server):
     second = _wmts(live, X + 2, Y, maxcc)
     assert second.headers["x-cache"] == "hit"
     assert second.content == first.content
+
+
+def test_a_tile_another_process_rendered_is_a_hit_while_the_render_slots_are_busy(
+    sample_settings, redis_server
+):
+    """A process that has never seen a tile another process rendered into the shared Redis
+    answers it from the cache at once, even while its render slots are taken by long renders
+    (it used to resolve the tile's key in a render slot: behind them, for as long as they took;
+    under load a cached tile waited seconds, bench/bench_load.py)."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(time=DAY, maxcc="79")
+    asked = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y, "png")
+    rendered = one.tiles.render(asked, params)  # by the other process
+    # Tiles of other blocks (never cached), one per render slot, slowly rendered.
+    slow = [TileAddress("NDVI", "WebMercatorQuad", Z, X + 2 * i, Y + 2, "png") for i in (1, 2)]
+
+    async def ask() -> tuple[object, float]:
+        renders = [asyncio.create_task(two.tiles.tile(a, params)) for a in slow]
+        await asyncio.sleep(0.3)  # both render slots taken
+        started = time.monotonic()
+        tile = await asyncio.wait_for(two.tiles.tile(asked, params), timeout=10)
+        waited = time.monotonic() - started
+        assert not any(r.done() for r in renders), "the slow renders ended first"
+        await asyncio.gather(*renders)
+        return tile, waited
+
+    try:
+        with CountingCompute(two, delay_s=3.0) as computed:
+            tile, waited = asyncio.run(ask())
+    finally:
+        one.close()
+        two.close()
+    assert tile.cached and tile.content == rendered.content
+    assert waited < 1.0, f"a cached tile waited {waited:.2f} s for a render slot"
+    assert computed.calls == len(slow)

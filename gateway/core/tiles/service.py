@@ -4,8 +4,10 @@ their metatile block, one render of a block at a time.
 A tile's cache key is the engine's own (``make_key("map", request.cache_parts())``), so the
 WMTS door, WMS GetMaps that are one tile, OGC API Tiles, ``engine.render`` and ``cdse-gateway
 seed`` share every tile. Validating a request and computing its key costs ~50 µs; it is done
-once per distinct tile request and remembered, after which a hit is one Redis GET on an
-asyncio connection (no thread hop). A miss goes to a worker thread.
+once per distinct tile request in a process (in a worker thread, without waiting for a render
+slot: the tile may be in the cache already) and remembered, after which a hit is one Redis GET
+on an asyncio connection (no thread hop). A miss is rendered in a worker thread, at most
+``RENDER_THREADS`` at once.
 """
 
 from __future__ import annotations
@@ -213,6 +215,14 @@ class TileService:
         hit = await self._known_tile(signature, raw)
         if hit is not None:
             return hit
+        if self._keys.get(signature) is None:
+            # Seen first here: its key, in a thread but without a render slot, then the cache
+            # (another process or replica may have rendered it). Queued behind the renders, a
+            # tile cached by another worker waited seconds under load (bench/bench_load.py).
+            await anyio.to_thread.run_sync(self._resolve, address, params, signature)
+            hit = await self._known_tile(signature, raw)
+            if hit is not None:
+                return hit
         flight = None
         origin = self._block_origin(address)
         if origin is not None:
@@ -234,6 +244,10 @@ class TileService:
         if raw is not None and (known := self._keys.get(signature)) is not None:
             self._raw.put(raw, known)
         return tile
+
+    def _resolve(self, address: TileAddress, params: TileParams, signature: Signature) -> None:
+        """Validate a tile request and remember what it resolves to (its key)."""
+        self._keys.put(signature, self._known(self.request(address, params)))
 
     @exempt  # no admission place: RENDER_THREADS bounds the event loop's tile renders
     def _render_exempt(self, address: TileAddress, params: TileParams) -> Tile:
@@ -326,9 +340,7 @@ class TileService:
     def _block(self, address: TileAddress) -> list[TileAddress]:
         """The tiles of ``address``'s metatile block (clipped at the matrix edges)."""
         grid = self.grids[address.tile_matrix_set]
-        size = self.metatile
-        if size > 1 and _pixel_metres(grid, address.z) <= ZOOMED_IN_M:
-            size = max(size, METATILE_ZOOMED_IN)
+        size = block_side(grid, address.z, self.metatile)
         if size <= 1:
             return [address]
         columns, rows = grid.matrix_size(address.z)
@@ -372,6 +384,14 @@ class TileService:
             self._keys.put(self.signature(address, params), self._known(tile_request))
         self.cache.set_many(out, self.engine.ttl_ms)
         return out
+
+
+def block_side(grid: TileGrid, z: int, metatile: int = METATILE) -> int:
+    """Tiles per side of a metatile block at zoom ``z`` (1: no blocks): ``metatile``, or
+    ``METATILE_ZOOMED_IN`` where a tile pixel is ``ZOOMED_IN_M`` or finer."""
+    if metatile > 1 and _pixel_metres(grid, z) <= ZOOMED_IN_M:
+        return max(metatile, METATILE_ZOOMED_IN)
+    return metatile
 
 
 def _pixel_metres(grid: TileGrid, z: int) -> float:
