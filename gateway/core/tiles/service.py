@@ -212,24 +212,16 @@ class TileService:
         """The tile, from the event loop (``raw``: the request's path and query, remembered
         for ``known_hit``): a known hit without leaving it, else rendered in a worker."""
         signature = self.signature(address, params)
-        hit = await self._known_tile(signature, raw)
+        hit = await self._cached_tile(address, params, signature, raw)
         if hit is not None:
             return hit
-        if self._keys.get(signature) is None:
-            # Seen first here: its key, in a thread but without a render slot, then the cache
-            # (another process or replica may have rendered it). Queued behind the renders, a
-            # tile cached by another worker waited seconds under load (bench/bench_load.py).
-            await anyio.to_thread.run_sync(self._resolve, address, params, signature)
-            hit = await self._known_tile(signature, raw)
-            if hit is not None:
-                return hit
         flight = None
         origin = self._block_origin(address)
         if origin is not None:
             flight = self._flights.join((origin, *signature[1:]))
             if not flight.leads:  # a tile of a block under way here: wait, then read it
                 await flight.landed()
-                hit = await self._known_tile(signature, raw)
+                hit = await self._cached_tile(address, params, signature, raw)
                 if hit is not None:
                     return hit
         if self._renders is None:
@@ -245,9 +237,35 @@ class TileService:
             self._raw.put(raw, known)
         return tile
 
-    def _resolve(self, address: TileAddress, params: TileParams, signature: Signature) -> None:
-        """Validate a tile request and remember what it resolves to (its key)."""
-        self._keys.put(signature, self._known(self.request(address, params)))
+    async def _cached_tile(
+        self,
+        address: TileAddress,
+        params: TileParams,
+        signature: Signature,
+        raw: tuple[str, bytes] | None,
+    ) -> Tile | None:
+        """The cached tile or None: on the event loop's own connection when its key is known
+        and that connection works; else in a worker thread, never waiting for a render slot
+        (its key resolved first when this process has not seen it: another process or replica
+        may have rendered it). Queued behind the renders, such hits waited seconds under load
+        (bench/bench_load.py)."""
+        hit = await self._known_tile(signature, raw)
+        if hit is not None or (self._keys.get(signature) is not None and self._hits.available):
+            return hit
+        hit = await anyio.to_thread.run_sync(self._lookup, address, params, signature)
+        if hit is not None and raw is not None and (known := self._keys.get(signature)):
+            self._raw.put(raw, known)
+        return hit
+
+    def _lookup(
+        self, address: TileAddress, params: TileParams, signature: Signature
+    ) -> Tile | None:
+        """The cached tile (its request validated and its key remembered first if unknown)."""
+        known = self._keys.get(signature)
+        if known is None:
+            known = self._known(self.request(address, params))
+            self._keys.put(signature, known)
+        return self._cached(known)
 
     @exempt  # no admission place: RENDER_THREADS bounds the event loop's tile renders
     def _render_exempt(self, address: TileAddress, params: TileParams) -> Tile:
