@@ -10,8 +10,8 @@ after another without pause, drawn from this mix:
 
 - 70 % cached tiles: WMTS REST tiles of the warmed pool (NDVI and TRUE_COLOR, z12-z16);
 - 20 % uncached tiles: WMTS REST tiles of metatile blocks nobody has asked for yet, z8-z16 in
-  turn, NDVI or TRUE_COLOR on one of two dates, two tiles of each block one after the other
-  (as a map view asks for neighbours);
+  turn, of 8 layers (NDVI, TRUE_COLOR, other indices, SCL) on the 4 sample dates, two tiles
+  of each block one after the other (as a map view asks for neighbours);
 - 5 % WMS GetMap: 512-1024 px PNG maps of 2-80 km at random places;
 - 5 % coverages and OGC API, in turn: a WCS 2.0.1 GetCoverage (512 px float32 GeoTIFF), an OGC
   API coverage (GeoTIFF), an OGC API map (PNG) and an OGC API Features page.
@@ -72,6 +72,10 @@ from bench.load_client import Connection
 MIX = {"cached": 0.70, "uncached": 0.20, "wms": 0.05, "coverage": 0.05}
 LAYERS = ("NDVI", "TRUE_COLOR")
 DAYS = ("2025-06-13", "2025-06-23")
+# Uncached tiles: any of these layers on any sample date (the small sample's area has too few
+# blocks for 10 minutes of NDVI and TRUE_COLOR on two dates).
+UNCACHED_LAYERS = ("NDVI", "TRUE_COLOR", "FALSE_COLOR", "NDWI", "NDMI", "EVI", "SAVI", "SCL")
+DAYS_ALL = ("2025-05-29", "2025-06-03", "2025-06-13", "2025-06-23")
 POOL_ZOOMS = range(12, 17)
 UNCACHED_ZOOMS = range(8, 17)
 COVERAGE_KINDS = ("wcs", "ogcapi-coverage", "ogcapi-map", "ogcapi-items")
@@ -142,32 +146,40 @@ def pool_blocks(area: Bounds, rng: random.Random, per_zoom: int) -> list[Block]:
     return chosen
 
 
+def zoom_blocks(
+    area: Bounds, z: int, rng: random.Random, taken: set[tuple[str, str, int, tuple[int, int]]]
+) -> Iterator[Block]:
+    """The blocks of zoom ``z`` not ``taken``, of one layer and day after another (in random
+    order: every layer of UNCACHED_LAYERS on every day of DAYS_ALL), each in random order."""
+    combos = [(layer, day) for layer in UNCACHED_LAYERS for day in DAYS_ALL]
+    rng.shuffle(combos)
+    shapes = blocks(area, z, combos[0][0], combos[0][1])
+    for layer, day in combos:
+        rng.shuffle(shapes)
+        for shape in shapes:
+            if (layer, day, z, shape.origin) not in taken:
+                yield Block(layer, day, z, shape.origin, shape.tiles)
+
+
 def uncached_tiles(
     area: Bounds, rng: random.Random, exclude: list[Block]
 ) -> Iterator[tuple[str, int]]:
     """Paths of tiles of blocks never asked before with their block's number, two tiles of
-    each block in a row, the blocks in random order within a zoom and the zooms in turn (z8,
-    z9, ..., z16, z8...) until a zoom has no block left."""
+    each block in a row, the zooms in turn (z8, z9, ..., z16, z8...) while they have blocks
+    left."""
     taken = {(b.layer, b.day, b.z, b.origin) for b in exclude}
-    queues = {}
-    for z in UNCACHED_ZOOMS:
-        found = [
-            b
-            for layer in LAYERS
-            for day in DAYS
-            for b in blocks(area, z, layer, day)
-            if (layer, day, z, b.origin) not in taken
-        ]
-        rng.shuffle(found)
-        queues[z] = found
+    zooms = [zoom_blocks(area, z, rng, taken) for z in UNCACHED_ZOOMS]
     number = 0
-    while any(queues.values()):
-        for queue in queues.values():
-            if queue:
-                block = queue.pop()
-                number += 1
-                for tile in rng.sample(block.tiles, min(2, len(block.tiles))):
-                    yield rest_path(tile, block.day, block.layer), number
+    while zooms:
+        for zoom in list(zooms):
+            block = next(zoom, None)
+            if block is None:
+                zooms.remove(zoom)
+                continue
+            number += 1
+            for tile in rng.sample(block.tiles, min(2, len(block.tiles))):
+                yield rest_path(tile, block.day, block.layer), number
+    raise RuntimeError("no uncached block left: a larger area or a shorter --duration")
 
 
 def mercator(lon: float, lat: float) -> tuple[float, float]:
