@@ -588,7 +588,7 @@ def print_phase(phase: Phase, args: argparse.Namespace) -> None:
           f" {'max ms':>8} {'non-200':>8}")  # fmt: skip
     rows = list(phase.figures.items())
     everything = ClassFigures(
-        [x for _, f in rows for x in f.latencies], sum(f.errors for _, f in rows)
+        [x for _, f in rows for x in f.latencies], errors=sum(f.errors for _, f in rows)
     )
     for kind, f in [*rows, ("all", everything)]:
         count = len(f.latencies)

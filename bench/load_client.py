@@ -42,6 +42,9 @@ class Connection:
         except asyncio.IncompleteReadError as error:
             if not reused or error.partial:
                 raise
+        except (ConnectionResetError, BrokenPipeError):  # closed while our GET was on its way
+            if not reused:
+                raise
         self.resent += 1
         return await self._get(target)
 
