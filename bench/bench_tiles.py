@@ -116,17 +116,22 @@ class WrkResult:
     cpu_ms: float | None = None  # server CPU time (all its processes) per request
 
 
-def process_tree(pid: int) -> set[int]:
-    """Process ``pid`` and its descendants, now."""
-    parents: dict[int, int] = {}
+def _proc_stats() -> dict[int, list[str]]:
+    """Every process's ``/proc/<pid>/stat`` fields after its command name, by process id."""
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        parents[int(entry.name)] = int(fields[1])
+    return stats
+
+
+def process_tree(pid: int, stats: dict[int, list[str]] | None = None) -> set[int]:
+    """Process ``pid`` and its descendants (from ``stats``, else ``/proc`` now)."""
+    parents = {child: int(fields[1]) for child, fields in (stats or _proc_stats()).items()}
     tree, grew = {pid}, True
     while grew:
         grew = False
@@ -140,14 +145,9 @@ def process_tree(pid: int) -> set[int]:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid`` and its descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for member in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    stats = _proc_stats()
+    tree = process_tree(pid, stats)
+    return sum((int(stats[p][11]) + int(stats[p][12])) / ticks for p in tree if p in stats)
 
 
 def with_cpu(server: Server, measure) -> WrkResult:
@@ -384,9 +384,9 @@ def launch(servers: list[Server], server: Server, ready_path: str) -> Server:
     return server
 
 
-def rest_path(tile: tuple[int, int, int], day: str = DAY) -> str:
+def rest_path(tile: tuple[int, int, int], day: str = DAY, layer: str = "NDVI") -> str:
     z, x, y = tile
-    return f"/wmts/1.0.0/NDVI/WebMercatorQuad/{day}/{z}/{x}/{y}.png"
+    return f"/wmts/1.0.0/{layer}/WebMercatorQuad/{day}/{z}/{x}/{y}.png"
 
 
 def kvp_path(tile: tuple[int, int, int]) -> str:

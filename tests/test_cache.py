@@ -377,3 +377,45 @@ def test_redact_url() -> None:
     assert redact_url("rediss://user:pw@[::1]:6380") == "rediss://user:***@[::1]:6380"
     assert redact_url("redis://host:6379/0") == "redis://host:6379/0"
     assert redact_url("redis://host/0?password=pw&db=1") == "redis://host/0?password=***&db=1"
+
+
+def test_a_lock_lasts_as_long_as_its_holder_produces(cache: Cache) -> None:
+    """A production that outlasts the lock's TTL keeps its lock (extended while it runs): a
+    waiter gets its value instead of taking the lock over and producing it again (under load,
+    renders outlasted the lock and blocks were rendered twice, bench/bench_load.py)."""
+    calls = 0
+    first: list[tuple[bytes, bool]] = []
+
+    def produce() -> bytes:
+        nonlocal calls
+        calls += 1
+        time.sleep(1.0)
+        return b"slow"
+
+    holder = threading.Thread(
+        target=lambda: first.append(
+            get_or_create(cache, KEY, produce, ttl_ms=60_000, lock_ttl_ms=300)
+        )
+    )
+    holder.start()
+    time.sleep(0.1)
+    second = get_or_create(cache, KEY, produce, ttl_ms=60_000, lock_ttl_ms=300)
+    holder.join(10)
+    assert calls == 1
+    assert first == [(b"slow", False)]
+    assert second == (b"slow", True)
+    # Released once produced: the next holder takes it at once.
+    assert cache.acquire_lock(KEY, ttl_ms=10_000)
+    cache.release_lock(KEY)
+
+
+def test_a_lock_of_a_holder_that_stopped_producing_expires(cache: Cache) -> None:
+    """Only the holder's production extends its lock: a lock taken and then abandoned
+    (its process died) frees after its TTL."""
+    assert cache.acquire_lock(KEY, ttl_ms=200)
+    extend = cache.lock_extender(KEY, 200)
+    assert extend() is True
+    assert in_thread(lambda: cache.lock_extender(KEY, 10_000)()) is False  # not the holder's
+    time.sleep(0.3)
+    assert extend() is False  # expired: no longer ours to extend
+    assert in_thread(lambda: cache.acquire_lock(KEY, ttl_ms=10_000)) is True

@@ -6,7 +6,9 @@ A live gateway with both doors, backed by a real redis-server, asked over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from copy import deepcopy
 
 import httpx
@@ -16,10 +18,12 @@ from mapproxy.config.config import local_base_config
 from mapproxy.config.configuration.proxy import ProxyConfiguration
 
 from gateway.core.tiles.grids import SETS, TileAddress, TileGrids
+from gateway.core.tiles.hits import HitReader
 from gateway.core.tiles.service import TileParams, tile_key
 from gateway.ows.mapproxy.config import GRIDS
 from gateway.runtime import build_runtime
 from tests.support.mapproxy_live import CountingCompute, LiveServer
+from tests.support.redis_server import free_port
 
 DOORS = ("gateway.ows.mapproxy.door:build_door", "gateway.ogcapi.door:build_door")
 # A 2x2 metatile block of zoom 12 over the sample area (x even, y even at its top left).
@@ -147,3 +151,68 @@ def test_an_ogcapi_tile_is_the_wmts_tile_under_the_same_key(live, redis_server):
     second = _wmts(live, X + 2, Y, maxcc)
     assert second.headers["x-cache"] == "hit"
     assert second.content == first.content
+
+
+def _hit_while_the_render_slots_are_busy(runtime, asked: TileAddress, params: TileParams):
+    """Ask ``asked`` (cached) of ``runtime``'s tile service from the event loop while both its
+    render slots are taken by slow renders of other blocks: the tile and how long it took."""
+    slow = [TileAddress("NDVI", "WebMercatorQuad", Z, X + 2 * i, Y + 2, "png") for i in (1, 2)]
+
+    async def ask() -> tuple[object, float]:
+        renders = [asyncio.create_task(runtime.tiles.tile(a, params)) for a in slow]
+        await asyncio.sleep(0.3)  # both render slots taken
+        started = time.monotonic()
+        tile = await asyncio.wait_for(runtime.tiles.tile(asked, params), timeout=10)
+        waited = time.monotonic() - started
+        assert not any(r.done() for r in renders), "the slow renders ended first"
+        await asyncio.gather(*renders)
+        return tile, waited
+
+    with CountingCompute(runtime, delay_s=3.0) as computed:
+        tile, waited = asyncio.run(ask())
+    assert computed.calls == len(slow)
+    return tile, waited
+
+
+def test_a_tile_another_process_rendered_is_a_hit_while_the_render_slots_are_busy(
+    sample_settings, redis_server
+):
+    """A process that has never seen a tile another process rendered into the shared Redis
+    answers it from the cache at once, even while its render slots are taken by long renders
+    (it used to resolve the tile's key in a render slot: behind them, for as long as they took;
+    under load a cached tile waited seconds, bench/bench_load.py)."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(time=DAY, maxcc="79")
+    asked = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y, "png")
+    try:
+        rendered = one.tiles.render(asked, params)  # by the other process
+        tile, waited = _hit_while_the_render_slots_are_busy(two, asked, params)
+    finally:
+        one.close()
+        two.close()
+    assert tile.cached and tile.content == rendered.content
+    assert waited < 1.0, f"a cached tile waited {waited:.2f} s for a render slot"
+
+
+def test_a_known_tile_is_a_hit_while_the_event_loop_connection_rests(
+    sample_settings, redis_server, monkeypatch
+):
+    """When the event loop's own Redis connection failed (under load its replies timed out)
+    and rests, a cached tile is read from a worker thread, not queued behind the renders for
+    a render slot."""
+    redis_server.start()
+    runtime = build_runtime(sample_settings.model_copy(update={"redis_url": redis_server.url}))
+    params = TileParams(time=DAY, maxcc="80")
+    asked = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y, "png")
+    try:
+        rendered = runtime.tiles.render(asked, params)  # its key is known in this process
+        # Its event loop reads from a Redis that does not answer: it fails, then rests.
+        nowhere = HitReader(runtime.cache, f"redis://127.0.0.1:{free_port()}/0")
+        monkeypatch.setattr(runtime.tiles, "_hits", nowhere)
+        tile, waited = _hit_while_the_render_slots_are_busy(runtime, asked, params)
+    finally:
+        runtime.close()
+    assert tile.cached and tile.content == rendered.content
+    assert waited < 1.0, f"a cached tile waited {waited:.2f} s for a render slot"

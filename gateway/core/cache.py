@@ -68,6 +68,7 @@ class Cache(Protocol):
     def set(self, key: str, value: bytes, ttl_ms: int) -> None: ...
     def set_many(self, values: Mapping[str, bytes], ttl_ms: int) -> None: ...
     def acquire_lock(self, key: str, ttl_ms: int) -> bool: ...
+    def lock_extender(self, key: str, ttl_ms: int) -> Callable[[], bool]: ...
     def release_lock(self, key: str) -> None: ...
     def close(self) -> None: ...
 
@@ -194,6 +195,22 @@ class MemoryCache:
         self._tokens.by_key[key] = token
         return True
 
+    def lock_extender(self, key: str, ttl_ms: int) -> Callable[[], bool]:
+        """A function that, from any thread, gives the calling thread's lock on ``key``
+        ``ttl_ms`` more while it is still that lock (True), else does nothing (False)."""
+        token = self._tokens.by_key.get(key)
+
+        def extend() -> bool:
+            now = time.monotonic()
+            with self._mutex:
+                held = self._locks.get(key)
+                if token is None or held is None or held[0] != token or held[1] <= now:
+                    return False
+                self._locks[key] = (token, now + ttl_ms / 1000)
+                return True
+
+        return extend
+
     def release_lock(self, key: str) -> None:
         token = self._tokens.by_key.pop(key, None)
         with self._mutex:
@@ -214,6 +231,13 @@ class MemoryCache:
 _RELEASE_SCRIPT = """
 if redis.call("GET", KEYS[1]) == ARGV[1] then
     return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
+# Gives the lock more time only while it still holds our token.
+_EXTEND_SCRIPT = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("PEXPIRE", KEYS[1], ARGV[2])
 end
 return 0
 """
@@ -270,6 +294,7 @@ class RedisCache:
         )
         self._redis = redis.Redis(connection_pool=self._pool)
         self._release = self._redis.register_script(_RELEASE_SCRIPT)
+        self._extend = self._redis.register_script(_EXTEND_SCRIPT)
         self._down_until = 0.0
         self._healthy = True
         self._quiet_until = 0.0  # other failures (OOM, READONLY...) are logged once a minute
@@ -363,6 +388,22 @@ class RedisCache:
             self._tokens.by_key[key] = token
         return acquired
 
+    def lock_extender(self, key: str, ttl_ms: int) -> Callable[[], bool]:
+        """A function that, from any thread, gives the calling thread's lock on ``key``
+        ``ttl_ms`` more while it is still that lock (True), else does nothing (False)."""
+        token = self._tokens.by_key.get(key)
+
+        def extend() -> bool:
+            if token is None or not self._available():
+                return False
+            try:
+                return bool(self._extend(keys=[self._lock_key(key)], args=[token, ttl_ms]))
+            except redis.RedisError as exc:
+                self._failed("extend lock", exc)
+                return False
+
+        return extend
+
     def release_lock(self, key: str) -> None:
         token = self._tokens.by_key.pop(key, None)
         if token is None or not self._available():
@@ -379,6 +420,29 @@ class RedisCache:
 # Using a cache -----------------------------------------------------------------------
 
 
+class LockKeeper:
+    """Extends a held lock every third of its TTL, from a thread of its own, until the
+    ``with`` block ends (or the lock is no longer ours)."""
+
+    def __init__(self, extend: Callable[[], bool], ttl_ms: int) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(extend, ttl_ms / 3000), name="cache-lock-keeper", daemon=True
+        )
+
+    def __enter__(self) -> LockKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()  # a late extension finds the lock released: it does nothing
+
+    def _run(self, extend: Callable[[], bool], every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            if not extend():
+                return
+
+
 def get_or_create(
     cache: Cache,
     key: str,
@@ -386,13 +450,16 @@ def get_or_create(
     *,
     ttl_ms: int,
     lock_ttl_ms: int = 30000,
-    wait_ms: int = 10000,
+    wait_ms: int = 120000,
 ) -> tuple[bytes, bool]:
     """The cached value of ``key`` -> ``(value, True)``, else ``(produce(), False)``, cached.
 
-    Of concurrent callers for one missing key, the one that gets the lock produces; the others
-    poll the cache until the value is there, the lock is free again (they take it over) or
-    ``wait_ms`` has passed, then produce themselves. Errors from ``produce`` propagate.
+    Of concurrent callers for one missing key, the one that gets the lock produces, its lock
+    extended while it does (``LockKeeper``: it lasts as long as the production, however slow,
+    and ``lock_ttl_ms`` past a holder that died); the others poll the cache until the value is
+    there, the lock is free again (they take it over) or ``wait_ms`` has passed, then produce
+    themselves. Under load a render took longer than the lock's TTL and the old 10 s wait, and
+    a waiter rendered it again (bench/bench_load.py). Errors from ``produce`` propagate.
     """
     value = cache.get(key)
     if value is not None:
@@ -407,7 +474,8 @@ def get_or_create(
                 value = cache.get(key)
                 if value is not None:
                     return value, True
-                value = produce()
+                with LockKeeper(cache.lock_extender(key, lock_ttl_ms), lock_ttl_ms):
+                    value = produce()
                 cache.set(key, value, ttl_ms)
                 return value, False
             finally:

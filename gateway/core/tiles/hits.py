@@ -11,6 +11,8 @@ from collections.abc import Hashable
 from typing import NamedTuple, cast
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.core.cache import Cache, RedisCache
@@ -65,8 +67,10 @@ class HitReader:
     """Reads the tile cache without leaving the event loop.
 
     Redis: its own asyncio connection to the same server and keys as ``cache``, left alone
-    for ``retry_after_s`` after a failure (the miss path then renders, through ``cache``,
-    which degrades by itself). In-process cache: a dict lookup.
+    for ``retry_after_s`` after a failure (``available`` is then False), never retried (redis-py
+    retries for seconds by default). Its replies are given 1 s, as ``RedisCache``'s: under load
+    an event loop busy with other requests took over 0.25 s to read one (bench/bench_load.py).
+    In-process cache: a dict lookup.
 
     A tile comes with its stamp (its HTTP validators), read with it in one ``MGET`` and then
     remembered for ``STAMP_MEMORY_S``, during which a hit is one ``GET`` (``MGET``'s reply
@@ -78,11 +82,20 @@ class HitReader:
         self._redis: redis.asyncio.Redis | None = None
         if isinstance(cache, RedisCache) and redis_url:
             self._redis = redis.asyncio.Redis.from_url(
-                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
+                redis_url,
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+                retry=Retry(NoBackoff(), 0),  # redis-py's default retried for seconds
             )
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
         self._stamps: dict[str, tuple[Stamp, float]] = {}  # key -> (stamp, known until)
+
+    @property
+    def available(self) -> bool:
+        """False while the asyncio connection rests after a failure (the tile service then
+        reads the cache from a thread)."""
+        return self._redis is None or time.monotonic() >= self._down_until
 
     async def get(self, key: str) -> tuple[bytes, Stamp] | None:
         if self._redis is None:

@@ -4,8 +4,10 @@ their metatile block, one render of a block at a time.
 A tile's cache key is the engine's own (``make_key("map", request.cache_parts())``), so the
 WMTS door, WMS GetMaps that are one tile, OGC API Tiles, ``engine.render`` and ``cdse-gateway
 seed`` share every tile. Validating a request and computing its key costs ~50 µs; it is done
-once per distinct tile request and remembered, after which a hit is one Redis GET on an
-asyncio connection (no thread hop). A miss goes to a worker thread.
+once per distinct tile request in a process (in a worker thread, without waiting for a render
+slot: the tile may be in the cache already) and remembered, after which a hit is one Redis GET
+on an asyncio connection (no thread hop). A miss is rendered in a worker thread, at most
+``RENDER_THREADS`` at once.
 """
 
 from __future__ import annotations
@@ -212,7 +214,7 @@ class TileService:
         """The tile, from the event loop (``raw``: the request's path and query, remembered
         for ``known_hit``): a known hit without leaving it, else rendered in a worker."""
         signature = self.signature(address, params)
-        hit = await self._known_tile(signature, raw)
+        hit = await self._cached_tile(address, params, signature, raw)
         if hit is not None:
             return hit
         flight = None
@@ -221,7 +223,7 @@ class TileService:
             flight = self._flights.join((origin, *signature[1:]))
             if not flight.leads:  # a tile of a block under way here: wait, then read it
                 await flight.landed()
-                hit = await self._known_tile(signature, raw)
+                hit = await self._cached_tile(address, params, signature, raw)
                 if hit is not None:
                     return hit
         if self._renders is None:
@@ -236,6 +238,36 @@ class TileService:
         if raw is not None and (known := self._keys.get(signature)) is not None:
             self._raw.put(raw, known)
         return tile
+
+    async def _cached_tile(
+        self,
+        address: TileAddress,
+        params: TileParams,
+        signature: Signature,
+        raw: tuple[str, bytes] | None,
+    ) -> Tile | None:
+        """The cached tile or None: on the event loop's own connection when its key is known
+        and that connection works; else in a worker thread, never waiting for a render slot
+        (its key resolved first when this process has not seen it: another process or replica
+        may have rendered it). Queued behind the renders, such hits waited seconds under load
+        (bench/bench_load.py)."""
+        hit = await self._known_tile(signature, raw)
+        if hit is not None or (self._keys.get(signature) is not None and self._hits.available):
+            return hit
+        hit = await anyio.to_thread.run_sync(self._lookup, address, params, signature)
+        if hit is not None and raw is not None and (known := self._keys.get(signature)):
+            self._raw.put(raw, known)
+        return hit
+
+    def _lookup(
+        self, address: TileAddress, params: TileParams, signature: Signature
+    ) -> Tile | None:
+        """The cached tile (its request validated and its key remembered first if unknown)."""
+        known = self._keys.get(signature)
+        if known is None:
+            known = self._known(self.request(address, params))
+            self._keys.put(signature, known)
+        return self._cached(known)
 
     @exempt  # no admission place: RENDER_THREADS bounds the event loop's tile renders
     def _render_exempt(self, address: TileAddress, params: TileParams) -> Tile:
@@ -328,9 +360,7 @@ class TileService:
     def _block(self, address: TileAddress) -> list[TileAddress]:
         """The tiles of ``address``'s metatile block (clipped at the matrix edges)."""
         grid = self.grids[address.tile_matrix_set]
-        size = self.metatile
-        if size > 1 and _pixel_metres(grid, address.z) <= ZOOMED_IN_M:
-            size = max(size, METATILE_ZOOMED_IN)
+        size = block_side(grid, address.z, self.metatile)
         if size <= 1:
             return [address]
         columns, rows = grid.matrix_size(address.z)
@@ -374,6 +404,14 @@ class TileService:
             self._keys.put(self.signature(address, params), self._known(tile_request))
         self.cache.set_many(out, self.engine.ttl_ms)
         return out
+
+
+def block_side(grid: TileGrid, z: int, metatile: int = METATILE) -> int:
+    """Tiles per side of a metatile block at zoom ``z`` (1: no blocks): ``metatile``, or
+    ``METATILE_ZOOMED_IN`` where a tile pixel is ``ZOOMED_IN_M`` or finer."""
+    if metatile > 1 and _pixel_metres(grid, z) <= ZOOMED_IN_M:
+        return max(metatile, METATILE_ZOOMED_IN)
+    return metatile
 
 
 def _pixel_metres(grid: TileGrid, z: int) -> float:
