@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)
 # chromium: the viewer test drives Debian's browser through Playwright (never a downloaded one).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# the JavaScript reference the evalscript tests compare the translator with
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 # PostgreSQL 15 + PostGIS: the private cluster behind the STAC API stand-in (tests/support/stac_api.py).
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
 dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need_apt+=(postgresql-15-postgis-3)
