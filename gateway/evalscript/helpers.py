@@ -143,14 +143,25 @@ def _shaped(channels: list[Expr], like: Value) -> Value:
     return Array(list(channels)) if isinstance(like, Array) else channels[0]
 
 
+def _lookup_args(
+    b: Builder, args: Sequence[Value], what: str
+) -> tuple[Expr, list[Expr], list[Value]] | None:
+    """``(value, limits, outputs)`` of a lookup helper as (the value as a materialised number,
+    the limits, the outputs); None when limits or outputs are not arrays (the helper then
+    answers the value as it is)."""
+    limits, outputs = _arg(args, 1), _arg(args, 2)
+    if not isinstance(limits, Array) or not isinstance(outputs, Array):
+        return None
+    x = b.materialise(number(b, _arg(args, 0)))
+    return x, _numbers(b, limits, what), outputs.items
+
+
 def value_interpolate(b: Builder, args: Sequence[Value]) -> Value:
     """``valueInterpolate(value, intervals, values)`` (and the deprecated ``colorBlend``)."""
-    value, limits, outputs = _arg(args, 0), _arg(args, 1), _arg(args, 2)
-    if not isinstance(limits, Array) or not isinstance(outputs, Array):
-        return value
-    x = b.materialise(number(b, value))
-    edges = _numbers(b, limits, "a list of limits")
-    items = outputs.items
+    found = _lookup_args(b, args, "a list of limits")
+    if found is None:
+        return _arg(args, 0)
+    x, edges, items = found
     if len(items) < len(edges) or not edges:
         raise NotSupported("fewer values than limits in valueInterpolate/colorBlend")
     sorted_limits, points = _sorted_limits(edges), _channels(items)
@@ -169,12 +180,10 @@ def value_interpolate(b: Builder, args: Sequence[Value]) -> Value:
 
 def value_map(b: Builder, args: Sequence[Value]) -> Value:
     """``valueMap(value, intervals, values)``: intervals (from, to]."""
-    value, limits, outputs = _arg(args, 0), _arg(args, 1), _arg(args, 2)
-    if not isinstance(limits, Array) or not isinstance(outputs, Array):
-        return value
-    x = b.materialise(number(b, value))
-    edges = _numbers(b, limits, "a list of intervals")
-    items = outputs.items
+    found = _lookup_args(b, args, "a list of intervals")
+    if found is None:
+        return _arg(args, 0)
+    x, edges, items = found
     if len(items) < len(edges) or not items:
         raise NotSupported("fewer values than intervals in valueMap")
     sorted_limits, points = _sorted_limits(edges), _channels(items)
