@@ -107,7 +107,7 @@ def needed(day: str) -> Callable[[str], bool]:
 
 def cold() -> None:
     """Forget every open dataset (in every thread) and GDAL's cached HTTP blocks."""
-    OpenDatasets.close_every_thread()
+    OpenDatasets.close_all_pools()
     clear_gdal_http_cache()
 
 

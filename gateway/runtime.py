@@ -21,6 +21,7 @@ from gateway.core.storage import Storage
 from gateway.core.tally import Tally
 from gateway.core.tiles.service import TileService
 from gateway.core.upstream import Quota, QuotaLimits, make_quota
+from gateway.memory import bound_process_memory
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ def ensure_sample_data(settings: Settings, progress: Progress | None = None) -> 
 def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Runtime:
     """Validate configuration and wire storage, catalog, reader, cache and engine."""
     keep_proj_offline()
+    bound_process_memory(settings.gdal_cache_mb, settings.malloc_mmap_threshold_kb)
     config = config or load_config(settings.config_file)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
     quotas = {"s3": s3_quota(settings), "stac": stac_quota(settings)}

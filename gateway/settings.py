@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # Cache: Redis when a URL is given, in-process LRU otherwise.
     redis_url: str | None = None
     memory_cache_mb: int = 256
+    # GDAL's block cache per process (unless GDAL_CACHEMAX is set), and glibc's fixed mmap
+    # threshold (0: glibc's dynamic one): gateway.memory.
+    gdal_cache_mb: int = Field(default=256, ge=8)
+    malloc_mmap_threshold_kb: int = Field(default=128, ge=0, le=32768)
 
     # OGC API Processes: a Dask scheduler address (None: a local cluster of 2 workers) and
     # the folder exports are written to (None: <data_dir>/outputs).

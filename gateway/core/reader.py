@@ -196,21 +196,22 @@ class SceneReader:
         local = cache.existing(path) if cache is not None else None
         with self._storage_errors(path, asset):
             if local is not None:
-                return self._read(local, asset, grid, resampling, categorical)
+                with self._datasets.lease(local) as src:
+                    return self._read(src, local, asset, grid, resampling, categorical)
             remote = path.startswith("/vsi")
             lease = self._quota.lease() if remote and self._quota is not None else None
             with lease if lease is not None else contextlib.nullcontext():
                 if remote and not self._datasets.is_open(path):
                     self._spend(lease, "opens", self._charge.open, 0)
-                src = self._datasets.get(path)
-                if remote:
-                    self._spend(lease, "windows", *self._charge.window(src, grid))
-                source = self._read(path, asset, grid, resampling, categorical)
-        if cache is not None:
-            if cache.wants(src, grid):
-                cache.copy_later(path, partial(self._open_for_copy, path, asset))
-            else:
-                cache.count_read(src)
+                with self._datasets.lease(path) as src:
+                    if remote:
+                        self._spend(lease, "windows", *self._charge.window(src, grid))
+                    source = self._read(src, path, asset, grid, resampling, categorical)
+                    wanted = cache is not None and cache.wants(src, grid)
+                    if cache is not None and not wanted:
+                        cache.count_read(src)
+        if cache is not None and wanted:
+            cache.copy_later(path, partial(self._open_for_copy, path, asset))
         return source
 
     @contextlib.contextmanager
@@ -252,15 +253,23 @@ class SceneReader:
             lease.take(requests, nbytes)
 
     def _read(
-        self, path: str, asset: Asset, grid: Grid, resampling: str, categorical: bool
+        self,
+        src: DatasetReader,
+        path: str,
+        asset: Asset,
+        grid: Grid,
+        resampling: str,
+        categorical: bool,
     ) -> SourceArray | None:
-        """Read from the file level that fits the grid (``read_level``), opened as a dataset
-        of its own; classes by nearest neighbour."""
-        src = self._datasets.get(path)
+        """Read from the level of ``src`` (``path``) that fits the grid (``read_level``),
+        opened as a dataset of its own; classes by nearest neighbour."""
         nodata = asset.nodata if asset.nodata is not None else src.nodata
-        level = self._datasets.get(path, read_level(src, grid, categorical=categorical))
         method = "nearest" if categorical else resampling
-        return read_window(level, grid, nodata=nodata, resampling=method)
+        level = read_level(src, grid, categorical=categorical)
+        if level is None:
+            return read_window(src, grid, nodata=nodata, resampling=method)
+        with self._datasets.lease(path, level) as overview:
+            return read_window(overview, grid, nodata=nodata, resampling=method)
 
 
 def read_level(src: DatasetReader, grid: Grid, *, categorical: bool) -> int | None:
