@@ -268,3 +268,44 @@ def test_bad_options_name_their_parameter(args, locator):
     with pytest.raises(InvalidParameterValue) as caught:
         parse_sar_options(**args)
     assert caught.value.locator == locator
+
+
+# ---------------------------------------------------------------------------------------------
+# from S3 and a STAC API, as against CDSE
+
+
+@pytest.fixture(scope="module")
+def remote(sample_archive: Path, tmp_path_factory: pytest.TempPathFactory):
+    """An engine on the S3 stand-in (annotations through boto3, COGs through /vsis3/) and
+    stac-fastapi-pgstac (ORBITDIRECTION as a CQL2 filter), with an empty data folder."""
+    from gateway.runtime import build_runtime
+    from gateway.settings import Settings
+    from tests.support.s3_server import start_s3
+    from tests.support.stac_api import start_stac_api
+
+    s3 = start_s3(sample_archive / "eodata", tmp_path_factory.mktemp("moto-s1"))
+    stac = start_stac_api(sample_archive / "stac")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("remote-s1"), stac_url=stac.url, storage="s3",
+        s3_endpoint=s3.endpoint, s3_https=False, s3_virtual_hosting=False,
+        s3_access_key_id="test", s3_secret_access_key="test", s3_region="us-east-1",
+        sample_data=False, redis_url=None,
+    )  # fmt: skip
+    built = build_runtime(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+        stac.stop()
+        s3.stop()
+
+
+@pytest.mark.parametrize("state", ["ascending", "descending"])
+def test_same_backscatter_from_s3_and_stac_api(runtime, remote, items, state):
+    options = {"orbit_direction": state.upper(), "back_coeff": "GAMMA0_ELLIPSOID"}
+    local = compute(runtime, "VV;VH", JUNE, **options)
+    far = compute(remote, "VV;VH", JUNE, **options)
+    assert [s.id for s in far.scenes] == [s.id for s in local.scenes]
+    assert {s.orbit_state for s in far.scenes} == {state}
+    assert np.array_equal(far.valid, local.valid) and local.valid.mean() > 0.99
+    assert np.array_equal(far.data[:, far.valid], local.data[:, local.valid])
