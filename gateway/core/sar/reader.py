@@ -139,6 +139,12 @@ def _annotation(storage: Storage, href: str, kind: str) -> VectorTable | NoiseTa
     return noise_tables(content) if kind == "noise" else calibration_table(content, kind)
 
 
+def _gcp_key(src: DatasetReader) -> tuple:
+    """What the positions of a file depend on: its GCPs and their CRS."""
+    gcps, crs = src.gcps
+    return str(crs), tuple((g.row, g.col, g.x, g.y, g.z) for g in gcps)
+
+
 def _near(
     scene: Scene, lon: np.ndarray, lat: np.ndarray, margin: float = 0.01
 ) -> tuple[slice, slice] | None:
@@ -202,12 +208,17 @@ class GrdReader:
             return values, np.zeros(shape, dtype=bool)
         lon, lat = lon[block], lat[block]
         method = "nearest" if resampling == "nearest" else "bilinear"
+        located: dict[tuple, tuple[Positions, int]] = {}  # by GCPs: VV and VH share theirs
         for band in bands:
             asset = measurement[band.lower()]
             path = self._storage.gdal_path(asset.href)
             try:
                 lut, noise = self.tables(scene, band, options)
-                data = self._read_band(path, scene, grid, lon, lat, lut, noise, method)
+                src = self._datasets.get(path)
+                key = _gcp_key(src)
+                if key not in located:
+                    located[key] = image_positions(src, lon, lat), level_factor(src, scene, grid)
+                data = self._read_band(path, *located[key], lut, noise, method)
             except (AnnotationError, OSError) as exc:
                 log.warning("cannot calibrate %s of %s: %s", band, scene.id, exc)
                 raise UpstreamError("a Sentinel-1 scene's annotation could not be read") from exc
@@ -218,17 +229,14 @@ class GrdReader:
     def _read_band(
         self,
         path: str,
-        scene: Scene,
-        grid: Grid,
-        lon: np.ndarray,
-        lat: np.ndarray,
+        at: Positions,
+        factor: int,
         lut: VectorTable,
         noise: NoiseTables | None,
         resampling: str,
     ) -> np.ndarray:
+        """One band at the positions ``at``, read from the level of decimation ``factor``."""
         src = self._datasets.get(path)
-        at = image_positions(src, lon, lat)
-        factor = level_factor(src, scene, grid)
         level = src
         if factor > 1:
             level = self._datasets.get(path, src.overviews(1).index(factor))
