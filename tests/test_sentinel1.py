@@ -250,6 +250,27 @@ def test_zoomed_out_reads_an_overview_close_to_the_full_resolution(runtime):
     assert abs(np.nanmedian(low) / np.nanmedian(high) - 1) < 0.15
 
 
+def test_a_tile_alone_and_cut_from_its_metatile_are_the_same(runtime):
+    """Positions come per pixel from the GCP transformer and the level from the scene's
+    centre: a pixel's value does not depend on the window asked."""
+    west, south, east, north = 707000.0, 5834000.0, 707000.0 + 5120, 5834000.0 + 5120
+
+    def values(bounds, size):
+        request = build_request(
+            runtime.config, bbox=bounds, crs="EPSG:32631", width=size, height=size,
+            collection=S1, expression="VV;VH", format="tiff", time=JUNE,
+        )  # fmt: skip
+        return runtime.engine.compute(request)
+
+    for size in (512, 64):  # 10 m (full resolution) and 80 m (an overview)
+        whole = values((west, south, east, north), size)
+        half = size // 2
+        corner = values((west + (east - west) / 2, south, east, south + (north - south) / 2), half)
+        cut = whole.data[:, half:, half:]
+        assert np.array_equal(whole.valid[half:, half:], corner.valid)
+        assert np.array_equal(cut[:, corner.valid], corner.data[:, corner.valid])
+
+
 def test_scene_orbit_state_is_read_from_items(items):
     scenes = [scene_from_item(i) for i in items]
     assert {s.orbit_state for s in scenes} == {"ascending", "descending"}
@@ -309,3 +330,5 @@ def test_same_backscatter_from_s3_and_stac_api(runtime, remote, items, state):
     assert {s.orbit_state for s in far.scenes} == {state}
     assert np.array_equal(far.valid, local.valid) and local.valid.mean() > 0.99
     assert np.array_equal(far.data[:, far.valid], local.data[:, local.valid])
+    counted = remote.engine.reader.tally.snapshot()
+    assert counted["windows"] >= 2 and counted["opens"] >= 2 and counted["bytes"] > 0

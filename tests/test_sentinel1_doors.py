@@ -75,6 +75,21 @@ def test_wms_getmap_draws_the_decibels(live, sample_archive, items, descending):
     assert not np.array_equal(pictures["ASCENDING"], got)  # the other pass: other speckle
 
 
+def test_wmts_tiles_follow_the_orbit_direction(live):
+    tile = "/wmts/1.0.0/VV/WebMercatorQuad/2025-06-01--2025-06-30/14/8468/5364.png"
+    answers = {
+        state: httpx.get(f"{live.url}{tile}", params={"ORBITDIRECTION": state}, timeout=60)
+        for state in ("ASCENDING", "DESCENDING", "")
+    }
+    assert all(a.status_code == 200 for a in answers.values()), answers
+    pictures = {k: np.asarray(Image.open(io.BytesIO(a.content))) for k, a in answers.items()}
+    assert not np.array_equal(pictures["ASCENDING"], pictures["DESCENDING"])
+    # no direction: the newest scene first, an ascending one
+    assert np.array_equal(pictures[""], pictures["ASCENDING"])
+    bad = httpx.get(f"{live.url}{tile}", params={"ORBITDIRECTION": "UP"}, timeout=60)
+    assert bad.status_code == 400 and "orbitdirection" in bad.text.lower()
+
+
 def test_gdal_wcs_reads_the_decibels(live, sample_archive, descending, tmp_path):
     url = f"WCS:{live.url}/wcs?version=2.0.1&coverage={S1}__VV"
     with rasterio.open(

@@ -195,18 +195,28 @@ class SceneReader:
     def _read_grd(
         self, scene: Scene, bands: tuple[str, ...], grid: Grid, resampling: str, sar: SarOptions
     ) -> SceneBands | None:
-        """Calibrated Sentinel-1 backscatter of ``bands`` on ``grid`` (counted as windows)."""
+        """Calibrated Sentinel-1 backscatter of ``bands`` on ``grid``; remote measurement files
+        are counted and charged as the optical bands' are (an open, a window each; the
+        annotation files, read once per process, are not)."""
         storage = self._storage
-        first = scene.assets[0] if scene.assets else None
-        with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
-            if first is None:
-                return None
-            with self._storage_errors(storage.gdal_path(first.href), first):
-                read = self._grd.read(scene, bands, grid, resampling=resampling, options=sar)
-        self.tally.add("windows", len(bands))
-        if read is None:
+        wanted = {band.lower() for band in bands}
+        assets = [a for a in scene.assets if a.key.lower() in wanted]
+        if len(assets) != len(wanted):
             return None
-        return SceneBands(*read)
+        paths = [storage.gdal_path(a.href) for a in assets]
+        remote = paths[0].startswith("/vsi")
+        lease = self._quota.lease() if remote and self._quota is not None else None
+        with (
+            rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()),
+            self._storage_errors(paths[0], assets[0]),
+            lease if lease is not None else contextlib.nullcontext(),
+        ):
+            for path in paths if remote else ():
+                if not self._datasets.is_open(path):
+                    self._spend(lease, "opens", self._charge.open, 0)
+                self._spend(lease, "windows", *self._charge.window(self._datasets.get(path), grid))
+            read = self._grd.read(scene, bands, grid, resampling=resampling, options=sar)
+        return SceneBands(*read) if read is not None else None
 
     def _read_window(
         self, asset: Asset, grid: Grid, resampling: str, *, categorical: bool
