@@ -162,6 +162,34 @@ def test_bad_vendor_parameters_get_the_door_s_error(live, path, params, paramete
         assert "Exception" in answer.text
 
 
+def test_band_math_process_reads_the_orbit_asked(live, sample_archive, descending):
+    inputs = {
+        "expression": "VV", "collection": S1, "bbox": list(BOUNDS), "crs": "EPSG:32631",
+        "resolution": 10, "time": "2025-06-01/2025-06-30",
+        "resampling": "bilinear", "format": "cog", "orbit_direction": "DESCENDING",
+        "back_coeff": "SIGMA0_ELLIPSOID", "noise_removal": True,
+    }  # fmt: skip
+    answer = httpx.post(
+        f"{live.url}/ogcapi/processes/band-math/execution", json={"inputs": inputs}, timeout=120
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    with MemoryFile(answer.content) as mem, mem.open() as ds:
+        got = ds.read(1)
+        assert tuple(ds.bounds) == BOUNDS and got.shape == SIZE[::-1]
+    # "VV" names the layer (decibels) where a process takes an index name
+    linear = reference(sample_archive, descending, "vv", *utm_grid_lonlat(BOUNDS, *SIZE))
+    expected = 10 * np.log10(linear)
+    both = np.isfinite(got) & np.isfinite(expected)
+    assert both.mean() > 0.99
+    assert np.percentile(np.abs(got[both] - expected[both]), 99) < 0.01
+    refused = httpx.post(
+        f"{live.url}/ogcapi/processes/band-math/execution",
+        json={"inputs": {**inputs, "orbit_direction": "NORTH"}},
+        timeout=60,
+    )
+    assert refused.status_code == 400 and "orbit_direction" in refused.text
+
+
 def test_ogrinfo_lists_the_scenes_by_orbit(live, items):
     def count(*args: str) -> int:
         return feature_count(f"WFS:{live.url}/wfs", f"cdse:{S1}", *args)
