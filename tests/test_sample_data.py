@@ -172,7 +172,7 @@ RUNTIME_DIRS = ("cog-cache", "outputs")
 def test_marker_written_last_and_counts(archive: Path):
     marker = json.loads((archive / SAMPLE_MARKER).read_text())
     counts = {L2A: 8, MOSAIC: 2, S1: 3}
-    assert marker == {"profile": "small", "version": 1, "collections": counts}
+    assert marker == {"profile": "small", "version": 2, "collections": counts}
     marker_time = (archive / SAMPLE_MARKER).stat().st_mtime_ns
     # The gateway keeps its own folders in its data folder too (cog-cache, outputs): only the
     # sample's part is the writer's.
@@ -491,3 +491,17 @@ def test_refuses_foreign_data_and_leaves_no_marker_on_failure(tmp_path: Path, mo
     with pytest.raises(RuntimeError, match="disk full"):
         write_sample_archive(target, "small", workers=1)
     assert list(target.iterdir()) == []  # no marker, no half archive, no staging left
+
+
+def test_an_archive_of_an_older_writer_is_written_again(archive: Path, tmp_path: Path):
+    from gateway.runtime import needs_sample_data
+    from gateway.sample import sample_is_current
+    from gateway.settings import Settings
+
+    assert sample_is_current(archive)
+    marker = json.loads((archive / SAMPLE_MARKER).read_text())
+    (tmp_path / SAMPLE_MARKER).write_text(json.dumps({**marker, "version": 1}))
+    assert not sample_is_current(tmp_path)  # written before Sentinel-1
+    settings = Settings(data_dir=tmp_path, sample_data=True, stac_url=None, storage="local")
+    assert needs_sample_data(settings)
+    assert not needs_sample_data(settings.model_copy(update={"data_dir": archive}))

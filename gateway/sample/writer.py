@@ -27,7 +27,7 @@ from gateway.sample.stac import l2a_item, mosaic_item
 from gateway.sample.stac_s1 import s1_item
 
 SAMPLE_MARKER = "sample.json"
-MARKER_VERSION = 1
+MARKER_VERSION = 2  # 2: with the Sentinel-1 GRD products
 _CONTENT = ("eodata", "stac")
 
 Progress = Callable[[int, int, str], None]
@@ -96,6 +96,16 @@ def _generate(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return results
+
+
+def sample_is_current(root: Path) -> bool:
+    """True when ``root`` holds a complete sample archive of this version of the writer (an
+    older one lacks collections the configuration serves: it is written again)."""
+    try:
+        marker = json.loads((Path(root) / SAMPLE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("version") == MARKER_VERSION
 
 
 def _install(staging: Path, root: Path, marker: dict) -> None:
