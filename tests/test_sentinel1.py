@@ -269,6 +269,16 @@ def test_a_tile_alone_and_cut_from_its_metatile_are_the_same(runtime):
         cut = whole.data[:, half:, half:]
         assert np.array_equal(whole.valid[half:, half:], corner.valid)
         assert np.array_equal(cut[:, corner.valid], corner.data[:, corner.valid])
+    # taller than the reader's chunk of rows (512): rows across a chunk's edge, asked alone
+    tall = build_request(
+        runtime.config, bbox=(west, south - 7000, west + 1000, north), crs="EPSG:32631",
+        width=100, height=1212, collection=S1, expression="VV;VH", format="tiff", time=JUNE,
+    )  # fmt: skip
+    whole = runtime.engine.compute(tall)
+    alone = values((west, north - 5620, west + 1000, north - 4620), 100)
+    assert alone.valid.mean() > 0.99
+    assert np.array_equal(whole.valid[462:562], alone.valid)
+    assert np.array_equal(whole.data[:, 462:562][:, alone.valid], alone.data[:, alone.valid])
 
 
 def test_scene_orbit_state_is_read_from_items(items):

@@ -41,6 +41,8 @@ from gateway.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 
+CHUNK_ROWS = 512  # output rows computed at once (per-pixel positions: 16 bytes a pixel each)
+
 
 @dataclass(frozen=True)
 class Positions:
@@ -196,33 +198,41 @@ class GrdReader:
         options: SarOptions,
     ) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
         """Calibrated linear backscatter of ``bands`` (VV, VH) on ``grid`` and where it is
-        valid; None when the scene lacks a band."""
+        valid; None when the scene lacks a band. Computed ``CHUNK_ROWS`` rows at a time (a
+        pixel's value does not depend on the window: the result is the same), which bounds
+        the memory of a large output's per-pixel positions."""
         measurement = {a.key.lower(): a for a in scene.assets}
         if any(band.lower() not in measurement for band in bands):
             return None
-        lon, lat = pixel_centres_lonlat(grid)
-        shape = (grid.height, grid.width)
-        block = _near(scene, lon, lat)
-        values = {band: np.full(shape, np.nan, np.float32) for band in bands}
-        if block is None:
-            return values, np.zeros(shape, dtype=bool)
-        lon, lat = lon[block], lat[block]
+        values = {band: np.full((grid.height, grid.width), np.nan, np.float32) for band in bands}
         method = "nearest" if resampling == "nearest" else "bilinear"
-        located: dict[tuple, tuple[Positions, int]] = {}  # by GCPs: VV and VH share theirs
-        for band in bands:
-            asset = measurement[band.lower()]
-            path = self._storage.gdal_path(asset.href)
-            try:
-                lut, noise = self.tables(scene, band, options)
-                src = self._datasets.get(path)
-                key = _gcp_key(src)
-                if key not in located:
-                    located[key] = image_positions(src, lon, lat), level_factor(src, scene, grid)
-                data = self._read_band(path, *located[key], lut, noise, method)
-            except (AnnotationError, OSError) as exc:
-                log.warning("cannot calibrate %s of %s: %s", band, scene.id, exc)
-                raise UpstreamError("a Sentinel-1 scene's annotation could not be read") from exc
-            values[band][block] = data
+        factors: dict[tuple, int] = {}  # by GCPs: VV and VH share theirs
+        for row0 in range(0, grid.height, CHUNK_ROWS):
+            rows = min(CHUNK_ROWS, grid.height - row0)
+            part = grid.window(0, row0, grid.width, rows)
+            lon, lat = pixel_centres_lonlat(part)
+            block = _near(scene, lon, lat)
+            if block is None:
+                continue
+            lon, lat = lon[block], lat[block]
+            located: dict[tuple, Positions] = {}
+            for band in bands:
+                path = self._storage.gdal_path(measurement[band.lower()].href)
+                try:
+                    lut, noise = self.tables(scene, band, options)
+                    src = self._datasets.get(path)
+                    key = _gcp_key(src)
+                    if key not in located:
+                        located[key] = image_positions(src, lon, lat)
+                        if key not in factors:
+                            factors[key] = level_factor(src, scene, grid)
+                    data = self._read_band(path, located[key], factors[key], lut, noise, method)
+                except (AnnotationError, OSError) as exc:
+                    log.warning("cannot calibrate %s of %s: %s", band, scene.id, exc)
+                    raise UpstreamError(
+                        "a Sentinel-1 scene's annotation could not be read"
+                    ) from exc
+                values[band][row0 : row0 + rows][block] = data
         valid = np.logical_and.reduce([np.isfinite(v) for v in values.values()])
         return values, valid
 
