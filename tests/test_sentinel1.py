@@ -342,3 +342,18 @@ def test_same_backscatter_from_s3_and_stac_api(runtime, remote, items, state):
     assert np.array_equal(far.data[:, far.valid], local.data[:, local.valid])
     counted = remote.engine.reader.tally.snapshot()
     assert counted["windows"] >= 2 and counted["opens"] >= 2 and counted["bytes"] > 0
+
+
+@pytest.mark.parametrize(
+    ("metres", "factor"), [(10, 1), (15, 1), (21, 2), (39, 2), (41, 4), (500, 4)]
+)
+def test_the_level_read_fits_the_output_pixel(sample_archive: Path, items, metres, factor):
+    from gateway.core.grid import Grid
+    from gateway.core.sar.reader import level_factor
+
+    measurement, _, _ = files(sample_archive, items[0], "vv")
+    grid = Grid(rasterio.crs.CRS.from_epsg(32631), (707000.0, 5834000.0, 707000.0 + 64 * metres,
+                5834000.0 + 64 * metres), 64, 64)  # fmt: skip
+    with rasterio.open(measurement) as src:
+        assert src.overviews(1) == [2, 4]
+        assert level_factor(src, scene_from_item(items[0]), grid) == factor
