@@ -64,6 +64,9 @@ class CollectionConfig(_Strict):
     default_order: Order = "mostRecent"
     # No TIME means this many days up to the latest acquisition (gateway.core.dates).
     default_time_days: int = Field(default=31, ge=1)
+    # How pixels are read: optical bands (DN x scale + offset, warped from their CRS), or
+    # Sentinel-1 GRD (calibrated from the annotation LUTs, geocoded through GCPs: core/sar).
+    kind: Literal["optical", "sar-grd"] = "optical"
 
 
 class OverviewSource(_Strict):

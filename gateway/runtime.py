@@ -112,14 +112,15 @@ def make_catalog(
 
 
 def needs_sample_data(settings: Settings) -> bool:
-    """True when the embedded default is in use and its sample archive is not there yet."""
-    from gateway.sample import SAMPLE_MARKER
+    """True when the embedded default is in use and its sample archive is not there yet, or
+    was written by an older version (without collections served now)."""
+    from gateway.sample import sample_is_current
 
     return (
         settings.sample_data
         and settings.uses_static_catalog
         and settings.storage_mode == "local"
-        and not (settings.data_dir / SAMPLE_MARKER).exists()
+        and not sample_is_current(settings.data_dir)
     )
 
 

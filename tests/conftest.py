@@ -15,14 +15,14 @@ def sample_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small CDSE-shaped sample archive, written once for the whole test session.
 
     ``GATEWAY_TEST_SAMPLE_DIR`` names a folder to reuse across sessions (written if it
-    is not a complete archive yet): handy while developing, unset in CI.
+    is not a complete archive of this version yet): handy while developing, unset in CI.
     """
-    from gateway.sample import SAMPLE_MARKER, write_sample_archive
+    from gateway.sample import sample_is_current, write_sample_archive
 
     reuse = os.environ.get("GATEWAY_TEST_SAMPLE_DIR")
     if reuse:
         root = Path(reuse)
-        if not (root / SAMPLE_MARKER).exists():
+        if not sample_is_current(root):
             write_sample_archive(root, "small")
         return root
     root = tmp_path_factory.mktemp("sample-archive")

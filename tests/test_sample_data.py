@@ -25,7 +25,7 @@ from shapely.geometry import box, shape
 from gateway.sample import LANDMARKS, SAMPLE_MARKER, plan_sample, write_sample_archive
 from tests.support.cdse_items import cdse_item
 
-L2A, MOSAIC = "sentinel-2-l2a", "sentinel-2-global-mosaics"
+L2A, MOSAIC, S1 = "sentinel-2-l2a", "sentinel-2-global-mosaics", "sentinel-1-grd"
 CLEAR_SCL = (4, 5, 6)
 CLOUD_SCL = (8, 9)
 SAME_VALUE_FIELDS = (
@@ -51,12 +51,13 @@ def archive(sample_archive: Path) -> Path:
 @pytest.fixture(scope="module")
 def items(archive: Path) -> dict[str, list[dict]]:
     out = {}
-    for cid in (L2A, MOSAIC):
+    for cid in (L2A, MOSAIC, S1):
         lines = (archive / "stac" / "collections" / cid / "items.ndjson").read_text().splitlines()
         out[cid] = [json.loads(line) for line in lines]
     # The small profile: 2 MGRS tiles x 4 acquisitions, and one mosaic item per tile. Every
-    # loop over the items below checks all of them, and there are that many.
-    assert (len(out[L2A]), len(out[MOSAIC])) == (8, 2)
+    # loop over the items below checks all of them, and there are that many; and three
+    # Sentinel-1 GRD products (two ascending, one descending).
+    assert (len(out[L2A]), len(out[MOSAIC]), len(out[S1])) == (8, 2, 3)
     return out
 
 
@@ -65,6 +66,7 @@ def fixture_items() -> dict[str, dict]:
     return {
         L2A: cdse_item(L2A),
         MOSAIC: cdse_item(MOSAIC),
+        S1: cdse_item(S1),
     }
 
 
@@ -169,7 +171,8 @@ RUNTIME_DIRS = ("cog-cache", "outputs")
 
 def test_marker_written_last_and_counts(archive: Path):
     marker = json.loads((archive / SAMPLE_MARKER).read_text())
-    assert marker == {"profile": "small", "version": 1, "collections": {L2A: 8, MOSAIC: 2}}
+    counts = {L2A: 8, MOSAIC: 2, S1: 3}
+    assert marker == {"profile": "small", "version": 2, "collections": counts}
     marker_time = (archive / SAMPLE_MARKER).stat().st_mtime_ns
     # The gateway keeps its own folders in its data folder too (cog-cache, outputs): only the
     # sample's part is the writer's.
@@ -216,7 +219,7 @@ def test_tree_layout_and_cdse_names(archive: Path, items):
 # STAC items against the real CDSE items
 
 
-@pytest.mark.parametrize("cid", [L2A, MOSAIC])
+@pytest.mark.parametrize("cid", [L2A, MOSAIC, S1])
 def test_items_have_the_shape_of_the_cdse_fixture(items, fixture_items, cid):
     ref = fixture_items[cid]
     for item in items[cid]:
@@ -262,7 +265,7 @@ def test_l2a_item_properties(items):
 
 
 def test_asset_files_match_their_items(archive: Path, items):
-    for item in items[L2A] + items[MOSAIC]:
+    for item in items[L2A] + items[MOSAIC] + items[S1]:
         for key, asset in item["assets"].items():
             href = s3_href(asset)
             if href is None:
@@ -272,6 +275,8 @@ def test_asset_files_match_their_items(archive: Path, items):
             assert asset["file:size"] == path.stat().st_size, href
             assert asset["file:local_path"] in href
             if "proj:shape" not in asset or key == "thumbnail":
+                continue
+            if item["collection"] == S1:  # GCPs only: checked in test_s1_*
                 continue
             with rasterio.open(path) as src:
                 assert [src.height, src.width] == asset["proj:shape"], href
@@ -452,7 +457,7 @@ def test_static_catalog_links_resolve(archive: Path, items):
     stac = archive / "stac"
     catalog = json.loads((stac / "catalog.json").read_text())
     children = [lk["href"] for lk in catalog["links"] if lk["rel"] == "child"]
-    assert len(children) == 2
+    assert len(children) == 3
     for href in children:
         coll_path = (stac / href).resolve()
         coll = json.loads(coll_path.read_text())
@@ -486,3 +491,17 @@ def test_refuses_foreign_data_and_leaves_no_marker_on_failure(tmp_path: Path, mo
     with pytest.raises(RuntimeError, match="disk full"):
         write_sample_archive(target, "small", workers=1)
     assert list(target.iterdir()) == []  # no marker, no half archive, no staging left
+
+
+def test_an_archive_of_an_older_writer_is_written_again(archive: Path, tmp_path: Path):
+    from gateway.runtime import needs_sample_data
+    from gateway.sample import sample_is_current
+    from gateway.settings import Settings
+
+    assert sample_is_current(archive)
+    marker = json.loads((archive / SAMPLE_MARKER).read_text())
+    (tmp_path / SAMPLE_MARKER).write_text(json.dumps({**marker, "version": 1}))
+    assert not sample_is_current(tmp_path)  # written before Sentinel-1
+    settings = Settings(data_dir=tmp_path, sample_data=True, stac_url=None, storage="local")
+    assert needs_sample_data(settings)
+    assert not needs_sample_data(settings.model_copy(update={"data_dir": archive}))

@@ -15,6 +15,7 @@ from shapely.geometry import box, shape
 
 from tests.support.expected import load_items
 from tests.support.ogc_schemas import assert_valid, ogc_schema, schema_from
+from tests.support.ogr import feature_count
 from tests.support.ows_live import live_gateway
 from tests.support.wfs_filters import FILTERS, fes
 
@@ -75,6 +76,7 @@ def test_ogrinfo_lists_layers_and_counts_features(wfs, items):
     assert dict(zip(layers, counts, strict=True)) == {
         f"cdse:{L2A}": len(items[L2A]),
         f"cdse:{MOSAICS}": len(items[MOSAICS]),
+        "cdse:sentinel-1-grd": 3,
     }
     for field in ("cloud_cover: Real", "datetime: DateTime", "relative_orbit: Integer"):
         assert field in out.stdout
@@ -82,12 +84,7 @@ def test_ogrinfo_lists_layers_and_counts_features(wfs, items):
 
 def test_ogrinfo_where_and_spatial_filter(wfs, items):
     def count(*args: str) -> int:
-        out = subprocess.run(
-            ["ogrinfo", "-ro", "-so", f"WFS:{wfs}", f"cdse:{L2A}", *args],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        return int(re.search(r"Feature Count: (\d+)", out.stdout).group(1))
+        return feature_count(f"WFS:{wfs}", f"cdse:{L2A}", *args)
 
     clear = [i for i in items[L2A] if i["properties"]["eo:cloud_cover"] < 20]
     assert count("-where", "cloud_cover < 20") == len(clear)
@@ -99,7 +96,7 @@ def test_ogrinfo_where_and_spatial_filter(wfs, items):
 
 def test_owslib_parses_capabilities_and_fetches(wfs, items):
     service = WebFeatureService(wfs, version="2.0.0")
-    assert set(service.contents) == {f"cdse:{L2A}", f"cdse:{MOSAICS}"}
+    assert set(service.contents) == {f"cdse:{L2A}", f"cdse:{MOSAICS}", "cdse:sentinel-1-grd"}
     layer = service.contents[f"cdse:{L2A}"]
     union = [min(i["bbox"][k] for i in items[L2A]) for k in (0, 1)]
     union += [max(i["bbox"][k] for i in items[L2A]) for k in (2, 3)]

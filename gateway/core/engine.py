@@ -123,6 +123,9 @@ class Engine:
             order=request.order,
             limit=self.config.limits.max_scenes,
             bands=self.bands_read(request, bands) if bands else (),
+            orbit_state=request.sar.orbit_direction.lower()
+            if request.sar.orbit_direction
+            else None,
         )
         with phase(CATALOG):
             return self.catalog.search(query)
@@ -213,6 +216,7 @@ class Engine:
                 self.reader,
                 resampling=request.resampling,
                 cloud_mask=request.cloud_mask,
+                sar=request.sar,
             )
 
     def compute(self, request: RenderRequest) -> Raster:

@@ -10,6 +10,7 @@ from shapely.geometry import box, shape
 from gateway.core.catalog import Scene
 from gateway.core.grid import WGS84, Grid, Raster
 from gateway.core.reader import SceneReader
+from gateway.core.sar.calibration import SarOptions
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
     from gateway.config import CollectionConfig
@@ -24,6 +25,7 @@ def mosaic(
     *,
     resampling: str = "bilinear",
     cloud_mask: bool = False,
+    sar: SarOptions | None = None,
 ) -> Raster:
     """Fill ``grid`` from ``scenes`` in their order, stopping as soon as it is full.
 
@@ -44,7 +46,13 @@ def mosaic(
         if not shape(scene.geometry).intersects(area):
             continue
         read = reader.read(
-            scene, bands, grid, collection, resampling=resampling, mask_classes=mask_classes
+            scene,
+            bands,
+            grid,
+            collection,
+            resampling=resampling,
+            mask_classes=mask_classes,
+            sar=sar,
         )
         if read is None:
             continue

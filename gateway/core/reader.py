@@ -20,6 +20,8 @@ from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.sar.calibration import SarOptions
+from gateway.core.sar.reader import GrdReader
 from gateway.core.storage import Storage
 from gateway.core.tally import Tally
 from gateway.core.upstream import Lease, Quota
@@ -119,6 +121,7 @@ class SceneReader:
         self.tally = tally if tally is not None else Tally()
         self._cog_cache = cog_cache if cog_cache is not None else default_cog_cache(storage)
         self._datasets = OpenDatasets()
+        self._grd = GrdReader(storage, self._datasets)
         storage.protect_logs()
 
     @property
@@ -142,12 +145,16 @@ class SceneReader:
         *,
         resampling: str = "bilinear",
         mask_classes: tuple[str, tuple[int, ...]] | None = None,
+        sar: SarOptions | None = None,
     ) -> SceneBands | None:
         """Read ``bands`` (and the cloud-mask band if asked) onto ``grid``.
 
         Returns None when the scene lacks one of the bands. Categorical bands are
-        read with nearest neighbour and without scale/offset.
+        read with nearest neighbour and without scale/offset. A Sentinel-1 GRD collection's
+        bands are calibrated backscatter as ``sar`` asks (``gateway.core.sar``).
         """
+        if collection.kind == "sar-grd":
+            return self._read_grd(scene, bands, grid, resampling, sar or SarOptions())
         wanted = list(bands)
         if mask_classes is not None and mask_classes[0] not in wanted:
             wanted.append(mask_classes[0])
@@ -184,6 +191,32 @@ class SceneReader:
             if mask_band not in bands:
                 del values[mask_band]
         return SceneBands(values, valid)
+
+    def _read_grd(
+        self, scene: Scene, bands: tuple[str, ...], grid: Grid, resampling: str, sar: SarOptions
+    ) -> SceneBands | None:
+        """Calibrated Sentinel-1 backscatter of ``bands`` on ``grid``; remote measurement files
+        are counted and charged as the optical bands' are (an open, a window each; the
+        annotation files, read once per process, are not)."""
+        storage = self._storage
+        wanted = {band.lower() for band in bands}
+        assets = [a for a in scene.assets if a.key.lower() in wanted]
+        if len(assets) != len(wanted):
+            return None
+        paths = [storage.gdal_path(a.href) for a in assets]
+        remote = paths[0].startswith("/vsi")
+        lease = self._quota.lease() if remote and self._quota is not None else None
+        with (
+            rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()),
+            self._storage_errors(paths[0], assets[0]),
+            lease if lease is not None else contextlib.nullcontext(),
+        ):
+            for path in paths if remote else ():
+                if not self._datasets.is_open(path):
+                    self._spend(lease, "opens", self._charge.open, 0)
+                self._spend(lease, "windows", *self._charge.window(self._datasets.get(path), grid))
+            read = self._grd.read(scene, bands, grid, resampling=resampling, options=sar)
+        return SceneBands(*read) if read is not None else None
 
     def _read_window(
         self, asset: Asset, grid: Grid, resampling: str, *, categorical: bool

@@ -15,6 +15,7 @@ from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
 from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
+from gateway.core.sar.calibration import SarOptions
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
@@ -104,27 +105,34 @@ class RenderRequest:
     # How TIME was chosen (the default period, the nearest acquisition): for the doors'
     # answers, not the pixels (``time`` holds the period read).
     time_choice: TimeChoice | None = field(default=None, compare=False)
+    # Sentinel-1 reading (BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION): in the cache key when it
+    # is not the default.
+    sar: SarOptions = field(default_factory=SarOptions)
     # A script computing the map in place of ``expression`` and ``style`` (an evalscript);
     # its digest is in the cache key.
     script: PixelScript | None = field(default=None, compare=False)
 
     def cache_parts(self) -> dict[str, object]:
         """Every field that changes the output bytes, for the cache key."""
-        return {
-            "collection": self.collection,
-            "expression": self.expression,
-            "style": self.style,
-            "format": self.format,
-            "time": self.time.to_stac(),
-            "maxcc": self.max_cloud_cover,
-            "order": self.order,
-            "cloud_mask": self.cloud_mask,
-            "resampling": self.resampling,
-            "preview": self.preview,
-            "crs": self.grid.crs.to_string(),
-            "bounds": [round(v, 9) for v in self.grid.bounds],
-            "size": [self.grid.width, self.grid.height],
-        } | ({"script": self.script.digest} if self.script is not None else {})
+        return (
+            {
+                "collection": self.collection,
+                "expression": self.expression,
+                "style": self.style,
+                "format": self.format,
+                "time": self.time.to_stac(),
+                "maxcc": self.max_cloud_cover,
+                "order": self.order,
+                "cloud_mask": self.cloud_mask,
+                "resampling": self.resampling,
+                "preview": self.preview,
+                "crs": self.grid.crs.to_string(),
+                "bounds": [round(v, 9) for v in self.grid.bounds],
+                "size": [self.grid.width, self.grid.height],
+            }
+            | ({"script": self.script.digest} if self.script is not None else {})
+            | (self.sar.cache_parts() if self.sar != SarOptions() else {})
+        )
 
 
 def build_request(
@@ -146,6 +154,7 @@ def build_request(
     resampling: str | None = None,
     times: TimePolicy | None = None,
     preview: int | str | None = None,
+    sar: SarOptions | None = None,
 ) -> RenderRequest:
     """Resolve a layer's defaults, parse and bound every parameter.
 
@@ -153,7 +162,8 @@ def build_request(
     nearest acquisition, open ends, the span limit); without it ``time`` is read as it is
     (engine-level callers that name their period). ``preview`` is Sentinel Hub's PREVIEW
     (0, 1, 2; the configured default when None): with the layer's overview source, it decides
-    what the map reads (``gateway.core.preview.resolve``).
+    what the map reads (``gateway.core.preview.resolve``). ``sar``: the Sentinel-1 options
+    (``gateway.core.sar.parse_sar_options``), which other collections ignore.
     """
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
     collection_id = collection_conf.id
@@ -195,7 +205,13 @@ def build_request(
         resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
         preview=source.preview,
+        sar=sar if sar is not None and _reads_sar(config, source.collection) else SarOptions(),
     )
+
+
+def _reads_sar(config: GatewayConfig, collection: str) -> bool:
+    found = config.collection(collection)
+    return found is not None and found.kind == "sar-grd"
 
 
 def _layer_and_collection(

@@ -99,6 +99,49 @@ class Storage:
             options["AWS_NO_SIGN_REQUEST"] = "YES"
         return options
 
+    def read_bytes(self, href: str, limit: int = 16 * 2**20) -> bytes:
+        """The whole of a small file (metadata: annotation XMLs) at an asset href, at most
+        ``limit`` bytes: from the eodata folder, the S3 endpoint (boto3, path-style) or HTTP.
+        Raises OSError when it cannot be read."""
+        path = self.gdal_path(href)
+        if not path.startswith("/vsi"):
+            with open(path, "rb") as fh:
+                return fh.read(limit)
+        if path.startswith("/vsis3/"):
+            bucket, _, key = path[len("/vsis3/") :].partition("/")
+            return self._s3_object(bucket, key, limit)
+        import urllib.request
+
+        with urllib.request.urlopen(path[len("/vsicurl/") :], timeout=self.http_timeout_s) as r:
+            return r.read(limit)
+
+    def _s3_object(self, bucket: str, key: str, limit: int) -> bytes:
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        scheme = "https" if self.https else "http"
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"{scheme}://{self.s3_endpoint}" if self.s3_endpoint else None,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name=self.region,
+            config=Config(
+                s3={"addressing_style": "virtual" if self.virtual_hosting else "path"},
+                connect_timeout=self.http_timeout_s,
+                read_timeout=self.http_timeout_s,
+                retries={"max_attempts": self.http_retries},
+                signature_version=None if self.has_keys else UNSIGNED,
+            ),
+        )
+        try:
+            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}")
+            return bytes(body["Body"].read())
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(self.redact(str(exc))) from exc
+
     @property
     def has_keys(self) -> bool:
         return bool(self.access_key_id and self.secret_access_key)

@@ -8,6 +8,7 @@ from pygeoapi.provider.base import BaseProvider
 
 from gateway.context import current
 from gateway.core.request import build_request
+from gateway.core.sar import parse_sar_options, sar_texts
 from gateway.errors import LimitExceeded
 from gateway.ogcapi.coveragejson import to_coveragejson
 from gateway.ogcapi.crs import lonlat_bbox
@@ -95,6 +96,7 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
             resampling=current().param("resampling"),
             times=self.runtime.times,
             preview=current().param("preview"),
+            sar=parse_sar_options(*sar_texts(current().param)),
         )
         if format_ == self.native_format:
             return runtime.engine.render(request).content

@@ -49,6 +49,7 @@ def scene_properties(scene: Scene) -> dict[str, Any]:
         "grid:code": props.get("grid:code"),
         "platform": props.get("platform"),
         "sat:relative_orbit": props.get("sat:relative_orbit"),
+        "sat:orbit_state": scene.orbit_state,
         "processing:version": scene.processing_version,
         "assets": {asset.key: asset.href for asset in scene.assets},
     }

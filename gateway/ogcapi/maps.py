@@ -8,6 +8,7 @@ from pygeoapi.provider.base import BaseProvider
 
 from gateway.context import current
 from gateway.core.request import build_request
+from gateway.core.sar import parse_sar_options, sar_texts
 from gateway.ogcapi.errors import gateway_errors
 from gateway.registry import BuiltOnce, runtime_for
 
@@ -64,5 +65,6 @@ class EngineMapProvider(BaseProvider, metaclass=BuiltOnce):
             resampling=current().param("resampling"),
             times=self.runtime.times,
             preview=current().param("preview"),
+            sar=parse_sar_options(*sar_texts(current().param)),
         )
         return runtime.engine.render(request).content

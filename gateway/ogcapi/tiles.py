@@ -15,6 +15,7 @@ from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.tile import BaseTileProvider, ProviderTileNotFoundError
 
 from gateway.context import current
+from gateway.core.sar import sar_texts
 from gateway.core.tiles.grids import TileAddress
 from gateway.core.tiles.service import TileParams
 from gateway.ogcapi.errors import gateway_errors
@@ -116,6 +117,7 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
             order=current().param("order"),
             resampling=current().param("resampling"),
             preview=current().param("preview"),
+            sar=sar_texts(current().param),
         )
         return self.tiles.render(address, params).content
 

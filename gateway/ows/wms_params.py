@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.core.request import RenderRequest, build_request
+from gateway.core.sar import SarTexts, parse_sar_options, sar_texts
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.runtime import Runtime
 
@@ -38,6 +39,7 @@ class RenderParams:
     expression: str | None = None
     style: str | None = None
     preview: str | None = None
+    sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> RenderParams:
@@ -56,6 +58,7 @@ class RenderParams:
             expression=value("EXPRESSION"),
             style=None if first_style.lower() in DEFAULT_STYLES else first_style,
             preview=value("PREVIEW"),
+            sar=sar_texts(value),
         )
 
     def request(
@@ -85,6 +88,7 @@ class RenderParams:
             style=self.style,
             times=runtime.times,
             preview=self.preview,
+            sar=parse_sar_options(*self.sar),
         )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.access.visible import may_use_collection, may_use_layer
 from gateway.config import GatewayConfig
 from gateway.core.grid import Grid
 from gateway.core.request import RenderRequest, build_request
+from gateway.core.sar import SarOptions, parse_sar_options
 from gateway.errors import Forbidden, InvalidParameterValue, NotFound
 from gateway.runtime import Runtime
 
@@ -26,11 +27,14 @@ class Source:
     order: str | None
     resampling: str | None
     cloud_mask: bool
+    # Sentinel-1's orbit_direction, back_coeff and noise_removal
+    sar: SarOptions = field(default_factory=SarOptions)
 
 
 def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
     """``expression`` (band math or an index layer name such as ``NDVI``), ``collection``,
-    ``time``, ``maxcc``, ``order``, ``resampling``, ``cloud_mask``."""
+    ``time``, ``maxcc``, ``order``, ``resampling``, ``cloud_mask``, and Sentinel-1's
+    ``orbit_direction``, ``back_coeff``, ``noise_removal``."""
     text = inputs.get("expression")
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterValue(
@@ -64,7 +68,22 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
         order=inputs.get("order"),
         resampling=inputs.get("resampling"),
         cloud_mask=cloud_mask,
+        sar=_sar_options(inputs),
     )
+
+
+def _sar_options(inputs: dict[str, Any]) -> SarOptions:
+    """Sentinel-1's inputs (the metadata's schemas checked their types before)."""
+    texts = {}
+    for name in ("back_coeff", "orbit_direction"):
+        value = inputs.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameterValue(f"{name} must be a string", locator=name)
+        texts[name] = value
+    noise = inputs.get("noise_removal", True)
+    if not isinstance(noise, bool):
+        raise InvalidParameterValue("noise_removal must be true or false", locator="noise_removal")
+    return parse_sar_options(texts["back_coeff"], noise, texts["orbit_direction"])
 
 
 def source_request(
@@ -94,6 +113,7 @@ def source_request(
         cloud_mask=False if extra else source.cloud_mask,
         resampling=source.resampling,
         times=runtime.times,
+        sar=source.sar,
     )
 
 

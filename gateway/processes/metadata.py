@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.core.sar import BACK_COEFFS, ORBIT_DIRECTIONS
+
 # The CRS forms a process accepts: EPSG codes, OGC URNs and URIs of them, and CRS84. Nothing
 # else reaches the CRS parser (no WKT or PROJ strings, no file names, no URLs).
 CRS_PATTERN = (
@@ -100,6 +102,25 @@ _SOURCE = {
     "cloud_mask": {
         "title": "Mask clouds with SCL",
         "schema": {"type": "boolean"},
+        "minOccurs": 0,
+        "maxOccurs": 1,
+    },
+    "orbit_direction": {
+        "title": "Orbit direction (Sentinel-1)",
+        "description": "scenes of one pass only (ORBITDIRECTION); none: both",
+        "schema": {"type": "string", "enum": list(ORBIT_DIRECTIONS)},
+        "minOccurs": 0,
+        "maxOccurs": 1,
+    },
+    "back_coeff": {
+        "title": "Backscatter coefficient (Sentinel-1)",
+        "schema": {"type": "string", "enum": list(BACK_COEFFS), "default": "SIGMA0_ELLIPSOID"},
+        "minOccurs": 0,
+        "maxOccurs": 1,
+    },
+    "noise_removal": {
+        "title": "Thermal noise removal (Sentinel-1)",
+        "schema": {"type": "boolean", "default": True},
         "minOccurs": 0,
         "maxOccurs": 1,
     },

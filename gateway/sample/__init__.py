@@ -9,7 +9,7 @@ clouds and their shadows) over two real MGRS tiles on both sides of the UTM 31/3
 
 from gateway.sample.landscape import LANDMARKS, Cover, Landmark
 from gateway.sample.layout import ScenePlan, plan_sample
-from gateway.sample.writer import SAMPLE_MARKER, write_sample_archive
+from gateway.sample.writer import SAMPLE_MARKER, sample_is_current, write_sample_archive
 
 __all__ = [
     "LANDMARKS",
@@ -18,5 +18,6 @@ __all__ = [
     "Landmark",
     "ScenePlan",
     "plan_sample",
+    "sample_is_current",
     "write_sample_archive",
 ]

@@ -10,10 +10,12 @@ from gateway.sample.cdse import (
     AUTH_SCHEMES,
     L2A_EXTENSIONS,
     MOSAIC_EXTENSIONS,
+    S1_EXTENSIONS,
     STAC_VERSION,
     STORAGE_SCHEMES,
 )
 from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION
+from gateway.sample.s1_layout import S1_COLLECTION
 
 CATALOG_ID = "cdse-gateway-sample"
 
@@ -33,6 +35,19 @@ _DESCRIPTIONS = {
         "Space Ecosystem archive. Synthetic pixels over real MGRS tiles 31UFU and 32ULD.",
         ["Copernicus", "Sentinel", "Sentinel-2", "Mosaic", "Cloud-free", "Sample"],
     ),
+    S1_COLLECTION: (
+        "Sentinel-1 Level-1 Ground Range Detected (GRD)",
+        "Sample Sentinel-1 IW GRDH products (VV and VH amplitude) laid out like the Copernicus "
+        "Data Space Ecosystem archive: COG measurements georeferenced by GCPs in .SAFE folders "
+        "with their annotation, calibration and noise XMLs. Synthetic pixels over the area of "
+        "MGRS tiles 31UFU and 32ULD, ascending and descending passes.",
+        ["Copernicus", "Sentinel", "Sentinel-1", "SAR", "GRD", "Sample"],
+    ),
+}
+_EXTENSIONS = {
+    L2A_COLLECTION: L2A_EXTENSIONS,
+    MOSAIC_COLLECTION: MOSAIC_EXTENSIONS,
+    S1_COLLECTION: S1_EXTENSIONS,
 }
 
 # Per-item asset fields that describe one file, not the kind of asset.
@@ -59,7 +74,7 @@ def _summaries(items: list[dict]) -> dict:
         return sorted(json.loads(v) for v in found)
 
     gsds = sorted({a["gsd"] for i in items for a in i["assets"].values() if "gsd" in a})
-    summaries: dict[str, object] = {"gsd": gsds}
+    summaries: dict[str, object] = {"gsd": gsds} if gsds else {}
     for key in (
         "platform",
         "constellation",
@@ -69,6 +84,8 @@ def _summaries(items: list[dict]) -> dict:
         "product:type",
         "grid:code",
         "sat:relative_orbit",
+        "sat:orbit_state",
+        "sar:instrument_mode",
     ):
         found = values(key)
         if found:
@@ -98,7 +115,7 @@ def collection(collection_id: str, items: list[dict]) -> dict:
         {"rel": "item", "href": f"./items/{i['id']}.json", "type": "application/geo+json"}
         for i in items
     ]
-    extensions = L2A_EXTENSIONS if collection_id == L2A_COLLECTION else MOSAIC_EXTENSIONS
+    extensions = _EXTENSIONS[collection_id]
     return {
         "type": "Collection",
         "stac_version": STAC_VERSION,
@@ -163,8 +180,8 @@ def write_catalog(stac_dir: Path, items_by_collection: dict[str, list[dict]]) ->
         "stac_version": STAC_VERSION,
         "id": CATALOG_ID,
         "title": "CDSE gateway sample archive",
-        "description": "Synthetic Sentinel-2 data laid out like the Copernicus Data Space "
-        "Ecosystem: an eodata tree and this static STAC catalog.",
+        "description": "Synthetic Sentinel-1 and Sentinel-2 data laid out like the Copernicus "
+        "Data Space Ecosystem: an eodata tree and this static STAC catalog.",
         "links": [
             {"rel": "root", "href": "./catalog.json", "type": "application/json"},
             {"rel": "self", "href": "./catalog.json", "type": "application/json"},

@@ -83,3 +83,17 @@ VIEW_BAND = {
     "B05": (-0.24, -0.04), "B06": (-0.59, 0.02), "B07": (-0.86, 0.09), "B08": (2.10, -0.25),
     "B8A": (-1.05, 0.16), "B09": (-1.39, 0.31), "B11": (-0.60, 0.02), "B12": (-1.16, 0.19),
 }  # fmt: skip
+S1_EXTENSIONS = [
+    "https://cs-si.github.io/eopf-stac-extension/v1.2.0/schema.json",
+    f"{_EXT}/alternate-assets/v1.2.0/schema.json",
+    f"{_EXT}/authentication/v1.1.0/schema.json",
+    f"{_EXT}/file/v2.1.0/schema.json",
+    f"{_EXT}/processing/v1.2.0/schema.json",
+    f"{_EXT}/product/v1.0.0/schema.json",
+    f"{_EXT}/projection/v2.0.0/schema.json",
+    f"{_EXT}/sar/v1.3.0/schema.json",
+    f"{_EXT}/sat/v1.1.0/schema.json",
+    f"{_EXT}/storage/v2.0.0/schema.json",
+    f"{_EXT}/timestamps/v1.1.0/schema.json",
+    f"{_EXT}/view/v1.1.0/schema.json",
+]

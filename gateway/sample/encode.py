@@ -126,18 +126,23 @@ class RasterSink:
 
 def write_jpeg(path: Path, rgb: np.ndarray) -> None:
     """A plain (not georeferenced) JPEG quicklook from a (3, rows, cols) uint8 array."""
+    write_picture(path, rgb, "JPEG", QUALITY="85")
+
+
+def write_picture(path: Path, bands: np.ndarray, driver: str, **options: str) -> None:
+    """A plain (not georeferenced) picture from a (count, rows, cols) uint8 array."""
     profile = {
         "driver": "GTiff",
-        "width": rgb.shape[2],
-        "height": rgb.shape[1],
-        "count": 3,
+        "width": bands.shape[2],
+        "height": bands.shape[1],
+        "count": bands.shape[0],
         "dtype": "uint8",
     }
     with rasterio.Env(**_ENV), MemoryFile() as mem, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with mem.open(**profile) as ds:
-            ds.write(rgb)
-        gdal_copy(mem.name, path, driver="JPEG", QUALITY="85")
+            ds.write(bands)
+        gdal_copy(mem.name, path, driver=driver, **options)
 
 
 def read_resampled(path: Path, shape: tuple[int, int]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
+from typing import Protocol
 
 from gateway.sample import safe_metadata, scl
 from gateway.sample.bands import (
@@ -43,9 +44,34 @@ from gateway.sample.layout import (
 from gateway.sample.results import FileFacts, ItemResult
 
 
+class Product(Protocol):
+    """What the item helpers read of a plan (Sentinel-2 or Sentinel-1)."""
+
+    @property
+    def collection(self) -> str: ...
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def directory(self) -> str: ...
+    @property
+    def product_name(self) -> str: ...
+
+
 def timestamp(when: datetime) -> str:
     """CDSE's item time format: microseconds and Z."""
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lifecycle(created: datetime, published: datetime, updated: datetime) -> dict[str, object]:
+    """The first properties of every CDSE item: its times and the access schemes."""
+    return {
+        "created": timestamp(created),
+        "updated": timestamp(updated),
+        "published": timestamp(published),
+        "eopf:origin_datetime": timestamp(created),
+        "auth:schemes": AUTH_SCHEMES,
+        "storage:schemes": STORAGE_SCHEMES,
+    }
 
 
 def _num(value: float) -> float | int:
@@ -62,7 +88,7 @@ def _proj(plan: ScenePlan, res: int, with_code: bool = True, transform: bool = T
     return out
 
 
-def _odata_nodes(plan: ScenePlan, rel: str) -> str:
+def _odata_nodes(plan: Product, rel: str) -> str:
     """The CDSE zipper URL of one file of a product."""
     parent = plan.directory.rsplit("/", 1)[0]
     parts = PurePosixPath(rel[len(parent) + 1 :]).parts
@@ -70,7 +96,7 @@ def _odata_nodes(plan: ScenePlan, rel: str) -> str:
     return f"{ZIPPER}/Products({product_uuid(plan.item_id)})/{nodes}/$value"
 
 
-def _file_fields(plan: ScenePlan, facts: FileFacts, checksum: str | None) -> dict:
+def file_fields(plan: Product, facts: FileFacts, checksum: str | None) -> dict:
     """file:*, href and alternate fields of an S3-hosted asset, in CDSE's order."""
     parent = plan.directory.rsplit("/", 1)[0]
     out: dict[str, object] = {}
@@ -93,15 +119,15 @@ def _file_fields(plan: ScenePlan, facts: FileFacts, checksum: str | None) -> dic
     return out
 
 
-def _sha3(facts: FileFacts) -> str:
+def sha3_checksum(facts: FileFacts) -> str:
     return "1620" + facts.sha3_256
 
 
-def _md5(facts: FileFacts) -> str:
+def md5_checksum(facts: FileFacts) -> str:
     return "d50110" + facts.md5
 
 
-def _links(plan: ScenePlan) -> list[dict]:
+def _links(plan: Product) -> list[dict]:
     product = f"{plan.product_name}.zip"
     return [
         {
@@ -132,8 +158,8 @@ def _bbox(geometry: dict) -> list[float]:
     return [min(lons), min(lats), max(lons), max(lats)]
 
 
-def _feature(
-    plan: ScenePlan, result: ItemResult, properties: dict, assets: dict, extensions: Sequence[str]
+def feature(
+    plan: Product, result: ItemResult, properties: dict, assets: dict, extensions: Sequence[str]
 ) -> dict:
     """The item itself, keys in the order CDSE serves them."""
     return {
@@ -150,12 +176,32 @@ def _feature(
     }
 
 
-def _metadata_asset(plan: ScenePlan, facts: FileFacts, title: str) -> dict:
+def quicklook_fields(plan: Product, facts: FileFacts) -> dict:
+    """file:*, href (HTTPS) and S3 alternate of a quicklook asset, in CDSE's order."""
+    parent = plan.directory.rsplit("/", 1)[0]
+    return {
+        "file:checksum": md5_checksum(facts),
+        "file:size": facts.size,
+        "file:local_path": facts.path[len(parent) + 1 :],
+        "href": f"{QUICKLOOK}/Assets({product_uuid(plan.item_id + '-ql')})/$value",
+        "alternate:name": "HTTPS",
+        "alternate": {
+            "s3": {
+                "href": f"s3://eodata/{facts.path}",
+                "alternate:name": "S3",
+                "auth:refs": ["s3"],
+                "storage:refs": list(STORAGE_REFS),
+            }
+        },
+    }
+
+
+def metadata_asset(plan: Product, facts: FileFacts, title: str) -> dict:
     return {
         "type": "application/xml",
         "title": title,
         "roles": ["metadata"],
-        **_file_fields(plan, facts, _md5(facts)),
+        **file_fields(plan, facts, md5_checksum(facts)),
     }
 
 
@@ -176,12 +222,12 @@ def _band_asset(plan: ScenePlan, layer: str, res: int, facts: FileFacts) -> dict
         **_proj(plan, res),
         "view:azimuth": round(view_az + d_az, 6),
         "view:incidence_angle": round(view_inc + d_inc, 6),
-        **_file_fields(plan, facts, _sha3(facts)),
+        **file_fields(plan, facts, sha3_checksum(facts)),
     }
 
 
 def _aux_asset(plan: ScenePlan, layer: str, res: int, facts: FileFacts, counts: tuple) -> dict:
-    files = _file_fields(plan, facts, _sha3(facts))
+    files = file_fields(plan, facts, sha3_checksum(facts))
     if layer == "TCI":
         return {
             "type": "image/jp2",
@@ -230,7 +276,7 @@ def _aux_asset(plan: ScenePlan, layer: str, res: int, facts: FileFacts, counts: 
     }
 
 
-def _product_asset(plan: ScenePlan) -> dict:
+def product_asset(plan: Product) -> dict:
     return {
         "type": "application/zip",
         "title": "Zipped product",
@@ -244,14 +290,12 @@ def _product_asset(plan: ScenePlan) -> dict:
 def _l2a_assets(plan: ScenePlan, result: ItemResult) -> dict:
     f = result.files
     assets: dict[str, dict] = {
-        "safe_manifest": _metadata_asset(plan, f["safe_manifest"], "manifest.safe"),
-        "product_metadata": _metadata_asset(plan, f["product_metadata"], "MTD_MSIL2A.xml"),
-        "granule_metadata": _metadata_asset(plan, f["granule_metadata"], "MTD_TL.xml"),
-        "inspire_metadata": _metadata_asset(plan, f["inspire_metadata"], "INSPIRE.xml"),
-        "datastrip_metadata": _metadata_asset(plan, f["datastrip_metadata"], "MTD_DS.xml"),
+        "safe_manifest": metadata_asset(plan, f["safe_manifest"], "manifest.safe"),
+        "product_metadata": metadata_asset(plan, f["product_metadata"], "MTD_MSIL2A.xml"),
+        "granule_metadata": metadata_asset(plan, f["granule_metadata"], "MTD_TL.xml"),
+        "inspire_metadata": metadata_asset(plan, f["inspire_metadata"], "INSPIRE.xml"),
+        "datastrip_metadata": metadata_asset(plan, f["datastrip_metadata"], "MTD_DS.xml"),
     }
-    ql = f["thumbnail"]
-    parent = plan.directory.rsplit("/", 1)[0]
     assets["thumbnail"] = {
         "type": "image/jpeg",
         "title": "Quicklook",
@@ -259,19 +303,7 @@ def _l2a_assets(plan: ScenePlan, result: ItemResult) -> dict:
         "data_type": "uint8",
         "proj:code": None,
         "proj:shape": list(result.shapes["thumbnail"]),
-        "file:checksum": _md5(ql),
-        "file:size": ql.size,
-        "file:local_path": ql.path[len(parent) + 1 :],
-        "href": f"{QUICKLOOK}/Assets({product_uuid(plan.item_id + '-ql')})/$value",
-        "alternate:name": "HTTPS",
-        "alternate": {
-            "s3": {
-                "href": f"s3://eodata/{ql.path}",
-                "alternate:name": "S3",
-                "auth:refs": ["s3"],
-                "storage:refs": list(STORAGE_REFS),
-            }
-        },
+        **quicklook_fields(plan, f["thumbnail"]),
     }
     for layer in BANDS:
         for res in RESOLUTIONS:
@@ -283,7 +315,7 @@ def _l2a_assets(plan: ScenePlan, result: ItemResult) -> dict:
             if layer in layers(res):
                 key = f"{layer}_{res}m"
                 assets[key] = _aux_asset(plan, layer, res, f[key], result.scl_counts)
-    assets["Product"] = _product_asset(plan)
+    assets["Product"] = product_asset(plan)
     return assets
 
 
@@ -298,12 +330,7 @@ def l2a_item(plan: ScenePlan, result: ItemResult) -> dict:
     view_az, view_inc = VIEW[plan.tile.name]
     statistics = {key: pct[value] for value, _, key in scl.CLASSES if key is not None}
     properties = {
-        "created": timestamp(created),
-        "updated": timestamp(updated),
-        "published": timestamp(published),
-        "eopf:origin_datetime": timestamp(created),
-        "auth:schemes": AUTH_SCHEMES,
-        "storage:schemes": STORAGE_SCHEMES,
+        **lifecycle(created, published, updated),
         "datetime": timestamp(acq.sensing),
         "start_datetime": timestamp(acq.sensing),
         "end_datetime": timestamp(acq.sensing),
@@ -336,7 +363,7 @@ def l2a_item(plan: ScenePlan, result: ItemResult) -> dict:
         "processing:facility": "ESA",
         "expires": EXPIRES,
     }
-    return _feature(plan, result, properties, _l2a_assets(plan, result), L2A_EXTENSIONS)
+    return feature(plan, result, properties, _l2a_assets(plan, result), L2A_EXTENSIONS)
 
 
 def _mosaic_asset(plan: ScenePlan, key: str, facts: FileFacts) -> dict:
@@ -364,7 +391,7 @@ def _mosaic_asset(plan: ScenePlan, key: str, facts: FileFacts) -> dict:
             "gsd": 10,
             **_proj(plan, 10, with_code=False, transform=False),
         }
-    return {**head, **_file_fields(plan, facts, None)}
+    return {**head, **file_fields(plan, facts, None)}
 
 
 def mosaic_item(plan: ScenePlan, result: ItemResult) -> dict:
@@ -377,12 +404,12 @@ def mosaic_item(plan: ScenePlan, result: ItemResult) -> dict:
             "type": "application/xml",
             "title": "Product Odata Response File (JSON)",
             "roles": ["metadata"],
-            **_file_fields(plan, f["userdata"], None),
+            **file_fields(plan, f["userdata"], None),
         }
     }
     for key in (*MOSAIC_BANDS, "observations"):
         assets[key] = _mosaic_asset(plan, key, f[key])
-    assets["Product"] = _product_asset(plan)
+    assets["Product"] = product_asset(plan)
     properties = {
         "created": timestamp(created),
         "updated": timestamp(published),
@@ -405,4 +432,4 @@ def mosaic_item(plan: ScenePlan, result: ItemResult) -> dict:
         "processing:software": SOFTWARE,
         "expires": EXPIRES,
     }
-    return _feature(plan, result, properties, assets, MOSAIC_EXTENSIONS)
+    return feature(plan, result, properties, assets, MOSAIC_EXTENSIONS)

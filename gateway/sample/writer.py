@@ -20,11 +20,14 @@ from gateway.sample.catalog import write_catalog
 from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION, ScenePlan, plan_sample
 from gateway.sample.mosaics import write_mosaic
 from gateway.sample.results import ItemResult
+from gateway.sample.s1_layout import S1_COLLECTION, S1Plan, plan_s1
+from gateway.sample.sentinel1 import write_s1_product
 from gateway.sample.sentinel2 import write_scene
 from gateway.sample.stac import l2a_item, mosaic_item
+from gateway.sample.stac_s1 import s1_item
 
 SAMPLE_MARKER = "sample.json"
-MARKER_VERSION = 1
+MARKER_VERSION = 2  # 2: with the Sentinel-1 GRD products
 _CONTENT = ("eodata", "stac")
 
 Progress = Callable[[int, int, str], None]
@@ -50,19 +53,26 @@ def _executor(workers: int) -> Executor:
 
 
 def _generate(
-    plans: list[ScenePlan], staging: Path, workers: int, progress: Progress
+    plans: list[ScenePlan],
+    radar: list[S1Plan],
+    staging: Path,
+    workers: int,
+    progress: Progress,
 ) -> dict[str, ItemResult]:
     """Write every item's files under ``staging/eodata``; mosaics start when their tile is done."""
     eodata, scratch = staging / "eodata", staging / "scratch"
     scenes = [p for p in plans if p.collection == L2A_COLLECTION]
     mosaics = {p.tile.name: p for p in plans if p.collection == MOSAIC_COLLECTION}
     left = Counter(p.tile.name for p in scenes)
-    total = len(plans) + 1
+    total = len(plans) + len(radar) + 1
     results: dict[str, ItemResult] = {}
     with _executor(workers) as pool:
-        pending: dict[Future, ScenePlan] = {
-            pool.submit(write_scene, p, eodata, scratch / p.item_id): p for p in scenes
+        pending: dict[Future, ScenePlan | S1Plan] = {
+            pool.submit(write_s1_product, p, eodata, scratch / p.item_id): p for p in radar
         }
+        pending.update(
+            {pool.submit(write_scene, p, eodata, scratch / p.item_id): p for p in scenes}
+        )
         try:
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -70,7 +80,7 @@ def _generate(
                     plan = pending.pop(future)
                     results[plan.item_id] = future.result()
                     progress(len(results), total, f"{plan.collection}/{plan.item_id}")
-                    if plan.collection != L2A_COLLECTION:
+                    if not isinstance(plan, ScenePlan) or plan.collection != L2A_COLLECTION:
                         continue
                     left[plan.tile.name] -= 1
                     mosaic = mosaics.get(plan.tile.name)
@@ -86,6 +96,16 @@ def _generate(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return results
+
+
+def sample_is_current(root: Path) -> bool:
+    """True when ``root`` holds a complete sample archive of this version of the writer (an
+    older one lacks collections the configuration serves: it is written again)."""
+    try:
+        marker = json.loads((Path(root) / SAMPLE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("version") == MARKER_VERSION
 
 
 def _install(staging: Path, root: Path, marker: dict) -> None:
@@ -117,21 +137,23 @@ def write_sample_archive(
     number of CPUs (1 runs everything in this process).
     """
     plans = plan_sample(profile)
+    radar = plan_s1(profile)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if not (root / SAMPLE_MARKER).exists() and any((root / n).exists() for n in _CONTENT):
         raise FileExistsError(f"{root} holds eodata/stac that are not a sample archive")
     report = progress or (lambda done, total, label: None)
-    total = len(plans) + 1
+    total = len(plans) + len(radar) + 1
     report(0, total, f"profile {profile}")
     workers = workers if workers is not None else min(os.cpu_count() or 1, len(plans))
     staging = Path(tempfile.mkdtemp(prefix=".sample-partial-", dir=root))
     try:
-        results = _generate(plans, staging, workers, report)
+        results = _generate(plans, radar, staging, workers, report)
         items: dict[str, list[dict]] = {L2A_COLLECTION: [], MOSAIC_COLLECTION: []}
         for plan in plans:
             build = l2a_item if plan.collection == L2A_COLLECTION else mosaic_item
             items[plan.collection].append(build(plan, results[plan.item_id]))
+        items[S1_COLLECTION] = [s1_item(p, results[p.item_id]) for p in radar]
         write_catalog(staging / "stac", items)
         marker = {
             "profile": profile,

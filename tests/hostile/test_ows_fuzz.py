@@ -53,6 +53,11 @@ EXPRESSION_VALUES = [
     "B04/0", "1e308*B04*1e308", "B04[0]", "B04.__class__", "lambda: B04",
 ]  # fmt: skip
 PREVIEW_VALUES = ["3", "-1", "00", "1.0", "\uff12", "0"]  # "0" of a 10 m map: drawn
+# Sentinel-1's BACKCOEFF, NOISEREMOVAL and ORBITDIRECTION (one word of a list each).
+CHOICE_VALUES = [
+    "ASCENDING,DESCENDING", "sideways", "GAMMA0_TERRAIN", "TRUE;FALSE", "ascending\x00",
+    "DESCENDING" * 1000, "1",
+]  # fmt: skip
 
 
 def _b64(script: str) -> str:
@@ -102,7 +107,7 @@ FILTER_VALUES = [
 KINDS = {
     "crs": CRS_VALUES, "box": BOX_VALUES, "time": TIME_VALUES, "number": NUMBER_VALUES,
     "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES, "preview": PREVIEW_VALUES,
-    "evalscript": EVALSCRIPT_VALUES,
+    "evalscript": EVALSCRIPT_VALUES, "choice": CHOICE_VALUES,
 }  # fmt: skip
 KIND_OF = {
     "CRS": "crs", "SRS": "crs", "RESPONSE_CRS": "crs", "GRIDBASECRS": "crs",
@@ -114,7 +119,8 @@ KIND_OF = {
     "COUNT": "number", "STARTINDEX": "number", "MAXCC": "number", "RESX": "number",
     "RESY": "number", "SCALEFACTOR": "number", "FEATURE_COUNT": "number",
     "EXPRESSION": "expression", "FILTER": "filter", "PREVIEW": "preview",
-    "EVALSCRIPT": "evalscript",
+    "EVALSCRIPT": "evalscript", "BACKCOEFF": "choice", "NOISEREMOVAL": "choice",
+    "ORBITDIRECTION": "choice",
 }  # fmt: skip
 
 
@@ -152,16 +158,26 @@ WMS_MAP = dict(
     FORMAT="image/png", TRANSPARENT="TRUE", BGCOLOR="0xFFFFFF", EXCEPTIONS="XML", TIME=DAY,
     MAXCC="80", PRIORITY="mostRecent", EXPRESSION="(B08-B04)/(B08+B04)", PREVIEW="1",
 )  # fmt: skip
+# The vendor parameters of Sentinel-1 (validated on every layer, read by sentinel-1-grd's).
+SAR = dict(BACKCOEFF="GAMMA0_ELLIPSOID", NOISEREMOVAL="FALSE", ORBITDIRECTION="DESCENDING")
+WMS_SAR_MAP = dict(
+    WMS_MAP,
+    LAYERS="VV",
+    EXPRESSION="10*log10(VH)",
+    TIME="2025-06-01/2025-06-30",
+    BBOX="707000,5834000,707160,5834160",
+    **SAR,
+)
 WMTS_TILE = dict(
     SERVICE="WMTS", VERSION="1.0.0", REQUEST="GetTile", LAYER="NDVI", STYLE="default",
     FORMAT="image/png", TILEMATRIXSET="WebMercatorQuad", TILEMATRIX=TILE[0], TILECOL=TILE[1],
-    TILEROW=TILE[2], TIME=DAY, MAXCC="80", EXPRESSION="B08", PREVIEW="1",
+    TILEROW=TILE[2], TIME=DAY, MAXCC="80", EXPRESSION="B08", PREVIEW="1", **SAR,
 )  # fmt: skip
 WCS_201 = dict(
     SERVICE="WCS", VERSION="2.0.1", REQUEST="GetCoverage", COVERAGEID="sentinel-2-l2a__NDVI",
     SUBSET=["Long(6.0,6.002)", "Lat(52.6,52.602)"], SUBSETTINGCRS="EPSG:4326",
     OUTPUTCRS="EPSG:4326", FORMAT="image/tiff", INTERPOLATION="nearest", TIME=DAY,
-    SCALEFACTOR="1", RANGESUBSET="NDVI", MAXCC="80", EXPRESSION="B04", PREVIEW="1",
+    SCALEFACTOR="1", RANGESUBSET="NDVI", MAXCC="80", EXPRESSION="B04", PREVIEW="1", **SAR,
 )  # fmt: skip
 WFS_QUERY = dict(
     SERVICE="WFS", VERSION="2.0.0", REQUEST="GetFeature", TYPENAMES="cdse:sentinel-2-l2a",
@@ -175,6 +191,8 @@ FILTER = FES.format(
 
 OPERATIONS = [
     _op("WMS GetMap 1.3.0", "/wms", **WMS_MAP),
+    _op("WMS GetMap Sentinel-1", "/wms",
+        **{k: v for k, v in WMS_SAR_MAP.items() if k not in ("MAXCC", "PRIORITY", "PREVIEW")}),
     _op("WMS GetMap 1.1.1", "/wms",
         **{**{k: v for k, v in WMS_MAP.items() if k != "CRS"}, "VERSION": "1.1.1",
            "SRS": "EPSG:32631", "EXCEPTIONS": "application/vnd.ogc.se_xml"}),

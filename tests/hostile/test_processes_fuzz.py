@@ -31,6 +31,7 @@ VALID = {
 NAMES = sorted(
     {*VALID["statistics"], "geometry", "resolution", "percentiles", "histogram", "format"}
     | {"collection", "maxcc", "order", "style", "unknown"}
+    | {"orbit_direction", "back_coeff", "noise_removal"}
 )
 HOSTILE_TEXT = [
     "", " ", "NaN", "Infinity", "-1e309", "1e309", "<x>", "'; DROP TABLE x;--", "../../etc/passwd",
@@ -110,6 +111,9 @@ TYPED = {
     "order": st.sampled_from(["mostRecent", "leastRecent", "leastCC", "mostrecent"]),
     "resampling": st.sampled_from(["nearest", "bilinear", "cubic", "average", "lanczos"]),
     "cloud_mask": st.booleans(),
+    "orbit_direction": st.sampled_from(["ASCENDING", "DESCENDING", "ascending", "UP", ""]),
+    "back_coeff": st.sampled_from(["SIGMA0_ELLIPSOID", "BETA0", "GAMMA0_TERRAIN", "sigma0"]),
+    "noise_removal": st.booleans(),
 }
 
 

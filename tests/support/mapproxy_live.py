@@ -55,10 +55,11 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """A runtime built from ``settings`` served by a started ``LiveServer``, closed after."""
+def live_server(settings: Settings, doors: tuple[str, ...] = DOORS) -> Iterator[LiveServer]:
+    """A runtime built from ``settings`` served by a started ``LiveServer`` (with ``doors``),
+    closed after."""
     runtime = build_runtime(settings)
-    server = LiveServer(runtime).start()
+    server = LiveServer(runtime, doors).start()
     try:
         yield server
     finally:

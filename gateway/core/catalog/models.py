@@ -95,6 +95,7 @@ class Scene:
     geometry: dict[str, Any]
     assets: tuple[Asset, ...]
     processing_version: str | None = None
+    orbit_state: str | None = None  # sat:orbit_state: ascending, descending
     item: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def band_assets(self, band: str) -> list[Asset]:
@@ -149,6 +150,7 @@ def scene_from_item(item: dict[str, Any]) -> Scene:
         geometry=item.get("geometry") or {},
         assets=assets,
         processing_version=props.get("processing:version"),
+        orbit_state=props.get("sat:orbit_state"),
         item=item,
     )
 
@@ -164,6 +166,7 @@ class SearchQuery:
     order: Order = "mostRecent"
     limit: int = 100
     bands: tuple[str, ...] = ()  # the bands to be read: a backend may leave out other assets
+    orbit_state: str | None = None  # sat:orbit_state wanted (ascending, descending), or any
 
 
 def order_scenes(scenes: list[Scene], order: Order) -> list[Scene]:

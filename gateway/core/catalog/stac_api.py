@@ -43,19 +43,22 @@ _SORTBY = {
 
 def cql2_filter(query: SearchQuery) -> dict[str, Any] | None:
     """The CQL2-JSON filter for the parts of a query that are not bbox/datetime."""
-    if query.max_cloud_cover is None:
-        return None
-    return {
-        "op": "<=",
-        "args": [{"property": "eo:cloud_cover"}, float(query.max_cloud_cover)],
-    }
+    parts: list[dict[str, Any]] = []
+    if query.max_cloud_cover is not None:
+        cloud = [{"property": "eo:cloud_cover"}, float(query.max_cloud_cover)]
+        parts.append({"op": "<=", "args": cloud})
+    if query.orbit_state is not None:
+        parts.append({"op": "=", "args": [{"property": "sat:orbit_state"}, query.orbit_state]})
+    if len(parts) > 1:
+        return {"op": "and", "args": parts}
+    return parts[0] if parts else None
 
 
 # What a scene is made of besides its assets (``models.scene_from_item``).
 SCENE_FIELDS = (
     "id", "collection", "bbox", "geometry", "properties.datetime",
     "properties.start_datetime", "properties.eo:cloud_cover", "properties.gsd",
-    "properties.proj:code", "properties.processing:version",
+    "properties.proj:code", "properties.processing:version", "properties.sat:orbit_state",
 )  # fmt: skip
 
 

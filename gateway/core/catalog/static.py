@@ -63,6 +63,7 @@ class StaticCatalog:
                 or scene.cloud_cover is None
                 or scene.cloud_cover <= query.max_cloud_cover
             )
+            and (query.orbit_state is None or scene.orbit_state == query.orbit_state)
             and footprint.intersects(area)
         ]
         return order_scenes(found, query.order)[: query.limit]

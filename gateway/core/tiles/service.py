@@ -31,6 +31,7 @@ from gateway.core.render import (
     parse_format,
 )
 from gateway.core.request import RenderRequest, build_request, time_warning
+from gateway.core.sar import SarTexts, parse_sar_options
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.tiles.flights import Flights
 from gateway.core.tiles.grids import TileAddress, TileGrid, TileGrids
@@ -67,6 +68,7 @@ class TileParams:
     style: str | None = None
     resampling: str | None = None
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
+    sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class TileService:
             resampling=params.resampling,
             times=self.times,
             preview=params.preview,
+            sar=parse_sar_options(*params.sar),
         )
         self.engine.check(request)  # a tile is a picture: its style must show the expression
         return request

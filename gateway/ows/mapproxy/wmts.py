@@ -34,6 +34,7 @@ def tile_params(params: Mapping[str, str]) -> TileParams:
         expression=render.expression,
         style=render.style,
         preview=render.preview,
+        sar=render.sar,
     )
 
 

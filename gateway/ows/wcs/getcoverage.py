@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gateway.core.engine import Rendered
 from gateway.core.render import MEDIA_TYPES, encode_geotiff
 from gateway.core.request import RenderRequest, build_request
+from gateway.core.sar import SarTexts, parse_sar_options
 from gateway.errors import InvalidParameterValue, LimitExceeded
 from gateway.ows.wcs.coverages import Coverage, Field
 from gateway.ows.wcs.netcdf import MEDIA_TYPE as NETCDF
@@ -36,6 +37,7 @@ class CoverageRequest:
     expression: str | None = None
     resampling: str | None = None
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
+    sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
 
 
 def _style(request: CoverageRequest, outputs: int) -> str | None:
@@ -81,6 +83,7 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         resampling=request.resampling,
         times=runtime.times,
         preview=request.preview,
+        sar=parse_sar_options(*request.sar),
     )
     runtime.engine.check(render_request)
     return render_request

@@ -17,6 +17,7 @@ from gateway.core.crs import Bounds
 from gateway.core.dates import day_range, parse_time
 from gateway.core.grid import WGS84, reproject_bounds
 from gateway.core.request import MAX_PIXELS_PER_AXIS
+from gateway.core.sar import sar_texts
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -287,5 +288,6 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         priority=kvp.text("PRIORITY"),
         expression=kvp.text("EXPRESSION"),
         preview=kvp.text("PREVIEW"),
+        sar=sar_texts(kvp.text),
         resampling=_interpolation(kvp.text("INTERPOLATION")),
     )

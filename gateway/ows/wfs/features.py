@@ -63,6 +63,7 @@ def scene_feature(scene: Scene) -> Feature:
             "grid_code": props.get("grid:code"),
             "platform": props.get("platform"),
             "relative_orbit": int(orbit) if orbit is not None else None,
+            "orbit_state": scene.orbit_state,
             "processing_version": scene.processing_version,
             "assets": json.dumps({a.key: a.href for a in scene.assets}, sort_keys=True),
         },

@@ -39,6 +39,7 @@ QUERYABLES: tuple[Queryable, ...] = (
     Queryable("grid:code", "grid_code", "string", "grid:code (MGRS tile)"),
     Queryable("platform", "platform", "string", "satellite"),
     Queryable("sat:relative_orbit", "relative_orbit", "integer", "sat:relative_orbit"),
+    Queryable("sat:orbit_state", "orbit_state", "string", "sat:orbit_state (Sentinel-1)"),
     Queryable(
         "processing:version", "processing_version", "string", "processing:version (baseline)"
     ),
