@@ -6,13 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gateway.sample.cdse import (
-    AUTH_SCHEMES,
-    L2A_EXTENSIONS,
-    MOSAIC_EXTENSIONS,
-    STAC_VERSION,
-    STORAGE_SCHEMES,
-)
+from gateway.sample.cdse import AUTH_SCHEMES, STAC_VERSION, STORAGE_SCHEMES
+from gateway.sample.dem import GLO30_COLLECTION, GLO90_COLLECTION
 from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION
 
 CATALOG_ID = "cdse-gateway-sample"
@@ -32,6 +27,20 @@ _DESCRIPTIONS = {
         "valid observations) as Cloud Optimized GeoTIFFs, laid out like the Copernicus Data "
         "Space Ecosystem archive. Synthetic pixels over real MGRS tiles 31UFU and 32ULD.",
         ["Copernicus", "Sentinel", "Sentinel-2", "Mosaic", "Cloud-free", "Sample"],
+    ),
+    GLO30_COLLECTION: (
+        "Copernicus DEM GLO-30 (DGED, COG)",
+        "Sample Copernicus DEM GLO-30 DGED tiles (1 arc second, float32 surface heights in "
+        "metres, 1° x 1° Cloud Optimized GeoTIFFs in EPSG:4326) laid out like the Copernicus "
+        "Data Space Ecosystem archive. Synthetic rolling hills over the sample area.",
+        ["Copernicus", "DEM", "DSM", "Elevation", "GLO-30", "Sample"],
+    ),
+    GLO90_COLLECTION: (
+        "Copernicus DEM GLO-90 (DGED, COG)",
+        "Sample Copernicus DEM GLO-90 DGED tiles (3 arc seconds, float32 surface heights in "
+        "metres, 1° x 1° Cloud Optimized GeoTIFFs in EPSG:4326) laid out like the Copernicus "
+        "Data Space Ecosystem archive: the same synthetic relief as GLO-30.",
+        ["Copernicus", "DEM", "DSM", "Elevation", "GLO-90", "Sample"],
     ),
 }
 
@@ -98,11 +107,10 @@ def collection(collection_id: str, items: list[dict]) -> dict:
         {"rel": "item", "href": f"./items/{i['id']}.json", "type": "application/geo+json"}
         for i in items
     ]
-    extensions = L2A_EXTENSIONS if collection_id == L2A_COLLECTION else MOSAIC_EXTENSIONS
     return {
         "type": "Collection",
         "stac_version": STAC_VERSION,
-        "stac_extensions": list(extensions),
+        "stac_extensions": list(items[0]["stac_extensions"]),
         "id": collection_id,
         "title": title,
         "description": description,

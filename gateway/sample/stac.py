@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
+from typing import Protocol
 
 from gateway.sample import safe_metadata, scl
 from gateway.sample.bands import (
@@ -43,6 +44,19 @@ from gateway.sample.layout import (
 from gateway.sample.results import FileFacts, ItemResult
 
 
+class ItemPlace(Protocol):
+    """Where an item's files lie: what the shared field builders read of a plan."""
+
+    @property
+    def collection(self) -> str: ...
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def directory(self) -> str: ...
+    @property
+    def product_name(self) -> str: ...
+
+
 def timestamp(when: datetime) -> str:
     """CDSE's item time format: microseconds and Z."""
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -62,7 +76,7 @@ def _proj(plan: ScenePlan, res: int, with_code: bool = True, transform: bool = T
     return out
 
 
-def _odata_nodes(plan: ScenePlan, rel: str) -> str:
+def _odata_nodes(plan: ItemPlace, rel: str) -> str:
     """The CDSE zipper URL of one file of a product."""
     parent = plan.directory.rsplit("/", 1)[0]
     parts = PurePosixPath(rel[len(parent) + 1 :]).parts
@@ -70,7 +84,7 @@ def _odata_nodes(plan: ScenePlan, rel: str) -> str:
     return f"{ZIPPER}/Products({product_uuid(plan.item_id)})/{nodes}/$value"
 
 
-def _file_fields(plan: ScenePlan, facts: FileFacts, checksum: str | None) -> dict:
+def _file_fields(plan: ItemPlace, facts: FileFacts, checksum: str | None) -> dict:
     """file:*, href and alternate fields of an S3-hosted asset, in CDSE's order."""
     parent = plan.directory.rsplit("/", 1)[0]
     out: dict[str, object] = {}
@@ -101,7 +115,7 @@ def _md5(facts: FileFacts) -> str:
     return "d50110" + facts.md5
 
 
-def _links(plan: ScenePlan) -> list[dict]:
+def _links(plan: ItemPlace) -> list[dict]:
     product = f"{plan.product_name}.zip"
     return [
         {
@@ -133,7 +147,7 @@ def _bbox(geometry: dict) -> list[float]:
 
 
 def _feature(
-    plan: ScenePlan, result: ItemResult, properties: dict, assets: dict, extensions: Sequence[str]
+    plan: ItemPlace, result: ItemResult, properties: dict, assets: dict, extensions: Sequence[str]
 ) -> dict:
     """The item itself, keys in the order CDSE serves them."""
     return {
@@ -230,7 +244,7 @@ def _aux_asset(plan: ScenePlan, layer: str, res: int, facts: FileFacts, counts: 
     }
 
 
-def _product_asset(plan: ScenePlan) -> dict:
+def _product_asset(plan: ItemPlace) -> dict:
     return {
         "type": "application/zip",
         "title": "Zipped product",

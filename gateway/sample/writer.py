@@ -17,6 +17,8 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from pathlib import Path
 
 from gateway.sample.catalog import write_catalog
+from gateway.sample.dem import plan_dem, write_dem
+from gateway.sample.dem_stac import dem_item
 from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION, ScenePlan, plan_sample
 from gateway.sample.mosaics import write_mosaic
 from gateway.sample.results import ItemResult
@@ -132,6 +134,9 @@ def write_sample_archive(
         for plan in plans:
             build = l2a_item if plan.collection == L2A_COLLECTION else mosaic_item
             items[plan.collection].append(build(plan, results[plan.item_id]))
+        for dem in plan_dem(profile):
+            result = write_dem(dem, staging / "eodata", staging / "scratch" / dem.item_id)
+            items.setdefault(dem.collection, []).append(dem_item(dem, result))
         write_catalog(staging / "stac", items)
         marker = {
             "profile": profile,
