@@ -61,6 +61,8 @@ class CollectionConfig(_Strict):
     cloud_mask: CloudMask | None = None
     # Bands read with nearest neighbour whatever the request says (classes, counts).
     categorical_bands: tuple[str, ...] = ()
+    # UCUM units of bands that are not reflectance (the DEM's heights: m).
+    band_units: dict[str, str] = Field(default_factory=dict)
     default_order: Order = "mostRecent"
     # No TIME means this many days up to the latest acquisition (gateway.core.dates).
     default_time_days: int = Field(default=31, ge=1)
@@ -101,7 +103,8 @@ class Preview(_Strict):
 
 class LayerConfig(_Strict):
     """A named map: a collection, an expression and a style (and, zoomed out, perhaps
-    another collection: ``overview``)."""
+    another collection: ``overview``); ``terrain``: the expression's heights become a slope
+    or hillshade (``gateway.core.terrain``)."""
 
     name: str
     title: str
@@ -112,6 +115,10 @@ class LayerConfig(_Strict):
     abstract: str = ""
     resampling: Resampling = "bilinear"
     overview: OverviewSource | None = None
+    # A neighbourhood operation on the (single) output: gateway.core.terrain.
+    terrain: Literal["hillshade", "slope"] | None = None
+    # UCUM unit of a single output ("1": reflectance, indices; "m", "deg").
+    unit: str = "1"
 
 
 class GatewayConfig(_Strict):
@@ -135,6 +142,8 @@ class GatewayConfig(_Strict):
                 raise ValueError(f"layer {layer.name}: unknown style {layer.style}")
             if layer.overview is not None:
                 self._check_overview(layer, layer.overview)
+            if layer.terrain is not None and ";" in layer.expression:
+                raise ValueError(f"layer {layer.name}: terrain needs one output (the heights)")
             if layer.name in names:
                 raise ValueError(f"layer {layer.name} is defined twice")
             names.add(layer.name)

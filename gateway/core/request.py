@@ -15,6 +15,7 @@ from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
 from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
+from gateway.core.terrain import Terrain
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
@@ -107,24 +108,30 @@ class RenderRequest:
     # A script computing the map in place of ``expression`` and ``style`` (an evalscript);
     # its digest is in the cache key.
     script: PixelScript | None = field(default=None, compare=False)
+    # The layer's terrain operation on the expression's heights (gateway.core.terrain).
+    terrain: Terrain | None = None
 
     def cache_parts(self) -> dict[str, object]:
         """Every field that changes the output bytes, for the cache key."""
-        return {
-            "collection": self.collection,
-            "expression": self.expression,
-            "style": self.style,
-            "format": self.format,
-            "time": self.time.to_stac(),
-            "maxcc": self.max_cloud_cover,
-            "order": self.order,
-            "cloud_mask": self.cloud_mask,
-            "resampling": self.resampling,
-            "preview": self.preview,
-            "crs": self.grid.crs.to_string(),
-            "bounds": [round(v, 9) for v in self.grid.bounds],
-            "size": [self.grid.width, self.grid.height],
-        } | ({"script": self.script.digest} if self.script is not None else {})
+        return (
+            {
+                "collection": self.collection,
+                "expression": self.expression,
+                "style": self.style,
+                "format": self.format,
+                "time": self.time.to_stac(),
+                "maxcc": self.max_cloud_cover,
+                "order": self.order,
+                "cloud_mask": self.cloud_mask,
+                "resampling": self.resampling,
+                "preview": self.preview,
+                "crs": self.grid.crs.to_string(),
+                "bounds": [round(v, 9) for v in self.grid.bounds],
+                "size": [self.grid.width, self.grid.height],
+            }
+            | ({"script": self.script.digest} if self.script is not None else {})
+            | ({"terrain": self.terrain} if self.terrain is not None else {})
+        )
 
 
 def build_request(
@@ -195,6 +202,7 @@ def build_request(
         resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
         preview=source.preview,
+        terrain=layer_conf.terrain if layer_conf is not None and own else None,
     )
 
 
