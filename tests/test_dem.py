@@ -337,3 +337,46 @@ def test_ogcapi_tile_and_coverage(server):
     assert data.shape == (1, grid.height, grid.width)
     assert np.array_equal(data[0], coverage(server, "SLOPE", grid))
     assert crs.to_epsg() == 4326
+
+
+# --- OGC API Processes --------------------------------------------------------------------------
+
+
+def _execute(server: str, process: str, inputs: dict) -> httpx.Response:
+    answer = httpx.post(
+        f"{server}/ogcapi/processes/{process}/execution", json={"inputs": inputs}, timeout=300
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    return answer
+
+
+def test_band_math_on_the_dem_band_is_float32_metres(server):
+    """band-math on DEM in EPSG:32631: a float32 GeoTIFF of the ELEVATION coverage's values."""
+    grid = GRIDS["32631"]
+    inputs = {
+        "expression": "DEM - 10", "collection": GLO30, "bbox": list(grid.bounds),
+        "crs": "EPSG:32631", "resolution": 30, "format": "cog",
+    }  # fmt: skip
+    data, crs, transform, _ = geotiff(_execute(server, "band-math", inputs).content)
+    assert crs.to_epsg() == 32631 and data.dtype == np.float32
+    assert data.shape == (1, grid.height, grid.width)
+    assert transform.almost_equals(grid.transform)
+    expected = coverage(server, "ELEVATION", grid) - np.float32(10)
+    assert np.abs(data[0] - expected).max() < 1e-4
+
+
+def test_statistics_of_slope_match_the_coverage(server):
+    """statistics of SLOPE (a terrain layer) over a UTM box: numpy on the SLOPE coverage."""
+    grid = GRIDS["32631"]
+    inputs = {
+        "expression": "SLOPE", "bbox": list(grid.bounds), "crs": "EPSG:32631",
+        "resolution": 30, "percentiles": [50],
+    }  # fmt: skip
+    rows = [r for r in _execute(server, "statistics", inputs).json()["data"] if r["validCount"]]
+    assert len(rows) == 1
+    stats = rows[0]["outputs"]["SLOPE"]["stats"]
+    expected = coverage(server, "SLOPE", grid).astype(np.float64)
+    assert rows[0]["validCount"] == expected.size
+    for key, value in (("min", expected.min()), ("max", expected.max()), ("mean", expected.mean())):
+        assert stats[key] == pytest.approx(value, abs=1e-4), key
+    assert stats["percentiles"]["50"] == pytest.approx(np.median(expected), abs=1e-3)

@@ -254,7 +254,7 @@ class Engine:
             data=data[None],
             valid=valid,
             grid=request.grid,
-            band_names=(str(request.layer),),
+            band_names=(request.layer or kind,),
             source=heights.source[inside] if heights.source is not None else None,
             scenes=heights.scenes,
         )

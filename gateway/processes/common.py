@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.access.visible import may_use_collection, may_use_layer
 from gateway.config import GatewayConfig
 from gateway.core.grid import Grid
 from gateway.core.request import RenderRequest, build_request
+from gateway.core.terrain import Terrain
 from gateway.errors import Forbidden, InvalidParameterValue, NotFound
 from gateway.runtime import Runtime
 
@@ -26,6 +27,8 @@ class Source:
     order: str | None
     resampling: str | None
     cloud_mask: bool
+    # An index layer's terrain (SLOPE, HILLSHADE): computed from the expression's heights.
+    terrain: Terrain | None = None
 
 
 def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
@@ -64,6 +67,7 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
         order=inputs.get("order"),
         resampling=inputs.get("resampling"),
         cloud_mask=cloud_mask,
+        terrain=layer.terrain if layer else None,
     )
 
 
@@ -78,7 +82,7 @@ def source_request(
 ) -> RenderRequest:
     """The engine request for ``source`` on ``grid`` (``extra`` appends outputs, e.g. SCL)."""
     expression = source.expression + (f";{extra}" if extra else "")
-    return build_request(
+    request = build_request(
         runtime.config,
         bbox=grid.bounds,
         crs=grid.crs.to_string(),
@@ -95,6 +99,9 @@ def source_request(
         resampling=source.resampling,
         times=runtime.times,
     )
+    if source.terrain is not None and not extra:
+        return replace(request, terrain=source.terrain)
+    return request
 
 
 def units_of(runtime: Runtime, requests: Iterable[RenderRequest]) -> float:
