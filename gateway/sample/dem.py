@@ -7,7 +7,7 @@ rows) and ``copernicus-dem-90m/Copernicus_DSM_COG_30_...`` for GLO-90 (3" rows).
 wider away from the equator (1.5 x the row spacing between 50° and 60°), and the grid is
 shifted half a pixel north-west of the whole degree, as in the real files.
 
-The relief is one smooth function of (lon, lat) (hills up to ~150 m on a low plain), so GLO-30
+The relief is one smooth function of (lon, lat) (hills up to ~260 m on a low plain), so GLO-30
 and GLO-90 show the same ground and neighbouring cells meet without a seam.
 """
 
