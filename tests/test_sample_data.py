@@ -178,6 +178,7 @@ def test_marker_written_last_and_counts(archive: Path):
         "collections": {
             L2A: 8,
             MOSAIC: 2,
+            "sentinel-1-global-mosaics": 2,
             DEMS[0]: 2,
             DEMS[1]: 2,
         },
@@ -464,8 +465,9 @@ def test_static_catalog_links_resolve(archive: Path, items):
     stac = archive / "stac"
     catalog = json.loads((stac / "catalog.json").read_text())
     children = [lk["href"] for lk in catalog["links"] if lk["rel"] == "child"]
-    assert len(children) == 4  # L2A, the mosaics, the two DEMs (tests/test_sample_dem.py)
-    items = {**items, **{cid: ndjson_items(archive, cid) for cid in DEMS}}
+    assert len(children) == 5  # and S1 mosaics, two DEMs: tests/test_s1_mosaics.py, _dem.py
+    more = ("sentinel-1-global-mosaics", *DEMS)
+    items = {**items, **{cid: ndjson_items(archive, cid) for cid in more}}
     for href in children:
         coll_path = (stac / href).resolve()
         coll = json.loads(coll_path.read_text())

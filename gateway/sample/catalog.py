@@ -9,6 +9,7 @@ from pathlib import Path
 from gateway.sample.cdse import AUTH_SCHEMES, STAC_VERSION, STORAGE_SCHEMES
 from gateway.sample.dem import GLO30_COLLECTION, GLO90_COLLECTION
 from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION
+from gateway.sample.s1mosaic import S1_MOSAIC_COLLECTION
 
 CATALOG_ID = "cdse-gateway-sample"
 
@@ -27,6 +28,13 @@ _DESCRIPTIONS = {
         "valid observations) as Cloud Optimized GeoTIFFs, laid out like the Copernicus Data "
         "Space Ecosystem archive. Synthetic pixels over real MGRS tiles 31UFU and 32ULD.",
         ["Copernicus", "Sentinel", "Sentinel-2", "Mosaic", "Cloud-free", "Sample"],
+    ),
+    S1_MOSAIC_COLLECTION: (
+        "Sentinel-1 Global Mosaics",
+        "Sample monthly Sentinel-1 IW mosaics (VV and VH terrain-flattened gamma0 backscatter, "
+        "20 m) as Cloud Optimized GeoTIFFs, laid out like the Copernicus Data Space Ecosystem "
+        "archive. Synthetic backscatter over real MGRS tiles 31UFU and 32ULD.",
+        ["Copernicus", "Sentinel", "Sentinel-1", "SAR", "Mosaic", "Sample"],
     ),
     GLO30_COLLECTION: (
         "Copernicus DEM GLO-30 (DGED, COG)",
