@@ -63,6 +63,9 @@ class CollectionConfig(_Strict):
     categorical_bands: tuple[str, ...] = ()
     # UCUM units of bands that are not reflectance (the DEM's heights: m).
     band_units: dict[str, str] = Field(default_factory=dict)
+    # One state of the ground (the DEM): a request's TIME is not read, every request reads the
+    # default period (the items' own dates).
+    timeless: bool = False
     default_order: Order = "mostRecent"
     # No TIME means this many days up to the latest acquisition (gateway.core.dates).
     default_time_days: int = Field(default=31, ge=1)

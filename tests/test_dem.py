@@ -372,11 +372,66 @@ def test_statistics_of_slope_match_the_coverage(server):
         "expression": "SLOPE", "bbox": list(grid.bounds), "crs": "EPSG:32631",
         "resolution": 30, "percentiles": [50],
     }  # fmt: skip
-    rows = [r for r in _execute(server, "statistics", inputs).json()["data"] if r["validCount"]]
-    assert len(rows) == 1
-    stats = rows[0]["outputs"]["SLOPE"]["stats"]
+    rows = _execute(server, "statistics", inputs).json()["data"]
+    assert rows  # the default period's months: each reads the same (timeless) heights
     expected = coverage(server, "SLOPE", grid).astype(np.float64)
-    assert rows[0]["validCount"] == expected.size
-    for key, value in (("min", expected.min()), ("max", expected.max()), ("mean", expected.mean())):
-        assert stats[key] == pytest.approx(value, abs=1e-4), key
-    assert stats["percentiles"]["50"] == pytest.approx(np.median(expected), abs=1e-3)
+    for row in rows:
+        stats = row["outputs"]["SLOPE"]["stats"]
+        assert row["validCount"] == expected.size
+        for key, value in (
+            ("min", expected.min()),
+            ("max", expected.max()),
+            ("mean", expected.mean()),
+        ):
+            assert stats[key] == pytest.approx(value, abs=1e-4), key
+        assert stats["percentiles"]["50"] == pytest.approx(np.median(expected), abs=1e-3)
+
+
+# --- TIME and GDAL's WCS driver ------------------------------------------------------------------
+
+
+def test_time_is_not_read_for_the_dem(server, runtime):
+    """The DEM is timeless: a TIME of the Sentinel-2 days (or any) reads the same heights."""
+    grid = GRIDS["4326"]
+    pictures = []
+    for time in (None, "2025-06-13", "2019-01-01/2019-02-01"):
+        answer = get(
+            f"{server}/wms", SERVICE="WMS", VERSION="1.3.0", REQUEST="GetMap", LAYERS="HILLSHADE",
+            STYLES="", CRS="EPSG:4326", BBOX="52.59,5.96,52.65,6.12", WIDTH="400", HEIGHT="150",
+            FORMAT="image/png", **({"TIME": time} if time else {}),
+        )  # fmt: skip
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        pictures.append(_picture(answer.content))
+    assert (pictures[0][..., 3] == 255).all()
+    assert all(np.array_equal(p, pictures[0]) for p in pictures)
+    request = build_request(
+        runtime.config, bbox=grid.bounds, crs="EPSG:4326", width=40, height=24, layer="SLOPE",
+        time="2025-06-13", times=runtime.times, format="tiff",
+    )  # fmt: skip
+    assert runtime.engine.compute(request).valid.all()
+
+
+def test_gdal_wcs_driver_reads_slope_in_blocks_like_one_getcoverage(server, tmp_path: Path):
+    """GDAL's WCS 2.0.1 driver reads SLOPE in 200 x 150 blocks (one GetCoverage each): the
+    values of one GetCoverage of the whole area."""
+    coverage_id = f"{GLO30}__SLOPE"
+    source = f"WCS:{server}/wcs?version=2.0.1&coverage={coverage_id}"
+    options = {"CACHE": str(tmp_path), "BlockXSize": "200", "BlockYSize": "150"}
+    with rasterio.open(source, **options) as ds:
+        assert ds.crs.to_epsg() == 4326 and ds.dtypes[0] == "float32"
+        col, row = ds.index(5.97, 52.64)[::-1]
+        col, row = col // 200 * 200, row // 150 * 150
+        area = Window(col, row, 3 * 200, 2 * 150)
+        blocks = np.stack(
+            [
+                np.concatenate(
+                    [ds.read(1, window=Window(c, r, 200, 150)) for c in range(col, col + 600, 200)],
+                    axis=1,
+                )
+                for r in range(row, row + 300, 150)
+            ]
+        ).reshape(300, 600)
+        bounds = ds.window_bounds(area)
+    whole = coverage(server, "SLOPE", Grid(CRS.from_epsg(4326), bounds, 600, 300))
+    assert np.isfinite(whole).all() and whole.max() > 2
+    assert np.abs(blocks - whole).max() <= TOLERANCE

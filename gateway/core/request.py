@@ -173,7 +173,8 @@ def build_request(
         raise InvalidParameterValue(
             f"unknown style {style_name[:40]!r}", locator="style", code="StyleNotDefined"
         )
-    choice = _time_choice(config, collection_id, time, times)
+    asked_time = None if collection_conf.timeless else time
+    choice = _time_choice(config, collection_id, asked_time, times)
     grid = Grid.of_client(parse_crs(crs), bbox, width, height)
     mode = parse_preview(preview, config.preview.default)
     asked = Source(
