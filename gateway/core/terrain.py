@@ -2,9 +2,10 @@
 
 They need each pixel's eight neighbours, so the engine reads the heights on the output grid
 grown by one pixel on every side (``padded``: the same pixel lattice, so a pixel's neighbours
-are the same whichever window asks) and keeps the inside. Distances are ground metres: the
-geodesic length of one column and one row step at each pixel's centre, so slopes are right in
-EPSG:4326 (degrees) and EPSG:3857 (whose metres stretch with latitude) as in a UTM grid.
+are the same whichever window asks) and keeps the inside. Distances are ground metres, from
+the neighbours' lon/lat and the WGS84 ellipsoid's radii of curvature at each pixel, so slopes
+are right in EPSG:4326 (degrees) and EPSG:3857 (whose metres stretch with latitude) as in a
+UTM grid.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pyproj import Geod
 
 from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.preview import WEB_MERCATOR
 
 Terrain = Literal["hillshade", "slope"]
-TERRAINS: tuple[Terrain, ...] = ("hillshade", "slope")
 SUN_AZIMUTH = 315.0  # degrees clockwise from north: light from the north-west
 SUN_ALTITUDE = 45.0  # degrees above the horizon
-_GEOD = Geod(ellps="WGS84")
+_A, _E2 = 6378137.0, 0.00669437999014  # WGS84: semi-major axis, first eccentricity squared
 
 
 def padded(grid: Grid) -> Grid:
@@ -30,19 +30,32 @@ def padded(grid: Grid) -> Grid:
 
 def ground_steps(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Ground metres of one column step (east) and one row step (south) at the centre of every
-    pixel of ``grid`` (float64 arrays, shape (height, width))."""
+    pixel inside ``grid`` (a ``padded`` grid; float64 arrays of the inside's shape, or of one
+    column where they depend on the row alone): half the
+    distance between the pixel's two neighbours along its row and along its column, from their
+    lon/lat and the ellipsoid's radii of curvature at the pixel."""
     minx, _, _, maxy = grid.bounds
     rx, ry = grid.resolution
-    xs = minx + (np.arange(grid.width) + 0.5) * rx
+    if grid.crs.is_geographic or grid.crs == WEB_MERCATOR:
+        # Ground distances there depend on the row alone: one column (at x = 0), broadcast.
+        xs = (np.arange(3) - 1.0) * rx
+    else:
+        xs = minx + (np.arange(grid.width) + 0.5) * rx
     ys = maxy - (np.arange(grid.height) + 0.5) * ry
-    x, y = np.meshgrid(xs, ys)
-    to_lonlat = transformer(grid.crs, WGS84)
-    lon, lat = to_lonlat.transform(x, y)
-    lon_e, lat_e = to_lonlat.transform(x + rx, y)
-    lon_s, lat_s = to_lonlat.transform(x, y - ry)
-    _, _, east = _GEOD.inv(lon, lat, lon_e, lat_e)
-    _, _, south = _GEOD.inv(lon, lat, lon_s, lat_s)
-    return np.asarray(east), np.asarray(south)
+    lon, lat = transformer(grid.crs, WGS84).transform(*np.meshgrid(xs, ys))
+    lam, phi = np.radians(lon), np.radians(lat)
+    centre = phi[1:-1, 1:-1]
+    w = 1.0 - _E2 * np.sin(centre) ** 2
+    across = _A / np.sqrt(w) * np.cos(centre)  # prime vertical radius x cos(lat)
+    along = _A * (1.0 - _E2) / w**1.5  # meridian radius
+
+    def half_distance(d_lam: np.ndarray, d_phi: np.ndarray) -> np.ndarray:
+        d_lam = (d_lam + np.pi) % (2 * np.pi) - np.pi  # across the antimeridian
+        return np.hypot(across * d_lam, along * d_phi) / 2
+
+    east = half_distance(lam[1:-1, 2:] - lam[1:-1, :-2], phi[1:-1, 2:] - phi[1:-1, :-2])
+    south = half_distance(lam[2:, 1:-1] - lam[:-2, 1:-1], phi[2:, 1:-1] - phi[:-2, 1:-1])
+    return east, south
 
 
 def _gradients(z: np.ndarray, east: np.ndarray, south: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,21 +82,16 @@ def terrain(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``kind`` of the heights on ``grid`` (a ``padded`` grid): float32 values and validity of
     its inside. Slope in degrees; hillshade 1-255 as ``gdaldem hillshade`` (1 in full shadow)."""
-    east, south = ground_steps(padded_inside(grid))
     z = np.where(valid, heights, 0.0).astype(np.float64)
-    dzdx, dzdy = _gradients(z, east, south)
-    if kind == "slope":
-        out = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
-    else:
-        az, alt = np.radians(SUN_AZIMUTH), np.radians(SUN_ALTITUDE)
-        lit = (np.sin(alt) - np.cos(alt) * (dzdx * np.sin(az) + dzdy * np.cos(az))) / np.sqrt(
-            1.0 + dzdx**2 + dzdy**2
-        )
-        out = 1.0 + 254.0 * np.maximum(lit, 0.0)
-    ok = _inside_valid(valid)
+    # Past the poles or a projection's domain distances are 0 or not finite: no value there.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        east, south = ground_steps(grid)
+        dzdx, dzdy = _gradients(z, east, south)
+        if kind == "slope":
+            out = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+        else:
+            az, alt = np.radians(SUN_AZIMUTH), np.radians(SUN_ALTITUDE)
+            lit = np.sin(alt) - np.cos(alt) * (dzdx * np.sin(az) + dzdy * np.cos(az))
+            out = 1.0 + 254.0 * np.maximum(lit / np.sqrt(1.0 + dzdx**2 + dzdy**2), 0.0)
+    ok = _inside_valid(valid) & np.isfinite(out)
     return np.where(ok, out, np.nan).astype(np.float32), ok
-
-
-def padded_inside(grid: Grid) -> Grid:
-    """The grid inside a ``padded`` one (one pixel less on every side)."""
-    return grid.window(1, 1, grid.width - 2, grid.height - 2)
