@@ -53,18 +53,18 @@ def _band_fields(config: GatewayConfig, collection: str) -> tuple[Field, ...]:
         Field(
             band,
             band,
-            conf.band_units.get(band, "1"),
-            _band_description(band, conf.categorical_bands, conf.band_units),
+            conf.band_unit(band) or "1",
+            _band_description(band, conf.categorical_bands, conf.band_unit(band)),
             categorical=band in conf.categorical_bands,
         )
         for band in conf.bands
     )
 
 
-def _band_description(band: str, categorical: tuple[str, ...], units: dict[str, str]) -> str:
+def _band_description(band: str, categorical: tuple[str, ...], unit: str | None) -> str:
     if band in categorical:
         return f"{band} class"
-    return f"{band} ({units[band]})" if band in units else f"{band} reflectance"
+    return f"{band} ({unit})" if unit else f"{band} reflectance"
 
 
 def _layer_fields(layer: LayerConfig, categorical: tuple[str, ...]) -> tuple[Field, ...]:
