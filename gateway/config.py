@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.core.bandmath import parse_expression
 from gateway.core.styles import Style
+from gateway.core.terrain import Terrain
 from gateway.errors import InvalidParameterValue
 
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
@@ -61,12 +62,27 @@ class CollectionConfig(_Strict):
     cloud_mask: CloudMask | None = None
     # Bands read with nearest neighbour whatever the request says (classes, counts).
     categorical_bands: tuple[str, ...] = ()
+    # UCUM units of bands that are not reflectance (the DEM's heights: m), given as a mapping
+    # and kept as pairs (the configuration stays hashable).
+    band_units: tuple[tuple[str, str], ...] = ()
+    # One state of the ground (the DEM): a request's TIME is not read, every request reads the
+    # default period (the items' own dates).
+    timeless: bool = False
     default_order: Order = "mostRecent"
     # No TIME means this many days up to the latest acquisition (gateway.core.dates).
     default_time_days: int = Field(default=31, ge=1)
     # How pixels are read: optical bands (DN x scale + offset, warped from their CRS), or
     # Sentinel-1 GRD (calibrated from the annotation LUTs, geocoded through GCPs: core/sar).
     kind: Literal["optical", "sar-grd"] = "optical"
+
+    @field_validator("band_units", mode="before")
+    @classmethod
+    def _units_as_pairs(cls, value: object) -> object:
+        return tuple(value.items()) if isinstance(value, dict) else value
+
+    def band_unit(self, band: str) -> str | None:
+        """The UCUM unit of ``band`` when it is not reflectance."""
+        return dict(self.band_units).get(band)
 
 
 class OverviewSource(_Strict):
@@ -104,7 +120,8 @@ class Preview(_Strict):
 
 class LayerConfig(_Strict):
     """A named map: a collection, an expression and a style (and, zoomed out, perhaps
-    another collection: ``overview``)."""
+    another collection: ``overview``); ``terrain``: the expression's heights become a slope
+    or hillshade (``gateway.core.terrain``)."""
 
     name: str
     title: str
@@ -115,6 +132,10 @@ class LayerConfig(_Strict):
     abstract: str = ""
     resampling: Resampling = "bilinear"
     overview: OverviewSource | None = None
+    # A neighbourhood operation on the (single) output: gateway.core.terrain.
+    terrain: Terrain | None = None
+    # UCUM unit of a single output ("1": reflectance, indices; "m", "deg").
+    unit: str = "1"
 
 
 class GatewayConfig(_Strict):
@@ -138,6 +159,8 @@ class GatewayConfig(_Strict):
                 raise ValueError(f"layer {layer.name}: unknown style {layer.style}")
             if layer.overview is not None:
                 self._check_overview(layer, layer.overview)
+            if layer.terrain is not None and ";" in layer.expression:
+                raise ValueError(f"layer {layer.name}: terrain needs one output (the heights)")
             if layer.name in names:
                 raise ValueError(f"layer {layer.name} is defined twice")
             names.add(layer.name)

@@ -26,6 +26,7 @@ from gateway.sample import LANDMARKS, SAMPLE_MARKER, plan_sample, write_sample_a
 from tests.support.cdse_items import cdse_item
 
 L2A, MOSAIC, S1 = "sentinel-2-l2a", "sentinel-2-global-mosaics", "sentinel-1-grd"
+DEMS = ("cop-dem-glo-30-dged-cog", "cop-dem-glo-90-dged-cog")
 CLEAR_SCL = (4, 5, 6)
 CLOUD_SCL = (8, 9)
 SAME_VALUE_FIELDS = (
@@ -48,12 +49,14 @@ def archive(sample_archive: Path) -> Path:
     return sample_archive
 
 
+def ndjson_items(archive: Path, cid: str) -> list[dict]:
+    lines = (archive / "stac" / "collections" / cid / "items.ndjson").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
 @pytest.fixture(scope="module")
 def items(archive: Path) -> dict[str, list[dict]]:
-    out = {}
-    for cid in (L2A, MOSAIC, S1):
-        lines = (archive / "stac" / "collections" / cid / "items.ndjson").read_text().splitlines()
-        out[cid] = [json.loads(line) for line in lines]
+    out = {cid: ndjson_items(archive, cid) for cid in (L2A, MOSAIC, S1)}
     # The small profile: 2 MGRS tiles x 4 acquisitions, and one mosaic item per tile. Every
     # loop over the items below checks all of them, and there are that many; and three
     # Sentinel-1 GRD products (two ascending, one descending).
@@ -171,7 +174,7 @@ RUNTIME_DIRS = ("cog-cache", "outputs")
 
 def test_marker_written_last_and_counts(archive: Path):
     marker = json.loads((archive / SAMPLE_MARKER).read_text())
-    counts = {L2A: 8, MOSAIC: 2, S1: 3}
+    counts = {L2A: 8, MOSAIC: 2, S1: 3, "sentinel-1-global-mosaics": 2, DEMS[0]: 2, DEMS[1]: 2}
     assert marker == {"profile": "small", "version": 2, "collections": counts}
     marker_time = (archive / SAMPLE_MARKER).stat().st_mtime_ns
     # The gateway keeps its own folders in its data folder too (cog-cache, outputs): only the
@@ -457,7 +460,9 @@ def test_static_catalog_links_resolve(archive: Path, items):
     stac = archive / "stac"
     catalog = json.loads((stac / "catalog.json").read_text())
     children = [lk["href"] for lk in catalog["links"] if lk["rel"] == "child"]
-    assert len(children) == 3
+    assert len(children) == 6  # S1 mosaics and DEMs: tests/test_s1_mosaics.py, test_dem.py
+    more = ("sentinel-1-global-mosaics", *DEMS)
+    items = {**items, **{cid: ndjson_items(archive, cid) for cid in more}}
     for href in children:
         coll_path = (stac / href).resolve()
         coll = json.loads(coll_path.read_text())

@@ -27,11 +27,11 @@ from rasterio.windows import Window
 from gateway.core.grid import Grid
 from gateway.core.request import build_request
 from gateway.core.tiles.grids import TileAddress
-from gateway.core.tiles.service import TileParams, TileService
+from gateway.core.tiles.service import TileParams
 from gateway.runtime import build_runtime
 from tests.support.counting_proxy import CountingProxy
 from tests.support.ows_live import live_gateway
-from tests.support.pictures import rgba
+from tests.support.pictures import rgba, tile_alone_and_from_metatile
 from tests.support.wcs_checks import geotiff, get
 from tests.test_ogcapi_runtime import MAPPROXY, OGCAPI, _ogcapi_tile, _wmts_tile
 
@@ -161,24 +161,15 @@ def test_a_tile_alone_is_the_tile_cut_from_its_metatile(
     """Each in a fresh cache: the tile rendered alone, then its block rendered for it."""
     address = _address(scheme, z, lon, lat, layer)
     params = TileParams(time="2025-06-13" if layer == "NDVI" else "2025-04")
-    tiles = {}
-    for metatile in (1, None):
-        runtime = build_runtime(sample_settings)
-        try:
-            service = (
-                runtime.tiles
-                if metatile is None
-                else TileService(runtime.engine, runtime.times, metatile=metatile)
-            )
-            assert len(service._block(address)) == (1 if metatile else 16 if z >= 14 else 4)
-            tile = service.render(address, params)
-        finally:
-            runtime.close()
-        assert not tile.cached
-        tiles[metatile] = tile.content
-    picture = rgba(tiles[None])
+    runtime = build_runtime(sample_settings)
+    try:  # the tile service renders blocks of 4 x 4 tiles (2 x 2 below zoom 14)
+        assert len(runtime.tiles._block(address)) == (16 if z >= 14 else 4)
+    finally:
+        runtime.close()
+    alone, cut = tile_alone_and_from_metatile(sample_settings, address, params)
+    picture = rgba(cut)
     assert (picture[..., 3] == 255).mean() > 0.05  # the tile shows data
-    assert tiles[1] == tiles[None]
+    assert alone == cut
 
 
 @pytest.mark.parametrize(("scheme", "z", "lon", "lat", "layer"), TILES[:3:2])

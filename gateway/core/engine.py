@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,6 +29,7 @@ from gateway.core.render import (
 from gateway.core.request import RenderRequest
 from gateway.core.scripts import PixelScript, check_script, script_picture
 from gateway.core.stamps import Stamp, stamp_key
+from gateway.core.terrain import Terrain, padded, terrain
 from gateway.core.units import processing_units
 from gateway.errors import LimitExceeded
 
@@ -224,6 +225,8 @@ class Engine:
         values of the script's map output."""
         if request.script is not None:
             return self._compute_script(request, request.script)
+        if request.terrain is not None:
+            return self._compute_terrain(request, request.terrain)
         with RequestTicket():
             expression = self.expression(request)
             scenes = self._admitted(request, expression.bands)
@@ -242,6 +245,22 @@ class Engine:
             band_names=names,
             source=source.source,
             scenes=source.scenes,
+        )
+
+    def _compute_terrain(self, request: RenderRequest, kind: Terrain) -> Raster:
+        """The layer's slope or hillshade: its heights computed on the grid grown by one pixel
+        (the same lattice, so every window sees the same neighbours), then the inside."""
+        heights = self.compute(replace(request, grid=padded(request.grid), terrain=None))
+        with phase(BAND_MATH):
+            data, valid = terrain(kind, heights.data[0], heights.valid, heights.grid)
+        inside = (slice(1, -1), slice(1, -1))
+        return Raster(
+            data=data[None],
+            valid=valid,
+            grid=request.grid,
+            band_names=(request.layer or kind,),
+            source=heights.source[inside] if heights.source is not None else None,
+            scenes=heights.scenes,
         )
 
     def _compute_script(self, request: RenderRequest, script: PixelScript) -> Raster:

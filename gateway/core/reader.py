@@ -214,7 +214,8 @@ class SceneReader:
             for path in paths if remote else ():
                 if not self._datasets.is_open(path):
                     self._spend(lease, "opens", self._charge.open, 0)
-                self._spend(lease, "windows", *self._charge.window(self._datasets.get(path), grid))
+                with self._datasets.lease(path) as src:
+                    self._spend(lease, "windows", *self._charge.window(src, grid))
             read = self._grd.read(scene, bands, grid, resampling=resampling, options=sar)
         return SceneBands(*read) if read is not None else None
 

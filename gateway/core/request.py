@@ -16,6 +16,7 @@ from gateway.core.grid import Grid
 from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
 from gateway.core.sar.calibration import SarOptions
+from gateway.core.terrain import Terrain
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
@@ -111,6 +112,8 @@ class RenderRequest:
     # A script computing the map in place of ``expression`` and ``style`` (an evalscript);
     # its digest is in the cache key.
     script: PixelScript | None = field(default=None, compare=False)
+    # The layer's terrain operation on the expression's heights (gateway.core.terrain).
+    terrain: Terrain | None = None
 
     def cache_parts(self) -> dict[str, object]:
         """Every field that changes the output bytes, for the cache key."""
@@ -132,6 +135,7 @@ class RenderRequest:
             }
             | ({"script": self.script.digest} if self.script is not None else {})
             | (self.sar.cache_parts() if self.sar != SarOptions() else {})
+            | ({"terrain": self.terrain} if self.terrain is not None else {})
         )
 
 
@@ -176,7 +180,8 @@ def build_request(
         raise InvalidParameterValue(
             f"unknown style {style_name[:40]!r}", locator="style", code="StyleNotDefined"
         )
-    choice = _time_choice(config, collection_id, time, times)
+    asked_time = None if collection_conf.timeless else time
+    choice = _time_choice(config, collection_id, asked_time, times)
     grid = Grid.of_client(parse_crs(crs), bbox, width, height)
     mode = parse_preview(preview, config.preview.default)
     asked = Source(
@@ -206,6 +211,7 @@ def build_request(
         layer=layer_conf.name if layer_conf else None,
         preview=source.preview,
         sar=sar if sar is not None and _reads_sar(config, source.collection) else SarOptions(),
+        terrain=layer_conf.terrain if layer_conf is not None and own else None,
     )
 
 

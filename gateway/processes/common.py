@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.access.visible import may_use_collection, may_use_layer
@@ -11,6 +11,7 @@ from gateway.config import GatewayConfig
 from gateway.core.grid import Grid
 from gateway.core.request import RenderRequest, build_request
 from gateway.core.sar import SarOptions, parse_sar_options
+from gateway.core.terrain import Terrain
 from gateway.errors import Forbidden, InvalidParameterValue, NotFound
 from gateway.runtime import Runtime
 
@@ -29,6 +30,8 @@ class Source:
     cloud_mask: bool
     # Sentinel-1's orbit_direction, back_coeff and noise_removal
     sar: SarOptions = field(default_factory=SarOptions)
+    # An index layer's terrain (SLOPE, HILLSHADE): computed from the expression's heights.
+    terrain: Terrain | None = None
 
 
 def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
@@ -69,6 +72,7 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
         resampling=inputs.get("resampling"),
         cloud_mask=cloud_mask,
         sar=_sar_options(inputs),
+        terrain=layer.terrain if layer else None,
     )
 
 
@@ -97,7 +101,7 @@ def source_request(
 ) -> RenderRequest:
     """The engine request for ``source`` on ``grid`` (``extra`` appends outputs, e.g. SCL)."""
     expression = source.expression + (f";{extra}" if extra else "")
-    return build_request(
+    request = build_request(
         runtime.config,
         bbox=grid.bounds,
         crs=grid.crs.to_string(),
@@ -115,6 +119,9 @@ def source_request(
         times=runtime.times,
         sar=source.sar,
     )
+    if source.terrain is not None and not extra:
+        return replace(request, terrain=source.terrain)
+    return request
 
 
 def units_of(runtime: Runtime, requests: Iterable[RenderRequest]) -> float:

@@ -14,8 +14,12 @@ from gateway.sample.cdse import (
     STAC_VERSION,
     STORAGE_SCHEMES,
 )
+from gateway.sample.dem import GLO30_COLLECTION, GLO90_COLLECTION
+from gateway.sample.dem_stac import DEM_EXTENSIONS
 from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION
 from gateway.sample.s1_layout import S1_COLLECTION
+from gateway.sample.s1mosaic import S1_MOSAIC_COLLECTION
+from gateway.sample.s1mosaic_stac import S1_MOSAIC_EXTENSIONS
 
 CATALOG_ID = "cdse-gateway-sample"
 
@@ -43,11 +47,35 @@ _DESCRIPTIONS = {
         "MGRS tiles 31UFU and 32ULD, ascending and descending passes.",
         ["Copernicus", "Sentinel", "Sentinel-1", "SAR", "GRD", "Sample"],
     ),
+    S1_MOSAIC_COLLECTION: (
+        "Sentinel-1 Global Mosaics",
+        "Sample monthly Sentinel-1 IW mosaics (VV and VH terrain-flattened gamma0 backscatter, "
+        "20 m) as Cloud Optimized GeoTIFFs, laid out like the Copernicus Data Space Ecosystem "
+        "archive. Synthetic backscatter over real MGRS tiles 31UFU and 32ULD.",
+        ["Copernicus", "Sentinel", "Sentinel-1", "SAR", "Mosaic", "Sample"],
+    ),
+    GLO30_COLLECTION: (
+        "Copernicus DEM GLO-30 (DGED, COG)",
+        "Sample Copernicus DEM GLO-30 DGED tiles (1 arc second, float32 surface heights in "
+        "metres, 1° x 1° Cloud Optimized GeoTIFFs in EPSG:4326) laid out like the Copernicus "
+        "Data Space Ecosystem archive. Synthetic rolling hills over the sample area.",
+        ["Copernicus", "DEM", "DSM", "Elevation", "GLO-30", "Sample"],
+    ),
+    GLO90_COLLECTION: (
+        "Copernicus DEM GLO-90 (DGED, COG)",
+        "Sample Copernicus DEM GLO-90 DGED tiles (3 arc seconds, float32 surface heights in "
+        "metres, 1° x 1° Cloud Optimized GeoTIFFs in EPSG:4326) laid out like the Copernicus "
+        "Data Space Ecosystem archive: the same synthetic relief as GLO-30.",
+        ["Copernicus", "DEM", "DSM", "Elevation", "GLO-90", "Sample"],
+    ),
 }
 _EXTENSIONS = {
     L2A_COLLECTION: L2A_EXTENSIONS,
     MOSAIC_COLLECTION: MOSAIC_EXTENSIONS,
     S1_COLLECTION: S1_EXTENSIONS,
+    S1_MOSAIC_COLLECTION: S1_MOSAIC_EXTENSIONS,
+    GLO30_COLLECTION: DEM_EXTENSIONS,
+    GLO90_COLLECTION: DEM_EXTENSIONS,
 }
 
 # Per-item asset fields that describe one file, not the kind of asset.

@@ -100,11 +100,14 @@ class RasterSink:
             )
         self.tmp_path.unlink()
 
-    def finish_cog(self, path: Path, resampling: OverviewResampling = "average") -> None:
-        """Encode to a deflate COG with internal overviews at ``path``; drop the temporary file."""
+    def finish_cog(
+        self, path: Path, resampling: OverviewResampling = "average", predictor: int = 2
+    ) -> None:
+        """Encode to a deflate COG with internal overviews at ``path``; drop the temporary file.
+        ``predictor``: 2 for integers, 3 for floating point."""
         self._close()
         profile = cog_profiles.get("deflate")
-        profile.update(blockxsize=512, blockysize=512, predictor=2)
+        profile.update(blockxsize=512, blockysize=512, predictor=predictor)
         path.parent.mkdir(parents=True, exist_ok=True)
         with rasterio.Env(**_ENV):
             cog_translate(

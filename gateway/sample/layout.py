@@ -6,6 +6,7 @@ Everything here is pure data: :func:`plan_sample` tells what would be written wi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -218,18 +219,32 @@ def plan_sample(profile: str) -> list[ScenePlan]:
                     granule_id=granule,
                 )
             )
-    for name, window in windows.items():
+    plans += mosaic_plans(profile, MOSAIC_COLLECTION, MOSAIC_START, 10, mosaic_names)
+    return plans
+
+
+def mosaic_plans(
+    profile: str,
+    collection: str,
+    when: datetime,
+    res: int,
+    names: Callable[[Tile], tuple[str, str]],
+) -> list[ScenePlan]:
+    """One mosaic item of ``collection`` per tile window of ``profile``, on its ``res`` m
+    grid, named by ``names(tile)`` -> (item id, bucket-relative folder)."""
+    plans = []
+    for name, window in PROFILES[profile].items():
         tile = TILES[name]
-        item_id, folder = mosaic_names(tile)
+        item_id, folder = names(tile)
         plans.append(
             ScenePlan(
-                collection=MOSAIC_COLLECTION,
+                collection=collection,
                 item_id=item_id,
                 profile=profile,
                 tile=tile,
                 window=window,
-                datetime=MOSAIC_START,
-                grids={10: tile_grid(tile, window, 10)},
+                datetime=when,
+                grids={res: tile_grid(tile, window, res)},
                 directory=folder,
             )
         )

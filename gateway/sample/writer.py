@@ -17,10 +17,14 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from pathlib import Path
 
 from gateway.sample.catalog import write_catalog
+from gateway.sample.dem import plan_dem, write_dem
+from gateway.sample.dem_stac import dem_item
 from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION, ScenePlan, plan_sample
 from gateway.sample.mosaics import write_mosaic
 from gateway.sample.results import ItemResult
 from gateway.sample.s1_layout import S1_COLLECTION, S1Plan, plan_s1
+from gateway.sample.s1mosaic import plan_s1_mosaics, write_s1_mosaic
+from gateway.sample.s1mosaic_stac import s1_mosaic_item
 from gateway.sample.sentinel1 import write_s1_product
 from gateway.sample.sentinel2 import write_scene
 from gateway.sample.stac import l2a_item, mosaic_item
@@ -154,6 +158,12 @@ def write_sample_archive(
             build = l2a_item if plan.collection == L2A_COLLECTION else mosaic_item
             items[plan.collection].append(build(plan, results[plan.item_id]))
         items[S1_COLLECTION] = [s1_item(p, results[p.item_id]) for p in radar]
+        for s1 in plan_s1_mosaics(profile):
+            result = write_s1_mosaic(s1, staging / "eodata", staging / "scratch" / s1.item_id)
+            items.setdefault(s1.collection, []).append(s1_mosaic_item(s1, result))
+        for dem in plan_dem(profile):
+            result = write_dem(dem, staging / "eodata", staging / "scratch" / dem.item_id)
+            items.setdefault(dem.collection, []).append(dem_item(dem, result))
         write_catalog(staging / "stac", items)
         marker = {
             "profile": profile,

@@ -38,3 +38,26 @@ def assert_same_picture(tile: np.ndarray, expected: np.ndarray) -> None:
     assert (tile[..., 3] == expected[..., 3]).mean() > 0.999
     levels = np.abs(tile[..., :3].astype(int) - expected[..., :3].astype(int)).max(axis=2)
     assert levels.mean() < 1.5 and np.percentile(levels, 99) <= 20, (levels.mean(), levels.max())
+
+
+def tile_alone_and_from_metatile(settings, address, params) -> tuple[bytes, bytes]:
+    """The tile at ``address`` rendered alone (metatile 1) and cut from its metatile (the
+    runtime's tile service), each by a fresh runtime with a cold cache: (alone, cut)."""
+    from gateway.core.tiles.service import TileService
+    from gateway.runtime import build_runtime
+
+    tiles = {}
+    for metatile in (1, None):
+        runtime = build_runtime(settings)
+        try:
+            service = (
+                runtime.tiles
+                if metatile is None
+                else TileService(runtime.engine, runtime.times, metatile=metatile)
+            )
+            tile = service.render(address, params)
+        finally:
+            runtime.close()
+        assert not tile.cached
+        tiles[metatile] = tile.content
+    return tiles[1], tiles[None]

@@ -14,6 +14,7 @@ position falls outside the image or next to a no-data sample.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -220,12 +221,12 @@ class GrdReader:
                 path = self._storage.gdal_path(measurement[band.lower()].href)
                 try:
                     lut, noise = self.tables(scene, band, options)
-                    src = self._datasets.get(path)
-                    key = _gcp_key(src)
-                    if key not in located:
-                        located[key] = image_positions(src, lon, lat)
-                        if key not in factors:
-                            factors[key] = level_factor(src, scene, grid)
+                    with self._datasets.lease(path) as src:
+                        key = _gcp_key(src)
+                        if key not in located:
+                            located[key] = image_positions(src, lon, lat)
+                            if key not in factors:
+                                factors[key] = level_factor(src, scene, grid)
                     data = self._read_band(path, located[key], factors[key], lut, noise, method)
                 except (AnnotationError, OSError) as exc:
                     log.warning("cannot calibrate %s of %s: %s", band, scene.id, exc)
@@ -246,10 +247,23 @@ class GrdReader:
         resampling: str,
     ) -> np.ndarray:
         """One band at the positions ``at``, read from the level of decimation ``factor``."""
-        src = self._datasets.get(path)
-        level = src
-        if factor > 1:
-            level = self._datasets.get(path, src.overviews(1).index(factor))
+        with contextlib.ExitStack() as held:
+            level = held.enter_context(self._datasets.lease(path))
+            if factor > 1:
+                index = level.overviews(1).index(factor)
+                level = held.enter_context(self._datasets.lease(path, index))
+            return self._calibrated(level, at, factor, lut, noise, resampling)
+
+    @staticmethod
+    def _calibrated(
+        level: DatasetReader,
+        at: Positions,
+        factor: int,
+        lut: VectorTable,
+        noise: NoiseTables | None,
+        resampling: str,
+    ) -> np.ndarray:
+        """Calibrated values at the positions ``at`` from ``level`` (decimated by ``factor``)."""
         # Level pixel-centre indexes of the positions.
         rows = at.rows / factor - 0.5
         cols = at.cols / factor - 0.5

@@ -53,18 +53,24 @@ def _band_fields(config: GatewayConfig, collection: str) -> tuple[Field, ...]:
         Field(
             band,
             band,
-            "1",
-            f"{band} class" if band in conf.categorical_bands else f"{band} reflectance",
+            conf.band_unit(band) or "1",
+            _band_description(band, conf.categorical_bands, conf.band_unit(band)),
             categorical=band in conf.categorical_bands,
         )
         for band in conf.bands
     )
 
 
+def _band_description(band: str, categorical: tuple[str, ...], unit: str | None) -> str:
+    if band in categorical:
+        return f"{band} class"
+    return f"{band} ({unit})" if unit else f"{band} reflectance"
+
+
 def _layer_fields(layer: LayerConfig, categorical: tuple[str, ...]) -> tuple[Field, ...]:
     parts = [p.strip() for p in layer.expression.split(";") if p.strip()]
     if len(parts) == 1:
-        return (Field(layer.name, parts[0], "1", layer.title, parts[0] in categorical),)
+        return (Field(layer.name, parts[0], layer.unit, layer.title, parts[0] in categorical),)
     return tuple(
         Field(
             part if _NCNAME.match(part) else f"band{index}",
