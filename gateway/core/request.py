@@ -15,7 +15,9 @@ from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
 from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
+from gateway.core.scripts import check_bands
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
+from gateway.evalscript.param import read_script
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
     from gateway.config import CollectionConfig, GatewayConfig, LayerConfig, Limits
@@ -146,6 +148,7 @@ def build_request(
     resampling: str | None = None,
     times: TimePolicy | None = None,
     preview: int | str | None = None,
+    evalscript: str | None = None,
 ) -> RenderRequest:
     """Resolve a layer's defaults, parse and bound every parameter.
 
@@ -153,11 +156,18 @@ def build_request(
     nearest acquisition, open ends, the span limit); without it ``time`` is read as it is
     (engine-level callers that name their period). ``preview`` is Sentinel Hub's PREVIEW
     (0, 1, 2; the configured default when None): with the layer's overview source, it decides
-    what the map reads (``gateway.core.preview.resolve``).
+    what the map reads (``gateway.core.preview.resolve``). ``evalscript`` (base64 or the
+    script's text, ``gateway.evalscript.param``) computes the pixels in place of the
+    expression and style, over the layer's collection (``dataMask``: pixels with data).
     """
+    script = read_script(evalscript)
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
     collection_id = collection_conf.id
+    if script is not None:
+        check_bands(script, collection_conf)
     text = expression or (layer_conf.expression if layer_conf else None)
+    if not text and script is not None:
+        text = ";".join(script.bands)  # the bands it reads, for the preview's source
     if not text:
         raise InvalidParameterValue("give a layer or an expression", locator="expression")
     _check_size(config.limits, width, height)
@@ -175,10 +185,10 @@ def build_request(
         time=choice.period,
         cloud_mask=cloud_mask
         if cloud_mask is not None
-        else bool(layer_conf and layer_conf.cloud_mask),
+        else bool(layer_conf and layer_conf.cloud_mask and script is None),
         max_cloud_cover=parse_maxcc(maxcc),
     )
-    own = reads_layer(layer_conf, collection_id, text)
+    own = script is None and reads_layer(layer_conf, collection_id, text)
     source = resolve(config, layer_conf, grid, mode, asked, own_expression=own)
     order_default = (config.collection(source.collection) or collection_conf).default_order
     return RenderRequest(
@@ -195,6 +205,7 @@ def build_request(
         resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
         preview=source.preview,
+        script=script,
     )
 
 

@@ -53,6 +53,21 @@ class Evalscript:
         output = self.setup.output("default") or self.setup.outputs[0]
         return self.evaluate(bands, valid, outputs=(output.id,))[output.id].data
 
+    def data_values(
+        self, bands: Mapping[str, np.ndarray], valid: np.ndarray
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
+        sample types; named ``b1``... for one output, ``<id>_b1``... for several."""
+        rasters = self.evaluate(bands, valid)
+        several = len(rasters) > 1
+        names = tuple(
+            f"{id_}_b{i + 1}" if several else f"b{i + 1}"
+            for id_, raster in rasters.items()
+            for i in range(len(raster.data))
+        )
+        data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
+        return data, names
+
     def evaluate(
         self,
         bands: Mapping[str, np.ndarray],

@@ -1,9 +1,10 @@
 """Sentinel Hub style request parameters shared by the WMS and WMTS doors.
 
-``TIME``, ``MAXCC``, ``PRIORITY``, ``EXPRESSION``, ``STYLES`` and ``PREVIEW`` travel with every
-map or tile request; this module reads them (case-insensitively) and turns them, with the area
-and size a protocol gives, into the engine's ``RenderRequest``. Errors stay ``gateway.errors``
-with the locator of the parameter at fault; each door maps them to its own exception codes.
+``TIME``, ``MAXCC``, ``PRIORITY``, ``EXPRESSION``, ``EVALSCRIPT``, ``STYLES`` and ``PREVIEW``
+travel with every map or tile request; this module reads them (case-insensitively) and turns
+them, with the area and size a protocol gives, into the engine's ``RenderRequest``. Errors stay
+``gateway.errors`` with the locator of the parameter at fault; each door maps them to its own
+exception codes.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ class RenderParams:
     expression: str | None = None
     style: str | None = None
     preview: str | None = None
+    evalscript: str | None = None  # base64 or the script's text: gateway.evalscript.param
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> RenderParams:
-        """Read TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S) and PREVIEW from upper-case keys."""
+        """Read TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S), PREVIEW and EVALSCRIPT from
+        upper-case keys."""
         style = params.get("STYLES", params.get("STYLE"))
         first_style = (style or "").split(",")[0].strip()
 
@@ -56,6 +59,7 @@ class RenderParams:
             expression=value("EXPRESSION"),
             style=None if first_style.lower() in DEFAULT_STYLES else first_style,
             preview=value("PREVIEW"),
+            evalscript=value("EVALSCRIPT"),
         )
 
     def request(
@@ -85,6 +89,7 @@ class RenderParams:
             style=self.style,
             times=runtime.times,
             preview=self.preview,
+            evalscript=self.evalscript,
         )
 
 

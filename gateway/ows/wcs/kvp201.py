@@ -286,6 +286,7 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         maxcc=kvp.text("MAXCC"),
         priority=kvp.text("PRIORITY"),
         expression=kvp.text("EXPRESSION"),
+        evalscript=kvp.text("EVALSCRIPT"),
         preview=kvp.text("PREVIEW"),
         resampling=_interpolation(kvp.text("INTERPOLATION")),
     )
