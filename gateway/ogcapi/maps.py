@@ -64,5 +64,6 @@ class EngineMapProvider(BaseProvider, metaclass=BuiltOnce):
             resampling=current().param("resampling"),
             times=self.runtime.times,
             preview=current().param("preview"),
+            evalscript=current().param("evalscript"),
         )
         return runtime.engine.render(request).content

@@ -116,6 +116,7 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
             order=current().param("order"),
             resampling=current().param("resampling"),
             preview=current().param("preview"),
+            evalscript=current().param("evalscript"),
         )
         return self.tiles.render(address, params).content
 
