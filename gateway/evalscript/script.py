@@ -57,16 +57,21 @@ class Evalscript:
         self, bands: Mapping[str, np.ndarray], valid: np.ndarray
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
-        sample types; named ``b1``... for one output, ``<id>_b1``... for several."""
+        sample types, and their ``data_names``."""
         rasters = self.evaluate(bands, valid)
-        several = len(rasters) > 1
-        names = tuple(
-            f"{id_}_b{i + 1}" if several else f"b{i + 1}"
-            for id_, raster in rasters.items()
-            for i in range(len(raster.data))
-        )
         data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
-        return data, names
+        return data, self.data_names
+
+    @property
+    def data_names(self) -> tuple[str, ...]:
+        """The names of ``data_values``' bands: ``b1``... for one output, ``<id>_b1``... for
+        several."""
+        outputs = self.setup.outputs
+        return tuple(
+            f"{o.id}_b{i + 1}" if len(outputs) > 1 else f"b{i + 1}"
+            for o in outputs
+            for i in range(o.bands)
+        )
 
     def evaluate(
         self,
