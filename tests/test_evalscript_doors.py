@@ -225,3 +225,37 @@ def test_gdal_wcs_driver_passes_the_script(live, tmp_path):
     with rasterio.open(url, CACHE=str(tmp_path), GetCoverageExtra=f"&EVALSCRIPT={script}") as ds:
         got = ds.read(1, window=rasterio.windows.Window(500, 300, 50, 40))
     assert np.isin(got[np.isfinite(got)], [7.0]).all() and np.isfinite(got).mean() > 0.5
+
+
+# --- layers defined by an evalscript (config/gateway.yaml) ----------------------------------
+
+
+@needs_node
+def test_configured_script_layers_equal_node(live):
+    """NDVI_RAMP (a file next to the configuration) on WMS GetMap, TRUE_COLOR_GAIN (inline)
+    as a WMTS tile: the scripts' pictures, as the same scripts given by EVALSCRIPT."""
+    config = live.runtime.config
+    ramp, gain = config.layer("NDVI_RAMP"), config.layer("TRUE_COLOR_GAIN")
+    params = {**wms_params("", REQUEST="GetMap", FORMAT="image/png", TRANSPARENT="TRUE"),
+              "LAYERS": "NDVI_RAMP"}  # fmt: skip
+    del params["EVALSCRIPT"]
+    response = httpx.get(f"{live.url}/wms", params=params, timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    outputs, _ = node_on_grid(
+        live.runtime, ramp.evalscript, ("B04", "B08"), bbox=UTM_SUBSET, crs="EPSG:32631",
+        size=(100, 100),
+    )  # fmt: skip
+    assert (rgba(response.content) == np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)).all()
+    url = f"{live.url}/wmts/1.0.0/TRUE_COLOR_GAIN/WebMercatorQuad/{CLEAR_DAY}/{Z}/{X}/{Y}.png"
+    tile = httpx.get(url, timeout=60)
+    assert tile.status_code == 200, tile.text[:300]
+    bounds = tuple(morecantile.tms.get("WebMercatorQuad").xy_bounds(X, Y, Z))
+    outputs, _ = node_on_grid(
+        live.runtime, gain.evalscript, ("B02", "B03", "B04"), bbox=bounds, crs="EPSG:3857",
+        size=(256, 256),
+    )  # fmt: skip
+    assert (rgba(tile.content) == np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)).all()
+    legend = httpx.get(f"{live.url}/wms", params={
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetLegendGraphic",
+        "LAYER": "NDVI_RAMP", "FORMAT": "image/png"}, timeout=60)  # fmt: skip
+    assert legend.status_code == 200, legend.text[:300]

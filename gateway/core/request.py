@@ -17,7 +17,6 @@ from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
 from gateway.core.scripts import check_bands
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
-from gateway.evalscript.param import read_script
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
     from gateway.config import CollectionConfig, GatewayConfig, LayerConfig, Limits
@@ -157,11 +156,13 @@ def build_request(
     (engine-level callers that name their period). ``preview`` is Sentinel Hub's PREVIEW
     (0, 1, 2; the configured default when None): with the layer's overview source, it decides
     what the map reads (``gateway.core.preview.resolve``). ``evalscript`` (base64 or the
-    script's text, ``gateway.evalscript.param``) computes the pixels in place of the
+    script's text, ``GatewayConfig.script``) computes the pixels in place of the
     expression and style, over the layer's collection (``dataMask``: pixels with data).
     """
-    script = read_script(evalscript)
+    script = config.script(evalscript)
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
+    if script is None and layer_conf is not None and _own_layer(layer_conf, expression):
+        script = layer_conf.script()  # a layer defined by an evalscript
     collection_id = collection_conf.id
     if script is not None:
         check_bands(script, collection_conf)
@@ -207,6 +208,12 @@ def build_request(
         preview=source.preview,
         script=script,
     )
+
+
+def _own_layer(layer: LayerConfig, expression: str | None) -> bool:
+    """True when a request of ``layer`` asks for the layer itself (no expression of its own,
+    or the layer's)."""
+    return not expression or expression.strip() == layer.expression.strip()
 
 
 def _layer_and_collection(

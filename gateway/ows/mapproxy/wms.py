@@ -282,7 +282,7 @@ def _check_map(
     out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
     out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
     warning = time_warning(requests)
-    if requests[0].script is not None:  # the layer's collection and time, the script's pixels
+    if params.get("EVALSCRIPT", "").strip():  # the layer's collection and time, the script's
         if len(requests) != 1:
             raise InvalidParameterValue("EVALSCRIPT takes one layer", locator="layers")
         if grids is not None:  # one tile: from the tile cache, under the script's digest
