@@ -26,8 +26,11 @@ Z, X, Y = 12, 2116, 1341
 
 
 @pytest.fixture(scope="module")
-def gateway(sample_settings) -> Iterator[str]:
-    settings = sample_settings.model_copy(update={"dask_scheduler": None, "redis_url": None})
+def gateway(sample_settings, tmp_path_factory) -> Iterator[str]:
+    settings = sample_settings.model_copy(
+        update={"dask_scheduler": None, "redis_url": None,
+                "output_dir": tmp_path_factory.mktemp("evalscript-outputs")}
+    )  # fmt: skip
     with live_gateway(settings, doors=(OGCAPI,)) as url:
         yield url
 
@@ -115,10 +118,14 @@ PROCESS = {"bbox": list(UTM_BOX), "crs": "EPSG:32631", "time": CLEAR_DAY,
 
 
 @needs_node
-def test_band_math_cog_is_every_output(gateway, runtime):
-    answer = execute(gateway, "band-math", {**PROCESS, "evalscript": VALUES})
+@pytest.mark.parametrize("process", ["band-math", "export"])
+def test_band_math_and_export_cogs_are_every_output(gateway, runtime, process):
+    answer = execute(gateway, process, {**PROCESS, "evalscript": VALUES})
     assert answer.status_code == 200, answer.text[:300]
-    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+    content = answer.content
+    if process == "export":
+        content = httpx.get(answer.json()["href"], timeout=60).content
+    with rasterio.MemoryFile(content) as memory, memory.open() as src:
         data, names = src.read(), src.descriptions
         assert (src.width, src.height) == (150, 150)
     assert names == ("default_b1", "default_b2", "mask_b1")
