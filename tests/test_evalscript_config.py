@@ -9,7 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from gateway.config import default_config_file, load_config
+from gateway.config import load_config
+from tests.support.configs import portable_default_config
 
 SCRIPT = """//VERSION=3
 function setup() { return { input: ["B04", "B08"], output: { bands: 1 } }; }
@@ -19,8 +20,7 @@ function evaluatePixel(s) { return [index(s.B08, s.B04)]; }
 
 def _config(tmp_path: Path, *layers: dict) -> Path:
     """The default configuration with ``layers`` added, written in ``tmp_path``."""
-    raw = yaml.safe_load(default_config_file().read_text())
-    raw["styles_file"] = str(default_config_file().parent / raw["styles_file"])
+    raw = portable_default_config()
     raw["layers"] = [layer for layer in raw["layers"] if "evalscript" not in layer]
     raw["layers"] += list(layers)
     path = tmp_path / "gateway.yaml"

@@ -259,3 +259,25 @@ def test_configured_script_layers_equal_node(live):
         "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetLegendGraphic",
         "LAYER": "NDVI_RAMP", "FORMAT": "image/png"}, timeout=60)  # fmt: skip
     assert legend.status_code == 200, legend.text[:300]
+
+
+def test_the_cache_digest_is_of_the_normalised_script():
+    """Comments, spacing, indentation and blank lines aside, one script is one key; a line
+    break between two tokens (JavaScript may insert a semicolon there), or any other token,
+    is another."""
+    from gateway.evalscript import compile_evalscript
+
+    def key(script: str) -> str:
+        return compile_evalscript(script).digest
+
+    spaced = (
+        RAMP.replace("\n", "\n\n   // a comment\n    ").replace(", ", ", /* c */  ")
+        + "\n/* end */\n"
+    )
+    assert key(spaced) == key(RAMP)
+    base = "//VERSION=3\nfunction setup() { return { input: ['B04'], output: { bands: 1 } }; }\n"
+    same_line = base + "function evaluatePixel(s) { if (s.B04 > 0.1) return [1]; return [0]; }"
+    broken = base + "function evaluatePixel(s) { if (s.B04 > 0.1) return\n[1]; return [0]; }"
+    assert key(same_line) != key(broken)
+    assert key(RAMP) != key(RAMP.replace("0.5, 0", "0.5, 1"))
+    assert key(RAMP) != key(RAMP.replace('"B04", "B08"', '"B08", "B04"'))

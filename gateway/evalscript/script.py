@@ -150,7 +150,7 @@ def _compile(
     )
     outputs = _outputs(builder, setup, result)
     programme = Programme(inputs=inputs, steps=tuple(builder.steps), outputs=outputs)
-    return Evalscript(digest=digest(text), setup=setup, programme=programme)
+    return Evalscript(digest=digest(tree), setup=setup, programme=programme)
 
 
 def _function(interpreter: Interpreter, name: str) -> Function:
