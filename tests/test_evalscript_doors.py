@@ -129,6 +129,13 @@ def test_two_scripts_never_share_a_tile(live):
     assert len({first.headers["etag"], second.headers["etag"], layer.headers["etag"]}) == 3
     again = rest_tile(live, blue, method="POST")
     assert again.headers["x-cache"] == "hit" and again.content == second.content
+    url = f"{live.url}/wmts/1.0.0/NDVI/WebMercatorQuad/{CLEAR_DAY}/{Z}/{X}/{Y}.png"
+    validated = [
+        httpx.get(url, params={"EVALSCRIPT": b64(script)}, timeout=60,
+                  headers={"If-None-Match": second.headers["etag"]})
+        for script in (blue, green)
+    ]  # fmt: skip
+    assert [r.status_code for r in validated] == [304, 200]  # the other script's ETag: no match
     posted = rest_tile(live, green, method="POST")
     assert posted.content == first.content
 
@@ -157,13 +164,24 @@ def test_wms_getmap_by_post_with_a_plain_text_script(live):
     assert (rgba(response.content) == np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)).all()
 
 
+def node_at_pixel(runtime, script, *, bbox, size, pos, crs) -> np.ndarray:
+    """Node's ``default`` output of ``script`` at map pixel ``pos``: on the source pixel under
+    its centre (what feature info reads, as for an expression)."""
+    from gateway.ows.mapproxy.sources import pixel_bounds, point_grid
+
+    bounds = pixel_bounds(bbox, size, pos)
+    x, y = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+    box = point_grid(crs, x, y, bounds[2] - bounds[0])
+    outputs, valid = node_on_grid(
+        runtime, script, ("B04", "B08"), bbox=box, crs=crs, size=(1, 1), resampling="nearest"
+    )
+    assert valid[0, 0]
+    return outputs["default"][:, 0, 0]
+
+
 @needs_node
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_wms_getfeatureinfo_is_the_script_value(live, method):
-    """The map output's values at the clicked pixel (the source pixel under it, as for an
-    expression), equal to Node's on that pixel's reflectances."""
-    from gateway.ows.mapproxy.sources import pixel_bounds, point_grid
-
     params = wms_params(
         b64(VALUES), REQUEST="GetFeatureInfo", QUERY_LAYERS="NDVI", INFO_FORMAT="application/json",
         FORMAT="image/png", I="37", J="61",
@@ -172,17 +190,30 @@ def test_wms_getfeatureinfo_is_the_script_value(live, method):
     response = send(f"{live.url}/wms", **{"data" if method == "POST" else "params": params})
     assert response.status_code == 200, response.text[:300]
     values = response.json()["features"][0]["properties"]["values"]
-    bounds = pixel_bounds(UTM_SUBSET, (100, 100), (37, 61))
-    x, y = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
-    box = point_grid("EPSG:32631", x, y, bounds[2] - bounds[0])
-    outputs, valid = node_on_grid(
-        live.runtime, VALUES, ("B04", "B08"), bbox=box, crs="EPSG:32631", size=(1, 1),
-        resampling="nearest",
-    )  # fmt: skip
-    assert valid[0, 0]
-    expected = outputs["default"][:, 0, 0]
+    expected = node_at_pixel(
+        live.runtime, VALUES, bbox=UTM_SUBSET, size=(100, 100), pos=(37, 61), crs="EPSG:32631"
+    )
     assert list(values) == ["b1", "b2"]
     np.testing.assert_allclose([values["b1"], values["b2"]], expected, atol=1e-6)
+
+
+@needs_node
+def test_wmts_getfeatureinfo_is_the_script_value(live):
+    """The values of the tile's picture (a WMTS feature info asks of a tile of FORMAT: the
+    script's map output must be one a PNG shows, as for GetTile)."""
+    response = httpx.get(f"{live.url}/wmts", params={
+        "SERVICE": "WMTS", "REQUEST": "GetFeatureInfo", "VERSION": "1.0.0", "LAYER": "NDVI",
+        "STYLE": "default", "TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": str(Z),
+        "TILEROW": str(Y), "TILECOL": str(X), "FORMAT": "image/png", "TIME": CLEAR_DAY,
+        "INFOFORMAT": "application/json", "I": "100", "J": "140", "EVALSCRIPT": b64(RAMP),
+    }, timeout=60)  # fmt: skip
+    assert response.status_code == 200, response.text[:300]
+    values = response.json()["features"][0]["properties"]["values"]
+    bounds = tuple(morecantile.tms.get("WebMercatorQuad").xy_bounds(X, Y, Z))
+    expected = node_at_pixel(
+        live.runtime, RAMP, bbox=bounds, size=(256, 256), pos=(100, 140), crs="EPSG:3857"
+    )
+    assert [values[f"b{i}"] for i in range(1, 5)] == list(expected)  # UINT8: exactly
 
 
 # --- WCS -----------------------------------------------------------------------------------

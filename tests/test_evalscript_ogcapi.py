@@ -171,3 +171,13 @@ def test_bad_evalscript_inputs_are_400(gateway, inputs, message):
     answer = execute(gateway, "band-math", {**PROCESS, **inputs})
     assert answer.status_code == 400, answer.text[:300]
     assert message in answer.json()["description"]
+
+
+def test_a_script_layer_named_as_the_expression_runs_its_script(gateway):
+    """``expression: NDVI_RAMP`` (a layer defined by an evalscript): its four AUTO bands."""
+    answer = execute(gateway, "band-math", {**PROCESS, "expression": "NDVI_RAMP", "format": "json"})
+    assert answer.status_code == 200, answer.text[:300]
+    outputs = answer.json()["outputs"]
+    assert list(outputs) == ["b1", "b2", "b3", "b4"]
+    assert all(0 <= o["min"] <= o["max"] <= 255 for o in outputs.values())
+    assert outputs["b4"]["min"] == outputs["b4"]["max"] == 255  # dataMask of valid pixels

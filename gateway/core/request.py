@@ -161,7 +161,7 @@ def build_request(
     """
     script = config.script(evalscript)
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
-    if script is None and layer_conf is not None and _own_layer(layer_conf, expression):
+    if script is None and layer_conf is not None and not (expression or "").strip():
         script = layer_conf.script()  # a layer defined by an evalscript
     collection_id = collection_conf.id
     if script is not None:
@@ -208,12 +208,6 @@ def build_request(
         preview=source.preview,
         script=script,
     )
-
-
-def _own_layer(layer: LayerConfig, expression: str | None) -> bool:
-    """True when a request of ``layer`` asks for the layer itself (no expression of its own,
-    or the layer's)."""
-    return not expression or expression.strip() == layer.expression.strip()
 
 
 def _layer_and_collection(

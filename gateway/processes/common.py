@@ -44,6 +44,8 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
             "expression must be band math or an index name", locator="expression"
         )
     layer = config.layer(text.strip()) if script is None else None
+    if layer is not None and layer.evalscript is not None:  # a layer defined by a script
+        evalscript, script = layer.evalscript, layer.script()
     collection = inputs.get("collection") or (layer.collection if layer else "sentinel-2-l2a")
     conf = config.collection(str(collection))
     if conf is None:
