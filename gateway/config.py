@@ -13,9 +13,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.core.bandmath import parse_expression
+from gateway.core.scripts import check_bands
 from gateway.core.styles import Style
 from gateway.core.terrain import Terrain
-from gateway.errors import InvalidParameterValue
+from gateway.errors import GatewayError, InvalidParameterValue
+from gateway.evalscript import Evalscript, compile_evalscript
+from gateway.evalscript.param import read_script
 
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
 Resampling = Literal["nearest", "bilinear", "cubic", "average"]
@@ -120,14 +123,16 @@ class Preview(_Strict):
 
 class LayerConfig(_Strict):
     """A named map: a collection, an expression and a style (and, zoomed out, perhaps
-    another collection: ``overview``); ``terrain``: the expression's heights become a slope
-    or hillshade (``gateway.core.terrain``)."""
+    another collection: ``overview``); or a collection and an ``evalscript`` (its text; in
+    the file, its text or a file relative to the configuration), whose ``expression`` is then
+    the bands it reads; ``terrain``: the expression's heights become a slope or hillshade
+    (``gateway.core.terrain``)."""
 
     name: str
     title: str
     collection: str
-    expression: str
-    style: str
+    expression: str = ""
+    style: str = "greyscale"  # its legend; a script draws its own colours
     cloud_mask: bool = False
     abstract: str = ""
     resampling: Resampling = "bilinear"
@@ -136,6 +141,33 @@ class LayerConfig(_Strict):
     terrain: Terrain | None = None
     # UCUM unit of a single output ("1": reflectance, indices; "m", "deg").
     unit: str = "1"
+    evalscript: str | None = None
+    evalscript_file: str | None = None  # where ``evalscript`` was read from (for messages)
+
+    @model_validator(mode="after")
+    def _check_source(self) -> LayerConfig:
+        """One of ``expression`` and ``evalscript``; the script translates (its errors with
+        their line and column), and gives ``expression`` its bands."""
+        if self.evalscript is None:
+            if not self.expression.strip():
+                raise ValueError(f"layer {self.name}: give an expression or an evalscript")
+            return self
+        where = f" ({self.evalscript_file})" if self.evalscript_file else ""
+        if self.expression.strip():
+            raise ValueError(f"layer {self.name}: give an expression or an evalscript, not both")
+        if self.overview is not None or self.cloud_mask:
+            raise ValueError(f"layer {self.name}: a script layer takes no overview or cloud_mask")
+        try:
+            script = self.script()
+        except GatewayError as exc:
+            raise ValueError(f"layer {self.name}{where}: {exc.message}") from None
+        assert script is not None
+        object.__setattr__(self, "expression", ";".join(script.bands))
+        return self
+
+    def script(self) -> Evalscript | None:
+        """The translated ``evalscript`` (cached per text), None for an expression layer."""
+        return compile_evalscript(self.evalscript) if self.evalscript is not None else None
 
 
 class GatewayConfig(_Strict):
@@ -161,6 +193,12 @@ class GatewayConfig(_Strict):
                 self._check_overview(layer, layer.overview)
             if layer.terrain is not None and ";" in layer.expression:
                 raise ValueError(f"layer {layer.name}: terrain needs one output (the heights)")
+            script = layer.script()
+            if script is not None:
+                try:
+                    check_bands(script, self.collection(layer.collection))  # type: ignore[arg-type]
+                except InvalidParameterValue as exc:
+                    raise ValueError(f"layer {layer.name}: {exc.message}") from None
             if layer.name in names:
                 raise ValueError(f"layer {layer.name} is defined twice")
             names.add(layer.name)
@@ -186,6 +224,11 @@ class GatewayConfig(_Strict):
     def style(self, name: str) -> Style | None:
         return next((s for s in self.styles if s.name == name), None)
 
+    def script(self, text: str | None) -> Evalscript | None:
+        """The translated script of a request's evalscript (base64 or its text), None when
+        absent (here so that the core, which the translator uses, need not import it)."""
+        return read_script(text)
+
 
 def _read_yaml(path: Path) -> dict:
     with path.open(encoding="utf-8") as handle:
@@ -200,11 +243,28 @@ def default_config_file() -> Path:
 def load_config(path: Path | None = None) -> GatewayConfig:
     """Load and validate a configuration file (the packaged default when ``path`` is None).
 
-    ``styles`` may be given inline or as ``styles_file`` relative to the config file.
+    ``styles`` may be given inline or as ``styles_file`` relative to the config file; a
+    layer's ``evalscript`` inline (its text begins with ``//``) or as a file relative to it.
     """
     path = path or default_config_file()
     raw = _read_yaml(path)
     styles_file = raw.pop("styles_file", None)
     if styles_file is not None:
         raw.setdefault("styles", []).extend(_read_yaml(path.parent / styles_file))
+    for layer in raw.get("layers") or []:
+        if isinstance(layer, dict):
+            _read_evalscript_file(layer, path.parent)
     return GatewayConfig.model_validate(raw)
+
+
+def _read_evalscript_file(layer: dict, folder: Path) -> None:
+    """A layer's ``evalscript`` that names a file: replaced by the file's text."""
+    value = layer.get("evalscript")
+    if not isinstance(value, str) or value.lstrip().startswith("//"):
+        return
+    file = folder / value.strip()
+    try:
+        layer["evalscript"] = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"layer {layer.get('name')}: evalscript file {value!r}: {exc}") from None
+    layer["evalscript_file"] = value.strip()

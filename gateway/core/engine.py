@@ -269,13 +269,17 @@ class Engine:
             source = self._mosaic(request, script.bands, scenes)
             inputs = {name: source.band(name) for name in script.bands}
             with phase(BAND_MATH):
-                data = script.map_values(inputs, source.valid)
+                if request.format in IMAGE_FORMATS:  # a picture: the map output
+                    data = script.map_values(inputs, source.valid)
+                    names = tuple(f"b{i + 1}" for i in range(len(data)))
+                else:  # data: every output
+                    data, names = script.data_values(inputs, source.valid)
         charge(self.units(request, script.bands))
         return Raster(
             data=data,
             valid=source.valid,
             grid=request.grid,
-            band_names=tuple(f"b{i + 1}" for i in range(len(data))),
+            band_names=names,
             source=source.source,
             scenes=source.scenes,
         )
@@ -315,8 +319,13 @@ class Engine:
                 cog=request.format == "cog",
                 band_names=raster.band_names,
             )
+        return self.picture(request, raster.data, raster.valid)
+
+    def picture(self, request: RenderRequest, data: np.ndarray, valid: np.ndarray) -> bytes:
+        """The encoded picture of ``compute``'s values (or a window of them): the script's
+        bands, else the style's colours."""
         if request.script is not None:
-            return encode_image(script_picture(raster.data), request.format)
+            return encode_image(script_picture(data), request.format)
         style = self.config.style(request.style)
-        assert style is not None
-        return encode_image(colorize(raster.data, raster.valid, style), request.format)
+        assert style is not None  # build_request checked it
+        return encode_image(colorize(data, valid, style), request.format)

@@ -16,6 +16,7 @@ from gateway.core.grid import Grid
 from gateway.core.preview import Source, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
 from gateway.core.sar.calibration import SarOptions
+from gateway.core.scripts import check_bands
 from gateway.core.terrain import Terrain
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
@@ -159,6 +160,7 @@ def build_request(
     times: TimePolicy | None = None,
     preview: int | str | None = None,
     sar: SarOptions | None = None,
+    evalscript: str | None = None,
 ) -> RenderRequest:
     """Resolve a layer's defaults, parse and bound every parameter.
 
@@ -168,10 +170,20 @@ def build_request(
     (0, 1, 2; the configured default when None): with the layer's overview source, it decides
     what the map reads (``gateway.core.preview.resolve``). ``sar``: the Sentinel-1 options
     (``gateway.core.sar.parse_sar_options``), which other collections ignore.
+    what the map reads (``gateway.core.preview.resolve``). ``evalscript`` (base64 or the
+    script's text, ``GatewayConfig.script``) computes the pixels in place of the
+    expression and style, over the layer's collection (``dataMask``: pixels with data).
     """
+    script = config.script(evalscript)
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
+    if script is None and layer_conf is not None and not (expression or "").strip():
+        script = layer_conf.script()  # a layer defined by an evalscript
     collection_id = collection_conf.id
+    if script is not None:
+        check_bands(script, collection_conf)
     text = expression or (layer_conf.expression if layer_conf else None)
+    if not text and script is not None:
+        text = ";".join(script.bands)  # the bands it reads, for the preview's source
     if not text:
         raise InvalidParameterValue("give a layer or an expression", locator="expression")
     _check_size(config.limits, width, height)
@@ -190,10 +202,10 @@ def build_request(
         time=choice.period,
         cloud_mask=cloud_mask
         if cloud_mask is not None
-        else bool(layer_conf and layer_conf.cloud_mask),
+        else bool(layer_conf and layer_conf.cloud_mask and script is None),
         max_cloud_cover=parse_maxcc(maxcc),
     )
-    own = reads_layer(layer_conf, collection_id, text)
+    own = script is None and reads_layer(layer_conf, collection_id, text)
     source = resolve(config, layer_conf, grid, mode, asked, own_expression=own)
     order_default = (config.collection(source.collection) or collection_conf).default_order
     return RenderRequest(
@@ -212,6 +224,7 @@ def build_request(
         preview=source.preview,
         sar=sar if sar is not None and _reads_sar(config, source.collection) else SarOptions(),
         terrain=layer_conf.terrain if layer_conf is not None and own else None,
+        script=script,
     )
 
 

@@ -12,7 +12,7 @@ from gateway.core.render import IMAGE_FORMATS
 from gateway.errors import InvalidParameterValue
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
-    from gateway.config import GatewayConfig
+    from gateway.config import CollectionConfig, GatewayConfig
     from gateway.core.request import RenderRequest
 
 
@@ -36,6 +36,13 @@ class PixelScript(Protocol):
         """The values (n, h, w) of its map output in their sample type (uint8 for pictures)."""
         ...
 
+    def data_values(
+        self, bands: Mapping[str, np.ndarray], valid: np.ndarray
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The bands of every output, one after the other, as float32 (n, h, w) (exact for
+        the integer sample types), and their names."""
+        ...
+
 
 PICTURE_TYPES = frozenset({"AUTO", "UINT8"})
 
@@ -48,13 +55,7 @@ def check_script(config: GatewayConfig, request: RenderRequest) -> tuple[str, ..
     assert script is not None
     collection = config.collection(request.collection)
     assert collection is not None  # build_request checked it
-    for band in script.bands:
-        if band not in collection.bands:
-            raise InvalidParameterValue(
-                f"the evalscript reads {band[:20]!r}, which is not a band of {collection.id}; "
-                f"its bands are {', '.join(collection.bands)}",
-                locator="evalscript",
-            )
+    check_bands(script, collection)
     count, sample_type = script.map_output
     if request.format in IMAGE_FORMATS and not (sample_type in PICTURE_TYPES and 1 <= count <= 4):
         raise InvalidParameterValue(
@@ -63,6 +64,18 @@ def check_script(config: GatewayConfig, request: RenderRequest) -> tuple[str, ..
             locator="evalscript",
         )
     return script.bands
+
+
+def check_bands(script: PixelScript, collection: CollectionConfig) -> None:
+    """InvalidParameterValue (locator ``evalscript``) unless the script reads only bands of
+    ``collection``."""
+    for band in script.bands:
+        if band not in collection.bands:
+            raise InvalidParameterValue(
+                f"the evalscript reads {band[:20]!r}, which is not a band of {collection.id}; "
+                f"its bands are {', '.join(collection.bands)}",
+                locator="evalscript",
+            )
 
 
 def script_picture(data: np.ndarray) -> np.ndarray:

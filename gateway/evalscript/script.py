@@ -53,6 +53,26 @@ class Evalscript:
         output = self.setup.output("default") or self.setup.outputs[0]
         return self.evaluate(bands, valid, outputs=(output.id,))[output.id].data
 
+    def data_values(
+        self, bands: Mapping[str, np.ndarray], valid: np.ndarray
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
+        sample types, and their ``data_names``."""
+        rasters = self.evaluate(bands, valid)
+        data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
+        return data, self.data_names
+
+    @property
+    def data_names(self) -> tuple[str, ...]:
+        """The names of ``data_values``' bands: ``b1``... for one output, ``<id>_b1``... for
+        several."""
+        outputs = self.setup.outputs
+        return tuple(
+            f"{o.id}_b{i + 1}" if len(outputs) > 1 else f"b{i + 1}"
+            for o in outputs
+            for i in range(o.bands)
+        )
+
     def evaluate(
         self,
         bands: Mapping[str, np.ndarray],
@@ -130,7 +150,7 @@ def _compile(
     )
     outputs = _outputs(builder, setup, result)
     programme = Programme(inputs=inputs, steps=tuple(builder.steps), outputs=outputs)
-    return Evalscript(digest=digest(text), setup=setup, programme=programme)
+    return Evalscript(digest=digest(tree), setup=setup, programme=programme)
 
 
 def _function(interpreter: Interpreter, name: str) -> Function:

@@ -116,8 +116,9 @@ def collection_resources(runtime: Runtime) -> dict[str, dict[str, Any]]:
             "data": layer.name,
             "format": image,
         }
+        coverage = [_coverage(layer.name, extent)] if layer.evalscript is None else []
         resources[layer.name] = _resource(
-            layer.title, layer.abstract, extent, [_coverage(layer.name, extent), tiles, maps]
+            layer.title, layer.abstract, extent, [*coverage, tiles, maps]
         )
     return resources
 

@@ -79,6 +79,7 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
         width, height = output_size(area, params, limits)
         source = self.source
         chosen = properties or list(source.fields[: limits.max_outputs])
+        evalscript = current().param("evalscript")  # every output, in place of the fields
         request = build_request(
             runtime.config,
             bbox=area,
@@ -89,7 +90,7 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
             collection=source.collection,
             expression=source.expression_for(chosen),
             style="greyscale" if len(chosen) != 3 else "true_color",
-            format="tiff" if format_ == self.native_format else "png",
+            format="tiff" if format_ == self.native_format or evalscript else "png",
             time=datetime_ or current().param("datetime"),
             maxcc=current().param("maxcc"),
             order=current().param("order"),
@@ -97,6 +98,7 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
             times=self.runtime.times,
             preview=current().param("preview"),
             sar=parse_sar_options(*sar_texts(current().param)),
+            evalscript=evalscript,
         )
         if format_ == self.native_format:
             return runtime.engine.render(request).content
@@ -106,5 +108,6 @@ class EngineCoverageProvider(BaseProvider, metaclass=BuiltOnce):
                 locator="size",
             )
         raster = runtime.engine.compute(request)
-        raster.band_names = tuple(chosen)
+        if request.script is None:
+            raster.band_names = tuple(chosen)
         return to_coveragejson(raster)

@@ -66,5 +66,6 @@ class EngineMapProvider(BaseProvider, metaclass=BuiltOnce):
             times=self.runtime.times,
             preview=current().param("preview"),
             sar=parse_sar_options(*sar_texts(current().param)),
+            evalscript=current().param("evalscript"),
         )
         return runtime.engine.render(request).content

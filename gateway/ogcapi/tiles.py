@@ -118,6 +118,7 @@ class EngineTileProvider(BaseTileProvider, metaclass=BuiltOnce):
             resampling=current().param("resampling"),
             preview=current().param("preview"),
             sar=sar_texts(current().param),
+            evalscript=current().param("evalscript"),
         )
         return self.tiles.render(address, params).content
 

@@ -1,9 +1,10 @@
 """Sentinel Hub style request parameters shared by the WMS and WMTS doors.
 
-``TIME``, ``MAXCC``, ``PRIORITY``, ``EXPRESSION``, ``STYLES`` and ``PREVIEW`` travel with every
-map or tile request; this module reads them (case-insensitively) and turns them, with the area
-and size a protocol gives, into the engine's ``RenderRequest``. Errors stay ``gateway.errors``
-with the locator of the parameter at fault; each door maps them to its own exception codes.
+``TIME``, ``MAXCC``, ``PRIORITY``, ``EXPRESSION``, ``EVALSCRIPT``, ``STYLES`` and ``PREVIEW``
+travel with every map or tile request; this module reads them (case-insensitively) and turns
+them, with the area and size a protocol gives, into the engine's ``RenderRequest``. Errors stay
+``gateway.errors`` with the locator of the parameter at fault; each door maps them to its own
+exception codes.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ class RenderParams:
     style: str | None = None
     preview: str | None = None
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
+    evalscript: str | None = None  # base64 or the script's text: gateway.evalscript.param
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> RenderParams:
-        """Read TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S) and PREVIEW from upper-case keys."""
+        """Read TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S), PREVIEW and EVALSCRIPT from
+        upper-case keys."""
         style = params.get("STYLES", params.get("STYLE"))
         first_style = (style or "").split(",")[0].strip()
 
@@ -59,6 +62,7 @@ class RenderParams:
             style=None if first_style.lower() in DEFAULT_STYLES else first_style,
             preview=value("PREVIEW"),
             sar=sar_texts(value),
+            evalscript=value("EVALSCRIPT"),
         )
 
     def request(
@@ -89,6 +93,7 @@ class RenderParams:
             times=runtime.times,
             preview=self.preview,
             sar=parse_sar_options(*self.sar),
+            evalscript=self.evalscript,
         )
 
 

@@ -91,6 +91,10 @@ def plan_band_math(inputs: dict[str, Any], runtime: Runtime, settings: Settings)
     if fmt not in FORMATS:
         raise InvalidParameterValue(f"format must be one of {', '.join(FORMATS)}", locator="format")
     style = str(inputs.get("style") or ("true_color" if len(source.names) == 3 else "greyscale"))
+    if fmt == "png" and source.evalscript is not None:
+        raise InvalidParameterValue(
+            "an evalscript's band-math is cog or json (its picture: WMS GetMap)", locator="format"
+        )
     if fmt == "png" and runtime.config.style(style) is None:
         raise InvalidParameterValue("unknown style", locator="style")
     combine = functools.partial(encode, settings, area, source.names, chunks, fmt, style)

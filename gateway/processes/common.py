@@ -11,8 +11,10 @@ from gateway.config import GatewayConfig
 from gateway.core.grid import Grid
 from gateway.core.request import RenderRequest, build_request
 from gateway.core.sar import SarOptions, parse_sar_options
+from gateway.core.scripts import check_bands
 from gateway.core.terrain import Terrain
 from gateway.errors import Forbidden, InvalidParameterValue, NotFound
+from gateway.evalscript.param import read_script
 from gateway.runtime import Runtime
 
 
@@ -32,18 +34,25 @@ class Source:
     sar: SarOptions = field(default_factory=SarOptions)
     # An index layer's terrain (SLOPE, HILLSHADE): computed from the expression's heights.
     terrain: Terrain | None = None
+    evalscript: str | None = None  # in place of the expression (its bands: ``expression``)
 
 
 def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
-    """``expression`` (band math or an index layer name such as ``NDVI``), ``collection``,
-    ``time``, ``maxcc``, ``order``, ``resampling``, ``cloud_mask``, and Sentinel-1's
-    ``orbit_direction``, ``back_coeff``, ``noise_removal``."""
-    text = inputs.get("expression")
+    """``expression`` (band math or an index layer name such as ``NDVI``) or ``evalscript``,
+    ``collection``, ``time``, ``maxcc``, ``order``, ``resampling``, ``cloud_mask``, and
+    Sentinel-1's ``orbit_direction``, ``back_coeff``, ``noise_removal``."""
+    evalscript = inputs.get("evalscript")
+    script = read_script(evalscript) if isinstance(evalscript, str) else None
+    text = ";".join(script.bands) if script is not None else inputs.get("expression")
+    if script is not None and inputs.get("expression"):
+        raise InvalidParameterValue("give an expression or an evalscript", locator="evalscript")
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterValue(
             "expression must be band math or an index name", locator="expression"
         )
-    layer = config.layer(text.strip())
+    layer = config.layer(text.strip()) if script is None else None
+    if layer is not None and layer.evalscript is not None:  # a layer defined by a script
+        evalscript, script = layer.evalscript, layer.script()
     collection = inputs.get("collection") or (layer.collection if layer else "sentinel-2-l2a")
     conf = config.collection(str(collection))
     if conf is None:
@@ -56,10 +65,18 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
     expression = layer.expression if layer else text.strip()
     outputs = [part.strip() for part in expression.split(";") if part.strip()]
     names = tuple(outputs) if len(outputs) > 1 else ((layer.name if layer else "value"),)
-    default_mask = bool(conf.cloud_mask) and (layer.cloud_mask if layer else True)
+    default_mask = bool(conf.cloud_mask) and (layer.cloud_mask if layer else script is None)
     cloud_mask = inputs.get("cloud_mask", default_mask)
     if not isinstance(cloud_mask, bool):
         raise InvalidParameterValue("cloud_mask must be true or false", locator="cloud_mask")
+    if script is not None:
+        check_bands(script, conf)
+        names = script.data_names
+        if cloud_mask:
+            raise InvalidParameterValue(
+                "cloud_mask does not apply to an evalscript: it masks with dataMask, or SCL",
+                locator="cloud_mask",
+            )
     if cloud_mask and conf.cloud_mask is None:
         raise InvalidParameterValue("this collection has no cloud mask band", locator="cloud_mask")
     return Source(
@@ -73,6 +90,7 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
         cloud_mask=cloud_mask,
         sar=_sar_options(inputs),
         terrain=layer.terrain if layer else None,
+        evalscript=evalscript if script is not None else None,
     )
 
 
@@ -118,6 +136,7 @@ def source_request(
         resampling=source.resampling,
         times=runtime.times,
         sar=source.sar,
+        evalscript=source.evalscript,
     )
     if source.terrain is not None and not extra:
         return replace(request, terrain=source.terrain)

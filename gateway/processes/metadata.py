@@ -63,9 +63,18 @@ _AREA = {
 _SOURCE = {
     "expression": {
         "title": "Expression",
-        "description": "band math such as (B08-B04)/(B08+B04), or an index layer name (NDVI)",
+        "description": "band math such as (B08-B04)/(B08+B04), or an index layer name (NDVI); "
+        "required unless evalscript is given",
         "schema": {"type": "string"},
-        "minOccurs": 1,
+        "minOccurs": 0,
+        "maxOccurs": 1,
+    },
+    "evalscript": {
+        "title": "Evalscript",
+        "description": "a Sentinel Hub evalscript V3 (its text, or base64) in place of the "
+        "expression: every output's bands, as float32",
+        "schema": {"type": "string", "maxLength": 140_000},
+        "minOccurs": 0,
         "maxOccurs": 1,
     },
     "collection": {

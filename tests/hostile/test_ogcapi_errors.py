@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.hostile.test_ows_fuzz import EVALSCRIPT_VALUES
 from tests.support.gateway_server import GatewayServer, deployed
 from tests.support.ogcapi_checks import L2A, rgba
 
@@ -120,3 +121,26 @@ def test_a_cql2_json_post_still_filters(http):
     features = answer.json()["features"]
     assert len(features) == 4
     assert {f["properties"]["grid:code"] for f in features} == {"MGRS-31UFU"}
+
+
+SCRIPTED = [
+    MAP,
+    "/collections/NDVI/coverage",
+    "/collections/NDVI/tiles/WebMercatorQuad/12/1341/2116",
+]
+
+
+@pytest.mark.parametrize("path", SCRIPTED)
+@pytest.mark.parametrize("script", ["", "x" * 5000, "<x>hostile</x>", *EVALSCRIPT_VALUES])
+def test_hostile_evalscripts_are_problem_details(gateway, http, path, script):
+    """The ``evalscript`` query parameter of maps, coverages and tiles: a 4xx problem (or a
+    picture), never a 5xx or a traceback."""
+    start = gateway.log_offset()
+    params = {"f": "json" if "coverage" in path else "png", "bbox": "5.95,52.60,5.952,52.602",
+              "width": "16", "height": "16", "evalscript": script}  # fmt: skip
+    answer = http.get(path, params=params, timeout=60)
+    assert answer.status_code < 500, answer.text[:500]
+    if answer.status_code >= 400:
+        assert answer.headers["content-type"] == "application/json"
+        assert "<x>" not in answer.text
+    assert "Traceback" not in gateway.log_since(start)

@@ -1,11 +1,11 @@
 """Schemathesis over the OGC API's own OpenAPI document: no 5xx, no traceback, no ERROR line.
 
 Features, Coverages, Tiles, Maps, the collections, conformance and the landing page (process
-execution and jobs are fuzzed in the processes tests). Of the 12 layer collections, which
-share one code path, three stand for all: an index (NDVI), a colour picture (TRUE_COLOR) and
-a COG mosaic (MOSAIC_NDVI). Deterministic generation and a fixed number of examples per
-operation keep the run repeatable and short (35 s here, under load); a failure prints the
-request that caused it (``curl`` line in schemathesis' report).
+execution and jobs are fuzzed in the processes tests). Of the 14 layer collections, which
+share one code path, four stand for all: an index (NDVI), a colour picture (TRUE_COLOR),
+a COG mosaic (MOSAIC_NDVI) and an evalscript (NDVI_RAMP). Deterministic generation and a
+fixed number of examples per operation keep the run repeatable and short (35 s here, under
+load); a failure prints the request that caused it (``curl`` line in schemathesis' report).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from tests.support.gateway_server import GatewayServer, deployed
 from tests.support.openapi_offline import offline_openapi
 
-SAME_AS_OTHERS = "FALSE_COLOR|NDWI|NDMI|NBR|EVI|SAVI|KNDVI|SCL|MOSAIC_TRUE_COLOR"
+SAME_AS_OTHERS = "FALSE_COLOR|NDWI|NDMI|NBR|EVI|SAVI|KNDVI|SCL|MOSAIC_TRUE_COLOR|TRUE_COLOR_GAIN"
 EXCLUDED = rf"(/stac|/admin|/processes|/jobs|/collections/({SAME_AS_OTHERS})(/|$))"
 EXAMPLES = 15
 # uvicorn's one line for a request it refuses before the app sees it (bytes h11 rejects).

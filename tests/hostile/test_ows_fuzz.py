@@ -346,3 +346,52 @@ def test_the_corpus_is_what_the_docstring_says():
     names = {case.values[0].operation.name for case in CASES}
     assert len(names) == len(OPERATIONS) + 1
     assert 2000 < len(CASES) < 6000, len(CASES)
+
+
+# EVALSCRIPT on every door that takes it, by GET and by a form-encoded POST body.
+SCRIPT_OPERATIONS = [
+    _op("WMS GetMap", "/wms", **{k: v for k, v in WMS_MAP.items() if k != "EXPRESSION"}),
+    _op("WMS GetFeatureInfo", "/wms",
+        **{**{k: v for k, v in WMS_MAP.items() if k != "EXPRESSION"}, "REQUEST": "GetFeatureInfo",
+           "QUERY_LAYERS": "NDVI", "I": "3", "J": "4", "INFO_FORMAT": "application/json"}),
+    _op("WMTS GetTile", "/wmts", **{k: v for k, v in WMTS_TILE.items() if k != "EXPRESSION"}),
+    _op("WCS 2.0.1 GetCoverage", "/wcs", **{k: v for k, v in WCS_201.items() if k != "EXPRESSION"}),
+    _op("WCS 1.0.0 GetCoverage", "/wcs", SERVICE="WCS",
+        VERSION="1.0.0", REQUEST="GetCoverage", COVERAGE="sentinel-2-l2a__NDVI",
+        CRS="EPSG:4326", BBOX="6.0,52.6,6.002,52.602", WIDTH="20", HEIGHT="20", FORMAT="GeoTIFF",
+        TIME=DAY),
+]  # fmt: skip
+SCRIPT_VALUES = [*dict.fromkeys([*GENERIC[:4], MARKUP, *EVALSCRIPT_VALUES])]
+LONG_SCRIPT = "//VERSION=3\n" + "x" * 200_000  # past URL limits: by POST only
+SCRIPT_CASES = [
+    pytest.param(operation, value, method, id=f"{operation.name}|{method}|{value[:20]!r}")
+    for operation in SCRIPT_OPERATIONS
+    for value, methods in [*((v, ("GET", "POST")) for v in SCRIPT_VALUES), (LONG_SCRIPT, ("POST",))]
+    for method in methods
+]
+
+
+@pytest.mark.parametrize(("operation", "value", "method"), SCRIPT_CASES)
+def test_hostile_evalscript(gateway, listener, client, operation, value, method):
+    """Each hostile script by GET and by POST (and, by POST only, one of 200 000 characters:
+    under the body cap, over the script's size limit)."""
+    listener.seen.clear()
+    case = Case(operation, "EVALSCRIPT", value)
+    form = [*operation.params, ("EVALSCRIPT", value.replace(LISTENER, listener.url + "/x"))]
+    url = f"{gateway.url}{operation.path}"
+    post = method == "POST"
+    answer = client.post(url, data=dict(form)) if post else client.get(url, params=form)
+    assert not problems(case, answer, gateway.new_log(), listener.seen), answer.text[:600]
+
+
+@pytest.mark.parametrize("path", ["/wms", "/wmts", "/wcs"])
+def test_post_bodies_that_are_not_forms(gateway, client, path):
+    """XML or JSON bodies, and a body over the cap: the door's exception, never a 500."""
+    for content, media_type in ((b"<GetMap/>", "text/xml"), (b"{}", "application/json"),
+                                (b"EVALSCRIPT=" + b"A" * (20 << 20), "application/"
+                                 "x-www-form-urlencoded")):  # fmt: skip
+        answer = client.post(f"{gateway.url}{path}", content=content,
+                             headers={"content-type": media_type})  # fmt: skip
+        case = Case(Operation("POST", path, ()), "body", "")
+        assert answer.status_code in (400, 413, 501), (media_type, answer.status_code)
+        assert not problems(case, answer, gateway.new_log(), []), answer.text[:600]

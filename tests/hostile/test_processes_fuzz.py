@@ -19,8 +19,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.hostile.test_ows_fuzz import EVALSCRIPT_NDVI, EVALSCRIPT_VALUES
 from tests.support.ows_live import live_gateway
 from tests.support.process_checks import BAND_MATH, idle_scheduler
+from tests.test_evalscript_doors import VALUES
 
 SMALL = {**BAND_MATH, "bbox": [700000.0, 5832000.0, 700200.0, 5832200.0]}  # 20 x 20 px
 VALID = {
@@ -30,7 +32,7 @@ VALID = {
 }
 NAMES = sorted(
     {*VALID["statistics"], "geometry", "resolution", "percentiles", "histogram", "format"}
-    | {"collection", "maxcc", "order", "style", "unknown"}
+    | {"collection", "maxcc", "order", "style", "unknown", "evalscript"}
     | {"orbit_direction", "back_coeff", "noise_removal"}
 )
 HOSTILE_TEXT = [
@@ -105,6 +107,8 @@ TYPED = {
         optional={"bins": st.integers(-1, 1001), "low": finite, "high": finite},
     ),
     "expression": st.sampled_from(EXPRESSIONS),
+    # Valid scripts (base64, text, several outputs) and the hostile ones of the KVP corpus.
+    "evalscript": st.sampled_from([EVALSCRIPT_NDVI, *EVALSCRIPT_VALUES, VALUES, VALUES[:-3]]),
     "collection": st.sampled_from(["sentinel-2-l2a", "sentinel-2-global-mosaics", "x"]),
     "format": st.sampled_from(["json", "csv", "cog", "png", "tiff", "JSON"]),
     "style": st.sampled_from(["ndvi", "greyscale", "true_color", "nope"]),

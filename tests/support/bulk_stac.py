@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from gateway.config import default_config_file
+from tests.support.configs import portable_default_config
 from tests.support.stac_api import StacApi
 
 BULK = "bulk-footprints"
@@ -54,10 +54,8 @@ def load_bulk(stac: StacApi, folder: Path, items: list[dict], collection: str = 
 
 def config_with(folder: Path, collection: str = BULK) -> Path:
     """The default configuration plus ``collection`` (one band, no layer)."""
-    default = default_config_file()
-    raw = yaml.safe_load(default.read_text())
+    raw = portable_default_config()
     raw["collections"].append({"id": collection, "title": "Bulk footprints", "bands": ["B04"]})
-    raw["styles_file"] = str(default.parent / raw["styles_file"])
     path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -26,8 +26,6 @@ from gateway.core.grid import Grid
 from gateway.core.render import (
     IMAGE_FORMATS,
     MEDIA_TYPES,
-    colorize,
-    encode_image,
     parse_format,
 )
 from gateway.core.request import RenderRequest, build_request, time_warning
@@ -69,6 +67,7 @@ class TileParams:
     resampling: str | None = None
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
+    evalscript: str | None = None  # base64 or text (gateway.evalscript.param)
 
 
 @dataclass(frozen=True)
@@ -166,6 +165,7 @@ class TileService:
             times=self.times,
             preview=params.preview,
             sar=parse_sar_options(*params.sar),
+            evalscript=params.evalscript,
         )
         self.engine.check(request)  # a tile is a picture: its style must show the expression
         return request
@@ -392,8 +392,6 @@ class TileService:
             ),
         )
         raster = self.engine.compute(meta)
-        style = self.engine.config.style(request.style)
-        assert style is not None  # build_request checked it
         out: dict[str, bytes] = {}
         for address in block:
             col, row = xs.index(address.x) * width, ys.index(address.y) * height
@@ -401,7 +399,7 @@ class TileService:
             valid = raster.valid[row : row + height, col : col + width]
             tile_request = self._tile_request(request, address)
             key = tile_key(tile_request)
-            out[key] = encode_image(colorize(data, valid, style), request.format)
+            out[key] = self.engine.picture(request, data, valid)
             out[stamp_key(key)] = Stamp.of(out[key]).encode()
             # The block's other tiles, asked next, need no render thread.
             self._keys.put(self.signature(address, params), self._known(tile_request))

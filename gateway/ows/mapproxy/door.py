@@ -1,4 +1,5 @@
-"""The WMS/WMTS door: ``/wms``, ``/wmts`` and ``/ows?SERVICE=WMS|WMTS`` in front of MapProxy."""
+"""The WMS/WMTS door: ``/wms``, ``/wmts`` and ``/ows?SERVICE=WMS|WMTS`` in front of MapProxy
+(GET, or POST application/x-www-form-urlencoded: answered as the GET of the same KVP)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 from a2wsgi import WSGIMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,7 +24,7 @@ from gateway.core.tiles.service import Tile, TileService
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue
-from gateway.ows.kvp import Kvp
+from gateway.ows.kvp import Kvp, Received, parse_kvp
 from gateway.ows.mapproxy import wms
 from gateway.ows.mapproxy._compat import (
     fix_kvp_capabilities,
@@ -79,6 +81,14 @@ class OgcFront:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        if scope["method"] == "POST":  # form-encoded KVP: answered as the same GET
+            try:
+                received = await Received.read(Request(scope, receive))
+                query = urlencode(dict(parse_kvp(received))).encode()
+            except GatewayError as error:
+                await reject(error, scope)(scope, receive, send)
+                return
+            scope, receive = {**scope, "method": "GET", "query_string": query}, _no_body
         raw = (scope["path"], scope.get("query_string", b""))
         hit = await self.tiles.known_hit(raw)
         if hit is not None:
@@ -199,6 +209,11 @@ class OgcFront:
         shown = visible_layers(self.runtime.config)
         await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"}, shown)
         return None
+
+
+async def _no_body() -> Message:
+    """The ``receive`` of a POST whose body was read: nothing more."""
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class TileHitsFirst:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
@@ -21,7 +21,6 @@ from gateway.core.styles import parse_color
 from gateway.core.tiles.grids import TileAddress, TileGrids
 from gateway.core.tiles.service import TILE_FORMATS
 from gateway.errors import GatewayError, InvalidParameterValue, MissingParameterValue, NotFound
-from gateway.ows.evalscript_param import read_evalscript
 from gateway.ows.exceptions import Dialect
 from gateway.ows.mapproxy._compat import STYLES_KEY
 from gateway.ows.mapproxy.app import default_base_config
@@ -283,13 +282,14 @@ def _check_map(
     out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
     out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
     warning = time_warning(requests)
-    script = read_evalscript(params)
-    if script is not None:  # the layer's collection and time, the script's pixels
+    if params.get("EVALSCRIPT", "").strip():  # the layer's collection and time, the script's
         if len(requests) != 1:
             raise InvalidParameterValue("EVALSCRIPT takes one layer", locator="layers")
-        request = replace(requests[0], script=script, cloud_mask=False)  # dataMask: data only
-        runtime.engine.check(request)
-        return Checked(out, direct=request, warning=warning)
+        if grids is not None:  # one tile: from the tile cache, under the script's digest
+            tile = served_tile(grids, requests[0], area, params)
+            if tile is not None:
+                return Checked(out, tile=tile, maps=requests, warning=warning)
+        return Checked(out, direct=requests[0], warning=warning)
     if fmt in ("tiff", "cog"):
         if len(requests) != 1:
             raise InvalidParameterValue("image/tiff holds one layer", locator="layers")

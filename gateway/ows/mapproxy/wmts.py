@@ -24,8 +24,8 @@ REST_TILE = re.compile(
 
 
 def tile_params(params: Mapping[str, str]) -> TileParams:
-    """TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S) and PREVIEW of a WMTS or WMS request (upper-case
-    keys) as the tile service takes them."""
+    """TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S), PREVIEW and EVALSCRIPT of a WMTS or WMS
+    request (upper-case keys) as the tile service takes them."""
     render = RenderParams.from_params(params)
     return TileParams(
         time=render.time,
@@ -35,6 +35,7 @@ def tile_params(params: Mapping[str, str]) -> TileParams:
         style=render.style,
         preview=render.preview,
         sar=render.sar,
+        evalscript=render.evalscript,
     )
 
 

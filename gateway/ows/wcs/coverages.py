@@ -96,7 +96,7 @@ class CoverageCatalog:
         ids += [
             f"{layer.collection}{SEPARATOR}{layer.name}"
             for layer in self._config.layers
-            if may_use_layer(layer.name, layer.collection)
+            if may_use_layer(layer.name, layer.collection) and layer.evalscript is None
         ]
         return ids
 

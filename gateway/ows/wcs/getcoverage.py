@@ -38,10 +38,11 @@ class CoverageRequest:
     resampling: str | None = None
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
+    evalscript: str | None = None  # base64 or text: every output, float32 (GeoTIFF, NetCDF)
 
 
 def _style(request: CoverageRequest, outputs: int) -> str | None:
-    if request.format != "png":
+    if request.format != "png" or request.evalscript:
         return None
     if request.coverage.layer and request.fields == request.coverage.fields:
         return None  # the layer's own style
@@ -51,11 +52,13 @@ def _style(request: CoverageRequest, outputs: int) -> str | None:
 
 
 def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
-    """The engine request of ``request``: EXPRESSION, when given, in place of the coverage's
-    fields, as on every other door (validates sizes, time, cloud cover and the expression:
-    its bands, its outputs and whether a PNG's style can show them)."""
+    """The engine request of ``request``: EVALSCRIPT or EXPRESSION, when given, in place of
+    the coverage's fields, as on every other door (validates sizes, time, cloud cover and the
+    expression or script: its bands, its outputs and whether a PNG can show them)."""
     coverage = request.coverage
-    if request.expression:
+    if request.evalscript:  # the script's outputs over the coverage's collection
+        expression, outputs = None, 0
+    elif request.expression:
         expression = request.expression
         outputs = len([p for p in expression.split(";") if p.strip()])
     elif coverage.layer and request.fields == coverage.fields:
@@ -84,6 +87,7 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         times=runtime.times,
         preview=request.preview,
         sar=parse_sar_options(*request.sar),
+        evalscript=request.evalscript,
     )
     runtime.engine.check(render_request)
     return render_request
@@ -100,13 +104,14 @@ def get_coverage(runtime: Runtime, request: CoverageRequest) -> Rendered:
 def _encoded(runtime: Runtime, request: CoverageRequest) -> Rendered:
     render_request = engine_request(runtime, request)
     engine = runtime.engine
-    many = not request.expression and len(request.fields) > runtime.config.limits.max_outputs
+    limits = runtime.config.limits
+    fields = len(request.fields)
+    many = not (request.expression or request.evalscript) and fields > limits.max_outputs
     if not many:
         return engine.render(render_request)
     if request.format == "png":
         raise InvalidParameterValue("image/png needs one or three range fields", locator="format")
     bands = tuple(f.expression for f in request.fields)
-    limits = runtime.config.limits
     if len(bands) * request.width * request.height > limits.max_outputs * limits.max_pixels:
         raise LimitExceeded(  # the memory budget of the largest expression request
             f"{len(bands)} bands of {request.width}x{request.height} exceed the size limit; "

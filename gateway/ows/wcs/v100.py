@@ -183,6 +183,7 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         maxcc=kvp.text("MAXCC"),
         priority=kvp.text("PRIORITY"),
         expression=kvp.text("EXPRESSION"),
+        evalscript=kvp.text("EVALSCRIPT"),
         preview=kvp.text("PREVIEW"),
         sar=sar_texts(kvp.text),
         resampling=resampling,
