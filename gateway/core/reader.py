@@ -198,6 +198,8 @@ class SceneReader:
         """Calibrated Sentinel-1 backscatter of ``bands`` on ``grid``; remote measurement files
         are counted and charged as the optical bands' are (an open, a window each; the
         annotation files, read once per process, are not)."""
+        if not bands:  # a constant expression: the map is filled, as for the optical bands
+            return SceneBands({}, np.ones((grid.height, grid.width), dtype=bool))
         storage = self._storage
         wanted = {band.lower() for band in bands}
         assets = [a for a in scene.assets if a.key.lower() in wanted]

@@ -13,7 +13,7 @@ from gateway.core.request import RenderRequest, build_request
 from gateway.core.sar import SarOptions, parse_sar_options
 from gateway.core.scripts import check_bands
 from gateway.core.terrain import Terrain
-from gateway.errors import Forbidden, InvalidParameterValue, NotFound
+from gateway.errors import Forbidden, InvalidParameterValue, MissingParameterValue, NotFound
 from gateway.evalscript.param import read_script
 from gateway.runtime import Runtime
 
@@ -46,6 +46,11 @@ def resolve_source(config: GatewayConfig, inputs: dict[str, Any]) -> Source:
     text = ";".join(script.bands) if script is not None else inputs.get("expression")
     if script is not None and inputs.get("expression"):
         raise InvalidParameterValue("give an expression or an evalscript", locator="evalscript")
+    if text is None:
+        raise MissingParameterValue(
+            "give an expression (band math or an index name) or an evalscript",
+            locator="expression",
+        )
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterValue(
             "expression must be band math or an index name", locator="expression"
