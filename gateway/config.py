@@ -153,8 +153,6 @@ class LayerConfig(_Strict):
                 raise ValueError(f"layer {self.name}: give an expression or an evalscript")
             return self
         where = f" ({self.evalscript_file})" if self.evalscript_file else ""
-        if self.expression.strip():
-            raise ValueError(f"layer {self.name}: give an expression or an evalscript, not both")
         if self.overview is not None or self.cloud_mask:
             raise ValueError(f"layer {self.name}: a script layer takes no overview or cloud_mask")
         try:
@@ -162,7 +160,10 @@ class LayerConfig(_Strict):
         except GatewayError as exc:
             raise ValueError(f"layer {self.name}{where}: {exc.message}") from None
         assert script is not None
-        object.__setattr__(self, "expression", ";".join(script.bands))
+        bands = ";".join(script.bands)
+        if self.expression.strip() not in ("", bands):  # a dumped layer carries its bands
+            raise ValueError(f"layer {self.name}: give an expression or an evalscript, not both")
+        object.__setattr__(self, "expression", bands)
         return self
 
     def script(self) -> Evalscript | None:

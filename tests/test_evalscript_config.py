@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from gateway.config import load_config
+from gateway.config import GatewayConfig, load_config
 from tests.support.configs import portable_default_config
 
 SCRIPT = """//VERSION=3
@@ -83,3 +83,16 @@ def test_bad_script_layers_fail_at_load(tmp_path, layer, files, message):
     with pytest.raises((ValidationError, ValueError)) as raised:
         load_config(_config(tmp_path, layer))
     assert message in str(raised.value)
+
+
+def test_a_dumped_configuration_with_script_layers_validates_again():
+    """A script layer's dump carries the bands it reads as its expression: validating it
+    again gives the same layer (tests and tools edit configurations that way)."""
+    config = load_config()
+    again = GatewayConfig.model_validate(config.model_dump())
+    assert again.layer("NDVI_RAMP").expression == config.layer("NDVI_RAMP").expression
+    data = config.model_dump()
+    ramp = next(layer for layer in data["layers"] if layer["name"] == "NDVI_RAMP")
+    ramp["expression"] = "B04"  # not the script's bands: both given
+    with pytest.raises(ValidationError, match="not both"):
+        GatewayConfig.model_validate(data)
