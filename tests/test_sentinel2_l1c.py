@@ -17,7 +17,9 @@ import pytest
 import rasterio
 from owslib.wms import WebMapService
 from PIL import Image
+from pyproj import Transformer
 from rasterio.io import MemoryFile
+from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 
 from gateway.app import DOORS
@@ -169,6 +171,40 @@ def test_cloud_mask_drops_opaque_clouds_and_cirrus(live, sample_archive):
     assert np.isfinite(unmasked).mean() > 0.99
 
 
+def test_cloud_mask_on_the_mask_s_grid(live, sample_archive):
+    """The whole 31UFU window at 20 m (the process snaps its grid to multiples of the
+    resolution, and the tile's 60 m grid is not on multiples of 60 m), 3 x 3 output pixels
+    per MSK_CLASSI pixel: every pixel flagged opaque or cirrus is dropped, every other kept."""
+    day = "2025-05-29"  # opaque clouds and cirrus
+    item = _item(sample_archive, L1C, day)
+    with rasterio.open(_file(sample_archive, item, "MSK_CLASSI")) as src:
+        flags = src.read()
+        window = tuple(src.bounds)
+    cirrus_only = (flags[1] != 0) & (flags[0] == 0)
+    assert cirrus_only[:, :130].sum() > 20  # cirrus alone, west of the shared ground
+    inputs = {
+        "expression": "L1C_NDVI", "collection": L1C, "bbox": list(window),
+        "crs": "EPSG:32631", "resolution": 20, "time": f"{day}/{day}", "format": "cog",
+    }  # fmt: skip
+    answer = httpx.post(
+        f"{live.url}/ogcapi/processes/band-math/execution", json={"inputs": inputs}, timeout=120
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    with MemoryFile(answer.content) as mem, mem.open() as ds:
+        got = ds.read(1).astype(np.float64)
+        if ds.nodata is not None and not np.isnan(ds.nodata):
+            got[got == ds.nodata] = np.nan
+    flags = flags.repeat(3, axis=1).repeat(3, axis=2)
+    assert got.shape == flags.shape[1:]
+    # west of the 4 km the window shares with 32ULD, whose scene fills what 31UFU's mask drops
+    west = slice(0, 390)
+    kept = np.isfinite(got)[:, west]
+    dropped = ((flags[0] != 0) | (flags[1] != 0))[:, west]
+    assert (np.isfinite(got) & (flags[0] != 0))[:, 400:].any()  # filled from 32ULD there
+    assert not (kept & dropped).any()
+    assert kept[~dropped].mean() > 0.99
+
+
 def test_wms_getmap_draws_toa_true_colour(live, sample_archive):
     wms = WebMapService(f"{live.url}/wms", version="1.3.0", timeout=60)
     assert {"L1C_TRUE_COLOR", "L1C_FALSE_COLOR", "L1C_NDVI", "L1C_CLOUD_MASK"} <= set(wms.contents)
@@ -208,6 +244,48 @@ def test_gdal_wcs_reads_toa_reflectance(live, sample_archive, tmp_path):
     assert np.abs(got[0][both] - expected[both]).max() < 1e-4
     cirrus = np.nan_to_num(got[1])  # B10 (60 m): only high cloud reflects there
     assert cirrus.min() >= 0 and np.median(cirrus) < 0.01
+
+
+def _at_lonlat(path: Path, band_count: int, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The file's values (all ``band_count`` bands) at the pixels holding lon/lat points."""
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32631", always_xy=True).transform(lon, lat)
+    with rasterio.open(path) as src:
+        data = src.read()
+        r, c = rasterio.transform.rowcol(src.transform, x.ravel(), y.ravel())
+    assert data.shape[0] == band_count
+    return data[:, np.reshape(r, x.shape), np.reshape(c, x.shape)]
+
+
+def test_ogcapi_coverage_holds_toa_and_the_mask_bits(live, sample_archive):
+    west, south, east, north = transform_bounds("EPSG:32631", "EPSG:4326", *BOUNDS)
+    area = (west + 0.002, south + 0.002, east - 0.002, north - 0.002)
+    width, height = 120, 150
+    answer = httpx.get(
+        f"{live.url}/ogcapi/collections/{L1C}/coverage",
+        params={
+            "f": "GTiff", "properties": "B04,MSK_CLASSI", "bbox": ",".join(map(str, area)),
+            "datetime": CLOUDY_DAY, "scale-size": f"Lon({width}),Lat({height})",
+            "resampling": "nearest",
+        },
+        timeout=60,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    with MemoryFile(answer.content) as mem, mem.open() as ds:
+        data = ds.read().astype(np.float64)
+        assert ds.crs.to_epsg() == 4326 and data.shape == (2, height, width)
+        t = ds.transform
+    rows, cols = np.mgrid[0:height, 0:width] + 0.5
+    lon, lat = t.c + cols * t.a, t.f + rows * t.e
+    item = _item(sample_archive, L1C, CLOUDY_DAY)
+    dn = _at_lonlat(_file(sample_archive, item, "B04"), 1, lon, lat)[0].astype(np.float64)
+    expected = np.where(dn > 0, (dn - 1000) / 10000, np.nan)
+    flags = _at_lonlat(_file(sample_archive, item, "MSK_CLASSI"), 3, lon, lat)
+    bits = (flags[0] != 0) * 1 + (flags[1] != 0) * 2 + (flags[2] != 0) * 4
+    both = np.isfinite(data[0]) & np.isfinite(expected)
+    assert both.mean() > 0.95
+    # nearest neighbour through a reprojection may take the next pixel at a cell edge
+    assert (np.abs(data[0][both] - expected[both]) < 1e-6).mean() > 0.9
+    assert (data[1] == bits).mean() > 0.97 and 1 in set(np.unique(data[1]).astype(int))
 
 
 def test_ogrinfo_counts_the_l1c_scenes(live, sample_archive):
