@@ -6,8 +6,10 @@ The STAC items are compared with the L2A items' (CDSE's real L2A item) field lis
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -286,6 +288,58 @@ def test_ogcapi_coverage_holds_toa_and_the_mask_bits(live, sample_archive):
     # nearest neighbour through a reprojection may take the next pixel at a cell edge
     assert (np.abs(data[0][both] - expected[both]) < 1e-6).mean() > 0.9
     assert (data[1] == bits).mean() > 0.97 and 1 in set(np.unique(data[1]).astype(int))
+
+
+def test_wmts_tile_shows_toa_not_surface_colour(live, sample_archive):
+    """A WebMercatorQuad tile inside BOUNDS: its blue is L1C's TOA stretch, well above what
+    L2A's surface reflectance gives (the atmosphere's path radiance)."""
+    zoom = 15
+    lon, lat = Transformer.from_crs("EPSG:32631", "EPSG:4326", always_xy=True).transform(
+        (BOUNDS[0] + BOUNDS[2]) / 2, (BOUNDS[1] + BOUNDS[3]) / 2
+    )
+    n = 2**zoom
+    col = int((lon + 180) / 360 * n)
+    row = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    tile = f"/wmts/1.0.0/L1C_TRUE_COLOR/WebMercatorQuad/{CLEAR_DAY}/{zoom}/{col}/{row}.png"
+    answer = httpx.get(f"{live.url}{tile}", timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    got = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGBA")).astype(float)
+    assert (got[..., 3] == 255).all()
+    # pixel centres of the tile in lon/lat
+    j, i = np.mgrid[0:256, 0:256] + 0.5
+    lons = (col + i / 256) / n * 360 - 180
+    lats = np.degrees(np.arctan(np.sinh(math.pi * (1 - 2 * (row + j / 256) / n))))
+    blues = {}
+    for collection, key in ((L1C, "B02"), (L2A, "B02_10m")):
+        item = _item(sample_archive, collection, CLEAR_DAY)
+        dn = _at_lonlat(_file(sample_archive, item, key), 1, lons, lats)[0].astype(float)
+        blues[collection] = np.clip((dn - 1000) / 10000 / 0.3, 0, 1) * 255
+    assert np.median(np.abs(got[..., 2] - blues[L1C])) < 3
+    assert np.median(got[..., 2] - blues[L2A]) > 40
+
+
+def test_wms_evalscript_reads_l1c_bands(live, sample_archive):
+    """A Sentinel Hub evalscript on an L1C layer gets TOA reflectance, B10 included."""
+    script = (
+        "//VERSION=3\nfunction setup() { return { input: ['B02', 'B10', 'dataMask'], "
+        "output: { bands: 2, sampleType: 'FLOAT32' } }; }\n"
+        "function evaluatePixel(s) { return [s.B02, s.B10]; }"
+    )
+    params = {
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "L1C_TRUE_COLOR",
+        "STYLES": "", "FORMAT": "image/tiff", "TIME": CLEAR_DAY, "CRS": "EPSG:32631",
+        "BBOX": ",".join(map(str, BOUNDS)), "WIDTH": str(SIZE[0]), "HEIGHT": str(SIZE[1]),
+        "EVALSCRIPT": base64.b64encode(script.encode()).decode(),
+    }  # fmt: skip
+    answer = httpx.get(f"{live.url}/wms", params=params, timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    with MemoryFile(answer.content) as mem, mem.open() as ds:
+        got = ds.read().astype(np.float64)
+    expected = toa(sample_archive, _item(sample_archive, L1C, CLEAR_DAY), "B02")
+    both = np.isfinite(got[0]) & np.isfinite(expected)
+    assert both.mean() > 0.95
+    assert np.abs(got[0][both] - expected[both]).max() < 1e-5
+    assert np.nanmedian(got[1]) == pytest.approx(0.002, abs=1e-4)  # B10: clear sky
 
 
 def test_ogrinfo_counts_the_l1c_scenes(live, sample_archive):
