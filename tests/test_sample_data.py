@@ -174,8 +174,11 @@ RUNTIME_DIRS = ("cog-cache", "outputs")
 
 def test_marker_written_last_and_counts(archive: Path):
     marker = json.loads((archive / SAMPLE_MARKER).read_text())
-    counts = {L2A: 8, MOSAIC: 2, S1: 3, "sentinel-1-global-mosaics": 2, DEMS[0]: 2, DEMS[1]: 2}
-    assert marker == {"profile": "small", "version": 2, "collections": counts}
+    counts = {
+        L2A: 8, "sentinel-2-l1c": 8, MOSAIC: 2, S1: 3, "sentinel-1-global-mosaics": 2,
+        DEMS[0]: 2, DEMS[1]: 2,
+    }  # fmt: skip
+    assert marker == {"profile": "small", "version": 3, "collections": counts}
     marker_time = (archive / SAMPLE_MARKER).stat().st_mtime_ns
     # The gateway keeps its own folders in its data folder too (cog-cache, outputs): only the
     # sample's part is the writer's.
@@ -460,8 +463,9 @@ def test_static_catalog_links_resolve(archive: Path, items):
     stac = archive / "stac"
     catalog = json.loads((stac / "catalog.json").read_text())
     children = [lk["href"] for lk in catalog["links"] if lk["rel"] == "child"]
-    assert len(children) == 6  # S1 mosaics and DEMs: tests/test_s1_mosaics.py, test_dem.py
-    more = ("sentinel-1-global-mosaics", *DEMS)
+    # L1C, S1 mosaics and DEMs: tests/test_sentinel2_l1c.py, test_s1_mosaics.py, test_dem.py
+    assert len(children) == 7
+    more = ("sentinel-2-l1c", "sentinel-1-global-mosaics", *DEMS)
     items = {**items, **{cid: ndjson_items(archive, cid) for cid in more}}
     for href in children:
         coll_path = (stac / href).resolve()

@@ -298,14 +298,16 @@ class SceneReader:
         categorical: bool,
     ) -> SourceArray | None:
         """Read from the level of ``src`` (``path``) that fits the grid (``read_level``),
-        opened as a dataset of its own; classes by nearest neighbour."""
+        opened as a dataset of its own; classes by nearest neighbour, and a categorical file
+        of several bands (L1C's MSK_CLASSI) as one value of bit flags."""
         nodata = asset.nodata if asset.nodata is not None else src.nodata
         method = "nearest" if categorical else resampling
+        flags = categorical and src.count > 1
         level = read_level(src, grid, categorical=categorical)
         if level is None:
-            return read_window(src, grid, nodata=nodata, resampling=method)
+            return read_window(src, grid, nodata=nodata, resampling=method, flags=flags)
         with self._datasets.lease(path, level) as overview:
-            return read_window(overview, grid, nodata=nodata, resampling=method)
+            return read_window(overview, grid, nodata=nodata, resampling=method, flags=flags)
 
 
 def read_level(src: DatasetReader, grid: Grid, *, categorical: bool) -> int | None:

@@ -119,17 +119,32 @@ class SourceArray:
 
 
 def read_window(
-    src: DatasetReader, grid: Grid, *, nodata: float | None, resampling: str = "bilinear"
+    src: DatasetReader,
+    grid: Grid,
+    *,
+    nodata: float | None,
+    resampling: str = "bilinear",
+    flags: bool = False,
 ) -> SourceArray | None:
     """The part of band 1 of ``src`` (a file, or one level of it opened with
-    ``overview_level``) that ``grid`` needs with ``resampling``, as stored, or None."""
+    ``overview_level``) that ``grid`` needs with ``resampling``, as stored, or None.
+
+    With ``flags``, every band of ``src`` is read and packed into one value of bits: bit i
+    is set where band i+1 is not 0 (the L1C cloud mask's opaque, cirrus and snow bands give
+    1, 2 and 4)."""
     span = kernel_span(src, grid)
     radius = KERNEL_RADIUS.get(resampling, 3)
     margin = [math.ceil((radius + 1) * max(1.0, s)) + 1 for s in span]
     window = source_window(src, grid, (margin[0], margin[1]))
     if window is None:
         return None
-    array = src.read(1, window=window)
+    if flags:
+        planes = src.read(window=window)
+        array = np.zeros(planes.shape[1:], dtype=np.uint8)
+        for bit, plane in enumerate(planes):
+            array |= (plane != 0).astype(np.uint8) << bit
+    else:
+        array = src.read(1, window=window)
     return SourceArray(array, src.window_transform(window), src.crs, nodata, span)
 
 

@@ -93,3 +93,17 @@ def sampling(layer: str, resolution: int) -> str | None:
     if resolution == native:
         return "original"
     return "downsampled" if resolution > native else "upsampled"
+
+
+#: The cirrus band, only in L1C products (L2A drops it).
+CIRRUS = Band("B10", "Cirrus (band 10)", 1.375, 0.076, "cirrus", 60)
+
+#: Spectral bands of an L1C product, each in one file at its native resolution.
+L1C_BANDS: tuple[str, ...] = (
+    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
+)  # fmt: skip
+
+
+def band_info(name: str) -> Band:
+    """The MSI band ``name`` (B01..B12, B8A, and L1C's B10)."""
+    return CIRRUS if name == CIRRUS.name else BANDS[name]

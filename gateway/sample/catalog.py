@@ -16,7 +16,7 @@ from gateway.sample.cdse import (
 )
 from gateway.sample.dem import GLO30_COLLECTION, GLO90_COLLECTION
 from gateway.sample.dem_stac import DEM_EXTENSIONS
-from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION
+from gateway.sample.layout import L1C_COLLECTION, L2A_COLLECTION, MOSAIC_COLLECTION
 from gateway.sample.s1_layout import S1_COLLECTION
 from gateway.sample.s1mosaic import S1_MOSAIC_COLLECTION
 from gateway.sample.s1mosaic_stac import S1_MOSAIC_EXTENSIONS
@@ -31,6 +31,15 @@ _DESCRIPTIONS = {
         "JPEG 2000 bands in .SAFE folders, processing baseline 05.11 with the -0.1 offset. "
         "Synthetic pixels over real MGRS tiles 31UFU and 32ULD.",
         ["Copernicus", "Sentinel", "Sentinel-2", "L2A", "Reflectance", "Sample"],
+    ),
+    L1C_COLLECTION: (
+        "Sentinel-2 Level-1C",
+        "Sample Sentinel-2 Level-1C products (top-of-atmosphere reflectance, the MSK_CLASSI "
+        "cloud mask) laid out like the Copernicus Data Space Ecosystem archive: one JPEG 2000 "
+        "file per band at its native resolution in .SAFE folders, processing baseline 05.11 with "
+        "the -0.1 offset. The same datatakes and synthetic ground as the L2A sample, seen "
+        "through the atmosphere.",
+        ["Copernicus", "Sentinel", "Sentinel-2", "L1C", "Reflectance", "Sample"],
     ),
     MOSAIC_COLLECTION: (
         "Sentinel-2 Global Mosaics",
@@ -71,6 +80,7 @@ _DESCRIPTIONS = {
 }
 _EXTENSIONS = {
     L2A_COLLECTION: L2A_EXTENSIONS,
+    L1C_COLLECTION: L2A_EXTENSIONS,
     MOSAIC_COLLECTION: MOSAIC_EXTENSIONS,
     S1_COLLECTION: S1_EXTENSIONS,
     S1_MOSAIC_COLLECTION: S1_MOSAIC_EXTENSIONS,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 L2A_COLLECTION = "sentinel-2-l2a"
+L1C_COLLECTION = "sentinel-2-l1c"
 MOSAIC_COLLECTION = "sentinel-2-global-mosaics"
 PROCESSING_BASELINE = "05.11"
 
@@ -126,7 +127,8 @@ class ScenePlan:
     """One item of the archive: its id, tile, window, date, grid per resolution and paths.
 
     ``directory`` is the product folder relative to the ``eodata`` bucket root
-    (``s3://eodata/<directory>``). L2A plans carry their ``acquisition`` and ``granule_id``.
+    (``s3://eodata/<directory>``). L2A and L1C plans carry their ``acquisition`` and
+    ``granule_id``.
     """
 
     collection: str
@@ -142,7 +144,7 @@ class ScenePlan:
 
     @property
     def product_name(self) -> str:
-        """The folder name of the product (``<id>.SAFE`` for L2A)."""
+        """The folder name of the product (``<id>.SAFE`` for L2A and L1C)."""
         return self.directory.rsplit("/", 1)[-1]
 
     @property
@@ -154,6 +156,10 @@ class ScenePlan:
         if self.collection == MOSAIC_COLLECTION:
             return f"{self.directory}/{layer}.tif"
         stamp = _stamp(self.datetime)
+        if self.collection == L1C_COLLECTION:  # one file per band, at its native resolution
+            if layer == "MSK_CLASSI":
+                return f"{self.granule_dir}/QI_DATA/MSK_CLASSI_B00.jp2"
+            return f"{self.granule_dir}/IMG_DATA/T{self.tile.name}_{stamp}_{layer}.jp2"
         return f"{self.granule_dir}/IMG_DATA/R{res}m/T{self.tile.name}_{stamp}_{layer}_{res}m.jp2"
 
 
@@ -172,16 +178,17 @@ def tile_grid(tile: Tile, window: Window, res: int) -> Grid:
     return Grid(res, (float(res), 0.0, x0, 0.0, -float(res), y0), shape)
 
 
-def l2a_names(acq: Acquisition, tile: Tile) -> tuple[str, str, str]:
-    """(product id, granule id, bucket-relative .SAFE folder) in the CDSE naming pattern."""
+def l2a_names(acq: Acquisition, tile: Tile, level: str = "L2A") -> tuple[str, str, str]:
+    """(product id, granule id, bucket-relative .SAFE folder) in the CDSE naming pattern of
+    one processing ``level`` (L2A or L1C)."""
     product = (
-        f"{acq.platform}_MSIL2A_{_stamp(acq.sensing)}_N{PROCESSING_BASELINE.replace('.', '')}"
+        f"{acq.platform}_MSI{level}_{_stamp(acq.sensing)}_N{PROCESSING_BASELINE.replace('.', '')}"
         f"_R{acq.relative_orbit:03d}_T{tile.name}_{_stamp(acq.processed)}"
     )
     granule_time = acq.sensing + timedelta(seconds=1)
-    granule = f"L2A_T{tile.name}_A{acq.absolute_orbit:06d}_{_stamp(granule_time)}"
+    granule = f"{level}_T{tile.name}_A{acq.absolute_orbit:06d}_{_stamp(granule_time)}"
     day = acq.sensing
-    folder = f"Sentinel-2/MSI/L2A/{day:%Y/%m/%d}/{product}.SAFE"
+    folder = f"Sentinel-2/MSI/{level}/{day:%Y/%m/%d}/{product}.SAFE"
     return product, granule, folder
 
 
@@ -193,7 +200,8 @@ def mosaic_names(tile: Tile) -> tuple[str, str]:
 
 
 def plan_sample(profile: str) -> list[ScenePlan]:
-    """Every item the archive of one profile holds: the L2A scenes, then the mosaics.
+    """Every item the archive of one profile holds: the L2A scenes, the L1C scenes of the
+    same datatakes and tiles, then the mosaics.
 
     No I/O. Raises ``ValueError`` for an unknown profile.
     """
@@ -201,26 +209,31 @@ def plan_sample(profile: str) -> list[ScenePlan]:
         raise ValueError(f"unknown sample profile {profile!r}; choose from {sorted(PROFILES)}")
     windows = PROFILES[profile]
     plans: list[ScenePlan] = []
-    for acq in ACQUISITIONS:
-        for name, window in windows.items():
-            tile = TILES[name]
-            product, granule, folder = l2a_names(acq, tile)
-            plans.append(
-                ScenePlan(
-                    collection=L2A_COLLECTION,
-                    item_id=product,
-                    profile=profile,
-                    tile=tile,
-                    window=window,
-                    datetime=acq.sensing,
-                    grids={r: tile_grid(tile, window, r) for r in (10, 20, 60)},
-                    directory=folder,
-                    acquisition=acq,
-                    granule_id=granule,
-                )
-            )
+    for collection, level in ((L2A_COLLECTION, "L2A"), (L1C_COLLECTION, "L1C")):
+        for acq in ACQUISITIONS:
+            for name, window in windows.items():
+                plans.append(_scene_plan(collection, level, acq, TILES[name], window, profile))
     plans += mosaic_plans(profile, MOSAIC_COLLECTION, MOSAIC_START, 10, mosaic_names)
     return plans
+
+
+def _scene_plan(
+    collection: str, level: str, acq: Acquisition, tile: Tile, window: Window, profile: str
+) -> ScenePlan:
+    """The plan of one L2A or L1C product."""
+    product, granule, folder = l2a_names(acq, tile, level)
+    return ScenePlan(
+        collection=collection,
+        item_id=product,
+        profile=profile,
+        tile=tile,
+        window=window,
+        datetime=acq.sensing,
+        grids={r: tile_grid(tile, window, r) for r in (10, 20, 60)},
+        directory=folder,
+        acquisition=acq,
+        granule_id=granule,
+    )
 
 
 def mosaic_plans(

@@ -1,4 +1,5 @@
-"""Small but truthful SAFE metadata files: manifest.safe, MTD_MSIL2A.xml, MTD_TL.xml, ...
+"""Small but truthful SAFE metadata files: manifest.safe, MTD_MSIL2A.xml / MTD_MSIL1C.xml,
+MTD_TL.xml, ...
 
 They say what the sample product holds (grid, radiometric offset, special values, cloud
 percentages); they are not complete ESA documents.
@@ -10,7 +11,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from gateway.sample.bands import DN_OFFSET
-from gateway.sample.layout import PROCESSING_BASELINE, Acquisition, ScenePlan
+from gateway.sample.layout import L1C_COLLECTION, PROCESSING_BASELINE, Acquisition, ScenePlan
 
 PSD = "https://psd-14.sentinel2.eo.esa.int/PSD"
 _BAND_IDS = range(13)  # MSI band_id 0..12: B01..B08, B8A, B09, B10, B11, B12
@@ -24,8 +25,13 @@ def iso(when: datetime) -> str:
 
 def _acq(plan: ScenePlan) -> Acquisition:
     if plan.acquisition is None:
-        raise ValueError(f"{plan.item_id} is not an L2A product")
+        raise ValueError(f"{plan.item_id} is not an L2A or L1C product")
     return plan.acquisition
+
+
+def level(plan: ScenePlan) -> str:
+    """The processing level of a product as its metadata names it: "1C" or "2A"."""
+    return "1C" if plan.collection == L1C_COLLECTION else "2A"
 
 
 def _centre(acq: Acquisition) -> str:
@@ -41,7 +47,7 @@ def datatake_id(plan: ScenePlan) -> str:
 def datastrip_id(plan: ScenePlan) -> str:
     acq = _acq(plan)
     return (
-        f"{acq.platform}_OPER_MSI_L2A_DS_{_centre(acq)}_{acq.processed:%Y%m%dT%H%M%S}"
+        f"{acq.platform}_OPER_MSI_L{level(plan)}_DS_{_centre(acq)}_{acq.processed:%Y%m%dT%H%M%S}"
         f"_S{acq.sensing:%Y%m%dT%H%M%S}_N{PROCESSING_BASELINE}"
     )
 
@@ -72,16 +78,18 @@ def _root(tag: str, namespace: str) -> ET.Element:
 
 
 def product_metadata(plan: ScenePlan, image_files: list[str], cloud_cover: float) -> str:
-    """MTD_MSIL2A.xml: product info, granule file list, special values and the BOA offset."""
+    """MTD_MSIL2A.xml / MTD_MSIL1C.xml: product info, granule file list, special values and
+    the BOA (L2A) or TOA (L1C, ``RADIO_ADD_OFFSET``) offset."""
     acq = _acq(plan)
-    root = _root("n1:Level-2A_User_Product", f"{PSD}/User_Product_Level-2A.xsd")
+    lv = level(plan)
+    root = _root(f"n1:Level-{lv}_User_Product", f"{PSD}/User_Product_Level-{lv}.xsd")
     general = _el(root, "n1:General_Info")
     info = _el(general, "Product_Info")
     _el(info, "PRODUCT_START_TIME", iso(acq.sensing))
     _el(info, "PRODUCT_STOP_TIME", iso(acq.sensing))
     _el(info, "PRODUCT_URI", plan.product_name)
-    _el(info, "PROCESSING_LEVEL", "Level-2A")
-    _el(info, "PRODUCT_TYPE", "S2MSI2A")
+    _el(info, "PROCESSING_LEVEL", f"Level-{lv}")
+    _el(info, "PRODUCT_TYPE", f"S2MSI{lv}")
     _el(info, "PROCESSING_BASELINE", PROCESSING_BASELINE)
     _el(info, "GENERATION_TIME", iso(acq.processed))
     take = _el(info, "Datatake", datatakeIdentifier=datatake_id(plan))
@@ -105,13 +113,19 @@ def product_metadata(plan: ScenePlan, image_files: list[str], cloud_cover: float
         special = _el(image, "Special_Values")
         _el(special, "SPECIAL_VALUE_TEXT", text)
         _el(special, "SPECIAL_VALUE_INDEX", index)
-    quantification = _el(image, "QUANTIFICATION_VALUES_LIST")
-    _el(quantification, "BOA_QUANTIFICATION_VALUE", 10000, unit="none")
-    _el(quantification, "AOT_QUANTIFICATION_VALUE", "1000.0", unit="none")
-    _el(quantification, "WVP_QUANTIFICATION_VALUE", "1000.0", unit="cm")
-    offsets = _el(image, "BOA_ADD_OFFSET_VALUES_LIST")
-    for i in _BAND_IDS:
-        _el(offsets, "BOA_ADD_OFFSET", round(DN_OFFSET * 10000), band_id=i)
+    if lv == "1C":
+        _el(image, "QUANTIFICATION_VALUE", 10000, unit="none")
+        offsets = _el(image, "Radiometric_Offset_List")
+        for i in _BAND_IDS:
+            _el(offsets, "RADIO_ADD_OFFSET", round(DN_OFFSET * 10000), band_id=i)
+    else:
+        quantification = _el(image, "QUANTIFICATION_VALUES_LIST")
+        _el(quantification, "BOA_QUANTIFICATION_VALUE", 10000, unit="none")
+        _el(quantification, "AOT_QUANTIFICATION_VALUE", "1000.0", unit="none")
+        _el(quantification, "WVP_QUANTIFICATION_VALUE", "1000.0", unit="cm")
+        offsets = _el(image, "BOA_ADD_OFFSET_VALUES_LIST")
+        for i in _BAND_IDS:
+            _el(offsets, "BOA_ADD_OFFSET", round(DN_OFFSET * 10000), band_id=i)
     quality = _el(root, "n1:Quality_Indicators_Info")
     _el(quality, "Cloud_Coverage_Assessment", f"{cloud_cover:.6f}")
     return _document(root)
@@ -120,12 +134,13 @@ def product_metadata(plan: ScenePlan, image_files: list[str], cloud_cover: float
 def tile_metadata(plan: ScenePlan, sun: tuple[float, float], percentages: dict[str, float]) -> str:
     """MTD_TL.xml: tile geocoding of the written window per resolution, sun angles, QI."""
     acq = _acq(plan)
-    root = _root("n1:Level-2A_Tile_ID", f"{PSD}/S2_PDI_Level-2A_Tile_Metadata.xsd")
+    lv = level(plan)
+    root = _root(f"n1:Level-{lv}_Tile_ID", f"{PSD}/S2_PDI_Level-{lv}_Tile_Metadata.xsd")
     general = _el(root, "n1:General_Info")
     _el(
         general,
         "TILE_ID",
-        f"{acq.platform}_OPER_MSI_L2A_TL_{_centre(acq)}_{acq.processed:%Y%m%dT%H%M%S}"
+        f"{acq.platform}_OPER_MSI_L{lv}_TL_{_centre(acq)}_{acq.processed:%Y%m%dT%H%M%S}"
         f"_A{acq.absolute_orbit:06d}_T{plan.tile.name}_N{PROCESSING_BASELINE}",
     )
     _el(general, "DATASTRIP_ID", datastrip_id(plan))
@@ -181,7 +196,8 @@ def inspire_metadata(plan: ScenePlan, bbox: tuple[float, float, float, float]) -
 def datastrip_metadata(plan: ScenePlan) -> str:
     """MTD_DS.xml: datastrip identity, orbit and radiometric offset."""
     acq = _acq(plan)
-    root = _root("n1:Level-2A_DataStrip_ID", f"{PSD}/S2_PDI_Level-2A_Datastrip_Metadata.xsd")
+    lv = level(plan)
+    root = _root(f"n1:Level-{lv}_DataStrip_ID", f"{PSD}/S2_PDI_Level-{lv}_Datastrip_Metadata.xsd")
     general = _el(root, "n1:General_Info")
     info = _el(general, "Datastrip_Info")
     _el(info, "DATASTRIP_ID", datastrip_id(plan))
@@ -191,7 +207,8 @@ def datastrip_metadata(plan: ScenePlan) -> str:
     _el(info, "DOWNLINK_ORBIT_NUMBER", acq.absolute_orbit)
     processing = _el(general, "Processing_Info")
     _el(processing, "PROCESSING_BASELINE", PROCESSING_BASELINE)
-    _el(processing, "BOA_ADD_OFFSET", round(DN_OFFSET * 10000))
+    offset = "RADIO_ADD_OFFSET" if lv == "1C" else "BOA_ADD_OFFSET"
+    _el(processing, offset, round(DN_OFFSET * 10000))
     return _document(root)
 
 
@@ -201,11 +218,13 @@ def manifest(plan: ScenePlan, files: list[tuple[str, int, str]]) -> str:
         "xfdu:XFDU",
         {
             "xmlns:xfdu": "urn:ccsds:schema:xfdu:1",
-            "version": "esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product",
+            "version": f"esa/safe/sentinel/1.1/sentinel-2/msi/archive_l{level(plan).lower()}"
+            "_user_product",
         },
     )
     package = _el(root, "informationPackageMap")
-    _el(package, "xfdu:contentUnit", unitType="Product_Level-2A", textInfo=plan.product_name)
+    unit = f"Product_Level-{level(plan)}"
+    _el(package, "xfdu:contentUnit", unitType=unit, textInfo=plan.product_name)
     section = _el(root, "dataObjectSection")
     for i, (rel, size, md5) in enumerate(files):
         stream = _el(

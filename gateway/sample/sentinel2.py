@@ -6,6 +6,7 @@ resolution is derived from the same 10 m rendering.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +76,12 @@ def derive_layers(strip: Strip) -> dict[tuple[str, int], np.ndarray]:
     return out
 
 
-def _strip_rows(plan: ScenePlan) -> int:
+def strip_rows(plan: ScenePlan) -> int:
     rows, cols = plan.grids[10].shape
     return max(6, min(rows, STRIP_PIXELS // cols // 6 * 6))
 
 
-def _footprint(valid60: np.ndarray, plan: ScenePlan) -> dict:
+def footprint(valid60: np.ndarray, plan: ScenePlan) -> dict:
     """Lon/lat polygon around the pixels with data (hull of the 60 m any-valid mask)."""
     grid = plan.grids[60]
     polys = [
@@ -93,6 +94,34 @@ def _footprint(valid60: np.ndarray, plan: ScenePlan) -> dict:
     # The convex hull never cuts off pixels with data; simplifying it moves edges < res/2.
     merged = unary_union(polys).convex_hull.simplify(grid.res / 2)
     return rounded(footprint_lonlat(mapping(merged), plan.tile.epsg))
+
+
+def render_files(
+    plan: ScenePlan,
+    sun: tuple[float, float],
+    eodata: Path,
+    sinks: dict[tuple[str, int], RasterSink],
+    derive: Callable[[Strip], dict[tuple[str, int], np.ndarray]],
+    observe: Callable[[Strip, dict[tuple[str, int], np.ndarray]], None],
+) -> None:
+    """Render every strip of ``plan``, write ``derive(strip)``'s (layer, resolution) arrays
+    into ``sinks`` and encode them to their JPEG 2000 files; ``observe`` sees each strip and
+    its arrays. On failure no file is left half written."""
+    step = strip_rows(plan)
+    try:
+        for row0 in range(0, plan.grids[10].shape[0], step):
+            nrows = min(step, plan.grids[10].shape[0] - row0)
+            strip = render_strip(plan, row0, nrows, sun)
+            arrays = derive(strip)
+            for (layer, res), data in arrays.items():
+                sinks[layer, res].write(data, row0 * 10 // res)
+            observe(strip, arrays)
+        for (layer, res), sink in sinks.items():
+            sink.finish_jp2(eodata / plan.layer_path(layer, res))
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
 
 
 def _render_rasters(
@@ -111,66 +140,53 @@ def _render_rasters(
                 count=3 if layer == "TCI" else 1,
             )
     counts = np.zeros(len(scl.CLASSES), dtype=np.int64)
-    valid60 = []
-    step = _strip_rows(plan)
-    try:
-        for row0 in range(0, plan.grids[10].shape[0], step):
-            nrows = min(step, plan.grids[10].shape[0] - row0)
-            strip = render_strip(plan, row0, nrows, sun)
-            arrays = derive_layers(strip)
-            for (layer, res), data in arrays.items():
-                sinks[layer, res].write(data, row0 * 10 // res)
-            counts += np.bincount(arrays["SCL", 20].ravel(), minlength=len(scl.CLASSES))
-            valid60.append(block_any(strip.valid, 6))
-        for (layer, res), sink in sinks.items():
-            sink.finish_jp2(eodata / plan.layer_path(layer, res))
-    except BaseException:
-        for sink in sinks.values():
-            sink.abort()
-        raise
+    valid60: list[np.ndarray] = []
+
+    def observe(strip: Strip, arrays: dict[tuple[str, int], np.ndarray]) -> None:
+        counts[:] += np.bincount(arrays["SCL", 20].ravel(), minlength=len(scl.CLASSES))
+        valid60.append(block_any(strip.valid, 6))
+
+    render_files(plan, sun, eodata, sinks, derive_layers, observe)
     return counts, np.concatenate(valid60)
 
 
-def _write_quicklook(plan: ScenePlan, eodata: Path) -> tuple[FileFacts, tuple[int, int]]:
-    """The product's ``-ql.jpg`` (from TCI at 60 m) and its shape."""
+def write_quicklook(
+    plan: ScenePlan, eodata: Path, tci: tuple[str, int]
+) -> tuple[FileFacts, tuple[int, int]]:
+    """The product's ``-ql.jpg`` (from the ``tci`` (layer, resolution) file) and its shape."""
     rows, cols = plan.grids[10].shape
     shape_ = (max(1, rows // QUICKLOOK_FACTOR), max(1, cols // QUICKLOOK_FACTOR))
     rel = f"{plan.directory}/{plan.item_id}-ql.jpg"
-    write_jpeg(eodata / rel, read_resampled(eodata / plan.layer_path("TCI", 60), shape_))
+    write_jpeg(eodata / rel, read_resampled(eodata / plan.layer_path(*tci), shape_))
     return file_facts(eodata, rel), shape_
 
 
-def _write_metadata(
-    plan: ScenePlan, eodata: Path, counts: np.ndarray, geometry: dict, sun: tuple[float, float]
+def write_metadata(
+    plan: ScenePlan,
+    eodata: Path,
+    image_files: list[tuple[str, int]],
+    qi: dict[str, float],
+    geometry: dict,
+    sun: tuple[float, float],
 ) -> dict[str, FileFacts]:
-    """MTD_TL.xml, MTD_MSIL2A.xml, INSPIRE.xml and MTD_DS.xml, by asset key."""
-    pct = scl.percentages(counts)
-    cover = scl.cloud_cover(counts)
-    qi = {
-        "NODATA_PIXEL_PERCENTAGE": pct[scl.NODATA],
-        "CLOUDY_PIXEL_PERCENTAGE": cover,
-        "VEGETATION_PERCENTAGE": pct[scl.VEGETATION],
-        "NOT_VEGETATED_PERCENTAGE": pct[scl.NOT_VEGETATED],
-        "WATER_PERCENTAGE": pct[scl.WATER],
-        "CLOUD_SHADOW_PERCENTAGE": pct[scl.CLOUD_SHADOW],
-        "THIN_CIRRUS_PERCENTAGE": pct[scl.THIN_CIRRUS],
-        "SNOW_ICE_PERCENTAGE": pct[scl.SNOW],
-    }
+    """MTD_TL.xml, MTD_MSIL2A.xml (or MTD_MSIL1C.xml), INSPIRE.xml and MTD_DS.xml, by asset
+    key; ``image_files`` are the (layer, resolution) files listed, ``qi`` the tile's quality
+    percentages (with ``CLOUDY_PIXEL_PERCENTAGE``)."""
     lon = [p[0] for p in geometry["coordinates"][0]]
     lat = [p[1] for p in geometry["coordinates"][0]]
-    image_files = [
+    listed = [
         plan.layer_path(layer, res)[len(plan.directory) + 1 : -len(".jp2")]
-        for res in RESOLUTIONS
-        for layer in layers(res)
+        for layer, res in image_files
     ]
+    cover = qi["CLOUDY_PIXEL_PERCENTAGE"]
     texts = {
         "granule_metadata": (
             f"{plan.granule_dir}/MTD_TL.xml",
             safe_metadata.tile_metadata(plan, sun, qi),
         ),
         "product_metadata": (
-            f"{plan.directory}/MTD_MSIL2A.xml",
-            safe_metadata.product_metadata(plan, image_files, cover),
+            f"{plan.directory}/MTD_MSIL{safe_metadata.level(plan)}.xml",
+            safe_metadata.product_metadata(plan, listed, cover),
         ),
         "inspire_metadata": (
             f"{plan.directory}/INSPIRE.xml",
@@ -189,23 +205,62 @@ def _write_metadata(
     return files
 
 
+def write_manifest(plan: ScenePlan, eodata: Path, files: dict[str, FileFacts]) -> FileFacts:
+    """manifest.safe listing ``files``."""
+    listed = [(f.path[len(plan.directory) + 1 :], f.size, f.md5) for f in files.values()]
+    manifest = f"{plan.directory}/manifest.safe"
+    (eodata / manifest).write_text(safe_metadata.manifest(plan, listed), encoding="utf-8")
+    return file_facts(eodata, manifest)
+
+
+def _quality(counts: np.ndarray) -> dict[str, float]:
+    """The tile's quality percentages from its SCL 20 m counts."""
+    pct = scl.percentages(counts)
+    return {
+        "NODATA_PIXEL_PERCENTAGE": pct[scl.NODATA],
+        "CLOUDY_PIXEL_PERCENTAGE": scl.cloud_cover(counts),
+        "VEGETATION_PERCENTAGE": pct[scl.VEGETATION],
+        "NOT_VEGETATED_PERCENTAGE": pct[scl.NOT_VEGETATED],
+        "WATER_PERCENTAGE": pct[scl.WATER],
+        "CLOUD_SHADOW_PERCENTAGE": pct[scl.CLOUD_SHADOW],
+        "THIN_CIRRUS_PERCENTAGE": pct[scl.THIN_CIRRUS],
+        "SNOW_ICE_PERCENTAGE": pct[scl.SNOW],
+    }
+
+
 def write_scene(plan: ScenePlan, eodata: Path, scratch: Path) -> ItemResult:
     """Write the .SAFE product of an L2A plan under ``eodata``; return what the item needs."""
     scratch.mkdir(parents=True, exist_ok=True)
     sun = scene_sun(plan)
     counts, valid60 = _render_rasters(plan, sun, eodata, scratch)
-    geometry = _footprint(valid60, plan)
+    geometry = footprint(valid60, plan)
     files = {
         f"{layer}_{res}m": file_facts(eodata, plan.layer_path(layer, res))
         for res in RESOLUTIONS
         for layer in layers(res)
     }
-    files["thumbnail"], ql_shape = _write_quicklook(plan, eodata)
-    files.update(_write_metadata(plan, eodata, counts, geometry, sun))
-    listed = [(f.path[len(plan.directory) + 1 :], f.size, f.md5) for f in files.values()]
-    manifest = f"{plan.directory}/manifest.safe"
-    (eodata / manifest).write_text(safe_metadata.manifest(plan, listed), encoding="utf-8")
-    files["safe_manifest"] = file_facts(eodata, manifest)
+    image_files = [(layer, res) for res in RESOLUTIONS for layer in layers(res)]
+    return finish_product(
+        plan, eodata, files, ("TCI", 60), image_files, _quality(counts), geometry, sun, counts
+    )
+
+
+def finish_product(
+    plan: ScenePlan,
+    eodata: Path,
+    files: dict[str, FileFacts],
+    tci: tuple[str, int],
+    image_files: list[tuple[str, int]],
+    qi: dict[str, float],
+    geometry: dict,
+    sun: tuple[float, float],
+    counts: np.ndarray,
+) -> ItemResult:
+    """Write the quicklook (from ``tci``), the metadata XMLs and manifest.safe of a product
+    whose rasters are ``files``; return what its item needs (``counts`` as ``scl_counts``)."""
+    files["thumbnail"], ql_shape = write_quicklook(plan, eodata, tci)
+    files.update(write_metadata(plan, eodata, image_files, qi, geometry, sun))
+    files["safe_manifest"] = write_manifest(plan, eodata, files)
     return ItemResult(
         item_id=plan.item_id,
         files=files,

@@ -15,6 +15,7 @@ from gateway.sample.bands import (
     MOSAIC_BANDS,
     RESOLUTIONS,
     TCI_BANDS,
+    band_info,
     layers,
     sampling,
 )
@@ -205,14 +206,18 @@ def metadata_asset(plan: Product, facts: FileFacts, title: str) -> dict:
     }
 
 
-def _band_asset(plan: ScenePlan, layer: str, res: int, facts: FileFacts) -> dict:
-    band = BANDS[layer]
+def band_asset(
+    plan: ScenePlan, layer: str, res: int, facts: FileFacts, sampling_role: str | None
+) -> dict:
+    """The asset of one spectral band file (L2A or L1C), ``sampling_role`` as in
+    :func:`gateway.sample.bands.sampling`."""
+    band = band_info(layer)
     view_az, view_inc = VIEW[plan.tile.name]
     d_az, d_inc = VIEW_BAND[layer]
     return {
         "type": "image/jp2",
         "title": f"{band.description} - {res}m",
-        "roles": ["data", "reflectance", f"sampling:{sampling(layer, res)}", f"gsd:{res}m"],
+        "roles": ["data", "reflectance", f"sampling:{sampling_role}", f"gsd:{res}m"],
         "bands": [band.stac()],
         "data_type": "uint16",
         "nodata": 0,
@@ -287,11 +292,14 @@ def product_asset(plan: Product) -> dict:
     }
 
 
-def _l2a_assets(plan: ScenePlan, result: ItemResult) -> dict:
+def scene_metadata_assets(plan: ScenePlan, result: ItemResult) -> dict[str, dict]:
+    """The metadata and quicklook assets of a Sentinel-2 L2A or L1C item, in CDSE's order."""
     f = result.files
     assets: dict[str, dict] = {
         "safe_manifest": metadata_asset(plan, f["safe_manifest"], "manifest.safe"),
-        "product_metadata": metadata_asset(plan, f["product_metadata"], "MTD_MSIL2A.xml"),
+        "product_metadata": metadata_asset(
+            plan, f["product_metadata"], f"MTD_MSIL{safe_metadata.level(plan)}.xml"
+        ),
         "granule_metadata": metadata_asset(plan, f["granule_metadata"], "MTD_TL.xml"),
         "inspire_metadata": metadata_asset(plan, f["inspire_metadata"], "INSPIRE.xml"),
         "datastrip_metadata": metadata_asset(plan, f["datastrip_metadata"], "MTD_DS.xml"),
@@ -305,11 +313,17 @@ def _l2a_assets(plan: ScenePlan, result: ItemResult) -> dict:
         "proj:shape": list(result.shapes["thumbnail"]),
         **quicklook_fields(plan, f["thumbnail"]),
     }
+    return assets
+
+
+def _l2a_assets(plan: ScenePlan, result: ItemResult) -> dict:
+    f = result.files
+    assets = scene_metadata_assets(plan, result)
     for layer in BANDS:
         for res in RESOLUTIONS:
             if layer in layers(res):
                 key = f"{layer}_{res}m"
-                assets[key] = _band_asset(plan, layer, res, f[key])
+                assets[key] = band_asset(plan, layer, res, f[key], sampling(layer, res))
     for layer in ("TCI", "AOT", "SCL", "WVP"):
         for res in RESOLUTIONS:
             if layer in layers(res):
@@ -321,15 +335,37 @@ def _l2a_assets(plan: ScenePlan, result: ItemResult) -> dict:
 
 def l2a_item(plan: ScenePlan, result: ItemResult) -> dict:
     """The STAC item of an L2A scene, field for field like CDSE's ``sentinel-2-l2a`` items."""
+    pct = scl.percentages(result.scl_counts)
+    statistics = {key: pct[value] for value, _, key in scl.CLASSES if key is not None}
+    properties = scene_properties(
+        plan,
+        result,
+        level="2A",
+        cloud_cover=scl.cloud_cover(result.scl_counts),
+        snow_cover=pct[scl.SNOW],
+        statistics=statistics,
+    )
+    return feature(plan, result, properties, _l2a_assets(plan, result), L2A_EXTENSIONS)
+
+
+def scene_properties(
+    plan: ScenePlan,
+    result: ItemResult,
+    *,
+    level: str,
+    cloud_cover: float,
+    snow_cover: float | None = None,
+    statistics: dict[str, float] | None = None,
+) -> dict:
+    """The properties of a Sentinel-2 L2A (``level`` "2A") or L1C ("1C") item, in CDSE's
+    order; ``snow_cover`` and ``statistics`` only where the product has them."""
     acq = plan.acquisition
     assert acq is not None
-    pct = scl.percentages(result.scl_counts)
     created = acq.processed + timedelta(minutes=40)
     published = created + timedelta(minutes=10)
     updated = published + timedelta(minutes=5)
     view_az, view_inc = VIEW[plan.tile.name]
-    statistics = {key: pct[value] for value, _, key in scl.CLASSES if key is not None}
-    properties = {
+    properties: dict[str, object] = {
         **lifecycle(created, published, updated),
         "datetime": timestamp(acq.sensing),
         "start_datetime": timestamp(acq.sensing),
@@ -338,13 +374,16 @@ def l2a_item(plan: ScenePlan, result: ItemResult) -> dict:
         "constellation": "sentinel-2",
         "instruments": ["msi"],
         "gsd": 10,
-        "processing:level": "L2",
+        "processing:level": f"L{level[0]}",
         "processing:datetime": timestamp(acq.processed),
-        "product:type": "S2MSI2A",
+        "product:type": f"S2MSI{level}",
         "product:timeliness": "PT24H",
         "product:timeliness_category": "NRT",
-        "eo:cloud_cover": scl.cloud_cover(result.scl_counts),
-        "eo:snow_cover": pct[scl.SNOW],
+        "eo:cloud_cover": cloud_cover,
+    }
+    if snow_cover is not None:
+        properties["eo:snow_cover"] = snow_cover
+    properties |= {
         "sat:orbit_state": "descending",
         "sat:relative_orbit": acq.relative_orbit,
         "sat:absolute_orbit": acq.absolute_orbit,
@@ -355,7 +394,10 @@ def l2a_item(plan: ScenePlan, result: ItemResult) -> dict:
         "eopf:datastrip_id": safe_metadata.datastrip_id(plan),
         "eopf:datatake_id": safe_metadata.datatake_id(plan),
         "eopf:instrument_mode": "INS-NOBS",
-        "statistics": statistics,
+    }
+    if statistics is not None:
+        properties["statistics"] = statistics
+    return properties | {
         "processing:version": PROCESSING_BASELINE,
         "view:azimuth": view_az,
         "view:incidence_angle": view_inc,
@@ -363,7 +405,6 @@ def l2a_item(plan: ScenePlan, result: ItemResult) -> dict:
         "processing:facility": "ESA",
         "expires": EXPIRES,
     }
-    return feature(plan, result, properties, _l2a_assets(plan, result), L2A_EXTENSIONS)
 
 
 def _mosaic_asset(plan: ScenePlan, key: str, facts: FileFacts) -> dict:

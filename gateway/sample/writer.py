@@ -19,7 +19,13 @@ from pathlib import Path
 from gateway.sample.catalog import write_catalog
 from gateway.sample.dem import plan_dem, write_dem
 from gateway.sample.dem_stac import dem_item
-from gateway.sample.layout import L2A_COLLECTION, MOSAIC_COLLECTION, ScenePlan, plan_sample
+from gateway.sample.layout import (
+    L1C_COLLECTION,
+    L2A_COLLECTION,
+    MOSAIC_COLLECTION,
+    ScenePlan,
+    plan_sample,
+)
 from gateway.sample.mosaics import write_mosaic
 from gateway.sample.results import ItemResult
 from gateway.sample.s1_layout import S1_COLLECTION, S1Plan, plan_s1
@@ -27,11 +33,13 @@ from gateway.sample.s1mosaic import plan_s1_mosaics, write_s1_mosaic
 from gateway.sample.s1mosaic_stac import s1_mosaic_item
 from gateway.sample.sentinel1 import write_s1_product
 from gateway.sample.sentinel2 import write_scene
+from gateway.sample.sentinel2_l1c import write_l1c_scene
 from gateway.sample.stac import l2a_item, mosaic_item
+from gateway.sample.stac_l1c import l1c_item
 from gateway.sample.stac_s1 import s1_item
 
 SAMPLE_MARKER = "sample.json"
-MARKER_VERSION = 2  # 2: with the Sentinel-1 GRD products
+MARKER_VERSION = 3  # 2: with the Sentinel-1 GRD products; 3: with the Sentinel-2 L1C products
 _CONTENT = ("eodata", "stac")
 
 Progress = Callable[[int, int, str], None]
@@ -66,6 +74,7 @@ def _generate(
     """Write every item's files under ``staging/eodata``; mosaics start when their tile is done."""
     eodata, scratch = staging / "eodata", staging / "scratch"
     scenes = [p for p in plans if p.collection == L2A_COLLECTION]
+    toa = [p for p in plans if p.collection == L1C_COLLECTION]
     mosaics = {p.tile.name: p for p in plans if p.collection == MOSAIC_COLLECTION}
     left = Counter(p.tile.name for p in scenes)
     total = len(plans) + len(radar) + 1
@@ -76,6 +85,9 @@ def _generate(
         }
         pending.update(
             {pool.submit(write_scene, p, eodata, scratch / p.item_id): p for p in scenes}
+        )
+        pending.update(
+            {pool.submit(write_l1c_scene, p, eodata, scratch / p.item_id): p for p in toa}
         )
         try:
             while pending:
@@ -153,9 +165,14 @@ def write_sample_archive(
     staging = Path(tempfile.mkdtemp(prefix=".sample-partial-", dir=root))
     try:
         results = _generate(plans, radar, staging, workers, report)
-        items: dict[str, list[dict]] = {L2A_COLLECTION: [], MOSAIC_COLLECTION: []}
+        items: dict[str, list[dict]] = {
+            L2A_COLLECTION: [],
+            L1C_COLLECTION: [],
+            MOSAIC_COLLECTION: [],
+        }
+        builders = {L2A_COLLECTION: l2a_item, L1C_COLLECTION: l1c_item}
         for plan in plans:
-            build = l2a_item if plan.collection == L2A_COLLECTION else mosaic_item
+            build = builders.get(plan.collection, mosaic_item)
             items[plan.collection].append(build(plan, results[plan.item_id]))
         items[S1_COLLECTION] = [s1_item(p, results[p.item_id]) for p in radar]
         for s1 in plan_s1_mosaics(profile):

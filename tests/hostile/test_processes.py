@@ -115,6 +115,10 @@ BAD_INPUTS = [
     ("band-math", {"bbox": [700000, "5832000", 700200, 5832200]}, "bbox"),
     ("band-math", {"format": "exe"}, "format"),
     ("band-math", {"expression": ["B04"]}, "expression"),
+    # the expression's errors name the band: L1C's cirrus band is not in L2A, SCL not in L1C
+    ("band-math", {"expression": "B10"}, "Unknown band 'B10'"),
+    ("band-math", {"collection": "sentinel-2-l1c", "expression": "SCL"}, "Unknown band 'SCL'"),
+    ("band-math", {"collection": "sentinel-2-l1c", "expression": "MSK_CLASSI+B"}, "band 'B'"),
     ("band-math", {"geometry": {"type": "Point", "coordinates": [0, 0]}}, "geometry"),
     ("band-math", {"histogram": {"bins": 3}}, "histogram"),  # not an input of band-math
     ("band-math", {"bogus": 1}, "bogus"),

@@ -107,8 +107,12 @@ class Scene:
 def asset_band(key: str, asset: dict[str, Any]) -> str | None:
     """The one band an asset (or an ``item_assets`` entry) holds, if it holds one."""
     bands = asset.get("bands") or asset.get("eo:bands")
+    if bands and len(bands) == 1:
+        return bands[0].get("name")
     if bands:
-        return bands[0].get("name") if len(bands) == 1 else None
+        # A multi-band visual (TCI) is no band; a multi-band data file of flags (L1C's
+        # MSK_CLASSI, read as one value of bits) is the band its key names.
+        return key if "data" in asset.get("roles", []) else None
     # SCL_20m, AOT_10m... carry no band list: the key says which band it is.
     return key.split("_")[0] if key else None
 
