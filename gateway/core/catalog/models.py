@@ -120,6 +120,11 @@ def is_raster(asset: dict[str, Any]) -> bool:
     return ("image/jp2" in media or "image/tiff" in media) and "data" in roles
 
 
+def stac_number(value: Any) -> float | None:
+    """A number STAC may write as a string (``nodata``: "nan", "inf", "-inf")."""
+    return None if value is None else float(value)
+
+
 def scene_from_item(item: dict[str, Any]) -> Scene:
     """Parse a STAC item shaped like CDSE's (see shared/fixtures/cdse-stac)."""
     props = item["properties"]
@@ -132,7 +137,7 @@ def scene_from_item(item: dict[str, Any]) -> Scene:
             gsd=asset.get("gsd", props.get("gsd")),
             scale=asset.get("raster:scale"),
             offset=asset.get("raster:offset"),
-            nodata=asset.get("nodata"),
+            nodata=stac_number(asset.get("nodata")),
             data_type=asset.get("data_type"),
             media_type=asset.get("type"),
             proj_code=asset.get("proj:code", props.get("proj:code")),
