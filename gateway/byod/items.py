@@ -43,12 +43,26 @@ def footprint(path: Path) -> dict:
         return transform_geom(src.crs, "EPSG:4326", mapping(outline))
 
 
+def statistics(src: rasterio.DatasetReader) -> dict[str, float]:
+    """Lowest and highest valid value (stored x scale + offset) of a single-band file, read
+    at most ``FOOTPRINT_PIXELS`` a side."""
+    factor = max(1, int(np.ceil(max(src.width, src.height) / FOOTPRINT_PIXELS)))
+    shape_ = (max(1, src.height // factor), max(1, src.width // factor))
+    data = src.read(1, out_shape=shape_, masked=True, resampling=Resampling.nearest)
+    values = data.compressed().astype("float64") * src.scales[0] + src.offsets[0]
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise InvalidParameterValue("no valid pixel: every pixel is nodata")
+    return {"minimum": float(values.min()), "maximum": float(values.max())}
+
+
 def band_asset(path: Path, href: str, name: str, unit: str | None) -> dict:
     """A single-band COG asset with its proj, raster and eo fields (STAC 1.1 ``bands``)."""
     with rasterio.open(path) as src:
         band: dict = {"name": name}
         if unit:
             band["unit"] = unit
+        band["statistics"] = statistics(src)
         asset: dict = {
             "href": href,
             "type": COG_TYPE,
