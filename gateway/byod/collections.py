@@ -60,7 +60,8 @@ def derived_style(document: dict, shown: list[dict]) -> Style:
 
 
 def derived_layer(document: dict) -> tuple[LayerConfig, Style]:
-    """The first three bands as red, green, blue (three bands or more), else the first."""
+    """The first three bands as red, green, blue (three bands or more), else the first;
+    read with nearest neighbour."""
     bands = document["summaries"]["bands"]
     shown = bands[:3] if len(bands) >= 3 else bands[:1]
     style = derived_style(document, shown)
@@ -70,6 +71,7 @@ def derived_layer(document: dict) -> tuple[LayerConfig, Style]:
         collection=document["id"],
         expression=";".join(b["name"] for b in shown),
         style=style.name,
+        resampling="nearest",  # values as stored: a classification keeps its classes
         unit=shown[0].get("unit", "1") if len(shown) == 1 else "1",
         abstract=document.get("description", ""),
     )

@@ -35,7 +35,7 @@ def footprint(path: Path) -> dict:
         factor = max(1, int(np.ceil(max(src.width, src.height) / FOOTPRINT_PIXELS)))
         height, width = max(1, src.height // factor), max(1, src.width // factor)
         mask = src.dataset_mask(out_shape=(height, width), resampling=Resampling.nearest)
-        transform = src.transform * src.transform.scale(src.width / width, src.height / height)
+        transform = src.transform @ src.transform.scale(src.width / width, src.height / height)
         parts = [shape(g) for g, v in shapes(mask, mask=mask > 0, transform=transform) if v]
         if not parts:
             raise InvalidParameterValue("no valid pixel: every pixel is nodata")
