@@ -91,8 +91,9 @@ def ingest(
     from gateway.byod.ingest import IngestOptions
     from gateway.byod.ingest import ingest as ingest_files
 
-    if datetime and datetime_from_name:
-        raise typer.BadParameter("give --datetime or --datetime-from-name, not both")
+    pairs = [pair.split("=", 1) for pair in _pairs(units)]
+    if any(len(pair) != 2 for pair in pairs):
+        raise typer.BadParameter("--units takes band=unit pairs, e.g. dem=m,slope=deg")
     settings = Settings()
     if not settings.uses_static_catalog:
         _fail(GatewayError("ingest writes the static catalog: unset GATEWAY_STAC_URL"))
@@ -101,7 +102,7 @@ def ingest(
         data_dir=settings.data_dir,
         allowed=settings.allowed_ingest_dirs,
         bands=_pairs(bands),
-        units=dict(pair.split("=", 1) for pair in _pairs(units) if "=" in pair),
+        units={band.strip(): unit.strip() for band, unit in pairs},
         datetime=datetime,
         datetime_from_name=datetime_from_name,
     )

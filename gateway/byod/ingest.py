@@ -22,7 +22,10 @@ from gateway.core.catalog.models import parse_datetime
 from gateway.errors import GatewayError
 
 Progress = Callable[[int, int, str], None]
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_NAMES = {
+    "collection": re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"),
+    "band": re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$"),  # a name in band math
+}
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,35 @@ class IngestReport:
 
 
 def check_name(kind: str, name: str) -> str:
-    """A collection or band name usable in paths, band math and layer names."""
-    if not _NAME.match(name):
-        raise BadInput(f"{kind} {name!r}: a letter, then letters, digits, _ or - (64 at most)")
+    """A collection name usable in paths and layer names, a band name in band math."""
+    if not _NAMES[kind].match(name):
+        others = "letters, digits, _ or -" if kind == "collection" else "letters, digits or _"
+        raise BadInput(f"{kind} {name[:80]!r}: a letter, then {others} (64 at most)")
     return name
+
+
+def check_options(options: IngestOptions) -> None:
+    """What holds for every input: names, the pattern, the date, the units' bands."""
+    check_name("collection", options.collection)
+    check_own_collection(options.stac_dir, options.collection)
+    for band in options.bands:
+        check_name("band", band)
+    if len(set(options.bands)) != len(options.bands):
+        raise BadInput("--bands names a band twice")
+    if options.datetime is not None and options.datetime_from_name is not None:
+        raise BadInput("give --datetime or --datetime-from-name, not both")
+    if options.datetime_from_name is not None:
+        try:
+            re.compile(options.datetime_from_name)
+        except re.error as exc:
+            raise BadInput(f"--datetime-from-name is not a regular expression: {exc}") from None
+    if options.datetime is not None:
+        try:
+            parse_datetime(_iso(options.datetime))
+        except ValueError:
+            raise BadInput(f"--datetime {options.datetime!r} is not an ISO 8601 date") from None
+    for band in options.units:
+        check_name("band", band)
 
 
 def check_own_collection(stac_dir: Path, collection: str) -> None:
@@ -154,10 +182,7 @@ def ingest(
 ) -> IngestReport:
     """Ingest (or with ``remove``, take out) each of ``paths``; a refused one is reported
     with its reason and the others go on."""
-    check_name("collection", options.collection)
-    check_own_collection(options.stac_dir, options.collection)
-    for band in options.bands:
-        check_name("band", band)
+    check_options(options)
     report = IngestReport()
     step = remove_one if remove else ingest_one
     for done, path in enumerate(paths):
