@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -47,14 +48,15 @@ SCALE, OFFSET, NODATA = 0.5, 10.0, -9999.0
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def write_plots(path: Path, seed: int = 1) -> None:
-    """1200 x 800 float32, 20 m LAEA pixels near Luxembourg; the upper-left triangle nodata."""
+def write_plots(path: Path, seed: int = 1, east: float = 0.0) -> None:
+    """1200 x 800 float32, 20 m LAEA pixels near Luxembourg (``east``: metres further east);
+    the upper-left triangle nodata."""
     rows, cols = np.mgrid[0:800, 0:1200]
     data = np.random.default_rng(seed).uniform(0, 100, (800, 1200)).astype("float32")
     data[rows * 1200 < (600 - cols) * 800] = NODATA
     profile = {
         "driver": "GTiff", "width": 1200, "height": 800, "count": 1, "dtype": "float32",
-        "crs": "EPSG:3035", "transform": from_origin(4_030_000, 2_960_000, 20, 20),
+        "crs": "EPSG:3035", "transform": from_origin(4_030_000 + east, 2_960_000, 20, 20),
         "nodata": NODATA,
     }  # fmt: skip
     with rasterio.open(path, "w", **profile) as dst:
@@ -161,8 +163,9 @@ def own(sample_archive: Path, tmp_path_factory: pytest.TempPathFactory):
 def server(own):
     data, _ = own
     settings = Settings(
-        data_dir=data, sample_data=False, redis_url=None, stac_url=None, storage="local"
-    )
+        data_dir=data, sample_data=False, redis_url=None, stac_url=None, storage="local",
+        capabilities_ttl_s=1, search_cache_ttl_s=1,
+    )  # fmt: skip
     with live_gateway(settings, doors=(*OWS_DOORS, OGCAPI, MAPPROXY)) as url:
         yield url
 
@@ -528,3 +531,26 @@ def test_wmts_tile_values_and_transparency_follow_numpy(server, own):
             continue
         value = next(iter(features[0]["properties"]["values"].values()))
         assert any(value == pytest.approx(float(r[j, i]), abs=1e-4) for r in reference), (i, j)
+
+
+def test_an_item_ingested_while_serving_is_served_without_a_restart(server, own):
+    """A file ingested into a served collection: once the catalog summaries are listed again
+    (``capabilities_ttl_s`` after the last listing, 1 s here, when a WMS/WMTS request comes),
+    WCS serves its pixels."""
+    data, inputs = own
+    path = inputs / "plots_east_20250614.tif"
+    write_plots(path, seed=5, east=60_000.0)
+    opts = options(data, inputs, "plots", datetime_from_name=r"_(\d{8})")
+    assert ingest([path], opts).done == ["plots_east_20250614"]
+    grid = native_grid(path, (700, 500, 300, 200))
+    deadline = time.monotonic() + 30
+    while True:
+        get(f"{server}/wms", SERVICE="WMS", VERSION="1.3.0", REQUEST="GetCapabilities")
+        try:
+            got = wcs(server, "plots", grid)
+            assert_same(got[0], nearest_reference(path, grid))
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
