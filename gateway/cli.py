@@ -97,6 +97,7 @@ def ingest(
     settings = Settings()
     if not settings.uses_static_catalog:
         _fail(GatewayError("ingest writes the static catalog: unset GATEWAY_STAC_URL"))
+    _prepare_sample_data(settings)  # first: the sample is written into an empty data folder
     options = IngestOptions(
         collection=collection,
         data_dir=settings.data_dir,

@@ -30,6 +30,7 @@ from rio_cogeo.profiles import cog_profiles
 from shapely.geometry import Point, box, shape
 from typer.testing import CliRunner
 
+from gateway.byod.catalog import carry_over
 from gateway.byod.ingest import IngestOptions, ingest
 from gateway.cli import app
 from gateway.core.catalog import StaticCatalog
@@ -127,6 +128,15 @@ def data_dir_beside(sample: Path, root: Path) -> Path:
 
 def options(data: Path, inputs: Path, collection: str, **extra) -> IngestOptions:
     return IngestOptions(collection=collection, data_dir=data, allowed=(inputs,), **extra)
+
+
+def cli_env(data: Path, inputs: Path) -> dict[str, str]:
+    """The command's environment: this data folder (no sample written), these inputs."""
+    return {
+        "GATEWAY_DATA_DIR": str(data),
+        "GATEWAY_INGEST_DIRS": str(inputs),
+        "GATEWAY_SAMPLE_DATA": "false",
+    }
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -352,8 +362,8 @@ def test_bad_inputs_are_reported_by_name_and_reason_and_change_nothing(
     outside.mkdir()
     reasons = write_bad_inputs(inputs, outside)
     before = tree(data)
-    monkeypatch.setenv("GATEWAY_DATA_DIR", str(data))
-    monkeypatch.setenv("GATEWAY_INGEST_DIRS", str(inputs))
+    for name, value in cli_env(data, inputs).items():
+        monkeypatch.setenv(name, value)
     paths = [str(inputs / n) for n in reasons if n != "elsewhere.tif"]
     paths.append(str(outside / "elsewhere.tif"))
     result = CliRunner().invoke(app, ["ingest", *paths, "--collection", "mine"])
@@ -395,7 +405,7 @@ def test_reingest_replaces_the_item_and_remove_takes_it_out(sample_archive, tmp_
         assert np.array_equal(got.read(1), given.read(1))
     result = CliRunner().invoke(
         app, ["ingest", str(inputs / PLOTS_NAME), "--collection", "again", "--remove"],
-        env={"GATEWAY_DATA_DIR": str(data), "GATEWAY_INGEST_DIRS": str(inputs)},
+        env=cli_env(data, inputs),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "1 removed" in result.stdout
@@ -403,9 +413,22 @@ def test_reingest_replaces_the_item_and_remove_takes_it_out(sample_archive, tmp_
     assert not (data / "byod/again/plots_20250614").exists()
     again = CliRunner().invoke(
         app, ["ingest", str(inputs / PLOTS_NAME), "--collection", "again", "--remove"],
-        env={"GATEWAY_DATA_DIR": str(data), "GATEWAY_INGEST_DIRS": str(inputs)},
+        env=cli_env(data, inputs),
     )  # fmt: skip
     assert again.exit_code == 1 and "no item plots_20250614" in again.stderr
+
+
+def test_a_new_sample_archive_keeps_the_ingested_collections(own, tmp_path: Path):
+    """``carry_over`` (the sample writer's, when it writes the sample again): the ingested
+    collections move into the new catalog, the sample's own stay behind."""
+    data, _ = own
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(data / "stac", old, symlinks=True)
+    (new / "collections").mkdir(parents=True)
+    assert carry_over(old, new) == ["heights", "plots", "survey"]
+    assert sorted(p.name for p in (new / "collections").iterdir()) == ["heights", "plots", "survey"]
+    links = json.loads((new / "catalog.json").read_text())["links"]
+    assert {"./collections/plots/collection.json"} <= {link["href"] for link in links}
 
 
 def test_the_static_catalog_finds_an_item_ingested_after_it_was_read(own, tmp_path: Path):

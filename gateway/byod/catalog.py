@@ -42,6 +42,23 @@ def item_hrefs(stac_dir: Path, collection: str, item_id: str) -> list[str]:
     return [asset["href"] for asset in item.get("assets", {}).values()]
 
 
+def carry_over(old_stac: Path, new_stac: Path) -> list[str]:
+    """Move the ingested collections of ``old_stac`` into ``new_stac`` (when the sample
+    archive is written again); returns their ids."""
+    moved = []
+    for path in sorted(old_stac.glob("collections/*/collection.json")):
+        try:
+            own = json.loads(path.read_text(encoding="utf-8")).get(BYOD_KEY)
+        except (OSError, ValueError):
+            continue
+        target = new_stac / "collections" / path.parent.name
+        if own and not target.exists():
+            path.parent.rename(target)
+            _link_child(new_stac, target.name)
+            moved.append(target.name)
+    return moved
+
+
 def _refresh(stac_dir: Path, collection: str) -> None:
     folder = stac_dir / "collections" / collection
     items = [

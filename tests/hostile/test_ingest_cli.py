@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from tests.test_byod import PLOTS_NAME, data_dir_beside, tree, write_plots
+from tests.test_byod import PLOTS_NAME, cli_env, data_dir_beside, tree, write_plots
 
 HOSTILE = {
     "traversal": (["--collection", "../../etc"], "a letter, then"),
@@ -41,7 +41,7 @@ def test_hostile_option_is_refused_and_changes_nothing(case, sample_archive: Pat
     before = tree(data)
     result = CliRunner().invoke(
         app, ["ingest", str(inputs / PLOTS_NAME), *args],
-        env={"GATEWAY_DATA_DIR": str(data), "GATEWAY_INGEST_DIRS": str(inputs)},
+        env=cli_env(data, inputs),
     )  # fmt: skip
     assert result.exit_code in (1, 2), result.output
     assert words in result.output, result.output
