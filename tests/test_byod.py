@@ -577,3 +577,22 @@ def test_an_item_ingested_while_serving_is_served_without_a_restart(server, own)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def test_band_math_on_the_given_band_names_through_wms(server, own):
+    """``EXPRESSION`` on a derived layer reads the bands by the names ``--bands`` gave."""
+    _, inputs = own
+    path = inputs / "survey.tif"
+    grid = lonlat_grid(path, 0.00004)
+    answer = get(
+        f"{server}/wms", SERVICE="WMS", VERSION="1.3.0", REQUEST="GetMap", LAYERS="SURVEY",
+        STYLES="", CRS="EPSG:4326", BBOX=",".join(repr(v) for v in (
+            grid.bounds[1], grid.bounds[0], grid.bounds[3], grid.bounds[2])),
+        WIDTH=str(grid.width), HEIGHT=str(grid.height), FORMAT="image/tiff",
+        EXPRESSION="(red-blue)/(red+blue)",
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    data, _, _, _ = geotiff(answer.content)
+    red, blue = nearest_reference(path, grid, 1), nearest_reference(path, grid, 3)
+    reference = [(r - b) / (r + b) for r, b in zip(red, blue, strict=True)]
+    assert_same(data[0], reference)
