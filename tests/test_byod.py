@@ -105,7 +105,9 @@ def write_bad_inputs(folder: Path, outside: Path) -> dict[str, str]:
     (folder / "corrupt.tif").write_bytes(content[: len(content) // 2])
     (folder / "whole.tif").unlink()
     write_survey(outside / "elsewhere.tif")
+    (folder / "link.tif").symlink_to(outside / "elsewhere.tif")
     return {
+        "link.tif": "outside the allowed folders",
         "notes.tif": "not a raster",
         "empty.tif": "0 bytes",
         "nocrs.tif": "no CRS",
@@ -304,10 +306,11 @@ def test_outputs_are_valid_cogs_tiled_and_compressed_for_their_type(own):
             assert src.count == 1 and src.compression.name == "deflate"
     with rasterio.open(data / "byod/plots/plots_20250614/b1.tif") as src:
         assert src.block_shapes == [(512, 512)] and src.overviews(1)
-        assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") in (None, "3")
+        assert src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"  # floating point
         assert src.nodata == NODATA and src.scales == (SCALE,) and src.offsets == (OFFSET,)
     with rasterio.open(data / "byod/survey/survey/red.tif") as src:
         assert src.dtypes == ("uint16",) and src.nodata == 0
+        assert src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "2"  # integers
 
 
 def test_items_hold_proj_raster_bands_datetime_and_the_valid_footprint(own):
@@ -368,7 +371,7 @@ def test_bad_inputs_are_reported_by_name_and_reason_and_change_nothing(
     paths.append(str(outside / "elsewhere.tif"))
     result = CliRunner().invoke(app, ["ingest", *paths, "--collection", "mine"])
     assert result.exit_code == 1, result.output
-    assert "0 ingested, 5 refused (mine)" in result.stdout
+    assert "0 ingested, 6 refused (mine)" in result.stdout
     for name, words in reasons.items():
         line = next(line for line in result.stderr.splitlines() if name in line)
         assert words in line, line

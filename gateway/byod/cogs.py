@@ -53,6 +53,7 @@ def write_band_cogs(source: Path, folder: Path, names: tuple[str, ...]) -> dict[
                 overview_resampling=overview_resampling(dtype),
                 quiet=True,
                 use_cog_driver=False,
+                allow_intermediate_compression=True,  # the predictor applies to it too
             )
         written[name] = target
     return written
