@@ -8,8 +8,7 @@ import os
 from pathlib import Path
 
 from gateway.byod.items import BYOD_EXTENSIONS
-from gateway.sample.catalog import extent
-from gateway.sample.cdse import STAC_VERSION
+from gateway.core.catalog.models import STAC_VERSION, collection_extent
 
 # Marks a collection.json written by the ingest (its configuration may be derived from it).
 BYOD_KEY = "gateway:byod"
@@ -86,7 +85,7 @@ def _collection(collection: str, items: list[dict]) -> dict:
         "description": f"Rasters ingested with `cdse-gateway ingest --collection {collection}`.",
         "license": "other",
         BYOD_KEY: True,
-        "extent": extent(boxes, dates[0], dates[-1]),
+        "extent": collection_extent(boxes, dates[0], dates[-1]),
         "summaries": {"bands": bands} if bands else {},
         "links": [
             {"rel": "root", "href": "../../catalog.json", "type": "application/json"},

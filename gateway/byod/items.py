@@ -14,8 +14,8 @@ from rasterio.warp import transform_geom
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
 
+from gateway.core.catalog.models import STAC_VERSION
 from gateway.errors import InvalidParameterValue
-from gateway.sample.cdse import STAC_VERSION
 
 _EXT = "https://stac-extensions.github.io"
 BYOD_EXTENSIONS = [

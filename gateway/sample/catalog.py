@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gateway.core.catalog.models import collection_extent
 from gateway.sample.cdse import (
     AUTH_SCHEMES,
     L2A_EXTENSIONS,
@@ -126,17 +127,6 @@ def _summaries(items: list[dict]) -> dict:
     return summaries
 
 
-def extent(boxes: list[list[float]], start: str | None, end: str | None) -> dict:
-    """A collection's ``extent``: the box around ``boxes`` and the interval start..end."""
-    around = [
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    ]
-    return {"spatial": {"bbox": [around]}, "temporal": {"interval": [[start, end]]}}
-
-
 def collection(collection_id: str, items: list[dict]) -> dict:
     """A collection document with extents computed from its items."""
     title, description, keywords = _DESCRIPTIONS[collection_id]
@@ -171,7 +161,7 @@ def collection(collection_id: str, items: list[dict]) -> dict:
                 "description": "Synthetic data shaped like the Copernicus Data Space Ecosystem",
             }
         ],
-        "extent": extent(boxes, starts[0], ends[-1]),
+        "extent": collection_extent(boxes, starts[0], ends[-1]),
         "summaries": _summaries(items),
         "item_assets": _item_assets(items[0]),
         "auth:schemes": AUTH_SCHEMES,

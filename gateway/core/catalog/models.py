@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+STAC_VERSION = "1.1.0"  # of the items and collections the gateway writes
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
 ORDERS: tuple[Order, ...] = ("mostRecent", "leastRecent", "leastCC")
 
@@ -50,6 +51,17 @@ class DeclaredExtent:
     bbox: tuple[float, float, float, float]
     start: datetime | None
     end: datetime | None
+
+
+def collection_extent(boxes: list[list[float]], start: str | None, end: str | None) -> dict:
+    """A collection's ``extent``: the box around ``boxes`` and the interval start..end."""
+    around = [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
+    return {"spatial": {"bbox": [around]}, "temporal": {"interval": [[start, end]]}}
 
 
 def declared_extent(collection: dict[str, Any]) -> DeclaredExtent | None:
