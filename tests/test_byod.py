@@ -21,6 +21,7 @@ import morecantile
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from PIL import Image
 from pyproj import Transformer
 from rasterio.crs import CRS
@@ -33,9 +34,12 @@ from typer.testing import CliRunner
 from gateway.byod.catalog import carry_over
 from gateway.byod.ingest import IngestOptions, ingest
 from gateway.cli import app
+from gateway.config import default_config_file
 from gateway.core.catalog import StaticCatalog
 from gateway.core.catalog.models import SearchQuery, TimeRange, parse_datetime
 from gateway.core.grid import Grid
+from gateway.core.request import build_request
+from gateway.runtime import build_runtime
 from gateway.settings import Settings
 from tests.support.ows_live import OWS_DOORS, live_gateway
 from tests.support.wcs_checks import geotiff, get
@@ -599,3 +603,46 @@ def test_band_math_on_the_given_band_names_through_wms(server, own):
     red, blue = nearest_reference(path, grid, 1), nearest_reference(path, grid, 3)
     reference = [(r - b) / (r + b) for r, b in zip(red, blue, strict=True)]
     assert_same(data[0], reference)
+
+
+def test_a_collection_described_in_the_configuration_is_served_as_configured(own, tmp_path):
+    """``survey`` described in a configuration file (bands with units, a band-math layer
+    with its own style): that layer is served, no layer is derived for it."""
+    data, inputs = own
+    config = yaml.safe_load(default_config_file().read_text(encoding="utf-8"))
+    folder = default_config_file().parent  # files named in it: relative to it
+    config["styles_file"] = str(folder / config["styles_file"])
+    for layer in config["layers"]:
+        script = layer.get("evalscript", "//")
+        if not script.lstrip().startswith("//"):
+            layer["evalscript"] = str(folder / script)
+    config["collections"].append(
+        {"id": "survey", "title": "Field survey", "bands": ["red", "green", "blue"],
+         "band_units": {"red": "W m-2 sr-1"}}
+    )  # fmt: skip
+    config["layers"].append(
+        {"name": "SURVEY_INDEX", "title": "Red-blue index", "collection": "survey",
+         "expression": "(red-blue)/(red+blue)", "style": "ndvi", "resampling": "nearest"}
+    )  # fmt: skip
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    settings = Settings(
+        data_dir=data, sample_data=False, redis_url=None, stac_url=None, storage="local",
+        config_file=path,
+    )  # fmt: skip
+    runtime = build_runtime(settings)
+    try:
+        assert runtime.config.layer("SURVEY") is None  # not derived: configured
+        assert runtime.config.layer("PLOTS") is not None  # still derived
+        assert runtime.config.collection("survey").band_unit("red") == "W m-2 sr-1"
+        source = inputs / "survey.tif"
+        grid = lonlat_grid(source, 0.00004)
+        request = build_request(
+            runtime.config, bbox=grid.bounds, crs="EPSG:4326", width=grid.width,
+            height=grid.height, layer="SURVEY_INDEX", format="tiff", times=runtime.times,
+        )  # fmt: skip
+        got, _, _, _ = geotiff(runtime.engine.render(request).content)
+    finally:
+        runtime.close()
+    red, blue = nearest_reference(source, grid, 1), nearest_reference(source, grid, 3)
+    assert_same(got[0], [(r - b) / (r + b) for r, b in zip(red, blue, strict=True)])
