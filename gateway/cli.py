@@ -75,6 +75,22 @@ def _pairs(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+def _object_storage(settings: Settings) -> dict:
+    """The ingest's put and delete through the exports' S3 storage."""
+    from gateway.processes.storage import delete_output, store_output
+
+    if not settings.output_s3_url:
+        _fail(GatewayError("--s3 writes to GATEWAY_OUTPUT_S3_URL: set it (s3://bucket/prefix)"))
+
+    def put(name: str, content: bytes) -> str:
+        return store_output(settings, name, content, "image/tiff")
+
+    def delete(name: str) -> None:
+        delete_output(settings, name)
+
+    return {"put": put, "delete": delete}
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Rasters GDAL reads (GeoTIFF, JP2...).")],
@@ -86,6 +102,9 @@ def ingest(
         str | None, typer.Option(help=r"regex finding the date in a file name, e.g. (\d{8})")
     ] = None,
     remove: Annotated[bool, typer.Option("--remove", help="take their items out")] = False,
+    s3: Annotated[
+        bool, typer.Option("--s3", help="COGs to GATEWAY_OUTPUT_S3_URL, as exports")
+    ] = False,
 ) -> None:
     """Add rasters to the static catalog as COGs in the data folder (or --remove them)."""
     from gateway.byod.ingest import IngestOptions
@@ -106,6 +125,7 @@ def ingest(
         units={band.strip(): unit.strip() for band, unit in pairs},
         datetime=datetime,
         datetime_from_name=datetime_from_name,
+        **(_object_storage(settings) if s3 else {}),
     )
     try:
         with _Bar("remove" if remove else f"ingest into {collection}") as bar:

@@ -646,3 +646,49 @@ def test_a_collection_described_in_the_configuration_is_served_as_configured(own
         runtime.close()
     red, blue = nearest_reference(source, grid, 1), nearest_reference(source, grid, 3)
     assert_same(got[0], [(r - b) / (r + b) for r, b in zip(red, blue, strict=True)])
+
+
+def test_cogs_to_s3_are_served_from_there_and_removed_from_there(
+    sample_archive: Path, tmp_path: Path
+):
+    """``--s3``: the COGs go to ``GATEWAY_OUTPUT_S3_URL`` (moto here) through the exports'
+    storage, the items point at ``s3://``, WCS reads them through ``/vsis3/``, ``--remove``
+    deletes the objects."""
+    from pydantic import SecretStr
+
+    from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, s3_client, start_s3
+
+    server = start_s3(tmp_path / "no-eodata", tmp_path / "moto")
+    try:
+        client = s3_client(server.direct_url)
+        client.create_bucket(Bucket="own-data")
+        data = data_dir_beside(sample_archive, tmp_path)
+        inputs = tmp_path / "inputs"
+        inputs.mkdir()
+        write_plots(inputs / PLOTS_NAME)
+        env = {
+            **cli_env(data, inputs), **server.env(),
+            "GATEWAY_OUTPUT_S3_URL": "s3://own-data/cogs",
+        }  # fmt: skip
+        args = ["ingest", str(inputs / PLOTS_NAME), "--collection", "remote", "--s3"]
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+        listed = client.list_objects_v2(Bucket="own-data")["Contents"]
+        assert [o["Key"] for o in listed] == ["cogs/byod/remote/plots_20250614/b1.tif"]
+        assert not (data / "byod").exists() or not any((data / "byod").rglob("*.tif"))
+        href = item(data, "remote", "plots_20250614")["assets"]["b1"]["href"]
+        assert href == "s3://own-data/cogs/byod/remote/plots_20250614/b1.tif"
+        settings = Settings(
+            data_dir=data, sample_data=False, redis_url=None, stac_url=None, storage="s3",
+            s3_endpoint=server.endpoint, s3_https=False, s3_virtual_hosting=False,
+            s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SecretStr(SECRET_KEY),
+            s3_region=REGION,
+        )  # fmt: skip
+        grid = native_grid(inputs / PLOTS_NAME, (100, 50, 400, 300))
+        with live_gateway(settings) as url:
+            assert_same(wcs(url, "remote", grid)[0], nearest_reference(inputs / PLOTS_NAME, grid))
+        removed = CliRunner().invoke(app, [*args, "--remove"], env=env)
+        assert removed.exit_code == 0, removed.output
+        assert client.list_objects_v2(Bucket="own-data").get("KeyCount") == 0
+    finally:
+        server.stop()

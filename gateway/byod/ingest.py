@@ -22,6 +22,9 @@ from gateway.core.catalog.models import parse_datetime
 from gateway.errors import GatewayError
 
 Progress = Callable[[int, int, str], None]
+# Object storage for the COGs: put(name, content) returns the href, delete(name).
+Put = Callable[[str, bytes], str]
+Delete = Callable[[str], None]
 _NAMES = {
     "collection": re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"),
     "band": re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$"),  # a name in band math
@@ -39,6 +42,9 @@ class IngestOptions:
     units: dict[str, str] = field(default_factory=dict)
     datetime: str | None = None
     datetime_from_name: str | None = None
+    # The COGs go to object storage (``s3://``) through these instead of the data folder.
+    put: Put | None = None
+    delete: Delete | None = None
 
     @property
     def stac_dir(self) -> Path:
@@ -150,8 +156,14 @@ def ingest_one(path: Path, options: IngestOptions) -> str:
         written = write_band_cogs(real, staging, names)
         hrefs = {name: (target / p.name).resolve().as_uri() for name, p in written.items()}
         item = build_item(identifier, options.collection, when, written, hrefs, options.units)
-        _drop_files(options, identifier)
-        staging.rename(target)
+        if options.put is not None:
+            for name, path in written.items():
+                key = object_name(options.collection, identifier, path.name)
+                item["assets"][name]["href"] = options.put(key, path.read_bytes())
+            shutil.rmtree(staging)
+        else:
+            _drop_files(options, identifier)
+            staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -159,12 +171,24 @@ def ingest_one(path: Path, options: IngestOptions) -> str:
     return identifier
 
 
+def object_name(collection: str, identifier: str, file_name: str) -> str:
+    """Where a COG goes in object storage (under the configured prefix)."""
+    return f"byod/{collection}/{identifier}/{file_name}"
+
+
 def remove_one(path: Path, options: IngestOptions) -> str:
     """Take the item of ``path`` (its name is enough) and its COGs out."""
     identifier = item_id(path)
-    if not item_hrefs(options.stac_dir, options.collection, identifier):
+    hrefs = item_hrefs(options.stac_dir, options.collection, identifier)
+    if not hrefs:
         raise BadInput(f"no item {identifier} in collection {options.collection}")
+    remote = [h for h in hrefs if h.startswith("s3://")]
+    if remote and options.delete is None:
+        raise BadInput("its COGs are in S3: give --s3 (GATEWAY_OUTPUT_S3_URL) to remove them")
     remove_item(options.stac_dir, options.collection, identifier)
+    for href in remote:
+        assert options.delete is not None
+        options.delete(object_name(options.collection, identifier, href.rsplit("/", 1)[-1]))
     _drop_files(options, identifier)
     return identifier
 
