@@ -394,6 +394,17 @@ def test_a_copernicus_collection_or_a_bad_name_is_refused(own, tmp_path: Path):
     assert tree(data) == before
 
 
+def test_a_file_with_other_bands_than_the_collection_is_refused(own):
+    data, inputs = own
+    before = tree(data)
+    report = ingest([inputs / "survey.tif"], options(data, inputs, "plots"))
+    assert report.done == []
+    assert report.failed == [
+        (inputs / "survey.tif", "bands b1,b2,b3: the collection's items have b1 (see --bands)")
+    ]
+    assert tree(data) == before
+
+
 def test_reingest_replaces_the_item_and_remove_takes_it_out(sample_archive, tmp_path: Path):
     data = data_dir_beside(sample_archive, tmp_path)
     inputs = tmp_path / "inputs"

@@ -32,6 +32,16 @@ def remove_item(stac_dir: Path, collection: str, item_id: str) -> bool:
     return True
 
 
+def other_bands(stac_dir: Path, collection: str, item_id: str) -> tuple[str, ...] | None:
+    """The band names of the collection's items other than ``item_id`` (None: no other)."""
+    folder = stac_dir / "collections" / collection / "items"
+    for path in sorted(folder.glob("*.json")):
+        if path.stem != item_id:
+            item = json.loads(path.read_text(encoding="utf-8"))
+            return tuple(asset["bands"][0]["name"] for asset in item["assets"].values())
+    return None
+
+
 def item_hrefs(stac_dir: Path, collection: str, item_id: str) -> list[str]:
     """The asset hrefs of an item in the catalog (none when it is not there)."""
     path = stac_dir / "collections" / collection / "items" / f"{item_id}.json"

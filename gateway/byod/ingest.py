@@ -14,7 +14,7 @@ from pathlib import Path
 
 import rasterio
 
-from gateway.byod.catalog import BYOD_KEY, item_hrefs, put_item, remove_item
+from gateway.byod.catalog import BYOD_KEY, item_hrefs, other_bands, put_item, remove_item
 from gateway.byod.cogs import write_band_cogs
 from gateway.byod.inputs import BadInput, check_allowed, check_readable
 from gateway.byod.items import build_item
@@ -149,6 +149,10 @@ def ingest_one(path: Path, options: IngestOptions) -> str:
     names = band_names(real, options.bands)
     when = acquired(real, options)
     identifier = item_id(real)
+    others = other_bands(options.stac_dir, options.collection, identifier)
+    if others is not None and others != names:
+        given, held = ",".join(names), ",".join(others)
+        raise BadInput(f"bands {given}: the collection's items have {held} (see --bands)")
     target = options.files_dir / identifier
     options.files_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{identifier}.", dir=options.files_dir))
