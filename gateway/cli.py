@@ -1,4 +1,4 @@
-"""The ``cdse-gateway`` command: serve, sample-data, render, seed, keys."""
+"""The ``cdse-gateway`` command: serve, sample-data, ingest, render, seed, keys."""
 
 from __future__ import annotations
 
@@ -69,6 +69,76 @@ def sample_data(
     with _Bar(f"sample data ({profile})") as bar:
         write_sample_archive(directory, profile, progress=bar)
     typer.echo(f"sample archive written to {directory}")
+
+
+def _pairs(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _object_storage(settings: Settings) -> dict:
+    """The ingest's put and delete through the exports' S3 storage."""
+    from gateway.processes.storage import delete_output, store_output
+
+    if not settings.output_s3_url:
+        _fail(GatewayError("--s3 writes to GATEWAY_OUTPUT_S3_URL: set it (s3://bucket/prefix)"))
+
+    def put(name: str, content: bytes) -> str:
+        return store_output(settings, name, content, "image/tiff")
+
+    def delete(name: str) -> None:
+        delete_output(settings, name)
+
+    return {"put": put, "delete": delete}
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Rasters GDAL reads (GeoTIFF, JP2...).")],
+    collection: Annotated[str, typer.Option(help="the collection to add them to")],
+    bands: Annotated[str | None, typer.Option(help="band names, e.g. red,nir (b1..bn)")] = None,
+    units: Annotated[str | None, typer.Option(help="UCUM units by band, e.g. dem=m")] = None,
+    datetime: Annotated[str | None, typer.Option(help="ISO 8601 date of every file")] = None,
+    datetime_from_name: Annotated[
+        str | None, typer.Option(help=r"regex finding the date in a file name, e.g. (\d{8})")
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="take their items out")] = False,
+    s3: Annotated[
+        bool, typer.Option("--s3", help="COGs to GATEWAY_OUTPUT_S3_URL, as exports")
+    ] = False,
+) -> None:
+    """Add rasters to the static catalog as COGs in the data folder (or --remove them)."""
+    from gateway.byod.ingest import IngestOptions
+    from gateway.byod.ingest import ingest as ingest_files
+
+    pairs = [pair.split("=", 1) for pair in _pairs(units)]
+    if any(len(pair) != 2 for pair in pairs):
+        raise typer.BadParameter("--units takes band=unit pairs, e.g. dem=m,slope=deg")
+    settings = Settings()
+    if not settings.uses_static_catalog:
+        _fail(GatewayError("ingest writes the static catalog: unset GATEWAY_STAC_URL"))
+    _prepare_sample_data(settings)  # first: the sample is written into an empty data folder
+    options = IngestOptions(
+        collection=collection,
+        data_dir=settings.data_dir,
+        allowed=settings.allowed_ingest_dirs,
+        bands=_pairs(bands),
+        units={band.strip(): unit.strip() for band, unit in pairs},
+        datetime=datetime,
+        datetime_from_name=datetime_from_name,
+        **(_object_storage(settings) if s3 else {}),
+    )
+    try:
+        with _Bar("remove" if remove else f"ingest into {collection}") as bar:
+            report = ingest_files(paths, options, remove=remove, progress=bar)
+    except GatewayError as error:
+        _fail(error)
+        return
+    for path, reason in report.failed:
+        typer.secho(f"{path}: {reason}", fg=typer.colors.RED, err=True)
+    verb = "removed" if remove else "ingested"
+    typer.echo(f"{len(report.done)} {verb}, {len(report.failed)} refused ({collection})")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

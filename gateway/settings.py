@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # default), comma-separated; how long a browser may keep a preflight answer.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     cors_delete_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # ``cdse-gateway ingest`` reads files inside these folders only, comma-separated (empty:
+    # the current working folder).
+    ingest_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
     cors_max_age_s: int = Field(default=600, ge=0)
     # Request bodies: the most bytes read of one (JSON bodies: CQL2-JSON, process inputs;
     # every other: KVP forms, XML); more is answered 413 before anything parses it.
@@ -231,10 +234,11 @@ class Settings(BaseSettings):
             value = tuple(parts)
         return value
 
-    @field_validator("cors_origins", "cors_delete_origins", mode="before")
+    @field_validator("cors_origins", "cors_delete_origins", "ingest_dirs", mode="before")
     @classmethod
     def _origin_list(cls, value: object) -> object:
-        """Origins as ``"https://a.example,https://b.example"`` (a list passes as it is)."""
+        """Origins (or folders) as ``"https://a.example,https://b.example"`` (a list passes
+        as it is)."""
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -268,6 +272,11 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.access_key_file or self.data_dir / "access-keys.json"
+
+    @property
+    def allowed_ingest_dirs(self) -> tuple[Path, ...]:
+        """The folders ``cdse-gateway ingest`` reads from."""
+        return self.ingest_dirs or (Path.cwd(),)
 
     @property
     def eodata_dir(self) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gateway.core.catalog.models import collection_extent
 from gateway.sample.cdse import (
     AUTH_SCHEMES,
     L2A_EXTENSIONS,
@@ -170,19 +171,7 @@ def collection(collection_id: str, items: list[dict]) -> dict:
                 "description": "Synthetic data shaped like the Copernicus Data Space Ecosystem",
             }
         ],
-        "extent": {
-            "spatial": {
-                "bbox": [
-                    [
-                        min(b[0] for b in boxes),
-                        min(b[1] for b in boxes),
-                        max(b[2] for b in boxes),
-                        max(b[3] for b in boxes),
-                    ]
-                ]
-            },
-            "temporal": {"interval": [[starts[0], ends[-1]]]},
-        },
+        "extent": collection_extent(boxes, starts[0], ends[-1]),
         "summaries": _summaries(items),
         "item_assets": _item_assets(items[0]),
         "auth:schemes": AUTH_SCHEMES,

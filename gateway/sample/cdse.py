@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-STAC_VERSION = "1.1.0"
+from gateway.core.catalog.models import STAC_VERSION
+
+__all__ = ["STAC_VERSION"]
 SOFTWARE = {"cdse-gateway-sample": "1"}
 EXPIRES = "9999-01-01T00:00:00.000000Z"
 ZIPPER = "https://zipper.dataspace.copernicus.eu/odata/v1"

@@ -125,7 +125,8 @@ def sample_is_current(root: Path) -> bool:
 
 
 def _install(staging: Path, root: Path, marker: dict) -> None:
-    """Move the staged content over any previous sample, then write the marker last."""
+    """Move the staged content over any previous sample (keeping the collections
+    ``cdse-gateway ingest`` added to its catalog), then write the marker last."""
     (root / SAMPLE_MARKER).unlink(missing_ok=True)
     replaced = staging / "replaced"
     replaced.mkdir()
@@ -133,6 +134,10 @@ def _install(staging: Path, root: Path, marker: dict) -> None:
         if (root / name).exists():
             (root / name).rename(replaced / name)
         (staging / name).rename(root / name)
+    if (replaced / "stac").is_dir():
+        from gateway.byod.catalog import carry_over  # the ingest's, kept over a new sample
+
+        carry_over(replaced / "stac", root / "stac")
     tmp = staging / SAMPLE_MARKER
     tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, root / SAMPLE_MARKER)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+STAC_VERSION = "1.1.0"  # of the items and collections the gateway writes
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
 ORDERS: tuple[Order, ...] = ("mostRecent", "leastRecent", "leastCC")
 
@@ -50,6 +51,17 @@ class DeclaredExtent:
     bbox: tuple[float, float, float, float]
     start: datetime | None
     end: datetime | None
+
+
+def collection_extent(boxes: list[list[float]], start: str | None, end: str | None) -> dict:
+    """A collection's ``extent``: the box around ``boxes`` and the interval start..end."""
+    around = [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
+    return {"spatial": {"bbox": [around]}, "temporal": {"interval": [[start, end]]}}
 
 
 def declared_extent(collection: dict[str, Any]) -> DeclaredExtent | None:
@@ -124,6 +136,11 @@ def is_raster(asset: dict[str, Any]) -> bool:
     return ("image/jp2" in media or "image/tiff" in media) and "data" in roles
 
 
+def stac_number(value: Any) -> float | None:
+    """A number STAC may write as a string (``nodata``: "nan", "inf", "-inf")."""
+    return None if value is None else float(value)
+
+
 def scene_from_item(item: dict[str, Any]) -> Scene:
     """Parse a STAC item shaped like CDSE's (see shared/fixtures/cdse-stac)."""
     props = item["properties"]
@@ -136,7 +153,7 @@ def scene_from_item(item: dict[str, Any]) -> Scene:
             gsd=asset.get("gsd", props.get("gsd")),
             scale=asset.get("raster:scale"),
             offset=asset.get("raster:offset"),
-            nodata=asset.get("nodata"),
+            nodata=stac_number(asset.get("nodata")),
             data_type=asset.get("data_type"),
             media_type=asset.get("type"),
             proj_code=asset.get("proj:code", props.get("proj:code")),

@@ -27,7 +27,8 @@ from gateway.errors import UpstreamError
 
 
 class StaticCatalog:
-    """Reads ``<root>/collections/<id>/items.ndjson`` (or ``items/*.json``) once.
+    """Reads ``<root>/collections/<id>/items.ndjson`` (or ``items/*.json``), again when a
+    collection appears or its items file changes (``cdse-gateway ingest``).
 
     Searches then run in memory.
     """
@@ -35,18 +36,29 @@ class StaticCatalog:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._lock = threading.Lock()
-        self._scenes: dict[str, list[tuple[Scene, BaseGeometry]]] | None = None
+        self._scenes: dict[str, list[tuple[Scene, BaseGeometry]]] = {}
+        self._stamps: dict[str, tuple[int, int]] | None = None
 
     def _load(self) -> dict[str, list[tuple[Scene, BaseGeometry]]]:
         with self._lock:
-            if self._scenes is None:
-                self._scenes = {}
-                collections = self._root / "collections"
-                if not collections.is_dir():
-                    raise UpstreamError("the local catalog is missing")
-                for folder in sorted(p for p in collections.iterdir() if p.is_dir()):
-                    scenes = [scene_from_item(item) for item in _read_items(folder)]
-                    self._scenes[folder.name] = [(s, shape(s.geometry)) for s in scenes]
+            collections = self._root / "collections"
+            if not collections.is_dir():
+                raise UpstreamError("the local catalog is missing")
+            stamps = {
+                folder.name: _stamp(folder)
+                for folder in sorted(p for p in collections.iterdir() if p.is_dir())
+            }
+            if stamps != self._stamps:
+                old = self._stamps or {}
+                self._scenes = {
+                    name: (
+                        self._scenes[name]
+                        if old.get(name) == stamp
+                        else [(s, shape(s.geometry)) for s in _read_scenes(collections / name)]
+                    )
+                    for name, stamp in stamps.items()
+                }
+                self._stamps = stamps
             return self._scenes
 
     def collections(self) -> list[str]:
@@ -98,6 +110,20 @@ class StaticCatalog:
         except (OSError, ValueError):
             return None
         return declared_extent(document)
+
+
+def _stamp(folder: Path) -> tuple[int, int]:
+    """When the items of a collection folder last changed, and their file's size."""
+    ndjson = folder / "items.ndjson"
+    try:
+        found = ndjson.stat() if ndjson.is_file() else (folder / "items").stat()
+    except OSError:
+        return (0, 0)
+    return (found.st_mtime_ns, found.st_size)
+
+
+def _read_scenes(folder: Path) -> list[Scene]:
+    return [scene_from_item(item) for item in _read_items(folder)]
 
 
 def _read_items(folder: Path) -> Iterable[dict]:

@@ -1,0 +1,102 @@
+"""Collections made by ``cdse-gateway ingest`` that the configuration does not describe:
+derived from their ``collection.json`` (bands, units, value range), each with one layer."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from gateway.byod.catalog import BYOD_KEY
+from gateway.config import CollectionConfig, GatewayConfig, LayerConfig
+from gateway.core.styles import ColorStop, Style
+
+
+def own_collections(stac_dir: Path) -> list[dict]:
+    """The ``collection.json`` documents the ingest wrote, by id."""
+    found = []
+    for path in sorted(stac_dir.glob("collections/*/collection.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if document.get(BYOD_KEY) and document.get("summaries", {}).get("bands"):
+            found.append(document)
+    return found
+
+
+def layer_name(collection_id: str) -> str:
+    """``field-surveys`` -> ``FIELD_SURVEYS``."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", collection_id).upper()
+
+
+def derived_collection(document: dict) -> CollectionConfig:
+    """Bands (and their units) as the first item has them; values as stored x scale +
+    offset of each asset."""
+    bands = document["summaries"]["bands"]
+    return CollectionConfig(
+        id=document["id"],
+        title=document.get("title") or document["id"],
+        bands=tuple(b["name"] for b in bands),
+        band_units=tuple((b["name"], b["unit"]) for b in bands if b.get("unit")),
+    )
+
+
+def derived_style(document: dict, shown: list[dict]) -> Style:
+    """Grey from the lowest to the highest value of the bands shown (their statistics)."""
+    lows = [b["statistics"]["minimum"] for b in shown if "statistics" in b]
+    highs = [b["statistics"]["maximum"] for b in shown if "statistics" in b]
+    low, high = (min(lows), max(highs)) if lows else (0.0, 1.0)
+    high = high if high > low else low + 1.0
+    grey = [ColorStop(value=0, color="#000000"), ColorStop(value=1, color="#ffffff")]
+    return Style(
+        name=f"byod_{document['id']}",
+        kind="rgb" if len(shown) == 3 else "ramp",
+        stops=[] if len(shown) == 3 else grey,
+        min=low,
+        max=high,
+        title=f"{document['id']}: {low:g} to {high:g}",
+    )
+
+
+def derived_layer(document: dict) -> tuple[LayerConfig, Style]:
+    """The first three bands as red, green, blue (three bands or more), else the first;
+    read with nearest neighbour."""
+    bands = document["summaries"]["bands"]
+    shown = bands[:3] if len(bands) >= 3 else bands[:1]
+    style = derived_style(document, shown)
+    layer = LayerConfig(
+        name=layer_name(document["id"]),
+        title=document.get("title") or document["id"],
+        collection=document["id"],
+        expression=";".join(b["name"] for b in shown),
+        style=style.name,
+        resampling="nearest",  # values as stored: a classification keeps its classes
+        unit=shown[0].get("unit", "1") if len(shown) == 1 else "1",
+        abstract=document.get("description", ""),
+    )
+    return layer, style
+
+
+def with_own_collections(config: GatewayConfig, stac_dir: Path) -> GatewayConfig:
+    """``config`` and the ingested collections it does not describe, with their layers."""
+    known = {c.id for c in config.collections}
+    names = {layer.name.upper() for layer in config.layers}
+    collections, layers, styles = [], [], []
+    for document in own_collections(stac_dir):
+        if document["id"] in known:
+            continue
+        layer, style = derived_layer(document)
+        collections.append(derived_collection(document))
+        if layer.name.upper() not in names:
+            layers.append(layer)
+            styles.append(style)
+    if not collections:
+        return config
+    return config.model_copy(
+        update={
+            "collections": config.collections + tuple(collections),
+            "layers": config.layers + tuple(layers),
+            "styles": config.styles + tuple(styles),
+        }
+    )

@@ -1,0 +1,227 @@
+"""``cdse-gateway ingest``: check each input, write its bands as COGs into the data folder
+and its STAC item into the static catalog; a bad input is reported and the rest goes on."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import rasterio
+
+from gateway.byod.catalog import BYOD_KEY, item_hrefs, other_bands, put_item, remove_item
+from gateway.byod.cogs import write_band_cogs
+from gateway.byod.inputs import BadInput, check_allowed, check_readable
+from gateway.byod.items import build_item
+from gateway.core.catalog.models import parse_datetime
+from gateway.errors import GatewayError
+
+Progress = Callable[[int, int, str], None]
+# Object storage for the COGs: put(name, content) returns the href, delete(name).
+Put = Callable[[str, bytes], str]
+Delete = Callable[[str], None]
+_NAMES = {
+    "collection": re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"),
+    "band": re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$"),  # a name in band math
+}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What the command line says of every input."""
+
+    collection: str
+    data_dir: Path
+    allowed: tuple[Path, ...]
+    bands: tuple[str, ...] = ()
+    units: dict[str, str] = field(default_factory=dict)
+    datetime: str | None = None
+    datetime_from_name: str | None = None
+    # The COGs go to object storage (``s3://``) through these instead of the data folder.
+    put: Put | None = None
+    delete: Delete | None = None
+
+    @property
+    def stac_dir(self) -> Path:
+        return self.data_dir / "stac"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "byod" / self.collection
+
+
+@dataclass
+class IngestReport:
+    """Items written or removed, and each refused input with the reason."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def check_name(kind: str, name: str) -> str:
+    """A collection name usable in paths and layer names, a band name in band math."""
+    if not _NAMES[kind].match(name):
+        others = "letters, digits, _ or -" if kind == "collection" else "letters, digits or _"
+        raise BadInput(f"{kind} {name[:80]!r}: a letter, then {others} (64 at most)")
+    return name
+
+
+def check_options(options: IngestOptions) -> None:
+    """What holds for every input: names, the pattern, the date, the units' bands."""
+    check_name("collection", options.collection)
+    check_own_collection(options.stac_dir, options.collection)
+    for band in options.bands:
+        check_name("band", band)
+    if len(set(options.bands)) != len(options.bands):
+        raise BadInput("--bands names a band twice")
+    if options.datetime is not None and options.datetime_from_name is not None:
+        raise BadInput("give --datetime or --datetime-from-name, not both")
+    if options.datetime_from_name is not None:
+        try:
+            re.compile(options.datetime_from_name)
+        except re.error as exc:
+            raise BadInput(f"--datetime-from-name is not a regular expression: {exc}") from None
+    if options.datetime is not None:
+        try:
+            parse_datetime(_iso(options.datetime))
+        except ValueError:
+            raise BadInput(f"--datetime {options.datetime!r} is not an ISO 8601 date") from None
+    for band in options.units:
+        check_name("band", band)
+
+
+def check_own_collection(stac_dir: Path, collection: str) -> None:
+    """Refuse a collection of the catalog that the ingest did not make (Sentinel-2...)."""
+    path = stac_dir / "collections" / collection / "collection.json"
+    if path.is_file() and not json.loads(path.read_text(encoding="utf-8")).get(BYOD_KEY):
+        raise BadInput(f"collection {collection} is not one of your own: choose another name")
+
+
+def item_id(path: Path) -> str:
+    """The item of a file: its name without extension (re-ingesting it replaces the item)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
+
+
+def acquired(path: Path, options: IngestOptions) -> datetime:
+    """The item's datetime: ``--datetime``, or matched in the file name by
+    ``--datetime-from-name`` (its first group, or the whole match), else the file's time."""
+    text = options.datetime
+    if options.datetime_from_name:
+        found = re.search(options.datetime_from_name, path.name)
+        if found is None:
+            raise BadInput(f"--datetime-from-name {options.datetime_from_name!r} finds no date")
+        text = found.group(1) if found.groups() else found.group(0)
+    if text is None:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    try:
+        return parse_datetime(_iso(text))
+    except ValueError:
+        raise BadInput(f"{text!r} is not an ISO 8601 date") from None
+
+
+def _iso(text: str) -> str:
+    """``20250614`` as ``2025-06-14``; a date alone at midnight UTC."""
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return text if "T" in text else f"{text}T00:00:00Z"
+
+
+def band_names(path: Path, given: tuple[str, ...]) -> tuple[str, ...]:
+    """The given names (one per band of the file), else ``b1`` .. ``bn``."""
+    with rasterio.open(path) as src:
+        count = src.count
+    if not given:
+        return tuple(f"b{i}" for i in range(1, count + 1))
+    if len(given) != count:
+        raise BadInput(f"--bands names {len(given)} bands, the file has {count}")
+    return given
+
+
+def ingest_one(path: Path, options: IngestOptions) -> str:
+    """Ingest one file; returns its item id. Nothing is changed when it raises."""
+    real = check_allowed(path, options.allowed)
+    check_readable(real)
+    names = band_names(real, options.bands)
+    when = acquired(real, options)
+    identifier = item_id(real)
+    others = other_bands(options.stac_dir, options.collection, identifier)
+    if others is not None and others != names:
+        given, held = ",".join(names), ",".join(others)
+        raise BadInput(f"bands {given}: the collection's items have {held} (see --bands)")
+    target = options.files_dir / identifier
+    options.files_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{identifier}.", dir=options.files_dir))
+    try:
+        written = write_band_cogs(real, staging, names)
+        hrefs = {name: (target / p.name).resolve().as_uri() for name, p in written.items()}
+        item = build_item(identifier, options.collection, when, written, hrefs, options.units)
+        if options.put is not None:
+            for name, path in written.items():
+                key = object_name(options.collection, identifier, path.name)
+                item["assets"][name]["href"] = options.put(key, path.read_bytes())
+            shutil.rmtree(staging)
+        else:
+            _drop_files(options, identifier)
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    put_item(options.stac_dir, item)
+    return identifier
+
+
+def object_name(collection: str, identifier: str, file_name: str) -> str:
+    """Where a COG goes in object storage (under the configured prefix)."""
+    return f"byod/{collection}/{identifier}/{file_name}"
+
+
+def remove_one(path: Path, options: IngestOptions) -> str:
+    """Take the item of ``path`` (its name is enough) and its COGs out."""
+    identifier = item_id(path)
+    hrefs = item_hrefs(options.stac_dir, options.collection, identifier)
+    if not hrefs:
+        raise BadInput(f"no item {identifier} in collection {options.collection}")
+    remote = [h for h in hrefs if h.startswith("s3://")]
+    if remote and options.delete is None:
+        raise BadInput("its COGs are in S3: give --s3 (GATEWAY_OUTPUT_S3_URL) to remove them")
+    remove_item(options.stac_dir, options.collection, identifier)
+    for href in remote:
+        assert options.delete is not None
+        options.delete(object_name(options.collection, identifier, href.rsplit("/", 1)[-1]))
+    _drop_files(options, identifier)
+    return identifier
+
+
+def _drop_files(options: IngestOptions, identifier: str) -> None:
+    shutil.rmtree(options.files_dir / identifier, ignore_errors=True)
+
+
+def ingest(
+    paths: Sequence[Path],
+    options: IngestOptions,
+    *,
+    remove: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest (or with ``remove``, take out) each of ``paths``; a refused one is reported
+    with its reason and the others go on."""
+    check_options(options)
+    report = IngestReport()
+    step = remove_one if remove else ingest_one
+    for done, path in enumerate(paths):
+        if progress is not None:
+            progress(done, len(paths), path.name)
+        try:
+            report.done.append(step(path, options))
+        except GatewayError as exc:
+            report.failed.append((path, exc.message))
+        except Exception as exc:  # rio-cogeo and GDAL raise many kinds on a bad file
+            report.failed.append((path, f"{type(exc).__name__}: {exc}"))
+    if progress is not None:
+        progress(len(paths), len(paths), "")
+    return report
