@@ -77,6 +77,9 @@ class CollectionConfig(_Strict):
     # How pixels are read: optical bands (DN x scale + offset, warped from their CRS), or
     # Sentinel-1 GRD (calibrated from the annotation LUTs, geocoded through GCPs: core/sar).
     kind: Literal["optical", "sar-grd"] = "optical"
+    # Ground metres of its finest pixels: Sentinel Hub's UPSAMPLING applies to finer output
+    # pixels, DOWNSAMPLING to coarser ones (gateway.core.shparams).
+    native_m: float = Field(default=10.0, gt=0)
 
     @field_validator("band_units", mode="before")
     @classmethod
