@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 import httpx
+import morecantile
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,6 +15,7 @@ from PIL import Image
 from gateway.app import DOORS
 from tests.support.expected import ndvi, pixel_centres, read_band
 from tests.support.ows_live import live_gateway
+from tests.support.pictures import rgba
 from tests.support.wcs_checks import geotiff, same, scene_item
 
 UTM31 = (700000.0, 5832000.0, 702000.0, 5834000.0)  # 2 km of T31UFU, on its 10 m grid
@@ -123,3 +125,23 @@ def test_bad_values_get_the_door_s_exception(gateway, param, value, message):
     }  # fmt: skip
     response = httpx.get(f"{gateway}/wcs", params=params, timeout=60)
     assert response.status_code == 400 and message in response.text, response.text[:400]
+
+
+def test_geometry_on_a_wmts_tile(gateway):
+    """GEOMETRY in the tile matrix set's CRS: the tile's western half kept, the rest clear;
+    the tile without it is another cached tile."""
+    west, south, east, north = morecantile.tms.get("WebMercatorQuad").xy_bounds(2116, 1341, 12)
+    middle = (west + east) / 2 + 1.0  # 1 m off the pixel centres
+    ring = [(west, south), (middle, south), (middle, north), (west, north), (west, south)]
+    half = "POLYGON ((" + ", ".join(f"{x} {y}" for x, y in ring) + "))"
+    params = dict(
+        SERVICE="WMTS", VERSION="1.0.0", REQUEST="GetTile", LAYER="NDVI", STYLE="default",
+        FORMAT="image/png", TILEMATRIXSET="WebMercatorQuad", TILEMATRIX="12", TILECOL="2116",
+        TILEROW="1341", TIME=DAY,
+    )  # fmt: skip
+    plain = httpx.get(f"{gateway}/wmts", params=params, timeout=60)
+    cropped = httpx.get(f"{gateway}/wmts", params={**params, "GEOMETRY": half}, timeout=60)
+    assert cropped.status_code == 200, cropped.text[:300]
+    before, after = (rgba(r.content) for r in (plain, cropped))
+    assert (after[:, 128:, 3] == 0).all()
+    assert (after[:, :128] == before[:, :128]).all() and (before[:, :128, 3] > 0).mean() > 0.5
