@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 from gateway.app import DOORS
+from gateway.core.shparams import MAX_GEOMETRY_VERTICES, parse_geometry
+from gateway.errors import LimitExceeded
 from tests.support.expected import ndvi, pixel_centres, read_band
 from tests.support.ows_live import live_gateway
 from tests.support.pictures import rgba
@@ -145,3 +147,13 @@ def test_geometry_on_a_wmts_tile(gateway):
     before, after = (rgba(r.content) for r in (plain, cropped))
     assert (after[:, 128:, 3] == 0).all()
     assert (after[:, :128] == before[:, :128]).all() and (before[:, :128, 3] > 0).mean() > 0.5
+
+
+def test_geometry_size_limits():
+    """Bounded before any parsing cost grows: characters, then vertices (a URL cannot carry
+    that many: POST bodies can)."""
+    with pytest.raises(LimitExceeded, match="longer than"):
+        parse_geometry("POLYGON ((" + "0 0, " * 30_000 + "0 0))")
+    with pytest.raises(LimitExceeded, match="vertices"):
+        parse_geometry("POLYGON ((" + "0 0," * (MAX_GEOMETRY_VERTICES + 1) + "0 0))")
+    assert parse_geometry("POLYGON ((0 0, 1 0, 1 1, 0 0))") == "POLYGON ((0 0, 1 0, 1 1, 0 0))"
