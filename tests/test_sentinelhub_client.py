@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import numpy as np
 import pytest
 
 from gateway.app import DOORS
 from tests.support.expected import ndvi, pixel_centres, read_band
 from tests.support.ows_live import live_gateway
-from tests.support.wcs_checks import same, scene_item
+from tests.support.wcs_checks import geotiff, same, scene_item
 
 sentinelhub = pytest.importorskip("sentinelhub", reason="sentinelhub is a test extra")
 
@@ -131,3 +132,31 @@ def test_wfs_lists_the_acquisitions_with_dates(config, l2a):
     dates = service.get_dates()
     assert dt.date.fromisoformat(CLEAR_DAY) in {d.date() for d in dates}
     assert {d.strftime("%H:%M:%S") for d in dates} == {"10:56:19"}  # the scenes' own times
+
+
+def test_wgs84_requests_mean_what_sentinel_hub_means(config, l2a, gateway):
+    """The client reverses EPSG:4326 boxes (latitude first) for WMS 1.3.0, WCS and WFS alike:
+    its WCS coverage equals the plain WCS 1.0.0 one (longitude first) of the same box."""
+    box = (5.93, 52.61, 5.95, 52.62)  # west, south, east, north: over T31UFU
+    bbox = sentinelhub.BBox(box, crs=sentinelhub.CRS.WGS84)
+    dates = sentinelhub.WebFeatureService(
+        bbox, ("2025-06-01", "2025-06-30"), data_collection=l2a, config=config
+    ).get_dates()
+    assert dt.date.fromisoformat(CLEAR_DAY) in {d.date() for d in dates}
+    request = sentinelhub.WcsRequest(
+        data_collection=l2a, layer="NDVI", bbox=bbox, time=(CLEAR_DAY, CLEAR_DAY),
+        resx="0.0002", resy="0.0002", image_format=sentinelhub.MimeType.TIFF, config=config,
+    )  # fmt: skip
+    (coverage,) = request.get_data()
+    plain = httpx.get(
+        f"{gateway}/wcs",
+        params=dict(
+            SERVICE="WCS", VERSION="1.0.0", REQUEST="GetCoverage",
+            COVERAGE="sentinel-2-l2a__NDVI", CRS="EPSG:4326", BBOX=",".join(map(str, box)),
+            RESX="0.0002", RESY="0.0002", FORMAT="GeoTIFF", TIME=CLEAR_DAY,
+        ),
+        timeout=60,
+    )  # fmt: skip
+    expected = geotiff(plain.content)[0][0]
+    assert coverage.shape == expected.shape == (50, 100)
+    assert same(coverage, expected).all() and np.isfinite(expected).mean() > 0.5

@@ -43,6 +43,8 @@ TYPE_PARAMETERS = ("TYPENAMES", "TYPENAME")
 # The version a Sentinel Hub client's request without one is answered as.
 SH_VERSIONS = {"wfs": "2.0.0", "wcs": "1.0.0"}
 RESOLUTIONS = ("RESX", "RESY")
+# Sentinel Hub's clients send EPSG:4326 boxes in latitude, longitude order.
+LAT_LON = {"EPSG:4326": "urn:ogc:def:crs:EPSG::4326"}
 
 
 @dataclass(frozen=True)
@@ -80,41 +82,62 @@ def _outside(config: GatewayConfig, instance: InstanceConfig, path: str, params:
 
 def _with_sh_types(params: Kvp, config: GatewayConfig) -> Kvp:
     """WFS type names of Sentinel Hub's datasets (``DSS2``) as the collections they are."""
-    pairs = []
-    for key, value in params.items():
-        if key.upper() in TYPE_PARAMETERS:
-            value = ",".join(
-                SH_FEATURE_TYPES.get(name.strip().upper(), name.strip())
-                if config.collection(SH_FEATURE_TYPES.get(name.strip().upper(), "")) is not None
-                else name.strip()
-                for name in value.split(",")
-            )
-        pairs.append((key, value))
-    return Kvp(pairs)
+
+    def collection(name: str) -> str:
+        found = SH_FEATURE_TYPES.get(name.strip().upper())
+        return found if found and config.collection(found) else name.strip()
+
+    for parameter in TYPE_PARAMETERS:
+        params = _replaced(
+            params, parameter, lambda value: ",".join(map(collection, value.split(",")))
+        )
+    return params
 
 
 def sh_habits(service: str, params: Kvp, config: GatewayConfig) -> Kvp:
     """The parameters of a Sentinel Hub client as the door reads them: no ``VERSION`` (WFS
     2.0.0, WCS 1.0.0), WCS ``VERSION=1.1.2`` with 1.0.0's ``COVERAGE`` (what Sentinel Hub's
-    WCS takes: answered as 1.0.0), WFS type names of its datasets and a WFS ``BBOX`` in the
-    ``SRSNAME`` CRS."""
+    WCS takes: answered as 1.0.0), a layer as the coverage, ``RESX=10m``; WFS type names of
+    its datasets and a ``BBOX`` in the ``SRSNAME`` CRS. EPSG:4326 boxes come in latitude,
+    longitude order (its clients reverse them), as in WMS 1.3.0."""
     pairs = list(params.items())
-    names = {key.upper() for key, _ in pairs}
-    if service == "wfs":
-        pairs = list(_with_sh_types(params, config).items())
-        crs, box = params.text("SRSNAME"), params.text("BBOX")
-        if crs and box and box.count(",") == 3:  # Sentinel Hub: the box is in SRSNAME's CRS
-            pairs = [(k, f"{box},{crs}" if k.upper() == "BBOX" else v) for k, v in pairs]
-    asked = params.text("VERSION")
-    if service in SH_VERSIONS and asked is None and "REQUEST" in names:
+    if params.text("VERSION") is None and service in SH_VERSIONS and "REQUEST" in params:
         pairs.append(("VERSION", SH_VERSIONS[service]))
-    if service == "wcs" and asked == "1.1.2" and "COVERAGE" in names:
-        pairs = [(k, "1.0.0" if k.upper() == "VERSION" else v) for k, v in pairs]
+    if service == "wfs":
+        return _wfs_habits(Kvp(pairs), config)
     if service == "wcs":
-        pairs = [(k, _coverage_id(v, config) if k.upper() == "COVERAGE" else v) for k, v in pairs]
-        crs = params.text("CRS")
-        pairs = [(k, _metres(v, crs) if k.upper() in RESOLUTIONS else v) for k, v in pairs]
+        return _wcs_habits(Kvp(pairs), config)
     return Kvp(pairs)
+
+
+def _wfs_habits(params: Kvp, config: GatewayConfig) -> Kvp:
+    crs, box = params.text("SRSNAME"), params.text("BBOX")
+    if crs and box and box.count(",") == 3:  # the box is in SRSNAME's CRS
+        axes = LAT_LON.get(crs.strip().upper(), crs)
+        params = _replaced(params, "BBOX", lambda value: f"{value},{axes}")
+    return _with_sh_types(params, config)
+
+
+def _wcs_habits(params: Kvp, config: GatewayConfig) -> Kvp:
+    if params.text("VERSION") == "1.1.2" and "COVERAGE" in params:
+        params = _replaced(params, "VERSION", lambda value: "1.0.0")
+        if (params.text("CRS") or "").strip().upper() in LAT_LON:  # 1.0.0 is lon/lat
+            params = _replaced(params, "BBOX", _swapped_axes)
+    params = _replaced(params, "COVERAGE", lambda value: _coverage_id(value, config))
+    crs = params.text("CRS")
+    for name in RESOLUTIONS:
+        params = _replaced(params, name, lambda value: _metres(value, crs))
+    return params
+
+
+def _replaced(params: Kvp, name: str, change: Callable[[str], str]) -> Kvp:
+    return Kvp([(k, change(v) if k.upper() == name else v) for k, v in params.items()])
+
+
+def _swapped_axes(box: str) -> str:
+    """``lat,lon,lat,lon`` as ``lon,lat,lon,lat`` (anything else as it is: the door says)."""
+    parts = box.split(",")
+    return ",".join([parts[1], parts[0], parts[3], parts[2]]) if len(parts) == 4 else box
 
 
 def _metres(value: str, crs: str | None) -> str:
