@@ -144,3 +144,17 @@ def test_instances_are_validated_at_load(tmp_path, instances, message):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ValueError, match=message):
         load_config(path)
+
+
+def test_form_posts_are_checked_like_gets(gateway):
+    """POST application/x-www-form-urlencoded (scripts overflow URLs): the body's layers are
+    the instance's or refused, as in a GET."""
+    url = f"{gateway}/ogc/wms/{INSTANCE}"
+    refused = httpx.post(url, data=_getmap("NDWI"), timeout=60)
+    assert refused.status_code == 404 and "not in this instance" in refused.text
+    posted = httpx.post(url, data=_getmap("NDVI"), timeout=60)
+    got = httpx.get(url, params=_getmap("NDVI"), timeout=60)
+    assert posted.status_code == 200 and np.array_equal(rgba(posted.content), rgba(got.content))
+    wcs = {"SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "DescribeCoverage"}
+    described = httpx.post(f"{gateway}/ogc/wcs/{INSTANCE}", data={**wcs, "COVERAGE": "NDVI"})
+    assert described.status_code == 200 and b"sentinel-2-l2a__NDVI" in described.content

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,8 +34,8 @@ from gateway.core.crs import parse_crs
 from gateway.doors import Door
 from gateway.errors import GatewayError, InvalidParameterValue, NotFound
 from gateway.ows.exceptions import Dialect, error_response
-from gateway.ows.kvp import Kvp
-from gateway.ows.rewriting import Rewriting
+from gateway.ows.kvp import Kvp, Received, parse_kvp
+from gateway.ows.rewriting import Rewriting, no_body
 
 PREFIX = "/ogc"
 # Sentinel Hub's WFS feature type names (its dataset ids) -> collection ids.
@@ -239,7 +240,13 @@ class InstanceDoors:
         inner = self._inner(scope, service, tail, scope.get("query_string", b""))
         instance = self.config.instance(instance_name)
         try:
-            params = sh_habits(name, Kvp.of_scope(scope), self.config)
+            if _form_post(scope):  # checked as the GET of the same KVP, which it becomes
+                received = await Received.read(Request(scope, receive))
+                sent = await run_in_threadpool(parse_kvp, received)
+                inner["method"], receive = "GET", no_body
+            else:
+                sent = Kvp.of_scope(scope)
+            params = sh_habits(name, sent, self.config)
             inner["query_string"] = urlencode(list(params.items())).encode()
             error = self._refused(instance, instance_name, inner, params)
         except GatewayError as refused:
@@ -287,6 +294,15 @@ class InstanceDoors:
         if name == "wfs" and operation == "getfeature":
             return Rewriting(send, with_dates)
         return send
+
+
+def _form_post(scope: Scope) -> bool:
+    if scope["method"] != "POST":
+        return False
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+    return False
 
 
 def instance_door(doors: list[Door], config: GatewayConfig) -> Door:

@@ -1,5 +1,6 @@
-"""An ASGI ``send`` that rewrites a successful response's body (capabilities whose URLs or
-layers a door changes after the framework that wrote them)."""
+"""ASGI pieces of doors that change a request or an answer on its way: a ``send`` that
+rewrites a successful response's body (capabilities whose URLs or layers a door changes after
+the framework that wrote them), and the ``receive`` of a POST whose body was read."""
 
 from __future__ import annotations
 
@@ -34,3 +35,8 @@ class Rewriting:
         headers.append((b"content-length", str(len(body)).encode()))
         await self._send({**self._start, "headers": headers})
         await self._send({"type": "http.response.body", "body": body})
+
+
+async def no_body() -> Message:
+    """The ``receive`` of a POST whose body was read: nothing more."""
+    return {"type": "http.request", "body": b"", "more_body": False}

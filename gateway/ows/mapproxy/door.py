@@ -46,7 +46,7 @@ from gateway.ows.mapproxy.featureinfo import (
 )
 from gateway.ows.mapproxy.visible import visible_layers
 from gateway.ows.mapproxy.wmts import kvp_tile, rest_tile, tile_params
-from gateway.ows.rewriting import Rewriting
+from gateway.ows.rewriting import Rewriting, no_body
 from gateway.runtime import Runtime
 from gateway.web.routes import viewer_routes
 
@@ -89,7 +89,7 @@ class OgcFront:
             except GatewayError as error:
                 await reject(error, scope)(scope, receive, send)
                 return
-            scope, receive = {**scope, "method": "GET", "query_string": query}, _no_body
+            scope, receive = {**scope, "method": "GET", "query_string": query}, no_body
         raw = (scope["path"], scope.get("query_string", b""))
         hit = await self.tiles.known_hit(raw)
         if hit is not None:
@@ -210,11 +210,6 @@ class OgcFront:
         shown = visible_layers(self.runtime.config)
         await self._forward(scope, receive, send, "/service", {**params, "SERVICE": "WMTS"}, shown)
         return None
-
-
-async def _no_body() -> Message:
-    """The ``receive`` of a POST whose body was read: nothing more."""
-    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class TileHitsFirst:
