@@ -158,3 +158,17 @@ def test_form_posts_are_checked_like_gets(gateway):
     wcs = {"SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "DescribeCoverage"}
     described = httpx.post(f"{gateway}/ogc/wcs/{INSTANCE}", data={**wcs, "COVERAGE": "NDVI"})
     assert described.status_code == 200 and b"sentinel-2-l2a__NDVI" in described.content
+
+
+def test_sentinel_hub_s_shortest_getmap(gateway):
+    """Sentinel Hub's documented example: no SERVICE, VERSION, CRS (EPSG:3857) or STYLES."""
+    box = "660000,6890000,662000,6892000"
+    short = dict(REQUEST="GetMap", BBOX=box, LAYERS="NDVI", MAXCC="20", WIDTH="64",
+                 HEIGHT="64", FORMAT="image/png", TIME="2025-06-01/2025-06-30")  # fmt: skip
+    ours = httpx.get(f"{gateway}/ogc/wms/{INSTANCE}", params=short, timeout=60)
+    full = {**short, "SERVICE": "WMS", "VERSION": "1.3.0", "CRS": "EPSG:3857", "STYLES": ""}
+    plain = httpx.get(f"{gateway}/wms", params=full, timeout=60)
+    assert ours.status_code == plain.status_code == 200, ours.text[:300]
+    assert np.array_equal(rgba(ours.content), rgba(plain.content))
+    del full["STYLES"]  # the plain door too: the default style (MapProxy answered 500)
+    assert httpx.get(f"{gateway}/wms", params=full, timeout=60).content == plain.content

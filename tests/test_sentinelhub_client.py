@@ -18,6 +18,7 @@ import pytest
 from gateway.app import DOORS
 from tests.support.expected import ndvi, pixel_centres, read_band
 from tests.support.ows_live import live_gateway
+from tests.support.pictures import rgba
 from tests.support.wcs_checks import geotiff, same, scene_item
 
 sentinelhub = pytest.importorskip("sentinelhub", reason="sentinelhub is a test extra")
@@ -160,3 +161,26 @@ def test_wgs84_requests_mean_what_sentinel_hub_means(config, l2a, gateway):
     expected = geotiff(plain.content)[0][0]
     assert coverage.shape == expected.shape == (50, 100)
     assert same(coverage, expected).all() and np.isfinite(expected).mean() > 0.5
+
+
+def test_wms_request_of_a_png_layer_is_the_door_s_picture(config, l2a, gateway):
+    """A picture through MapProxy (the client sends no STYLES): the plain door's pixels."""
+    request = sentinelhub.WmsRequest(
+        data_collection=l2a, layer="TRUE_COLOR", bbox=_bbox(), time=(CLEAR_DAY, CLEAR_DAY),
+        width=64, height=64, image_format=sentinelhub.MimeType.PNG, config=config,
+    )  # fmt: skip
+    (picture,) = request.get_data()
+    (date,) = request.get_dates()
+    plain = httpx.get(
+        f"{gateway}/wms",
+        params=dict(
+            SERVICE="WMS", VERSION="1.3.0", REQUEST="GetMap", LAYERS="TRUE_COLOR", STYLES="",
+            CRS="EPSG:32631", BBOX=",".join(map(str, UTM31)), WIDTH="64", HEIGHT="64",
+            FORMAT="image/png", TIME=date.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        ),
+        timeout=60,
+    )  # fmt: skip
+    expected = rgba(plain.content)
+    assert picture.shape[:2] == (64, 64)
+    assert np.array_equal(picture[..., :3], expected[..., :3])
+    assert len(np.unique(expected.reshape(-1, 4), axis=0)) > 20

@@ -13,12 +13,14 @@ feature's ``date`` and ``time``: instance WFS requests are translated both ways.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -42,8 +44,12 @@ PREFIX = "/ogc"
 SH_FEATURE_TYPES = {"DSS1": "sentinel-2-l1c", "DSS2": "sentinel-2-l2a", "DSS3": "sentinel-1-grd"}
 TYPE_PARAMETERS = ("TYPENAMES", "TYPENAME")
 # The version a Sentinel Hub client's request without one is answered as.
-SH_VERSIONS = {"wfs": "2.0.0", "wcs": "1.0.0"}
+SH_VERSIONS = {"wms": "1.3.0", "wfs": "2.0.0", "wcs": "1.0.0"}
+SH_WMS_CRS = "EPSG:3857"  # Sentinel Hub's WMS default CRS
 RESOLUTIONS = ("RESX", "RESY")
+PICTURES = ("getmap", "gettile", "getcoverage")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_PALETTE = 3  # IHDR colour type (byte 25 of the file)
 # Sentinel Hub's clients send EPSG:4326 boxes in latitude, longitude order.
 LAT_LON = {"EPSG:4326": "urn:ogc:def:crs:EPSG::4326"}
 
@@ -96,14 +102,17 @@ def _with_sh_types(params: Kvp, config: GatewayConfig) -> Kvp:
 
 
 def sh_habits(service: str, params: Kvp, config: GatewayConfig) -> Kvp:
-    """The parameters of a Sentinel Hub client as the door reads them: no ``VERSION`` (WFS
-    2.0.0, WCS 1.0.0), WCS ``VERSION=1.1.2`` with 1.0.0's ``COVERAGE`` (what Sentinel Hub's
-    WCS takes: answered as 1.0.0), a layer as the coverage, ``RESX=10m``; WFS type names of
-    its datasets and a ``BBOX`` in the ``SRSNAME`` CRS. EPSG:4326 boxes come in latitude,
-    longitude order (its clients reverse them), as in WMS 1.3.0."""
+    """The parameters of a Sentinel Hub client as the door reads them: no ``VERSION`` (WMS
+    1.3.0, WFS 2.0.0, WCS 1.0.0), no WMS ``CRS`` (EPSG:3857), WCS ``VERSION=1.1.2`` with
+    1.0.0's ``COVERAGE`` (what Sentinel Hub's WCS takes: answered as 1.0.0), a layer as the
+    coverage, ``RESX=10m``; WFS type names of its datasets and a ``BBOX`` in the ``SRSNAME``
+    CRS. EPSG:4326 boxes come in latitude, longitude order (its clients reverse them), as in
+    WMS 1.3.0."""
     pairs = list(params.items())
     if params.text("VERSION") is None and service in SH_VERSIONS and "REQUEST" in params:
         pairs.append(("VERSION", SH_VERSIONS[service]))
+    if service == "wms" and "CRS" not in params and "SRS" not in params:
+        pairs.append(("CRS", SH_WMS_CRS))
     if service == "wfs":
         return _wfs_habits(Kvp(pairs), config)
     if service == "wcs":
@@ -181,6 +190,17 @@ def with_dates(body: bytes) -> bytes:
             properties.setdefault("date", date)
             properties.setdefault("time", time.removesuffix("Z").split("+")[0])
     return json.dumps(document).encode()
+
+
+def without_palette(body: bytes) -> bytes:
+    """A palette PNG as an RGBA one (Sentinel Hub's client reads a PNG's array as it is: a
+    palette's indices otherwise); any other body as it is."""
+    if not (body.startswith(PNG_SIGNATURE) and len(body) > 25 and body[25] == PNG_PALETTE):
+        return body
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(body)) as picture:
+        picture.convert("RGBA").save(out, "PNG")
+    return out.getvalue()
 
 
 def _urls_rewritten(origin: str, door_path: str, instance_path: str) -> Callable[[bytes], bytes]:
@@ -293,6 +313,8 @@ class InstanceDoors:
             return Rewriting(send, _urls_rewritten(origin, service.path, instance_path))
         if name == "wfs" and operation == "getfeature":
             return Rewriting(send, with_dates)
+        if operation in PICTURES or tail.endswith(".png"):
+            return Rewriting(send, without_palette)
         return send
 
 

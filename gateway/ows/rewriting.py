@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Send
 
 
@@ -28,9 +29,9 @@ class Rewriting:
         if message.get("more_body"):
             return
         assert self._start is not None
-        body = (
-            self._rewrite(bytes(self._body)) if self._start["status"] == 200 else bytes(self._body)
-        )
+        body = bytes(self._body)
+        if self._start["status"] == 200:  # parsed and written again: not in the event loop
+            body = await run_in_threadpool(self._rewrite, body)
         headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await self._send({**self._start, "headers": headers})
