@@ -26,6 +26,7 @@ from gateway.forwarded import ForwardedHeaders
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import Metrics
 from gateway.ows.dispatch import OwsDispatcher, requested_service
+from gateway.ows.instances import instance_door
 from gateway.ows.kvp import Kvp
 from gateway.quotas.limiter import Limiter
 from gateway.quotas.setup import budgets_of, limiter_of
@@ -129,6 +130,8 @@ def create_app(
     settings = settings or Settings()
     runtime = runtime or build_runtime(settings)
     built: list[Door] = [_load(path)(runtime) for path in doors]
+    if runtime.config.instances:  # Sentinel Hub's /ogc/<service>/<instance> URLs
+        built.append(instance_door(built, runtime.config))
 
     observed = Metrics(runtime)
     routes: list[BaseRoute] = [

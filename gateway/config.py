@@ -77,6 +77,9 @@ class CollectionConfig(_Strict):
     # How pixels are read: optical bands (DN x scale + offset, warped from their CRS), or
     # Sentinel-1 GRD (calibrated from the annotation LUTs, geocoded through GCPs: core/sar).
     kind: Literal["optical", "sar-grd"] = "optical"
+    # Ground metres of its finest pixels: Sentinel Hub's UPSAMPLING applies to finer output
+    # pixels, DOWNSAMPLING to coarser ones (gateway.core.shparams).
+    native_m: float = Field(default=10.0, gt=0)
 
     @field_validator("band_units", mode="before")
     @classmethod
@@ -171,6 +174,15 @@ class LayerConfig(_Strict):
         return compile_evalscript(self.evalscript) if self.evalscript is not None else None
 
 
+class InstanceConfig(_Strict):
+    """A Sentinel Hub-style instance: a named set of configured layers, served on
+    ``/ogc/{wms,wmts,wcs,wfs}/{name}`` (``gateway.ows.instances``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    title: str = ""
+    layers: tuple[str, ...] = Field(min_length=1)
+
+
 class GatewayConfig(_Strict):
     """The whole validated configuration."""
 
@@ -179,6 +191,7 @@ class GatewayConfig(_Strict):
     collections: tuple[CollectionConfig, ...]
     layers: tuple[LayerConfig, ...]
     styles: tuple[Style, ...]
+    instances: tuple[InstanceConfig, ...] = ()
 
     @model_validator(mode="after")
     def _check_references(self) -> GatewayConfig:
@@ -205,6 +218,20 @@ class GatewayConfig(_Strict):
             names.add(layer.name)
         return self
 
+    @model_validator(mode="after")
+    def _check_instances(self) -> GatewayConfig:
+        """Every instance names configured layers, and no name is taken twice."""
+        seen: set[str] = set()
+        for instance in self.instances:
+            if instance.name in seen:
+                raise ValueError(f"instance {instance.name} is defined twice")
+            seen.add(instance.name)
+            for name in instance.layers:
+                layer = self.layer(name)
+                if layer is None or layer.name != name:  # spelt as the layer is
+                    raise ValueError(f"instance {instance.name}: unknown layer {name}")
+        return self
+
     def _check_overview(self, layer: LayerConfig, overview: OverviewSource) -> None:
         """The overview collection exists and has the bands of the expression read there."""
         collection = self.collection(overview.collection)
@@ -221,6 +248,9 @@ class GatewayConfig(_Strict):
     def layer(self, name: str) -> LayerConfig | None:
         wanted = name.upper()
         return next((layer for layer in self.layers if layer.name.upper() == wanted), None)
+
+    def instance(self, name: str) -> InstanceConfig | None:
+        return next((i for i in self.instances if i.name == name), None)
 
     def style(self, name: str) -> Style | None:
         return next((s for s in self.styles if s.name == name), None)

@@ -23,6 +23,10 @@ PATH_DOORS = (
     ("/ogcapi/processes", "processes"),
     ("/ogcapi/jobs", "processes"),
     ("/ogcapi", "ogcapi"),
+    ("/ogc/wms", "wms"),  # Sentinel Hub's instance URLs (gateway.ows.instances)
+    ("/ogc/wmts", "wmts"),
+    ("/ogc/wcs", "wcs"),
+    ("/ogc/wfs", "wfs"),
     ("/wms", "wms"),
     ("/wmts", "wmts"),
     ("/wcs", "wcs"),

@@ -28,6 +28,7 @@ from gateway.core.render import (
 )
 from gateway.core.request import RenderRequest
 from gateway.core.scripts import PixelScript, check_script, script_picture
+from gateway.core.shparams import inside
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.terrain import Terrain, padded, terrain
 from gateway.core.units import processing_units
@@ -222,7 +223,17 @@ class Engine:
 
     def compute(self, request: RenderRequest) -> Raster:
         """The expression's output values on the request's grid (NaN where invalid), or the
-        values of the script's map output."""
+        values of the script's map output; outside the request's GEOMETRY, no data (and a
+        script's picture bands 0: transparent where it has alpha)."""
+        raster = self._compute(request)
+        if request.geometry is None:
+            return raster
+        kept = inside(request.geometry, raster.grid)
+        data = raster.data.copy()
+        data[:, ~kept] = np.nan if data.dtype.kind == "f" else 0
+        return replace(raster, data=data, valid=raster.valid & kept)
+
+    def _compute(self, request: RenderRequest) -> Raster:
         if request.script is not None:
             return self._compute_script(request, request.script)
         if request.terrain is not None:
@@ -250,7 +261,7 @@ class Engine:
     def _compute_terrain(self, request: RenderRequest, kind: Terrain) -> Raster:
         """The layer's slope or hillshade: its heights computed on the grid grown by one pixel
         (the same lattice, so every window sees the same neighbours), then the inside."""
-        heights = self.compute(replace(request, grid=padded(request.grid), terrain=None))
+        heights = self._compute(replace(request, grid=padded(request.grid), terrain=None))
         with phase(BAND_MATH):
             data, valid = terrain(kind, heights.data[0], heights.valid, heights.grid)
         inside = (slice(1, -1), slice(1, -1))

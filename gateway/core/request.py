@@ -13,10 +13,11 @@ from gateway.core.catalog import ORDERS, Order, TimeRange
 from gateway.core.crs import Bounds, parse_crs
 from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
-from gateway.core.preview import Source, parse_preview, reads_layer, resolve
+from gateway.core.preview import Source, ground_resolution, parse_preview, reads_layer, resolve
 from gateway.core.render import parse_format
 from gateway.core.sar.calibration import SarOptions
 from gateway.core.scripts import check_bands
+from gateway.core.shparams import parse_geometry, sh_resampling
 from gateway.core.terrain import Terrain
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
@@ -64,9 +65,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+# Sentinel Hub's orders that are one of ours here: the scene nearest the TIME's end first is,
+# within a period that ends there, the most recent first.
+ORDER_ALIASES: dict[str, Order] = {"leasttimedifference": "mostRecent"}
+
+
 def parse_order(text: str | None, default: Order) -> Order:
     if text is None or text == "":
         return default
+    alias = ORDER_ALIASES.get(text.strip().lower())
+    if alias is not None:
+        return alias
     for order in ORDERS:
         if order.lower() == text.strip().lower():
             return order
@@ -115,6 +124,8 @@ class RenderRequest:
     script: PixelScript | None = field(default=None, compare=False)
     # The layer's terrain operation on the expression's heights (gateway.core.terrain).
     terrain: Terrain | None = None
+    # Sentinel Hub's GEOMETRY: normalised WKT in the grid's CRS; pixels outside are no data.
+    geometry: str | None = None
 
     def cache_parts(self) -> dict[str, object]:
         """Every field that changes the output bytes, for the cache key."""
@@ -137,6 +148,7 @@ class RenderRequest:
             | ({"script": self.script.digest} if self.script is not None else {})
             | (self.sar.cache_parts() if self.sar != SarOptions() else {})
             | ({"terrain": self.terrain} if self.terrain is not None else {})
+            | ({"geometry": self.geometry} if self.geometry is not None else {})
         )
 
 
@@ -161,6 +173,9 @@ def build_request(
     preview: int | str | None = None,
     sar: SarOptions | None = None,
     evalscript: str | None = None,
+    geometry: str | None = None,
+    upsampling: str | None = None,
+    downsampling: str | None = None,
 ) -> RenderRequest:
     """Resolve a layer's defaults, parse and bound every parameter.
 
@@ -173,6 +188,8 @@ def build_request(
     what the map reads (``gateway.core.preview.resolve``). ``evalscript`` (base64 or the
     script's text, ``GatewayConfig.script``) computes the pixels in place of the
     expression and style, over the layer's collection (``dataMask``: pixels with data).
+    Sentinel Hub's ``geometry`` (WKT in ``crs``) crops the output; its ``upsampling`` and
+    ``downsampling``, when given, choose the resampling (``gateway.core.shparams``).
     """
     script = config.script(evalscript)
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
@@ -207,7 +224,11 @@ def build_request(
     )
     own = script is None and reads_layer(layer_conf, collection_id, text)
     source = resolve(config, layer_conf, grid, mode, asked, own_expression=own)
-    order_default = (config.collection(source.collection) or collection_conf).default_order
+    read = config.collection(source.collection) or collection_conf
+    order_default = read.default_order
+    if upsampling or downsampling:  # Sentinel Hub's, over the door's default
+        pixel_m = ground_resolution(grid)
+        resampling = sh_resampling(upsampling, downsampling, pixel_m, read.native_m) or resampling
     return RenderRequest(
         collection=source.collection,
         expression=source.expression,
@@ -225,6 +246,7 @@ def build_request(
         sar=sar if sar is not None and _reads_sar(config, source.collection) else SarOptions(),
         terrain=layer_conf.terrain if layer_conf is not None and own else None,
         script=script,
+        geometry=parse_geometry(geometry),
     )
 
 

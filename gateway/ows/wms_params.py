@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gateway.core.request import RenderRequest, build_request
 from gateway.core.sar import SarTexts, parse_sar_options, sar_texts
+from gateway.core.shparams import ShTexts, sh_texts
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.runtime import Runtime
 
@@ -42,11 +43,12 @@ class RenderParams:
     preview: str | None = None
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
     evalscript: str | None = None  # base64 or the script's text: gateway.evalscript.param
+    sh: ShTexts = (None, None, None)  # GEOMETRY, UPSAMPLING, DOWNSAMPLING: core.shparams
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> RenderParams:
-        """Read TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S), PREVIEW and EVALSCRIPT from
-        upper-case keys."""
+        """Read TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S), PREVIEW, EVALSCRIPT, GEOMETRY,
+        UPSAMPLING and DOWNSAMPLING from upper-case keys."""
         style = params.get("STYLES", params.get("STYLE"))
         first_style = (style or "").split(",")[0].strip()
 
@@ -63,6 +65,7 @@ class RenderParams:
             preview=value("PREVIEW"),
             sar=sar_texts(value),
             evalscript=value("EVALSCRIPT"),
+            sh=sh_texts(value),
         )
 
     def request(
@@ -94,6 +97,9 @@ class RenderParams:
             preview=self.preview,
             sar=parse_sar_options(*self.sar),
             evalscript=self.evalscript,
+            geometry=self.sh[0],
+            upsampling=self.sh[1],
+            downsampling=self.sh[2],
         )
 
 

@@ -53,6 +53,15 @@ EXPRESSION_VALUES = [
     "B04/0", "1e308*B04*1e308", "B04[0]", "B04.__class__", "lambda: B04",
 ]  # fmt: skip
 PREVIEW_VALUES = ["3", "-1", "00", "1.0", "\uff12", "0"]  # "0" of a 10 m map: drawn
+# Sentinel Hub's GEOMETRY (WKT in the request's CRS) and UPSAMPLING/DOWNSAMPLING.
+GEOMETRY_VALUES = [
+    "POLYGON ((0 0, 1", "POINT (700000 5832000)", "POLYGON ((0 0, 1 0, nan 1, 0 0))",
+    "POLYGON ((" + "0 0," * 1500 + "0 0))", "POLYGON EMPTY",
+    "GEOMETRYCOLLECTION EMPTY", "POLYGON ((0 0, 1e308 0, 1e308 1e308, 0 0))",
+    "POLYGON ((700000 5832000, 700100 5832100, 700100 5832000, 700000 5832100, 700000 5832000))",
+    "SRID=4326;POLYGON ((0 0, 1 0, 1 1, 0 0))", "MULTIPOLYGON (((0 0, 1 1, 1 0, 0 0)))",
+]  # fmt: skip
+SAMPLING_VALUES = ["NEAREST", "box", "LANCZOS", "BICUBIC,BILINEAR", "NEAREST\x00"]
 # Sentinel-1's BACKCOEFF, NOISEREMOVAL and ORBITDIRECTION (one word of a list each).
 CHOICE_VALUES = [
     "ASCENDING,DESCENDING", "sideways", "GAMMA0_TERRAIN", "TRUE;FALSE", "ascending\x00",
@@ -107,7 +116,8 @@ FILTER_VALUES = [
 KINDS = {
     "crs": CRS_VALUES, "box": BOX_VALUES, "time": TIME_VALUES, "number": NUMBER_VALUES,
     "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES, "preview": PREVIEW_VALUES,
-    "evalscript": EVALSCRIPT_VALUES, "choice": CHOICE_VALUES,
+    "evalscript": EVALSCRIPT_VALUES, "choice": CHOICE_VALUES, "geometry": GEOMETRY_VALUES,
+    "sampling": SAMPLING_VALUES,
 }  # fmt: skip
 KIND_OF = {
     "CRS": "crs", "SRS": "crs", "RESPONSE_CRS": "crs", "GRIDBASECRS": "crs",
@@ -120,7 +130,8 @@ KIND_OF = {
     "RESY": "number", "SCALEFACTOR": "number", "FEATURE_COUNT": "number",
     "EXPRESSION": "expression", "FILTER": "filter", "PREVIEW": "preview",
     "EVALSCRIPT": "evalscript", "BACKCOEFF": "choice", "NOISEREMOVAL": "choice",
-    "ORBITDIRECTION": "choice",
+    "ORBITDIRECTION": "choice", "GEOMETRY": "geometry", "UPSAMPLING": "sampling",
+    "DOWNSAMPLING": "sampling",
 }  # fmt: skip
 
 
@@ -131,6 +142,10 @@ EXCEPTION_ROOTS = {
     "/wcs": {"ExceptionReport", "ServiceExceptionReport"},
     "/wfs": {"ExceptionReport"},
 }
+# Sentinel Hub's instance URLs (config/gateway.yaml's sample instance): the same doors.
+INSTANCE = "0d9e7e3a-5b1c-4c47-9f2e-5a0c0e7f1b2d"
+for _door in ("wms", "wmts", "wcs", "wfs"):
+    EXCEPTION_ROOTS[f"/ogc/{_door}/{INSTANCE}"] = EXCEPTION_ROOTS[f"/{_door}"]
 # OWS Common's status of these codes is 501 (WCS, WFS and WMTS answer it; WMS says 400).
 NOT_IMPLEMENTED = {"OperationNotSupported", "OptionNotSupported"}
 
@@ -184,6 +199,7 @@ WFS_QUERY = dict(
     COUNT="2", STARTINDEX="0", SORTBY="cloud_cover DESC", PROPERTYNAME="cloud_cover",
     SRSNAME="urn:ogc:def:crs:EPSG::3857", OUTPUTFORMAT="application/json", TIME=DAY,
 )  # fmt: skip
+SH_TRIANGLE = "POLYGON ((700000 5832000, 700160 5832000, 700000 5832160, 700000 5832000))"
 FILTER = FES.format(
     "<fes:PropertyIsLessThan><fes:ValueReference>cloud_cover</fes:ValueReference>"
     "<fes:Literal>50</fes:Literal></fes:PropertyIsLessThan>"
@@ -232,6 +248,20 @@ OPERATIONS = [
     _op("WFS GetFeature BBOX", "/wfs",
         **{**WFS_QUERY, "BBOX": "52.5,5.9,52.7,6.3,urn:ogc:def:crs:EPSG::4326"}),
     _op("WFS GetFeature FILTER", "/wfs", **{**WFS_QUERY, "FILTER": FILTER}),
+    # Sentinel Hub's instance URLs with its parameters, as its client sends them
+    _op("WMS GetMap Sentinel Hub", f"/ogc/wms/{INSTANCE}",
+        **{**{k: v for k, v in WMS_MAP.items() if k != "EXPRESSION"}, "PRIORITY":
+           "leastTimeDifference", "GEOMETRY": SH_TRIANGLE, "UPSAMPLING": "BICUBIC",
+           "DOWNSAMPLING": "BOX", "WARNINGS": "False", "QUALITY": "80"}),
+    _op("WCS GetCoverage Sentinel Hub", f"/ogc/wcs/{INSTANCE}", SERVICE="wcs",
+        VERSION="1.1.2", REQUEST="GetCoverage", COVERAGE="NDVI", CRS="EPSG:32631",
+        BBOX="700000,5832000,700160,5832160", RESX="10m", RESY="10m", FORMAT="image/tiff",
+        TIME=f"{DAY}T00:00:00Z/{DAY}T23:59:59Z", MAXCC="100.0", GEOMETRY=SH_TRIANGLE,
+        DOWNSAMPLING="NEAREST", WARNINGS="False"),
+    _op("WFS GetFeature Sentinel Hub", f"/ogc/wfs/{INSTANCE}", SERVICE="wfs",
+        REQUEST="GetFeature", TYPENAMES="DSS2", BBOX="700000,5832000,702000,5834000",
+        SRSNAME="EPSG:32631", OUTPUTFORMAT="application/json", MAXFEATURES="10",
+        FEATURE_OFFSET="0", TIME="2025-06-01T00:00:00Z/2025-06-30T23:59:59Z"),
 ]  # fmt: skip
 REST_SEGMENTS = ("layer", "tms", "time", "z", "x", "y", "ext")
 REST_BASE = ("NDVI", "WebMercatorQuad", DAY, *TILE, "png")
@@ -345,7 +375,7 @@ def test_the_corpus_is_what_the_docstring_says():
     """Every door and operation, every parameter of each, a few thousand cases."""
     names = {case.values[0].operation.name for case in CASES}
     assert len(names) == len(OPERATIONS) + 1
-    assert 2000 < len(CASES) < 6000, len(CASES)
+    assert 2000 < len(CASES) < 8000, len(CASES)
 
 
 # EVALSCRIPT on every door that takes it, by GET and by a form-encoded POST body.

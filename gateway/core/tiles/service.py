@@ -30,6 +30,7 @@ from gateway.core.render import (
 )
 from gateway.core.request import RenderRequest, build_request, time_warning
 from gateway.core.sar import SarTexts, parse_sar_options
+from gateway.core.shparams import ShTexts
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.tiles.flights import Flights
 from gateway.core.tiles.grids import TileAddress, TileGrid, TileGrids
@@ -68,6 +69,7 @@ class TileParams:
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
     evalscript: str | None = None  # base64 or text (gateway.evalscript.param)
+    sh: ShTexts = (None, None, None)  # GEOMETRY, UPSAMPLING, DOWNSAMPLING: core.shparams
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,9 @@ class TileService:
             preview=params.preview,
             sar=parse_sar_options(*params.sar),
             evalscript=params.evalscript,
+            geometry=params.sh[0],
+            upsampling=params.sh[1],
+            downsampling=params.sh[2],
         )
         self.engine.check(request)  # a tile is a picture: its style must show the expression
         return request

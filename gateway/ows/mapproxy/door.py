@@ -46,6 +46,7 @@ from gateway.ows.mapproxy.featureinfo import (
 )
 from gateway.ows.mapproxy.visible import visible_layers
 from gateway.ows.mapproxy.wmts import kvp_tile, rest_tile, tile_params
+from gateway.ows.rewriting import Rewriting, no_body
 from gateway.runtime import Runtime
 from gateway.web.routes import viewer_routes
 
@@ -88,7 +89,7 @@ class OgcFront:
             except GatewayError as error:
                 await reject(error, scope)(scope, receive, send)
                 return
-            scope, receive = {**scope, "method": "GET", "query_string": query}, _no_body
+            scope, receive = {**scope, "method": "GET", "query_string": query}, no_body
         raw = (scope["path"], scope.get("query_string", b""))
         hit = await self.tiles.known_hit(raw)
         if hit is not None:
@@ -115,7 +116,7 @@ class OgcFront:
     ) -> None:
         """Hand the request to MapProxy at ``path`` (its body through ``rewrite`` if given)."""
         if rewrite is not None:
-            send = _Rewriting(send, rewrite)
+            send = Rewriting(send, rewrite)
         base = scope.get("app_root_path", "")
         inner = {
             **scope,
@@ -211,11 +212,6 @@ class OgcFront:
         return None
 
 
-async def _no_body() -> Message:
-    """The ``receive`` of a POST whose body was read: nothing more."""
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
 class TileHitsFirst:
     """In front of the app's routing: a tile request seen before (same path and query) is
     answered from the cache at once. Cached tiles reached 76 % of a bare ASGI app's rate
@@ -262,34 +258,6 @@ class _WithHeader:
         if message["type"] == "http.response.start" and message["status"] == 200:
             message = {**message, "headers": [*message["headers"], self._header]}
         await self._send(message)
-
-
-class _Rewriting:
-    """An ASGI ``send`` that buffers a response and passes its body through ``rewrite``."""
-
-    def __init__(self, send: Send, rewrite: Callable[[bytes], bytes]) -> None:
-        self._send, self._rewrite = send, rewrite
-        self._start: Message | None = None
-        self._body = bytearray()
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self._start = message
-            return
-        if message["type"] != "http.response.body":
-            await self._send(message)
-            return
-        self._body += message.get("body", b"")
-        if message.get("more_body"):
-            return
-        assert self._start is not None
-        body = (
-            self._rewrite(bytes(self._body)) if self._start["status"] == 200 else bytes(self._body)
-        )
-        headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await self._send({**self._start, "headers": headers})
-        await self._send({"type": "http.response.body", "body": body})
 
 
 def _rewrite(checked: wms.Checked, max_size: tuple[int, int]) -> Callable[[bytes], bytes] | None:

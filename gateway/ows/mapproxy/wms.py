@@ -261,6 +261,7 @@ def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None =
     version = operation_version(params)
     out.pop("WMTVER", None)
     out["VERSION"] = version  # as MapProxy reads it (it fails on a blank one)
+    out.setdefault("STYLES", "")  # none given: the default (MapProxy answered 500)
     return checker(runtime, params, out, version, grids)
 
 

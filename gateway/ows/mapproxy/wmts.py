@@ -24,8 +24,9 @@ REST_TILE = re.compile(
 
 
 def tile_params(params: Mapping[str, str]) -> TileParams:
-    """TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S), PREVIEW and EVALSCRIPT of a WMTS or WMS
-    request (upper-case keys) as the tile service takes them."""
+    """TIME, MAXCC, PRIORITY, EXPRESSION, STYLE(S), PREVIEW, EVALSCRIPT, GEOMETRY, UPSAMPLING
+    and DOWNSAMPLING of a WMTS or WMS request (upper-case keys) as the tile service takes
+    them."""
     render = RenderParams.from_params(params)
     return TileParams(
         time=render.time,
@@ -36,6 +37,7 @@ def tile_params(params: Mapping[str, str]) -> TileParams:
         preview=render.preview,
         sar=render.sar,
         evalscript=render.evalscript,
+        sh=render.sh,
     )
 
 

@@ -13,6 +13,7 @@ from gateway.core.engine import Rendered
 from gateway.core.render import MEDIA_TYPES, encode_geotiff
 from gateway.core.request import RenderRequest, build_request
 from gateway.core.sar import SarTexts, parse_sar_options
+from gateway.core.shparams import ShTexts
 from gateway.errors import InvalidParameterValue, LimitExceeded
 from gateway.ows.wcs.coverages import Coverage, Field
 from gateway.ows.wcs.netcdf import MEDIA_TYPE as NETCDF
@@ -39,6 +40,7 @@ class CoverageRequest:
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
     evalscript: str | None = None  # base64 or text: every output, float32 (GeoTIFF, NetCDF)
+    sh: ShTexts = (None, None, None)  # GEOMETRY, UPSAMPLING, DOWNSAMPLING: core.shparams
 
 
 def _style(request: CoverageRequest, outputs: int) -> str | None:
@@ -88,6 +90,9 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         preview=request.preview,
         sar=parse_sar_options(*request.sar),
         evalscript=request.evalscript,
+        geometry=request.sh[0],
+        upsampling=request.sh[1],
+        downsampling=request.sh[2],
     )
     runtime.engine.check(render_request)
     return render_request

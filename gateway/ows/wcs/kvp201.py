@@ -18,6 +18,7 @@ from gateway.core.dates import day_range, parse_time
 from gateway.core.grid import WGS84, reproject_bounds
 from gateway.core.request import MAX_PIXELS_PER_AXIS
 from gateway.core.sar import sar_texts
+from gateway.core.shparams import sh_texts
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -290,5 +291,6 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         evalscript=kvp.text("EVALSCRIPT"),
         preview=kvp.text("PREVIEW"),
         sar=sar_texts(kvp.text),
+        sh=sh_texts(kvp.text),
         resampling=_interpolation(kvp.text("INTERPOLATION")),
     )

@@ -7,6 +7,7 @@ from lxml import etree
 from gateway.core.grid import reproject_bounds
 from gateway.core.request import bbox_numbers, count_pixels
 from gateway.core.sar import sar_texts
+from gateway.core.shparams import sh_texts
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -186,5 +187,6 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         evalscript=kvp.text("EVALSCRIPT"),
         preview=kvp.text("PREVIEW"),
         sar=sar_texts(kvp.text),
+        sh=sh_texts(kvp.text),
         resampling=resampling,
     )

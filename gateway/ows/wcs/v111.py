@@ -11,6 +11,7 @@ from starlette.responses import Response
 from gateway.core.grid import reproject_bounds
 from gateway.core.request import bbox_numbers, count_pixels
 from gateway.core.sar import sar_texts
+from gateway.core.shparams import sh_texts
 from gateway.errors import InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -262,6 +263,7 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         evalscript=kvp.text("EVALSCRIPT"),
         preview=kvp.text("PREVIEW"),
         sar=sar_texts(kvp.text),
+        sh=sh_texts(kvp.text),
         resampling=resampling,
     )
 
