@@ -128,9 +128,9 @@ def test_syntax_error_has_line_and_column() -> None:
         (
             "//VERSION=3\n"
             "function setup() {\n"
-            "  return { input: ['B04'], output: { bands: 1 }, mosaicking: 'ORBIT' }; }\n"
+            "  return { input: ['B04'], output: { bands: 1 }, mosaicking: 'DAILY' }; }\n"
             "function evaluatePixel(s) { return [1]; }",
-            "mosaicking ORBIT",
+            "mosaicking DAILY",
         ),
     ],
 )

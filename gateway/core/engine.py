@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gateway.context import charge
+from gateway.core.acquisitions import group_scenes, read_acquisitions
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
@@ -266,22 +267,33 @@ class Engine:
     def _compute_script(self, request: RenderRequest, script: PixelScript) -> Raster:
         with RequestTicket():
             scenes = self._admitted(request, script.bands)
-            source = self._mosaic(request, script.bands, scenes)
-            inputs = {name: source.band(name) for name in script.bands}
+            if script.mosaicking == "SIMPLE":
+                source = self._mosaic(request, script.bands, scenes)
+                inputs = {name: source.band(name) for name in script.bands}
+                valid, used, origin = source.valid, source.scenes, source.source
+            else:  # a list of samples per pixel: one raster per acquisition
+                stack = read_acquisitions(
+                    group_scenes(scenes, script.mosaicking),
+                    script.bands,
+                    lambda group: self._mosaic(request, script.bands, group),
+                    (request.grid.height, request.grid.width),
+                )
+                inputs, valid = stack.bands, stack.valid
+                used, origin = tuple(s for g in stack.groups for s in g), None
             with phase(BAND_MATH):
                 if request.format in IMAGE_FORMATS:  # a picture: the map output
-                    data = script.map_values(inputs, source.valid)
+                    data = script.map_values(inputs, valid)
                     names = tuple(f"b{i + 1}" for i in range(len(data)))
                 else:  # data: every output
-                    data, names = script.data_values(inputs, source.valid)
+                    data, names = script.data_values(inputs, valid)
         charge(self.units(request, script.bands))
         return Raster(
             data=data,
-            valid=source.valid,
+            valid=valid if valid.ndim == 2 else valid.any(axis=0),
             grid=request.grid,
             band_names=names,
-            source=source.source,
-            scenes=source.scenes,
+            source=origin,
+            scenes=used,
         )
 
     def _layer_expression(self, request: RenderRequest) -> str | None:

@@ -28,6 +28,12 @@ class PixelScript(Protocol):
         ...
 
     @property
+    def mosaicking(self) -> str:
+        """SIMPLE: the values of the mosaic; ORBIT/TILE: ``bands`` and ``valid`` given to
+        ``map_values``/``data_values`` are (acquisitions, h, w), most recent first."""
+        ...
+
+    @property
     def map_output(self) -> tuple[int, str]:
         """The number of bands and the sample type of its map output."""
         ...

@@ -11,6 +11,7 @@ from gateway.evalscript.values import UNDEFINED, Array, Object, Str, Value
 
 SAMPLE_TYPES = ("AUTO", "UINT8", "UINT16", "FLOAT32", "INT8", "INT16")
 UNITS = ("REFLECTANCE", "DN")
+MOSAICKING = ("SIMPLE", "ORBIT", "TILE")
 DATA_MASK = "dataMask"
 MAX_OUTPUT_BANDS = 64
 
@@ -52,8 +53,8 @@ def parse_setup(value: Value, where: tuple[int | None, int | None]) -> Setup:
     if not isinstance(value, Object):
         raise fail("must return an object")
     mosaicking = _text(value.props.get("mosaicking", Str("SIMPLE")), "mosaicking", fail).upper()
-    if mosaicking != "SIMPLE":
-        raise NotSupported(f"mosaicking {mosaicking} (only SIMPLE)", *where)
+    if mosaicking not in MOSAICKING:
+        raise NotSupported(f"mosaicking {mosaicking} (only {', '.join(MOSAICKING)})", *where)
     units = _inputs(value.props.get("input", UNDEFINED), fail)
     outputs = _outputs(value.props.get("output", UNDEFINED), fail)
     return Setup(units=units, outputs=outputs, mosaicking=mosaicking)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,12 @@ class Evalscript:
     digest: str
     setup: Setup
     programme: Programme = field(repr=False)
+    per_scenes: _PerScenes | None = field(default=None, repr=False)
+
+    @property
+    def mosaicking(self) -> str:
+        """SIMPLE (one mosaicked sample per pixel), ORBIT or TILE (a list per acquisition)."""
+        return self.setup.mosaicking
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -86,6 +93,26 @@ class Evalscript:
         Invalid pixels read 0 in every band and 0 in dataMask, as in Sentinel Hub. Returns
         the outputs of setup() by id (those of ``outputs`` only, when given)."""
         ok = np.asarray(valid, dtype=bool)
+        wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
+        types = {o.id: o.sample_type for o in wanted}
+        if self.per_scenes is None:
+            inputs = self._inputs(bands, ok, dn_factor)
+            results = self.programme.run(inputs, ok.shape, types)
+            return {o.id: Raster(results[o.id], ok) for o in wanted}
+        # ORBIT/TILE: bands and valid are (scenes, h, w), most recent first
+        programme = self.per_scenes.programme(len(ok))
+        inputs = {}
+        for k in range(len(ok)):
+            scene = self._inputs({b: v[k] for b, v in bands.items()}, ok[k], dn_factor)
+            inputs.update({scene_band(band, k): values for band, values in scene.items()})
+        results = programme.run(inputs, ok.shape[1:], types)
+        anywhere = ok.any(axis=0)
+        return {o.id: Raster(results[o.id], anywhere) for o in wanted}
+
+    def _inputs(
+        self, bands: Mapping[str, np.ndarray], ok: np.ndarray, dn_factor: float
+    ) -> dict[str, np.ndarray]:
+        """Each input band's values as evaluatePixel reads them (0 where not ``ok``)."""
         inputs: dict[str, np.ndarray] = {}
         for band, unit in self.setup.units.items():
             if band == DATA_MASK:
@@ -97,9 +124,12 @@ class Evalscript:
             if unit == "DN" or not ok.all():  # else numexpr widens float32 as it reads
                 values = np.where(ok, values.astype(np.float64), 0.0)
             inputs[band] = np.rint(values * dn_factor) if unit == "DN" else values
-        wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
-        results = self.programme.run(inputs, ok.shape, {o.id: o.sample_type for o in wanted})
-        return {o.id: Raster(results[o.id], ok) for o in wanted}
+        return inputs
+
+
+def scene_band(band: str, scene: int) -> str:
+    """The name of ``band`` of the ``scene``-th acquisition among a programme's inputs."""
+    return f"{band}#{scene}"
 
 
 def compile_evalscript(
@@ -116,6 +146,14 @@ def compile_evalscript(
     return _compile(text, max_chars, max_seconds, max_steps, max_iterations, max_depth)
 
 
+@dataclass(frozen=True)
+class _Limits:
+    max_seconds: float
+    max_steps: int
+    max_iterations: int
+    max_depth: int
+
+
 @lru_cache(maxsize=64)
 def _compile(
     text: str,
@@ -126,18 +164,47 @@ def _compile(
     max_depth: int,
 ) -> Evalscript:
     tree = parse(text, max_chars=max_chars)
-    builder = Builder(max_steps)
+    limits = _Limits(max_seconds, max_steps, max_iterations, max_depth)
+    setup, programme = _translate(tree, limits, None)
+    if setup.mosaicking != "SIMPLE":  # translated per scene count; two now, to check it
+        _translate(tree, limits, 2)
+        programme = Programme(inputs={}, steps=(), outputs={})
+    return Evalscript(
+        digest=digest(tree),
+        setup=setup,
+        programme=programme,
+        per_scenes=_PerScenes(tree, limits) if setup.mosaicking != "SIMPLE" else None,
+    )
+
+
+def _translate(tree: Any, limits: _Limits, scenes: int | None) -> tuple[Setup, Programme]:
+    """setup() and the programme of evaluatePixel(): over one sample (``scenes`` None) or a
+    list of ``scenes`` samples (ORBIT/TILE), whose arrays are ``b<band>_<scene>``."""
+    builder = Builder(limits.max_steps)
     interpreter = Interpreter(
         builder,
-        deadline=time.monotonic() + max_seconds,
-        max_iterations=max_iterations,
-        max_depth=max_depth,
+        deadline=time.monotonic() + limits.max_seconds,
+        max_iterations=limits.max_iterations,
+        max_depth=limits.max_depth,
     )
     interpreter.run_program(tree)
     setup_fn = _function(interpreter, "setup")
     setup = parse_setup(interpreter.call(setup_fn, [], setup_fn.node), at(setup_fn.node))
-    inputs = {f"b{i}": band for i, band in enumerate(setup.units)}
-    samples = Object({band: builder.declare(name, FLOAT) for name, band in inputs.items()})
+    if scenes is None and setup.mosaicking != "SIMPLE":
+        return setup, Programme(inputs={}, steps=(), outputs={})
+    inputs: dict[str, str] = {}
+    samples: Value
+    if scenes is None:
+        inputs = {f"b{i}": band for i, band in enumerate(setup.units)}
+        samples = Object({band: builder.declare(name, FLOAT) for name, band in inputs.items()})
+    else:
+        per_scene: list[Value] = []
+        for k in range(scenes):
+            names = {f"b{i}_{k}": scene_band(band, k) for i, band in enumerate(setup.units)}
+            inputs.update(names)
+            bands = dict(zip(setup.units, names, strict=True))
+            per_scene.append(Object({b: builder.declare(n, FLOAT) for b, n in bands.items()}))
+        samples = Array(per_scene)
     evaluate = _function(interpreter, "evaluatePixel")
     metadata = Object({"normalizationFactor": const(1.0 / DN_FACTOR)})
     frame = Frame(check=_result_check(setup))
@@ -149,8 +216,23 @@ def _compile(
         frame,
     )
     outputs = _outputs(builder, setup, result)
-    programme = Programme(inputs=inputs, steps=tuple(builder.steps), outputs=outputs)
-    return Evalscript(digest=digest(tree), setup=setup, programme=programme)
+    return setup, Programme(inputs=inputs, steps=tuple(builder.steps), outputs=outputs)
+
+
+@dataclass(frozen=True, eq=False)
+class _PerScenes:
+    """A multi-temporal script's translation for each number of scenes (cached)."""
+
+    tree: Any = field(hash=False, compare=False)
+    limits: _Limits
+
+    def programme(self, scenes: int) -> Programme:
+        return _per_scenes(self, scenes)
+
+
+@lru_cache(maxsize=64)
+def _per_scenes(source: _PerScenes, scenes: int) -> Programme:
+    return _translate(source.tree, source.limits, scenes)[1]
 
 
 def _function(interpreter: Interpreter, name: str) -> Function:

@@ -192,18 +192,26 @@ function main(request) {
       inputs.push([b, u.toUpperCase()]);
     });
   }
-  const n = request.valid.length;
+  // request.scenes (ORBIT/TILE): a list of {bands, valid}, most recent first
+  const scenes = request.scenes || [{ bands: request.bands, valid: request.valid }];
+  const multi = request.scenes !== undefined;
+  const n = scenes.length ? scenes[0].valid.length : request.pixels;
   const result = {};
   for (const o of outputs) result[o.id] = Array.from({ length: o.bands }, () => new Array(n));
-  for (let p = 0; p < n; p++) {
-    const ok = request.valid[p] === 1;
+  const sampleOf = (scene, p) => {
+    const ok = scene.valid[p] === 1;
     const sample = {};
     for (const [band, unit] of inputs) {
       if (band === "dataMask") { sample[band] = ok ? 1 : 0; continue; }
-      const v = ok ? request.bands[band][p] : 0;
+      const v = ok ? scene.bands[band][p] : 0;
       sample[band] = unit === "DN" ? Math.round(v * request.dnFactor) : v;
     }
-    const value = context.evaluatePixel(sample, {}, { normalizationFactor: 1 / request.dnFactor }, {}, { userData: {} });
+    return sample;
+  };
+  const sceneInfo = multi ? (request.sceneInfo || scenes.map(() => ({}))) : {};
+  for (let p = 0; p < n; p++) {
+    const samples = multi ? scenes.map(s => sampleOf(s, p)) : sampleOf(scenes[0], p);
+    const value = context.evaluatePixel(samples, multi ? sceneInfo : {}, { normalizationFactor: 1 / request.dnFactor }, {}, { userData: {} });
     for (const o of outputs) {
       const values = Array.isArray(value) ? value : value === undefined ? undefined : value[o.id];
       for (let k = 0; k < o.bands; k++) {
