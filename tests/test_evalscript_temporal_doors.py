@@ -1,0 +1,117 @@
+"""Multi-temporal evalscripts (ORBIT) through WMS GetMap and WCS GetCoverage over a TIME range:
+the answer, decoded, equals Node's run of the script on the engine's mosaic of each day of the
+range (most recent first), read one day at a time."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import httpx
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from gateway.core.request import build_request
+from tests.support.evalscript_node import needs_node, node_reference
+from tests.test_evalscript_doors import b64, live  # noqa: F401  (the live gateway fixture)
+from tests.test_wcs import NDVI_COVERAGE, UTM_SUBSET, UTM_SUBSETS
+
+RANGE = ("2025-05-25", "2025-06-30")
+DAYS = ("2025-06-23", "2025-06-13", "2025-06-03", "2025-05-29")  # the range's, newest first
+
+MAX_NDVI = """//VERSION=3
+function setup() {
+  return {
+    input: ["B04", "B08", "dataMask"],
+    output: [{ id: "default", bands: 1, sampleType: "FLOAT32" },
+             { id: "count", bands: 1, sampleType: "UINT8" }],
+    mosaicking: "ORBIT"
+  };
+}
+function evaluatePixel(samples) {
+  let max = -1, count = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i];
+    if (!s.dataMask) continue;
+    count++;
+    max = Math.max(max, (s.B08 - s.B04) / (s.B08 + s.B04));
+  }
+  return { default: [max], count: [count] };
+}"""
+
+PICTURE = """//VERSION=3
+function setup() {
+  return { input: ["B04", "B08", "dataMask"], output: { bands: 2 }, mosaicking: "ORBIT" };
+}
+function evaluatePixel(samples) {
+  let max = -1, seen = 0;
+  samples.forEach(s => {
+    if (s.dataMask === 1) { seen = 1; max = Math.max(max, index(s.B08, s.B04)); }
+  });
+  return [(max + 1) / 2, seen];
+}"""
+
+
+def node_on_days(runtime, script, *, size, resampling=None):
+    """Node's outputs of ``script`` on each day's mosaic of the grid (days without data left
+    out, as Sentinel Hub leaves out acquisitions that miss the area)."""
+    days = []
+    for day in DAYS:
+        request = build_request(
+            runtime.config, layer="NDVI", bbox=UTM_SUBSET, crs="EPSG:32631", width=size[0],
+            height=size[1], time=day, resampling=resampling,
+        )  # fmt: skip
+        raster = runtime.engine.mosaic(replace(request, cloud_mask=False), ("B04", "B08"))
+        if raster.valid.any():
+            days.append(raster)
+    assert len(days) >= 2, "the sample area needs two days of data in the range"
+    bands = {b: np.stack([r.band(b).astype(np.float64) for r in days]) for b in ("B04", "B08")}
+    valid = np.stack([r.valid for r in days])
+    return node_reference(script, bands, valid), valid
+
+
+@needs_node
+def test_wms_getmap_of_an_orbit_script_equals_node(live):  # noqa: F811
+    params = {
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "NDVI",
+        "STYLES": "", "CRS": "EPSG:32631", "BBOX": ",".join(map(str, UTM_SUBSET)),
+        "WIDTH": "100", "HEIGHT": "100", "TIME": "/".join(RANGE), "FORMAT": "image/png",
+        "EVALSCRIPT": b64(PICTURE),
+    }  # fmt: skip
+    response = httpx.get(f"{live.url}/wms", params=params, timeout=120)
+    assert response.status_code == 200, response.text[:300]
+    outputs, _ = node_on_days(live.runtime, PICTURE, size=(100, 100))
+    got = np.asarray(Image.open(io.BytesIO(response.content)).convert("LA"))
+    expected = np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
+    assert (got == expected).all()
+    assert len(np.unique(got[..., 0])) > 20  # a real picture
+
+
+@needs_node
+@pytest.mark.parametrize("version", ["2.0.1", "1.0.0"])
+def test_wcs_orbit_script_every_output_equals_node(live, version):  # noqa: F811
+    if version == "2.0.1":
+        params = {"coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
+                  "subset": [*UTM_SUBSETS, f'time("{RANGE[0]}","{RANGE[1]}")'],
+                  "interpolation": "nearest"}  # fmt: skip
+    else:
+        params = {"coverage": NDVI_COVERAGE, "crs": "EPSG:32631", "time": "/".join(RANGE),
+                  "bbox": ",".join(map(str, UTM_SUBSET)), "width": "200", "height": "200",
+                  "interpolation": "nearest neighbor", "format": "GeoTIFF"}  # fmt: skip
+    response = httpx.get(f"{live.url}/wcs", params={
+        "service": "WCS", "version": version, "request": "GetCoverage",
+        "evalscript": b64(MAX_NDVI), **params}, timeout=120)  # fmt: skip
+    assert response.status_code == 200, response.text[:500]
+    with rasterio.MemoryFile(response.content) as memory, memory.open() as src:
+        data, names = src.read(), src.descriptions
+    assert names == ("default_b1", "count_b1")
+    outputs, valid = node_on_days(live.runtime, MAX_NDVI, size=(200, 200), resampling="nearest")
+    seen = valid.any(axis=0)
+    assert seen.mean() > 0.9
+    np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
+    assert (data[1][seen] == outputs["count"][0][seen]).all()
+    # an independent count: the days with data at each pixel
+    assert (data[1][seen] == valid.sum(axis=0)[seen]).all()
+    assert data[1][seen].max() >= 2
