@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.evalscript.errors import EvalscriptError, NotSupported
+from gateway.evalscript.errors import EvalscriptError, SetupNotSupported
 from gateway.evalscript.expr import Expr
 from gateway.evalscript.values import UNDEFINED, Array, Object, Str, Value
 
@@ -54,7 +54,7 @@ def parse_setup(value: Value, where: tuple[int | None, int | None]) -> Setup:
         raise fail("must return an object")
     mosaicking = _text(value.props.get("mosaicking", Str("SIMPLE")), "mosaicking", fail).upper()
     if mosaicking not in MOSAICKING:
-        raise NotSupported(f"mosaicking {mosaicking} (only {', '.join(MOSAICKING)})", *where)
+        raise SetupNotSupported(f"mosaicking {mosaicking} (only {', '.join(MOSAICKING)})", *where)
     units = _inputs(value.props.get("input", UNDEFINED), fail)
     outputs = _outputs(value.props.get("output", UNDEFINED), fail)
     return Setup(units=units, outputs=outputs, mosaicking=mosaicking)
@@ -79,7 +79,7 @@ def _inputs(value: Value, fail: Fail) -> dict[str, str]:
         if not isinstance(item, Object):
             raise fail("an input must be a band name or an object")
         if "datasource" in item.props:
-            raise NotSupported("data fusion inputs (datasource)")
+            raise SetupNotSupported("data fusion inputs (datasource)")
         bands = item.props.get("bands", UNDEFINED)
         if not isinstance(bands, Array) or not all(isinstance(b, Str) for b in bands.items):
             raise fail("an input object's 'bands' must be a list of band names")
@@ -97,7 +97,7 @@ def _inputs(value: Value, fail: Fail) -> dict[str, str]:
                 units[name] = ""
                 continue
             if unit.upper() not in UNITS:
-                raise NotSupported(f"the unit '{unit}' (only REFLECTANCE and DN)")
+                raise SetupNotSupported(f"the unit '{unit}' (only REFLECTANCE and DN)")
             units[name] = unit.upper()
     return units
 

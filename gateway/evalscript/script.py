@@ -11,14 +11,16 @@ from typing import Any
 import numpy as np
 
 from gateway.evalscript.contract import DATA_MASK, Setup, parse_setup
-from gateway.evalscript.errors import EvalscriptError, at
+from gateway.evalscript.errors import EvalscriptError, NotSupported, SetupNotSupported, at
 from gateway.evalscript.expr import FLOAT, Builder, Expr, const
 from gateway.evalscript.interpreter import Frame, GlobalUse, Interpreter
+from gateway.evalscript.jsengine import JS_LIMITS, JsLimits, JsProgramme
 from gateway.evalscript.jsops import number
 from gateway.evalscript.programme import Programme
 from gateway.evalscript.source import digest, parse
 from gateway.evalscript.values import UNDEFINED, Array, Function, Object, Special, Value, type_name
 
+NOTHING = Programme(inputs={}, steps=(), outputs={})  # a script run otherwise
 DN_FACTOR = 10000.0  # Sentinel-2 digital numbers per unit of reflectance
 
 
@@ -38,6 +40,12 @@ class Evalscript:
     setup: Setup
     programme: Programme = field(repr=False)
     per_scenes: _PerScenes | None = field(default=None, repr=False)
+    javascript: JsProgramme | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> str:
+        """``translated`` (numexpr over whole arrays) or ``javascript`` (the V8 fallback)."""
+        return "translated" if self.javascript is None else "javascript"
 
     @property
     def mosaicking(self) -> str:
@@ -95,6 +103,10 @@ class Evalscript:
         ok = np.asarray(valid, dtype=bool)
         wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
         types = {o.id: o.sample_type for o in wanted}
+        mask = ok if ok.ndim == 2 else ok.any(axis=0)
+        if self.javascript is not None:
+            found = self.javascript.run(self.setup, bands, ok, dn_factor, tuple(wanted))
+            return {o.id: Raster(found[o.id], mask) for o in wanted}
         if self.per_scenes is None:
             inputs = self._inputs(bands, ok, dn_factor)
             results = self.programme.run(inputs, ok.shape, types)
@@ -106,8 +118,7 @@ class Evalscript:
             scene = self._inputs({b: v[k] for b, v in bands.items()}, ok[k], dn_factor)
             inputs.update({scene_band(band, k): values for band, values in scene.items()})
         results = programme.run(inputs, ok.shape[1:], types)
-        anywhere = ok.any(axis=0)
-        return {o.id: Raster(results[o.id], anywhere) for o in wanted}
+        return {o.id: Raster(results[o.id], mask) for o in wanted}
 
     def _inputs(
         self, bands: Mapping[str, np.ndarray], ok: np.ndarray, dn_factor: float
@@ -140,10 +151,13 @@ def compile_evalscript(
     max_steps: int = 5000,
     max_iterations: int = 1000,
     max_depth: int = 32,
+    javascript: JsLimits = JS_LIMITS,
 ) -> Evalscript:
-    """Translate ``text``; raises EvalscriptError (NotSupported for valid JavaScript beyond the
-    translator) with the line and column, or TranslationLimit."""
-    return _compile(text, max_chars, max_seconds, max_steps, max_iterations, max_depth)
+    """Translate ``text``, or, where the translator cannot (valid JavaScript beyond it), hand
+    it to the JavaScript engine (each call within ``javascript``'s time and memory). Raises
+    EvalscriptError with the line and column (SetupNotSupported: setup() asks for what the
+    gateway cannot give), or TranslationLimit."""
+    return _compile(text, max_chars, max_seconds, max_steps, max_iterations, max_depth, javascript)
 
 
 @dataclass(frozen=True)
@@ -162,13 +176,21 @@ def _compile(
     max_steps: int,
     max_iterations: int,
     max_depth: int,
+    js_limits: JsLimits,
 ) -> Evalscript:
     tree = parse(text, max_chars=max_chars)
     limits = _Limits(max_seconds, max_steps, max_iterations, max_depth)
-    setup, programme = _translate(tree, limits, None)
-    if setup.mosaicking != "SIMPLE":  # translated per scene count; two now, to check it
-        _translate(tree, limits, 2)
-        programme = Programme(inputs={}, steps=(), outputs={})
+    try:
+        setup, programme = _translate(tree, limits, None)
+        if setup.mosaicking != "SIMPLE":  # translated per scene count; two now, to check it
+            _translate(tree, limits, 2)
+    except SetupNotSupported:
+        raise
+    except NotSupported as exc:  # valid JavaScript beyond the translator: V8 runs it
+        javascript = JsProgramme(text, js_limits, str(exc))
+        return Evalscript(
+            digest=digest(tree), setup=javascript.setup(), programme=NOTHING, javascript=javascript
+        )
     return Evalscript(
         digest=digest(tree),
         setup=setup,
@@ -191,7 +213,7 @@ def _translate(tree: Any, limits: _Limits, scenes: int | None) -> tuple[Setup, P
     setup_fn = _function(interpreter, "setup")
     setup = parse_setup(interpreter.call(setup_fn, [], setup_fn.node), at(setup_fn.node))
     if scenes is None and setup.mosaicking != "SIMPLE":
-        return setup, Programme(inputs={}, steps=(), outputs={})
+        return setup, NOTHING
     inputs: dict[str, str] = {}
     samples: Value
     if scenes is None:

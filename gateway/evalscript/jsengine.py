@@ -1,0 +1,223 @@
+"""The JavaScript-engine fallback: a script the translator cannot translate runs in embedded V8
+(mini-racer), one call per tile over whole typed arrays, within a time and a memory limit.
+
+V8 alone has no I/O: no ``require``, ``fetch``, ``process`` or file access. Each call gets a
+fresh context (helpers, runner, script), so nothing is kept between tiles or requests. The
+inputs are written straight into a ``Float64Array`` of the context (its buffer, seen from
+Python as a writable memoryview); evaluatePixel runs once per pixel inside V8; the outputs
+come back as one ``Float64Array``, converted to their sample types as translated outputs are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from py_mini_racer import (
+    JSEvalException,
+    JSOOMException,
+    JSParseException,
+    JSTimeoutException,
+    MiniRacer,
+)
+
+from gateway.errors import LimitExceeded
+from gateway.evalscript.contract import DATA_MASK, Output, Setup, parse_setup
+from gateway.evalscript.errors import LOCATOR, EvalscriptError
+from gateway.evalscript.expr import const
+from gateway.evalscript.samples import convert
+from gateway.evalscript.values import Array, Object, Str, Value
+
+# Runs evaluatePixel over the arrays of __gateway.input: per scene, its valid flags then each
+# band (pixels values each); SIMPLE gives one sample per pixel, ORBIT/TILE a list of them.
+RUNNER = r"""
+globalThis.__gateway = {
+  alloc(count) { this.input = new Float64Array(count); return this.input.buffer; },
+  run(spec) {
+    const input = this.input, n = spec.pixels, multi = spec.scenes >= 0;
+    const scenes = multi ? spec.scenes : 1, per = (spec.inputs.length + 1) * n;
+    const width = spec.outputs.reduce((a, o) => a + o[1], 0);
+    const out = new Float64Array(width * n);
+    const meta = { normalizationFactor: 1 / spec.dnFactor };
+    const sampleOf = (s, p) => {
+      const base = s * per, ok = input[base + p] === 1, sample = {};
+      spec.inputs.forEach(([band, unit], i) => {
+        if (band === "dataMask") { sample[band] = ok ? 1 : 0; return; }
+        const v = ok ? input[base + (i + 1) * n + p] : 0;
+        sample[band] = unit === "DN" ? Math.round(v * spec.dnFactor) : v;
+      });
+      return sample;
+    };
+    for (let p = 0; p < n; p++) {
+      const samples = multi ? Array.from({ length: scenes }, (_, s) => sampleOf(s, p))
+                            : sampleOf(0, p);
+      const value = evaluatePixel(samples, {}, meta, {}, { userData: {} });
+      let offset = 0;
+      for (const [id, bands] of spec.outputs) {
+        const values = Array.isArray(value) ? value : value === undefined ? undefined : value[id];
+        for (let k = 0; k < bands; k++) {
+          out[(offset + k) * n + p] = values === undefined ? NaN : +values[k];
+        }
+        offset += bands;
+      }
+    }
+    return out.buffer;
+  },
+};
+"""
+_WHERE = re.compile(r"<anonymous>:(\d+):(\d+)")
+_FIRST_LINE = re.compile(r"<anonymous>:(\d+)")
+
+
+@cache
+def helpers() -> str:
+    """Sentinel Hub's helper functions (sentinelhub.js)."""
+    return resources.files("gateway.evalscript").joinpath("sentinelhub.js").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class JsLimits:
+    """Each call (the script's setup, or one tile) gets at most ``ms`` and ``memory`` bytes."""
+
+    ms: int = 5000
+    memory: int = 256 << 20
+
+
+JS_LIMITS = JsLimits()
+
+
+@dataclass(frozen=True)
+class JsProgramme:
+    """A script run by the JavaScript engine; ``reason``: why it was not translated."""
+
+    text: str
+    limits: JsLimits
+    reason: str
+
+    def setup(self) -> Setup:
+        """setup()'s description, as V8 computes it."""
+        with _context(self.text, self.limits) as ctx:
+            found = _guard(lambda: ctx.execute("setup()", timeout=self.limits.ms), self.limits)
+        return parse_setup(_value(found), (None, None))
+
+    def run(
+        self,
+        setup: Setup,
+        bands: Mapping[str, np.ndarray],
+        valid: np.ndarray,
+        dn_factor: float,
+        outputs: tuple[Output, ...],
+    ) -> dict[str, np.ndarray]:
+        """Each of ``outputs`` (n_bands, h, w) in its sample type; ``bands``/``valid`` are
+        (h, w), or (scenes, h, w) for ORBIT/TILE."""
+        multi = setup.mosaicking != "SIMPLE"
+        stack = valid if multi else valid[None]
+        shape = stack.shape[1:]
+        pixels = int(np.prod(shape))
+        names = list(setup.units)
+        with _context(self.text, self.limits) as ctx:
+            count = len(stack) * (len(names) + 1) * pixels
+            buffer = _guard(lambda: ctx.eval(f"__gateway.alloc({count})"), self.limits)
+            view = np.frombuffer(buffer, dtype=np.float64).reshape(len(stack), -1, pixels)
+            for s in range(len(stack)):
+                view[s, 0] = stack[s].reshape(-1)
+                for i, band in enumerate(names):
+                    if band != DATA_MASK:
+                        values = bands[band][s] if multi else bands[band]
+                        view[s, i + 1] = np.asarray(values, dtype=np.float64).reshape(-1)
+            spec = {
+                "pixels": pixels,
+                "scenes": len(stack) if multi else -1,
+                "inputs": [[b, setup.units[b]] for b in names],
+                "outputs": [[o.id, o.bands] for o in outputs],
+                "dnFactor": dn_factor,
+            }
+            call = f"__gateway.run({json.dumps(spec)})"
+            result = _guard(lambda: ctx.eval(call, timeout=self.limits.ms), self.limits)
+            values = np.frombuffer(result, dtype=np.float64).copy()
+        values = values.reshape(-1, *shape)
+        results, start = {}, 0
+        for output in outputs:
+            results[output.id] = convert(values[start : start + output.bands], output.sample_type)
+            start += output.bands
+        return results
+
+
+class _context:
+    """A fresh V8 context with the helpers, the runner and the script, closed after use."""
+
+    def __init__(self, text: str, limits: JsLimits) -> None:
+        self.ctx = MiniRacer()
+        self.ctx.set_hard_memory_limit(limits.memory)
+        try:
+            for source in (helpers(), RUNNER, text):
+                _guard(lambda s=source: self.ctx.eval(s, timeout=limits.ms), limits)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> MiniRacer:
+        return self.ctx
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the context once V8 has finished what was cut short (a timed-out call
+        answers late; V8 runs calls in order, so one more call waits for it)."""
+        with contextlib.suppress(Exception):  # a context out of memory may refuse
+            self.ctx.eval("0", timeout=1000)
+        self.ctx.close()
+
+
+def _guard(call: Any, limits: JsLimits) -> Any:
+    """``call()``, with V8's errors as the evalscript's: limits as LimitExceeded, the script's
+    errors as EvalscriptError with its line and column."""
+    try:
+        return call()
+    except JSTimeoutException:
+        raise LimitExceeded(
+            f"Evalscript: the script ran longer than {limits.ms} ms", locator=LOCATOR
+        ) from None
+    except JSOOMException:
+        raise LimitExceeded(
+            f"Evalscript: the script needs more than {limits.memory >> 20} MB", locator=LOCATOR
+        ) from None
+    except JSParseException as exc:
+        raise _script_error("syntax error", str(exc)) from None
+    except JSEvalException as exc:
+        raise _script_error("error while running", str(exc)) from None
+
+
+def _script_error(kind: str, text: str) -> EvalscriptError:
+    """The error's message (``TypeError: ...``) and, if V8 gives it, its line and column."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    message = next((ln for ln in lines if re.match(r"^\w*(Error|Exception)\b", ln)), lines[-1:])
+    message = message if isinstance(message, str) else "".join(message)
+    where = _WHERE.search(text)
+    if where:
+        line, column = int(where.group(1)), int(where.group(2))
+    else:
+        first = _FIRST_LINE.search(text)
+        line, column = (int(first.group(1)), 1) if first else (None, None)  # type: ignore[assignment]
+    return EvalscriptError(f"{kind}: {message.strip()[:160]}", line, column)
+
+
+def _value(found: Any) -> Value:
+    """setup()'s JSON result as the translator's values (for parse_setup)."""
+    if isinstance(found, dict):
+        return Object({str(k): _value(v) for k, v in found.items()})
+    if isinstance(found, list):
+        return Array([_value(v) for v in found])
+    if isinstance(found, str):
+        return Str(found)
+    if isinstance(found, bool | int | float):
+        return const(float(found))
+    return Object()
