@@ -54,22 +54,25 @@ function evaluatePixel(samples) {
 }"""
 
 
-def node_on_days(runtime, script, *, size, resampling=None):
+def node_on_days(runtime, script, *, size, resampling=None, days=DAYS):
     """Node's outputs of ``script`` on each day's mosaic of the grid (days without data left
-    out, as Sentinel Hub leaves out acquisitions that miss the area)."""
-    days = []
-    for day in DAYS:
+    out, as Sentinel Hub leaves out acquisitions that miss the area); evaluatePixel's
+    ``scenes``: ``{orbits: [{dateFrom, dateTo}...]}`` of those days."""
+    rasters, kept = [], []
+    for day in days:
         request = build_request(
             runtime.config, layer="NDVI", bbox=UTM_SUBSET, crs="EPSG:32631", width=size[0],
             height=size[1], time=day, resampling=resampling,
         )  # fmt: skip
         raster = runtime.engine.mosaic(replace(request, cloud_mask=False), ("B04", "B08"))
         if raster.valid.any():
-            days.append(raster)
-    assert len(days) >= 2, "the sample area needs two days of data in the range"
-    bands = {b: np.stack([r.band(b).astype(np.float64) for r in days]) for b in ("B04", "B08")}
-    valid = np.stack([r.valid for r in days])
-    return node_reference(script, bands, valid), valid
+            rasters.append(raster)
+            kept.append(day)
+    assert len(rasters) >= 2, "the sample area needs two days of data in the range"
+    bands = {b: np.stack([r.band(b).astype(np.float64) for r in rasters]) for b in ("B04", "B08")}
+    valid = np.stack([r.valid for r in rasters])
+    orbits = [{"dateFrom": f"{d}T00:00:00Z", "dateTo": f"{d}T23:59:59Z"} for d in kept]
+    return node_reference(script, bands, valid, scenes={"orbits": orbits}), valid
 
 
 @needs_node
@@ -115,3 +118,52 @@ def test_wcs_orbit_script_every_output_equals_node(live, version):  # noqa: F811
     # an independent count: the days with data at each pixel
     assert (data[1][seen] == valid.sum(axis=0)[seen]).all()
     assert data[1][seen].max() >= 2
+
+
+# preProcessScenes keeps June; evaluatePixel reads its scenes (so the JavaScript engine runs
+# it) and takes the median of the valid red values (sort: the JavaScript engine again).
+JUNE_MEDIAN = """//VERSION=3
+const OUTPUTS = [["default", 1, "FLOAT32"], ["days", 2, "UINT16"]];
+function setup() {
+  const output = OUTPUTS.map(([id, bands, sampleType]) => ({ id, bands, sampleType }));
+  return { input: ["B04", "B08", "dataMask"], output, mosaicking: "ORBIT" };
+}
+function preProcessScenes(collections) {
+  collections.scenes.orbits = collections.scenes.orbits.filter(
+    orbit => orbit.dateFrom.split("T")[0] >= "2025-06-01");
+  return collections;
+}
+function updateOutputMetadata(scenes, inputMetadata, outputMetadata) {
+  outputMetadata.userData = { orbits: scenes.orbits.length };
+}
+function evaluatePixel(samples, scenes) {
+  const values = samples.filter(s => s.dataMask).map(s => s.B04).sort((a, b) => a - b);
+  const m = values.length >> 1;
+  const median = values.length === 0 ? NaN
+    : values.length % 2 ? values[m] : (values[m - 1] + values[m]) / 2;
+  const day = Date.parse(scenes.orbits[0].dateFrom) / 86400000 - 20000;
+  return { default: [median], days: [scenes.orbits.length, day] };
+}"""
+
+
+@needs_node
+def test_wcs_preprocessed_scenes_and_the_javascript_engine_equal_node(live):  # noqa: F811
+    from gateway.evalscript import compile_evalscript
+
+    assert compile_evalscript(JUNE_MEDIAN).engine == "javascript"
+    response = httpx.get(f"{live.url}/wcs", params={
+        "service": "WCS", "version": "2.0.1", "request": "GetCoverage",
+        "coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
+        "subset": [*UTM_SUBSETS, f'time("{RANGE[0]}","{RANGE[1]}")'],
+        "interpolation": "nearest", "evalscript": b64(JUNE_MEDIAN)}, timeout=120)  # fmt: skip
+    assert response.status_code == 200, response.text[:500]
+    with rasterio.MemoryFile(response.content) as memory, memory.open() as src:
+        data = src.read()
+    june = tuple(d for d in DAYS if d >= "2025-06-01")
+    outputs, valid = node_on_days(
+        live.runtime, JUNE_MEDIAN, size=data.shape[1:][::-1], resampling="nearest", days=june
+    )
+    seen = valid.any(axis=0)
+    np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
+    assert (data[1:][:, seen] == outputs["days"][:, seen]).all()
+    assert set(np.unique(data[1][seen])) == {float(len(valid))}  # May's orbit left out

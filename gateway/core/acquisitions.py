@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def group_scenes(scenes: list[Scene], mosaicking: str) -> list[tuple[Scene, ...]
         return [(s,) for s in ordered]
     days: dict[object, list[Scene]] = {}
     for scene in ordered:
-        days.setdefault(scene.datetime.date(), []).append(scene)
+        days.setdefault(scene.datetime.astimezone(UTC).date(), []).append(scene)
     order = {s.id: i for i, s in enumerate(scenes)}
     return [tuple(sorted(group, key=lambda s: order[s.id])) for group in days.values()]
 
@@ -50,3 +51,37 @@ def read_acquisitions(
     stacked = {b: np.stack([r.data[i] for _, r in rasters]) for i, b in enumerate(bands)}
     valid = np.stack([r.valid for _, r in rasters])
     return Acquisitions(stacked, valid, tuple(g for g, _ in rasters))
+
+
+def describe(
+    groups: tuple[tuple[Scene, ...], ...] | list[tuple[Scene, ...]], mosaicking: str
+) -> list[dict]:
+    """Each acquisition as Sentinel Hub describes it to a script (evaluatePixel's ``scenes``,
+    preProcessScenes' ``collections.scenes``): ORBIT ``{dateFrom, dateTo, tiles}``, TILE a
+    tile ``{date, shId, cloudCoverage, dataPath}``; dates ISO 8601 UTC."""
+
+    def tile(scene: Scene, index: int) -> dict:
+        return {
+            "date": _iso(scene.datetime),
+            "shId": index,
+            "cloudCoverage": scene.cloud_cover,
+            "dataPath": scene.id,
+        }
+
+    if mosaicking == "TILE":
+        return [tile(group[0], i) for i, group in enumerate(groups)]
+    described = []
+    for i, group in enumerate(groups):
+        day = group[0].datetime.astimezone(UTC).date().isoformat()
+        described.append(
+            {
+                "dateFrom": f"{day}T00:00:00Z",
+                "dateTo": f"{day}T23:59:59Z",
+                "tiles": [tile(scene, i) for scene in group],
+            }
+        )
+    return described
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gateway.context import charge
-from gateway.core.acquisitions import group_scenes, read_acquisitions
+from gateway.core.acquisitions import describe, group_scenes, read_acquisitions
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
@@ -271,21 +271,28 @@ class Engine:
                 source = self._mosaic(request, script.bands, scenes)
                 inputs = {name: source.band(name) for name in script.bands}
                 valid, used, origin = source.valid, source.scenes, source.source
+                described = None
             else:  # a list of samples per pixel: one raster per acquisition
+                groups = group_scenes(scenes, script.mosaicking)
+                kept = script.kept_scenes(
+                    describe(groups, script.mosaicking), request.time.start, request.time.end
+                )
                 stack = read_acquisitions(
-                    group_scenes(scenes, script.mosaicking),
+                    [groups[i] for i in kept],
                     script.bands,
                     lambda group: self._mosaic(request, script.bands, group),
                     (request.grid.height, request.grid.width),
                 )
                 inputs, valid = stack.bands, stack.valid
                 used, origin = tuple(s for g in stack.groups for s in g), None
+                key = "orbits" if script.mosaicking == "ORBIT" else "tiles"
+                described = {key: describe(stack.groups, script.mosaicking)}
             with phase(BAND_MATH):
                 if request.format in IMAGE_FORMATS:  # a picture: the map output
-                    data = script.map_values(inputs, valid)
+                    data = script.map_values(inputs, valid, described)
                     names = tuple(f"b{i + 1}" for i in range(len(data)))
                 else:  # data: every output
-                    data, names = script.data_values(inputs, valid)
+                    data, names = script.data_values(inputs, valid, described)
         charge(self.units(request, script.bands))
         return Raster(
             data=data,

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -38,12 +39,28 @@ class PixelScript(Protocol):
         """The number of bands and the sample type of its map output."""
         ...
 
-    def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
-        """The values (n, h, w) of its map output in their sample type (uint8 for pictures)."""
+    def kept_scenes(
+        self, described: list[dict[str, Any]], start: datetime | None, end: datetime | None
+    ) -> list[int]:
+        """ORBIT/TILE: the positions of the acquisitions (described as Sentinel Hub describes
+        them to scripts) its ``preProcessScenes`` keeps."""
+        ...
+
+    def map_values(
+        self,
+        bands: Mapping[str, np.ndarray],
+        valid: np.ndarray,
+        scenes: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
+        """The values (n, h, w) of its map output in their sample type (uint8 for pictures);
+        ``scenes``: evaluatePixel's argument of that name (ORBIT/TILE)."""
         ...
 
     def data_values(
-        self, bands: Mapping[str, np.ndarray], valid: np.ndarray
+        self,
+        bands: Mapping[str, np.ndarray],
+        valid: np.ndarray,
+        scenes: Mapping[str, Any] | None = None,
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """The bands of every output, one after the other, as float32 (n, h, w) (exact for
         the integer sample types), and their names."""

@@ -46,6 +46,7 @@ globalThis.__gateway = {
     const width = spec.outputs.reduce((a, o) => a + o[1], 0);
     const out = new Float64Array(width * n);
     const meta = { normalizationFactor: 1 / spec.dnFactor };
+    spec.scenes_arg = spec.described === null ? {} : spec.described;
     const sampleOf = (s, p) => {
       const base = s * per, ok = input[base + p] === 1, sample = {};
       spec.inputs.forEach(([band, unit], i) => {
@@ -58,7 +59,7 @@ globalThis.__gateway = {
     for (let p = 0; p < n; p++) {
       const samples = multi ? Array.from({ length: scenes }, (_, s) => sampleOf(s, p))
                             : sampleOf(0, p);
-      const value = evaluatePixel(samples, {}, meta, {}, { userData: {} });
+      const value = evaluatePixel(samples, spec.scenes_arg, meta, {}, { userData: {} });
       let offset = 0;
       for (const [id, bands] of spec.outputs) {
         const values = Array.isArray(value) ? value : value === undefined ? undefined : value[id];
@@ -69,6 +70,18 @@ globalThis.__gateway = {
       }
     }
     return out.buffer;
+  },
+  // preProcessScenes over the acquisitions: the positions of those it keeps
+  keep(collections, from, to) {
+    const list = collections.scenes.orbits || collections.scenes.tiles;
+    if (typeof preProcessScenes !== "function") return JSON.stringify(list.map((_, i) => i));
+    list.forEach((item, i) => { Object.defineProperty(item, "__position", { value: i }); });
+    Object.assign(collections, { from: new Date(from), to: new Date(to) });
+    const found = preProcessScenes(collections) || collections;
+    const kept = (found.scenes || {}).orbits || (found.scenes || {}).tiles || [];
+    return JSON.stringify(kept.map(item => item.__position === undefined
+      ? list.findIndex(x => x.dateFrom === item.dateFrom && x.date === item.date)
+      : item.__position));
   },
 };
 """
@@ -114,9 +127,10 @@ class JsProgramme:
         valid: np.ndarray,
         dn_factor: float,
         outputs: tuple[Output, ...],
+        scenes: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
         """Each of ``outputs`` (n_bands, h, w) in its sample type; ``bands``/``valid`` are
-        (h, w), or (scenes, h, w) for ORBIT/TILE."""
+        (h, w), or (scenes, h, w) for ORBIT/TILE (``scenes``: evaluatePixel's argument)."""
         multi = setup.mosaicking != "SIMPLE"
         stack = valid if multi else valid[None]
         shape = stack.shape[1:]
@@ -138,6 +152,7 @@ class JsProgramme:
                 "inputs": [[b, setup.units[b]] for b in names],
                 "outputs": [[o.id, o.bands] for o in outputs],
                 "dnFactor": dn_factor,
+                "described": dict(scenes) if scenes is not None else None,
             }
             call = f"__gateway.run({json.dumps(spec)})"
             result = _guard(lambda: ctx.eval(call, timeout=self.limits.ms), self.limits)
@@ -148,6 +163,20 @@ class JsProgramme:
             results[output.id] = convert(values[start : start + output.bands], output.sample_type)
             start += output.bands
         return results
+
+
+def kept_scenes(
+    text: str, limits: JsLimits, collections: Mapping[str, Any], start: float, end: float
+) -> list[int]:
+    """The positions of the acquisitions the script's ``preProcessScenes(collections)``
+    keeps (``collections``: ``{scenes: {orbits | tiles}}``; ``start``/``end``: the request's
+    period, ms since 1970)."""
+    with _context(text, limits) as ctx:
+        call = f"__gateway.keep({json.dumps(dict(collections))}, {start}, {end})"
+        found = _guard(lambda: ctx.eval(call, timeout=limits.ms), limits)
+    positions = json.loads(found) if isinstance(found, str) else []
+    count = len(next(iter(dict(collections["scenes"]).values()), []))
+    return [int(p) for p in positions if isinstance(p, int) and 0 <= p < count]
 
 
 class _context:

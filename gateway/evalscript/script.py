@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,12 +16,14 @@ from gateway.evalscript.contract import DATA_MASK, Setup, parse_setup
 from gateway.evalscript.errors import EvalscriptError, NotSupported, SetupNotSupported, at
 from gateway.evalscript.expr import FLOAT, Builder, Expr, const
 from gateway.evalscript.interpreter import Frame, GlobalUse, Interpreter
-from gateway.evalscript.jsengine import JS_LIMITS, JsLimits, JsProgramme
+from gateway.evalscript.jsengine import JS_LIMITS, JsLimits, JsProgramme, kept_scenes
 from gateway.evalscript.jsops import number
 from gateway.evalscript.programme import Programme
 from gateway.evalscript.source import digest, parse
 from gateway.evalscript.values import UNDEFINED, Array, Function, Object, Special, Value, type_name
 
+Bands = Mapping[str, np.ndarray]  # band name -> values
+Scenes = Mapping[str, Any] | None  # evaluatePixel's ``scenes`` (ORBIT/TILE)
 NOTHING = Programme(inputs={}, steps=(), outputs={})  # a script run otherwise
 DN_FACTOR = 10000.0  # Sentinel-2 digital numbers per unit of reflectance
 
@@ -41,6 +45,25 @@ class Evalscript:
     programme: Programme = field(repr=False)
     per_scenes: _PerScenes | None = field(default=None, repr=False)
     javascript: JsProgramme | None = field(default=None, repr=False)
+    text: str = field(default="", repr=False)
+    js_limits: JsLimits = field(default=JS_LIMITS, repr=False)
+
+    def kept_scenes(
+        self, described: list[dict[str, Any]], start: datetime | None, end: datetime | None
+    ) -> list[int]:
+        """The positions of the acquisitions (``described`` as Sentinel Hub describes them,
+        most recent first) that the script's ``preProcessScenes`` keeps: all without one."""
+        if not _defines(self.text, "preProcessScenes"):
+            return list(range(len(described)))
+        key = "orbits" if self.mosaicking == "ORBIT" else "tiles"
+        ends = [
+            (moment or fallback).timestamp() * 1000
+            for moment, fallback in (
+                (start, datetime(1970, 1, 1, tzinfo=UTC)),
+                (end, datetime.now(UTC)),
+            )
+        ]
+        return kept_scenes(self.text, self.js_limits, {"scenes": {key: described}}, *ends)
 
     @property
     def engine(self) -> str:
@@ -63,17 +86,17 @@ class Evalscript:
         output = self.setup.output("default") or self.setup.outputs[0]
         return output.bands, output.sample_type
 
-    def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+    def map_values(self, bands: Bands, valid: np.ndarray, scenes: Scenes = None) -> np.ndarray:
         """The map output's values (n, h, w) in its sample type."""
         output = self.setup.output("default") or self.setup.outputs[0]
-        return self.evaluate(bands, valid, outputs=(output.id,))[output.id].data
+        return self.evaluate(bands, valid, outputs=(output.id,), scenes=scenes)[output.id].data
 
     def data_values(
-        self, bands: Mapping[str, np.ndarray], valid: np.ndarray
+        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
         sample types, and their ``data_names``."""
-        rasters = self.evaluate(bands, valid)
+        rasters = self.evaluate(bands, valid, scenes=scenes)
         data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
         return data, self.data_names
 
@@ -95,8 +118,10 @@ class Evalscript:
         *,
         dn_factor: float = DN_FACTOR,
         outputs: tuple[str, ...] | None = None,
+        scenes: Mapping[str, Any] | None = None,
     ) -> dict[str, Raster]:
-        """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w).
+        """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w);
+        ORBIT/TILE: (acquisitions, h, w), and ``scenes`` their description.
 
         Invalid pixels read 0 in every band and 0 in dataMask, as in Sentinel Hub. Returns
         the outputs of setup() by id (those of ``outputs`` only, when given)."""
@@ -105,7 +130,7 @@ class Evalscript:
         types = {o.id: o.sample_type for o in wanted}
         mask = ok if ok.ndim == 2 else ok.any(axis=0)
         if self.javascript is not None:
-            found = self.javascript.run(self.setup, bands, ok, dn_factor, tuple(wanted))
+            found = self.javascript.run(self.setup, bands, ok, dn_factor, tuple(wanted), scenes)
             return {o.id: Raster(found[o.id], mask) for o in wanted}
         if self.per_scenes is None:
             inputs = self._inputs(bands, ok, dn_factor)
@@ -136,6 +161,11 @@ class Evalscript:
                 values = np.where(ok, values.astype(np.float64), 0.0)
             inputs[band] = np.rint(values * dn_factor) if unit == "DN" else values
         return inputs
+
+
+def _defines(text: str, name: str) -> bool:
+    """Whether ``text`` mentions the function ``name`` (a declaration or an assignment)."""
+    return re.search(rf"\b{name}\b", text) is not None
 
 
 def scene_band(band: str, scene: int) -> str:
@@ -183,20 +213,55 @@ def _compile(
     try:
         setup, programme = _translate(tree, limits, None)
         if setup.mosaicking != "SIMPLE":  # translated per scene count; two now, to check it
+            if _reads_argument(tree, "evaluatePixel", 1):
+                raise NotSupported("evaluatePixel reading its scenes (dates, tiles)")
             _translate(tree, limits, 2)
     except SetupNotSupported:
         raise
     except NotSupported as exc:  # valid JavaScript beyond the translator: V8 runs it
         javascript = JsProgramme(text, js_limits, str(exc))
         return Evalscript(
-            digest=digest(tree), setup=javascript.setup(), programme=NOTHING, javascript=javascript
+            digest=digest(tree),
+            setup=javascript.setup(),
+            programme=NOTHING,
+            javascript=javascript,
+            text=text,
+            js_limits=js_limits,
         )
     return Evalscript(
         digest=digest(tree),
         setup=setup,
         programme=programme,
         per_scenes=_PerScenes(tree, limits) if setup.mosaicking != "SIMPLE" else None,
+        text=text,
+        js_limits=js_limits,
     )
+
+
+def _reads_argument(tree: Any, function: str, position: int) -> bool:
+    """Whether the script's function ``function`` names its parameter at ``position``."""
+    for node in tree.body:
+        if node.type == "FunctionDeclaration" and node.id.name == function:
+            if len(node.params) <= position or node.params[position].type != "Identifier":
+                return len(node.params) > position
+            name = node.params[position].name
+            return any(_identifiers(node.body, name))
+    return False
+
+
+def _identifiers(node: Any, name: str) -> Iterator[Any]:
+    """Each Identifier ``name`` under ``node``."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _identifiers(item, name)
+        return
+    if not hasattr(node, "type"):
+        return
+    if node.type == "Identifier" and node.name == name:
+        yield node
+    for key, value in vars(node).items():
+        if key not in ("loc", "range") and (isinstance(value, list) or hasattr(value, "type")):
+            yield from _identifiers(value, name)
 
 
 def _translate(tree: Any, limits: _Limits, scenes: int | None) -> tuple[Setup, Programme]:

@@ -39,11 +39,15 @@ def sample_bands(
 
 
 def node_reference(
-    script: str, bands: Mapping[str, np.ndarray], valid: np.ndarray, dn_factor: float = 10000.0
+    script: str,
+    bands: Mapping[str, np.ndarray],
+    valid: np.ndarray,
+    dn_factor: float = 10000.0,
+    scenes: Mapping[str, object] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each output (bands, h, w) as Node computes it, pixel by pixel. ``bands`` and ``valid``
     of shape (scenes, h, w) are the acquisitions of an ORBIT/TILE script (a list of samples
-    per pixel, most recent first)."""
+    per pixel, most recent first); ``scenes``: evaluatePixel's argument of that name."""
     assert NODE is not None
 
     def arrays(bands: Mapping[str, np.ndarray], valid: np.ndarray) -> dict[str, object]:
@@ -54,8 +58,12 @@ def node_reference(
 
     request: dict[str, object] = {"script": script, "dnFactor": dn_factor}
     if valid.ndim == 3:
-        scenes = [arrays({b: v[k] for b, v in bands.items()}, valid[k]) for k in range(len(valid))]
-        request.update(scenes=scenes, pixels=int(np.prod(valid.shape[1:])))
+        per_scene = [
+            arrays({b: v[k] for b, v in bands.items()}, valid[k]) for k in range(len(valid))
+        ]
+        request.update(scenes=per_scene, pixels=int(np.prod(valid.shape[1:])))
+        if scenes is not None:
+            request["sceneInfo"] = scenes
         valid = valid[0] if len(valid) else np.zeros(valid.shape[1:], bool)
     else:
         request.update(arrays(bands, valid))

@@ -60,7 +60,7 @@ function main(request) {
     }
     return sample;
   };
-  const sceneInfo = multi ? (request.sceneInfo || scenes.map(() => ({}))) : {};
+  const sceneInfo = multi ? (request.sceneInfo || {}) : {};
   for (let p = 0; p < n; p++) {
     const samples = multi ? scenes.map(s => sampleOf(s, p)) : sampleOf(scenes[0], p);
     const value = context.evaluatePixel(samples, multi ? sceneInfo : {}, { normalizationFactor: 1 / request.dnFactor }, {}, { userData: {} });
