@@ -34,6 +34,10 @@ class Setup:
     units: Mapping[str, str]
     outputs: tuple[Output, ...]
     mosaicking: str = "SIMPLE"
+    # Sentinel Hub's harmonizeValues (true unless an input object says false): negative
+    # values read 0; DN are 10000 x reflectance. False: negative reflectance is kept and DN
+    # are the source files' own (baseline 04.00 and later: + 1000).
+    harmonize: bool = True
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -55,9 +59,23 @@ def parse_setup(value: Value, where: tuple[int | None, int | None]) -> Setup:
     mosaicking = _text(value.props.get("mosaicking", Str("SIMPLE")), "mosaicking", fail).upper()
     if mosaicking not in MOSAICKING:
         raise SetupNotSupported(f"mosaicking {mosaicking} (only {', '.join(MOSAICKING)})", *where)
-    units = _inputs(value.props.get("input", UNDEFINED), fail)
+    given = value.props.get("input", UNDEFINED)
+    units = _inputs(given, fail)
     outputs = _outputs(value.props.get("output", UNDEFINED), fail)
-    return Setup(units=units, outputs=outputs, mosaicking=mosaicking)
+    return Setup(units, outputs, mosaicking, harmonize=_harmonize(given, fail))
+
+
+def _harmonize(value: Value, fail: Fail) -> bool:
+    """False when an input object has ``harmonizeValues: false``."""
+    items = value.items if isinstance(value, Array) else [value]
+    for item in items:
+        if isinstance(item, Object) and "harmonizeValues" in item.props:
+            flag = item.props["harmonizeValues"]
+            if not (isinstance(flag, Expr) and flag.constant and isinstance(flag.value, bool)):
+                raise fail("'harmonizeValues' must be true or false")
+            if not flag.value:
+                return False
+    return True
 
 
 def _text(value: Value, what: str, fail: Fail) -> str:

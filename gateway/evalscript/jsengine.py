@@ -29,14 +29,15 @@ from py_mini_racer import (
 )
 
 from gateway.errors import LimitExceeded
-from gateway.evalscript.contract import DATA_MASK, Output, Setup, parse_setup
+from gateway.evalscript.contract import Output, Setup, parse_setup
 from gateway.evalscript.errors import LOCATOR, EvalscriptError
 from gateway.evalscript.expr import const
 from gateway.evalscript.samples import convert
 from gateway.evalscript.values import Array, Object, Str, Value
 
 # Runs evaluatePixel over the arrays of __gateway.input: per scene, its valid flags then each
-# band (pixels values each); SIMPLE gives one sample per pixel, ORBIT/TILE a list of them.
+# input as evaluatePixel reads it (pixels values each); SIMPLE gives one sample per pixel,
+# ORBIT/TILE a list of them.
 RUNNER = r"""
 globalThis.__gateway = {
   alloc(count) { this.input = new Float64Array(count); return this.input.buffer; },
@@ -48,12 +49,8 @@ globalThis.__gateway = {
     const meta = { normalizationFactor: 1 / spec.dnFactor };
     spec.scenes_arg = spec.described === null ? {} : spec.described;
     const sampleOf = (s, p) => {
-      const base = s * per, ok = input[base + p] === 1, sample = {};
-      spec.inputs.forEach(([band, unit], i) => {
-        if (band === "dataMask") { sample[band] = ok ? 1 : 0; return; }
-        const v = ok ? input[base + (i + 1) * n + p] : 0;
-        sample[band] = unit === "DN" ? Math.round(v * spec.dnFactor) : v;
-      });
+      const base = s * per, sample = {};
+      spec.inputs.forEach((band, i) => { sample[band] = input[base + (i + 1) * n + p]; });
       return sample;
     };
     for (let p = 0; p < n; p++) {
@@ -129,8 +126,9 @@ class JsProgramme:
         outputs: tuple[Output, ...],
         scenes: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Each of ``outputs`` (n_bands, h, w) in its sample type; ``bands``/``valid`` are
-        (h, w), or (scenes, h, w) for ORBIT/TILE (``scenes``: evaluatePixel's argument)."""
+        """Each of ``outputs`` (n_bands, h, w) in its sample type; ``bands``: every input
+        (dataMask too) as evaluatePixel reads it; ``bands``/``valid`` are (h, w), or
+        (scenes, h, w) for ORBIT/TILE (``scenes``: evaluatePixel's argument)."""
         multi = setup.mosaicking != "SIMPLE"
         stack = valid if multi else valid[None]
         shape = stack.shape[1:]
@@ -143,13 +141,12 @@ class JsProgramme:
             for s in range(len(stack)):
                 view[s, 0] = stack[s].reshape(-1)
                 for i, band in enumerate(names):
-                    if band != DATA_MASK:
-                        values = bands[band][s] if multi else bands[band]
-                        view[s, i + 1] = np.asarray(values, dtype=np.float64).reshape(-1)
+                    values = bands[band][s] if multi else bands[band]
+                    view[s, i + 1] = np.asarray(values, dtype=np.float64).reshape(-1)
             spec = {
                 "pixels": pixels,
                 "scenes": len(stack) if multi else -1,
-                "inputs": [[b, setup.units[b]] for b in names],
+                "inputs": names,
                 "outputs": [[o.id, o.bands] for o in outputs],
                 "dnFactor": dn_factor,
                 "described": dict(scenes) if scenes is not None else None,
@@ -247,6 +244,8 @@ def _value(found: Any) -> Value:
         return Array([_value(v) for v in found])
     if isinstance(found, str):
         return Str(found)
-    if isinstance(found, bool | int | float):
+    if isinstance(found, bool):
+        return const(found)
+    if isinstance(found, int | float):
         return const(float(found))
     return Object()

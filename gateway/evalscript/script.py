@@ -86,17 +86,27 @@ class Evalscript:
         output = self.setup.output("default") or self.setup.outputs[0]
         return output.bands, output.sample_type
 
-    def map_values(self, bands: Bands, valid: np.ndarray, scenes: Scenes = None) -> np.ndarray:
+    @property
+    def raw_dn_bands(self) -> tuple[str, ...]:
+        """The DN bands read as the source files hold them (harmonizeValues false)."""
+        if self.setup.harmonize:
+            return ()
+        return tuple(b for b, unit in self.setup.units.items() if unit == "DN")
+
+    def map_values(
+        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None, raw_dn: Bands | None = None
+    ) -> np.ndarray:
         """The map output's values (n, h, w) in its sample type."""
         output = self.setup.output("default") or self.setup.outputs[0]
-        return self.evaluate(bands, valid, outputs=(output.id,), scenes=scenes)[output.id].data
+        found = self.evaluate(bands, valid, outputs=(output.id,), scenes=scenes, raw_dn=raw_dn)
+        return found[output.id].data
 
     def data_values(
-        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None
+        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None, raw_dn: Bands | None = None
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
         sample types, and their ``data_names``."""
-        rasters = self.evaluate(bands, valid, scenes=scenes)
+        rasters = self.evaluate(bands, valid, scenes=scenes, raw_dn=raw_dn)
         data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
         return data, self.data_names
 
@@ -119,9 +129,11 @@ class Evalscript:
         dn_factor: float = DN_FACTOR,
         outputs: tuple[str, ...] | None = None,
         scenes: Mapping[str, Any] | None = None,
+        raw_dn: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, Raster]:
         """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w);
-        ORBIT/TILE: (acquisitions, h, w), and ``scenes`` their description.
+        ORBIT/TILE: (acquisitions, h, w), and ``scenes`` their description; ``raw_dn``: see
+        ``_inputs`` (shaped as ``valid``).
 
         Invalid pixels read 0 in every band and 0 in dataMask, as in Sentinel Hub. Returns
         the outputs of setup() by id (those of ``outputs`` only, when given)."""
@@ -129,27 +141,52 @@ class Evalscript:
         wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
         types = {o.id: o.sample_type for o in wanted}
         mask = ok if ok.ndim == 2 else ok.any(axis=0)
-        if self.javascript is not None:
-            found = self.javascript.run(self.setup, bands, ok, dn_factor, tuple(wanted), scenes)
-            return {o.id: Raster(found[o.id], mask) for o in wanted}
-        if self.per_scenes is None:
-            inputs = self._inputs(bands, ok, dn_factor)
+        if ok.ndim == 2:
+            inputs = self._inputs(bands, ok, dn_factor, raw_dn)
+            if self.javascript is not None:
+                found = self.javascript.run(self.setup, inputs, ok, dn_factor, tuple(wanted))
+                return {o.id: Raster(found[o.id], mask) for o in wanted}
             results = self.programme.run(inputs, ok.shape, types)
             return {o.id: Raster(results[o.id], ok) for o in wanted}
         # ORBIT/TILE: bands and valid are (scenes, h, w), most recent first
+        per_scene = [
+            self._inputs(
+                {b: v[k] for b, v in bands.items()},
+                ok[k],
+                dn_factor,
+                {b: v[k] for b, v in raw_dn.items()} if raw_dn is not None else None,
+            )
+            for k in range(len(ok))
+        ]
+        if self.javascript is not None:
+            stacked = {
+                b: np.stack([s[b] for s in per_scene]) if per_scene else np.zeros(ok.shape)
+                for b in self.setup.units
+            }
+            found = self.javascript.run(self.setup, stacked, ok, dn_factor, tuple(wanted), scenes)
+            return {o.id: Raster(found[o.id], mask) for o in wanted}
+        assert self.per_scenes is not None
         programme = self.per_scenes.programme(len(ok))
-        inputs = {}
-        for k in range(len(ok)):
-            scene = self._inputs({b: v[k] for b, v in bands.items()}, ok[k], dn_factor)
-            inputs.update({scene_band(band, k): values for band, values in scene.items()})
+        inputs = {
+            scene_band(band, k): values
+            for k, scene in enumerate(per_scene)
+            for band, values in scene.items()
+        }
         results = programme.run(inputs, ok.shape[1:], types)
         return {o.id: Raster(results[o.id], mask) for o in wanted}
 
     def _inputs(
-        self, bands: Mapping[str, np.ndarray], ok: np.ndarray, dn_factor: float
+        self,
+        bands: Mapping[str, np.ndarray],
+        ok: np.ndarray,
+        dn_factor: float,
+        raw_dn: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Each input band's values as evaluatePixel reads them (0 where not ``ok``)."""
+        """Each input band's values as evaluatePixel reads them (0 where not ``ok``);
+        ``raw_dn``: per band, what the source files' DN add to 10000 x reflectance (read
+        with harmonizeValues false)."""
         inputs: dict[str, np.ndarray] = {}
+        harmonize = self.setup.harmonize
         for band, unit in self.setup.units.items():
             if band == DATA_MASK:
                 inputs[band] = ok.astype(np.float64)
@@ -157,9 +194,15 @@ class Evalscript:
             if band not in bands:
                 raise ValueError(f"band {band!r} is missing from the inputs")
             values = np.asarray(bands[band])
-            if unit == "DN" or not ok.all():  # else numexpr widens float32 as it reads
-                values = np.where(ok, values.astype(np.float64), 0.0)
-            inputs[band] = np.rint(values * dn_factor) if unit == "DN" else values
+            if unit == "DN" or not ok.all() or (harmonize and (values < 0).any()):
+                values = np.where(ok, values.astype(np.float64), 0.0)  # else widened as read
+                if harmonize:
+                    np.maximum(values, 0.0, out=values)
+            if unit == "DN":
+                values = np.rint(values * dn_factor)
+                if not harmonize and raw_dn is not None and band in raw_dn:
+                    values = np.where(ok, values + raw_dn[band], 0.0)
+            inputs[band] = values
         return inputs
 
 

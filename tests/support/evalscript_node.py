@@ -44,10 +44,12 @@ def node_reference(
     valid: np.ndarray,
     dn_factor: float = 10000.0,
     scenes: Mapping[str, object] | None = None,
+    raw_dn: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each output (bands, h, w) as Node computes it, pixel by pixel. ``bands`` and ``valid``
     of shape (scenes, h, w) are the acquisitions of an ORBIT/TILE script (a list of samples
-    per pixel, most recent first); ``scenes``: evaluatePixel's argument of that name."""
+    per pixel, most recent first); ``scenes``: evaluatePixel's argument of that name;
+    ``raw_dn``: what the source files' DN add (harmonizeValues false), SIMPLE only."""
     assert NODE is not None
 
     def arrays(bands: Mapping[str, np.ndarray], valid: np.ndarray) -> dict[str, object]:
@@ -67,6 +69,8 @@ def node_reference(
         valid = valid[0] if len(valid) else np.zeros(valid.shape[1:], bool)
     else:
         request.update(arrays(bands, valid))
+        if raw_dn is not None:
+            request["rawDn"] = {k: [float(x) for x in v.reshape(-1)] for k, v in raw_dn.items()}
     done = subprocess.run(
         [NODE, str(HARNESS)], input=json.dumps(request), capture_output=True, text=True, timeout=120
     )

@@ -45,18 +45,22 @@ function main(request) {
     });
   }
   // request.scenes (ORBIT/TILE): a list of {bands, valid}, most recent first
-  const scenes = request.scenes || [{ bands: request.bands, valid: request.valid }];
+  const scenes = request.scenes || [{ bands: request.bands, valid: request.valid, rawDn: request.rawDn }];
   const multi = request.scenes !== undefined;
   const n = scenes.length ? scenes[0].valid.length : request.pixels;
   const result = {};
   for (const o of outputs) result[o.id] = Array.from({ length: o.bands }, () => new Array(n));
+  // harmonizeValues (true unless an input object says false): negative values read 0; false
+  // and DN: request.rawDn[band] (per pixel) added, the source files' own DN
+  const harmonize = [].concat(setup.input).every(i => typeof i === "string" || i.harmonizeValues !== false);
   const sampleOf = (scene, p) => {
     const ok = scene.valid[p] === 1;
     const sample = {};
     for (const [band, unit] of inputs) {
       if (band === "dataMask") { sample[band] = ok ? 1 : 0; continue; }
-      const v = ok ? scene.bands[band][p] : 0;
-      sample[band] = unit === "DN" ? Math.round(v * request.dnFactor) : v;
+      const v = ok ? (harmonize ? Math.max(scene.bands[band][p], 0) : scene.bands[band][p]) : 0;
+      const raw = !harmonize && ok && scene.rawDn && scene.rawDn[band] ? scene.rawDn[band][p] : 0;
+      sample[band] = unit === "DN" ? Math.round(v * request.dnFactor) + raw : v;
     }
     return sample;
   };
