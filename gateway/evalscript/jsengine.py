@@ -10,9 +10,9 @@ come back as one ``Float64Array``, converted to their sample types as translated
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -82,6 +82,7 @@ globalThis.__gateway = {
   },
 };
 """
+CLOSE_AFTER_S = 2.0  # a context cut short by a limit is closed this much later
 _WHERE = re.compile(r"<anonymous>:(\d+):(\d+)")
 _FIRST_LINE = re.compile(r"<anonymous>:(\d+)")
 
@@ -185,22 +186,25 @@ class _context:
         try:
             for source in (helpers(), RUNNER, text):
                 _guard(lambda s=source: self.ctx.eval(s, timeout=limits.ms), limits)
-        except BaseException:
-            self.close()
+        except BaseException as exc:
+            self.close(cut_short=isinstance(exc, LimitExceeded))
             raise
 
     def __enter__(self) -> MiniRacer:
         return self.ctx
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.close(cut_short=kind is not None and issubclass(kind, LimitExceeded))
 
-    def close(self) -> None:
-        """Close the context once V8 has finished what was cut short (a timed-out call
-        answers late; V8 runs calls in order, so one more call waits for it)."""
-        with contextlib.suppress(Exception):  # a context out of memory may refuse
-            self.ctx.eval("0", timeout=1000)
-        self.ctx.close()
+    def close(self, *, cut_short: bool) -> None:
+        """Close the context; one cut short by a limit a while later, once V8 has answered
+        the call it ended (its answer comes late, and must find the context open)."""
+        if cut_short:
+            closer = threading.Timer(CLOSE_AFTER_S, self.ctx.close)
+            closer.daemon = True
+            closer.start()
+        else:
+            self.ctx.close()
 
 
 def _guard(call: Any, limits: JsLimits) -> Any:
