@@ -15,6 +15,7 @@ from gateway.evalscript import EvalscriptError, compile_evalscript
 from gateway.evalscript.errors import SetupNotSupported
 from gateway.evalscript.jsengine import JsLimits
 from tests.support.evalscript_node import assert_matches_node, needs_node, sample_bands
+from tests.test_evalscript_ogcapi import gateway as ogcapi_gateway  # noqa: F401 (a fixture)
 from tests.test_evalscript_temporal import stack
 
 SETUP = """//VERSION=3
@@ -171,3 +172,39 @@ def test_a_runtime_error_names_the_line() -> None:
     bands, valid = sample_bands(("B04", "B08"), shape=(4, 4))
     with pytest.raises(EvalscriptError, match=r"TypeError.*\(line 7, column \d+\)"):
         script.evaluate(bands, valid)
+
+
+# --- through the doors -----------------------------------------------------------------------
+
+HALVINGS = """//VERSION=3
+function setup() {
+  return { input: ["B04", "B08", "dataMask"], output: { bands: 2, sampleType: "FLOAT32" } };
+}
+function evaluatePixel(s) {
+  let x = (s.B08 + s.B04) * 20, n = 0;
+  while (x > 1) { x /= 2; n++; }
+  return [x, n * s.dataMask];
+}"""
+
+
+@needs_node
+def test_the_band_math_process_runs_an_untranslatable_script(ogcapi_gateway, runtime):  # noqa: F811
+    """The process door (its own worker thread): the JavaScript engine's values equal Node's."""
+    import rasterio
+
+    from tests.support.process_checks import UTM_BOX, execute
+    from tests.test_evalscript_doors import node_on_grid
+    from tests.test_evalscript_ogcapi import PROCESS
+
+    assert compile_evalscript(HALVINGS).engine == "javascript"
+    answer = execute(ogcapi_gateway, "band-math", {**PROCESS, "evalscript": HALVINGS})
+    assert answer.status_code == 200, answer.text[:300]
+    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+        data = src.read()
+    outputs, valid = node_on_grid(
+        runtime, HALVINGS, ("B04", "B08"), bbox=UTM_BOX, crs="EPSG:32631", size=(150, 150),
+        resampling="nearest",
+    )  # fmt: skip
+    assert valid.mean() > 0.9
+    np.testing.assert_allclose(data[:, valid], outputs["default"][:, valid], rtol=1e-6)
+    assert len(np.unique(data[1][valid])) >= 2  # halvings differ from pixel to pixel
