@@ -146,19 +146,24 @@ function evaluatePixel(samples, scenes) {
 }"""
 
 
+def wcs_over_range(server, script: str) -> np.ndarray:
+    """WCS 2.0.1's coverage of ``script`` over the sample subset and the whole RANGE."""
+    response = httpx.get(f"{server.url}/wcs", params={
+        "service": "WCS", "version": "2.0.1", "request": "GetCoverage",
+        "coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
+        "subset": [*UTM_SUBSETS, f'time("{RANGE[0]}","{RANGE[1]}")'],
+        "interpolation": "nearest", "evalscript": b64(script)}, timeout=120)  # fmt: skip
+    assert response.status_code == 200, response.text[:500]
+    with rasterio.MemoryFile(response.content) as memory, memory.open() as src:
+        return src.read()
+
+
 @needs_node
 def test_wcs_preprocessed_scenes_and_the_javascript_engine_equal_node(live):  # noqa: F811
     from gateway.evalscript import compile_evalscript
 
     assert compile_evalscript(JUNE_MEDIAN).engine == "javascript"
-    response = httpx.get(f"{live.url}/wcs", params={
-        "service": "WCS", "version": "2.0.1", "request": "GetCoverage",
-        "coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
-        "subset": [*UTM_SUBSETS, f'time("{RANGE[0]}","{RANGE[1]}")'],
-        "interpolation": "nearest", "evalscript": b64(JUNE_MEDIAN)}, timeout=120)  # fmt: skip
-    assert response.status_code == 200, response.text[:500]
-    with rasterio.MemoryFile(response.content) as memory, memory.open() as src:
-        data = src.read()
+    data = wcs_over_range(live, JUNE_MEDIAN)
     june = tuple(d for d in DAYS if d >= "2025-06-01")
     outputs, valid = node_on_days(
         live.runtime, JUNE_MEDIAN, size=data.shape[1:][::-1], resampling="nearest", days=june
@@ -167,3 +172,44 @@ def test_wcs_preprocessed_scenes_and_the_javascript_engine_equal_node(live):  # 
     np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
     assert (data[1:][:, seen] == outputs["days"][:, seen]).all()
     assert set(np.unique(data[1][seen])) == {float(len(valid))}  # May's orbit left out
+
+
+TILE_COUNT = """//VERSION=3
+function setup() {
+  return { input: ["B04", "dataMask"], output: { bands: 2, sampleType: "FLOAT32" },
+           mosaicking: "TILE" };
+}
+function evaluatePixel(samples) {
+  let seen = 0, red = 0;
+  for (const s of samples) { seen += s.dataMask; red = Math.max(red, s.B04); }
+  return [seen, red];
+}"""
+
+
+@needs_node
+def test_wcs_tile_script_sees_each_scene_equal_to_node(live):  # noqa: F811
+    """TILE: one sample per scene (two tiles of a day are two samples), most recent first;
+    the reference reads each scene alone."""
+    from gateway.core.mosaic import mosaic
+
+    runtime = live.runtime
+    data = wcs_over_range(live, TILE_COUNT)
+    request = build_request(
+        runtime.config, layer="NDVI", bbox=UTM_SUBSET, crs="EPSG:32631", width=data.shape[2],
+        height=data.shape[1], time="/".join(RANGE), resampling="nearest",
+    )  # fmt: skip
+    request = replace(request, cloud_mask=False)
+    collection = runtime.config.collection(request.collection)
+    scenes = sorted(
+        runtime.engine.search(request, ("B04",)), key=lambda s: s.datetime, reverse=True
+    )
+    rasters = [mosaic([s], ("B04",), request.grid, collection, runtime.engine.reader,
+                      resampling="nearest") for s in scenes]  # fmt: skip
+    rasters = [r for r in rasters if r.valid.any()]
+    assert len(rasters) > len(DAYS) // 2
+    bands = {"B04": np.stack([r.band("B04").astype(np.float64) for r in rasters])}
+    valid = np.stack([r.valid for r in rasters])
+    outputs = node_reference(TILE_COUNT, bands, valid)
+    seen = valid.any(axis=0)
+    np.testing.assert_array_equal(data[0][seen], valid.sum(axis=0)[seen])
+    np.testing.assert_allclose(data[:, seen], outputs["default"][:, seen], rtol=2e-7)
