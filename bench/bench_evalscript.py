@@ -6,6 +6,10 @@ Rows (all on the same float32 reflectance, every pixel valid):
   script index() FLOAT32 the same with Sentinel Hub's index() (a zero-sum guard)
   script NDVI ramp       the published NDVI colour-ramp script (21 points, UINT8 RGBA)
   script true colour     the published true colour with gain (UINT8 RGBA)
+  JS engine NDVI / ramp  the NDVI FLOAT32 and ramp scripts run by the JavaScript-engine
+                         fallback (embedded V8, one call over the whole array, typed arrays
+                         in and out; a fresh context per call included), as an untranslatable
+                         script would be
   Node NDVI ramp         the same ramp script pixel by pixel in Node (the JavaScript reference
                          harness, JSON in and out included; a smaller array)
 
@@ -15,6 +19,7 @@ Run: .venv/bin/python bench/bench_evalscript.py [--size 1024] [--threads 2] [--r
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.timing import kernel_arguments, mpix_per_s, reflectances
 from gateway.core.bandmath import parse_expression
 from gateway.evalscript import compile_evalscript
+from gateway.evalscript.jsengine import JsLimits, JsProgramme
 from tests.support.evalscript_node import NODE, node_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +65,14 @@ def main() -> None:
         rows.append(
             (name, mpix_per_s(lambda s=script: s.evaluate(bands, valid), pixels, args.repeat))
         )
+    for name, key in (("JS engine NDVI FLOAT32", "script NDVI (FLOAT32)"),
+                      ("JS engine NDVI ramp", "script NDVI ramp")):  # fmt: skip
+        text = SCRIPTS[key]
+        engine = JsProgramme(text, JsLimits(ms=120_000, memory=2 << 30), "bench")
+        script = replace(compile_evalscript(text), javascript=engine)
+        assert script.engine == "javascript"
+        rate = mpix_per_s(lambda s=script: s.evaluate(bands, valid), pixels, min(args.repeat, 3))
+        rows.append((name, rate))
     if NODE is not None:
         small = 128
         sub = {k: v[:small, :small] for k, v in bands.items()}

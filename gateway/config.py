@@ -18,6 +18,7 @@ from gateway.core.styles import Style
 from gateway.core.terrain import Terrain
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.evalscript import Evalscript, compile_evalscript
+from gateway.evalscript.jsengine import JsLimits
 from gateway.evalscript.param import read_script
 
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
@@ -42,6 +43,10 @@ class Limits(_Strict):
     # Work of one request: output pixels x bands read x scenes that may be read (those the
     # catalog finds, at most max_scenes), checked before any pixel is read.
     max_work: int = 1 << 30
+    # An evalscript the translator cannot translate runs in the JavaScript engine: each call
+    # (setup, or one tile) within this time and memory.
+    evalscript_js_ms: int = Field(default=5000, ge=1)
+    evalscript_js_memory_mb: int = Field(default=256, ge=16)
 
 
 class CloudMask(_Strict):
@@ -258,7 +263,12 @@ class GatewayConfig(_Strict):
     def script(self, text: str | None) -> Evalscript | None:
         """The translated script of a request's evalscript (base64 or its text), None when
         absent (here so that the core, which the translator uses, need not import it)."""
-        return read_script(text)
+        return read_script(text, self.js_limits)
+
+    @property
+    def js_limits(self) -> JsLimits:
+        """The JavaScript engine's time and memory per call."""
+        return JsLimits(self.limits.evalscript_js_ms, self.limits.evalscript_js_memory_mb << 20)
 
 
 def _read_yaml(path: Path) -> dict:

@@ -11,9 +11,12 @@ from tests.support.evalscript_node import assert_matches_node, needs_node, sampl
 
 
 def _float_script(outputs: int, body: str, prelude: str = "") -> str:
+    """A script of ``body`` over x = B04, y = B08 (harmonizeValues false: negative values as
+    they are)."""
     return f"""//VERSION=3
 function setup() {{
-  return {{ input: ["B04", "B08"], output: {{ bands: {outputs}, sampleType: "FLOAT32" }} }};
+  return {{ input: [{{ bands: ["B04", "B08"], harmonizeValues: false }}],
+           output: {{ bands: {outputs}, sampleType: "FLOAT32" }} }};
 }}
 {prelude}
 function evaluatePixel(s) {{ const x = s.B04; const y = s.B08; {body} }}"""

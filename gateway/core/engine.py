@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gateway.context import charge
+from gateway.core.acquisitions import describe, group_scenes, read_acquisitions
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
@@ -27,7 +28,7 @@ from gateway.core.render import (
     encode_image,
 )
 from gateway.core.request import RenderRequest
-from gateway.core.scripts import PixelScript, check_script, script_picture
+from gateway.core.scripts import PixelScript, check_script, raw_dn, script_picture
 from gateway.core.shparams import inside
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.terrain import Terrain, padded, terrain
@@ -275,24 +276,51 @@ class Engine:
         )
 
     def _compute_script(self, request: RenderRequest, script: PixelScript) -> Raster:
+        collection = self.config.collection(request.collection)
+        assert collection is not None
         with RequestTicket():
             scenes = self._admitted(request, script.bands)
-            source = self._mosaic(request, script.bands, scenes)
-            inputs = {name: source.band(name) for name in script.bands}
+            if script.mosaicking == "SIMPLE":
+                source = self._mosaic(request, script.bands, scenes)
+                inputs = {name: source.band(name) for name in script.bands}
+                valid, used, origin = source.valid, source.scenes, source.source
+                described, offsets = None, None
+                if script.raw_dn_bands and source.source is not None:
+                    offsets = raw_dn(script.raw_dn_bands, source.source, used, collection)
+            else:  # a list of samples per pixel: one raster per acquisition
+                groups = group_scenes(scenes, script.mosaicking)
+                kept = script.kept_scenes(
+                    describe(groups, script.mosaicking), request.time.start, request.time.end
+                )
+                stack = read_acquisitions(
+                    [groups[i] for i in kept],
+                    script.bands,
+                    lambda group: self._mosaic(request, script.bands, group),
+                    (request.grid.height, request.grid.width),
+                )
+                inputs, valid = stack.bands, stack.valid
+                used, origin = tuple(s for g in stack.groups for s in g), None
+                key = "orbits" if script.mosaicking == "ORBIT" else "tiles"
+                described = {key: describe(stack.groups, script.mosaicking)}
+                offsets = None
+                if script.raw_dn_bands:  # each acquisition's first scene's
+                    first = tuple(g[0] for g in stack.groups)
+                    index = np.arange(len(first))[:, None, None] * np.ones_like(valid, np.int16)
+                    offsets = raw_dn(script.raw_dn_bands, index, first, collection)
             with phase(BAND_MATH):
                 if request.format in IMAGE_FORMATS:  # a picture: the map output
-                    data = script.map_values(inputs, source.valid)
+                    data = script.map_values(inputs, valid, described, offsets)
                     names = tuple(f"b{i + 1}" for i in range(len(data)))
                 else:  # data: every output
-                    data, names = script.data_values(inputs, source.valid)
+                    data, names = script.data_values(inputs, valid, described, offsets)
         charge(self.units(request, script.bands))
         return Raster(
             data=data,
-            valid=source.valid,
+            valid=valid if valid.ndim == 2 else valid.any(axis=0),
             grid=request.grid,
             band_names=names,
-            source=source.source,
-            scenes=source.scenes,
+            source=origin,
+            scenes=used,
         )
 
     def _layer_expression(self, request: RenderRequest) -> str | None:

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from gateway.core.catalog import Scene
+from gateway.core.reader import scale_and_offset
 from gateway.core.render import IMAGE_FORMATS
 from gateway.errors import InvalidParameterValue
 
@@ -28,16 +31,46 @@ class PixelScript(Protocol):
         ...
 
     @property
+    def mosaicking(self) -> str:
+        """SIMPLE: the values of the mosaic; ORBIT/TILE: ``bands`` and ``valid`` given to
+        ``map_values``/``data_values`` are (acquisitions, h, w), most recent first."""
+        ...
+
+    @property
     def map_output(self) -> tuple[int, str]:
         """The number of bands and the sample type of its map output."""
         ...
 
-    def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
-        """The values (n, h, w) of its map output in their sample type (uint8 for pictures)."""
+    @property
+    def raw_dn_bands(self) -> tuple[str, ...]:
+        """The DN bands it reads as the source files hold them (harmonizeValues false)."""
+        ...
+
+    def kept_scenes(
+        self, described: list[dict[str, Any]], start: datetime | None, end: datetime | None
+    ) -> list[int]:
+        """ORBIT/TILE: the positions of the acquisitions (described as Sentinel Hub describes
+        them to scripts) its ``preProcessScenes`` keeps."""
+        ...
+
+    def map_values(
+        self,
+        bands: Mapping[str, np.ndarray],
+        valid: np.ndarray,
+        scenes: Mapping[str, Any] | None = None,
+        raw_dn: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """The values (n, h, w) of its map output in their sample type (uint8 for pictures);
+        ``scenes``: evaluatePixel's argument of that name (ORBIT/TILE); ``raw_dn``: per band
+        of ``raw_dn_bands``, what the source files' DN add to 10000 x reflectance."""
         ...
 
     def data_values(
-        self, bands: Mapping[str, np.ndarray], valid: np.ndarray
+        self,
+        bands: Mapping[str, np.ndarray],
+        valid: np.ndarray,
+        scenes: Mapping[str, Any] | None = None,
+        raw_dn: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """The bands of every output, one after the other, as float32 (n, h, w) (exact for
         the integer sample types), and their names."""
@@ -84,3 +117,24 @@ def script_picture(data: np.ndarray) -> np.ndarray:
     colour = [data[0]] * 3 if count <= 2 else [data[0], data[1], data[2]]
     alpha = data[count - 1] if count in (2, 4) else np.full(data.shape[1:], 255, np.uint8)
     return np.stack([*colour, alpha], axis=-1).astype(np.uint8, copy=False)
+
+
+def raw_dn(
+    bands: tuple[str, ...],
+    source: np.ndarray,
+    scenes: tuple[Scene, ...],
+    collection: CollectionConfig,
+) -> dict[str, np.ndarray]:
+    """Per band, what each pixel's source file DN add to 10000 x reflectance: minus the
+    scene's offset over its scale (baseline 04.00 and later: 1000), 0 where no scene;
+    ``source``: the index in ``scenes`` of each pixel's scene (-1: none)."""
+    found = {}
+    for band in bands:
+        extra = np.zeros(len(scenes) + 1)
+        for i, scene in enumerate(scenes):
+            assets = scene.band_assets(band)
+            if assets:
+                scale, offset = scale_and_offset(scene, assets[0], collection)
+                extra[i] = -offset / scale if scale else 0.0
+        found[band] = extra[np.where(source >= 0, source, len(scenes))]
+    return found

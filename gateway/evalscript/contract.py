@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.evalscript.errors import EvalscriptError, NotSupported
+from gateway.evalscript.errors import EvalscriptError, SetupNotSupported
 from gateway.evalscript.expr import Expr
 from gateway.evalscript.values import UNDEFINED, Array, Object, Str, Value
 
 SAMPLE_TYPES = ("AUTO", "UINT8", "UINT16", "FLOAT32", "INT8", "INT16")
 UNITS = ("REFLECTANCE", "DN")
+MOSAICKING = ("SIMPLE", "ORBIT", "TILE")
 DATA_MASK = "dataMask"
 MAX_OUTPUT_BANDS = 64
 
@@ -33,6 +34,10 @@ class Setup:
     units: Mapping[str, str]
     outputs: tuple[Output, ...]
     mosaicking: str = "SIMPLE"
+    # Sentinel Hub's harmonizeValues (true unless an input object says false): negative
+    # values read 0; DN are 10000 x reflectance. False: negative reflectance is kept and DN
+    # are the source files' own (baseline 04.00 and later: + 1000).
+    harmonize: bool = True
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -52,11 +57,25 @@ def parse_setup(value: Value, where: tuple[int | None, int | None]) -> Setup:
     if not isinstance(value, Object):
         raise fail("must return an object")
     mosaicking = _text(value.props.get("mosaicking", Str("SIMPLE")), "mosaicking", fail).upper()
-    if mosaicking != "SIMPLE":
-        raise NotSupported(f"mosaicking {mosaicking} (only SIMPLE)", *where)
-    units = _inputs(value.props.get("input", UNDEFINED), fail)
+    if mosaicking not in MOSAICKING:
+        raise SetupNotSupported(f"mosaicking {mosaicking} (only {', '.join(MOSAICKING)})", *where)
+    given = value.props.get("input", UNDEFINED)
+    units = _inputs(given, fail)
     outputs = _outputs(value.props.get("output", UNDEFINED), fail)
-    return Setup(units=units, outputs=outputs, mosaicking=mosaicking)
+    return Setup(units, outputs, mosaicking, harmonize=_harmonize(given, fail))
+
+
+def _harmonize(value: Value, fail: Fail) -> bool:
+    """False when an input object has ``harmonizeValues: false``."""
+    items = value.items if isinstance(value, Array) else [value]
+    for item in items:
+        if isinstance(item, Object) and "harmonizeValues" in item.props:
+            flag = item.props["harmonizeValues"]
+            if not (isinstance(flag, Expr) and flag.constant and isinstance(flag.value, bool)):
+                raise fail("'harmonizeValues' must be true or false")
+            if not flag.value:
+                return False
+    return True
 
 
 def _text(value: Value, what: str, fail: Fail) -> str:
@@ -78,7 +97,7 @@ def _inputs(value: Value, fail: Fail) -> dict[str, str]:
         if not isinstance(item, Object):
             raise fail("an input must be a band name or an object")
         if "datasource" in item.props:
-            raise NotSupported("data fusion inputs (datasource)")
+            raise SetupNotSupported("data fusion inputs (datasource)")
         bands = item.props.get("bands", UNDEFINED)
         if not isinstance(bands, Array) or not all(isinstance(b, Str) for b in bands.items):
             raise fail("an input object's 'bands' must be a list of band names")
@@ -96,7 +115,7 @@ def _inputs(value: Value, fail: Fail) -> dict[str, str]:
                 units[name] = ""
                 continue
             if unit.upper() not in UNITS:
-                raise NotSupported(f"the unit '{unit}' (only REFLECTANCE and DN)")
+                raise SetupNotSupported(f"the unit '{unit}' (only REFLECTANCE and DN)")
             units[name] = unit.upper()
     return units
 

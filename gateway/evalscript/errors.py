@@ -23,6 +23,11 @@ class NotSupported(EvalscriptError):
         super().__init__(f"not supported: {message}", line, column)
 
 
+class SetupNotSupported(NotSupported):
+    """setup() asks for what the gateway cannot give (inputs, units, mosaicking): no engine
+    could run the script."""
+
+
 class TranslationLimit(LimitExceeded):
     """The script is too large or takes too long to translate."""
 

@@ -8,17 +8,18 @@ import binascii
 import re
 
 from gateway.evalscript.errors import EvalscriptError
+from gateway.evalscript.jsengine import JS_LIMITS, JsLimits
 from gateway.evalscript.script import Evalscript, compile_evalscript
 
 _PLAIN = re.compile(r"\A\s*//")  # a script's first line is a comment: not base64
 
 
-def read_script(text: str | None) -> Evalscript | None:
+def read_script(text: str | None, javascript: JsLimits = JS_LIMITS) -> Evalscript | None:
     """The translated script of a parameter's value, None when absent or blank; errors are
     InvalidParameterValue (locator ``evalscript``) with the script's line and column."""
     if text is None or not text.strip():
         return None
-    return compile_evalscript(script_text(text))
+    return compile_evalscript(script_text(text), javascript=javascript)
 
 
 def script_text(text: str) -> str:

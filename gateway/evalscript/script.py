@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from gateway.evalscript.contract import DATA_MASK, Setup, parse_setup
-from gateway.evalscript.errors import EvalscriptError, at
+from gateway.evalscript.errors import EvalscriptError, NotSupported, SetupNotSupported, at
 from gateway.evalscript.expr import FLOAT, Builder, Expr, const
 from gateway.evalscript.interpreter import Frame, GlobalUse, Interpreter
+from gateway.evalscript.jsengine import JS_LIMITS, JsLimits, JsProgramme, kept_scenes
 from gateway.evalscript.jsops import number
 from gateway.evalscript.programme import Programme
 from gateway.evalscript.source import digest, parse
 from gateway.evalscript.values import UNDEFINED, Array, Function, Object, Special, Value, type_name
 
+Bands = Mapping[str, np.ndarray]  # band name -> values
+Scenes = Mapping[str, Any] | None  # evaluatePixel's ``scenes`` (ORBIT/TILE)
+NOTHING = Programme(inputs={}, steps=(), outputs={})  # a script run otherwise
 DN_FACTOR = 10000.0  # Sentinel-2 digital numbers per unit of reflectance
 
 
@@ -36,6 +43,37 @@ class Evalscript:
     digest: str
     setup: Setup
     programme: Programme = field(repr=False)
+    per_scenes: _PerScenes | None = field(default=None, repr=False)
+    javascript: JsProgramme | None = field(default=None, repr=False)
+    text: str = field(default="", repr=False)
+    js_limits: JsLimits = field(default=JS_LIMITS, repr=False)
+
+    def kept_scenes(
+        self, described: list[dict[str, Any]], start: datetime | None, end: datetime | None
+    ) -> list[int]:
+        """The positions of the acquisitions (``described`` as Sentinel Hub describes them,
+        most recent first) that the script's ``preProcessScenes`` keeps: all without one."""
+        if not _defines(self.text, "preProcessScenes"):
+            return list(range(len(described)))
+        key = "orbits" if self.mosaicking == "ORBIT" else "tiles"
+        ends = [
+            (moment or fallback).timestamp() * 1000
+            for moment, fallback in (
+                (start, datetime(1970, 1, 1, tzinfo=UTC)),
+                (end, datetime.now(UTC)),
+            )
+        ]
+        return kept_scenes(self.text, self.js_limits, {"scenes": {key: described}}, *ends)
+
+    @property
+    def engine(self) -> str:
+        """``translated`` (numexpr over whole arrays) or ``javascript`` (the V8 fallback)."""
+        return "translated" if self.javascript is None else "javascript"
+
+    @property
+    def mosaicking(self) -> str:
+        """SIMPLE (one mosaicked sample per pixel), ORBIT or TILE (a list per acquisition)."""
+        return self.setup.mosaicking
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -48,17 +86,27 @@ class Evalscript:
         output = self.setup.output("default") or self.setup.outputs[0]
         return output.bands, output.sample_type
 
-    def map_values(self, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+    @property
+    def raw_dn_bands(self) -> tuple[str, ...]:
+        """The DN bands read as the source files hold them (harmonizeValues false)."""
+        if self.setup.harmonize:
+            return ()
+        return tuple(b for b, unit in self.setup.units.items() if unit == "DN")
+
+    def map_values(
+        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None, raw_dn: Bands | None = None
+    ) -> np.ndarray:
         """The map output's values (n, h, w) in its sample type."""
         output = self.setup.output("default") or self.setup.outputs[0]
-        return self.evaluate(bands, valid, outputs=(output.id,))[output.id].data
+        found = self.evaluate(bands, valid, outputs=(output.id,), scenes=scenes, raw_dn=raw_dn)
+        return found[output.id].data
 
     def data_values(
-        self, bands: Mapping[str, np.ndarray], valid: np.ndarray
+        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None, raw_dn: Bands | None = None
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
         sample types, and their ``data_names``."""
-        rasters = self.evaluate(bands, valid)
+        rasters = self.evaluate(bands, valid, scenes=scenes, raw_dn=raw_dn)
         data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
         return data, self.data_names
 
@@ -80,13 +128,65 @@ class Evalscript:
         *,
         dn_factor: float = DN_FACTOR,
         outputs: tuple[str, ...] | None = None,
+        scenes: Mapping[str, Any] | None = None,
+        raw_dn: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, Raster]:
-        """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w).
+        """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w);
+        ORBIT/TILE: (acquisitions, h, w), and ``scenes`` their description; ``raw_dn``: see
+        ``_inputs`` (shaped as ``valid``).
 
         Invalid pixels read 0 in every band and 0 in dataMask, as in Sentinel Hub. Returns
         the outputs of setup() by id (those of ``outputs`` only, when given)."""
         ok = np.asarray(valid, dtype=bool)
+        wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
+        types = {o.id: o.sample_type for o in wanted}
+        mask = ok if ok.ndim == 2 else ok.any(axis=0)
+        if ok.ndim == 2:
+            inputs = self._inputs(bands, ok, dn_factor, raw_dn)
+            if self.javascript is not None:
+                found = self.javascript.run(self.setup, inputs, ok, dn_factor, tuple(wanted))
+                return {o.id: Raster(found[o.id], mask) for o in wanted}
+            results = self.programme.run(inputs, ok.shape, types)
+            return {o.id: Raster(results[o.id], ok) for o in wanted}
+        # ORBIT/TILE: bands and valid are (scenes, h, w), most recent first
+        per_scene = [
+            self._inputs(
+                {b: v[k] for b, v in bands.items()},
+                ok[k],
+                dn_factor,
+                {b: v[k] for b, v in raw_dn.items()} if raw_dn is not None else None,
+            )
+            for k in range(len(ok))
+        ]
+        if self.javascript is not None:
+            stacked = {
+                b: np.stack([s[b] for s in per_scene]) if per_scene else np.zeros(ok.shape)
+                for b in self.setup.units
+            }
+            found = self.javascript.run(self.setup, stacked, ok, dn_factor, tuple(wanted), scenes)
+            return {o.id: Raster(found[o.id], mask) for o in wanted}
+        assert self.per_scenes is not None
+        programme = self.per_scenes.programme(len(ok))
+        inputs = {
+            scene_band(band, k): values
+            for k, scene in enumerate(per_scene)
+            for band, values in scene.items()
+        }
+        results = programme.run(inputs, ok.shape[1:], types)
+        return {o.id: Raster(results[o.id], mask) for o in wanted}
+
+    def _inputs(
+        self,
+        bands: Mapping[str, np.ndarray],
+        ok: np.ndarray,
+        dn_factor: float,
+        raw_dn: Mapping[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Each input band's values as evaluatePixel reads them (0 where not ``ok``);
+        ``raw_dn``: per band, what the source files' DN add to 10000 x reflectance (read
+        with harmonizeValues false)."""
         inputs: dict[str, np.ndarray] = {}
+        harmonize = self.setup.harmonize
         for band, unit in self.setup.units.items():
             if band == DATA_MASK:
                 inputs[band] = ok.astype(np.float64)
@@ -94,12 +194,26 @@ class Evalscript:
             if band not in bands:
                 raise ValueError(f"band {band!r} is missing from the inputs")
             values = np.asarray(bands[band])
-            if unit == "DN" or not ok.all():  # else numexpr widens float32 as it reads
-                values = np.where(ok, values.astype(np.float64), 0.0)
-            inputs[band] = np.rint(values * dn_factor) if unit == "DN" else values
-        wanted = [o for o in self.setup.outputs if outputs is None or o.id in outputs]
-        results = self.programme.run(inputs, ok.shape, {o.id: o.sample_type for o in wanted})
-        return {o.id: Raster(results[o.id], ok) for o in wanted}
+            if unit == "DN" or not ok.all() or (harmonize and (values < 0).any()):
+                values = np.where(ok, values.astype(np.float64), 0.0)  # else widened as read
+                if harmonize:
+                    np.maximum(values, 0.0, out=values)
+            if unit == "DN":
+                values = np.rint(values * dn_factor)
+                if not harmonize and raw_dn is not None and band in raw_dn:
+                    values = np.where(ok, values + raw_dn[band], 0.0)
+            inputs[band] = values
+        return inputs
+
+
+def _defines(text: str, name: str) -> bool:
+    """Whether ``text`` mentions the function ``name`` (a declaration or an assignment)."""
+    return re.search(rf"\b{name}\b", text) is not None
+
+
+def scene_band(band: str, scene: int) -> str:
+    """The name of ``band`` of the ``scene``-th acquisition among a programme's inputs."""
+    return f"{band}#{scene}"
 
 
 def compile_evalscript(
@@ -110,10 +224,21 @@ def compile_evalscript(
     max_steps: int = 5000,
     max_iterations: int = 1000,
     max_depth: int = 32,
+    javascript: JsLimits = JS_LIMITS,
 ) -> Evalscript:
-    """Translate ``text``; raises EvalscriptError (NotSupported for valid JavaScript beyond the
-    translator) with the line and column, or TranslationLimit."""
-    return _compile(text, max_chars, max_seconds, max_steps, max_iterations, max_depth)
+    """Translate ``text``, or, where the translator cannot (valid JavaScript beyond it), hand
+    it to the JavaScript engine (each call within ``javascript``'s time and memory). Raises
+    EvalscriptError with the line and column (SetupNotSupported: setup() asks for what the
+    gateway cannot give), or TranslationLimit."""
+    return _compile(text, max_chars, max_seconds, max_steps, max_iterations, max_depth, javascript)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    max_seconds: float
+    max_steps: int
+    max_iterations: int
+    max_depth: int
 
 
 @lru_cache(maxsize=64)
@@ -124,20 +249,92 @@ def _compile(
     max_steps: int,
     max_iterations: int,
     max_depth: int,
+    js_limits: JsLimits,
 ) -> Evalscript:
     tree = parse(text, max_chars=max_chars)
-    builder = Builder(max_steps)
+    limits = _Limits(max_seconds, max_steps, max_iterations, max_depth)
+    try:
+        setup, programme = _translate(tree, limits, None)
+        if setup.mosaicking != "SIMPLE":  # translated per scene count; two now, to check it
+            if _reads_argument(tree, "evaluatePixel", 1):
+                raise NotSupported("evaluatePixel reading its scenes (dates, tiles)")
+            _translate(tree, limits, 2)
+    except SetupNotSupported:
+        raise
+    except NotSupported as exc:  # valid JavaScript beyond the translator: V8 runs it
+        javascript = JsProgramme(text, js_limits, str(exc))
+        return Evalscript(
+            digest=digest(tree),
+            setup=javascript.setup(),
+            programme=NOTHING,
+            javascript=javascript,
+            text=text,
+            js_limits=js_limits,
+        )
+    return Evalscript(
+        digest=digest(tree),
+        setup=setup,
+        programme=programme,
+        per_scenes=_PerScenes(tree, limits) if setup.mosaicking != "SIMPLE" else None,
+        text=text,
+        js_limits=js_limits,
+    )
+
+
+def _reads_argument(tree: Any, function: str, position: int) -> bool:
+    """Whether the script's function ``function`` names its parameter at ``position``."""
+    for node in tree.body:
+        if node.type == "FunctionDeclaration" and node.id.name == function:
+            if len(node.params) <= position or node.params[position].type != "Identifier":
+                return len(node.params) > position
+            name = node.params[position].name
+            return any(_identifiers(node.body, name))
+    return False
+
+
+def _identifiers(node: Any, name: str) -> Iterator[Any]:
+    """Each Identifier ``name`` under ``node``."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _identifiers(item, name)
+        return
+    if not hasattr(node, "type"):
+        return
+    if node.type == "Identifier" and node.name == name:
+        yield node
+    for key, value in vars(node).items():
+        if key not in ("loc", "range") and (isinstance(value, list) or hasattr(value, "type")):
+            yield from _identifiers(value, name)
+
+
+def _translate(tree: Any, limits: _Limits, scenes: int | None) -> tuple[Setup, Programme]:
+    """setup() and the programme of evaluatePixel(): over one sample (``scenes`` None) or a
+    list of ``scenes`` samples (ORBIT/TILE), whose arrays are ``b<band>_<scene>``."""
+    builder = Builder(limits.max_steps)
     interpreter = Interpreter(
         builder,
-        deadline=time.monotonic() + max_seconds,
-        max_iterations=max_iterations,
-        max_depth=max_depth,
+        deadline=time.monotonic() + limits.max_seconds,
+        max_iterations=limits.max_iterations,
+        max_depth=limits.max_depth,
     )
     interpreter.run_program(tree)
     setup_fn = _function(interpreter, "setup")
     setup = parse_setup(interpreter.call(setup_fn, [], setup_fn.node), at(setup_fn.node))
-    inputs = {f"b{i}": band for i, band in enumerate(setup.units)}
-    samples = Object({band: builder.declare(name, FLOAT) for name, band in inputs.items()})
+    if scenes is None and setup.mosaicking != "SIMPLE":
+        return setup, NOTHING
+    inputs: dict[str, str] = {}
+    samples: Value
+    if scenes is None:
+        inputs = {f"b{i}": band for i, band in enumerate(setup.units)}
+        samples = Object({band: builder.declare(name, FLOAT) for name, band in inputs.items()})
+    else:
+        per_scene: list[Value] = []
+        for k in range(scenes):
+            names = {f"b{i}_{k}": scene_band(band, k) for i, band in enumerate(setup.units)}
+            inputs.update(names)
+            bands = dict(zip(setup.units, names, strict=True))
+            per_scene.append(Object({b: builder.declare(n, FLOAT) for b, n in bands.items()}))
+        samples = Array(per_scene)
     evaluate = _function(interpreter, "evaluatePixel")
     metadata = Object({"normalizationFactor": const(1.0 / DN_FACTOR)})
     frame = Frame(check=_result_check(setup))
@@ -149,8 +346,23 @@ def _compile(
         frame,
     )
     outputs = _outputs(builder, setup, result)
-    programme = Programme(inputs=inputs, steps=tuple(builder.steps), outputs=outputs)
-    return Evalscript(digest=digest(tree), setup=setup, programme=programme)
+    return setup, Programme(inputs=inputs, steps=tuple(builder.steps), outputs=outputs)
+
+
+@dataclass(frozen=True, eq=False)
+class _PerScenes:
+    """A multi-temporal script's translation for each number of scenes (cached)."""
+
+    tree: Any = field(hash=False, compare=False)
+    limits: _Limits
+
+    def programme(self, scenes: int) -> Programme:
+        return _per_scenes(self, scenes)
+
+
+@lru_cache(maxsize=64)
+def _per_scenes(source: _PerScenes, scenes: int) -> Programme:
+    return _translate(source.tree, source.limits, scenes)[1]
 
 
 def _function(interpreter: Interpreter, name: str) -> Function:

@@ -94,6 +94,15 @@ EVALSCRIPT_VALUES = [
     _b64("//VERSION=3\nfunction setup() { return " + "{a:" * 900 + "1" + "}" * 900 + "; }"),
     _b64("//VERSION=3\n" + "x" * 6000),
     _b64("<x>hostile</x>"),
+    # multi-temporal scripts, harmonizeValues, the JavaScript engine (#16)
+    _b64(SETUP.replace("}}", "}, mosaicking: 'ORBIT'}") + "function preProcessScenes(c) "
+         "{ while (true) {} }\nfunction evaluatePixel(s) { return [s.length]; }"),
+    _b64(SETUP.replace("}}", "}, mosaicking: 'TILE'}") + "function evaluatePixel(s, scenes) "
+         "{ return [scenes.tiles[99].date.length]; }"),
+    _b64(SETUP.replace('input: ["B04", "B08"]', 'input: [{bands: ["B04"], harmonizeValues: "x"}]')
+         + "function evaluatePixel(s) { return [1]; }"),
+    _b64(SETUP + "function evaluatePixel(s) { let x = s.B04; while (x < 9) x += 1e-9; "
+         "return [globalThis.constructor.constructor('return this')() ? x : 0]; }"),
 ]  # fmt: skip
 FES = '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0">{}</fes:Filter>'
 FILTER_VALUES = [

@@ -39,16 +39,38 @@ def sample_bands(
 
 
 def node_reference(
-    script: str, bands: Mapping[str, np.ndarray], valid: np.ndarray, dn_factor: float = 10000.0
+    script: str,
+    bands: Mapping[str, np.ndarray],
+    valid: np.ndarray,
+    dn_factor: float = 10000.0,
+    scenes: Mapping[str, object] | None = None,
+    raw_dn: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each output (bands, h, w) as Node computes it, pixel by pixel."""
+    """Each output (bands, h, w) as Node computes it, pixel by pixel. ``bands`` and ``valid``
+    of shape (scenes, h, w) are the acquisitions of an ORBIT/TILE script (a list of samples
+    per pixel, most recent first); ``scenes``: evaluatePixel's argument of that name;
+    ``raw_dn``: what the source files' DN add (harmonizeValues false), SIMPLE only."""
     assert NODE is not None
-    request = {
-        "script": script,
-        "bands": {k: [float(x) for x in v.reshape(-1)] for k, v in bands.items()},
-        "valid": [int(x) for x in valid.reshape(-1)],
-        "dnFactor": dn_factor,
-    }
+
+    def arrays(bands: Mapping[str, np.ndarray], valid: np.ndarray) -> dict[str, object]:
+        return {
+            "bands": {k: [float(x) for x in v.reshape(-1)] for k, v in bands.items()},
+            "valid": [int(x) for x in valid.reshape(-1)],
+        }
+
+    request: dict[str, object] = {"script": script, "dnFactor": dn_factor}
+    if valid.ndim == 3:
+        per_scene = [
+            arrays({b: v[k] for b, v in bands.items()}, valid[k]) for k in range(len(valid))
+        ]
+        request.update(scenes=per_scene, pixels=int(np.prod(valid.shape[1:])))
+        if scenes is not None:
+            request["sceneInfo"] = scenes
+        valid = valid[0] if len(valid) else np.zeros(valid.shape[1:], bool)
+    else:
+        request.update(arrays(bands, valid))
+        if raw_dn is not None:
+            request["rawDn"] = {k: [float(x) for x in v.reshape(-1)] for k, v in raw_dn.items()}
     done = subprocess.run(
         [NODE, str(HARNESS)], input=json.dumps(request), capture_output=True, text=True, timeout=120
     )

@@ -1,162 +1,14 @@
 // The JavaScript reference for the evalscript translator: runs a V3 script pixel by pixel
 // in Node, with Sentinel Hub's helper functions defined as its documentation describes them
-// (https://docs.sentinel-hub.com/api/latest/evalscript/functions), independently of the
-// Python translation. Input on stdin (JSON):
+// (gateway/evalscript/sentinelhub.js, written independently of the Python translation). Input on stdin (JSON):
 //   {script, bands: {name: [values...]}, valid: [0|1...], dnFactor}
 // Output on stdout (JSON): {outputs: {id: [[band 0 values...], ...]}, setup}; non-finite
 // numbers as the strings "NaN", "Infinity", "-Infinity".
 "use strict";
 const vm = require("vm");
 
-const HELPERS = String.raw`
-const JAVA_DOUBLE_MAX_VAL = 1.7976931348623157E308;
-
-function index(x, y) { return x + y != 0 ? (x - y) / (x + y) : 0; }
-function inverse(x) { return x != 0 ? 1.0 / x : JAVA_DOUBLE_MAX_VAL; }
-
-function lerp__(a, b, t) {
-  if (Array.isArray(a)) return a.map((x, k) => x * (1 - t) + b[k] * t);
-  return a * (1 - t) + b * t;
-}
-
-function valueInterpolate(value, intervals, values) {
-  if (!Array.isArray(intervals) || !Array.isArray(values)) return value;
-  if (value <= intervals[0]) return values[0];
-  for (let i = 1; i < intervals.length; i++) {
-    if (value <= intervals[i]) {
-      const t = (value - intervals[i - 1]) / (intervals[i] - intervals[i - 1]);
-      return lerp__(values[i - 1], values[i], t);
-    }
-  }
-  return values[values.length - 1];
-}
-const colorBlend = valueInterpolate;
-
-function valueMap(value, intervals, values) {
-  if (!Array.isArray(intervals) || !Array.isArray(values)) return value;
-  for (let i = 0; i < intervals.length; i++) {
-    if (value <= intervals[i]) return values[i];
-  }
-  return values[values.length - 1];
-}
-
-function combine(color1, color2, alpha) {
-  if (Array.isArray(color1)) return color1.map((x, i) => x * alpha + color2[i] * (1 - alpha));
-  return color1 * alpha + color2 * (1 - alpha);
-}
-function normalizeRGB(rgb) { return rgb.map(x => x / 255); }
-function rgb2int(rgb) { return rgb[0] * 65536 + rgb[1] * 256 + rgb[2]; }
-function int2rgb(c) { return [(c >>> 16) & 255, (c >>> 8) & 255, c & 255]; }
-
-function colour255__(c) { return Array.isArray(c) ? c.map(x => x * 255) : int2rgb(c); }
-
-class ColorRampVisualizer {
-  constructor(ramps, minVal, maxVal) {
-    let positions = ramps.map(r => r[0]);
-    const lo = positions[0], hi = positions[positions.length - 1];
-    if (hi !== lo && (minVal !== undefined || maxVal !== undefined)) {
-      const a = minVal === undefined ? lo : minVal, z = maxVal === undefined ? hi : maxVal;
-      positions = positions.map(p => a + (p - lo) / (hi - lo) * (z - a));
-    }
-    this.positions = positions;
-    this.colors = ramps.map(r => colour255__(r[1]));
-  }
-  process(value) {
-    const p = this.positions, c = this.colors;
-    if (value <= p[0]) return c[0].map(x => x / 255);
-    for (let i = 1; i < p.length; i++) {
-      if (value <= p[i]) {
-        const t = (value - p[i - 1]) / (p[i] - p[i - 1]);
-        return c[i - 1].map((x, k) => Math.floor(x + (c[i][k] - x) * t) / 255);
-      }
-    }
-    return c[c.length - 1].map(x => x / 255);
-  }
-  inverse() {
-    const v = Object.create(ColorRampVisualizer.prototype);
-    v.positions = this.positions;
-    v.colors = this.colors.slice().reverse();
-    return v;
-  }
-}
-
-class ColorMapVisualizer {
-  constructor(valColPairs) { this.pairs = valColPairs; }
-  process(val) {
-    let col = this.pairs[0][1];
-    for (const [v, c] of this.pairs) {
-      if (val < v) break;
-      col = c;
-    }
-    return Array.isArray(col) ? col.slice() : int2rgb(col).map(x => x / 255);
-  }
-}
-
-const GRADIENTS__ = {
-  redTemperature: [[1.0, 0x000000], [0.525, 0xAE0000], [0.3, 0xFF6E00], [0.25, 0xFF8600], [0.0, 0xFFFFFF]],
-  greenWhite: [[1.0, 0x000000], [0.6, 0x006600], [0.3, 0x80B300], [0.0, 0xFFFFFF]],
-  blueRed: [[1.0, 0x000080], [0.875, 0x0000FF], [0.625, 0x00FFFF], [0.375, 0xFFFF00], [0.125, 0xFF0000], [0.0, 0x800000]],
-};
-
-class ColorGradientVisualizer {
-  constructor(valColPairs, minVal = 0.0, maxVal = 1.0) {
-    this.minVal = minVal;
-    this.maxVal = maxVal;
-    this.pairs = valColPairs.map(vc => [minVal * vc[0] + maxVal * (1 - vc[0]), colour255__(vc[1])]);
-  }
-  process(val) {
-    const P = this.pairs, n = P.length;
-    let c = P[n - 1][1];
-    if (val <= this.minVal) c = P[0][1];
-    else if (!(val >= this.maxVal)) {
-      let pre = P[0][0];
-      for (let i = 1; i < n; i++) {
-        if (val > pre && val <= P[i][0]) {
-          const alpha = (val - pre) / (P[i][0] - pre);
-          c = P[i][1].map((x, k) => Math.round(x * alpha + P[i - 1][1][k] * (1 - alpha)));
-          break;
-        }
-        pre = P[i][0];
-      }
-    }
-    return c.map(x => x / 255);
-  }
-  static createRedTemperature(a, z) { return new ColorGradientVisualizer(GRADIENTS__.redTemperature, a, z); }
-  static createWhiteGreen(a, z) { return new ColorGradientVisualizer(GRADIENTS__.greenWhite, a, z); }
-  static createBlueRed(a, z) { return new ColorGradientVisualizer(GRADIENTS__.blueRed, a, z); }
-}
-
-function clamp__(num, min, max) { return Math.max(Math.min(num, max), min); }
-
-class Stretch__ {
-  constructor(minValue = 0.0, maxValue = 1.0, gain = 1.0, offset = 0.0, gamma = 1.0) {
-    this.minValue = minValue;
-    this.maxValue = maxValue;
-    this.gain = gain;
-    this.offset = offset;
-    this.gamma = gamma;
-    this.highlightAdjust = 0 < maxValue && maxValue < 1;
-    this.factor = 1.0 / (maxValue - minValue);
-    this.highlightFactor = (1.0 - 0.92) / (2.0 - 0.92);
-  }
-  stretch(val, highlight) {
-    let v = this.gain * (val - this.minValue) * this.factor + this.offset;
-    if (this.gamma != 1.0) {
-      v = Math.pow(Math.max(0, v), this.gamma);
-      if (!highlight) return v;
-    }
-    if (highlight && this.highlightAdjust && v > 0.92) {
-      v = clamp__(0.92 + (v - 0.92) * this.highlightFactor, 0.0, 1.0);
-    }
-    return clamp__(v, 0.0, 1.0);
-  }
-  processList(values) { return values.map(v => this.process(v)); }
-}
-class HighlightCompressVisualizer extends Stretch__ { process(val) { return this.stretch(val, true); } }
-class HighlightCompressVisualizerSingle extends Stretch__ { process(val) { return [this.stretch(val, true)]; } }
-class Identity { process(val) { return Array.isArray(val) ? val : [val]; } }
-class DefaultVisualizer extends Stretch__ { process(val) { return this.stretch(val, false); } }
-`;
+const HELPERS = require("fs").readFileSync(
+  require("path").join(__dirname, "..", "..", "gateway", "evalscript", "sentinelhub.js"), "utf8");
 
 const RANGES = { UINT8: [0, 255], UINT16: [0, 65535], INT8: [-128, 127], INT16: [-32768, 32767] };
 
@@ -192,18 +44,30 @@ function main(request) {
       inputs.push([b, u.toUpperCase()]);
     });
   }
-  const n = request.valid.length;
+  // request.scenes (ORBIT/TILE): a list of {bands, valid}, most recent first
+  const scenes = request.scenes || [{ bands: request.bands, valid: request.valid, rawDn: request.rawDn }];
+  const multi = request.scenes !== undefined;
+  const n = scenes.length ? scenes[0].valid.length : request.pixels;
   const result = {};
   for (const o of outputs) result[o.id] = Array.from({ length: o.bands }, () => new Array(n));
-  for (let p = 0; p < n; p++) {
-    const ok = request.valid[p] === 1;
+  // harmonizeValues (true unless an input object says false): negative values read 0; false
+  // and DN: request.rawDn[band] (per pixel) added, the source files' own DN
+  const harmonize = [].concat(setup.input).every(i => typeof i === "string" || i.harmonizeValues !== false);
+  const sampleOf = (scene, p) => {
+    const ok = scene.valid[p] === 1;
     const sample = {};
     for (const [band, unit] of inputs) {
       if (band === "dataMask") { sample[band] = ok ? 1 : 0; continue; }
-      const v = ok ? request.bands[band][p] : 0;
-      sample[band] = unit === "DN" ? Math.round(v * request.dnFactor) : v;
+      const v = ok ? (harmonize ? Math.max(scene.bands[band][p], 0) : scene.bands[band][p]) : 0;
+      const raw = !harmonize && ok && scene.rawDn && scene.rawDn[band] ? scene.rawDn[band][p] : 0;
+      sample[band] = unit === "DN" ? Math.round(v * request.dnFactor) + raw : v;
     }
-    const value = context.evaluatePixel(sample, {}, { normalizationFactor: 1 / request.dnFactor }, {}, { userData: {} });
+    return sample;
+  };
+  const sceneInfo = multi ? (request.sceneInfo || {}) : {};
+  for (let p = 0; p < n; p++) {
+    const samples = multi ? scenes.map(s => sampleOf(s, p)) : sampleOf(scenes[0], p);
+    const value = context.evaluatePixel(samples, multi ? sceneInfo : {}, { normalizationFactor: 1 / request.dnFactor }, {}, { userData: {} });
     for (const o of outputs) {
       const values = Array.isArray(value) ? value : value === undefined ? undefined : value[o.id];
       for (let k = 0; k < o.bands; k++) {

@@ -1,0 +1,215 @@
+"""Multi-temporal evalscripts (ORBIT) through WMS GetMap and WCS GetCoverage over a TIME range:
+the answer, decoded, equals Node's run of the script on the engine's mosaic of each day of the
+range (most recent first), read one day at a time."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import httpx
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from gateway.core.request import build_request
+from tests.support.evalscript_node import needs_node, node_reference
+from tests.test_evalscript_doors import b64, live  # noqa: F401  (the live gateway fixture)
+from tests.test_wcs import NDVI_COVERAGE, UTM_SUBSET, UTM_SUBSETS
+
+RANGE = ("2025-05-25", "2025-06-30")
+DAYS = ("2025-06-23", "2025-06-13", "2025-06-03", "2025-05-29")  # the range's, newest first
+
+MAX_NDVI = """//VERSION=3
+function setup() {
+  return {
+    input: ["B04", "B08", "dataMask"],
+    output: [{ id: "default", bands: 1, sampleType: "FLOAT32" },
+             { id: "count", bands: 1, sampleType: "UINT8" }],
+    mosaicking: "ORBIT"
+  };
+}
+function evaluatePixel(samples) {
+  let max = -1, count = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i];
+    if (!s.dataMask) continue;
+    count++;
+    max = Math.max(max, (s.B08 - s.B04) / (s.B08 + s.B04));
+  }
+  return { default: [max], count: [count] };
+}"""
+
+PICTURE = """//VERSION=3
+function setup() {
+  return { input: ["B04", "B08", "dataMask"], output: { bands: 2 }, mosaicking: "ORBIT" };
+}
+function evaluatePixel(samples) {
+  let max = -1, seen = 0;
+  samples.forEach(s => {
+    if (s.dataMask === 1) { seen = 1; max = Math.max(max, index(s.B08, s.B04)); }
+  });
+  return [(max + 1) / 2, seen];
+}"""
+
+
+def node_on_days(runtime, script, *, size, resampling=None, days=DAYS):
+    """Node's outputs of ``script`` on each day's mosaic of the grid (days without data left
+    out, as Sentinel Hub leaves out acquisitions that miss the area); evaluatePixel's
+    ``scenes``: ``{orbits: [{dateFrom, dateTo}...]}`` of those days."""
+    rasters, kept = [], []
+    for day in days:
+        request = build_request(
+            runtime.config, layer="NDVI", bbox=UTM_SUBSET, crs="EPSG:32631", width=size[0],
+            height=size[1], time=day, resampling=resampling,
+        )  # fmt: skip
+        raster = runtime.engine.mosaic(replace(request, cloud_mask=False), ("B04", "B08"))
+        if raster.valid.any():
+            rasters.append(raster)
+            kept.append(day)
+    assert len(rasters) >= 2, "the sample area needs two days of data in the range"
+    bands = {b: np.stack([r.band(b).astype(np.float64) for r in rasters]) for b in ("B04", "B08")}
+    valid = np.stack([r.valid for r in rasters])
+    orbits = [{"dateFrom": f"{d}T00:00:00Z", "dateTo": f"{d}T23:59:59Z"} for d in kept]
+    return node_reference(script, bands, valid, scenes={"orbits": orbits}), valid
+
+
+@needs_node
+def test_wms_getmap_of_an_orbit_script_equals_node(live):  # noqa: F811
+    params = {
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "NDVI",
+        "STYLES": "", "CRS": "EPSG:32631", "BBOX": ",".join(map(str, UTM_SUBSET)),
+        "WIDTH": "100", "HEIGHT": "100", "TIME": "/".join(RANGE), "FORMAT": "image/png",
+        "EVALSCRIPT": b64(PICTURE),
+    }  # fmt: skip
+    response = httpx.get(f"{live.url}/wms", params=params, timeout=120)
+    assert response.status_code == 200, response.text[:300]
+    outputs, _ = node_on_days(live.runtime, PICTURE, size=(100, 100))
+    got = np.asarray(Image.open(io.BytesIO(response.content)).convert("LA"))
+    expected = np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
+    assert (got == expected).all()
+    assert len(np.unique(got[..., 0])) > 20  # a real picture
+
+
+@needs_node
+@pytest.mark.parametrize("version", ["2.0.1", "1.0.0"])
+def test_wcs_orbit_script_every_output_equals_node(live, version):  # noqa: F811
+    if version == "2.0.1":
+        params = {"coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
+                  "subset": [*UTM_SUBSETS, f'time("{RANGE[0]}","{RANGE[1]}")'],
+                  "interpolation": "nearest"}  # fmt: skip
+    else:
+        params = {"coverage": NDVI_COVERAGE, "crs": "EPSG:32631", "time": "/".join(RANGE),
+                  "bbox": ",".join(map(str, UTM_SUBSET)), "width": "200", "height": "200",
+                  "interpolation": "nearest neighbor", "format": "GeoTIFF"}  # fmt: skip
+    response = httpx.get(f"{live.url}/wcs", params={
+        "service": "WCS", "version": version, "request": "GetCoverage",
+        "evalscript": b64(MAX_NDVI), **params}, timeout=120)  # fmt: skip
+    assert response.status_code == 200, response.text[:500]
+    with rasterio.MemoryFile(response.content) as memory, memory.open() as src:
+        data, names = src.read(), src.descriptions
+    assert names == ("default_b1", "count_b1")
+    outputs, valid = node_on_days(live.runtime, MAX_NDVI, size=(200, 200), resampling="nearest")
+    seen = valid.any(axis=0)
+    assert seen.mean() > 0.9
+    np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
+    assert (data[1][seen] == outputs["count"][0][seen]).all()
+    # an independent count: the days with data at each pixel
+    assert (data[1][seen] == valid.sum(axis=0)[seen]).all()
+    assert data[1][seen].max() >= 2
+
+
+# preProcessScenes keeps June; evaluatePixel reads its scenes (so the JavaScript engine runs
+# it) and takes the median of the valid red values (sort: the JavaScript engine again).
+JUNE_MEDIAN = """//VERSION=3
+const OUTPUTS = [["default", 1, "FLOAT32"], ["days", 2, "UINT16"]];
+function setup() {
+  const output = OUTPUTS.map(([id, bands, sampleType]) => ({ id, bands, sampleType }));
+  return { input: ["B04", "B08", "dataMask"], output, mosaicking: "ORBIT" };
+}
+function preProcessScenes(collections) {
+  collections.scenes.orbits = collections.scenes.orbits.filter(
+    orbit => orbit.dateFrom.split("T")[0] >= "2025-06-01");
+  return collections;
+}
+function updateOutputMetadata(scenes, inputMetadata, outputMetadata) {
+  outputMetadata.userData = { orbits: scenes.orbits.length };
+}
+function evaluatePixel(samples, scenes) {
+  const values = samples.filter(s => s.dataMask).map(s => s.B04).sort((a, b) => a - b);
+  const m = values.length >> 1;
+  const median = values.length === 0 ? NaN
+    : values.length % 2 ? values[m] : (values[m - 1] + values[m]) / 2;
+  const day = Date.parse(scenes.orbits[0].dateFrom) / 86400000 - 20000;
+  return { default: [median], days: [scenes.orbits.length, day] };
+}"""
+
+
+def wcs_over_range(server, script: str) -> np.ndarray:
+    """WCS 2.0.1's coverage of ``script`` over the sample subset and the whole RANGE."""
+    response = httpx.get(f"{server.url}/wcs", params={
+        "service": "WCS", "version": "2.0.1", "request": "GetCoverage",
+        "coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
+        "subset": [*UTM_SUBSETS, f'time("{RANGE[0]}","{RANGE[1]}")'],
+        "interpolation": "nearest", "evalscript": b64(script)}, timeout=120)  # fmt: skip
+    assert response.status_code == 200, response.text[:500]
+    with rasterio.MemoryFile(response.content) as memory, memory.open() as src:
+        return src.read()
+
+
+@needs_node
+def test_wcs_preprocessed_scenes_and_the_javascript_engine_equal_node(live):  # noqa: F811
+    from gateway.evalscript import compile_evalscript
+
+    assert compile_evalscript(JUNE_MEDIAN).engine == "javascript"
+    data = wcs_over_range(live, JUNE_MEDIAN)
+    june = tuple(d for d in DAYS if d >= "2025-06-01")
+    outputs, valid = node_on_days(
+        live.runtime, JUNE_MEDIAN, size=data.shape[1:][::-1], resampling="nearest", days=june
+    )
+    seen = valid.any(axis=0)
+    np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
+    assert (data[1:][:, seen] == outputs["days"][:, seen]).all()
+    assert set(np.unique(data[1][seen])) == {float(len(valid))}  # May's orbit left out
+
+
+TILE_COUNT = """//VERSION=3
+function setup() {
+  return { input: ["B04", "dataMask"], output: { bands: 2, sampleType: "FLOAT32" },
+           mosaicking: "TILE" };
+}
+function evaluatePixel(samples) {
+  let seen = 0, red = 0;
+  for (const s of samples) { seen += s.dataMask; red = Math.max(red, s.B04); }
+  return [seen, red];
+}"""
+
+
+@needs_node
+def test_wcs_tile_script_sees_each_scene_equal_to_node(live):  # noqa: F811
+    """TILE: one sample per scene (two tiles of a day are two samples), most recent first;
+    the reference reads each scene alone."""
+    from gateway.core.mosaic import mosaic
+
+    runtime = live.runtime
+    data = wcs_over_range(live, TILE_COUNT)
+    request = build_request(
+        runtime.config, layer="NDVI", bbox=UTM_SUBSET, crs="EPSG:32631", width=data.shape[2],
+        height=data.shape[1], time="/".join(RANGE), resampling="nearest",
+    )  # fmt: skip
+    request = replace(request, cloud_mask=False)
+    collection = runtime.config.collection(request.collection)
+    scenes = sorted(
+        runtime.engine.search(request, ("B04",)), key=lambda s: s.datetime, reverse=True
+    )
+    rasters = [mosaic([s], ("B04",), request.grid, collection, runtime.engine.reader,
+                      resampling="nearest") for s in scenes]  # fmt: skip
+    rasters = [r for r in rasters if r.valid.any()]
+    assert len(rasters) > len(DAYS) // 2
+    bands = {"B04": np.stack([r.band("B04").astype(np.float64) for r in rasters])}
+    valid = np.stack([r.valid for r in rasters])
+    outputs = node_reference(TILE_COUNT, bands, valid)
+    seen = valid.any(axis=0)
+    np.testing.assert_array_equal(data[0][seen], valid.sum(axis=0)[seen])
+    np.testing.assert_allclose(data[:, seen], outputs["default"][:, seen], rtol=2e-7)
