@@ -114,6 +114,8 @@ ID_LAYOUT = {
     GLO90: r"Copernicus_DSM_COG_30_[NS]\d\d_00_[EW]\d{3}_00_DEM",
 }
 KNOWN_ID_MISMATCH = {S1_MOSAIC}
+# Configured bands CDSE's items do not give the gateway (scene_from_item finds no asset).
+KNOWN_MISSING_BANDS = {L1C: {"MSK_CLASSI"}, GLO30: {"DEM"}, GLO90: {"DEM"}}
 COLLECTIONS = (L1C, S1_MOSAIC, GLO30, GLO90)
 
 
@@ -166,3 +168,30 @@ def test_sample_items_match_cdse_field_for_field(sample_archive: Path, collectio
         assert differ == KNOWN_VALUES[collection]
         href = re.fullmatch(HREF_LAYOUT[collection], item["assets"][data]["href"])
         assert href is not None and href["id"] == item["id"], item["assets"][data]["href"]
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_the_gateway_reads_cdse_s_items_as_they_are(collection):
+    """CDSE's items parse into the bands the configuration serves, with the values' scale:
+    CDSE's float32 S1 mosaics (no raster:scale, nodata -32768) are read as they are stored.
+    KNOWN gaps: CDSE's L1C item has no MSK_CLASSI asset; CDSE's DEM ``data`` asset has no
+    ``bands`` list, so it is band ``data``, not the configured ``DEM``."""
+    from gateway.config import load_config
+    from gateway.core.catalog.models import scene_from_item
+    from gateway.core.reader import scale_and_offset
+
+    config = load_config().collection(collection)
+    assert config is not None
+    scene = scene_from_item(cdse_item(collection))
+    found = {asset.band for asset in scene.assets}
+    missing = set(config.bands) - found
+    assert missing == KNOWN_MISSING_BANDS.get(collection, set())
+    for band in set(config.bands) - missing:
+        (asset, *_) = scene.band_assets(band)
+        scale, offset = scale_and_offset(scene, asset, config)
+        if collection == L1C:  # baseline 05.10: DN / 10000 - 0.1
+            assert (scale, offset) == (0.0001, -0.1)
+        else:
+            assert (scale, offset) == (1.0, 0.0)
+        if collection == S1_MOSAIC:
+            assert asset.data_type == "float32" and asset.nodata == -32768
