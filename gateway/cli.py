@@ -14,6 +14,19 @@ from gateway.access.commands import keys
 from gateway.errors import GatewayError
 from gateway.settings import Settings
 
+# Sentinel-1 GRD's vendor parameters (BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION), validated as
+# the doors validate them (gateway.core.sar.calibration); other collections ignore them.
+OrbitDirection = Annotated[
+    str | None, typer.Option(help="Sentinel-1: ASCENDING or DESCENDING scenes only")
+]
+BackCoeff = Annotated[
+    str | None,
+    typer.Option(help="Sentinel-1: SIGMA0_ELLIPSOID (default), GAMMA0_ELLIPSOID or BETA0"),
+]
+NoiseRemoval = Annotated[
+    str | None, typer.Option(help="Sentinel-1: thermal noise removal, true (default) or false")
+]
+
 app = typer.Typer(add_completion=False, help="OGC service gateway for Copernicus data.")
 app.add_typer(keys, name="keys")
 
@@ -155,14 +168,19 @@ def render(
     order: Annotated[str | None, typer.Option(help="mostRecent, leastRecent or leastCC")] = None,
     style: Annotated[str | None, typer.Option()] = None,
     cloud_mask: Annotated[bool | None, typer.Option("--cloud-mask/--no-cloud-mask")] = None,
+    orbit_direction: OrbitDirection = None,
+    back_coeff: BackCoeff = None,
+    noise_removal: NoiseRemoval = None,
 ) -> None:
     """Render a map from the catalog to a file (PNG picture or float GeoTIFF)."""
     from gateway.core.request import build_request, parse_bbox, parse_format, parse_size
+    from gateway.core.sar.calibration import parse_sar_options
     from gateway.runtime import build_runtime
 
     settings = Settings()
     try:
         width, height = parse_size(size)
+        sar = parse_sar_options(back_coeff, noise_removal, orbit_direction)
         fmt = parse_format(output.suffix.lstrip(".") or "png")
         _prepare_sample_data(settings)
         runtime = build_runtime(settings)
@@ -182,6 +200,7 @@ def render(
             order=order,
             cloud_mask=cloud_mask,
             times=runtime.times,
+            sar=sar,
         )
         rendered = runtime.engine.render(request)
     except GatewayError as error:
@@ -202,6 +221,9 @@ def seed(
     expression: Annotated[str | None, typer.Option()] = None,
     tile_matrix_set: Annotated[str, typer.Option()] = "WebMercatorQuad",
     workers: Annotated[int, typer.Option(help="tiles rendered at once")] = 2,
+    orbit_direction: OrbitDirection = None,
+    back_coeff: BackCoeff = None,
+    noise_removal: NoiseRemoval = None,
 ) -> None:
     """Pre-render WMTS tiles into the tile cache (Redis when GATEWAY_REDIS_URL is set)."""
     from gateway.core.request import parse_bbox
@@ -213,7 +235,10 @@ def seed(
     settings = Settings()
     if not settings.redis_url:
         typer.secho("GATEWAY_REDIS_URL is not set: tiles go to an in-process cache", err=True)
-    params = TileParams(time=time, maxcc=maxcc, order=priority, expression=expression)
+    params = TileParams(
+        time=time, maxcc=maxcc, order=priority, expression=expression,
+        sar=(back_coeff, noise_removal, orbit_direction),
+    )  # fmt: skip
     try:
         _prepare_sample_data(settings)
         runtime = build_runtime(settings)

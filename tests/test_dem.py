@@ -9,6 +9,7 @@ coverage on the grid grown by one pixel); the references never call ``gateway.co
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import shutil
@@ -30,6 +31,7 @@ from gateway.core.grid import Grid
 from gateway.core.request import build_request
 from gateway.core.tiles.grids import TileAddress
 from gateway.core.tiles.service import TileParams
+from tests.support.ogr import feature_count
 from tests.support.ows_live import OWS_DOORS, live_gateway
 from tests.support.pictures import tile_alone_and_from_metatile
 from tests.support.wcs_checks import geotiff, get
@@ -435,3 +437,37 @@ def test_gdal_wcs_driver_reads_slope_in_blocks_like_one_getcoverage(server, tmp_
     whole = coverage(server, "SLOPE", Grid(CRS.from_epsg(4326), bounds, 600, 300))
     assert np.isfinite(whole).all() and whole.max() > 2
     assert np.abs(blocks - whole).max() <= TOLERANCE
+
+
+# --- the items: WFS (ogrinfo) and OGC API Features -------------------------------------------
+
+
+def _dem_items(archive: Path, collection: str) -> list[dict]:
+    path = archive / "stac" / "collections" / collection / "items.ndjson"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("collection", [GLO30, GLO90])
+def test_ogrinfo_lists_and_counts_the_dem_tiles(server, sample_archive: Path, collection):
+    """GDAL's WFS driver counts the collection's 1° tiles, and the one west of 6° E alone."""
+    items = _dem_items(sample_archive, collection)
+    source, layer = f"WFS:{server}/wfs", f"cdse:{collection}"
+    assert feature_count(source, layer) == len(items) == 2
+    west = [i for i in items if i["bbox"][2] < 6.0]
+    assert feature_count(source, layer, "-spat", "5.2", "52.2", "5.5", "52.5") == len(west) == 1
+
+
+@pytest.mark.parametrize("collection", [GLO30, GLO90])
+def test_ogcapi_items_page_is_the_dem_tiles(server, sample_archive: Path, collection):
+    items = {item["id"]: item for item in _dem_items(sample_archive, collection)}
+    answer = httpx.get(
+        f"{server}/ogcapi/collections/{collection}/items", params={"f": "json"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    page = answer.json()
+    assert page["numberMatched"] == page["numberReturned"] == len(items) == 2
+    for feature in page["features"]:
+        item = items[feature["id"]]
+        assert feature["geometry"] == item["geometry"]
+        assert feature["properties"]["assets"]["data"] == item["assets"]["data"]["href"]
+        assert feature["properties"]["datetime"][:19] == item["properties"]["datetime"][:19]

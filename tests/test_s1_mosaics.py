@@ -1,6 +1,6 @@
 """The Sentinel-1 monthly mosaics (``sentinel-1-global-mosaics``): the sample's files and
-items, and their values through WCS (linear gamma0) and WMS (the dB layers) against numpy on
-the files."""
+items, and their values through every door (WCS, WMS, WMTS, OGC API Coverages and Maps, the
+band-math and statistics processes; WFS lists the items) against numpy on the files."""
 
 from __future__ import annotations
 
@@ -8,18 +8,24 @@ import io
 import json
 from pathlib import Path
 
+import httpx
+import morecantile
 import numpy as np
 import pytest
 import rasterio
 from owslib.wms import WebMapService
 from PIL import Image
+from pyproj import Transformer
 from rio_cogeo.cogeo import cog_validate
 
+from tests.support.ogr import feature_count
 from tests.support.ows_live import OWS_DOORS, live_gateway
 from tests.support.wcs_checks import geotiff, get
 
 S1 = "sentinel-1-global-mosaics"
 MAPPROXY = "gateway.ows.mapproxy.door:build_door"
+OGCAPI = "gateway.ogcapi.door:build_door"
+UTM31 = "http://www.opengis.net/def/crs/EPSG/0/32631"
 # 6 km of T31UFU's window on the mosaics' own 20 m grid, west of T32ULD's (whose pixels the
 # mosaic may take where both are).
 UTM_BOX = (698000.0, 5830000.0, 704000.0, 5836000.0)
@@ -50,7 +56,7 @@ def window_of(archive: Path, item: dict, band: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def server(sample_settings):
-    with live_gateway(sample_settings, doors=(*OWS_DOORS, MAPPROXY)) as url:
+    with live_gateway(sample_settings, doors=(*OWS_DOORS, MAPPROXY, OGCAPI)) as url:
         yield url
 
 
@@ -117,3 +123,161 @@ def test_owslib_wms_draws_decibels(server, sample_archive: Path, items, layer, b
     db = 10 * np.log10(window_of(sample_archive, t31ufu(items), band))
     expected = np.clip((db - low) / (high - low), 0, 1) * 255
     assert np.abs(grey - expected).max() <= 1.0
+
+
+def false_colour(vv: np.ndarray, vh: np.ndarray) -> np.ndarray:
+    """S1_MOSAIC_FALSE_COLOR's RGB levels (0..255) with numpy: VV -25..0 dB, VH -30..-5 dB,
+    VV/VH 0..20 dB, each clipped to 0..1."""
+    channels = [
+        (10 * np.log10(vv) + 25) / 25,
+        (10 * np.log10(vh) + 30) / 25,
+        10 * np.log10(vv / vh) / 20,
+    ]
+    return np.stack([np.clip(c, 0, 1) * 255 for c in channels], axis=-1)
+
+
+def test_owslib_wms_draws_the_false_colour(server, sample_archive: Path, items):
+    wms = WebMapService(f"{server}/wms", version="1.3.0")
+    assert "S1_MOSAIC_FALSE_COLOR" in wms.contents
+    picture = wms.getmap(
+        layers=["S1_MOSAIC_FALSE_COLOR"], styles=[""], srs="EPSG:32631", bbox=UTM_BOX,
+        size=(300, 300), format="image/png", transparent=True,
+    )  # fmt: skip
+    rgba = np.asarray(Image.open(io.BytesIO(picture.read())).convert("RGBA")).astype(float)
+    item = t31ufu(items)
+    vv, vh = (window_of(sample_archive, item, band) for band in ("VV", "VH"))
+    expected = false_colour(vv, vh)
+    assert (rgba[..., 3] == 255).all()
+    assert np.abs(rgba[..., :3] - expected).max() <= 1.0
+    assert expected.std(axis=(0, 1)).min() > 3  # each channel varies: a real check
+
+
+def bilinear(grid: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """``grid`` at fractional pixel positions (pixel centres at i + 0.5), bilinearly."""
+    u, v = col - 0.5, row - 0.5
+    c0, r0 = np.floor(u).astype(int), np.floor(v).astype(int)
+    fu, fv = u - c0, v - r0
+    return (
+        grid[r0, c0] * (1 - fu) * (1 - fv) + grid[r0, c0 + 1] * fu * (1 - fv)
+        + grid[r0 + 1, c0] * (1 - fu) * fv + grid[r0 + 1, c0 + 1] * fu * fv
+    )  # fmt: skip
+
+
+def test_wmts_rest_tile_is_the_bilinear_decibels(server, sample_archive: Path, items):
+    """A WebMercatorQuad tile (z14, ~6 m pixels over the 20 m files) of S1_MOSAIC_VV: its grey
+    levels against numpy's bilinear read of the file at the tile's pixel centres."""
+
+    tms = morecantile.tms.get("WebMercatorQuad")
+    tile = morecantile.Tile(x=8463, y=5366, z=14)  # inside UTM_BOX
+    answer = httpx.get(
+        f"{server}/wmts/1.0.0/S1_MOSAIC_VV/WebMercatorQuad/default/14/{tile.x}/{tile.y}.png",
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    grey = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGBA"))
+    assert grey.shape == (256, 256, 4) and (grey[..., 3] == 255).all()
+    left, _, right, top = tms.xy_bounds(tile)
+    step = (right - left) / 256
+    cols, rows = np.meshgrid(np.arange(256) + 0.5, np.arange(256) + 0.5)
+    x, y = left + cols * step, top - rows * step
+    east, north = Transformer.from_crs(3857, 32631, always_xy=True).transform(x, y)
+    asset = t31ufu(items)["assets"]["VV"]
+    with rasterio.open(local(sample_archive, asset["href"])) as src:
+        linear = src.read(1).astype(np.float64) * asset["raster:scale"]
+        col, row = ~src.transform @ (east, north)
+    db = 10 * np.log10(bilinear(linear, col, row))
+    expected = np.clip((db + 25) / 25, 0, 1) * 255
+    diff = np.abs(grey[..., 0] - expected)
+    assert np.percentile(diff, 99) <= 1.0 and diff.max() <= 3.0
+
+
+def ogcapi_utm(server: str, path: str, **params: str) -> httpx.Response:
+    """GET an OGC API collection resource on UTM_BOX in EPSG:32631 at the files' 20 m."""
+    answer = httpx.get(
+        f"{server}/ogcapi/collections/{path}",
+        params={"bbox": ",".join(map(str, UTM_BOX)), "bbox-crs": UTM31, "crs": UTM31,
+                "width": "300", "height": "300", **params},
+        timeout=60,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:400]
+    return answer
+
+
+def test_ogcapi_coverage_is_linear_gamma0(server, sample_archive: Path, items):
+    """OGC API Coverages answers in CRS84: its values are the files' pixels (nearest) under
+    the coverage's pixel centres, taken to UTM 31N with pyproj."""
+
+    area, width, height = (5.93, 52.59, 6.0, 52.63), 350, 300
+    answer = httpx.get(
+        f"{server}/ogcapi/collections/{S1}/coverage",
+        params={"f": "GTiff", "bbox": ",".join(map(str, area)), "width": str(width),
+                "height": str(height), "resampling": "nearest"},
+        timeout=60,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:400]
+    data, crs, transform, _ = geotiff(answer.content)
+    assert crs.to_epsg() == 4326 and data.shape == (2, height, width)
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    lon, lat = transform @ (cols, rows)
+    east, north = Transformer.from_crs(4326, 32631, always_xy=True).transform(lon, lat)
+    item = t31ufu(items)
+    for index, band in enumerate(("VV", "VH")):
+        asset = item["assets"][band]
+        with rasterio.open(local(sample_archive, asset["href"])) as src:
+            col, row = ~src.transform @ (east, north)
+            dn = src.read(1)[np.floor(row).astype(int), np.floor(col).astype(int)]
+        expected = dn * asset["raster:scale"]
+        same = np.isclose(data[index], expected, rtol=1e-6, atol=1e-7)
+        # GDAL warps with its approximate transformer (1/8 pixel): centres near a pixel edge
+        # may take the neighbour.
+        assert same.mean() > 0.99
+
+
+def test_ogcapi_map_draws_the_false_colour(server, sample_archive: Path, items):
+    answer = ogcapi_utm(server, "S1_MOSAIC_FALSE_COLOR/map", f="png", resampling="nearest")
+    rgba = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGBA")).astype(float)
+    vv, vh = (window_of(sample_archive, t31ufu(items), band) for band in ("VV", "VH"))
+    assert rgba.shape == (300, 300, 4)
+    assert np.abs(rgba[..., :3] - false_colour(vv, vh)).max() <= 1.0
+
+
+def _execute(server: str, process: str, inputs: dict) -> httpx.Response:
+    answer = httpx.post(
+        f"{server}/ogcapi/processes/{process}/execution", json={"inputs": inputs}, timeout=300
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    return answer
+
+
+def test_band_math_process_gives_the_ratio(server, sample_archive: Path, items):
+    inputs = {
+        "expression": "VV/VH", "collection": S1, "bbox": list(UTM_BOX), "crs": "EPSG:32631",
+        "resolution": 20, "resampling": "nearest", "format": "cog",
+    }  # fmt: skip
+    data, crs, transform, _ = geotiff(_execute(server, "band-math", inputs).content)
+    assert crs.to_epsg() == 32631 and data.shape == (1, 300, 300)
+    assert (transform.c, transform.f) == (UTM_BOX[0], UTM_BOX[3])
+    vv, vh = (window_of(sample_archive, t31ufu(items), band) for band in ("VV", "VH"))
+    assert np.allclose(data[0], vv / vh, rtol=1e-5)
+
+
+def test_statistics_process_of_vv_in_decibels(server, sample_archive: Path, items):
+    inputs = {
+        "expression": "10*log10(VV)", "collection": S1, "bbox": list(UTM_BOX),
+        "crs": "EPSG:32631", "resolution": 20, "time": "2025-06-01/2025-06-30",
+        "aggregation_interval": "P1M", "percentiles": [50],
+    }  # fmt: skip
+    rows = [r for r in _execute(server, "statistics", inputs).json()["data"] if r["validCount"]]
+    assert len(rows) == 1
+    (stats,) = [o["stats"] for o in rows[0]["outputs"].values()]
+    expected = 10 * np.log10(window_of(sample_archive, t31ufu(items), "VV"))
+    assert rows[0]["validCount"] == expected.size
+    for key, value in (("min", expected.min()), ("max", expected.max()), ("mean", expected.mean())):
+        assert stats[key] == pytest.approx(value, abs=1e-4), key
+    assert stats["percentiles"]["50"] == pytest.approx(np.median(expected), abs=1e-3)
+
+
+def test_ogrinfo_lists_and_counts_the_mosaic_items(server, items):
+    source = f"WFS:{server}/wfs"
+    assert feature_count(source, f"cdse:{S1}") == len(items) == 2
+    assert feature_count(source, f"cdse:{S1}", "-where", "grid_code = 'MGRS-31UFU'") == 1

@@ -197,3 +197,76 @@ def test_ogrinfo_lists_the_scenes_by_orbit(live, items):
     assert count() == len(items) == 3
     assert count("-where", "orbit_state = 'descending'") == 1
     assert count("-where", "orbit_state = 'ascending'") == 2
+
+
+def _cli(sample_archive: Path, *args: str):
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    env = {"GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_SAMPLE_DATA": "false",
+           "GATEWAY_STAC_URL": "", "GATEWAY_REDIS_URL": ""}  # fmt: skip
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_cli_render_takes_the_s1_options(sample_archive, descending, tmp_path):
+    """``cdse-gateway render --orbit-direction --back-coeff --noise-removal``: the float
+    GeoTIFF of the VV layer is the descending scene's sigma0 in dB, as numpy reads it."""
+    common = [
+        "render", "--layer", "VV", "--bbox", ",".join(map(str, BOUNDS)), "--crs", "EPSG:32631",
+        "--size", f"{SIZE[0]}x{SIZE[1]}", "--time", "2025-06-01/2025-06-30",
+    ]  # fmt: skip
+    out, other = tmp_path / "vv.tif", tmp_path / "ascending.tif"
+    options = ["--back-coeff", "SIGMA0_ELLIPSOID", "--noise-removal", "true"]
+    result = _cli(
+        sample_archive, *common, *options, "--orbit-direction", "DESCENDING", "-o", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        got = src.read(1)
+        assert tuple(src.bounds) == BOUNDS
+    expected = 10 * np.log10(
+        reference(sample_archive, descending, "vv", *utm_grid_lonlat(BOUNDS, *SIZE))
+    )
+    both = np.isfinite(got) & np.isfinite(expected)
+    assert both.mean() > 0.99
+    assert np.percentile(np.abs(got[both] - expected[both]), 99) < 0.01
+    result = _cli(sample_archive, *common, "--orbit-direction", "ascending", "-o", str(other))
+    assert result.exit_code == 0, result.output
+    with rasterio.open(other) as src:
+        assert not np.allclose(src.read(1), got, equal_nan=True)  # the other pass
+    gamma = _cli(sample_archive, *common, "--orbit-direction", "DESCENDING",
+                 "--back-coeff", "GAMMA0_ELLIPSOID", "-o", str(other))  # fmt: skip
+    assert gamma.exit_code == 0, gamma.output
+    with rasterio.open(other) as src:
+        assert not np.allclose(src.read(1), got, equal_nan=True)  # gamma0 is not sigma0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--orbit-direction", "NORTH"), ("--back-coeff", "GAMMA0_TERRAIN"),
+     ("--noise-removal", "perhaps")],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["render", "seed"])
+def test_cli_refuses_bad_s1_options(sample_archive, tmp_path, command, option, value):
+    if command == "render":
+        args = ["render", "--layer", "VV", "--bbox", "6.06,52.63,6.07,52.64",
+                "-o", str(tmp_path / "x.png")]  # fmt: skip
+    else:
+        args = ["seed", "--layer", "VV", "--bbox", "6.06,52.63,6.07,52.64", "--zoom", "12"]
+    result = _cli(sample_archive, *args, option, value)
+    assert result.exit_code == 2, result.output
+    assert option.strip("-").replace("-", "") in result.output.lower()
+    assert "Traceback" not in result.output
+
+
+def test_cli_seed_takes_the_s1_options(sample_archive):
+    args = ["seed", "--layer", "VV", "--bbox", "6.06,52.63,6.07,52.64", "--zoom", "12",
+            "--time", "2025-06-01/2025-06-30", "--orbit-direction", "DESCENDING",
+            "--back-coeff", "GAMMA0_ELLIPSOID", "--noise-removal", "false"]  # fmt: skip
+    result = _cli(sample_archive, *args)
+    assert result.exit_code == 0, result.output
+    import morecantile
+
+    count = len(list(morecantile.tms.get("WebMercatorQuad").tiles(6.06, 52.63, 6.07, 52.64, [12])))
+    assert f"{count} tiles: {count} rendered" in result.output
