@@ -85,8 +85,11 @@ class CollectionConfig(_Strict):
     # Ground metres of its finest pixels: Sentinel Hub's UPSAMPLING applies to finer output
     # pixels, DOWNSAMPLING to coarser ones (gateway.core.shparams).
     native_m: float = Field(default=10.0, gt=0)
+    # Bands named otherwise in the collection's items, as a mapping {band: name in the items}
+    # kept as pairs: CDSE's DEM items hold the heights in one asset ``data`` with no band list.
+    item_bands: tuple[tuple[str, str], ...] = ()
 
-    @field_validator("band_units", mode="before")
+    @field_validator("band_units", "item_bands", mode="before")
     @classmethod
     def _units_as_pairs(cls, value: object) -> object:
         return tuple(value.items()) if isinstance(value, dict) else value
@@ -94,6 +97,10 @@ class CollectionConfig(_Strict):
     def band_unit(self, band: str) -> str | None:
         """The UCUM unit of ``band`` when it is not reflectance."""
         return dict(self.band_units).get(band)
+
+    def item_band(self, band: str) -> str:
+        """The name ``band`` has in the collection's items (the band's own by default)."""
+        return dict(self.item_bands).get(band, band)
 
 
 class OverviewSource(_Strict):

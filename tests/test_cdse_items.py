@@ -30,10 +30,10 @@ KNOWN_PROPERTIES = {
     ),
 }
 KNOWN_PROPERTIES[GLO90] = KNOWN_PROPERTIES[GLO30]
-# Asset keys: (only in CDSE's, only in the sample's). The sample's MSK_CLASSI (L1C) is the
-# SAFE's QI_DATA/MSK_CLASSI_B00.jp2, which CDSE's items do not list as an asset.
+# Asset keys: (only in CDSE's, only in the sample's). Neither lists L1C's MSK_CLASSI (the
+# SAFE's QI_DATA/MSK_CLASSI_B00.jp2): the parser finds it beside the band files.
 KNOWN_ASSETS = {
-    L1C: (set(), {"MSK_CLASSI"}),
+    L1C: (set(), set()),
     S1_MOSAIC: ({"userdata"}, set()),
     GLO30: ({"manifest"}, {"Product"}),
 }
@@ -53,7 +53,6 @@ KNOWN_ASSET_FIELDS = {
             {
                 "alternate",
                 "alternate:name",
-                "bands",
                 "file:checksum",
                 "file:local_path",
                 "file:size",
@@ -69,12 +68,7 @@ KNOWN_ASSET_FIELDS = {
 KNOWN_ASSET_FIELDS[GLO90] = KNOWN_ASSET_FIELDS[GLO30]
 # Values that differ where they should not (not scene-specific): {field: (CDSE, sample)}.
 KNOWN_VALUES = {
-    L1C: {
-        "B04.roles": (
-            ["data", "reflectance"],
-            ["data", "reflectance", "sampling:original", "gsd:10m"],
-        )
-    },
+    L1C: {},
     S1_MOSAIC: {
         "sar:polarizations": (["VH", "VV"], ["VV", "VH"]),
         "processing:facility": ("Sinergise Solutions", "Copernicus Data Space Ecosystem"),
@@ -82,8 +76,8 @@ KNOWN_VALUES = {
         "VV.nodata": (-32768, 0),
         "VV.roles": (["data"], ["data", "backscatter"]),
     },
-    GLO30: {"product:type": ("DGE_30-COG", "DGE_30"), "processing:version": ("5.52", "2023_1")},
-    GLO90: {"product:type": ("DGE_90-COG", "DGE_90"), "processing:version": ("5.52", "2023_1")},
+    GLO30: {},
+    GLO90: {},
 }
 # Compared by value: the fields that are the same for every item of a collection.
 SAME_PROPERTIES = ("constellation", "instruments", "processing:level", "product:type",
@@ -114,8 +108,9 @@ ID_LAYOUT = {
     GLO90: r"Copernicus_DSM_COG_30_[NS]\d\d_00_[EW]\d{3}_00_DEM",
 }
 KNOWN_ID_MISMATCH = {S1_MOSAIC}
-# Configured bands CDSE's items do not give the gateway (scene_from_item finds no asset).
-KNOWN_MISSING_BANDS = {L1C: {"MSK_CLASSI"}, GLO30: {"DEM"}, GLO90: {"DEM"}}
+# Configured bands CDSE's items do not give the gateway (scene_from_item finds no asset of
+# the band's item name): none.
+KNOWN_MISSING_BANDS: dict[str, set[str]] = {}
 COLLECTIONS = (L1C, S1_MOSAIC, GLO30, GLO90)
 
 
@@ -174,8 +169,9 @@ def test_sample_items_match_cdse_field_for_field(sample_archive: Path, collectio
 def test_the_gateway_reads_cdse_s_items_as_they_are(collection):
     """CDSE's items parse into the bands the configuration serves, with the values' scale:
     CDSE's float32 S1 mosaics (no raster:scale, nodata -32768) are read as they are stored.
-    KNOWN gaps: CDSE's L1C item has no MSK_CLASSI asset; CDSE's DEM ``data`` asset has no
-    ``bands`` list, so it is band ``data``, not the configured ``DEM``."""
+    CDSE's L1C item lists no MSK_CLASSI: the parser derives it from the band files' folder;
+    CDSE's DEM ``data`` asset has no ``bands`` list: the configuration's ``item_bands`` names
+    it as band ``DEM``'s."""
     from gateway.config import load_config
     from gateway.core.catalog.models import scene_from_item
     from gateway.core.reader import scale_and_offset
@@ -184,10 +180,14 @@ def test_the_gateway_reads_cdse_s_items_as_they_are(collection):
     assert config is not None
     scene = scene_from_item(cdse_item(collection))
     found = {asset.band for asset in scene.assets}
-    missing = set(config.bands) - found
+    missing = {band for band in config.bands if config.item_band(band) not in found}
     assert missing == KNOWN_MISSING_BANDS.get(collection, set())
+    if collection == L1C:
+        (mask,) = scene.band_assets("MSK_CLASSI")
+        granule = cdse_item(L1C)["assets"]["B04"]["href"].rsplit("/IMG_DATA/", 1)[0]
+        assert mask.href == f"{granule}/QI_DATA/MSK_CLASSI_B00.jp2" and mask.gsd == 60
     for band in set(config.bands) - missing:
-        (asset, *_) = scene.band_assets(band)
+        (asset, *_) = scene.band_assets(config.item_band(band))
         scale, offset = scale_and_offset(scene, asset, config)
         if collection == L1C:  # baseline 05.10: DN / 10000 - 0.1
             assert (scale, offset) == (0.0001, -0.1)

@@ -50,10 +50,10 @@ def test_items_describe_their_files(sample_archive: Path, dem_items, cid, arcsec
         data = item["assets"]["data"]
         props = item["properties"]
         assert data["type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
-        assert data["roles"] == ["data"] and data["bands"][0]["name"] == "DEM"
+        assert data["roles"] == ["data"] and "bands" not in data  # as CDSE's: item_bands
         assert (data["data_type"], data["nodata"], data["unit"]) == ("float32", -32767.0, "m")
         assert data["gsd"] == props["gsd"] == gsd
-        assert props["product:type"] == f"DGE_{gsd}" and props["proj:code"] == "EPSG:4326"
+        assert props["product:type"] == f"DGE_{gsd}-COG" and props["proj:code"] == "EPSG:4326"
         assert set(item["stac_extensions"]) >= {
             "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
             "https://stac-extensions.github.io/raster/v2.0.0/schema.json",

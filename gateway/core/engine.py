@@ -125,7 +125,7 @@ class Engine:
             max_cloud_cover=request.max_cloud_cover,
             order=request.order,
             limit=self.config.limits.max_scenes,
-            bands=self.bands_read(request, bands) if bands else (),
+            bands=self.item_bands(request, self.bands_read(request, bands)) if bands else (),
             orbit_state=request.sar.orbit_direction.lower()
             if request.sar.orbit_direction
             else None,
@@ -140,6 +140,11 @@ class Engine:
         if request.cloud_mask and mask is not None and mask.band not in bands:
             return (*bands, mask.band)
         return bands
+
+    def item_bands(self, request: RenderRequest, bands: tuple[str, ...]) -> tuple[str, ...]:
+        """``bands`` as the collection's items name them (``CollectionConfig.item_band``)."""
+        collection = self.config.collection(request.collection)
+        return bands if collection is None else tuple(map(collection.item_band, bands))
 
     def work(self, request: RenderRequest, bands: tuple[str, ...], scenes: int) -> int:
         """The cost of a request: output pixels x bands read x scenes that may be read."""

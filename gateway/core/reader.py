@@ -158,7 +158,7 @@ class SceneReader:
         wanted = list(bands)
         if mask_classes is not None and mask_classes[0] not in wanted:
             wanted.append(mask_classes[0])
-        assets = [pick_asset(scene, band, grid) for band in wanted]
+        assets = [pick_asset(scene, collection.item_band(band), grid) for band in wanted]
         if any(asset is None for asset in assets):
             return None
         categorical = [band in collection.categorical_bands for band in wanted]

@@ -132,7 +132,7 @@ def raw_dn(
     for band in bands:
         extra = np.zeros(len(scenes) + 1)
         for i, scene in enumerate(scenes):
-            assets = scene.band_assets(band)
+            assets = scene.band_assets(collection.item_band(band))
             if assets:
                 scale, offset = scale_and_offset(scene, assets[0], collection)
                 extra[i] = -offset / scale if scale else 0.0

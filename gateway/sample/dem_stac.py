@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gateway.sample.cdse import AUTH_SCHEMES, EXPIRES, STORAGE_SCHEMES
-from gateway.sample.dem import DEM_BAND, DEM_NODATA, DemPlan
+from gateway.sample.dem import DEM_NODATA, DemPlan
 from gateway.sample.results import ItemResult
 from gateway.sample.stac import _num, feature, file_fields, product_asset, timestamp
 
@@ -37,13 +37,6 @@ def dem_item(plan: DemPlan, result: ItemResult) -> dict:
         "type": "image/tiff; application=geotiff; profile=cloud-optimized",
         "title": f"Copernicus DEM GLO-{plan.kind.gsd} (DGED), height",
         "roles": ["data"],
-        "bands": [
-            {
-                "name": DEM_BAND,
-                "description": "Surface height above the EGM2008 geoid",
-                "unit": "m",
-            }
-        ],
         "data_type": "float32",
         "nodata": DEM_NODATA,
         "unit": "m",
@@ -66,9 +59,9 @@ def dem_item(plan: DemPlan, result: ItemResult) -> dict:
         "constellation": "tandem-x",
         "instruments": ["sar"],
         "gsd": plan.kind.gsd,
-        "product:type": f"DGE_{plan.kind.gsd}",
+        "product:type": f"DGE_{plan.kind.gsd}-COG",
         "processing:level": "L3",
-        "processing:version": "2023_1",
+        "processing:version": "5.52",
         "proj:code": "EPSG:4326",
         "expires": EXPIRES,
     }

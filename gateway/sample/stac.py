@@ -210,14 +210,16 @@ def band_asset(
     plan: ScenePlan, layer: str, res: int, facts: FileFacts, sampling_role: str | None
 ) -> dict:
     """The asset of one spectral band file (L2A or L1C), ``sampling_role`` as in
-    :func:`gateway.sample.bands.sampling`."""
+    :func:`gateway.sample.bands.sampling` (None: no sampling and gsd roles, as CDSE's L1C
+    band assets have none)."""
     band = band_info(layer)
     view_az, view_inc = VIEW[plan.tile.name]
     d_az, d_inc = VIEW_BAND[layer]
     return {
         "type": "image/jp2",
         "title": f"{band.description} - {res}m",
-        "roles": ["data", "reflectance", f"sampling:{sampling_role}", f"gsd:{res}m"],
+        "roles": ["data", "reflectance"]
+        + ([f"sampling:{sampling_role}", f"gsd:{res}m"] if sampling_role else []),
         "bands": [band.stac()],
         "data_type": "uint16",
         "nodata": 0,

@@ -1,6 +1,7 @@
 """STAC items of the L1C sample products, shaped like CDSE's ``sentinel-2-l1c`` items: the
 L2A item's properties (without the scene-classification statistics) and one asset per band
-file, keyed by the band alone (``B04``, ``TCI``), plus the ``MSK_CLASSI`` cloud mask."""
+file, keyed by the band alone (``B04``, ``TCI``); like CDSE's, no asset for the granule's
+``MSK_CLASSI`` cloud mask (``gateway.core.catalog.models.l1c_cloud_mask`` finds it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from gateway.sample.bands import TCI_BANDS, band_info
 from gateway.sample.cdse import L2A_EXTENSIONS
 from gateway.sample.layout import ScenePlan
 from gateway.sample.results import FileFacts, ItemResult
-from gateway.sample.sentinel2_l1c import MASK, MASK_BANDS, l1c_layers, mask_percentages
+from gateway.sample.sentinel2_l1c import MASK, l1c_layers, mask_percentages
 from gateway.sample.stac import (
     _proj,
     band_asset,
@@ -19,12 +20,6 @@ from gateway.sample.stac import (
     scene_properties,
     sha3_checksum,
 )
-
-_MASK_DESCRIPTIONS = {
-    "OPAQUE": "Opaque clouds (1 = flagged)",
-    "CIRRUS": "Cirrus clouds (1 = flagged)",
-    "SNOW": "Snow and ice (1 = flagged)",
-}
 
 
 def _tci_asset(plan: ScenePlan, facts: FileFacts) -> dict:
@@ -41,21 +36,6 @@ def _tci_asset(plan: ScenePlan, facts: FileFacts) -> dict:
     }
 
 
-def _mask_asset(plan: ScenePlan, facts: FileFacts) -> dict:
-    return {
-        "type": "image/jp2",
-        "title": "Cloud and snow mask (MSK_CLASSI) - 60m",
-        "roles": ["data", "cloud", "snow-ice", "gsd:60m"],
-        "bands": [
-            {"name": name, "description": _MASK_DESCRIPTIONS[name]} for name, _ in MASK_BANDS
-        ],
-        "data_type": "uint8",
-        "gsd": 60,
-        **_proj(plan, 60),
-        **file_fields(plan, facts, sha3_checksum(facts)),
-    }
-
-
 def l1c_item(plan: ScenePlan, result: ItemResult) -> dict:
     """The STAC item of an L1C scene (``result.scl_counts`` holds its mask counts)."""
     f = result.files
@@ -64,9 +44,9 @@ def l1c_item(plan: ScenePlan, result: ItemResult) -> dict:
         if layer == "TCI":
             assets[layer] = _tci_asset(plan, f[layer])
         elif layer == MASK:
-            assets[layer] = _mask_asset(plan, f[layer])
+            continue  # CDSE's items do not list it (gateway.core.catalog.models.l1c_cloud_mask)
         else:
-            assets[layer] = band_asset(plan, layer, res, f[layer], "original")
+            assets[layer] = band_asset(plan, layer, res, f[layer], None)
     assets["Product"] = product_asset(plan)
     cover = mask_percentages(result.scl_counts)["CLOUDY"]
     properties = scene_properties(plan, result, level="1C", cloud_cover=cover)

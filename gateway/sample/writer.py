@@ -39,7 +39,9 @@ from gateway.sample.stac_l1c import l1c_item
 from gateway.sample.stac_s1 import s1_item
 
 SAMPLE_MARKER = "sample.json"
-MARKER_VERSION = 3  # 2: with the Sentinel-1 GRD products; 3: with the Sentinel-2 L1C products
+# 2: with the Sentinel-1 GRD products; 3: with the Sentinel-2 L1C products; 4: L1C and DEM
+# items as CDSE writes them (no MSK_CLASSI asset, no band list on the DEM data asset)
+MARKER_VERSION = 4
 _CONTENT = ("eodata", "stac")
 
 Progress = Callable[[int, int, str], None]

@@ -141,6 +141,38 @@ def stac_number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+L1C_MASK = "MSK_CLASSI"
+
+
+def l1c_cloud_mask(item: dict[str, Any], assets: tuple[Asset, ...]) -> tuple[Asset, ...]:
+    """The granule's cloud mask of a Sentinel-2 L1C item, which CDSE's items do not list:
+    ``QI_DATA/MSK_CLASSI_B00.jp2`` (60 m, processing baseline 04.00 and later) beside the
+    ``IMG_DATA`` folder of its band files."""
+    if item.get("collection") != "sentinel-2-l1c" or any(a.key == L1C_MASK for a in assets):
+        return ()
+    try:
+        baseline = float(item["properties"].get("processing:version") or 0)
+    except (TypeError, ValueError):
+        return ()
+    band = next((a for a in assets if "/IMG_DATA/" in a.href), None)
+    if baseline < 4.0 or band is None:
+        return ()
+    granule = band.href.rsplit("/IMG_DATA/", 1)[0]
+    mask = Asset(
+        key=L1C_MASK,
+        href=f"{granule}/QI_DATA/MSK_CLASSI_B00.jp2",
+        band=L1C_MASK,
+        gsd=60.0,
+        scale=None,
+        offset=None,
+        nodata=None,
+        data_type="uint8",
+        media_type="image/jp2",
+        proj_code=band.proj_code,
+    )
+    return (mask,)
+
+
 def scene_from_item(item: dict[str, Any]) -> Scene:
     """Parse a STAC item shaped like CDSE's (see shared/fixtures/cdse-stac)."""
     props = item["properties"]
@@ -161,6 +193,7 @@ def scene_from_item(item: dict[str, Any]) -> Scene:
         for key, asset in item.get("assets", {}).items()
         if is_raster(asset)
     )
+    assets += l1c_cloud_mask(item, assets)
     bbox = item.get("bbox") or (-180.0, -90.0, 180.0, 90.0)
     return Scene(
         id=item["id"],
