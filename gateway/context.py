@@ -41,10 +41,13 @@ from types import MappingProxyType
 @dataclass(frozen=True)
 class RequestContext:
     """``params``: the query parameters as the door hands them on (the WMS/WMTS door's names
-    upper-cased); ``caller``: the authenticated identity, None without one."""
+    upper-cased); ``caller``: the authenticated identity, None without one; ``failures``: the
+    errors a framework could not answer with itself (MapProxy's feature info), for the door's
+    wrapper to answer with."""
 
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     caller: str | None = None
+    failures: list[Exception] = field(default_factory=list, compare=False)
 
     def param(self, name: str) -> str | None:
         """A query parameter, its name compared case-insensitively."""

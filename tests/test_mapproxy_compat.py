@@ -60,6 +60,10 @@ def _capabilities(app: Any, version: str) -> bytes:
     return body
 
 
+def _unexpected_failure(error: Exception, params: dict[str, str]) -> Any:
+    raise AssertionError(f"no failure expected: {error}")
+
+
 def test_mapproxy_refuses_every_style_but_the_default():
     """Why the door hands STYLES on under ``STYLES_KEY``."""
     request = WMS130MapRequest(param=RequestParams({"styles": "ndvi"}))
@@ -83,7 +87,8 @@ def test_sources_read_the_request_context_inside_mapproxy(bare):
     type(source).get_map = recording
     try:
         status, _ = _call(
-            _compat.with_request_context(app), "/service", SERVICE="WMS", REQUEST="GetMap",
+            _compat.with_request_context(app, _unexpected_failure), "/service", SERVICE="WMS",
+            REQUEST="GetMap",
             VERSION="1.3.0", LAYERS="NDVI", STYLES="", CRS="EPSG:3857", FORMAT="image/png",
             BBOX="662350,6905684,684614,6920353", WIDTH="64", HEIGHT="40", MAXCC="37",
             **{_compat.STYLES_KEY: "ndvi"},

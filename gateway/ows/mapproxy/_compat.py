@@ -26,15 +26,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from lxml import etree
 from mapproxy.config.configuration.proxy import ProxyConfiguration
 from mapproxy.service.wmts import Capabilities, WMTSServer
 from mapproxy.wsgiapp import MapProxyApp
+from starlette.responses import Response
 
 from gateway.context import answering
+from gateway.errors import GatewayError
 from gateway.ows.kvp import Kvp
+
+# The answer to a request whose MapProxy rendering recorded a failure: (error, parameters).
+FailureAnswer = Callable[[GatewayError, dict[str, str]], Response]
 
 STYLES_KEY = "GATEWAY_STYLES"
 WMS_NS = "http://www.opengis.net/wms"
@@ -42,22 +48,36 @@ WMS_NS = "http://www.opengis.net/wms"
 _PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
 
 
-def with_request_context(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]]:
+def with_request_context(
+    app: Callable[..., Iterable[bytes]], answer_failure: FailureAnswer
+) -> Callable[..., list[bytes]]:
     """Wrap MapProxy's WSGI app: each request is answered inside its context
-    (``gateway.context``: its upper-case query parameters, STYLES as the door checked it)."""
+    (``gateway.context``: its upper-case query parameters, STYLES as the door checked it);
+    one whose rendering recorded a failure (``RequestContext.failures``) by
+    ``answer_failure``."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         params = dict(Kvp.parse(environ.get("QUERY_STRING", "")))
         if STYLES_KEY in params:
             params["STYLES"] = params.pop(STYLES_KEY)
-        with answering(params):
-            result = app(environ, start_response)
+        started: list[tuple[Any, ...]] = []
+        with answering(params) as context:
+            result = app(environ, lambda *args: started.append(args))
             try:
-                return list(result)  # MapProxy renders while building the body: keep it inside
+                body = list(result)  # MapProxy renders while building the body: keep it inside
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+        failed = next((e for e in context.failures if isinstance(e, GatewayError)), None)
+        if failed is None:
+            start_response(*started[0])
+            return body
+        answer = answer_failure(failed, params)
+        status = f"{answer.status_code} {HTTPStatus(answer.status_code).phrase}"
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
+        start_response(status, headers)
+        return [bytes(answer.body)]
 
     return wrapped
 

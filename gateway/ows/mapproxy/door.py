@@ -302,7 +302,11 @@ def build_door(runtime: Runtime) -> Door:
         app, proxy = build_mapproxy(conf, base_dir)
         fix_kvp_capabilities(app)
         dates.attach(time_dimensions(proxy), layer_collections)
-        return WSGIMiddleware(with_request_context(app), workers=WSGI_THREADS)
+
+        def answer_failure(error: GatewayError, params: dict[str, str]) -> Response:
+            return wms_exception(error, wms.version_of(params), params)
+
+        return WSGIMiddleware(with_request_context(app, answer_failure), workers=WSGI_THREADS)
 
     tiles = runtime.tiles
     caching = TileCaching(runtime.settings.tile_max_age_s)

@@ -179,7 +179,11 @@ class EngineInfoSource(InfoSource):
                 crs=query.srs.srs_code,
             )
         except GatewayError as error:
-            raise SourceError(error.message) from None
+            # MapProxy's feature info has no answer for a source's error but a 500 and a
+            # traceback: the door's wrapper answers with the WMS exception (with_request_context).
+            log.info("feature info of %s failed: %s", self.layer, error.message)
+            current().failures.append(error)
+            return None
         return info_document(info, query.info_format or "text/plain")
 
 
