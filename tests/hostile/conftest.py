@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.configs import hostile_config_file
 from tests.support.gateway_server import GatewayServer
 
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -76,11 +77,13 @@ def listener() -> Iterator[Listener]:
 @contextmanager
 def running_gateway(sample_archive: Path, folder: Path) -> Iterator[LoggedServer]:
     """The whole gateway (every door) on the sample archive, in its own process; killed
-    after (a gateway frozen by an attack would not stop when asked)."""
+    after (a gateway frozen by an attack would not stop when asked). Its JavaScript engine
+    stops a script after ``HOSTILE_JS_MS``."""
     log = folder / "server.log"
     env = {
         "GATEWAY_DATA_DIR": str(sample_archive),
         "GATEWAY_OUTPUT_DIR": str(folder / "outputs"),
+        "GATEWAY_CONFIG_FILE": str(hostile_config_file(folder)),
     }
     server = GatewayServer(env, log).start()
     try:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.hostile.test_ows_fuzz import EVALSCRIPT_VALUES
+from tests.support.configs import hostile_config_file
 from tests.support.gateway_server import GatewayServer, deployed
 from tests.support.ogcapi_checks import L2A, rgba
 
@@ -25,7 +26,8 @@ POST = {"method": "POST"}
 
 @pytest.fixture(scope="module")
 def gateway(sample_archive, tmp_path_factory) -> Iterator[GatewayServer]:
-    with deployed(sample_archive, tmp_path_factory.mktemp("ogcapi-hostile")) as server:
+    folder = tmp_path_factory.mktemp("ogcapi-hostile")
+    with deployed(sample_archive, folder, hostile_config_file(folder)) as server:
         yield server
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.configs import hostile_config_file
 from tests.support.gateway_server import GatewayServer, deployed
 from tests.support.openapi_offline import offline_openapi
 
@@ -33,7 +34,8 @@ LIMIT_S = 420  # a hard stop, for a machine under heavy load
 
 @pytest.fixture(scope="module")
 def gateway(sample_archive, tmp_path_factory) -> Iterator[GatewayServer]:
-    with deployed(sample_archive, tmp_path_factory.mktemp("ogcapi-fuzz")) as server:
+    folder = tmp_path_factory.mktemp("ogcapi-fuzz")
+    with deployed(sample_archive, folder, hostile_config_file(folder)) as server:
         yield server
 
 

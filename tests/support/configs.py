@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -20,3 +21,18 @@ def portable_default_config() -> dict[str, Any]:
         if script is not None and not script.lstrip().startswith("//"):
             layer["evalscript"] = str(default.parent / script)
     return raw
+
+
+# Hostile scripts spin until the JavaScript engine's time limit stops them: 1 s in the gateways
+# of the hostile suites instead of the default 5 s, so the suite is not spent waiting (the limit
+# itself, and that it stops a script, are tested on the engine: test_evalscript_javascript.py).
+HOSTILE_JS_MS = 1000
+
+
+def hostile_config_file(folder: Path) -> Path:
+    """The default configuration with ``HOSTILE_JS_MS``, written into ``folder``."""
+    raw = portable_default_config()
+    raw.setdefault("limits", {})["evalscript_js_ms"] = HOSTILE_JS_MS
+    path = folder / "gateway.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path

@@ -92,10 +92,15 @@ class GatewayServer:
 
 
 @contextmanager
-def deployed(sample_archive: Path, folder: Path) -> Iterator[GatewayServer]:
+def deployed(
+    sample_archive: Path, folder: Path, config_file: Path | None = None
+) -> Iterator[GatewayServer]:
     """``cdse-gateway serve`` on the sample archive as a deployment runs it: a free port, no
-    ``GATEWAY_PUBLIC_URL``, INFO logging; its outputs and log in ``folder``."""
+    ``GATEWAY_PUBLIC_URL``, INFO logging; its outputs and log in ``folder``; the default
+    configuration unless ``config_file``."""
     env = {"GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_OUTPUT_DIR": str(folder / "out")}
+    if config_file is not None:
+        env["GATEWAY_CONFIG_FILE"] = str(config_file)
     server = GatewayServer(env, folder / "server.log", public_url=False, serve_options=[])
     try:
         yield server.start()
