@@ -341,3 +341,22 @@ def test_owslib_and_gdal_read_popular_web_mercator_512(gateway):
     assert (pixels[..., 3] == 255).mean() > 0.3
     # GDAL fills {Time} with the capabilities' default, what a request without TIME gets
     assert np.array_equal(pixels, expected)
+
+
+def test_feature_info_on_popular_web_mercator_512_is_that_of_the_same_ground_pixel(gateway):
+    """REST GetFeatureInfo at I/J 300/400 of a 512 px tile (past 256: its own size counts) is
+    the one at 44/144 of the WebMercatorQuad tile under that pixel; 512 is out of range."""
+    z, x, y = POPULAR
+    base = f"{gateway}/ogc/wmts/{INSTANCE}/1.0.0/NDVI"
+    ours = httpx.get(f"{base}/PopularWebMercator512/{DAY}/{z}/{x}/{y}/300/400.json", timeout=60)
+    theirs = httpx.get(
+        f"{base}/WebMercatorQuad/{DAY}/{z}/{2 * x + 1}/{2 * y + 1}/44/144.json", timeout=60
+    )
+    assert ours.status_code == theirs.status_code == 200, ours.text[:300]
+    [mine], [other] = ours.json()["features"], theirs.json()["features"]
+    assert mine["properties"] == other["properties"]  # values, scene, date
+    assert mine["properties"]["values"]["NDVI"] is not None
+    point = mine["geometry"]["coordinates"]
+    assert point == pytest.approx(other["geometry"]["coordinates"], abs=1e-6)
+    outside = httpx.get(f"{base}/PopularWebMercator512/{DAY}/{z}/{x}/{y}/512/0.json", timeout=60)
+    assert outside.status_code == 400 and "PointIJOutOfRange" in outside.text
