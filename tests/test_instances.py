@@ -6,12 +6,17 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+import rasterio
 import yaml
 from lxml import etree
+from owslib.wmts import WebMapTileService
+from rasterio.windows import Window
 
 from gateway.app import DOORS
 from gateway.config import load_config
+from gateway.core.tiles.grids import TileGrids
 from tests.support.configs import portable_default_config
+from tests.support.mapproxy_live import assert_valid, schema
 from tests.support.ows_live import live_gateway
 from tests.support.pictures import rgba
 
@@ -172,3 +177,186 @@ def test_sentinel_hub_s_shortest_getmap(gateway):
     assert np.array_equal(rgba(ours.content), rgba(plain.content))
     del full["STYLES"]  # the plain door too: the default style (MapProxy answered 500)
     assert httpx.get(f"{gateway}/wms", params=full, timeout=60).content == plain.content
+
+
+# Sentinel Hub's tile matrix sets ---------------------------------------------------------
+
+WMTS_NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
+WEB_MERCATOR = 20037508.342789244
+# A PopularWebMercator512 tile over the sample area: WebMercatorQuad's scale of level 12 in
+# 512 px tiles, over WebMercatorQuad tiles 12/2116-2117/1340-1341 (tests/test_wmts.py's).
+POPULAR = (12, 1058, 670)
+DAY = "2025-06-13"
+
+
+def _wmts_tile(gateway: str, tms: str, z: int, x: int, y: int, path: str = "/wmts", **params):
+    """A KVP GetTile of NDVI on ``path`` (``params`` added), checked to be a PNG."""
+    query = {
+        "SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": "NDVI",
+        "STYLE": "default", "FORMAT": "image/png", "TILEMATRIXSET": tms, "TILEMATRIX": str(z),
+        "TILECOL": str(x), "TILEROW": str(y), **params,
+    }  # fmt: skip
+    answer = httpx.get(f"{gateway}{path}", params=query, timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.headers["content-type"] == "image/png"
+    return answer
+
+
+def _quad(gateway: str, z: int, x: int, y: int, **params) -> np.ndarray:
+    """The 2x2 WebMercatorQuad tiles of level ``z`` under PopularWebMercator512's z/x/y."""
+
+    def tile(i: int, j: int) -> np.ndarray:
+        answer = _wmts_tile(gateway, "WebMercatorQuad", z, 2 * x + i, 2 * y + j, **params)
+        return rgba(answer.content)
+
+    return np.vstack([np.hstack([tile(i, j) for i in (0, 1)]) for j in (0, 1)])
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/wmts/1.0.0/WMTSCapabilities.xml", {}),
+        (f"/ogc/wmts/{INSTANCE}", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}),
+    ],
+)
+def test_capabilities_list_sentinel_hub_s_sets_on_every_layer(gateway, path, params):
+    """PopularWebMercator256 is WebMercatorQuad; PopularWebMercator512's level z has
+    WebMercatorQuad z's scale in 512 px tiles, max(1, 2^(z-1)) across, from the top left."""
+    answer = httpx.get(f"{gateway}{path}", params=params, timeout=60)
+    document = assert_valid(schema("wmts/1.0/wmtsGetCapabilities_response.xsd"), answer.content)
+
+    def matrices(name: str) -> list[etree._Element]:
+        found = f"//w:Contents/w:TileMatrixSet[ows:Identifier='{name}']/w:TileMatrix"
+        return document.xpath(found, namespaces=WMTS_NS)
+
+    def text(matrix: etree._Element, tag: str) -> str:
+        return matrix.findtext(tag if ":" in tag else f"w:{tag}", namespaces=WMTS_NS)
+
+    quad, popular256, popular512 = (
+        matrices(n) for n in ("WebMercatorQuad", "PopularWebMercator256", "PopularWebMercator512")
+    )
+    assert len(quad) == len(popular256) == len(popular512) == 20
+    fields = ("ScaleDenominator", "TopLeftCorner", "TileWidth", "MatrixWidth", "MatrixHeight")
+    for z, (ours, theirs) in enumerate(zip(popular512, quad, strict=True)):
+        assert [text(popular256[z], f) for f in fields] == [text(theirs, f) for f in fields]
+        assert int(text(ours, "ows:Identifier")) == z
+        scale = float(text(ours, "ScaleDenominator"))
+        assert scale == pytest.approx(float(text(theirs, "ScaleDenominator")), rel=1e-12)
+        corner = [float(v) for v in text(ours, "TopLeftCorner").split()]
+        assert corner == pytest.approx([-WEB_MERCATOR, WEB_MERCATOR])
+        assert (text(ours, "TileWidth"), text(ours, "TileHeight")) == ("512", "512")
+        side = str(max(1, 2 ** (z - 1)))
+        assert (text(ours, "MatrixWidth"), text(ours, "MatrixHeight")) == (side, side)
+    layers = document.xpath("//w:Contents/w:Layer", namespaces=WMTS_NS)
+    for layer in layers:
+        links = set(layer.xpath("w:TileMatrixSetLink/w:TileMatrixSet/text()", namespaces=WMTS_NS))
+        assert {"PopularWebMercator256", "PopularWebMercator512"} <= links
+
+
+@pytest.mark.parametrize("path", ["/wmts", f"/ogc/wmts/{INSTANCE}"])
+def test_a_popular_web_mercator_512_tile_is_four_web_mercator_quad_tiles(gateway, path):
+    """Pixel for pixel (decoded): the same ground pixels as the 2x2 WebMercatorQuad tiles of
+    the same level, with TIME, MAXCC and an EXPRESSION; by KVP and REST; PopularWebMercator256
+    is WebMercatorQuad's tile, byte for byte."""
+    z, x, y = POPULAR
+    params = {"TIME": DAY, "MAXCC": "80", "EXPRESSION": "(B08-B04)/(B08+B04+0.1)"}
+    kvp = _wmts_tile(gateway, "PopularWebMercator512", z, x, y, path, **params)
+    picture = rgba(kvp.content)
+    assert picture.shape == (512, 512, 4)
+    assert (picture[..., 3] == 255).mean() > 0.3  # there is data in it
+    assert np.array_equal(picture, _quad(gateway, z, x, y, **params))
+    rest_path = f"{path}/1.0.0/NDVI/PopularWebMercator512/{DAY}/{z}/{x}/{y}.png"
+    rest = httpx.get(
+        f"{gateway}{rest_path}",
+        params={"MAXCC": "80", "EXPRESSION": params["EXPRESSION"]},
+        timeout=60,
+    )
+    assert rest.content == kvp.content
+    tiles = [
+        _wmts_tile(gateway, tms, z, 2 * x, 2 * y, path, TIME=DAY).content
+        for tms in ("PopularWebMercator256", "WebMercatorQuad")
+    ]
+    assert tiles[0] == tiles[1]
+
+
+def test_sentinel_hub_s_tiles_share_the_cache_entry_and_etag_of_the_same_ground(gateway):
+    """PopularWebMercator512 z/x/y covers WebMercatorQuad512 (z-1)/x/y at the same size: one
+    cache entry, one ETag (a 304 for either); another level is another entry."""
+    z, x, y = POPULAR
+    popular = _wmts_tile(gateway, "PopularWebMercator512", z, x, y, TIME=DAY)
+    quad512 = _wmts_tile(gateway, "WebMercatorQuad512", z - 1, x, y, TIME=DAY)
+    assert popular.content == quad512.content
+    assert popular.headers["etag"] == quad512.headers["etag"]
+    assert quad512.headers["x-cache"] == "hit"
+    query = {
+        "SERVICE": "WMTS", "REQUEST": "GetTile", "LAYER": "NDVI", "TILEMATRIXSET":
+        "PopularWebMercator512", "TILEMATRIX": str(z), "TILECOL": str(x), "TILEROW": str(y),
+        "TIME": DAY,
+    }  # fmt: skip
+    headers = {"If-None-Match": quad512.headers["etag"]}
+    again = httpx.get(f"{gateway}/ogc/wmts/{INSTANCE}", params=query, headers=headers)
+    assert again.status_code == 304
+    deeper = _wmts_tile(gateway, "PopularWebMercator512", z + 1, 2 * x, 2 * y, TIME=DAY)
+    assert deeper.headers["etag"] != popular.headers["etag"]
+
+
+def test_sentinel_hub_s_documented_tile_is_where_its_example_box_is():
+    """Sentinel Hub's WMTS example (TILEMATRIXSET=PopularWebMercator512, TILEMATRIX=14,
+    TILEROW=3065, TILECOL=4758) shows the box of its WMS example, BBOX=3238005,5039853,
+    3244050,5045897 (EPSG:3857): the tile holds that box's centre."""
+    west, south, east, north = TileGrids()["PopularWebMercator512"].tile_bbox(4758, 3065, 14)
+    x, y = (3238005 + 3244050) / 2, (5039853 + 5045897) / 2
+    assert west < x < east and south < y < north
+    assert east - west == pytest.approx(2 * WEB_MERCATOR / 2**13)
+
+
+def test_owslib_and_gdal_read_popular_web_mercator_512(gateway):
+    """OWSLib (the instance's KVP capabilities, then GetTile) and GDAL's WMTS driver (REST
+    capabilities, tile matrix set and level by name) get the door's tile."""
+    z, x, y = POPULAR
+    expected = rgba(_wmts_tile(gateway, "PopularWebMercator512", z, x, y).content)
+    service = WebMapTileService(f"{gateway}/ogc/wmts/{INSTANCE}", timeout=60)
+    matrix = service.tilematrixsets["PopularWebMercator512"].tilematrix[f"{z:02d}"]
+    assert (matrix.tilewidth, matrix.matrixwidth) == (512, 2 ** (z - 1))
+    reply = service.gettile(
+        layer="NDVI", tilematrixset="PopularWebMercator512", tilematrix=f"{z:02d}", row=y,
+        column=x, format="image/png",
+    )  # fmt: skip
+    assert np.array_equal(rgba(reply.read()), expected)
+
+    capabilities = f"{gateway}/wmts/1.0.0/WMTSCapabilities.xml"
+    url = f"WMTS:{capabilities},layer=NDVI,tilematrixset=PopularWebMercator512,tilematrix={z:02d}"
+    west, south, east, north = TileGrids()["PopularWebMercator512"].tile_bbox(x, y, z)
+    with rasterio.Env(GDAL_HTTP_TIMEOUT="60"), rasterio.open(url) as src:
+        assert src.crs.to_epsg() == 3857
+        assert src.res == pytest.approx(((east - west) / 512,) * 2)
+        window = src.window(west, south, east, north).round_offsets().round_lengths()
+        assert (window.width, window.height) == (512, 512)
+        # the raster ends at the layer's extent: the part of the tile on it
+        inside = window.intersection(Window(0, 0, src.width, src.height))
+        pixels = np.moveaxis(src.read(window=inside), 0, -1)
+    top, left = int(inside.row_off - window.row_off), int(inside.col_off - window.col_off)
+    expected = expected[top : top + pixels.shape[0], left : left + pixels.shape[1]]
+    assert pixels.shape[0] * pixels.shape[1] > 512 * 300
+    assert (pixels[..., 3] == 255).mean() > 0.3
+    # GDAL fills {Time} with the capabilities' default, what a request without TIME gets
+    assert np.array_equal(pixels, expected)
+
+
+def test_feature_info_on_popular_web_mercator_512_is_that_of_the_same_ground_pixel(gateway):
+    """REST GetFeatureInfo at I/J 300/400 of a 512 px tile (past 256: its own size counts) is
+    the one at 44/144 of the WebMercatorQuad tile under that pixel; 512 is out of range."""
+    z, x, y = POPULAR
+    base = f"{gateway}/ogc/wmts/{INSTANCE}/1.0.0/NDVI"
+    ours = httpx.get(f"{base}/PopularWebMercator512/{DAY}/{z}/{x}/{y}/300/400.json", timeout=60)
+    theirs = httpx.get(
+        f"{base}/WebMercatorQuad/{DAY}/{z}/{2 * x + 1}/{2 * y + 1}/44/144.json", timeout=60
+    )
+    assert ours.status_code == theirs.status_code == 200, ours.text[:300]
+    [mine], [other] = ours.json()["features"], theirs.json()["features"]
+    assert mine["properties"] == other["properties"]  # values, scene, date
+    assert mine["properties"]["values"]["NDVI"] is not None
+    point = mine["geometry"]["coordinates"]
+    assert point == pytest.approx(other["geometry"]["coordinates"], abs=1e-6)
+    outside = httpx.get(f"{base}/PopularWebMercator512/{DAY}/{z}/{x}/{y}/512/0.json", timeout=60)
+    assert outside.status_code == 400 and "PointIJOutOfRange" in outside.text

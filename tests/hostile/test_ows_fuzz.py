@@ -6,9 +6,9 @@ GetCoverage and DescribeCoverage, WFS GetFeature with BBOX and with FILTER) gets
 time, each value of a fixed list: empty, very long, NaN, ±inf, ±1e308, negative, wrong type,
 unicode, markup, a raw ``%2F``, a URL (on a listener that must see no request), file paths,
 the parameter given twice, its name and its value in the wrong case, and values particular to
-its kind (CRSs, boxes, times, expressions, filters, PREVIEW modes, evalscripts). Each answer
-must not be a 5xx; a 4xx is the door's exception document; markup never comes back unescaped;
-the server logs no traceback. Derandomised: the same cases run every time.
+its kind (CRSs, boxes, times, expressions, filters, PREVIEW modes, evalscripts, tile matrix
+sets). Each answer must not be a 5xx; a 4xx is the door's exception document; markup never
+comes back unescaped; the server logs no traceback. Derandomised: the same cases run every time.
 """
 
 from __future__ import annotations
@@ -62,6 +62,12 @@ GEOMETRY_VALUES = [
     "SRID=4326;POLYGON ((0 0, 1 0, 1 1, 0 0))", "MULTIPOLYGON (((0 0, 1 1, 1 0, 0 0)))",
 ]  # fmt: skip
 SAMPLING_VALUES = ["NEAREST", "box", "LANCZOS", "BICUBIC,BILINEAR", "NEAREST\x00"]
+# Tile matrix sets: Sentinel Hub's (PopularWebMercator512 has no column 2116 at TILE's level),
+# near misses of them and of OGC's.
+TMS_VALUES = [
+    "PopularWebMercator512", "PopularWebMercator256", "popularwebmercator512",
+    "PopularWebMercator1024", "PopularWebMercator", "WebMercatorQuad256", "EPSG:3857",
+]  # fmt: skip
 # Sentinel-1's BACKCOEFF, NOISEREMOVAL and ORBITDIRECTION (one word of a list each).
 CHOICE_VALUES = [
     "ASCENDING,DESCENDING", "sideways", "GAMMA0_TERRAIN", "TRUE;FALSE", "ascending\x00",
@@ -126,7 +132,7 @@ KINDS = {
     "crs": CRS_VALUES, "box": BOX_VALUES, "time": TIME_VALUES, "number": NUMBER_VALUES,
     "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES, "preview": PREVIEW_VALUES,
     "evalscript": EVALSCRIPT_VALUES, "choice": CHOICE_VALUES, "geometry": GEOMETRY_VALUES,
-    "sampling": SAMPLING_VALUES,
+    "sampling": SAMPLING_VALUES, "tms": TMS_VALUES,
 }  # fmt: skip
 KIND_OF = {
     "CRS": "crs", "SRS": "crs", "RESPONSE_CRS": "crs", "GRIDBASECRS": "crs",
@@ -140,7 +146,7 @@ KIND_OF = {
     "EXPRESSION": "expression", "FILTER": "filter", "PREVIEW": "preview",
     "EVALSCRIPT": "evalscript", "BACKCOEFF": "choice", "NOISEREMOVAL": "choice",
     "ORBITDIRECTION": "choice", "GEOMETRY": "geometry", "UPSAMPLING": "sampling",
-    "DOWNSAMPLING": "sampling",
+    "DOWNSAMPLING": "sampling", "TILEMATRIXSET": "tms",
 }  # fmt: skip
 
 
@@ -309,7 +315,8 @@ def _cases() -> Iterator[Case]:
             yield Case(operation, param, base, "lower-case name")
     rest = Operation("WMTS REST", "/wmts", ())
     for index, segment in enumerate(REST_SEGMENTS):
-        values = GENERIC + KINDS.get({"time": "time", "z": "number"}.get(segment, ""), [])
+        kind = {"time": "time", "z": "number", "tms": "tms"}.get(segment, "")
+        values = GENERIC + KINDS.get(kind, [])
         for value in dict.fromkeys(values):
             yield Case(rest, segment, value, f"segment {index}")
 

@@ -2,19 +2,26 @@
 
 ``WebMercatorQuad`` (also named ``GoogleMapsCompatible``) and ``WorldCRS84Quad`` (OGC's: 2x1
 tiles at level 0) are morecantile's sets, cut to the levels the WMTS capabilities list; the
-``...512`` sets have the same matrices with tiles of 512 px (pixels half as large). A tile's
-bounds are morecantile's, so every door (WMTS, WMS GetMaps that are one tile, OGC API Tiles,
-seeding) gives a tile the same engine request and cache key.
+``...512`` sets have the same matrices with tiles of 512 px (pixels half as large).
+Sentinel Hub's ``PopularWebMercator256`` is ``WebMercatorQuad``; its ``PopularWebMercator512``
+keeps each level's pixels and doubles the tiles: level z has WebMercatorQuad z's scale in
+tiles of 512 px, 2^(z-1) across (level 0: one tile, the world in its top-left quarter), so
+its tile z/x/y is WebMercatorQuad512's (z-1)/x/y. A tile's bounds are morecantile's, so
+every door (WMTS, WMS GetMaps that are one tile, OGC API Tiles, seeding) gives a tile the
+same engine request and cache key, and tiles of two sets over the same ground at the same
+size are one cache entry.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import morecantile
 from morecantile import Tile, TileMatrixSet
+from morecantile.models import TileMatrix
 from pyproj import CRS
 
 ALIGNMENT = 1e-3  # a map's edges may be this many pixels off a tile's to be that tile
@@ -35,12 +42,15 @@ class TileAddress(NamedTuple):
 @dataclass(frozen=True)
 class SetSpec:
     """A served tile matrix set: morecantile's ``base``, its tile size, levels and the CRS
-    its tiles' engine requests name (x/y order)."""
+    its tiles' engine requests name (x/y order). ``keep``: what a level keeps of the base's
+    level of the same number when its tiles are ``tile_px`` wide: its tiles (finer or coarser
+    pixels) or its pixels (bigger or smaller tiles, fewer or more of them)."""
 
     base: str
     tile_px: int
     levels: int
     crs: str
+    keep: Literal["tiles", "pixels"] = "tiles"
 
 
 # The levels are those MapProxy lists in the WMTS capabilities (ows/mapproxy/config.GRIDS).
@@ -50,27 +60,37 @@ SETS: dict[str, SetSpec] = {
     "WebMercatorQuad512": SetSpec("WebMercatorQuad", 512, 20, "EPSG:3857"),
     "WorldCRS84Quad": SetSpec("WorldCRS84Quad", 256, 19, "EPSG:4326"),
     "WorldCRS84Quad512": SetSpec("WorldCRS84Quad", 512, 19, "EPSG:4326"),
+    # Sentinel Hub's (its WMTS capabilities' identifiers)
+    "PopularWebMercator256": SetSpec("WebMercatorQuad", 256, 20, "EPSG:3857"),
+    "PopularWebMercator512": SetSpec("WebMercatorQuad", 512, 20, "EPSG:3857", keep="pixels"),
 }
 
 
 def _matrix_set(name: str, spec: SetSpec) -> TileMatrixSet:
-    """morecantile's ``spec.base`` with ``spec.tile_px`` tiles (the same tiles, finer pixels)."""
+    """morecantile's ``spec.base`` with ``spec.tile_px`` tiles: the same tiles with finer
+    pixels, or (``keep="pixels"``) the same pixels in bigger tiles."""
     base = morecantile.tms.get(spec.base)
     scale = spec.tile_px / base.matrix(0).tileWidth
     if scale == 1:
         return base
+    size = {"tileWidth": spec.tile_px, "tileHeight": spec.tile_px}
     matrices = [
-        m.model_copy(
-            update={
-                "tileWidth": spec.tile_px,
-                "tileHeight": spec.tile_px,
-                "cellSize": m.cellSize / scale,
-                "scaleDenominator": m.scaleDenominator / scale,
-            }
-        )
-        for m in base.tileMatrices
+        m.model_copy(update={**size, **_rescaled(m, spec.keep, scale)}) for m in base.tileMatrices
     ]
     return base.model_copy(update={"id": name, "tileMatrices": matrices})
+
+
+def _rescaled(matrix: TileMatrix, keep: str, scale: float) -> dict[str, float]:
+    """What changes in ``matrix`` when its tiles are ``scale`` times as wide in pixels."""
+    if keep == "pixels":  # as many pixels: fewer tiles (at least one)
+        return {
+            "matrixWidth": math.ceil(matrix.matrixWidth / scale),
+            "matrixHeight": math.ceil(matrix.matrixHeight / scale),
+        }
+    return {
+        "cellSize": matrix.cellSize / scale,
+        "scaleDenominator": matrix.scaleDenominator / scale,
+    }
 
 
 class TileGrid:

@@ -19,9 +19,11 @@ WMS_SRS = ["EPSG:3857", "EPSG:4326", "CRS:84", "EPSG:3035", *UTM_ZONES]
 WMS_FORMATS = ["image/png", "image/jpeg", "image/webp", "image/tiff"]
 INFO_TYPES = ["text", "json", "xml"]
 
-# WMTS tile matrix sets (MapProxy grids, named as OGC's well-known sets), 256 and 512 px tiles:
-# what the capabilities list. Tiles are served on gateway.core.tiles.grids.SETS, the same sets
-# (tests/test_tile_service.py checks that they agree).
+# WMTS tile matrix sets (MapProxy grids, named as OGC's well-known sets and as Sentinel Hub's),
+# 256 and 512 px tiles: what the capabilities list. Tiles are served on
+# gateway.core.tiles.grids.SETS, the same sets (tests/test_tile_service.py checks that they
+# agree).
+WEB_MERCATOR = 20037508.342789244
 GRIDS: dict[str, dict[str, Any]] = {
     "WebMercatorQuad": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw"},
     "GoogleMapsCompatible": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw"},
@@ -40,6 +42,17 @@ GRIDS: dict[str, dict[str, Any]] = {
         "origin": "nw",
         "min_res": 180 / 512,
         "num_levels": 19,
+        "tile_size": [512, 512],
+    },
+    # Sentinel Hub's: WebMercatorQuad, and its scales in 512 px tiles (level 0: one tile,
+    # the world in its top-left quarter).
+    "PopularWebMercator256": {"base": "GLOBAL_WEBMERCATOR", "origin": "nw"},
+    "PopularWebMercator512": {
+        "srs": "EPSG:3857",
+        "bbox": [-WEB_MERCATOR, -WEB_MERCATOR, WEB_MERCATOR, WEB_MERCATOR],
+        "origin": "nw",
+        "min_res": 2 * WEB_MERCATOR / 256,
+        "num_levels": 20,
         "tile_size": [512, 512],
     },
 }
