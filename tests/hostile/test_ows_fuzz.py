@@ -62,6 +62,9 @@ GEOMETRY_VALUES = [
     "SRID=4326;POLYGON ((0 0, 1 0, 1 1, 0 0))", "MULTIPOLYGON (((0 0, 1 1, 1 0, 0 0)))",
 ]  # fmt: skip
 SAMPLING_VALUES = ["NEAREST", "box", "LANCZOS", "BICUBIC,BILINEAR", "NEAREST\x00"]
+# Sentinel Hub's QUALITY (JPEG/WebP, 0-100) and WARNINGS (YES/NO, TRUE/FALSE).
+QUALITY_VALUES = ["101", "-1", "80.5", "1e2", "\uff18\uff10", "\u00b2", "0", "100", "0100"]
+WARNINGS_VALUES = ["MAYBE", "yes", "false", "1", "NO\x00", "Y", "NO,YES"]
 # Sentinel-1's BACKCOEFF, NOISEREMOVAL and ORBITDIRECTION (one word of a list each).
 CHOICE_VALUES = [
     "ASCENDING,DESCENDING", "sideways", "GAMMA0_TERRAIN", "TRUE;FALSE", "ascending\x00",
@@ -126,7 +129,7 @@ KINDS = {
     "crs": CRS_VALUES, "box": BOX_VALUES, "time": TIME_VALUES, "number": NUMBER_VALUES,
     "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES, "preview": PREVIEW_VALUES,
     "evalscript": EVALSCRIPT_VALUES, "choice": CHOICE_VALUES, "geometry": GEOMETRY_VALUES,
-    "sampling": SAMPLING_VALUES,
+    "sampling": SAMPLING_VALUES, "quality": QUALITY_VALUES, "warnings": WARNINGS_VALUES,
 }  # fmt: skip
 KIND_OF = {
     "CRS": "crs", "SRS": "crs", "RESPONSE_CRS": "crs", "GRIDBASECRS": "crs",
@@ -140,7 +143,7 @@ KIND_OF = {
     "EXPRESSION": "expression", "FILTER": "filter", "PREVIEW": "preview",
     "EVALSCRIPT": "evalscript", "BACKCOEFF": "choice", "NOISEREMOVAL": "choice",
     "ORBITDIRECTION": "choice", "GEOMETRY": "geometry", "UPSAMPLING": "sampling",
-    "DOWNSAMPLING": "sampling",
+    "DOWNSAMPLING": "sampling", "QUALITY": "quality", "WARNINGS": "warnings",
 }  # fmt: skip
 
 
@@ -196,6 +199,7 @@ WMTS_TILE = dict(
     SERVICE="WMTS", VERSION="1.0.0", REQUEST="GetTile", LAYER="NDVI", STYLE="default",
     FORMAT="image/png", TILEMATRIXSET="WebMercatorQuad", TILEMATRIX=TILE[0], TILECOL=TILE[1],
     TILEROW=TILE[2], TIME=DAY, MAXCC="80", EXPRESSION="B08", PREVIEW="1", **SAR,
+    QUALITY="70", WARNINGS="NO",
 )  # fmt: skip
 WCS_201 = dict(
     SERVICE="WCS", VERSION="2.0.1", REQUEST="GetCoverage", COVERAGEID="sentinel-2-l2a__NDVI",
@@ -261,12 +265,13 @@ OPERATIONS = [
     _op("WMS GetMap Sentinel Hub", f"/ogc/wms/{INSTANCE}",
         **{**{k: v for k, v in WMS_MAP.items() if k != "EXPRESSION"}, "PRIORITY":
            "leastTimeDifference", "GEOMETRY": SH_TRIANGLE, "UPSAMPLING": "BICUBIC",
-           "DOWNSAMPLING": "BOX", "WARNINGS": "False", "QUALITY": "80"}),
+           "DOWNSAMPLING": "BOX", "WARNINGS": "False", "QUALITY": "80",
+           "FORMAT": "image/jpeg"}),
     _op("WCS GetCoverage Sentinel Hub", f"/ogc/wcs/{INSTANCE}", SERVICE="wcs",
         VERSION="1.1.2", REQUEST="GetCoverage", COVERAGE="NDVI", CRS="EPSG:32631",
         BBOX="700000,5832000,700160,5832160", RESX="10m", RESY="10m", FORMAT="image/tiff",
         TIME=f"{DAY}T00:00:00Z/{DAY}T23:59:59Z", MAXCC="100.0", GEOMETRY=SH_TRIANGLE,
-        DOWNSAMPLING="NEAREST", WARNINGS="False"),
+        DOWNSAMPLING="NEAREST", WARNINGS="False", QUALITY="75"),
     _op("WFS GetFeature Sentinel Hub", f"/ogc/wfs/{INSTANCE}", SERVICE="wfs",
         REQUEST="GetFeature", TYPENAMES="DSS2", BBOX="700000,5832000,702000,5834000",
         SRSNAME="EPSG:32631", OUTPUTFORMAT="application/json", MAXFEATURES="10",
