@@ -199,6 +199,19 @@ def test_quality_sets_the_jpeg_compression(gateway):
     assert error_high < 4.0 and error_high < error_low < 12.0, (error_high, error_low)
 
 
+def test_quality_of_a_map_mapproxy_composes(gateway):
+    """Two layers (composed by MapProxy, losslessly, then encoded at QUALITY): the JPEG
+    within JPEG's error of MapProxy's PNG of the map (a palette PNG: its own error too)."""
+    both = dict(LAYERS="NDVI,TRUE_COLOR", TRANSPARENT="FALSE")
+    png = _rgb(_wms_map(gateway, "image/png", **both).content)
+    low, high = (_wms_map(gateway, "image/jpeg", **both, QUALITY=q) for q in ("10", "95"))
+    assert high.headers["content-type"] == "image/jpeg" and len(low.content) < len(high.content)
+    tables = [Image.open(io.BytesIO(r.content)).quantization for r in (low, high)]
+    assert np.mean(tables[0][0]) > 4 * np.mean(tables[1][0])
+    error_high = np.abs(_rgb(high.content) - png).mean()
+    assert error_high < 4.0 and error_high < np.abs(_rgb(low.content) - png).mean()
+
+
 def test_quality_of_tiles_and_of_the_map_answered_from_the_tile_cache(gateway):
     """WMTS tiles of two QUALITY values are two cached tiles; a WMS GetMap that is exactly
     that tile (TRANSPARENT, no BGCOLOR) gets the same bytes as the tile of its QUALITY."""

@@ -284,6 +284,21 @@ def encode_image(
     return out.getvalue()
 
 
+def encode_again(
+    content: bytes,
+    fmt: str,
+    *,
+    quality: int | None = None,
+    transparent: bool = True,
+    bgcolor: tuple[int, int, int] = (255, 255, 255),
+) -> bytes:
+    """A picture (any format Pillow reads; a lossless one keeps every pixel) encoded again
+    by ``encode_image``."""
+    with Image.open(BytesIO(content)) as picture:
+        rgba = np.asarray(picture.convert("RGBA"))
+    return encode_image(rgba, fmt, transparent=transparent, bgcolor=bgcolor, quality=quality)
+
+
 @timed(ENCODE)
 def encode_geotiff(
     data: np.ndarray,

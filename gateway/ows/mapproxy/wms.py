@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
 
-from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_format
+from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, encode_again, parse_format
 from gateway.core.request import RenderRequest, count_pixels, parse_bbox, warning_header
 from gateway.core.styles import parse_color
 from gateway.core.tiles.grids import TileAddress, TileGrids
@@ -209,6 +209,26 @@ class Checked:
     capabilities: bool = False
     warning: str | None = None  # the HTTP Warning (gateway.core.request.warning_header)
     maps: list[RenderRequest] = field(default_factory=list)  # a GetMap's layers
+    picture: Picture | None = None  # MapProxy's map encoded again (Sentinel Hub's QUALITY)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """How a map MapProxy composes losslessly is encoded: format, quality, background."""
+
+    format: str
+    quality: int
+    transparent: bool
+    bgcolor: tuple[int, int, int]
+
+    def encode(self, content: bytes) -> bytes:
+        return encode_again(
+            content,
+            self.format,
+            quality=self.quality,
+            transparent=self.transparent,
+            bgcolor=self.bgcolor,
+        )
 
 
 def served_tile(
@@ -304,7 +324,21 @@ def _check_map(
             return Checked(out, tile=tile, maps=requests, warning=warning)
     if len(requests) == 1 and _own_quality(requests[0], params):
         return Checked(out, direct=requests[0], warning=warning)  # MapProxy's is fixed
+    quality = requests[0].quality  # one QUALITY for all: MapProxy's RGBA TIFF encoded here
+    if quality is not None:
+        out["FORMAT"] = MEDIA_TYPES["tiff"].split(";")[0]
+        picture = Picture(fmt, quality, _transparent(params), _background(out))
+        return Checked(out, maps=requests, warning=warning, picture=picture)
     return Checked(out, maps=requests, warning=warning)
+
+
+def _transparent(params: Mapping[str, str]) -> bool:
+    return params.get("TRANSPARENT", "").strip().lower() == "true"
+
+
+def _background(options: Mapping[str, str]) -> tuple[int, int, int]:
+    red, green, blue, _ = parse_color(options.get("BGCOLOR", "0xFFFFFF"), locator="bgcolor")
+    return red, green, blue
 
 
 def _own_quality(request: RenderRequest, params: Mapping[str, str]) -> bool:
