@@ -125,10 +125,13 @@ def drawing_notes(
 ) -> tuple[str, ...]:
     """What ``resolve`` changed, in words (Sentinel Hub's ``WARNINGS``): the overview source
     drawn from, a preview's bound on scenes, a PREVIEW=2 period cut to its last days."""
-    notes = []
-    metres = ground_resolution(grid)
+    notes: list[str] = []
     overview = layer.overview if layer is not None else None
-    if overview is not None and source.collection != asked.collection:
+    redrawn = overview is not None and source.collection != asked.collection
+    if not (redrawn or source.preview or source.time != asked.time):
+        return ()
+    metres = ground_resolution(grid)
+    if overview is not None and redrawn:
         notes.append(
             f"drawn from the overview source {source.collection} (pixels of {metres:,.0f} m,"
             f" beyond {overview.beyond_m:,.0f} m)"
