@@ -369,7 +369,7 @@ class Engine:
         """The encoded picture of ``compute``'s values (or a window of them): the script's
         bands, else the style's colours."""
         if request.script is not None:
-            return encode_image(script_picture(data), request.format)
+            return encode_image(script_picture(data), request.format, quality=request.quality)
         style = self.config.style(request.style)
         assert style is not None  # build_request checked it
-        return encode_image(colorize(data, valid, style), request.format)
+        return encode_image(colorize(data, valid, style), request.format, quality=request.quality)

@@ -120,6 +120,33 @@ def resolve(
     return replace(source, preview=metres > policy.full_max_m)
 
 
+def drawing_notes(
+    config: GatewayConfig, layer: LayerConfig | None, grid: Grid, asked: Source, source: Source
+) -> tuple[str, ...]:
+    """What ``resolve`` changed, in words (Sentinel Hub's ``WARNINGS``): the overview source
+    drawn from, a preview's bound on scenes, a PREVIEW=2 period cut to its last days."""
+    notes: list[str] = []
+    overview = layer.overview if layer is not None else None
+    redrawn = overview is not None and source.collection != asked.collection
+    if not (redrawn or source.preview or source.time != asked.time):
+        return ()
+    metres = ground_resolution(grid)
+    if overview is not None and redrawn:
+        notes.append(
+            f"drawn from the overview source {source.collection} (pixels of {metres:,.0f} m,"
+            f" beyond {overview.beyond_m:,.0f} m)"
+        )
+    policy = config.preview
+    if source.preview:
+        notes.append(
+            f"a preview of at most {policy.max_scenes} scenes (pixels of {metres:,.0f} m,"
+            f" beyond {policy.full_max_m:,.0f} m)"
+        )
+    if source.collection == asked.collection and source.time != asked.time:
+        notes.append(f"the last {policy.last_days} days of TIME only (PREVIEW=2)")
+    return tuple(notes)
+
+
 def reads_layer(layer: LayerConfig | None, collection: str, expression: str) -> bool:
     """True when a request reads ``layer``'s own collection and some of its outputs (whether a
     door named them again or not: a WCS or OGC API coverage of the layer's fields, or some)."""

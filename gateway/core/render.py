@@ -37,7 +37,7 @@ from gateway.errors import InvalidParameterValue
 RAMP_COLOURS = 255
 OverviewResampling = Literal["nearest", "bilinear", "cubic", "average"]  # rio-cogeo takes these
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: see bench/bench_encode.py (about 3x faster than 6)
-JPEG_QUALITY = 85
+JPEG_QUALITY = 85  # without Sentinel Hub's QUALITY
 WEBP_QUALITY = 85
 WEBP_METHOD = 2  # 0 (fast) .. 6 (small)
 
@@ -49,6 +49,7 @@ MEDIA_TYPES: dict[str, str] = {
     "cog": "image/tiff; application=geotiff; profile=cloud-optimized",
 }
 IMAGE_FORMATS = frozenset({"png", "jpeg", "webp"})
+LOSSY_FORMATS = frozenset({"jpeg", "webp"})  # the ones a quality applies to
 
 _FORMAT_ALIASES: dict[str, str] = {
     "png": "png",
@@ -248,10 +249,12 @@ def encode_image(
     *,
     transparent: bool = True,
     bgcolor: tuple[int, int, int] = (255, 255, 255),
+    quality: int | None = None,
 ) -> bytes:
     """Encode uint8 RGBA ``(h, w, 4)`` or a Paletted image as ``png``, ``jpeg`` or ``webp``.
 
     JPEG, and PNG/WebP with ``transparent=False``, are composited on ``bgcolor`` (no alpha).
+    ``quality`` (0-100) is a JPEG's or WebP's (``JPEG_QUALITY``, ``WEBP_QUALITY`` without).
     A Paletted image becomes an 8-bit palette PNG (with tRNS when transparent); an opaque RGBA
     image becomes an RGB PNG.
     """
@@ -274,10 +277,26 @@ def encode_image(
     if fmt == "png":
         picture.save(out, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     elif fmt == "jpeg":
-        picture.save(out, "JPEG", quality=JPEG_QUALITY)
+        picture.save(out, "JPEG", quality=JPEG_QUALITY if quality is None else quality)
     else:
-        picture.save(out, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+        webp_quality = WEBP_QUALITY if quality is None else quality
+        picture.save(out, "WEBP", quality=webp_quality, method=WEBP_METHOD)
     return out.getvalue()
+
+
+def encode_again(
+    content: bytes,
+    fmt: str,
+    *,
+    quality: int | None = None,
+    transparent: bool = True,
+    bgcolor: tuple[int, int, int] = (255, 255, 255),
+) -> bytes:
+    """A picture (any format Pillow reads; a lossless one keeps every pixel) encoded again
+    by ``encode_image``."""
+    with Image.open(BytesIO(content)) as picture:
+        rgba = np.asarray(picture.convert("RGBA"))
+    return encode_image(rgba, fmt, transparent=transparent, bgcolor=bgcolor, quality=quality)
 
 
 @timed(ENCODE)

@@ -13,11 +13,18 @@ from gateway.core.catalog import ORDERS, Order, TimeRange
 from gateway.core.crs import Bounds, parse_crs
 from gateway.core.dates import TimeChoice, TimePolicy, parse_time
 from gateway.core.grid import Grid
-from gateway.core.preview import Source, ground_resolution, parse_preview, reads_layer, resolve
-from gateway.core.render import parse_format
+from gateway.core.preview import (
+    Source,
+    drawing_notes,
+    ground_resolution,
+    parse_preview,
+    reads_layer,
+    resolve,
+)
+from gateway.core.render import LOSSY_FORMATS, parse_format
 from gateway.core.sar.calibration import SarOptions
 from gateway.core.scripts import check_bands
-from gateway.core.shparams import parse_geometry, sh_resampling
+from gateway.core.shparams import parse_geometry, parse_quality, parse_warnings, sh_resampling
 from gateway.core.terrain import Terrain
 from gateway.errors import InvalidParameterValue, LimitExceeded, NotFound
 
@@ -65,23 +72,33 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-# Sentinel Hub's orders that are one of ours here: the scene nearest the TIME's end first is,
-# within a period that ends there, the most recent first.
-ORDER_ALIASES: dict[str, Order] = {"leasttimedifference": "mostRecent"}
+LEAST_TIME_DIFFERENCE = "leasttimedifference"  # Sentinel Hub's: see least_time_difference
 
 
-def parse_order(text: str | None, default: Order) -> Order:
+def parse_order(text: str | None, default: Order, nearest_first: Order = "mostRecent") -> Order:
+    """PRIORITY as one of ``ORDERS``; Sentinel Hub's ``leastTimeDifference`` is
+    ``nearest_first``, the order that puts the scenes nearest the requested time first."""
     if text is None or text == "":
         return default
-    alias = ORDER_ALIASES.get(text.strip().lower())
-    if alias is not None:
-        return alias
+    if text.strip().lower() == LEAST_TIME_DIFFERENCE:
+        return nearest_first
     for order in ORDERS:
         if order.lower() == text.strip().lower():
             return order
     raise InvalidParameterValue(
-        f"unknown order; use one of {', '.join(ORDERS)}", locator="priority"
+        f"unknown order; use one of {', '.join(ORDERS)}, leastTimeDifference", locator="priority"
     )
+
+
+def least_time_difference(choice: TimeChoice, asked: str | None) -> Order:
+    """The order of the scenes nearest the requested time first. A period is read up to the
+    end of TIME, so its scenes nearest that end are the most recent; a single TIME with no
+    acquisition moved to a later acquisition day (``TimeChoice.nearest``) reads scenes all
+    after it, the earliest nearest."""
+    if not choice.nearest or asked is None or choice.period.start is None:
+        return "mostRecent"
+    end = parse_time(asked).end
+    return "leastRecent" if end is not None and end < choice.period.start else "mostRecent"
 
 
 def parse_maxcc(value: float | str | None) -> float | None:
@@ -126,6 +143,12 @@ class RenderRequest:
     terrain: Terrain | None = None
     # Sentinel Hub's GEOMETRY: normalised WKT in the grid's CRS; pixels outside are no data.
     geometry: str | None = None
+    # Sentinel Hub's QUALITY of a JPEG or WebP (None for other formats: the encoder's own).
+    quality: int | None = None
+    # Sentinel Hub's WARNINGS: whether the answer says how the map was drawn (``notes``).
+    warnings: bool = field(default=True, compare=False)
+    # How the map was drawn other than asked: an overview source, a bounded preview.
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def cache_parts(self) -> dict[str, object]:
         """Every field that changes the output bytes, for the cache key."""
@@ -149,6 +172,7 @@ class RenderRequest:
             | (self.sar.cache_parts() if self.sar != SarOptions() else {})
             | ({"terrain": self.terrain} if self.terrain is not None else {})
             | ({"geometry": self.geometry} if self.geometry is not None else {})
+            | ({"quality": self.quality} if self.quality is not None else {})
         )
 
 
@@ -176,6 +200,8 @@ def build_request(
     geometry: str | None = None,
     upsampling: str | None = None,
     downsampling: str | None = None,
+    quality: str | None = None,
+    warnings: str | None = None,
 ) -> RenderRequest:
     """Resolve a layer's defaults, parse and bound every parameter.
 
@@ -189,7 +215,9 @@ def build_request(
     script's text, ``GatewayConfig.script``) computes the pixels in place of the
     expression and style, over the layer's collection (``dataMask``: pixels with data).
     Sentinel Hub's ``geometry`` (WKT in ``crs``) crops the output; its ``upsampling`` and
-    ``downsampling``, when given, choose the resampling (``gateway.core.shparams``).
+    ``downsampling``, when given, choose the resampling (``gateway.core.shparams``); its
+    ``quality`` is a JPEG's or WebP's, and its ``warnings`` whether the answer carries the
+    request's ``notes`` (``warning_header``).
     """
     script = config.script(evalscript)
     layer_conf, collection_conf = _layer_and_collection(config, layer, collection)
@@ -229,16 +257,18 @@ def build_request(
     if upsampling or downsampling:  # Sentinel Hub's, over the door's default
         pixel_m = ground_resolution(grid)
         resampling = sh_resampling(upsampling, downsampling, pixel_m, read.native_m) or resampling
+    fmt = parse_format(format)
+    sh_quality = parse_quality(quality)
     return RenderRequest(
         collection=source.collection,
         expression=source.expression,
         grid=grid,
         style=style_name,
-        format=parse_format(format),
+        format=fmt,
         time=source.time,
         time_choice=choice,
         max_cloud_cover=source.max_cloud_cover,
-        order=parse_order(order, order_default),
+        order=parse_order(order, order_default, least_time_difference(choice, asked_time)),
         cloud_mask=source.cloud_mask,
         resampling=_resampling(resampling, layer_conf.resampling if layer_conf else "bilinear"),
         layer=layer_conf.name if layer_conf else None,
@@ -247,6 +277,9 @@ def build_request(
         terrain=layer_conf.terrain if layer_conf is not None and own else None,
         script=script,
         geometry=parse_geometry(geometry),
+        quality=sh_quality if fmt in LOSSY_FORMATS else None,
+        warnings=parse_warnings(warnings),
+        notes=drawing_notes(config, layer_conf, grid, asked, source),
     )
 
 
@@ -310,13 +343,19 @@ def _default_style(expression: str) -> str:
     return "true_color" if len(outputs) == 3 else "greyscale"
 
 
-def time_warning(requests: list[RenderRequest]) -> str | None:
-    """HTTP's ``Warning`` (WMS 1.3.0 Annex C) when TIME took the default or the nearest value
-    for any request: ``99 Nearest value used: time=2025-06-03 ISO8601 (NDVI)``."""
+def warning_header(requests: list[RenderRequest]) -> str | None:
+    """HTTP's ``Warning`` when TIME took the default or the nearest value for any request
+    (WMS 1.3.0 Annex C: ``99 Nearest value used: time=2025-06-03 ISO8601 (NDVI)``) and when
+    a map was drawn other than asked (``199 - "NDVI: ..."``, ``RenderRequest.notes``); None
+    with Sentinel Hub's ``WARNINGS=NO``."""
     notes = []
     for request in requests:
+        if not request.warnings:
+            continue
         choice = request.time_choice
         if choice is not None and choice.used is not None:
             kind = "Nearest" if choice.nearest else "Default"
             notes.append(f"99 {kind} value used: time={choice.used} ISO8601 ({request.layer})")
+        name = request.layer or request.collection
+        notes.extend(f'199 - "{name}: {note}"' for note in request.notes)
     return ", ".join(notes) or None

@@ -1,9 +1,12 @@
 """Sentinel Hub's map parameters that the core applies: ``GEOMETRY`` (a WKT polygon in the
-request's CRS cropping the output) and ``UPSAMPLING``/``DOWNSAMPLING`` (the interpolation
-used where the output's pixels are finer/coarser than the collection's native ones)."""
+request's CRS cropping the output), ``UPSAMPLING``/``DOWNSAMPLING`` (the interpolation
+used where the output's pixels are finer/coarser than the collection's native ones),
+``QUALITY`` (JPEG and WebP quality) and ``WARNINGS`` (whether the answer says how the map
+was drawn: HTTP ``Warning`` headers, ``gateway.core.request.warning_header``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -25,12 +28,36 @@ SH_RESAMPLINGS = {
 }
 
 
-ShTexts = tuple[str | None, str | None, str | None]  # GEOMETRY, UPSAMPLING, DOWNSAMPLING
+SH_PARAMETERS = ("GEOMETRY", "UPSAMPLING", "DOWNSAMPLING", "QUALITY", "WARNINGS")
+ShTexts = tuple[str | None, ...]  # SH_PARAMETERS' texts, in that order
+NO_SH_TEXTS: ShTexts = (None,) * len(SH_PARAMETERS)
+WARNINGS_VALUES = {"YES": True, "TRUE": True, "NO": False, "FALSE": False}
 
 
 def sh_texts(value: Callable[[str], str | None]) -> ShTexts:
-    """GEOMETRY, UPSAMPLING and DOWNSAMPLING as a door's ``value`` reads them."""
-    return value("GEOMETRY"), value("UPSAMPLING"), value("DOWNSAMPLING")
+    """GEOMETRY, UPSAMPLING, DOWNSAMPLING, QUALITY and WARNINGS as a door's ``value`` reads
+    them."""
+    return tuple(value(name) for name in SH_PARAMETERS)
+
+
+def parse_quality(text: str | None) -> int | None:
+    """``QUALITY``: an integer 0-100 (None when absent); InvalidParameterValue otherwise."""
+    if text is None or not text.strip():
+        return None
+    value = text.strip()
+    if not re.fullmatch(r"[0-9]{1,3}", value) or int(value) > 100:
+        raise InvalidParameterValue("QUALITY must be an integer 0-100", locator="quality")
+    return int(value)
+
+
+def parse_warnings(text: str | None) -> bool:
+    """``WARNINGS``: YES or TRUE (the default), NO or FALSE; InvalidParameterValue otherwise."""
+    if text is None or not text.strip():
+        return True
+    found = WARNINGS_VALUES.get(text.strip().upper())
+    if found is None:
+        raise InvalidParameterValue("WARNINGS must be YES or NO", locator="warnings")
+    return found
 
 
 def parse_geometry(text: str | None) -> str | None:

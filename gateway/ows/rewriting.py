@@ -13,8 +13,15 @@ from starlette.types import Message, Send
 class Rewriting:
     """An ASGI ``send`` that buffers a response and passes its body through ``rewrite``."""
 
-    def __init__(self, send: Send, rewrite: Callable[[bytes], bytes]) -> None:
-        self._send, self._rewrite = send, rewrite
+    def __init__(
+        self,
+        send: Send,
+        rewrite: Callable[[bytes], bytes],
+        retype: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """``retype``: (a content type, another): only answers of the first are rewritten,
+        and then have the second."""
+        self._send, self._rewrite, self._retype = send, rewrite, retype
         self._start: Message | None = None
         self._body = bytearray()
 
@@ -30,12 +37,23 @@ class Rewriting:
             return
         assert self._start is not None
         body = bytes(self._body)
-        if self._start["status"] == 200:  # parsed and written again: not in the event loop
-            body = await run_in_threadpool(self._rewrite, body)
         headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
+        if self._start["status"] == 200 and self._retyped(headers):
+            body = await run_in_threadpool(self._rewrite, body)  # not in the event loop
         headers.append((b"content-length", str(len(body)).encode()))
         await self._send({**self._start, "headers": headers})
         await self._send({"type": "http.response.body", "body": body})
+
+    def _retyped(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether the answer is rewritten (its content type changed in ``headers``)."""
+        if self._retype is None:
+            return True
+        was, becomes = self._retype
+        for index, (name, value) in enumerate(headers):
+            if name.lower() == b"content-type" and value.split(b";")[0].strip() == was:
+                headers[index] = (name, becomes)
+                return True
+        return False
 
 
 async def no_body() -> Message:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gateway.core.request import RenderRequest, build_request
 from gateway.core.sar import SarTexts, parse_sar_options, sar_texts
-from gateway.core.shparams import ShTexts, sh_texts
+from gateway.core.shparams import NO_SH_TEXTS, ShTexts, sh_texts
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.runtime import Runtime
 
@@ -43,7 +43,7 @@ class RenderParams:
     preview: str | None = None
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
     evalscript: str | None = None  # base64 or the script's text: gateway.evalscript.param
-    sh: ShTexts = (None, None, None)  # GEOMETRY, UPSAMPLING, DOWNSAMPLING: core.shparams
+    sh: ShTexts = NO_SH_TEXTS  # GEOMETRY ... WARNINGS: core.shparams
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> RenderParams:
@@ -100,6 +100,8 @@ class RenderParams:
             geometry=self.sh[0],
             upsampling=self.sh[1],
             downsampling=self.sh[2],
+            quality=self.sh[3],
+            warnings=self.sh[4],
         )
 
 

@@ -7,8 +7,9 @@ time, each value of a fixed list: empty, very long, NaN, ±inf, ±1e308, negativ
 unicode, markup, a raw ``%2F``, a URL (on a listener that must see no request), file paths,
 the parameter given twice, its name and its value in the wrong case, and values particular to
 its kind (CRSs, boxes, times, expressions, filters, PREVIEW modes, evalscripts, tile matrix
-sets). Each answer must not be a 5xx; a 4xx is the door's exception document; markup never
-comes back unescaped; the server logs no traceback. Derandomised: the same cases run every time.
+sets, QUALITY, WARNINGS). Each answer must not be a 5xx; a 4xx is the door's exception
+document; markup never comes back unescaped; the server logs no traceback. Derandomised: the
+same cases run every time.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ TMS_VALUES = [
     "PopularWebMercator512", "PopularWebMercator256", "popularwebmercator512",
     "PopularWebMercator1024", "PopularWebMercator", "WebMercatorQuad256", "EPSG:3857",
 ]  # fmt: skip
+# Sentinel Hub's QUALITY (JPEG/WebP, 0-100) and WARNINGS (YES/NO, TRUE/FALSE).
+QUALITY_VALUES = ["101", "-1", "80.5", "1e2", "\uff18\uff10", "\u00b2", "0", "100", "0100"]
+WARNINGS_VALUES = ["MAYBE", "yes", "false", "1", "NO\x00", "Y", "NO,YES"]
 # Sentinel-1's BACKCOEFF, NOISEREMOVAL and ORBITDIRECTION (one word of a list each).
 CHOICE_VALUES = [
     "ASCENDING,DESCENDING", "sideways", "GAMMA0_TERRAIN", "TRUE;FALSE", "ascending\x00",
@@ -132,7 +136,8 @@ KINDS = {
     "crs": CRS_VALUES, "box": BOX_VALUES, "time": TIME_VALUES, "number": NUMBER_VALUES,
     "expression": EXPRESSION_VALUES, "filter": FILTER_VALUES, "preview": PREVIEW_VALUES,
     "evalscript": EVALSCRIPT_VALUES, "choice": CHOICE_VALUES, "geometry": GEOMETRY_VALUES,
-    "sampling": SAMPLING_VALUES, "tms": TMS_VALUES,
+    "sampling": SAMPLING_VALUES, "tms": TMS_VALUES, "quality": QUALITY_VALUES,
+    "warnings": WARNINGS_VALUES,
 }  # fmt: skip
 KIND_OF = {
     "CRS": "crs", "SRS": "crs", "RESPONSE_CRS": "crs", "GRIDBASECRS": "crs",
@@ -146,7 +151,8 @@ KIND_OF = {
     "EXPRESSION": "expression", "FILTER": "filter", "PREVIEW": "preview",
     "EVALSCRIPT": "evalscript", "BACKCOEFF": "choice", "NOISEREMOVAL": "choice",
     "ORBITDIRECTION": "choice", "GEOMETRY": "geometry", "UPSAMPLING": "sampling",
-    "DOWNSAMPLING": "sampling", "TILEMATRIXSET": "tms",
+    "DOWNSAMPLING": "sampling", "TILEMATRIXSET": "tms", "QUALITY": "quality",
+    "WARNINGS": "warnings",
 }  # fmt: skip
 
 
@@ -202,6 +208,7 @@ WMTS_TILE = dict(
     SERVICE="WMTS", VERSION="1.0.0", REQUEST="GetTile", LAYER="NDVI", STYLE="default",
     FORMAT="image/png", TILEMATRIXSET="WebMercatorQuad", TILEMATRIX=TILE[0], TILECOL=TILE[1],
     TILEROW=TILE[2], TIME=DAY, MAXCC="80", EXPRESSION="B08", PREVIEW="1", **SAR,
+    QUALITY="70", WARNINGS="NO",
 )  # fmt: skip
 WCS_201 = dict(
     SERVICE="WCS", VERSION="2.0.1", REQUEST="GetCoverage", COVERAGEID="sentinel-2-l2a__NDVI",
@@ -267,12 +274,13 @@ OPERATIONS = [
     _op("WMS GetMap Sentinel Hub", f"/ogc/wms/{INSTANCE}",
         **{**{k: v for k, v in WMS_MAP.items() if k != "EXPRESSION"}, "PRIORITY":
            "leastTimeDifference", "GEOMETRY": SH_TRIANGLE, "UPSAMPLING": "BICUBIC",
-           "DOWNSAMPLING": "BOX", "WARNINGS": "False", "QUALITY": "80"}),
+           "DOWNSAMPLING": "BOX", "WARNINGS": "False", "QUALITY": "80",
+           "FORMAT": "image/jpeg"}),
     _op("WCS GetCoverage Sentinel Hub", f"/ogc/wcs/{INSTANCE}", SERVICE="wcs",
         VERSION="1.1.2", REQUEST="GetCoverage", COVERAGE="NDVI", CRS="EPSG:32631",
         BBOX="700000,5832000,700160,5832160", RESX="10m", RESY="10m", FORMAT="image/tiff",
         TIME=f"{DAY}T00:00:00Z/{DAY}T23:59:59Z", MAXCC="100.0", GEOMETRY=SH_TRIANGLE,
-        DOWNSAMPLING="NEAREST", WARNINGS="False"),
+        DOWNSAMPLING="NEAREST", WARNINGS="False", QUALITY="75"),
     _op("WFS GetFeature Sentinel Hub", f"/ogc/wfs/{INSTANCE}", SERVICE="wfs",
         REQUEST="GetFeature", TYPENAMES="DSS2", BBOX="700000,5832000,702000,5834000",
         SRSNAME="EPSG:32631", OUTPUTFORMAT="application/json", MAXFEATURES="10",

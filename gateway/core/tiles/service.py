@@ -28,9 +28,9 @@ from gateway.core.render import (
     MEDIA_TYPES,
     parse_format,
 )
-from gateway.core.request import RenderRequest, build_request, time_warning
+from gateway.core.request import RenderRequest, build_request, warning_header
 from gateway.core.sar import SarTexts, parse_sar_options
-from gateway.core.shparams import ShTexts
+from gateway.core.shparams import NO_SH_TEXTS, ShTexts
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.tiles.flights import Flights
 from gateway.core.tiles.grids import TileAddress, TileGrid, TileGrids
@@ -69,7 +69,7 @@ class TileParams:
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
     evalscript: str | None = None  # base64 or text (gateway.evalscript.param)
-    sh: ShTexts = (None, None, None)  # GEOMETRY, UPSAMPLING, DOWNSAMPLING: core.shparams
+    sh: ShTexts = NO_SH_TEXTS  # GEOMETRY ... WARNINGS: core.shparams
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,8 @@ class TileService:
             geometry=params.sh[0],
             upsampling=params.sh[1],
             downsampling=params.sh[2],
+            quality=params.sh[3],
+            warnings=params.sh[4],
         )
         self.engine.check(request)  # a tile is a picture: its style must show the expression
         return request
@@ -185,7 +187,7 @@ class TileService:
         return Known(
             key=tile_key(request),
             media_type=MEDIA_TYPES[request.format],
-            warning=time_warning([request]),
+            warning=warning_header([request]),
             version=self.times.version,
             units=self.engine.units(request),
         )

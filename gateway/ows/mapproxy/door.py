@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import registry
 from gateway.core.catalog.summary import CollectionSummary
+from gateway.core.render import MEDIA_TYPES
 from gateway.core.tiles.service import Tile, TileService
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
@@ -113,10 +114,12 @@ class OgcFront:
         path: str,
         params: dict[str, str],
         rewrite: Callable[[bytes], bytes] | None = None,
+        retype: tuple[bytes, bytes] | None = None,
     ) -> None:
-        """Hand the request to MapProxy at ``path`` (its body through ``rewrite`` if given)."""
+        """Hand the request to MapProxy at ``path`` (its body through ``rewrite`` if given,
+        ``retype``: see ``Rewriting``)."""
         if rewrite is not None:
-            send = Rewriting(send, rewrite)
+            send = Rewriting(send, rewrite, retype)
         base = scope.get("app_root_path", "")
         inner = {
             **scope,
@@ -161,7 +164,11 @@ class OgcFront:
         rewrite = _rewrite(checked, (limits.max_width, limits.max_height))
         if checked.capabilities:
             rewrite = visible_layers(self.runtime.config, rewrite)
-        await self._forward(scope, receive, send, "/wms", checked.params, rewrite)
+        retype = None
+        if checked.picture is not None:  # MapProxy's lossless TIFF, encoded as asked
+            rewrite = checked.picture.encode
+            retype = (b"image/tiff", MEDIA_TYPES[checked.picture.format].encode())
+        await self._forward(scope, receive, send, "/wms", checked.params, rewrite, retype)
         return None
 
     async def _wmts(

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from mapproxy.config.config import local_base_config
 from mapproxy.srs import SRS
 
-from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, parse_format
-from gateway.core.request import RenderRequest, count_pixels, parse_bbox, time_warning
+from gateway.core.render import IMAGE_FORMATS, MEDIA_TYPES, encode_again, parse_format
+from gateway.core.request import RenderRequest, count_pixels, parse_bbox, warning_header
 from gateway.core.styles import parse_color
 from gateway.core.tiles.grids import TileAddress, TileGrids
 from gateway.core.tiles.service import TILE_FORMATS
@@ -207,8 +207,28 @@ class Checked:
     capabilities_111: bool = False  # MapProxy's 1.1.1 dimensions need rewriting
     tile: TileAddress | None = None  # exactly one WMTS tile: answered from the tile cache
     capabilities: bool = False
-    warning: str | None = None  # the HTTP Warning of a default or nearest TIME value
+    warning: str | None = None  # the HTTP Warning (gateway.core.request.warning_header)
     maps: list[RenderRequest] = field(default_factory=list)  # a GetMap's layers
+    picture: Picture | None = None  # MapProxy's map encoded again (Sentinel Hub's QUALITY)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """How a map MapProxy composes losslessly is encoded: format, quality, background."""
+
+    format: str
+    quality: int
+    transparent: bool
+    bgcolor: tuple[int, int, int]
+
+    def encode(self, content: bytes) -> bytes:
+        return encode_again(
+            content,
+            self.format,
+            quality=self.quality,
+            transparent=self.transparent,
+            bgcolor=self.bgcolor,
+        )
 
 
 def served_tile(
@@ -221,19 +241,22 @@ def served_tile(
     and JPEG tiles lie on white, MapProxy's default background. Every other parameter that
     changes pixels (TIME, MAXCC, PRIORITY, EXPRESSION, STYLES) is in the tile's cache key.
     """
-    if request.format not in TILE_FORMATS:
-        return None
-    bgcolor = params.get("BGCOLOR", "").strip()
-    if request.format == "jpeg":
-        if bgcolor and bgcolor.lower() not in WHITE:
-            return None
-    elif bgcolor or params.get("TRANSPARENT", "").strip().lower() != "true":
+    if request.format not in TILE_FORMATS or not engine_picture(request, params):
         return None
     found = grids.tile_at(area.crs, area.bbox, area.size)
     if found is None:
         return None
     name, z, x, y = found
     return TileAddress(str(request.layer), name, z, x, y, request.format)
+
+
+def engine_picture(request: RenderRequest, params: Mapping[str, str]) -> bool:
+    """Whether the engine's picture of ``request`` is the map MapProxy would compose: PNG and
+    WebP transparent (``TRANSPARENT=TRUE`` without BGCOLOR), JPEG on white."""
+    bgcolor = params.get("BGCOLOR", "").strip()
+    if request.format == "jpeg":
+        return not bgcolor or bgcolor.lower() in WHITE
+    return not bgcolor and params.get("TRANSPARENT", "").strip().lower() == "true"
 
 
 def check(runtime: Runtime, params: Mapping[str, str], grids: TileGrids | None = None) -> Checked:
@@ -282,7 +305,7 @@ def _check_map(
     requests = layer_requests(runtime, _names(params, "LAYERS"), area, params, fmt)
     out["LAYERS"] = ",".join(str(r.layer) for r in requests)  # names as MapProxy knows them
     out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
-    warning = time_warning(requests)
+    warning = warning_header(requests)
     if params.get("EVALSCRIPT", "").strip():  # the layer's collection and time, the script's
         if len(requests) != 1:
             raise InvalidParameterValue("EVALSCRIPT takes one layer", locator="layers")
@@ -297,8 +320,30 @@ def _check_map(
         return Checked(out, direct=requests[0], warning=warning)
     if grids is not None and len(requests) == 1:
         tile = served_tile(grids, requests[0], area, params)
-        return Checked(out, tile=tile, maps=requests, warning=warning)
+        if tile is not None or not _own_quality(requests[0], params):
+            return Checked(out, tile=tile, maps=requests, warning=warning)
+    if len(requests) == 1 and _own_quality(requests[0], params):
+        return Checked(out, direct=requests[0], warning=warning)  # MapProxy's is fixed
+    quality = requests[0].quality  # one QUALITY for all: MapProxy's RGBA TIFF encoded here
+    if quality is not None:
+        out["FORMAT"] = MEDIA_TYPES["tiff"].split(";")[0]
+        picture = Picture(fmt, quality, _transparent(params), _background(out))
+        return Checked(out, maps=requests, warning=warning, picture=picture)
     return Checked(out, maps=requests, warning=warning)
+
+
+def _transparent(params: Mapping[str, str]) -> bool:
+    return params.get("TRANSPARENT", "").strip().lower() == "true"
+
+
+def _background(options: Mapping[str, str]) -> tuple[int, int, int]:
+    red, green, blue, _ = parse_color(options.get("BGCOLOR", "0xFFFFFF"), locator="bgcolor")
+    return red, green, blue
+
+
+def _own_quality(request: RenderRequest, params: Mapping[str, str]) -> bool:
+    """A JPEG or WebP of Sentinel Hub's QUALITY that the engine's picture answers."""
+    return request.quality is not None and engine_picture(request, params)
 
 
 def _check_featureinfo(
@@ -332,7 +377,7 @@ def _check_featureinfo(
         )
     out["WIDTH"], out["HEIGHT"] = str(area.size[0]), str(area.size[1])
     out["INFO_FORMAT"] = info
-    return Checked(out, warning=time_warning(checked))
+    return Checked(out, warning=warning_header(checked))
 
 
 def _check_legend(

@@ -136,11 +136,14 @@ class WcsService(OwsService[Endpoint]):
     def getcoverage(self, version: WcsVersion, kvp: Kvp, endpoint: Endpoint) -> Response:
         coverage = self.coverage(kvp.require(version.identifier))
         request = version.coverage_request(kvp, coverage)
-        rendered = get_coverage(self.runtime, request)
+        rendered, warning = get_coverage(self.runtime, request)
         filename = f"{coverage.id}.{EXTENSIONS[request.format]}"
-        return version.respond(
+        response = version.respond(
             coverage, rendered.content, rendered.media_type.split(";")[0], filename
         )
+        if warning:
+            response.headers["Warning"] = warning
+        return response
 
 
 def _endpoint(request: Request) -> Endpoint:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from gateway.core.engine import Rendered
 from gateway.core.render import MEDIA_TYPES, encode_geotiff
-from gateway.core.request import RenderRequest, build_request
+from gateway.core.request import RenderRequest, build_request, warning_header
 from gateway.core.sar import SarTexts, parse_sar_options
-from gateway.core.shparams import ShTexts
+from gateway.core.shparams import NO_SH_TEXTS, ShTexts
 from gateway.errors import InvalidParameterValue, LimitExceeded
 from gateway.ows.wcs.coverages import Coverage, Field
 from gateway.ows.wcs.netcdf import MEDIA_TYPE as NETCDF
@@ -40,7 +40,7 @@ class CoverageRequest:
     preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
     sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
     evalscript: str | None = None  # base64 or text: every output, float32 (GeoTIFF, NetCDF)
-    sh: ShTexts = (None, None, None)  # GEOMETRY, UPSAMPLING, DOWNSAMPLING: core.shparams
+    sh: ShTexts = NO_SH_TEXTS  # GEOMETRY ... WARNINGS: core.shparams
 
 
 def _style(request: CoverageRequest, outputs: int) -> str | None:
@@ -93,21 +93,26 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         geometry=request.sh[0],
         upsampling=request.sh[1],
         downsampling=request.sh[2],
+        quality=request.sh[3],
+        warnings=request.sh[4],
     )
     runtime.engine.check(render_request)
     return render_request
 
 
-def get_coverage(runtime: Runtime, request: CoverageRequest) -> Rendered:
-    """Encoded coverage bytes on exactly the requested grid."""
-    rendered = _encoded(runtime, request)
-    if request.format != "netcdf":
-        return rendered
-    return Rendered(geotiff_to_netcdf(rendered.content), NETCDF, cached=rendered.cached)
-
-
-def _encoded(runtime: Runtime, request: CoverageRequest) -> Rendered:
+def get_coverage(runtime: Runtime, request: CoverageRequest) -> tuple[Rendered, str | None]:
+    """Encoded coverage bytes on exactly the requested grid, and the HTTP ``Warning`` of how
+    they were drawn (``gateway.core.request.warning_header``)."""
     render_request = engine_request(runtime, request)
+    rendered = _encoded(runtime, request, render_request)
+    warning = warning_header([render_request])
+    if request.format != "netcdf":
+        return rendered, warning
+    content = geotiff_to_netcdf(rendered.content)
+    return Rendered(content, NETCDF, cached=rendered.cached), warning
+
+
+def _encoded(runtime: Runtime, request: CoverageRequest, render_request: RenderRequest) -> Rendered:
     engine = runtime.engine
     limits = runtime.config.limits
     fields = len(request.fields)
