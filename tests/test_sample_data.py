@@ -495,7 +495,10 @@ def test_refuses_foreign_data_and_leaves_no_marker_on_failure(tmp_path: Path, mo
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("gateway.sample.writer.write_scene", broken)
+    # every product writer fails (the inline executor runs each as it is submitted: one
+    # broken writer alone would still write all the others' products first, a minute)
+    for writer in ("write_s1_product", "write_scene", "write_l1c_scene"):
+        monkeypatch.setattr(f"gateway.sample.writer.{writer}", broken)
     target = tmp_path / "target"
     with pytest.raises(RuntimeError, match="disk full"):
         write_sample_archive(target, "small", workers=1)
