@@ -236,7 +236,7 @@ def seed(
     if not settings.redis_url:
         typer.secho("GATEWAY_REDIS_URL is not set: tiles go to an in-process cache", err=True)
     params = TileParams(
-        time=time, maxcc=maxcc, order=priority, expression=expression,
+        time=time, maxcc=maxcc, priority=priority, expression=expression,
         sar=(back_coeff, noise_removal, orbit_direction),
     )  # fmt: skip
     try:

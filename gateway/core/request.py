@@ -210,10 +210,9 @@ def build_request(
     (engine-level callers that name their period). ``preview`` is Sentinel Hub's PREVIEW
     (0, 1, 2; the configured default when None): with the layer's overview source, it decides
     what the map reads (``gateway.core.preview.resolve``). ``sar``: the Sentinel-1 options
-    (``gateway.core.sar.parse_sar_options``), which other collections ignore.
-    what the map reads (``gateway.core.preview.resolve``). ``evalscript`` (base64 or the
-    script's text, ``GatewayConfig.script``) computes the pixels in place of the
-    expression and style, over the layer's collection (``dataMask``: pixels with data).
+    (``gateway.core.sar.parse_sar_options``), which other collections ignore. ``evalscript``
+    (base64 or the script's text, ``GatewayConfig.script``) computes the pixels in place of
+    the expression and style, over the layer's collection (``dataMask``: pixels with data).
     Sentinel Hub's ``geometry`` (WKT in ``crs``) crops the output; its ``upsampling`` and
     ``downsampling``, when given, choose the resampling (``gateway.core.shparams``); its
     ``quality`` is a JPEG's or WebP's, and its ``warnings`` whether the answer carries the

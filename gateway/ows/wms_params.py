@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.core.request import RenderRequest, build_request
-from gateway.core.sar import SarTexts, parse_sar_options, sar_texts
-from gateway.core.shparams import NO_SH_TEXTS, ShTexts, sh_texts
+from gateway.core.vendor_params import VendorTexts, read_vendor_texts
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.runtime import Runtime
 
@@ -30,20 +29,11 @@ def require(params: Mapping[str, str], name: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class RenderParams:
-    """What a map or tile request adds to a layer: time, cloud cover, order, expression, style,
-    preview mode."""
+@dataclass(frozen=True, kw_only=True)
+class RenderParams(VendorTexts):
+    """What a map or tile request adds to a layer: the shared map parameters and a style."""
 
-    time: str | None = None
-    maxcc: str | None = None
-    priority: str | None = None
-    expression: str | None = None
     style: str | None = None
-    preview: str | None = None
-    sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
-    evalscript: str | None = None  # base64 or the script's text: gateway.evalscript.param
-    sh: ShTexts = NO_SH_TEXTS  # GEOMETRY ... WARNINGS: core.shparams
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> RenderParams:
@@ -57,15 +47,8 @@ class RenderParams:
             return text.strip() if text and text.strip() else None
 
         return cls(
-            time=value("TIME"),
-            maxcc=value("MAXCC"),
-            priority=value("PRIORITY"),
-            expression=value("EXPRESSION"),
+            **read_vendor_texts(value),
             style=None if first_style.lower() in DEFAULT_STYLES else first_style,
-            preview=value("PREVIEW"),
-            sar=sar_texts(value),
-            evalscript=value("EVALSCRIPT"),
-            sh=sh_texts(value),
         )
 
     def request(
@@ -88,20 +71,9 @@ class RenderParams:
             width=size[0],
             height=size[1],
             format=format,
-            time=self.time,
-            maxcc=self.maxcc,
-            order=self.priority,
-            expression=self.expression,
             style=self.style,
             times=runtime.times,
-            preview=self.preview,
-            sar=parse_sar_options(*self.sar),
-            evalscript=self.evalscript,
-            geometry=self.sh[0],
-            upsampling=self.sh[1],
-            downsampling=self.sh[2],
-            quality=self.sh[3],
-            warnings=self.sh[4],
+            **self.request_args(),
         )
 
 

@@ -29,12 +29,11 @@ from gateway.core.render import (
     parse_format,
 )
 from gateway.core.request import RenderRequest, build_request, warning_header
-from gateway.core.sar import SarTexts, parse_sar_options
-from gateway.core.shparams import NO_SH_TEXTS, ShTexts
 from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.tiles.flights import Flights
 from gateway.core.tiles.grids import TileAddress, TileGrid, TileGrids
 from gateway.core.tiles.hits import HitReader, Known, KnownKeys, stored_stamp
+from gateway.core.vendor_params import VendorTexts
 from gateway.errors import GatewayError, InvalidParameterValue, NotFound
 
 TILE_FORMATS = frozenset({"png", "jpeg", "webp"})
@@ -55,21 +54,13 @@ class TileOutOfRange(GatewayError):
     status = 400
 
 
-@dataclass(frozen=True)
-class TileParams:
+@dataclass(frozen=True, kw_only=True)
+class TileParams(VendorTexts):
     """What a tile request adds to its address, as the client wrote it (hashable: with the
     address and what TIME means now, it decides the tile's key)."""
 
-    time: str | None = None
-    maxcc: str | None = None
-    order: str | None = None
-    expression: str | None = None
     style: str | None = None
     resampling: str | None = None
-    preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
-    sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
-    evalscript: str | None = None  # base64 or text (gateway.evalscript.param)
-    sh: ShTexts = NO_SH_TEXTS  # GEOMETRY ... WARNINGS: core.shparams
 
 
 @dataclass(frozen=True)
@@ -158,21 +149,10 @@ class TileService:
             width=grid.tile_size[0],
             height=grid.tile_size[1],
             format=parse_format(address.format, allowed=TILE_FORMATS),
-            time=params.time,
-            maxcc=params.maxcc,
-            order=params.order,
-            expression=params.expression,
             style=params.style,
             resampling=params.resampling,
             times=self.times,
-            preview=params.preview,
-            sar=parse_sar_options(*params.sar),
-            evalscript=params.evalscript,
-            geometry=params.sh[0],
-            upsampling=params.sh[1],
-            downsampling=params.sh[2],
-            quality=params.sh[3],
-            warnings=params.sh[4],
+            **params.request_args(),
         )
         self.engine.check(request)  # a tile is a picture: its style must show the expression
         return request

@@ -28,17 +28,7 @@ def tile_params(params: Mapping[str, str]) -> TileParams:
     and DOWNSAMPLING of a WMTS or WMS request (upper-case keys) as the tile service takes
     them."""
     render = RenderParams.from_params(params)
-    return TileParams(
-        time=render.time,
-        maxcc=render.maxcc,
-        order=render.priority,
-        expression=render.expression,
-        style=render.style,
-        preview=render.preview,
-        sar=render.sar,
-        evalscript=render.evalscript,
-        sh=render.sh,
-    )
+    return TileParams(**render.vendor_texts(), style=render.style)
 
 
 def rest_tile(path: str, params: Mapping[str, str]) -> tuple[TileAddress, dict[str, str]] | None:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from gateway.core.engine import Rendered
 from gateway.core.render import MEDIA_TYPES, encode_geotiff
 from gateway.core.request import RenderRequest, build_request, warning_header
-from gateway.core.sar import SarTexts, parse_sar_options
-from gateway.core.shparams import NO_SH_TEXTS, ShTexts
+from gateway.core.vendor_params import VendorTexts
 from gateway.errors import InvalidParameterValue, LimitExceeded
 from gateway.ows.wcs.coverages import Coverage, Field
 from gateway.ows.wcs.netcdf import MEDIA_TYPE as NETCDF
@@ -21,9 +20,10 @@ from gateway.ows.wcs.netcdf import geotiff_to_netcdf
 from gateway.runtime import Runtime
 
 
-@dataclass(frozen=True)
-class CoverageRequest:
-    """Everything a GetCoverage decides, whatever the WCS version."""
+@dataclass(frozen=True, kw_only=True)
+class CoverageRequest(VendorTexts):
+    """Everything a GetCoverage decides, whatever the WCS version (with the shared map
+    parameters' texts)."""
 
     coverage: Coverage
     bbox: tuple[float, float, float, float]  # in ``crs``, x/y order
@@ -32,15 +32,7 @@ class CoverageRequest:
     height: int
     fields: tuple[Field, ...]
     format: str = "tiff"  # tiff | cog | png | netcdf
-    time: str | None = None
-    maxcc: str | None = None
-    priority: str | None = None
-    expression: str | None = None
     resampling: str | None = None
-    preview: str | None = None  # Sentinel Hub's PREVIEW: gateway.core.preview
-    sar: SarTexts = (None, None, None)  # BACKCOEFF, NOISEREMOVAL, ORBITDIRECTION
-    evalscript: str | None = None  # base64 or text: every output, float32 (GeoTIFF, NetCDF)
-    sh: ShTexts = NO_SH_TEXTS  # GEOMETRY ... WARNINGS: core.shparams
 
 
 def _style(request: CoverageRequest, outputs: int) -> str | None:
@@ -79,22 +71,11 @@ def engine_request(runtime: Runtime, request: CoverageRequest) -> RenderRequest:
         height=request.height,
         layer=coverage.layer,
         collection=coverage.collection,
-        expression=expression,
         style=_style(request, outputs),
         format="tiff" if request.format == "netcdf" else request.format,
-        time=request.time,
-        maxcc=request.maxcc,
-        order=request.priority,
         resampling=request.resampling,
         times=runtime.times,
-        preview=request.preview,
-        sar=parse_sar_options(*request.sar),
-        evalscript=request.evalscript,
-        geometry=request.sh[0],
-        upsampling=request.sh[1],
-        downsampling=request.sh[2],
-        quality=request.sh[3],
-        warnings=request.sh[4],
+        **{**request.request_args(), "expression": expression},
     )
     runtime.engine.check(render_request)
     return render_request

@@ -17,8 +17,7 @@ from gateway.core.crs import Bounds
 from gateway.core.dates import day_range, parse_time
 from gateway.core.grid import WGS84, reproject_bounds
 from gateway.core.request import MAX_PIXELS_PER_AXIS
-from gateway.core.sar import sar_texts
-from gateway.core.shparams import sh_texts
+from gateway.core.vendor_params import read_vendor_texts
 from gateway.errors import GatewayError, InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -284,13 +283,6 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         height=size[1],
         fields=_fields(kvp.text("RANGESUBSET"), coverage),
         format=_format(kvp),
-        time=time,
-        maxcc=kvp.text("MAXCC"),
-        priority=kvp.text("PRIORITY"),
-        expression=kvp.text("EXPRESSION"),
-        evalscript=kvp.text("EVALSCRIPT"),
-        preview=kvp.text("PREVIEW"),
-        sar=sar_texts(kvp.text),
-        sh=sh_texts(kvp.text),
+        **read_vendor_texts(kvp.text, time=time),
         resampling=_interpolation(kvp.text("INTERPOLATION")),
     )

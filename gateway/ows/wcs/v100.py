@@ -6,8 +6,7 @@ from lxml import etree
 
 from gateway.core.grid import reproject_bounds
 from gateway.core.request import bbox_numbers, count_pixels
-from gateway.core.sar import sar_texts
-from gateway.core.shparams import sh_texts
+from gateway.core.vendor_params import read_vendor_texts
 from gateway.errors import InvalidParameterValue, MissingParameterValue
 from gateway.ows.crs import parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -180,13 +179,6 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         height=height,
         fields=_fields(kvp, coverage),
         format=_format(kvp.require("FORMAT")),
-        time=kvp.text("TIME"),
-        maxcc=kvp.text("MAXCC"),
-        priority=kvp.text("PRIORITY"),
-        expression=kvp.text("EXPRESSION"),
-        evalscript=kvp.text("EVALSCRIPT"),
-        preview=kvp.text("PREVIEW"),
-        sar=sar_texts(kvp.text),
-        sh=sh_texts(kvp.text),
+        **read_vendor_texts(kvp.text),
         resampling=resampling,
     )

@@ -10,8 +10,7 @@ from starlette.responses import Response
 
 from gateway.core.grid import reproject_bounds
 from gateway.core.request import bbox_numbers, count_pixels
-from gateway.core.sar import sar_texts
-from gateway.core.shparams import sh_texts
+from gateway.core.vendor_params import read_vendor_texts
 from gateway.errors import InvalidParameterValue
 from gateway.ows.crs import OwsCrs, parse_ows_crs
 from gateway.ows.kvp import Kvp, split_list
@@ -256,14 +255,7 @@ def coverage_request(kvp: Kvp, coverage: Coverage) -> CoverageRequest:
         height=size[1],
         fields=fields,
         format=_format(kvp.text("FORMAT")),
-        time=kvp.text("TIMESEQUENCE") or kvp.text("TIME"),
-        maxcc=kvp.text("MAXCC"),
-        priority=kvp.text("PRIORITY"),
-        expression=kvp.text("EXPRESSION"),
-        evalscript=kvp.text("EVALSCRIPT"),
-        preview=kvp.text("PREVIEW"),
-        sar=sar_texts(kvp.text),
-        sh=sh_texts(kvp.text),
+        **read_vendor_texts(kvp.text, time=kvp.text("TIMESEQUENCE")),
         resampling=resampling,
     )
 
