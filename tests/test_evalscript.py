@@ -200,6 +200,20 @@ function setup() {
   };
 }
 function evaluatePixel(s) { return [s.B04, s.B08 * 10000]; }""",
+    "SampleType constants": """//VERSION=3
+function setup() {
+  return {
+    input: ["B04", "B08"],
+    output: [
+      { id: "u16", bands: 1, sampleType: SampleType.UINT16 },
+      { id: "f", bands: 1, sampleType: SampleType.FLOAT32 }
+    ]
+  };
+}
+function evaluatePixel(s) {
+  const wide = SampleType.UINT16 === "UINT16" && SampleType.AUTO === "AUTO";
+  return { u16: [wide ? s.B08 * 60000 : 0], f: [SampleType.INT8 == "INT8" ? s.B04 : -1] };
+}""",
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.evalscript import arrays, helpers
+from gateway.evalscript.contract import SAMPLE_TYPES
 from gateway.evalscript.errors import EvalscriptError, NotSupported, TranslationLimit, at
 from gateway.evalscript.expr import BOOL, FALSE, TRUE, Builder, Expr, const
 from gateway.evalscript.jsops import (
@@ -817,6 +818,7 @@ def _environment() -> dict[str, Value]:
         "Infinity": const(float("inf")),
         "isNaN": is_nan,
         "isFinite": Builtin("isFinite", lambda b, args: _is_finite(b, args)),
+        "SampleType": Object({t: Str(t) for t in SAMPLE_TYPES}),  # SampleType.UINT16...
     }
     env.update({k: Builtin(k, f) for k, f in helpers.FUNCTIONS.items()})
     env.update({k: Builtin(k, f, construct=True) for k, f in helpers.CONSTRUCTORS.items()})
