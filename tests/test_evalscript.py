@@ -200,6 +200,21 @@ function setup() {
   };
 }
 function evaluatePixel(s) { return [s.B04, s.B08 * 10000]; }""",
+    "try/catch around code that cannot throw": SETUP_FLOAT
+    + """
+const LIMIT = 0.2;
+function wet(g, n) {
+  let w = 0;
+  try {
+    var ndwi = index(g, n), mndwi = (g - n) / (g + n);
+    if (ndwi > LIMIT || mndwi > 2 * LIMIT) { w = 1; }
+  } catch (err) { w = -1; }
+  return w;
+}
+function evaluatePixel(s) {
+  try { if (s.B04 > 0.4) return [wet(s.B03, s.B08), 1, 2]; } catch (e) { return [9, 9, 9]; }
+  return [wet(s.B02, s.B11), s.B04, 0];
+}""",
     "SampleType constants": """//VERSION=3
 function setup() {
   return {

@@ -212,10 +212,26 @@ class Interpreter:
             self.jump(node)
         elif kind == "SwitchStatement":
             self.switch(node, scope)
+        elif kind == "TryStatement":
+            self.try_(node, scope)
         elif kind in ("FunctionDeclaration", "EmptyStatement"):
             pass
         else:
             raise NotSupported(_construct(kind), *at(node))
+
+    def try_(self, node: Node, scope: Scope) -> None:
+        """try/catch: what translates cannot throw for some pixels only (what would throw is
+        an error at translation), so the block runs and ``catch`` never does; an error met in
+        the block, which the script may mean to catch, and ``finally`` (it runs after the
+        block's returns too) send the script to the JavaScript engine."""
+        if node.finalizer is not None:
+            raise NotSupported("try/finally", *at(node.finalizer))
+        try:
+            self.block(node.block.body, Scope(scope, False, self.mask().text))
+        except NotSupported:
+            raise
+        except EvalscriptError as exc:
+            raise NotSupported(f"try/catch around an error: {exc}", *at(node)) from exc
 
     def declare(self, node: Node, scope: Scope) -> None:
         target = scope.function_scope() if node.kind == "var" else scope
@@ -776,7 +792,6 @@ _NAMES = {
     "ThisExpression": "'this'",
     "ClassDeclaration": "a class",
     "ClassExpression": "a class",
-    "TryStatement": "try/catch",
     "ThrowStatement": "throw",
     "WithStatement": "'with'",
     "LabeledStatement": "a label",
