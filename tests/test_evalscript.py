@@ -271,3 +271,32 @@ def test_invalid_pixels_read_zero_and_data_mask_is_returned() -> None:
     assert out.data.dtype == np.uint8
     assert (out.mask == valid).all()
     assert (out.data[:, ~valid] == 0).all()  # dataMask == 0 returns [0, 0, 0]
+
+
+CLASSES_AS_DN = """//VERSION=3
+function setup() {
+  return {
+    input: [{ bands: ["SCL", "B04"], units: "DN" }],
+    output: { bands: 2, sampleType: "UINT16" }
+  };
+}
+function evaluatePixel(s) {
+  %s
+  return [s.SCL, s.B04];
+}"""
+
+
+@pytest.mark.parametrize(
+    ("body", "engine"),
+    [("", "translated"), ("let k = 0; while (k < s.SCL) k++;", "javascript")],
+)
+def test_class_bands_read_as_dn_are_their_classes(body: str, engine: str) -> None:
+    """SCL (a categorical band, read as its classes) in DN is its classes, as in Sentinel Hub,
+    not 10000 times them; other bands' DN are 10000 x reflectance."""
+    script = CLASSES_AS_DN % body
+    assert compile_evalscript(script).engine == engine
+    bands, valid = sample_bands(["B04"], seed=5)
+    bands["SCL"] = np.random.default_rng(2).integers(0, 12, valid.shape).astype(np.float32)
+    got = assert_matches_node(script, bands, valid, classes=("SCL",))["default"]
+    np.testing.assert_array_equal(got[0], np.where(valid, bands["SCL"], 0))
+    np.testing.assert_array_equal(got[1], np.where(valid, np.rint(bands["B04"] * 1e4), 0))
