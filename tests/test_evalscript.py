@@ -215,6 +215,14 @@ function evaluatePixel(s) {
   try { if (s.B04 > 0.4) return [wet(s.B03, s.B08), 1, 2]; } catch (e) { return [9, 9, 9]; }
   return [wet(s.B02, s.B11), s.B04, 0];
 }""",
+    "bitwise operators between comparisons": SETUP_FLOAT
+    + """
+function evaluatePixel(s) {
+  const both = (s.B04 > 0.2) & (s.B08 > 0.3), either = (s.B02 < 0.1) | (s.B03 >= 0.25);
+  const one = (s.B11 > 0.3) ^ (s.B04 > 0.3);
+  if ((s.B04 > 0.3) & (s.B02 > 0.05)) return [both + 10, either, one];
+  return [both - 1, either * 2, one + ((s.B02 > 0.4) & true)];
+}""",
     "SampleType constants": """//VERSION=3
 function setup() {
   return {
@@ -235,7 +243,9 @@ function evaluatePixel(s) {
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_construct_matches_node(name: str) -> None:
     script = SCRIPTS[name]
-    bands, valid = sample_bands(compile_evalscript(script).setup.bands, seed=len(name))
+    compiled = compile_evalscript(script)
+    assert compiled.engine == "translated", compiled.javascript and compiled.javascript.reason
+    bands, valid = sample_bands(compiled.setup.bands, seed=len(name))
     assert_matches_node(script, bands, valid)
 
 
