@@ -223,6 +223,23 @@ function evaluatePixel(s) {
   if ((s.B04 > 0.3) & (s.B02 > 0.05)) return [both + 10, either, one];
   return [both - 1, either * 2, one + ((s.B02 > 0.4) & true)];
 }""",
+    "constructors: new, this, new Array": SETUP_FLOAT
+    + """
+var Scaler = function (gain) {
+  var offset = 0.1;
+  this.gain = gain;
+  this.apply = function (x) { return x * gain + offset; };
+  this.half = () => this.gain / 2;
+};
+function Pair(a, b) { this.a = a; this.b = b; return 5; }
+function Boxed(v) { return [v, v * 2]; }
+function evaluatePixel(s) {
+  const sc = new Scaler(2.5), p = new Pair(s.B04, s.B08), box = new Boxed(s.B03);
+  const counts = new Array(3);
+  if (s.B04 > 0.3) { counts[0] = 1; counts[1] = s.B08; } else { counts[0] = 2; counts[1] = s.B02; }
+  const hole = counts[2] === undefined ? 1 : 0;
+  return [sc.apply(p.a) + sc.half(), counts[0] + counts[1] + hole, box[1] + new Array(2, 3)[1]];
+}""",
     "SampleType constants": """//VERSION=3
 function setup() {
   return {

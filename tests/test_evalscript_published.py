@@ -18,7 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "evalscripts"
 # every fixture and the engine that runs it (a translated script going to the JavaScript
 # engine is a regression of the translator); ORBIT scripts: test_evalscript_temporal.py
 ENGINES = {
-    "bare_soil_detector.js": "javascript",  # a decision tree built with 'new' and 'this'
+    "bare_soil_detector.js": "translated",  # a decision tree, built with new and this
     "false_color_urban.js": "translated",
     "moisture_eob.js": "translated",
     "ndsi.js": "translated",
