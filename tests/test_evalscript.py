@@ -200,13 +200,69 @@ function setup() {
   };
 }
 function evaluatePixel(s) { return [s.B04, s.B08 * 10000]; }""",
+    "try/catch around code that cannot throw": SETUP_FLOAT
+    + """
+const LIMIT = 0.2;
+function wet(g, n) {
+  let w = 0;
+  try {
+    var ndwi = index(g, n), mndwi = (g - n) / (g + n);
+    if (ndwi > LIMIT || mndwi > 2 * LIMIT) { w = 1; }
+  } catch (err) { w = -1; }
+  return w;
+}
+function evaluatePixel(s) {
+  try { if (s.B04 > 0.4) return [wet(s.B03, s.B08), 1, 2]; } catch (e) { return [9, 9, 9]; }
+  return [wet(s.B02, s.B11), s.B04, 0];
+}""",
+    "bitwise operators between comparisons": SETUP_FLOAT
+    + """
+function evaluatePixel(s) {
+  const both = (s.B04 > 0.2) & (s.B08 > 0.3), either = (s.B02 < 0.1) | (s.B03 >= 0.25);
+  const one = (s.B11 > 0.3) ^ (s.B04 > 0.3);
+  if ((s.B04 > 0.3) & (s.B02 > 0.05)) return [both + 10, either, one];
+  return [both - 1, either * 2, one + ((s.B02 > 0.4) & true)];
+}""",
+    "constructors: new, this, new Array": SETUP_FLOAT
+    + """
+var Scaler = function (gain) {
+  var offset = 0.1;
+  this.gain = gain;
+  this.apply = function (x) { return x * gain + offset; };
+  this.half = () => this.gain / 2;
+};
+function Pair(a, b) { this.a = a; this.b = b; return 5; }
+function Boxed(v) { return [v, v * 2]; }
+function evaluatePixel(s) {
+  const sc = new Scaler(2.5), p = new Pair(s.B04, s.B08), box = new Boxed(s.B03);
+  const counts = new Array(3);
+  if (s.B04 > 0.3) { counts[0] = 1; counts[1] = s.B08; } else { counts[0] = 2; counts[1] = s.B02; }
+  const hole = counts[2] === undefined ? 1 : 0;
+  return [sc.apply(p.a) + sc.half(), counts[0] + counts[1] + hole, box[1] + new Array(2, 3)[1]];
+}""",
+    "SampleType constants": """//VERSION=3
+function setup() {
+  return {
+    input: ["B04", "B08"],
+    output: [
+      { id: "u16", bands: 1, sampleType: SampleType.UINT16 },
+      { id: "f", bands: 1, sampleType: SampleType.FLOAT32 }
+    ]
+  };
+}
+function evaluatePixel(s) {
+  const wide = SampleType.UINT16 === "UINT16" && SampleType.AUTO === "AUTO";
+  return { u16: [wide ? s.B08 * 60000 : 0], f: [SampleType.INT8 == "INT8" ? s.B04 : -1] };
+}""",
 }
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_construct_matches_node(name: str) -> None:
     script = SCRIPTS[name]
-    bands, valid = sample_bands(compile_evalscript(script).setup.bands, seed=len(name))
+    compiled = compile_evalscript(script)
+    assert compiled.engine == "translated", compiled.javascript and compiled.javascript.reason
+    bands, valid = sample_bands(compiled.setup.bands, seed=len(name))
     assert_matches_node(script, bands, valid)
 
 
@@ -242,3 +298,32 @@ def test_invalid_pixels_read_zero_and_data_mask_is_returned() -> None:
     assert out.data.dtype == np.uint8
     assert (out.mask == valid).all()
     assert (out.data[:, ~valid] == 0).all()  # dataMask == 0 returns [0, 0, 0]
+
+
+CLASSES_AS_DN = """//VERSION=3
+function setup() {
+  return {
+    input: [{ bands: ["SCL", "B04"], units: "DN" }],
+    output: { bands: 2, sampleType: "UINT16" }
+  };
+}
+function evaluatePixel(s) {
+  %s
+  return [s.SCL, s.B04];
+}"""
+
+
+@pytest.mark.parametrize(
+    ("body", "engine"),
+    [("", "translated"), ("let k = 0; while (k < s.SCL) k++;", "javascript")],
+)
+def test_class_bands_read_as_dn_are_their_classes(body: str, engine: str) -> None:
+    """SCL (a categorical band, read as its classes) in DN is its classes, as in Sentinel Hub,
+    not 10000 times them; other bands' DN are 10000 x reflectance."""
+    script = CLASSES_AS_DN % body
+    assert compile_evalscript(script).engine == engine
+    bands, valid = sample_bands(["B04"], seed=5)
+    bands["SCL"] = np.random.default_rng(2).integers(0, 12, valid.shape).astype(np.float32)
+    got = assert_matches_node(script, bands, valid, classes=("SCL",))["default"]
+    np.testing.assert_array_equal(got[0], np.where(valid, bands["SCL"], 0))
+    np.testing.assert_array_equal(got[1], np.where(valid, np.rint(bands["B04"] * 1e4), 0))

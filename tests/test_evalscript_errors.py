@@ -26,7 +26,7 @@ def _error(script: str, kind: type[Exception] = EvalscriptError, **limits: float
     ("body", "construct", "line", "column"),
     [
         ("class A {}\nfunction evaluatePixel(s) { return [1]; }", "a class", 3, 1),
-        ("function evaluatePixel(s) {\n  try { return [1]; } catch (e) {}\n}", "try/catch", 4, 3),
+        ("function evaluatePixel(s) {\n  try { return [1]; } finally {}\n}", "try/finally", 4, 31),
         (
             "function evaluatePixel(s) {\n  let x = s.B04;\n  while (x < 1) x *= 2;\n"
             "  return [x];\n}",

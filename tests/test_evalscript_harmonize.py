@@ -89,3 +89,40 @@ def test_wcs_reads_the_source_files_dn_with_harmonize_values_false(live):  # noq
     assert valid.mean() > 0.9
     np.testing.assert_array_equal(values["true"][valid], outputs["default"][0][valid])
     np.testing.assert_array_equal(values["false"][valid], values["true"][valid] + 1000)
+
+
+def scl_script(unit: str) -> str:
+    units = f', units: "{unit}"' if unit else ""
+    return (
+        '//VERSION=3\nfunction setup() {\n  return { input: [{ bands: ["SCL"]'
+        + units
+        + ' }], output: { bands: 1, sampleType: "UINT8" } };\n}\n'
+        "function evaluatePixel(s) { return [s.SCL]; }"
+    )
+
+
+@needs_node
+def test_wcs_scene_classes_read_as_dn_are_the_classes(live):  # noqa: F811
+    """SCL in DN (as Sentinel Hub gives it, e.g. the published cloudless mosaic) is its
+    classes, as with the default unit: not 10000 times them."""
+    import rasterio
+
+    from tests.test_evalscript_doors import b64, node_on_grid
+    from tests.test_wcs import EXPRESSION_VERSIONS, UTM_SUBSET
+
+    values = {}
+    for unit in ("DN", ""):
+        params = {"service": "WCS", "version": "2.0.1", "request": "GetCoverage",
+                  "evalscript": b64(scl_script(unit)), **EXPRESSION_VERSIONS["2.0.1"]}  # fmt: skip
+        response = httpx.get(f"{live.url}/wcs", params=params, timeout=60)
+        assert response.status_code == 200, response.text[:300]
+        with rasterio.MemoryFile(response.content) as memory, memory.open() as src:
+            values[unit] = src.read(1)
+    outputs, valid = node_on_grid(
+        live.runtime, scl_script(""), ("SCL",), bbox=UTM_SUBSET, crs="EPSG:32631",
+        size=values["DN"].shape[::-1], resampling="nearest",
+    )  # fmt: skip
+    classes = outputs["default"][0][valid]
+    assert valid.mean() > 0.9 and len(np.unique(classes)) > 1 and classes.max() <= 11
+    np.testing.assert_array_equal(values[""][valid], classes)
+    np.testing.assert_array_equal(values["DN"][valid], classes)

@@ -32,6 +32,29 @@ function evaluatePixel(s) {
   while (x > 1) { x /= 2; n++; }
   return [x, n];
 }""",
+    "try/catch of an error": SETUP
+    + """
+function evaluatePixel(s) {
+  let v;
+  try { v = s.B04 > 0.3 ? s.B04.missing.x : s.B04; } catch (e) { v = -1; }
+  return [v, 0];
+}""",
+    "try/finally": SETUP
+    + """
+let calls = 0;
+function evaluatePixel(s) {
+  try { if (s.B04 > 0.3) return [s.B04, calls]; } finally { calls = 1; }
+  return [s.B08, calls];
+}""",
+    "this in a method": SETUP
+    + """
+const ratio = { k: 2, of: function (x) { return x * this.k; } };
+function evaluatePixel(s) { return [ratio.of(s.B04), s.B08]; }""",
+    "prototype methods": SETUP
+    + """
+function Ratio(a, b) { this.a = a; this.b = b; }
+Ratio.prototype.value = function () { return this.a / this.b; };
+function evaluatePixel(s) { return [new Ratio(s.B08, s.B04).value(), 1]; }""",
     "recursion": SETUP
     + """
 function halve(x, n) { return x > 1 ? halve(x / 2, n + 1) : [x, n]; }

@@ -5,11 +5,14 @@ computation."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
 from gateway.evalscript import compile_evalscript
 from tests.support.evalscript_node import assert_matches_node, needs_node
+from tests.test_evalscript_published import FIXTURES, TEMPORAL
 
 pytestmark = needs_node
 
@@ -121,3 +124,35 @@ def test_no_acquisition_gives_the_scripts_empty_answer() -> None:
 def test_setup_reports_the_mosaicking() -> None:
     assert compile_evalscript(MAX_NDVI).mosaicking == "ORBIT"
     assert compile_evalscript(FIRST_CLEAR).mosaicking == "TILE"
+
+
+@pytest.mark.parametrize("name", sorted(TEMPORAL))
+def test_published_multitemporal_script_equals_node(name: str) -> None:
+    """Published ORBIT scripts (tests/fixtures/evalscripts): on the engine they are expected to
+    take, over four acquisitions, equal to Node."""
+    text = (FIXTURES / name).read_text()
+    script = compile_evalscript(text)
+    assert script.engine == TEMPORAL[name], getattr(script.javascript, "reason", "")
+    assert script.mosaicking == "ORBIT"
+    bands, valid = stack(script.bands, 4, seed=len(name))
+    if "B10" in bands:  # cirrus: white water is where B10 < 0.015
+        bands["B10"] *= np.float32(0.04)
+    if "SCL" in bands:  # its classes, as the reader gives them
+        bands["SCL"] = np.rint(bands["SCL"] * 10000)
+    assert_matches_node(text, bands, valid, classes=("SCL",))
+
+
+def _orbits(*days: str) -> list[dict]:
+    return [{"dateFrom": f"{d}T00:00:00Z", "dateTo": f"{d}T23:59:59Z", "tiles": []} for d in days]
+
+
+def test_published_pre_process_scenes_keep_their_acquisitions() -> None:
+    """burned_area.js keeps the two dates around the Knysna fires; max_ndvi.js the last three
+    months (31-day) before the end of the request's period."""
+    burned = compile_evalscript((FIXTURES / "burned_area.js").read_text())
+    days = _orbits("2017-07-01", "2017-06-24", "2017-06-01", "2017-05-15", "2017-05-01")
+    assert burned.kept_scenes(days, None, None) == [1, 3]
+    max_ndvi = compile_evalscript((FIXTURES / "max_ndvi.js").read_text())
+    end = datetime(2024, 7, 1, tzinfo=UTC)
+    days = _orbits("2024-06-30", "2024-04-01", "2024-03-29", "2024-01-01")
+    assert max_ndvi.kept_scenes(days, None, end) == [0, 1]

@@ -312,12 +312,13 @@ class Engine:
                     first = tuple(g[0] for g in stack.groups)
                     index = np.arange(len(first))[:, None, None] * np.ones_like(valid, np.int16)
                     offsets = raw_dn(script.raw_dn_bands, index, first, collection)
+            classes = collection.categorical_bands  # SCL: its DN are the classes, as read
             with phase(BAND_MATH):
                 if request.format in IMAGE_FORMATS:  # a picture: the map output
-                    data = script.map_values(inputs, valid, described, offsets)
+                    data = script.map_values(inputs, valid, described, offsets, classes)
                     names = tuple(f"b{i + 1}" for i in range(len(data)))
                 else:  # data: every output
-                    data, names = script.data_values(inputs, valid, described, offsets)
+                    data, names = script.data_values(inputs, valid, described, offsets, classes)
         charge(self.units(request, script.bands))
         return Raster(
             data=data,

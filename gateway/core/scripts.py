@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,10 +59,12 @@ class PixelScript(Protocol):
         valid: np.ndarray,
         scenes: Mapping[str, Any] | None = None,
         raw_dn: Mapping[str, np.ndarray] | None = None,
+        classes: Collection[str] = (),
     ) -> np.ndarray:
         """The values (n, h, w) of its map output in their sample type (uint8 for pictures);
         ``scenes``: evaluatePixel's argument of that name (ORBIT/TILE); ``raw_dn``: per band
-        of ``raw_dn_bands``, what the source files' DN add to 10000 x reflectance."""
+        of ``raw_dn_bands``, what the source files' DN add to 10000 x reflectance;
+        ``classes``: the bands read as classes (categorical: SCL), whose DN are the classes."""
         ...
 
     def data_values(
@@ -71,6 +73,7 @@ class PixelScript(Protocol):
         valid: np.ndarray,
         scenes: Mapping[str, Any] | None = None,
         raw_dn: Mapping[str, np.ndarray] | None = None,
+        classes: Collection[str] = (),
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """The bands of every output, one after the other, as float32 (n, h, w) (exact for
         the integer sample types), and their names."""

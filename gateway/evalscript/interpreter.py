@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.evalscript import arrays, helpers
+from gateway.evalscript.contract import SAMPLE_TYPES
 from gateway.evalscript.errors import EvalscriptError, NotSupported, TranslationLimit, at
 from gateway.evalscript.expr import BOOL, FALSE, TRUE, Builder, Expr, const
 from gateway.evalscript.jsops import (
@@ -54,6 +55,8 @@ class Scope:
         self.parent, self.function, self.origin = parent, function, origin
         self.vars: dict[str, Value] = {}
         self.constants: set[str] = set()
+        self.this: Value | None = None  # a constructor's object ('new'), else no 'this'
+        self.binds_this = False  # a function's own scope (an arrow function's is not)
 
     def find(self, name: str) -> Scope | None:
         scope: Scope | None = self
@@ -140,9 +143,15 @@ class Interpreter:
         self.block(program.body, self.globals)
 
     def call(
-        self, fn: Value, args: list[Value], node: Node = None, frame: Frame | None = None
+        self,
+        fn: Value,
+        args: list[Value],
+        node: Node = None,
+        frame: Frame | None = None,
+        this: Value | None = None,
     ) -> Value:
-        """Call a script function (inlined), a builtin or a bound method."""
+        """Call a script function (inlined), a builtin or a bound method; ``this``: the
+        object a constructor builds ('new')."""
         if isinstance(fn, Builtin):
             if fn.construct:
                 raise EvalscriptError(f"{fn.name} is a class: call it with 'new'", *at(node))
@@ -160,6 +169,8 @@ class Interpreter:
                 f"calls nested more than {self.max_depth} deep (recursion?)", *at(node)
             )
         scope = Scope(fn.scope, True, self.mask().text)
+        scope.binds_this = fn.node.type != "ArrowFunctionExpression"
+        scope.this = this
         saved = (self.entry, self.frame, self.loop)
         self.entry, self.frame, self.loop = self.mask(), frame or Frame(), None
         self.depth += 1
@@ -211,10 +222,26 @@ class Interpreter:
             self.jump(node)
         elif kind == "SwitchStatement":
             self.switch(node, scope)
+        elif kind == "TryStatement":
+            self.try_(node, scope)
         elif kind in ("FunctionDeclaration", "EmptyStatement"):
             pass
         else:
             raise NotSupported(_construct(kind), *at(node))
+
+    def try_(self, node: Node, scope: Scope) -> None:
+        """try/catch: what translates cannot throw for some pixels only (what would throw is
+        an error at translation), so the block runs and ``catch`` never does; an error met in
+        the block, which the script may mean to catch, and ``finally`` (it runs after the
+        block's returns too) send the script to the JavaScript engine."""
+        if node.finalizer is not None:
+            raise NotSupported("try/finally", *at(node.finalizer))
+        try:
+            self.block(node.block.body, Scope(scope, False, self.mask().text))
+        except NotSupported:
+            raise
+        except EvalscriptError as exc:
+            raise NotSupported(f"try/catch around an error: {exc}", *at(node)) from exc
 
     def declare(self, node: Node, scope: Scope) -> None:
         target = scope.function_scope() if node.kind == "var" else scope
@@ -739,10 +766,37 @@ class Interpreter:
 
     def new(self, node: Node, scope: Scope) -> Value:
         fn = self.expression(node.callee, scope)
-        if not isinstance(fn, Builtin) or not fn.construct:
-            raise NotSupported("'new' of anything but Sentinel Hub's visualizers", *at(node))
         args = self.arguments(node, scope)
+        if fn is self.globals.vars["Array"]:  # new Array(n): n holes; new Array(a, b): [a, b]
+            return self._new_array(args, node)
+        if isinstance(fn, Function) and fn.node.type != "ArrowFunctionExpression":
+            made = Object({})  # a constructor: its 'this', unless it returns an object
+            result = self.call(fn, args, node, this=made)
+            return result if isinstance(result, (Object, Array)) else made
+        if not isinstance(fn, Builtin) or not fn.construct:
+            raise NotSupported("'new' of this value", *at(node))
         return self._at(node, lambda: fn.call(self.b, args))
+
+    def _new_array(self, args: list[Value], node: Node) -> Array:
+        if len(args) != 1 or not isinstance(args[0], Expr) or args[0].kind == BOOL:
+            return Array(list(args), self.mask().text)
+        size = args[0]
+        if not size.constant:
+            raise NotSupported("new Array of a per-pixel length", *at(node))
+        count = float(size.value if size.value is not None else 0.0)
+        if not (count.is_integer() and 0 <= count < 2**32):
+            raise EvalscriptError("RangeError: Invalid array length", *at(node))
+        if count > self.max_iterations:
+            raise NotSupported(f"an array of more than {self.max_iterations} items", *at(node))
+        return Array([UNDEFINED] * int(count), self.mask().text)
+
+    def this_(self, node: Node, scope: Scope) -> Value:
+        found: Scope | None = scope
+        while found is not None and not found.binds_this:
+            found = found.parent
+        if found is None or found.this is None:
+            raise NotSupported("'this' outside a constructor", *at(node))
+        return found.this
 
     def chain(self, node: Node, scope: Scope) -> Value:
         return self.expression(node.expression, scope)
@@ -768,14 +822,13 @@ _EXPRESSIONS: dict[str, Callable[[Interpreter, Node, Scope], Value]] = {
     "ComputedMemberExpression": Interpreter.member,
     "CallExpression": Interpreter.call_,
     "NewExpression": Interpreter.new,
+    "ThisExpression": Interpreter.this_,
     "ChainExpression": Interpreter.chain,
 }
 
 _NAMES = {
-    "ThisExpression": "'this'",
     "ClassDeclaration": "a class",
     "ClassExpression": "a class",
-    "TryStatement": "try/catch",
     "ThrowStatement": "throw",
     "WithStatement": "'with'",
     "LabeledStatement": "a label",
@@ -817,6 +870,7 @@ def _environment() -> dict[str, Value]:
         "Infinity": const(float("inf")),
         "isNaN": is_nan,
         "isFinite": Builtin("isFinite", lambda b, args: _is_finite(b, args)),
+        "SampleType": Object({t: Str(t) for t in SAMPLE_TYPES}),  # SampleType.UINT16...
     }
     env.update({k: Builtin(k, f) for k, f in helpers.FUNCTIONS.items()})
     env.update({k: Builtin(k, f, construct=True) for k, f in helpers.CONSTRUCTORS.items()})

@@ -183,9 +183,24 @@ def binary(b: Builder, op: str, left: Value, right: Value) -> Value:
     if op in ("===", "!==", "==", "!="):
         same = equal(b, left, right, strict=op in ("===", "!=="))
         return same if op in ("===", "==") else negate(b, same)
+    if op in _BOOLEAN_BITS and _booleans(left, right):  # (a > 0) & (b > 0): 1 or 0
+        bits, both = _BOOLEAN_BITS[op]
+        return number(b, b.apply(bits, [left, right], BOOL, both))  # type: ignore[list-item]
     if op in ("&", "|", "^", "<<", ">>", ">>>"):
         return bitwise(b, op, number(b, left), number(b, right))
     raise NotSupported(f"the operator '{op}'")
+
+
+_BOOLEAN_BITS: dict[str, tuple[str, Callable[[bool, bool], bool]]] = {
+    "&": ("({0} & {1})", lambda p, q: bool(p) and bool(q)),
+    "|": ("({0} | {1})", lambda p, q: bool(p) or bool(q)),
+    "^": ("({0} ^ {1})", lambda p, q: bool(p) != bool(q)),
+}
+
+
+def _booleans(*values: Value) -> bool:
+    """Whether every value is a boolean (a comparison's)."""
+    return all(isinstance(v, Expr) and v.kind == BOOL for v in values)
 
 
 def remainder(b: Builder, x: Expr, y: Expr) -> Expr:

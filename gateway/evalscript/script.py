@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -94,19 +94,31 @@ class Evalscript:
         return tuple(b for b, unit in self.setup.units.items() if unit == "DN")
 
     def map_values(
-        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None, raw_dn: Bands | None = None
+        self,
+        bands: Bands,
+        valid: np.ndarray,
+        scenes: Scenes = None,
+        raw_dn: Bands | None = None,
+        classes: Collection[str] = (),
     ) -> np.ndarray:
         """The map output's values (n, h, w) in its sample type."""
         output = self.setup.output("default") or self.setup.outputs[0]
-        found = self.evaluate(bands, valid, outputs=(output.id,), scenes=scenes, raw_dn=raw_dn)
+        found = self.evaluate(
+            bands, valid, outputs=(output.id,), scenes=scenes, raw_dn=raw_dn, classes=classes
+        )
         return found[output.id].data
 
     def data_values(
-        self, bands: Bands, valid: np.ndarray, scenes: Scenes = None, raw_dn: Bands | None = None
+        self,
+        bands: Bands,
+        valid: np.ndarray,
+        scenes: Scenes = None,
+        raw_dn: Bands | None = None,
+        classes: Collection[str] = (),
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
         sample types, and their ``data_names``."""
-        rasters = self.evaluate(bands, valid, scenes=scenes, raw_dn=raw_dn)
+        rasters = self.evaluate(bands, valid, scenes=scenes, raw_dn=raw_dn, classes=classes)
         data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
         return data, self.data_names
 
@@ -130,10 +142,11 @@ class Evalscript:
         outputs: tuple[str, ...] | None = None,
         scenes: Mapping[str, Any] | None = None,
         raw_dn: Mapping[str, np.ndarray] | None = None,
+        classes: Collection[str] = (),
     ) -> dict[str, Raster]:
         """Run over reflectance ``bands`` (name -> float (h, w)); ``valid``: bool (h, w);
-        ORBIT/TILE: (acquisitions, h, w), and ``scenes`` their description; ``raw_dn``: see
-        ``_inputs`` (shaped as ``valid``).
+        ORBIT/TILE: (acquisitions, h, w), and ``scenes`` their description; ``raw_dn`` and
+        ``classes``: see ``_inputs`` (shaped as ``valid``).
 
         Invalid pixels read 0 in every band and 0 in dataMask, as in Sentinel Hub. Returns
         the outputs of setup() by id (those of ``outputs`` only, when given)."""
@@ -142,7 +155,7 @@ class Evalscript:
         types = {o.id: o.sample_type for o in wanted}
         mask = ok if ok.ndim == 2 else ok.any(axis=0)
         if ok.ndim == 2:
-            inputs = self._inputs(bands, ok, dn_factor, raw_dn)
+            inputs = self._inputs(bands, ok, dn_factor, raw_dn, classes)
             if self.javascript is not None:
                 found = self.javascript.run(self.setup, inputs, ok, dn_factor, tuple(wanted))
                 return {o.id: Raster(found[o.id], mask) for o in wanted}
@@ -155,6 +168,7 @@ class Evalscript:
                 ok[k],
                 dn_factor,
                 {b: v[k] for b, v in raw_dn.items()} if raw_dn is not None else None,
+                classes,
             )
             for k in range(len(ok))
         ]
@@ -181,10 +195,12 @@ class Evalscript:
         ok: np.ndarray,
         dn_factor: float,
         raw_dn: Mapping[str, np.ndarray] | None = None,
+        classes: Collection[str] = (),
     ) -> dict[str, np.ndarray]:
         """Each input band's values as evaluatePixel reads them (0 where not ``ok``);
         ``raw_dn``: per band, what the source files' DN add to 10000 x reflectance (read
-        with harmonizeValues false)."""
+        with harmonizeValues false); ``classes``: the bands read as classes (SCL), their
+        values their DN."""
         inputs: dict[str, np.ndarray] = {}
         harmonize = self.setup.harmonize
         for band, unit in self.setup.units.items():
@@ -198,7 +214,7 @@ class Evalscript:
                 values = np.where(ok, values.astype(np.float64), 0.0)  # else widened as read
                 if harmonize:
                     np.maximum(values, 0.0, out=values)
-            if unit == "DN":
+            if unit == "DN" and band not in classes:
                 values = np.rint(values * dn_factor)
                 if not harmonize and raw_dn is not None and band in raw_dn:
                     values = np.where(ok, values + raw_dn[band], 0.0)

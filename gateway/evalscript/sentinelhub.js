@@ -4,6 +4,9 @@
 // reference of the tests (tests/support/evalscript_reference.js) too. The translator
 // (gateway/evalscript/helpers.py) is written independently of this file.
 const JAVA_DOUBLE_MAX_VAL = 1.7976931348623157E308;
+const SampleType = Object.freeze({
+  AUTO: "AUTO", UINT8: "UINT8", UINT16: "UINT16", INT8: "INT8", INT16: "INT16", FLOAT32: "FLOAT32",
+});
 
 function index(x, y) { return x + y != 0 ? (x - y) / (x + y) : 0; }
 function inverse(x) { return x != 0 ? 1.0 / x : JAVA_DOUBLE_MAX_VAL; }

@@ -45,11 +45,13 @@ def node_reference(
     dn_factor: float = 10000.0,
     scenes: Mapping[str, object] | None = None,
     raw_dn: Mapping[str, np.ndarray] | None = None,
+    classes: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """Each output (bands, h, w) as Node computes it, pixel by pixel. ``bands`` and ``valid``
     of shape (scenes, h, w) are the acquisitions of an ORBIT/TILE script (a list of samples
     per pixel, most recent first); ``scenes``: evaluatePixel's argument of that name;
-    ``raw_dn``: what the source files' DN add (harmonizeValues false), SIMPLE only."""
+    ``raw_dn``: what the source files' DN add (harmonizeValues false), SIMPLE only;
+    ``classes``: the bands read as classes (SCL), whose DN are their values."""
     assert NODE is not None
 
     def arrays(bands: Mapping[str, np.ndarray], valid: np.ndarray) -> dict[str, object]:
@@ -58,7 +60,7 @@ def node_reference(
             "valid": [int(x) for x in valid.reshape(-1)],
         }
 
-    request: dict[str, object] = {"script": script, "dnFactor": dn_factor}
+    request: dict[str, object] = {"script": script, "dnFactor": dn_factor, "classes": [*classes]}
     if valid.ndim == 3:
         per_scene = [
             arrays({b: v[k] for b, v in bands.items()}, valid[k]) for k in range(len(valid))
@@ -86,12 +88,16 @@ def node_reference(
 
 
 def assert_matches_node(
-    script: str, bands: Mapping[str, np.ndarray], valid: np.ndarray, dn_factor: float = 10000.0
+    script: str,
+    bands: Mapping[str, np.ndarray],
+    valid: np.ndarray,
+    dn_factor: float = 10000.0,
+    classes: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """The translation's outputs equal Node's: exactly for integer sample types, within float32
     rounding for FLOAT32 (NaN where Node has NaN). Returns the translation's outputs."""
-    expected = node_reference(script, bands, valid, dn_factor)
-    got = compile_evalscript(script).evaluate(bands, valid, dn_factor=dn_factor)
+    expected = node_reference(script, bands, valid, dn_factor, classes=classes)
+    got = compile_evalscript(script).evaluate(bands, valid, dn_factor=dn_factor, classes=classes)
     assert set(got) == set(expected)
     for id_, raster in got.items():
         want = expected[id_]

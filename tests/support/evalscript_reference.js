@@ -1,7 +1,7 @@
 // The JavaScript reference for the evalscript translator: runs a V3 script pixel by pixel
 // in Node, with Sentinel Hub's helper functions defined as its documentation describes them
 // (gateway/evalscript/sentinelhub.js, written independently of the Python translation). Input on stdin (JSON):
-//   {script, bands: {name: [values...]}, valid: [0|1...], dnFactor}
+//   {script, bands: {name: [values...]}, valid: [0|1...], dnFactor, classes: [band...]}
 // Output on stdout (JSON): {outputs: {id: [[band 0 values...], ...]}, setup}; non-finite
 // numbers as the strings "NaN", "Infinity", "-Infinity".
 "use strict";
@@ -53,6 +53,7 @@ function main(request) {
   // harmonizeValues (true unless an input object says false): negative values read 0; false
   // and DN: request.rawDn[band] (per pixel) added, the source files' own DN
   const harmonize = [].concat(setup.input).every(i => typeof i === "string" || i.harmonizeValues !== false);
+  const classes = new Set(request.classes || []);  // bands read as classes (SCL): DN as they are
   const sampleOf = (scene, p) => {
     const ok = scene.valid[p] === 1;
     const sample = {};
@@ -60,7 +61,8 @@ function main(request) {
       if (band === "dataMask") { sample[band] = ok ? 1 : 0; continue; }
       const v = ok ? (harmonize ? Math.max(scene.bands[band][p], 0) : scene.bands[band][p]) : 0;
       const raw = !harmonize && ok && scene.rawDn && scene.rawDn[band] ? scene.rawDn[band][p] : 0;
-      sample[band] = unit === "DN" ? Math.round(v * request.dnFactor) + raw : v;
+      const dn = classes.has(band) ? v : Math.round(v * request.dnFactor) + raw;
+      sample[band] = unit === "DN" ? dn : v;
     }
     return sample;
   };
