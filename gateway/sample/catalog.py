@@ -60,8 +60,9 @@ _DESCRIPTIONS = {
     S1_MOSAIC_COLLECTION: (
         "Sentinel-1 Global Mosaics",
         "Sample monthly Sentinel-1 IW mosaics (VV and VH terrain-flattened gamma0 backscatter, "
-        "20 m) as Cloud Optimized GeoTIFFs, laid out like the Copernicus Data Space Ecosystem "
-        "archive. Synthetic backscatter over real MGRS tiles 31UFU and 32ULD.",
+        "linear power, float32, 20 m) as Cloud Optimized GeoTIFFs, laid out like the Copernicus "
+        "Data Space Ecosystem archive. Synthetic backscatter over real MGRS tiles 31UFU and "
+        "32ULD.",
         ["Copernicus", "Sentinel", "Sentinel-1", "SAR", "Mosaic", "Sample"],
     ),
     GLO30_COLLECTION: (
