@@ -26,7 +26,7 @@ def _tci_asset(plan: ScenePlan, facts: FileFacts) -> dict:
     return {
         "type": "image/jp2",
         "title": "True color image",
-        "roles": ["visual", "sampling:original", "gsd:10m"],
+        "roles": ["visual"],  # as CDSE's L1C items
         "bands": [band_info(b).stac() for b in TCI_BANDS],
         "data_type": "uint8",
         "nodata": 0,
