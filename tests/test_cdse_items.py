@@ -2,9 +2,14 @@
 Copernicus DEM against real CDSE items (tests/fixtures/cdse-stac/, from the examples of
 eu-cdse/eometadatatool, the tool that builds CDSE's STAC catalogue), field for field.
 
-What the sample does not match yet is listed here as KNOWN (each entry a gap to close, with
-the sample version that closes it); the tests fail both when a new difference appears and
-when a known one is gone, so this list stays true."""
+Since sample version 5 nothing is KNOWN: the same properties and assets in the same order,
+the same fields on every asset, the same extensions and the same values wherever a value
+does not follow the scene. A gap that appears would be listed as KNOWN (the tests fail both
+when a new difference appears and when a known one is gone, so the lists stay true).
+
+Left out on purpose: values that follow the scene (see SCENE_SPECIFIC) and ``links``: CDSE's
+carry provenance (a trace record, the S3 folder; none on DEM items), the sample's add the
+static catalog's own self/parent/collection/root links, which the catalog needs."""
 
 from __future__ import annotations
 
@@ -20,73 +25,41 @@ L1C, S1_MOSAIC = "sentinel-2-l1c", "sentinel-1-global-mosaics"
 GLO30, GLO90 = "cop-dem-glo-30-dged-cog", "cop-dem-glo-90-dged-cog"
 SOURCE = "https://github.com/eu-cdse/eometadatatool/blob/34774b63c49fda29b3eed2c4df6b246fa8672eaa"
 
-# Item properties: (only in CDSE's, only in the sample's).
-KNOWN_PROPERTIES = {
-    L1C: (set(), set()),
-    S1_MOSAIC: ({"eopf:origin_datetime", "sar:center_frequency"}, {"proj:code"}),
-    GLO30: (
-        {"grid:code", "processing:software", "sar:polarizations"},
-        {"constellation", "instruments", "processing:level", "published", "updated"},
-    ),
+# Item properties: (only in CDSE's, only in the sample's). Empty since sample version 5.
+KNOWN_PROPERTIES: dict[str, tuple[set[str], set[str]]] = {
+    collection: (set(), set()) for collection in (L1C, S1_MOSAIC, GLO30, GLO90)
 }
-KNOWN_PROPERTIES[GLO90] = KNOWN_PROPERTIES[GLO30]
 # Asset keys: (only in CDSE's, only in the sample's). Neither lists L1C's MSK_CLASSI (the
 # SAFE's QI_DATA/MSK_CLASSI_B00.jp2): the parser finds it beside the band files.
-KNOWN_ASSETS = {
-    L1C: (set(), set()),
-    S1_MOSAIC: ({"userdata"}, set()),
-    GLO30: ({"manifest"}, {"Product"}),
+KNOWN_ASSETS: dict[str, tuple[set[str], set[str]]] = {
+    collection: (set(), set()) for collection in (L1C, S1_MOSAIC, GLO30, GLO90)
 }
-KNOWN_ASSETS[GLO90] = KNOWN_ASSETS[GLO30]
 # Fields of the data assets: {asset: (only in CDSE's, only in the sample's)}.
-KNOWN_ASSET_FIELDS = {
+KNOWN_ASSET_FIELDS: dict[str, dict[str, tuple[set[str], set[str]]]] = {
     L1C: {"B04": (set(), set()), "TCI": (set(), set())},
-    S1_MOSAIC: {
-        "VV": (
-            {"description", "proj:code", "proj:transform", "sar:polarizations"},
-            {"bands", "gsd", "proj:bbox", "raster:offset", "raster:scale"},
-        )
-    },
-    GLO30: {
-        "data": (
-            set(),
-            {
-                "alternate",
-                "alternate:name",
-                "file:checksum",
-                "file:local_path",
-                "file:size",
-                "gsd",
-                "nodata",
-                "proj:bbox",
-                "proj:code",
-                "unit",
-            },
-        )
-    },
+    S1_MOSAIC: {"userdata": (set(), set()), "VV": (set(), set()), "VH": (set(), set())},
+    GLO30: {"data": (set(), set()), "manifest": (set(), set())},
+    GLO90: {"data": (set(), set()), "manifest": (set(), set())},
 }
-KNOWN_ASSET_FIELDS[GLO90] = KNOWN_ASSET_FIELDS[GLO30]
 # Values that differ where they should not (not scene-specific): {field: (CDSE, sample)}.
-KNOWN_VALUES = {
-    L1C: {},
-    S1_MOSAIC: {
-        "sar:polarizations": (["VH", "VV"], ["VV", "VH"]),
-        "processing:facility": ("Sinergise Solutions", "Copernicus Data Space Ecosystem"),
-        "VV.data_type": ("float32", "uint16"),
-        "VV.nodata": (-32768, 0),
-        "VV.roles": (["data"], ["data", "backscatter"]),
-    },
-    GLO30: {},
-    GLO90: {},
-}
+KNOWN_VALUES: dict[str, dict] = {L1C: {}, S1_MOSAIC: {}, GLO30: {}, GLO90: {}}
 # Compared by value: the fields that are the same for every item of a collection.
 SAME_PROPERTIES = ("constellation", "instruments", "processing:level", "product:type",
                    "product:timeliness", "sar:instrument_mode", "sar:frequency_band",
-                   "sar:polarizations", "processing:facility", "processing:version", "gsd",
-                   "storage:schemes", "expires")  # fmt: skip
-# ...except where they follow the scene: an L1C's processing baseline (05.10, 05.11).
+                   "sar:polarizations", "sar:center_frequency", "processing:facility",
+                   "processing:version", "gsd", "storage:schemes", "auth:schemes",
+                   "expires")  # fmt: skip
+# Not compared: processing:software names the tool that wrote the item (CDSE's
+# eometadatatool, the sample's writer), which the sample must not claim to be.
+# ...except where they follow the scene: an L1C's processing baseline (05.10, 05.11). Not
+# compared at all, as they follow the scene or the file: times (datetime, start/end, created,
+# updated, published, eopf:origin_datetime: a DEM cell is dated by its own TanDEM-X
+# acquisitions, a mosaic by its month), grid:code, proj:code, bbox/geometry, hrefs (checked
+# against HREF_LAYOUT), file:size/file:checksum, proj:shape/proj:transform (their layout is
+# checked: test_proj_transform_has_cdse_s_order).
 SCENE_SPECIFIC = {L1C: {"processing:version"}}
-SAME_ASSET_FIELDS = ("type", "roles", "data_type", "nodata", "raster:scale", "raster:offset")
+SAME_ASSET_FIELDS = ("type", "roles", "data_type", "nodata", "raster:scale", "raster:offset",
+                     "sar:polarizations", "description", "auth:refs", "storage:refs")  # fmt: skip
 # The sample's hrefs are CDSE's with the item's names put in: {collection: pattern}.
 HREF_LAYOUT = {
     L1C: r"s3://eodata/Sentinel-2/MSI/L1C/\d{4}/\d\d/\d\d/(?P<id>S2[ABC]_MSIL1C_\w+)\.SAFE/"
@@ -99,15 +72,14 @@ HREF_LAYOUT = {
     r"[NS]\d\d_00_[EW]\d{3}_00_DEM)/(?P=id)\.tif",
 }
 DATA_ASSET = {L1C: "B04", S1_MOSAIC: "VV", GLO30: "data", GLO90: "data"}
-# Item ids: CDSE's S1 mosaics are Sentinel-1_IW_mosaic_2020_M01_<tile>_0_0; the sample's
-# Sentinel-1_mosaic_2025_06_<tile>_0_0 (KNOWN).
+# Item ids: CDSE's, the sample's too (the S1 mosaics' since sample version 5).
 ID_LAYOUT = {
     L1C: r"S2[ABC]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\w{5}_\d{8}T\d{6}",
     S1_MOSAIC: r"Sentinel-1_IW_mosaic_\d{4}_M\d\d_\w{5}_0_0",
     GLO30: r"Copernicus_DSM_COG_10_[NS]\d\d_00_[EW]\d{3}_00_DEM",
     GLO90: r"Copernicus_DSM_COG_30_[NS]\d\d_00_[EW]\d{3}_00_DEM",
 }
-KNOWN_ID_MISMATCH = {S1_MOSAIC}
+KNOWN_ID_MISMATCH: set[str] = set()
 # Configured bands CDSE's items do not give the gateway (scene_from_item finds no asset of
 # the band's item name): none.
 KNOWN_MISSING_BANDS: dict[str, set[str]] = {}
@@ -155,14 +127,38 @@ def test_sample_items_match_cdse_field_for_field(sample_archive: Path, collectio
             and real["properties"][name] != item["properties"][name]
         }  # fmt: skip
         differ |= {
-            f"{data}.{name}": (real["assets"][data][name], item["assets"][data][name])
+            f"{key}.{name}": (real["assets"][key][name], item["assets"][key][name])
+            for key in KNOWN_ASSET_FIELDS[collection]
             for name in SAME_ASSET_FIELDS
-            if name in real["assets"][data] and name in item["assets"][data]
-            and real["assets"][data][name] != item["assets"][data][name]
+            if name in real["assets"][key] and name in item["assets"][key]
+            and real["assets"][key][name] != item["assets"][key][name]
         }  # fmt: skip
         assert differ == KNOWN_VALUES[collection]
+        assert item["stac_extensions"] == real["stac_extensions"]
+        assert list(item["properties"]) == list(real["properties"])
+        assert list(item["assets"]) == list(real["assets"])
         href = re.fullmatch(HREF_LAYOUT[collection], item["assets"][data]["href"])
         assert href is not None and href["id"] == item["id"], item["assets"][data]["href"]
+
+
+def transform_order(transform: list[float]) -> str:
+    """``affine`` (STAC's a, b, c, d, e, f) or ``gdal`` (c, a, b, f, d, e) for a north-up grid."""
+    if transform[1] == transform[3] == 0 and transform[0] > 0 > transform[4]:
+        return "affine"
+    assert transform[2] == transform[4] == 0 and transform[1] > 0 > transform[5], transform
+    return "gdal"
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_proj_transform_has_cdse_s_order(sample_archive: Path, collection):
+    """CDSE's S1 mosaic and DEM items write ``proj:transform`` in GDAL's geotransform order
+    (west, x step, 0, north, 0, -y step), its L1C items in STAC's affine order: the sample's
+    follow, and the gateway reads neither (the grid comes from the file)."""
+    data = DATA_ASSET[collection]
+    expected = transform_order(cdse_item(collection)["assets"][data]["proj:transform"])
+    assert expected == ("affine" if collection == L1C else "gdal")
+    for item in sample_items(sample_archive, collection):
+        assert transform_order(item["assets"][data]["proj:transform"]) == expected
 
 
 @pytest.mark.parametrize("collection", COLLECTIONS)

@@ -178,7 +178,7 @@ def test_marker_written_last_and_counts(archive: Path):
         L2A: 8, "sentinel-2-l1c": 8, MOSAIC: 2, S1: 3, "sentinel-1-global-mosaics": 2,
         DEMS[0]: 2, DEMS[1]: 2,
     }  # fmt: skip
-    assert marker == {"profile": "small", "version": 4, "collections": counts}
+    assert marker == {"profile": "small", "version": 5, "collections": counts}
     marker_time = (archive / SAMPLE_MARKER).stat().st_mtime_ns
     # The gateway keeps its own folders in its data folder too (cog-cache, outputs): only the
     # sample's part is the writer's.

@@ -13,7 +13,7 @@ from gateway.core.acquisitions import describe, group_scenes, read_acquisitions
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
-from gateway.core.catalog import CatalogBackend, Scene, SearchQuery
+from gateway.core.catalog import CatalogBackend, Scene, SearchQuery, TimeRange
 from gateway.core.grid import WGS84, Raster
 from gateway.core.mosaic import mosaic
 from gateway.core.phases import BAND_MATH, CATALOG, READ, phase
@@ -117,11 +117,15 @@ class Engine:
 
     def search(self, request: RenderRequest, bands: tuple[str, ...] = ()) -> list:
         """Scenes that may contribute to the request's grid, in mosaic order; given the
-        ``bands`` to read, the catalog may leave out the assets of others."""
+        ``bands`` to read, the catalog may leave out the assets of others. A ``timeless``
+        collection's scenes are found whatever their dates (CDSE dates each DEM cell by its
+        own acquisitions, years apart)."""
+        collection = self.config.collection(request.collection)
+        timeless = collection is not None and collection.timeless
         query = SearchQuery(
             collection=request.collection,
             bbox=request.grid.bounds_in(WGS84),
-            time=request.time,
+            time=TimeRange() if timeless else request.time,
             max_cloud_cover=request.max_cloud_cover,
             order=request.order,
             limit=self.config.limits.max_scenes,

@@ -9,6 +9,7 @@ from pathlib import Path
 from gateway.core.catalog.models import collection_extent
 from gateway.sample.cdse import (
     AUTH_SCHEMES,
+    L1C_EXTENSIONS,
     L2A_EXTENSIONS,
     MOSAIC_EXTENSIONS,
     S1_EXTENSIONS,
@@ -60,8 +61,9 @@ _DESCRIPTIONS = {
     S1_MOSAIC_COLLECTION: (
         "Sentinel-1 Global Mosaics",
         "Sample monthly Sentinel-1 IW mosaics (VV and VH terrain-flattened gamma0 backscatter, "
-        "20 m) as Cloud Optimized GeoTIFFs, laid out like the Copernicus Data Space Ecosystem "
-        "archive. Synthetic backscatter over real MGRS tiles 31UFU and 32ULD.",
+        "linear power, float32, 20 m) as Cloud Optimized GeoTIFFs, laid out like the Copernicus "
+        "Data Space Ecosystem archive. Synthetic backscatter over real MGRS tiles 31UFU and "
+        "32ULD.",
         ["Copernicus", "Sentinel", "Sentinel-1", "SAR", "Mosaic", "Sample"],
     ),
     GLO30_COLLECTION: (
@@ -81,7 +83,7 @@ _DESCRIPTIONS = {
 }
 _EXTENSIONS = {
     L2A_COLLECTION: L2A_EXTENSIONS,
-    L1C_COLLECTION: L2A_EXTENSIONS,
+    L1C_COLLECTION: L1C_EXTENSIONS,
     MOSAIC_COLLECTION: MOSAIC_EXTENSIONS,
     S1_COLLECTION: S1_EXTENSIONS,
     S1_MOSAIC_COLLECTION: S1_MOSAIC_EXTENSIONS,

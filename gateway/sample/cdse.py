@@ -64,6 +64,8 @@ L2A_EXTENSIONS = [
     f"{_EXT}/timestamps/v1.1.0/schema.json",
     f"{_EXT}/view/v1.1.0/schema.json",
 ]
+# CDSE's L1C items: the L2A's but classification (L1C lists no SCL).
+L1C_EXTENSIONS = [ext for ext in L2A_EXTENSIONS if "/classification/" not in ext]
 MOSAIC_EXTENSIONS = [
     "https://cs-si.github.io/eopf-stac-extension/v1.2.0/schema.json",
     f"{_EXT}/alternate-assets/v1.2.0/schema.json",

@@ -87,15 +87,25 @@ class DemPlan:
         return self.item_id
 
     @property
-    def item_id(self) -> str:
+    def cell(self) -> str:
+        """The cell in the file names: ``N52_00_E005_00``."""
         ns = f"{'N' if self.lat >= 0 else 'S'}{abs(self.lat):02d}_00"
         ew = f"{'E' if self.lon >= 0 else 'W'}{abs(self.lon):03d}_00"
-        return f"Copernicus_DSM_COG_{self.kind.code}_{ns}_{ew}_DEM"
+        return f"{ns}_{ew}"
+
+    @property
+    def item_id(self) -> str:
+        return f"Copernicus_DSM_COG_{self.kind.code}_{self.cell}_DEM"
 
     @property
     def path(self) -> str:
         """The file, relative to the eodata bucket."""
         return f"{self.directory}/{self.item_id}.tif"
+
+    @property
+    def manifest_path(self) -> str:
+        """The product's XML metadata beside the file (CDSE's ``manifest`` asset)."""
+        return f"{self.directory}/Copernicus_DSM_{self.kind.code}_{self.cell}.xml"
 
     @property
     def grid(self) -> Grid:
@@ -160,12 +170,35 @@ def write_dem(plan: DemPlan, eodata: Path, scratch: Path) -> ItemResult:
     except BaseException:
         sink.abort()
         raise
-    west, south, east, north = grid.bbox
-    ring = [[east, south], [east, north], [west, north], [west, south], [east, south]]
+    (eodata / plan.manifest_path).write_text(manifest_xml(plan), encoding="utf-8")
+    # CDSE's footprint is the whole-degree cell (the pixels' half-pixel rim left out), from
+    # its south-west corner anticlockwise.
+    west, south = float(plan.lon), float(plan.lat)
+    east, north = west + 1, south + 1
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
     geometry = {"type": "Polygon", "coordinates": [ring]}
     return ItemResult(
         item_id=plan.item_id,
-        files={"data": file_facts(eodata, plan.path)},
+        files={
+            "data": file_facts(eodata, plan.path),
+            "manifest": file_facts(eodata, plan.manifest_path),
+        },
         geometry=geometry,
         shapes={"data": grid.shape},
+    )
+
+
+def manifest_xml(plan: DemPlan) -> str:
+    """The sample's stand-in for the product's XML metadata (CDSE's ``manifest`` asset; the
+    real file's content is not reproduced): the file, its cell, grid and height reference."""
+    rows, cols = plan.grid.shape
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<dem product="{plan.item_id}" instance="GLO-{plan.kind.gsd}" release="DGED">\n'
+        f"  <file>{plan.item_id}.tif</file>\n"
+        f'  <cell south="{plan.lat}" west="{plan.lon}" north="{plan.lat + 1}" '
+        f'east="{plan.lon + 1}"/>\n'
+        f'  <grid rows="{rows}" columns="{cols}" crs="EPSG:4326" vertical="EGM2008" '
+        'unit="m"/>\n'
+        "</dem>\n"
     )

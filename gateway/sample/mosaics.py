@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,13 @@ from gateway.sample.geo import footprint_lonlat, rounded
 from gateway.sample.layout import MOSAIC_END, MOSAIC_START, ScenePlan, product_uuid
 from gateway.sample.render import clear_surface
 from gateway.sample.resample import upsample
-from gateway.sample.results import ItemResult
+from gateway.sample.results import FileFacts, ItemResult
 
 MOSAIC_NODATA = -32768
 MOSAIC_DAY_OF_YEAR = 163  # the ground of mid-June stands for the quarter
 STRIP_PIXELS = 4_000_000
 _BAND_INDEX = {b: i for i, b in enumerate(MODEL_BANDS)}
+Period = tuple[datetime, datetime]  # a mosaic's first and last moment
 
 
 def _clear_count(scls: list[DatasetReader], row0: int, nrows: int, cols: int) -> np.ndarray:
@@ -79,16 +81,23 @@ def write_mosaic(plan: ScenePlan, eodata: Path, scratch: Path, scl_files: list[P
 
     files = {key: file_facts(eodata, plan.layer_path(key)) for key in sinks}
     geometry = rounded(footprint_lonlat(mapping(box(*grid.bbox)), plan.tile.epsg))
-    userdata = f"{plan.directory}/userdata.json"
-    (eodata / userdata).write_text(
-        json.dumps(_odata_record(plan, geometry, sum(f.size for f in files.values())), indent=2),
-        encoding="utf-8",
-    )
-    files["userdata"] = file_facts(eodata, userdata)
+    files["userdata"] = write_userdata(plan, eodata, geometry, files, (MOSAIC_START, MOSAIC_END))
     return ItemResult(item_id=plan.item_id, files=files, geometry=geometry)
 
 
-def _odata_record(plan: ScenePlan, geometry: dict, size: int) -> dict:
+def write_userdata(
+    plan: ScenePlan, eodata: Path, geometry: dict, files: dict[str, FileFacts], period: Period
+) -> FileFacts:
+    """Write a mosaic's ``userdata.json`` (beside its COGs, as in CDSE's mosaic folders)."""
+    userdata = f"{plan.directory}/userdata.json"
+    size = sum(f.size for f in files.values())
+    (eodata / userdata).write_text(
+        json.dumps(_odata_record(plan, geometry, size, period), indent=2), encoding="utf-8"
+    )
+    return file_facts(eodata, userdata)
+
+
+def _odata_record(plan: ScenePlan, geometry: dict, size: int, period: Period) -> dict:
     """The CDSE OData product record a mosaic's userdata.json holds (main fields)."""
     ring = ", ".join(f"{x} {y}" for x, y in geometry["coordinates"][0])
     return {
@@ -99,8 +108,8 @@ def _odata_record(plan: ScenePlan, geometry: dict, size: int) -> dict:
         "ContentLength": size,
         "S3Path": f"/eodata/{plan.directory}",
         "ContentDate": {
-            "Start": MOSAIC_START.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "End": MOSAIC_END.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "Start": period[0].strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "End": period[1].strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         },
         "Footprint": f"geography'SRID=4326;POLYGON (({ring}))'",
         "GeoFootprint": geometry,

@@ -1,9 +1,11 @@
 """Monthly Sentinel-1 IW mosaics (``sentinel-1-global-mosaics``) over the sample tiles.
 
-One item per tile and month with two 20 m COGs, ``VV.tif`` and ``VH.tif``: terrain-flattened
-gamma0 backscatter, linear, stored as uint16 DN = round(gamma0 * 10000) (``raster:scale``
-0.0001, nodata 0), on the tile's own UTM grid, in a folder laid out like the Sentinel-2
-mosaics' (``Global-Mosaics/Sentinel-1/S1SAR_L3_IW_MCM/<yyyy>/<mm>/01/<id>/``).
+One item per tile and month, named and laid out like CDSE's
+(``Global-Mosaics/Sentinel-1/S1SAR_L3_IW_MCM/<yyyy>/<mm>/01/Sentinel-1_IW_mosaic_<yyyy>_M<mm>_
+<tile>_0_0/``), with two 20 m COGs, ``VV.tif`` and ``VH.tif``, and the product's
+``userdata.json``. Like CDSE's files, the COGs hold terrain-flattened gamma0 backscatter as
+float32 linear power (no scale; nodata -32768: docs/sentinel-1-mosaics.md), on the tile's own
+UTM grid.
 
 The backscatter follows the synthetic world's land cover (water dark, forest and towns
 bright, VH weaker than VV) with a mild multiplicative texture, like a month of looks averaged.
@@ -21,13 +23,14 @@ from gateway.sample.encode import RasterSink, file_facts
 from gateway.sample.geo import footprint_lonlat, pixel_lonlat, rounded
 from gateway.sample.landscape import Cover, ground_xy, land_cover
 from gateway.sample.layout import ScenePlan, Tile, mosaic_plans
+from gateway.sample.mosaics import write_userdata
 from gateway.sample.noise import fbm
 from gateway.sample.results import ItemResult
 
 S1_MOSAIC_COLLECTION = "sentinel-1-global-mosaics"
 S1_MOSAIC_BANDS = ("VV", "VH")
 S1_MOSAIC_RES = 20
-S1_MOSAIC_SCALE = 0.0001
+S1_MOSAIC_NODATA = -32768.0
 S1_MOSAIC_MONTH = datetime(2025, 6, 1, tzinfo=UTC)
 S1_MOSAIC_END = datetime(2025, 6, 30, 23, 59, 59, tzinfo=UTC)
 
@@ -44,7 +47,7 @@ GAMMA0 = {
 
 def s1_mosaic_names(tile: Tile) -> tuple[str, str]:
     """(item id, bucket-relative folder) of the month's mosaic of one tile."""
-    item_id = f"Sentinel-1_mosaic_{S1_MOSAIC_MONTH:%Y_%m}_{tile.name}_0_0"
+    item_id = f"Sentinel-1_IW_mosaic_{S1_MOSAIC_MONTH:%Y_M%m}_{tile.name}_0_0"
     folder = f"Global-Mosaics/Sentinel-1/S1SAR_L3_IW_MCM/{S1_MOSAIC_MONTH:%Y/%m/%d}/{item_id}"
     return item_id, folder
 
@@ -74,20 +77,23 @@ def band_path(plan: ScenePlan, band: str) -> str:
 
 
 def write_s1_mosaic(plan: ScenePlan, eodata: Path, scratch: Path) -> ItemResult:
-    """Write the VV and VH COGs of ``plan`` under ``eodata``."""
+    """Write the VV and VH COGs and the userdata.json of ``plan`` under ``eodata``."""
     grid = plan.grids[S1_MOSAIC_RES]
     lon, lat = pixel_lonlat(plan.tile.epsg, grid)
     gamma0 = backscatter(lon, lat)
-    dn = np.clip(np.rint(gamma0 / S1_MOSAIC_SCALE), 1, 65535).astype(np.uint16)
     files = {}
     for index, band in enumerate(S1_MOSAIC_BANDS):
-        sink = RasterSink(scratch / f"{band}.tif", grid, plan.tile.crs, "uint16", nodata=0)
+        sink = RasterSink(
+            scratch / f"{band}.tif", grid, plan.tile.crs, "float32", nodata=S1_MOSAIC_NODATA
+        )
         try:
-            sink.write(dn[index], 0)
-            sink.finish_cog(eodata / band_path(plan, band))
+            sink.write(gamma0[index], 0)
+            sink.finish_cog(eodata / band_path(plan, band), predictor=3)
         except BaseException:
             sink.abort()
             raise
         files[band] = file_facts(eodata, band_path(plan, band))
     geometry = rounded(footprint_lonlat(mapping(box(*grid.bbox)), plan.tile.epsg))
+    period = (S1_MOSAIC_MONTH, S1_MOSAIC_END)
+    files["userdata"] = write_userdata(plan, eodata, geometry, files, period)
     return ItemResult(item_id=plan.item_id, files=files, geometry=geometry)

@@ -1,73 +1,109 @@
-"""STAC items of the sample Sentinel-1 monthly mosaics, shaped like the Sentinel-2 mosaics'
-(``gateway.sample.stac.mosaic_item``) with the SAR fields: one COG asset per polarisation
-(``VV``, ``VH``: uint16, ``raster:scale`` 0.0001 to linear gamma0, nodata 0) and the zipped
-``Product``."""
+"""STAC items of the sample Sentinel-1 monthly mosaics, field for field like CDSE's
+``sentinel-1-global-mosaics`` items (tests/fixtures/cdse-stac/, tests/test_cdse_items.py): the
+``userdata`` JSON, one COG asset per polarisation (``VV``, ``VH``: float32 linear gamma0, no
+``raster:scale``, nodata -32768) and the zipped ``Product``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.sample.cdse import AUTH_SCHEMES, EXPIRES, MOSAIC_EXTENSIONS, SOFTWARE, STORAGE_SCHEMES
+from gateway.sample.cdse import AUTH_SCHEMES, EXPIRES, SOFTWARE, STORAGE_SCHEMES
 from gateway.sample.layout import ScenePlan
 from gateway.sample.results import ItemResult
 from gateway.sample.s1mosaic import (
     S1_MOSAIC_BANDS,
     S1_MOSAIC_END,
+    S1_MOSAIC_NODATA,
     S1_MOSAIC_RES,
-    S1_MOSAIC_SCALE,
 )
-from gateway.sample.stac import _proj, feature, file_fields, product_asset, timestamp
+from gateway.sample.stac import (
+    _num,
+    feature,
+    file_fields,
+    gdal_transform,
+    md5_checksum,
+    product_asset,
+    timestamp,
+)
 
 _EXT = "https://stac-extensions.github.io"
-S1_MOSAIC_EXTENSIONS = sorted(
-    {*MOSAIC_EXTENSIONS, f"{_EXT}/raster/v2.0.0/schema.json", f"{_EXT}/sar/v1.2.0/schema.json"}
-)
+S1_MOSAIC_EXTENSIONS = [
+    "https://cs-si.github.io/eopf-stac-extension/v1.2.0/schema.json",
+    f"{_EXT}/alternate-assets/v1.2.0/schema.json",
+    f"{_EXT}/authentication/v1.1.0/schema.json",
+    f"{_EXT}/file/v2.1.0/schema.json",
+    f"{_EXT}/grid/v1.1.0/schema.json",
+    f"{_EXT}/processing/v1.2.0/schema.json",
+    f"{_EXT}/product/v1.0.0/schema.json",
+    f"{_EXT}/projection/v2.0.0/schema.json",
+    f"{_EXT}/sar/v1.3.0/schema.json",
+    f"{_EXT}/storage/v2.0.0/schema.json",
+    f"{_EXT}/timestamps/v1.1.0/schema.json",
+]
 _COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+# CDSE's titles and descriptions (eometadatatool's, shared by every Sentinel-1 product: the
+# word "Amplitude" is generic there; the mosaics hold gamma0 power, docs/sentinel-1-mosaics.md).
+_POLARISATIONS = {
+    "VV": ("VV: Vertical transmit, vertical receive", "vertically"),
+    "VH": ("VH: Vertical transmit, horizontal receive", "horizontally"),
+}
+S1_CENTER_FREQUENCY = 5.405  # GHz, C band
 
 
 def _band_asset(plan: ScenePlan, band: str, result: ItemResult) -> dict:
+    title, received = _POLARISATIONS[band]
+    grid = plan.grids[S1_MOSAIC_RES]
     return {
         "type": _COG,
-        "title": f"{band} backscatter (gamma0, terrain flattened, linear)",
-        "roles": ["data", "backscatter"],
-        "bands": [{"name": band, "description": f"{band} polarisation, gamma0 (linear)"}],
-        "data_type": "uint16",
-        "nodata": 0,
-        "raster:scale": S1_MOSAIC_SCALE,
-        "raster:offset": 0.0,
-        "gsd": S1_MOSAIC_RES,
-        **_proj(plan, S1_MOSAIC_RES, with_code=False, transform=False),
+        "title": title,
+        "roles": ["data"],
+        "data_type": "float32",
+        "nodata": int(S1_MOSAIC_NODATA),
+        "sar:polarizations": [band],
+        "proj:code": plan.tile.crs,
+        "description": f"Amplitude of vertically polarized signal received {received}.",
         **file_fields(plan, result.files[band], None),
+        "proj:shape": list(grid.shape),
+        "proj:transform": gdal_transform(grid),
     }
 
 
 def s1_mosaic_item(plan: ScenePlan, result: ItemResult) -> dict:
     """The STAC item of one month's IW mosaic of one tile."""
-    created = S1_MOSAIC_END + timedelta(days=9, hours=4, minutes=12, seconds=7)
-    published = created + timedelta(hours=20)
-    assets = {band: _band_asset(plan, band, result) for band in S1_MOSAIC_BANDS}
+    created = timestamp(S1_MOSAIC_END + timedelta(days=9, hours=4, minutes=12, seconds=7))
+    assets: dict[str, dict] = {
+        "userdata": {
+            "type": "application/xml",
+            "title": "userdata.json",
+            "roles": ["metadata"],
+            **file_fields(plan, result.files["userdata"], md5_checksum(result.files["userdata"])),
+        }
+    }
+    for band in S1_MOSAIC_BANDS:
+        assets[band] = _band_asset(plan, band, result)
     assets["Product"] = product_asset(plan)
     properties = {
-        "created": timestamp(created),
-        "updated": timestamp(published),
-        "published": timestamp(published),
+        "created": created,
+        "updated": created,
+        "published": created,
+        "eopf:origin_datetime": created,
         "auth:schemes": AUTH_SCHEMES,
         "storage:schemes": STORAGE_SCHEMES,
-        "datetime": plan.datetime.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "start_datetime": plan.datetime.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "end_datetime": S1_MOSAIC_END.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "datetime": timestamp(plan.datetime),
+        "start_datetime": timestamp(plan.datetime),
+        "end_datetime": timestamp(S1_MOSAIC_END),
         "constellation": "sentinel-1",
         "instruments": ["sar"],
-        "sar:instrument_mode": "IW",
-        "sar:frequency_band": "C",
-        "sar:polarizations": list(S1_MOSAIC_BANDS),
         "processing:level": "L3",
-        "processing:facility": "Copernicus Data Space Ecosystem",
+        "processing:facility": "Sinergise Solutions",
         "product:type": "S1SAR_L3_IW_MCM",
         "product:timeliness": "P1M",
-        "gsd": S1_MOSAIC_RES,
+        "sar:instrument_mode": "IW",
+        "sar:frequency_band": "C",
+        "sar:center_frequency": S1_CENTER_FREQUENCY,
+        "sar:polarizations": sorted(S1_MOSAIC_BANDS),
+        "gsd": _num(S1_MOSAIC_RES),
         "grid:code": f"MGRS-{plan.tile.name}",
-        "proj:code": plan.tile.crs,
         "processing:software": SOFTWARE,
         "expires": EXPIRES,
     }

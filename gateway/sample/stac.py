@@ -39,6 +39,7 @@ from gateway.sample.cdse import (
 from gateway.sample.layout import (
     MOSAIC_END,
     PROCESSING_BASELINE,
+    Grid,
     ScenePlan,
     product_uuid,
 )
@@ -89,6 +90,13 @@ def _proj(plan: ScenePlan, res: int, with_code: bool = True, transform: bool = T
     return out
 
 
+def gdal_transform(grid: Grid) -> list[float]:
+    """A grid's ``proj:transform`` as CDSE's Sentinel-1 mosaic and DEM items write it: GDAL's
+    geotransform order (west, x step, 0, north, 0, -y step), not STAC's affine order."""
+    a, b, c, d, e, f = grid.transform
+    return [float(v) for v in (c, a, b, f, d, e)]
+
+
 def _odata_nodes(plan: Product, rel: str) -> str:
     """The CDSE zipper URL of one file of a product."""
     parent = plan.directory.rsplit("/", 1)[0]
@@ -128,7 +136,18 @@ def md5_checksum(facts: FileFacts) -> str:
     return "d50110" + facts.md5
 
 
+def catalog_links(plan: Product) -> list[dict]:
+    """The static catalog's own links of an item (self, parent, collection, root)."""
+    return [
+        {"rel": "self", "href": f"./{plan.item_id}.json", "type": "application/geo+json"},
+        {"rel": "parent", "href": "../collection.json", "type": "application/json"},
+        {"rel": "collection", "href": "../collection.json", "type": "application/json"},
+        {"rel": "root", "href": "../../../catalog.json", "type": "application/json"},
+    ]
+
+
 def _links(plan: Product) -> list[dict]:
+    """CDSE's provenance links (trace record, S3 folder), then the catalog's."""
     product = f"{plan.product_name}.zip"
     return [
         {
@@ -145,10 +164,7 @@ def _links(plan: Product) -> list[dict]:
             "auth:refs": ["s3"],
             "storage:refs": list(STORAGE_REFS),
         },
-        {"rel": "self", "href": f"./{plan.item_id}.json", "type": "application/geo+json"},
-        {"rel": "parent", "href": "../collection.json", "type": "application/json"},
-        {"rel": "collection", "href": "../collection.json", "type": "application/json"},
-        {"rel": "root", "href": "../../../catalog.json", "type": "application/json"},
+        *catalog_links(plan),
     ]
 
 
@@ -160,9 +176,15 @@ def _bbox(geometry: dict) -> list[float]:
 
 
 def feature(
-    plan: Product, result: ItemResult, properties: dict, assets: dict, extensions: Sequence[str]
+    plan: Product,
+    result: ItemResult,
+    properties: dict,
+    assets: dict,
+    extensions: Sequence[str],
+    links: list[dict] | None = None,
 ) -> dict:
-    """The item itself, keys in the order CDSE serves them."""
+    """The item itself, keys in the order CDSE serves them; ``links`` default to CDSE's
+    provenance links and the catalog's."""
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -171,7 +193,7 @@ def feature(
         "properties": properties,
         "bbox": _bbox(result.geometry),
         "geometry": result.geometry,
-        "links": _links(plan),
+        "links": _links(plan) if links is None else links,
         "assets": assets,
         "stac_extensions": list(extensions),
     }

@@ -6,7 +6,7 @@ file, keyed by the band alone (``B04``, ``TCI``); like CDSE's, no asset for the 
 from __future__ import annotations
 
 from gateway.sample.bands import TCI_BANDS, band_info
-from gateway.sample.cdse import L2A_EXTENSIONS
+from gateway.sample.cdse import L1C_EXTENSIONS
 from gateway.sample.layout import ScenePlan
 from gateway.sample.results import FileFacts, ItemResult
 from gateway.sample.sentinel2_l1c import MASK, l1c_layers, mask_percentages
@@ -26,7 +26,7 @@ def _tci_asset(plan: ScenePlan, facts: FileFacts) -> dict:
     return {
         "type": "image/jp2",
         "title": "True color image",
-        "roles": ["visual", "sampling:original", "gsd:10m"],
+        "roles": ["visual"],  # as CDSE's L1C items
         "bands": [band_info(b).stac() for b in TCI_BANDS],
         "data_type": "uint8",
         "nodata": 0,
@@ -50,4 +50,4 @@ def l1c_item(plan: ScenePlan, result: ItemResult) -> dict:
     assets["Product"] = product_asset(plan)
     cover = mask_percentages(result.scl_counts)["CLOUDY"]
     properties = scene_properties(plan, result, level="1C", cloud_cover=cover)
-    return feature(plan, result, properties, assets, L2A_EXTENSIONS)
+    return feature(plan, result, properties, assets, L1C_EXTENSIONS)

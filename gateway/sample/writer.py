@@ -40,8 +40,10 @@ from gateway.sample.stac_s1 import s1_item
 
 SAMPLE_MARKER = "sample.json"
 # 2: with the Sentinel-1 GRD products; 3: with the Sentinel-2 L1C products; 4: L1C and DEM
-# items as CDSE writes them (no MSK_CLASSI asset, no band list on the DEM data asset)
-MARKER_VERSION = 4
+# items as CDSE writes them (no MSK_CLASSI asset, no band list on the DEM data asset); 5: the
+# Sentinel-1 mosaics and DEM items and files as CDSE's (float32 gamma0, nodata -32768, CDSE's
+# ids, userdata.json; the DEM's manifest XML, no Product asset)
+MARKER_VERSION = 5
 _CONTENT = ("eodata", "stac")
 
 Progress = Callable[[int, int, str], None]
