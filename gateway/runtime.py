@@ -106,6 +106,7 @@ def make_catalog(
             quota=quota,
             tally=tally,
             max_offset=settings.features_max_offset,
+            exact_count_max=settings.stac_exact_count_max,
         )
     else:
         backend = StaticCatalog(settings.static_catalog_dir)

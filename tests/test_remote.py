@@ -1011,6 +1011,21 @@ def test_wfs_count_2_reads_one_stac_page_with_exact_number_matched(local_doors, 
     assert (gml.get("numberMatched"), gml.get("numberReturned")) == ("8", "2")
 
 
+def test_a_count_above_what_the_stac_api_counts_exactly_is_unknown_until_the_end(stac):
+    """pgstac estimates numberMatched above 100,000 matches (its context_estimated_count):
+    above ``exact_count_max`` the count is not passed on as exact; the last page counts."""
+    trusting = StacApiCatalog(stac.url)
+    doubting = StacApiCatalog(stac.url, exact_count_max=5)  # the API's 8 is "an estimate"
+    first, hits = PageQuery((L2A,), limit=2), PageQuery((L2A,), limit=0)
+    assert trusting.search_page(first).matched == trusting.search_page(hits).matched == 8
+    page = doubting.search_page(first)
+    assert len(page.scenes) == 2 and page.matched is None
+    assert doubting.search_page(hits).matched is None
+    last = doubting.search_page(PageQuery((L2A,), offset=6, limit=10))
+    assert len(last.scenes) == 2 and last.matched == 8  # the end is reached: counted
+    assert StacApiCatalog(stac.url, exact_count_max=8).search_page(first).matched == 8
+
+
 @pytest.mark.parametrize(
     "body", [f[0] for f in FILTERS[:4]] + [c.body for c in BOTH_TYPES if not c.exact]
 )

@@ -168,7 +168,7 @@ class StacApiCatalog:
     """Searches a STAC API with bounded retries on time-outs, 429 and 5xx answers; with a
     ``quota``, every request (retries included) is charged to it first. ``tally`` counts the
     requests (each try), failed tries, retries and answers' bytes. Pages start at most
-    ``max_offset`` scenes in."""
+    ``max_offset`` scenes in; a number matched above ``exact_count_max`` is an estimate."""
 
     def __init__(
         self,
@@ -180,9 +180,11 @@ class StacApiCatalog:
         quota: Quota | None = None,
         tally: Tally | None = None,
         max_offset: int | None = None,
+        exact_count_max: int | None = None,
     ) -> None:
         self._url = url
         self._max_offset = max_offset
+        self._exact_count_max = exact_count_max
         self.quota = quota
         self.tally = tally if tally is not None else Tally()
         self._timeout_s = timeout_s
@@ -253,7 +255,9 @@ class StacApiCatalog:
                 " narrow the query (bbox, time, filter) or sort the other way",
                 locator="startIndex",
             )
-        return stac_paging.search_page(self._post, query, self._page_size)
+        return stac_paging.search_page(
+            self._post, query, self._page_size, exact_count_max=self._exact_count_max
+        )
 
     def scan(self, query: PageQuery) -> Iterator[Scene]:
         """Every matching scene in order, read page by page as it is consumed."""

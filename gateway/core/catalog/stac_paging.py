@@ -5,8 +5,9 @@ items before it with ``fields`` reduced to their ids (``SKIP_LIMIT`` per request
 bytes per item instead of tens of kilobytes, while pgstac still spends roughly a millisecond
 on each, so one request stays well under the time-out), then follows the last answer's
 ``next`` token for the full items of the page (or only the ``fields`` the query names).
-``numberMatched`` (or the older ``context.matched``) comes with the first answer; without it
-the total is known only once the end is reached.
+``numberMatched`` (or the older ``context.matched``) comes with the first answer; without it,
+or when it is above what the API counts exactly (pgstac estimates large counts), the total is
+known only once the end is reached.
 """
 
 from __future__ import annotations
@@ -66,21 +67,28 @@ def next_body(page: dict[str, Any], body: dict[str, Any]) -> dict[str, Any] | No
     return None
 
 
-def matched_of(page: dict[str, Any]) -> int | None:
+def matched_of(page: dict[str, Any], exact_count_max: int | None = None) -> int | None:
+    """The page's number matched; None when absent or above ``exact_count_max`` (an
+    estimate)."""
     value = page.get("numberMatched", (page.get("context") or {}).get("matched"))
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return None if exact_count_max is not None and value > exact_count_max else value
 
 
 def _features(page: dict[str, Any]) -> list[dict[str, Any]]:
     return page.get("features") or []
 
 
-def search_page(post: Post, query: PageQuery, page_size: int) -> ScenePage:
-    """The scenes at ``query.offset`` .. ``+ limit`` and the number matched."""
+def search_page(
+    post: Post, query: PageQuery, page_size: int, *, exact_count_max: int | None = None
+) -> ScenePage:
+    """The scenes at ``query.offset`` .. ``+ limit`` and the number matched (None when
+    unknown: not given, or an estimate above ``exact_count_max``, and the end not reached)."""
     body, matched, skipped = page_body(query), None, 0
     while skipped < query.offset:
         page = post(_request(body, min(query.offset - skipped, SKIP_LIMIT), ids_only=True))
-        matched = matched if matched is not None else matched_of(page)
+        matched = matched if matched is not None else matched_of(page, exact_count_max)
         skipped += len(_features(page))
         following = next_body(page, body)
         if following is None or not _features(page):
@@ -89,14 +97,14 @@ def search_page(post: Post, query: PageQuery, page_size: int) -> ScenePage:
     if query.limit == 0:
         if matched is None:
             page = post(_request(body, 1, ids_only=True))
-            matched = matched_of(page)
+            matched = matched_of(page, exact_count_max)
             if matched is None and next_body(page, body) is None:
                 matched = skipped + len(_features(page))
         return ScenePage((), matched)
     scenes: list[Scene] = []
     while len(scenes) < query.limit:
         page = post(_request(body, min(query.limit - len(scenes), page_size), fields=query.fields))
-        matched = matched if matched is not None else matched_of(page)
+        matched = matched if matched is not None else matched_of(page, exact_count_max)
         scenes += [scene_from_item(item) for item in _features(page)]
         following = next_body(page, body)
         if following is None or not _features(page):
