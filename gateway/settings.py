@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     features_max_offset: int = Field(default=20_000, ge=0)
     # A STAC API's numberMatched above this is an estimate (pgstac estimates beyond its
     # context_estimated_count, 100,000 by default): WFS says numberMatched="unknown" and OGC API
-    # Features leaves it out, unless the last page is read. None: every count is exact.
+    # Features leaves it out, unless the last page is read.
     stac_exact_count_max: int | None = Field(default=100_000, ge=0)
     # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
     capabilities_ttl_s: float = 300.0
