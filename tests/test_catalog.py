@@ -133,7 +133,11 @@ def test_stac_api_search_parameters():
     assert params["datetime"] == "2025-06-01T00:00:00.000000Z/2025-06-30T23:59:59.000000Z"
     assert params["filter"] == {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 30.0]}
     assert params["filter_lang"] == "cql2-json"
-    assert params["sortby"] == [{"field": "properties.eo:cloud_cover", "direction": "asc"}]
+    assert params["sortby"] == [  # ties broken as order_scenes breaks them
+        {"field": "properties.eo:cloud_cover", "direction": "asc"},
+        {"field": "properties.datetime", "direction": "desc"},
+        {"field": "id", "direction": "asc"},
+    ]
     assert params["max_items"] == 40
     assert "filter" not in search_parameters(SearchQuery("x", (0, 0, 1, 1)))
 

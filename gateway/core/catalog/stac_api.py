@@ -34,10 +34,22 @@ from gateway.errors import GatewayError, LimitExceeded, UpstreamError
 
 log = logging.getLogger(__name__)
 
+# The orders of ``order_scenes``, ties included (the tiles of one datatake share their
+# datetime): a search cut at its limit keeps the same scenes whatever the API's own tie order.
 _SORTBY = {
-    "mostRecent": [{"field": "properties.datetime", "direction": "desc"}],
-    "leastRecent": [{"field": "properties.datetime", "direction": "asc"}],
-    "leastCC": [{"field": "properties.eo:cloud_cover", "direction": "asc"}],
+    "mostRecent": [
+        {"field": "properties.datetime", "direction": "desc"},
+        {"field": "id", "direction": "desc"},
+    ],
+    "leastRecent": [
+        {"field": "properties.datetime", "direction": "asc"},
+        {"field": "id", "direction": "asc"},
+    ],
+    "leastCC": [
+        {"field": "properties.eo:cloud_cover", "direction": "asc"},
+        {"field": "properties.datetime", "direction": "desc"},
+        {"field": "id", "direction": "asc"},
+    ],
 }
 
 
