@@ -1,22 +1,20 @@
-"""Published Sentinel Hub custom scripts (tests/fixtures/evalscripts, sources in SOURCES.md):
-each takes the path it is expected to take (translated, or the JavaScript engine) and gives
-Node's pixels, run pixel by pixel on the same arrays. The multi-temporal ones (ORBIT) are in
+"""Published Sentinel Hub custom scripts (listed in tests/fixtures/evalscripts/SOURCES.md, read
+from GATEWAY_TEST_CUSTOM_SCRIPTS: third-party code, not in this repository): each takes the
+path it is expected to take (translated, or the JavaScript engine) and gives Node's pixels,
+run pixel by pixel on the same arrays. The multi-temporal ones (ORBIT) are in
 tests/test_evalscript_temporal.py."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gateway.evalscript import compile_evalscript
 from tests.support.evalscript_node import assert_matches_node, needs_node, sample_bands
+from tests.support.published_scripts import manifest, published_script
 
-FIXTURES = Path(__file__).parent / "fixtures" / "evalscripts"
-
-# every fixture and the engine that runs it (a translated script going to the JavaScript
-# engine is a regression of the translator); ORBIT scripts: test_evalscript_temporal.py
+# every script of the corpus and the engine that runs it (a translated script going to the
+# JavaScript engine is a regression of the translator); ORBIT: test_evalscript_temporal.py
 ENGINES = {
     "bare_soil_detector.js": "translated",  # a decision tree, built with new and this
     "false_color_urban.js": "translated",
@@ -45,13 +43,13 @@ HIGH = {"quickfire.js": 1.3}  # fire hot spots: B11 + B12 above 1 to 2
 pytestmark = needs_node
 
 
-def test_every_fixture_has_its_expected_engine() -> None:
-    assert sorted(p.name for p in FIXTURES.glob("*.js")) == sorted({**ENGINES, **TEMPORAL})
+def test_every_script_of_the_corpus_has_its_expected_engine() -> None:
+    assert sorted(manifest()) == sorted({**ENGINES, **TEMPORAL})
 
 
 @pytest.mark.parametrize("name", sorted(ENGINES))
 def test_published_script_matches_node(name: str) -> None:
-    script = (FIXTURES / name).read_text()
+    script = published_script(name)
     compiled = compile_evalscript(script)
     assert compiled.engine == ENGINES[name], getattr(compiled.javascript, "reason", "")
     assert compiled.mosaicking == "SIMPLE"
@@ -62,7 +60,7 @@ def test_published_script_matches_node(name: str) -> None:
     assert_matches_node(script, bands, valid)
 
 
-def test_published_sources_are_listed() -> None:
-    listed = (FIXTURES / "SOURCES.md").read_text()
-    for name in {**ENGINES, **TEMPORAL}:
-        assert f"| {name} | https://github.com/sentinel-hub/custom-scripts/" in listed
+def test_published_sources_are_sentinel_hubs_at_a_commit() -> None:
+    for url, _ in manifest().values():
+        assert url.startswith("https://github.com/sentinel-hub/custom-scripts/blob/")
+        assert len(url.split("/")[6]) == 40, url  # a commit, not a branch

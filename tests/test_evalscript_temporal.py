@@ -12,7 +12,8 @@ import pytest
 
 from gateway.evalscript import compile_evalscript
 from tests.support.evalscript_node import assert_matches_node, needs_node
-from tests.test_evalscript_published import FIXTURES, TEMPORAL
+from tests.support.published_scripts import published_script
+from tests.test_evalscript_published import TEMPORAL
 
 pytestmark = needs_node
 
@@ -128,9 +129,9 @@ def test_setup_reports_the_mosaicking() -> None:
 
 @pytest.mark.parametrize("name", sorted(TEMPORAL))
 def test_published_multitemporal_script_equals_node(name: str) -> None:
-    """Published ORBIT scripts (tests/fixtures/evalscripts): on the engine they are expected to
-    take, over four acquisitions, equal to Node."""
-    text = (FIXTURES / name).read_text()
+    """Published ORBIT scripts (GATEWAY_TEST_CUSTOM_SCRIPTS): on the engine they are expected
+    to take, over four acquisitions, equal to Node."""
+    text = published_script(name)
     script = compile_evalscript(text)
     assert script.engine == TEMPORAL[name], getattr(script.javascript, "reason", "")
     assert script.mosaicking == "ORBIT"
@@ -149,10 +150,10 @@ def _orbits(*days: str) -> list[dict]:
 def test_published_pre_process_scenes_keep_their_acquisitions() -> None:
     """burned_area.js keeps the two dates around the Knysna fires; max_ndvi.js the last three
     months (31-day) before the end of the request's period."""
-    burned = compile_evalscript((FIXTURES / "burned_area.js").read_text())
+    burned = compile_evalscript(published_script("burned_area.js"))
     days = _orbits("2017-07-01", "2017-06-24", "2017-06-01", "2017-05-15", "2017-05-01")
     assert burned.kept_scenes(days, None, None) == [1, 3]
-    max_ndvi = compile_evalscript((FIXTURES / "max_ndvi.js").read_text())
+    max_ndvi = compile_evalscript(published_script("max_ndvi.js"))
     end = datetime(2024, 7, 1, tzinfo=UTC)
     days = _orbits("2024-06-30", "2024-04-01", "2024-03-29", "2024-01-01")
     assert max_ndvi.kept_scenes(days, None, end) == [0, 1]

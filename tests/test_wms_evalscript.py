@@ -21,7 +21,7 @@ from tests.support.mapproxy_live import live_server
 
 UTM31 = (700000.0, 5832000.0, 703000.0, 5835000.0)
 CLEAR_DAY = "2025-06-13"
-FIXTURES = Path(__file__).parent / "fixtures" / "evalscripts"
+NDVI_RAMP = Path(__file__).parents[1] / "config" / "evalscripts" / "ndvi_ramp.js"
 THRESHOLDS = """//VERSION=3
 function setup() { return { input: ["B03", "B04", "B08"], output: { bands: 3 } }; }
 function evaluatePixel(s) {
@@ -68,10 +68,10 @@ def _expected_rgba(runtime, script: str, bands: tuple[str, ...]) -> np.ndarray:
 @pytest.mark.parametrize(
     ("script", "bands"),
     [
-        ((FIXTURES / "ndvi.js").read_text(), ("B04", "B08")),
+        (NDVI_RAMP.read_text(), ("B04", "B08")),
         (THRESHOLDS, ("B03", "B04", "B08")),
     ],
-    ids=["published NDVI ramp with dataMask alpha", "thresholds and early returns, RGB"],
+    ids=["the configured NDVI ramp with dataMask alpha", "thresholds and early returns, RGB"],
 )
 def test_getmap_evalscript_equals_node(live, script, bands):
     response = httpx.get(f"{live.url}/wms", params=_getmap(script), timeout=60)
