@@ -3,7 +3,8 @@
 AUTO clamps to [0, 1] and stretches to 0-255; integer types round to the nearest integer
 (halves up, as JavaScript's Math.round) and clamp to their range; NaN becomes 0; FLOAT32
 keeps the values (beyond float32's range: infinity). The conversions are numexpr templates
-over the float64 value ``{0}``, evaluated straight into the output's array.
+over the float64 value ``{0}``, evaluated straight into the output's array, whose cast
+truncates (``AUTO`` and the unsigned types leave the rounding to it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def template(sample_type: str) -> str:
     if sample_type == "AUTO":  # written to uint8, which truncates: floor for these >= 0.5
         return "where({0} >= 1, 255.0, where({0} > 0, {0} * 255.0 + 0.5, 0.0))"
     low, high = _RANGES[sample_type]
+    if low == 0:  # floor is truncation (the cast) for what stays >= 0: no floor, one clamp
+        return f"where({{0}} + 0.5 > 0, minimum({{0}} + 0.5, {high}.5), 0.0)"
     r = "floor({0} + 0.5)"
     clamped = f"where({r} > {high}.0, {high}.0, where({r} < {low}.0, {low}.0, {r}))"
     return f"where({r} != {r}, 0.0, {clamped})"
