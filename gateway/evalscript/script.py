@@ -200,7 +200,7 @@ class Evalscript:
             values = np.asarray(bands[band])
             if values.dtype != np.float32:
                 values = values.astype(np.float64, copy=False)
-            if unit == "DN" or not every or (harmonize and (values < 0).any()):
+            if unit == "DN" or not every or (harmonize and _below_zero(values)):
                 values = _valid_values(values, ok, harmonize)
             if unit == "DN":
                 values = np.rint(values.astype(np.float64) * dn_factor)
@@ -208,6 +208,12 @@ class Evalscript:
                     values = np.where(ok, values + raw_dn[band], 0.0)
             inputs[band] = values
         return inputs
+
+
+def _below_zero(values: np.ndarray) -> bool:
+    """Whether some value is negative (or NaN: then the values are clamped all the same, to
+    the same result); one reduction, no temporary array."""
+    return values.size > 0 and not values.min() >= 0
 
 
 def _valid_values(values: np.ndarray, ok: np.ndarray, harmonize: bool) -> np.ndarray:
