@@ -9,7 +9,7 @@ import pytest
 
 from gateway.evalscript import compile_evalscript
 from gateway.evalscript.precision import single_precision
-from gateway.evalscript.samples import DTYPES, convert, template
+from gateway.evalscript.samples import DTYPES, clamp, clamped, convert, template
 from tests.support.evalscript_node import assert_matches_node, needs_node, sample_bands
 
 HEADER = (
@@ -109,8 +109,8 @@ def test_inputs_are_read_as_they_are_when_valid_and_masked_in_one_pass_otherwise
 
 @pytest.mark.parametrize("sample_type", ["AUTO", "UINT8", "UINT16", "INT8", "INT16", "FLOAT32"])
 def test_each_conversion_template_is_the_numpy_conversion(sample_type):
-    """The numexpr conversion fused into an output (the cast truncates) and the numpy one
-    (constants): halves up, clamped, NaN 0, on the edges."""
+    """The conversion of an output (numexpr fused into its expression, then numpy's clamp and
+    the cast) and the numpy one (constants): halves up, clamped, NaN 0, on the edges."""
     edges = [np.nan, np.inf, -np.inf, -0.0, 0.0, -0.5, 0.5, 0.49999999999999994, 254.5,
              255.49999999999997, 255.5, 256, 65534.5, 65535.5, -128.5, -128.50000000000003,
              127.5, 32767.5, -32768.5, 1e300, -1e300]  # fmt: skip
@@ -119,5 +119,8 @@ def test_each_conversion_template_is_the_numpy_conversion(sample_type):
     out = np.empty(values.shape, dtype=DTYPES[sample_type])
     program = numexpr.NumExpr(template(sample_type).format("v"), [("v", np.float64)])
     with np.errstate(all="ignore"):
-        program(values, out=out, casting="unsafe", ex_uses_vml=False)
+        if clamped(sample_type):
+            clamp(program(values, ex_uses_vml=False), sample_type, out)
+        else:
+            program(values, out=out, casting="unsafe", ex_uses_vml=False)
     np.testing.assert_array_equal(out, convert(values, sample_type))

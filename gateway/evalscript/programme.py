@@ -13,7 +13,7 @@ from gateway.core.bandmath import numexpr_program
 from gateway.evalscript.expr import BOOL, Expr, Step, constant_value
 from gateway.evalscript.kernels import KERNELS
 from gateway.evalscript.precision import single_precision
-from gateway.evalscript.samples import DTYPES, convert, template
+from gateway.evalscript.samples import DTYPES, clamp, clamped, convert, template
 
 FUSED_TEXT = 120  # a longer output expression is computed once before its conversion
 _TYPES: Mapping[str, type] = {"f": np.float64, "b": bool, "i": np.int32}
@@ -64,13 +64,18 @@ def _output(expr: Expr, sample_type: str, arrays: dict[str, np.ndarray], out: np
     if sample_type == "FLOAT32" and _single(expr, arrays, out):
         return
     inputs = tuple(sorted((n, _kind(n, arrays)) for n in expr.names))
-    if conversion != "{0}" and expr.text not in arrays and len(expr.text) > FUSED_TEXT:
+    if conversion.count("{0}") > 1 and expr.text not in arrays and len(expr.text) > FUSED_TEXT:
         arrays = {**arrays, "v": _evaluate(expr.text, expr.kind, inputs, arrays, out.shape)}
         expr, inputs = Expr("v", expr.kind), (("v", expr.kind),)
     source = conversion.format(expr.text if expr.kind != BOOL else f"where({expr.text}, 1.0, 0.0)")
     program = numexpr_program(source, tuple((n, _TYPES[k]) for n, k in inputs))
     args = [arrays[n] if n in arrays else _constant(n) for n, _ in inputs]
-    program(*args, out=out, order="K", casting="unsafe", ex_uses_vml=numexpr.use_vml)
+    if not clamped(sample_type):
+        program(*args, out=out, order="K", casting="unsafe", ex_uses_vml=numexpr.use_vml)
+        return
+    values = np.empty(out.shape, dtype=np.float64)
+    program(*args, out=values, order="K", casting="safe", ex_uses_vml=numexpr.use_vml)
+    clamp(values, sample_type, out)
 
 
 def _single(expr: Expr, arrays: Mapping[str, np.ndarray], out: np.ndarray) -> bool:
