@@ -1,7 +1,7 @@
 """Translated evalscripts against the EXPRESSION kernel and against Node, Mpix/s.
 
 Rows (all on the same float32 reflectance, every pixel valid; the first five timed in turn,
-round after round, so that a shared machine's load weighs on them alike):
+round after round, each its fastest round: a shared machine's load weighs on them alike):
   EXPRESSION NDVI        gateway.core.bandmath's Expression.evaluate of (B08-B04)/(B08+B04)
   script NDVI (FLOAT32)  an evalscript returning [(B08-B04)/(B08+B04)], FLOAT32 output
   script index() FLOAT32 the same with Sentinel Hub's index() (a zero-sum guard)

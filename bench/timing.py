@@ -25,8 +25,9 @@ def mpix_per_s(run: Callable[[], object], pixels: int, repeat: int) -> float:
 def mpix_per_s_interleaved(
     runs: Mapping[str, Callable[[], object]], pixels: int, repeat: int
 ) -> dict[str, float]:
-    """``mpix_per_s`` of each of ``runs``, timed in turn, round after round: the load of a
-    shared machine weighs on all of them alike, so their ratios hold better."""
+    """The throughput of each of ``runs`` (Mpix/s of its fastest round, after one warm-up
+    call), timed in turn, round after round: on a shared machine other work slows some
+    rounds of each, and the fastest is the nearest to its own cost."""
     for run in runs.values():
         run()
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -35,7 +36,7 @@ def mpix_per_s_interleaved(
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    return {name: pixels / statistics.median(t) / 1e6 for name, t in times.items()}
+    return {name: pixels / min(t) / 1e6 for name, t in times.items()}
 
 
 def kernel_arguments(description: str, size: int, repeat: int) -> argparse.Namespace:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gateway.evalscript import compile_evalscript
+from gateway.evalscript.kernels import segment_left, segment_right
 from gateway.evalscript.precision import single_precision
 from gateway.evalscript.samples import DTYPES, clamp, clamped, convert, template
 from tests.support.evalscript_node import assert_matches_node, needs_node, sample_bands
@@ -124,3 +125,15 @@ def test_each_conversion_template_is_the_numpy_conversion(sample_type):
         else:
             program(values, out=out, casting="unsafe", ex_uses_vml=False)
     np.testing.assert_array_equal(out, convert(values, sample_type))
+
+
+def test_segments_compare_in_float64_as_the_sorted_search():
+    """The interval of each pixel (colour ramps, valueMap): float32 pixels compared with the
+    float64 limits, NaN past the last, as a sorted search of the float64 values finds."""
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.uniform(-1, 1.2, 5000), [np.nan, np.inf, -np.inf, -0.0, 0.2, 1]])
+    edges = (-0.5, -0.1, 0.0, 0.025, 0.2, 0.2, 0.3, 1.0)
+    for values in (x, x.astype(np.float32)):
+        for kernel, side in ((segment_left, "left"), (segment_right, "right")):
+            truth = np.searchsorted(np.asarray(edges), values.astype(np.float64), side=side)
+            np.testing.assert_array_equal(kernel(values, edges), truth)
