@@ -303,3 +303,26 @@ def test_ogcapi_coverage_of_an_orbit_script_is_every_output_equal_to_node(live):
     assert (data[1][seen] == valid.sum(axis=0)[seen]).all()
     assert (data[1][seen] == outputs["count"][0][seen]).all()
     assert data[1][seen].max() >= 2
+
+
+@needs_node
+def test_ogcapi_coverage_of_preprocessed_scenes_equals_node(live):
+    """preProcessScenes keeps June, evaluatePixel reads its scenes (the JavaScript engine)."""
+    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
+        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
+        "evalscript": b64(JUNE_MEDIAN), "scale-size": "x(40),y(30)", "resampling": "nearest",
+    }, timeout=120)  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+        data = src.read()
+        bounds = array_bounds(src.height, src.width, src.transform)
+        size = (src.width, src.height)
+    june = tuple(d for d in DAYS if d >= "2025-06-01")
+    outputs, valid = node_on_days(
+        live.runtime, JUNE_MEDIAN, size=size, resampling="nearest", days=june,
+        bbox=(bounds[0], bounds[1], bounds[2], bounds[3]), crs="EPSG:4326",
+    )  # fmt: skip
+    seen = valid.any(axis=0)
+    np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
+    assert (data[1:][:, seen] == outputs["days"][:, seen]).all()
+    assert set(np.unique(data[1][seen])) == {float(len(valid))}  # May's orbit left out
