@@ -14,7 +14,8 @@ numexpr source:
   condition computed before, in float64), a comparison with 0 of a float32 input or of the
   sum or difference of two (float32 keeps its sign), or ``&``, ``|``, ``~`` of such.
 
-Anything else (functions, powers, other comparisons, steps computed earlier) stays float64.
+Anything else (functions, powers, other comparisons, numbers computed in earlier steps) stays
+float64.
 The float32 programme names every constant as a float32 0-d input (numexpr widens the whole
 expression to float64 for a float literal). Magnitudes are assumed within float32's normal
 range in intermediate products and quotients, as reflectances, DN and heights are.
