@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numexpr
 import numpy as np
@@ -20,6 +20,23 @@ def mpix_per_s(run: Callable[[], object], pixels: int, repeat: int) -> float:
         run()
         times.append(time.perf_counter() - start)
     return pixels / statistics.median(times) / 1e6
+
+
+def mpix_per_s_interleaved(
+    runs: Mapping[str, Callable[[], object]], pixels: int, repeat: int
+) -> dict[str, float]:
+    """The throughput of each of ``runs`` (Mpix/s of its fastest round, after one warm-up
+    call), timed in turn, round after round: on a shared machine other work slows some
+    rounds of each, and the fastest is the nearest to its own cost."""
+    for run in runs.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: pixels / min(t) / 1e6 for name, t in times.items()}
 
 
 def kernel_arguments(description: str, size: int, repeat: int) -> argparse.Namespace:

@@ -1,6 +1,7 @@
-"""Multi-temporal evalscripts (ORBIT) through WMS GetMap and WCS GetCoverage over a TIME range:
-the answer, decoded, equals Node's run of the script on the engine's mosaic of each day of the
-range (most recent first), read one day at a time."""
+"""Multi-temporal evalscripts (ORBIT) through WMS GetMap, WMTS GetTile (REST and KVP), WCS
+GetCoverage and OGC API tiles and coverages over a TIME range: the answer, decoded, equals
+Node's run of the script on the engine's mosaic of each day of the range (most recent first),
+read one day at a time."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ import io
 from dataclasses import replace
 
 import httpx
+import morecantile
 import numpy as np
 import pytest
 import rasterio
 from PIL import Image
+from rasterio.transform import array_bounds
 
 from gateway.core.request import build_request
+from gateway.runtime import build_runtime
 from tests.support.evalscript_node import needs_node, node_reference
-from tests.test_evalscript_doors import b64, live  # noqa: F401  (the live gateway fixture)
+from tests.support.mapproxy_live import DOORS, LiveServer
+from tests.support.ows_live import OWS_DOORS
+from tests.test_evalscript_doors import X, Y, Z, b64
+from tests.test_evalscript_ogcapi import OGCAPI
 from tests.test_wcs import NDVI_COVERAGE, UTM_SUBSET, UTM_SUBSETS
 
 RANGE = ("2025-05-25", "2025-06-30")
@@ -54,14 +61,31 @@ function evaluatePixel(samples) {
 }"""
 
 
-def node_on_days(runtime, script, *, size, resampling=None, days=DAYS):
+@pytest.fixture(scope="module")
+def live(sample_settings, redis_server, tmp_path_factory):
+    """WMS/WMTS, WCS and OGC API on one runtime (redis as the tile cache)."""
+    redis_server.start()
+    settings = sample_settings.model_copy(
+        update={"redis_url": redis_server.url, "dask_scheduler": None,
+                "output_dir": tmp_path_factory.mktemp("temporal-outputs")}
+    )  # fmt: skip
+    runtime = build_runtime(settings)
+    server = LiveServer(runtime, doors=(*DOORS, *OWS_DOORS, OGCAPI)).start()
+    yield server
+    server.stop()
+    runtime.close()
+
+
+def node_on_days(
+    runtime, script, *, size, resampling=None, days=DAYS, bbox=UTM_SUBSET, crs="EPSG:32631"
+):
     """Node's outputs of ``script`` on each day's mosaic of the grid (days without data left
     out, as Sentinel Hub leaves out acquisitions that miss the area); evaluatePixel's
     ``scenes``: ``{orbits: [{dateFrom, dateTo}...]}`` of those days."""
     rasters, kept = [], []
     for day in days:
         request = build_request(
-            runtime.config, layer="NDVI", bbox=UTM_SUBSET, crs="EPSG:32631", width=size[0],
+            runtime.config, layer="NDVI", bbox=bbox, crs=crs, width=size[0],
             height=size[1], time=day, resampling=resampling,
         )  # fmt: skip
         raster = runtime.engine.mosaic(replace(request, cloud_mask=False), ("B04", "B08"))
@@ -76,7 +100,7 @@ def node_on_days(runtime, script, *, size, resampling=None, days=DAYS):
 
 
 @needs_node
-def test_wms_getmap_of_an_orbit_script_equals_node(live):  # noqa: F811
+def test_wms_getmap_of_an_orbit_script_equals_node(live):
     params = {
         "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "NDVI",
         "STYLES": "", "CRS": "EPSG:32631", "BBOX": ",".join(map(str, UTM_SUBSET)),
@@ -94,7 +118,7 @@ def test_wms_getmap_of_an_orbit_script_equals_node(live):  # noqa: F811
 
 @needs_node
 @pytest.mark.parametrize("version", ["2.0.1", "1.0.0"])
-def test_wcs_orbit_script_every_output_equals_node(live, version):  # noqa: F811
+def test_wcs_orbit_script_every_output_equals_node(live, version):
     if version == "2.0.1":
         params = {"coverageId": NDVI_COVERAGE, "subsettingCrs": "EPSG:32631",
                   "subset": [*UTM_SUBSETS, f'time("{RANGE[0]}","{RANGE[1]}")'],
@@ -159,7 +183,7 @@ def wcs_over_range(server, script: str) -> np.ndarray:
 
 
 @needs_node
-def test_wcs_preprocessed_scenes_and_the_javascript_engine_equal_node(live):  # noqa: F811
+def test_wcs_preprocessed_scenes_and_the_javascript_engine_equal_node(live):
     from gateway.evalscript import compile_evalscript
 
     assert compile_evalscript(JUNE_MEDIAN).engine == "javascript"
@@ -187,7 +211,7 @@ function evaluatePixel(samples) {
 
 
 @needs_node
-def test_wcs_tile_script_sees_each_scene_equal_to_node(live):  # noqa: F811
+def test_wcs_tile_script_sees_each_scene_equal_to_node(live):
     """TILE: one sample per scene (two tiles of a day are two samples), most recent first;
     the reference reads each scene alone."""
     from gateway.core.mosaic import mosaic
@@ -213,3 +237,92 @@ def test_wcs_tile_script_sees_each_scene_equal_to_node(live):  # noqa: F811
     seen = valid.any(axis=0)
     np.testing.assert_array_equal(data[0][seen], valid.sum(axis=0)[seen])
     np.testing.assert_allclose(data[:, seen], outputs["default"][:, seen], rtol=2e-7)
+
+
+def picture_of_tile(runtime) -> np.ndarray:
+    """Node's PICTURE (grey and alpha) of the WebMercatorQuad tile Z/X/Y over RANGE."""
+    bounds = tuple(morecantile.tms.get("WebMercatorQuad").xy_bounds(X, Y, Z))
+    outputs, _ = node_on_days(runtime, PICTURE, size=(256, 256), bbox=bounds, crs="EPSG:3857")
+    return np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
+
+
+def grey_alpha(content: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(content)).convert("LA"))
+
+
+@needs_node
+def test_wmts_tiles_of_an_orbit_script_rest_and_kvp_equal_node(live):
+    expected = picture_of_tile(live.runtime)
+    assert len(np.unique(expected[..., 0])) > 20  # a real picture
+    period = "--".join(RANGE)  # the period's form without a solidus, for the REST path
+    rest = httpx.get(
+        f"{live.url}/wmts/1.0.0/NDVI/WebMercatorQuad/{period}/{Z}/{X}/{Y}.png",
+        params={"EVALSCRIPT": b64(PICTURE)}, timeout=120,
+    )  # fmt: skip
+    assert rest.status_code == 200, rest.text[:300]
+    assert (grey_alpha(rest.content) == expected).all()
+    kvp = httpx.get(f"{live.url}/wmts", params={
+        "SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": "NDVI",
+        "STYLE": "default", "TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": str(Z),
+        "TILEROW": str(Y), "TILECOL": str(X), "FORMAT": "image/png", "TIME": "/".join(RANGE),
+        "EVALSCRIPT": b64(PICTURE)}, timeout=120)  # fmt: skip
+    assert kvp.status_code == 200, kvp.text[:300]
+    assert (grey_alpha(kvp.content) == expected).all()
+
+
+@needs_node
+def test_ogcapi_tile_of_an_orbit_script_equals_node(live):
+    answer = httpx.get(
+        f"{live.url}/ogcapi/collections/NDVI/tiles/WebMercatorQuad/{Z}/{Y}/{X}",
+        params={"f": "png", "datetime": "/".join(RANGE), "evalscript": b64(PICTURE)},
+        timeout=120,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    assert (grey_alpha(answer.content) == picture_of_tile(live.runtime)).all()
+
+
+@needs_node
+def test_ogcapi_coverage_of_an_orbit_script_is_every_output_equal_to_node(live):
+    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
+        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
+        "evalscript": b64(MAX_NDVI), "scale-size": "x(40),y(30)", "resampling": "nearest",
+    }, timeout=120)  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+        data, names = src.read(), src.descriptions
+        west, south, east, north = array_bounds(src.height, src.width, src.transform)
+        size = (src.width, src.height)
+    assert names == ("default_b1", "count_b1")
+    outputs, valid = node_on_days(
+        live.runtime, MAX_NDVI, size=size, resampling="nearest",
+        bbox=(west, south, east, north), crs="EPSG:4326",
+    )  # fmt: skip
+    seen = valid.any(axis=0)
+    assert seen.mean() > 0.9
+    np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
+    assert (data[1][seen] == valid.sum(axis=0)[seen]).all()
+    assert (data[1][seen] == outputs["count"][0][seen]).all()
+    assert data[1][seen].max() >= 2
+
+
+@needs_node
+def test_ogcapi_coverage_of_preprocessed_scenes_equals_node(live):
+    """preProcessScenes keeps June, evaluatePixel reads its scenes (the JavaScript engine)."""
+    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
+        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
+        "evalscript": b64(JUNE_MEDIAN), "scale-size": "x(40),y(30)", "resampling": "nearest",
+    }, timeout=120)  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+        data = src.read()
+        bounds = array_bounds(src.height, src.width, src.transform)
+        size = (src.width, src.height)
+    june = tuple(d for d in DAYS if d >= "2025-06-01")
+    outputs, valid = node_on_days(
+        live.runtime, JUNE_MEDIAN, size=size, resampling="nearest", days=june,
+        bbox=(bounds[0], bounds[1], bounds[2], bounds[3]), crs="EPSG:4326",
+    )  # fmt: skip
+    seen = valid.any(axis=0)
+    np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
+    assert (data[1:][:, seen] == outputs["days"][:, seen]).all()
+    assert set(np.unique(data[1][seen])) == {float(len(valid))}  # May's orbit left out

@@ -12,7 +12,8 @@ import numpy as np
 from gateway.core.bandmath import numexpr_program
 from gateway.evalscript.expr import BOOL, Expr, Step, constant_value
 from gateway.evalscript.kernels import KERNELS
-from gateway.evalscript.samples import DTYPES, convert, template
+from gateway.evalscript.precision import single_precision
+from gateway.evalscript.samples import DTYPES, clamp, clamped, convert, template
 
 FUSED_TEXT = 120  # a longer output expression is computed once before its conversion
 _TYPES: Mapping[str, type] = {"f": np.float64, "b": bool, "i": np.int32}
@@ -60,14 +61,38 @@ def _output(expr: Expr, sample_type: str, arrays: dict[str, np.ndarray], out: np
         )[0]
         return
     conversion = template(sample_type)
+    if sample_type == "FLOAT32" and _single(expr, arrays, out):
+        return
     inputs = tuple(sorted((n, _kind(n, arrays)) for n in expr.names))
-    if conversion != "{0}" and expr.text not in arrays and len(expr.text) > FUSED_TEXT:
+    if conversion.count("{0}") > 1 and expr.text not in arrays and len(expr.text) > FUSED_TEXT:
         arrays = {**arrays, "v": _evaluate(expr.text, expr.kind, inputs, arrays, out.shape)}
         expr, inputs = Expr("v", expr.kind), (("v", expr.kind),)
     source = conversion.format(expr.text if expr.kind != BOOL else f"where({expr.text}, 1.0, 0.0)")
     program = numexpr_program(source, tuple((n, _TYPES[k]) for n, k in inputs))
     args = [arrays[n] if n in arrays else _constant(n) for n, _ in inputs]
-    program(*args, out=out, order="K", casting="unsafe", ex_uses_vml=numexpr.use_vml)
+    if not clamped(sample_type):
+        program(*args, out=out, order="K", casting="unsafe", ex_uses_vml=numexpr.use_vml)
+        return
+    values = np.empty(out.shape, dtype=np.float64)
+    program(*args, out=values, order="K", casting="safe", ex_uses_vml=numexpr.use_vml)
+    clamp(values, sample_type, out)
+
+
+def _single(expr: Expr, arrays: Mapping[str, np.ndarray], out: np.ndarray) -> bool:
+    """Evaluate ``expr`` in float32 into ``out`` when ``gateway.evalscript.precision`` allows
+    it; False (nothing done) otherwise."""
+    named = {n: arrays[n].dtype for n in expr.names if n in arrays}
+    exact = frozenset(n for n, dtype in named.items() if dtype == np.float32)
+    masks = frozenset(n for n, dtype in named.items() if dtype == np.bool_)
+    source = expr.text if expr.kind != BOOL else f"where({expr.text}, 1.0, 0.0)"
+    single = single_precision(source, exact, masks)
+    if single is None:
+        return False
+    signature = tuple((n, bool if n in masks else float) for n in single.names)
+    program = numexpr_program(single.source, signature)
+    args = [single.constants[n] if n in single.constants else arrays[n] for n in single.names]
+    program(*args, out=out, order="K", casting="safe", ex_uses_vml=numexpr.use_vml)
+    return True
 
 
 def _kind(name: str, arrays: Mapping[str, np.ndarray]) -> str:

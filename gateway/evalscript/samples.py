@@ -3,7 +3,8 @@
 AUTO clamps to [0, 1] and stretches to 0-255; integer types round to the nearest integer
 (halves up, as JavaScript's Math.round) and clamp to their range; NaN becomes 0; FLOAT32
 keeps the values (beyond float32's range: infinity). The conversions are numexpr templates
-over the float64 value ``{0}``, evaluated straight into the output's array.
+over the float64 value ``{0}``, fused into the output's expression; AUTO and the unsigned
+types then clamp with numpy and leave the rounding to the cast's truncation.
 """
 
 from __future__ import annotations
@@ -29,15 +30,33 @@ _RANGES: Mapping[str, tuple[int, int]] = {
 
 
 def template(sample_type: str) -> str:
-    """The numexpr source converting the float64 value ``{0}`` to ``sample_type``'s values."""
+    """The numexpr source of ``sample_type``'s values from the float64 value ``{0}``: the
+    values themselves, or, where ``clamped``, the values ``clamp`` finishes."""
     if sample_type == "FLOAT32":
         return "{0}"
-    if sample_type == "AUTO":  # written to uint8, which truncates: floor for these >= 0.5
-        return "where({0} >= 1, 255.0, where({0} > 0, {0} * 255.0 + 0.5, 0.0))"
+    if sample_type == "AUTO":
+        return "{0} * 255.0 + 0.5"
     low, high = _RANGES[sample_type]
+    if low == 0:
+        return "{0} + 0.5"
     r = "floor({0} + 0.5)"
-    clamped = f"where({r} > {high}.0, {high}.0, where({r} < {low}.0, {low}.0, {r}))"
-    return f"where({r} != {r}, 0.0, {clamped})"
+    clamped_ = f"where({r} > {high}.0, {high}.0, where({r} < {low}.0, {low}.0, {r}))"
+    return f"where({r} != {r}, 0.0, {clamped_})"
+
+
+def clamped(sample_type: str) -> bool:
+    """Whether ``template``'s values go through ``clamp``: AUTO and the unsigned types."""
+    return sample_type == "AUTO" or _RANGES.get(sample_type, (-1, 0))[0] == 0
+
+
+def clamp(values: np.ndarray, sample_type: str, out: np.ndarray) -> None:
+    """``template``'s float64 ``values`` (overwritten) into ``out``: NaN and below 0 to 0,
+    above the type's top to it, halves up by the cast's truncation. numpy's branch-free
+    passes: numexpr's ``where`` costs a branch per pixel, mispredicted on noisy pixels."""
+    top = 255.5 if sample_type == "AUTO" else _RANGES[sample_type][1] + 0.5
+    np.fmax(values, 0.0, out=values)
+    np.minimum(values, top, out=values)
+    np.copyto(out, values, casting="unsafe")
 
 
 def convert(values: np.ndarray, sample_type: str) -> np.ndarray:

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import numexpr
 import numpy as np
 
+from gateway.core.bandmath import numexpr_program
 from gateway.evalscript.contract import DATA_MASK, Setup, parse_setup
 from gateway.evalscript.errors import EvalscriptError, NotSupported, SetupNotSupported, at
 from gateway.evalscript.expr import FLOAT, Builder, Expr, const
@@ -197,29 +199,48 @@ class Evalscript:
         raw_dn: Mapping[str, np.ndarray] | None = None,
         classes: Collection[str] = (),
     ) -> dict[str, np.ndarray]:
-        """Each input band's values as evaluatePixel reads them (0 where not ``ok``);
+        """Each input band's values as evaluatePixel reads them (0 where not ``ok``), float32
+        bands kept float32 (and not copied when every pixel is valid and none negative);
         ``raw_dn``: per band, what the source files' DN add to 10000 x reflectance (read
         with harmonizeValues false); ``classes``: the bands read as classes (SCL), their
         values their DN."""
         inputs: dict[str, np.ndarray] = {}
         harmonize = self.setup.harmonize
+        every = bool(ok.all())
         for band, unit in self.setup.units.items():
             if band == DATA_MASK:
-                inputs[band] = ok.astype(np.float64)
+                inputs[band] = ok.astype(np.float32)  # 0 and 1, exact in float32
                 continue
             if band not in bands:
                 raise ValueError(f"band {band!r} is missing from the inputs")
             values = np.asarray(bands[band])
-            if unit == "DN" or not ok.all() or (harmonize and (values < 0).any()):
-                values = np.where(ok, values.astype(np.float64), 0.0)  # else widened as read
-                if harmonize:
-                    np.maximum(values, 0.0, out=values)
+            if values.dtype != np.float32:
+                values = values.astype(np.float64, copy=False)
+            if unit == "DN" or not every or (harmonize and _below_zero(values)):
+                values = _valid_values(values, ok, harmonize)
             if unit == "DN" and band not in classes:
-                values = np.rint(values * dn_factor)
+                values = np.rint(values.astype(np.float64) * dn_factor)
                 if not harmonize and raw_dn is not None and band in raw_dn:
                     values = np.where(ok, values + raw_dn[band], 0.0)
             inputs[band] = values
         return inputs
+
+
+def _below_zero(values: np.ndarray) -> bool:
+    """Whether some value is negative (or NaN: then the values are clamped all the same, to
+    the same result); one reduction, no temporary array."""
+    return values.size > 0 and not values.min() >= 0
+
+
+def _valid_values(values: np.ndarray, ok: np.ndarray, harmonize: bool) -> np.ndarray:
+    """``values`` where ``ok``, else 0; negative values 0 too when ``harmonize`` (as
+    ``np.maximum(values, 0)``: NaN stays, -0 becomes 0); one pass, in ``values``' type."""
+    kept = "where(v > 0, v, where(v != v, v, 0))" if harmonize else "v"
+    typ = float if values.dtype == np.float32 else np.float64  # numexpr's float is float32
+    program = numexpr_program(f"where(ok, {kept}, 0)", (("v", typ), ("ok", bool)))
+    out = np.empty(values.shape, dtype=values.dtype)
+    program(values, ok, out=out, order="K", casting="safe", ex_uses_vml=numexpr.use_vml)
+    return out
 
 
 def _defines(text: str, name: str) -> bool:
