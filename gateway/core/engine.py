@@ -319,11 +319,11 @@ class Engine:
                     offsets = raw_dn(script.raw_dn_bands, index, first, collection)
             classes = collection.categorical_bands  # SCL: its DN are the classes, as read
             with phase(BAND_MATH):
-                if request.format in IMAGE_FORMATS:  # a picture: the map output
-                    data = script.map_values(inputs, valid, described, offsets, classes)
-                    names = tuple(f"b{i + 1}" for i in range(len(data)))
-                else:  # data: every output
-                    data, names = script.data_values(inputs, valid, described, offsets, classes)
+                # a picture: the map output; data: every output
+                picture = request.format in IMAGE_FORMATS
+                data, names = script.values(
+                    inputs, valid, described, offsets, classes, picture=picture
+                )
         charge(self.units(request, script.bands))
         return Raster(
             data=data,
