@@ -76,6 +76,10 @@ class CollectionConfig(_Strict):
     # One state of the ground (the DEM): a request's TIME is not read, every request reads the
     # default period (the items' own dates).
     timeless: bool = False
+    # Degrees by which the items' files may reach beyond their footprints (the DEM's: the
+    # whole-degree cell, the file half a pixel more): the catalog search grows the request's
+    # area by it, so a request in that rim still finds the file.
+    footprint_pad: float = Field(default=0.0, ge=0, le=1)
     default_order: Order = "mostRecent"
     # No TIME means this many days up to the latest acquisition (gateway.core.dates).
     default_time_days: int = Field(default=31, ge=1)

@@ -195,6 +195,40 @@ def test_zoomed_out_elevation_reads_glo90(server, runtime, sample_archive: Path)
     assert np.array_equal(got, expected)
 
 
+@pytest.mark.parametrize("collection", [GLO30, GLO90])
+@pytest.mark.parametrize("rim", ["north", "west"])
+def test_the_files_half_pixel_rim_beyond_the_cell_is_read(runtime, sample_archive, collection, rim):
+    """Items' footprints are the whole-degree cell, N52E006's file reaches half a pixel north
+    and west of it: a request lying wholly in that rim (north of 53°, where no cell is; west
+    of 6°, in N52E005's cell) still reads the file (``footprint_pad``), its pixels by nearest."""
+    folder = "copernicus-dem-30m" if collection == GLO30 else "copernicus-dem-90m"
+    name = f"Copernicus_DSM_COG_{'10' if collection == GLO30 else '30'}_N52_00_E006_00_DEM"
+    with rasterio.open(
+        sample_archive / "eodata/auxdata/CopDEM_COG" / folder / name / f"{name}.tif"
+    ) as src:
+        z, (dx, dy), (west, top) = src.read(1), src.res, (src.bounds.left, src.bounds.top)
+    quarter = (top - 53.0) / 2  # a quarter pixel: the rim is two quarters wide
+    if rim == "north":  # 8 x 1 pixels in the rim's middle, over columns 360..367
+        bounds, width, height = (
+            (west + 360 * dx, 53 + quarter / 2, west + 368 * dx, top - quarter / 2),
+            8,
+            1,
+        )
+    else:  # 1 x 8 pixels over rows 600..607
+        bounds, width, height = (
+            (west + quarter / 2, top - 608 * dy, 6.0 - quarter / 2, top - 600 * dy),
+            1,
+            8,
+        )
+    request = build_request(
+        runtime.config, bbox=bounds, crs="EPSG:4326", width=width, height=height,
+        collection=collection, expression="DEM", format="tiff", resampling="nearest",
+    )  # fmt: skip
+    got, *_ = geotiff(runtime.engine.render(request).content)
+    expected = z[0, 360:368][None] if rim == "north" else z[600:608, 0][:, None]
+    assert np.array_equal(got[0], expected)
+
+
 # --- slope and hillshade -----------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from gateway.runtime import build_runtime
 from tests.support.evalscript_node import needs_node, node_reference
 from tests.support.mapproxy_live import DOORS, LiveServer
 from tests.support.ows_live import OWS_DOORS
+from tests.support.published_scripts import published_script
 from tests.test_evalscript_doors import X, Y, Z, b64
 from tests.test_evalscript_ogcapi import OGCAPI
 from tests.test_wcs import NDVI_COVERAGE, UTM_SUBSET, UTM_SUBSETS
@@ -99,21 +100,44 @@ def node_on_days(
     return node_reference(script, bands, valid, scenes={"orbits": orbits}), valid
 
 
-@needs_node
-def test_wms_getmap_of_an_orbit_script_equals_node(live):
+def wms_over_range(server, script: str, mode: str) -> np.ndarray:
+    """WMS GetMap's 100 x 100 picture of ``script`` over the sample subset and the whole
+    RANGE, decoded as ``mode`` (PIL's: "LA", "RGB")."""
     params = {
         "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "NDVI",
         "STYLES": "", "CRS": "EPSG:32631", "BBOX": ",".join(map(str, UTM_SUBSET)),
         "WIDTH": "100", "HEIGHT": "100", "TIME": "/".join(RANGE), "FORMAT": "image/png",
-        "EVALSCRIPT": b64(PICTURE),
+        "EVALSCRIPT": b64(script),
     }  # fmt: skip
-    response = httpx.get(f"{live.url}/wms", params=params, timeout=120)
+    response = httpx.get(f"{server.url}/wms", params=params, timeout=120)
     assert response.status_code == 200, response.text[:300]
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert(mode))
+
+
+@needs_node
+def test_wms_getmap_of_an_orbit_script_equals_node(live):
+    got = wms_over_range(live, PICTURE, "LA")
     outputs, _ = node_on_days(live.runtime, PICTURE, size=(100, 100))
-    got = np.asarray(Image.open(io.BytesIO(response.content)).convert("LA"))
     expected = np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
     assert (got == expected).all()
     assert len(np.unique(got[..., 0])) > 20  # a real picture
+
+
+@needs_node
+def test_wms_getmap_of_the_published_max_ndvi_equals_node(live):
+    """The published max_ndvi.js (ORBIT, preProcessScenes keeping the last three months, a
+    colour ramp of the maximum NDVI, no dataMask) through WMS GetMap over RANGE."""
+    script = published_script("max_ndvi.js")
+    got = wms_over_range(live, script, "RGB")
+    outputs, _ = node_on_days(live.runtime, script, size=(100, 100))  # all within 3 months
+    expected = np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
+    assert (got == expected).all()
+    # the older days matter: the newest day's samples alone give another picture
+    assert "i<samples.length" in script
+    newest = node_on_days(live.runtime, script.replace("i<samples.length", "i<1"), size=(100, 100))
+    alone = np.moveaxis(newest[0]["default"].astype(np.uint8), 0, -1)
+    assert (got != alone).any(axis=-1).mean() > 0.1
+    assert len(np.unique(got.reshape(-1, 3), axis=0)) >= 5  # several steps of the ramp
 
 
 @needs_node

@@ -14,8 +14,8 @@ from gateway.core.admission import Admission, RequestTicket
 from gateway.core.bandmath import Expression, parse_expression
 from gateway.core.cache import Cache, get_or_create, make_key
 from gateway.core.catalog import CatalogBackend, Scene, SearchQuery, TimeRange
-from gateway.core.grid import WGS84, Raster
-from gateway.core.mosaic import mosaic
+from gateway.core.grid import Raster
+from gateway.core.mosaic import mosaic, search_bounds
 from gateway.core.phases import BAND_MATH, CATALOG, READ, phase
 from gateway.core.preview import bound_scenes
 from gateway.core.reader import SceneReader
@@ -119,12 +119,13 @@ class Engine:
         """Scenes that may contribute to the request's grid, in mosaic order; given the
         ``bands`` to read, the catalog may leave out the assets of others. A ``timeless``
         collection's scenes are found whatever their dates (CDSE dates each DEM cell by its
-        own acquisitions, years apart)."""
+        own acquisitions, years apart); the area searched is the grid's grown by the
+        collection's ``footprint_pad``."""
         collection = self.config.collection(request.collection)
         timeless = collection is not None and collection.timeless
         query = SearchQuery(
             collection=request.collection,
-            bbox=request.grid.bounds_in(WGS84),
+            bbox=search_bounds(request.grid, collection),
             time=TimeRange() if timeless else request.time,
             max_cloud_cover=request.max_cloud_cover,
             order=request.order,
@@ -318,11 +319,11 @@ class Engine:
                     offsets = raw_dn(script.raw_dn_bands, index, first, collection)
             classes = collection.categorical_bands  # SCL: its DN are the classes, as read
             with phase(BAND_MATH):
-                if request.format in IMAGE_FORMATS:  # a picture: the map output
-                    data = script.map_values(inputs, valid, described, offsets, classes)
-                    names = tuple(f"b{i + 1}" for i in range(len(data)))
-                else:  # data: every output
-                    data, names = script.data_values(inputs, valid, described, offsets, classes)
+                # a picture: the map output; data: every output
+                picture = request.format in IMAGE_FORMATS
+                data, names = script.values(
+                    inputs, valid, described, offsets, classes, picture=picture
+                )
         charge(self.units(request, script.bands))
         return Raster(
             data=data,

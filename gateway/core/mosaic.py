@@ -31,7 +31,7 @@ def mosaic(
 
     A pixel is taken from a scene only where every band is valid and, with
     ``cloud_mask``, where the collection's classification band is not cloud or shadow.
-    Scenes whose footprint misses the grid are not read.
+    Scenes whose footprint misses the grid's ``search_bounds`` are not read.
     """
     shape_hw = (grid.height, grid.width)
     data = np.full((len(bands), *shape_hw), np.nan, dtype=np.float32)
@@ -41,7 +41,7 @@ def mosaic(
     mask_classes = None
     if cloud_mask and collection.cloud_mask is not None:
         mask_classes = (collection.cloud_mask.band, collection.cloud_mask.classes)
-    area = box(*grid.bounds_in(WGS84))
+    area = box(*search_bounds(grid, collection))
     for scene in scenes:
         if not shape(scene.geometry).intersects(area):
             continue
@@ -73,4 +73,21 @@ def mosaic(
         band_names=bands,
         source=source,
         scenes=tuple(used),
+    )
+
+
+def search_bounds(
+    grid: Grid, collection: CollectionConfig | None
+) -> tuple[float, float, float, float]:
+    """The longitude/latitude bounds whose scenes may hold ``grid``'s pixels: the grid's,
+    grown by the collection's ``footprint_pad`` (within the globe's)."""
+    west, south, east, north = grid.bounds_in(WGS84)
+    pad = collection.footprint_pad if collection is not None else 0.0
+    if not pad:
+        return west, south, east, north
+    return (
+        max(-180.0, west - pad),
+        max(-90.0, south - pad),
+        min(180.0, east + pad),
+        min(90.0, north + pad),
     )

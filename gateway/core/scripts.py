@@ -33,7 +33,7 @@ class PixelScript(Protocol):
     @property
     def mosaicking(self) -> str:
         """SIMPLE: the values of the mosaic; ORBIT/TILE: ``bands`` and ``valid`` given to
-        ``map_values``/``data_values`` are (acquisitions, h, w), most recent first."""
+        ``values`` are (acquisitions, h, w), most recent first."""
         ...
 
     @property
@@ -53,30 +53,22 @@ class PixelScript(Protocol):
         them to scripts) its ``preProcessScenes`` keeps."""
         ...
 
-    def map_values(
+    def values(
         self,
         bands: Mapping[str, np.ndarray],
         valid: np.ndarray,
         scenes: Mapping[str, Any] | None = None,
         raw_dn: Mapping[str, np.ndarray] | None = None,
         classes: Collection[str] = (),
-    ) -> np.ndarray:
-        """The values (n, h, w) of its map output in their sample type (uint8 for pictures);
+        *,
+        picture: bool,
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """With ``picture``, the values (n, h, w) of its map output in their sample type
+        (uint8 for pictures), named ``b1``...; else the bands of every output, one after the
+        other, as float32 (n, h, w) (exact for the integer sample types); and their names.
         ``scenes``: evaluatePixel's argument of that name (ORBIT/TILE); ``raw_dn``: per band
         of ``raw_dn_bands``, what the source files' DN add to 10000 x reflectance;
         ``classes``: the bands read as classes (categorical: SCL), whose DN are the classes."""
-        ...
-
-    def data_values(
-        self,
-        bands: Mapping[str, np.ndarray],
-        valid: np.ndarray,
-        scenes: Mapping[str, Any] | None = None,
-        raw_dn: Mapping[str, np.ndarray] | None = None,
-        classes: Collection[str] = (),
-    ) -> tuple[np.ndarray, tuple[str, ...]]:
-        """The bands of every output, one after the other, as float32 (n, h, w) (exact for
-        the integer sample types), and their names."""
         ...
 
 

@@ -16,9 +16,9 @@ and the data only, never on the window asked (tests/test_window_independence.py)
   its own: by OpenCV (remap.py), else by one GDAL call per piece with the kernel's scale
   given (GDAL would take it from the chunk's source window, which the window read clips)
   and an approximate transformer within 1/500 pixel of exact;
-- nodata pixels are left out per pixel: where none is near, GDAL's masked kernels give what
-  its unmasked ones do (within float rounding) and remap.py's masked bilinear is its plain
-  one, so windows with and without nodata agree.
+- nodata pixels, and NaN ones (``nan_as_nodata``), are left out per pixel: where none is
+  near, GDAL's masked kernels give what its unmasked ones do (within float rounding) and
+  remap.py's masked bilinear is its plain one, so windows with and without nodata agree.
 """
 
 from __future__ import annotations
@@ -145,7 +145,24 @@ def read_window(
             array |= (plane != 0).astype(np.uint8) << bit
     else:
         array = src.read(1, window=window)
+        nodata = nan_as_nodata(array, nodata)
     return SourceArray(array, src.window_transform(window), src.crs, nodata, span)
+
+
+def nan_as_nodata(array: np.ndarray, nodata: float | None) -> float | None:
+    """Set ``array``'s NaN pixels (CDSE's Sentinel-1 mosaics mark radar shadow and layover so,
+    besides their nodata) to ``nodata``, in place, and return the nodata value to warp with:
+    ``nodata``, or the float type's lowest where it is None or NaN, so that the masked kernels
+    leave NaN pixels out as they do nodata ones."""
+    if array.dtype.kind != "f":
+        return nodata
+    nan = np.isnan(array)
+    if not nan.any():
+        return nodata
+    if nodata is None or math.isnan(nodata):
+        nodata = float(np.finfo(array.dtype).min)
+    array[nan] = nodata
+    return nodata
 
 
 def warp(sources: list[SourceArray | None], grid: Grid, *, resampling: str) -> np.ndarray:

@@ -95,38 +95,33 @@ class Evalscript:
             return ()
         return tuple(b for b, unit in self.setup.units.items() if unit == "DN")
 
-    def map_values(
+    def values(
         self,
         bands: Bands,
         valid: np.ndarray,
         scenes: Scenes = None,
         raw_dn: Bands | None = None,
         classes: Collection[str] = (),
-    ) -> np.ndarray:
-        """The map output's values (n, h, w) in its sample type."""
-        output = self.setup.output("default") or self.setup.outputs[0]
-        found = self.evaluate(
-            bands, valid, outputs=(output.id,), scenes=scenes, raw_dn=raw_dn, classes=classes
-        )
-        return found[output.id].data
-
-    def data_values(
-        self,
-        bands: Bands,
-        valid: np.ndarray,
-        scenes: Scenes = None,
-        raw_dn: Bands | None = None,
-        classes: Collection[str] = (),
+        *,
+        picture: bool,
     ) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Every output's bands in setup()'s order as float32 (n, h, w), exact for the integer
-        sample types, and their ``data_names``."""
+        """With ``picture``, the map output's values (n, h, w) in its sample type, named
+        ``b1``...; else every output's bands in setup()'s order as float32 (n, h, w), exact
+        for the integer sample types, and their ``data_names``."""
+        if picture:
+            output = self.setup.output("default") or self.setup.outputs[0]
+            found = self.evaluate(
+                bands, valid, outputs=(output.id,), scenes=scenes, raw_dn=raw_dn, classes=classes
+            )
+            data = found[output.id].data
+            return data, tuple(f"b{i + 1}" for i in range(len(data)))
         rasters = self.evaluate(bands, valid, scenes=scenes, raw_dn=raw_dn, classes=classes)
         data = np.concatenate([r.data.astype(np.float32, copy=False) for r in rasters.values()])
         return data, self.data_names
 
     @property
     def data_names(self) -> tuple[str, ...]:
-        """The names of ``data_values``' bands: ``b1``... for one output, ``<id>_b1``... for
+        """The names of ``values``' data bands: ``b1``... for one output, ``<id>_b1``... for
         several."""
         outputs = self.setup.outputs
         return tuple(
