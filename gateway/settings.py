@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # WFS STARTINDEX and OGC API Features offset on a STAC API: at most this deep (a STAC API
     # pages by token, so reaching an offset reads every id before it; pgstac: ~1 ms each).
     features_max_offset: int = Field(default=20_000, ge=0)
+    # Collections ingested into the static catalog while serving: looked for (a stat of each
+    # collection.json) at most this often, on a request; when they changed, the doors are
+    # built again and swapped in.
+    collections_check_s: float = Field(default=5.0, gt=0)
     # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
     capabilities_ttl_s: float = 300.0
     # The scenes that listing reads: those touching this lon/lat box ("west,south,east,north")
