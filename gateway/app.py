@@ -170,7 +170,12 @@ def generation(runtime: Runtime, doors: Sequence[str], shared: Shared) -> Genera
             if door.close is not None:
                 door.close()
 
-    return Generation(app, runtime, close)
+    def stop() -> None:
+        for door in built:
+            if door.stop is not None:
+                door.stop()
+
+    return Generation(app, runtime, close, stop)
 
 
 def create_app(
@@ -197,9 +202,6 @@ def create_app(
             return generation(with_config(current, config), doors, shared)
 
     async def shutdown(last: Runtime) -> None:
-        from gateway.processes.cluster import close_clients
-
-        close_clients()  # the Dask clients the processes' jobs used
         if limiter is not None:
             await limiter.close()
         last.close()

@@ -33,6 +33,7 @@ class Generation:
     app: ASGIApp
     runtime: Runtime
     close: Callable[[], None]
+    stop: Callable[[], None] = lambda: None  # when the app stops (after ``close``)
     requests: int = 0  # under way on it
     retired: bool = False  # replaced: closed when ``requests`` drops to 0
 
@@ -84,6 +85,11 @@ class Reloading:
     def runtime(self) -> Runtime:
         """The current generation's runtime."""
         return self._current.runtime
+
+    @property
+    def current_app(self) -> ASGIApp:
+        """The current generation's app (a Starlette app: ``gateway.app.generation``)."""
+        return self._current.app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -149,6 +155,7 @@ class Reloading:
                     self._closed = True
                     current = self._current
                 current.close()
+                current.stop()
                 await self._shutdown(current.runtime)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -228,6 +228,6 @@ class DaskRedisManager(BaseManager):
 
     def close(self) -> None:
         """Stop the clean-up; the process's Dask clients stay (jobs may run on them: the
-        app closes them when it stops, ``gateway.processes.cluster.close_clients``)."""
+        OGC API door closes them when the app stops)."""
         if self.cleanup is not None:
             self.cleanup.stop()
