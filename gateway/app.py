@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway import __version__
+from gateway.access.authenticate import Authenticator
 from gateway.access.middleware import Access
 from gateway.access.setup import authenticator
 from gateway.doors import Door, DoorFactory
@@ -31,7 +32,8 @@ from gateway.ows.kvp import Kvp
 from gateway.quotas.limiter import Limiter
 from gateway.quotas.setup import budgets_of, limiter_of
 from gateway.readiness import checks
-from gateway.runtime import Runtime, build_runtime
+from gateway.reload import Generation, OwnCollections, Reloading
+from gateway.runtime import Runtime, build_runtime, with_config
 from gateway.settings import Settings
 
 # Every door the gateway mounts, as "module:factory" (imported when the app is created).
@@ -109,11 +111,13 @@ def quotas(
     )
 
 
-def access(runtime: Runtime, rejections: Rejections) -> Middleware:
+def access(
+    runtime: Runtime, rejections: Rejections, authenticate: Authenticator | None
+) -> Middleware:
     """Access control, inside the edge (``gateway.access``; off: everyone may use all)."""
     return Middleware(
         Access,
-        authenticator=authenticator(runtime.settings),
+        authenticator=authenticate,
         config=runtime.config,
         rejections=rejections,
         service_of=requested_service,
@@ -121,19 +125,22 @@ def access(runtime: Runtime, rejections: Rejections) -> Middleware:
     )
 
 
-def create_app(
-    settings: Settings | None = None,
-    runtime: Runtime | None = None,
-    doors: Sequence[str] = DOORS,
-) -> Starlette:
-    """Build the gateway app; configuration is validated here, not at import."""
-    settings = settings or Settings()
-    runtime = runtime or build_runtime(settings)
+@dataclass(frozen=True)
+class Shared:
+    """What every generation of the doors shares: the metrics, the callers' quota limiter,
+    the authenticator."""
+
+    observed: Metrics
+    limiter: Limiter | None
+    authenticate: Authenticator | None
+
+
+def generation(runtime: Runtime, doors: Sequence[str], shared: Shared) -> Generation:
+    """The doors built for ``runtime`` and the app they make up (routes, middleware)."""
     built: list[Door] = [_load(path)(runtime) for path in doors]
     if runtime.config.instances:  # Sentinel Hub's /ogc/<service>/<instance> URLs
         built.append(instance_door(built, runtime.config))
 
-    observed = Metrics(runtime)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -144,28 +151,61 @@ def create_app(
     if any(door.ows_services for door in built):
         routes.append(Route("/ows", endpoint=OwsDispatcher(built)))
 
-    limiter = limiter_of(runtime.settings) if runtime.settings.quotas else None
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        for door in built:
-            if door.close is not None:
-                door.close()
-        if limiter is not None:
-            await limiter.close()
-        runtime.close()
-
-    proxies = Middleware(ForwardedHeaders, trusted_hosts=runtime.settings.forwarded_allow_ips)
+    settings, limiter = runtime.settings, shared.limiter
+    proxies = Middleware(ForwardedHeaders, trusted_hosts=settings.forwarded_allow_ips)
     rejections = Rejections(built, requested_service)
     middleware = [
         proxies,
-        edge(runtime.settings, rejections, observed),
-        access(runtime, rejections),  # the caller, before quotas read it
-        *([quotas(runtime.settings, rejections, limiter, observed)] if limiter else []),
+        edge(settings, rejections, shared.observed),
+        access(runtime, rejections, shared.authenticate),  # the caller, before quotas read it
+        *([quotas(settings, rejections, limiter, shared.observed)] if limiter else []),
         *(entry for door in built for entry in door.middleware),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.runtime = runtime
-    app.state.metrics = observed
+    app.state.metrics = shared.observed
+
+    def close() -> None:
+        for door in built:
+            if door.close is not None:
+                door.close()
+
+    def stop() -> None:
+        for door in built:
+            if door.stop is not None:
+                door.stop()
+
+    return Generation(app, runtime, close, stop)
+
+
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    doors: Sequence[str] = DOORS,
+) -> Reloading:
+    """Build the gateway app; configuration is validated here, not at import. On the static
+    catalog, collections ingested later are served without a restart (``gateway.reload``)."""
+    settings = settings or Settings()
+    runtime = runtime or build_runtime(settings)
+    limiter = limiter_of(runtime.settings) if runtime.settings.quotas else None
+    app: Reloading | None = None
+    observed = Metrics(lambda: app.runtime if app is not None else runtime)
+    shared = Shared(observed, limiter, authenticator(runtime.settings))
+    rebuild = None
+    if runtime.given_config is not None:
+        own = OwnCollections(runtime)
+
+        def rebuild(current: Runtime) -> Generation | None:
+            config = own.changed(current.config)
+            if config is None:
+                return None
+            return generation(with_config(current, config), doors, shared)
+
+    async def shutdown(last: Runtime) -> None:
+        if limiter is not None:
+            await limiter.close()
+        last.close()
+
+    first = generation(runtime, doors, shared)
+    app = Reloading(first, rebuild, runtime.settings.collections_check_s, shutdown)
     return app

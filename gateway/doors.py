@@ -23,7 +23,8 @@ class Door:
     the request reaches it with its path set to ``ows_path``. ``middleware`` runs in front of
     the app's routing (fast paths that must not pay for it). ``reject`` renders an error the
     HTTP edge raises before the door runs (a body too large) in the door's dialect (None:
-    OGC API problem details).
+    OGC API problem details). ``close`` is called when the door is done with (the app stops,
+    or the doors were built again: ``gateway.reload``), ``stop`` only when the app stops.
     """
 
     routes: list[BaseRoute] = field(default_factory=list)
@@ -31,6 +32,7 @@ class Door:
     ows_path: dict[str, str] = field(default_factory=dict)
     middleware: list[Middleware] = field(default_factory=list)
     close: Callable[[], None] | None = None
+    stop: Callable[[], None] | None = None
     reject: Callable[[GatewayError, Scope], Response] | None = None
 
 

@@ -107,8 +107,12 @@ class RequestMetrics:
 class RuntimeCollector(Collector):
     """The tile cache's counters and the admission pool's state, read when scraped."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, current: Callable[[], Runtime]) -> None:
+        self._current = current
+
+    @property
+    def _runtime(self) -> Runtime:
+        return self._current()
 
     def collect(self) -> Iterator[Metric]:
         stats = self._runtime.cache.stats.snapshot()
@@ -212,9 +216,10 @@ def quota_metrics(runtime: Runtime) -> Iterator[Metric]:
 
 
 class Metrics:
-    """The app's registry: what ``/metrics`` answers."""
+    """The app's registry: what ``/metrics`` answers (figures of the runtime ``current``
+    returns: the current doors')."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, current: Callable[[], Runtime]) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         # Several apps in one process (tests) each keep their own request counters; in
         # multiprocess mode the counters live in the shared files, read at scrape time.
@@ -226,7 +231,7 @@ class Metrics:
             ("door",),
             registry=None if self.multiprocess else self.registry,
         )
-        self.registry.register(RuntimeCollector(runtime))
+        self.registry.register(RuntimeCollector(current))
 
     def quota_rejected(self, path: str) -> None:
         self.quota_rejections.labels(door_of(path)).inc()

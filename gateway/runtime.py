@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -49,6 +50,12 @@ class Runtime:
     remote_tallies: dict[str, Tally] = field(default_factory=dict)
     # Figures read when ``/metrics`` is scraped, added by the doors that own them (jobs).
     gauges: list[Callable[[], Iterator[Metric]]] = field(default_factory=list)
+    # The configuration as given, before the collections ingested into the static catalog
+    # were added to it (None: none are looked for).
+    given_config: GatewayConfig | None = None
+    # What a door keeps across rebuilds of the doors (the in-memory job store): the same
+    # dict in every runtime ``with_config`` derives.
+    kept: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         self.cache.close()
@@ -144,9 +151,10 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     """Validate configuration and wire storage, catalog, reader, cache and engine."""
     keep_proj_offline()
     bound_process_memory(settings.gdal_cache_mb, settings.malloc_mmap_threshold_kb)
-    config = config or load_config(settings.config_file)
+    given = config or load_config(settings.config_file)
+    config = given
     if settings.uses_static_catalog:
-        config = with_own_collections(config, settings.static_catalog_dir)
+        config = with_own_collections(given, settings.static_catalog_dir)
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
     quotas = {"s3": s3_quota(settings), "stac": stac_quota(settings)}
     tallies = {"s3": Tally(), "stac": Tally()}
@@ -176,7 +184,19 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         tiles=TileService(engine, times, redis_url=settings.redis_url),
         remote_quotas={name: quota for name, quota in quotas.items() if quota is not None},
         remote_tallies=tallies,
+        given_config=given if settings.uses_static_catalog else None,
     )
+
+
+def with_config(runtime: Runtime, config: GatewayConfig) -> Runtime:
+    """``runtime`` for another configuration (collections ingested since it was built): a new
+    engine, TIME policy and tile service; settings, cache, catalog, reader, admission, catalog
+    summaries, quotas, tallies, gauges and what doors keep are shared."""
+    old = runtime.engine
+    engine = Engine(config, old.catalog, old.reader, old.cache, admission=old.admission)
+    times = TimePolicy(config, runtime.summaries)
+    tiles = TileService(engine, times, redis_url=runtime.settings.redis_url)
+    return replace(runtime, config=config, engine=engine, times=times, tiles=tiles)
 
 
 def listing_scope(settings: Settings) -> ListingScope:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # context_estimated_count, 100,000 by default): WFS says numberMatched="unknown" and OGC API
     # Features leaves it out, unless the last page is read.
     stac_exact_count_max: int | None = Field(default=100_000, ge=0)
+    # Collections ingested into the static catalog while serving: looked for (a stat of each
+    # collection.json) at most this often, on a request; when they changed, the doors are
+    # built again and swapped in.
+    collections_check_s: float = Field(default=5.0, gt=0)
     # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
     capabilities_ttl_s: float = 300.0
     # The scenes that listing reads: those touching this lon/lat box ("west,south,east,north")

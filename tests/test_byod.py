@@ -292,6 +292,20 @@ def wcs(url: str, coverage_id: str, grid: Grid) -> np.ndarray:
     return data
 
 
+def ogcapi_coverage(url: str, collection: str, grid: Grid) -> np.ndarray:
+    """OGC API Coverages of ``collection`` on a lon/lat ``grid``: its first band."""
+    answer = httpx.get(
+        f"{url}/ogcapi/collections/{collection}/coverage",
+        params={"f": "GTiff", "bbox": ",".join(repr(v) for v in grid.bounds),
+                "scale-size": f"Lon({grid.width}),Lat({grid.height})"},
+        timeout=60,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    data, crs, _, _ = geotiff(answer.content)
+    assert crs.to_epsg() == 4326
+    return data[0]
+
+
 # --- ingest: files and items ----------------------------------------------------------------------
 
 
@@ -496,16 +510,20 @@ def test_ogcapi_coverage_equals_numpy(server, own):
     _, inputs = own
     path = inputs / PLOTS_NAME
     grid = lonlat_grid(path, 0.0002)
-    answer = httpx.get(
-        f"{server}/ogcapi/collections/PLOTS/coverage",
-        params={"f": "GTiff", "bbox": ",".join(repr(v) for v in grid.bounds),
-                "scale-size": f"Lon({grid.width}),Lat({grid.height})"},
-        timeout=60,
+    assert_same(ogcapi_coverage(server, "PLOTS", grid), nearest_reference(path, grid))
+
+
+def wms_tiff(url: str, layer: str, grid: Grid) -> np.ndarray:
+    """WMS 1.3.0 GetMap of ``layer`` on an EPSG:3857 ``grid`` as a float GeoTIFF: its band."""
+    answer = get(
+        f"{url}/wms", SERVICE="WMS", VERSION="1.3.0", REQUEST="GetMap", LAYERS=layer,
+        STYLES="", CRS="EPSG:3857", BBOX=",".join(repr(v) for v in grid.bounds),
+        WIDTH=str(grid.width), HEIGHT=str(grid.height), FORMAT="image/tiff",
     )  # fmt: skip
     assert answer.status_code == 200, answer.text[:300]
     data, crs, _, _ = geotiff(answer.content)
-    assert crs.to_epsg() == 4326
-    assert_same(data[0], nearest_reference(path, grid))
+    assert crs.to_epsg() == 3857
+    return data[0]
 
 
 def test_wms_float_map_in_3857_equals_numpy(server, own):
@@ -515,15 +533,7 @@ def test_wms_float_map_in_3857_equals_numpy(server, own):
     to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
     (x0, x1), (y0, y1) = to_merc.transform(bounds[::2], bounds[1::2])
     grid = Grid(CRS.from_epsg(3857), (x0, y0, x1, y1), 400, 300)
-    answer = get(
-        f"{server}/wms", SERVICE="WMS", VERSION="1.3.0", REQUEST="GetMap", LAYERS="HEIGHTS",
-        STYLES="", CRS="EPSG:3857", BBOX=",".join(repr(v) for v in grid.bounds), WIDTH="400",
-        HEIGHT="300", FORMAT="image/tiff",
-    )  # fmt: skip
-    assert answer.status_code == 200, answer.text[:300]
-    data, crs, _, _ = geotiff(answer.content)
-    assert crs.to_epsg() == 3857
-    assert_same(data[0], nearest_reference(path, grid))
+    assert_same(wms_tiff(server, "HEIGHTS", grid), nearest_reference(path, grid))
 
 
 def test_capabilities_list_the_derived_layers(server):
@@ -539,16 +549,15 @@ def test_capabilities_list_the_derived_layers(server):
     assert 'code="m"' in described
 
 
-def test_wmts_tile_values_and_transparency_follow_numpy(server, own):
-    """A WebMercatorQuad tile finer than the input: transparent exactly where the input has
-    nodata (or nothing); GetFeatureInfo values at pixels of it are the input's."""
-    _, inputs = own
-    path = inputs / PLOTS_NAME
+def assert_edge_tile(url: str, layer: str, path: Path) -> tuple[morecantile.Tile, list]:
+    """The WebMercatorQuad tile of ``layer`` (``write_plots``' input ``path``) on the nodata
+    triangle's edge is transparent exactly where the input has nodata; returns the tile and
+    its reference."""
     to_lonlat = Transformer.from_crs("EPSG:3035", "EPSG:4326", always_xy=True)
     lon, lat = to_lonlat.transform(4_030_000 + 20 * 300, 2_960_000 - 20 * 200)  # on the edge
     tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 16)
     answer = httpx.get(
-        f"{server}/wmts/1.0.0/PLOTS/WebMercatorQuad/default/{tile.z}/{tile.x}/{tile.y}.png",
+        f"{url}/wmts/1.0.0/{layer}/WebMercatorQuad/default/{tile.z}/{tile.x}/{tile.y}.png",
         timeout=60,
     )
     assert answer.status_code == 200, answer.text[:300]
@@ -556,10 +565,18 @@ def test_wmts_tile_values_and_transparency_follow_numpy(server, own):
     west, south, east, north = morecantile.tms.get("WebMercatorQuad").xy_bounds(tile)
     grid = Grid(CRS.from_epsg(3857), (west, south, east, north), 256, 256)
     reference = nearest_reference(path, grid)
-    expected = reference[0]
-    assert 0.05 < np.isnan(expected).mean() < 0.95  # the tile crosses the triangle's edge
+    assert 0.05 < np.isnan(reference[0]).mean() < 0.95  # the tile crosses the triangle's edge
     clear = picture[..., 3] == 0
     assert np.logical_or.reduce([clear == np.isnan(r) for r in reference]).all()
+    return tile, reference
+
+
+def test_wmts_tile_values_and_transparency_follow_numpy(server, own):
+    """A WebMercatorQuad tile finer than the input: transparent exactly where the input has
+    nodata (or nothing); GetFeatureInfo values at pixels of it are the input's."""
+    _, inputs = own
+    tile, reference = assert_edge_tile(server, "PLOTS", inputs / PLOTS_NAME)
+    expected = reference[0]
     for i, j in ((10, 20), (128, 128), (250, 240), (40, 200)):
         info = httpx.get(f"{server}/wmts", params={
             "SERVICE": "WMTS", "REQUEST": "GetFeatureInfo", "VERSION": "1.0.0",

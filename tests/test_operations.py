@@ -10,9 +10,11 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.context import current_request_id
@@ -116,7 +118,7 @@ def test_records_written_inside_a_request_get_its_id_and_others_a_dash(sample_ar
             await asyncio.to_thread(logger.warning, "in a worker thread")
             return PlainTextResponse("ok")
 
-        app.add_route("/probe", probe)
+        cast(Starlette, app.current_app).add_route("/probe", probe)
 
         async def fetch() -> httpx.Response:
             transport = httpx.ASGITransport(app=app)

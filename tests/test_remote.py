@@ -822,7 +822,7 @@ def test_remote_reads_and_stac_requests_are_counted_as_the_quota_charges_them(s3
     stac.proxy.reset()
     try:
         assert not charged.engine.render(request).cached
-        exposition = Metrics(charged).exposition().decode()
+        exposition = Metrics(lambda: charged).exposition().decode()
     finally:
         charged.close()
     s3_figures = charged.remote_tallies["s3"].snapshot()

@@ -3,8 +3,11 @@ them, ``collection.json`` with extents and bands, a child link in ``catalog.json
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from gateway.byod.items import BYOD_EXTENSIONS
@@ -12,23 +15,41 @@ from gateway.core.catalog.models import STAC_VERSION, collection_extent
 
 # Marks a collection.json written by the ingest (its configuration may be derived from it).
 BYOD_KEY = "gateway:byod"
+# The file ingests lock while they update the catalog (beside catalog.json).
+LOCK_NAME = ".ingest.lock"
+
+
+@contextlib.contextmanager
+def catalog_lock(stac_dir: Path) -> Iterator[None]:
+    """Held while this process updates the catalog: another ingest (process) waits for it,
+    so each one's ``items.ndjson``, ``collection.json`` and ``catalog.json`` hold the items
+    and links of both (an advisory ``flock``, released when the process dies)."""
+    stac_dir.mkdir(parents=True, exist_ok=True)
+    with open(stac_dir / LOCK_NAME, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def put_item(stac_dir: Path, item: dict) -> None:
     """Add ``item`` to its collection, replacing an item of the same id."""
     folder = stac_dir / "collections" / item["collection"]
-    (folder / "items").mkdir(parents=True, exist_ok=True)
-    _write(folder / "items" / f"{item['id']}.json", json.dumps(item, indent=2) + "\n")
-    _refresh(stac_dir, item["collection"])
+    with catalog_lock(stac_dir):
+        (folder / "items").mkdir(parents=True, exist_ok=True)
+        _write(folder / "items" / f"{item['id']}.json", json.dumps(item, indent=2) + "\n")
+        _refresh(stac_dir, item["collection"])
 
 
 def remove_item(stac_dir: Path, collection: str, item_id: str) -> bool:
     """Take an item out of its collection; False when it was not there."""
     path = stac_dir / "collections" / collection / "items" / f"{item_id}.json"
-    if not path.is_file():
-        return False
-    path.unlink()
-    _refresh(stac_dir, collection)
+    with catalog_lock(stac_dir):
+        if not path.is_file():
+            return False
+        path.unlink()
+        _refresh(stac_dir, collection)
     return True
 
 

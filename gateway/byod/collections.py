@@ -25,6 +25,19 @@ def own_collections(stac_dir: Path) -> list[dict]:
     return found
 
 
+def catalog_stamp(stac_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Each collection document's folder, modification time and size: it changes when an
+    ingest adds, changes or empties a collection (one ``stat`` a collection)."""
+    stamps = []
+    for path in sorted(stac_dir.glob("collections/*/collection.json")):
+        try:
+            found = path.stat()
+        except OSError:
+            continue
+        stamps.append((path.parent.name, found.st_mtime_ns, found.st_size))
+    return tuple(stamps)
+
+
 def layer_name(collection_id: str) -> str:
     """``field-surveys`` -> ``FIELD_SURVEYS``."""
     return re.sub(r"[^A-Za-z0-9_]", "_", collection_id).upper()

@@ -31,6 +31,7 @@ from gateway.ogcapi.items import items_endpoint
 from gateway.ogcapi.links import FollowRequest
 from gateway.ogcapi.outputs import output_dir, output_endpoint
 from gateway.ogcapi.visible import visible_collections, visible_landing_page, visible_openapi
+from gateway.processes.cluster import close_clients
 from gateway.runtime import Runtime
 
 PREFIX = "/ogcapi"
@@ -157,4 +158,5 @@ def build_door(runtime: Runtime) -> Door:
             Middleware(FollowRequest, root=configured_root(runtime.settings), prefix=PREFIX)
         )
     middleware = [Middleware(UnderPrefix, prefix=PREFIX, middleware=front)]
-    return Door(routes=routes, middleware=middleware, close=close)
+    # The process's Dask clients outlive a door built again (its jobs may run on them).
+    return Door(routes=routes, middleware=middleware, close=close, stop=close_clients)

@@ -57,9 +57,13 @@ class DaskRedisManager(BaseManager):
         self.is_async = True
         self.runtime = runtime_for(manager_def)
         settings = self.runtime.settings
-        self.jobs = Jobs(settings, job_store(settings))
+        # The stores outlive a rebuild of the doors (jobs in memory stay known).
+        kept = self.runtime.kept
+        if "jobs" not in kept:
+            kept["jobs"] = job_store(settings)
+        self.jobs = Jobs(settings, kept["jobs"])
         # Synchronous runs while the job store is down are recorded here, in this process.
-        self.local_jobs = Jobs(settings, MemoryJobStore())
+        self.local_jobs = Jobs(settings, kept.setdefault("local_jobs", MemoryJobStore()))
         self.cleanup: Cleanup | None = None
 
     # -- job store -------------------------------------------------------------------------
@@ -223,8 +227,7 @@ class DaskRedisManager(BaseManager):
         self.jobs.clean()
 
     def close(self) -> None:
-        from gateway.processes.cluster import close_clients
-
+        """Stop the clean-up; the process's Dask clients stay (jobs may run on them: the
+        OGC API door closes them when the app stops)."""
         if self.cleanup is not None:
             self.cleanup.stop()
-        close_clients()

@@ -316,7 +316,11 @@ class CatalogSummaries:
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(old, new)`` (in the listing thread) after a listing changed."""
-        self._listeners.append(listener)
+        self._listeners = [*self._listeners, listener]
+
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (a door built again is done with its old one)."""
+        self._listeners = [other for other in self._listeners if other != listener]
 
     def stale(self) -> bool:
         return self._clock() >= self._expires

@@ -50,6 +50,10 @@ class CapabilityDates:
         ]
         self._apply()
 
+    def close(self) -> None:
+        """No longer follow the catalog summaries (the door is closed)."""
+        self._runtime.summaries.unsubscribe(self._changed)
+
     def refresh_soon(self) -> None:
         """A capabilities document was asked for: list the catalog again if it is stale."""
         self._runtime.summaries.refresh_soon()

@@ -330,6 +330,7 @@ def build_door(runtime: Runtime) -> Door:
     dates.on_new_extents = rebuild
 
     def close() -> None:
+        dates.close()
         registry.unregister(key)
         front.mapproxy.executor.shutdown(wait=False)
         shutil.rmtree(base_dir, ignore_errors=True)
