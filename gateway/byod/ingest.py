@@ -201,6 +201,16 @@ def _drop_files(options: IngestOptions, identifier: str) -> None:
     shutil.rmtree(options.files_dir / identifier, ignore_errors=True)
 
 
+def _step(path: Path, options: IngestOptions, remove: bool) -> list[str]:
+    """The items ingested (or removed) for ``path``: a file's one, a Zarr store's steps."""
+    from gateway.byod import stores  # it builds on this module
+    from gateway.byod.zarr import is_store
+
+    if is_store(path):
+        return (stores.remove_store if remove else stores.ingest_store)(path, options)
+    return [(remove_one if remove else ingest_one)(path, options)]
+
+
 def ingest(
     paths: Sequence[Path],
     options: IngestOptions,
@@ -212,12 +222,11 @@ def ingest(
     with its reason and the others go on."""
     check_options(options)
     report = IngestReport()
-    step = remove_one if remove else ingest_one
     for done, path in enumerate(paths):
         if progress is not None:
             progress(done, len(paths), path.name)
         try:
-            report.done.append(step(path, options))
+            report.done.extend(_step(path, options, remove))
         except GatewayError as exc:
             report.failed.append((path, exc.message))
         except Exception as exc:  # rio-cogeo and GDAL raise many kinds on a bad file
