@@ -40,6 +40,13 @@ def store_bands(stac_dir: Path, collection: str, store: str) -> tuple[str, ...] 
     return None
 
 
+def store_name(path: Path) -> str:
+    """The store's name in item ids: the ``.zarr`` folder holding ``path`` (a group of it),
+    else ``path``'s own."""
+    zarr = next((p for p in (path, *path.parents) if p.suffix.lower() == ".zarr"), path)
+    return item_id(zarr)
+
+
 def step_id(store: str, when: datetime | None) -> str:
     """``<store>_<YYYYmmddTHHMMSS>`` for a time step; the store's name without time."""
     return store if when is None else f"{store}_{when:%Y%m%dT%H%M%S}"
@@ -54,7 +61,7 @@ def ingest_store(path: Path, options: IngestOptions) -> list[str]:
     check_store(real)
     variables = read_variables(real, options.bands)
     names = tuple(check_name("band", v.name) for v in variables)
-    store = item_id(real)
+    store = store_name(real)
     steps = variables[0].steps
     whens = list(steps) if steps is not None else [acquired(real, options)]
     ids = [step_id(store, when if steps is not None else None) for when in whens]
@@ -91,7 +98,7 @@ def ingest_store(path: Path, options: IngestOptions) -> list[str]:
 
 def remove_store(path: Path, options: IngestOptions) -> list[str]:
     """Take out the items of the store named by ``path`` (its name is enough)."""
-    store = item_id(path)
+    store = store_name(path)
     ids = store_items(options.stac_dir, options.collection, store)
     if not ids:
         raise BadInput(f"no item of store {store} in collection {options.collection}")

@@ -34,7 +34,7 @@ def write_vrt(variable: Variable, step: int, path: Path) -> Path:
     root = ET.Element(
         "VRTDataset", rasterXSize=str(variable.width), rasterYSize=str(variable.height)
     )
-    ET.SubElement(root, "SRS").text = variable.crs.to_wkt("WKT2_2019")
+    ET.SubElement(root, "SRS").text = variable.crs.to_wkt(version="WKT2_2019")
     ET.SubElement(root, "GeoTransform").text = ", ".join(
         repr(float(v)) for v in variable.transform.to_gdal()
     )

@@ -111,16 +111,32 @@ def array_names(group: Path) -> dict[str, str]:
     """The arrays of two dimensions or more directly in ``group``: name -> GDAL name."""
     try:
         with rasterio.open(str(group)) as src:
-            found = list(src.subdatasets)
+            found, count = list(src.subdatasets), src.count
     except RasterioError as exc:
         message = (str(exc).strip().splitlines() or ["unreadable"])[0]
         raise BadInput(f"not a Zarr store GDAL can read: {message}") from None
+    if not found and count:  # GDAL opened the group's one such array itself
+        found = [f'ZARR:"{group}":/{name}' for name in _arrays_of_2d_or_more(group)]
     names = {}
     for gdal_name in found:
         inner = gdal_name.rsplit('":', 1)[-1].strip("/")
         if "/" not in inner:
             names[inner] = gdal_name
     return names
+
+
+def _arrays_of_2d_or_more(group: Path) -> list[str]:
+    """Names of the array folders in ``group`` whose metadata has two dimensions or more."""
+    found = []
+    for child in sorted(group.iterdir()):
+        for name in ("zarr.json", ".zarray"):
+            try:
+                shape = json.loads((child / name).read_text(encoding="utf-8")).get("shape")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(shape, list) and len(shape) >= 2:
+                found.append(child.name)
+    return found
 
 
 def read_variables(store: Path, wanted: tuple[str, ...]) -> list[Variable]:
