@@ -30,23 +30,19 @@ from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
-from typer.testing import CliRunner
 
 from gateway.byod.ingest import ingest
 from gateway.byod.vrt import VRT_TYPE
-from gateway.cli import app
 from gateway.core.grid import Grid
 from tests import test_byod
 from tests.support.wcs_checks import geotiff, get
 from tests.test_byod import (
     assert_featureinfo,
     assert_same,
-    cli_env,
     data_dir_beside,
     item,
     nearest_reference,
     options,
-    tree,
     wcs,
 )
 
@@ -329,47 +325,3 @@ def test_wmts_tile_transparency_and_values_follow_numpy(server, own, tmp_path: P
     clear = picture[..., 3] == 0
     assert np.logical_or.reduce([clear == np.isnan(r) for r in reference]).all()
     assert_featureinfo(server, "FIELD", tile, reference, TIME="2025-06-04")
-
-
-# --- bad stores -----------------------------------------------------------------------------------
-
-
-def write_bad_stores(folder: Path) -> dict[str, str]:
-    """Refused stores, by folder name: the words their message must hold."""
-    (folder / "empty.zarr").mkdir()
-    (folder / "notzarr.zarr").mkdir()
-    (folder / "notzarr.zarr/readme.txt").write_text("not a store\n")
-    nocrs = folder / "nocrs.zarr"
-    zgroup(nocrs)
-    x, y = ORIGIN[0] + RES * (np.arange(64) + 0.5), ORIGIN[1] - RES * (np.arange(64) + 0.5)
-    zarray(nocrs / "x", x, ["x"], {})
-    zarray(nocrs / "y", y, ["y"], {})
-    zarray(nocrs / "v", np.ones((64, 64), "uint8"), ["y", "x"], {})
-    badtime = folder / "badtime.zarr"
-    zgroup(badtime, {"proj:code": "EPSG:3035",
-                     "spatial:transform": [RES, 0, ORIGIN[0], 0, -RES, ORIGIN[1]]})  # fmt: skip
-    zarray(badtime / "band", np.array([1, 2]), ["band"], {"units": "1"})
-    zarray(badtime / "v", np.ones((2, 64, 64), "uint8"), ["band", "y", "x"], {})
-    return {
-        "empty.zarr": "not a Zarr store",
-        "notzarr.zarr": "not a Zarr store",
-        "nocrs.zarr": "no CRS",
-        "badtime.zarr": "is not a time",
-    }
-
-
-def test_bad_stores_are_reported_by_name_and_reason_and_change_nothing(own, tmp_path: Path):
-    data, _ = own
-    expected = write_bad_stores(tmp_path)
-    before = tree(data)
-    result = CliRunner().invoke(
-        app, ["ingest", *(str(tmp_path / name) for name in expected), "--collection", "bad"],
-        env=cli_env(data, tmp_path),
-    )  # fmt: skip
-    assert result.exit_code == 1, result.output
-    for name, words in expected.items():
-        line = next(x for x in result.output.splitlines() if x.startswith(str(tmp_path / name)))
-        assert words in line, line
-    assert f"0 ingested, {len(expected)} refused" in result.output
-    assert "Traceback" not in result.output
-    assert tree(data) == before

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import CRSError, RasterioError
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 
 from gateway.byod.inputs import BadInput
 
@@ -76,7 +77,9 @@ def attributes(group: Path) -> dict[str, Any]:
 
 
 def check_store(path: Path) -> None:
-    """A folder holding Zarr metadata."""
+    """A folder holding Zarr metadata (its path without ``"``: GDAL's ZARR:"path" names)."""
+    if '"' in str(path):
+        raise BadInput('a Zarr store path with a double quote (") cannot be named to GDAL')
     if not path.is_dir():
         raise BadInput("not a Zarr store: no such folder")
     if not any((path / marker).is_file() for marker in MARKERS):
@@ -110,8 +113,10 @@ def level_groups(group: Path) -> list[Path]:
 def array_names(group: Path) -> dict[str, str]:
     """The arrays of two dimensions or more directly in ``group``: name -> GDAL name."""
     try:
-        with rasterio.open(str(group)) as src:
-            found, count = list(src.subdatasets), src.count
+        with warnings.catch_warnings():  # a group has no geotransform of its own
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(str(group)) as src:
+                found, count = list(src.subdatasets), src.count
     except RasterioError as exc:
         message = (str(exc).strip().splitlines() or ["unreadable"])[0]
         raise BadInput(f"not a Zarr store GDAL can read: {message}") from None
@@ -231,6 +236,8 @@ def _spatial_transform(name: str, tags: dict[str, str]) -> Affine:
 def _steps(name: str, band_tags: list[dict[str, str]]) -> tuple[datetime, ...] | None:
     """The datetime of each band of a three-dimensional array (its third dimension a time)."""
     dims = {m.group(1) for m in (_DIM.match(k) for k in band_tags[0]) if m}
+    if not dims and len(band_tags) > 1:
+        raise BadInput(f"variable {name}: a third dimension without coordinates is not a time")
     if not dims:
         return None
     if len(dims) > 1:
