@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 from gateway.byod.catalog import put_item, remove_item
-from gateway.byod.ingest import IngestOptions, acquired, check_name, item_id
 from gateway.byod.inputs import BadInput, check_allowed
 from gateway.byod.items import build_item
+from gateway.byod.options import IngestOptions, acquired, check_name, item_id
 from gateway.byod.vrt import VRT_TYPE, write_vrt
 from gateway.byod.zarr import check_store, read_variables
 
