@@ -106,7 +106,7 @@ def _object_storage(settings: Settings) -> dict:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Rasters GDAL reads (GeoTIFF, JP2...).")],
+    paths: Annotated[list[Path], typer.Argument(help="Rasters (GeoTIFF, JP2...), Zarr stores")],
     collection: Annotated[str, typer.Option(help="the collection to add them to")],
     bands: Annotated[str | None, typer.Option(help="band names, e.g. red,nir (b1..bn)")] = None,
     units: Annotated[str | None, typer.Option(help="UCUM units by band, e.g. dem=m")] = None,

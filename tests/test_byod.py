@@ -272,8 +272,9 @@ def assert_same(got: np.ndarray, reference: list[np.ndarray]) -> None:
     assert np.isfinite(nearest).mean() > 0.3  # the comparison saw valid pixels
 
 
-def wcs(url: str, coverage_id: str, grid: Grid) -> np.ndarray:
-    """WCS 2.0.1 GetCoverage on ``grid``, nearest neighbour, float32 GeoTIFF bands."""
+def wcs(url: str, coverage_id: str, grid: Grid, day: str | None = None) -> np.ndarray:
+    """WCS 2.0.1 GetCoverage on ``grid`` (on ``day``), nearest neighbour, float32 GeoTIFF
+    bands."""
     epsg = grid.crs.to_epsg()
     crs = f"http://www.opengis.net/def/crs/EPSG/0/{epsg}"
     minx, miny, maxx, maxy = grid.bounds
@@ -281,7 +282,8 @@ def wcs(url: str, coverage_id: str, grid: Grid) -> np.ndarray:
     answer = get(
         f"{url}/wcs", SERVICE="WCS", VERSION="2.0.1", REQUEST="GetCoverage",
         COVERAGEID=coverage_id, SUBSET=[f"{axes[0]}({minx!r},{maxx!r})",
-        f"{axes[1]}({miny!r},{maxy!r})"], SUBSETTINGCRS=crs, OUTPUTCRS=crs,
+        f"{axes[1]}({miny!r},{maxy!r})", *([f'time("{day}")'] if day else [])],
+        SUBSETTINGCRS=crs, OUTPUTCRS=crs,
         SCALESIZE=f"i({grid.width}),j({grid.height})", INTERPOLATION="nearest",
         FORMAT="image/tiff",
     )  # fmt: skip
@@ -576,14 +578,21 @@ def test_wmts_tile_values_and_transparency_follow_numpy(server, own):
     nodata (or nothing); GetFeatureInfo values at pixels of it are the input's."""
     _, inputs = own
     tile, reference = assert_edge_tile(server, "PLOTS", inputs / PLOTS_NAME)
+    assert_featureinfo(server, "PLOTS", tile, reference)
+
+
+def assert_featureinfo(
+    server: str, layer: str, tile: morecantile.Tile, reference: list[np.ndarray], **extra: str
+) -> None:
+    """WMTS GetFeatureInfo at pixels of ``tile``: the reference's values (none at NaN)."""
     expected = reference[0]
     for i, j in ((10, 20), (128, 128), (250, 240), (40, 200)):
         info = httpx.get(f"{server}/wmts", params={
             "SERVICE": "WMTS", "REQUEST": "GetFeatureInfo", "VERSION": "1.0.0",
-            "LAYER": "PLOTS", "STYLE": "default", "FORMAT": "image/png",
+            "LAYER": layer, "STYLE": "default", "FORMAT": "image/png",
             "TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": str(tile.z),
             "TILECOL": str(tile.x), "TILEROW": str(tile.y), "I": str(i), "J": str(j),
-            "INFOFORMAT": "application/json"}, timeout=60)  # fmt: skip
+            "INFOFORMAT": "application/json", **extra}, timeout=60)  # fmt: skip
         assert info.status_code == 200, info.text[:300]
         features = json.loads(info.text)["features"]
         if np.isnan(expected[j, i]):

@@ -7,52 +7,28 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import rasterio
 
+from gateway.byod import stores
 from gateway.byod.catalog import BYOD_KEY, item_hrefs, other_bands, put_item, remove_item
 from gateway.byod.cogs import write_band_cogs
 from gateway.byod.inputs import BadInput, check_allowed, check_readable
 from gateway.byod.items import build_item
+from gateway.byod.options import (
+    IngestOptions,
+    Progress,
+    acquired,
+    check_name,
+    iso_date,
+    item_id,
+)
+from gateway.byod.zarr import is_store
 from gateway.core.catalog.models import parse_datetime
 from gateway.errors import GatewayError
-
-Progress = Callable[[int, int, str], None]
-# Object storage for the COGs: put(name, content) returns the href, delete(name).
-Put = Callable[[str, bytes], str]
-Delete = Callable[[str], None]
-_NAMES = {
-    "collection": re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"),
-    "band": re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$"),  # a name in band math
-}
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    """What the command line says of every input."""
-
-    collection: str
-    data_dir: Path
-    allowed: tuple[Path, ...]
-    bands: tuple[str, ...] = ()
-    units: dict[str, str] = field(default_factory=dict)
-    datetime: str | None = None
-    datetime_from_name: str | None = None
-    # The COGs go to object storage (``s3://``) through these instead of the data folder.
-    put: Put | None = None
-    delete: Delete | None = None
-
-    @property
-    def stac_dir(self) -> Path:
-        return self.data_dir / "stac"
-
-    @property
-    def files_dir(self) -> Path:
-        return self.data_dir / "byod" / self.collection
 
 
 @dataclass
@@ -61,14 +37,6 @@ class IngestReport:
 
     done: list[str] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def check_name(kind: str, name: str) -> str:
-    """A collection name usable in paths and layer names, a band name in band math."""
-    if not _NAMES[kind].match(name):
-        others = "letters, digits, _ or -" if kind == "collection" else "letters, digits or _"
-        raise BadInput(f"{kind} {name[:80]!r}: a letter, then {others} (64 at most)")
-    return name
 
 
 def check_options(options: IngestOptions) -> None:
@@ -88,7 +56,7 @@ def check_options(options: IngestOptions) -> None:
             raise BadInput(f"--datetime-from-name is not a regular expression: {exc}") from None
     if options.datetime is not None:
         try:
-            parse_datetime(_iso(options.datetime))
+            parse_datetime(iso_date(options.datetime))
         except ValueError:
             raise BadInput(f"--datetime {options.datetime!r} is not an ISO 8601 date") from None
     for band in options.units:
@@ -100,35 +68,6 @@ def check_own_collection(stac_dir: Path, collection: str) -> None:
     path = stac_dir / "collections" / collection / "collection.json"
     if path.is_file() and not json.loads(path.read_text(encoding="utf-8")).get(BYOD_KEY):
         raise BadInput(f"collection {collection} is not one of your own: choose another name")
-
-
-def item_id(path: Path) -> str:
-    """The item of a file: its name without extension (re-ingesting it replaces the item)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
-
-
-def acquired(path: Path, options: IngestOptions) -> datetime:
-    """The item's datetime: ``--datetime``, or matched in the file name by
-    ``--datetime-from-name`` (its first group, or the whole match), else the file's time."""
-    text = options.datetime
-    if options.datetime_from_name:
-        found = re.search(options.datetime_from_name, path.name)
-        if found is None:
-            raise BadInput(f"--datetime-from-name {options.datetime_from_name!r} finds no date")
-        text = found.group(1) if found.groups() else found.group(0)
-    if text is None:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    try:
-        return parse_datetime(_iso(text))
-    except ValueError:
-        raise BadInput(f"{text!r} is not an ISO 8601 date") from None
-
-
-def _iso(text: str) -> str:
-    """``20250614`` as ``2025-06-14``; a date alone at midnight UTC."""
-    if re.fullmatch(r"\d{8}", text):
-        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return text if "T" in text else f"{text}T00:00:00Z"
 
 
 def band_names(path: Path, given: tuple[str, ...]) -> tuple[str, ...]:
@@ -201,6 +140,13 @@ def _drop_files(options: IngestOptions, identifier: str) -> None:
     shutil.rmtree(options.files_dir / identifier, ignore_errors=True)
 
 
+def _step(path: Path, options: IngestOptions, remove: bool) -> list[str]:
+    """The items ingested (or removed) for ``path``: a file's one, a Zarr store's steps."""
+    if is_store(path):
+        return (stores.remove_store if remove else stores.ingest_store)(path, options)
+    return [(remove_one if remove else ingest_one)(path, options)]
+
+
 def ingest(
     paths: Sequence[Path],
     options: IngestOptions,
@@ -212,12 +158,11 @@ def ingest(
     with its reason and the others go on."""
     check_options(options)
     report = IngestReport()
-    step = remove_one if remove else ingest_one
     for done, path in enumerate(paths):
         if progress is not None:
             progress(done, len(paths), path.name)
         try:
-            report.done.append(step(path, options))
+            report.done.extend(_step(path, options, remove))
         except GatewayError as exc:
             report.failed.append((path, exc.message))
         except Exception as exc:  # rio-cogeo and GDAL raise many kinds on a bad file

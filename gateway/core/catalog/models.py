@@ -129,11 +129,15 @@ def asset_band(key: str, asset: dict[str, Any]) -> str | None:
     return key.split("_")[0] if key else None
 
 
+# Media types the reader opens (VRT: ``gateway.byod.vrt.VRT_TYPE``).
+RASTER_TYPES = ("image/jp2", "image/tiff", "profile=gdal-vrt")
+
+
 def is_raster(asset: dict[str, Any]) -> bool:
-    """True for a data raster (JPEG 2000 or GeoTIFF)."""
+    """True for a data raster (JPEG 2000, GeoTIFF, or a GDAL VRT: a step of a Zarr store)."""
     media = asset.get("type", "")
     roles = asset.get("roles", [])
-    return ("image/jp2" in media or "image/tiff" in media) and "data" in roles
+    return any(kind in media for kind in RASTER_TYPES) and "data" in roles
 
 
 def stac_number(value: Any) -> float | None:
