@@ -1,9 +1,9 @@
 """``cdse-gateway ingest``: check each input, write its bands as COGs into the data folder
-and its STAC item into the static catalog; a bad input is reported and the rest goes on."""
+(or object storage) and its STAC item into the static catalog (or a STAC API); a bad input
+is reported and the rest goes on."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import rasterio
 
-from gateway.byod.catalog import BYOD_KEY, item_hrefs, other_bands, put_item, remove_item
+from gateway.byod.catalog import CatalogWriter, StaticWriter
 from gateway.byod.cogs import write_band_cogs
 from gateway.byod.inputs import BadInput, check_allowed, check_readable
 from gateway.byod.items import build_item
@@ -45,6 +45,12 @@ class IngestOptions:
     # The COGs go to object storage (``s3://``) through these instead of the data folder.
     put: Put | None = None
     delete: Delete | None = None
+    # The items go there (a STAC API) instead of the static catalog in ``data_dir/stac``.
+    catalog: CatalogWriter | None = None
+
+    @property
+    def writer(self) -> CatalogWriter:
+        return self.catalog or StaticWriter(self.stac_dir)
 
     @property
     def stac_dir(self) -> Path:
@@ -74,7 +80,9 @@ def check_name(kind: str, name: str) -> str:
 def check_options(options: IngestOptions) -> None:
     """What holds for every input: names, the pattern, the date, the units' bands."""
     check_name("collection", options.collection)
-    check_own_collection(options.stac_dir, options.collection)
+    if options.writer.foreign(options.collection):
+        name = options.collection
+        raise BadInput(f"collection {name} is not one of your own: choose another name")
     for band in options.bands:
         check_name("band", band)
     if len(set(options.bands)) != len(options.bands):
@@ -93,13 +101,6 @@ def check_options(options: IngestOptions) -> None:
             raise BadInput(f"--datetime {options.datetime!r} is not an ISO 8601 date") from None
     for band in options.units:
         check_name("band", band)
-
-
-def check_own_collection(stac_dir: Path, collection: str) -> None:
-    """Refuse a collection of the catalog that the ingest did not make (Sentinel-2...)."""
-    path = stac_dir / "collections" / collection / "collection.json"
-    if path.is_file() and not json.loads(path.read_text(encoding="utf-8")).get(BYOD_KEY):
-        raise BadInput(f"collection {collection} is not one of your own: choose another name")
 
 
 def item_id(path: Path) -> str:
@@ -149,7 +150,7 @@ def ingest_one(path: Path, options: IngestOptions) -> str:
     names = band_names(real, options.bands)
     when = acquired(real, options)
     identifier = item_id(real)
-    others = other_bands(options.stac_dir, options.collection, identifier)
+    others = options.writer.other_bands(options.collection, identifier)
     if others is not None and others != names:
         given, held = ",".join(names), ",".join(others)
         raise BadInput(f"bands {given}: the collection's items have {held} (see --bands)")
@@ -171,7 +172,7 @@ def ingest_one(path: Path, options: IngestOptions) -> str:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    put_item(options.stac_dir, item)
+    options.writer.put_item(item)
     return identifier
 
 
@@ -183,13 +184,13 @@ def object_name(collection: str, identifier: str, file_name: str) -> str:
 def remove_one(path: Path, options: IngestOptions) -> str:
     """Take the item of ``path`` (its name is enough) and its COGs out."""
     identifier = item_id(path)
-    hrefs = item_hrefs(options.stac_dir, options.collection, identifier)
+    hrefs = options.writer.item_hrefs(options.collection, identifier)
     if not hrefs:
         raise BadInput(f"no item {identifier} in collection {options.collection}")
     remote = [h for h in hrefs if h.startswith("s3://")]
     if remote and options.delete is None:
         raise BadInput("its COGs are in S3: give --s3 (GATEWAY_OUTPUT_S3_URL) to remove them")
-    remove_item(options.stac_dir, options.collection, identifier)
+    options.writer.remove_item(options.collection, identifier)
     for href in remote:
         assert options.delete is not None
         options.delete(object_name(options.collection, identifier, href.rsplit("/", 1)[-1]))
