@@ -4,6 +4,7 @@ fails (errors, garbage, silence) is reported by status and path, never its crede
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,9 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gateway.byod.collections import own_collection_documents
 from gateway.byod.ingest import IngestOptions, ingest
 from gateway.byod.stac_api import StacApiWriter
 from gateway.cli import app
+from gateway.settings import Settings
 from tests.support.counting_proxy import free_port
 from tests.test_byod import PLOTS_NAME, cli_env, data_dir_beside, tree, write_plots
 
@@ -180,3 +183,42 @@ def test_a_post_the_api_refuses_is_reported_per_file_and_the_rest_goes_on(tmp_pa
     for _, reason in report.failed:
         assert reason == "the STAC API answered 500 to POST /stac/collections: no space left"
     assert not (tmp_path / "data" / "stac").exists()
+
+
+def _collections_answer(documents: list) -> Answer:
+    return 200, "application/json", json.dumps({"collections": documents, "links": []}).encode()
+
+
+OWN = {"id": "mine", "gateway:byod": True, "summaries": {"bands": [{"name": "b1"}]}}
+LISTINGS: dict[str, tuple[Answer, list[str]]] = {
+    "500": ((500, "text/plain", b"down"), []),
+    "garbage": ((200, "application/json", b"\x00garbage"), []),
+    "no list": ((200, "application/json", b'{"collections": 3}'), []),
+    "mixed": (
+        _collections_answer(
+            [
+                OWN,
+                {"id": "sentinel-2-l2a", "summaries": {"bands": [{"name": "B04"}]}},
+                {"id": "emptied", "gateway:byod": True, "summaries": {}},
+                {"id": "odd", "gateway:byod": True, "summaries": "bands"},
+                {"id": 7, "gateway:byod": True, "summaries": {"bands": [{"name": "b1"}]}},
+                "not a document",
+            ]
+        ),
+        ["mine"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LISTINGS), ids=list(LISTINGS))
+def test_the_gateway_takes_only_ingested_collections_from_the_stac_api(case, tmp_path: Path):
+    """What a STAC API lists: only the ingest's collections with bands become layers; an
+    API failing at start leaves none (the gateway starts)."""
+    answer, expected = LISTINGS[case]
+    api = FailingApi({"GET": answer})
+    try:
+        settings = Settings(data_dir=tmp_path, stac_url=api.url(), stac_timeout_s=2)
+        found = own_collection_documents(settings)
+    finally:
+        api.close()
+    assert [d["id"] for d in found] == expected
