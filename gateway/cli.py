@@ -104,6 +104,13 @@ def _object_storage(settings: Settings) -> dict:
     return {"put": put, "delete": delete}
 
 
+# Items in a STAC API are read by gateways elsewhere: their COGs cannot be in this folder.
+STAC_API_NEEDS_S3 = (
+    "with GATEWAY_STAC_URL the items go to the STAC API, read by gateways on other machines:"
+    " give --s3 so their COGs go to GATEWAY_OUTPUT_S3_URL, not into this data folder"
+)
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Rasters (GeoTIFF, JP2...), Zarr stores")],
@@ -119,7 +126,8 @@ def ingest(
         bool, typer.Option("--s3", help="COGs to GATEWAY_OUTPUT_S3_URL, as exports")
     ] = False,
 ) -> None:
-    """Add rasters to the static catalog as COGs in the data folder (or --remove them)."""
+    """Add rasters as COGs in the data folder (or S3) to the static catalog (or the STAC API
+    of GATEWAY_STAC_URL), or --remove them."""
     from gateway.byod.ingest import IngestOptions
     from gateway.byod.ingest import ingest as ingest_files
 
@@ -127,8 +135,13 @@ def ingest(
     if any(len(pair) != 2 for pair in pairs):
         raise typer.BadParameter("--units takes band=unit pairs, e.g. dem=m,slope=deg")
     settings = Settings()
-    if not settings.uses_static_catalog:
-        _fail(GatewayError("ingest writes the static catalog: unset GATEWAY_STAC_URL"))
+    catalog = None
+    if settings.stac_url:
+        from gateway.byod.stac_api import StacApiWriter
+
+        if not s3:
+            _fail(GatewayError(STAC_API_NEEDS_S3))
+        catalog = StacApiWriter(settings.stac_url, settings.stac_timeout_s)
     _prepare_sample_data(settings)  # first: the sample is written into an empty data folder
     options = IngestOptions(
         collection=collection,
@@ -138,6 +151,7 @@ def ingest(
         units={band.strip(): unit.strip() for band, unit in pairs},
         datetime=datetime,
         datetime_from_name=datetime_from_name,
+        catalog=catalog,
         **(_object_storage(settings) if s3 else {}),
     )
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.byod.collections import catalog_stamp, with_own_collections
+from gateway.byod.collections import catalog_stamp, own_collections, with_own_collections
 from gateway.config import GatewayConfig
 from gateway.runtime import Runtime
 
@@ -54,7 +54,7 @@ class OwnCollections:
         if stamp == self._stamp:
             return None
         self._stamp = stamp  # taken first: a later write changes it again
-        config = with_own_collections(self._given, self._stac_dir)
+        config = with_own_collections(self._given, own_collections(self._stac_dir))
         return None if config == current else config
 
 

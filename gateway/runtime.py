@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
-from gateway.byod.collections import with_own_collections
+from gateway.byod.collections import own_collection_documents, with_own_collections
 from gateway.config import GatewayConfig, load_config
 from gateway.core.admission import Admission
 from gateway.core.cache import KEY_PREFIX, Cache, create_cache
@@ -152,9 +152,7 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
     keep_proj_offline()
     bound_process_memory(settings.gdal_cache_mb, settings.malloc_mmap_threshold_kb)
     given = config or load_config(settings.config_file)
-    config = given
-    if settings.uses_static_catalog:
-        config = with_own_collections(given, settings.static_catalog_dir)
+    config = with_own_collections(given, own_collection_documents(settings))
     cache = create_cache(settings.redis_url, memory_max_bytes=settings.memory_cache_mb * 2**20)
     quotas = {"s3": s3_quota(settings), "stac": stac_quota(settings)}
     tallies = {"s3": Tally(), "stac": Tally()}

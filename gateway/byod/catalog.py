@@ -1,5 +1,6 @@
 """Ingested items in the static catalog: ``items/<id>.json``, ``items.ndjson`` rewritten from
-them, ``collection.json`` with extents and bands, a child link in ``catalog.json``."""
+them, ``collection.json`` with extents and bands, a child link in ``catalog.json``; and what
+any catalog the ingest writes into offers (``CatalogWriter``: this one, or a STAC API)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from gateway.byod.items import BYOD_EXTENSIONS
-from gateway.core.catalog.models import STAC_VERSION, collection_extent
+from gateway.core.catalog.models import STAC_VERSION, collection_extent, collection_links
 
 # Marks a collection.json written by the ingest (its configuration may be derived from it).
 BYOD_KEY = "gateway:byod"
@@ -31,6 +34,53 @@ def catalog_lock(stac_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class CatalogWriter(Protocol):
+    """Where the ingest puts its items: the static catalog or a STAC API."""
+
+    def foreign(self, collection: str) -> bool:
+        """True when ``collection`` is there and the ingest did not make it."""
+        ...
+
+    def other_bands(self, collection: str, item_id: str) -> tuple[str, ...] | None:
+        """The band names of the collection's items other than ``item_id`` (None: none)."""
+        ...
+
+    def item_hrefs(self, collection: str, item_id: str) -> list[str]:
+        """The asset hrefs of an item (none when it is not there)."""
+        ...
+
+    def put_item(self, item: dict) -> None:
+        """Add ``item`` to its collection (made if needed), replacing one of the same id."""
+        ...
+
+    def remove_item(self, collection: str, item_id: str) -> bool:
+        """Take an item out of its collection (which stays); False when it was not there."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticWriter:
+    """The static catalog in ``stac_dir`` (``GATEWAY_DATA_DIR/stac``)."""
+
+    stac_dir: Path
+
+    def foreign(self, collection: str) -> bool:
+        path = self.stac_dir / "collections" / collection / "collection.json"
+        return path.is_file() and not json.loads(path.read_text(encoding="utf-8")).get(BYOD_KEY)
+
+    def other_bands(self, collection: str, item_id: str) -> tuple[str, ...] | None:
+        return other_bands(self.stac_dir, collection, item_id)
+
+    def item_hrefs(self, collection: str, item_id: str) -> list[str]:
+        return item_hrefs(self.stac_dir, collection, item_id)
+
+    def put_item(self, item: dict) -> None:
+        put_item(self.stac_dir, item)
+
+    def remove_item(self, collection: str, item_id: str) -> bool:
+        return remove_item(self.stac_dir, collection, item_id)
 
 
 def put_item(stac_dir: Path, item: dict) -> None:
@@ -58,9 +108,13 @@ def other_bands(stac_dir: Path, collection: str, item_id: str) -> tuple[str, ...
     folder = stac_dir / "collections" / collection / "items"
     for path in sorted(folder.glob("*.json")):
         if path.stem != item_id:
-            item = json.loads(path.read_text(encoding="utf-8"))
-            return tuple(asset["bands"][0]["name"] for asset in item["assets"].values())
+            return item_bands(json.loads(path.read_text(encoding="utf-8")))
     return None
+
+
+def item_bands(item: dict) -> tuple[str, ...]:
+    """The band names of an ingested item, one per asset."""
+    return tuple(asset["bands"][0]["name"] for asset in item["assets"].values())
 
 
 def item_hrefs(stac_dir: Path, collection: str, item_id: str) -> list[str]:
@@ -96,13 +150,15 @@ def _refresh(stac_dir: Path, collection: str) -> None:
     ]
     lines = "".join(json.dumps(i, separators=(",", ":")) + "\n" for i in items)
     _write(folder / "items.ndjson", lines)
-    document = _collection(collection, items)
+    document = collection_document(collection, items)
+    document["links"] = collection_links(items)
     _write(folder / "collection.json", json.dumps(document, indent=2) + "\n")
     _link_child(stac_dir, collection)
 
 
-def _collection(collection: str, items: list[dict]) -> dict:
-    """The collection document: extents of its items, its bands (those of the first item)."""
+def collection_document(collection: str, items: list[dict]) -> dict:
+    """The collection document without links: extents of its items, its bands (those of
+    the first item), the ingest's mark."""
     boxes = [i["bbox"] for i in items] or [[-180.0, -90.0, 180.0, 90.0]]
     dates = sorted(i["properties"]["datetime"] for i in items) or [None]
     first = items[0]["assets"] if items else {}
@@ -118,16 +174,7 @@ def _collection(collection: str, items: list[dict]) -> dict:
         BYOD_KEY: True,
         "extent": collection_extent(boxes, dates[0], dates[-1]),
         "summaries": {"bands": bands} if bands else {},
-        "links": [
-            {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
-            {"rel": "parent", "href": "../../catalog.json", "type": "application/json"},
-            {"rel": "self", "href": "./collection.json", "type": "application/json"},
-            {"rel": "items", "href": "./items.ndjson", "type": "application/x-ndjson"},
-        ]
-        + [
-            {"rel": "item", "href": f"./items/{i['id']}.json", "type": "application/geo+json"}
-            for i in items
-        ],
+        "links": [],
     }
 
 

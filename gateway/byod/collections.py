@@ -1,15 +1,35 @@
 """Collections made by ``cdse-gateway ingest`` that the configuration does not describe:
-derived from their ``collection.json`` (bands, units, value range), each with one layer."""
+derived from their collection documents (bands, units, value range), each with one layer."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
 from gateway.byod.catalog import BYOD_KEY
+from gateway.byod.inputs import BadInput
+from gateway.byod.stac_api import StacApiWriter
 from gateway.config import CollectionConfig, GatewayConfig, LayerConfig
 from gateway.core.styles import ColorStop, Style
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def own_collection_documents(settings: Settings) -> list[dict]:
+    """The ingested collections of the catalog in use: the STAC API's (``GATEWAY_STAC_URL``;
+    none when it does not answer) or the static catalog's."""
+    if not settings.stac_url:
+        return own_collections(settings.static_catalog_dir)
+    api = StacApiWriter(settings.stac_url, settings.stac_timeout_s)
+    try:
+        documents = api.collections()
+    except BadInput as exc:
+        log.warning("no ingested collections: %s", exc.message)
+        return []
+    return sorted((d for d in documents if _served(d)), key=lambda d: str(d.get("id")))
 
 
 def own_collections(stac_dir: Path) -> list[dict]:
@@ -20,9 +40,20 @@ def own_collections(stac_dir: Path) -> list[dict]:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if document.get(BYOD_KEY) and document.get("summaries", {}).get("bands"):
+        if _served(document):
             found.append(document)
     return found
+
+
+def _served(document: dict) -> bool:
+    """Made by the ingest and holding items (their bands)."""
+    summaries = document.get("summaries")
+    return bool(
+        document.get(BYOD_KEY)
+        and isinstance(document.get("id"), str)
+        and isinstance(summaries, dict)
+        and summaries.get("bands")
+    )
 
 
 def catalog_stamp(stac_dir: Path) -> tuple[tuple[str, int, int], ...]:
@@ -91,12 +122,13 @@ def derived_layer(document: dict) -> tuple[LayerConfig, Style]:
     return layer, style
 
 
-def with_own_collections(config: GatewayConfig, stac_dir: Path) -> GatewayConfig:
-    """``config`` and the ingested collections it does not describe, with their layers."""
+def with_own_collections(config: GatewayConfig, documents: list[dict]) -> GatewayConfig:
+    """``config`` and the ingested collections (``own_collection_documents``) it does not
+    describe, with their layers."""
     known = {c.id for c in config.collections}
     names = {layer.name.upper() for layer in config.layers}
     collections, layers, styles = [], [], []
-    for document in own_collections(stac_dir):
+    for document in documents:
         if document["id"] in known:
             continue
         layer, style = derived_layer(document)

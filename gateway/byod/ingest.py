@@ -1,9 +1,9 @@
 """``cdse-gateway ingest``: check each input, write its bands as COGs into the data folder
-and its STAC item into the static catalog; a bad input is reported and the rest goes on."""
+(or object storage) and its STAC item into the static catalog (or a STAC API); a bad input
+is reported and the rest goes on."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -14,7 +14,6 @@ from pathlib import Path
 import rasterio
 
 from gateway.byod import stores
-from gateway.byod.catalog import BYOD_KEY, item_hrefs, other_bands, put_item, remove_item
 from gateway.byod.cogs import write_band_cogs
 from gateway.byod.inputs import BadInput, check_allowed, check_readable
 from gateway.byod.items import build_item
@@ -42,7 +41,9 @@ class IngestReport:
 def check_options(options: IngestOptions) -> None:
     """What holds for every input: names, the pattern, the date, the units' bands."""
     check_name("collection", options.collection)
-    check_own_collection(options.stac_dir, options.collection)
+    if options.writer.foreign(options.collection):
+        name = options.collection
+        raise BadInput(f"collection {name} is not one of your own: choose another name")
     for band in options.bands:
         check_name("band", band)
     if len(set(options.bands)) != len(options.bands):
@@ -63,13 +64,6 @@ def check_options(options: IngestOptions) -> None:
         check_name("band", band)
 
 
-def check_own_collection(stac_dir: Path, collection: str) -> None:
-    """Refuse a collection of the catalog that the ingest did not make (Sentinel-2...)."""
-    path = stac_dir / "collections" / collection / "collection.json"
-    if path.is_file() and not json.loads(path.read_text(encoding="utf-8")).get(BYOD_KEY):
-        raise BadInput(f"collection {collection} is not one of your own: choose another name")
-
-
 def band_names(path: Path, given: tuple[str, ...]) -> tuple[str, ...]:
     """The given names (one per band of the file), else ``b1`` .. ``bn``."""
     with rasterio.open(path) as src:
@@ -88,7 +82,7 @@ def ingest_one(path: Path, options: IngestOptions) -> str:
     names = band_names(real, options.bands)
     when = acquired(real, options)
     identifier = item_id(real)
-    others = other_bands(options.stac_dir, options.collection, identifier)
+    others = options.writer.other_bands(options.collection, identifier)
     if others is not None and others != names:
         given, held = ",".join(names), ",".join(others)
         raise BadInput(f"bands {given}: the collection's items have {held} (see --bands)")
@@ -110,7 +104,7 @@ def ingest_one(path: Path, options: IngestOptions) -> str:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    put_item(options.stac_dir, item)
+    options.writer.put_item(item)
     return identifier
 
 
@@ -122,13 +116,13 @@ def object_name(collection: str, identifier: str, file_name: str) -> str:
 def remove_one(path: Path, options: IngestOptions) -> str:
     """Take the item of ``path`` (its name is enough) and its COGs out."""
     identifier = item_id(path)
-    hrefs = item_hrefs(options.stac_dir, options.collection, identifier)
+    hrefs = options.writer.item_hrefs(options.collection, identifier)
     if not hrefs:
         raise BadInput(f"no item {identifier} in collection {options.collection}")
     remote = [h for h in hrefs if h.startswith("s3://")]
     if remote and options.delete is None:
         raise BadInput("its COGs are in S3: give --s3 (GATEWAY_OUTPUT_S3_URL) to remove them")
-    remove_item(options.stac_dir, options.collection, identifier)
+    options.writer.remove_item(options.collection, identifier)
     for href in remote:
         assert options.delete is not None
         options.delete(object_name(options.collection, identifier, href.rsplit("/", 1)[-1]))

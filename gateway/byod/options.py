@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.byod.catalog import CatalogWriter, StaticWriter
 from gateway.byod.inputs import BadInput
 from gateway.core.catalog.models import parse_datetime
 
@@ -36,6 +37,12 @@ class IngestOptions:
     # The COGs go to object storage (``s3://``) through these instead of the data folder.
     put: Put | None = None
     delete: Delete | None = None
+    # The items go there (a STAC API) instead of the static catalog in ``data_dir/stac``.
+    catalog: CatalogWriter | None = None
+
+    @property
+    def writer(self) -> CatalogWriter:
+        return self.catalog or StaticWriter(self.stac_dir)
 
     @property
     def stac_dir(self) -> Path:

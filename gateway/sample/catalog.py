@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gateway.core.catalog.models import collection_extent
+from gateway.core.catalog.models import collection_extent, collection_links
 from gateway.sample.cdse import (
     AUTH_SCHEMES,
     L1C_EXTENSIONS,
@@ -147,15 +147,7 @@ def collection(collection_id: str, items: list[dict]) -> dict:
         i["properties"].get("start_datetime", i["properties"]["datetime"]) for i in items
     )
     ends = sorted(i["properties"].get("end_datetime", i["properties"]["datetime"]) for i in items)
-    links = [
-        {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
-        {"rel": "parent", "href": "../../catalog.json", "type": "application/json"},
-        {"rel": "self", "href": "./collection.json", "type": "application/json"},
-        {"rel": "items", "href": "./items.ndjson", "type": "application/x-ndjson"},
-    ] + [
-        {"rel": "item", "href": f"./items/{i['id']}.json", "type": "application/geo+json"}
-        for i in items
-    ]
+    links = collection_links(items)
     extensions = _EXTENSIONS[collection_id]
     return {
         "type": "Collection",

@@ -1,15 +1,25 @@
 """Hostile options of ``cdse-gateway ingest``: each is refused with a message naming the
-option, no traceback, and the catalog and data folder stay as they were."""
+option, no traceback, and the catalog and data folder stay as they were; a STAC API that
+fails (errors, garbage, silence) is reported by status and path, never its credentials."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from gateway.byod.collections import own_collection_documents
+from gateway.byod.ingest import IngestOptions, ingest
+from gateway.byod.stac_api import StacApiWriter
 from gateway.cli import app
+from gateway.settings import Settings
+from tests.support.counting_proxy import free_port
 from tests.test_byod import PLOTS_NAME, cli_env, data_dir_beside, tree, write_plots
 from tests.test_byod_zarr import ORIGIN, RES, write_store, zarray, zgroup
 
@@ -131,3 +141,167 @@ def test_hostile_zarr_store_is_refused_and_changes_nothing(case, sample_archive:
     assert "0 ingested, 1 refused" in result.output
     assert "Traceback" not in result.output
     assert tree(data) == before
+
+
+# --- a STAC API that fails (GATEWAY_STAC_URL) ------------------------------------------------
+
+Answer = tuple[int, str, bytes]  # status, content type, body
+NOT_THERE: Answer = (404, "application/json", b'{"code": "NotFoundError"}')
+API_FAILURES: dict[str, tuple[Answer | None, str]] = {
+    "500": ((500, "application/json", b'{"description": "database is down"}'), "answered 500"),
+    "502 html": ((502, "text/html", b"<html><h1>Bad Gateway</h1></html>"), "answered 502"),
+    "garbage": ((200, "application/json", b"\x00\xffnot json{"), "without JSON"),
+    "a list": ((200, "application/json", b"[1, 2]"), "without JSON"),
+    "hangs": (None, "ReadTimeout"),
+}
+
+
+class FailingApi:
+    """An HTTP server on 127.0.0.1 answering each method as told (None: never answers in
+    time); it keeps the Authorization headers it got."""
+
+    def __init__(self, answers: dict[str, Answer | None]) -> None:
+        self.authorizations: list[str] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+            def answer(self) -> None:
+                api.authorizations.append(self.headers.get("Authorization", ""))
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                given = answers.get(self.command, NOT_THERE)
+                if given is None:
+                    time.sleep(2)
+                    return
+                status, kind, body = given
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self) -> str:
+        return f"http://someone:{SECRET}@127.0.0.1:{self.port}/stac"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SECRET = "hunter2-secret"
+
+
+@pytest.mark.parametrize("case", list(API_FAILURES), ids=list(API_FAILURES))
+def test_a_stac_api_failing_is_reported_without_credentials(case, tmp_path: Path):
+    """Every read of the API failing (here the first: is the collection one of ours?) stops
+    the command with the API's status and the path, never the URL's password."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    write_plots(inputs / PLOTS_NAME)
+    answer, words = API_FAILURES[case]
+    api = FailingApi({"GET": answer})
+    try:
+        env = {
+            **cli_env(tmp_path / "data", inputs), "GATEWAY_STAC_URL": api.url(),
+            "GATEWAY_STAC_TIMEOUT_S": "0.5", "GATEWAY_OUTPUT_S3_URL": "s3://bucket/prefix",
+        }  # fmt: skip
+        args = ["ingest", str(inputs / PLOTS_NAME), "--collection", "mine", "--s3"]
+        result = CliRunner().invoke(app, args, env=env)
+    finally:
+        api.close()
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "GET /stac/collections/mine" in result.output
+    assert SECRET not in result.output and "Traceback" not in result.output
+    assert api.authorizations and api.authorizations[0].startswith("Basic ")
+    assert not (tmp_path / "data" / "stac").exists()
+
+
+def test_an_unreachable_stac_api_is_reported(tmp_path: Path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    write_plots(inputs / PLOTS_NAME)
+    env = {
+        **cli_env(tmp_path / "data", inputs), "GATEWAY_OUTPUT_S3_URL": "s3://bucket/prefix",
+        "GATEWAY_STAC_URL": f"http://someone:{SECRET}@127.0.0.1:{free_port()}",
+    }  # fmt: skip
+    args = ["ingest", str(inputs / PLOTS_NAME), "--collection", "mine", "--s3"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert "did not answer GET /collections/mine: ConnectError" in result.output
+    assert SECRET not in result.output
+
+
+def test_a_post_the_api_refuses_is_reported_per_file_and_the_rest_goes_on(tmp_path: Path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    write_plots(inputs / "one.tif")
+    write_plots(inputs / "two.tif", seed=2)
+    stored: dict[str, bytes] = {}
+
+    def put(name: str, content: bytes) -> str:
+        stored[name] = content
+        return f"s3://bucket/{name}"
+
+    api = FailingApi({"POST": (500, "application/json", b'{"detail": "no space left"}')})
+    try:
+        options = IngestOptions(
+            collection="mine", data_dir=tmp_path / "data", allowed=(inputs,),
+            put=put, delete=stored.pop, catalog=StacApiWriter(api.url(), timeout_s=2),
+        )  # fmt: skip
+        report = ingest([inputs / "one.tif", inputs / "two.tif"], options)
+    finally:
+        api.close()
+    assert report.done == []
+    assert [path.name for path, _ in report.failed] == ["one.tif", "two.tif"]
+    for _, reason in report.failed:
+        assert reason == "the STAC API answered 500 to POST /stac/collections: no space left"
+    assert not (tmp_path / "data" / "stac").exists()
+
+
+def _collections_answer(documents: list) -> Answer:
+    return 200, "application/json", json.dumps({"collections": documents, "links": []}).encode()
+
+
+OWN = {"id": "mine", "gateway:byod": True, "summaries": {"bands": [{"name": "b1"}]}}
+LISTINGS: dict[str, tuple[Answer, list[str]]] = {
+    "500": ((500, "text/plain", b"down"), []),
+    "garbage": ((200, "application/json", b"\x00garbage"), []),
+    "no list": ((200, "application/json", b'{"collections": 3}'), []),
+    "mixed": (
+        _collections_answer(
+            [
+                OWN,
+                {"id": "sentinel-2-l2a", "summaries": {"bands": [{"name": "B04"}]}},
+                {"id": "emptied", "gateway:byod": True, "summaries": {}},
+                {"id": "odd", "gateway:byod": True, "summaries": "bands"},
+                {"id": 7, "gateway:byod": True, "summaries": {"bands": [{"name": "b1"}]}},
+                "not a document",
+            ]
+        ),
+        ["mine"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LISTINGS), ids=list(LISTINGS))
+def test_the_gateway_takes_only_ingested_collections_from_the_stac_api(case, tmp_path: Path):
+    """What a STAC API lists: only the ingest's collections with bands become layers; an
+    API failing at start leaves none (the gateway starts)."""
+    answer, expected = LISTINGS[case]
+    api = FailingApi({"GET": answer})
+    try:
+        settings = Settings(data_dir=tmp_path, stac_url=api.url(), stac_timeout_s=2)
+        found = own_collection_documents(settings)
+    finally:
+        api.close()
+    assert [d["id"] for d in found] == expected

@@ -174,8 +174,9 @@ def _wait_for_api(process: subprocess.Popen, url: str, timeout_s: float = 60.0) 
     raise RuntimeError("the STAC API did not answer in time")
 
 
-def start_stac_api(stac_dir: Path) -> StacApi:
-    """Start PostgreSQL + pgstac + stac-fastapi-pgstac loaded with ``stac_dir``'s catalog."""
+def start_stac_api(stac_dir: Path, *, transactions: bool = False) -> StacApi:
+    """Start PostgreSQL + pgstac + stac-fastapi-pgstac loaded with ``stac_dir``'s catalog;
+    ``transactions``: with the Transaction extension (POST, PUT, DELETE)."""
     for tool in (PG_BIN / "initdb", STAC_VENV / "bin" / "pypgstac", STAC_VENV / "bin" / "uvicorn"):
         if not tool.exists():
             raise RuntimeError(f"{tool} is missing: run .ci/run to install the STAC API stand-in")
@@ -189,6 +190,7 @@ def start_stac_api(stac_dir: Path) -> StacApi:
         "PGUSER": "postgres",
         "PGPASSWORD": password,
         "PGDATABASE": "pgstac",
+        "ENABLE_TRANSACTIONS_EXTENSIONS": "true" if transactions else "false",
     }
     dsn = f"postgresql://postgres:{password}@127.0.0.1:{pg_port}/pgstac"
     api: subprocess.Popen | None = None

@@ -64,6 +64,20 @@ def collection_extent(boxes: list[list[float]], start: str | None, end: str | No
     return {"spatial": {"bbox": [around]}, "temporal": {"interval": [[start, end]]}}
 
 
+def collection_links(items: list[dict]) -> list[dict]:
+    """The links of a static catalog's ``collections/<id>/collection.json`` to its root,
+    itself, its ``items.ndjson`` and each of ``items`` (``items/<id>.json``)."""
+    return [
+        {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
+        {"rel": "parent", "href": "../../catalog.json", "type": "application/json"},
+        {"rel": "self", "href": "./collection.json", "type": "application/json"},
+        {"rel": "items", "href": "./items.ndjson", "type": "application/x-ndjson"},
+    ] + [
+        {"rel": "item", "href": f"./items/{i['id']}.json", "type": "application/geo+json"}
+        for i in items
+    ]
+
+
 def declared_extent(collection: dict[str, Any]) -> DeclaredExtent | None:
     """The overall extent of a STAC collection document, or None when it declares none."""
     try:
