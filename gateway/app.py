@@ -184,16 +184,18 @@ def create_app(
     doors: Sequence[str] = DOORS,
 ) -> Reloading:
     """Build the gateway app; configuration is validated here, not at import. On the static
-    catalog, collections ingested later are served without a restart (``gateway.reload``)."""
+    catalog (on a STAC API with ``stac_collections_check_s``), collections ingested later are
+    served without a restart (``gateway.reload``)."""
     settings = settings or Settings()
     runtime = runtime or build_runtime(settings)
     limiter = limiter_of(runtime.settings) if runtime.settings.quotas else None
     app: Reloading | None = None
     observed = Metrics(lambda: app.runtime if app is not None else runtime)
     shared = Shared(observed, limiter, authenticator(runtime.settings))
-    rebuild = None
+    rebuild, every_s = None, runtime.settings.collections_check_s
     if runtime.given_config is not None:
         own = OwnCollections(runtime)
+        every_s = own.every_s
 
         def rebuild(current: Runtime) -> Generation | None:
             config = own.changed(current.config)
@@ -207,5 +209,5 @@ def create_app(
         last.close()
 
     first = generation(runtime, doors, shared)
-    app = Reloading(first, rebuild, runtime.settings.collections_check_s, shutdown)
+    app = Reloading(first, rebuild, every_s, shutdown)
     return app

@@ -1,8 +1,10 @@
 """Collections ingested while the gateway runs: its doors built again and swapped in.
 
 Every door builds its layer list when it is built. ``OwnCollections`` tells when the
-collections ingested into the static catalog changed (a ``stat`` of each collection document,
-at most every ``collections_check_s``) and what the configuration then is; ``Reloading``,
+ingested collections changed and what the configuration then is: in the static catalog (a
+``stat`` of each collection document, at most every ``collections_check_s``) or on a STAC API
+(its ``/collections``, at most every ``stac_collections_check_s``, when that is set);
+``Reloading``,
 the app's outermost ASGI callable, then builds a new ``Generation`` of the doors in a
 background thread (a runtime sharing caches, catalog, quotas: ``runtime.with_config``) and
 swaps it in at once. Each request runs on the generation current when it arrived; a replaced
@@ -16,10 +18,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.byod.collections import catalog_stamp, own_collections, with_own_collections
+from gateway.byod.collections import (
+    catalog_stamp,
+    own_collections,
+    stac_api_collections,
+    with_own_collections,
+)
+from gateway.byod.inputs import BadInput
 from gateway.config import GatewayConfig
 from gateway.runtime import Runtime
 
@@ -44,18 +53,64 @@ class OwnCollections:
 
     def __init__(self, runtime: Runtime) -> None:
         assert runtime.given_config is not None
+        settings = runtime.settings
         self._given = runtime.given_config
-        self._stac_dir = runtime.settings.static_catalog_dir
-        self._stamp: tuple[tuple[str, int, int], ...] | None = None  # None: look once
+        self._source: _StaticCatalog | _StacApi = (
+            _StacApi(settings.stac_url, settings.stac_timeout_s)
+            if settings.stac_url
+            else _StaticCatalog(settings.static_catalog_dir)
+        )
+        api_every_s = settings.stac_collections_check_s if settings.stac_url else None
+        self.every_s: float = api_every_s or settings.collections_check_s  # how often to look
+        self._stamp: object = None  # None: look once
+        self._failing = False  # the last look failed (logged once)
 
     def changed(self, current: GatewayConfig) -> GatewayConfig | None:
-        """The configuration now, when it differs from ``current`` (else None)."""
-        stamp = catalog_stamp(self._stac_dir)
+        """The configuration now, when it differs from ``current`` (else None; also when the
+        collections cannot be read, logged once until they can again)."""
+        try:
+            stamp = self._source.stamp()
+        except BadInput as exc:
+            if not self._failing:
+                log.warning("ingested collections not looked at (the doors stay): %s", exc.message)
+            self._failing = True
+            return None
+        if self._failing:
+            log.info("ingested collections read again")
+            self._failing = False
         if stamp == self._stamp:
             return None
         self._stamp = stamp  # taken first: a later write changes it again
-        config = with_own_collections(self._given, own_collections(self._stac_dir))
+        config = with_own_collections(self._given, self._source.documents())
         return None if config == current else config
+
+
+class _StaticCatalog:
+    """The static catalog's collection documents; their stamp is a ``stat`` of each."""
+
+    def __init__(self, stac_dir: Path) -> None:
+        self._dir = stac_dir
+
+    def stamp(self) -> object:
+        return catalog_stamp(self._dir)
+
+    def documents(self) -> list[dict]:
+        return own_collections(self._dir)
+
+
+class _StacApi:
+    """A STAC API's ingested collections; the stamp is the documents, fetched for it."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self._url, self._timeout_s = url, timeout_s
+        self._fetched: list[dict] = []
+
+    def stamp(self) -> object:
+        self._fetched = stac_api_collections(self._url, self._timeout_s)
+        return self._fetched
+
+    def documents(self) -> list[dict]:
+        return self._fetched
 
 
 class Reloading:

@@ -50,8 +50,8 @@ class Runtime:
     remote_tallies: dict[str, Tally] = field(default_factory=dict)
     # Figures read when ``/metrics`` is scraped, added by the doors that own them (jobs).
     gauges: list[Callable[[], Iterator[Metric]]] = field(default_factory=list)
-    # The configuration as given, before the collections ingested into the static catalog
-    # were added to it (None: none are looked for).
+    # The configuration as given, before the ingested collections were added to it (None:
+    # none are looked for while serving: a STAC API without GATEWAY_STAC_COLLECTIONS_CHECK_S).
     given_config: GatewayConfig | None = None
     # What a door keeps across rebuilds of the doors (the in-memory job store): the same
     # dict in every runtime ``with_config`` derives.
@@ -182,8 +182,14 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         tiles=TileService(engine, times, redis_url=settings.redis_url),
         remote_quotas={name: quota for name, quota in quotas.items() if quota is not None},
         remote_tallies=tallies,
-        given_config=given if settings.uses_static_catalog else None,
+        given_config=given if watches_collections(settings) else None,
     )
+
+
+def watches_collections(settings: Settings) -> bool:
+    """Whether collections ingested while serving are looked for: always on the static
+    catalog, on a STAC API when ``stac_collections_check_s`` is set."""
+    return settings.uses_static_catalog or settings.stac_collections_check_s is not None
 
 
 def with_config(runtime: Runtime, config: GatewayConfig) -> Runtime:

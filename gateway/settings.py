@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # collection.json) at most this often, on a request; when they changed, the doors are
     # built again and swapped in.
     collections_check_s: float = Field(default=5.0, gt=0)
+    # On a STAC API: its collections (GET /collections, every page) looked at this often, for
+    # those ingested since the start (unset: not looked for; they appear at the next start).
+    stac_collections_check_s: float | None = Field(default=None, gt=0)
     # WMS/WMTS capabilities: the TIME dimension's dates are listed again after this long.
     capabilities_ttl_s: float = 300.0
     # The scenes that listing reads: those touching this lon/lat box ("west,south,east,north")

@@ -5,9 +5,12 @@ read of the input). Re-ingest replaces (PUT), ``--remove`` deletes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -23,6 +26,7 @@ from gateway.settings import Settings
 from tests.support.ows_live import live_gateway
 from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, s3_client, start_s3
 from tests.support.stac_api import StacApi, start_stac_api
+from tests.support.wcs_checks import get
 from tests.test_byod import (
     PLOTS_NAME,
     assert_same,
@@ -52,8 +56,8 @@ class Stand:
             "GATEWAY_OUTPUT_S3_URL": f"s3://{BUCKET}/cogs", "GATEWAY_STAC_URL": self.api.url,
         }  # fmt: skip
 
-    def ingest(self, *options: str) -> tuple[int, str]:
-        args = ["ingest", str(self.inputs / PLOTS_NAME), "--collection", "mine", *options]
+    def ingest(self, *options: str, collection: str = "mine") -> tuple[int, str]:
+        args = ["ingest", str(self.inputs / PLOTS_NAME), "--collection", collection, *options]
         result = CliRunner().invoke(app, args, env=self.env())
         return result.exit_code, result.output
 
@@ -82,12 +86,12 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
         s3.stop()
 
 
-def gateway_settings(stand: Stand) -> Settings:
+def gateway_settings(stand: Stand, **more: Any) -> Settings:
     return Settings(
         data_dir=stand.data, sample_data=False, redis_url=None, stac_url=stand.api.url,
         storage="s3", s3_endpoint=stand.s3.endpoint, s3_https=False, s3_virtual_hosting=False,
         s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SecretStr(SECRET_KEY),
-        s3_region=REGION,
+        s3_region=REGION, **more,
     )  # fmt: skip
 
 
@@ -170,3 +174,35 @@ def test_a_collection_of_the_api_the_ingest_did_not_make_is_refused(stand: Stand
     result = CliRunner().invoke(app, args, env=stand.env())
     assert result.exit_code == 2 and "not one of your own" in result.output
     assert stand.get("/collections/theirs/items").json()["features"] == []
+
+
+def coverage_ids(url: str) -> set[str]:
+    """The coverages in the WCS 2.0.1 capabilities."""
+    text = get(f"{url}/wcs", SERVICE="WCS", VERSION="2.0.1", REQUEST="GetCapabilities").text
+    return set(re.findall(r"<(?:\w+:)?CoverageId>([^<]+)<", text))
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        time.sleep(0.2)
+
+
+def test_with_the_check_set_a_new_collection_comes_and_goes_without_a_restart(stand: Stand):
+    """``GATEWAY_STAC_COLLECTIONS_CHECK_S``: the running gateway looks at the API's
+    collections; an ``ingest --s3`` of a new one is served (WCS pixels), its ``--remove``
+    takes it out."""
+    source = stand.inputs / PLOTS_NAME
+    write_plots(source, seed=3)
+    grid = native_grid(source, (100, 50, 400, 300))
+    settings = gateway_settings(stand, stac_collections_check_s=0.2)
+    with live_gateway(settings) as url:
+        assert "polled" not in coverage_ids(url)
+        code, output = stand.ingest("--s3", collection="polled")
+        assert code == 0, output
+        eventually(lambda: "polled" in coverage_ids(url))
+        assert_same(wcs(url, "polled", grid)[0], nearest_reference(source, grid))
+        code, output = stand.ingest("--s3", "--remove", collection="polled")
+        assert code == 0, output
+        eventually(lambda: "polled" not in coverage_ids(url))

@@ -1,11 +1,13 @@
 """``gateway.reload``: a request runs to its end on the doors it started on, replaced doors
 close once, after their last request; a failed rebuild keeps the doors; the catalog stamp and
-``OwnCollections`` see an ingest (no gateway started: fake doors)."""
+``OwnCollections`` see an ingest, pass over a document no layer comes from, and look at a
+STAC API only when asked (no gateway started: fake doors)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -14,9 +16,11 @@ from typing import Any, cast
 import pytest
 
 from gateway.byod.collections import catalog_stamp
+from gateway.config import load_config
 from gateway.reload import Generation, OwnCollections, Reloading
-from gateway.runtime import Runtime
+from gateway.runtime import Runtime, build_runtime, watches_collections
 from gateway.settings import Settings
+from tests.support.counting_proxy import free_port
 
 
 class Doors:
@@ -142,8 +146,6 @@ def _wait_for(condition: Any, seconds: float = 5) -> None:
 def test_own_collections_follow_the_catalog(tmp_path: Path):
     """A collection document written: the stamp changes, the configuration has its layer;
     emptied (its last item removed): the layer is gone; unchanged: nothing to do."""
-    from gateway.config import load_config
-
     stac = tmp_path / "stac"
     (stac / "collections").mkdir(parents=True)
     settings = Settings(data_dir=tmp_path, sample_data=False, stac_url=None)
@@ -166,8 +168,6 @@ def test_own_collections_follow_the_catalog(tmp_path: Path):
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"gateway:byod": True})])
 def test_a_broken_collection_document_is_passed_over(tmp_path: Path, content: str):
-    from gateway.config import load_config
-
     folder = tmp_path / "stac" / "collections" / "broken"
     folder.mkdir(parents=True)
     (folder / "collection.json").write_text(content)
@@ -175,3 +175,58 @@ def test_a_broken_collection_document_is_passed_over(tmp_path: Path, content: st
     given = load_config(settings.config_file)
     runtime = cast(Runtime, type("R", (), {"given_config": given, "settings": settings})())
     assert OwnCollections(runtime).changed(given) is None
+
+
+def test_a_collection_no_layer_comes_from_is_passed_over_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """Band statistics without a maximum: at start-up and on a rebuild the collection is left
+    out with a warning naming it and why; the others are served."""
+    stac = tmp_path / "stac" / "collections"
+    stats = {"good": {"minimum": 0, "maximum": 9}, "bad": {"minimum": 0}}
+    for name, statistics in stats.items():
+        (stac / name).mkdir(parents=True)
+        bands = [{"name": "b1", "statistics": statistics}]
+        document = {"id": name, "gateway:byod": True, "summaries": {"bands": bands}}
+        (stac / name / "collection.json").write_text(json.dumps(document))
+    settings = Settings(data_dir=tmp_path, sample_data=False, stac_url=None, redis_url=None)
+    with caplog.at_level(logging.WARNING, logger="gateway.byod.collections"):
+        runtime = build_runtime(settings)  # start-up
+    try:
+        assert runtime.config.layer("GOOD") is not None and runtime.config.layer("BAD") is None
+        assert "bad" not in {c.id for c in runtime.config.collections}
+        warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warned) == 1 and "collection bad " in warned[0] and "maximum" in warned[0]
+        caplog.clear()
+        given = runtime.given_config
+        assert given is not None
+        with caplog.at_level(logging.WARNING, logger="gateway.byod.collections"):
+            config = OwnCollections(runtime).changed(given)  # a rebuild
+        assert config is not None and config.layer("GOOD") is not None
+        assert config.layer("BAD") is None
+        warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warned) == 1 and "collection bad " in warned[0]
+    finally:
+        runtime.close()
+
+
+def test_a_stac_api_is_looked_at_only_when_asked_and_its_failures_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """Without ``stac_collections_check_s`` a gateway on a STAC API does not look; with it,
+    an API that does not answer leaves the doors as they are, logged once."""
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert not watches_collections(Settings(data_dir=tmp_path, stac_url=url))
+    settings = Settings(
+        data_dir=tmp_path, sample_data=False, stac_url=url, stac_collections_check_s=2,
+        stac_timeout_s=2,
+    )  # fmt: skip
+    assert watches_collections(settings)
+    given = load_config(settings.config_file)
+    runtime = cast(Runtime, type("R", (), {"given_config": given, "settings": settings})())
+    own = OwnCollections(runtime)
+    assert own.every_s == 2
+    with caplog.at_level(logging.WARNING, logger="gateway.reload"):
+        assert own.changed(given) is None and own.changed(given) is None
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "GET /collections" in warned[0] and url not in warned[0]

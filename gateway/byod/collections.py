@@ -8,8 +8,11 @@ import logging
 import re
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from gateway.byod.catalog import BYOD_KEY
 from gateway.byod.inputs import BadInput
+from gateway.byod.options import check_name
 from gateway.byod.stac_api import StacApiWriter
 from gateway.config import CollectionConfig, GatewayConfig, LayerConfig
 from gateway.core.styles import ColorStop, Style
@@ -23,12 +26,17 @@ def own_collection_documents(settings: Settings) -> list[dict]:
     none when it does not answer) or the static catalog's."""
     if not settings.stac_url:
         return own_collections(settings.static_catalog_dir)
-    api = StacApiWriter(settings.stac_url, settings.stac_timeout_s)
     try:
-        documents = api.collections()
+        return stac_api_collections(settings.stac_url, settings.stac_timeout_s)
     except BadInput as exc:
         log.warning("no ingested collections: %s", exc.message)
         return []
+
+
+def stac_api_collections(url: str, timeout_s: float) -> list[dict]:
+    """The ingested collections of the STAC API at ``url`` (every page of ``/collections``,
+    each request tried once), by id; ``BadInput`` when it does not answer."""
+    documents = StacApiWriter(url, timeout_s).collections()
     return sorted((d for d in documents if _served(d)), key=lambda d: str(d.get("id")))
 
 
@@ -131,8 +139,17 @@ def with_own_collections(config: GatewayConfig, documents: list[dict]) -> Gatewa
     for document in documents:
         if document["id"] in known:
             continue
-        layer, style = derived_layer(document)
-        collections.append(derived_collection(document))
+        try:
+            _check_derivable(document)
+            layer, style = derived_layer(document)
+            collection = derived_collection(document)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            log.warning(
+                "collection %s of yours is not served: no layer can be derived from its "
+                "document (%s)", document["id"], _why(exc),
+            )  # fmt: skip
+            continue
+        collections.append(collection)
         if layer.name.upper() not in names:
             layers.append(layer)
             styles.append(style)
@@ -145,3 +162,44 @@ def with_own_collections(config: GatewayConfig, documents: list[dict]) -> Gatewa
             "styles": config.styles + tuple(styles),
         }
     )
+
+
+def _check_derivable(document: dict) -> None:
+    """``ValueError`` saying why no layer comes from ``document``, when the ingest could not
+    have written it so (an id or band names it refuses, statistics without both ends)."""
+    try:
+        check_name("collection", document["id"])
+    except BadInput as exc:
+        raise ValueError(exc.message) from None
+    bands = document["summaries"]["bands"]
+    if not isinstance(bands, list) or not all(isinstance(b, dict) for b in bands):
+        raise ValueError("summaries.bands is not a list of objects")
+    for band in bands:
+        name = band.get("name")
+        if not isinstance(name, str):
+            raise ValueError("a band has no name")
+        try:
+            check_name("band", name)
+        except BadInput as exc:
+            raise ValueError(exc.message) from None
+        if "statistics" in band and not _has_range(band["statistics"]):
+            raise ValueError(f"band {name}: statistics without a numeric minimum and maximum")
+
+
+def _has_range(statistics: object) -> bool:
+    return isinstance(statistics, dict) and all(
+        isinstance(statistics.get(end), int | float) and not isinstance(statistics[end], bool)
+        for end in ("minimum", "maximum")
+    )
+
+
+def _why(exc: Exception) -> str:
+    """What a document lacks, in a few words."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} where it is needed"
+    if type(exc) is ValueError:
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -5,6 +5,7 @@ fails (errors, garbage, silence) is reported by status and path, never its crede
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gateway.byod.collections import own_collection_documents
+from gateway.byod.collections import own_collection_documents, with_own_collections
 from gateway.byod.ingest import IngestOptions, ingest
 from gateway.byod.stac_api import StacApiWriter
 from gateway.cli import app
+from gateway.config import default_config_file, load_config
 from gateway.settings import Settings
 from tests.support.counting_proxy import free_port
 from tests.test_byod import PLOTS_NAME, cli_env, data_dir_beside, tree, write_plots
@@ -305,3 +307,33 @@ def test_the_gateway_takes_only_ingested_collections_from_the_stac_api(case, tmp
     finally:
         api.close()
     assert [d["id"] for d in found] == expected
+
+
+# Collection documents edited by hand (static catalog or STAC API): the band lists no layer
+# comes from.
+UNDERIVABLE: dict[str, object] = {
+    "no maximum": [{"name": "b1", "statistics": {"minimum": 0}}],
+    "text statistics": [{"name": "b1", "statistics": {"minimum": "low", "maximum": "high"}}],
+    "statistics a string": [{"name": "b1", "statistics": "wide"}],
+    "statistics null": [{"name": "b1", "statistics": None}],
+    "boolean maximum": [{"name": "b1", "statistics": {"minimum": 0, "maximum": True}}],
+    "no name": [{"statistics": {"minimum": 0, "maximum": 1}}],
+    "name a number": [{"name": 7}],
+    "name band math": [{"name": "b1-b2"}],
+    "band a string": ["b1"],
+    "bands an object": {"name": "b1"},
+    "unit a list": [{"name": "b1", "unit": ["m"]}],
+}
+
+
+@pytest.mark.parametrize("case", list(UNDERIVABLE), ids=list(UNDERIVABLE))
+def test_a_collection_no_layer_comes_from_is_passed_over(case, caplog):
+    """The others are served; the one passed over is named in one warning."""
+    hostile = {"id": "edited", "gateway:byod": True, "summaries": {"bands": UNDERIVABLE[case]}}
+    given = load_config(default_config_file())
+    with caplog.at_level(logging.WARNING, logger="gateway.byod.collections"):
+        config = with_own_collections(given, [hostile, OWN])
+    assert config.layer("MINE") is not None and config.layer("EDITED") is None
+    assert "edited" not in {c.id for c in config.collections}
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "collection edited " in warned[0]
