@@ -234,17 +234,14 @@ function evaluatePixel(samples) {
 }"""
 
 
-@needs_node
-def test_wcs_tile_script_sees_each_scene_equal_to_node(live):
-    """TILE: one sample per scene (two tiles of a day are two samples), most recent first;
-    the reference reads each scene alone."""
+def node_on_scenes(runtime, script, *, size, resampling=None, bbox=UTM_SUBSET, crs="EPSG:32631"):
+    """Node's outputs of the TILE ``script`` on each scene of RANGE read alone on the grid
+    (most recent first, scenes without data left out), and the scenes' valid masks."""
     from gateway.core.mosaic import mosaic
 
-    runtime = live.runtime
-    data = wcs_over_range(live, TILE_COUNT)
     request = build_request(
-        runtime.config, layer="NDVI", bbox=UTM_SUBSET, crs="EPSG:32631", width=data.shape[2],
-        height=data.shape[1], time="/".join(RANGE), resampling="nearest",
+        runtime.config, layer="NDVI", bbox=bbox, crs=crs, width=size[0], height=size[1],
+        time="/".join(RANGE), resampling=resampling,
     )  # fmt: skip
     request = replace(request, cloud_mask=False)
     collection = runtime.config.collection(request.collection)
@@ -252,12 +249,22 @@ def test_wcs_tile_script_sees_each_scene_equal_to_node(live):
         runtime.engine.search(request, ("B04",)), key=lambda s: s.datetime, reverse=True
     )
     rasters = [mosaic([s], ("B04",), request.grid, collection, runtime.engine.reader,
-                      resampling="nearest") for s in scenes]  # fmt: skip
+                      resampling=request.resampling) for s in scenes]  # fmt: skip
     rasters = [r for r in rasters if r.valid.any()]
     assert len(rasters) > len(DAYS) // 2
     bands = {"B04": np.stack([r.band("B04").astype(np.float64) for r in rasters])}
     valid = np.stack([r.valid for r in rasters])
-    outputs = node_reference(TILE_COUNT, bands, valid)
+    return node_reference(script, bands, valid), valid
+
+
+@needs_node
+def test_wcs_tile_script_sees_each_scene_equal_to_node(live):
+    """TILE: one sample per scene (two tiles of a day are two samples), most recent first;
+    the reference reads each scene alone."""
+    data = wcs_over_range(live, TILE_COUNT)
+    outputs, valid = node_on_scenes(
+        live.runtime, TILE_COUNT, size=data.shape[1:][::-1], resampling="nearest"
+    )
     seen = valid.any(axis=0)
     np.testing.assert_array_equal(data[0][seen], valid.sum(axis=0)[seen])
     np.testing.assert_allclose(data[:, seen], outputs["default"][:, seen], rtol=2e-7)
@@ -350,3 +357,53 @@ def test_ogcapi_coverage_of_preprocessed_scenes_equals_node(live):
     np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
     assert (data[1:][:, seen] == outputs["days"][:, seen]).all()
     assert set(np.unique(data[1][seen])) == {float(len(valid))}  # May's orbit left out
+
+
+TILE_PICTURE = """//VERSION=3
+function setup() {
+  return { input: ["B04", "dataMask"], output: { bands: 2 }, mosaicking: "TILE" };
+}
+function evaluatePixel(samples) {
+  let seen = 0, red = 0;
+  for (const s of samples) { seen += s.dataMask; red = Math.max(red, s.B04); }
+  return [seen / 8 + red, seen > 0 ? 1 : 0];
+}"""
+
+
+@needs_node
+def test_wmts_tile_of_a_tile_script_equals_node_on_each_scene(live):
+    """TILE through WMTS GetTile (REST): grey and alpha of Node's run on each scene alone."""
+    bounds = tuple(morecantile.tms.get("WebMercatorQuad").xy_bounds(X, Y, Z))
+    outputs, valid = node_on_scenes(
+        live.runtime, TILE_PICTURE, size=(256, 256), bbox=bounds, crs="EPSG:3857"
+    )
+    expected = np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
+    assert valid.sum(axis=0).max() >= 2 and len(np.unique(expected[..., 0])) > 20
+    period = "--".join(RANGE)
+    rest = httpx.get(
+        f"{live.url}/wmts/1.0.0/NDVI/WebMercatorQuad/{period}/{Z}/{X}/{Y}.png",
+        params={"EVALSCRIPT": b64(TILE_PICTURE)}, timeout=120,
+    )  # fmt: skip
+    assert rest.status_code == 200, rest.text[:300]
+    assert (grey_alpha(rest.content) == expected).all()
+
+
+@needs_node
+def test_ogcapi_coverage_of_a_tile_script_equals_node_on_each_scene(live):
+    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
+        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
+        "evalscript": b64(TILE_COUNT), "scale-size": "x(40),y(30)", "resampling": "nearest",
+    }, timeout=120)  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+        data = src.read()
+        bounds = array_bounds(src.height, src.width, src.transform)
+        size = (src.width, src.height)
+    outputs, valid = node_on_scenes(
+        live.runtime, TILE_COUNT, size=size, resampling="nearest",
+        bbox=(bounds[0], bounds[1], bounds[2], bounds[3]), crs="EPSG:4326",
+    )  # fmt: skip
+    seen = valid.any(axis=0)
+    assert seen.mean() > 0.9 and valid.sum(axis=0).max() >= 2
+    np.testing.assert_array_equal(data[0][seen], valid.sum(axis=0)[seen])
+    np.testing.assert_allclose(data[:, seen], outputs["default"][:, seen], rtol=2e-7)

@@ -55,8 +55,11 @@ def node_reference(
     assert NODE is not None
 
     def arrays(bands: Mapping[str, np.ndarray], valid: np.ndarray) -> dict[str, object]:
+        # invalid pixels' values (NaN where a scene has no data) are never read: 0 in JSON
         return {
-            "bands": {k: [float(x) for x in v.reshape(-1)] for k, v in bands.items()},
+            "bands": {
+                k: [float(x) for x in np.where(valid, v, 0).reshape(-1)] for k, v in bands.items()
+            },
             "valid": [int(x) for x in valid.reshape(-1)],
         }
 

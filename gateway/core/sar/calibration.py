@@ -91,10 +91,13 @@ def calibrate(
     noise: NoiseTables | None,
 ) -> np.ndarray:
     """Calibrated backscatter (linear, float32) of DNs at the image ``lines`` (rows) and
-    ``samples`` (columns) they stand for; NaN where DN is 0 (no data)."""
+    ``samples`` (columns) they stand for; NaN (no data) where DN is 0 or NaN and where the
+    table is not positive (a broken table: no value rather than infinity)."""
     power = dn.astype(np.float64) ** 2
     if noise is not None:
         power = np.maximum(power - noise.at(lines, samples), 0.0)
-    value = power / lut.at(lines, samples) ** 2
-    value[dn == 0] = np.nan
+    gain = lut.at(lines, samples) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = power / gain
+    value[(dn == 0) | ~(gain > 0)] = np.nan
     return value.astype(np.float32)
