@@ -385,5 +385,8 @@ def test_s3_store_is_ingested_and_served_through_wcs_and_wms(sample_archive, tmp
             for band, name in enumerate(VARIABLES):
                 assert_same(got[band], nearest_reference(carrier(tmp_path, name, 0, 1), grid))
             check_wms_in_3857(base, tmp_path)
+        args = ["ingest", url, "--collection", "field", "--remove"]
+        assert CliRunner().invoke(app, args, env=env).exit_code == 0
+        assert not list((data / "stac/collections/field/items").glob("*.json"))
     finally:
         server.stop()
