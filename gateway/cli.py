@@ -130,6 +130,7 @@ def ingest(
     of GATEWAY_STAC_URL), or --remove them."""
     from gateway.byod.ingest import IngestOptions
     from gateway.byod.ingest import ingest as ingest_files
+    from gateway.runtime import make_storage
 
     pairs = [pair.split("=", 1) for pair in _pairs(units)]
     if any(len(pair) != 2 for pair in pairs):
@@ -152,6 +153,7 @@ def ingest(
         datetime=datetime,
         datetime_from_name=datetime_from_name,
         catalog=catalog,
+        storage=make_storage(settings),
         **(_object_storage(settings) if s3 else {}),
     )
     try:

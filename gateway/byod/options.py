@@ -12,6 +12,7 @@ from pathlib import Path
 from gateway.byod.catalog import CatalogWriter, StaticWriter
 from gateway.byod.inputs import BadInput
 from gateway.core.catalog.models import parse_datetime
+from gateway.core.storage import Storage
 
 Progress = Callable[[int, int, str], None]
 # Object storage for the COGs: put(name, content) returns the href, delete(name).
@@ -39,6 +40,8 @@ class IngestOptions:
     delete: Delete | None = None
     # The items go there (a STAC API) instead of the static catalog in ``data_dir/stac``.
     catalog: CatalogWriter | None = None
+    # The S3 settings ``s3://`` Zarr stores are read with (the gateway's eodata ones).
+    storage: Storage | None = None
 
     @property
     def writer(self) -> CatalogWriter:

@@ -14,8 +14,10 @@ from gateway.byod.catalog import put_item, remove_item
 from gateway.byod.inputs import BadInput, check_allowed
 from gateway.byod.items import build_item
 from gateway.byod.options import IngestOptions, acquired, check_name, item_id
+from gateway.byod.s3folder import S3Folder, is_s3
 from gateway.byod.vrt import VRT_TYPE, write_vrt
-from gateway.byod.zarr import check_store, read_variables
+from gateway.byod.zarr import Folder, check_store, read_variables
+from gateway.core.storage import Storage
 
 # Item property: the store an item was read from (its name, as ``item_id`` makes it).
 STORE_KEY = "gateway:zarr_store"
@@ -40,11 +42,11 @@ def store_bands(stac_dir: Path, collection: str, store: str) -> tuple[str, ...] 
     return None
 
 
-def store_name(path: Path) -> str:
+def store_name(path: Folder) -> str:
     """The store's name in item ids: the ``.zarr`` folder holding ``path`` (a group of it),
     else ``path``'s own."""
     zarr = next((p for p in (path, *path.parents) if p.suffix.lower() == ".zarr"), path)
-    return item_id(zarr)
+    return item_id(Path(zarr.name))
 
 
 def step_id(store: str, when: datetime | None) -> str:
@@ -57,13 +59,20 @@ def ingest_store(path: Path, options: IngestOptions) -> list[str]:
     steps it no longer has are taken out. Nothing is changed when it raises."""
     if options.put is not None:
         raise BadInput("a Zarr store is read where it is: --s3 does not apply to it")
-    real = check_allowed(path, options.allowed)
+    if not is_s3(str(path)):
+        return _ingest(check_allowed(path, options.allowed), options)
+    storage = options.storage or Storage("s3")
+    with storage.zarr_env():
+        return _ingest(S3Folder.from_url(storage, str(path)), options)
+
+
+def _ingest(real: Folder, options: IngestOptions) -> list[str]:
     check_store(real)
     variables = read_variables(real, options.bands)
     names = tuple(check_name("band", v.name) for v in variables)
     store = store_name(real)
     steps = variables[0].steps
-    whens = list(steps) if steps is not None else [acquired(real, options)]
+    whens = list(steps) if steps is not None else [_acquired(real, options)]
     ids = [step_id(store, when if steps is not None else None) for when in whens]
     others = store_bands(options.stac_dir, options.collection, store)
     if others is not None and others != names:
@@ -94,6 +103,15 @@ def ingest_store(path: Path, options: IngestOptions) -> list[str]:
     for item in items:
         put_item(options.stac_dir, item)
     return ids
+
+
+def _acquired(real: Folder, options: IngestOptions) -> datetime:
+    """The date of a store without time steps (an S3 one has no folder time)."""
+    if isinstance(real, Path):
+        return acquired(real, options)
+    if options.datetime is None and options.datetime_from_name is None:
+        raise BadInput("an s3:// store without a time dimension needs --datetime")
+    return acquired(Path(real.name), options)
 
 
 def remove_store(path: Path, options: IngestOptions) -> list[str]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from gateway.byod.zarr import Variable
+from gateway.core.storage import VRT_TYPE
 
-# Not a registered media type: GDAL's XML virtual format (the catalog reads it as a raster).
-VRT_TYPE = "application/xml; profile=gdal-vrt"
+__all__ = ["VRT_TYPE", "gdal_type", "write_vrt"]
 
 
 def gdal_type(dtype: str) -> str:

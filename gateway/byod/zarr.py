@@ -25,6 +25,10 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 
 from gateway.byod.inputs import BadInput
+from gateway.byod.s3folder import S3Folder, is_s3
+
+# A store's folder: local, or a key prefix of an S3 bucket (``s3://``).
+Folder = Path | S3Folder
 
 MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zmetadata")
 _UNITS = {
@@ -59,11 +63,12 @@ class Variable:
 
 
 def is_store(path: Path) -> bool:
-    """A folder or a ``.zarr`` name: read as a Zarr store, not as a raster file."""
-    return path.is_dir() or path.suffix.lower() == ".zarr"
+    """A folder, a ``.zarr`` name or an ``s3://`` URL: read as a Zarr store, not as a raster
+    file."""
+    return is_s3(str(path)) or path.is_dir() or path.suffix.lower() == ".zarr"
 
 
-def attributes(group: Path) -> dict[str, Any]:
+def attributes(group: Folder) -> dict[str, Any]:
     """The attributes of a group (or array) folder: ``zarr.json`` (v3) or ``.zattrs`` (v2)."""
     try:
         if (group / "zarr.json").is_file():
@@ -76,17 +81,20 @@ def attributes(group: Path) -> dict[str, Any]:
     return {}
 
 
-def check_store(path: Path) -> None:
+def check_store(path: Folder) -> None:
     """A folder holding Zarr metadata (its path without ``"``: GDAL's ZARR:"path" names)."""
     if '"' in str(path):
         raise BadInput('a Zarr store path with a double quote (") cannot be named to GDAL')
-    if not path.is_dir():
-        raise BadInput("not a Zarr store: no such folder")
-    if not any((path / marker).is_file() for marker in MARKERS):
-        raise BadInput("not a Zarr store: no zarr.json, .zgroup, .zarray or .zmetadata in it")
+    try:
+        if not path.is_dir():
+            raise BadInput("not a Zarr store: no such folder")
+        if not any((path / marker).is_file() for marker in MARKERS):
+            raise BadInput("not a Zarr store: no zarr.json, .zgroup, .zarray or .zmetadata in it")
+    except OSError as exc:
+        raise BadInput(f"not a Zarr store it can read: {exc}") from None
 
 
-def level_groups(group: Path) -> list[Path]:
+def level_groups(group: Folder) -> list[Folder]:
     """The groups of a ``multiscales`` attribute (the zarr-conventions ``layout``, the older
     GeoZarr ``datasets`` or a Tile Matrix Set's ``tileMatrices``), else the group itself."""
     scales = attributes(group).get("multiscales")
@@ -105,12 +113,13 @@ def level_groups(group: Path) -> list[Path]:
         raise BadInput("its multiscales attribute lists no level (layout, datasets)")
     levels = [group / p for p in paths]
     for level in levels:
-        if not level.resolve().is_relative_to(group.resolve()) or not level.is_dir():
+        inner, outer = str(level.resolve()), str(group.resolve()).rstrip("/")
+        if not inner.startswith(outer + "/") or not level.is_dir():
             raise BadInput(f"multiscales level {level.name!r} is not a group of the store")
     return levels
 
 
-def array_names(group: Path) -> dict[str, str]:
+def array_names(group: Folder) -> dict[str, str]:
     """The arrays of two dimensions or more directly in ``group``: name -> GDAL name."""
     try:
         with warnings.catch_warnings():  # a group has no geotransform of its own
@@ -130,10 +139,11 @@ def array_names(group: Path) -> dict[str, str]:
     return names
 
 
-def _arrays_of_2d_or_more(group: Path) -> list[str]:
+def _arrays_of_2d_or_more(group: Folder) -> list[str]:
     """Names of the array folders in ``group`` whose metadata has two dimensions or more."""
     found = []
-    for child in sorted(group.iterdir()):
+    children: list[Folder] = list(group.iterdir())
+    for child in sorted(children, key=str):
         for name in ("zarr.json", ".zarray"):
             try:
                 shape = json.loads((child / name).read_text(encoding="utf-8")).get("shape")
@@ -144,7 +154,7 @@ def _arrays_of_2d_or_more(group: Path) -> list[str]:
     return found
 
 
-def read_variables(store: Path, wanted: tuple[str, ...]) -> list[Variable]:
+def read_variables(store: Folder, wanted: tuple[str, ...]) -> list[Variable]:
     """The ``wanted`` variables (default: every array of the finest level, sorted), each
     with its levels (coarser ones of the same name and steps), CRS, grid and time steps."""
     levels = level_groups(store)
@@ -176,7 +186,7 @@ def _widest(names: dict[str, str]) -> int:
     return max(widths, default=0)
 
 
-def _variable(store: Path, group: Path, name: str, levels: list[str]) -> Variable:
+def _variable(store: Folder, group: Folder, name: str, levels: list[str]) -> Variable:
     try:
         with rasterio.open(levels[0]) as src:
             tags, crs, transform = src.tags(), src.crs, src.transform

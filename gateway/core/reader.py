@@ -22,7 +22,7 @@ from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
 from gateway.core.sar.calibration import SarOptions
 from gateway.core.sar.reader import GrdReader
-from gateway.core.storage import Storage
+from gateway.core.storage import VRT_TYPE, Storage
 from gateway.core.tally import Tally
 from gateway.core.upstream import Lease, Quota
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
@@ -163,7 +163,12 @@ class SceneReader:
             return None
         categorical = [band in collection.categorical_bands for band in wanted]
         storage = self._storage
-        with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
+        zarr = any(asset.media_type == VRT_TYPE for asset in assets)  # type: ignore[union-attr]
+        with (
+            storage.zarr_env()
+            if zarr
+            else rasterio.Env(session=storage.gdal_session(), **storage.gdal_options())
+        ):
             sources = [
                 self._read_window(asset, grid, resampling, categorical=kind)  # type: ignore[arg-type]
                 for asset, kind in zip(assets, categorical, strict=True)

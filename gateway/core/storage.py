@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import rasterio
 from rasterio.session import Session
 
 from gateway.errors import InvalidParameterValue
 
 EODATA_PREFIX = "s3://eodata/"
+# Not a registered media type: GDAL's XML virtual format, the assets of ingested Zarr stores
+# (read in ``Storage.zarr_env``).
+VRT_TYPE = "application/xml; profile=gdal-vrt"
 
 GdalOptions = dict[str, str | bool | int | float]
 
@@ -99,6 +103,15 @@ class Storage:
             options["AWS_NO_SIGN_REQUEST"] = "YES"
         return options
 
+    def zarr_env(self) -> rasterio.Env:
+        """GDAL's environment for ingested Zarr stores (their VRTs, the ingest): the S3
+        settings (whatever the mode) without the key filter, whose extensions (``.jp2``...)
+        are not a store's (``.zarray``, ``zarr.json``, chunk keys such as ``0.1.2``)."""
+        remote = replace(self, mode="s3")
+        options = remote.gdal_options()
+        del options["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"]
+        return rasterio.Env(session=remote.gdal_session(), **options)
+
     def read_bytes(self, href: str, limit: int = 16 * 2**20) -> bytes:
         """The whole of a small file (metadata: annotation XMLs) at an asset href, at most
         ``limit`` bytes: from the eodata folder, the S3 endpoint (boto3, path-style) or HTTP.
@@ -116,13 +129,39 @@ class Storage:
             return r.read(limit)
 
     def _s3_object(self, bucket: str, key: str, limit: int) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}")
+            return bytes(body["Body"].read())
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(self.redact(str(exc))) from exc
+
+    def s3_list(self, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
+        """The "folders" and the keys directly under ``prefix`` (ending in ``/``), as names.
+        Raises OSError when it cannot be listed."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        folders: list[str] = []
+        files: list[str] = []
+        pages = self.s3_client().get_paginator("list_objects_v2")
+        try:
+            for page in pages.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+                common = page.get("CommonPrefixes", [])
+                folders += [p["Prefix"][len(prefix) :].rstrip("/") for p in common]
+                files += [o["Key"][len(prefix) :] for o in page.get("Contents", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(self.redact(str(exc))) from exc
+        return folders, files
+
+    def s3_client(self):  # type: ignore[no-untyped-def]
+        """A boto3 client for the endpoint (path-style unless virtual hosting)."""
         import boto3
         from botocore import UNSIGNED
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ClientError
 
         scheme = "https" if self.https else "http"
-        client = boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=f"{scheme}://{self.s3_endpoint}" if self.s3_endpoint else None,
             aws_access_key_id=self.access_key_id,
@@ -136,11 +175,6 @@ class Storage:
                 signature_version=None if self.has_keys else UNSIGNED,
             ),
         )
-        try:
-            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}")
-            return bytes(body["Body"].read())
-        except (BotoCoreError, ClientError) as exc:
-            raise OSError(self.redact(str(exc))) from exc
 
     @property
     def has_keys(self) -> bool:

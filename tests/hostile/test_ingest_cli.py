@@ -145,6 +145,32 @@ def test_hostile_zarr_store_is_refused_and_changes_nothing(case, sample_archive:
     assert tree(data) == before
 
 
+S3_STORES = {
+    "endpoint refuses": ("s3://own/stores/field.zarr", "not a Zarr store it can read"),
+    "no bucket": ("s3://", "outside the allowed folders"),
+}
+
+
+@pytest.mark.parametrize("case", list(S3_STORES), ids=list(S3_STORES))
+def test_hostile_s3_store_is_refused_and_changes_nothing(case, sample_archive: Path, tmp_path):
+    """An ``s3://`` store that cannot be read (missing, not Zarr: tests/test_byod_zarr.py
+    against moto) is refused with a message, the catalog unchanged."""
+    data = data_dir_beside(sample_archive, tmp_path)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    url, words = S3_STORES[case]
+    before = tree(data)
+    env = {
+        **cli_env(data, inputs), "AWS_S3_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "AWS_HTTPS": "NO", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+    }  # fmt: skip
+    result = CliRunner().invoke(app, ["ingest", url, "--collection", "mine"], env=env)
+    assert result.exit_code == 1, result.output
+    assert words in result.output, result.output
+    assert "Traceback" not in result.output
+    assert tree(data) == before
+
+
 # --- a STAC API that fails (GATEWAY_STAC_URL) ------------------------------------------------
 
 Answer = tuple[int, str, bytes]  # status, content type, body

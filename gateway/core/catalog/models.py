@@ -143,7 +143,7 @@ def asset_band(key: str, asset: dict[str, Any]) -> str | None:
     return key.split("_")[0] if key else None
 
 
-# Media types the reader opens (VRT: ``gateway.byod.vrt.VRT_TYPE``).
+# Media types the reader opens (VRT: ``gateway.core.storage.VRT_TYPE``).
 RASTER_TYPES = ("image/jp2", "image/tiff", "profile=gdal-vrt")
 
 
