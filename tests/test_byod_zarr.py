@@ -206,6 +206,7 @@ def test_one_item_per_time_step_with_the_variables_as_bands(own):
     data, _ = own
     for step_id, day in zip(STEP_IDS, ("2025-06-04", "2025-06-14"), strict=True):
         found = item(data, "field", step_id)
+        test_byod.check_stac_schemas(found)
         assert found["properties"]["datetime"].startswith(f"{day}T00:00:00")
         assert list(found["assets"]) == list(VARIABLES)
         for name, asset in found["assets"].items():
