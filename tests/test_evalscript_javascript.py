@@ -5,7 +5,10 @@ their line and column."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +172,40 @@ def test_a_runaway_script_ends_within_its_budget(name: str) -> None:
         script.evaluate(bands, valid)
     assert time.monotonic() - start < seconds
     assert compile_evalscript(UNTRANSLATABLE["recursion"]).evaluate(bands, valid)
+
+
+# Eight threads whose scripts run out of time together: V8 (mini-racer) crashed the process
+# (a segfault) when two contexts hit their limits at once, until contexts were made one at a
+# time. In a child process, so that a crash is its exit code, not this run's end.
+CONCURRENT_TIME_OUTS = """
+import threading
+import numpy as np
+from gateway.errors import LimitExceeded
+from gateway.evalscript import compile_evalscript
+from gateway.evalscript.jsengine import JsLimits
+SCRIPT = ('//VERSION=3\\nfunction setup() { return {input: ["B04"], output: {bands: 1}}; }\\n'
+          "function evaluatePixel(s) { let x = s.B04; while (x < 9) x += 1e-9; "
+          "return [globalThis.constructor ? x : 0]; }")
+def work():
+    for _ in range(6):
+        try:
+            compile_evalscript(SCRIPT, javascript=JsLimits(ms=30)).evaluate(
+                {"B04": np.zeros((8, 8), np.float32)}, np.ones((8, 8), bool))
+        except LimitExceeded:
+            pass
+threads = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("survived")
+"""
+
+
+def test_time_outs_in_several_threads_at_once_do_not_crash_the_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_TIME_OUTS], capture_output=True, text=True,
+        timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0 and "survived" in done.stdout, (done.returncode, done.stderr)
 
 
 def test_an_endless_loop_in_setup_is_bounded_too() -> None:
