@@ -1145,7 +1145,7 @@ def _quota_gateways(s3_port, stac, redis_server, folder, **quota) -> tuple[Count
 
 @pytest.mark.parametrize(
     "quota",
-    [dict(connections=2, bytes_per_s=2_000_000), dict(connections=2, requests_per_minute=40)],
+    [dict(connections=2, bytes_per_s=4_000_000), dict(connections=2, requests_per_minute=40)],
 )
 def test_two_gateways_keep_the_s3_quota_together(quota, s3, stac, redis_server, tmp_path):
     redis_server.start()
