@@ -1,11 +1,13 @@
 """Schemathesis over the OGC API's own OpenAPI document: no 5xx, no traceback, no ERROR line.
 
 Features, Coverages, Tiles, Maps, the collections, conformance and the landing page (process
-execution and jobs are fuzzed in the processes tests). Of the 14 layer collections, which
-share one code path, four stand for all: an index (NDVI), a colour picture (TRUE_COLOR),
-a COG mosaic (MOSAIC_NDVI) and an evalscript (NDVI_RAMP). Deterministic generation and a
-fixed number of examples per operation keep the run repeatable and short (35 s here, under
-load); a failure prints the request that caused it (``curl`` line in schemathesis' report).
+execution and jobs are fuzzed in the processes tests). Of the layer collections, which share
+their code paths, one of each collection and kind stands for all: an index (NDVI, L1C_NDVI,
+MOSAIC_NDVI), a colour picture (TRUE_COLOR), an evalscript (NDVI_RAMP), Sentinel-1 (VV,
+S1_MOSAIC_VV) and the DEM (ELEVATION, and HILLSHADE for the neighbourhood operations).
+Deterministic generation and a fixed number of examples per operation keep the run repeatable
+and short; a failure prints the request that caused it (``curl`` line in schemathesis'
+report).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from tests.support.configs import hostile_config_file
 from tests.support.gateway_server import GatewayServer, deployed
 from tests.support.openapi_offline import offline_openapi
 
-SAME_AS_OTHERS = "FALSE_COLOR|NDWI|NDMI|NBR|EVI|SAVI|KNDVI|SCL|MOSAIC_TRUE_COLOR|TRUE_COLOR_GAIN"
+# Layers that go through the same code as one fuzzed (one of each collection and kind stays:
+# NDVI, L1C_NDVI, MOSAIC_NDVI, S1_MOSAIC_VV, VV, ELEVATION, HILLSHADE, NDVI_RAMP, TRUE_COLOR).
+SAME_AS_OTHERS = (
+    "FALSE_COLOR|NDWI|NDMI|NBR|EVI|SAVI|KNDVI|SCL|MOSAIC_TRUE_COLOR|TRUE_COLOR_GAIN"
+    "|L1C_TRUE_COLOR|L1C_FALSE_COLOR|L1C_NDWI|L1C_NDMI|L1C_NBR|L1C_CLOUD_MASK"
+    "|S1_MOSAIC_VH|S1_MOSAIC_FALSE_COLOR|VH|VV_VH_RATIO|SAR_FALSE_COLOR|SLOPE"
+)
 EXCLUDED = rf"(/stac|/admin|/processes|/jobs|/collections/({SAME_AS_OTHERS})(/|$))"
 EXAMPLES = 15
 # uvicorn's one line for a request it refuses before the app sees it (bytes h11 rejects).
