@@ -277,6 +277,19 @@ def picture_of_tile(runtime) -> np.ndarray:
     return np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
 
 
+def ogcapi_coverage(live, script: str) -> tuple[np.ndarray, tuple, tuple[int, int]]:
+    """OGC API's 40 x 30 GeoTIFF coverage of ``script`` over a lon/lat box and the whole
+    RANGE (nearest): its bands, bounds and size."""
+    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
+        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
+        "evalscript": b64(script), "scale-size": "x(40),y(30)", "resampling": "nearest",
+    }, timeout=120)  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
+        bounds = array_bounds(src.height, src.width, src.transform)
+        return src.read(), bounds, (src.width, src.height)
+
+
 def grey_alpha(content: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(content)).convert("LA"))
 
@@ -339,15 +352,7 @@ def test_ogcapi_coverage_of_an_orbit_script_is_every_output_equal_to_node(live):
 @needs_node
 def test_ogcapi_coverage_of_preprocessed_scenes_equals_node(live):
     """preProcessScenes keeps June, evaluatePixel reads its scenes (the JavaScript engine)."""
-    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
-        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
-        "evalscript": b64(JUNE_MEDIAN), "scale-size": "x(40),y(30)", "resampling": "nearest",
-    }, timeout=120)  # fmt: skip
-    assert answer.status_code == 200, answer.text[:300]
-    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
-        data = src.read()
-        bounds = array_bounds(src.height, src.width, src.transform)
-        size = (src.width, src.height)
+    data, bounds, size = ogcapi_coverage(live, JUNE_MEDIAN)
     june = tuple(d for d in DAYS if d >= "2025-06-01")
     outputs, valid = node_on_days(
         live.runtime, JUNE_MEDIAN, size=size, resampling="nearest", days=june,
@@ -390,15 +395,7 @@ def test_wmts_tile_of_a_tile_script_equals_node_on_each_scene(live):
 
 @needs_node
 def test_ogcapi_coverage_of_a_tile_script_equals_node_on_each_scene(live):
-    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
-        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
-        "evalscript": b64(TILE_COUNT), "scale-size": "x(40),y(30)", "resampling": "nearest",
-    }, timeout=120)  # fmt: skip
-    assert answer.status_code == 200, answer.text[:300]
-    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
-        data = src.read()
-        bounds = array_bounds(src.height, src.width, src.transform)
-        size = (src.width, src.height)
+    data, bounds, size = ogcapi_coverage(live, TILE_COUNT)
     outputs, valid = node_on_scenes(
         live.runtime, TILE_COUNT, size=size, resampling="nearest",
         bbox=(bounds[0], bounds[1], bounds[2], bounds[3]), crs="EPSG:4326",
