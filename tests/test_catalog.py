@@ -121,15 +121,16 @@ def test_order_ties_are_stable(l2a_item):
     assert _ids(order_scenes(scenes, "leastRecent")) == ["x", "y", "z"]
 
 
-def test_nearest_to_an_instant_ties_as_most_recent(l2a_item):
-    """Sentinel Hub's leastTimeDifference: time distance first, equal distances (one
-    datatake's tiles, scenes either side) in mostRecent's order."""
-    at = {"a": "10:00", "b": "10:40", "c": "10:30", "d": "10:56", "e": "10:40"}
+def test_nearest_to_an_instant_and_its_ties(l2a_item):
+    """Sentinel Hub's leastTimeDifference: time distance first; at equal distances the later
+    first, one datatake's tiles after the instant in leastRecent's order (id ascending), at
+    or before it in mostRecent's (id descending)."""
+    at = {"a": "10:00", "b": "10:40", "c": "10:30", "d": "10:56", "e": "10:40", "f": "10:30"}
     scenes = [
         scene_from_item(_item(l2a_item, i, f"2025-06-13T{t}:00Z", 5.0, 5.0)) for i, t in at.items()
     ]
     instant = datetime(2025, 6, 13, 10, 35, tzinfo=UTC)
-    assert _ids(order_scenes(scenes, NearestTo(instant))) == ["e", "b", "c", "d", "a"]
+    assert _ids(order_scenes(scenes, NearestTo(instant))) == ["b", "e", "f", "c", "d", "a"]
     assert str(NearestTo(instant)) == "leastTimeDifference:2025-06-13T10:35:00+00:00"
 
 

@@ -32,6 +32,7 @@ from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from gateway.app import create_app
 from gateway.core.catalog import (
+    NearestTo,
     PageQuery,
     SearchQuery,
     SortKey,
@@ -76,6 +77,8 @@ from tests.support.request_counts import (
     tile_request,
 )
 from tests.support.s3_server import S3Server, start_s3
+from tests.support.same_day import DAY as SAME_DAY_DATE
+from tests.support.same_day import same_day_catalog
 from tests.support.stac_api import StacApi, start_stac_api
 from tests.support.wfs_filters import BOTH_TYPES, CQL2_TWINS, FILTERS, Case, fes
 
@@ -403,6 +406,37 @@ def test_stac_api_sortby_matches_static_catalog(order, stac, sample_archive):
     for limit in (1, 3, 5, 7):
         cut = replace(query, limit=limit)
         assert _ids(api.search(cut)) == _ids(static.search(cut)), (order, limit)
+
+
+SAME_DAY = "same-day-l2a"
+
+
+def test_stac_api_nearest_first_matches_static_catalog(stac, sample_archive, tmp_path):
+    """PRIORITY=leastTimeDifference about an instant (a STAC API cannot sort by time
+    distance): searched either side of it, the API's scenes are the static catalog's, cut at
+    any limit, over a day of four scenes at three times (10:00, 10:40 and the sample's two
+    tiles at 10:56:19)."""
+    folder = same_day_catalog(sample_archive, tmp_path / "stac", SAME_DAY)
+    stac.load("collections", folder / "collection.ndjson")
+    stac.load("items", folder / "items.ndjson")
+    try:
+        api, static = StacApiCatalog(stac.url, page_size=2), StaticCatalog(tmp_path / "stac")
+        day = parse_time(SAME_DAY_DATE)
+        moments = ("2025-06-13T10:35:00Z", "2025-06-13T10:05:00Z", "2025-06-13T10:50:00Z",
+                   "2025-06-11T08:00:00Z", "2025-06-14T12:00:00Z")  # fmt: skip
+        for moment in moments:
+            order = NearestTo(parse_time(moment).start)
+            for limit in (1, 2, 3, 4, 40):
+                query = _query(collection=SAME_DAY, time=day, order=order, limit=limit)
+                assert _ids(api.search(query)) == _ids(static.search(query)), (moment, limit)
+        query = _query(collection=SAME_DAY, time=day, order=NearestTo(parse_time(moments[0]).start))
+        times = [s.datetime.strftime("%H:%M") for s in static.search(query)]
+        assert times == ["10:40", "10:56", "10:56", "10:00"]
+        stac.proxy.reset()
+        assert len(StacApiCatalog(stac.url).search(replace(query, limit=2))) == 2
+        assert stac.searches() == 2  # one each side of the instant
+    finally:
+        stac.delete_collection(SAME_DAY)
 
 
 def test_stac_api_cql2_cloud_cover_filter_and_time(stac, sample_archive):

@@ -56,3 +56,20 @@ def same_day_archive(sample: Path, parent: Path) -> Path:
     ndjson.unlink()
     ndjson.write_text("".join(json.dumps(item) + "\n" for item in items))
     return root
+
+
+def same_day_catalog(sample: Path, root: Path, collection: str) -> Path:
+    """A static catalog at ``root`` of one collection, ``collection``: the sample's L2A scenes
+    of DAY and the two added; its folder also holds ``collection.ndjson`` (the L2A collection
+    renamed), both files ready for ``pypgstac load``."""
+    folder = root / "collections" / collection
+    folder.mkdir(parents=True)
+    record = json.loads((sample / "stac" / "collections" / L2A / "collection.json").read_text())
+    (folder / "collection.ndjson").write_text(json.dumps({**record, "id": collection}) + "\n")
+    items = [
+        {**item, "collection": collection}
+        for item in load_items(sample, L2A)
+        if item["properties"]["datetime"].startswith(DAY)
+    ] + added_items(sample, collection)
+    (folder / "items.ndjson").write_text("".join(json.dumps(item) + "\n" for item in items))
+    return folder

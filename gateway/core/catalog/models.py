@@ -15,7 +15,9 @@ ORDERS: tuple[Order, ...] = ("mostRecent", "leastRecent", "leastCC")
 @dataclass(frozen=True)
 class NearestTo:
     """Sentinel Hub's ``leastTimeDifference`` about an instant: scenes by their time distance
-    to ``instant``, nearest first; scenes as far from it are in ``mostRecent`` order."""
+    to ``instant``, nearest first; at equal distances the later first, and scenes of one
+    datetime in ``mostRecent``'s order up to the instant, ``leastRecent``'s after it (the
+    orders a STAC API sorts either side by: ``either_side``)."""
 
     instant: datetime
 
@@ -258,8 +260,10 @@ class SearchQuery:
 def order_scenes(scenes: list[Scene], order: SceneOrder) -> list[Scene]:
     """Sort scenes for mosaicking; ties are broken by id so results are stable."""
     if isinstance(order, NearestTo):
-        recent = order_scenes(scenes, "mostRecent")  # a stable sort keeps it among equals
-        return sorted(recent, key=lambda s: abs(s.datetime - order.instant))
+        after = order_scenes([s for s in scenes if s.datetime > order.instant], "leastRecent")
+        up_to = order_scenes([s for s in scenes if s.datetime <= order.instant], "mostRecent")
+        # a stable sort keeps each side's order, and the later side first, among equals
+        return sorted(after + up_to, key=lambda s: abs(s.datetime - order.instant))
     if order == "leastCC":
         return sorted(
             scenes,
