@@ -1,8 +1,9 @@
 """PRIORITY=leastTimeDifference inside the one day TIME reads: of three overlapping scenes of
 2025-06-13 (10:00, 10:40 and the sample's 10:56:19 UTC, each with its own files), the scene
-nearest TIME's time of day is drawn, through WMS GetMap (a float GeoTIFF of NDVI) and WMTS
-GetTile (KVP and REST, TRUE_COLOR), compared with rasterio + numpy reads of that scene's
-files; PRIORITY=mostRecent draws the day's latest whatever the time of day."""
+nearest TIME's time of day is drawn, through WMS GetMap (a float GeoTIFF of NDVI), WMTS
+GetTile (KVP and REST, TRUE_COLOR) and an OGC API coverage (B04), compared with rasterio +
+numpy reads of that scene's files; PRIORITY=mostRecent draws the day's latest whatever the
+time of day."""
 
 from __future__ import annotations
 
@@ -114,3 +115,24 @@ def test_wmts_tile_draws_the_scene_nearest_the_time_of_day(gateway, sample_archi
     picture = rgba(response.content)
     assert _matches(picture, sample_archive, NEAREST[nearest]) > 0.999
     assert _matches(picture, sample_archive, DAY) < 0.5  # not the day's latest scene
+
+
+LONLAT = (5.94, 52.58, 5.99, 52.62)  # inside T31UFU only
+
+
+def test_ogcapi_coverage_reads_the_scene_nearest_the_time_of_day(gateway, sample_archive):
+    """OGC API's ``order`` (the same parser): B04 of the 10:40 scene for 10:35."""
+    answer = httpx.get(f"{gateway}/ogcapi/collections/sentinel-2-l2a/coverage", params={
+        "f": "GTiff", "properties": "B04", "bbox": ",".join(map(str, LONLAT)),
+        "datetime": f"{DAY}T10:35:00Z", "order": "leastTimeDifference",
+        "scale-size": "Lon(300),Lat(320)", "resampling": "nearest",
+    }, timeout=60)  # fmt: skip
+    assert answer.status_code == 200, answer.text[:400]
+    data = geotiff(answer.content)[0][0]
+    xs, ys = pixel_centres(LONLAT, 300, 320)
+
+    def share(day: str) -> float:
+        band = read_band(sample_archive, scene_item(sample_archive, "31UFU", day), "B04_10m")
+        return float(near(data, lambda x, y: band.sample(x, y, "EPSG:4326"), xs, ys, 3e-5).mean())
+
+    assert share(NEAREST["10:35"]) > 0.999 and share(DAY) < 0.5
