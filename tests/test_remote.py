@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import subprocess
@@ -78,8 +79,9 @@ from tests.support.request_counts import (
 )
 from tests.support.s3_server import S3Server, start_s3
 from tests.support.same_day import DAY as SAME_DAY_DATE
-from tests.support.same_day import same_day_catalog
+from tests.support.same_day import added_items, same_day_catalog
 from tests.support.stac_api import StacApi, start_stac_api
+from tests.support.wcs_checks import scene_item
 from tests.support.wfs_filters import BOTH_TYPES, CQL2_TWINS, FILTERS, Case, fes
 
 L2A = "sentinel-2-l2a"
@@ -205,6 +207,36 @@ def test_remote_ndvi_equals_numpy_on_the_source_files(remote, sample_archive):
     expected = ndvi(nir, red)
     assert raster.valid.all() and np.isfinite(expected).all()
     np.testing.assert_allclose(raster.data[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_remote_least_time_difference_reads_the_nearest_scene_of_the_day(
+    s3, stac, sample_archive, tmp_path
+):
+    """Through the STAC API and S3 stand-ins, with two more T31UFU scenes on 2025-06-13
+    (10:00, 10:40: tests/support/same_day.py): PRIORITY=leastTimeDifference of 10:35 reads
+    the 10:40 scene, mostRecent the sample's 10:56; NDVI against numpy on their files."""
+    added = added_items(sample_archive)
+    (tmp_path / "added.ndjson").write_text("".join(json.dumps(i) + "\n" for i in added))
+    stac.load("items", tmp_path / "added.ndjson")
+    far = _fresh_remote(s3, stac, tmp_path / "data")
+    try:
+        bounds = (700000.0, 5832000.0, 703000.0, 5835000.0)  # T31UFU's own 10 m grid
+        xs, ys = pixel_centres(bounds, 300, 300)
+        for priority, day in (("leastTimeDifference", "2025-06-23"), ("mostRecent", SAME_DAY_DATE)):
+            request = build_request(
+                far.config, collection=L2A, expression=NDVI, bbox=bounds, crs="EPSG:32631",
+                width=300, height=300, time=f"{SAME_DAY_DATE}T10:35:00Z", order=priority,
+                resampling="nearest", times=far.times,
+            )  # fmt: skip
+            raster = far.engine.compute(request)
+            item = scene_item(sample_archive, "31UFU", day)
+            nir = read_band(sample_archive, item, "B08_10m").sample(xs, ys, "EPSG:32631")
+            red = read_band(sample_archive, item, "B04_10m").sample(xs, ys, "EPSG:32631")
+            assert raster.valid.all(), priority
+            np.testing.assert_allclose(raster.data[0], ndvi(nir, red), rtol=1e-5, atol=1e-6)
+    finally:
+        far.close()
+        stac.delete_items(L2A, [i["id"] for i in added])
 
 
 def test_remote_reads_really_come_from_s3(s3, stac, tmp_path):
