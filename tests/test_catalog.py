@@ -2,12 +2,14 @@
 
 import json
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from gateway.core.catalog import (
     CachedCatalog,
+    NearestTo,
     SearchQuery,
     StaticCatalog,
     TimeRange,
@@ -15,6 +17,7 @@ from gateway.core.catalog import (
     scene_from_item,
 )
 from gateway.core.catalog.cached import snap_bbox
+from gateway.core.catalog.models import either_side
 from gateway.core.catalog.stac_api import search_parameters
 from tests.support.cdse_items import cdse_item
 
@@ -116,6 +119,36 @@ def test_order_ties_are_stable(l2a_item):
     scenes = [scene_from_item(_item(l2a_item, i, "2025-06-23T10:00:00Z", 5.0, 5.0)) for i in "zyx"]
     assert _ids(order_scenes(scenes, "mostRecent")) == ["z", "y", "x"]
     assert _ids(order_scenes(scenes, "leastRecent")) == ["x", "y", "z"]
+
+
+def test_nearest_to_an_instant_and_its_ties(l2a_item):
+    """Sentinel Hub's leastTimeDifference: time distance first; at equal distances the later
+    first, one datatake's tiles after the instant in leastRecent's order (id ascending), at
+    or before it in mostRecent's (id descending)."""
+    at = {"a": "10:00", "b": "10:40", "c": "10:30", "d": "10:56", "e": "10:40", "f": "10:30"}
+    scenes = [
+        scene_from_item(_item(l2a_item, i, f"2025-06-13T{t}:00Z", 5.0, 5.0)) for i, t in at.items()
+    ]
+    instant = datetime(2025, 6, 13, 10, 35, tzinfo=UTC)
+    assert _ids(order_scenes(scenes, NearestTo(instant))) == ["b", "e", "f", "c", "d", "a"]
+    assert str(NearestTo(instant)) == "leastTimeDifference:2025-06-13T10:35:00+00:00"
+
+
+def test_either_side_of_an_instant_within_the_time():
+    day = TimeRange(datetime(2025, 6, 13, tzinfo=UTC), datetime(2025, 6, 13, 23, 59, tzinfo=UTC))
+    query = SearchQuery("x", (0, 0, 1, 1), day, limit=3)
+    inside = datetime(2025, 6, 13, 10, 35, tzinfo=UTC)
+    sides = either_side(replace(query, order=NearestTo(inside)))
+    assert [(s.time, s.order, s.limit) for s in sides] == [
+        (TimeRange(day.start, inside), "mostRecent", 3),
+        (TimeRange(inside, day.end), "leastRecent", 3),
+    ]
+    before = datetime(2025, 6, 11, 8, tzinfo=UTC)  # a TIME moved to a later day
+    (side,) = either_side(replace(query, order=NearestTo(before)))
+    assert (side.time, side.order) == (day, "leastRecent")
+    after = datetime(2025, 6, 15, tzinfo=UTC)
+    (side,) = either_side(replace(query, order=NearestTo(after)))
+    assert (side.time, side.order) == (day, "mostRecent")
 
 
 def test_stac_api_search_parameters():

@@ -375,22 +375,42 @@ function evaluatePixel(samples) {
 }"""
 
 
-@needs_node
-def test_wmts_tile_of_a_tile_script_equals_node_on_each_scene(live):
-    """TILE through WMTS GetTile (REST): grey and alpha of Node's run on each scene alone."""
-    bounds = tuple(morecantile.tms.get("WebMercatorQuad").xy_bounds(X, Y, Z))
+def tile_script_picture(runtime, x: int, y: int) -> np.ndarray:
+    """Node's TILE_PICTURE (grey and alpha) of the WebMercatorQuad tile Z/x/y over RANGE,
+    run on each scene alone."""
+    bounds = tuple(morecantile.tms.get("WebMercatorQuad").xy_bounds(x, y, Z))
     outputs, valid = node_on_scenes(
-        live.runtime, TILE_PICTURE, size=(256, 256), bbox=bounds, crs="EPSG:3857"
+        runtime, TILE_PICTURE, size=(256, 256), bbox=bounds, crs="EPSG:3857"
     )
     expected = np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
     assert valid.sum(axis=0).max() >= 2 and len(np.unique(expected[..., 0])) > 20
+    return expected
+
+
+@needs_node
+def test_wmts_tile_of_a_tile_script_equals_node_on_each_scene(live):
+    """TILE through WMTS GetTile (REST): grey and alpha of Node's run on each scene alone."""
     period = "--".join(RANGE)
     rest = httpx.get(
         f"{live.url}/wmts/1.0.0/NDVI/WebMercatorQuad/{period}/{Z}/{X}/{Y}.png",
         params={"EVALSCRIPT": b64(TILE_PICTURE)}, timeout=120,
     )  # fmt: skip
     assert rest.status_code == 200, rest.text[:300]
-    assert (grey_alpha(rest.content) == expected).all()
+    assert (grey_alpha(rest.content) == tile_script_picture(live.runtime, X, Y)).all()
+
+
+@needs_node
+def test_wmts_kvp_tile_of_a_tile_script_equals_node_on_each_scene(live):
+    """TILE through WMTS GetTile (KVP), on the next tile south (also over both sample tiles,
+    outside the REST test's metatile): rendered for this request, not from the cache."""
+    kvp = httpx.get(f"{live.url}/wmts", params={
+        "SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": "NDVI",
+        "STYLE": "default", "TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": str(Z),
+        "TILEROW": str(Y + 1), "TILECOL": str(X), "FORMAT": "image/png",
+        "TIME": "/".join(RANGE), "EVALSCRIPT": b64(TILE_PICTURE)}, timeout=120)  # fmt: skip
+    assert kvp.status_code == 200, kvp.text[:300]
+    assert kvp.headers.get("x-cache") == "miss"
+    assert (grey_alpha(kvp.content) == tile_script_picture(live.runtime, X, Y + 1)).all()
 
 
 @needs_node

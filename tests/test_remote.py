@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import subprocess
@@ -32,6 +33,7 @@ from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from gateway.app import create_app
 from gateway.core.catalog import (
+    NearestTo,
     PageQuery,
     SearchQuery,
     SortKey,
@@ -76,7 +78,10 @@ from tests.support.request_counts import (
     tile_request,
 )
 from tests.support.s3_server import S3Server, start_s3
+from tests.support.same_day import DAY as SAME_DAY_DATE
+from tests.support.same_day import added_items, same_day_catalog
 from tests.support.stac_api import StacApi, start_stac_api
+from tests.support.wcs_checks import scene_item
 from tests.support.wfs_filters import BOTH_TYPES, CQL2_TWINS, FILTERS, Case, fes
 
 L2A = "sentinel-2-l2a"
@@ -202,6 +207,36 @@ def test_remote_ndvi_equals_numpy_on_the_source_files(remote, sample_archive):
     expected = ndvi(nir, red)
     assert raster.valid.all() and np.isfinite(expected).all()
     np.testing.assert_allclose(raster.data[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_remote_least_time_difference_reads_the_nearest_scene_of_the_day(
+    s3, stac, sample_archive, tmp_path
+):
+    """Through the STAC API and S3 stand-ins, with two more T31UFU scenes on 2025-06-13
+    (10:00, 10:40: tests/support/same_day.py): PRIORITY=leastTimeDifference of 10:35 reads
+    the 10:40 scene, mostRecent the sample's 10:56; NDVI against numpy on their files."""
+    added = added_items(sample_archive)
+    (tmp_path / "added.ndjson").write_text("".join(json.dumps(i) + "\n" for i in added))
+    stac.load("items", tmp_path / "added.ndjson")
+    far = _fresh_remote(s3, stac, tmp_path / "data")
+    try:
+        bounds = (700000.0, 5832000.0, 703000.0, 5835000.0)  # T31UFU's own 10 m grid
+        xs, ys = pixel_centres(bounds, 300, 300)
+        for priority, day in (("leastTimeDifference", "2025-06-23"), ("mostRecent", SAME_DAY_DATE)):
+            request = build_request(
+                far.config, collection=L2A, expression=NDVI, bbox=bounds, crs="EPSG:32631",
+                width=300, height=300, time=f"{SAME_DAY_DATE}T10:35:00Z", order=priority,
+                resampling="nearest", times=far.times,
+            )  # fmt: skip
+            raster = far.engine.compute(request)
+            item = scene_item(sample_archive, "31UFU", day)
+            nir = read_band(sample_archive, item, "B08_10m").sample(xs, ys, "EPSG:32631")
+            red = read_band(sample_archive, item, "B04_10m").sample(xs, ys, "EPSG:32631")
+            assert raster.valid.all(), priority
+            np.testing.assert_allclose(raster.data[0], ndvi(nir, red), rtol=1e-5, atol=1e-6)
+    finally:
+        far.close()
+        stac.delete_items(L2A, [i["id"] for i in added])
 
 
 def test_remote_reads_really_come_from_s3(s3, stac, tmp_path):
@@ -403,6 +438,37 @@ def test_stac_api_sortby_matches_static_catalog(order, stac, sample_archive):
     for limit in (1, 3, 5, 7):
         cut = replace(query, limit=limit)
         assert _ids(api.search(cut)) == _ids(static.search(cut)), (order, limit)
+
+
+SAME_DAY = "same-day-l2a"
+
+
+def test_stac_api_nearest_first_matches_static_catalog(stac, sample_archive, tmp_path):
+    """PRIORITY=leastTimeDifference about an instant (a STAC API cannot sort by time
+    distance): searched either side of it, the API's scenes are the static catalog's, cut at
+    any limit, over a day of four scenes at three times (10:00, 10:40 and the sample's two
+    tiles at 10:56:19)."""
+    folder = same_day_catalog(sample_archive, tmp_path / "stac", SAME_DAY)
+    stac.load("collections", folder / "collection.ndjson")
+    stac.load("items", folder / "items.ndjson")
+    try:
+        api, static = StacApiCatalog(stac.url, page_size=2), StaticCatalog(tmp_path / "stac")
+        day = parse_time(SAME_DAY_DATE)
+        moments = ("2025-06-13T10:35:00Z", "2025-06-13T10:05:00Z", "2025-06-13T10:50:00Z",
+                   "2025-06-11T08:00:00Z", "2025-06-14T12:00:00Z")  # fmt: skip
+        for moment in moments:
+            order = NearestTo(parse_time(moment).start)
+            for limit in (1, 2, 3, 4, 40):
+                query = _query(collection=SAME_DAY, time=day, order=order, limit=limit)
+                assert _ids(api.search(query)) == _ids(static.search(query)), (moment, limit)
+        query = _query(collection=SAME_DAY, time=day, order=NearestTo(parse_time(moments[0]).start))
+        times = [s.datetime.strftime("%H:%M") for s in static.search(query)]
+        assert times == ["10:40", "10:56", "10:56", "10:00"]
+        stac.proxy.reset()
+        assert len(StacApiCatalog(stac.url).search(replace(query, limit=2))) == 2
+        assert stac.searches() == 2  # one each side of the instant
+    finally:
+        stac.delete_collection(SAME_DAY)
 
 
 def test_stac_api_cql2_cloud_cover_filter_and_time(stac, sample_archive):

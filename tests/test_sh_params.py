@@ -6,7 +6,7 @@ TIME forms; decoded values are compared with rasterio + numpy reads of the scene
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import morecantile
@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from gateway.app import DOORS
+from gateway.core.catalog import NearestTo
 from gateway.core.request import build_request, warning_header
 from gateway.core.shparams import MAX_GEOMETRY_VERTICES, parse_geometry
 from gateway.errors import LimitExceeded
@@ -284,9 +285,12 @@ def test_warnings_of_previews(runtime):
     [
         ("2025-06-01/2025-06-30", "mostRecent"),  # a period: its scenes all end before TIME's
         ("2025-06-13", "mostRecent"),  # a day with acquisitions
-        ("2025-06-13T10:56:19.024Z", "mostRecent"),  # an acquisition's instant
         ("2025-06-05", "mostRecent"),  # no acquisition: moved to 06-03, before it
-        ("2025-06-11T08:00:00Z", "leastRecent"),  # moved to 06-13, after it: earliest first
+        ("2025-06-11", "leastRecent"),  # moved to 06-13, after it: earliest first
+        # an instant: by time distance to it, in the day it is moved to too
+        ("2025-06-13T10:56:19.024Z", NearestTo(datetime(2025, 6, 13, 10, 56, 19, 24000, UTC))),
+        ("2025-06-13T10:35:00Z", NearestTo(datetime(2025, 6, 13, 10, 35, tzinfo=UTC))),
+        ("2025-06-11T08:00:00Z", NearestTo(datetime(2025, 6, 11, 8, tzinfo=UTC))),
     ],
 )
 def test_least_time_difference_puts_the_nearest_scenes_first(runtime, time, order):

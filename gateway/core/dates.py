@@ -89,6 +89,11 @@ def _split(text: str) -> list[str]:
     return [text]
 
 
+def single_value(text: str) -> bool:
+    """True when TIME ``text`` is one date or datetime, not a period."""
+    return len(_split(text.strip())) == 1
+
+
 def parse_time(text: str | None) -> TimeRange:
     """``start/end`` (or ``start--end``), a single date (that whole day), ``2025-06`` (that
     month), ``..`` or empty open ends."""
@@ -177,7 +182,7 @@ class TimePolicy:
             period = self.default_period(collection)
             return TimeChoice(period, used=format_period(period))
         period = self._bounded(parse_time(text))
-        if len(_split(text.strip())) == 1:
+        if single_value(text):
             nearest = self._nearest(collection, period)
             if nearest is not None:
                 return TimeChoice(day_range(nearest), used=nearest.isoformat(), nearest=True)

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from gateway.core.catalog import ORDERS, Order, TimeRange
+from gateway.core.catalog import ORDERS, NearestTo, Order, SceneOrder, TimeRange
 from gateway.core.crs import Bounds, parse_crs
-from gateway.core.dates import TimeChoice, TimePolicy, parse_time
+from gateway.core.dates import TimeChoice, TimePolicy, parse_time, single_value
 from gateway.core.grid import Grid
 from gateway.core.preview import (
     Source,
@@ -75,7 +75,9 @@ def parse_size(text: str) -> tuple[int, int]:
 LEAST_TIME_DIFFERENCE = "leasttimedifference"  # Sentinel Hub's: see least_time_difference
 
 
-def parse_order(text: str | None, default: Order, nearest_first: Order = "mostRecent") -> Order:
+def parse_order(
+    text: str | None, default: Order, nearest_first: SceneOrder = "mostRecent"
+) -> SceneOrder:
     """PRIORITY as one of ``ORDERS``; Sentinel Hub's ``leastTimeDifference`` is
     ``nearest_first``, the order that puts the scenes nearest the requested time first."""
     if text is None or text == "":
@@ -90,14 +92,20 @@ def parse_order(text: str | None, default: Order, nearest_first: Order = "mostRe
     )
 
 
-def least_time_difference(choice: TimeChoice, asked: str | None) -> Order:
-    """The order of the scenes nearest the requested time first. A period is read up to the
-    end of TIME, so its scenes nearest that end are the most recent; a single TIME with no
-    acquisition moved to a later acquisition day (``TimeChoice.nearest``) reads scenes all
-    after it, the earliest nearest."""
-    if not choice.nearest or asked is None or choice.period.start is None:
+def least_time_difference(choice: TimeChoice, asked: str | None) -> SceneOrder:
+    """The order of the scenes nearest the requested time first. A single TIME that is an
+    instant (a date and time of day) orders them by their time distance to it, in the day
+    it is moved to as well. A period is read up to the end of TIME, so its scenes nearest
+    that end are the most recent; a single date with no acquisition moved to a later
+    acquisition day (``TimeChoice.nearest``) reads scenes all after it, the earliest nearest."""
+    if asked is None or choice.default or choice.period.start is None:
         return "mostRecent"
-    end = parse_time(asked).end
+    period = parse_time(asked)
+    if single_value(asked) and period.start is not None and period.start == period.end:
+        return NearestTo(period.start)
+    if not choice.nearest:
+        return "mostRecent"
+    end = period.end
     return "leastRecent" if end is not None and end < choice.period.start else "mostRecent"
 
 
@@ -124,7 +132,7 @@ class RenderRequest:
     format: str = "png"
     time: TimeRange = field(default_factory=TimeRange)
     max_cloud_cover: float | None = None
-    order: Order = "mostRecent"
+    order: SceneOrder = "mostRecent"
     cloud_mask: bool = False
     resampling: str = "bilinear"
     layer: str | None = None
@@ -160,7 +168,7 @@ class RenderRequest:
                 "format": self.format,
                 "time": self.time.to_stac(),
                 "maxcc": self.max_cloud_cover,
-                "order": self.order,
+                "order": str(self.order),
                 "cloud_mask": self.cloud_mask,
                 "resampling": self.resampling,
                 "preview": self.preview,

@@ -47,6 +47,9 @@ BOX_VALUES = [
 TIME_VALUES = [
     "9999-12-31", "0001-01-01", "2025-02-30", "2025-06-01/9999-12-31", "2025-06-13/2025-06-01",
     "P1D", "..", "2025-06-13T25:00:00Z", "99999-01-01", "1e308",
+    # instants: PRIORITY=leastTimeDifference orders by time distance to them (the Sentinel
+    # Hub operations), across a day boundary in UTC, or years from any scene
+    "2025-06-13T10:35:00+14:00", "0001-01-01T00:00:00Z",
 ]  # fmt: skip
 NUMBER_VALUES = ["99999999999", "1.5", "1e-320", "0x10", "+1", " 7 "]
 EXPRESSION_VALUES = [

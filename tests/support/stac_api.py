@@ -67,6 +67,15 @@ class StacApi:
         command = [str(PG_BIN / "psql"), "-q", "-c", f"SELECT delete_collection('{collection}');"]
         _run(command, {**self.env, "PGOPTIONS": "-c search_path=pgstac,public"})
 
+    def delete_items(self, collection: str, ids: list[str]) -> None:
+        """Remove items of a collection."""
+        names = [collection, *ids]
+        if not all(re.fullmatch(r"[\w-]+", name) for name in names):
+            raise ValueError("ids of letters, digits, _ and -")
+        calls = " ".join(f"SELECT delete_item('{i}', '{collection}');" for i in ids)
+        command = [str(PG_BIN / "psql"), "-q", "-c", calls]
+        _run(command, {**self.env, "PGOPTIONS": "-c search_path=pgstac,public"})
+
     def searches(self) -> int:
         """``/search`` requests (first pages and ``next`` pages) since the proxy's last reset."""
         return sum(1 for hit in self.proxy.hits() if hit.path.rstrip("/").endswith("/search"))

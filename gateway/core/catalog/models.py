@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 STAC_VERSION = "1.1.0"  # of the items and collections the gateway writes
 Order = Literal["mostRecent", "leastRecent", "leastCC"]
 ORDERS: tuple[Order, ...] = ("mostRecent", "leastRecent", "leastCC")
+
+
+@dataclass(frozen=True)
+class NearestTo:
+    """Sentinel Hub's ``leastTimeDifference`` about an instant: scenes by their time distance
+    to ``instant``, nearest first; at equal distances the later first, and scenes of one
+    datetime in ``mostRecent``'s order up to the instant, ``leastRecent``'s after it (the
+    orders a STAC API sorts either side by: ``either_side``)."""
+
+    instant: datetime
+
+    def __str__(self) -> str:
+        return f"leastTimeDifference:{self.instant.isoformat()}"
+
+
+SceneOrder = Order | NearestTo  # what a search orders its scenes by
 
 
 def parse_datetime(text: str) -> datetime:
@@ -235,14 +251,19 @@ class SearchQuery:
     bbox: tuple[float, float, float, float]
     time: TimeRange = TimeRange()
     max_cloud_cover: float | None = None
-    order: Order = "mostRecent"
+    order: SceneOrder = "mostRecent"
     limit: int = 100
     bands: tuple[str, ...] = ()  # the bands to be read: a backend may leave out other assets
     orbit_state: str | None = None  # sat:orbit_state wanted (ascending, descending), or any
 
 
-def order_scenes(scenes: list[Scene], order: Order) -> list[Scene]:
+def order_scenes(scenes: list[Scene], order: SceneOrder) -> list[Scene]:
     """Sort scenes for mosaicking; ties are broken by id so results are stable."""
+    if isinstance(order, NearestTo):
+        after = order_scenes([s for s in scenes if s.datetime > order.instant], "leastRecent")
+        up_to = order_scenes([s for s in scenes if s.datetime <= order.instant], "mostRecent")
+        # a stable sort keeps each side's order, and the later side first, among equals
+        return sorted(after + up_to, key=lambda s: abs(s.datetime - order.instant))
     if order == "leastCC":
         return sorted(
             scenes,
@@ -254,6 +275,23 @@ def order_scenes(scenes: list[Scene], order: Order) -> list[Scene]:
         )
     reverse = order == "mostRecent"
     return sorted(scenes, key=lambda s: (s.datetime, s.id), reverse=reverse)
+
+
+def either_side(query: SearchQuery) -> list[SearchQuery]:
+    """A ``NearestTo`` query as searches a backend sorting by datetime can answer (a STAC
+    API cannot sort by distance): the scenes up to the instant, most recent first, and those
+    from it, least recent first, each within the query's time (none on a side it excludes).
+    The first ``limit`` scenes of each hold the query's ``limit`` nearest."""
+    assert isinstance(query.order, NearestTo)
+    instant, time = query.order.instant, query.time
+    sides: list[SearchQuery] = []
+    if time.start is None or instant >= time.start:
+        up_to = instant if time.end is None else min(instant, time.end)
+        sides.append(replace(query, time=TimeRange(time.start, up_to), order="mostRecent"))
+    if time.end is None or instant <= time.end:
+        since = instant if time.start is None else max(instant, time.start)
+        sides.append(replace(query, time=TimeRange(since, time.end), order="leastRecent"))
+    return sides
 
 
 @dataclass(frozen=True)

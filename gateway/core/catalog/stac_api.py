@@ -18,12 +18,14 @@ from urllib3.util.retry import Retry
 from gateway.core.catalog import stac_paging
 from gateway.core.catalog.models import (
     DeclaredExtent,
+    NearestTo,
     PageQuery,
     Scene,
     ScenePage,
     SearchQuery,
     asset_band,
     declared_extent,
+    either_side,
     is_raster,
     order_scenes,
     scene_from_item,
@@ -92,7 +94,9 @@ def scene_fields(query: SearchQuery, item_assets: dict[str, Any]) -> list[str] |
 def search_parameters(
     query: SearchQuery, page_size: int = 100, item_assets: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Keyword arguments for ``Client.search`` (POST /search)."""
+    """Keyword arguments for ``Client.search`` (POST /search) of a query in an order the API
+    sorts by (``either_side`` splits a ``NearestTo`` one)."""
+    assert not isinstance(query.order, NearestTo), "no STAC API sorts by time distance"
     params: dict[str, Any] = {
         "collections": [query.collection],
         "bbox": list(query.bbox),
@@ -231,6 +235,13 @@ class StacApiCatalog:
             return self._client
 
     def search(self, query: SearchQuery) -> list[Scene]:
+        if isinstance(query.order, NearestTo):  # a search each side of the instant
+            found = {s.id: s for side in either_side(query) for s in self._sorted(side)}
+            return order_scenes(list(found.values()), query.order)[: query.limit]
+        return self._sorted(query)
+
+    def _sorted(self, query: SearchQuery) -> list[Scene]:
+        """The scenes of ``query``, sorted by the API (its ``sortby``)."""
         try:
             client = self._open()
             assets = self._item_assets(query.collection) if query.bands else None
