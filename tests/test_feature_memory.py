@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
-from gateway.core.catalog import PageQuery, StacApiCatalog
+from gateway.core.catalog import PageQuery, SearchQuery, StacApiCatalog, StaticCatalog
 from gateway.core.catalog.filters.queryables import FOOTPRINT_FIELDS
 from gateway.core.catalog.models import project_item
 from gateway.ogcapi.features import scene_feature as ogc_feature
@@ -31,6 +32,7 @@ from gateway.ows.wfs.documents import DEFAULT_CRS
 from gateway.ows.wfs.features import scene_feature as wfs_feature
 from gateway.ows.wfs.query import Query, parse_query
 from gateway.ows.wfs.select import select
+from gateway.ows.xml import xml_chunked
 from tests.support.cdse_items import cdse_item
 from tests.support.stac_api import StacApi, start_stac_api
 
@@ -162,3 +164,40 @@ def test_a_page_of_cdse_items_stays_under_a_memory_bound(stac):
     whole = _page_peak(backend, replace(wanted, fields=()))
     assert slim < COPIES * 0.08, (slim, whole)
     assert whole > COPIES * 0.12, (slim, whole)  # what the bound is about
+
+
+def test_xml_encoded_a_child_at_a_time_is_the_whole_tree_byte_for_byte():
+    """``xml_chunked`` writes what ``tostring`` writes of the tree with every child in it
+    (children carrying their own namespace maps, as WFS members do), and ``<root/>`` alone."""
+    nsmap = {"w": "urn:w", "c": "urn:c"}
+
+    def child(i: int) -> etree._Element:
+        member = etree.Element("{urn:w}member", nsmap=nsmap)
+        feature = etree.SubElement(member, "{urn:c}f", {"{urn:w}id": f"f{i}"}, nsmap=nsmap)
+        feature.text = f"<{i} & é>"
+        return member
+
+    def root() -> etree._Element:
+        return etree.Element("{urn:w}Collection", {"n": "3", "next": "a?b=1&c=2"}, nsmap=nsmap)
+
+    whole = root()
+    for i in range(3):
+        whole.append(child(i))
+    expected = etree.tostring(whole, xml_declaration=True, encoding="UTF-8")
+    assert bytes(xml_chunked(root(), (child(i) for i in range(3)))) == expected
+    empty = etree.tostring(root(), xml_declaration=True, encoding="UTF-8")
+    assert bytes(xml_chunked(root(), ())) == empty
+
+
+def test_geojson_encoded_a_feature_at_a_time_is_what_json_dumps_writes(sample_archive):
+    features = [wfs_feature(s) for s in StaticCatalog(sample_archive / "stac").search(
+        SearchQuery(L2A, (-180.0, -90.0, 180.0, 90.0)))]  # fmt: skip
+    assert len(features) == 8
+    crs = parse_ows_crs(DEFAULT_CRS)
+    for page in (features, features[:1], []):
+        text = bytes(encode.geojson(page, None, crs, links={"next": "x"})).decode()
+        document = json.loads(text)
+        assert json.dumps(document) == text and document["numberReturned"] == len(page)
+        assert document["features"] == [
+            json.loads(json.dumps(encode.geojson_feature(f, crs))) for f in page
+        ]
