@@ -241,7 +241,9 @@ def test_the_whole_query_goes_to_the_stac_api(gateways, stac, items):
     }
     assert found == expected and 0 < len(expected) < len(everything) / 2
     assert len(searches) == 1
-    assert searches[0].body_bytes < unfiltered * (len(expected) + 1) / len(everything)
+    # Under half the unfiltered answer's bytes: the answers carry the footprint's fields only
+    # (~350 B an item compressed), so their constant part no longer vanishes beside them.
+    assert searches[0].body_bytes < unfiltered / 2
 
 
 def test_query_parameters_and_filter_make_one_stac_search_body():

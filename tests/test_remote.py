@@ -1084,6 +1084,28 @@ def test_wfs_count_2_reads_one_stac_page_with_exact_number_matched(local_doors, 
     assert (gml.get("numberMatched"), gml.get("numberReturned")) == ("8", "2")
 
 
+def test_ogcapi_items_read_the_footprint_fields_and_answer_as_the_static_catalog(
+    local_doors, remote_doors, stac
+):
+    """An OGC API items page over the STAC API: the features it gives over the static
+    catalog, from a search answer a quarter of whole items' size or less (Fields include)."""
+    remote_url, _ = remote_doors
+    path, params = f"/ogcapi/collections/{L2A}/items", {"limit": "8", "f": "json"}
+
+    def features(base: str) -> list[dict]:
+        response = httpx.get(base + path, params=params, timeout=120)
+        assert response.status_code == 200, response.text[:500]
+        return [{k: v for k, v in f.items() if k != "links"} for f in response.json()["features"]]
+
+    near = features(local_doors)
+    stac.proxy.reset()
+    assert features(remote_url) == near and len(near) == 8
+    (slim,) = _searches(stac)
+    stac.proxy.reset()
+    assert len(StacApiCatalog(stac.url).search_page(PageQuery((L2A,), limit=8)).scenes) == 8
+    assert slim.body_bytes * 4 < _searches(stac)[-1].body_bytes  # whole items
+
+
 def test_a_count_above_what_the_stac_api_counts_exactly_is_unknown_until_the_end(stac):
     """pgstac estimates numberMatched above 100,000 matches (its context_estimated_count):
     above ``exact_count_max`` the count is not passed on as exact; the last page counts."""

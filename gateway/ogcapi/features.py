@@ -12,7 +12,7 @@ from typing import Any
 from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
 
 from gateway.core.catalog import PageQuery, Scene, SortKey, cql2_text
-from gateway.core.catalog.filters.queryables import QUERYABLES
+from gateway.core.catalog.filters.queryables import FOOTPRINT_FIELDS, QUERYABLES
 from gateway.core.catalog.filters.translate import (
     FilterTranslator,
     Json,
@@ -124,7 +124,9 @@ class SceneFeatureProvider(BaseProvider, metaclass=BuiltOnce):
         return self.get_fields()
 
     def _page(self, expression: Json | None, **page: Any) -> Any:
-        query = PageQuery((self.collection,), filter=cql2_text(expression), **page)
+        query = PageQuery(
+            (self.collection,), filter=cql2_text(expression), fields=FOOTPRINT_FIELDS, **page
+        )
         return self.runtime.engine.catalog.search_page(query)
 
     @gateway_errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from lxml import etree
@@ -26,6 +27,27 @@ def sub(parent: etree._Element, tag: str, text: object = None, **attrib: str) ->
 def xml_response(root: etree._Element, media_type: str = "application/xml") -> Response:
     body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return Response(body, media_type=media_type)
+
+
+_MARK = b"<!--chunk-->"
+
+
+def xml_chunked(root: etree._Element, children: Iterable[etree._Element]) -> bytes | memoryview:
+    """``root`` with ``children`` appended, as ``xml_response`` writes it byte for byte, but
+    one child in the tree at a time: a page of 10,000 features never is one tree."""
+    root.append(etree.Comment("chunk"))
+    head, tail = etree.tostring(root, xml_declaration=True, encoding="UTF-8").split(_MARK)
+    root.remove(root[-1])
+    out = bytearray(head)
+    for child in children:
+        root.append(child)
+        whole = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        out += whole[len(head) : len(whole) - len(tail)]
+        root.remove(child)
+    if len(out) == len(head):  # no child: ``<root/>``, as ``tostring`` writes it
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    out += tail
+    return memoryview(out)
 
 
 def iso(moment: datetime) -> str:

@@ -313,7 +313,8 @@ class PageQuery:
     when descending, as PostgreSQL does), then break ties by collection and id in the
     direction of the first key, as pgstac does; an empty ``sortby`` means datetime descending.
     ``fields`` names the only item fields (STAC API Fields ``include``: ``id``, ``bbox``,
-    ``properties.datetime``...) a backend need return, for listings that read few of them.
+    ``properties.datetime``, ``assets.*.href``...) a backend need return, for listings and
+    feature pages that read few of them; the scenes' items hold no others (``project_item``).
     """
 
     collections: tuple[str, ...]
@@ -322,6 +323,32 @@ class PageQuery:
     offset: int = 0
     limit: int = 10  # 0: only count
     fields: tuple[str, ...] = ()  # the item fields a backend need return (empty: all)
+
+
+# A field of every asset (``assets.*.href``), which a STAC API client names asset by asset.
+EVERY_ASSET = "assets.*."
+
+
+def project_item(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The parts of ``item`` that ``fields`` name (dotted paths; ``*`` is every key of its
+    level), as Fields ``include`` would have returned them; ``item`` itself when ``fields``
+    is empty. Drops what a backend sent beyond them (an API without the Fields extension)."""
+    if not fields:
+        return item
+    kept: dict[str, Any] = {}
+    for name in fields:
+        _include(item, kept, name.split("."))
+    return kept
+
+
+def _include(source: dict[str, Any], target: dict[str, Any], path: list[str]) -> None:
+    head, rest = path[0], path[1:]
+    for key in source if head == "*" else [head] if head in source else []:
+        value = source[key]
+        if not rest or not isinstance(value, dict):
+            target[key] = value
+        elif target.get(key) is not value:  # not already kept whole
+            _include(value, target.setdefault(key, {}), rest)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from urllib3.util.retry import Retry
 
 from gateway.core.catalog import stac_paging
 from gateway.core.catalog.models import (
+    EVERY_ASSET,
     DeclaredExtent,
     NearestTo,
     PageQuery,
@@ -76,6 +77,11 @@ SCENE_FIELDS = (
 )  # fmt: skip
 
 
+def raster_keys(item_assets: dict[str, Any]) -> list[str]:
+    """The keys of the data rasters a collection's ``item_assets`` declare."""
+    return [k for k, entry in item_assets.items() if isinstance(entry, dict) and is_raster(entry)]
+
+
 def scene_fields(query: SearchQuery, item_assets: dict[str, Any]) -> list[str] | None:
     """STAC API Fields ``include`` for ``query``: a scene's fields and the assets of the
     bands it reads (a CDSE L2A item has 43 assets, ~65 kB, and pgstac serves it 3–5 times
@@ -85,10 +91,22 @@ def scene_fields(query: SearchQuery, item_assets: dict[str, Any]) -> list[str] |
         return None
     keys = [
         f"assets.{key}"
-        for key, entry in item_assets.items()
-        if isinstance(entry, dict) and is_raster(entry) and asset_band(key, entry) in query.bands
+        for key in raster_keys(item_assets)
+        if asset_band(key, item_assets[key]) in query.bands
     ]
     return [*SCENE_FIELDS, *keys] if keys else None
+
+
+def named_fields(fields: tuple[str, ...], keys: list[str] | None) -> tuple[str, ...]:
+    """``fields`` as a STAC API takes them: each ``assets.*.x`` named for every asset of
+    ``keys`` (all of ``assets`` when None: the collection declares no raster assets)."""
+    every = [f.removeprefix(EVERY_ASSET) for f in fields if f.startswith(EVERY_ASSET)]
+    if not every:
+        return fields
+    rest = tuple(f for f in fields if not f.startswith(EVERY_ASSET))
+    if keys is None:
+        return (*rest, "assets")
+    return (*rest, *(f"assets.{key}.{name}" for key in keys for name in every))
 
 
 def search_parameters(
@@ -279,12 +297,29 @@ class StacApiCatalog:
                 locator="startIndex",
             )
         return stac_paging.search_page(
-            self._post, query, self._page_size, exact_count_max=self._exact_count_max
+            self._post,
+            query,
+            self._page_size,
+            exact_count_max=self._exact_count_max,
+            sent=self._sent(query) if query.limit else query.fields,
         )
 
     def scan(self, query: PageQuery) -> Iterator[Scene]:
         """Every matching scene in order, read page by page as it is consumed."""
-        return stac_paging.scan(self._post, query, self._page_size)
+        return stac_paging.scan(self._post, query, self._page_size, sent=self._sent(query))
+
+    def _sent(self, query: PageQuery) -> tuple[str, ...]:
+        """``query.fields`` as the API takes them, asset by asset of the raster assets its
+        collections' ``item_assets`` declare (read only when the fields name ``assets.*``)."""
+        if not any(f.startswith(EVERY_ASSET) for f in query.fields):
+            return query.fields
+        keys: list[str] = []
+        for collection in query.collections:
+            found = raster_keys(self._item_assets(collection))
+            if not found:
+                return named_fields(query.fields, None)
+            keys += found
+        return named_fields(query.fields, list(dict.fromkeys(keys)))
 
     def declared_extent(self, collection: str) -> DeclaredExtent | None:
         """From ``GET /collections/{id}`` (retried like every search)."""

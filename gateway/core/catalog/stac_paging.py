@@ -4,7 +4,9 @@ STAC APIs page with opaque tokens, not offsets. To reach an offset the pager ask
 items before it with ``fields`` reduced to their ids (``SKIP_LIMIT`` per request: about 50
 bytes per item instead of tens of kilobytes, while pgstac still spends roughly a millisecond
 on each, so one request stays well under the time-out), then follows the last answer's
-``next`` token for the full items of the page (or only the ``fields`` the query names).
+``next`` token for the full items of the page (or only the ``fields`` the query names, as
+the caller spells them for the API: ``sent``; what an API sends beyond ``fields`` is dropped
+as each page is parsed).
 ``numberMatched`` (or the older ``context.matched``) comes with the first answer; without it,
 or when it is above what the API counts exactly (pgstac estimates large counts), the total is
 known only once the end is reached.
@@ -17,7 +19,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from gateway.core.catalog.models import PageQuery, Scene, ScenePage, scene_from_item
+from gateway.core.catalog.models import (
+    PageQuery,
+    Scene,
+    ScenePage,
+    project_item,
+    scene_from_item,
+)
 
 SKIP_LIMIT = 2_000  # ids per request while skipping to an offset
 IDS_ONLY = {"include": ["id"], "exclude": ["assets", "bbox", "geometry", "links", "properties"]}
@@ -80,12 +88,24 @@ def _features(page: dict[str, Any]) -> list[dict[str, Any]]:
     return page.get("features") or []
 
 
+def _scenes(page: dict[str, Any], fields: tuple[str, ...]) -> list[Scene]:
+    """The page's scenes, their items holding only ``fields`` (all when empty)."""
+    return [scene_from_item(project_item(item, fields)) for item in _features(page)]
+
+
 def search_page(
-    post: Post, query: PageQuery, page_size: int, *, exact_count_max: int | None = None
+    post: Post,
+    query: PageQuery,
+    page_size: int,
+    *,
+    exact_count_max: int | None = None,
+    sent: tuple[str, ...] | None = None,
 ) -> ScenePage:
     """The scenes at ``query.offset`` .. ``+ limit`` and the number matched (None when
-    unknown: not given, or an estimate above ``exact_count_max``, and the end not reached)."""
+    unknown: not given, or an estimate above ``exact_count_max``, and the end not reached);
+    ``sent``: the Fields ``include`` sent for ``query.fields`` (default: the same)."""
     body, matched, skipped = page_body(query), None, 0
+    sent = query.fields if sent is None else sent
     while skipped < query.offset:
         page = post(_request(body, min(query.offset - skipped, SKIP_LIMIT), ids_only=True))
         matched = matched if matched is not None else matched_of(page, exact_count_max)
@@ -103,9 +123,9 @@ def search_page(
         return ScenePage((), matched)
     scenes: list[Scene] = []
     while len(scenes) < query.limit:
-        page = post(_request(body, min(query.limit - len(scenes), page_size), fields=query.fields))
+        page = post(_request(body, min(query.limit - len(scenes), page_size), fields=sent))
         matched = matched if matched is not None else matched_of(page, exact_count_max)
-        scenes += [scene_from_item(item) for item in _features(page)]
+        scenes += _scenes(page, query.fields)
         following = next_body(page, body)
         if following is None or not _features(page):
             if matched is None:  # the end is reached: now the total is known
@@ -115,12 +135,16 @@ def search_page(
     return ScenePage(tuple(scenes[: query.limit]), matched)
 
 
-def scan(post: Post, query: PageQuery, page_size: int) -> Iterator[Scene]:
-    """Every matching scene in order, one page of ``page_size`` at a time, lazily."""
+def scan(
+    post: Post, query: PageQuery, page_size: int, *, sent: tuple[str, ...] | None = None
+) -> Iterator[Scene]:
+    """Every matching scene in order, one page of ``page_size`` at a time, lazily (``sent``
+    as for ``search_page``)."""
     body = page_body(query)
+    sent = query.fields if sent is None else sent
     while True:
-        page = post(_request(body, page_size, fields=query.fields))
-        yield from (scene_from_item(item) for item in _features(page))
+        page = post(_request(body, page_size, fields=sent))
+        yield from _scenes(page, query.fields)
         following = next_body(page, body)
         if following is None or not _features(page):
             return

@@ -123,12 +123,13 @@ class WfsService(OwsService[str]):
             "hits": query.hits,
             "links": links,
         }
+        body: bytes | memoryview
         if query.json:
             body = encode.geojson(page, matched, query.crs, **options)
-            return Response(json.dumps(body), media_type=GEOJSON_MEDIA_TYPE)
+            return Response(body, media_type=GEOJSON_MEDIA_TYPE)
         schema = documents.feature_schema_url(url, query.type_names)
-        root = encode.feature_collection(page, matched, query.crs, **options, feature_schema=schema)
-        return xml_response(root, GML_MEDIA_TYPE)
+        body = encode.feature_collection(page, matched, query.crs, **options, feature_schema=schema)
+        return Response(body, media_type=GML_MEDIA_TYPE)
 
     def _feature_by_id(self, kvp: Kvp, stored: str, url: str) -> Response:
         if stored != GET_FEATURE_BY_ID:
@@ -144,7 +145,7 @@ class WfsService(OwsService[str]):
         if not found:
             raise not_found(fid)
         if query.json:
-            body = encode.geojson(found, 1, query.crs)["features"][0]
+            body = encode.geojson_feature(found[0], query.crs)
             return Response(json.dumps(body), media_type=GEOJSON_MEDIA_TYPE)
         schema = documents.feature_schema_url(url, [found[0].type_name])
         return xml_response(encode.feature_document(found[0], query.crs, schema), GML_MEDIA_TYPE)

@@ -14,7 +14,7 @@ from gateway.core.grid import WGS84
 from gateway.ows.crs import OwsCrs, reproject_geometry
 from gateway.ows.wfs.documents import GML_SCHEMA, WFS_SCHEMA, schema_location
 from gateway.ows.wfs.features import GEOMETRY, NAMESPACE, PREFIX, PROPERTIES, Feature
-from gateway.ows.xml import XSI, fmt, iso, sub
+from gateway.ows.xml import XSI, fmt, iso, sub, xml_chunked
 
 WFS = "http://www.opengis.net/wfs/2.0"
 GML = "http://www.opengis.net/gml/3.2"
@@ -117,17 +117,21 @@ def feature_collection(
     hits: bool = False,
     links: dict[str, str] | None = None,
     feature_schema: str | None = None,
-) -> etree._Element:
-    """``links``: rel (next, previous) -> URL; ``feature_schema``: the DescribeFeatureType URL
-    of the queried types, named in ``xsi:schemaLocation`` with WFS 2.0's (what the features
-    need; the door always gives it)."""
+) -> bytes | memoryview:
+    """The document, encoded a feature at a time (``xml_chunked``). ``links``: rel (next,
+    previous) -> URL; ``feature_schema``: the DescribeFeatureType URL of the queried types,
+    named in ``xsi:schemaLocation`` with WFS 2.0's (what the features need; the door always
+    gives it)."""
     root = _counted("FeatureCollection", matched, 0 if hits else len(features), links or {})
     features_schema = [(NAMESPACE, feature_schema)] if feature_schema else []
     schema_location(root, (WFS, WFS_SCHEMA), *features_schema)
-    if not hits:
-        for feature in features:
-            sub(root, _q(WFS, "member")).append(feature_element(feature, crs, properties))
-    return root
+
+    def member(feature: Feature) -> etree._Element:
+        element = etree.Element(_q(WFS, "member"), nsmap=NSMAP)
+        element.append(feature_element(feature, crs, properties))
+        return element
+
+    return xml_chunked(root, () if hits else (member(f) for f in features))
 
 
 def value_collection(
@@ -148,6 +152,26 @@ def value_collection(
     return root
 
 
+def geojson_feature(
+    feature: Feature, crs: OwsCrs, properties: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """A GeoJSON Feature (coordinates x/y in ``crs``), with ``properties`` only if given."""
+    props = {
+        k: (iso(v) if isinstance(v, datetime) else v)
+        for k, v in feature.properties.items()
+        if properties is None or k in properties
+    }
+    if "assets" in props:
+        props["assets"] = json.loads(props["assets"])
+    keep_geometry = properties is None or GEOMETRY in properties
+    return {
+        "type": "Feature",
+        "id": feature.fid,
+        "geometry": mapping(project(feature.geometry, crs)) if keep_geometry else None,
+        "properties": props,
+    }
+
+
 def geojson(
     features: list[Feature],
     matched: int | None,
@@ -156,26 +180,10 @@ def geojson(
     properties: tuple[str, ...] | None = None,
     hits: bool = False,
     links: dict[str, str] | None = None,
-) -> dict[str, Any]:
+) -> memoryview:
     """A GeoJSON FeatureCollection (coordinates x/y in ``crs``; CRS84 by default) with
-    numberMatched (left out when unknown), numberReturned and next/previous links."""
-
-    def record(feature: Feature) -> dict[str, Any]:
-        props = {
-            k: (iso(v) if isinstance(v, datetime) else v)
-            for k, v in feature.properties.items()
-            if properties is None or k in properties
-        }
-        if "assets" in props:
-            props["assets"] = json.loads(props["assets"])
-        keep_geometry = properties is None or GEOMETRY in properties
-        return {
-            "type": "Feature",
-            "id": feature.fid,
-            "geometry": mapping(project(feature.geometry, crs)) if keep_geometry else None,
-            "properties": props,
-        }
-
+    numberMatched (left out when unknown), numberReturned and next/previous links, as
+    ``json.dumps`` writes it, encoded a feature at a time."""
     body: dict[str, Any] = {"type": "FeatureCollection"}
     if matched is not None:
         body["numberMatched"] = matched
@@ -185,5 +193,11 @@ def geojson(
         {"rel": rel, "href": href, "type": "application/geo+json"}
         for rel, href in (links or {}).items()
     ]
-    body["features"] = [] if hits else [record(f) for f in features]
-    return body
+    out = bytearray(json.dumps(body)[:-1].encode())
+    out += b', "features": ['
+    for index, feature in enumerate(() if hits else features):
+        out += (", " if index else "").encode() + json.dumps(
+            geojson_feature(feature, crs, properties)
+        ).encode()
+    out += b"]}"
+    return memoryview(out)

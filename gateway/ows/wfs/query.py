@@ -10,7 +10,7 @@ from shapely.geometry import box, mapping
 from gateway.core.catalog import PageQuery, SortKey, cql2_text
 from gateway.core.catalog.filters.evaluate import compile_filter
 from gateway.core.catalog.filters.pushdown import Pushed, catalog_part
-from gateway.core.catalog.filters.queryables import BY_WFS, QUERYABLES
+from gateway.core.catalog.filters.queryables import BY_WFS, FOOTPRINT_FIELDS, QUERYABLES
 from gateway.core.catalog.filters.translate import (
     FilterTranslator,
     Json,
@@ -86,6 +86,7 @@ class Query:
             sortby=tuple(keys),
             offset=self.start,
             limit=0 if self.hits else self.count,
+            fields=FOOTPRINT_FIELDS,
         )
 
 
