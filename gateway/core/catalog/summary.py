@@ -46,7 +46,9 @@ class ListingScope:
     days: int | None = None
     scan_limit: int = 100_000
     # The first listing, which start-up and the first capabilities wait for, stops after
-    # this long (None: never); the whole one then runs in the background.
+    # this long (None: never); the whole one then runs in the background. The collections
+    # listed at start-up (``CatalogSummaries.start``) share one budget, counted from the
+    # process's start.
     first_listing_s: float | None = None
 
     def since(self, now: datetime) -> datetime | None:
@@ -274,6 +276,8 @@ class CatalogSummaries:
         self._listeners: list[Listener] = []
         self._expires = clock() + ttl_s
         self._first_s = scope.first_listing_s
+        self._startup: frozenset[str] = frozenset()
+        self._startup_deadline = 0.0  # time.monotonic() at which start-up listings stop
         self.version = 0
 
     @property
@@ -284,6 +288,28 @@ class CatalogSummaries:
         """List the collections not listed yet (in this thread)."""
         for collection in collections:
             self.get(collection)
+
+    def start(self, collections: Iterable[str], started_at: float) -> threading.Thread:
+        """List ``collections`` in a background thread while the app starts (``get`` waits
+        for a collection being listed). Their first listings share the budget
+        ``first_listing_s`` counted from ``started_at`` (``time.time()`` of the process's
+        start): however long start-up took, they end by then, partial if need be."""
+        wanted = tuple(collections)
+        if self._first_s is not None:
+            left_s = started_at + self._first_s - time.time()
+            self._startup_deadline = time.monotonic() + left_s
+            self._startup = frozenset(wanted)
+        thread = threading.Thread(
+            target=self.prime, args=(wanted,), name="catalog-summary-start", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _budget_s(self, collection: str) -> float | None:
+        """How long the first listing of ``collection`` may take, from now."""
+        if self._first_s is not None and collection in self._startup:
+            return self._startup_deadline - time.monotonic()
+        return self._first_s
 
     def get(self, collection: str) -> CollectionSummary:
         """The summary of ``collection`` (listed now if it never was). A listing that fails
@@ -299,7 +325,7 @@ class CatalogSummaries:
             if found is None:
                 try:
                     found = summarise(
-                        self._catalog, collection, self._scope, budget_s=self._first_s
+                        self._catalog, collection, self._scope, budget_s=self._budget_s(collection)
                     )
                     if not found.complete and self._first_s is not None:
                         self._expires = self._clock()  # the whole listing, at the next ask
