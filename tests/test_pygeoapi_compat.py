@@ -227,3 +227,40 @@ def test_items_of_a_collection_without_features_and_untyped_posts_upstream(bare)
         untyped = client.post(f"/collections/{L2A}/items", content=b'{"op": "="}')
     assert layer.status_code == 400 and "Invalid provider type" in layer.text
     assert untyped.status_code == 500
+
+
+def test_validate_config_accepts_and_refuses_what_pygeoapis_does(bare):
+    """``validate_config``: pygeoapi's schema, read once; the door's configuration passes
+    both, and a configuration pygeoapi refuses (a required part missing, a resource of an
+    unknown type) is refused too."""
+    from jsonschema import ValidationError
+    from pygeoapi.config import validate_config as pygeoapis
+
+    config = bare.CONFIG
+    assert pygeoapis(config)
+    _compat.validate_config(config)
+    resources = config["resources"]
+    unknown_type = {**resources, L2A: {**resources[L2A], "type": "not-a-type"}}
+    for broken in (
+        {name: part for name, part in config.items() if name != "server"},
+        {**config, "resources": unknown_type},
+    ):
+        with pytest.raises(ValidationError):
+            pygeoapis(broken)
+        with pytest.raises(ValidationError):
+            _compat.validate_config(broken)
+
+
+def test_the_configuration_file_reads_back_as_pyyamls_own_dump_would(runtime, tmp_path):
+    """The door writes pygeoapi's configuration with libyaml's dumper: what pygeoapi reads
+    from it is what PyYAML's pure-Python ``safe_dump`` would have given it."""
+    import yaml
+
+    from gateway.ogcapi.config import build_config
+
+    config = build_config(
+        runtime, base_url="http://x/ogcapi", output_dir=str(tmp_path), runtime_key="k"
+    )
+    written = yaml.dump(config, Dumper=_compat.YAML_DUMPER, sort_keys=False)
+    assert yaml.safe_load(written) == yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
+    assert _compat.YAML_DUMPER is yaml.CSafeDumper and _compat.YAML_LOADER is yaml.CSafeLoader

@@ -21,7 +21,13 @@ from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.forwarded import configured_root
 from gateway.metrics import job_metrics
-from gateway.ogcapi._compat import advertise_features_classes, fix_error_answers, load_app
+from gateway.ogcapi._compat import (
+    YAML_DUMPER,
+    advertise_features_classes,
+    fix_error_answers,
+    load_app,
+    validate_config,
+)
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
 from gateway.ogcapi.endpoints import with_query
@@ -49,7 +55,6 @@ def public_base_url(runtime: Runtime) -> str:
 
 def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path, Path]:
     """Write the generated configuration and OpenAPI document; return their paths."""
-    from pygeoapi.config import validate_config
     from pygeoapi.openapi import get_oas
 
     jobs = folder / "jobs"
@@ -59,7 +64,8 @@ def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path,
     )
     validate_config(config)
     config_path = folder / "pygeoapi-config.yml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    text = yaml.dump(config, Dumper=YAML_DUMPER, sort_keys=False)
+    config_path.write_text(text, encoding="utf-8")
     openapi_path = folder / "pygeoapi-openapi.json"
     openapi_path.write_text(json.dumps(get_oas(config)), encoding="utf-8")
     return config_path, openapi_path
