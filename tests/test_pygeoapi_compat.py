@@ -264,3 +264,52 @@ def test_the_configuration_file_reads_back_as_pyyamls_own_dump_would(runtime, tm
     written = yaml.dump(config, Dumper=_compat.YAML_DUMPER, sort_keys=False)
     assert yaml.safe_load(written) == yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
     assert _compat.YAML_DUMPER is yaml.CSafeDumper and _compat.YAML_LOADER is yaml.CSafeLoader
+
+
+def test_load_app_reads_the_configuration_file_as_written(runtime, tmp_path, monkeypatch):
+    """pygeoapi's module takes its configuration from ``get_config`` when executed (the
+    door's ``load_app`` reads the file with libyaml instead): a value holding ``${VAR}`` is
+    served as written, where pygeoapi's loader puts the environment's value in its place."""
+    import yaml
+    from pygeoapi.util import yaml_load
+
+    key = registry.register(runtime)
+    try:
+        config_path, openapi_path = write_files(runtime, tmp_path, key)
+        monkeypatch.setenv("GATEWAY_TEST_SECRET", "not-for-titles")
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        config["metadata"]["identification"]["title"] = "Maps ${GATEWAY_TEST_SECRET}"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        module = _compat.load_app(config_path, openapi_path)
+    finally:
+        registry.unregister(key)
+    with config_path.open(encoding="utf-8") as written:
+        assert yaml_load(written)["metadata"]["identification"]["title"] == "Maps not-for-titles"
+    assert module.CONFIG["metadata"]["identification"]["title"] == "Maps ${GATEWAY_TEST_SECRET}"
+    assert module.api_.config is module.CONFIG
+
+
+def test_the_cql2_parser_is_built_once_then_loaded_from_lark_s_cache(tmp_path):
+    """pygeofilter builds its CQL2 text parser with ``Lark.open`` when imported: the first
+    process writes lark's cache of its tables, the next loads it, and both parse as a parser
+    built without a cache does (each in a fresh process: the parser is built once per
+    process)."""
+    script = (
+        "import sys; from pathlib import Path;"
+        " from gateway.ogcapi._compat import import_cql2_parser;"
+        " import_cql2_parser(Path(sys.argv[1]) if sys.argv[1] else None);"
+        " from pygeofilter.parsers.cql2_text import parse;"
+        " print(str(parse(\"cloud <= 20 AND platform IN ('S2A', 'S2B') OR orbit > 3\")))"
+    )
+
+    def parsed(cache: str) -> str:
+        done = subprocess.run([sys.executable, "-c", script, cache], capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stderr, done.stderr
+        return done.stdout
+
+    uncached = parsed("")
+    assert "And(" in uncached and not list(tmp_path.iterdir())
+    assert parsed(str(tmp_path)) == uncached
+    (written,) = tmp_path.iterdir()
+    stamp = written.stat().st_mtime_ns
+    assert parsed(str(tmp_path)) == uncached and written.stat().st_mtime_ns == stamp

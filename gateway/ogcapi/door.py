@@ -25,7 +25,9 @@ from gateway.ogcapi._compat import (
     YAML_DUMPER,
     advertise_features_classes,
     fix_error_answers,
+    import_cql2_parser,
     load_app,
+    private_cache_dir,
     validate_config,
 )
 from gateway.ogcapi.config import build_config
@@ -107,6 +109,7 @@ def runtime_folder() -> Path:
 def build_door(runtime: Runtime) -> Door:
     """Generate pygeoapi's configuration from the runtime, build its providers, and mount its
     app at /ogcapi."""
+    import_cql2_parser(private_cache_dir())  # before pygeoapi's item handlers import it
     runtime_key = registry.register(runtime)
     folder = runtime_folder()
     config_path, openapi_path = write_files(runtime, folder, runtime_key)
