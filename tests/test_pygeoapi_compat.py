@@ -22,7 +22,7 @@ from pygeoapi.api import APIRequest
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from gateway import registry
+from gateway import registry, yamlio
 from gateway.ogcapi import _compat
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
 from gateway.ogcapi.door import NOT_IMPLEMENTED, write_files
@@ -261,9 +261,9 @@ def test_the_configuration_file_reads_back_as_pyyamls_own_dump_would(runtime, tm
     config = build_config(
         runtime, base_url="http://x/ogcapi", output_dir=str(tmp_path), runtime_key="k"
     )
-    written = yaml.dump(config, Dumper=_compat.YAML_DUMPER, sort_keys=False)
+    written = yamlio.dump(config, sort_keys=False)
     assert yaml.safe_load(written) == yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
-    assert _compat.YAML_DUMPER is yaml.CSafeDumper and _compat.YAML_LOADER is yaml.CSafeLoader
+    assert yamlio.DUMPER is yaml.CSafeDumper and yamlio.LOADER is yaml.CSafeLoader
 
 
 def test_load_app_reads_the_configuration_file_as_written(runtime, tmp_path, monkeypatch):

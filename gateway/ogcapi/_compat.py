@@ -59,27 +59,24 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from pygeoapi.formats import F_HTML, F_JSON, FORMAT_TYPES
 from pygeoapi.util import SCHEMASDIR, to_json
 from starlette.responses import Response
 
+from gateway import yamlio
 from gateway.core.catalog.filters.translate import T_INTERSECTS  # noqa: F401 (tested here)
 
 log = logging.getLogger(__name__)
 
 
 CONFIG_SCHEMA = SCHEMASDIR / "config" / "pygeoapi-config-0.x.yml"
-# libyaml's loader and dumper where PyYAML was built with it (its wheels are).
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @functools.cache
 def _config_validator() -> Validator:
-    schema = yaml.load(CONFIG_SCHEMA.read_text(encoding="utf-8"), Loader=YAML_LOADER)
+    schema = yamlio.load(CONFIG_SCHEMA.read_text(encoding="utf-8"))
     return validator_for(schema)(schema)
 
 
@@ -105,7 +102,7 @@ def load_app(config_path: Path, openapi_path: Path) -> ModuleType:
     get_config = config_module.get_config
 
     def read_config(raw: bool = False) -> dict:
-        return yaml.load(config_path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
+        return yamlio.load(config_path.read_text(encoding="utf-8"))
 
     config_module.get_config = read_config
     try:

@@ -12,17 +12,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway import registry
+from gateway import registry, yamlio
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.forwarded import configured_root
 from gateway.metrics import job_metrics
 from gateway.ogcapi._compat import (
-    YAML_DUMPER,
     advertise_features_classes,
     fix_error_answers,
     import_cql2_parser,
@@ -66,8 +64,7 @@ def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path,
     )
     validate_config(config)
     config_path = folder / "pygeoapi-config.yml"
-    text = yaml.dump(config, Dumper=YAML_DUMPER, sort_keys=False)
-    config_path.write_text(text, encoding="utf-8")
+    config_path.write_text(yamlio.dump(config, sort_keys=False), encoding="utf-8")
     openapi_path = folder / "pygeoapi-openapi.json"
     openapi_path.write_text(json.dumps(get_oas(config)), encoding="utf-8")
     return config_path, openapi_path
