@@ -193,7 +193,7 @@ def summarise(
     """List the scenes of ``collection`` in ``scope``: their times and lon/lat extent (and,
     where the listing is not the whole collection, what the collection declares). With
     ``budget_s``, the listing stops after that many seconds, partial like one cut at its
-    scan limit (the newest scenes kept)."""
+    scan limit (the newest scenes kept; none left: the newest scene only)."""
     moment = now()
     deadline = None if budget_s is None else time.monotonic() + budget_s
     times: set[datetime] = set()
@@ -252,11 +252,12 @@ Listener = Callable[[dict[str, CollectionSummary], dict[str, CollectionSummary]]
 class CatalogSummaries:
     """Every door's view of what the catalog holds, per collection.
 
-    A collection is listed when first asked (``prime`` lists them all, as the app does when
-    it starts); ``refresh_soon`` lists every collection again in a background thread once
-    ``ttl_s`` has passed (no caller ever waits for it), and listeners get the old and new
-    summaries when anything changed. A failed listing keeps the summaries it had and waits
-    ``ttl_s`` again. ``version`` counts the changes, for caches of what summaries decided.
+    A collection is listed when first asked (``start`` lists them all in the background, as
+    the app does when it starts; ``prime`` in this thread); ``refresh_soon`` lists every
+    collection again in a background thread once ``ttl_s`` has passed (no caller ever waits
+    for it), and listeners get the old and new summaries when anything changed. A failed
+    listing keeps the summaries it had and waits ``ttl_s`` again. ``version`` counts the
+    changes, for caches of what summaries decided.
     """
 
     def __init__(
