@@ -23,6 +23,7 @@ from gateway.edge.cors import CorsPolicy
 from gateway.edge.middleware import Edge
 from gateway.edge.quotas import Quotas
 from gateway.edge.rejections import Rejections
+from gateway.edge.server import started_at
 from gateway.forwarded import ForwardedHeaders
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import Metrics
@@ -185,9 +186,12 @@ def create_app(
 ) -> Reloading:
     """Build the gateway app; configuration is validated here, not at import. On the static
     catalog (on a STAC API with ``stac_collections_check_s``), collections ingested later are
-    served without a restart (``gateway.reload``)."""
+    served without a restart (``gateway.reload``). The collections' first catalog listing
+    starts at once, in the background, while the doors are built."""
+    started = started_at()
     settings = settings or Settings()
     runtime = runtime or build_runtime(settings)
+    runtime.summaries.start([c.id for c in runtime.config.collections], started)
     limiter = limiter_of(runtime.settings) if runtime.settings.quotas else None
     app: Reloading | None = None
     observed = Metrics(lambda: app.runtime if app is not None else runtime)

@@ -292,8 +292,10 @@ def serve(
     """Run the HTTP server (on the embedded sample data unless configured otherwise)."""
     import uvicorn
 
-    from gateway.edge.server import uvicorn_options
+    from gateway.edge.server import STARTED_AT, process_started_at, uvicorn_options
 
+    # The first catalog listing's budget counts from here, in every worker process.
+    os.environ[STARTED_AT] = repr(process_started_at())
     if forwarded_allow_ips is not None:  # read by create_app, in every worker process
         os.environ["GATEWAY_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     settings = Settings()

@@ -9,9 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway import yamlio
 from gateway.core.bandmath import parse_expression
 from gateway.core.scripts import check_bands
 from gateway.core.styles import Style
@@ -284,7 +284,7 @@ class GatewayConfig(_Strict):
 
 def _read_yaml(path: Path) -> dict:
     with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        return yamlio.load(handle) or {}
 
 
 def default_config_file() -> Path:

@@ -126,3 +126,18 @@ def test_serve_answers_healthz(sample_archive):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_start_up_on_the_static_catalog_leaves_the_stac_api_writer_unimported(sample_archive):
+    """Building the app on the static catalog imports neither the ingest's STAC API writer
+    nor httpx, its client (~0.1 s of start-up, more on a loaded machine): only a deployment
+    on a STAC API needs them (in a fresh process: this one imported them long ago)."""
+    script = (
+        "import sys; from gateway.app import create_app; create_app();"
+        " print(','.join(m for m in ('httpx', 'gateway.byod.stac_api') if m in sys.modules))"
+    )
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_SAMPLE_DATA": "false"}
+    env.pop("GATEWAY_STAC_URL", None)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ""

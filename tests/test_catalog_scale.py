@@ -4,6 +4,7 @@ search cell holds more scenes than a search returns."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -93,6 +94,30 @@ def test_first_listing_stops_at_its_budget_then_the_whole_one_runs_in_the_backgr
     summaries.refresh()
     whole = summaries.get(BULK)
     assert whole.complete and len(whole.times) == COUNT and not summaries.stale()
+
+
+def test_start_up_listings_end_by_their_budget_counted_from_the_process_start(stac):
+    """The collections listed while the app starts share ``first_listing_s`` counted from the
+    process's start: when start-up itself took longer, they stop at once (the newest scene,
+    stale: the whole listing runs in the background); listed in time, they are whole. A
+    collection first asked later has a budget of its own."""
+    from gateway.core.catalog.summary import CatalogSummaries, ListingScope
+
+    budget_s = 600.0
+
+    def summaries() -> CatalogSummaries:
+        scope = ListingScope(first_listing_s=budget_s)
+        return CatalogSummaries(StacApiCatalog(stac.url, page_size=50), ttl_s=3600, scope=scope)
+
+    late = summaries()
+    late.start([BULK], started_at=time.time() - budget_s - 1).join(timeout=120)
+    cut = late.get(BULK)
+    assert not cut.complete and len(cut.times) == 1 and late.stale()
+    assert late.get(L2A).complete  # not listed at start-up: its own budget
+    on_time = summaries()
+    on_time.start([BULK], started_at=time.time()).join(timeout=120)
+    whole = on_time.get(BULK)
+    assert whole.complete and len(whole.times) == COUNT and not on_time.stale()
 
 
 def test_render_search_asks_for_the_assets_of_its_bands_only(stac):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -11,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from gateway.edge.server import STARTED_AT, process_started_at, started_at
 from gateway.forwarded import ForwardedHeaders, forwarded_pairs
 from tests.support.asgi_calls import answered, seen, start, url
 
@@ -85,11 +88,16 @@ def test_serve_passes_trusted_proxies_to_the_app(monkeypatch):
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
     monkeypatch.setattr(cli, "_prepare_sample_data", lambda settings: None)
     monkeypatch.setenv("GATEWAY_FORWARDED_ALLOW_IPS", "127.0.0.1")  # put back afterwards
+    # serve hands its workers its process's start (this one's, long ago): taken away after,
+    # or every app this process builds later would find its first listing's budget spent.
+    monkeypatch.setenv(STARTED_AT, "")
     options = ["serve", "--port", "8813", "--forwarded-allow-ips", "10.0.0.0/8"]
     done = CliRunner().invoke(cli.app, options)
     assert done.exit_code == 0, done.output
     assert calls[0]["port"] == 8813 and calls[0]["proxy_headers"] is False  # the app reads them
     assert Settings().forwarded_allow_ips == "10.0.0.0/8"
+    assert started_at() == pytest.approx(process_started_at(), abs=0.1)
+    assert started_at() < time.time() - 1
 
 
 def test_uvicorn_s_variable_is_read_too(monkeypatch):

@@ -461,3 +461,18 @@ def test_metrics_name_the_caller_class_access_control_found(sample_settings, tmp
 
     assert requests("key", "200") == 1 and requests("anonymous", "200") == 1
     assert requests("anonymous", "401") == 1  # wrong credentials name no caller
+
+
+def test_the_process_start_is_read_from_the_system(tmp_path):
+    """``serve`` hands its workers its process's start (the first catalog listing's budget
+    counts from it): in a process that slept a second first, it lies that second back."""
+    import subprocess
+    import sys
+
+    script = (
+        "import time; time.sleep(1.0); from gateway.edge.server import process_started_at;"
+        " print(time.time() - process_started_at())"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert 1.0 <= float(done.stdout) < 30

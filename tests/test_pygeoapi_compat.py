@@ -22,7 +22,7 @@ from pygeoapi.api import APIRequest
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from gateway import registry
+from gateway import registry, yamlio
 from gateway.ogcapi import _compat
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
 from gateway.ogcapi.door import NOT_IMPLEMENTED, write_files
@@ -227,3 +227,89 @@ def test_items_of_a_collection_without_features_and_untyped_posts_upstream(bare)
         untyped = client.post(f"/collections/{L2A}/items", content=b'{"op": "="}')
     assert layer.status_code == 400 and "Invalid provider type" in layer.text
     assert untyped.status_code == 500
+
+
+def test_validate_config_accepts_and_refuses_what_pygeoapis_does(bare):
+    """``validate_config``: pygeoapi's schema, read once; the door's configuration passes
+    both, and a configuration pygeoapi refuses (a required part missing, a resource of an
+    unknown type) is refused too."""
+    from jsonschema import ValidationError
+    from pygeoapi.config import validate_config as pygeoapis
+
+    config = bare.CONFIG
+    assert pygeoapis(config)
+    _compat.validate_config(config)
+    resources = config["resources"]
+    unknown_type = {**resources, L2A: {**resources[L2A], "type": "not-a-type"}}
+    for broken in (
+        {name: part for name, part in config.items() if name != "server"},
+        {**config, "resources": unknown_type},
+    ):
+        with pytest.raises(ValidationError):
+            pygeoapis(broken)
+        with pytest.raises(ValidationError):
+            _compat.validate_config(broken)
+
+
+def test_the_configuration_file_reads_back_as_pyyamls_own_dump_would(runtime, tmp_path):
+    """The door writes pygeoapi's configuration with libyaml's dumper: what pygeoapi reads
+    from it is what PyYAML's pure-Python ``safe_dump`` would have given it."""
+    import yaml
+
+    from gateway.ogcapi.config import build_config
+
+    config = build_config(
+        runtime, base_url="http://x/ogcapi", output_dir=str(tmp_path), runtime_key="k"
+    )
+    written = yamlio.dump(config, sort_keys=False)
+    assert yaml.safe_load(written) == yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
+    assert yamlio.DUMPER is yaml.CSafeDumper and yamlio.LOADER is yaml.CSafeLoader
+
+
+def test_load_app_reads_the_configuration_file_as_written(runtime, tmp_path, monkeypatch):
+    """pygeoapi's module takes its configuration from ``get_config`` when executed (the
+    door's ``load_app`` reads the file with libyaml instead): a value holding ``${VAR}`` is
+    served as written, where pygeoapi's loader puts the environment's value in its place."""
+    import yaml
+    from pygeoapi.util import yaml_load
+
+    key = registry.register(runtime)
+    try:
+        config_path, openapi_path = write_files(runtime, tmp_path, key)
+        monkeypatch.setenv("GATEWAY_TEST_SECRET", "not-for-titles")
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        config["metadata"]["identification"]["title"] = "Maps ${GATEWAY_TEST_SECRET}"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        module = _compat.load_app(config_path, openapi_path)
+    finally:
+        registry.unregister(key)
+    with config_path.open(encoding="utf-8") as written:
+        assert yaml_load(written)["metadata"]["identification"]["title"] == "Maps not-for-titles"
+    assert module.CONFIG["metadata"]["identification"]["title"] == "Maps ${GATEWAY_TEST_SECRET}"
+    assert module.api_.config is module.CONFIG
+
+
+def test_the_cql2_parser_is_built_once_then_loaded_from_lark_s_cache(tmp_path):
+    """pygeofilter builds its CQL2 text parser with ``Lark.open`` when imported: the first
+    process writes lark's cache of its tables, the next loads it, and both parse as a parser
+    built without a cache does (each in a fresh process: the parser is built once per
+    process)."""
+    script = (
+        "import sys; from pathlib import Path;"
+        " from gateway.ogcapi._compat import import_cql2_parser;"
+        " import_cql2_parser(Path(sys.argv[1]) if sys.argv[1] else None);"
+        " from pygeofilter.parsers.cql2_text import parse;"
+        " print(str(parse(\"cloud <= 20 AND platform IN ('S2A', 'S2B') OR orbit > 3\")))"
+    )
+
+    def parsed(cache: str) -> str:
+        done = subprocess.run([sys.executable, "-c", script, cache], capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stderr, done.stderr
+        return done.stdout
+
+    uncached = parsed("")
+    assert "And(" in uncached and not list(tmp_path.iterdir())
+    assert parsed(str(tmp_path)) == uncached
+    (written,) = tmp_path.iterdir()
+    stamp = written.stat().st_mtime_ns
+    assert parsed(str(tmp_path)) == uncached and written.stat().st_mtime_ns == stamp

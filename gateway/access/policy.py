@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gateway import yamlio
 from gateway.access.grants import Grant
 from gateway.access.keys import KeyRecord
 
@@ -57,7 +56,7 @@ def read_policy(path: Path | None) -> Policy:
     """The policy of ``path`` (None: credentials required, any valid token may use all)."""
     if path is None:
         return Policy()
-    data = _mapping(yaml.safe_load(path.read_text("utf-8")), str(path))
+    data = _mapping(yamlio.load(path.read_text("utf-8")), str(path))
     unknown = set(data) - {"anonymous", "tokens", "users", "keys"}
     if unknown:
         raise ValueError(f"{path}: unknown sections {', '.join(sorted(unknown))}")

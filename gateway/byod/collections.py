@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from gateway.byod.catalog import BYOD_KEY
 from gateway.byod.inputs import BadInput
 from gateway.byod.options import check_name
-from gateway.byod.stac_api import StacApiWriter
 from gateway.config import CollectionConfig, GatewayConfig, LayerConfig
 from gateway.core.styles import ColorStop, Style
 from gateway.settings import Settings
@@ -36,6 +35,8 @@ def own_collection_documents(settings: Settings) -> list[dict]:
 def stac_api_collections(url: str, timeout_s: float) -> list[dict]:
     """The ingested collections of the STAC API at ``url`` (every page of ``/collections``,
     each request tried once), by id; ``BadInput`` when it does not answer."""
+    from gateway.byod.stac_api import StacApiWriter  # httpx: a STAC API's deployments only
+
     documents = StacApiWriter(url, timeout_s).collections()
     return sorted((d for d in documents if _served(d)), key=lambda d: str(d.get("id")))
 

@@ -12,16 +12,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway import registry
+from gateway import registry, yamlio
 from gateway.doors import Door
 from gateway.edge.caching import TileCaching
 from gateway.forwarded import configured_root
 from gateway.metrics import job_metrics
-from gateway.ogcapi._compat import advertise_features_classes, fix_error_answers, load_app
+from gateway.ogcapi._compat import (
+    advertise_features_classes,
+    fix_error_answers,
+    import_cql2_parser,
+    load_app,
+    private_cache_dir,
+    validate_config,
+)
 from gateway.ogcapi.config import build_config
 from gateway.ogcapi.cql import CONFORMANCE as CQL2_CLASSES
 from gateway.ogcapi.endpoints import with_query
@@ -49,7 +55,6 @@ def public_base_url(runtime: Runtime) -> str:
 
 def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path, Path]:
     """Write the generated configuration and OpenAPI document; return their paths."""
-    from pygeoapi.config import validate_config
     from pygeoapi.openapi import get_oas
 
     jobs = folder / "jobs"
@@ -59,7 +64,7 @@ def write_files(runtime: Runtime, folder: Path, runtime_key: str) -> tuple[Path,
     )
     validate_config(config)
     config_path = folder / "pygeoapi-config.yml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    config_path.write_text(yamlio.dump(config, sort_keys=False), encoding="utf-8")
     openapi_path = folder / "pygeoapi-openapi.json"
     openapi_path.write_text(json.dumps(get_oas(config)), encoding="utf-8")
     return config_path, openapi_path
@@ -101,6 +106,7 @@ def runtime_folder() -> Path:
 def build_door(runtime: Runtime) -> Door:
     """Generate pygeoapi's configuration from the runtime, build its providers, and mount its
     app at /ogcapi."""
+    import_cql2_parser(private_cache_dir())  # before pygeoapi's item handlers import it
     runtime_key = registry.register(runtime)
     folder = runtime_folder()
     config_path, openapi_path = write_files(runtime, folder, runtime_key)

@@ -21,8 +21,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from starlette.types import Scope
+
+from gateway import yamlio
 
 ANONYMOUS = "anonymous"
 CALLER_SCOPE_KEY = "gateway.caller"
@@ -91,7 +92,7 @@ def safe_key(text: str) -> str:
 
 def load_overrides(path: Path, default: Budget) -> dict[str, Budget]:
     """Per-caller budgets from a YAML or JSON file (JSON is YAML); see the module docs."""
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data: Any = yamlio.load(path.read_text(encoding="utf-8")) or {}
     callers = data.get("callers", {}) if isinstance(data, dict) else None
     if not isinstance(callers, dict):
         raise ValueError(f"{path}: expected a mapping 'callers: {{id: {{limits}}}}'")

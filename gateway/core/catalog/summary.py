@@ -46,7 +46,9 @@ class ListingScope:
     days: int | None = None
     scan_limit: int = 100_000
     # The first listing, which start-up and the first capabilities wait for, stops after
-    # this long (None: never); the whole one then runs in the background.
+    # this long (None: never); the whole one then runs in the background. The collections
+    # listed at start-up (``CatalogSummaries.start``) share one budget, counted from the
+    # process's start.
     first_listing_s: float | None = None
 
     def since(self, now: datetime) -> datetime | None:
@@ -191,7 +193,7 @@ def summarise(
     """List the scenes of ``collection`` in ``scope``: their times and lon/lat extent (and,
     where the listing is not the whole collection, what the collection declares). With
     ``budget_s``, the listing stops after that many seconds, partial like one cut at its
-    scan limit (the newest scenes kept)."""
+    scan limit (the newest scenes kept; none left: the newest scene only)."""
     moment = now()
     deadline = None if budget_s is None else time.monotonic() + budget_s
     times: set[datetime] = set()
@@ -250,11 +252,12 @@ Listener = Callable[[dict[str, CollectionSummary], dict[str, CollectionSummary]]
 class CatalogSummaries:
     """Every door's view of what the catalog holds, per collection.
 
-    A collection is listed when first asked (``prime`` lists them all, as the app does when
-    it starts); ``refresh_soon`` lists every collection again in a background thread once
-    ``ttl_s`` has passed (no caller ever waits for it), and listeners get the old and new
-    summaries when anything changed. A failed listing keeps the summaries it had and waits
-    ``ttl_s`` again. ``version`` counts the changes, for caches of what summaries decided.
+    A collection is listed when first asked (``start`` lists them all in the background, as
+    the app does when it starts; ``prime`` in this thread); ``refresh_soon`` lists every
+    collection again in a background thread once ``ttl_s`` has passed (no caller ever waits
+    for it), and listeners get the old and new summaries when anything changed. A failed
+    listing keeps the summaries it had and waits ``ttl_s`` again. ``version`` counts the
+    changes, for caches of what summaries decided.
     """
 
     def __init__(
@@ -274,6 +277,8 @@ class CatalogSummaries:
         self._listeners: list[Listener] = []
         self._expires = clock() + ttl_s
         self._first_s = scope.first_listing_s
+        self._startup: frozenset[str] = frozenset()
+        self._startup_deadline = 0.0  # time.monotonic() at which start-up listings stop
         self.version = 0
 
     @property
@@ -284,6 +289,28 @@ class CatalogSummaries:
         """List the collections not listed yet (in this thread)."""
         for collection in collections:
             self.get(collection)
+
+    def start(self, collections: Iterable[str], started_at: float) -> threading.Thread:
+        """List ``collections`` in a background thread while the app starts (``get`` waits
+        for a collection being listed). Their first listings share the budget
+        ``first_listing_s`` counted from ``started_at`` (``time.time()`` of the process's
+        start): however long start-up took, they end by then, partial if need be."""
+        wanted = tuple(collections)
+        if self._first_s is not None:
+            left_s = started_at + self._first_s - time.time()
+            self._startup_deadline = time.monotonic() + left_s
+            self._startup = frozenset(wanted)
+        thread = threading.Thread(
+            target=self.prime, args=(wanted,), name="catalog-summary-start", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _budget_s(self, collection: str) -> float | None:
+        """How long the first listing of ``collection`` may take, from now."""
+        if self._first_s is not None and collection in self._startup:
+            return self._startup_deadline - time.monotonic()
+        return self._first_s
 
     def get(self, collection: str) -> CollectionSummary:
         """The summary of ``collection`` (listed now if it never was). A listing that fails
@@ -299,7 +326,7 @@ class CatalogSummaries:
             if found is None:
                 try:
                     found = summarise(
-                        self._catalog, collection, self._scope, budget_s=self._first_s
+                        self._catalog, collection, self._scope, budget_s=self._budget_s(collection)
                     )
                     if not found.complete and self._first_s is not None:
                         self._expires = self._clock()  # the whole listing, at the next ask
