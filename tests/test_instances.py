@@ -51,7 +51,9 @@ def _names(document: etree._Element, tag: str) -> set[str]:
 
 @pytest.mark.parametrize("service", sorted(CAPABILITIES))
 def test_capabilities_point_back_to_the_instance(gateway, service):
-    response = httpx.get(f"{gateway}/ogc/{service}/{INSTANCE}", params=CAPABILITIES[service])
+    response = httpx.get(
+        f"{gateway}/ogc/{service}/{INSTANCE}", params=CAPABILITIES[service], timeout=60
+    )
     assert response.status_code == 200, response.text[:300]
     text = response.text
     assert f"{gateway}/ogc/{service}/{INSTANCE}" in text
@@ -60,8 +62,10 @@ def test_capabilities_point_back_to_the_instance(gateway, service):
 
 
 def test_wms_capabilities_list_only_the_instance_layers(gateway):
-    plain = etree.fromstring(httpx.get(f"{gateway}/wms", params=CAPABILITIES["wms"]).content)
-    response = httpx.get(f"{gateway}/ogc/wms/{INSTANCE}", params=CAPABILITIES["wms"])
+    plain = etree.fromstring(
+        httpx.get(f"{gateway}/wms", params=CAPABILITIES["wms"], timeout=60).content
+    )
+    response = httpx.get(f"{gateway}/ogc/wms/{INSTANCE}", params=CAPABILITIES["wms"], timeout=60)
     document = etree.fromstring(response.content)
     layers = {(n.text or "") for n in document.iterfind(".//{*}Layer/{*}Layer/{*}Name")}
     assert layers == LAYERS
@@ -69,7 +73,7 @@ def test_wms_capabilities_list_only_the_instance_layers(gateway):
 
 
 def test_wcs_capabilities_list_the_instance_coverages(gateway):
-    response = httpx.get(f"{gateway}/ogc/wcs/{INSTANCE}", params=CAPABILITIES["wcs"])
+    response = httpx.get(f"{gateway}/ogc/wcs/{INSTANCE}", params=CAPABILITIES["wcs"], timeout=60)
     names = _names(etree.fromstring(response.content), "name") - {"WCS"}  # the service's
     assert names == {"sentinel-2-l2a", *(f"sentinel-2-l2a__{n}" for n in LAYERS - {"NDVI_RAMP"})}
 
@@ -113,7 +117,7 @@ def test_wmts_rest_tile_through_the_instance(gateway):
     ],
 )
 def test_a_layer_outside_the_instance_gets_the_door_s_exception(gateway, service, params, code):
-    response = httpx.get(f"{gateway}/ogc/{service}/{INSTANCE}", params=params)
+    response = httpx.get(f"{gateway}/ogc/{service}/{INSTANCE}", params=params, timeout=60)
     assert response.status_code == 404
     assert code in response.text and "not in this instance" in response.text
     etree.fromstring(response.content)  # an exception report, in XML
