@@ -13,7 +13,9 @@ every other thread of the process to ``nice`` (Linux applies ``setpriority`` to 
 thread starts with its creator's value, and the loop starts them all, so they are looked at
 again every ``every_s``: a new thread runs at the loop's priority until then), and sets the
 interpreter's switch interval. Raising the loop's own priority instead needs a privilege
-(``RLIMIT_NICE``) a container seldom has. Figures: docs/performance.md (bench_load).
+(``RLIMIT_NICE``) a container seldom has. Threads that answer for the loop (the tile
+service's hit lookups) call ``keep_priority`` and are left as they are. Figures:
+docs/performance.md (bench_load).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import threading
 log = logging.getLogger(__name__)
 
 TASKS = "/proc/self/task"
+# Threads that keep the loop's priority (``keep_priority``): they answer for the loop.
+_KEPT: set[int] = set()
 
 
 def thread_nice(tid: int) -> int:
@@ -68,9 +72,15 @@ class LoopFirst:
         except OSError:
             tids = []
         for tid in tids:
-            if tid != self._loop_tid:
+            if tid != self._loop_tid and tid not in _KEPT:
                 lower(tid, self.nice)
         self._timer = asyncio.get_running_loop().call_later(self.every_s, self._sweep)
+
+
+def keep_priority() -> None:
+    """Leave the calling thread at the loop's priority (a thread a cache hit waits for: a
+    niced one got no core for seconds on a busy machine, bench/bench_load.py)."""
+    _KEPT.add(threading.get_native_id())
 
 
 def lower(tid: int, nice: int) -> None:

@@ -14,6 +14,7 @@ import morecantile
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.core.tiles.service import LOOKUP_THREADS
 from gateway.priority import lower, thread_nice
 from gateway.settings import Settings
 from tests.support.gateway_server import GatewayServer
@@ -73,11 +74,18 @@ def test_render_threads_run_niced_and_the_loop_thread_not(sample_archive, tmp_pa
             niced = {tid: _nice(pid, tid) for tid in after}
     finally:
         server.stop()
-    worked = [tid for tid in after if after[tid] - before.get(tid, 0) >= 2 and tid != pid]
-    assert worked, (before, after)  # the renders ran in threads of their own
-    assert {niced[tid] for tid in worked} == {NICE}, (worked, niced)
-    assert niced[pid] == 0  # the main thread runs the event loop
-    assert {n for tid, n in niced.items() if tid != pid} == {NICE}, niced
+    spent = {tid: after[tid] - before.get(tid, 0) for tid in after if tid != pid}
+    busiest = max(spent, key=spent.__getitem__)
+    assert spent[busiest] >= 5, spent  # the renders ran in a thread of their own
+    assert niced[busiest] == NICE, (busiest, niced)
+    started = os.getpriority(os.PRIO_PROCESS, 0)  # the server's, inherited from this one
+    assert started < NICE
+    assert niced[pid] == started  # the main thread runs the event loop
+    # Every other thread lowered but the tile service's hit lookups (each tile asked first
+    # went to one: its key was not known yet).
+    kept = [tid for tid, n in niced.items() if tid != pid and n != NICE]
+    assert 1 <= len(kept) <= LOOKUP_THREADS and {niced[tid] for tid in kept} == {started}, niced
+    assert len(niced) - len(kept) - 1 >= 5, niced  # uvicorn's, anyio's, MapProxy's threads...
 
 
 def test_a_thread_is_lowered_not_raised():
