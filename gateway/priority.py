@@ -42,13 +42,15 @@ def thread_nice(tid: int) -> int:
 
 class LoopFirst:
     """Keeps the threads of this process other than the event loop's at ``nice`` (0: left
-    as they are) and the switch interval at ``switch_interval_ms`` (0: Python's own)."""
+    as they are) and the switch interval at ``switch_interval_ms`` (0: Python's own). The
+    main thread is left too: it runs the loop under uvicorn, and is the embedding program's
+    own when the app runs elsewhere (a test client's thread)."""
 
     def __init__(self, nice: int, switch_interval_ms: float, every_s: float = 1.0) -> None:
         self.nice = nice
         self.switch_interval_ms = switch_interval_ms
         self.every_s = every_s
-        self._loop_tid: int | None = None
+        self._keep: set[int | None] = set()  # the loop's thread and the main thread
         self._timer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
@@ -58,7 +60,7 @@ class LoopFirst:
             sys.setswitchinterval(self.switch_interval_ms / 1000)
         if self.nice <= 0 or not os.path.isdir(TASKS):
             return
-        self._loop_tid = threading.get_native_id()
+        self._keep = {threading.get_native_id(), threading.main_thread().native_id}
         self._sweep()
 
     def stop(self) -> None:
@@ -72,7 +74,7 @@ class LoopFirst:
         except OSError:
             tids = []
         for tid in tids:
-            if tid != self._loop_tid and tid not in _KEPT:
+            if tid not in self._keep and tid not in _KEPT:
                 lower(tid, self.nice)
         self._timer = asyncio.get_running_loop().call_later(self.every_s, self._sweep)
 
