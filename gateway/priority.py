@@ -29,7 +29,8 @@ import threading
 log = logging.getLogger(__name__)
 
 TASKS = "/proc/self/task"
-# Threads that keep the loop's priority (``keep_priority``): they answer for the loop.
+# Threads that keep the loop's priority (``keep_priority``): they answer for the loop. Ids of
+# ended threads stay (the executor's threads live as long as the process).
 _KEPT: set[int] = set()
 
 
@@ -80,13 +81,13 @@ class LoopFirst:
 
 
 def keep_priority() -> None:
-    """Leave the calling thread at the loop's priority (a thread a cache hit waits for: a
-    niced one got no core for seconds on a busy machine, bench/bench_load.py)."""
+    """Leave the calling thread at the loop's priority (a thread a cache hit waits for;
+    niced, it would wait behind every other job's threads)."""
     _KEPT.add(threading.get_native_id())
 
 
 def lower(tid: int, nice: int) -> None:
-    """Set thread ``tid``'s nice value to ``nice`` unless it is there or lower already."""
+    """Set thread ``tid``'s nice value to ``nice`` unless it is that or higher already."""
     try:
         if os.getpriority(os.PRIO_PROCESS, tid) < nice:
             os.setpriority(os.PRIO_PROCESS, tid, nice)
