@@ -30,6 +30,7 @@ from gateway.metrics import Metrics
 from gateway.ows.dispatch import OwsDispatcher, requested_service
 from gateway.ows.instances import instance_door
 from gateway.ows.kvp import Kvp
+from gateway.priority import LoopFirst
 from gateway.quotas.limiter import Limiter
 from gateway.quotas.setup import budgets_of, limiter_of
 from gateway.readiness import checks
@@ -207,11 +208,14 @@ def create_app(
                 return None
             return generation(with_config(current, config), doors, shared)
 
+    loop_first = LoopFirst(runtime.settings.thread_nice, runtime.settings.switch_interval_ms)
+
     async def shutdown(last: Runtime) -> None:
+        loop_first.stop()
         if limiter is not None:
             await limiter.close()
         last.close()
 
     first = generation(runtime, doors, shared)
-    app = Reloading(first, rebuild, every_s, shutdown)
+    app = Reloading(first, rebuild, every_s, shutdown, startup=loop_first.start)
     return app

@@ -116,7 +116,8 @@ class _StacApi:
 class Reloading:
     """The app: sends each request to the current generation of the doors; at most every
     ``every_s`` (when a request comes) ``rebuild`` is called in a background thread, and the
-    generation it returns (None: nothing changed) replaces the current one."""
+    generation it returns (None: nothing changed) replaces the current one. ``startup`` is
+    called on the event loop thread when the server starts it (its lifespan)."""
 
     def __init__(
         self,
@@ -125,8 +126,10 @@ class Reloading:
         every_s: float,
         shutdown: Callable[[Runtime], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
+        startup: Callable[[], None] | None = None,
     ) -> None:
         self._current = first
+        self._startup = startup
         self._rebuild = rebuild
         self._every_s = every_s
         self._shutdown = shutdown
@@ -204,6 +207,8 @@ class Reloading:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self._startup is not None:
+                    self._startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 with self._lock:

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     # threshold (0: glibc's dynamic one): gateway.memory.
     gdal_cache_mb: int = Field(default=256, ge=8)
     malloc_mmap_threshold_kb: int = Field(default=128, ge=0, le=32768)
+    # A serving worker's threads other than its event loop's at this nice value (0: as
+    # started), and the interpreter's switch interval in ms (0: Python's own, 5 ms): the
+    # loop answers cached tiles (gateway.priority).
+    thread_nice: int = Field(default=10, ge=0, le=19)
+    switch_interval_ms: float = Field(default=0.0, ge=0.0, le=100.0)
 
     # OGC API Processes: a Dask scheduler address (None: a local cluster of 2 workers) and
     # the folder exports are written to (None: <data_dir>/outputs).

@@ -12,6 +12,10 @@ on an asyncio connection (no thread hop). A miss is rendered in a worker thread,
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import anyio.to_thread
@@ -35,6 +39,7 @@ from gateway.core.tiles.grids import TileAddress, TileGrid, TileGrids
 from gateway.core.tiles.hits import HitReader, Known, KnownKeys, stored_stamp
 from gateway.core.vendor_params import VendorTexts
 from gateway.errors import GatewayError, InvalidParameterValue, NotFound
+from gateway.priority import keep_priority
 
 TILE_FORMATS = frozenset({"png", "jpeg", "webp"})
 METATILE = 2  # tiles per side of a metatile block (1: no metatiles)
@@ -47,6 +52,9 @@ METRES_PER_DEGREE = 111_320.0
 # Tiles rendered at once per process from the event loop. Rendering is mostly GDAL and numpy
 # on a core; more threads than cores only queue on the GIL and the CPU (bench/bench_tiles.py).
 RENDER_THREADS = 2
+# Threads that read hits the event loop cannot (keys not resolved yet, its connection
+# resting): at the loop's priority, never the render threads' (gateway.priority).
+LOOKUP_THREADS = 2
 
 
 class TileOutOfRange(GatewayError):
@@ -112,6 +120,9 @@ class TileService:
         self._raw = KnownKeys()  # (path, query string) -> what it resolved to
         self._hits = HitReader(self.cache, redis_url)
         self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
+        self._lookups = ThreadPoolExecutor(
+            LOOKUP_THREADS, thread_name_prefix="tile-lookup", initializer=keep_priority
+        )
         self._flights = Flights()
 
     @property
@@ -237,14 +248,17 @@ class TileService:
         raw: tuple[str, bytes] | None,
     ) -> Tile | None:
         """The cached tile or None: on the event loop's own connection when its key is known
-        and that connection works; else in a worker thread, never waiting for a render slot
+        and that connection works; else in a lookup thread, never waiting for a render slot
         (its key resolved first when this process has not seen it: another process or replica
         may have rendered it). Queued behind the renders, such hits waited seconds under load
         (bench/bench_load.py)."""
         hit = await self._known_tile(signature, raw)
         if hit is not None or (self._keys.get(signature) is not None and self._hits.available):
             return hit
-        hit = await anyio.to_thread.run_sync(self._lookup, address, params, signature)
+        lookup = functools.partial(
+            contextvars.copy_context().run, self._lookup, address, params, signature
+        )
+        hit = await asyncio.get_running_loop().run_in_executor(self._lookups, lookup)
         if hit is not None and raw is not None and (known := self._keys.get(signature)):
             self._raw.put(raw, known)
         return hit
