@@ -27,9 +27,20 @@ case "$command" in
     ;;
   test)
     bash scripts/setup-tests.sh
+    # The session's sample archive (a fresh one, removed at the end, unless
+    # GATEWAY_TEST_SAMPLE_DIR names a folder to reuse) is written while ruff and mypy run.
+    fresh=
+    if [ -z "${GATEWAY_TEST_SAMPLE_DIR:-}" ]; then
+      fresh=$(mktemp -d "${TMPDIR:-/tmp}/gateway-test-sample.XXXXXX")
+      export GATEWAY_TEST_SAMPLE_DIR=$fresh
+    fi
+    .venv/bin/python -m tests.support.sample_dir "$GATEWAY_TEST_SAMPLE_DIR" &
+    sample=$!
+    trap 'kill "$sample" 2>/dev/null || true; [ -z "$fresh" ] || rm -rf "$fresh"' EXIT
     .venv/bin/ruff check .
     .venv/bin/python -m mypy  # files and options: pyproject.toml [tool.mypy]
-    exec .venv/bin/python -m pytest -q "$@"
+    wait "$sample"
+    .venv/bin/python -m pytest -q "$@"
     ;;
   *) usage ;;
 esac
