@@ -16,7 +16,7 @@ def sample_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     ``GATEWAY_TEST_SAMPLE_DIR`` names a folder to reuse across sessions (written if it
     is not a complete archive of this version yet): ``gateway.sh test`` (so CI) writes the
-    session's in a fresh folder while ruff and mypy run.
+    session's in a fresh folder while the rest of the set-up, ruff and mypy run.
     """
     from tests.support.sample_dir import ensure_sample
 
