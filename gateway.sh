@@ -26,10 +26,25 @@ case "$command" in
     exec .venv/bin/cdse-gateway serve "$@"
     ;;
   test)
+    # The .venv first: the session's sample archive (a fresh one, removed at the end, unless
+    # GATEWAY_TEST_SAMPLE_DIR names a folder to reuse) is written while the rest of the
+    # set-up, ruff and mypy run.
+    EXTRAS=test bash scripts/setup-gateway.sh
+    fresh=
+    if [ -z "${GATEWAY_TEST_SAMPLE_DIR:-}" ]; then
+      fresh=$(mktemp -d "${TMPDIR:-/tmp}/gateway-test-sample.XXXXXX")
+      export GATEWAY_TEST_SAMPLE_DIR=$fresh
+    fi
+    # in a process group of its own: a failed step stops the writer and its workers
+    setsid .venv/bin/python -m tests.support.sample_dir "$GATEWAY_TEST_SAMPLE_DIR" &
+    sample=$!
+    trap '{ kill -- -"$sample" && wait "$sample"; } 2>/dev/null || true
+          [ -z "$fresh" ] || rm -rf "$fresh"' EXIT
     bash scripts/setup-tests.sh
     .venv/bin/ruff check .
     .venv/bin/python -m mypy  # files and options: pyproject.toml [tool.mypy]
-    exec .venv/bin/python -m pytest -q "$@"
+    wait "$sample"
+    .venv/bin/python -m pytest -q "$@"
     ;;
   *) usage ;;
 esac

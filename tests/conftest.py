@@ -15,19 +15,13 @@ def sample_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small CDSE-shaped sample archive, written once for the whole test session.
 
     ``GATEWAY_TEST_SAMPLE_DIR`` names a folder to reuse across sessions (written if it
-    is not a complete archive of this version yet): handy while developing, unset in CI.
+    is not a complete archive of this version yet): ``gateway.sh test`` (so CI) writes the
+    session's in a fresh folder while the rest of the set-up, ruff and mypy run.
     """
-    from gateway.sample import sample_is_current, write_sample_archive
+    from tests.support.sample_dir import ensure_sample
 
     reuse = os.environ.get("GATEWAY_TEST_SAMPLE_DIR")
-    if reuse:
-        root = Path(reuse)
-        if not sample_is_current(root):
-            write_sample_archive(root, "small")
-        return root
-    root = tmp_path_factory.mktemp("sample-archive")
-    write_sample_archive(root, "small")
-    return root
+    return ensure_sample(Path(reuse) if reuse else tmp_path_factory.mktemp("sample-archive"))
 
 
 @pytest.fixture(scope="session")

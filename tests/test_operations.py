@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.context import current_request_id
 from gateway.logs import RedactSecrets, RequestIdFilter, redact
 from gateway.settings import Settings
-from tests.support.gateway_server import GatewayServer
+from tests.support.gateway_server import GatewayServer, start_together
 from tests.support.metric_samples import samples
 from tests.support.redis_server import free_port
 
@@ -28,19 +28,38 @@ SECRET = "s3cr3t-K3y-value"
 
 
 @pytest.fixture(scope="module")
-def json_logged(sample_archive, tmp_path_factory) -> Iterator[GatewayServer]:
-    """``cdse-gateway serve`` with JSON log lines."""
+def gateways(sample_archive, tmp_path_factory) -> Iterator[list[GatewayServer]]:
+    """The module's ``cdse-gateway serve`` processes, started together (their start-ups
+    overlap): one with JSON log lines, then one for each graceful-shutdown test to end."""
     folder = tmp_path_factory.mktemp("operations")
     env = {
         "GATEWAY_DATA_DIR": str(sample_archive),
         "GATEWAY_OUTPUT_DIR": str(folder / "out"),
         "GATEWAY_LOG_FORMAT": "json",
     }
-    server = GatewayServer(env, folder / "server.log", serve_options=[]).start()
+    json_logged = GatewayServer(env, folder / "server.log", serve_options=[])
+    ending = [_shutdown_server(sample_archive, tmp_path_factory.mktemp("ending")) for _ in "ab"]
+    servers = start_together([json_logged, *ending])
     try:
-        yield server
+        yield servers
     finally:
-        server.stop()
+        json_logged.stop()
+        for server in ending:
+            server.stop(kill=True)
+
+
+@pytest.fixture(scope="module")
+def json_logged(gateways) -> GatewayServer:
+    """``cdse-gateway serve`` with JSON log lines."""
+    return gateways[0]
+
+
+@pytest.fixture
+def serving(gateways) -> GatewayServer:
+    """A fresh ``cdse-gateway serve`` with a short shutdown time-out, for one test to end."""
+    fresh = [s for s in gateways[1:] if s.process is not None and s.process.poll() is None]
+    assert fresh, "no gateway left to end"
+    return fresh[0]
 
 
 def _records(text: str) -> list[dict]:
@@ -308,13 +327,13 @@ FORM = b"SERVICE=WFS&REQUEST=GetCapabilities"
 SHUTDOWN_TIMEOUT_S = 3
 
 
-def _serving(sample_archive, folder) -> GatewayServer:
+def _shutdown_server(sample_archive, folder) -> GatewayServer:
     env = {
         "GATEWAY_DATA_DIR": str(sample_archive),
         "GATEWAY_OUTPUT_DIR": str(folder / "out"),
         "GATEWAY_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
     }
-    return GatewayServer(env, folder / "server.log", serve_options=[]).start()
+    return GatewayServer(env, folder / "server.log", serve_options=[])
 
 
 def _post_head(port: int) -> socket.socket:
@@ -336,10 +355,8 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_sigterm_refuses_new_connections_and_finishes_the_requests_in_flight(
-    sample_archive, tmp_path
-):
-    server = _serving(sample_archive, tmp_path)
+def test_sigterm_refuses_new_connections_and_finishes_the_requests_in_flight(serving):
+    server = serving
     try:
         in_flight = _post_head(server.port)
         time.sleep(0.5)  # the server has read the head
@@ -359,8 +376,8 @@ def test_sigterm_refuses_new_connections_and_finishes_the_requests_in_flight(
         server.stop(kill=True)
 
 
-def test_sigterm_ends_a_request_that_never_completes_at_the_deadline(sample_archive, tmp_path):
-    server = _serving(sample_archive, tmp_path)
+def test_sigterm_ends_a_request_that_never_completes_at_the_deadline(serving):
+    server = serving
     try:
         stalled = _post_head(server.port)  # the rest of its body never comes
         time.sleep(0.5)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support.gateway_server import GatewayServer
+from tests.support.gateway_server import GatewayServer, start_together
 from tests.support.quota_checks import (
     assert_problem_refusal,
     assert_wms_refusal,
@@ -38,10 +38,8 @@ def pair(sample_archive, tmp_path_factory, redis_server) -> Iterator[tuple[str, 
         "GATEWAY_QUOTAS_ANONYMOUS_UNITS_PER_DAY": "2.5",
         "GATEWAY_QUOTAS_ANONYMOUS_UNITS_PER_MONTH": "",  # no limit
     }
-    servers = [GatewayServer(env, folder / f"server{i}.log") for i in (1, 2)]
+    servers = start_together([GatewayServer(env, folder / f"server{i}.log") for i in (1, 2)])
     try:
-        for server in servers:
-            server.start()
         yield servers[0].url, servers[1].url, redis_url
     finally:
         for server in servers:

@@ -63,7 +63,7 @@ from gateway.settings import Settings
 from tests.support.bulk_stac import BULK, bulk_items, config_with, load_bulk
 from tests.support.counting_proxy import CountingProxy, Limits
 from tests.support.expected import load_items, ndvi, pixel_centres, read_band
-from tests.support.gateway_server import GatewayServer
+from tests.support.gateway_server import GatewayServer, start_together
 from tests.support.metric_samples import samples
 from tests.support.ows_live import live_gateway
 from tests.support.quota_load import coverages, fire
@@ -344,38 +344,48 @@ def test_cog_cache_evicts_the_oldest_copies_beyond_its_size(remote, s3, tmp_path
 # --- every door: the same answers from S3 + STAC API as from the sample ----------------------
 
 
-def _serve(env: dict[str, str], folder: Path) -> GatewayServer:
-    return GatewayServer({**env, "GATEWAY_OUTPUT_DIR": str(folder / "out")}, folder / "log").start()
+def _server(env: dict[str, str], folder: Path) -> GatewayServer:
+    return GatewayServer({**env, "GATEWAY_OUTPUT_DIR": str(folder / "out")}, folder / "log")
 
 
 @pytest.fixture(scope="module")
-def local_doors(sample_archive, tmp_path_factory) -> Iterator[str]:
-    """Every door on the embedded default (the sample archive), in its own process."""
-    env = {"GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_STORAGE": "local"}
-    server = _serve(env, tmp_path_factory.mktemp("local-doors"))
-    health = httpx.get(f"{server.url}/healthz", timeout=10).json()
-    assert (health["catalog"], health["storage"]) == ("static", "local")
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def remote_doors(s3, stac, tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """Every door on the stand-ins, in its own process (the OGC API door's runtime is
-    process-wide); no search cache, so each request asks the STAC API."""
+def door_servers(sample_archive, s3, stac, tmp_path_factory) -> Iterator[tuple[str, str, Path]]:
+    """Every door twice, each in its own process (the OGC API door's runtime is process-wide),
+    started together: on the embedded default (the sample archive), and on the stand-ins with
+    no search cache, so each request asks the STAC API. Their URLs and the second's data."""
+    local_env = {"GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_STORAGE": "local"}
     folder = tmp_path_factory.mktemp("remote-doors")
-    env = {
+    remote_env = {
         "GATEWAY_DATA_DIR": str(folder / "data"), "GATEWAY_STAC_URL": stac.url,
         "GATEWAY_SEARCH_CACHE_TTL_S": "0", "GATEWAY_STORAGE": "s3",
         "GATEWAY_S3_ENDPOINT": s3.endpoint, "GATEWAY_S3_HTTPS": "false",
         "GATEWAY_S3_VIRTUAL_HOSTING": "false", "GATEWAY_S3_REGION": "us-east-1",
         "GATEWAY_S3_ACCESS_KEY_ID": "test", "GATEWAY_S3_SECRET_ACCESS_KEY": "test",
     }  # fmt: skip
-    server = _serve(env, folder)
-    health = httpx.get(f"{server.url}/healthz", timeout=10).json()
-    assert (health["catalog"], health["storage"]) == ("stac-api", "s3")
-    yield server.url, folder / "data"
-    server.stop()
+    local, remote = start_together(
+        [_server(local_env, tmp_path_factory.mktemp("local-doors")), _server(remote_env, folder)]
+    )
+    try:
+        health = httpx.get(f"{local.url}/healthz", timeout=10).json()
+        assert (health["catalog"], health["storage"]) == ("static", "local")
+        health = httpx.get(f"{remote.url}/healthz", timeout=10).json()
+        assert (health["catalog"], health["storage"]) == ("stac-api", "s3")
+        yield local.url, remote.url, folder / "data"
+    finally:
+        local.stop()
+        remote.stop()
+
+
+@pytest.fixture(scope="module")
+def local_doors(door_servers) -> str:
+    """Every door on the embedded default (the sample archive), in its own process."""
+    return door_servers[0]
+
+
+@pytest.fixture(scope="module")
+def remote_doors(door_servers) -> tuple[str, Path]:
+    """Every door on the stand-ins, in its own process; no search cache."""
+    return door_servers[1], door_servers[2]
 
 
 @pytest.mark.parametrize("name", list(DOOR_REQUESTS))
@@ -1218,14 +1228,13 @@ def _quota_gateways(s3_port, stac, redis_server, folder, **quota) -> tuple[Count
     if quota.get("requests_per_minute"):
         env["GATEWAY_S3_REQUESTS_PER_MINUTE"] = str(quota["requests_per_minute"])
     servers = []
+    for name in ("one", "two"):
+        (folder / name).mkdir()
+        mine = {**env, "GATEWAY_DATA_DIR": str(folder / name / "data")}
+        servers.append(_server(mine, folder / name))
     try:
-        for name in ("one", "two"):
-            (folder / name).mkdir()
-            mine = {**env, "GATEWAY_DATA_DIR": str(folder / name / "data")}
-            servers.append(_serve(mine, folder / name))
+        start_together(servers)
     except BaseException:
-        for server in servers:
-            server.stop()
         enforcing.stop()
         raise
     return enforcing, servers

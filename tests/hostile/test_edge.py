@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from tests.support.gateway_server import GatewayServer
+from tests.support.gateway_server import GatewayServer, start_together
 from tests.support.process_memory import peak_growth_mb
 from tests.support.raw_http import stream_post
 
@@ -32,16 +32,35 @@ OWS20 = "{http://www.opengis.net/ows/2.0}"
 
 def _served(sample_archive, folder, **env: str) -> GatewayServer:
     settings = {"GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_OUTPUT_DIR": str(folder)}
-    return GatewayServer({**settings, **env}, folder / "server.log", serve_options=[]).start()
+    return GatewayServer({**settings, **env}, folder / "server.log", serve_options=[])
 
 
 @pytest.fixture(scope="module")
-def gateway(sample_archive, tmp_path_factory) -> Iterator[GatewayServer]:
-    served = _served(sample_archive, tmp_path_factory.mktemp("edge-hostile"))
+def gateways(sample_archive, tmp_path_factory) -> Iterator[list[GatewayServer]]:
+    """The module's two gateways, started together (their start-ups overlap): the default
+    one, and one admitting one large render at a time, none waiting."""
+    servers = start_together(
+        [
+            _served(sample_archive, tmp_path_factory.mktemp("edge-hostile")),
+            _served(
+                sample_archive,
+                tmp_path_factory.mktemp("edge-admission"),
+                GATEWAY_ADMISSION_SLOTS="1",
+                GATEWAY_ADMISSION_QUEUE="0",
+                GATEWAY_RETRY_AFTER_S="7",
+            ),
+        ]
+    )
     try:
-        yield served
+        yield servers
     finally:
-        served.stop()
+        for served in servers:
+            served.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(gateways) -> GatewayServer:
+    return gateways[0]
 
 
 # -- request bodies -------------------------------------------------------------------------
@@ -147,19 +166,9 @@ def test_the_same_work_is_refused_by_wcs_in_its_dialect(gateway):
 
 
 @pytest.fixture(scope="module")
-def one_place(sample_archive, tmp_path_factory) -> Iterator[GatewayServer]:
+def one_place(gateways) -> GatewayServer:
     """A gateway admitting one large render at a time, none waiting."""
-    served = _served(
-        sample_archive,
-        tmp_path_factory.mktemp("edge-admission"),
-        GATEWAY_ADMISSION_SLOTS="1",
-        GATEWAY_ADMISSION_QUEUE="0",
-        GATEWAY_RETRY_AFTER_S="7",
-    )
-    try:
-        yield served
-    finally:
-        served.stop()
+    return gateways[1]
 
 
 def _big_getmap(url: str, width: int = 3000, height: int = 1200) -> httpx.Response:

@@ -46,6 +46,11 @@ class GatewayServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> GatewayServer:
+        """Launch the process and wait until it answers ``/healthz``."""
+        return self.launch().ready(timeout)
+
+    def launch(self) -> GatewayServer:
+        """Start the process without waiting for it (``ready`` waits)."""
         command = [
             sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
@@ -59,6 +64,11 @@ class GatewayServer:
             self.process = subprocess.Popen(
                 command, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
             )
+        return self
+
+    def ready(self, timeout: float = 60.0) -> GatewayServer:
+        """Wait until the launched process answers ``/healthz`` (an error if it exits)."""
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -89,6 +99,21 @@ class GatewayServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def start_together(servers: list[GatewayServer], timeout: float = 120.0) -> list[GatewayServer]:
+    """Launch every server at once, then wait for each (their start-ups overlap); on an
+    error, every one launched is stopped."""
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.ready(timeout)
+    except BaseException:
+        for server in servers:
+            server.stop(kill=True)
+        raise
+    return servers
 
 
 @contextmanager
