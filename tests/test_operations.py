@@ -386,8 +386,15 @@ def test_sigterm_ends_a_request_that_never_completes_at_the_deadline(serving):
         server.process.send_signal(signal.SIGTERM)
         server.process.wait(timeout=SHUTDOWN_TIMEOUT_S + 15)
         waited = time.monotonic() - started
+        answer = _read_all(stalled)
         stalled.close()
         assert SHUTDOWN_TIMEOUT_S - 0.5 <= waited <= SHUTDOWN_TIMEOUT_S + 10
+        # the door's own 503, and one log line rather than the server's traceback and 500
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
+        assert b"retry-after:" in answer.lower() and b"<ows:ExceptionReport" in answer
+        logged = server.log.read_text()
+        assert "ended unanswered: the server cancelled it" in logged
+        assert "Traceback" not in logged and '" 500' not in logged
     finally:
         server.stop(kill=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from gateway.context import (
     request_id_for,
     requesting,
 )
-from gateway.core.admission import RequestTicket
+from gateway.core.admission import RequestTicket, ServiceBusy
 from gateway.core.phases import Phases, timing
 from gateway.edge.bodies import BodyLimits, CountedBody
 from gateway.edge.cors import APP_CORS_HEADERS, CorsPolicy
@@ -162,10 +163,26 @@ class Edge:
             if chunked:
                 answer.body = CountedBody(receive, self.bodies, limit)
         with RequestTicket():
-            if answer.body is None:
-                await self.app(scope, receive, answer.send)
-            else:
-                await self._counted(scope, receive, answer, limit)
+            try:
+                if answer.body is None:
+                    await self.app(scope, receive, answer.send)
+                else:
+                    await self._counted(scope, receive, answer, limit)
+            except asyncio.CancelledError:
+                await self._cut_short(scope, receive, answer)
+
+    async def _cut_short(self, scope: Scope, receive: Receive, answer: _Answer) -> None:
+        """A request the server cancelled (uvicorn, once its graceful shutdown time-out is
+        spent): one log line, and a 503 in the door's dialect when nothing was sent yet,
+        instead of the server's traceback and bare 500."""
+        log.warning(
+            "%s %s ended unanswered: the server cancelled it (shutting down)",
+            scope["method"],
+            scope["path"],
+        )
+        if not answer.started:
+            busy = ServiceBusy("the gateway is shutting down: try again")
+            await self._reject(busy, scope, receive, answer)
 
     async def _counted(self, scope: Scope, receive: Receive, answer: _Answer, limit: int) -> None:
         """The app reading a chunked body through ``answer.body``: once it overflows, the
