@@ -188,11 +188,12 @@ def create_app(
     """Build the gateway app; configuration is validated here, not at import. On the static
     catalog (on a STAC API with ``stac_collections_check_s``), collections ingested later are
     served without a restart (``gateway.reload``). The collections' first catalog listing
-    starts at once, in the background, while the doors are built."""
+    starts at once, in the background, while the doors are built; the app is returned once
+    it ended (within its budget: ``GATEWAY_CAPABILITIES_FIRST_LISTING_S``)."""
     started = started_at()
     settings = settings or Settings()
     runtime = runtime or build_runtime(settings)
-    runtime.summaries.start([c.id for c in runtime.config.collections], started)
+    listing = runtime.summaries.start([c.id for c in runtime.config.collections], started)
     limiter = limiter_of(runtime.settings) if runtime.settings.quotas else None
     app: Reloading | None = None
     observed = Metrics(lambda: app.runtime if app is not None else runtime)
@@ -217,5 +218,6 @@ def create_app(
         last.close()
 
     first = generation(runtime, doors, shared)
+    listing.join()  # the app is ready once its first listings are (within their budget)
     app = Reloading(first, rebuild, every_s, shutdown, startup=loop_first.start)
     return app

@@ -59,21 +59,27 @@ class StacApi:
     def load(self, kind: str, ndjson: Path) -> None:
         """Add ``collections`` or ``items`` from an ndjson file (``pypgstac load``)."""
         _pypgstac_load(kind, ndjson, self.dsn, self.env)
+        self._psql("")  # counts made before no longer hold
 
     def delete_collection(self, collection: str) -> None:
         """Remove a collection and its items."""
         if not re.fullmatch(r"[\w-]+", collection):
             raise ValueError("a collection id of letters, digits, _ and -")
-        command = [str(PG_BIN / "psql"), "-q", "-c", f"SELECT delete_collection('{collection}');"]
-        _run(command, {**self.env, "PGOPTIONS": "-c search_path=pgstac,public"})
+        self._psql(f"SELECT delete_collection('{collection}');")
 
     def delete_items(self, collection: str, ids: list[str]) -> None:
         """Remove items of a collection."""
         names = [collection, *ids]
         if not all(re.fullmatch(r"[\w-]+", name) for name in names):
             raise ValueError("ids of letters, digits, _ and -")
-        calls = " ".join(f"SELECT delete_item('{i}', '{collection}');" for i in ids)
-        command = [str(PG_BIN / "psql"), "-q", "-c", calls]
+        self._psql(" ".join(f"SELECT delete_item('{i}', '{collection}');" for i in ids))
+
+    def _psql(self, statements: str) -> None:
+        """``statements`` on the API's database, then its remembered counts forgotten: pgstac
+        keeps a search's ``numberMatched`` (``search_wheres``) for a day, so a count made while
+        a test's items were there would outlive them."""
+        forget = " DELETE FROM search_wheres;"
+        command = [str(PG_BIN / "psql"), "-q", "-c", statements + forget]
         _run(command, {**self.env, "PGOPTIONS": "-c search_path=pgstac,public"})
 
     def searches(self) -> int:
