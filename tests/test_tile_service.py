@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 from copy import deepcopy
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -216,3 +217,103 @@ def test_a_known_tile_is_a_hit_while_the_event_loop_connection_rests(
         runtime.close()
     assert tile.cached and tile.content == rendered.content
     assert waited < 1.0, f"a cached tile waited {waited:.2f} s for a render slot"
+
+
+class CountingRequests:
+    """Counts the render requests a runtime's tile service builds (a tile's key resolved)."""
+
+    def __init__(self, runtime) -> None:
+        self.tiles = runtime.tiles
+        self.calls = 0
+
+    def __enter__(self) -> CountingRequests:
+        original = self.tiles.request
+
+        def counted(address, params):
+            self.calls += 1
+            return original(address, params)
+
+        self.tiles.request = counted
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.tiles.request  # back to the class's method
+
+
+def _shared_mappings(redis_server) -> set[bytes]:
+    with redis.Redis.from_url(redis_server.url) as client:
+        return set(client.scan_iter(match="cdsegw:v1:tilekey:*"))
+
+
+def test_a_tile_another_process_rendered_is_answered_on_the_event_loop_without_its_request(
+    sample_settings, redis_server
+):
+    """The process that renders a block shares what each of its tiles' requests resolved to
+    (one mapping a tile, with the tiles): another process answers any of them from the event
+    loop as a hit without building a render request; a request of other parameters or of
+    another layer at the same address does not read that mapping (it resolves its own key)."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(time=DAY, maxcc="71")
+    block = [TileAddress("NDVI", "WebMercatorQuad", Z, x, y + 4, "png") for x, y in BLOCK]
+    try:
+        before = _shared_mappings(redis_server)
+        rendered = [one.tiles.render(a, params) for a in block]  # the first renders the block
+        assert not rendered[0].cached and all(t.cached for t in rendered[1:])
+        assert len(_shared_mappings(redis_server) - before) == len(block)
+        loop = asyncio.new_event_loop()  # one loop: the service's Redis connection is its
+        with CountingRequests(two) as built:
+            tiles = [loop.run_until_complete(two.tiles.tile(a, params)) for a in block]
+        assert built.calls == 0
+        assert [t.content for t in tiles] == [t.content for t in rendered]
+        assert all(t.cached for t in tiles)
+        # Another spelling of the same tile resolves its key (a hit) and adds no mapping.
+        after = _shared_mappings(redis_server)
+        spelt = TileParams(time=DAY, maxcc="71.0")
+        with CountingRequests(two) as built:
+            other = loop.run_until_complete(two.tiles.tile(block[0], spelt))
+        assert built.calls == 1 and other.cached and other.content == rendered[0].content
+        assert _shared_mappings(redis_server) == after
+        # Other parameters, another layer: their own keys, not the mapping's tile.
+        with CountingRequests(two) as built, CountingCompute(two) as computed:
+            drier = TileParams(time=DAY, maxcc="12")
+            moister = loop.run_until_complete(two.tiles.tile(block[0], drier))
+            water = loop.run_until_complete(two.tiles.tile(block[0]._replace(layer="NDWI"), params))
+        loop.close()
+        assert built.calls >= 2 and computed.calls == 2
+        assert not moister.cached and not water.cached
+        assert water.content != rendered[0].content
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_mapping_shared_under_another_catalog_is_not_read(sample_settings, redis_server):
+    """A process whose catalog summary differs (TIME means something else to it: here no TIME
+    is the period up to another latest acquisition) does not read the mapping another wrote:
+    it resolves the request itself, to its own key."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(maxcc="72")  # no TIME: the default period, from the summary
+    asked = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y + 8, "png")
+    try:
+        summaries = one.times._summaries
+        summary = summaries.get("sentinel-2-l2a")
+        assert len(summary.times) > 1
+        # The first process listed the catalog before its latest acquisition.
+        earlier = replace(summary, times=summary.times[:-1])
+        summaries._summaries = {**summaries._summaries, "sentinel-2-l2a": earlier}
+        summaries.version += 1
+        one.tiles.render(asked, params)
+        theirs = one.tiles.request(asked, params)
+        two.tiles.times.summary("sentinel-2-l2a")
+        with CountingRequests(two) as built:
+            asyncio.run(two.tiles.tile(asked, params))
+        assert built.calls >= 1
+        ours = two.tiles.request(asked, params)
+        assert tile_key(ours) != tile_key(theirs)
+    finally:
+        one.close()
+        two.close()
