@@ -128,6 +128,7 @@ class TileService:
             LOOKUP_THREADS, thread_name_prefix="tile-lookup", initializer=keep_priority
         )
         self._flights = Flights()
+        self._preparing: dict[tuple[int, str], asyncio.Future[bool]] = {}  # in flight only
 
     @property
     def render_joins(self) -> int:
@@ -276,7 +277,13 @@ class TileService:
         process shared (remembered then), on the event loop's connection."""
         name = self._shared.name((address, params), address.layer)
         if name is None:
-            return False
+            # What TIME means for the layer, worked out once in a lookup thread for all the
+            # requests that wait for it (a worker's first burst), then on the event loop.
+            if not await self._prepared(address.layer):
+                return False
+            name = self._shared.name((address, params), address.layer)
+            if name is None:
+                return False
         value = await self._hits.value(name)
         known = None if value is None else self._shared.decode(value)
         if known is None or known.version != signature[1]:
@@ -284,10 +291,21 @@ class TileService:
         self._keys.put(signature, known)
         return True
 
+    async def _prepared(self, layer: str) -> bool:
+        key = (self.times.version, layer)
+        pending = self._preparing.get(key)
+        if pending is None:
+            call = functools.partial(contextvars.copy_context().run, self._shared.prepare, layer)
+            pending = asyncio.get_running_loop().run_in_executor(self._lookups, call)
+            self._preparing[key] = pending
+            pending.add_done_callback(lambda _: self._preparing.pop(key, None))
+        return await asyncio.shield(pending)
+
     def _share(self, address: TileAddress, params: TileParams, known: Known) -> dict[str, bytes]:
         """The mapping of a request this process rendered (to store with its tile), or none
         if the catalog changed since it was resolved."""
-        name = self._shared.name((address, params), address.layer, resolve=True)
+        prepared = self._shared.prepare(address.layer)
+        name = self._shared.name((address, params), address.layer) if prepared else None
         if name is None or known.version != self.times.version:
             return {}
         return {name: self._shared.encode(known)}
@@ -308,7 +326,8 @@ class TileService:
         """What another process shared that the request resolved to (remembered), read in
         this thread (what TIME means for its layer worked out first, for the event loop's
         next requests), or None."""
-        name = self._shared.name((address, params), address.layer, resolve=True)
+        prepared = self._shared.prepare(address.layer)
+        name = self._shared.name((address, params), address.layer) if prepared else None
         value = None if name is None else self.cache.get(name)
         known = None if value is None else self._shared.decode(value)
         if known is None or known.version != signature[1]:

@@ -36,33 +36,32 @@ class SharedKeys:
         self._meanings: dict[tuple[int, str], str] = {}
         self._lock = threading.Lock()
 
-    def name(self, request: Hashable, layer: str, *, resolve: bool = False) -> str | None:
+    def name(self, request: Hashable, layer: str) -> str | None:
         """The mapping's cache key of ``request`` (its address and parameters) of ``layer``;
-        None when what TIME means for it is not known here yet and ``resolve`` is False (the
-        event loop: never lists the catalog), or for an unknown layer."""
-        version = self._times.version
-        meaning = self._meanings.get((version, layer))
+        None until ``prepare(layer)`` worked out what TIME means for it at this catalog
+        version (never lists the catalog: the event loop calls it)."""
+        meaning = self._meanings.get((self._times.version, layer))
         if meaning is None:
-            if not resolve:
-                return None
-            meaning = self._meaning(version, layer)
-            if meaning is None:
-                return None
+            return None
         text = f"{self._setup}\n{meaning}\n{request!r}"
         return f"{KEY_PREFIX}:v1:tilekey:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
-    def _meaning(self, version: int, layer: str) -> str | None:
-        """The digest of the summary of ``layer``'s collection (listed if it was not)."""
+    def prepare(self, layer: str) -> bool:
+        """Work out what TIME means for ``layer`` now, from its collection's summary (listed if
+        it was not: in a thread); False for an unknown layer."""
+        version = self._times.version
+        if (version, layer) in self._meanings:
+            return True
         found = self._config.layer(layer)
         if found is None:
-            return None
+            return False
         summary = self._times.summary(found.collection)
         meaning = hashlib.sha256(repr(summary).encode()).hexdigest()
         with self._lock:
             if len(self._meanings) >= MEANINGS:
                 self._meanings.clear()
             self._meanings[(version, layer)] = meaning
-        return meaning
+        return True
 
     @staticmethod
     def encode(known: Known) -> bytes:
