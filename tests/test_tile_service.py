@@ -317,3 +317,35 @@ def test_a_mapping_shared_under_another_catalog_is_not_read(sample_settings, red
     finally:
         one.close()
         two.close()
+
+
+def test_a_first_burst_works_out_what_time_means_once(sample_settings, redis_server):
+    """A fresh process asked many tiles another rendered, all at once, works out what TIME
+    means for their layer once (in a lookup thread, the others waiting for it), then reads
+    every mapping on the event loop: no render request built."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(time=DAY, maxcc="73")
+    block = [TileAddress("NDVI", "WebMercatorQuad", Z, x, y + 12, "png") for x, y in BLOCK]
+    try:
+        rendered = one.tiles.render(block[0], params)
+        prepared = []
+        original = two.tiles._shared.prepare
+
+        def counted(layer: str) -> bool:
+            prepared.append(layer)
+            return original(layer)
+
+        two.tiles._shared.prepare = counted
+
+        async def burst() -> list:
+            return await asyncio.gather(*(two.tiles.tile(a, params) for a in block * 4))
+
+        with CountingRequests(two) as built:
+            tiles = asyncio.run(burst())
+    finally:
+        one.close()
+        two.close()
+    assert prepared == ["NDVI"] and built.calls == 0
+    assert all(t.cached for t in tiles) and tiles[0].content == rendered.content
