@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 from copy import deepcopy
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -216,3 +217,130 @@ def test_a_known_tile_is_a_hit_while_the_event_loop_connection_rests(
         runtime.close()
     assert tile.cached and tile.content == rendered.content
     assert waited < 1.0, f"a cached tile waited {waited:.2f} s for a render slot"
+
+
+class Counting:
+    """Records the calls of one method of an object (replaced on the instance meanwhile)."""
+
+    def __init__(self, owner: object, name: str) -> None:
+        self.owner, self.name = owner, name
+        self.calls: list[tuple] = []
+
+    def __enter__(self) -> Counting:
+        original = getattr(self.owner, self.name)
+
+        def counted(*args):
+            self.calls.append(args)
+            return original(*args)
+
+        setattr(self.owner, self.name, counted)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        delattr(self.owner, self.name)  # back to the class's method
+
+
+def _shared_mappings(redis_server) -> set[bytes]:
+    with redis.Redis.from_url(redis_server.url) as client:
+        return set(client.scan_iter(match="cdsegw:v1:tilekey:*"))
+
+
+def test_a_tile_another_process_rendered_is_answered_on_the_event_loop_without_its_request(
+    sample_settings, redis_server
+):
+    """The process that renders a block shares what each of its tiles' requests resolved to
+    (one mapping a tile, with the tiles): another process answers any of them from the event
+    loop as a hit without building a render request; a request of other parameters or of
+    another layer at the same address does not read that mapping (it resolves its own key)."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(time=DAY, maxcc="71")
+    block = [TileAddress("NDVI", "WebMercatorQuad", Z, x, y + 4, "png") for x, y in BLOCK]
+    try:
+        before = _shared_mappings(redis_server)
+        rendered = [one.tiles.render(a, params) for a in block]  # the first renders the block
+        assert not rendered[0].cached and all(t.cached for t in rendered[1:])
+        assert len(_shared_mappings(redis_server) - before) == len(block)
+        loop = asyncio.new_event_loop()  # one loop: the service's Redis connection is its
+        with Counting(two.tiles, "request") as built:
+            tiles = [loop.run_until_complete(two.tiles.tile(a, params)) for a in block]
+        assert not built.calls
+        assert [t.content for t in tiles] == [t.content for t in rendered]
+        assert all(t.cached for t in tiles)
+        # Another spelling of the same tile resolves its key (a hit) and adds no mapping.
+        after = _shared_mappings(redis_server)
+        spelt = TileParams(time=DAY, maxcc="71.0")
+        with Counting(two.tiles, "request") as built:
+            other = loop.run_until_complete(two.tiles.tile(block[0], spelt))
+        assert len(built.calls) == 1 and other.cached and other.content == rendered[0].content
+        assert _shared_mappings(redis_server) == after
+        # Other parameters, another layer: their own keys, not the mapping's tile.
+        with Counting(two.tiles, "request") as built, CountingCompute(two) as computed:
+            drier = TileParams(time=DAY, maxcc="12")
+            moister = loop.run_until_complete(two.tiles.tile(block[0], drier))
+            water = loop.run_until_complete(two.tiles.tile(block[0]._replace(layer="NDWI"), params))
+        loop.close()
+        assert len(built.calls) >= 2 and computed.calls == 2
+        assert not moister.cached and not water.cached
+        assert water.content != rendered[0].content
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_mapping_shared_under_another_catalog_is_not_read(sample_settings, redis_server):
+    """A process whose catalog summary differs (TIME means something else to it: here no TIME
+    is the period up to another latest acquisition) does not read the mapping another wrote:
+    it resolves the request itself, to its own key."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(maxcc="72")  # no TIME: the default period, from the summary
+    asked = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y + 8, "png")
+    try:
+        summaries = one.times._summaries
+        summary = summaries.get("sentinel-2-l2a")
+        assert len(summary.times) > 1
+        # The first process listed the catalog before its latest acquisition.
+        earlier = replace(summary, times=summary.times[:-1])
+        summaries._summaries = {**summaries._summaries, "sentinel-2-l2a": earlier}
+        summaries.version += 1
+        one.tiles.render(asked, params)
+        theirs = one.tiles.request(asked, params)
+        two.tiles.times.summary("sentinel-2-l2a")
+        with Counting(two.tiles, "request") as built:
+            asyncio.run(two.tiles.tile(asked, params))
+        assert built.calls
+        ours = two.tiles.request(asked, params)
+        assert tile_key(ours) != tile_key(theirs)
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_first_burst_works_out_what_time_means_once(sample_settings, redis_server):
+    """A fresh process asked many tiles another rendered, all at once, works out what TIME
+    means for their layer once (in a lookup thread, the others waiting for it), then reads
+    every mapping on the event loop: no render request built."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    params = TileParams(time=DAY, maxcc="73")
+    block = [TileAddress("NDVI", "WebMercatorQuad", Z, x, y + 12, "png") for x, y in BLOCK]
+    try:
+        rendered = one.tiles.render(block[0], params)
+
+        async def burst() -> list:
+            return await asyncio.gather(*(two.tiles.tile(a, params) for a in block * 4))
+
+        with (
+            Counting(two.tiles._shared, "prepare") as prepared,
+            Counting(two.tiles, "request") as built,
+        ):
+            tiles = asyncio.run(burst())
+    finally:
+        one.close()
+        two.close()
+    assert prepared.calls == [("NDVI",)] and not built.calls
+    assert all(t.cached for t in tiles) and tiles[0].content == rendered.content

@@ -97,6 +97,18 @@ class HitReader:
         reads the cache from a thread)."""
         return self._redis is None or time.monotonic() >= self._down_until
 
+    async def value(self, key: str) -> bytes | None:
+        """The value under ``key`` (not a tile: no stamp), or None."""
+        if self._redis is None:
+            return self._cache.get(key)
+        if time.monotonic() < self._down_until:
+            return None
+        try:
+            return cast(bytes | None, await self._redis.get(key))
+        except (RedisError, OSError):
+            self._down_until = time.monotonic() + self._retry_after_s
+            return None
+
     async def get(self, key: str) -> tuple[bytes, Stamp] | None:
         if self._redis is None:
             value = self._cache.get(key)

@@ -3,11 +3,13 @@ their metatile block, one render of a block at a time.
 
 A tile's cache key is the engine's own (``make_key("map", request.cache_parts())``), so the
 WMTS door, WMS GetMaps that are one tile, OGC API Tiles, ``engine.render`` and ``cdse-gateway
-seed`` share every tile. Validating a request and computing its key costs ~50 µs; it is done
-once per distinct tile request in a process (in a worker thread, without waiting for a render
-slot: the tile may be in the cache already) and remembered, after which a hit is one Redis GET
-on an asyncio connection (no thread hop). A miss is rendered in a worker thread, at most
-``RENDER_THREADS`` at once.
+seed`` share every tile. Validating a request and computing its key costs ~0.6 ms of CPU; it is
+done once per distinct tile request in a process (in a worker thread, without waiting for a
+render slot: the tile may be in the cache already) and remembered, after which a hit is one
+Redis GET on an asyncio connection (no thread hop). The process that renders a tile also
+shares what its request resolved to (``gateway.core.tiles.shared``): other workers, processes
+and replicas read it on the event loop instead of resolving the request. A miss is rendered in
+a worker thread, at most ``RENDER_THREADS`` at once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from gateway.core.stamps import Stamp, stamp_key
 from gateway.core.tiles.flights import Flights
 from gateway.core.tiles.grids import TileAddress, TileGrid, TileGrids
 from gateway.core.tiles.hits import HitReader, Known, KnownKeys, stored_stamp
+from gateway.core.tiles.shared import SharedKeys
 from gateway.core.vendor_params import VendorTexts
 from gateway.errors import GatewayError, InvalidParameterValue, NotFound
 from gateway.priority import keep_priority
@@ -119,11 +122,13 @@ class TileService:
         self._keys = KnownKeys()
         self._raw = KnownKeys()  # (path, query string) -> what it resolved to
         self._hits = HitReader(self.cache, redis_url)
+        self._shared = SharedKeys(engine.config, times)
         self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
         self._lookups = ThreadPoolExecutor(
             LOOKUP_THREADS, thread_name_prefix="tile-lookup", initializer=keep_priority
         )
         self._flights = Flights()
+        self._preparing: dict[tuple[int, str], asyncio.Future[bool]] = {}  # in flight only
 
     @property
     def render_joins(self) -> int:
@@ -255,6 +260,8 @@ class TileService:
         hit = await self._known_tile(signature, raw)
         if hit is not None or (self._keys.get(signature) is not None and self._hits.available):
             return hit
+        if self._hits.available and await self._shared_known(address, params, signature):
+            return await self._known_tile(signature, raw)
         lookup = functools.partial(
             contextvars.copy_context().run, self._lookup, address, params, signature
         )
@@ -263,15 +270,70 @@ class TileService:
             self._raw.put(raw, known)
         return hit
 
+    async def _shared_known(
+        self, address: TileAddress, params: TileParams, signature: Signature
+    ) -> bool:
+        """Whether the key of a request unknown here was read from the mapping another
+        process shared (remembered then), on the event loop's connection."""
+        name = self._shared.name((address, params), address.layer)
+        if name is None:
+            # What TIME means for the layer, worked out once in a lookup thread for all the
+            # requests that wait for it (a worker's first burst), then on the event loop.
+            if not await self._prepared(address.layer):
+                return False
+            name = self._shared.name((address, params), address.layer)
+            if name is None:
+                return False
+        value = await self._hits.value(name)
+        known = None if value is None else self._shared.decode(value)
+        if known is None or known.version != signature[1]:
+            return False
+        self._keys.put(signature, known)
+        return True
+
+    async def _prepared(self, layer: str) -> bool:
+        key = (self.times.version, layer)
+        pending = self._preparing.get(key)
+        if pending is None:
+            call = functools.partial(contextvars.copy_context().run, self._shared.prepare, layer)
+            pending = asyncio.get_running_loop().run_in_executor(self._lookups, call)
+            self._preparing[key] = pending
+            pending.add_done_callback(lambda _: self._preparing.pop(key, None))
+        return await asyncio.shield(pending)
+
+    def _share(self, address: TileAddress, params: TileParams, known: Known) -> dict[str, bytes]:
+        """The mapping of a request this process rendered (to store with its tile), or none
+        if the catalog changed since it was resolved."""
+        prepared = self._shared.prepare(address.layer)
+        name = self._shared.name((address, params), address.layer) if prepared else None
+        if name is None or known.version != self.times.version:
+            return {}
+        return {name: self._shared.encode(known)}
+
     def _lookup(
         self, address: TileAddress, params: TileParams, signature: Signature
     ) -> Tile | None:
         """The cached tile (its request validated and its key remembered first if unknown)."""
-        known = self._keys.get(signature)
+        known = self._keys.get(signature) or self._shared_mapping(address, params, signature)
         if known is None:
             known = self._known(self.request(address, params))
             self._keys.put(signature, known)
         return self._cached(known)
+
+    def _shared_mapping(
+        self, address: TileAddress, params: TileParams, signature: Signature
+    ) -> Known | None:
+        """What another process shared that the request resolved to (remembered), read in
+        this thread (what TIME means for its layer worked out first, for the event loop's
+        next requests), or None."""
+        prepared = self._shared.prepare(address.layer)
+        name = self._shared.name((address, params), address.layer) if prepared else None
+        value = None if name is None else self.cache.get(name)
+        known = None if value is None else self._shared.decode(value)
+        if known is None or known.version != signature[1]:
+            return None
+        self._keys.put(signature, known)
+        return known
 
     @exempt  # no admission place: RENDER_THREADS bounds the event loop's tile renders
     def _render_exempt(self, address: TileAddress, params: TileParams) -> Tile:
@@ -317,7 +379,10 @@ class TileService:
         key, media_type, warning = known.key, known.media_type, known.warning
         block = self._block(address)
         if len(block) == 1 or request.format not in IMAGE_FORMATS:
-            return self._rendered(key, request, warning)
+            tile = self._rendered(key, request, warning)
+            if not tile.cached:
+                self.cache.set_many(self._share(address, params, known), self.engine.ttl_ms)
+            return tile
         hit = self._cached(known)
         if hit is not None:
             return hit
@@ -394,6 +459,7 @@ class TileService:
         )
         raster = self.engine.compute(meta)
         out: dict[str, bytes] = {}
+        shared: dict[str, bytes] = {}
         for address in block:
             col, row = xs.index(address.x) * width, ys.index(address.y) * height
             data = raster.data[:, row : row + height, col : col + width]
@@ -402,9 +468,11 @@ class TileService:
             key = tile_key(tile_request)
             out[key] = self.engine.picture(request, data, valid)
             out[stamp_key(key)] = Stamp.of(out[key]).encode()
-            # The block's other tiles, asked next, need no render thread.
-            self._keys.put(self.signature(address, params), self._known(tile_request))
-        self.cache.set_many(out, self.engine.ttl_ms)
+            # The block's other tiles, asked next, need no render thread (in any process).
+            known = self._known(tile_request)
+            self._keys.put(self.signature(address, params), known)
+            shared.update(self._share(address, params, known))
+        self.cache.set_many(out | shared, self.engine.ttl_ms)
         return out
 
 
