@@ -15,12 +15,15 @@ import hashlib
 import json
 import threading
 from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 from gateway import __version__
-from gateway.config import GatewayConfig
 from gateway.core.cache import KEY_PREFIX
-from gateway.core.dates import TimePolicy
 from gateway.core.tiles.hits import Known
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
+    from gateway.core.dates import TimePolicy
 
 MEANINGS = 1024  # (catalog version, layer) -> digest of its collection's summary, remembered
 
