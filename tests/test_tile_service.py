@@ -154,6 +154,17 @@ def test_an_ogcapi_tile_is_the_wmts_tile_under_the_same_key(live, redis_server):
     assert second.content == first.content
 
 
+@pytest.fixture
+def two_processes(sample_settings, redis_server):
+    """Two runtimes on one Redis, as two gateway processes or replicas are."""
+    redis_server.start()
+    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
+    one, two = build_runtime(settings), build_runtime(settings)
+    yield one, two
+    one.close()
+    two.close()
+
+
 def _hit_while_the_render_slots_are_busy(runtime, asked: TileAddress, params: TileParams):
     """Ask ``asked`` (cached) of ``runtime``'s tile service from the event loop while both its
     render slots are taken by slow renders of other blocks: the tile and how long it took."""
@@ -176,23 +187,17 @@ def _hit_while_the_render_slots_are_busy(runtime, asked: TileAddress, params: Ti
 
 
 def test_a_tile_another_process_rendered_is_a_hit_while_the_render_slots_are_busy(
-    sample_settings, redis_server
+    two_processes,
 ):
     """A process that has never seen a tile another process rendered into the shared Redis
     answers it from the cache at once, even while its render slots are taken by long renders
     (it used to resolve the tile's key in a render slot: behind them, for as long as they took;
     under load a cached tile waited seconds, bench/bench_load.py)."""
-    redis_server.start()
-    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
-    one, two = build_runtime(settings), build_runtime(settings)
+    one, two = two_processes
     params = TileParams(time=DAY, maxcc="79")
     asked = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y, "png")
-    try:
-        rendered = one.tiles.render(asked, params)  # by the other process
-        tile, waited = _hit_while_the_render_slots_are_busy(two, asked, params)
-    finally:
-        one.close()
-        two.close()
+    rendered = one.tiles.render(asked, params)  # by the other process
+    tile, waited = _hit_while_the_render_slots_are_busy(two, asked, params)
     assert tile.cached and tile.content == rendered.content
     assert waited < 1.0, f"a cached tile waited {waited:.2f} s for a render slot"
 
@@ -246,101 +251,83 @@ def _shared_mappings(redis_server) -> set[bytes]:
 
 
 def test_a_tile_another_process_rendered_is_answered_on_the_event_loop_without_its_request(
-    sample_settings, redis_server
+    two_processes, redis_server
 ):
     """The process that renders a block shares what each of its tiles' requests resolved to
     (one mapping a tile, with the tiles): another process answers any of them from the event
     loop as a hit without building a render request; a request of other parameters or of
     another layer at the same address does not read that mapping (it resolves its own key)."""
-    redis_server.start()
-    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
-    one, two = build_runtime(settings), build_runtime(settings)
+    one, two = two_processes
     params = TileParams(time=DAY, maxcc="71")
     block = [TileAddress("NDVI", "WebMercatorQuad", Z, x, y + 4, "png") for x, y in BLOCK]
-    try:
-        before = _shared_mappings(redis_server)
-        rendered = [one.tiles.render(a, params) for a in block]  # the first renders the block
-        assert not rendered[0].cached and all(t.cached for t in rendered[1:])
-        assert len(_shared_mappings(redis_server) - before) == len(block)
-        loop = asyncio.new_event_loop()  # one loop: the service's Redis connection is its
-        with Counting(two.tiles, "request") as built:
-            tiles = [loop.run_until_complete(two.tiles.tile(a, params)) for a in block]
-        assert not built.calls
-        assert [t.content for t in tiles] == [t.content for t in rendered]
-        assert all(t.cached for t in tiles)
-        # Another spelling of the same tile resolves its key (a hit) and adds no mapping.
-        after = _shared_mappings(redis_server)
-        spelt = TileParams(time=DAY, maxcc="71.0")
-        with Counting(two.tiles, "request") as built:
-            other = loop.run_until_complete(two.tiles.tile(block[0], spelt))
-        assert len(built.calls) == 1 and other.cached and other.content == rendered[0].content
-        assert _shared_mappings(redis_server) == after
-        # Other parameters, another layer: their own keys, not the mapping's tile.
-        with Counting(two.tiles, "request") as built, CountingCompute(two) as computed:
-            drier = TileParams(time=DAY, maxcc="12")
-            moister = loop.run_until_complete(two.tiles.tile(block[0], drier))
-            water = loop.run_until_complete(two.tiles.tile(block[0]._replace(layer="NDWI"), params))
-        loop.close()
-        assert len(built.calls) >= 2 and computed.calls == 2
-        assert not moister.cached and not water.cached
-        assert water.content != rendered[0].content
-    finally:
-        one.close()
-        two.close()
+    before = _shared_mappings(redis_server)
+    rendered = [one.tiles.render(a, params) for a in block]  # the first renders the block
+    assert not rendered[0].cached and all(t.cached for t in rendered[1:])
+    assert len(_shared_mappings(redis_server) - before) == len(block)
+    loop = asyncio.new_event_loop()  # one loop: the service's Redis connection is its
+    with Counting(two.tiles, "request") as built:
+        tiles = [loop.run_until_complete(two.tiles.tile(a, params)) for a in block]
+    assert not built.calls
+    assert [t.content for t in tiles] == [t.content for t in rendered]
+    assert all(t.cached for t in tiles)
+    # Another spelling of the same tile resolves its key (a hit) and adds no mapping.
+    after = _shared_mappings(redis_server)
+    spelt = TileParams(time=DAY, maxcc="71.0")
+    with Counting(two.tiles, "request") as built:
+        other = loop.run_until_complete(two.tiles.tile(block[0], spelt))
+    assert len(built.calls) == 1 and other.cached and other.content == rendered[0].content
+    assert _shared_mappings(redis_server) == after
+    # Other parameters, another layer: their own keys, not the mapping's tile.
+    with Counting(two.tiles, "request") as built, CountingCompute(two) as computed:
+        drier = TileParams(time=DAY, maxcc="12")
+        moister = loop.run_until_complete(two.tiles.tile(block[0], drier))
+        water = loop.run_until_complete(two.tiles.tile(block[0]._replace(layer="NDWI"), params))
+    loop.close()
+    assert len(built.calls) >= 2 and computed.calls == 2
+    assert not moister.cached and not water.cached
+    assert water.content != rendered[0].content
 
 
-def test_a_mapping_shared_under_another_catalog_is_not_read(sample_settings, redis_server):
+def test_a_mapping_shared_under_another_catalog_is_not_read(two_processes):
     """A process whose catalog summary differs (TIME means something else to it: here no TIME
     is the period up to another latest acquisition) does not read the mapping another wrote:
     it resolves the request itself, to its own key."""
-    redis_server.start()
-    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
-    one, two = build_runtime(settings), build_runtime(settings)
+    one, two = two_processes
     params = TileParams(maxcc="72")  # no TIME: the default period, from the summary
     asked = TileAddress("NDVI", "WebMercatorQuad", Z, X, Y + 8, "png")
-    try:
-        summaries = one.times._summaries
-        summary = summaries.get("sentinel-2-l2a")
-        assert len(summary.times) > 1
-        # The first process listed the catalog before its latest acquisition.
-        earlier = replace(summary, times=summary.times[:-1])
-        summaries._summaries = {**summaries._summaries, "sentinel-2-l2a": earlier}
-        summaries.version += 1
-        one.tiles.render(asked, params)
-        theirs = one.tiles.request(asked, params)
-        two.tiles.times.summary("sentinel-2-l2a")
-        with Counting(two.tiles, "request") as built:
-            asyncio.run(two.tiles.tile(asked, params))
-        assert built.calls
-        ours = two.tiles.request(asked, params)
-        assert tile_key(ours) != tile_key(theirs)
-    finally:
-        one.close()
-        two.close()
+    summaries = one.times._summaries
+    summary = summaries.get("sentinel-2-l2a")
+    assert len(summary.times) > 1
+    # The first process listed the catalog before its latest acquisition.
+    earlier = replace(summary, times=summary.times[:-1])
+    summaries._summaries = {**summaries._summaries, "sentinel-2-l2a": earlier}
+    summaries.version += 1
+    one.tiles.render(asked, params)
+    theirs = one.tiles.request(asked, params)
+    two.tiles.times.summary("sentinel-2-l2a")
+    with Counting(two.tiles, "request") as built:
+        asyncio.run(two.tiles.tile(asked, params))
+    assert built.calls
+    ours = two.tiles.request(asked, params)
+    assert tile_key(ours) != tile_key(theirs)
 
 
-def test_a_first_burst_works_out_what_time_means_once(sample_settings, redis_server):
+def test_a_first_burst_works_out_what_time_means_once(two_processes):
     """A fresh process asked many tiles another rendered, all at once, works out what TIME
     means for their layer once (in a lookup thread, the others waiting for it), then reads
     every mapping on the event loop: no render request built."""
-    redis_server.start()
-    settings = sample_settings.model_copy(update={"redis_url": redis_server.url})
-    one, two = build_runtime(settings), build_runtime(settings)
+    one, two = two_processes
     params = TileParams(time=DAY, maxcc="73")
     block = [TileAddress("NDVI", "WebMercatorQuad", Z, x, y + 12, "png") for x, y in BLOCK]
-    try:
-        rendered = one.tiles.render(block[0], params)
+    rendered = one.tiles.render(block[0], params)
 
-        async def burst() -> list:
-            return await asyncio.gather(*(two.tiles.tile(a, params) for a in block * 4))
+    async def burst() -> list:
+        return await asyncio.gather(*(two.tiles.tile(a, params) for a in block * 4))
 
-        with (
-            Counting(two.tiles._shared, "prepare") as prepared,
-            Counting(two.tiles, "request") as built,
-        ):
-            tiles = asyncio.run(burst())
-    finally:
-        one.close()
-        two.close()
+    with (
+        Counting(two.tiles._shared, "prepare") as prepared,
+        Counting(two.tiles, "request") as built,
+    ):
+        tiles = asyncio.run(burst())
     assert prepared.calls == [("NDVI",)] and not built.calls
     assert all(t.cached for t in tiles) and tiles[0].content == rendered.content
