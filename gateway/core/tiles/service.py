@@ -284,12 +284,7 @@ class TileService:
             name = self._shared.name((address, params), address.layer)
             if name is None:
                 return False
-        value = await self._hits.value(name)
-        known = None if value is None else self._shared.decode(value)
-        if known is None or known.version != signature[1]:
-            return False
-        self._keys.put(signature, known)
-        return True
+        return self._remember_shared(await self._hits.value(name), signature) is not None
 
     async def _prepared(self, layer: str) -> bool:
         key = (self.times.version, layer)
@@ -304,8 +299,7 @@ class TileService:
     def _share(self, address: TileAddress, params: TileParams, known: Known) -> dict[str, bytes]:
         """The mapping of a request this process rendered (to store with its tile), or none
         if the catalog changed since it was resolved."""
-        prepared = self._shared.prepare(address.layer)
-        name = self._shared.name((address, params), address.layer) if prepared else None
+        name = self._shared.prepared_name((address, params), address.layer)
         if name is None or known.version != self.times.version:
             return {}
         return {name: self._shared.encode(known)}
@@ -326,9 +320,12 @@ class TileService:
         """What another process shared that the request resolved to (remembered), read in
         this thread (what TIME means for its layer worked out first, for the event loop's
         next requests), or None."""
-        prepared = self._shared.prepare(address.layer)
-        name = self._shared.name((address, params), address.layer) if prepared else None
-        value = None if name is None else self.cache.get(name)
+        name = self._shared.prepared_name((address, params), address.layer)
+        return self._remember_shared(None if name is None else self.cache.get(name), signature)
+
+    def _remember_shared(self, value: bytes | None, signature: Signature) -> Known | None:
+        """A shared mapping's ``Known``, remembered under ``signature``, if it is of this
+        process's catalog version; else None."""
         known = None if value is None else self._shared.decode(value)
         if known is None or known.version != signature[1]:
             return None

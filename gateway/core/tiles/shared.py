@@ -66,6 +66,10 @@ class SharedKeys:
             self._meanings[(version, layer)] = meaning
         return True
 
+    def prepared_name(self, request: Hashable, layer: str) -> str | None:
+        """``name`` once ``prepare(layer)`` worked (in a thread: it may list the catalog)."""
+        return self.name(request, layer) if self.prepare(layer) else None
+
     @staticmethod
     def encode(known: Known) -> bytes:
         return json.dumps([known.key, known.media_type, known.warning, known.units]).encode()
