@@ -277,9 +277,9 @@ def picture_of_tile(runtime) -> np.ndarray:
     return np.moveaxis(outputs["default"].astype(np.uint8), 0, -1)
 
 
-def ogcapi_coverage(live, script: str) -> tuple[np.ndarray, tuple, tuple[int, int]]:
+def ogcapi_coverage(live, script: str) -> tuple[np.ndarray, tuple, tuple[int, int], tuple]:
     """OGC API's 40 x 30 GeoTIFF coverage of ``script`` over a lon/lat box and the whole
-    RANGE (nearest): its bands, bounds and size."""
+    RANGE (nearest): its bands, bounds, size and band descriptions."""
     answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
         "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
         "evalscript": b64(script), "scale-size": "x(40),y(30)", "resampling": "nearest",
@@ -287,7 +287,7 @@ def ogcapi_coverage(live, script: str) -> tuple[np.ndarray, tuple, tuple[int, in
     assert answer.status_code == 200, answer.text[:300]
     with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
         bounds = array_bounds(src.height, src.width, src.transform)
-        return src.read(), bounds, (src.width, src.height)
+        return src.read(), bounds, (src.width, src.height), src.descriptions
 
 
 def grey_alpha(content: bytes) -> np.ndarray:
@@ -327,20 +327,11 @@ def test_ogcapi_tile_of_an_orbit_script_equals_node(live):
 
 @needs_node
 def test_ogcapi_coverage_of_an_orbit_script_is_every_output_equal_to_node(live):
-    answer = httpx.get(f"{live.url}/ogcapi/collections/NDVI/coverage", params={
-        "f": "GTiff", "bbox": "5.95,52.60,5.96,52.608", "datetime": "/".join(RANGE),
-        "evalscript": b64(MAX_NDVI), "scale-size": "x(40),y(30)", "resampling": "nearest",
-    }, timeout=120)  # fmt: skip
-    assert answer.status_code == 200, answer.text[:300]
-    with rasterio.MemoryFile(answer.content) as memory, memory.open() as src:
-        data, names = src.read(), src.descriptions
-        west, south, east, north = array_bounds(src.height, src.width, src.transform)
-        size = (src.width, src.height)
+    data, bounds, size, names = ogcapi_coverage(live, MAX_NDVI)
     assert names == ("default_b1", "count_b1")
     outputs, valid = node_on_days(
-        live.runtime, MAX_NDVI, size=size, resampling="nearest",
-        bbox=(west, south, east, north), crs="EPSG:4326",
-    )  # fmt: skip
+        live.runtime, MAX_NDVI, size=size, resampling="nearest", bbox=bounds, crs="EPSG:4326"
+    )
     seen = valid.any(axis=0)
     assert seen.mean() > 0.9
     np.testing.assert_allclose(data[0][seen], outputs["default"][0][seen], rtol=2e-7)
@@ -352,7 +343,7 @@ def test_ogcapi_coverage_of_an_orbit_script_is_every_output_equal_to_node(live):
 @needs_node
 def test_ogcapi_coverage_of_preprocessed_scenes_equals_node(live):
     """preProcessScenes keeps June, evaluatePixel reads its scenes (the JavaScript engine)."""
-    data, bounds, size = ogcapi_coverage(live, JUNE_MEDIAN)
+    data, bounds, size, _ = ogcapi_coverage(live, JUNE_MEDIAN)
     june = tuple(d for d in DAYS if d >= "2025-06-01")
     outputs, valid = node_on_days(
         live.runtime, JUNE_MEDIAN, size=size, resampling="nearest", days=june,
@@ -415,7 +406,7 @@ def test_wmts_kvp_tile_of_a_tile_script_equals_node_on_each_scene(live):
 
 @needs_node
 def test_ogcapi_coverage_of_a_tile_script_equals_node_on_each_scene(live):
-    data, bounds, size = ogcapi_coverage(live, TILE_COUNT)
+    data, bounds, size, _ = ogcapi_coverage(live, TILE_COUNT)
     outputs, valid = node_on_scenes(
         live.runtime, TILE_COUNT, size=size, resampling="nearest",
         bbox=(bounds[0], bounds[1], bounds[2], bounds[3]), crs="EPSG:4326",
