@@ -217,7 +217,11 @@ def create_app(
             await limiter.close()
         last.close()
 
+    async def startup() -> None:
+        loop_first.start()
+        await runtime.tiles.open_hits(runtime.settings.hit_connections)
+
     first = generation(runtime, doors, shared)
     listing.join()  # the app is ready once its first listings are (within their budget)
-    app = Reloading(first, rebuild, every_s, shutdown, startup=loop_first.start)
+    app = Reloading(first, rebuild, every_s, shutdown, startup=startup)
     return app

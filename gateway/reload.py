@@ -117,7 +117,7 @@ class Reloading:
     """The app: sends each request to the current generation of the doors; at most every
     ``every_s`` (when a request comes) ``rebuild`` is called in a background thread, and the
     generation it returns (None: nothing changed) replaces the current one. ``startup`` is
-    called on the event loop thread when the server starts it (its lifespan)."""
+    awaited on the event loop when the server starts it (its lifespan)."""
 
     def __init__(
         self,
@@ -126,7 +126,7 @@ class Reloading:
         every_s: float,
         shutdown: Callable[[Runtime], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
-        startup: Callable[[], None] | None = None,
+        startup: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._current = first
         self._startup = startup
@@ -208,7 +208,7 @@ class Reloading:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self._startup is not None:
-                    self._startup()
+                    await self._startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 with self._lock:

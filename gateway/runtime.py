@@ -194,12 +194,15 @@ def watches_collections(settings: Settings) -> bool:
 
 def with_config(runtime: Runtime, config: GatewayConfig) -> Runtime:
     """``runtime`` for another configuration (collections ingested since it was built): a new
-    engine, TIME policy and tile service; settings, cache, catalog, reader, admission, catalog
-    summaries, quotas, tallies, gauges and what doors keep are shared."""
+    engine, TIME policy and tile service; settings, cache (and the tile service's connections
+    for hits), catalog, reader, admission, catalog summaries, quotas, tallies, gauges and what
+    doors keep are shared."""
     old = runtime.engine
     engine = Engine(config, old.catalog, old.reader, old.cache, admission=old.admission)
     times = TimePolicy(config, runtime.summaries)
-    tiles = TileService(engine, times, redis_url=runtime.settings.redis_url)
+    tiles = TileService(
+        engine, times, redis_url=runtime.settings.redis_url, hits=runtime.tiles.hits
+    )
     return replace(runtime, config=config, engine=engine, times=times, tiles=tiles)
 
 

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     # loop answers cached tiles (gateway.priority).
     thread_nice: int = Field(default=10, ge=0, le=19)
     switch_interval_ms: float = Field(default=0.0, ge=0.0, le=100.0)
+    # Connections to Redis a serving worker's event loop opens when it starts, for cache
+    # hits (more are opened when more hits are read at once; 0: none beforehand).
+    hit_connections: int = Field(default=32, ge=0, le=1024)
 
     # OGC API Processes: a Dask scheduler address (None: a local cluster of 2 workers) and
     # the folder exports are written to (None: <data_dir>/outputs).

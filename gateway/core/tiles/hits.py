@@ -4,6 +4,8 @@ keys tile requests resolved to (``KnownKeys``) and the cache read on an asyncio 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +25,11 @@ KNOWN_KEYS = 65536
 # only when it is rendered again; a changed length is noticed at once). Browsers may keep a
 # tile for GATEWAY_TILE_MAX_AGE_S anyway.
 STAMP_MEMORY_S = 60.0
+# The asyncio connections' name in Redis's CLIENT LIST.
+CLIENT_NAME = "cdse-gateway-hits"
+OPEN_TIMEOUT_S = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class Known(NamedTuple):
@@ -75,6 +82,9 @@ class HitReader:
     A tile comes with its stamp (its HTTP validators), read with it in one ``MGET`` and then
     remembered for ``STAMP_MEMORY_S``, during which a hit is one ``GET`` (``MGET``'s reply
     cost ~10 µs more in redis-py) whose length is checked against the stamp's.
+
+    Its pool opens a connection per concurrent read when none is idle: ``open`` opens them
+    beforehand (the first wave of hits after a start then waits for none: bench_first_hits).
     """
 
     def __init__(self, cache: Cache, redis_url: str | None, retry_after_s: float = 1.0) -> None:
@@ -86,10 +96,35 @@ class HitReader:
                 socket_timeout=1.0,
                 socket_connect_timeout=1.0,
                 retry=Retry(NoBackoff(), 0),  # redis-py's default retried for seconds
+                client_name=CLIENT_NAME,
             )
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
         self._stamps: dict[str, tuple[Stamp, float]] = {}  # key -> (stamp, known until)
+
+    async def open(self, connections: int) -> int:
+        """Open up to ``connections`` idle connections in the pool within ``OPEN_TIMEOUT_S``;
+        how many are open. A failure is logged once and left to the reads (which fall back to
+        a thread while the connection rests)."""
+        if self._redis is None or connections <= 0:
+            return 0
+        pool = self._redis.connection_pool
+        opening = [asyncio.ensure_future(pool.get_connection()) for _ in range(connections)]
+        done, pending = await asyncio.wait(opening, timeout=OPEN_TIMEOUT_S)
+        for future in pending:
+            future.cancel()
+        opened = [f.result() for f in done if not f.cancelled() and f.exception() is None]
+        for connection in opened:
+            await pool.release(connection)
+        if len(opened) < connections:
+            failed = next((f.exception() for f in done if f.exception() is not None), None)
+            log.warning(
+                "tile cache: %d of %d connections opened at start (%s)",
+                len(opened),
+                connections,
+                failed or f"not within {OPEN_TIMEOUT_S:g} s",
+            )
+        return len(opened)
 
     @property
     def available(self) -> bool:

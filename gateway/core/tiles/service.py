@@ -111,6 +111,7 @@ class TileService:
         redis_url: str | None = None,
         grids: TileGrids | None = None,
         metatile: int = METATILE,
+        hits: HitReader | None = None,
     ) -> None:
         if engine.cache is None:
             raise ValueError("the tile service needs the engine's cache")
@@ -121,7 +122,7 @@ class TileService:
         self.metatile = metatile
         self._keys = KnownKeys()
         self._raw = KnownKeys()  # (path, query string) -> what it resolved to
-        self._hits = HitReader(self.cache, redis_url)
+        self._hits = hits if hits is not None else HitReader(self.cache, redis_url)
         self._shared = SharedKeys(engine.config, times)
         self._renders: CapacityLimiter | None = None  # made in the event loop, on first use
         self._lookups = ThreadPoolExecutor(
@@ -129,6 +130,16 @@ class TileService:
         )
         self._flights = Flights()
         self._preparing: dict[tuple[int, str], asyncio.Future[bool]] = {}  # in flight only
+
+    @property
+    def hits(self) -> HitReader:
+        """The cache reader of the event loop (a new tile service of the same cache may share
+        it, with its open connections)."""
+        return self._hits
+
+    async def open_hits(self, connections: int) -> int:
+        """Open the event loop's connections for cache hits now (``HitReader.open``)."""
+        return await self._hits.open(connections)
 
     @property
     def render_joins(self) -> int:
