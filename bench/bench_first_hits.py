@@ -205,7 +205,8 @@ def gateway(checkout: Path, workers: int, view: Path, redis_url: str, servers: l
 def in_process(view: Path, redis_url: str, tiles: list[Asked], clients: int) -> None:
     """The tile service alone (no HTTP), in this process with the ``gateway`` package on its
     path: a fresh runtime (a new worker) asked every tile once by ``clients`` tasks on its
-    event loop (after one other tile), then again; CPU a tile and latencies, three times."""
+    event loop (after one other tile), then again; CPU a tile and latencies, three times. Its
+    connections for hits are opened first where the checkout does so at a worker's start."""
     from gateway.core.tiles.grids import TileAddress
     from gateway.core.tiles.service import TileParams
     from gateway.runtime import build_runtime
@@ -234,6 +235,9 @@ def in_process(view: Path, redis_url: str, tiles: list[Asked], clients: int) -> 
         return latencies, (time.process_time() - cpu) / len(addresses) * 1e6
 
     async def measure(runtime) -> None:
+        opening = getattr(runtime.tiles, "open_hits", None)  # as a worker's start-up does
+        if opening is not None:
+            await opening(settings.hit_connections)
         await runtime.tiles.tile(*asked[-1])
         for label in ("first", "again"):
             latencies, cpu = await ask(runtime, asked[:-1])
