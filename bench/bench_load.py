@@ -1,7 +1,7 @@
 """Many users at once: a map service's mixed load from 64 clients, one gateway process and two.
 
     python -m bench.bench_load [--data DIR] [--duration 600] [--clients 64] [--workers 2]
-                               [--processes 1 2] [--seed 1]
+                               [--processes 1 2] [--seed 1] [--pin]
 
 Each phase starts gateway processes (every door, ``gateway.app:create_app`` as ``cdse-gateway
 serve`` runs it, ``--workers`` uvicorn workers each) sharing one private redis-server, warms a
@@ -25,9 +25,11 @@ block render is counted from Redis's keyspace notifications: a block's render se
 key once, so a key set twice is a block rendered twice (its lock failed across processes).
 
 With two processes the clients' requests alternate between them, the uncached tiles too, so the
-two tiles of a block are asked of both processes at once. Each phase starts with Redis flushed
-and no COG copies: the gateway reads a private folder of links to ``--data`` (its COG copies go
-there, never into the archive).
+two tiles of a block are asked of both processes at once. ``--pin`` runs gateway process i on
+core i only, so that one process has one core and two have two (on a 2-core machine one
+unpinned process takes both, and a second one can add no throughput). Each phase starts with
+Redis flushed and no COG copies: the gateway reads a private folder of links to ``--data`` (its
+COG copies go there, never into the archive).
 """
 
 from __future__ import annotations
@@ -473,13 +475,14 @@ def private_view(data: Path) -> Path:
 
 
 def start_gateways(
-    count: int, workers: int, view: Path, redis_url: str, servers: list[Server]
+    count: int, workers: int, view: Path, redis_url: str, servers: list[Server], pin: bool = False
 ) -> list[Server]:
-    """``count`` gateway processes (every door, ``workers`` workers each) on one Redis."""
+    """``count`` gateway processes (every door, ``workers`` workers each) on one Redis;
+    ``pin``: process i (its workers too) on core i only (``taskset``)."""
     from gateway.edge.server import uvicorn_flags
 
     started = []
-    for _ in range(count):
+    for index in range(count):
         metrics = tempfile.mkdtemp(prefix="bench-load-metrics-")
         env = {
             "GATEWAY_DATA_DIR": str(view),
@@ -491,6 +494,8 @@ def start_gateways(
         }
         port = free_port()
         command = uvicorn("gateway.app:create_app", port, workers) + uvicorn_flags()
+        if pin:
+            command = ["taskset", "-c", str(index % (os.cpu_count() or 1)), *command]
         started.append(launch(servers, Server("gateway", command, port, env), "/healthz"))
     return started
 
@@ -518,7 +523,7 @@ def run_phase(args: argparse.Namespace, data: Path, processes: int) -> Phase:
     try:
         time.sleep(0.5)
         flush_redis(redis_port)
-        gateways = start_gateways(processes, args.workers, view, redis_url, servers)
+        gateways = start_gateways(processes, args.workers, view, redis_url, servers, args.pin)
         area = data_area(data)
         workload = Workload(area, args.seed, args.pool_per_zoom, args.mix)
         started = time.monotonic()
@@ -694,6 +699,8 @@ def print_comparison(phases: list[Phase], args: argparse.Namespace) -> None:
     row("non-200", [str(sum(f.errors for f in p.figures.values())) for p in phases])
     row("blocks rendered twice", [str(p.blocks[1]) for p in phases])
     row("gateway CPU cores", [f"{p.machine.servers / p.duration:.2f}" for p in phases])
+    row("blocks rendered per CPU s", [f"{p.blocks[0] / max(p.machine.servers, 1e-9):.2f}"
+                                      for p in phases])  # fmt: skip
     row("RSS change after warm-up, max %",
         [f"{max((c for c, _ in rss_change(p, warmup(args))), default=math.nan):+.1f}"
          for p in phases])  # fmt: skip
@@ -734,6 +741,11 @@ def parse_args() -> argparse.Namespace:
         "--mix", type=parse_mix, default=MIX, help="class=weight,... (default: the real mix)"
     )
     parser.add_argument("--warmup", type=float, help="seconds (default: 20 %% of --duration)")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="gateway process i on core i only: one process gets one core, two get two",
+    )
     return parser.parse_args()
 
 
