@@ -6,14 +6,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.published_scripts import manifest
+from tests.support.published_scripts import SCRIPTS
 
 
 def raw_url(url: str) -> str:
@@ -23,22 +21,7 @@ def raw_url(url: str) -> str:
     )
 
 
-def main(folder: Path) -> int:
-    folder.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for name, (url, sha) in manifest().items():
-        with urllib.request.urlopen(raw_url(url), timeout=30) as answer:
-            data = answer.read()
-        if hashlib.sha256(data).hexdigest() != sha:
-            print(f"{name}: not the listed version ({url})", file=sys.stderr)
-            failed += 1
-            continue
-        (folder / name).write_bytes(data)
-        print(f"{name}: {len(data)} bytes")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(SCRIPTS.fetch(Path(sys.argv[1]), raw_url))
