@@ -10,6 +10,7 @@ resampling), never through gateway code.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import shutil
@@ -44,6 +45,7 @@ from gateway.core.request import build_request
 from gateway.runtime import build_runtime
 from gateway.settings import Settings
 from tests.support.ows_live import OWS_DOORS, live_gateway
+from tests.support.stac_schemas import SCHEMAS, OfflineValidator
 from tests.support.wcs_checks import geotiff, get
 
 OGCAPI = "gateway.ogcapi.door:build_door"
@@ -362,33 +364,97 @@ def test_items_hold_proj_raster_bands_datetime_and_the_valid_footprint(own):
     assert collection["extent"]["temporal"]["interval"] == [[plots["properties"]["datetime"]] * 2]
 
 
-# The extensions the ingested items name. No package on PyPI or npm for Python 3.12 bundles their
-# schemas (stac-validator, stac-check, pystac-ext-*, stac-node-validator fetch them from the web;
-# stac-pydantic-extensions models them but needs Python 3.13), so they are not validated offline:
-# docs/own-data.md names them. A new extension here means a new line there.
-UNCHECKED_EXTENSIONS = [
-    "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
-    "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
-    "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
-]
+# The extensions ingested items may name (each only where it uses one of its fields: their schemas
+# require one). Their schemas are third-party files no package registry holds: read from
+# GATEWAY_TEST_STAC_SCHEMAS (tests/fixtures/stac-schemas/SOURCES.md).
+EXTENSIONS = {
+    "eo": "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
+    "projection": "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    "raster": "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
+}
+CORE_SCHEMA = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
 
 
 def check_stac_schemas(document: dict) -> None:
     """``document`` (an ingested item) against the STAC 1.1 core item schema (pystac's own copy:
-    offline), a broken geometry failing it; its extensions are the ``UNCHECKED_EXTENSIONS``."""
-    assert validate_dict(document, extensions=[]) == [
-        "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
-    ]
+    offline), a broken geometry failing it; and against its extensions' schemas where
+    ``GATEWAY_TEST_STAC_SCHEMAS`` names them (``check_extension_schemas``)."""
+    assert validate_dict(document, extensions=[]) == [CORE_SCHEMA]
     with pytest.raises(STACValidationError):
         validate_dict({**document, "geometry": {"type": "Polygon"}}, extensions=[])
-    assert document["stac_extensions"] == UNCHECKED_EXTENSIONS
+    named = document["stac_extensions"]
+    assert named == [url for url in EXTENSIONS.values() if url in named]  # none other
+    if SCHEMAS.folder() is not None:
+        check_extension_schemas(document)
+
+
+def _broken(document: dict, change) -> dict:
+    """A copy of ``document`` with ``change`` applied to its first asset."""
+    broken = copy.deepcopy(document)
+    change(next(iter(broken["assets"].values())))
+    return broken
+
+
+# A value each extension's schema refuses and the core schema lets through.
+WRONG_VALUES = {
+    "eo": lambda asset: asset["bands"][0].update({"eo:common_name": "ultraviolet"}),
+    "projection": lambda asset: asset.update({"proj:shape": [1]}),
+    "raster": lambda asset: asset.update({"raster:scale": "twice"}),
+}
+
+
+def check_extension_schemas(document: dict) -> set[str]:
+    """``document`` against the schemas of the extensions it names, offline (the test skips
+    without ``GATEWAY_TEST_STAC_SCHEMAS``); a wrong value of each fails its schema where the
+    core schema alone lets it through. The extensions checked."""
+    validator = OfflineValidator()
+    named = document["stac_extensions"]
+    assert validate_dict(document, validator=validator) == [CORE_SCHEMA, *named]
+    checked = {name for name, url in EXTENSIONS.items() if url in named}
+    for extension in checked:
+        broken = _broken(document, WRONG_VALUES[extension])
+        assert validate_dict(broken, extensions=[]) == [CORE_SCHEMA]
+        with pytest.raises(STACValidationError, match=extension):
+            validate_dict(broken, validator=validator)
+    return checked
 
 
 def test_items_validate_against_the_stac_schemas(own):
     """The GeoTIFF items (the Zarr store's: tests/test_byod_zarr.py)."""
     data, _ = own
-    for collection, item_id in (("plots", "plots_20250614"), ("survey", "survey")):
+    for collection, item_id in GEOTIFF_ITEMS:
         check_stac_schemas(item(data, collection, item_id))
+
+
+GEOTIFF_ITEMS = (("plots", "plots_20250614"), ("survey", "survey"), ("heights", "heights"))
+
+
+def test_items_validate_against_their_extension_schemas(own):
+    """The GeoTIFF items against the eo, projection and raster schemas (offline, from
+    ``GATEWAY_TEST_STAC_SCHEMAS``: skips without; the Zarr store's: tests/test_byod_zarr.py):
+    between them they name all three."""
+    data, _ = own
+    checked = set()
+    for collection, item_id in GEOTIFF_ITEMS:
+        checked |= check_extension_schemas(item(data, collection, item_id))
+    assert checked == set(EXTENSIONS)
+
+
+def test_an_item_names_the_extensions_it_uses_and_only_those(own):
+    """Bands named by an eo common name carry it (eo); scale and offset only where the file has
+    them (raster); the projection always. The collection names what its summaries use."""
+    data, _ = own
+    survey, heights = item(data, "survey", "survey"), item(data, "heights", "heights")
+    assert [b["bands"][0].get("eo:common_name") for b in survey["assets"].values()] == [
+        "red",
+        "green",
+        "blue",
+    ]
+    assert survey["stac_extensions"] == [EXTENSIONS["eo"], EXTENSIONS["projection"]]
+    assert heights["stac_extensions"] == [EXTENSIONS["projection"]]
+    assert "eo:common_name" not in heights["assets"]["height"]["bands"][0]
+    collection = json.loads((data / "stac/collections/survey/collection.json").read_text())
+    assert collection["stac_extensions"] == [EXTENSIONS["eo"]]  # its summaries' bands
 
 
 # --- ingest: bad inputs, re-ingest, remove --------------------------------------------------------

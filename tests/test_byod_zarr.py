@@ -202,6 +202,14 @@ def native(level: int, window: tuple[int, int, int, int]) -> Grid:
 # --- items --------------------------------------------------------------------------------------
 
 
+def test_items_validate_against_their_extension_schemas(own):
+    """The Zarr store's items against the eo, projection and raster schemas (offline, from
+    ``GATEWAY_TEST_STAC_SCHEMAS``: skips without)."""
+    data, _ = own
+    for step_id in STEP_IDS:
+        test_byod.check_extension_schemas(item(data, "field", step_id))
+
+
 def test_one_item_per_time_step_with_the_variables_as_bands(own):
     data, _ = own
     for step_id, day in zip(STEP_IDS, ("2025-06-04", "2025-06-14"), strict=True):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from gateway.byod.items import BYOD_EXTENSIONS
+from gateway.byod.items import extensions_used
 from gateway.core.catalog.models import STAC_VERSION, collection_extent, collection_links
 
 # Marks a collection.json written by the ingest (its configuration may be derived from it).
@@ -163,10 +163,10 @@ def collection_document(collection: str, items: list[dict]) -> dict:
     dates = sorted(i["properties"]["datetime"] for i in items) or [None]
     first = items[0]["assets"] if items else {}
     bands = [asset["bands"][0] for asset in first.values()]
-    return {
+    document = {
         "type": "Collection",
         "stac_version": STAC_VERSION,
-        "stac_extensions": list(BYOD_EXTENSIONS),
+        "stac_extensions": [],
         "id": collection,
         "title": collection,
         "description": f"Rasters ingested with `cdse-gateway ingest --collection {collection}`.",
@@ -176,6 +176,8 @@ def collection_document(collection: str, items: list[dict]) -> dict:
         "summaries": {"bands": bands} if bands else {},
         "links": [],
     }
+    document["stac_extensions"] = extensions_used(document)
+    return document
 
 
 def _link_child(stac_dir: Path, collection: str) -> None:

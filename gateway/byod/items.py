@@ -1,5 +1,6 @@
 """The STAC item of an ingested raster: proj, raster and eo fields per band asset, and the
-footprint of its valid pixels (not its bounding box)."""
+footprint of its valid pixels (not its bounding box). A document names the extensions whose
+fields it uses, and only those (each extension's schema requires one of its fields)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,18 @@ from gateway.core.catalog.models import STAC_VERSION
 from gateway.errors import InvalidParameterValue
 
 _EXT = "https://stac-extensions.github.io"
-BYOD_EXTENSIONS = [
-    f"{_EXT}/eo/v2.0.0/schema.json",
-    f"{_EXT}/projection/v2.0.0/schema.json",
-    f"{_EXT}/raster/v2.0.0/schema.json",
-]
+# Field prefix -> the schema of its extension, in the order documents name them.
+EXTENSIONS = {
+    "eo": f"{_EXT}/eo/v2.0.0/schema.json",
+    "proj": f"{_EXT}/projection/v2.0.0/schema.json",
+    "raster": f"{_EXT}/raster/v2.0.0/schema.json",
+}
+# The eo extension v2.0.0's common band names: a band named so gets its ``eo:common_name``.
+EO_COMMON_NAMES = frozenset({
+    "pan", "coastal", "blue", "green", "green05", "yellow", "red", "rededge", "rededge071",
+    "rededge075", "rededge078", "nir", "nir08", "nir09", "cirrus", "swir16", "swir22", "lwir",
+    "lwir11", "lwir12",
+})  # fmt: skip
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 # The footprint is traced on the valid-data mask read at most this many pixels a side.
 FOOTPRINT_PIXELS = 1024
@@ -60,6 +68,8 @@ def band_asset(path: Path, href: str, name: str, unit: str | None) -> dict:
     """A single-band COG asset with its proj, raster and eo fields (STAC 1.1 ``bands``)."""
     with rasterio.open(path) as src:
         band: dict = {"name": name}
+        if name.lower() in EO_COMMON_NAMES:
+            band["eo:common_name"] = name.lower()
         if unit:
             band["unit"] = unit
         band["statistics"] = statistics(src)
@@ -101,10 +111,10 @@ def build_item(
     assets = {
         name: band_asset(path, hrefs[name], name, units.get(name)) for name, path in bands.items()
     }
-    return {
+    item = {
         "type": "Feature",
         "stac_version": STAC_VERSION,
-        "stac_extensions": list(BYOD_EXTENSIONS),
+        "stac_extensions": [],
         "id": item_id,
         "collection": collection,
         "geometry": geometry,
@@ -117,6 +127,28 @@ def build_item(
         ],
         "assets": assets,
     }
+    item["stac_extensions"] = extensions_used(item)
+    return item
+
+
+def extensions_used(document: dict) -> list[str]:
+    """The schemas of the extensions whose fields ``document`` (an item or a collection) uses
+    in its properties, assets, summaries or item assets, bands included."""
+    prefixes: set[str] = set()
+
+    def visit(value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                prefix, colon, _ = key.partition(":")
+                if colon:
+                    prefixes.add(prefix)
+                visit(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                visit(inner)
+
+    visit([document.get(part) for part in ("properties", "assets", "summaries", "item_assets")])
+    return [schema for prefix, schema in EXTENSIONS.items() if prefix in prefixes]
 
 
 def _proj_code(crs: rasterio.crs.CRS) -> str | None:
