@@ -50,6 +50,20 @@ def test_cached_search_in_a_dense_cell_answers_what_the_api_does(stac, order):
     assert cached.backend_searches == 3  # the cell, then each tile's own area
 
 
+def test_a_tile_inside_an_area_searched_before_gets_only_its_own_scenes(stac):
+    """A complete answer of a larger area answers the tiles inside it with only the scenes
+    that touch each tile (on the million-item catalog 14 of 360 tiles got their neighbours'
+    scenes too: bench/bench_catalog.py)."""
+    backend = StacApiCatalog(stac.url)
+    cached = CachedCatalog(backend)
+    area = SearchQuery(BULK, (0.02, 40.01, 0.28, 40.07), limit=10)  # 3 footprints; cell cut
+    tile = replace(area, bbox=(0.02, 40.01, 0.08, 40.07))  # inside it: the first footprint
+    assert _ids(cached.search(area)) == _ids(backend.search(area))
+    assert len(_ids(backend.search(area))) == 3
+    assert _ids(cached.search(tile)) == _ids(backend.search(tile)) == ["bulk-00000"]
+    assert cached.backend_searches == 2  # the cell, then the area; the tile from the area's
+
+
 def test_cached_search_of_a_sparse_cell_is_shared(stac):
     """Where the cell's answer is not cut, every tile in it is answered from that one search."""
     backend = StacApiCatalog(stac.url)

@@ -73,7 +73,8 @@ class CachedCatalog:
         wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
         scenes = self._cached_search(wide)
         if len(scenes) >= wide.limit:
-            return self._cached_search(query)  # the cell's answer was cut: ask for this area
+            scenes = self._cached_search(query)  # the cell's answer was cut: ask for this area
+        # Either answer may be of a larger area (``_fresh``): only the scenes touching this one.
         area = box(*query.bbox)
         return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
 
