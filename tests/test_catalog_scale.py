@@ -64,6 +64,23 @@ def test_a_tile_inside_an_area_searched_before_gets_only_its_own_scenes(stac):
     assert cached.backend_searches == 2  # the cell, then the area; the tile from the area's
 
 
+def test_a_cell_next_to_a_dense_one_is_not_searched(stac):
+    """Where a cell's answer was cut, a tile whose cell touches it asks for its own area only:
+    its cell would be cut too (two searches a tile on dense catalogs); the answers stay the
+    API's own."""
+    backend = StacApiCatalog(stac.url)
+    cached = CachedCatalog(backend)
+    first = SearchQuery(BULK, (0.02, 40.01, 0.08, 40.07), limit=10)  # cell 0-0.5 E: 42
+    beside = replace(first, bbox=(0.52, 40.01, 0.58, 40.07))  # cell 0.5-1 E, touching it
+    assert _ids(cached.search(first)) == _ids(backend.search(first))
+    assert cached.backend_searches == 2  # its cell (cut), then its own area
+    assert _ids(cached.search(beside)) == _ids(backend.search(beside)) == ["bulk-00005"]
+    assert cached.backend_searches == 3  # its own area only
+    other_order = replace(beside, bbox=(0.62, 40.01, 0.68, 40.07), order="leastRecent")
+    cached.search(other_order)  # another question: its cell is searched
+    assert cached.backend_searches == 5
+
+
 def test_cached_search_of_a_sparse_cell_is_shared(stac):
     """Where the cell's answer is not cut, every tile in it is answered from that one search."""
     backend = StacApiCatalog(stac.url)
