@@ -20,9 +20,11 @@ DAY = "2025-05-29"
 WAVE = 12
 
 
-def _hit_connections(client: redis.Redis) -> int:
-    """Connections to Redis that readers of hits opened (named so in CLIENT LIST)."""
-    return sum(1 for entry in client.client_list() if entry.get("name") == CLIENT_NAME)
+def _hit_connections(client: redis.Redis, name: str) -> int:
+    """Connections to Redis whose CLIENT LIST name starts with ``name``: a reader's own
+    (``HitReader.client_name``), or those of a process's readers (``CLIENT_NAME-<pid>-``)."""
+    names = [entry.get("name", "") for entry in client.client_list()]
+    return sum(1 for n in names if n == name or (name.endswith("-") and n.startswith(name)))
 
 
 def test_a_served_worker_opens_its_hit_connections_when_it_starts(
@@ -35,16 +37,17 @@ def test_a_served_worker_opens_its_hit_connections_when_it_starts(
         "GATEWAY_HIT_CONNECTIONS": "6",
     }
     with redis.Redis.from_url(redis_server.url) as client:
-        before = _hit_connections(client)
-        server = GatewayServer(env, tmp_path / "server.log").start()  # one worker
+        server = GatewayServer(env, tmp_path / "server.log").start()  # one worker: the pid
+        assert server.process is not None
+        worker = f"{CLIENT_NAME}-{server.process.pid}-"
         try:
-            opened = _hit_connections(client) - before  # no request asked yet
+            opened = _hit_connections(client, worker)  # no request asked yet
         finally:
             server.stop()
         deadline = time.monotonic() + 10
-        while _hit_connections(client) > before and time.monotonic() < deadline:
+        while _hit_connections(client, worker) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = _hit_connections(client) - before
+        left = _hit_connections(client, worker)
     assert opened == 6
     assert left == 0  # closed with the worker
 
@@ -60,16 +63,15 @@ def test_a_first_wave_of_hits_opens_no_connection(sample_settings, redis_server)
         key = tile_key(runtime.tiles.request(asked, TileParams(time=DAY)))
         reader = HitReader(runtime.cache, redis_server.url)
         with redis.Redis.from_url(redis_server.url) as client:
-            before = _hit_connections(client)
 
             async def wave() -> tuple[int, int, list]:
                 opened = await reader.open(WAVE)
-                ready = _hit_connections(client) - before
+                ready = _hit_connections(client, reader.client_name)
                 hits = await asyncio.gather(*(reader.get(key) for _ in range(WAVE)))
                 return opened, ready, hits
 
             opened, ready, hits = asyncio.run(wave())
-            after = _hit_connections(client) - before
+            after = _hit_connections(client, reader.client_name)
     finally:
         runtime.close()
     assert opened == ready == WAVE

@@ -5,7 +5,9 @@ keys tile requests resolved to (``KnownKeys``) and the cache read on an asyncio 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -25,8 +27,10 @@ KNOWN_KEYS = 65536
 # only when it is rendered again; a changed length is noticed at once). Browsers may keep a
 # tile for GATEWAY_TILE_MAX_AGE_S anyway.
 STAMP_MEMORY_S = 60.0
-# The asyncio connections' name in Redis's CLIENT LIST.
+# The asyncio connections' name in Redis's CLIENT LIST: this, the process id and the reader's
+# number in the process.
 CLIENT_NAME = "cdse-gateway-hits"
+_readers = itertools.count(1)
 OPEN_TIMEOUT_S = 2.0
 
 log = logging.getLogger(__name__)
@@ -90,13 +94,14 @@ class HitReader:
     def __init__(self, cache: Cache, redis_url: str | None, retry_after_s: float = 1.0) -> None:
         self._cache = cache
         self._redis: redis.asyncio.Redis | None = None
+        self.client_name = f"{CLIENT_NAME}-{os.getpid()}-{next(_readers)}"
         if isinstance(cache, RedisCache) and redis_url:
             self._redis = redis.asyncio.Redis.from_url(
                 redis_url,
                 socket_timeout=1.0,
                 socket_connect_timeout=1.0,
                 retry=Retry(NoBackoff(), 0),  # redis-py's default retried for seconds
-                client_name=CLIENT_NAME,
+                client_name=self.client_name,
             )
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
