@@ -75,12 +75,11 @@ class CachedCatalog:
         the cache as without it: bench/bench_catalog.py).
         """
         wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
-        if self._dense_around(wide):
-            scenes = self._cached_search(query)
-        else:
+        scenes = self._fresh(wide)
+        if scenes is None and not self._dense_around(wide):
             scenes = self._cached_search(wide)
-            if len(scenes) >= wide.limit:
-                scenes = self._cached_search(query)  # the cell's answer was cut: this area
+        if scenes is None or len(scenes) >= wide.limit:
+            scenes = self._cached_search(query)  # the cell's answer was cut: this area
         # Either answer may be of a larger area (``_fresh``): only the scenes touching this one.
         area = box(*query.bbox)
         return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
