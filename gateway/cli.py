@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gateway.access.commands import keys
+from gateway.command_settings import command_settings
 from gateway.errors import GatewayError
 from gateway.settings import Settings
 
@@ -135,7 +136,7 @@ def ingest(
     pairs = [pair.split("=", 1) for pair in _pairs(units)]
     if any(len(pair) != 2 for pair in pairs):
         raise typer.BadParameter("--units takes band=unit pairs, e.g. dem=m,slope=deg")
-    settings = Settings()
+    settings = command_settings()
     catalog = None
     if settings.stac_url:
         from gateway.byod.stac_api import StacApiWriter
@@ -193,7 +194,7 @@ def render(
     from gateway.core.sar.calibration import parse_sar_options
     from gateway.runtime import build_runtime
 
-    settings = Settings()
+    settings = command_settings()
     try:
         width, height = parse_size(size)
         sar = parse_sar_options(back_coeff, noise_removal, orbit_direction)
@@ -248,7 +249,7 @@ def seed(
     from gateway.core.tiles.service import TileParams
     from gateway.runtime import build_runtime
 
-    settings = Settings()
+    settings = command_settings()
     if not settings.redis_url:
         typer.secho("GATEWAY_REDIS_URL is not set: tiles go to an in-process cache", err=True)
     params = TileParams(
@@ -298,7 +299,7 @@ def serve(
     os.environ[STARTED_AT] = repr(process_started_at())
     if forwarded_allow_ips is not None:  # read by create_app, in every worker process
         os.environ["GATEWAY_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
-    settings = Settings()
+    settings = command_settings()
     _prepare_sample_data(settings)
     uvicorn.run(
         "gateway.app:create_app",

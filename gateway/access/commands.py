@@ -16,9 +16,9 @@ EVERY = "*"
 
 def _store() -> KeyStore:
     from gateway.access.setup import key_store
-    from gateway.settings import Settings
+    from gateway.command_settings import command_settings
 
-    return key_store(Settings())
+    return key_store(command_settings())
 
 
 @keys.command("create")
