@@ -295,11 +295,11 @@ def serve(
 
     from gateway.edge.server import STARTED_AT, process_started_at, uvicorn_options
 
-    # The first catalog listing's budget counts from here, in every worker process.
-    os.environ[STARTED_AT] = repr(process_started_at())
     if forwarded_allow_ips is not None:  # read by create_app, in every worker process
         os.environ["GATEWAY_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     settings = command_settings()
+    # The first catalog listing's budget counts from this process's start, in every worker.
+    os.environ[STARTED_AT] = repr(process_started_at())
     _prepare_sample_data(settings)
     uvicorn.run(
         "gateway.app:create_app",

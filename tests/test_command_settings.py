@@ -4,10 +4,13 @@ NaN, out of range)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from gateway.edge.server import STARTED_AT
 
 HOSTILE = [
     ("GATEWAY_HIT_CONNECTIONS", "many"),
@@ -28,7 +31,9 @@ COMMANDS = [["serve", "--port", "1"], ["keys", "list"]]
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_a_wrong_setting_ends_the_command_saying_which(monkeypatch, variable, value, command):
     monkeypatch.setenv(variable, value)
+    monkeypatch.setenv(STARTED_AT, "0")  # taken back after the test, whatever serve sets
     result = CliRunner().invoke(app, command)
+    assert STARTED_AT not in os.environ or os.environ[STARTED_AT] == "0"  # serve stopped first
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.output
