@@ -43,6 +43,9 @@ class Limits(_Strict):
     # Work of one request: output pixels x bands read x scenes that may be read (those the
     # catalog finds, at most max_scenes), checked before any pixel is read.
     max_work: int = 1 << 30
+    # Scenes a mosaic asks the catalog for first; it asks for the rest (up to max_scenes) only
+    # if those leave pixels unfilled (renders whose work stays under max_work with max_scenes).
+    first_scenes: int = Field(default=8, ge=1)
     # An evalscript the translator cannot translate runs in the JavaScript engine: each call
     # (setup, or one tile) within this time and memory.
     evalscript_js_ms: int = Field(default=5000, ge=1)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from itertools import islice
 
 import httpx
 import pytest
@@ -89,6 +90,37 @@ def test_cached_search_of_a_sparse_cell_is_shared(stac):
     for tile in tiles:
         assert _ids(cached.search(tile)) == _ids(backend.search(tile))
     assert cached.backend_searches == 1
+
+
+def test_a_streamed_search_is_answered_by_the_cache_or_read_a_page_at_a_time(stac):
+    """A render's search as its mosaic takes the scenes (``stream``): from a cell's complete
+    answer, or an earlier answer of the same area, without a new request; else the tile's
+    own area from the API, its first page only until more are taken; always the scenes and
+    order of the API's own search."""
+    backend = StacApiCatalog(stac.url)
+    cached = CachedCatalog(backend)
+    sparse = [SearchQuery(BULK, (x, 40.01, x + 0.05, 40.07), limit=100) for x in (0.02, 0.22)]
+    stac.proxy.reset()
+    for tile in sparse:
+        assert _ids(cached.stream(tile, 2)) == _ids(backend.search(tile))
+    assert cached.backend_searches == 1 and stac.searches() == 1 + len(sparse)  # + the checks
+    dense = SearchQuery(BULK, (0.02, 40.01, 0.28, 40.07), limit=10)  # its cell's 42: cut
+    expected = _ids(backend.search(dense))
+    assert len(expected) == 3
+    stac.proxy.reset()
+    found = cached.stream(dense, 1)
+    assert _ids(islice(found, 1)) == expected[:1]
+    assert stac.searches() == 2  # the cell's search (cut, cached), the tile's first page
+    assert _ids(found) == expected[1:]
+    assert stac.searches() == 3  # the rest of the tile's, in one request
+    beside = replace(dense, bbox=(0.52, 40.01, 0.58, 40.07))  # the cell beside a cut one
+    stac.proxy.reset()
+    assert _ids(cached.stream(beside, 1)) == _ids(backend.search(beside)) == ["bulk-00005"]
+    assert stac.searches() == 1 + 1  # its first page only (no cell search); then the check
+    stac.proxy.reset()
+    assert _ids(cached.search(beside)) == ["bulk-00005"]  # searched whole, cached
+    assert _ids(cached.stream(beside, 1)) == ["bulk-00005"]
+    assert stac.searches() == 1
 
 
 def test_listing_reads_only_the_fields_it_lists(stac, monkeypatch):

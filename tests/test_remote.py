@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import islice
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,7 @@ from gateway.core.cogcache import CogCache
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.grid import WGS84, Grid
+from gateway.core.mosaic import search_bounds
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
 from gateway.core.storage import Storage
@@ -479,6 +481,102 @@ def test_stac_api_nearest_first_matches_static_catalog(stac, sample_archive, tmp
         assert stac.searches() == 2  # one each side of the instant
     finally:
         stac.delete_collection(SAME_DAY)
+
+
+@pytest.mark.parametrize("order", ["mostRecent", "leastRecent", "leastCC"])
+def test_stac_api_stream_is_the_search_fetched_as_it_is_taken(order, stac, sample_archive):
+    """A render's scenes fetched as its mosaic takes them: the same scenes in the same order as
+    one search (and the static catalog's), ``first`` of them in the first request, the rest
+    only once one past those is taken, in one more request."""
+    api = StacApiCatalog(stac.url)
+    query = _query(order=order)
+    whole = _ids(api.search(query))
+    assert whole == _ids(StaticCatalog(sample_archive / "stac").search(query))
+    for first in (1, 3, 7):
+        stac.proxy.reset()
+        found = api.stream(query, first)
+        assert _ids(islice(found, first)) == whole[:first]
+        assert stac.searches() == 1, first  # no more asked while no more are taken
+        assert _ids(found) == whole[first:]
+        assert stac.searches() == 2, first  # the rest at once, not a page of `first` each
+    for limit in (1, 2, 5):  # a render's limit (max_scenes, a preview's) cuts the stream too
+        assert _ids(api.stream(replace(query, limit=limit), 2)) == whole[:limit]
+    assert _ids(api.stream(query, 40)) == whole
+
+
+def test_stac_api_stream_nearest_first_is_the_search(stac):
+    """PRIORITY=leastTimeDifference's two searches, merged, whatever the first page's size."""
+    api = StacApiCatalog(stac.url)
+    order = NearestTo(parse_time("2025-06-13T10:35:00Z").start)
+    query = _query(order=order)
+    assert _ids(api.stream(query, 1)) == _ids(api.search(query))
+
+
+class _TakenScenes:
+    """A catalog counting the scenes its streams hand out."""
+
+    def __init__(self, inner: StacApiCatalog) -> None:
+        self.inner, self.taken = inner, 0
+
+    def stream(self, query: SearchQuery, first: int) -> Iterator:
+        for scene in self.inner.stream(query, first):
+            self.taken += 1
+            yield scene
+
+
+def _counted_engine(runtime, stac, first: int) -> tuple[Engine, _TakenScenes]:
+    """An engine on the STAC API stand-in without the search cache, asking ``first`` scenes of
+    the catalog first, and its catalog."""
+    limits = runtime.config.limits.model_copy(update={"first_scenes": first})
+    config = runtime.config.model_copy(update={"limits": limits})
+    catalog = _TakenScenes(StacApiCatalog(stac.url))
+    return Engine(config, catalog, runtime.engine.reader, None), catalog  # type: ignore[arg-type]
+
+
+def _search_answer_bytes(stac: StacApi) -> int:
+    return sum(h.body_bytes for h in stac.proxy.hits() if h.path == "/search")
+
+
+PAGED_MAPS = {  # how many scenes each mosaic takes (of the sample's 8, most recent first)
+    "filled by its first scene": (dict(layer="NDVI", bbox=tile_bounds(*WEST, 14),
+                                       crs="EPSG:3857", width=256, height=256), 1),
+    "clouds filled from an older scene": (dict(layer="NDVI", bbox=tile_bounds(*WEST, 13),
+                                               crs="EPSG:3857", width=256, height=256), 2),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(PAGED_MAPS))
+def test_a_mosaic_asks_the_catalog_for_no_scene_past_the_first_page_it_does_not_take(
+    name, stac, remote
+):
+    """A tile filled by the scenes of the first page asks the STAC API once, for that page;
+    one that needs older scenes asks for the rest once; both the same pixels, from the same
+    scenes, as a render given every scene of its search at once (as before)."""
+    params, used = PAGED_MAPS[name]
+    whole, _ = _counted_engine(remote, stac, first=40)
+    stac.proxy.reset()
+    expected = whole.compute(build_request(whole.config, **params))
+    assert stac.searches() == 1
+    assert len(expected.scenes) == used
+    request = build_request(whole.config, **params)
+    found = len(
+        whole.catalog.inner.search(
+            _query(bbox=search_bounds(request.grid, None), time=request.time)
+        )
+    )
+    assert found > used
+    every_scene = _search_answer_bytes(stac)
+    for first in (1, used, found):
+        engine, catalog = _counted_engine(remote, stac, first)
+        stac.proxy.reset()
+        got = engine.compute(build_request(engine.config, **params))
+        assert stac.searches() == 1 + (used > first), (name, first)
+        assert catalog.taken == max(used, first), (name, first)
+        if first == used:  # the scenes it took and no other
+            assert _search_answer_bytes(stac) < every_scene, name
+        assert [s.id for s in got.scenes] == [s.id for s in expected.scenes]
+        assert np.array_equal(got.valid, expected.valid)
+        np.testing.assert_array_equal(got.data, expected.data)
 
 
 def test_stac_api_cql2_cloud_cover_filter_and_time(stac, sample_archive):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import chain, islice
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +19,7 @@ from gateway.core.catalog import CatalogBackend, Scene, SearchQuery, TimeRange
 from gateway.core.grid import Raster
 from gateway.core.mosaic import mosaic, search_bounds
 from gateway.core.phases import BAND_MATH, CATALOG, READ, phase
-from gateway.core.preview import bound_scenes
+from gateway.core.preview import bound_scenes, bounded_count
 from gateway.core.reader import SceneReader
 from gateway.core.render import (
     IMAGE_FORMATS,
@@ -121,22 +123,24 @@ class Engine:
         collection's scenes are found whatever their dates (CDSE dates each DEM cell by its
         own acquisitions, years apart); the area searched is the grid's grown by the
         collection's ``footprint_pad``."""
+        with phase(CATALOG):
+            return self.catalog.search(self._query(request, bands, self.config.limits.max_scenes))
+
+    def _query(self, request: RenderRequest, bands: tuple[str, ...], limit: int) -> SearchQuery:
         collection = self.config.collection(request.collection)
         timeless = collection is not None and collection.timeless
-        query = SearchQuery(
+        return SearchQuery(
             collection=request.collection,
             bbox=search_bounds(request.grid, collection),
             time=TimeRange() if timeless else request.time,
             max_cloud_cover=request.max_cloud_cover,
             order=request.order,
-            limit=self.config.limits.max_scenes,
+            limit=limit,
             bands=self.item_bands(request, self.bands_read(request, bands)) if bands else (),
             orbit_state=request.sar.orbit_direction.lower()
             if request.sar.orbit_direction
             else None,
         )
-        with phase(CATALOG):
-            return self.catalog.search(query)
 
     def bands_read(self, request: RenderRequest, bands: tuple[str, ...]) -> tuple[str, ...]:
         """``bands`` and the cloud-mask band when the request masks clouds."""
@@ -176,7 +180,12 @@ class Engine:
 
     def admit(self, requests: list[RenderRequest]) -> None:
         """Check the work of ``requests`` (one map of several layers) and admit them as one,
-        before anything reads them (the WMS door, ahead of MapProxy)."""
+        before anything reads them (the WMS door, ahead of MapProxy). Without searching when
+        neither bound can be reached however many scenes the catalog holds."""
+        most = [self.work(r, self.input_bands(r), self._most_scenes(r)) for r in requests]
+        small = self.admission is None or sum(most) < self.admission.min_work
+        if small and max(most, default=0) <= self.config.limits.max_work:
+            return
         with RequestTicket():
             total = 0
             for request in requests:
@@ -204,19 +213,56 @@ class Engine:
     def _admitted(self, request: RenderRequest, bands: tuple[str, ...]) -> list[Scene]:
         """The request's scenes, once its work is checked and, if large, admitted."""
         work, scenes = self._checked_work(request, bands)
+        self._admit(work)
+        return scenes
+
+    def _mosaic_scenes(self, request: RenderRequest, bands: tuple[str, ...]) -> Iterable[Scene]:
+        """The scenes a mosaic may read, in order. When even ``max_scenes`` of them keep the
+        work under ``limits.max_work``, they are fetched as the mosaic takes them: the first
+        ``limits.first_scenes``, the rest only if those leave pixels unfilled (a tile over a
+        dense catalog mostly needs a few of its 12-40). Else all are found and counted first."""
+        limits = self.config.limits
+        most = self._most_scenes(request)
+        if self.work(request, bands, most) > limits.max_work:
+            return self._admitted(request, bands)
+        with phase(CATALOG):
+            found = self.catalog.stream(self._query(request, bands, most), limits.first_scenes)
+            head = list(islice(found, limits.first_scenes))
+        self._admit(self.work(request, bands, len(head)))  # before any read
+        return chain(head, self._admitting(request, bands, found, len(head)))
+
+    def _most_scenes(self, request: RenderRequest) -> int:
+        """The most scenes ``request`` may read (``limits.max_scenes``, a preview's fewer)."""
+        return bounded_count(self.config.preview, request.preview, self.config.limits.max_scenes)
+
+    def _admitting(
+        self, request: RenderRequest, bands: tuple[str, ...], found: Iterator[Scene], count: int
+    ) -> Iterator[Scene]:
+        """The scenes ``found`` holds after the ``count`` taken already, the request admitted
+        by its work so far before each is read (their pages' time counts as catalog, and as
+        read: they are fetched while the mosaic reads)."""
+        while True:
+            with phase(CATALOG):
+                scene = next(found, None)
+            if scene is None:
+                return
+            count += 1
+            self._admit(self.work(request, bands, count))
+            yield scene
+
+    def _admit(self, work: int) -> None:
         if self.admission is not None:
             self.admission.admit(work)
-        return scenes
 
     def mosaic(self, request: RenderRequest, bands: tuple[str, ...]) -> Raster:
         """Reflectance of ``bands`` mosaicked on the request's grid."""
         with RequestTicket():
-            raster = self._mosaic(request, bands, self._admitted(request, bands))
+            raster = self._mosaic(request, bands, self._mosaic_scenes(request, bands))
         charge(self.units(request, bands))
         return raster
 
     def _mosaic(
-        self, request: RenderRequest, bands: tuple[str, ...], scenes: list[Scene]
+        self, request: RenderRequest, bands: tuple[str, ...], scenes: Iterable[Scene]
     ) -> Raster:
         collection = self.config.collection(request.collection)
         assert collection is not None
@@ -251,7 +297,7 @@ class Engine:
             return self._compute_terrain(request, request.terrain)
         with RequestTicket():
             expression = self.expression(request)
-            scenes = self._admitted(request, expression.bands)
+            scenes = self._mosaic_scenes(request, expression.bands)
             source = self._mosaic(request, expression.bands, scenes)
             inputs = {name: source.band(name) for name in expression.bands}
             with phase(BAND_MATH):
@@ -289,8 +335,8 @@ class Engine:
         collection = self.config.collection(request.collection)
         assert collection is not None
         with RequestTicket():
-            scenes = self._admitted(request, script.bands)
             if script.mosaicking == "SIMPLE":
+                scenes = self._mosaic_scenes(request, script.bands)
                 source = self._mosaic(request, script.bands, scenes)
                 inputs = {name: source.band(name) for name in script.bands}
                 valid, used, origin = source.valid, source.scenes, source.source
@@ -298,7 +344,7 @@ class Engine:
                 if script.raw_dn_bands and source.source is not None:
                     offsets = raw_dn(script.raw_dn_bands, source.source, used, collection)
             else:  # a list of samples per pixel: one raster per acquisition
-                groups = group_scenes(scenes, script.mosaicking)
+                groups = group_scenes(self._admitted(request, script.bands), script.mosaicking)
                 kept = script.kept_scenes(
                     describe(groups, script.mosaicking), request.time.start, request.time.end
                 )

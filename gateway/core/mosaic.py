@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
 
 
 def mosaic(
-    scenes: list[Scene],
+    scenes: Iterable[Scene],
     bands: tuple[str, ...],
     grid: Grid,
     collection: CollectionConfig,
@@ -27,7 +28,7 @@ def mosaic(
     cloud_mask: bool = False,
     sar: SarOptions | None = None,
 ) -> Raster:
-    """Fill ``grid`` from ``scenes`` in their order, stopping as soon as it is full.
+    """Fill ``grid`` from ``scenes`` in their order, taking no more once it is full.
 
     A pixel is taken from a scene only where every band is valid and, with
     ``cloud_mask``, where the collection's classification band is not cloud or shadow.

@@ -178,7 +178,12 @@ def _outputs(expression: str) -> list[str]:
 
 def bound_scenes(policy: Preview, preview: bool, scenes: list[Scene]) -> list[Scene]:
     """The scenes a request reads: a preview's first ``max_scenes`` (in mosaic order)."""
-    return scenes[: policy.max_scenes] if preview else scenes
+    return scenes[: bounded_count(policy, preview, len(scenes))]
+
+
+def bounded_count(policy: Preview, preview: bool, count: int) -> int:
+    """How many of ``count`` scenes a request reads: a preview's at most ``max_scenes``."""
+    return min(count, policy.max_scenes) if preview else count
 
 
 def _last_days(period: TimeRange, days: int) -> TimeRange:

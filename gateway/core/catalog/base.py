@@ -15,6 +15,11 @@ class Catalog(Protocol):
         """Scenes of ``query.collection`` intersecting ``query.bbox``, filtered and ordered."""
         ...
 
+    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
+        """The scenes ``search`` finds, in its order, fetched as they are consumed (``first``
+        in the first request), so a render that stops early asks for no more."""
+        ...
+
 
 class PagedCatalog(Protocol):
     """Paged, filtered searches over whole collections (every backend and the cache)."""

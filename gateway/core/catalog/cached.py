@@ -74,15 +74,30 @@ class CachedCatalog:
         searches (on a million items over Europe, z8 and z10 views took twice as long through
         the cache as without it: bench/bench_catalog.py).
         """
-        wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
-        scenes = self._fresh(wide)
-        if scenes is None and not self._dense_around(wide):
-            scenes = self._cached_search(wide)
-        if scenes is None or len(scenes) >= wide.limit:
+        scenes = self._cell_answer(query)
+        if scenes is None:
             scenes = self._cached_search(query)  # the cell's answer was cut: this area
-        # Either answer may be of a larger area (``_fresh``): only the scenes touching this one.
-        area = box(*query.bbox)
-        return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
+        return _touching(scenes, query)
+
+    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
+        """``search``'s scenes, as they are consumed: from a cached answer that holds them
+        all (the cell's, or one of this area's), else from the backend a page at a time (not
+        cached: a render that stops early never asks for the rest)."""
+        scenes = self._cell_answer(query)
+        if scenes is None:
+            scenes = self._fresh(query)
+        if scenes is None:
+            return self._backend.stream(query, first)
+        return iter(_touching(scenes, query))
+
+    def _cell_answer(self, query: SearchQuery) -> list[Scene] | None:
+        """The answer of ``query``'s grid cell (cached, or searched now) when it holds every
+        scene of ``query``; None when it was cut, or would be (``_dense_around``)."""
+        wide = replace(query, bbox=snap_bbox(query.bbox, self._cell))
+        scenes, dense = self._look_up(wide)
+        if scenes is None and not dense:
+            scenes = self._cached_search(wide)
+        return None if scenes is None or len(scenes) >= wide.limit else scenes
 
     def search_page(self, query: PageQuery) -> ScenePage:
         """One page of a paged search (filter, sort, offset, limit), cached as asked."""
@@ -130,20 +145,27 @@ class CachedCatalog:
                 self._evict_expired()
             return answer
 
-    def _dense_around(self, wide: SearchQuery) -> bool:
-        """Whether a live answer of the same question over an area no larger than ``wide``'s,
-        touching it, was cut at its limit."""
+    def _look_up(self, wide: SearchQuery) -> tuple[list[Scene] | None, bool]:
+        """``_fresh(wide)``, and whether a live answer of the same question over an area no
+        larger than ``wide``'s, touching it, was cut at its limit; in one pass."""
         now = time.monotonic()
         size = _area(wide.bbox)
+        dense = False
         with self._lock:
-            return any(
-                expires >= now
-                and len(scenes) >= cached.limit
-                and _area(cached.bbox) <= size
-                and _touch(cached.bbox, wide.bbox)
-                and replace(cached, bbox=wide.bbox) == wide
-                for cached, (expires, scenes) in self._entries.items()
-            )
+            entry = self._entries.get(wide)
+            if entry is not None and entry[0] >= now:
+                return entry[1], False
+            for cached, (expires, scenes) in self._entries.items():
+                if expires < now or replace(cached, bbox=wide.bbox) != wide:
+                    continue
+                if len(scenes) < cached.limit and _covers(cached, wide):
+                    return scenes, False
+                dense = dense or (
+                    len(scenes) >= cached.limit
+                    and _area(cached.bbox) <= size
+                    and _touch(cached.bbox, wide.bbox)
+                )
+        return None, dense
 
     def _fresh_page(self, query: PageQuery) -> ScenePage | None:
         with self._lock:
@@ -151,17 +173,9 @@ class CachedCatalog:
         return entry[1] if entry is not None and entry[0] >= time.monotonic() else None
 
     def _fresh(self, wide: SearchQuery) -> list[Scene] | None:
-        """A live answer for ``wide``, or for any cached search of a larger area that holds it."""
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(wide)
-            if entry is not None and entry[0] >= now:
-                return entry[1]
-            for cached, (expires, scenes) in self._entries.items():
-                # A larger area's answer cut at its limit may lack scenes of this one.
-                if expires >= now and len(scenes) < cached.limit and _covers(cached, wide):
-                    return scenes
-        return None
+        """A live answer for ``wide``, or for any cached search of a larger area that holds it
+        (a larger area's answer cut at its limit may lack scenes of this one)."""
+        return self._look_up(wide)[0]
 
     def _evict_expired(self) -> None:
         now = time.monotonic()
@@ -176,6 +190,12 @@ def _area(bbox: tuple[float, float, float, float]) -> float:
 def _touch(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     """Whether two boxes overlap or share an edge or a corner."""
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _touching(scenes: list[Scene], query: SearchQuery) -> list[Scene]:
+    """The scenes of an answer (perhaps of a larger area: ``_fresh``) touching ``query``'s."""
+    area = box(*query.bbox)
+    return [s for s in scenes if shape(s.geometry).intersects(area)][: query.limit]
 
 
 def _drop_expired(entries: dict[Any, tuple[float, Any]], now: float) -> None:

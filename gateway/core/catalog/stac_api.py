@@ -273,6 +273,41 @@ class StacApiCatalog:
         # The API sorted already; sorting again makes ties stable across backends.
         return order_scenes(scenes, query.order)
 
+    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
+        """The scenes of ``query`` in order, read as they are consumed: a page of ``first``,
+        then, only if more are taken, the rest up to ``query.limit`` in one more page (an API
+        honouring the named order, ties included, sends the scenes ``search`` would)."""
+        if isinstance(query.order, NearestTo):  # two searches merged: whole answers
+            yield from self.search(query)
+            return
+        body = self._search_body(query)
+        taken, size = 0, min(first, query.limit)
+        while taken < query.limit:
+            page = self._post({**body, "limit": size})
+            scenes = order_scenes(
+                [scene_from_item(item) for item in page.get("features") or []], query.order
+            )[: query.limit - taken]
+            taken += len(scenes)
+            yield from scenes
+            following = stac_paging.next_body(page, body)
+            if following is None or not scenes:
+                return
+            body, size = following, query.limit - taken
+
+    def _search_body(self, query: SearchQuery) -> dict[str, Any]:
+        """The ``POST /search`` body of ``query`` (as ``search`` sends it, without limit)."""
+        try:
+            client = self._open()
+            assets = self._item_assets(query.collection) if query.bands else None
+            params = search_parameters(query, self._page_size, assets)
+            body = client.search(**params).get_parameters()
+        except GatewayError:
+            raise
+        except Exception as exc:  # the collection's item_assets: network, HTTP, JSON
+            raise _failed(exc) from exc
+        body.pop("limit", None)
+        return body
+
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         """One ``POST /search`` (retried like every search), its JSON answer."""
         try:

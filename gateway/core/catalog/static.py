@@ -64,6 +64,10 @@ class StaticCatalog:
     def collections(self) -> list[str]:
         return sorted(self._load())
 
+    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
+        """``search``'s scenes (held in memory: nothing to fetch)."""
+        return iter(self.search(query))
+
     def search(self, query: SearchQuery) -> list[Scene]:
         area = box(*query.bbox)
         found = [
