@@ -198,6 +198,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=5000, help="items per pypgstac chunk")
     parser.add_argument("--workers", type=int, default=3, help="parallel loaders for --load")
     parser.add_argument("--tiles", type=int, default=6, help="map views (20 tiles) per zoom")
+    parser.add_argument(
+        "--searches-only", action="store_true", help="only the tiles' searches and renders"
+    )
     parser.add_argument("--share", help="K/N: load only this share (used by --load itself)")
     return parser.parse_args()
 
@@ -219,7 +222,7 @@ def main() -> None:
     stac = start_stac_api()
     try:
         items = int(_psql("SELECT count(*) FROM items"))
-        measure(data, stac.url, start_gateway, NEWEST, args.tiles, items)
+        measure(data, stac.url, start_gateway, NEWEST, args.tiles, items, args.searches_only)
     finally:
         stac.stop()
 
