@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from shapely.geometry import box, shape
+from shapely.ops import unary_union
 
 if TYPE_CHECKING:
     from gateway.core.catalog.stac_api import StacApiCatalog
@@ -113,9 +115,6 @@ def streamed_searches(
     search cache. The generated scenes have no pixels, so which tiles need the rest is told
     by footprints: a tile its first page's footprints do not cover needs it (clouds make
     more do so on real data). Returns the p95 seconds of that mix."""
-    from shapely.geometry import box, shape
-    from shapely.ops import unary_union
-
     from gateway.config import Limits
     from gateway.core.catalog.cached import CachedCatalog
 
@@ -130,7 +129,7 @@ def streamed_searches(
         rest = list(found)
         whole.append(time.perf_counter() - started)
         differ += [s.id for s in head + rest] != expected
-        covered = unary_union([shape(s.geometry) for s in head]).covers(box(*query.bbox))
+        covered = _covered(head, query.bbox)
         uncovered += not covered
         mix.append(first_only[-1] if covered else whole[-1])
     results.add(
@@ -153,20 +152,21 @@ def streamed_searches(
     return percentile(mix, 0.95)
 
 
+def _covered(scenes: list, bbox: tuple[float, float, float, float]) -> bool:
+    """Whether the scenes' footprints cover the box."""
+    return bool(scenes) and unary_union([shape(s.geometry) for s in scenes]).covers(box(*bbox))
+
+
 def first_page_sizes(backend: StacApiCatalog, queries: list, results: Results) -> None:
     """A tile's first page straight from the API (no search cache) at several sizes: its
     time, and how many tiles its footprints cover (what ``limits.first_scenes`` trades)."""
-    from shapely.geometry import box, shape
-    from shapely.ops import unary_union
-
     for first in (1, 2, 4, 8, 16, 40):
         took, covered = [], 0
         for query in queries:
             started = time.perf_counter()
             head = list(islice(backend.stream(query, first), first))
             took.append(time.perf_counter() - started)
-            footprints = unary_union([shape(s.geometry) for s in head])
-            covered += bool(head) and footprints.covers(box(*query.bbox))
+            covered += _covered(head, query.bbox)
         results.add(
             f"  first page of {first}, no search cache",
             f"{timings(took)}; its footprints cover {covered} of {len(queries)} tiles",

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import requests
 from pystac_client import Client
 from pystac_client.exceptions import APIError
+from pystac_client.item_search import ItemSearch
 from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
@@ -261,10 +262,7 @@ class StacApiCatalog:
     def _sorted(self, query: SearchQuery) -> list[Scene]:
         """The scenes of ``query``, sorted by the API (its ``sortby``)."""
         try:
-            client = self._open()
-            assets = self._item_assets(query.collection) if query.bands else None
-            result = client.search(**search_parameters(query, self._page_size, assets))
-            items = list(result.items_as_dicts())
+            items = list(self._item_search(query).items_as_dicts())
         except GatewayError:  # the quota's 503 among them
             raise
         except Exception as exc:  # network, HTTP, JSON: the client learns only which service
@@ -280,33 +278,31 @@ class StacApiCatalog:
         if isinstance(query.order, NearestTo):  # two searches merged: whole answers
             yield from self.search(query)
             return
-        body = self._search_body(query)
-        taken, size = 0, min(first, query.limit)
-        while taken < query.limit:
-            page = self._post({**body, "limit": size})
-            scenes = order_scenes(
-                [scene_from_item(item) for item in page.get("features") or []], query.order
-            )[: query.limit - taken]
-            taken += len(scenes)
-            yield from scenes
-            following = stac_paging.next_body(page, body)
-            if following is None or not scenes:
-                return
-            body, size = following, query.limit - taken
-
-    def _search_body(self, query: SearchQuery) -> dict[str, Any]:
-        """The ``POST /search`` body of ``query`` (as ``search`` sends it, without limit)."""
         try:
-            client = self._open()
-            assets = self._item_assets(query.collection) if query.bands else None
-            params = search_parameters(query, self._page_size, assets)
-            body = client.search(**params).get_parameters()
+            body = self._item_search(query).get_parameters()
         except GatewayError:
             raise
         except Exception as exc:  # the collection's item_assets: network, HTTP, JSON
             raise _failed(exc) from exc
-        body.pop("limit", None)
-        return body
+
+        def size(received: int) -> int:  # the first page, then the rest at once
+            return min(first, query.limit) if received == 0 else query.limit - received
+
+        taken = 0
+        for page in stac_paging.pages(self._post, body, size):
+            scenes = [scene_from_item(item) for item in page.get("features") or []]
+            scenes = order_scenes(scenes, query.order)[: query.limit - taken]
+            taken += len(scenes)
+            yield from scenes
+            if taken >= query.limit:
+                return
+
+    def _item_search(self, query: SearchQuery) -> ItemSearch:
+        """pystac-client's search of ``query``, the assets of its bands only when it names
+        them (``search_parameters``); nothing is asked until it is read."""
+        client = self._open()
+        assets = self._item_assets(query.collection) if query.bands else None
+        return client.search(**search_parameters(query, self._page_size, assets))
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         """One ``POST /search`` (retried like every search), its JSON answer."""

@@ -140,11 +140,24 @@ def scan(
 ) -> Iterator[Scene]:
     """Every matching scene in order, one page of ``page_size`` at a time, lazily (``sent``
     as for ``search_page``)."""
-    body = page_body(query)
-    sent = query.fields if sent is None else sent
-    while True:
-        page = post(_request(body, page_size, fields=sent))
+    fields = query.fields if sent is None else sent
+
+    def ask(body: dict[str, Any]) -> dict[str, Any]:  # each page with the fields as sent
+        return post(_request(body, page_size, fields=fields))
+
+    for page in pages(ask, page_body(query), lambda _: page_size):
         yield from _scenes(page, query.fields)
+
+
+def pages(post: Post, body: dict[str, Any], size: Callable[[int], int]) -> Iterator[dict]:
+    """The answers of the search ``body``, each page asked only when the one before it is
+    consumed, following ``next`` links to the end; ``size(n)``: the limit of the page after
+    ``n`` items."""
+    received = 0
+    while True:
+        page = post({**body, "limit": size(received)})
+        yield page
+        received += len(_features(page))
         following = next_body(page, body)
         if following is None or not _features(page):
             return
