@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from gateway.config import Limits
 from gateway.core.admission import Admission, RequestTicket
 from gateway.core.catalog import SearchQuery
 from gateway.core.engine import Engine
@@ -107,3 +109,12 @@ def test_admission_follows_the_work_of_the_scenes_taken(runtime):
         engine.admit([big])  # could reach min_work: its scenes are counted
         assert admission.state()["running"] == 1
     assert catalog.searches == 1
+
+
+@pytest.mark.parametrize("value", [0, -1, "eight", float("nan"), 2.5, None])
+def test_a_first_page_setting_that_is_not_a_positive_count_is_refused(value):
+    """``limits.first_scenes`` in a configuration file: anything but a whole number ≥ 1 is
+    refused when the configuration is read, naming the setting."""
+    with pytest.raises(ValidationError, match="first_scenes"):
+        Limits(first_scenes=value)
+    assert Limits(first_scenes=1 << 40).first_scenes == 1 << 40  # huge: max_scenes still cuts
