@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from itertools import islice
+from itertools import chain
 
 import httpx
 import pytest
@@ -34,6 +34,15 @@ def stac(sample_archive, tmp_path_factory) -> Iterator[StacApi]:
 
 def _ids(scenes) -> list[str]:
     return [scene.id for scene in scenes]
+
+
+def _paged(pages) -> list[list[str]]:
+    """The ids of a stream's pages, each page as one answer held it."""
+    return [_ids(page) for page in pages]
+
+
+def _streamed(pages) -> list[str]:
+    return _ids(chain.from_iterable(pages))
 
 
 @pytest.mark.parametrize("order", ["mostRecent", "leastRecent", "leastCC"])
@@ -102,26 +111,26 @@ def test_a_streamed_search_is_answered_by_the_cache_or_read_a_page_at_a_time(sta
     sparse = [SearchQuery(BULK, (x, 40.01, x + 0.05, 40.07), limit=100) for x in (0.02, 0.22)]
     stac.proxy.reset()
     for tile in sparse:  # the cell holds 42: fewer than a first page of 50
-        assert _ids(cached.stream(tile, 50)) == _ids(backend.search(tile))
+        assert _paged(cached.stream(tile, 50)) == [_ids(backend.search(tile))]
     assert cached.backend_searches == 1 and stac.searches() == 1 + len(sparse)  # + the checks
     dense = SearchQuery(BULK, (0.02, 40.01, 0.28, 40.07), limit=10)
-    assert _ids(cached.stream(dense, 1)) == _ids(backend.search(dense))  # the cell's 42 hold it
+    assert _streamed(cached.stream(dense, 1)) == _ids(backend.search(dense))  # the cell's 42
     expected = _ids(backend.search(dense))
     assert len(expected) == 3
     cached = CachedCatalog(backend)  # another process: the cell is asked for 1 scene, cut
     stac.proxy.reset()
     found = cached.stream(dense, 1)
-    assert _ids(islice(found, 1)) == expected[:1]
+    assert _ids(next(found)) == expected[:1]
     assert stac.searches() == 2  # the cell's first scene (cut, cached), the tile's first page
-    assert _ids(found) == expected[1:]
+    assert _paged(found) == [expected[1:]]
     assert stac.searches() == 3  # the rest of the tile's, in one request
     beside = replace(dense, bbox=(0.52, 40.01, 0.58, 40.07))  # the cell beside a cut one
     stac.proxy.reset()
-    assert _ids(cached.stream(beside, 1)) == _ids(backend.search(beside)) == ["bulk-00005"]
-    assert stac.searches() == 1 + 1  # its first page only (no cell search); then the check
+    assert _streamed(cached.stream(beside, 1)) == _ids(backend.search(beside)) == ["bulk-00005"]
+    assert stac.searches() == 2 + 1  # its cell's first page (cut), its own; then the check
     assert _ids(cached.search(beside)) == ["bulk-00005"]  # searched whole, cached
     stac.proxy.reset()
-    assert _ids(cached.stream(beside, 1)) == ["bulk-00005"]
+    assert _paged(cached.stream(beside, 1)) == [["bulk-00005"]]
     assert stac.searches() == 0
 
 
@@ -286,3 +295,51 @@ def test_capabilities_say_when_their_dates_are_a_partial_listing(stac, tmp_path,
             assert "TIME values list every acquisition from 2025-06-14 on" in abstract
         else:
             assert "TIME values" not in abstract
+
+
+# The 0.5° cell at 0° E, 40° N, newest first: 605 .. 600 (the row at 40.48-40.56 N), 505, 504...
+CELL_FIRST_PAGE = 8
+SHARED = {  # small tiles in that cell: their scenes among the cell's first 8
+    (0.12, 40.485, 0.14, 40.495): ["bulk-00601"],
+    (0.19, 40.47, 0.21, 40.49): ["bulk-00602", "bulk-00601"],  # then 502 and 501
+    (0.42, 40.42, 0.44, 40.44): ["bulk-00504"],
+}
+
+
+def test_small_tiles_of_a_cell_share_its_first_page(stac):
+    """A tile of at most a quarter of a cell takes its first page from the cell's first page,
+    which its neighbours share (a view's tiles over Europe asked a page each), and asks for its
+    own only when it takes more: always the scenes and order of the API's own search."""
+    backend = StacApiCatalog(stac.url)
+    expected = {tile: _ids(backend.search(SearchQuery(BULK, tile, limit=10))) for tile in SHARED}
+    cached = CachedCatalog(backend)
+    stac.proxy.reset()
+    streams = {}
+    for tile, first_page in SHARED.items():
+        streams[tile] = cached.stream(SearchQuery(BULK, tile, limit=10), CELL_FIRST_PAGE)
+        assert _ids(next(streams[tile])) == first_page == expected[tile][: len(first_page)]
+    assert stac.searches() == 1  # the cell's first page, for the three
+    two_rows = (0.19, 40.47, 0.21, 40.49)
+    assert _paged(streams[two_rows]) == [expected[two_rows][2:]] == [["bulk-00502", "bulk-00501"]]
+    assert stac.searches() == 2  # its own first page, for the older scenes
+    assert all(_paged(streams[t]) == [] for t in SHARED if t != two_rows)
+    assert stac.searches() == 4  # each of the others asked whether it has older ones: none
+    oldest = SearchQuery(BULK, (0.02, 40.01, 0.04, 40.03), limit=10)  # none in the first page
+    assert _paged(cached.stream(oldest, CELL_FIRST_PAGE)) == [["bulk-00000"]]
+    assert stac.searches() == 5  # its own first page (the cell's was cached)
+
+
+@pytest.mark.parametrize("order", ["mostRecent", "leastRecent", "leastCC"])
+@pytest.mark.parametrize("first", [1, 3, 8])
+def test_a_tile_streamed_after_its_cells_first_page_gets_the_apis_answer(stac, order, first):
+    """Whatever the order and the first page's size, a small tile's stream through its cell's
+    first page is the API's own search of the tile, scene for scene, no page larger than
+    ``first``."""
+    backend = StacApiCatalog(stac.url)
+    cached = CachedCatalog(backend)
+    for x in (0.02, 0.17, 0.33, 0.44):
+        for y in (40.01, 40.2, 40.47):
+            tile = SearchQuery(BULK, (x, y, x + 0.04, y + 0.04), order=order, limit=6)
+            pages = _paged(cached.stream(tile, first))
+            assert list(chain.from_iterable(pages)) == _ids(backend.search(tile))
+            assert all(pages) and len(pages[0]) <= first

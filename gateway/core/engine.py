@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from itertools import chain, islice
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -218,18 +218,20 @@ class Engine:
 
     def _mosaic_scenes(self, request: RenderRequest, bands: tuple[str, ...]) -> Iterable[Scene]:
         """The scenes a mosaic may read, in order. When even ``max_scenes`` of them keep the
-        work under ``limits.max_work``, they are fetched as the mosaic takes them: the first
-        ``limits.first_scenes``, the rest only if those leave pixels unfilled (a tile over a
-        dense catalog mostly needs a few of its 12-40). Else all are found and counted first."""
+        work under ``limits.max_work``, they are fetched as the mosaic takes them: the catalog's
+        first page (at most ``limits.first_scenes``; fewer where the search cache shares a
+        cell's), the next only if those leave pixels unfilled (a tile over a dense catalog
+        mostly needs a few of its 12-40). Else all are found and counted first."""
         limits = self.config.limits
         most = self._most_scenes(request)
         if self.work(request, bands, most) > limits.max_work:
             return self._admitted(request, bands)
         with phase(CATALOG):
-            found = self.catalog.stream(self._query(request, bands, most), limits.first_scenes)
-            head = list(islice(found, limits.first_scenes))
+            pages = self.catalog.stream(self._query(request, bands, most), limits.first_scenes)
+            head = next(pages, [])
         self._admit(self.work(request, bands, len(head)))  # before any read
-        return chain(head, self._admitting(request, bands, found, len(head)))
+        rest = chain.from_iterable(pages)
+        return chain(head, self._admitting(request, bands, rest, len(head)))
 
     def _most_scenes(self, request: RenderRequest) -> int:
         """The most scenes ``request`` may read (``limits.max_scenes``, a preview's fewer)."""

@@ -15,9 +15,10 @@ class Catalog(Protocol):
         """Scenes of ``query.collection`` intersecting ``query.bbox``, filtered and ordered."""
         ...
 
-    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
-        """The scenes ``search`` finds, in its order, fetched as they are consumed (``first``
-        in the first request), so a render that stops early asks for no more."""
+    def stream(self, query: SearchQuery, first: int) -> Iterator[list[Scene]]:
+        """The scenes ``search`` finds, in its order, as pages fetched as they are consumed:
+        each page what one answer held (the first at most ``first`` scenes, none empty), so
+        a render that stops early asks for no more and knows what it has at hand."""
         ...
 
 

@@ -12,7 +12,15 @@ from typing import Any, TypeVar
 from shapely.geometry import box, shape
 
 from gateway.core.catalog.base import CatalogBackend
-from gateway.core.catalog.models import DeclaredExtent, PageQuery, Scene, ScenePage, SearchQuery
+from gateway.core.catalog.models import (
+    DeclaredExtent,
+    NearestTo,
+    PageQuery,
+    Scene,
+    ScenePage,
+    SearchQuery,
+    first_and_rest,
+)
 
 T = TypeVar("T")
 
@@ -79,20 +87,47 @@ class CachedCatalog:
             scenes = self._cached_search(query)  # the cell's answer was cut: this area
         return _touching(scenes, query)
 
-    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
-        """``search``'s scenes, as they are consumed: from a cached answer that holds them
-        all (the cell's, or one of this area's), else from the backend a page at a time (not
-        cached: a render that stops early never asks for the rest). The cell is asked for
-        ``first`` scenes only: where it holds fewer, its tiles share that answer; where it
-        holds more, each tile's own first page costs no more than that question did (on a
-        million items over Europe, a cell's whole answer made the first tile of each
-        neighbourhood wait for 40 scenes: bench/bench_catalog.py)."""
-        scenes = self._cell_answer(replace(query, limit=min(first, query.limit)))
-        if scenes is None:
-            scenes = self._fresh(query)
-        if scenes is None:
-            return self._backend.stream(query, first)
-        return iter(_touching(scenes, query))
+    def stream(self, query: SearchQuery, first: int) -> Iterator[list[Scene]]:
+        """``search``'s scenes in pages, as they are consumed: from a cached answer that holds
+        them all (the cell's, or one of this area's), else from the backend a page at a time
+        (not cached: a render that stops early never asks for the rest). The cell is asked
+        for ``first`` scenes only: where it holds fewer, its tiles share that answer; where it
+        holds more, a tile of at most a quarter of a cell takes its first page from it
+        (``_after_cell_page``), and a larger one asks for its own first page, which costs no
+        more than the cell's (on a million items over Europe, a cell's whole answer made the
+        first tile of each neighbourhood wait for 40 scenes: bench/bench_catalog.py)."""
+        head = replace(query, limit=min(first, query.limit))
+        if _area(query.bbox) <= self._cell**2 / 4 and not isinstance(query.order, NearestTo):
+            wide = replace(head, bbox=snap_bbox(query.bbox, self._cell))
+            cell = self._cached_search(wide)
+            answer = cell if len(cell) < wide.limit else self._fresh(query)
+            if answer is None:
+                return self._after_cell_page(query, first, _touching(cell, query))
+        else:
+            answer = self._cell_answer(head)
+            if answer is None:
+                answer = self._fresh(query)
+            if answer is None:
+                return self._backend.stream(query, first)
+        return first_and_rest(_touching(answer, query), first)
+
+    def _after_cell_page(
+        self, query: SearchQuery, first: int, known: list[Scene]
+    ) -> Iterator[list[Scene]]:
+        """``query``'s pages: ``known`` (the scenes of its cell's first page that touch it),
+        then the backend's own stream of ``query`` past them, asked only if more are taken.
+
+        The catalogs' orders are total (ties broken by id), so the scenes of a cell's first
+        page that touch a tile are the tile's own first scenes: every scene of the tile that
+        comes before the page's last one in the order is a scene of the cell, in the page.
+        """
+        if known:
+            yield known
+        seen = {scene.id for scene in known}
+        for page in self._backend.stream(query, first):
+            unseen = [scene for scene in page if scene.id not in seen]
+            if unseen:
+                yield unseen
 
     def _cell_answer(self, query: SearchQuery) -> list[Scene] | None:
         """The answer of ``query``'s grid cell (cached, or searched now) when it holds every

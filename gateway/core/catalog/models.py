@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -275,6 +276,14 @@ def order_scenes(scenes: list[Scene], order: SceneOrder) -> list[Scene]:
         )
     reverse = order == "mostRecent"
     return sorted(scenes, key=lambda s: (s.datetime, s.id), reverse=reverse)
+
+
+def first_and_rest(scenes: list[Scene], first: int) -> Iterator[list[Scene]]:
+    """``scenes`` as the pages of a stream (``Catalog.stream``): the first ``first``, then the
+    rest; no page empty."""
+    for page in (scenes[:first], scenes[first:]):
+        if page:
+            yield page
 
 
 def either_side(query: SearchQuery) -> list[SearchQuery]:

@@ -28,6 +28,7 @@ from gateway.core.catalog.models import (
     asset_band,
     declared_extent,
     either_side,
+    first_and_rest,
     is_raster,
     order_scenes,
     scene_from_item,
@@ -271,12 +272,12 @@ class StacApiCatalog:
         # The API sorted already; sorting again makes ties stable across backends.
         return order_scenes(scenes, query.order)
 
-    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
+    def stream(self, query: SearchQuery, first: int) -> Iterator[list[Scene]]:
         """The scenes of ``query`` in order, read as they are consumed: a page of ``first``,
         then, only if more are taken, the rest up to ``query.limit`` in one more page (an API
         honouring the named order, ties included, sends the scenes ``search`` would)."""
         if isinstance(query.order, NearestTo):  # two searches merged: whole answers
-            yield from self.search(query)
+            yield from first_and_rest(self.search(query), first)
             return
         try:
             body = self._item_search(query).get_parameters()
@@ -293,7 +294,8 @@ class StacApiCatalog:
             scenes = [scene_from_item(item) for item in page.get("features") or []]
             scenes = order_scenes(scenes, query.order)[: query.limit - taken]
             taken += len(scenes)
-            yield from scenes
+            if scenes:
+                yield scenes
             if taken >= query.limit:
                 return
 

@@ -20,6 +20,7 @@ from gateway.core.catalog.models import (
     SearchQuery,
     SortKey,
     declared_extent,
+    first_and_rest,
     order_scenes,
     scene_from_item,
 )
@@ -64,9 +65,10 @@ class StaticCatalog:
     def collections(self) -> list[str]:
         return sorted(self._load())
 
-    def stream(self, query: SearchQuery, first: int) -> Iterator[Scene]:
-        """``search``'s scenes (held in memory: nothing to fetch)."""
-        return iter(self.search(query))
+    def stream(self, query: SearchQuery, first: int) -> Iterator[list[Scene]]:
+        """``search``'s scenes, in a first page of ``first`` and the rest (held in memory:
+        nothing to fetch)."""
+        return first_and_rest(self.search(query), first)
 
     def search(self, query: SearchQuery) -> list[Scene]:
         area = box(*query.bbox)
