@@ -111,11 +111,10 @@ def cold() -> None:
     clear_gdal_http_cache()
 
 
-def render_view(s3: S3Server, engine: Engine, requests: list[RenderRequest]) -> View:
-    """Render a view's tiles cold, two at a time; what the proxy saw and how long it took."""
+def render_tiles(engine: Engine, requests: list[RenderRequest]) -> tuple[float, list[float], str]:
+    """Render a view's tiles cold, two at a time: the view's seconds, each tile's, and the
+    gateway errors of tiles that failed ("" when none)."""
     cold()
-    refused_before = s3.proxy.gate.refused
-    s3.proxy.reset()
     errors: list[str] = []
 
     def one(request: RenderRequest) -> float:
@@ -129,16 +128,23 @@ def render_view(s3: S3Server, engine: Engine, requests: list[RenderRequest]) -> 
     started = time.monotonic()
     with ThreadPoolExecutor(RENDER_THREADS) as pool:
         took = list(pool.map(one, requests))
-    seconds = time.monotonic() - started
-    cost = cost_of(s3.proxy.hits())
     summary = ", ".join(f"{errors.count(e)} {e}" for e in sorted(set(errors)))
+    return time.monotonic() - started, took, summary
+
+
+def render_view(s3: S3Server, engine: Engine, requests: list[RenderRequest]) -> View:
+    """Render a view's tiles cold, two at a time; what the proxy saw and how long it took."""
+    refused_before = s3.proxy.gate.refused
+    s3.proxy.reset()
+    seconds, took, errors = render_tiles(engine, requests)
+    cost = cost_of(s3.proxy.hits())
     return View(
         cost.requests,
         cost.bytes,
         s3.proxy.gate.refused - refused_before,
         seconds,
         max(took),
-        summary,
+        errors,
     )
 
 
@@ -190,6 +196,15 @@ def settings_for(data: Path, s3: S3Server, scale: float) -> Settings:
             "s3_requests_per_minute": round(REQUESTS_PER_MINUTE * scale), "quota_wait_s": 120.0,
         },
     )  # fmt: skip
+
+
+def cdse_limits(scale: float = 1.0) -> Limits:
+    """CDSE's ``eodata`` limits per key, bandwidth and request rate times ``scale``."""
+    return Limits(
+        connections=CONNECTIONS,
+        requests_per_minute=round(REQUESTS_PER_MINUTE * scale),
+        bytes_per_s=round(BYTES_PER_S * scale),
+    )
 
 
 def _mb(nbytes: int) -> str:
@@ -260,11 +275,7 @@ def main() -> None:
     parser.add_argument("--day", default=DAY, help="the view's TIME (a day of the archive)")
     args = parser.parse_args()
     zooms = [int(z) for z in args.zooms.split(",")]
-    limits = Limits(
-        connections=CONNECTIONS,
-        requests_per_minute=round(REQUESTS_PER_MINUTE * args.scale),
-        bytes_per_s=round(BYTES_PER_S * args.scale),
-    )
+    limits = cdse_limits(args.scale)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
         s3 = start_s3(

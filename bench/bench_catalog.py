@@ -5,6 +5,9 @@ clusters), installs pgstac, adds the sample's collections and real scenes, then 
 generated items over Europe (``bench/catalog_items.py``) through pypgstac's bulk loader.
 Without ``--load`` the existing database is measured: stac-fastapi-pgstac is started on it and
 the gateway (``GATEWAY_STAC_URL`` pointing at it) is timed; the table prints measured vs target.
+``--full DIR`` (an archive of ``cdse-gateway sample-data --profile full``) also times uncached
+tiles of full-size products, from the folder and from S3 at CDSE's per-key limits, and sets the
+catalog's p95 against theirs (an uncached tile at real scale), beside the small sample's tile.
 """
 
 from __future__ import annotations
@@ -201,6 +204,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--searches-only", action="store_true", help="only the tiles' searches and renders"
     )
+    parser.add_argument(
+        "--full", type=Path, help="a --profile full archive: its uncached tiles measured too"
+    )
     parser.add_argument("--share", help="K/N: load only this share (used by --load itself)")
     return parser.parse_args()
 
@@ -222,7 +228,9 @@ def main() -> None:
     stac = start_stac_api()
     try:
         items = int(_psql("SELECT count(*) FROM items"))
-        measure(data, stac.url, start_gateway, NEWEST, args.tiles, items, args.searches_only)
+        measure(
+            data, stac.url, start_gateway, NEWEST, args.tiles, items, args.searches_only, args.full
+        )
     finally:
         stac.stop()
 
