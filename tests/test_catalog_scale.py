@@ -329,6 +329,21 @@ def test_small_tiles_of_a_cell_share_its_first_page(stac):
     assert stac.searches() == 5  # its own first page (the cell's was cached)
 
 
+def test_a_tile_larger_than_a_quarter_cell_asks_for_its_own_first_page_only(stac):
+    """A larger tile shares its cell with few others: it asks for its own first page at once,
+    not its cell's first (on a million items over Europe, zoomed-out tiles paid two requests)."""
+    backend = StacApiCatalog(stac.url)
+    cached = CachedCatalog(backend)
+    large = SearchQuery(BULK, (0.02, 40.01, 0.32, 40.31), limit=10)  # 0.09 square degrees
+    expected = _ids(backend.search(large))
+    stac.proxy.reset()
+    found = cached.stream(large, 2)
+    assert _ids(next(found)) == expected[:2]
+    assert stac.searches() == 1  # its own first page, no cell's
+    assert _paged(found) == [expected[2:]]
+    assert stac.searches() == 2
+
+
 @pytest.mark.parametrize("order", ["mostRecent", "leastRecent", "leastCC"])
 @pytest.mark.parametrize("first", [1, 3, 8])
 def test_a_tile_streamed_after_its_cells_first_page_gets_the_apis_answer(stac, order, first):

@@ -90,26 +90,33 @@ class CachedCatalog:
     def stream(self, query: SearchQuery, first: int) -> Iterator[list[Scene]]:
         """``search``'s scenes in pages, as they are consumed: from a cached answer that holds
         them all (the cell's, or one of this area's), else from the backend a page at a time
-        (not cached: a render that stops early never asks for the rest). The cell is asked
-        for ``first`` scenes only: where it holds fewer, its tiles share that answer; where it
-        holds more, a tile of at most a quarter of a cell takes its first page from it
-        (``_after_cell_page``), and a larger one asks for its own first page, which costs no
-        more than the cell's (on a million items over Europe, a cell's whole answer made the
-        first tile of each neighbourhood wait for 40 scenes: bench/bench_catalog.py)."""
-        head = replace(query, limit=min(first, query.limit))
-        if _area(query.bbox) <= self._cell**2 / 4 and not isinstance(query.order, NearestTo):
+        (not cached: a render that stops early never asks for the rest).
+
+        A tile of at most a quarter of a cell asks its cell for ``first`` scenes, which the
+        cell's other tiles share: where the cell holds fewer, that answer is theirs; where it
+        holds more, each takes its first page from it (``_after_cell_page``). A larger tile
+        shares its cell with few others, so it asks for its own first page at once (on a
+        million items over Europe, asking the cell first made zoomed-out tiles pay two
+        requests, and a cell's whole answer made the first tile of each neighbourhood wait
+        for 40 scenes: bench/bench_catalog.py).
+        """
+        answer = self._fresh(query)
+        if answer is None and self._shares_cell(query):
+            head = replace(query, limit=min(first, query.limit))
             wide = replace(head, bbox=snap_bbox(query.bbox, self._cell))
             cell = self._cached_search(wide)
-            answer = cell if len(cell) < wide.limit else self._fresh(query)
-            if answer is None:
+            if len(cell) >= wide.limit:
                 return self._after_cell_page(query, first, _touching(cell, query))
-        else:
-            answer = self._cell_answer(head)
-            if answer is None:
-                answer = self._fresh(query)
-            if answer is None:
-                return self._backend.stream(query, first)
+            answer = cell
+        if answer is None:
+            return self._backend.stream(query, first)
         return first_and_rest(_touching(answer, query), first)
+
+    def _shares_cell(self, query: SearchQuery) -> bool:
+        """Whether ``query`` is a tile of at most a quarter of a cell, in an order a page can
+        be cut in (not nearest first: two searches merged)."""
+        small = _area(query.bbox) <= self._cell**2 / 4
+        return small and not isinstance(query.order, NearestTo)
 
     def _after_cell_page(
         self, query: SearchQuery, first: int, known: list[Scene]
