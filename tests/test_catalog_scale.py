@@ -331,10 +331,11 @@ def test_small_tiles_of_a_cell_share_its_first_page(stac):
 
 def test_a_tile_larger_than_a_quarter_cell_asks_for_its_own_first_page_only(stac):
     """A larger tile shares its cell with few others: it asks for its own first page at once,
-    not its cell's first (on a million items over Europe, zoomed-out tiles paid two requests)."""
+    not its cell's first (on a million items over Europe, zoomed-out tiles paid two requests);
+    a first page holding all its scenes answers the next ask of the same."""
     backend = StacApiCatalog(stac.url)
     cached = CachedCatalog(backend)
-    large = SearchQuery(BULK, (0.02, 40.01, 0.32, 40.31), limit=10)  # 0.09 square degrees
+    large = SearchQuery(BULK, (0.02, 40.01, 0.32, 40.31), limit=40)  # 0.09 square degrees
     expected = _ids(backend.search(large))
     stac.proxy.reset()
     found = cached.stream(large, 2)
@@ -342,6 +343,11 @@ def test_a_tile_larger_than_a_quarter_cell_asks_for_its_own_first_page_only(stac
     assert stac.searches() == 1  # its own first page, no cell's
     assert _paged(found) == [expected[2:]]
     assert stac.searches() == 2
+    assert len(expected) == 16  # a first page of 20 holds them all: kept as the answer
+    assert _paged(cached.stream(large, 20)) == [expected]
+    assert stac.searches() == 3
+    assert _paged(cached.stream(large, 20)) == [expected]
+    assert stac.searches() == 3  # from the cache
 
 
 @pytest.mark.parametrize("order", ["mostRecent", "leastRecent", "leastCC"])

@@ -101,22 +101,28 @@ class CachedCatalog:
         for 40 scenes: bench/bench_catalog.py).
         """
         answer = self._fresh(query)
-        if answer is None and self._shares_cell(query):
+        if answer is None and _area(query.bbox) <= self._cell**2 / 4:
             head = replace(query, limit=min(first, query.limit))
             wide = replace(head, bbox=snap_bbox(query.bbox, self._cell))
             cell = self._cached_search(wide)
-            if len(cell) >= wide.limit:
+            if len(cell) < wide.limit:
+                answer = cell
+            elif not isinstance(query.order, NearestTo):  # (two searches merged: no cut page)
                 return self._after_cell_page(query, first, _touching(cell, query))
-            answer = cell
         if answer is None:
-            return self._backend.stream(query, first)
+            return self._own_pages(query, first)
         return first_and_rest(_touching(answer, query), first)
 
-    def _shares_cell(self, query: SearchQuery) -> bool:
-        """Whether ``query`` is a tile of at most a quarter of a cell, in an order a page can
-        be cut in (not nearest first: two searches merged)."""
-        small = _area(query.bbox) <= self._cell**2 / 4
-        return small and not isinstance(query.order, NearestTo)
+    def _own_pages(self, query: SearchQuery, first: int) -> Iterator[list[Scene]]:
+        """The backend's stream of ``query``; a first page holding every scene of it (fewer
+        than asked) is kept as its answer, for the next tile that asks the same."""
+        pages = self._backend.stream(query, first)
+        page = next(pages, [])
+        if len(page) < min(first, query.limit):
+            self._keep(query, page)
+        if page:
+            yield page
+        yield from pages
 
     def _after_cell_page(
         self, query: SearchQuery, first: int, known: list[Scene]
@@ -190,6 +196,12 @@ class CachedCatalog:
                 self._inflight.pop(key, None)
                 self._evict_expired()
             return answer
+
+    def _keep(self, query: SearchQuery, scenes: list[Scene]) -> None:
+        """Cache ``scenes`` as the answer of ``query``."""
+        with self._lock:
+            self._entries[query] = (time.monotonic() + self._ttl_s, scenes)
+            self._evict_expired()
 
     def _look_up(self, wide: SearchQuery) -> tuple[list[Scene] | None, bool]:
         """``_fresh(wide)``, and whether a live answer of the same question (and limit) over an
