@@ -268,3 +268,37 @@ def test_the_band_math_process_runs_an_untranslatable_script(ogcapi_gateway, run
     assert valid.mean() > 0.9
     np.testing.assert_allclose(data[:, valid], outputs["default"][:, valid], rtol=1e-6)
     assert len(np.unique(data[1][valid])) >= 2  # halvings differ from pixel to pixel
+
+
+def test_the_outputs_outlive_a_garbage_collection_before_they_are_read() -> None:
+    """mini-racer hands an ArrayBuffer to Python as a view of its memory without keeping it
+    alive: the runner keeps its outputs until the context closes, so a garbage collection in
+    V8 before Python copies them frees nothing (the outputs read as garbage before: a CI run
+    had a tile of zeros under load)."""
+    from py_mini_racer import MiniRacer
+
+    from gateway.evalscript.jsengine import _ONE_AT_A_TIME, RUNNER, helpers
+
+    with _ONE_AT_A_TIME:  # the process's one context at a time, as the engine's
+        _run_and_collect(MiniRacer(), RUNNER, helpers())
+
+
+def _run_and_collect(ctx, runner: str, helpers: str) -> None:
+    """Run the runner on 100,000 pixels in ``ctx``, collect V8's garbage, read the outputs."""
+    import json
+
+    try:
+        for source in (helpers, runner, "function evaluatePixel(s) { return [s.B04 + 1]; }"):
+            ctx.eval(source)
+        pixels = 100_000
+        inputs = np.frombuffer(ctx.eval(f"__gateway.alloc({2 * pixels})"), dtype=np.float64)
+        inputs[:pixels], inputs[pixels:] = 1.0, 5.0  # valid, then B04
+        spec = {"pixels": pixels, "scenes": -1, "inputs": ["B04"],
+                "outputs": [["default", 1]], "dnFactor": 10000, "described": None}  # fmt: skip
+        outputs = ctx.eval(f"__gateway.run({json.dumps(spec)})")
+        ctx.eval("let junk = []; for (let i = 0; i < 200; i++) junk.push(new Float64Array(1e5));")
+        ctx.eval("junk = null;")
+        ctx.low_memory_notification()  # a full garbage collection
+        assert np.all(np.frombuffer(outputs, dtype=np.float64) == 6.0)
+    finally:
+        ctx.close()

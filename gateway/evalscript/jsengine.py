@@ -67,6 +67,7 @@ globalThis.__gateway = {
         offset += bands;
       }
     }
+    this.output = out;  // kept: Python reads the buffer's memory after the call returns
     return out.buffer;
   },
   // preProcessScenes over the acquisitions: the positions of those it keeps
