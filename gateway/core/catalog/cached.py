@@ -90,7 +90,8 @@ class CachedCatalog:
     def stream(self, query: SearchQuery, first: int) -> Iterator[list[Scene]]:
         """``search``'s scenes in pages, as they are consumed: from a cached answer that holds
         them all (the cell's, or one of this area's), else from the backend a page at a time
-        (not cached: a render that stops early never asks for the rest).
+        (only a first page holding every scene is cached: a render that stops early never
+        asks for the rest).
 
         A tile of at most a quarter of a cell asks its cell for ``first`` scenes, which the
         cell's other tiles share: where the cell holds fewer, that answer is theirs; where it
@@ -192,16 +193,19 @@ class CachedCatalog:
             answer = compute()
             with self._lock:
                 self.backend_searches += 1
-                entries[key] = (time.monotonic() + self._ttl_s, answer)
                 self._inflight.pop(key, None)
-                self._evict_expired()
+                self._store(entries, key, answer)
             return answer
 
     def _keep(self, query: SearchQuery, scenes: list[Scene]) -> None:
         """Cache ``scenes`` as the answer of ``query``."""
         with self._lock:
-            self._entries[query] = (time.monotonic() + self._ttl_s, scenes)
-            self._evict_expired()
+            self._store(self._entries, query, scenes)
+
+    def _store(self, entries: dict, key: SearchQuery | PageQuery, answer: Any) -> None:
+        """Keep ``answer`` for ``ttl_s`` (under ``_lock``), dropping the expired."""
+        entries[key] = (time.monotonic() + self._ttl_s, answer)
+        self._evict_expired()
 
     def _look_up(self, wide: SearchQuery) -> tuple[list[Scene] | None, bool]:
         """``_fresh(wide)``, and whether a live answer of the same question (and limit) over an
