@@ -34,6 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from morecantile import Tile
+from pydantic import SecretStr
+
 from gateway.config import GatewayConfig, load_config
 from gateway.core.cogcache import CogCache
 from gateway.core.datasets import OpenDatasets
@@ -86,7 +89,7 @@ def view_tiles(lon: float, lat: float, zoom: int) -> list[tuple[float, float, fl
     bounds = []
     for row in range(centre.y - rows // 2, centre.y + math.ceil(rows / 2)):
         for column in range(centre.x - columns // 2, centre.x + math.ceil(columns / 2)):
-            b = WEB_MERCATOR.xy_bounds(column, row, zoom)
+            b = WEB_MERCATOR.xy_bounds(Tile(column, row, zoom))
             bounds.append((b.left, b.bottom, b.right, b.top))
     return bounds
 
@@ -189,12 +192,11 @@ def direct_reads(runtime: Runtime, scratch: Path) -> Engine:
 
 def settings_for(data: Path, s3: S3Server, scale: float) -> Settings:
     return Settings(
-        data_dir=data, stac_url=None, redis_url=None, sample_data=False, **{
-            "storage": "s3", "s3_endpoint": s3.endpoint, "s3_https": False,
-            "s3_access_key_id": "test", "s3_secret_access_key": "test",
-            "s3_region": "us-east-1", "s3_max_connections": CONNECTIONS,
-            "s3_requests_per_minute": round(REQUESTS_PER_MINUTE * scale), "quota_wait_s": 120.0,
-        },
+        data_dir=data, stac_url=None, redis_url=None, sample_data=False,
+        storage="s3", s3_endpoint=s3.endpoint, s3_https=False,
+        s3_access_key_id="test", s3_secret_access_key=SecretStr("test"),
+        s3_region="us-east-1", s3_max_connections=CONNECTIONS,
+        s3_requests_per_minute=round(REQUESTS_PER_MINUTE * scale), quota_wait_s=120.0,
     )  # fmt: skip
 
 
@@ -282,6 +284,7 @@ def main() -> None:
             args.data / "eodata", Path(tmp) / "moto", limits=limits, include=needed(args.day)
         )
         print(f"moto S3 stand-in up and loaded in {time.monotonic() - started:.1f} s")
+        assert limits.bytes_per_s is not None  # cdse_limits sets every limit
         print(
             f"proxy limits: {limits.connections} connections, "
             f"{limits.bytes_per_s / 1e6:.0f} MB/s per connection, "

@@ -15,8 +15,10 @@ import argparse
 import statistics
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from io import BytesIO
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -24,13 +26,13 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from gateway.core.render import Paletted, apply_style, colorize, encode_image
-from gateway.core.styles import Style
+from gateway.core.styles import ColorStop, Style
 
 NDVI = Style(
     name="ndvi",
     kind="ramp",
     stops=[
-        {"value": v, "color": c}
+        ColorStop(value=v, color=c)
         for v, c in [
             (-0.2, "#bfbfbf"),
             (0.0, "#eaeaea"),
@@ -72,9 +74,13 @@ def _gdal_png(rgba: np.ndarray, zlevel: int) -> bytes:
         return bytes(memory.getbuffer())
 
 
-def encoders() -> dict[str, Callable[[np.ndarray], bytes]]:
+# What an encoder returns (imagecodecs' encoders are typed as any bytes-like object).
+Encoded = bytes | bytearray | memoryview
+
+
+def encoders() -> dict[str, Callable[[np.ndarray], Encoded]]:
     """Name -> function(rgba) -> bytes (the gateway's own palette path is timed apart)."""
-    found: dict[str, Callable[[np.ndarray], bytes]] = {
+    found: dict[str, Callable[[np.ndarray], Encoded]] = {
         "gateway encode_image png (RGBA)": lambda a: encode_image(a, "png"),
         "pillow png level 1": lambda a: _pillow_png(a, compress_level=1),
         "pillow png level 6 (default)": lambda a: _pillow_png(a, compress_level=6),
@@ -121,23 +127,25 @@ def main() -> None:
     paletted = {size: colorize(data, valid, NDVI) for size, (data, valid) in tiles.items()}
     print(f"{'':34} {'256 px':>18} {'512 px':>18}")
     print(f"{'':34} {'ms':>8} {'KiB':>9} {'ms':>8} {'KiB':>9}")
-    for name, style_it in {
+    styling: dict[str, Callable[[np.ndarray, np.ndarray], object]] = {
         "colorize (ndvi ramp -> palette)": lambda d, v: colorize(d, v, NDVI),
         "apply_style (ndvi ramp -> RGBA)": lambda d, v: apply_style(d, v, NDVI),
-    }.items():
+    }
+    for name, style_it in styling.items():
         cells = [
-            f"{median_ms(lambda f=style_it, t=tile: f(*t), args.repeat):8.2f} {'':>9}"
+            f"{median_ms(partial(style_it, *tile), args.repeat):8.2f} {'':>9}"
             for tile in tiles.values()
         ]
         print(f"{name:34} " + " ".join(cells))
-    rows: dict[str, tuple[Callable[[np.ndarray | Paletted], bytes], dict]] = {
+    # name -> (encoder, size -> image): palette images for the first, RGBA for the others
+    rows: dict[str, tuple[Callable[[Any], Encoded], Mapping[int, np.ndarray | Paletted]]] = {
         "gateway encode_image png (palette)": (lambda p: encode_image(p, "png"), paletted)
     }
     rows |= {name: (encode, rgba) for name, encode in encoders().items()}
     for name, (encode, images) in rows.items():
         cells = []
         for image in images.values():
-            elapsed = median_ms(lambda e=encode, i=image: e(i), args.repeat)
+            elapsed = median_ms(partial(encode, image), args.repeat)
             cells.append(f"{elapsed:8.2f} {len(encode(image)) / 1024:9.1f}")
         print(f"{name:34} " + " ".join(cells))
 

@@ -250,13 +250,14 @@ class Workload:
         bbox = f"{west:.5f},{south:.5f},{east:.5f},{north:.5f}"
         day, layer = self.rng.choice(DAYS), self.rng.choice(LAYERS)
         if kind == "wcs":
-            query = [
+            pairs = [
                 ("SERVICE", "WCS"), ("VERSION", "2.0.1"), ("REQUEST", "GetCoverage"),
                 ("COVERAGEID", "sentinel-2-l2a__NDVI"), ("SUBSET", f"Long({west:.5f},{east:.5f})"),
                 ("SUBSET", f"Lat({south:.5f},{north:.5f})"), ("SUBSET", f'ansi("{day}")'),
                 ("SCALESIZE", "i(512),j(512)"), ("FORMAT", "image/tiff"),
             ]  # fmt: skip
-            return "/wcs?" + urlencode(query)
+            return "/wcs?" + urlencode(pairs)
+        query: dict[str, str | int]
         if kind == "ogcapi-coverage":
             query = {"bbox": bbox, "datetime": day, "width": 512, "height": 512, "f": "GTiff"}
             return "/ogcapi/collections/NDVI/coverage?" + urlencode(query)

@@ -69,9 +69,10 @@ def bench(engine: Engine, layer: str, zoom: int, limit: int) -> dict[str, float]
     cpu = 0.0
     tiles = _tiles(zoom, limit)
     for tile in tiles:
-        bounds = TMS.xy_bounds(tile)
+        b = TMS.xy_bounds(tile)
         request = build_request(
-            config, layer=layer, bbox=tuple(bounds), crs="EPSG:3857", width=256, height=256,
+            config, layer=layer, bbox=(b.left, b.bottom, b.right, b.top), crs="EPSG:3857",
+            width=256, height=256,
             time="2025-06" if layer == "NDVI" else None,
         )  # fmt: skip
         start, start_cpu = time.perf_counter(), time.process_time()

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import rasterio
+from pydantic import SecretStr
 from rasterio.enums import Resampling
 
 from bench.bench_render import make_engine
@@ -129,8 +130,10 @@ def _jp2_rows(s3: S3Server, engine: Engine, storage: Storage) -> None:
 def _zoomed_out_rows(s3: S3Server, direct: Engine, cached: Engine) -> None:
     """Whole-area JP2 tiles: reading the JP2s directly, and through the COG cache."""
     first, second = tile_bounds(*CENTRE, 11), tile_bounds(6.07, 52.55, 11)
+    cog_cache = cached.reader.cog_cache
+    assert cog_cache is not None  # make_engine's reader always has one
     for expression in ("B04", "(B08-B04)/(B08+B04)"):
-        shutil.rmtree(cached.reader.cog_cache.directory, ignore_errors=True)
+        shutil.rmtree(cog_cache.directory, ignore_errors=True)
         params = dict(collection=L2A, expression=expression, time="2025-06-13")
         request = tile_request(direct.config, first, **params)
         bands = tuple(b for b in ("B04", "B08") if b in expression)
@@ -141,7 +144,7 @@ def _zoomed_out_rows(s3: S3Server, direct: Engine, cached: Engine) -> None:
         cost = _cold(s3, partial(cached.render, request))
         took = time.monotonic() - started
         _row(f"{name}: COG cache, 1st tile (direct read)", cost, f"{took:.2f} s")
-        copies = measure(s3.proxy, cached.reader.cog_cache.close)[1]  # waits for the copies
+        copies = measure(s3.proxy, cog_cache.close)[1]  # waits for the copies
         _row(f"{name}: COG cache, copies still running after", copies)
         clear_gdal_http_cache()
         south = tile_request(cached.config, second, **params)
@@ -183,11 +186,10 @@ def main() -> None:
         print(f"moto S3 stand-in up and loaded in {time.monotonic() - started:.1f} s\n")
         try:
             settings = Settings(
-                data_dir=data, stac_url=None, redis_url=None, sample_data=False, **{
-                    "storage": "s3", "s3_endpoint": s3.endpoint, "s3_https": False,
-                    "s3_access_key_id": "test", "s3_secret_access_key": "test",
-                    "s3_region": "us-east-1",
-                },
+                data_dir=data, stac_url=None, redis_url=None, sample_data=False,
+                storage="s3", s3_endpoint=s3.endpoint, s3_https=False,
+                s3_access_key_id="test", s3_secret_access_key=SecretStr("test"),
+                s3_region="us-east-1",
             )  # fmt: skip
             never = CogCache(Path(tmp) / "unused", min_coverage=float("inf"))
             engine = make_engine(settings, never)

@@ -36,10 +36,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import morecantile
 import rasterio
+from pydantic import SecretStr
 
 from bench.bench_render import make_engine, quantile
 from bench.bench_tiles import Server, cpu_seconds, ndvi_query, process_tree, titiler_server
@@ -120,7 +122,7 @@ class Meter:
             result.bytes += self._rchar() - rchar
 
 
-def timed_tiles(tiles: list, meter: Meter, one: Callable[[int, object], object]) -> Pass:
+def timed_tiles[T](tiles: list[T], meter: Meter, one: Callable[[int, T], object]) -> Pass:
     """``one(index, tile)`` for each tile, timed."""
     result = Pass()
     with meter.measuring(result):
@@ -137,10 +139,16 @@ class RecordingReader(SceneReader):
     reads: list[Window]
 
     def _read(
-        self, path: str, asset: Asset, grid: Grid, resampling: str, categorical: bool
+        self,
+        src: rasterio.io.DatasetReader,
+        path: str,
+        asset: Asset,
+        grid: Grid,
+        resampling: str,
+        categorical: bool,
     ) -> SourceArray | None:
         self.reads.append((path, grid, resampling, categorical))
-        return super()._read(path, asset, grid, resampling, categorical)
+        return super()._read(src, path, asset, grid, resampling, categorical)
 
 
 def gateway_passes(
@@ -293,7 +301,7 @@ def storage_settings(
 ) -> Iterator[tuple[Settings, object]]:
     """Settings reading ``data`` from its folder, or (``s3``) that day's products from moto,
     with the S3 stand-in's proxy (None for the folder)."""
-    base = dict(data_dir=data, stac_url=None, redis_url=None, sample_data=False)
+    base: dict[str, Any] = dict(data_dir=data, stac_url=None, redis_url=None, sample_data=False)
     if not s3:
         yield Settings(storage="local", **base), None
         return
@@ -312,8 +320,8 @@ def storage_settings(
         yield (
             Settings(
                 storage="s3", s3_endpoint=server.endpoint, s3_https=False,
-                s3_access_key_id="test", s3_secret_access_key="test", s3_region="us-east-1",
-                **base,
+                s3_access_key_id="test", s3_secret_access_key=SecretStr("test"),
+                s3_region="us-east-1", **base,
             ),
             server.proxy,
         )  # fmt: skip
@@ -343,8 +351,8 @@ def main() -> None:
         engine = make_engine(settings, never, RecordingReader)
         meter = Meter(proxy=proxy)
         titiler = None if args.no_titiler else titiler_vrt(engine, args.day, Path(tmp))
-        env = {} if proxy is None else {**engine.reader.storage.gdal_options(), **_keys()}
-        env = {k: str(v) for k, v in env.items()}
+        options = {} if proxy is None else {**engine.reader.storage.gdal_options(), **_keys()}
+        env = {k: str(v) for k, v in options.items()}
         started = time.monotonic()
         warmed = into_page_cache(day_files(args.data / "eodata", args.day))
         print(f"{warmed / 1e9:.1f} GB of that day read in {time.monotonic() - started:.0f} s")

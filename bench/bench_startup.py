@@ -115,7 +115,9 @@ def main() -> None:
     bare_cpu: list[float] = []
     ready: dict[Path, list[float]] = {root: [] for root in roots}
     cpu: dict[Path, list[float]] = {root: [] for root in roots}
-    first = {(root, door): [] for root in roots for door in DOORS}
+    first: dict[tuple[Path, str], list[float]] = {
+        (root, door): [] for root in roots for door in DOORS
+    }
     for _ in range(args.starts):  # interleaved: a busy spell of the machine slows all alike
         command = uvicorn("bench.bench_startup:bare_app", free_port(), 1)
         up, _, used = start(command, {}, None)

@@ -199,12 +199,20 @@ def wrk(url: str, *, duration: int, connections: int, threads: int = 2, paths=No
         env.update(BENCH_PATHS=str(folder / "paths.txt"), BENCH_THREADS=str(threads))
         command += ["-s", str(folder / "paths.lua")]
     output = subprocess.run([*command, url], capture_output=True, text=True, env=env).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    total = int(re.search(r"(\d+) requests in", output).group(1))
+    rate = float(_found(r"Requests/sec:\s+([\d.]+)", output))
+    total = int(_found(r"(\d+) requests in", output))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    p50 = _ms(_found(r"^\s+50%\s+(\S+)", output, re.M))
+    p99 = _ms(_found(r"^\s+99%\s+(\S+)", output, re.M))
     return WrkResult(rate, p50, p99, int(errors.group(1)) if errors else 0, total)
+
+
+def _found(pattern: str, output: str, flags: int = 0) -> str:
+    """The first group of ``pattern`` in wrk's report (which must hold it)."""
+    match = re.search(pattern, output, flags)
+    if match is None:
+        raise ValueError(f"no {pattern!r} in wrk's report:\n{output}")
+    return match.group(1)
 
 
 def each_once(base: str, paths: list[str], *, connections: int = 4) -> WrkResult:
@@ -243,7 +251,7 @@ def each_once(base: str, paths: list[str], *, connections: int = 4) -> WrkResult
 def uncached_tiles(zooms=range(14, 17)) -> list[tuple[int, int, int]]:
     tms = morecantile.tms.get("WebMercatorQuad")
     tiles = [(t.z, t.x, t.y) for t in tms.tiles(*AREA, zooms)]
-    return [t for t in tiles if _inside(tms.bounds(t[1], t[2], t[0]))]
+    return [t for t in tiles if _inside(tms.bounds(morecantile.Tile(t[1], t[2], t[0])))]
 
 
 def _inside(bounds) -> bool:
@@ -300,6 +308,7 @@ def metatile_timings(settings, blocks: int = 6) -> tuple[float, float]:
     runtime = build_runtime(settings)
     runtime.engine.cache = None
     style = runtime.config.style("ndvi")
+    assert style is not None  # a style of config/styles.yaml
     tms = morecantile.tms.get("WebMercatorQuad")
     corners = [t for t in uncached_tiles(range(15, 16)) if t[1] % 2 == 0 and t[2] % 2 == 0][:blocks]
 
@@ -319,11 +328,12 @@ def metatile_timings(settings, blocks: int = 6) -> tuple[float, float]:
         start = time.perf_counter()
         for dx in (0, 1):
             for dy in (0, 1):
-                runtime.engine.render(request(tuple(tms.xy_bounds(x + dx, y + dy, z)), 256))
+                tile = morecantile.Tile(x + dx, y + dy, z)
+                runtime.engine.render(request(tuple(tms.xy_bounds(tile)), 256))
         single.append((time.perf_counter() - start) / 4)
         start = time.perf_counter()
-        west, south = tms.xy_bounds(x, y + 1, z)[:2]
-        east, north = tms.xy_bounds(x + 1, y, z)[2:]
+        west, south = tms.xy_bounds(morecantile.Tile(x, y + 1, z))[:2]
+        east, north = tms.xy_bounds(morecantile.Tile(x + 1, y, z))[2:]
         raster = runtime.engine.compute(request((west, south, east, north), 512))
         for row in (0, 256):
             for col in (0, 256):

@@ -41,6 +41,7 @@ from gateway.runtime import Runtime
 SIZE = 2048
 TILE, DAY = "31UFU", "2025-06-13"
 WCS_DOOR = ("gateway.ows.wcs.door:build_door",)
+Bounds = tuple[float, float, float, float]  # west, south, east, north in the scene's CRS
 
 
 def _item(data: Path) -> dict:
@@ -57,7 +58,7 @@ def _path(data: Path, item: dict, key: str) -> Path:
     return data / "eodata" / item["assets"][key]["href"].removeprefix("s3://eodata/")
 
 
-def _vrt(data: Path, item: dict, folder: Path) -> tuple[Path, tuple[float, ...]]:
+def _vrt(data: Path, item: dict, folder: Path) -> tuple[Path, Bounds]:
     """A two-band VRT (B04, B08) with each asset's raster:scale/offset and nodata."""
     bands = []
     with rasterio.open(_path(data, item, "B04_10m")) as src:
@@ -105,15 +106,15 @@ def _serve(data: Path) -> tuple[str, uvicorn.Server]:
     raise SystemExit("gateway did not start")
 
 
-def _coverage(url: str, bounds: tuple[float, ...], maxcc: float) -> bytes:
-    params = [
+def _coverage(url: str, bounds: Bounds, maxcc: float) -> bytes:
+    params = (
         ("service", "WCS"), ("version", "2.0.1"), ("request", "GetCoverage"),
         ("coverageId", "sentinel-2-l2a"), ("subsettingCrs", "EPSG:32631"),
         ("subset", f"E({bounds[0]},{bounds[2]})"), ("subset", f"N({bounds[1]},{bounds[3]})"),
         ("subset", f'time("{DAY}")'), ("rangeSubset", "B04,B08"),
         ("scaleSize", f"i({SIZE}),j({SIZE})"), ("interpolation", "linear"),
         ("format", "image/tiff"), ("maxcc", f"{maxcc:.4f}"),
-    ]  # fmt: skip
+    )  # fmt: skip
     response = httpx.get(f"{url}/wcs", params=params, timeout=300)
     response.raise_for_status()
     return response.content
@@ -122,7 +123,7 @@ def _coverage(url: str, bounds: tuple[float, ...], maxcc: float) -> bytes:
 _RUNTIMES: dict[Path, Runtime] = {}
 
 
-def _in_process(data: Path, bounds: tuple[float, ...], maxcc: float) -> bytes:
+def _in_process(data: Path, bounds: Bounds, maxcc: float) -> bytes:
     """The same request straight into engine.render (no HTTP, no WCS parsing), uncached."""
     from gateway.core.request import build_request
     from gateway.runtime import build_runtime

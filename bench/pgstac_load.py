@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pypgstac.db import PgstacDB
-from pypgstac.load import Loader, Methods
-
 
 def main() -> None:
+    # Here, not at the top: the module imports in the project's venv too (which has no pypgstac).
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dsn")
     parser.add_argument("--chunk", type=int, default=5000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import morecantile
@@ -74,9 +75,10 @@ def _refetched(hits: list[Hit]) -> int:
     seen: dict[str, list[tuple[int, int]]] = {}
     again = 0
     for hit in hits:
-        if not (hit.range or "").startswith("bytes="):
+        asked = hit.range or ""
+        if not asked.startswith("bytes="):
             continue
-        first, _, last = hit.range.removeprefix("bytes=").partition("-")
+        first, _, last = asked.removeprefix("bytes=").partition("-")
         start, end = int(first), int(last) + 1
         earlier = seen.setdefault(hit.path, [])
         covered = [(max(a, start), min(b, end)) for a, b in earlier if a < end and b > start]
@@ -106,7 +108,7 @@ def tile_request(config, bounds, **params):
     return build_request(config, bbox=bounds, crs="EPSG:3857", width=256, height=256, **params)
 
 
-def measure(proxy: CountingProxy, work) -> tuple[object, Cost]:
+def measure[T](proxy: CountingProxy, work: Callable[[], T]) -> tuple[T, Cost]:
     """Run ``work()`` and return its result and what it cost at ``proxy``."""
     proxy.reset()
     result = work()
