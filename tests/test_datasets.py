@@ -5,12 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
+import morecantile
 import numpy as np
+import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from gateway.core import datasets
+from gateway.core.cogcache import CogCache
 from gateway.core.datasets import OpenDatasets
+from gateway.core.engine import Engine
+from gateway.core.reader import SceneReader
+from gateway.runtime import make_storage
+from tests.support.request_counts import tile_request
 
 
 def _write(path, value):
@@ -41,10 +51,127 @@ def test_reuses_idle_datasets_and_closes_the_least_recent(tmp_path):
 def test_a_lent_dataset_is_never_lent_twice_at_once(tmp_path):
     path = _write(tmp_path / "a.tif", 7)
     pool = OpenDatasets()
+    started = time.monotonic()
     with pool.lease(path) as mine, pool.lease(path) as other:
         assert other is not mine
         assert pool.counts() == (0, 2)
     assert pool.counts() == (2, 0)
+    assert time.monotonic() - started < 0.5  # a thread never waits for a dataset it holds
+
+
+def _hold(pool: OpenDatasets, path: str, held: threading.Event, release: threading.Event):
+    """A thread that leases ``path``, says so, and gives it back once released."""
+    taken: list = []
+
+    def run() -> None:
+        with pool.lease(path) as dataset:
+            taken.append(dataset)
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert held.wait(30)
+    return thread, taken
+
+
+def test_a_reader_of_a_file_being_read_waits_for_that_dataset(tmp_path):
+    """Side by side requests of one file share its dataset (and the blocks it decoded)
+    instead of each opening and decoding their own."""
+    path = _write(tmp_path / "a.tif", 3)
+    pool = OpenDatasets(wait_s=30)
+    held, release = threading.Event(), threading.Event()
+    thread, taken = _hold(pool, path, held, release)
+    threading.Timer(0.2, release.set).start()
+    started = time.monotonic()
+    with pool.lease(path) as dataset:
+        waited = time.monotonic() - started
+        assert dataset is taken[0] and not dataset.closed
+        assert dataset.read(1)[0, 0] == 3
+    thread.join()
+    assert 0.15 < waited < 10
+    assert pool.counts() == (1, 0)
+
+
+def test_the_wait_is_bounded_then_the_reader_opens_its_own(tmp_path):
+    """A slow (or hung) read of a file delays another reader of it ``wait_s`` at most."""
+    path = _write(tmp_path / "a.tif", 4)
+    pool = OpenDatasets(wait_s=0.3)
+    held, release = threading.Event(), threading.Event()
+    thread, taken = _hold(pool, path, held, release)
+    started = time.monotonic()
+    try:
+        with pool.lease(path) as dataset:
+            waited = time.monotonic() - started
+            assert dataset is not taken[0] and dataset.read(1)[0, 0] == 4
+    finally:
+        release.set()
+        thread.join()
+    assert 0.25 < waited < 5
+    assert pool.counts() == (2, 0)
+
+
+def test_a_file_that_cannot_be_opened_leaves_no_one_waiting(tmp_path):
+    pool = OpenDatasets(wait_s=5)
+    missing = str(tmp_path / "missing.tif")
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(rasterio.errors.RasterioIOError), pool.lease(missing):
+            pass
+        assert time.monotonic() - started < 2
+    assert pool.counts() == (0, 0)
+
+
+def test_neighbouring_tiles_rendered_side_by_side_open_each_file_once(
+    sample_settings, runtime, monkeypatch, tmp_path
+):
+    """A browser asks for a view's tiles six at a time: each file level is opened (and each
+    JPEG 2000 tile decoded) once for all of them, and the pixels are those of the tiles
+    rendered one by one."""
+    opened: list[tuple[str, int | None]] = []
+    real_open = datasets.rasterio.open
+
+    def counting_open(path, overview_level=None):
+        opened.append((Path(path).name, overview_level))
+        if overview_level is None:
+            return real_open(path)
+        return real_open(path, overview_level=overview_level)
+
+    never = CogCache(tmp_path / "no-copies", min_coverage=float("inf"))
+    reader = SceneReader(make_storage(sample_settings), never)
+    engine = Engine(runtime.config, runtime.engine.catalog, reader)
+    tms = morecantile.tms.get("WebMercatorQuad")
+    centre = tms.tile(6.0, 52.63, 13)  # T31UFU and T32ULD overlap there
+    tiles = [
+        morecantile.Tile(centre.x + dx, centre.y + dy, 13) for dx in (0, 1, 2) for dy in (0, 1)
+    ]
+
+    def render(tile):
+        request = tile_request(
+            runtime.config, tuple(tms.xy_bounds(tile)), layer="NDVI", time="2025-06-13"
+        )
+        return engine.compute(request)
+
+    alone = [render(tile) for tile in tiles]
+    assert all(raster.valid.any() for raster in alone)
+    OpenDatasets.close_all_pools()
+    monkeypatch.setattr(datasets.rasterio, "open", counting_open)
+    start = threading.Barrier(len(tiles))
+    together: dict[int, object] = {}
+
+    def run(index: int) -> None:
+        start.wait()
+        together[index] = render(tiles[index])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(tiles))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert opened and len(opened) == len(set(opened)), sorted(opened)
+    for index, raster in enumerate(alone):
+        np.testing.assert_array_equal(together[index].data, raster.data)  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(together[index].valid, raster.valid)  # type: ignore[attr-defined]
 
 
 def test_threads_share_the_idle_datasets_and_never_keep_more_than_the_size(tmp_path):
