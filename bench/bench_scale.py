@@ -9,30 +9,42 @@ around the one holding that point, TIME=2025-06-13 (``cdse-gateway sample-data D
 full`` writes its 10,980 px products). Cases, per zoom:
 
 - gateway: the engine in this thread, no tile cache, no COG copies, layers NDVI (B04, B08 and
-  SCL for the cloud mask) and TRUE_COLOR (B04, B03, B02); cold (every open dataset closed and
-  GDAL's HTTP cache cleared first; that day's files are read once at the start, so that every
-  case finds them in the OS page cache) and warm (the same view again at once);
+  SCL for the cloud mask) and TRUE_COLOR (B04, B03, B02) as shipped (zoomed out beyond 40 m a
+  pixel both draw from their overview source, the quarterly mosaics' COGs); cold (every open
+  dataset closed and GDAL's HTTP cache cleared first; that day's files are read once at the
+  start, so that every case finds them in the OS page cache), warm (the same view again at
+  once), and cold with the tiles asked 6 at a time as a browser asks them (threads of this
+  process: each tile's latency, the view's wall-clock time, the CPU of all); where the overview
+  source applies, the same cases again from the product's own files (``product files``: the
+  layer without its overview source, as a layer without one reads);
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
-  very windows the gateway's cold pass read (file, grid and kernel margin, recorded), each
-  tile on its own: the file opened, its level that fits chosen and opened as
-  a dataset, the window read; no catalog, no warp, no band math, no encoding;
-- TiTiler (``titiler.application`` from ``--titiler-venv``, one uvicorn worker,
-  ``GDAL_NUM_THREADS=1`` as the gateway): ``/cog/tiles`` NDVI of a VRT of the B04 and B08 JP2
-  files (10 m) of T31UFU on that day, started afresh per zoom (cold), then the view again.
+  very windows the gateway's cold pass on the product files read (file, grid and kernel
+  margin, recorded), each tile on its own: the file opened, its level that fits chosen and
+  opened as a dataset, the window read; no catalog, no warp, no band math, no encoding;
+- TiTiler (``titiler.application`` from ``--titiler-venv``, one uvicorn worker, one thread as
+  the gateway: ``GDAL_NUM_THREADS=1``, rio-tiler's ``MAX_THREADS=1``), started afresh per zoom
+  and case (cold), then the view again: ``/cog/tiles`` NDVI of a VRT of the B04 and B08 JP2
+  files (10 m) of T31UFU on that day (the half of the view that product covers), and
+  ``/mosaicjson/tiles`` on a MosaicJSON of every product of that day around the view (a VRT
+  each; the whole view, as the gateway draws it).
 
-Per case: the whole view's time (tiles one after the other), p50, p95 and max per tile, CPU
-seconds (this process's, or TiTiler's processes') and bytes read (``rchar`` of /proc/PID/io:
-file reads, whether from disk or page cache; with ``--s3`` the bytes and GETs the S3 stand-in's
-counting proxy saw). ``--s3`` serves that day's products from moto (tests/support/s3_server.py)
-instead of the folder; the catalog stays the static one.
+Per case: the whole view's time (tiles one after the other, but side by side where so
+asked), p50, p95 and max per tile, CPU seconds (this process's, or TiTiler's processes') and
+bytes read (``rchar`` of /proc/PID/io: file reads, whether from disk or page cache; with
+``--s3`` the bytes and GETs the S3 stand-in's counting proxy saw). ``--s3`` serves that day's
+products from moto (tests/support/s3_server.py) instead of the folder; the catalog stays the
+static one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +55,14 @@ import morecantile
 import rasterio
 from pydantic import SecretStr
 
+from bench.bench_bandwidth import without_overview
 from bench.bench_render import make_engine, quantile
 from bench.bench_tiles import Server, cpu_seconds, ndvi_query, process_tree, titiler_server
 from gateway.core.catalog import Asset
 from gateway.core.cogcache import CogCache
 from gateway.core.engine import Engine
 from gateway.core.grid import Grid
+from gateway.core.preview import ground_resolution
 from gateway.core.reader import SceneReader, read_level
 from gateway.core.request import build_request
 from gateway.core.warp import SourceArray, read_window
@@ -59,6 +73,10 @@ CENTRE = (5.55, 52.75)  # lon, lat
 DAY = "2025-06-13"
 LAYERS = ("NDVI", "TRUE_COLOR")
 TMS = morecantile.tms.get("WebMercatorQuad")
+FILES = "product files"  # the case of a layer's view without its overview source
+BROWSER = 6  # tiles a browser asks for at once (its connections per host)
+SIDE_BY_SIDE = f"{BROWSER} at a time"
+BOTH = "every product (MosaicJSON)"  # TiTiler's case that draws the view as the gateway does
 TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
 # One window the gateway read: file, grid, resampling, categorical.
 Window = tuple[str, Grid, str, bool]
@@ -82,10 +100,11 @@ class Pass:
     cpu: float = 0.0
     bytes: int = 0
     requests: int | None = None
+    wall: float | None = None  # the view's, when its tiles were asked side by side
 
     @property
     def view(self) -> float:
-        return sum(self.times)
+        return sum(self.times) if self.wall is None else self.wall
 
 
 class Meter:
@@ -171,6 +190,35 @@ def gateway_passes(
     return cold, warm, recorded[: len(tiles)]
 
 
+def side_by_side_pass(engine: Engine, layer: str, day: str, tiles: list, meter: Meter) -> Pass:
+    """The view cold, its tiles asked ``BROWSER`` at a time as a browser asks them: each
+    tile's latency, the whole view's wall-clock time, the CPU of all."""
+
+    def render(tile) -> float:
+        started = time.perf_counter()
+        engine.render(
+            tile_request(engine.config, tuple(TMS.xy_bounds(tile)), layer=layer, time=day)
+        )
+        return time.perf_counter() - started
+
+    clear_gdal_http_cache()
+    result = Pass()
+    with meter.measuring(result), ThreadPoolExecutor(BROWSER) as pool:
+        started = time.perf_counter()
+        result.times = list(pool.map(render, tiles))
+        result.wall = time.perf_counter() - started
+    return result
+
+
+def draws_from_overview(engine: Engine, layer: str, tile: morecantile.Tile) -> bool:
+    """Whether ``layer`` draws ``tile`` from its overview source (as shipped: the quarterly
+    mosaics' COGs beyond 40 m a pixel)."""
+    config = engine.config.layer(layer)
+    overview = config.overview if config is not None else None
+    grid = tile_request(engine.config, tuple(TMS.xy_bounds(tile)), layer=layer).grid
+    return overview is not None and ground_resolution(grid) > overview.beyond_m
+
+
 def gdal_pass(engine: Engine, windows: list[list[Window]], meter: Meter) -> Pass:
     """GDAL alone on the recorded windows, each tile on its own (datasets opened per tile)."""
     storage = engine.reader.storage
@@ -209,46 +257,88 @@ def write_vrt(paths: list[str], target: Path) -> Path:
     return target
 
 
-def titiler_vrt(engine: Engine, day: str, folder: Path) -> tuple[Path, tuple[float, float]]:
-    """The VRT of B04 and B08 (10 m) of ``TITILER_TILE`` on ``day``, as GDAL paths, and a
-    lon/lat near the product's south-east corner, away from the view."""
+@dataclass(frozen=True)
+class TiTilerSources:
+    """What TiTiler reads: a VRT of B04 and B08 (10 m) per product of the view's day, the
+    MosaicJSON of them all, and a lon/lat near ``TITILER_TILE``'s south-east corner, away
+    from the view (to warm TiTiler's imports on)."""
+
+    vrt: Path  # TITILER_TILE's
+    mosaic: Path
+    corner: tuple[float, float]
+
+
+MOSAIC_SCRIPT = """
+import sys
+from cogeo_mosaic.mosaic import MosaicJSON
+mosaic = MosaicJSON.from_urls(sys.argv[2:], minzoom=8, maxzoom=15, quiet=True)
+open(sys.argv[1], "w").write(mosaic.model_dump_json(exclude_none=True))
+"""
+
+
+def titiler_sources(
+    engine: Engine, day: str, folder: Path, venv: Path, env: dict[str, str]
+) -> TiTilerSources:
+    """A VRT per product of ``day`` around the view (the files are GDAL paths) and their
+    MosaicJSON, written by ``venv``'s cogeo-mosaic (with ``env``: the S3 stand-in's keys)."""
     lon, lat = CENTRE
     around = (lon - 1, lat - 1, lon + 1, lat + 1)
     request = build_request(
         engine.config, layer="NDVI", bbox=around, crs="EPSG:4326", width=256, height=256, time=day
     )
-    scene = next(s for s in engine.search(request) if TITILER_TILE in s.id)
     storage = engine.reader.storage
-    paths = [
-        storage.gdal_path(next(a for a in scene.assets if a.key == key).href)
-        for key in ("B04_10m", "B08_10m")
-    ]
-    _, south, east, _ = scene.bbox
+    vrts: dict[str, Path] = {}
+    corner = CENTRE
     with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
-        return write_vrt(paths, folder / "b04_b08.vrt"), (east - 0.1, south + 0.1)
+        for scene in engine.search(request):
+            paths = [
+                storage.gdal_path(next(a for a in scene.assets if a.key == key).href)
+                for key in ("B04_10m", "B08_10m")
+            ]
+            vrts[scene.id] = write_vrt(paths, folder / f"{scene.id}.vrt")
+            if TITILER_TILE in scene.id:
+                _, south, east, _ = scene.bbox
+                corner = (east - 0.1, south + 0.1)
+    ours = next(path for scene_id, path in vrts.items() if TITILER_TILE in scene_id)
+    mosaic = folder / "mosaic.json"
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-c", MOSAIC_SCRIPT, str(mosaic), *map(str, vrts.values())],
+        check=True,
+        env={**os.environ, **env},
+    )
+    return TiTilerSources(ours, mosaic, corner)
 
 
 def titiler_passes(
-    venv: Path, source: tuple[Path, tuple[float, float]], tiles: list, env: dict[str, str], proxy
+    venv: Path,
+    sources: TiTilerSources,
+    mosaic: bool,
+    tiles: list,
+    env: dict[str, str],
+    proxy: object,
 ) -> tuple[Pass, Pass]:
     """TiTiler started afresh: the view cold, then again (over one keep-alive connection: a
-    new httpx client per request costs 0.2 s on a loaded machine)."""
+    new httpx client per request costs 0.2 s on a loaded machine); ``/cog/tiles`` on
+    ``TITILER_TILE``'s VRT, or (``mosaic``) ``/mosaicjson/tiles`` on every product's. One
+    thread, as the gateway: ``GDAL_NUM_THREADS=1`` and rio-tiler's ``MAX_THREADS=1`` (it reads
+    a mosaic's files one after the other, stopping once the tile is filled)."""
     servers: list[Server] = []
+    single = {"GDAL_NUM_THREADS": "1", "MAX_THREADS": "1"}
     try:
-        server = titiler_server(venv, 1, servers, {"GDAL_NUM_THREADS": "1", **env})
+        server = titiler_server(venv, 1, servers, {**single, **env})
         assert server is not None
-        vrt, corner = source
-        query = ndvi_query(str(vrt))
+        endpoint, url = ("mosaicjson", sources.mosaic) if mosaic else ("cog", sources.vrt)
+        query = ndvi_query(str(url))
         meter = Meter(server.process.pid, proxy)
         client = httpx.Client(base_url=server.url, timeout=300)
 
         def get(index: int, tile) -> None:
-            path = f"/cog/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?{query}"
+            path = f"/{endpoint}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?{query}"
             response = client.get(path)
-            assert response.status_code in (200, 404), response.text[:300]
+            assert response.status_code in (200, 204, 404), response.text[:300]
 
         # Warm its imports on a tile of the file's far corner (no block of the view).
-        get(0, TMS.tile(*corner, 15))
+        get(0, TMS.tile(*sources.corner, 15))
         try:
             return timed_tiles(tiles, meter, get), timed_tiles(tiles, meter, get)
         finally:
@@ -349,10 +439,13 @@ def main() -> None:
     ):
         never = CogCache(Path(tmp) / "no-copies", min_coverage=float("inf"))
         engine = make_engine(settings, never, RecordingReader)
+        files = Engine(without_overview(engine.config), engine.catalog, engine.reader)
         meter = Meter(proxy=proxy)
-        titiler = None if args.no_titiler else titiler_vrt(engine, args.day, Path(tmp))
         options = {} if proxy is None else {**engine.reader.storage.gdal_options(), **_keys()}
-        env = {k: str(v) for k, v in options.items()}
+        titiler_env = {k: str(v) for k, v in options.items()}
+        titiler = None
+        if not args.no_titiler and args.titiler_venv.exists():
+            titiler = titiler_sources(files, args.day, Path(tmp), args.titiler_venv, titiler_env)
         started = time.monotonic()
         warmed = into_page_cache(day_files(args.data / "eodata", args.day))
         print(f"{warmed / 1e9:.1f} GB of that day read in {time.monotonic() - started:.0f} s")
@@ -364,14 +457,29 @@ def main() -> None:
                 cold, warm, windows = gateway_passes(engine, layer, args.day, tiles, meter)
                 results[zoom, f"gateway {layer} cold"] = cold
                 results[zoom, f"gateway {layer} warm"] = warm
+                results[zoom, f"gateway {layer} cold, {SIDE_BY_SIDE}"] = side_by_side_pass(
+                    engine, layer, args.day, tiles, meter
+                )
+                if draws_from_overview(engine, layer, tiles[0]):
+                    # The product's own files, as a layer without an overview source reads.
+                    cold, warm, windows = gateway_passes(files, layer, args.day, tiles, meter)
+                    results[zoom, f"gateway {layer} cold, {FILES}"] = cold
+                    results[zoom, f"gateway {layer} warm, {FILES}"] = warm
+                    results[zoom, f"gateway {layer} cold, {FILES}, {SIDE_BY_SIDE}"] = (
+                        side_by_side_pass(files, layer, args.day, tiles, meter)
+                    )
                 if layer in args.gdal.split(","):
                     results[zoom, f"GDAL alone, {layer}'s windows"] = gdal_pass(
                         engine, windows, meter
                     )
-            if titiler is not None and args.titiler_venv.exists():
-                first, again = titiler_passes(args.titiler_venv, titiler, tiles, env, proxy)
-                results[zoom, "TiTiler NDVI cold"] = first
-                results[zoom, "TiTiler NDVI again"] = again
+            for mosaic, name in ((False, ""), (True, f", {BOTH}")):
+                if titiler is None:
+                    break
+                first, again = titiler_passes(
+                    args.titiler_venv, titiler, mosaic, tiles, titiler_env, proxy
+                )
+                results[zoom, f"TiTiler NDVI cold{name}"] = first
+                results[zoom, f"TiTiler NDVI again{name}"] = again
             for (at, name), result in results.items():
                 if at == zoom:
                     print(row(zoom, name, result), flush=True)
@@ -379,23 +487,40 @@ def main() -> None:
 
 
 def print_ratios(results: dict[tuple[int, str], Pass]) -> None:
-    """Per zoom: each cold first view of the gateway against GDAL's read of its windows and
-    against TiTiler's view, in wall-clock time and in CPU time."""
+    """Per zoom: each cold first view of the gateway against GDAL's read of the windows it
+    read, against TiTiler's view of ``TITILER_TILE`` and against TiTiler's view of every
+    product, in wall-clock time and in CPU time; where a layer draws from its overview source,
+    the view from the product's own files too (GDAL read those windows)."""
     print("\ncold first views: gateway / comparison, wall clock (CPU)")
-    print(f"{'zoom':>4} {'NDVI / GDAL':>14} {'TRUE_COLOR / GDAL':>18} {'NDVI / TiTiler':>15}")
+    pairs = [
+        ("NDVI", "GDAL alone, NDVI's windows"),
+        ("TRUE_COLOR", "GDAL alone, TRUE_COLOR's windows"),
+        ("NDVI", "TiTiler NDVI cold"),
+        ("NDVI", f"TiTiler NDVI cold, {BOTH}"),
+    ]
+    titles = [
+        "NDVI / GDAL",
+        "TRUE_COLOR / GDAL",
+        f"NDVI / TiTiler {TITILER_TILE}",
+        "NDVI / TiTiler all",
+    ]
+    print(f"{'zoom':>4} {'case':18} " + " ".join(f"{title:>22}" for title in titles))
     for zoom in sorted({z for z, _ in results}):
-        cells = []
-        for layer, other in (
-            ("NDVI", "GDAL alone, NDVI's windows"),
-            ("TRUE_COLOR", "GDAL alone, TRUE_COLOR's windows"),
-            ("NDVI", "TiTiler NDVI cold"),
-        ):
-            ours, theirs = results.get((zoom, f"gateway {layer} cold")), results.get((zoom, other))
-            if ours is None or theirs is None or not theirs.view or not theirs.cpu:
-                cells.append("")
-                continue
-            cells.append(f"{ours.view / theirs.view:.2f} ({ours.cpu / theirs.cpu:.2f})")
-        print(f"{zoom:>4} {cells[0]:>14} {cells[1]:>18} {cells[2]:>15}")
+        for case, suffix in (("as shipped", ""), (FILES, f", {FILES}")):
+            cells = []
+            for layer, other in pairs:
+                ours = results.get((zoom, f"gateway {layer} cold{suffix}"))
+                redrawn = (zoom, f"gateway {layer} cold, {FILES}") in results
+                if ours is None and suffix:  # no overview source there: the same view
+                    ours = results.get((zoom, f"gateway {layer} cold"))
+                theirs = results.get((zoom, other))
+                if redrawn and not suffix and other.startswith("GDAL"):
+                    theirs = None  # GDAL read the product files' windows
+                if ours is None or theirs is None or not theirs.view or not theirs.cpu:
+                    cells.append("")
+                    continue
+                cells.append(f"{ours.view / theirs.view:.2f} ({ours.cpu / theirs.cpu:.2f})")
+            print(f"{zoom:>4} {case:18} " + " ".join(f"{cell:>22}" for cell in cells))
 
 
 def _keys() -> dict[str, str]:
