@@ -8,12 +8,13 @@ The view: a 1280 x 800 map around 5.55 E 52.75 N, i.e. the 5 x 4 WebMercatorQuad
 around the one holding that point, TIME=2025-06-13 (``cdse-gateway sample-data DIR --profile
 full`` writes its 10,980 px products). Cases, per zoom:
 
-- gateway: the engine in this thread, no tile cache, no COG copies, layers NDVI (B04, B08 and
-  SCL for the cloud mask) and TRUE_COLOR (B04, B03, B02) as shipped (zoomed out beyond 40 m a
-  pixel both draw from their overview source, the quarterly mosaics' COGs); cold (every open
-  dataset closed and GDAL's HTTP cache cleared first; that day's files are read once at the
-  start, so that every case finds them in the OS page cache), warm (the same view again at
-  once), and cold with the tiles asked 6 at a time as a browser asks them (threads of this
+- gateway: the engine in this thread (GDAL decodes a local JPEG 2000 window's code-stream
+  tiles on every core, a remote one's in one thread), no tile cache, no COG copies, layers NDVI
+  (B04, B08 and SCL for the cloud mask) and TRUE_COLOR (B04, B03, B02) as shipped (zoomed out
+  beyond 40 m a pixel both draw from their overview source, the quarterly mosaics' COGs); cold
+  (every open dataset closed and GDAL's HTTP cache cleared first; that day's files are read
+  once at the start, so that every case finds them in the OS page cache), warm (the same view
+  again at once), and cold with the tiles asked 6 at a time as a browser asks them (threads of this
   process: each tile's latency, the view's wall-clock time, the CPU of all); where the overview
   source applies, the same cases again from the product's own files (``product files``: the
   layer without its overview source, as a layer without one reads);
@@ -21,8 +22,9 @@ full`` writes its 10,980 px products). Cases, per zoom:
   very windows the gateway's cold pass on the product files read (file, grid and kernel
   margin, recorded), each tile on its own: the file opened, its level that fits chosen and
   opened as a dataset, the window read; no catalog, no warp, no band math, no encoding;
-- TiTiler (``titiler.application`` from ``--titiler-venv``, one uvicorn worker, one thread as
-  the gateway: ``GDAL_NUM_THREADS=1``, rio-tiler's ``MAX_THREADS=1``), started afresh per zoom
+- TiTiler (``titiler.application`` from ``--titiler-venv``, one uvicorn worker, GDAL's decoding
+  threads as the gateway's storage sets them, rio-tiler's ``MAX_THREADS=1``: a mosaic's files
+  one after the other, as the gateway reads them), started afresh per zoom
   and case (cold), then the view again: ``/cog/tiles`` NDVI of a VRT of the B04 and B08 JP2
   files (10 m) of T31UFU on that day (the half of the view that product covers), and
   ``/mosaicjson/tiles`` on a MosaicJSON of every product of that day around the view (a VRT
@@ -319,13 +321,12 @@ def titiler_passes(
 ) -> tuple[Pass, Pass]:
     """TiTiler started afresh: the view cold, then again (over one keep-alive connection: a
     new httpx client per request costs 0.2 s on a loaded machine); ``/cog/tiles`` on
-    ``TITILER_TILE``'s VRT, or (``mosaic``) ``/mosaicjson/tiles`` on every product's. One
-    thread, as the gateway: ``GDAL_NUM_THREADS=1`` and rio-tiler's ``MAX_THREADS=1`` (it reads
-    a mosaic's files one after the other, stopping once the tile is filled)."""
+    ``TITILER_TILE``'s VRT, or (``mosaic``) ``/mosaicjson/tiles`` on every product's. ``env``
+    holds the gateway's ``GDAL_NUM_THREADS``; rio-tiler's ``MAX_THREADS=1`` reads a mosaic's
+    files one after the other, stopping once the tile is filled, as the gateway does."""
     servers: list[Server] = []
-    single = {"GDAL_NUM_THREADS": "1", "MAX_THREADS": "1"}
     try:
-        server = titiler_server(venv, 1, servers, {**single, **env})
+        server = titiler_server(venv, 1, servers, {"MAX_THREADS": "1", **env})
         assert server is not None
         endpoint, url = ("mosaicjson", sources.mosaic) if mosaic else ("cog", sources.vrt)
         query = ndvi_query(str(url))
@@ -441,7 +442,10 @@ def main() -> None:
         engine = make_engine(settings, never, RecordingReader)
         files = Engine(without_overview(engine.config), engine.catalog, engine.reader)
         meter = Meter(proxy=proxy)
-        options = {} if proxy is None else {**engine.reader.storage.gdal_options(), **_keys()}
+        storage_options = engine.reader.storage.gdal_options()
+        options = {"GDAL_NUM_THREADS": storage_options["GDAL_NUM_THREADS"]}
+        if proxy is not None:
+            options.update({**storage_options, **_keys()})
         titiler_env = {k: str(v) for k, v in options.items()}
         titiler = None
         if not args.no_titiler and args.titiler_venv.exists():

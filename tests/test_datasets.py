@@ -248,3 +248,25 @@ def test_datasets_open_at_exit_are_closed_before_the_interpreter_tears_down(tmp_
     )
     assert done.returncode == 0
     assert "Exception ignored" not in done.stderr and "excepthook" not in done.stderr, done.stderr
+
+
+def test_local_jpeg2000_windows_decode_on_every_core_to_the_same_pixels(
+    sample_archive, sample_settings
+):
+    """A local window decodes the code-stream tiles it touches side by side (the first tile
+    of a zoomed view waits for one tile's decoding, not four in turn); remote reads stay on
+    one thread (GDAL's threads fetched byte ranges twice: docs/design-decisions.md)."""
+    from gateway.core.storage import Storage
+
+    local = make_storage(sample_settings)
+    assert local.gdal_options()["GDAL_NUM_THREADS"] == "ALL_CPUS"
+    remote = Storage(mode="s3", s3_endpoint="eodata.example:9000")
+    assert remote.gdal_options()["GDAL_NUM_THREADS"] == 1
+    path = next(sample_archive.glob("eodata/Sentinel-2/MSI/L2A/**/R10m/*B04_10m.jp2"))
+    window = rasterio.windows.Window(900, 900, 300, 300)  # across 4 of its 1024 px tiles
+    reads = []
+    for options in ({**local.gdal_options(), "GDAL_NUM_THREADS": 1}, local.gdal_options()):
+        with rasterio.Env(**options), rasterio.open(path) as src:
+            assert src.block_shapes[0] == (1024, 1024)
+            reads.append(src.read(1, window=window))
+    np.testing.assert_array_equal(reads[0], reads[1])

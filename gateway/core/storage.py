@@ -38,7 +38,9 @@ _REMOTE_OPTIONS: GdalOptions = {
 
 _LOCAL_OPTIONS: GdalOptions = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_NUM_THREADS": 1,
+    # A window of a local JPEG 2000 file decodes the code-stream tiles it touches side by side:
+    # the first tile of a z12 true-colour view 1.6 -> 0.8 s on 2 cores, the same CPU and pixels.
+    "GDAL_NUM_THREADS": "ALL_CPUS",
 }
 
 
