@@ -57,6 +57,7 @@ def test_a_lent_dataset_is_never_lent_twice_at_once(tmp_path):
         assert pool.counts() == (0, 2)
     assert pool.counts() == (2, 0)
     assert time.monotonic() - started < 0.5  # a thread never waits for a dataset it holds
+    assert not pool._held.keys  # nor keeps a record of what it gave back
 
 
 def _hold(pool: OpenDatasets, path: str, held: threading.Event, release: threading.Event):

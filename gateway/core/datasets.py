@@ -88,6 +88,8 @@ class OpenDatasets:
             raise
         finally:
             held[key] -= 1
+            if not held[key]:
+                del held[key]  # a thread's record stays as small as what it holds
             self._give_back(key, dataset)
 
     def _take(self, key: Key, *, wait: bool) -> DatasetReader | None:
