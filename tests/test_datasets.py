@@ -23,10 +23,13 @@ from gateway.runtime import make_storage
 from tests.support.request_counts import tile_request
 
 
+def _profile() -> dict:
+    return {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "uint8",
+            "crs": "EPSG:32631", "transform": from_origin(0, 40, 10, 10)}  # fmt: skip
+
+
 def _write(path, value):
-    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "uint8",
-               "crs": "EPSG:32631", "transform": from_origin(0, 40, 10, 10)}  # fmt: skip
-    with rasterio.open(path, "w", **profile) as dst:
+    with rasterio.open(path, "w", **_profile()) as dst:
         dst.write(np.full((1, 4, 4), value, dtype="uint8"))
     return str(path)
 
@@ -110,6 +113,28 @@ def test_the_wait_is_bounded_then_the_reader_opens_its_own(tmp_path):
         thread.join()
     assert 0.25 < waited < 5
     assert pool.counts() == (2, 0)
+
+
+def test_a_remote_file_is_never_waited_for(tmp_path):
+    """A remote read holds one of the CDSE key's connection slots while it leases: it opens
+    its own dataset rather than idle the slot (GDAL's HTTP cache shares the bytes)."""
+    with rasterio.MemoryFile() as memory:
+        with memory.open(**_profile()) as dst:
+            dst.write(np.full((1, 4, 4), 5, dtype="uint8"))
+        path = memory.name
+        assert path.startswith("/vsi")
+        pool = OpenDatasets(wait_s=30)
+        held, release = threading.Event(), threading.Event()
+        thread, taken = _hold(pool, path, held, release)
+        started = time.monotonic()
+        try:
+            with pool.lease(path) as dataset:
+                assert dataset is not taken[0] and dataset.read(1)[0, 0] == 5
+        finally:
+            release.set()
+            thread.join()
+        assert time.monotonic() - started < 5
+        pool.close_all()
 
 
 def test_a_file_that_cannot_be_opened_leaves_no_one_waiting(tmp_path):

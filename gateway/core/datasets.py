@@ -20,7 +20,9 @@ decode them once per request (measured: a cold z12 true-colour view asked six at
 3x the CPU of the same view asked one by one, and took longer). So while a dataset of a file
 is lent out, a reader of the same file waits for it (``wait_s`` at most: a slow read elsewhere
 delays it that long, never longer) and then finds the blocks decoded; past that, or when the
-waiting thread holds that very dataset itself, it opens another.
+waiting thread holds that very dataset itself, it opens another. Remote files (``/vsi...``)
+are never waited for: their reader holds one of the CDSE key's few connection slots while it
+leases (quotas), which waiting would idle, and GDAL's HTTP cache shares their bytes anyway.
 
 Whatever is still open when the interpreter exits is closed by an ``atexit`` hook: left to
 the interpreter's last clean-up, rasterio's finalizers run after the modules they need are
@@ -64,12 +66,12 @@ class OpenDatasets:
     @contextlib.contextmanager
     def lease(self, path: str, level: int | None = None) -> Iterator[DatasetReader]:
         """The dataset of ``path``, or of its overview ``level`` as a dataset of its own, for
-        this thread alone until the block ends: an idle one, else the one another thread is
-        reading once it is given back (``wait_s`` at most), else opened now (call inside the
-        storage Env). A read that raises closes it instead of keeping it."""
+        this thread alone until the block ends: an idle one, else (a local file) the one
+        another thread is reading once it is given back (``wait_s`` at most), else opened now
+        (call inside the storage Env). A read that raises closes it instead of keeping it."""
         key = (path, level)
         held: Counter[Key] = self._held.__dict__.setdefault("keys", Counter())
-        dataset = self._take(key, wait=held[key] == 0)
+        dataset = self._take(key, wait=held[key] == 0 and not path.startswith("/vsi"))
         if dataset is None:
             try:
                 dataset = (
