@@ -133,6 +133,26 @@ def test_window_warp_nearest_picks_the_pixel_under_each_centre(sample_archive):
     assert (got != want).mean() < 0.002
 
 
+def test_zoomed_out_classes_take_the_pixel_under_each_centre_through_a_quadratic(sample_archive):
+    """Classes read at full resolution for a map's zoomed-out pixels (each spans about 16 of
+    SCL's): the map from output to source pixels is not affine enough for OpenCV's warp in
+    pieces of any size, but a quadratic is within 1/500 pixel, as GDAL's approximate
+    transformer: each pixel is the class under its centre, without a GDAL call."""
+    item = _item(sample_archive, "31UFU", "2025-06-13")
+    with rasterio.open(asset_path(sample_archive, item, "SCL_20m")) as src:
+        grid = _grid_inside(src, (-0.1, -0.1, 1.1, 1.1), 48)
+        source = read_window(src, grid, nodata=0, resampling="nearest")
+        assert source is not None and min(source.span) > 10
+        assert _kernels(source, grid, "nearest") == {"mapped"}
+        got = warp([source], grid, resampling="nearest")[0]
+        want = _exact(src, grid, "nearest")
+    outside = np.isnan(want)
+    assert 0.05 < outside.mean() < 0.5  # the grid reaches past the file's edges
+    assert np.array_equal(np.isnan(got), outside | (want == 0))  # nodata 0 left out too
+    both = ~np.isnan(got)
+    assert (got[both] != want[both]).mean() < 0.002  # centres within 1/500 pixel of an edge
+
+
 def test_cubic_and_downsampling_bilinear_are_gdal_warps(sample_archive):
     """Where OpenCV's kernel is not GDAL's (cubic; bilinear over more than one source pixel
     per output pixel, which GDAL widens), GDAL warps: within 3 DN of GDAL's warp of the whole

@@ -7,6 +7,10 @@ warps the cell:
 
 - ``opencv`` (remap.py), where OpenCV's kernel is GDAL's (nearest; bilinear while an output
   pixel spans at most 1/0.95 source pixels) and the map is affine within ``MAX_ERROR_PX``;
+- ``mapped`` (remap.py, nearest only), where the map is not affine enough but a quadratic
+  (fitted to exact transforms at 5 x 5 points of the piece) is within ``MAPPED_MAX_ERROR_PX``:
+  the source pixel under each pixel centre through that quadratic (zoomed out, classes read at
+  full resolution: one 256 px piece a tile where GDAL took 7-12 ms a call);
 - ``gdal`` elsewhere, one GDAL call per piece with its approximate transformer, once the map
   is smooth there (affine within ``SMOOTH_PX`` output pixels, i.e. that many times the
   source pixels an output pixel spans: no pole, fold or wrap inside);
@@ -38,6 +42,10 @@ MAX_SPAN = {"nearest": np.inf, "bilinear": 1 / 0.95}
 OPENCV_DTYPES = frozenset(
     {np.dtype("uint8"), np.dtype("uint16"), np.dtype("int16"), np.dtype("float32")}
 )
+# Largest misfit of a piece's quadratic map for OpenCV's nearest, in source pixels: GDAL's
+# approximate transformer's error in our warps (warp.py's GDAL_ERROR_PX).
+MAPPED_MAX_ERROR_PX = 0.002
+OPENCV_KERNELS = frozenset({"opencv", "mapped"})  # the kernels remap.py computes
 # Largest misfit, in output pixels, of a piece that GDAL's approximate transformer warps. In
 # source pixels it is this times the span (at least 1): measured in source pixels alone, a
 # zoomed-out warp (6 source pixels per output pixel, classes read at full resolution) was cut
@@ -53,8 +61,25 @@ class Piece:
 
     rows: slice
     cols: slice
-    kernel: str  # "opencv", "gdal" or "exact"
+    kernel: str  # "opencv", "mapped", "gdal" or "exact"
     affine: np.ndarray  # 2 x 3: (col, row) edge coordinates in the piece -> source edge ones
+    # 2 x 6 (``mapped``): the same map as a quadratic in (1, col, row, col², col·row, row²)
+    quadratic: np.ndarray | None = None
+
+    def source_pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ``mapped`` piece's source pixel (row, column) under each of its pixel centres,
+        int64 (size, size): the floor of the quadratic's edge coordinates, in float64 (shifting
+        the source window shifts them by whole pixels: the same pixels in any window)."""
+        assert self.quadratic is not None
+        size = self.rows.stop - self.rows.start
+        u = np.arange(size, dtype=np.float64) + 0.5  # pixel centres, edge coordinates
+        picked = []
+        for c0, cu, cv, cuu, cuv, cvv in self.quadratic:
+            along_cols = c0 + u * (cu + cuu * u)
+            along_rows = u * (cv + cvv * u)
+            edges = along_rows[:, None] + along_cols[None, :] + cuv * np.outer(u, u)
+            picked.append(np.floor(edges).astype(np.int64))
+        return picked[1], picked[0]
 
     @property
     def matrix(self) -> np.ndarray:
@@ -98,8 +123,19 @@ def plan(
     kernels = np.full(cover.shape, "exact", dtype=object)
     sizes = np.full(cover.shape, MIN_PIECE_PX)
     pending = np.ones(cover.shape, dtype=bool)
+    quadratics: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def fit_quadratic(size: int) -> tuple[np.ndarray, np.ndarray]:
+        if size not in quadratics:
+            quadratics[size] = _fit_quadratic(to_source, cover.grid.height, cover.grid.width, size)
+        return quadratics[size]
+
     if opencv:
         _choose(fit, cover, pending, MAX_ERROR_PX[resampling], "opencv", kernels, sizes, pending)
+    if opencv and resampling == "nearest":
+        _choose(
+            fit_quadratic, cover, pending, MAPPED_MAX_ERROR_PX, "mapped", kernels, sizes, pending
+        )
     smooth = SMOOTH_PX * max(1.0, span)
     _choose(fit, cover, pending, smooth, "gdal", kernels, sizes, pending)
     reach = _footprint(src_transform, src_crs, src_shape, cover.grid)
@@ -107,18 +143,20 @@ def plan(
     for (row, col), kernel in np.ndenumerate(kernels):
         size = int(sizes[row, col])
         maps = fit(size)[0]
+        curved = fit_quadratic(size)[0] if kernel == "mapped" else None
         per_cell = CELL // size
         for r in range(row * per_cell, (row + 1) * per_cell):
             for c in range(col * per_cell, (col + 1) * per_cell):
                 rows, cols = slice(r * size, (r + 1) * size), slice(c * size, (c + 1) * size)
                 if _meets(rows, cols, cover.rows, cover.cols) and _meets(rows, cols, *reach):
-                    pieces.append(Piece(rows, cols, kernel, maps[r, c]))
+                    quadratic = curved[r, c] if curved is not None else None
+                    pieces.append(Piece(rows, cols, kernel, maps[r, c], quadratic))
     return pieces
 
 
 def _choose(fit, cover: Cover, candidates, tolerance, kernel, kernels, sizes, pending) -> None:
-    """Give ``kernel`` to each candidate cell at the largest piece size whose pieces are all
-    affine within ``tolerance`` there."""
+    """Give ``kernel`` to each candidate cell at the largest piece size whose pieces all fit
+    their map (``fit``: affine or quadratic) within ``tolerance`` there."""
     candidates = candidates.copy()
     size = CELL
     while size >= MIN_PIECE_PX and candidates.any():
@@ -129,6 +167,13 @@ def _choose(fit, cover: Cover, candidates, tolerance, kernel, kernels, sizes, pe
         candidates &= ~fits
         pending &= ~fits
         size //= 2
+
+
+def on_source(rows: np.ndarray, cols: np.ndarray, src_shape: tuple[int, int]) -> np.ndarray | None:
+    """Where source pixel indexes lie on the source array (bool), None if everywhere."""
+    height, width = src_shape
+    keep = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    return None if keep.all() else keep
 
 
 def inside(piece: Piece, src_shape: tuple[int, int]) -> np.ndarray | None:
@@ -204,6 +249,29 @@ def _fit(to_source, height: int, width: int, size: int) -> tuple[np.ndarray, np.
         windows = sliding_window_view(points, (3, 3), axis=(0, 1))[::2, ::2]  # (R, C, 2, 3, 3)
         values = windows.reshape(piece_rows, piece_cols, 2, 9)
         design = _design(half)
+        maps = np.einsum("kp,rcip->rcik", np.linalg.pinv(design), values)
+        misfit = np.abs(np.einsum("pk,rcik->rcip", design, maps) - values).max(axis=(2, 3))
+    return maps, np.where(np.isfinite(misfit), misfit, np.inf)
+
+
+def _fit_quadratic(to_source, height: int, width: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadratic maps (rows, cols, 2, 6) of ``size`` pieces in (1, u, v, u², uv, v²) of edge
+    coordinates relative to the piece, each fitted to exact transforms at 5 x 5 of its points,
+    and each piece's largest misfit there in source pixels (inf where a point cannot be
+    transformed): as large as the misfit between them, measured on zoomed-out tiles."""
+    piece_rows, piece_cols = height // size, width // size
+    step = size / 4
+    cols, rows = np.meshgrid(
+        np.arange(4 * piece_cols + 1) * step, np.arange(4 * piece_rows + 1) * step
+    )
+    design = np.array(
+        [(1.0, u, v, u * u, u * v, v * v) for v in np.arange(5) * step for u in np.arange(5) * step]
+    )
+    with np.errstate(invalid="ignore", over="ignore"):
+        xs, ys = to_source(cols, rows)
+        points = np.stack([xs, ys], axis=-1)  # (4R+1, 4C+1, 2)
+        windows = sliding_window_view(points, (5, 5), axis=(0, 1))[::4, ::4]  # (R, C, 2, 5, 5)
+        values = windows.reshape(piece_rows, piece_cols, 2, 25)
         maps = np.einsum("kp,rcip->rcik", np.linalg.pinv(design), values)
         misfit = np.abs(np.einsum("pk,rcik->rcip", design, maps) - values).max(axis=(2, 3))
     return maps, np.where(np.isfinite(misfit), misfit, np.inf)

@@ -212,13 +212,13 @@ def _warp_stack(
         cells = np.full((len(stack), cover.grid.height, cover.grid.width), np.nan, np.float32)
     remap.fill(
         stack,
-        [p for p in plan if p.kernel == "opencv"],
+        [p for p in plan if p.kernel in pieces.OPENCV_KERNELS],
         cells,
         resampling,
         nodata if masked else None,
     )
     for piece in plan:
-        if piece.kernel != "opencv":
+        if piece.kernel not in pieces.OPENCV_KERNELS:
             _gdal_piece(
                 stack, first, cells, cover.grid, piece, resampling=resampling, masked=masked
             )
