@@ -309,3 +309,39 @@ def test_tiles_from_the_tile_service_cost_their_block_then_a_fraction_each(quota
         })  # fmt: skip
         assert kvp.status_code == 200 and units(kvp.headers) == 0.025
         assert left_today(kvp.headers) == round(100.0 - block - 5 * 0.025, 6)
+
+
+def test_a_request_is_charged_before_its_caller_has_the_answer():
+    """A client that asks again as soon as it has an answer (to this process or another)
+    finds that answer's units spent: the charge is made before the response starts, and
+    what is spent while the body streams is charged after it."""
+    from gateway import context
+    from gateway.edge.quotas import Quotas
+
+    events: list[str] = []
+
+    class Recording(MemoryLimiter):
+        async def charge(self, caller: str, units: float, now: float | None = None) -> None:
+            events.append(f"charge {units:g}")
+            await super().charge(caller, units, now)
+
+    async def app(scope, receive, send) -> None:
+        context.charge(0.5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        context.charge(0.25)  # a streamed body's later work
+        await send({"type": "http.response.body", "body": b"x", "more_body": False})
+
+    async def send(message) -> None:
+        events.append(message["type"])
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    budget = Budget(requests_per_minute=100, units_per_day=10.0)
+    quotas = Quotas(
+        app, budgets=Budgets(budget, budget), limiter=Recording(),
+        rejections=None, cached_fraction=0.1,  # type: ignore[arg-type]
+    )  # fmt: skip
+    scope = {"type": "http", "path": "/wms", "headers": [], "client": ("127.0.0.1", 1)}
+    asyncio.run(quotas(scope, receive, send))
+    assert events == ["charge 0.5", "http.response.start", "http.response.body", "charge 0.25"]

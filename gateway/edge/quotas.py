@@ -94,19 +94,25 @@ class Quotas:
             return
         meter = Meter(self.cached_fraction)
         status = 0
+        charged = 0.0
 
         async def metered_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, charged
             if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", ()), *quota_headers(standing, meter.spent)]
+                status, spent = message["status"], meter.spent
+                headers = [*message.get("headers", ()), *quota_headers(standing, spent)]
                 message = {**message, "headers": headers}
+                if 200 <= status < 300 and spent > 0:
+                    # Before the client has the answer: its next request, to this process or
+                    # another, finds these units spent.
+                    await self.limiter.charge(caller.key, spent)
+                    charged = spent
             await send(message)
 
         with metering(meter):
             await self.app(scope, receive, metered_send)
-        if 200 <= status < 300 and (spent := meter.spent) > 0:
-            await self.limiter.charge(caller.key, spent)
+        if 200 <= status < 300 and (late := meter.spent - charged) > 1e-9:
+            await self.limiter.charge(caller.key, late)  # spent while the body streamed
 
     async def _refuse(self, standing: Standing, scope: Scope, receive: Receive, send: Send) -> None:
         spent = [count for count in standing.counts if count.spent]
