@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import morecantile
 import numpy as np
 import pytest
 import rasterio
+from rasterio.io import DatasetReader
 from rasterio.transform import from_origin
 
 from gateway.core import datasets
@@ -79,6 +82,18 @@ def _hold(pool: OpenDatasets, path: str, held: threading.Event, release: threadi
     return thread, taken
 
 
+@contextlib.contextmanager
+def _held_elsewhere(pool: OpenDatasets, path: str) -> Iterator[DatasetReader]:
+    """``path`` leased by another thread while the block runs; its dataset."""
+    held, release = threading.Event(), threading.Event()
+    thread, taken = _hold(pool, path, held, release)
+    try:
+        yield taken[0]
+    finally:
+        release.set()
+        thread.join()
+
+
 def test_a_reader_of_a_file_being_read_waits_for_that_dataset(tmp_path):
     """Side by side requests of one file share its dataset (and the blocks it decoded)
     instead of each opening and decoding their own."""
@@ -101,16 +116,11 @@ def test_the_wait_is_bounded_then_the_reader_opens_its_own(tmp_path):
     """A slow (or hung) read of a file delays another reader of it ``wait_s`` at most."""
     path = _write(tmp_path / "a.tif", 4)
     pool = OpenDatasets(wait_s=0.3)
-    held, release = threading.Event(), threading.Event()
-    thread, taken = _hold(pool, path, held, release)
-    started = time.monotonic()
-    try:
+    with _held_elsewhere(pool, path) as theirs:
+        started = time.monotonic()
         with pool.lease(path) as dataset:
             waited = time.monotonic() - started
-            assert dataset is not taken[0] and dataset.read(1)[0, 0] == 4
-    finally:
-        release.set()
-        thread.join()
+            assert dataset is not theirs and dataset.read(1)[0, 0] == 4
     assert 0.25 < waited < 5
     assert pool.counts() == (2, 0)
 
@@ -124,15 +134,10 @@ def test_a_remote_file_is_never_waited_for(tmp_path):
         path = memory.name
         assert path.startswith("/vsi")
         pool = OpenDatasets(wait_s=30)
-        held, release = threading.Event(), threading.Event()
-        thread, taken = _hold(pool, path, held, release)
-        started = time.monotonic()
-        try:
+        with _held_elsewhere(pool, path) as theirs:
+            started = time.monotonic()
             with pool.lease(path) as dataset:
-                assert dataset is not taken[0] and dataset.read(1)[0, 0] == 5
-        finally:
-            release.set()
-            thread.join()
+                assert dataset is not theirs and dataset.read(1)[0, 0] == 5
         assert time.monotonic() - started < 5
         pool.close_all()
 

@@ -23,6 +23,7 @@ the same in any window. Pieces that miss the window or the source are skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, partial
 
 import numpy as np
 from affine import Affine
@@ -113,23 +114,13 @@ def plan(
     (see ``opencv_kernel``); ``span``: the source pixels an output pixel spans at most (the
     kernel span)."""
     to_source = _to_source(src_transform, src_crs, cover.grid)
-    fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def fit(size: int) -> tuple[np.ndarray, np.ndarray]:
-        if size not in fits:
-            fits[size] = _fit(to_source, cover.grid.height, cover.grid.width, size)
-        return fits[size]
+    shape = (cover.grid.height, cover.grid.width)
+    fit = cache(partial(_fit, to_source, *shape))  # by piece size
+    fit_quadratic = cache(partial(_fit_quadratic, to_source, *shape))
 
     kernels = np.full(cover.shape, "exact", dtype=object)
     sizes = np.full(cover.shape, MIN_PIECE_PX)
     pending = np.ones(cover.shape, dtype=bool)
-    quadratics: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def fit_quadratic(size: int) -> tuple[np.ndarray, np.ndarray]:
-        if size not in quadratics:
-            quadratics[size] = _fit_quadratic(to_source, cover.grid.height, cover.grid.width, size)
-        return quadratics[size]
-
     if opencv:
         _choose(fit, cover, pending, MAX_ERROR_PX[resampling], "opencv", kernels, sizes, pending)
     if opencv and resampling == "nearest":
