@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import sys
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 from pyproj import Transformer
 from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import Resampling, reproject, transform_bounds
 
 from gateway.core import lattice, pieces
@@ -173,6 +178,68 @@ def test_cubic_and_downsampling_bilinear_are_gdal_warps(sample_archive):
         source = read_window(src, coarse, nodata=0)
         assert _kernels(source, coarse, "bilinear") == {"gdal"}
         assert _kernels(source, coarse, "nearest") == {"opencv"}  # same kernel as GDAL's
+
+
+def test_gdal_warps_make_no_in_memory_dataset_of_an_array(sample_archive, monkeypatch):
+    """rasterio's ``reproject`` of arrays makes its in-memory datasets inside
+    ``warnings.catch_warnings()`` with every warning ignored; that swaps the process's filters
+    and is not thread-safe: requests warping side by side logged a spurious
+    ``NotGeoreferencedWarning`` and could leave "ignore every warning" in place for good.
+    GDAL's pieces warp in-memory datasets of their own (rasterio's small
+    ``catch_warnings`` for affine's deprecations, elsewhere, filter one message only)."""
+    item = _item(sample_archive, "31UFU", "2025-06-13")
+    with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
+        coarse = _grid_inside(src, (0.1, 0.1, 0.9, 0.9), 700)  # GDAL's downsampling bilinear
+        world = Grid(CRS.from_epsg(4326), (-179.0, -80.0, 179.0, 80.0), 128, 64)
+        sources = [read_window(src, grid, nodata=0) for grid in (coarse, world)]
+        swaps: list[str] = []
+        real = warnings.catch_warnings
+
+        def recorded(*args, **kwargs):
+            caller = sys._getframe(1).f_code  # the Python frame that called into rasterio's
+            swaps.append(f"{Path(caller.co_filename).parent.name}/{caller.co_name}")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(warnings, "catch_warnings", recorded)
+        with rasterio.Env():
+            reproject(np.zeros((2, 2)), np.zeros((2, 2)), src_transform=src.transform,
+                      src_crs=src.crs, dst_transform=src.transform, dst_crs=src.crs)  # fmt: skip
+            assert "rasterio/reproject" in swaps  # as rasterio's array warp does
+            swaps.clear()
+            got = [
+                warp([sources[0]], coarse, resampling="bilinear")[0],
+                warp([sources[1]], world, resampling="nearest")[0],
+            ]
+        monkeypatch.undo()
+        assert _kernels(sources[0], coarse, "bilinear") == {"gdal"}
+        assert _kernels(sources[1], world, "nearest") == {"exact"}  # GDAL, exact transforms
+        assert "rasterio/reproject" not in swaps
+        want = [_reference(src, coarse, "bilinear"), _reference(src, world, "nearest")]
+    assert np.abs(got[0] - want[0]).max() <= 3.0  # as test_cubic_and_downsampling_bilinear...
+    assert np.array_equal(got[1], want[1], equal_nan=True)
+
+
+def test_gdal_warps_side_by_side_give_the_pixels_of_one_at_a_time(sample_archive):
+    """Side by side, the warps give the pixels of each alone, log no ``NotGeoreferencedWarning``
+    and leave no filter ignoring every warning (as rasterio's warps of arrays did, now and
+    then: see the test above)."""
+    item = _item(sample_archive, "31UFU", "2025-06-13")
+    with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
+        grids = [_grid_inside(src, (0.1 * i, 0.1, 0.1 * i + 0.5, 0.6), 200) for i in range(5)]
+        sources = [read_window(src, grid, nodata=0) for grid in grids]
+    assert all(_kernels(s, g, "bilinear") == {"gdal"} for s, g in zip(sources, grids, strict=True))
+    alone = [warp([s], g, resampling="bilinear") for s, g in zip(sources, grids, strict=True)]
+    ignore_all = ("ignore", None, Warning, None, 0)
+    with warnings.catch_warnings(record=True) as caught, ThreadPoolExecutor(4) as pool:
+        warnings.simplefilter("always")
+        for _ in range(10):
+            together = list(
+                pool.map(lambda i: warp([sources[i]], grids[i], resampling="bilinear"), range(5))
+            )
+            for one, other in zip(alone, together, strict=True):
+                assert np.array_equal(one, other, equal_nan=True)
+        assert ignore_all not in warnings.filters
+    assert [str(w.message) for w in caught if w.category is NotGeoreferencedWarning] == []
 
 
 def test_beyond_the_file_edge_stays_unfilled(sample_archive):

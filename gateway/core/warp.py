@@ -24,13 +24,16 @@ and the data only, never on the window asked (tests/test_window_independence.py)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.io import DatasetReader
+from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
@@ -217,17 +220,35 @@ def _warp_stack(
         resampling,
         nodata if masked else None,
     )
-    for piece in plan:
-        if piece.kernel not in pieces.OPENCV_KERNELS:
-            _gdal_piece(
-                stack, first, cells, cover.grid, piece, resampling=resampling, masked=masked
-            )
+    gdal = [piece for piece in plan if piece.kernel not in pieces.OPENCV_KERNELS]
+    if gdal:
+        with _in_memory(stack, first.transform, first.crs) as source:
+            for piece in gdal:
+                _gdal_piece(
+                    source, first, cells, cover.grid, piece, resampling=resampling, masked=masked
+                )
     if cells is not out:
         out[...] = cells[:, cover.rows, cover.cols]
 
 
+@contextmanager
+def _in_memory(array: np.ndarray, transform: Affine, crs: CRS) -> Iterator[DatasetWriter]:
+    """A GDAL in-memory dataset holding a copy of ``array`` (n, h, w). rasterio's
+    ``reproject`` of arrays makes such datasets inside ``warnings.catch_warnings()``, which
+    swaps the process's warning filters and is not thread-safe: requests warping side by side
+    logged a spurious ``NotGeoreferencedWarning`` and could leave every later warning
+    ignored."""
+    count, height, width = array.shape
+    with rasterio.open(
+        "", "w+", driver="MEM", width=width, height=height, count=count,
+        dtype=array.dtype, crs=crs, transform=transform,
+    ) as dataset:  # fmt: skip
+        dataset.write(array)
+        yield dataset
+
+
 def _gdal_piece(
-    stack: np.ndarray,
+    source: DatasetWriter,
     first: SourceArray,
     cells: np.ndarray,
     grid: Grid,
@@ -242,7 +263,7 @@ def _gdal_piece(
     (no split by the source's fill ratio or by memory), so its approximate transformer samples
     the same rows."""
     size = piece.rows.stop - piece.rows.start
-    values = np.full((len(stack), size, size), np.nan, np.float32)
+    bands = list(range(1, source.count + 1))
     options: dict[str, float | str | None] = {
         "tolerance": 0.0 if piece.kernel == "exact" else GDAL_ERROR_PX,
         "warp_mem_limit": WARP_MEMORY_MB,
@@ -251,16 +272,15 @@ def _gdal_piece(
     if masked:
         options.update(src_nodata=first.nodata, dst_nodata=np.nan)
     options.update(XSCALE=repr(1 / first.span[0]), YSCALE=repr(1 / first.span[1]))
-    reproject(
-        stack,
-        values,
-        src_transform=first.transform,
-        src_crs=first.crs,
-        dst_transform=grid.window(piece.cols.start, piece.rows.start, size, size).transform,
-        dst_crs=grid.crs,
-        resampling=Resampling[resampling],
-        init_dest_nodata=False,
-        num_threads=1,
-        **options,
-    )
-    cells[:, piece.rows, piece.cols] = values
+    target = grid.window(piece.cols.start, piece.rows.start, size, size)
+    empty = np.full((source.count, size, size), np.nan, np.float32)
+    with _in_memory(empty, target.transform, grid.crs) as values:
+        reproject(
+            rasterio.band(source, bands),
+            rasterio.band(values, bands),
+            resampling=Resampling[resampling],
+            init_dest_nodata=False,
+            num_threads=1,
+            **options,
+        )
+        cells[:, piece.rows, piece.cols] = values.read()
