@@ -125,9 +125,9 @@ def test_the_wait_is_bounded_then_the_reader_opens_its_own(tmp_path):
     assert pool.counts() == (2, 0)
 
 
-def test_a_remote_file_is_never_waited_for(tmp_path):
+def test_a_remote_file_is_never_waited_for_while_leasing(tmp_path):
     """A remote read holds one of the CDSE key's connection slots while it leases: it opens
-    its own dataset rather than idle the slot (GDAL's HTTP cache shares the bytes)."""
+    its own dataset rather than idle the slot (it waited before taking it: below)."""
     with rasterio.MemoryFile() as memory:
         with memory.open(**_profile()) as dst:
             dst.write(np.full((1, 4, 4), 5, dtype="uint8"))
@@ -140,6 +140,43 @@ def test_a_remote_file_is_never_waited_for(tmp_path):
                 assert dataset is not theirs and dataset.read(1)[0, 0] == 5
         assert time.monotonic() - started < 5
         pool.close_all()
+
+
+def test_a_remote_reader_waits_before_its_slot_for_a_read_of_the_same_file(tmp_path):
+    """``wait_for``: a remote file another thread is reading is waited for (``wait_s`` at
+    most) before the reader takes a connection slot; its lease then finds that dataset, with
+    what it fetched. Never for a dataset the thread holds, nor once one is idle."""
+    with rasterio.MemoryFile() as memory:
+        with memory.open(**_profile()) as dst:
+            dst.write(np.full((1, 4, 4), 6, dtype="uint8"))
+        path = memory.name
+        pool = OpenDatasets(wait_s=30)
+        held, release = threading.Event(), threading.Event()
+        thread, taken = _hold(pool, path, held, release)
+        threading.Timer(0.2, release.set).start()
+        started = time.monotonic()
+        pool.wait_for(path)
+        waited = time.monotonic() - started
+        thread.join()
+        with pool.lease(path) as dataset, pool.lease(path) as second:
+            assert dataset is taken[0] and dataset.read(1)[0, 0] == 6
+            assert second is not dataset
+            started = time.monotonic()
+            pool.wait_for(path)  # held by this thread: at once
+            assert time.monotonic() - started < 0.1
+        assert 0.15 < waited < 10
+        with _held_elsewhere(pool, path):
+            started = time.monotonic()
+            pool.wait_for(path)  # the second is idle: at once
+            assert time.monotonic() - started < 0.1
+        assert pool.counts() == (2, 0)  # waiting leased nothing
+        pool.close_all()
+        bounded = OpenDatasets(wait_s=0.3)
+        with _held_elsewhere(bounded, path):
+            started = time.monotonic()
+            bounded.wait_for(path)
+            assert 0.25 < time.monotonic() - started < 5
+        bounded.close_all()
 
 
 def test_a_file_that_cannot_be_opened_leaves_no_one_waiting(tmp_path):

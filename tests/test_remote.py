@@ -23,6 +23,7 @@ from itertools import chain
 from pathlib import Path
 
 import httpx
+import morecantile
 import numpy as np
 import pytest
 import rasterio
@@ -45,6 +46,7 @@ from gateway.core.catalog import (
 )
 from gateway.core.catalog.cached import snap_bbox
 from gateway.core.cogcache import CogCache
+from gateway.core.datasets import OpenDatasets
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.grid import WGS84, Grid
@@ -1041,6 +1043,51 @@ def test_zoomed_in_jp2_tile_needs_no_more_requests_than_gdal_srcwin(remote, s3):
     assert cost.requests <= gdal_cost.requests
     assert cost.bytes <= gdal_cost.bytes
     assert cost.duplicate_ranges == 0 and cost.refetched_bytes == 0 and cost.listings == 0
+
+
+def test_neighbouring_tiles_side_by_side_fetch_no_more_than_one_by_one(remote, s3, tmp_path):
+    """A browser asks for a view's tiles six at a time: from S3 they cost no more GETs and
+    bytes than the same tiles asked one by one, with the same pixels. GDAL's HTTP cache
+    shares what was fetched, not what is being fetched: each request fetched the ranges the
+    others were fetching (a zoom 10 view of full-size products: 3x the GETs; bench_scale)."""
+    never = CogCache(tmp_path / "no-copies", min_coverage=float("inf"))
+    reader = SceneReader(remote.engine.reader.storage, never)
+    engine = Engine(remote.config, remote.engine.catalog, reader)
+    tms = morecantile.tms.get("WebMercatorQuad")
+    centre = tms.tile(6.0, 52.63, 13)  # T31UFU and T32ULD overlap there
+    tiles = [
+        morecantile.Tile(centre.x + dx, centre.y + dy, 13) for dx in (0, 1, 2) for dy in (0, 1)
+    ]
+
+    def render(tile: morecantile.Tile):
+        bounds = tuple(tms.xy_bounds(tile))
+        return engine.compute(tile_request(remote.config, bounds, layer="NDVI", time="2025-06-13"))
+
+    def side_by_side() -> list:
+        start = threading.Barrier(len(tiles))
+
+        def run(tile: morecantile.Tile):
+            start.wait()
+            return render(tile)
+
+        with ThreadPoolExecutor(len(tiles)) as pool:
+            return list(pool.map(run, tiles))
+
+    for tile in tiles:
+        render(tile)  # the catalog's answers, kept: only pixels are fetched below
+    OpenDatasets.close_all_pools()
+    clear_gdal_http_cache()
+    alone, one_by_one = measure(s3.proxy, lambda: [render(tile) for tile in tiles])
+    OpenDatasets.close_all_pools()
+    clear_gdal_http_cache()
+    together, beside = measure(s3.proxy, side_by_side)
+    assert all(raster.valid.any() for raster in alone)
+    assert one_by_one.requests > 0
+    assert beside.requests <= one_by_one.requests, (beside.requests, one_by_one.requests)
+    assert beside.bytes <= one_by_one.bytes
+    for mine, theirs in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(mine.data, theirs.data)
+        np.testing.assert_array_equal(mine.valid, theirs.valid)
 
 
 def test_zoomed_out_jp2_tile_reads_the_level_that_fits_and_copies_in_the_background(

@@ -240,6 +240,8 @@ class SceneReader:
                 with self._datasets.lease(local) as src:
                     return self._read(src, local, asset, grid, resampling, categorical)
             remote = path.startswith("/vsi")
+            if remote:  # what a request beside this one is fetching, this one then reuses
+                self._datasets.wait_for(path)
             lease = self._quota.lease() if remote and self._quota is not None else None
             with lease if lease is not None else contextlib.nullcontext():
                 if remote and not self._datasets.is_open(path):
