@@ -19,16 +19,19 @@ full`` writes its 10,980 px products). Cases, per zoom:
   source applies, the same cases again from the product's own files (``product files``: the
   layer without its overview source, as a layer without one reads);
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
-  very windows the gateway's cold pass on the product files read (file, grid and kernel
-  margin, recorded), each tile on its own: the file opened, its level that fits chosen and
-  opened as a dataset, the window read; no catalog, no warp, no band math, no encoding;
+  very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
+  product files, and as shipped where the layer draws from its overview source), each tile on
+  its own: the file opened, its level that fits chosen and opened as a dataset, the window
+  read; no catalog, no warp, no band math, no encoding;
 - TiTiler (``titiler.application`` from ``--titiler-venv``, one uvicorn worker, GDAL's decoding
   threads as the gateway's storage sets them, rio-tiler's ``MAX_THREADS=1``: a mosaic's files
   one after the other, as the gateway reads them), started afresh per zoom
   and case (cold), then the view again: ``/cog/tiles`` NDVI of a VRT of the B04 and B08 JP2
   files (10 m) of T31UFU on that day (the half of the view that product covers), and
   ``/mosaicjson/tiles`` on a MosaicJSON of every product of that day around the view (a VRT
-  each; the whole view, as the gateway draws it).
+  each; the whole view, as the gateway draws it); where the layers draw from their overview
+  source, ``/mosaicjson/tiles`` on a MosaicJSON of the same VRTs of the quarterly mosaics'
+  B04 and B08 COGs (the files the gateway reads there).
 
 Per case: the whole view's time (tiles one after the other, but side by side where so
 asked), p50, p95 and max per tile, CPU seconds (this process's, or TiTiler's processes') and
@@ -54,8 +57,10 @@ from typing import Any
 
 import httpx
 import morecantile
+import numpy as np
 import rasterio
 from pydantic import SecretStr
+from rasterio.transform import from_bounds
 
 from bench.bench_bandwidth import without_overview
 from bench.bench_render import make_engine, quantile
@@ -67,6 +72,7 @@ from gateway.core.grid import Grid
 from gateway.core.preview import ground_resolution
 from gateway.core.reader import SceneReader, read_level
 from gateway.core.request import build_request
+from gateway.core.storage import EODATA_PREFIX
 from gateway.core.warp import SourceArray, read_window
 from gateway.settings import Settings
 from tests.support.request_counts import clear_gdal_http_cache, cost_of, tile_request
@@ -79,7 +85,10 @@ FILES = "product files"  # the case of a layer's view without its overview sourc
 BROWSER = 6  # tiles a browser asks for at once (its connections per host)
 SIDE_BY_SIDE = f"{BROWSER} at a time"
 BOTH = "every product (MosaicJSON)"  # TiTiler's case that draws the view as the gateway does
+QUARTERLY = "quarterly mosaics (MosaicJSON)"  # TiTiler on the overview source's files
+SHIPPED = "as shipped"  # GDAL alone on the windows of the layer as shipped, where it redraws
 TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
+WARM_UP = morecantile.Tile(0, 0, 2)  # far from any file of the view
 # One window the gateway read: file, grid, resampling, categorical.
 Window = tuple[str, Grid, str, bool]
 
@@ -245,9 +254,10 @@ def write_vrt(paths: list[str], target: Path) -> Path:
     with rasterio.open(paths[0]) as first:
         width, height, crs = first.width, first.height, first.crs.to_wkt()
         transform = first.transform.to_gdal()
-        dtype = {"uint16": "UInt16", "uint8": "Byte"}[first.dtypes[0]]
+        dtype = {"uint16": "UInt16", "uint8": "Byte", "int16": "Int16"}[first.dtypes[0]]
+        nodata = "" if first.nodata is None else f"<NoDataValue>{first.nodata:g}</NoDataValue>"
     bands = "".join(
-        f'<VRTRasterBand dataType="{dtype}" band="{i}"><SimpleSource>'
+        f'<VRTRasterBand dataType="{dtype}" band="{i}">{nodata}<SimpleSource>'
         f'<SourceFilename relativeToVRT="0">{path}</SourceFilename><SourceBand>1</SourceBand>'
         f"</SimpleSource></VRTRasterBand>"
         for i, path in enumerate(paths, start=1)
@@ -262,12 +272,26 @@ def write_vrt(paths: list[str], target: Path) -> Path:
 @dataclass(frozen=True)
 class TiTilerSources:
     """What TiTiler reads: a VRT of B04 and B08 (10 m) per product of the view's day, the
-    MosaicJSON of them all, and a lon/lat near ``TITILER_TILE``'s south-east corner, away
-    from the view (to warm TiTiler's imports on)."""
+    MosaicJSON of them all, the MosaicJSON of the same VRTs of the quarterly mosaics that the
+    layers draw from zoomed out (None without them), and a small local GeoTIFF of none of
+    their files, to warm TiTiler's imports on (a tile of a view's file would fetch the JPEG
+    2000 tile-part headers its first tile reads: from S3 most of that view's GETs)."""
 
     vrt: Path  # TITILER_TILE's
     mosaic: Path
-    corner: tuple[float, float]
+    quarterly: Path | None
+    warm: Path
+
+
+def write_warm_up(target: Path) -> Path:
+    """A 256 px two-band GeoTIFF on the WebMercatorQuad tile ``WARM_UP`` (random DN)."""
+    bounds = TMS.xy_bounds(WARM_UP)
+    data = np.random.default_rng(0).integers(1, 10000, (2, 256, 256), dtype=np.uint16)
+    profile = dict(driver="GTiff", width=256, height=256, count=2, dtype="uint16")
+    transform = from_bounds(*bounds, 256, 256)
+    with rasterio.open(target, "w", crs="EPSG:3857", transform=transform, **profile) as dst:
+        dst.write(data)
+    return target
 
 
 MOSAIC_SCRIPT = """
@@ -279,10 +303,11 @@ open(sys.argv[1], "w").write(mosaic.model_dump_json(exclude_none=True))
 
 
 def titiler_sources(
-    engine: Engine, day: str, folder: Path, venv: Path, env: dict[str, str]
+    engine: Engine, day: str, folder: Path, venv: Path, env: dict[str, str], eodata: Path
 ) -> TiTilerSources:
     """A VRT per product of ``day`` around the view (the files are GDAL paths) and their
-    MosaicJSON, written by ``venv``'s cogeo-mosaic (with ``env``: the S3 stand-in's keys)."""
+    MosaicJSON, the same of the quarterly mosaics under ``eodata`` that hold ``day``, written
+    by ``venv``'s cogeo-mosaic (with ``env``: the S3 stand-in's keys)."""
     lon, lat = CENTRE
     around = (lon - 1, lat - 1, lon + 1, lat + 1)
     request = build_request(
@@ -290,7 +315,6 @@ def titiler_sources(
     )
     storage = engine.reader.storage
     vrts: dict[str, Path] = {}
-    corner = CENTRE
     with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
         for scene in engine.search(request):
             paths = [
@@ -298,48 +322,61 @@ def titiler_sources(
                 for key in ("B04_10m", "B08_10m")
             ]
             vrts[scene.id] = write_vrt(paths, folder / f"{scene.id}.vrt")
-            if TITILER_TILE in scene.id:
-                _, south, east, _ = scene.bbox
-                corner = (east - 0.1, south + 0.1)
+        quarterly_vrts = [
+            write_vrt(
+                [storage.gdal_path(EODATA_PREFIX + str(path.relative_to(eodata))) for path in pair],
+                folder / f"{pair[0].parent.name}.vrt",
+            )
+            for pair in quarterly_bands(eodata, day, ("B04", "B08"))
+        ]
     ours = next(path for scene_id, path in vrts.items() if TITILER_TILE in scene_id)
-    mosaic = folder / "mosaic.json"
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-c", MOSAIC_SCRIPT, str(mosaic), *map(str, vrts.values())],
-        check=True,
-        env={**os.environ, **env},
+
+    def mosaic_json(name: str, paths: list[Path]) -> Path:
+        target = folder / name
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", MOSAIC_SCRIPT, str(target), *map(str, paths)],
+            check=True,
+            env={**os.environ, **env},
+        )
+        return target
+
+    quarterly = mosaic_json("quarterly.json", quarterly_vrts) if quarterly_vrts else None
+    return TiTilerSources(
+        ours,
+        mosaic_json("mosaic.json", list(vrts.values())),
+        quarterly,
+        write_warm_up(folder / "warm-up.tif"),
     )
-    return TiTilerSources(ours, mosaic, corner)
 
 
 def titiler_passes(
     venv: Path,
     sources: TiTilerSources,
-    mosaic: bool,
+    url: Path,
     tiles: list,
     env: dict[str, str],
     proxy: object,
 ) -> tuple[Pass, Pass]:
     """TiTiler started afresh: the view cold, then again (over one keep-alive connection: a
-    new httpx client per request costs 0.2 s on a loaded machine); ``/cog/tiles`` on
-    ``TITILER_TILE``'s VRT, or (``mosaic``) ``/mosaicjson/tiles`` on every product's. ``env``
-    holds the gateway's ``GDAL_NUM_THREADS``; rio-tiler's ``MAX_THREADS=1`` reads a mosaic's
-    files one after the other, stopping once the tile is filled, as the gateway does."""
+    new httpx client per request costs 0.2 s on a loaded machine); ``/cog/tiles`` on a VRT
+    ``url``, ``/mosaicjson/tiles`` on a MosaicJSON. ``env`` holds the gateway's
+    ``GDAL_NUM_THREADS``; rio-tiler's ``MAX_THREADS=1`` reads a mosaic's files one after the
+    other, stopping once the tile is filled, as the gateway does."""
     servers: list[Server] = []
     try:
         server = titiler_server(venv, 1, servers, {"MAX_THREADS": "1", **env})
         assert server is not None
-        endpoint, url = ("mosaicjson", sources.mosaic) if mosaic else ("cog", sources.vrt)
+        endpoint = "cog" if url.suffix == ".vrt" else "mosaicjson"
         query = ndvi_query(str(url))
         meter = Meter(server.process.pid, proxy)
         client = httpx.Client(base_url=server.url, timeout=300)
 
-        def get(index: int, tile) -> None:
+        def get(index: int, tile, endpoint: str = endpoint, query: str = query) -> None:
             path = f"/{endpoint}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?{query}"
             response = client.get(path)
             assert response.status_code in (200, 204, 404), response.text[:300]
 
-        # Warm its imports on a tile of the file's far corner (no block of the view).
-        get(0, TMS.tile(*sources.corner, 15))
+        get(0, WARM_UP, "cog", ndvi_query(str(sources.warm)))  # its imports, none of the files
         try:
             return timed_tiles(tiles, meter, get), timed_tiles(tiles, meter, get)
         finally:
@@ -370,9 +407,25 @@ def zooms(text: str) -> list[int]:
 
 
 def day_files(eodata: Path, day: str) -> list[Path]:
-    """The files of the products acquired on ``day`` (YYYY-MM-DD) under ``eodata``."""
+    """The files of the products acquired on ``day`` (YYYY-MM-DD) under ``eodata``, and of the
+    quarterly mosaics that hold that day (the layers' overview source)."""
     stamp = day.replace("-", "")
-    return [p for p in eodata.rglob("*") if p.is_file() and stamp in str(p.relative_to(eodata))]
+    return [
+        p
+        for p in eodata.rglob("*")
+        if p.is_file() and (stamp in str(p.relative_to(eodata)) or _quarterly_name(day) in str(p))
+    ]
+
+
+def _quarterly_name(day: str) -> str:
+    year, month = day.split("-")[:2]
+    return f"Sentinel-2_mosaic_{year}_Q{(int(month) - 1) // 3 + 1}_"
+
+
+def quarterly_bands(eodata: Path, day: str, bands: tuple[str, ...]) -> list[list[Path]]:
+    """Per quarterly mosaic holding ``day`` under ``eodata``: its files of ``bands``."""
+    folders = sorted({p.parent for p in day_files(eodata, day) if _quarterly_name(day) in str(p)})
+    return [[folder / f"{band}.tif" for band in bands] for folder in folders]
 
 
 def into_page_cache(files: list[Path]) -> int:
@@ -400,7 +453,7 @@ def storage_settings(
 
     eodata = data / "eodata"
     subset = scratch / "eodata"
-    for path in day_files(eodata, day):  # only that day's products: moto holds what it is given
+    for path in day_files(eodata, day):  # that day's files only: moto holds what it is given
         link = subset / path.relative_to(eodata)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(path)
@@ -431,6 +484,12 @@ def main() -> None:
     parser.add_argument("--titiler-venv", type=Path, default=Path("/work/venvs/titiler"))
     parser.add_argument("--no-titiler", action="store_true")
     parser.add_argument(
+        "--as-shipped",
+        action="store_true",
+        help="where the layers draw from their overview source, only their views as shipped "
+        "and TiTiler on the files those read (from S3 the product files' cases take an hour)",
+    )
+    parser.add_argument(
         "--gdal", default="NDVI", help="layers whose windows GDAL reads alone ('' for none)"
     )
     args = parser.parse_args()
@@ -449,7 +508,9 @@ def main() -> None:
         titiler_env = {k: str(v) for k, v in options.items()}
         titiler = None
         if not args.no_titiler and args.titiler_venv.exists():
-            titiler = titiler_sources(files, args.day, Path(tmp), args.titiler_venv, titiler_env)
+            titiler = titiler_sources(
+                files, args.day, Path(tmp), args.titiler_venv, titiler_env, args.data / "eodata"
+            )
         started = time.monotonic()
         warmed = into_page_cache(day_files(args.data / "eodata", args.day))
         print(f"{warmed / 1e9:.1f} GB of that day read in {time.monotonic() - started:.0f} s")
@@ -457,6 +518,7 @@ def main() -> None:
         print(HEADER)
         for zoom in zooms(args.zooms):
             tiles = view_tiles(zoom)
+            overview = False
             for layer in LAYERS:
                 cold, warm, windows = gateway_passes(engine, layer, args.day, tiles, meter)
                 results[zoom, f"gateway {layer} cold"] = cold
@@ -464,7 +526,14 @@ def main() -> None:
                 results[zoom, f"gateway {layer} cold, {SIDE_BY_SIDE}"] = side_by_side_pass(
                     engine, layer, args.day, tiles, meter
                 )
-                if draws_from_overview(engine, layer, tiles[0]):
+                shipped = draws_from_overview(engine, layer, tiles[0])
+                overview |= shipped
+                gdal = layer in args.gdal.split(",")
+                if shipped and gdal:
+                    results[zoom, f"GDAL alone, {layer}'s windows, {SHIPPED}"] = gdal_pass(
+                        engine, windows, meter
+                    )
+                if shipped and not args.as_shipped:
                     # The product's own files, as a layer without an overview source reads.
                     cold, warm, windows = gateway_passes(files, layer, args.day, tiles, meter)
                     results[zoom, f"gateway {layer} cold, {FILES}"] = cold
@@ -472,18 +541,22 @@ def main() -> None:
                     results[zoom, f"gateway {layer} cold, {FILES}, {SIDE_BY_SIDE}"] = (
                         side_by_side_pass(files, layer, args.day, tiles, meter)
                     )
-                if layer in args.gdal.split(","):
+                if gdal and not (shipped and args.as_shipped):
                     results[zoom, f"GDAL alone, {layer}'s windows"] = gdal_pass(
                         engine, windows, meter
                     )
-            for mosaic, name in ((False, ""), (True, f", {BOTH}")):
-                if titiler is None:
-                    break
-                first, again = titiler_passes(
-                    args.titiler_venv, titiler, mosaic, tiles, titiler_env, proxy
-                )
-                results[zoom, f"TiTiler NDVI cold{name}"] = first
-                results[zoom, f"TiTiler NDVI again{name}"] = again
+            if titiler is not None:
+                cases = []
+                if not (overview and args.as_shipped):
+                    cases = [(titiler.vrt, ""), (titiler.mosaic, f", {BOTH}")]
+                if titiler.quarterly is not None and overview:
+                    cases.append((titiler.quarterly, f", {QUARTERLY}"))
+                for url, name in cases:
+                    first, again = titiler_passes(
+                        args.titiler_venv, titiler, url, tiles, titiler_env, proxy
+                    )
+                    results[zoom, f"TiTiler NDVI cold{name}"] = first
+                    results[zoom, f"TiTiler NDVI again{name}"] = again
             for (at, name), result in results.items():
                 if at == zoom:
                     print(row(zoom, name, result), flush=True)
@@ -492,25 +565,28 @@ def main() -> None:
 
 def print_ratios(results: dict[tuple[int, str], Pass]) -> None:
     """Per zoom: each cold first view of the gateway against GDAL's read of the windows it
-    read, against TiTiler's view of ``TITILER_TILE`` and against TiTiler's view of every
-    product, in wall-clock time and in CPU time; where a layer draws from its overview source,
-    the view from the product's own files too (GDAL read those windows)."""
+    read, against TiTiler's view of ``TITILER_TILE``, of every product, and (where the layer
+    draws from its overview source) of the quarterly mosaics it reads, in wall-clock time and
+    in CPU time; where a layer draws from its overview source, the view from the product's own
+    files too."""
     print("\ncold first views: gateway / comparison, wall clock (CPU)")
     pairs = [
         ("NDVI", "GDAL alone, NDVI's windows"),
         ("TRUE_COLOR", "GDAL alone, TRUE_COLOR's windows"),
         ("NDVI", "TiTiler NDVI cold"),
         ("NDVI", f"TiTiler NDVI cold, {BOTH}"),
+        ("NDVI", f"TiTiler NDVI cold, {QUARTERLY}"),
     ]
     titles = [
         "NDVI / GDAL",
         "TRUE_COLOR / GDAL",
         f"NDVI / TiTiler {TITILER_TILE}",
         "NDVI / TiTiler all",
+        "NDVI / TiTiler quarterly",
     ]
-    print(f"{'zoom':>4} {'case':18} " + " ".join(f"{title:>22}" for title in titles))
+    print(f"{'zoom':>4} {'case':18} " + " ".join(f"{title:>24}" for title in titles))
     for zoom in sorted({z for z, _ in results}):
-        for case, suffix in (("as shipped", ""), (FILES, f", {FILES}")):
+        for case, suffix in ((SHIPPED, ""), (FILES, f", {FILES}")):
             cells = []
             for layer, other in pairs:
                 ours = results.get((zoom, f"gateway {layer} cold{suffix}"))
@@ -518,13 +594,18 @@ def print_ratios(results: dict[tuple[int, str], Pass]) -> None:
                 if ours is None and suffix:  # no overview source there: the same view
                     ours = results.get((zoom, f"gateway {layer} cold"))
                 theirs = results.get((zoom, other))
-                if redrawn and not suffix and other.startswith("GDAL"):
-                    theirs = None  # GDAL read the product files' windows
+                shipped = results.get((zoom, f"{other}, {SHIPPED}"))
+                if not suffix and shipped is not None:
+                    theirs = shipped  # GDAL on the windows read as shipped
+                elif redrawn and not suffix and other.startswith("GDAL"):
+                    theirs = None  # it read the product files' windows
+                if suffix and other.endswith(QUARTERLY):
+                    theirs = None  # the product files against the mosaics' files
                 if ours is None or theirs is None or not theirs.view or not theirs.cpu:
                     cells.append("")
                     continue
                 cells.append(f"{ours.view / theirs.view:.2f} ({ours.cpu / theirs.cpu:.2f})")
-            print(f"{zoom:>4} {case:18} " + " ".join(f"{cell:>22}" for cell in cells))
+            print(f"{zoom:>4} {case:18} " + " ".join(f"{cell:>24}" for cell in cells))
 
 
 def _keys() -> dict[str, str]:
