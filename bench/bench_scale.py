@@ -17,7 +17,8 @@ full`` writes its 10,980 px products). Cases, per zoom:
   again at once), and cold with the tiles asked 6 at a time as a browser asks them (threads of this
   process: each tile's latency, the view's wall-clock time, the CPU of all); where the overview
   source applies, the same cases again from the product's own files (``product files``: the
-  layer without its overview source, as a layer without one reads);
+  layer without its overview source, as a layer without one reads); the process renders each
+  layer once first on a tile away from every file, as TiTiler warms up below;
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
   very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
   product files, and as shipped where the layer draws from its overview source), each tile on
@@ -88,7 +89,7 @@ BOTH = "every product (MosaicJSON)"  # TiTiler's case that draws the view as the
 QUARTERLY = "quarterly mosaics (MosaicJSON)"  # TiTiler on the overview source's files
 SHIPPED = "as shipped"  # GDAL alone on the windows of the layer as shipped, where it redraws
 TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
-WARM_UP = morecantile.Tile(0, 0, 2)  # far from any file of the view
+WARM_UP = morecantile.Tile(0, 0, 2)  # far from any file of the view: first renders
 # One window the gateway read: file, grid, resampling, categorical.
 Window = tuple[str, Grid, str, bool]
 
@@ -514,6 +515,8 @@ def main() -> None:
         started = time.monotonic()
         warmed = into_page_cache(day_files(args.data / "eodata", args.day))
         print(f"{warmed / 1e9:.1f} GB of that day read in {time.monotonic() - started:.0f} s")
+        for layer in LAYERS:  # the process's first renders, away from every file (as TiTiler's)
+            engine.render(tile_request(engine.config, tuple(TMS.xy_bounds(WARM_UP)), layer=layer))
         results: dict[tuple[int, str], Pass] = {}
         print(HEADER)
         for zoom in zooms(args.zooms):
