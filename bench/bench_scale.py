@@ -425,7 +425,7 @@ def _quarterly_name(day: str) -> str:
 
 def quarterly_bands(eodata: Path, day: str, bands: tuple[str, ...]) -> list[list[Path]]:
     """Per quarterly mosaic holding ``day`` under ``eodata``: its files of ``bands``."""
-    folders = sorted({p.parent for p in day_files(eodata, day) if _quarterly_name(day) in str(p)})
+    folders = sorted(p for p in eodata.rglob(f"{_quarterly_name(day)}*") if p.is_dir())
     return [[folder / f"{band}.tif" for band in bands] for folder in folders]
 
 

@@ -73,7 +73,7 @@ class OpenDatasets:
         another thread is reading once it is given back (``wait_s`` at most), else opened now
         (call inside the storage Env). A read that raises closes it instead of keeping it."""
         key = (path, level)
-        held: Counter[Key] = self._held.__dict__.setdefault("keys", Counter())
+        held = self._held_keys()
         dataset = self._take(key, wait=held[key] == 0 and not path.startswith("/vsi"))
         if dataset is None:
             try:
@@ -102,30 +102,37 @@ class OpenDatasets:
         (``wait_s`` at most; at once where this thread holds one): a remote reader calls it
         before it takes a connection slot, and then finds what the other fetched."""
         key: Key = (path, None)
-        held: Counter[Key] = self._held.__dict__.setdefault("keys", Counter())
-        if held[key]:
+        if self._held_keys()[key]:
             return
-        deadline = time.monotonic() + self._wait_s
         with self._returned:
-            while self._lent[key] and not any(entry[0] == key for entry in self._idle):
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._returned.wait(left):
-                    return
+            self._wait_for_idle(key)
+
+    def _held_keys(self) -> Counter[Key]:
+        """The keys this thread holds a dataset of (and how many)."""
+        return self._held.__dict__.setdefault("keys", Counter())
+
+    def _wait_for_idle(self, key: Key) -> bool:
+        """With the lock held: wait until no other thread reads ``key`` or an idle dataset of
+        it is kept (True), or ``wait_s`` has passed (False)."""
+        deadline = time.monotonic() + self._wait_s
+        while self._lent[key] and not self._has_idle(key):
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._returned.wait(left):
+                return False
+        return True
 
     def _take(self, key: Key, *, wait: bool) -> DatasetReader | None:
         """An idle dataset of ``key``, counted as lent; with ``wait``, the one being read by
         another thread once it is back (within ``wait_s``). None: open one (counted)."""
-        deadline = time.monotonic() + self._wait_s
         with self._returned:
-            while True:
+            dataset = self._idle_one(key)
+            if dataset is None and wait and self._wait_for_idle(key):
                 dataset = self._idle_one(key)
-                if dataset is not None or not wait or not self._lent[key]:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._returned.wait(left):
-                    break
             self._lent[key] += 1
             return dataset
+
+    def _has_idle(self, key: Key) -> bool:
+        return any(entry[0] == key for entry in self._idle)
 
     def _idle_one(self, key: Key) -> DatasetReader | None:
         for entry in reversed(self._idle):  # the most recent first
@@ -154,7 +161,7 @@ class OpenDatasets:
     def is_open(self, path: str) -> bool:
         """True when an idle dataset of ``path`` is kept (reading it needs no new open)."""
         with self._lock:
-            return any(key == (path, None) for key, _ in self._idle)
+            return self._has_idle((path, None))
 
     def counts(self) -> tuple[int, int]:
         """Datasets kept idle and datasets lent out now."""
