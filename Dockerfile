@@ -3,9 +3,12 @@
 # no system GDAL is needed.
 FROM python:3.12-slim
 
+# NUMBA_CACHE_DIR: where numba keeps the compiled warp kernel (gateway/core/tent.py) between
+# processes; /tmp is writable under Kubernetes' read-only root filesystem too.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    GATEWAY_DATA_DIR=/data
+    GATEWAY_DATA_DIR=/data \
+    NUMBA_CACHE_DIR=/tmp/numba
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from gateway import __version__
 from gateway.access.authenticate import Authenticator
 from gateway.access.middleware import Access
 from gateway.access.setup import authenticator
+from gateway.core import tent
 from gateway.doors import Door, DoorFactory
 from gateway.edge.bodies import BodyLimits
 from gateway.edge.cors import CorsPolicy
@@ -219,6 +221,8 @@ def create_app(
 
     async def startup() -> None:
         loop_first.start()
+        # The compiled warp kernel loads beside the server's start, not in a first tile.
+        threading.Thread(target=tent.warm_up, name="warm-up-kernel", daemon=True).start()
         await runtime.tiles.open_hits(runtime.settings.hit_connections)
 
     first = generation(runtime, doors, shared)

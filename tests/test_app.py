@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.core import tent
 
 
 def test_healthz(sample_settings, runtime):
@@ -26,6 +28,23 @@ def test_healthz(sample_settings, runtime):
     body = answer.json()
     assert body["status"] == "ok"
     assert body["catalog"] == "static" and body["storage"] == "local"
+
+
+def test_the_compiled_warp_kernel_loads_beside_the_start(sample_settings, runtime, monkeypatch):
+    """The server loads the compiled warp kernel (gateway/core/tent.py) at its start, in a
+    thread of its own: the first zoomed-out tile does not wait for it (0.3-1 s)."""
+    loaded = threading.Event()
+    threads: list[str] = []
+
+    def warm_up() -> None:
+        threads.append(threading.current_thread().name)
+        loaded.set()
+
+    monkeypatch.setattr(tent, "warm_up", warm_up)
+    with TestClient(create_app(sample_settings, runtime=runtime)) as client:
+        assert loaded.wait(10)
+        assert client.get("/healthz").status_code == 200
+    assert threads == ["warm-up-kernel"]
 
 
 def test_nothing_is_read_at_import_only_in_create_app(tmp_path):

@@ -22,7 +22,7 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import Resampling, reproject, transform_bounds
 
-from gateway.core import lattice, pieces
+from gateway.core import lattice, pieces, tent
 from gateway.core.catalog import SearchQuery
 from gateway.core.cogcache import CogCache
 from gateway.core.grid import Grid
@@ -55,7 +55,9 @@ def _kernels(source: SourceArray, grid: Grid, resampling: str) -> set[str]:
     """The kernels that warp ``source`` onto ``grid`` (pieces.py)."""
     footing = (source.transform, source.crs, source.array.shape, lattice.cover(grid))
     opencv = pieces.opencv_kernel(resampling, source.array.dtype, source.span)
-    return {piece.kernel for piece in pieces.plan(*footing, resampling=resampling, opencv=opencv)}
+    widened = tent.applies(resampling, source.span)
+    plan = pieces.plan(*footing, resampling=resampling, opencv=opencv, tent=widened)
+    return {piece.kernel for piece in plan}
 
 
 def _reference(src, grid: Grid, resampling: str) -> np.ndarray:
@@ -158,11 +160,12 @@ def test_zoomed_out_classes_take_the_pixel_under_each_centre_through_a_quadratic
     assert (got[both] != want[both]).mean() < 0.002  # centres within 1/500 pixel of an edge
 
 
-def test_cubic_and_downsampling_bilinear_are_gdal_warps(sample_archive):
-    """Where OpenCV's kernel is not GDAL's (cubic; bilinear over more than one source pixel
-    per output pixel, which GDAL widens), GDAL warps: within 3 DN of GDAL's warp of the whole
-    file with exact transforms (its approximate transformer, 1/500 pixel here, off by that
-    much on the sharpest field edges; with GDAL's default 1/8 pixel up to 95 DN)."""
+def test_cubic_is_a_gdal_warp_and_downsampling_bilinear_gdals_kernel(sample_archive):
+    """Where OpenCV's kernel is not GDAL's, GDAL warps cubic, and tent.py computes bilinear
+    over more than one source pixel per output pixel, which GDAL widens: within 3 DN of GDAL's
+    warp of the whole file with exact transforms (GDAL's approximate transformer and the
+    pieces' quadratic maps, 1/500 pixel here, off by that much on the sharpest field edges;
+    with GDAL's default 1/8 pixel up to 95 DN)."""
     item = _item(sample_archive, "31UFU", "2025-06-13")
     with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
         fine = _grid_inside(src, (0.2, 0.3, 0.45, 0.55), 512)
@@ -175,8 +178,9 @@ def test_cubic_and_downsampling_bilinear_are_gdal_warps(sample_archive):
             assert np.isfinite(got).all() and np.isfinite(want).all()
             assert np.abs(got - want).max() <= 3.0
             assert np.abs(got - want).mean() < 0.1
+        assert _kernels(read_window(src, fine, nodata=0), fine, "cubic") == {"gdal"}
         source = read_window(src, coarse, nodata=0)
-        assert _kernels(source, coarse, "bilinear") == {"gdal"}
+        assert _kernels(source, coarse, "bilinear") == {"tent"}
         assert _kernels(source, coarse, "nearest") == {"opencv"}  # same kernel as GDAL's
 
 
@@ -189,7 +193,7 @@ def test_gdal_warps_make_no_in_memory_dataset_of_an_array(sample_archive, monkey
     ``catch_warnings`` for affine's deprecations, elsewhere, filter one message only)."""
     item = _item(sample_archive, "31UFU", "2025-06-13")
     with rasterio.open(asset_path(sample_archive, item, "B04_10m")) as src:
-        coarse = _grid_inside(src, (0.1, 0.1, 0.9, 0.9), 700)  # GDAL's downsampling bilinear
+        coarse = _grid_inside(src, (0.1, 0.1, 0.9, 0.9), 700)  # GDAL's cubic
         world = Grid(CRS.from_epsg(4326), (-179.0, -80.0, 179.0, 80.0), 128, 64)
         sources = [read_window(src, grid, nodata=0) for grid in (coarse, world)]
         swaps: list[str] = []
@@ -207,15 +211,15 @@ def test_gdal_warps_make_no_in_memory_dataset_of_an_array(sample_archive, monkey
             assert "rasterio/reproject" in swaps  # as rasterio's array warp does
             swaps.clear()
             got = [
-                warp([sources[0]], coarse, resampling="bilinear")[0],
+                warp([sources[0]], coarse, resampling="cubic")[0],
                 warp([sources[1]], world, resampling="nearest")[0],
             ]
         monkeypatch.undo()
-        assert _kernels(sources[0], coarse, "bilinear") == {"gdal"}
+        assert _kernels(sources[0], coarse, "cubic") == {"gdal"}
         assert _kernels(sources[1], world, "nearest") == {"exact"}  # GDAL, exact transforms
         assert "rasterio/reproject" not in swaps
-        want = [_reference(src, coarse, "bilinear"), _reference(src, world, "nearest")]
-    assert np.abs(got[0] - want[0]).max() <= 3.0  # as test_cubic_and_downsampling_bilinear...
+        want = [_reference(src, coarse, "cubic"), _reference(src, world, "nearest")]
+    assert np.abs(got[0] - want[0]).max() <= 3.0  # as test_cubic_is_a_gdal_warp_and...
     assert np.array_equal(got[1], want[1], equal_nan=True)
 
 

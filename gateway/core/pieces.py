@@ -11,6 +11,8 @@ warps the cell:
   (fitted to exact transforms at 5 x 5 points of the piece) is within ``MAPPED_MAX_ERROR_PX``:
   the source pixel under each pixel centre through that quadratic (zoomed out, classes read at
   full resolution: one 256 px piece a tile where GDAL took 7-12 ms a call);
+- ``tent`` (tent.py: GDAL's widened bilinear, downsampling by 1/0.95 to 1.95) where such a
+  quadratic is within ``MAPPED_MAX_ERROR_PX``: its source positions go through it;
 - ``gdal`` elsewhere, one GDAL call per piece with its approximate transformer, once the map
   is smooth there (affine within ``SMOOTH_PX`` output pixels, i.e. that many times the
   source pixels an output pixel spans: no pole, fold or wrap inside);
@@ -47,6 +49,7 @@ OPENCV_DTYPES = frozenset(
 # approximate transformer's error in our warps (warp.py's GDAL_ERROR_PX).
 MAPPED_MAX_ERROR_PX = 0.002
 OPENCV_KERNELS = frozenset({"opencv", "mapped"})  # the kernels remap.py computes
+QUADRATIC_KERNELS = frozenset({"mapped", "tent"})  # the kernels that map through a quadratic
 # Largest misfit, in output pixels, of a piece that GDAL's approximate transformer warps. In
 # source pixels it is this times the span (at least 1): measured in source pixels alone, a
 # zoomed-out warp (6 source pixels per output pixel, classes read at full resolution) was cut
@@ -62,9 +65,9 @@ class Piece:
 
     rows: slice
     cols: slice
-    kernel: str  # "opencv", "mapped", "gdal" or "exact"
+    kernel: str  # "opencv", "mapped", "tent", "gdal" or "exact"
     affine: np.ndarray  # 2 x 3: (col, row) edge coordinates in the piece -> source edge ones
-    # 2 x 6 (``mapped``): the same map as a quadratic in (1, col, row, col², col·row, row²)
+    # 2 x 6 (``mapped``, ``tent``): the map as a quadratic in (1, col, row, col², col·row, row²)
     quadratic: np.ndarray | None = None
 
     def source_pixels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -107,12 +110,13 @@ def plan(
     *,
     resampling: str,
     opencv: bool,
+    tent: bool = False,
     span: float = 1.0,
 ) -> list[Piece]:
     """The pieces that warp a source array (``src_transform``, ``src_crs``, ``src_shape``)
     onto the window of ``cover`` with ``resampling``; ``opencv`` where its kernel is GDAL's
-    (see ``opencv_kernel``); ``span``: the source pixels an output pixel spans at most (the
-    kernel span)."""
+    (see ``opencv_kernel``), ``tent`` where tent.py's is (``tent.applies``);
+    ``span``: the source pixels an output pixel spans at most (the kernel span)."""
     to_source = _to_source(src_transform, src_crs, cover.grid)
     shape = (cover.grid.height, cover.grid.width)
     fit = cache(partial(_fit, to_source, *shape))  # by piece size
@@ -127,6 +131,8 @@ def plan(
         _choose(
             fit_quadratic, cover, pending, MAPPED_MAX_ERROR_PX, "mapped", kernels, sizes, pending
         )
+    if tent:
+        _choose(fit_quadratic, cover, pending, MAPPED_MAX_ERROR_PX, "tent", kernels, sizes, pending)
     smooth = SMOOTH_PX * max(1.0, span)
     _choose(fit, cover, pending, smooth, "gdal", kernels, sizes, pending)
     reach = _footprint(src_transform, src_crs, src_shape, cover.grid)
@@ -134,7 +140,7 @@ def plan(
     for (row, col), kernel in np.ndenumerate(kernels):
         size = int(sizes[row, col])
         maps = fit(size)[0]
-        curved = fit_quadratic(size)[0] if kernel == "mapped" else None
+        curved = fit_quadratic(size)[0] if kernel in QUADRATIC_KERNELS else None
         per_cell = CELL // size
         for r in range(row * per_cell, (row + 1) * per_cell):
             for c in range(col * per_cell, (col + 1) * per_cell):

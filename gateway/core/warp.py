@@ -13,9 +13,10 @@ and the data only, never on the window asked (tests/test_window_independence.py)
   grid's pixel size at the file's centre, and read from that level as it is stored;
 - the window read holds every source pixel of every kernel that an output pixel uses;
 - the warp computes whole pieces of the grid's lattice cells (lattice.py, pieces.py), each on
-  its own: by OpenCV (remap.py), else by one GDAL call per piece with the kernel's scale
-  given (GDAL would take it from the chunk's source window, which the window read clips)
-  and an approximate transformer within 1/500 pixel of exact;
+  its own: by OpenCV (remap.py), GDAL's downsampling bilinear by a kernel of our own
+  (tent.py), else by one GDAL call per piece with the kernel's scale given (GDAL would take
+  it from the chunk's source window, which the window read clips) and an approximate
+  transformer within 1/500 pixel of exact;
 - nodata pixels, and NaN ones (``nan_as_nodata``), are left out per pixel: where none is
   near, GDAL's masked kernels give what its unmasked ones do (within float rounding) and
   remap.py's masked bilinear is its plain one, so windows with and without nodata agree.
@@ -37,7 +38,7 @@ from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from gateway.core import lattice, pieces, remap
+from gateway.core import lattice, pieces, remap, tent
 from gateway.core.grid import Grid
 
 # Source pixels each kernel reaches from an output pixel's centre (downsampling widens them by
@@ -206,6 +207,7 @@ def _warp_stack(
         cover,
         resampling=resampling,
         opencv=pieces.opencv_kernel(resampling, stack.dtype, first.span),
+        tent=tent.applies(resampling, first.span),
         span=max(first.span),
     )
     nodata = first.nodata
@@ -220,7 +222,9 @@ def _warp_stack(
         resampling,
         nodata if masked else None,
     )
-    gdal = [piece for piece in plan if piece.kernel not in pieces.OPENCV_KERNELS]
+    tent_pieces = [piece for piece in plan if piece.kernel == "tent"]
+    tent.fill(stack, tent_pieces, cells, first.span, nodata if masked else None)
+    gdal = [piece for piece in plan if piece.kernel not in pieces.OPENCV_KERNELS | {"tent"}]
     if gdal:
         with _in_memory(stack, first.transform, first.crs) as source:
             for piece in gdal:
