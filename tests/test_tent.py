@@ -136,3 +136,27 @@ def test_the_warm_up_compiles_what_the_warps_run():
         tent.fill(bands, [piece], out, (1.2, 1.2), 0 if nodata else None)
         assert np.isfinite(out[:, SIZE : 2 * SIZE, :SIZE]).any()
     assert list(tent.kernel().signatures) == compiled
+
+
+def test_without_a_writable_cache_folder_the_kernel_is_compiled_in_the_process(monkeypatch):
+    """numba refuses ``cache=True`` where it finds no folder to write (a read-only image
+    without ``NUMBA_CACHE_DIR``): the kernel is then compiled per process, not refused."""
+    import numba
+
+    real = numba.njit
+
+    def no_cache_folder(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function '_tent_piece': no locator available")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", no_cache_folder)
+    tent.kernel.cache_clear()
+    try:
+        bands = _source(nodata=False)
+        piece = _piece((1.2, 1.18), (3.3, 2.1), 0.0)
+        got = np.full((2, SIZE, SIZE), np.nan, np.float32)
+        tent.fill(bands, [piece], got, (1.2, 1.18))
+        assert np.abs(got - _gdal(bands, piece, (1.2, 1.18), False)).max() <= 0.005
+    finally:
+        tent.kernel.cache_clear()  # the next test compiles (or loads) the cached kernel again

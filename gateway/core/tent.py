@@ -80,7 +80,10 @@ def kernel() -> Callable[..., None]:
     0.2 s the command line and the server's start do not wait for."""
     from numba import njit
 
-    return njit(nogil=True, cache=True)(_tent_piece)
+    try:
+        return njit(nogil=True, cache=True)(_tent_piece)
+    except RuntimeError:  # no writable cache folder (numba's message): compiled per process
+        return njit(nogil=True)(_tent_piece)
 
 
 def _tent_piece(
