@@ -160,3 +160,16 @@ def test_without_a_writable_cache_folder_the_kernel_is_compiled_in_the_process(m
         assert np.abs(got - _gdal(bands, piece, (1.2, 1.18), False)).max() <= 0.005
     finally:
         tent.kernel.cache_clear()  # the next test compiles (or loads) the cached kernel again
+
+
+def test_a_piece_beyond_the_output_or_a_view_is_refused_before_the_kernel_writes():
+    """The compiled kernel writes without bounds checks, in place: a piece reaching past
+    ``out``, or an ``out`` that is a copy-making view, is refused first."""
+    bands = _source(nodata=False)
+    piece = _piece((1.2, 1.2), (3.3, 2.1), 0.0)
+    with pytest.raises(ValueError, match="beyond"):
+        tent.fill(bands, [piece], np.full((2, SIZE, SIZE - 1), np.nan, np.float32), (1.2, 1.2))
+    wide = np.full((2, SIZE, 2 * SIZE), np.nan, np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        tent.fill(bands, [piece], wide[:, :, :SIZE], (1.2, 1.2))
+    assert np.isnan(wide).all()

@@ -53,7 +53,12 @@ def fill(
     if not pieces:
         return
     if not out.flags.c_contiguous or out.dtype != np.float32:
-        raise ValueError("out must be a C-contiguous float32 array")  # the kernel writes in it
+        raise ValueError("out must be a C-contiguous float32 array")  # written in place
+    for piece in pieces:  # the kernel writes unchecked: each piece within ``out``
+        if min(piece.rows.start, piece.cols.start) < 0 or (
+            piece.rows.stop > out.shape[1] or piece.cols.stop > out.shape[2]
+        ):
+            raise ValueError(f"piece {piece.rows}, {piece.cols} beyond out {out.shape}")
     bands = np.ascontiguousarray(stack, dtype=np.float32)
     invalid = (stack == nodata).any(axis=0) if nodata is not None else np.zeros((0, 0), bool)
     for piece in pieces:
@@ -96,7 +101,7 @@ def _tent_piece(
     row0: int,
     col0: int,
     size: int,
-) -> None:  # pragma: no cover - compiled; its pixels are tested against GDAL's
+) -> None:
     """One piece, ``size`` px from row ``row0`` and column ``col0`` of ``out`` (n, H, W), from
     ``bands`` (n, h, w float32) through the piece's ``quadratic`` (2 x 6: source edge column,
     row in (1, u, v, u², uv, v²) of the piece's edge coordinates); ``invalid`` (h, w), empty
