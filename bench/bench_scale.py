@@ -19,7 +19,7 @@ full`` writes its 10,980 px products). Cases, per zoom:
   source applies, the same cases again from the product's own files (``product files``: the
   layer without its overview source, as a layer without one reads); the process renders each
   layer once first on a tile away from every file, as TiTiler warms up below, and loads the
-  compiled warp kernel as the server does at its start (``tent.warm_up``);
+  compiled warp kernel as the server does before it serves (``tent.warm_up``);
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
   very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
   product files, and as shipped where the layer draws from its overview source), each tile on
@@ -519,7 +519,7 @@ def main() -> None:
         print(f"{warmed / 1e9:.1f} GB of that day read in {time.monotonic() - started:.0f} s")
         for layer in LAYERS:  # the process's first renders, away from every file (as TiTiler's)
             engine.render(tile_request(engine.config, tuple(TMS.xy_bounds(WARM_UP)), layer=layer))
-        tent.warm_up()  # as the server does at its start
+        tent.warm_up()  # as the server does before it serves
         results: dict[tuple[int, str], Pass] = {}
         print(HEADER)
         for zoom in zooms(args.zooms):

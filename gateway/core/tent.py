@@ -82,7 +82,8 @@ def warm_up() -> None:
 @cache
 def kernel() -> Callable[..., None]:
     """The compiled kernel (numba's ``njit``, without the GIL), numba imported on first use:
-    0.2 s the command line and the server's start do not wait for."""
+    0.2 s the command line does not wait for (the server loads it beside its doors'
+    building: ``warm_up``)."""
     from numba import njit
 
     try:
