@@ -3,14 +3,14 @@
     python -m bench.bench_warp --data DIR [--zooms 8-11] [--rounds 20]
 
 For each WebMercatorQuad tile of bench_scale's view at each zoom that a quarterly mosaic of
-``DIR`` (a ``--profile full`` archive, or the small sample) covers: the B04 and B08 windows
-the tile reads (the COG overview that fits, as the engine picks it), warped onto the tile
-both ways, in this thread: the gateway's plan with the tent kernel (``tent``), and the same
-plan with GDAL's warper for those pieces instead, one call per piece with its approximate
-transformer, as the gateway warped them before (``GDAL``). Per zoom: CPU ms a tile (median
-over the tiles of each one's median over ``--rounds``) and the largest difference between
-the two, in DN (GDAL's approximate transformer and the pieces' quadratic maps, each within
-1/500 pixel of exact, differ that much on sharp edges).
+``DIR`` holding bench_scale's day covers (a ``--profile full`` archive, or the small sample):
+the B04 and B08 windows the tile reads (the COG overview that fits, as the engine picks it),
+warped onto the tile both ways, in this thread: the gateway's plan with the tent kernel
+(``tent``), and the same plan with GDAL's warper for those pieces instead, one call per piece
+with its approximate transformer, as the gateway warped them before (``GDAL``). Per zoom: CPU
+ms a tile (median over the tiles of each one's median over ``--rounds``) and the largest
+difference between the two, in DN (GDAL's approximate transformer and the pieces' quadratic
+maps, each within 1/500 pixel of exact, differ that much on sharp edges).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import numpy as np
 import rasterio
 from rasterio.crs import CRS
 
-from bench.bench_scale import TMS, view_tiles, zooms
+from bench.bench_scale import DAY, TMS, quarterly_bands, view_tiles, zooms
 from gateway.core import tent
 from gateway.core.grid import Grid
-from gateway.core.warp import SourceArray, overview_level, read_window, warp
+from gateway.core.reader import read_level
+from gateway.core.warp import SourceArray, read_window, warp
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 
@@ -36,17 +37,17 @@ WEB_MERCATOR = CRS.from_epsg(3857)
 def tile_sources(data: Path, zoom: int) -> list[tuple[Grid, list[SourceArray]]]:
     """Each tile of the view at ``zoom`` with the B04 and B08 windows of the first quarterly
     mosaic that covers it."""
-    mosaics = sorted(p.parent for p in (data / "eodata").rglob("Sentinel-2_mosaic_*/B04.tif"))
+    mosaics = quarterly_bands(data / "eodata", DAY, ("B04", "B08"))
     found = []
     for tile in view_tiles(zoom):
         bounds = TMS.xy_bounds(tile)
         grid = Grid(WEB_MERCATOR, (bounds.left, bounds.bottom, bounds.right, bounds.top), 256, 256)
-        for folder in mosaics:
+        for files in mosaics:
             sources = []
-            for band in ("B04", "B08"):
-                with rasterio.open(folder / f"{band}.tif") as whole:
-                    level = overview_level(whole, grid)
-                with rasterio.open(folder / f"{band}.tif", overview_level=level) as src:
+            for path in files:
+                with rasterio.open(path) as whole:
+                    level = read_level(whole, grid, categorical=False)
+                with rasterio.open(path, overview_level=level) as src:
                     source = read_window(src, grid, nodata=src.nodata)
                 if source is not None:
                     sources.append(source)

@@ -36,6 +36,11 @@ def _source(nodata: bool) -> np.ndarray:
     return bands
 
 
+def _invalid(bands: np.ndarray) -> np.ndarray:
+    """Where any band is nodata (0), as warp.py hands it to the kernel."""
+    return (bands == 0).any(axis=0)
+
+
 def _piece(span: tuple[float, float], offset: tuple[float, float], turn: float) -> pieces.Piece:
     """A SIZE px piece whose pixels span ``span`` source pixels, turned by ``turn`` radians,
     its top left corner at source edge coordinates ``offset`` (column, row)."""
@@ -82,7 +87,7 @@ def test_the_kernel_is_gdals_downsampling_bilinear(span, offset, turn, nodata):
     piece = _piece(span, offset, turn)
     assert tent.applies("bilinear", span)
     got = np.full((2, SIZE, SIZE), np.nan, np.float32)
-    tent.fill(bands, [piece], got, span, 0 if nodata else None)
+    tent.fill(bands, [piece], got, span, _invalid(bands) if nodata else None)
     want = _gdal(bands, piece, span, nodata)
     assert np.array_equal(np.isnan(got), np.isnan(want))
     filled = np.isfinite(want)
@@ -111,7 +116,7 @@ def test_pieces_side_by_side_give_the_pixels_of_one_at_a_time():
     def warp(job) -> np.ndarray:
         piece, span = job
         out = np.full((2, SIZE, SIZE), np.nan, np.float32)
-        tent.fill(bands, [piece], out, span, 0)
+        tent.fill(bands, [piece], out, span, _invalid(bands))
         return out
 
     alone = [warp(job) for job in jobs]
@@ -133,7 +138,7 @@ def test_the_warm_up_compiles_what_the_warps_run():
         piece = _piece((1.2, 1.2), (3.3, 2.1), 0.01)
         piece = pieces.Piece(slice(SIZE, 2 * SIZE), slice(0, SIZE), "tent", piece.affine,
                              piece.quadratic)  # fmt: skip
-        tent.fill(bands, [piece], out, (1.2, 1.2), 0 if nodata else None)
+        tent.fill(bands, [piece], out, (1.2, 1.2), _invalid(bands) if nodata else None)
         assert np.isfinite(out[:, SIZE : 2 * SIZE, :SIZE]).any()
     assert list(tent.kernel().signatures) == compiled
 

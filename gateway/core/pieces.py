@@ -50,6 +50,7 @@ OPENCV_DTYPES = frozenset(
 MAPPED_MAX_ERROR_PX = 0.002
 OPENCV_KERNELS = frozenset({"opencv", "mapped"})  # the kernels remap.py computes
 QUADRATIC_KERNELS = frozenset({"mapped", "tent"})  # the kernels that map through a quadratic
+GDAL_KERNELS = frozenset({"gdal", "exact"})  # the kernels GDAL's warper computes
 # Largest misfit, in output pixels, of a piece that GDAL's approximate transformer warps. In
 # source pixels it is this times the span (at least 1): measured in source pixels alone, a
 # zoomed-out warp (6 source pixels per output pixel, classes read at full resolution) was cut

@@ -42,14 +42,14 @@ def fill(
     pieces: list[Piece],
     out: np.ndarray,
     span: tuple[float, float],
-    nodata: float | None = None,
+    invalid: np.ndarray | None = None,
 ) -> None:
     """Warp ``stack`` (n, h, w) into ``out`` (n, H, W: the cover grid, C-contiguous float32)
     on ``pieces`` (each with its quadratic map) with GDAL's downsampling bilinear of ``span``
     (the source pixels an output pixel spans along x and y); pixels whose centre maps outside
-    the source are left as they are. With ``nodata`` (given when the stack holds some),
-    GDAL's masked kernel, a source pixel being nodata where any band is (the bands of one
-    scene share their nodata pixels)."""
+    the source are left as they are. With ``invalid`` (h, w: True where any band is nodata,
+    given when the stack holds some; the bands of one scene share their nodata pixels),
+    GDAL's masked kernel."""
     if not pieces:
         return
     if not out.flags.c_contiguous or out.dtype != np.float32:
@@ -60,11 +60,11 @@ def fill(
         ):
             raise ValueError(f"piece {piece.rows}, {piece.cols} beyond out {out.shape}")
     bands = np.ascontiguousarray(stack, dtype=np.float32)
-    invalid = (stack == nodata).any(axis=0) if nodata is not None else np.zeros((0, 0), bool)
+    mask = np.zeros((0, 0), bool) if invalid is None else np.ascontiguousarray(invalid, bool)
     for piece in pieces:
         assert piece.quadratic is not None
         kernel()(
-            bands, invalid, np.ascontiguousarray(piece.quadratic, dtype=np.float64),
+            bands, mask, np.ascontiguousarray(piece.quadratic, dtype=np.float64),
             1.0 / span[0], 1.0 / span[1], out, piece.rows.start,
             piece.cols.start, piece.rows.stop - piece.rows.start,
         )  # fmt: skip

@@ -211,7 +211,8 @@ def _warp_stack(
         span=max(first.span),
     )
     nodata = first.nodata
-    masked = nodata is not None and bool((stack == nodata).any())
+    invalid = (stack == nodata).any(axis=0) if nodata is not None else None
+    masked = invalid is not None and bool(invalid.any())
     cells = out
     if not cover.is_window:
         cells = np.full((len(stack), cover.grid.height, cover.grid.width), np.nan, np.float32)
@@ -223,8 +224,8 @@ def _warp_stack(
         nodata if masked else None,
     )
     tent_pieces = [piece for piece in plan if piece.kernel == "tent"]
-    tent.fill(stack, tent_pieces, cells, first.span, nodata if masked else None)
-    gdal = [piece for piece in plan if piece.kernel not in pieces.OPENCV_KERNELS | {"tent"}]
+    tent.fill(stack, tent_pieces, cells, first.span, invalid if masked else None)
+    gdal = [piece for piece in plan if piece.kernel in pieces.GDAL_KERNELS]
     if gdal:
         with _in_memory(stack, first.transform, first.crs) as source:
             for piece in gdal:
