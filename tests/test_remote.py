@@ -1025,6 +1025,29 @@ def test_remote_reads_and_stac_requests_are_counted_as_the_quota_charges_them(s3
     assert found[("gateway_remote_reads_total", opens)] == 2
 
 
+def test_a_scene_s_windows_are_charged_together_or_none_is_read(s3, stac, tmp_path):
+    """A minute's budget that holds the scene's two opens but not both its windows: the map
+    is refused before either window is read, and only the opens are charged (band by band,
+    the first band's window would have been charged and read for a map that never came)."""
+    quota = dict(s3_max_connections=2, s3_requests_per_minute=7, quota_wait_s=0.2)
+    charged = build_runtime(_remote_settings(s3, stac, tmp_path, **quota))
+    request = tile_request(charged.config, tile_bounds(*WEST, 15), layer="MOSAIC_NDVI")
+    clear_gdal_http_cache()
+    s3.proxy.reset()
+    try:
+        with pytest.raises(QuotaExhausted):
+            charged.engine.render(request)
+        state = charged.remote_quotas["s3"].state()
+    finally:
+        charged.close()
+    figures = charged.remote_tallies["s3"].snapshot()
+    assert figures == {"opens": 2, "requests": 2, "bytes": 0}  # B04's and B08's COG
+    assert state["requests_last_minute"] == 2 and state["refused"] == 1
+    hits = s3.proxy.hits()
+    assert len({hit.path for hit in hits}) == 2
+    assert all(hit.range is not None and hit.range.startswith("bytes=0-") for hit in hits)
+
+
 def test_zoomed_in_jp2_tile_needs_no_more_requests_than_gdal_srcwin(remote, s3):
     bounds = tile_bounds(*WEST, 15)
     request = tile_request(
@@ -1400,7 +1423,9 @@ def test_two_gateways_keep_the_s3_quota_together(quota, s3, stac, redis_server, 
     try:
         urls = [server.url for server in servers]
         stac.proxy.reset()
+        started = time.monotonic()
         answers = fire(urls, coverages(16), workers=8)
+        elapsed = time.monotonic() - started
         searched = len(stac.proxy.hits())
         quotas = [httpx.get(f"{url}/healthz", timeout=10).json()["quotas"] for url in urls]
         health = [state["s3"] for state in quotas]
@@ -1428,7 +1453,8 @@ def test_two_gateways_keep_the_s3_quota_together(quota, s3, stac, redis_server, 
     if rpm is None:  # no budget but connections: everyone waits in line, everyone served
         assert len(good) == len(answers)
     else:
-        assert len(hits) <= rpm and good and busy
+        told = ([a.status_code for a in answers], health, f"{elapsed:.1f} s", len(hits))
+        assert len(hits) <= rpm and good and busy, told
         assert sum(state["refused"] for state in health) == len(busy)
     for state in health:  # the figures are the shared ones, the same in both processes
         assert state["max_connections"] == quota["connections"]

@@ -169,10 +169,16 @@ class SceneReader:
             if zarr
             else rasterio.Env(session=storage.gdal_session(), **storage.gdal_options())
         ):
-            sources = [
-                self._read_window(asset, grid, resampling, categorical=kind)  # type: ignore[arg-type]
-                for asset, kind in zip(assets, categorical, strict=True)
+            remote = [
+                (path, asset)
+                for asset in assets
+                if asset is not None and (path := self._remote_path(asset)) is not None
             ]
+            with self._charged(remote, grid):
+                sources = [
+                    self._read_window(asset, grid, resampling, categorical=kind)  # type: ignore[arg-type]
+                    for asset, kind in zip(assets, categorical, strict=True)
+                ]
         # Continuous bands with the output's resampling, classes by nearest neighbour.
         warped: dict[int, np.ndarray] = {}
         for kind in (False, True):
@@ -211,27 +217,56 @@ class SceneReader:
         if len(assets) != len(wanted):
             return None
         paths = [storage.gdal_path(a.href) for a in assets]
-        remote = paths[0].startswith("/vsi")
-        lease = self._quota.lease() if remote and self._quota is not None else None
+        remote = [(p, a) for p, a in zip(paths, assets, strict=True) if p.startswith("/vsi")]
         with (
             rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()),
             self._storage_errors(paths[0], assets[0]),
-            lease if lease is not None else contextlib.nullcontext(),
+            self._charged(remote, grid),
         ):
-            for path in paths if remote else ():
-                if not self._datasets.is_open(path):
-                    self._spend(lease, "opens", self._charge.open, 0)
-                with self._datasets.lease(path) as src:
-                    self._spend(lease, "windows", *self._charge.window(src, grid))
             read = self._grd.read(scene, bands, grid, resampling=resampling, options=sar)
         return SceneBands(*read) if read is not None else None
+
+    def _remote_path(self, asset: Asset) -> str | None:
+        """The GDAL path of ``asset`` when reading it asks the storage service (a remote file
+        with no COG copy); None when it is read from this machine."""
+        path = self._storage.gdal_path(asset.href)
+        if not path.startswith("/vsi"):
+            return None
+        cache = self._cog_cache
+        return path if cache is None or cache.existing(path) is None else None
+
+    @contextlib.contextmanager
+    def _charged(self, remote: list[tuple[str, Asset]], grid: Grid) -> Iterator[None]:
+        """Hold one connection slot of the quota while a scene's ``remote`` files (path,
+        asset) are read on ``grid``, their opens charged one by one and then all their
+        windows in one step: a scene is refused before any of its windows is read or read
+        whole, never half (a request refused half-way would have spent the minute's budget
+        for nothing, and under contention every request could be)."""
+        if not remote:
+            yield
+            return
+        for path, _ in remote:  # what a request beside this one is fetching, this one reuses
+            self._datasets.wait_for(path)
+        lease = self._quota.lease() if self._quota is not None else None
+        with lease if lease is not None else contextlib.nullcontext():
+            requests = nbytes = 0
+            for path, asset in remote:
+                with self._storage_errors(path, asset):
+                    if not self._datasets.is_open(path):
+                        self._spend(lease, "opens", self._charge.open, 0)
+                    with self._datasets.lease(path) as src:
+                        window = self._charge.window(src, grid)
+                requests, nbytes = requests + window[0], nbytes + window[1]
+            self._spend(lease, "windows", requests, nbytes, count=len(remote))
+            yield
 
     def _read_window(
         self, asset: Asset, grid: Grid, resampling: str, *, categorical: bool
     ) -> SourceArray | None:
         """The window of ``asset`` that ``grid`` needs, from a COG copy where one exists, else
-        from the file level that fits. A remote JPEG 2000 file that the map covers mostly is
-        then copied into the COG cache in the background: the request never waits for it."""
+        from the file level that fits (a remote one charged by ``_charged`` first). A remote
+        JPEG 2000 file that the map covers mostly is then copied into the COG cache in the
+        background: the request never waits for it."""
         path = self._storage.gdal_path(asset.href)
         cache = self._cog_cache
         local = cache.existing(path) if cache is not None else None
@@ -239,20 +274,11 @@ class SceneReader:
             if local is not None:
                 with self._datasets.lease(local) as src:
                     return self._read(src, local, asset, grid, resampling, categorical)
-            remote = path.startswith("/vsi")
-            if remote:  # what a request beside this one is fetching, this one then reuses
-                self._datasets.wait_for(path)
-            lease = self._quota.lease() if remote and self._quota is not None else None
-            with lease if lease is not None else contextlib.nullcontext():
-                if remote and not self._datasets.is_open(path):
-                    self._spend(lease, "opens", self._charge.open, 0)
-                with self._datasets.lease(path) as src:
-                    if remote:
-                        self._spend(lease, "windows", *self._charge.window(src, grid))
-                    source = self._read(src, path, asset, grid, resampling, categorical)
-                    wanted = cache is not None and cache.wants(src, grid)
-                    if cache is not None and not wanted:
-                        cache.count_read(src)
+            with self._datasets.lease(path) as src:
+                source = self._read(src, path, asset, grid, resampling, categorical)
+                wanted = cache is not None and cache.wants(src, grid)
+                if cache is not None and not wanted:
+                    cache.count_read(src)
         if cache is not None and wanted:
             cache.copy_later(path, partial(self._open_for_copy, path, asset))
         return source
@@ -286,14 +312,17 @@ class SceneReader:
             self._spend(lease, "copies", *self._charge.whole_file(src))
             yield src
 
-    def _spend(self, lease: Lease | None, kind: str, requests: int, nbytes: int) -> None:
-        """Count one remote read of ``kind`` with its estimate; charge it to the lease."""
-        tally = self.tally
-        tally.add(kind)
-        tally.add("requests", requests)
-        tally.add("bytes", nbytes)
+    def _spend(
+        self, lease: Lease | None, kind: str, requests: int, nbytes: int, count: int = 1
+    ) -> None:
+        """Charge ``count`` remote reads of ``kind``, their estimate in one step, to the
+        lease (all, or none when the quota refuses them), then count them as charged."""
         if lease is not None:
             lease.take(requests, nbytes)
+        tally = self.tally
+        tally.add(kind, count)
+        tally.add("requests", requests)
+        tally.add("bytes", nbytes)
 
     def _read(
         self,
