@@ -16,12 +16,13 @@ SQUARES = (
 )
 
 
-def coverages(count: int) -> list[dict[str, str | list[str]]]:
+def coverages(count: int, start: int = 0) -> list[dict[str, str | list[str]]]:
     """``count`` different NDVI GetCoverage requests (2 bands of one scene each), shifted by
-    100 m once every scene was asked, so that no answer is in a cache."""
+    100 m once every scene was asked, so that no answer is in a cache; ``start``: the first
+    one's number (loads from ``start`` on share no request with those before it)."""
     found: list[dict[str, str | list[str]]] = []
     scenes = [(square, date) for square in SQUARES for date in DATES]
-    for index in range(count):
+    for index in range(start, start + count):
         (crs, east, north), date = scenes[index % len(scenes)]
         shift = 100 * (index // len(scenes))
         low, high = (int(v) + shift for v in east[2:-1].split(","))
