@@ -117,6 +117,26 @@ def test_constant_output_fills_the_grid(bands: Bands, valid: np.ndarray) -> None
     assert (data[1] == 6).all()
 
 
+def test_nothing_valid_is_all_no_data_without_computing(bands: Bands, monkeypatch) -> None:
+    """A grid with no valid input (an empty tile of a zoomed-out map) is no data everywhere,
+    as computing it gives, and numexpr is not asked to compute it."""
+    expression = parse_expression("B04; 2 * 3; B03 / B02", S2)
+    one = np.zeros(SHAPE, dtype=bool)
+    one[0, 0] = True
+    computed, computed_ok = expression.evaluate(bands, one)
+    assert computed_ok.sum() == 1 and np.isfinite(computed[:, 0, 0]).all()
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("numexpr was asked to compute a grid with nothing valid")
+
+    monkeypatch.setattr("gateway.core.bandmath._program", refuse)
+    data, ok = expression.evaluate(bands, np.zeros(SHAPE, dtype=bool))
+    assert data.dtype == np.float32 and data.shape == (3, *SHAPE)
+    assert not ok.any() and np.isnan(data).all()
+    computed[:, 0, 0] = np.nan  # what computing gives, once the one valid pixel is not
+    np.testing.assert_array_equal(data, computed)
+
+
 def test_normalised_text_and_band_spelling() -> None:
     expression = parse_expression("  (b08 - b04) / (B08+b04) ", S2)
     assert expression.source == "(b08 - b04) / (B08+b04)"

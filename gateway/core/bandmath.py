@@ -147,6 +147,8 @@ class Expression:
         output is not finite (division by zero, log of 0...) or an input is invalid are invalid;
         their data value is NaN."""
         ok = np.array(valid, dtype=bool)  # a copy: the caller's mask is left alone
+        if not ok.any():  # no valid input (a tile beside every scene): nothing to compute
+            return np.full((len(self._programs), *ok.shape), np.nan, dtype=np.float32), ok
         args: dict[str, np.ndarray] = dict(self._constants)
         for i, name in enumerate(self.bands):
             args[f"v{i}"] = _band_input(bands, name, ok.shape)
