@@ -239,8 +239,8 @@ class SceneReader:
     def _charged(self, remote: list[tuple[str, Asset]], grid: Grid) -> Iterator[None]:
         """Hold one connection slot of the quota while a scene's ``remote`` files (path,
         asset) are read on ``grid``, their opens charged one by one and then all their
-        windows in one step: a scene is refused before any of its windows is read or read
-        whole, never half (a request refused half-way would have spent the minute's budget
+        windows in one step: a scene is either read whole or refused before any of its
+        windows is read (refused half-way, a request would have spent the minute's budget
         for nothing, and under contention every request could be)."""
         if not remote:
             yield
