@@ -158,26 +158,28 @@ class SceneReader:
         wanted = list(bands)
         if mask_classes is not None and mask_classes[0] not in wanted:
             wanted.append(mask_classes[0])
-        assets = [pick_asset(scene, collection.item_band(band), grid) for band in wanted]
-        if any(asset is None for asset in assets):
+        chosen = [pick_asset(scene, collection.item_band(band), grid) for band in wanted]
+        assets = [asset for asset in chosen if asset is not None]
+        if len(assets) != len(chosen):
             return None
         categorical = [band in collection.categorical_bands for band in wanted]
         storage = self._storage
-        zarr = any(asset.media_type == VRT_TYPE for asset in assets)  # type: ignore[union-attr]
+        zarr = any(asset.media_type == VRT_TYPE for asset in assets)
         with (
             storage.zarr_env()
             if zarr
             else rasterio.Env(session=storage.gdal_session(), **storage.gdal_options())
         ):
+            located = [self._locate(asset) for asset in assets]
             remote = [
                 (path, asset)
-                for asset in assets
-                if asset is not None and (path := self._remote_path(asset)) is not None
+                for (path, copy), asset in zip(located, assets, strict=True)
+                if copy is None and path.startswith("/vsi")
             ]
             with self._charged(remote, grid):
                 sources = [
-                    self._read_window(asset, grid, resampling, categorical=kind)  # type: ignore[arg-type]
-                    for asset, kind in zip(assets, categorical, strict=True)
+                    self._read_window(asset, path, copy, grid, resampling, categorical=kind)
+                    for asset, (path, copy), kind in zip(assets, located, categorical, strict=True)
                 ]
         # Continuous bands with the output's resampling, classes by nearest neighbour.
         warped: dict[int, np.ndarray] = {}
@@ -193,7 +195,7 @@ class SceneReader:
             data = warped[index]
             valid &= np.isfinite(data)
             if not categorical[index]:
-                scale, offset = scale_and_offset(scene, asset, collection)  # type: ignore[arg-type]
+                scale, offset = scale_and_offset(scene, asset, collection)
                 data = data * np.float32(scale) + np.float32(offset)
             values[band] = data
         if mask_classes is not None:
@@ -226,14 +228,11 @@ class SceneReader:
             read = self._grd.read(scene, bands, grid, resampling=resampling, options=sar)
         return SceneBands(*read) if read is not None else None
 
-    def _remote_path(self, asset: Asset) -> str | None:
-        """The GDAL path of ``asset`` when reading it asks the storage service (a remote file
-        with no COG copy); None when it is read from this machine."""
+    def _locate(self, asset: Asset) -> tuple[str, str | None]:
+        """The GDAL path of ``asset``, and its COG copy's when one was made."""
         path = self._storage.gdal_path(asset.href)
-        if not path.startswith("/vsi"):
-            return None
         cache = self._cog_cache
-        return path if cache is None or cache.existing(path) is None else None
+        return path, cache.existing(path) if cache is not None else None
 
     @contextlib.contextmanager
     def _charged(self, remote: list[tuple[str, Asset]], grid: Grid) -> Iterator[None]:
@@ -261,19 +260,24 @@ class SceneReader:
             yield
 
     def _read_window(
-        self, asset: Asset, grid: Grid, resampling: str, *, categorical: bool
+        self,
+        asset: Asset,
+        path: str,
+        copy: str | None,
+        grid: Grid,
+        resampling: str,
+        *,
+        categorical: bool,
     ) -> SourceArray | None:
-        """The window of ``asset`` that ``grid`` needs, from a COG copy where one exists, else
-        from the file level that fits (a remote one charged by ``_charged`` first). A remote
-        JPEG 2000 file that the map covers mostly is then copied into the COG cache in the
-        background: the request never waits for it."""
-        path = self._storage.gdal_path(asset.href)
+        """The window of ``asset`` (at ``path``) that ``grid`` needs, from its COG ``copy``
+        where one exists, else from the file level that fits (a remote one charged by
+        ``_charged`` first). A remote JPEG 2000 file that the map covers mostly is then copied
+        into the COG cache in the background: the request never waits for it."""
         cache = self._cog_cache
-        local = cache.existing(path) if cache is not None else None
         with self._storage_errors(path, asset):
-            if local is not None:
-                with self._datasets.lease(local) as src:
-                    return self._read(src, local, asset, grid, resampling, categorical)
+            if copy is not None:
+                with self._datasets.lease(copy) as src:
+                    return self._read(src, copy, asset, grid, resampling, categorical)
             with self._datasets.lease(path) as src:
                 source = self._read(src, path, asset, grid, resampling, categorical)
                 wanted = cache is not None and cache.wants(src, grid)
