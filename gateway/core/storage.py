@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -139,6 +141,27 @@ class Storage:
         except (BotoCoreError, ClientError) as exc:
             raise OSError(self.redact(str(exc))) from exc
 
+    def range_reader(self, path: str) -> Callable[[int, int], tuple[bytes, int]]:
+        """A reader of byte ranges of the ``/vsis3/`` file ``path`` (boto3, one client per
+        storage and process): ``read(offset, length)`` is those bytes and the file's size.
+        Raises OSError when they cannot be read."""
+        bucket, _, key = path[len("/vsis3/") :].partition("/")
+        client = _shared_client(self)
+
+        def read(offset: int, length: int) -> tuple[bytes, int]:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            span = f"bytes={offset}-{offset + length - 1}"
+            try:
+                answer = client.get_object(Bucket=bucket, Key=key, Range=span)
+                data = bytes(answer["Body"].read())
+            except (BotoCoreError, ClientError) as exc:
+                raise OSError(self.redact(str(exc))) from exc
+            total = str(answer.get("ContentRange", "")).rpartition("/")[2]
+            return data, int(total) if total.isdigit() else offset + len(data)
+
+        return read
+
     def s3_list(self, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
         """The "folders" and the keys directly under ``prefix`` (ending in ``/``), as names.
         Raises OSError when it cannot be listed."""
@@ -256,3 +279,9 @@ class KeySession(Session):
 
     def __repr__(self) -> str:  # keys never reach logs
         return "KeySession(***)"
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_client(storage: Storage):  # type: ignore[no-untyped-def]
+    """One boto3 client per storage (thread-safe; making one takes tens of ms)."""
+    return storage.s3_client()
