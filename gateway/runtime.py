@@ -18,6 +18,7 @@ from gateway.core.catalog.summary import CatalogSummaries, ListingScope
 from gateway.core.crs import keep_proj_offline
 from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
+from gateway.core.jp2index import TilePartIndexes
 from gateway.core.reader import RemoteCharge, SceneReader
 from gateway.core.storage import Storage
 from gateway.core.tally import Tally
@@ -168,6 +169,7 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         quota=quotas["s3"],
         charge=RemoteCharge(per_read=settings.s3_requests_per_read),
         tally=tallies["s3"],
+        indexes=TilePartIndexes(cache) if settings.s3_jp2_tile_index else None,
     )
     engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))

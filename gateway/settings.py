@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     s3_requests_per_minute: int | None = Field(default=None, ge=1)
     s3_bytes_per_month: int | None = Field(default=None, ge=1)
     s3_requests_per_read: int = Field(default=3, ge=1)
+    # Remote JPEG 2000 files without a TLM marker are indexed once (their tile-part headers,
+    # kept in the cache) and opened with the index (docs/performance.md): off, OpenJPEG walks
+    # the headers in every process.
+    s3_jp2_tile_index: bool = True
     # The STAC API's request-rate limit (requests per minute), shared the same way.
     stac_requests_per_minute: int | None = Field(default=None, ge=1)
     quota_wait_s: float = Field(default=20.0, ge=0)

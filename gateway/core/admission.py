@@ -84,13 +84,15 @@ class Admission:
 
 class Ticket:
     """One request's claim on the pool: at most one place, given back by ``close``; also the
-    time the request has waited in line for remote quotas (``gateway.core.upstream``)."""
+    time the request has waited in line for remote quotas, and whether one refused it
+    (``gateway.core.upstream``)."""
 
-    __slots__ = ("_held", "_lock", "exempt", "quota_waited_s")
+    __slots__ = ("_held", "_lock", "exempt", "quota_refused", "quota_waited_s")
 
     def __init__(self) -> None:
         self.exempt = False
         self.quota_waited_s = 0.0
+        self.quota_refused = False
         self._held: Admission | None = None
         self._lock: threading.Lock | None = None  # made by the first hold (most never do)
 

@@ -148,7 +148,7 @@ class CogCache:
                 except OSError:
                     return
                 with opener() as src:
-                    self.local_copy(src)
+                    self.local_copy(src, path)
         except Exception as exc:  # a background job: nobody else would see it fail
             log.warning("could not make a COG copy of a JPEG 2000 band: %s", exc)
         finally:
@@ -166,9 +166,11 @@ class CogCache:
         digest = hashlib.sha256(path.encode()).hexdigest()[:32]
         return self.directory / f"{digest}.tif"
 
-    def local_copy(self, src: DatasetReader) -> str:
-        """The path of ``src``'s COG copy, made now if missing (call inside the read's Env)."""
-        target = self._target(src.name)
+    def local_copy(self, src: DatasetReader, path: str | None = None) -> str:
+        """The path of the COG copy of ``src`` (the file ``path``, by default its name; a
+        remote JPEG 2000 file is opened through its tile-part index), made now if missing
+        (call inside the read's Env)."""
+        target = self._target(path or src.name)
         digest = target.stem
         with self._guard:
             lock = self._locks.setdefault(digest, threading.Lock())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -20,6 +22,7 @@ from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.jp2index import TilePartIndexes
 from gateway.core.sar.calibration import SarOptions
 from gateway.core.sar.reader import GrdReader
 from gateway.core.storage import VRT_TYPE, Storage
@@ -104,7 +107,8 @@ class SceneReader:
     Every read of a remote file (opening it, reading a window, copying it into the COG
     cache) is counted in ``tally`` with its estimated requests and bytes (``RemoteCharge``);
     with a ``quota`` it also holds one of the key's connection slots and charges them first.
-    Reads that fail count as ``errors``.
+    Reads that fail count as ``errors``. A remote JPEG 2000 file is opened with its tile-part
+    index (``indexes``; None: as it is), made first where no process made it yet.
     """
 
     def __init__(
@@ -114,8 +118,10 @@ class SceneReader:
         quota: Quota | None = None,
         charge: RemoteCharge | None = None,
         tally: Tally | None = None,
+        indexes: TilePartIndexes | None = None,
     ) -> None:
         self._storage = storage
+        self._indexes = indexes
         self._quota = quota
         self._charge = charge or RemoteCharge()
         self.tally = tally if tally is not None else Tally()
@@ -131,6 +137,10 @@ class SceneReader:
     @property
     def cog_cache(self) -> CogCache | None:
         return self._cog_cache
+
+    @property
+    def indexes(self) -> TilePartIndexes | None:
+        return self._indexes
 
     @property
     def quota(self) -> Quota | None:
@@ -176,9 +186,12 @@ class SceneReader:
                 for (path, copy), asset in zip(located, assets, strict=True)
                 if copy is None and path.startswith("/vsi")
             ]
-            with self._charged(remote, grid):
+            opened = self._indexed([path for path, _ in remote])
+            with self._charged([(opened.get(p, p), asset) for p, asset in remote], grid):
                 sources = [
-                    self._read_window(asset, path, copy, grid, resampling, categorical=kind)
+                    self._read_window(
+                        asset, path, copy, grid, resampling, categorical=kind, opened=opened
+                    )
                     for asset, (path, copy), kind in zip(assets, located, categorical, strict=True)
                 ]
         # Continuous bands with the output's resampling, classes by nearest neighbour.
@@ -234,6 +247,53 @@ class SceneReader:
         cache = self._cog_cache
         return path, cache.existing(path) if cache is not None else None
 
+    def _indexed(self, paths: list[str]) -> dict[str, str]:
+        """The path to open for each remote JPEG 2000 file of ``paths``: with its tile-part
+        index spliced in (``gateway.core.jp2index``). Indexes not known yet are made first,
+        the files side by side, each on a connection slot of its own."""
+        indexes = self._indexes
+        if indexes is None:
+            return {}
+        opened: dict[str, str] = {}
+        missing: list[str] = []
+        for path in dict.fromkeys(p for p in paths if indexes.applies(p)):
+            known = indexes.opened(path)
+            if known is None:
+                missing.append(path)
+            else:
+                opened[path] = known
+        if len(missing) == 1:
+            opened[missing[0]] = self._index(missing[0])
+        elif missing:
+            with ThreadPoolExecutor(max_workers=min(len(missing), 4)) as pool:
+                made = [
+                    pool.submit(contextvars.copy_context().run, self._index, path)
+                    for path in missing
+                ]
+            opened.update(zip(missing, (future.result() for future in made), strict=True))
+        return opened
+
+    def _index(self, path: str) -> str:
+        """Make the tile-part index of ``path`` on a connection slot of the quota, each
+        range read charged as a request; the path to open. A file that cannot be read now is
+        opened as it is (its read then says why)."""
+        assert self._indexes is not None
+        lease = self._quota.lease() if self._quota is not None else None
+        fetch = self._storage.range_reader(path)
+
+        def read(offset: int, length: int) -> tuple[bytes, int]:
+            self._spend(lease, "index reads", 1, length)
+            return fetch(offset, length)
+
+        with lease if lease is not None else contextlib.nullcontext():
+            try:
+                opened = self._indexes.make(path, read)
+            except OSError as exc:
+                log.warning("cannot index %s: %s", path, exc)
+                return path
+        self.tally.add("indexes")
+        return opened
+
     @contextlib.contextmanager
     def _charged(self, remote: list[tuple[str, Asset]], grid: Grid) -> Iterator[None]:
         """Hold one connection slot of the quota while a scene's ``remote`` files (path,
@@ -268,23 +328,26 @@ class SceneReader:
         resampling: str,
         *,
         categorical: bool,
+        opened: dict[str, str],
     ) -> SourceArray | None:
-        """The window of ``asset`` (at ``path``) that ``grid`` needs, from its COG ``copy``
-        where one exists, else from the file level that fits (a remote one charged by
-        ``_charged`` first). A remote JPEG 2000 file that the map covers mostly is then copied
-        into the COG cache in the background: the request never waits for it."""
+        """The window of ``asset`` (at ``path``, opened as ``opened`` says) that ``grid``
+        needs, from its COG ``copy`` where one exists, else from the file level that fits (a
+        remote one charged by ``_charged`` first). A remote JPEG 2000 file that the map covers
+        mostly is then copied into the COG cache in the background: the request never waits
+        for it."""
         cache = self._cog_cache
-        with self._storage_errors(path, asset):
+        source_path = opened.get(path, path)
+        with self._storage_errors(source_path, asset):
             if copy is not None:
                 with self._datasets.lease(copy) as src:
                     return self._read(src, copy, asset, grid, resampling, categorical)
-            with self._datasets.lease(path) as src:
-                source = self._read(src, path, asset, grid, resampling, categorical)
+            with self._datasets.lease(source_path) as src:
+                source = self._read(src, source_path, asset, grid, resampling, categorical)
                 wanted = cache is not None and cache.wants(src, grid)
                 if cache is not None and not wanted:
                     cache.count_read(src)
         if cache is not None and wanted:
-            cache.copy_later(path, partial(self._open_for_copy, path, asset))
+            cache.copy_later(path, partial(self._open_for_copy, source_path, asset))
         return source
 
     @contextlib.contextmanager

@@ -331,8 +331,14 @@ class Quota:
                     ticket.quota_waited_s += time.monotonic() - started
 
     def _refuse(self) -> None:
+        """Refuse the read: a request is counted refused once, however many of its reads
+        (side by side) are."""
+        ticket = current_ticket()
         with self._lock:
-            self._refused += 1
+            if ticket is None or not ticket.quota_refused:
+                self._refused += 1
+            if ticket is not None:
+                ticket.quota_refused = True
         raise QuotaExhausted(f"the {self.name} quota is used up for now; try again later")
 
     def check_month(self) -> None:
