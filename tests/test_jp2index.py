@@ -20,6 +20,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from gateway.core.cache import MemoryCache, create_cache
+from gateway.core.catalog import scene_from_item
 from gateway.core.jp2index import (
     HEAD_BYTES,
     NotIndexable,
@@ -278,3 +279,31 @@ def test_an_index_made_once_lets_another_process_read_a_far_tile_in_a_few_gets(
     # With the index: the header, then the tile's bytes; without: every tile-part's header.
     assert gets["1"].requests <= 4, gets["1"]
     assert gets["0"].requests >= tiles // 2, gets["0"]
+
+
+def test_only_large_jpeg2000_files_on_s3_are_indexed():
+    indexes = TilePartIndexes(None)
+    key = "/vsis3/eodata/Sentinel-2/MSI/L2A/x.SAFE/GRANULE/g/IMG_DATA"
+    assert indexes.applies(f"{key}/R10m/T31UFU_B04_10m.jp2", (10980, 10980))  # 121 tiles
+    assert indexes.applies(f"{key}/R20m/T31UFU_B05_20m.jp2", (5490, 5490))  # 36
+    assert not indexes.applies(f"{key}/R60m/T31UFU_B01_60m.jp2", (1830, 1830))  # 4
+    assert indexes.applies(f"{key}/R10m/T31UFU_B04_10m.JP2", None)  # its header will tell
+    assert not indexes.applies("/data/eodata/T31UFU_B04_10m.jp2", None)  # local: no walk
+    assert not indexes.applies("/vsis3/eodata/mosaics/B04.tif", None)
+
+
+@pytest.mark.parametrize(
+    ("shape", "parsed"),
+    [([10980, 10980], (10980, 10980)), ([5490, 4000], (5490, 4000)), (None, None),
+     ([10980], None), ([0, 10], None), (["10980", "10980"], None), ([True, 3], None),
+     ([1.5, 2], None), ({"a": 1}, None)],
+)  # fmt: skip
+def test_an_asset_s_shape_is_taken_from_proj_shape_when_it_is_two_sizes(shape, parsed):
+    item = {
+        "id": "x", "collection": "sentinel-2-l2a",
+        "properties": {"datetime": "2025-06-13T10:56:19Z"},
+        "assets": {"B04_10m": {"href": "s3://eodata/a/B04_10m.jp2", "type": "image/jp2",
+                               "roles": ["data"], "proj:shape": shape}},
+    }  # fmt: skip
+    (asset,) = scene_from_item(item).assets
+    assert asset.shape == parsed

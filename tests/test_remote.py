@@ -34,6 +34,7 @@ from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from gateway.app import create_app
+from gateway.core.cache import MemoryCache
 from gateway.core.catalog import (
     NearestTo,
     PageQuery,
@@ -50,7 +51,7 @@ from gateway.core.datasets import OpenDatasets
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.grid import WGS84, Grid
-from gateway.core.jp2index import HEAD_BYTES
+from gateway.core.jp2index import HEAD_BYTES, TilePartIndexes
 from gateway.core.mosaic import search_bounds
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
@@ -75,6 +76,7 @@ from tests.support.quota_load import coverages, fire
 from tests.support.remote_doors import DOOR_REQUESTS, cold, decode, fetch
 from tests.support.request_counts import (
     clear_gdal_http_cache,
+    cost_of,
     gdal_translate_srcwin,
     measure,
     open_headers,
@@ -1178,6 +1180,44 @@ def test_zoomed_out_jp2_tile_reads_the_level_that_fits_and_copies_in_the_backgro
         np.testing.assert_array_equal(raster.data, local.data)
     finally:
         remote_once.close()
+
+
+def test_jp2_files_opened_with_their_tile_part_index_read_the_same_pixels(runtime, remote, s3):
+    """Every remote JPEG 2000 file indexed (``min_tiles=1``: the sample's bands have 4 tiles,
+    fewer than the product indexes): a reader that makes the indexes and one in a cold
+    process that finds them in the shared cache read the same pixels as the local files, the
+    second without walking any file and in no more GETs than a reader without indexes."""
+    shared = MemoryCache()
+    storage = remote.engine.reader.storage
+
+    def engine(indexes: TilePartIndexes | None) -> Engine:
+        return Engine(remote.config, remote.engine.catalog, SceneReader(storage, indexes=indexes))
+
+    params = dict(collection=L2A, expression=NDVI, time="2025-06-13", style="ndvi")
+    tiles = [tile_bounds(*WEST, 13), tile_bounds(6.07, 52.57, 13), tile_bounds(6.15, 52.66, 12)]
+    costs = {}
+    for name, indexes in (
+        ("plain", None),
+        ("making", TilePartIndexes(shared, min_tiles=1)),
+        ("made", TilePartIndexes(shared, min_tiles=1)),
+    ):
+        reading = engine(indexes)
+        clear_gdal_http_cache()
+        s3.proxy.reset()
+        for bounds in tiles:
+            raster = reading.compute(tile_request(remote.config, bounds, **params))
+            local = runtime.engine.compute(tile_request(runtime.config, bounds, **params))
+            np.testing.assert_array_equal(raster.data, local.data)
+            assert raster.valid.any()
+        costs[name] = cost_of(s3.proxy.hits())
+        walked = {h.path for h in s3.proxy.hits() if h.body_bytes == 12}  # SOT headers read
+        made = reading.reader.tally.snapshot().get("indexes", 0)
+        if name == "making":  # the 10 m bands (1200 px: 4 tiles), each walked once
+            assert made == len(walked) >= 2, (made, walked)
+        else:
+            assert made == 0 and walked == set(), (name, made, walked)
+    assert costs["made"].requests <= costs["plain"].requests, costs
+    assert costs["making"].requests > costs["plain"].requests, costs  # the walks, once
 
 
 # --- WFS: filters, sorting and paging pushed down into the STAC API -------------------------

@@ -41,6 +41,7 @@ MAX_TILE_PARTS = 16384  # a walk of more (a 10 m Sentinel-2 band has 121) is not
 # A file of fewer tiles is opened as it is: OpenJPEG's walk through it is a few reads, the
 # index as many (Sentinel-2's 60 m bands have 4 tiles, the 20 m ones 36).
 MIN_TILES = 16
+SENTINEL2_TILE = 1024
 _SOT = 0xFF90
 _EOC = 0xFFD9
 _TLM = 0xFF55
@@ -259,10 +260,13 @@ class TilePartIndexes:
         self._lock = threading.Lock()
         self._making: dict[str, threading.Lock] = {}
 
-    @staticmethod
-    def applies(path: str) -> bool:
-        """Whether ``path`` is a file this index is for: a JPEG 2000 file on S3."""
-        return path.startswith("/vsis3/") and path.lower().endswith((".jp2", ".j2k"))
+    def applies(self, path: str, shape: tuple[int, int] | None = None) -> bool:
+        """Whether ``path`` is a file to index: a JPEG 2000 file on S3 that may have
+        ``min_tiles`` tiles of Sentinel-2's 1024 px by its ``shape`` (rows, columns; None:
+        unknown, its header tells). A smaller one is opened as it is without a look."""
+        if not (path.startswith("/vsis3/") and path.lower().endswith((".jp2", ".j2k"))):
+            return False
+        return shape is None or shape[0] * shape[1] >= self._min_tiles * SENTINEL2_TILE**2
 
     def opened(self, path: str) -> str | None:
         """The path to open for ``path``, or None when its index is not known yet."""

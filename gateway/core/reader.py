@@ -186,7 +186,7 @@ class SceneReader:
                 for (path, copy), asset in zip(located, assets, strict=True)
                 if copy is None and path.startswith("/vsi")
             ]
-            opened = self._indexed([path for path, _ in remote])
+            opened = self._indexed(remote)
             with self._charged([(opened.get(p, p), asset) for p, asset in remote], grid):
                 sources = [
                     self._read_window(
@@ -247,16 +247,17 @@ class SceneReader:
         cache = self._cog_cache
         return path, cache.existing(path) if cache is not None else None
 
-    def _indexed(self, paths: list[str]) -> dict[str, str]:
-        """The path to open for each remote JPEG 2000 file of ``paths``: with its tile-part
-        index spliced in (``gateway.core.jp2index``). Indexes not known yet are made first,
-        the files side by side, each on a connection slot of its own."""
+    def _indexed(self, remote: list[tuple[str, Asset]]) -> dict[str, str]:
+        """The path to open for each large remote JPEG 2000 file of ``remote`` (path, asset):
+        with its tile-part index spliced in (``gateway.core.jp2index``). Indexes not known
+        yet are made first, the files side by side, each on a connection slot of its own."""
         indexes = self._indexes
         if indexes is None:
             return {}
         opened: dict[str, str] = {}
         missing: list[str] = []
-        for path in dict.fromkeys(p for p in paths if indexes.applies(p)):
+        wanted = (path for path, asset in remote if indexes.applies(path, asset.shape))
+        for path in dict.fromkeys(wanted):
             known = indexes.opened(path)
             if known is None:
                 missing.append(path)

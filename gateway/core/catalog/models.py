@@ -124,6 +124,7 @@ class Asset:
     data_type: str | None
     media_type: str | None
     proj_code: str | None = None
+    shape: tuple[int, int] | None = None  # rows, columns (``proj:shape``), when the item says
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,15 @@ def stac_number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _shape(value: object) -> tuple[int, int] | None:
+    """``proj:shape`` as (rows, columns); None unless two positive integers."""
+    if isinstance(value, list) and len(value) == 2:
+        rows, columns = value
+        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            return rows, columns
+    return None
+
+
 L1C_MASK = "MSK_CLASSI"
 
 
@@ -224,6 +234,7 @@ def scene_from_item(item: dict[str, Any]) -> Scene:
             data_type=asset.get("data_type"),
             media_type=asset.get("type"),
             proj_code=asset.get("proj:code", props.get("proj:code")),
+            shape=_shape(asset.get("proj:shape")),
         )
         for key, asset in item.get("assets", {}).items()
         if is_raster(asset)
