@@ -286,25 +286,27 @@ class TilePartIndexes:
         is; what ``read`` raises goes to the caller."""
         with self._lock:
             making = self._making.setdefault(path, threading.Lock())
-        with making:
-            known = self.opened(path) or self._made_elsewhere(path)
-            if known is not None:
-                return known
+        try:
+            with making:
+                return self.opened(path) or self._made_elsewhere(path) or self._make(path, read)
+        finally:
+            with self._lock:
+                self._making.pop(path, None)
+
+    def _make(self, path: str, read: RangeReader) -> str:
+        """Index ``path`` now (holding the cache's lock on it), keep and remember it."""
+        try:
             try:
-                try:
-                    spliced = index_file(read, self._min_tiles)
-                except NotIndexable:
-                    spliced = None
-                if self._cache is not None:
-                    value = spliced.to_bytes() if spliced is not None else _PLAIN
-                    self._cache.set(self._key(path), value, self._ttl_ms)
-            finally:
-                if self._cache is not None:
-                    self._cache.release_lock(self._key(path))
-            opened = self._remember(path, spliced)
-        with self._lock:
-            self._making.pop(path, None)
-        return opened
+                spliced = index_file(read, self._min_tiles)
+            except NotIndexable:
+                spliced = None
+            if self._cache is not None:
+                value = spliced.to_bytes() if spliced is not None else _PLAIN
+                self._cache.set(self._key(path), value, self._ttl_ms)
+        finally:
+            if self._cache is not None:
+                self._cache.release_lock(self._key(path))
+        return self._remember(path, spliced)
 
     def _made_elsewhere(self, path: str) -> str | None:
         """Take the cache's lock on indexing ``path`` (None: this process makes it), or wait
@@ -336,11 +338,16 @@ class TilePartIndexes:
         return opened
 
     def _remember(self, path: str, spliced: Splice | None) -> str:
+        """Keep ``path``'s spliced files (made now unless another thread kept them first:
+        a path handed out stays openable while it is among the last ``max_files``)."""
         files = _Opened(path, spliced) if spliced is not None else None
         with self._lock:
-            old = self._files.pop(path, None)
+            dropped: list[_Opened | None] = []
+            if path in self._files:
+                dropped.append(files)
+                files = self._files[path]
             self._files[path] = files
-            dropped: list[_Opened | None] = [old]
+            self._files.move_to_end(path)
             while len(self._files) > self._max_files:
                 dropped.append(self._files.popitem(last=False)[1])
         for item in dropped:
