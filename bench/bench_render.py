@@ -32,6 +32,7 @@ import morecantile
 from gateway.config import load_config
 from gateway.core.cogcache import CogCache
 from gateway.core.engine import Engine
+from gateway.core.jp2index import TilePartIndexes
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
 from gateway.memory import bound_process_memory
@@ -44,11 +45,18 @@ TMS = morecantile.tms.get("WebMercatorQuad")
 
 
 def make_engine(
-    settings: Settings, cog_cache: CogCache | None = None, reader: type[SceneReader] = SceneReader
+    settings: Settings,
+    cog_cache: CogCache | None = None,
+    reader: type[SceneReader] = SceneReader,
+    indexes: TilePartIndexes | None = None,
 ) -> Engine:
     """An engine without a tile cache (every render reads), its reader on ``settings``'
-    storage (``cog_cache`` None: the default one beside the data folder)."""
-    return Engine(load_config(), make_catalog(settings), reader(make_storage(settings), cog_cache))
+    storage (``cog_cache`` None: the default one beside the data folder; ``indexes`` None: no
+    JPEG 2000 tile-part indexes)."""
+    storage = make_storage(settings)
+    return Engine(
+        load_config(), make_catalog(settings), reader(storage, cog_cache, indexes=indexes)
+    )
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -1,7 +1,7 @@
 """First views of a map on full-size Sentinel-2 products, zoom 8-15, cold and warm, side by side
 with GDAL reading the same windows and TiTiler on the same JPEG 2000 files.
 
-    python -m bench.bench_scale --data /work/sample-full [--zooms 8-15] [--s3]
+    python -m bench.bench_scale --data /work/sample-full [--zooms 8-15] [--s3] [--jp2-index]
         [--titiler-venv /work/venvs/titiler] [--no-titiler] [--gdal NDVI,TRUE_COLOR]
 
 The view: a 1280 x 800 map around 5.55 E 52.75 N, i.e. the 5 x 4 WebMercatorQuad 256 px tiles
@@ -20,6 +20,10 @@ full`` writes its 10,980 px products). Cases, per zoom:
   layer without its overview source, as a layer without one reads); the process renders each
   layer once first on a tile away from every file, as TiTiler warms up below, and loads the
   compiled warp kernel as the server does before it serves (``tent.warm_up``);
+- with ``--jp2-index`` the reader opens JPEG 2000 files with their tile-part index, as the
+  server does (``gateway/core/jp2index.py``): the cold pass makes the indexes of the files it
+  reads, and one more cold pass (``tile-part indexes made``) finds them, as another process
+  sharing Redis would;
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
   very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
   product files, and as shipped where the layer draws from its overview source), each tile on
@@ -68,10 +72,12 @@ from bench.bench_bandwidth import without_overview
 from bench.bench_render import make_engine, quantile
 from bench.bench_tiles import Server, cpu_seconds, ndvi_query, process_tree, titiler_server
 from gateway.core import tent
+from gateway.core.cache import MemoryCache
 from gateway.core.catalog import Asset
 from gateway.core.cogcache import CogCache
 from gateway.core.engine import Engine
 from gateway.core.grid import Grid
+from gateway.core.jp2index import TilePartIndexes
 from gateway.core.preview import ground_resolution
 from gateway.core.reader import SceneReader, read_level
 from gateway.core.request import build_request
@@ -89,6 +95,7 @@ BROWSER = 6  # tiles a browser asks for at once (its connections per host)
 SIDE_BY_SIDE = f"{BROWSER} at a time"
 BOTH = "every product (MosaicJSON)"  # TiTiler's case that draws the view as the gateway does
 QUARTERLY = "quarterly mosaics (MosaicJSON)"  # TiTiler on the overview source's files
+INDEXED = "tile-part indexes made"  # --jp2-index: a cold pass after the one that made them
 SHIPPED = "as shipped"  # GDAL alone on the windows of the layer as shipped, where it redraws
 TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
 WARM_UP = morecantile.Tile(0, 0, 2)  # far from any file of the view: first renders
@@ -495,13 +502,20 @@ def main() -> None:
     parser.add_argument(
         "--gdal", default="NDVI", help="layers whose windows GDAL reads alone ('' for none)"
     )
+    parser.add_argument(
+        "--jp2-index",
+        action="store_true",
+        help="JPEG 2000 files opened with their tile-part index, as the server does (the "
+        "cold pass makes the indexes; one more cold pass then finds them, as another process)",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp,
         storage_settings(args.data, args.s3, args.day, Path(tmp)) as (settings, proxy),
     ):
         never = CogCache(Path(tmp) / "no-copies", min_coverage=float("inf"))
-        engine = make_engine(settings, never, RecordingReader)
+        indexes = TilePartIndexes(MemoryCache()) if args.jp2_index else None
+        engine = make_engine(settings, never, RecordingReader, indexes)
         files = Engine(without_overview(engine.config), engine.catalog, engine.reader)
         meter = Meter(proxy=proxy)
         storage_options = engine.reader.storage.gdal_options()
@@ -529,6 +543,10 @@ def main() -> None:
                 cold, warm, windows = gateway_passes(engine, layer, args.day, tiles, meter)
                 results[zoom, f"gateway {layer} cold"] = cold
                 results[zoom, f"gateway {layer} warm"] = warm
+                if indexes is not None:
+                    results[zoom, f"gateway {layer} cold, {INDEXED}"] = gateway_passes(
+                        engine, layer, args.day, tiles, meter
+                    )[0]
                 results[zoom, f"gateway {layer} cold, {SIDE_BY_SIDE}"] = side_by_side_pass(
                     engine, layer, args.day, tiles, meter
                 )
