@@ -23,7 +23,8 @@ full`` writes its 10,980 px products). Cases, per zoom:
 - with ``--jp2-index`` the reader opens JPEG 2000 files with their tile-part index, as the
   server does (``gateway/core/jp2index.py``): the cold pass makes the indexes of the files it
   reads, and one more cold pass (``tile-part indexes made``) finds them, as another process
-  sharing Redis would;
+  sharing Redis would; before both, the view cold by a reader without indexes (``no
+  tile-part index``: OpenJPEG walks the tile-part headers);
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
   very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
   product files, and as shipped where the layer draws from its overview source), each tile on
@@ -95,6 +96,7 @@ BROWSER = 6  # tiles a browser asks for at once (its connections per host)
 SIDE_BY_SIDE = f"{BROWSER} at a time"
 BOTH = "every product (MosaicJSON)"  # TiTiler's case that draws the view as the gateway does
 QUARTERLY = "quarterly mosaics (MosaicJSON)"  # TiTiler on the overview source's files
+UNINDEXED = "no tile-part index"  # --jp2-index: the same view by a reader without indexes
 INDEXED = "tile-part indexes made"  # --jp2-index: a cold pass after the one that made them
 SHIPPED = "as shipped"  # GDAL alone on the windows of the layer as shipped, where it redraws
 TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
@@ -516,6 +518,7 @@ def main() -> None:
         never = CogCache(Path(tmp) / "no-copies", min_coverage=float("inf"))
         indexes = TilePartIndexes(MemoryCache()) if args.jp2_index else None
         engine = make_engine(settings, never, RecordingReader, indexes)
+        unindexed = make_engine(settings, never, RecordingReader) if args.jp2_index else None
         files = Engine(without_overview(engine.config), engine.catalog, engine.reader)
         meter = Meter(proxy=proxy)
         storage_options = engine.reader.storage.gdal_options()
@@ -540,6 +543,10 @@ def main() -> None:
             tiles = view_tiles(zoom)
             overview = False
             for layer in LAYERS:
+                if unindexed is not None:  # first: no index made yet
+                    results[zoom, f"gateway {layer} cold, {UNINDEXED}"] = gateway_passes(
+                        unindexed, layer, args.day, tiles, meter
+                    )[0]
                 cold, warm, windows = gateway_passes(engine, layer, args.day, tiles, meter)
                 results[zoom, f"gateway {layer} cold"] = cold
                 results[zoom, f"gateway {layer} warm"] = warm

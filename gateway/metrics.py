@@ -177,10 +177,10 @@ def remote_metrics(runtime: Runtime) -> Iterator[Metric]:
         yield family
     reads = CounterMetricFamily(
         "gateway_remote_reads",
-        "Remote file reads by kind (opens, windows, copies).",
+        "Remote file reads by kind (opens, windows, copies, indexing).",
         labels=("service", "kind"),
     )
-    for kind in ("opens", "windows", "copies"):
+    for kind in ("opens", "windows", "copies", "indexing"):
         reads.add_metric(("s3", kind), counts.get("s3", {}).get(kind, 0))
     yield reads
 

@@ -1210,12 +1210,16 @@ def test_jp2_files_opened_with_their_tile_part_index_read_the_same_pixels(runtim
             np.testing.assert_array_equal(raster.data, local.data)
             assert raster.valid.any()
         costs[name] = cost_of(s3.proxy.hits())
-        walked = {h.path for h in s3.proxy.hits() if h.body_bytes == 12}  # SOT headers read
-        made = reading.reader.tally.snapshot().get("indexes", 0)
+        headers = [h for h in s3.proxy.hits() if h.body_bytes == 12]  # SOT headers read
+        walked = {h.path for h in headers}
+        figures = reading.reader.tally.snapshot()
+        made = figures.get("indexes", 0)
         if name == "making":  # the 10 m bands (1200 px: 4 tiles), each walked once
             assert made == len(walked) >= 2, (made, walked)
+            assert figures["indexing"] == len(headers) + made  # and each file's head
         else:
             assert made == 0 and walked == set(), (name, made, walked)
+            assert "indexing" not in figures
     assert costs["made"].requests <= costs["plain"].requests, costs
     assert costs["making"].requests > costs["plain"].requests, costs  # the walks, once
 

@@ -276,9 +276,11 @@ class TilePartIndexes:
                 known = self._files[path]
                 return known.path if known is not None else path
         value = self._cache.get(self._key(path)) if self._cache is not None else None
-        if value is None:
+        if value == _PLAIN:
+            return self._remember(path, None)
+        if value is None or not value.startswith(_MAGIC):  # not one of ours: made again
             return None
-        return self._remember(path, Splice.from_bytes(value) if value != _PLAIN else None)
+        return self._remember(path, Splice.from_bytes(value))
 
     def make(self, path: str, read: RangeReader) -> str:
         """Index ``path`` through ``read`` (once in this process however many ask at once),

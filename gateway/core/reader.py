@@ -281,9 +281,12 @@ class SceneReader:
         assert self._indexes is not None
         lease = self._quota.lease() if self._quota is not None else None
         fetch = self._storage.range_reader(path)
+        reads = 0
 
         def read(offset: int, length: int) -> tuple[bytes, int]:
-            self._spend(lease, "index reads", 1, length)
+            nonlocal reads
+            self._spend(lease, "indexing", 1, length)
+            reads += 1
             return fetch(offset, length)
 
         with lease if lease is not None else contextlib.nullcontext():
@@ -292,7 +295,8 @@ class SceneReader:
             except OSError as exc:
                 log.warning("cannot index %s: %s", path, exc)
                 return path
-        self.tally.add("indexes")
+        if reads and opened != path:  # indexed here (not by another process, not left as is)
+            self.tally.add("indexes")
         return opened
 
     @contextlib.contextmanager
