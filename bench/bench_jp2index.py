@@ -26,7 +26,7 @@ import rasterio
 import rasterio.shutil
 
 from gateway.core.cache import MemoryCache
-from gateway.core.jp2index import TilePartIndexes
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 from tests.support.request_counts import cost_of
 from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, start_s3
@@ -37,7 +37,7 @@ _READ = """
 import sys, time
 import rasterio
 from rasterio.windows import Window
-from gateway.core.jp2index import Splice, TilePartIndexes
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.cache import MemoryCache
 from gateway.core.storage import Storage
 
@@ -48,7 +48,7 @@ cache = MemoryCache()
 indexes = TilePartIndexes(cache)
 opened = path
 if spliced != "-":
-    cache.set(indexes._key(path), bytes.fromhex(open(spliced).read()), 60_000)
+    cache.set(indexes.cache_key(path), bytes.fromhex(open(spliced).read()), 60_000)
     opened = indexes.opened(path)
 started = time.perf_counter()
 with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
@@ -105,7 +105,7 @@ def _measure(server, folder: Path, side: int) -> None:  # type: ignore[no-untype
     took = time.perf_counter() - started
     made = cost_of(server.proxy.hits())
     print(f"index (once for all processes): {made.requests} GETs, {made.bytes} bytes, {took:.2f} s")
-    value = cache.get(indexes._key(path))
+    value = cache.get(indexes.cache_key(path))
     assert value is not None
     spliced = folder / "splice.hex"
     spliced.write_text(value.hex())

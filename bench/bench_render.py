@@ -32,9 +32,9 @@ import morecantile
 from gateway.config import load_config
 from gateway.core.cogcache import CogCache
 from gateway.core.engine import Engine
-from gateway.core.jp2index import TilePartIndexes
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
+from gateway.core.spliced import TilePartIndexes
 from gateway.memory import bound_process_memory
 from gateway.runtime import make_catalog, make_storage
 from gateway.settings import Settings

@@ -21,7 +21,7 @@ full`` writes its 10,980 px products). Cases, per zoom:
   layer once first on a tile away from every file, as TiTiler warms up below, and loads the
   compiled warp kernel as the server does before it serves (``tent.warm_up``);
 - with ``--jp2-index`` the reader opens JPEG 2000 files with their tile-part index, as the
-  server does (``gateway/core/jp2index.py``): the cold pass makes the indexes of the files it
+  server does (``gateway/core/spliced.py``): the cold pass makes the indexes of the files it
   reads, and one more cold pass (``tile-part indexes made``) finds them, as another process
   sharing Redis would; before both, the view cold by a reader without indexes (``no
   tile-part index``: OpenJPEG walks the tile-part headers);
@@ -78,10 +78,10 @@ from gateway.core.catalog import Asset
 from gateway.core.cogcache import CogCache
 from gateway.core.engine import Engine
 from gateway.core.grid import Grid
-from gateway.core.jp2index import TilePartIndexes
 from gateway.core.preview import ground_resolution
 from gateway.core.reader import SceneReader, read_level
 from gateway.core.request import build_request
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import EODATA_PREFIX
 from gateway.core.warp import SourceArray, read_window
 from gateway.settings import Settings

@@ -18,8 +18,8 @@ from gateway.core.catalog.summary import CatalogSummaries, ListingScope
 from gateway.core.crs import keep_proj_offline
 from gateway.core.dates import TimePolicy
 from gateway.core.engine import Engine
-from gateway.core.jp2index import TilePartIndexes
 from gateway.core.reader import RemoteCharge, SceneReader
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 from gateway.core.tally import Tally
 from gateway.core.tiles.service import TileService

@@ -1,4 +1,5 @@
-"""Tile-part indexes of JPEG 2000 files spliced in as a TLM marker (gateway.core.jp2index):
+"""Tile-part indexes of JPEG 2000 files spliced in as a TLM marker (gateway.core.jp2index,
+gateway.core.spliced):
 the same pixels as the file, the same entries as GDAL's own TLM, and from S3 a window of a
 far tile in a few GETs in a process that did not make the index."""
 
@@ -21,14 +22,8 @@ from rasterio.windows import Window
 
 from gateway.core.cache import MemoryCache, create_cache
 from gateway.core.catalog import scene_from_item
-from gateway.core.jp2index import (
-    HEAD_BYTES,
-    NotIndexable,
-    TilePartIndexes,
-    index_file,
-    read_layout,
-    tlm_segments,
-)
+from gateway.core.jp2index import HEAD_BYTES, NotIndexable, index_file, read_layout, tlm_segments
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 from tests.support.request_counts import clear_gdal_http_cache, cost_of
 from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
@@ -179,7 +174,7 @@ def test_what_is_not_a_jpeg2000_code_stream_as_expected_is_opened_as_it_is(files
         with pytest.raises(NotIndexable):
             index_file(read)
         assert indexes.make(str(path), read) == str(path)
-        assert cache.get(indexes._key(str(path))) == b"plain"  # not walked again
+        assert cache.get(indexes.cache_key(str(path))) == b"plain"  # not walked again
         assert TilePartIndexes(cache).opened(str(path)) == str(path)
 
 
@@ -217,7 +212,7 @@ import hashlib, sys
 import rasterio
 from rasterio.windows import Window
 from gateway.core.cache import create_cache
-from gateway.core.jp2index import TilePartIndexes
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 
 redis_url, endpoint, path, indexed, window = sys.argv[1:6]

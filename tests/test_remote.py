@@ -51,10 +51,11 @@ from gateway.core.datasets import OpenDatasets
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.grid import WGS84, Grid
-from gateway.core.jp2index import HEAD_BYTES, TilePartIndexes
+from gateway.core.jp2index import HEAD_BYTES
 from gateway.core.mosaic import search_bounds
 from gateway.core.reader import SceneReader
 from gateway.core.request import build_request
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 from gateway.core.upstream import LocalCounters, Quota, QuotaExhausted, QuotaLimits
 from gateway.core.warp import overview_factor, read_window

@@ -22,9 +22,9 @@ from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
 from gateway.core.grid import WGS84, Grid, transformer
-from gateway.core.jp2index import TilePartIndexes
 from gateway.core.sar.calibration import SarOptions
 from gateway.core.sar.reader import GrdReader
+from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import VRT_TYPE, Storage
 from gateway.core.tally import Tally
 from gateway.core.upstream import Lease, Quota
