@@ -85,17 +85,29 @@ def _tlm_entries(path: Path) -> list[tuple[int, int]]:
     layout = read_layout(head, path.stat().st_size)
     assert layout is not None and layout.has_tlm
     pos = head.index(b"\xff\x4f") + 2
-    entries: list[tuple[int, int]] = []
+    segments = b""
     while pos < layout.first_sot:
         marker, length = struct.unpack(">HH", head[pos : pos + 4])
         if marker == 0xFF55:
-            stlm = head[pos + 5]
-            tile_bytes, length_bytes = (stlm >> 4) & 3, 4 if stlm & 0x40 else 2
-            body = head[pos + 6 : pos + 2 + length]
-            step = tile_bytes + length_bytes
-            for at in range(0, len(body), step):
-                tile = int.from_bytes(body[at : at + tile_bytes]) if tile_bytes else len(entries)
-                entries.append((tile, int.from_bytes(body[at + tile_bytes : at + step])))
+            segments += head[pos : pos + 2 + length]
+        pos += 2 + length
+    return _parse_tlm(segments)
+
+
+def _parse_tlm(segments: bytes, stlm: int | None = None) -> list[tuple[int, int]]:
+    """The (tile, length) entries of consecutive TLM marker segments (each with the Stlm
+    ``stlm`` when given)."""
+    entries: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(segments):
+        marker, length = struct.unpack(">HH", segments[pos : pos + 4])
+        assert marker == 0xFF55 and stlm in (None, segments[pos + 5])
+        tile_bytes = (segments[pos + 5] >> 4) & 3
+        step = tile_bytes + (4 if segments[pos + 5] & 0x40 else 2)
+        body = segments[pos + 6 : pos + 2 + length]
+        for at in range(0, len(body), step):
+            tile = int.from_bytes(body[at : at + tile_bytes]) if tile_bytes else len(entries)
+            entries.append((tile, int.from_bytes(body[at + tile_bytes : at + step])))
         pos += 2 + length
     return entries
 
@@ -130,16 +142,7 @@ def test_the_index_as_a_tlm_marker_reads_every_pixel_of_the_file_at_every_level(
 
 
 def _tlm_entries_of_splice(head: bytes, insert_at: int) -> list[tuple[int, int]]:
-    segments = head[insert_at:]
-    entries = []
-    pos = 0
-    while pos < len(segments):
-        marker, length = struct.unpack(">HH", segments[pos : pos + 4])
-        assert marker == 0xFF55 and segments[pos + 5] == 0x60
-        body = segments[pos + 6 : pos + 2 + length]
-        entries += [struct.unpack(">HI", body[i : i + 6]) for i in range(0, len(body), 6)]
-        pos += 2 + length
-    return entries
+    return _parse_tlm(head[insert_at:], stlm=0x60)
 
 
 def test_tlm_marker_segments_split_where_their_length_field_ends():

@@ -125,21 +125,11 @@ class Storage:
             with open(path, "rb") as fh:
                 return fh.read(limit)
         if path.startswith("/vsis3/"):
-            bucket, _, key = path[len("/vsis3/") :].partition("/")
-            return self._s3_object(bucket, key, limit)
+            return self.range_reader(path)(0, limit)[0]
         import urllib.request
 
         with urllib.request.urlopen(path[len("/vsicurl/") :], timeout=self.http_timeout_s) as r:
             return r.read(limit)
-
-    def _s3_object(self, bucket: str, key: str, limit: int) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            body = self.s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}")
-            return bytes(body["Body"].read())
-        except (BotoCoreError, ClientError) as exc:
-            raise OSError(self.redact(str(exc))) from exc
 
     def range_reader(self, path: str) -> Callable[[int, int], tuple[bytes, int]]:
         """A reader of byte ranges of the ``/vsis3/`` file ``path`` (boto3, one client per
