@@ -75,6 +75,7 @@ from tests.support.metric_samples import samples
 from tests.support.ows_live import live_gateway
 from tests.support.quota_load import coverages, fire
 from tests.support.remote_doors import DOOR_REQUESTS, cold, decode, fetch
+from tests.support.remote_fixtures import fresh_remote, remote_settings
 from tests.support.request_counts import (
     clear_gdal_http_cache,
     cost_of,
@@ -85,10 +86,9 @@ from tests.support.request_counts import (
     tile_bounds,
     tile_request,
 )
-from tests.support.s3_server import S3Server, start_s3
 from tests.support.same_day import DAY as SAME_DAY_DATE
 from tests.support.same_day import added_items, same_day_catalog
-from tests.support.stac_api import StacApi, start_stac_api
+from tests.support.stac_api import StacApi
 from tests.support.wcs_checks import scene_item
 from tests.support.wfs_filters import BOTH_TYPES, CQL2_TWINS, FILTERS, Case, fes
 
@@ -100,51 +100,7 @@ WEST = (5.96, 52.62)  # inside T31UFU only
 REPO = Path(__file__).resolve().parents[1]
 
 
-# --- stand-ins and runtimes --------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def s3(sample_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = start_s3(sample_archive / "eodata", tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def stac(sample_archive: Path) -> Iterator[StacApi]:
-    api = start_stac_api(sample_archive / "stac")
-    yield api
-    api.stop()
-
-
-def _remote_settings(s3: S3Server, stac: StacApi, data_dir: Path, **extra) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        stac_url=stac.url,
-        storage="s3",
-        s3_endpoint=s3.endpoint,
-        s3_https=False,
-        s3_virtual_hosting=False,
-        s3_access_key_id="test",
-        s3_secret_access_key="test",
-        s3_region="us-east-1",
-        sample_data=False,
-        redis_url=None,
-        **extra,
-    )
-
-
-@pytest.fixture(scope="session")
-def remote(s3, stac, tmp_path_factory):
-    """An engine reading S3 + STAC API, as against CDSE (its data folder is empty)."""
-    built = build_runtime(_remote_settings(s3, stac, tmp_path_factory.mktemp("remote-data")))
-    yield built
-    built.close()
-
-
-def _fresh_remote(s3, stac, tmp_path):
-    return build_runtime(_remote_settings(s3, stac, tmp_path))
-
+# The stand-ins (s3, stac) and a runtime on them (remote): tests.support.remote_fixtures.
 
 # --- same pixels as the embedded default -------------------------------------------------
 
@@ -226,7 +182,7 @@ def test_remote_least_time_difference_reads_the_nearest_scene_of_the_day(
     added = added_items(sample_archive)
     (tmp_path / "added.ndjson").write_text("".join(json.dumps(i) + "\n" for i in added))
     stac.load("items", tmp_path / "added.ndjson")
-    far = _fresh_remote(s3, stac, tmp_path / "data")
+    far = fresh_remote(s3, stac, tmp_path / "data")
     try:
         bounds = (700000.0, 5832000.0, 703000.0, 5835000.0)  # T31UFU's own 10 m grid
         xs, ys = pixel_centres(bounds, 300, 300)
@@ -249,7 +205,7 @@ def test_remote_least_time_difference_reads_the_nearest_scene_of_the_day(
 
 def test_remote_reads_really_come_from_s3(s3, stac, tmp_path):
     """A never-read map's pixels arrive from the bucket, found by a STAC API search."""
-    remote = _fresh_remote(s3, stac, tmp_path)  # its own (empty) COG cache
+    remote = fresh_remote(s3, stac, tmp_path)  # its own (empty) COG cache
     clear_gdal_http_cache()
     s3.proxy.reset()
     stac.proxy.reset()
@@ -612,7 +568,7 @@ def test_stac_api_pages_with_small_page_size(stac):
 
 
 def test_burst_of_tiles_over_one_area_makes_one_search(s3, stac, tmp_path):
-    runtime = _fresh_remote(s3, stac, tmp_path)
+    runtime = fresh_remote(s3, stac, tmp_path)
     try:
         tiles = [  # 12 z14 tiles east of 6°E: one 0.5° search cell
             tile_bounds(lon, lat, 14)
@@ -1001,7 +957,7 @@ def test_zoomed_in_cog_tile_costs_at_most_two_ranges_per_band(remote, s3):
 
 def test_remote_reads_and_stac_requests_are_counted_as_the_quota_charges_them(s3, stac, tmp_path):
     quota = dict(s3_max_connections=8, s3_requests_per_minute=10_000, s3_bytes_per_month=2**40)
-    charged = build_runtime(_remote_settings(s3, stac, tmp_path, **quota))
+    charged = build_runtime(remote_settings(s3, stac, tmp_path, **quota))
     request = tile_request(charged.config, tile_bounds(*WEST, 15), layer="MOSAIC_NDVI")
     stac.proxy.reset()
     try:
@@ -1034,7 +990,7 @@ def test_a_scene_s_windows_are_charged_together_or_none_is_read(s3, stac, tmp_pa
     is refused before either window is read, and only the opens are charged (band by band,
     the first band's window would have been charged and read for a map that never came)."""
     quota = dict(s3_max_connections=2, s3_requests_per_minute=7, quota_wait_s=0.2)
-    charged = build_runtime(_remote_settings(s3, stac, tmp_path, **quota))
+    charged = build_runtime(remote_settings(s3, stac, tmp_path, **quota))
     request = tile_request(charged.config, tile_bounds(*WEST, 15), layer="MOSAIC_NDVI")
     clear_gdal_http_cache()
     s3.proxy.reset()
@@ -1120,7 +1076,7 @@ def test_neighbouring_tiles_side_by_side_fetch_no_more_than_one_by_one(remote, s
 def test_zoomed_out_jp2_tile_reads_the_level_that_fits_and_copies_in_the_background(
     runtime, s3, stac, tmp_path, sample_archive, monkeypatch
 ):
-    remote_once = _fresh_remote(s3, stac, tmp_path)
+    remote_once = fresh_remote(s3, stac, tmp_path)
     cache = remote_once.engine.reader.cog_cache
     copied_in: list[str] = []  # the threads that made COG copies
     local_copy = cache.local_copy
