@@ -1,4 +1,4 @@
-"""The ``cdse-gateway`` command: serve, sample-data, ingest, render, seed, keys."""
+"""The ``cdse-gateway`` command: serve, sample-data, ingest, render, seed, index, keys."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def _prepare_sample_data(settings: Settings) -> None:
 
 
 def _fail(error: GatewayError) -> None:
-    typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
+    """End the command with ``error``'s message (and the parameter it is about), status 2."""
+    about = f" ({error.locator})" if error.locator else ""
+    typer.secho(f"error{about}: {error.message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
@@ -275,6 +277,71 @@ def seed(
         _fail(error)
         return
     typer.echo(f"{result.tiles} tiles: {result.rendered} rendered, {result.cached} already cached")
+
+
+@app.command()
+def index(
+    collection: Annotated[str, typer.Option(help="a configured collection, e.g. sentinel-2-l2a")],
+    time: Annotated[
+        str | None, typer.Option(help="the scenes' dates: 2025-06-13, start/end, 2025-06")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=36_500, help="instead of --time: the scenes of the last days"),
+    ] = None,
+    bbox: Annotated[
+        str | None, typer.Option(help="west,south,east,north in lon/lat [default: everywhere]")
+    ] = None,
+    bands: Annotated[
+        str | None,
+        typer.Option(help="e.g. B04,B08,SCL [default: the bands the collection's layers read]"),
+    ] = None,
+    max_scenes: Annotated[int, typer.Option(min=1, help="the newest this many at most")] = 10_000,
+) -> None:
+    """Make the tile-part indexes of new products' JPEG 2000 files ahead of their first view
+    (kept in Redis when GATEWAY_REDIS_URL is set, as the servers keep them)."""
+    from datetime import UTC, datetime
+
+    from gateway.core.indexing import acquired, bands_to_index, index_scenes, scene_query
+    from gateway.core.request import parse_bbox
+    from gateway.runtime import build_runtime
+
+    settings = command_settings()
+    if not settings.redis_url:
+        typer.secho("GATEWAY_REDIS_URL is not set: the indexes last as long as this command",
+                    err=True)  # fmt: skip
+    try:
+        _prepare_sample_data(settings)
+        runtime = build_runtime(settings)
+        wanted = bands_to_index(runtime.config, collection, _pairs(bands))
+        when = acquired(time, days, datetime.now(UTC))
+        query = scene_query(collection, parse_bbox(bbox) if bbox else None, when)
+        with _Bar(f"index {collection}") as bar:
+            result = index_scenes(
+                runtime.engine.catalog,
+                runtime.engine.reader,
+                query,
+                wanted,
+                max_scenes=max_scenes,
+                progress=bar,
+            )
+        runtime.close()
+    except GatewayError as error:
+        _fail(error)
+        return
+    typer.echo(
+        f"{result.scenes} scenes, {result.files} files of {','.join(wanted)}: "
+        f"{result.indexed} indexed, {result.known} indexed before, "
+        f"{result.as_is} opened as they are, {result.failed} could not be read"
+    )
+    for path in result.failures:
+        typer.secho(f"could not be read: {path}", err=True)
+    if result.more:
+        typer.secho(f"more than {max_scenes} scenes match: the newest were indexed", err=True)
+    if result.stopped:
+        typer.secho(f"stopped: {result.stopped}", err=True)
+    if result.failed or result.stopped:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -169,7 +169,9 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         quota=quotas["s3"],
         charge=RemoteCharge(per_read=settings.s3_requests_per_read),
         tally=tallies["s3"],
-        indexes=TilePartIndexes(cache) if settings.s3_jp2_tile_index else None,
+        indexes=TilePartIndexes(cache, min_tiles=settings.s3_jp2_index_min_tiles)
+        if settings.s3_jp2_tile_index
+        else None,
     )
     engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))

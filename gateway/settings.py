@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     # kept in the cache) and opened with the index (docs/performance.md): off, OpenJPEG walks
     # the headers in every process.
     s3_jp2_tile_index: bool = True
+    # Only files of at least this many tiles of 1024 px are indexed (fewer: few headers).
+    s3_jp2_index_min_tiles: int = Field(default=16, ge=1)
     # The STAC API's request-rate limit (requests per minute), shared the same way.
     stac_requests_per_minute: int | None = Field(default=None, ge=1)
     quota_wait_s: float = Field(default=20.0, ge=0)

@@ -249,15 +249,23 @@ class SceneReader:
 
     def _indexed(self, remote: list[tuple[str, Asset]]) -> dict[str, str]:
         """The path to open for each large remote JPEG 2000 file of ``remote`` (path, asset):
-        with its tile-part index spliced in (``gateway.core.jp2index``). Indexes not known
-        yet are made first, the files side by side, each on a connection slot of its own."""
+        with its tile-part index spliced in (``gateway.core.jp2index``)."""
         indexes = self._indexes
         if indexes is None:
             return {}
+        wanted = (path for path, asset in remote if indexes.applies(path, asset.shape))
+        return self.index_files(list(dict.fromkeys(wanted)))
+
+    def index_files(self, paths: list[str]) -> dict[str, str]:
+        """The path to open for each remote JPEG 2000 file of ``paths`` (each one its
+        ``indexes`` apply to), its index made first where no process made it yet: the files
+        side by side (4 at most), each on a connection slot of its own."""
+        indexes = self._indexes
+        if indexes is None:
+            return {path: path for path in paths}
         opened: dict[str, str] = {}
         missing: list[str] = []
-        wanted = (path for path, asset in remote if indexes.applies(path, asset.shape))
-        for path in dict.fromkeys(wanted):
+        for path in paths:
             known = indexes.opened(path)
             if known is None:
                 missing.append(path)
