@@ -262,10 +262,45 @@ def test_services_autoscaler_and_budget_select_their_pods() -> None:
     assert redis_url.startswith(f"redis://redis:{port['port']}/")
 
 
+def index_job() -> dict[str, Any]:
+    """The pod of the CronJob that indexes new products."""
+    return named("CronJob", "index-new-products")["spec"]["jobTemplate"]["spec"]["template"]
+
+
 def test_pods_run_as_the_images_user() -> None:
     uid, _, _ = instruction("USER")[0].partition(":")
-    context = named("Deployment", "gateway")["spec"]["template"]["spec"]["securityContext"]
-    assert context["runAsNonRoot"] and context["runAsUser"] == int(uid)
+    for pod in (named("Deployment", "gateway")["spec"]["template"], index_job()):
+        context = pod["spec"]["securityContext"]
+        assert context["runAsNonRoot"] and context["runAsUser"] == int(uid)
+
+
+def test_the_index_job_runs_the_index_command_with_the_gateways_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its arguments are those ``cdse-gateway index`` takes (parsed, not run), and its
+    environment the gateway's: the same ConfigMap (Redis, where the servers find the
+    indexes) and the eodata keys from the same Secret."""
+    import typer.main
+
+    from gateway.cli import app
+
+    (container,) = index_job()["spec"]["containers"]
+    program, command, *args = container["args"]
+    assert (program, command) == ("cdse-gateway", "index")
+    index = typer.main.get_command(app).commands["index"]  # type: ignore[attr-defined]
+    options = index.make_context("index", list(args)).params
+    assert options["collection"] == "sentinel-2-l2a" and options["days"] >= 1
+    assert container["image"] == gateway_container()["image"]
+    assert container["envFrom"] == gateway_container()["envFrom"]
+    keys = {v["name"]: v["valueFrom"] for v in gateway_container()["env"]}
+    for variable in container["env"]:
+        assert keys[variable["name"]] == variable["valueFrom"], variable["name"]
+    config = named("ConfigMap", "gateway-config")["data"]
+    assert config["GATEWAY_REDIS_URL"]
+    env = {**config, **{v["name"]: "from-a-secret" for v in container["env"]}}
+    check_gateway_environment(env, monkeypatch)
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/data", "/tmp"} <= mounts and container["securityContext"]["readOnlyRootFilesystem"]
 
 
 # -- Dask (the Dask project's Helm chart) ------------------------------------------------------
