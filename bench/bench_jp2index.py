@@ -9,7 +9,12 @@ once through its index; the index's own cost (made once for every process sharin
 printed beside them. GETs are what CDSE's 2,000 requests a minute per key count; seconds
 are moto's on 127.0.0.1 (CDSE adds tens of ms a GET).
 
-    python -m bench.bench_jp2index [--side 10980]
+    python -m bench.bench_jp2index [--side 10980] [--product]
+
+``--product`` also indexes what ``cdse-gateway index`` indexes of one L2A product for the
+default layers (four 10 m files and six 20 m files: copies of the band and of a band half
+its side) through ``SceneReader.index_files``, the files one after the other and then side by
+side as the command reads them, and once more with the indexes known.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import rasterio
 import rasterio.shutil
 
 from gateway.core.cache import MemoryCache
+from gateway.core.reader import SceneReader
 from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 from tests.support.request_counts import cost_of
@@ -39,6 +45,7 @@ import rasterio
 from rasterio.windows import Window
 from gateway.core.spliced import TilePartIndexes
 from gateway.core.cache import MemoryCache
+from gateway.core.reader import SceneReader
 from gateway.core.storage import Storage
 
 endpoint, path, spliced, col, row = sys.argv[1:6]
@@ -75,20 +82,62 @@ def _band(path: Path, side: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=10980)
+    parser.add_argument("--product", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "eodata").mkdir()
+        eodata = folder / "eodata"
+        eodata.mkdir()
         started = time.perf_counter()
-        _band(folder / "eodata" / "band.jp2", args.side)
-        size = (folder / "eodata" / "band.jp2").stat().st_size
+        _band(eodata / "band.jp2", args.side)
+        size = (eodata / "band.jp2").stat().st_size
         took = time.perf_counter() - started
         print(f"band {args.side} px, {size / 1e6:.1f} MB, written in {took:.0f} s")
-        server = start_s3(folder / "eodata", folder / "moto")
+        product = _product(eodata, args.side) if args.product else []
+        server = start_s3(eodata, folder / "moto")
         try:
             _measure(server, folder, args.side)
+            if product:
+                _index_product(server, product)
         finally:
             server.stop()
+
+
+def _product(eodata: Path, side: int) -> list[str]:
+    """An L2A product's files for the default layers: 10 m B02, B03, B04, B08 (copies of the
+    band) and 20 m B02, B03, B04, B11, B12, SCL (copies of a band half its side)."""
+    _band(eodata / "half.jp2", side // 2)
+    names = [f"{b}_10m.jp2" for b in ("B02", "B03", "B04", "B08")]
+    names += [f"{b}_20m.jp2" for b in ("B02", "B03", "B04", "B11", "B12", "SCL")]
+    for name in names:
+        source = eodata / ("band.jp2" if name.endswith("_10m.jp2") else "half.jp2")
+        (eodata / "product").mkdir(exist_ok=True)
+        (eodata / "product" / name).write_bytes(source.read_bytes())
+    return [f"/vsis3/eodata/product/{name}" for name in names]
+
+
+def _index_product(server, paths: list[str]) -> None:  # type: ignore[no-untyped-def]
+    storage = Storage(
+        mode="s3", s3_endpoint=server.endpoint, access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY, https=False, region=REGION,
+    )  # fmt: skip
+    print(f"| a product's {len(paths)} files (cdse-gateway index) | GETs | s |")
+    print("| --- | ---: | ---: |")
+    shared = MemoryCache()
+    runs = (
+        ("one after the other", MemoryCache(), [[path] for path in paths]),
+        ("side by side, 4 at a time (as the command)", shared, [paths]),
+        ("again, the indexes known", shared, [paths]),
+    )
+    for name, cache, batches in runs:
+        reader = SceneReader(storage, indexes=TilePartIndexes(cache))
+        server.proxy.reset()
+        started = time.perf_counter()
+        for batch in batches:
+            opened = reader.index_files(batch)
+            assert all(opened[path] != path for path in batch), opened
+        took = time.perf_counter() - started
+        print(f"| {name} | {cost_of(server.proxy.hits()).requests} | {took:.1f} |")
 
 
 def _measure(server, folder: Path, side: int) -> None:  # type: ignore[no-untyped-def]
