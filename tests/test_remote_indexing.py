@@ -257,3 +257,10 @@ def test_indexing_turned_off_is_said(remote, s3, stac, redis_server, tmp_path):
     env = {**_env(s3, stac, redis_server.url, tmp_path), "GATEWAY_S3_JP2_TILE_INDEX": "false"}
     done = CliRunner().invoke(app, ["index", "--collection", L2A, "--time", DAY], env=env)
     assert done.exit_code == 2 and "turned off" in done.output, done.output
+
+
+def test_a_catalog_that_cannot_be_searched_is_said(s3, stac, redis_server, tmp_path):
+    env = {**_env(s3, stac, redis_server.url, tmp_path), "GATEWAY_STAC_URL": stac.url + "/gone"}
+    done = CliRunner().invoke(app, ["index", "--collection", L2A, "--time", DAY], env=env)
+    assert done.exit_code == 2 and "Traceback" not in done.output, done.output
+    assert "error: the catalog service did not answer" in done.output, done.output
