@@ -101,8 +101,8 @@ def test_indexes_made_ahead_are_found_by_the_first_view_which_walks_nothing(
     assert len(_walked(s3)) == result.indexed
     assert not result.more and result.stopped is None
 
-    # The first view, by a cold process sharing the cache: the same pixels as the local
-    # files, and not a header walked.
+    # The first view, by a cold process sharing the cache: the files opened with the indexes
+    # found there, none made again, the same pixels as the local files.
     clear_gdal_http_cache()
     s3.proxy.reset()
     cold = _reader(remote, shared)
@@ -115,6 +115,8 @@ def test_indexes_made_ahead_are_found_by_the_first_view_which_walks_nothing(
         assert raster.valid.any()
     assert _walked(s3) == set()
     assert "indexing" not in cold.tally.snapshot() and "indexes" not in cold.tally.snapshot()
+    spliced = {path: cold.indexes.opened(path) for path in files}
+    assert all(opened.startswith("/vsisparse/") for opened in spliced.values()), spliced
 
     # Run again: every file is known, nothing is read.
     s3.proxy.reset()
@@ -253,7 +255,7 @@ def test_the_index_command_says_what_is_wrong_without_a_traceback(
     assert says in done.output and "Traceback" not in done.output, done.output
 
 
-def test_indexing_turned_off_is_said(remote, s3, stac, redis_server, tmp_path):
+def test_indexing_turned_off_is_said(s3, stac, redis_server, tmp_path):
     env = {**_env(s3, stac, redis_server.url, tmp_path), "GATEWAY_S3_JP2_TILE_INDEX": "false"}
     done = CliRunner().invoke(app, ["index", "--collection", L2A, "--time", DAY], env=env)
     assert done.exit_code == 2 and "turned off" in done.output, done.output
