@@ -67,8 +67,8 @@ def _prepare_sample_data(settings: Settings) -> None:
 
 def _fail(error: GatewayError) -> None:
     """End the command with ``error``'s message (and the parameter it is about), status 2."""
-    about = f" ({error.locator})" if error.locator else ""
-    typer.secho(f"error{about}: {error.message}", fg=typer.colors.RED, err=True)
+    about = f"{error.locator}: " if error.locator else ""
+    typer.secho(f"error: {about}{error.message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 

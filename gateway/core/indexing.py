@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig
 from gateway.core.bandmath import parse_expression
 from gateway.core.catalog import PageQuery, Scene, cql2_text
 from gateway.core.catalog.base import PagedCatalog
@@ -25,6 +25,9 @@ from gateway.core.dates import parse_time
 from gateway.core.reader import SceneReader
 from gateway.core.upstream import QuotaExhausted
 from gateway.errors import InvalidParameterValue
+
+if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
+    from gateway.config import GatewayConfig
 
 Progress = Callable[[int, int, str], None]
 
