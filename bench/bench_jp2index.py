@@ -13,7 +13,7 @@ are moto's on 127.0.0.1 (CDSE adds tens of ms a GET).
 
 ``--product`` also indexes what ``cdse-gateway index`` indexes of one L2A product for the
 default layers (four 10 m files and six 20 m files: copies of the band and of a band half
-its side) through ``SceneReader.index_files``, the files one after the other and then side by
+its side) through ``SceneReader.make_indexes``, the files one after the other and then side by
 side as the command reads them, and once more with the indexes known.
 """
 
@@ -134,7 +134,7 @@ def _index_product(server, paths: list[str]) -> None:  # type: ignore[no-untyped
         server.proxy.reset()
         started = time.perf_counter()
         for batch in batches:
-            opened = reader.index_files(batch)
+            opened = reader.make_indexes(batch)
             assert all(opened[path] != path for path in batch), opened
         took = time.perf_counter() - started
         print(f"| {name} | {cost_of(server.proxy.hits()).requests} | {took:.1f} |")

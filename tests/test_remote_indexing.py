@@ -26,6 +26,7 @@ from gateway.core.engine import Engine
 from gateway.core.indexing import acquired, bands_to_index, index_scenes, scene_query
 from gateway.core.reader import SceneReader
 from gateway.core.spliced import TilePartIndexes
+from gateway.core.storage import Storage
 from gateway.core.upstream import LocalCounters, Quota, QuotaLimits
 from gateway.errors import InvalidParameterValue
 from tests.support.request_counts import clear_gdal_http_cache, tile_bounds, tile_request
@@ -48,8 +49,9 @@ def _day_files(sample_archive, bands: set[str]) -> set[str]:
     """The S3 paths of the sample's 10 m JPEG 2000 files of ``bands`` on DAY (its items')."""
     static = StaticCatalog(sample_archive / "stac")
     query = scene_query(L2A, None, parse_time(DAY))
+    on_s3 = Storage(mode="s3")
     return {
-        "/vsis3/eodata/" + asset.href.split("/eodata/", 1)[1]
+        on_s3.gdal_path(asset.href)
         for scene in static.scan(query)
         for asset in scene.assets
         if asset.band in bands and asset.href.endswith("_10m.jp2")

@@ -67,18 +67,11 @@ def bands_to_index(
             locator="bands",
         )
     bands = list(asked)
-    limits = config.limits
     for layer in config.layers if not asked else ():
         if layer.collection != collection:
             continue
-        expression = parse_expression(
-            layer.expression,
-            found.bands,
-            max_length=limits.max_expression_length,
-            max_nodes=limits.max_expression_nodes,
-            max_outputs=limits.max_outputs,
-        )
-        bands.extend(expression.bands)
+        # A configured layer's expression, checked as the configuration checks it.
+        bands.extend(parse_expression(layer.expression, found.bands).bands)
         if layer.cloud_mask and found.cloud_mask is not None:
             bands.append(found.cloud_mask.band)
     return tuple(dict.fromkeys(map(found.item_band, bands)))
@@ -114,7 +107,7 @@ def index_scenes(
     progress: Progress | None = None,
 ) -> IndexingResult:
     """Index the remote JPEG 2000 files of ``bands`` of the scenes ``query`` finds (at most
-    ``max_scenes``), a scene's files side by side (``SceneReader.index_files``). The quota
+    ``max_scenes``), a scene's files side by side (``SceneReader.make_indexes``). The quota
     used up ends the run (``stopped``); what it indexed is kept."""
     indexes = reader.indexes
     if indexes is None:
@@ -138,7 +131,7 @@ def index_scenes(
         missing = [path for path in paths if indexes.opened(path) is None]
         result.known += len(paths) - len(missing)
         try:
-            opened = reader.index_files(missing)
+            opened = reader.make_indexes(missing)
         except QuotaExhausted as exc:
             result.stopped = exc.message
             break

@@ -249,38 +249,31 @@ class SceneReader:
 
     def _indexed(self, remote: list[tuple[str, Asset]]) -> dict[str, str]:
         """The path to open for each large remote JPEG 2000 file of ``remote`` (path, asset):
-        with its tile-part index spliced in (``gateway.core.jp2index``)."""
+        with its tile-part index spliced in (``gateway.core.jp2index``), made first where no
+        process made it yet (``make_indexes``)."""
         indexes = self._indexes
         if indexes is None:
             return {}
-        wanted = (path for path, asset in remote if indexes.applies(path, asset.shape))
-        return self.index_files(list(dict.fromkeys(wanted)))
-
-    def index_files(self, paths: list[str]) -> dict[str, str]:
-        """The path to open for each remote JPEG 2000 file of ``paths`` (each one its
-        ``indexes`` apply to), its index made first where no process made it yet: the files
-        side by side (4 at most), each on a connection slot of its own."""
-        indexes = self._indexes
-        if indexes is None:
-            return {path: path for path in paths}
         opened: dict[str, str] = {}
         missing: list[str] = []
-        for path in paths:
+        for path in dict.fromkeys(p for p, asset in remote if indexes.applies(p, asset.shape)):
             known = indexes.opened(path)
             if known is None:
                 missing.append(path)
             else:
                 opened[path] = known
-        if len(missing) == 1:
-            opened[missing[0]] = self._index(missing[0])
-        elif missing:
-            with ThreadPoolExecutor(max_workers=min(len(missing), 4)) as pool:
-                made = [
-                    pool.submit(contextvars.copy_context().run, self._index, path)
-                    for path in missing
-                ]
-            opened.update(zip(missing, (future.result() for future in made), strict=True))
+        opened.update(self.make_indexes(missing))
         return opened
+
+    def make_indexes(self, paths: list[str]) -> dict[str, str]:
+        """Make the indexes of ``paths`` (files whose index was not found) and return the
+        path to open for each: the files side by side (4 at most), each on a connection slot
+        of its own."""
+        if len(paths) <= 1:
+            return {path: self._index(path) for path in paths}
+        with ThreadPoolExecutor(max_workers=min(len(paths), 4)) as pool:
+            made = [pool.submit(contextvars.copy_context().run, self._index, p) for p in paths]
+        return dict(zip(paths, (future.result() for future in made), strict=True))
 
     def _index(self, path: str) -> str:
         """Make the tile-part index of ``path`` on a connection slot of the quota, each
