@@ -49,14 +49,16 @@ def make_engine(
     cog_cache: CogCache | None = None,
     reader: type[SceneReader] = SceneReader,
     indexes: TilePartIndexes | None = None,
+    *,
+    index_later: bool = False,
 ) -> Engine:
     """An engine without a tile cache (every render reads), its reader on ``settings``'
     storage (``cog_cache`` None: the default one beside the data folder; ``indexes`` None: no
-    JPEG 2000 tile-part indexes)."""
+    JPEG 2000 tile-part indexes; ``index_later``: those not made yet are made in the
+    background)."""
     storage = make_storage(settings)
-    return Engine(
-        load_config(), make_catalog(settings), reader(storage, cog_cache, indexes=indexes)
-    )
+    read = reader(storage, cog_cache, indexes=indexes, index_later=index_later)
+    return Engine(load_config(), make_catalog(settings), read)
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -24,7 +24,11 @@ full`` writes its 10,980 px products). Cases, per zoom:
   server does (``gateway/core/spliced.py``): the cold pass makes the indexes of the files it
   reads, and one more cold pass (``tile-part indexes made``) finds them, as another process
   sharing Redis would; before both, the view cold by a reader without indexes (``no
-  tile-part index``: OpenJPEG walks the tile-part headers);
+  tile-part index``: OpenJPEG walks the tile-part headers); with ``--index-later`` too, the
+  view cold by a reader that finds no index and makes them in the background, as the server
+  does by default (``indexed in the background``: its GETs include the background's made
+  meanwhile), the view cold again at once (``next view``: with the indexes made by then),
+  and the seconds from the first view's start until every index was made;
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
   very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
   product files, and as shipped where the layer draws from its overview source), each tile on
@@ -98,6 +102,7 @@ BOTH = "every product (MosaicJSON)"  # TiTiler's case that draws the view as the
 QUARTERLY = "quarterly mosaics (MosaicJSON)"  # TiTiler on the overview source's files
 UNINDEXED = "no tile-part index"  # --jp2-index: the same view by a reader without indexes
 INDEXED = "tile-part indexes made"  # --jp2-index: a cold pass after the one that made them
+LATER = "indexed in the background"  # --index-later: a first view that queued the indexes
 SHIPPED = "as shipped"  # GDAL alone on the windows of the layer as shipped, where it redraws
 TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
 WARM_UP = morecantile.Tile(0, 0, 2)  # far from any file of the view: first renders
@@ -211,6 +216,33 @@ def gateway_passes(
     cold = timed_tiles(tiles, meter, render)
     warm = timed_tiles(tiles, meter, render)
     return cold, warm, recorded[: len(tiles)]
+
+
+def later_passes(
+    settings: Settings, never: CogCache, layer: str, day: str, tiles: list, meter: Meter
+) -> tuple[Pass, Pass, float]:
+    """A reader that finds no index (a cache of its own) and makes them in the background:
+    the view cold, the view cold again at once, and the seconds from the first view's start
+    until the background made every index the views asked for."""
+    indexes = TilePartIndexes(MemoryCache())
+    engine = make_engine(settings, never, RecordingReader, indexes, index_later=True)
+    queue = engine.reader.index_queue
+    assert queue is not None
+
+    def render(index: int, tile) -> None:
+        reader: RecordingReader = engine.reader  # type: ignore[assignment]
+        reader.reads = []
+        engine.render(
+            tile_request(engine.config, tuple(TMS.xy_bounds(tile)), layer=layer, time=day)
+        )
+
+    started = time.perf_counter()
+    clear_gdal_http_cache()
+    first = timed_tiles(tiles, meter, render)
+    clear_gdal_http_cache()
+    following = timed_tiles(tiles, meter, render)
+    queue.close()  # waits for the indexes queued
+    return first, following, time.perf_counter() - started
 
 
 def side_by_side_pass(engine: Engine, layer: str, day: str, tiles: list, meter: Meter) -> Pass:
@@ -510,6 +542,12 @@ def main() -> None:
         help="JPEG 2000 files opened with their tile-part index, as the server does (the "
         "cold pass makes the indexes; one more cold pass then finds them, as another process)",
     )
+    parser.add_argument(
+        "--index-later",
+        action="store_true",
+        help="with --jp2-index: also the first view of a reader that makes the indexes in the "
+        "background (as the server does by default), and the next view at once",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp,
@@ -554,6 +592,13 @@ def main() -> None:
                     results[zoom, f"gateway {layer} cold, {INDEXED}"] = gateway_passes(
                         engine, layer, args.day, tiles, meter
                     )[0]
+                if args.index_later and indexes is not None:
+                    first, following, done = later_passes(
+                        settings, never, layer, args.day, tiles, meter
+                    )
+                    results[zoom, f"gateway {layer} cold, {LATER}"] = first
+                    results[zoom, f"gateway {layer} cold, {LATER}, next view"] = following
+                    print(f"z{zoom} {layer}: indexes made {done:.1f} s after the first view began")
                 results[zoom, f"gateway {layer} cold, {SIDE_BY_SIDE}"] = side_by_side_pass(
                     engine, layer, args.day, tiles, meter
                 )

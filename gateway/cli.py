@@ -221,7 +221,10 @@ def render(
             times=runtime.times,
             sar=sar,
         )
-        rendered = runtime.engine.render(request)
+        try:
+            rendered = runtime.engine.render(request)
+        finally:
+            runtime.close()  # files queued for indexing are left to the servers
     except GatewayError as error:
         _fail(error)
         return

@@ -183,6 +183,25 @@ def remote_metrics(runtime: Runtime) -> Iterator[Metric]:
     for kind in ("opens", "windows", "copies", "indexing"):
         reads.add_metric(("s3", kind), counts.get("s3", {}).get(kind, 0))
     yield reads
+    queue = runtime.engine.reader.index_queue
+    if queue is not None:
+        queued = CounterMetricFamily(
+            "gateway_jp2_indexes_queued",
+            "Remote JPEG 2000 files queued for indexing in the background.",
+        )
+        queued.add_metric((), counts.get("s3", {}).get("indexes_queued", 0))
+        yield queued
+        pending = GaugeMetricFamily(
+            "gateway_jp2_indexes_pending", "Files waiting for or in background indexing."
+        )
+        pending.add_metric((), queue.pending())
+        yield pending
+        dropped = CounterMetricFamily(
+            "gateway_jp2_indexes_dropped",
+            "Files not queued for background indexing: the queue was full.",
+        )
+        dropped.add_metric((), queue.dropped)
+        yield dropped
 
 
 def quota_metrics(runtime: Runtime) -> Iterator[Metric]:

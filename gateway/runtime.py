@@ -59,6 +59,7 @@ class Runtime:
     kept: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
+        self.engine.reader.close()
         self.cache.close()
 
 
@@ -172,6 +173,7 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         indexes=TilePartIndexes(cache, min_tiles=settings.s3_jp2_index_min_tiles)
         if settings.s3_jp2_tile_index
         else None,
+        index_later=settings.s3_jp2_index_later,
     )
     engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))

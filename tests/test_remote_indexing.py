@@ -1,6 +1,7 @@
 """Tile-part indexes made ahead of users (``cdse-gateway index``, ``gateway.core.indexing``):
 the files of new products on the S3 stand-in, found through the STAC API stand-in, indexed
-before their first view, which then walks nothing.
+before their first view, which then walks nothing; and the files no process indexed, opened
+as they are by the view that meets them and indexed in the background for the next.
 
 The sample's 10 m bands are 1,200 px (4 tiles of 1024 px), its 20 m and 60 m ones smaller than
 a tile: the readers here index files of one tile and more (``min_tiles=1``: the 10 m bands);
@@ -10,9 +11,11 @@ the product's own default is 16.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.core.cache import MemoryCache, create_cache
 from gateway.core.catalog import PageQuery, Scene, ScenePage, StaticCatalog, TimeRange
+from gateway.core.cogcache import CogCache
 from gateway.core.dates import parse_time
 from gateway.core.engine import Engine
 from gateway.core.indexing import acquired, bands_to_index, index_scenes, scene_query
@@ -29,6 +33,10 @@ from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 from gateway.core.upstream import LocalCounters, Quota, QuotaLimits
 from gateway.errors import InvalidParameterValue
+from gateway.metrics import Metrics
+from gateway.runtime import build_runtime
+from tests.support.metric_samples import samples
+from tests.support.remote_fixtures import remote_settings
 from tests.support.request_counts import clear_gdal_http_cache, tile_bounds, tile_request
 
 L2A = "sentinel-2-l2a"
@@ -38,11 +46,16 @@ ONE_DAY = timedelta(days=1)
 # Every band the configured L2A layers read (config/gateway.yaml): true and false colour, the
 # indices, and the scene classification (the layers' cloud mask, and a layer of its own).
 L2A_LAYER_BANDS = {"B02", "B03", "B04", "B08", "B11", "B12", "SCL"}
+NO_COPIES = Path("/nonexistent/cog-cache")  # a COG cache's folder that holds none
 
 
 def _reader(remote, cache, **extra) -> SceneReader:
+    """A reader of the stand-ins keeping its indexes in ``cache``; it makes no COG copy and
+    finds none (the session's other tests make some of the same files)."""
     storage = remote.engine.reader.storage
-    return SceneReader(storage, indexes=TilePartIndexes(cache, min_tiles=1), **extra)
+    never = CogCache(NO_COPIES, min_coverage=float("inf"))
+    indexes = TilePartIndexes(cache, min_tiles=1)
+    return SceneReader(storage, never, indexes=indexes, **extra)
 
 
 def _day_files(sample_archive, bands: set[str]) -> set[str]:
@@ -128,6 +141,104 @@ def test_indexes_made_ahead_are_found_by_the_first_view_which_walks_nothing(
     )  # fmt: skip
     assert (again.files, again.known, again.indexed) == (result.files, result.files, 0), again
     assert _walked(s3) == set()
+
+
+def test_a_file_no_process_indexed_is_read_as_it_is_and_indexed_in_the_background(
+    runtime, remote, s3, sample_archive, monkeypatch
+):
+    """The view that meets files without an index does not walk them: it reads them as they
+    are, the same pixels, and queues their indexes; the background makes them, each read a
+    request of the quota on a slot of its own, and the next views open the files with them."""
+    shared = MemoryCache()  # the cache the servers share (Redis), here one process's
+    quota = Quota("s3", QuotaLimits(connections=4, requests_per_minute=100_000), LocalCounters())
+    reader = _reader(remote, shared, quota=quota, index_later=True)
+    assert reader.index_queue is not None
+    engine = Engine(remote.config, remote.engine.catalog, reader)
+    files = _day_files(sample_archive, {"B04", "B08"})
+    params = dict(collection=L2A, expression=NDVI, time=DAY, style="ndvi")
+    views = (tile_bounds(5.96, 52.62, 13), tile_bounds(6.15, 52.66, 12))
+
+    def look(engine: Engine) -> None:
+        for bounds in views:
+            raster = engine.compute(tile_request(remote.config, bounds, **params))
+            local = runtime.engine.compute(tile_request(runtime.config, bounds, **params))
+            np.testing.assert_array_equal(raster.data, local.data)
+            assert raster.valid.any()
+
+    queued: list[str] = []
+    submit = reader.index_queue.submit
+
+    def spy_submit(key, job):
+        queued.append(key)
+        return submit(key, job)
+
+    monkeypatch.setattr(reader.index_queue, "submit", spy_submit)
+    held = threading.Event()  # the background is busy until the views are done
+    submit("held", lambda: held.wait(60))
+    clear_gdal_http_cache()
+    s3.proxy.reset()
+    try:
+        look(engine)
+        figures = reader.tally.snapshot()
+        assert _walked(s3) == set()
+        assert "indexing" not in figures and "indexes" not in figures, figures
+        # Both scenes' 10 m files that the views read, each queued once though asked again
+        asked = set(queued)
+        assert asked <= files and len(asked) >= 3 and len(queued) > len(asked), queued
+        assert figures["indexes_queued"] == len(asked), figures
+        assert all(reader.indexes.opened(path) is None for path in files)
+        assert reader.index_queue.pending() == 1 + len(asked)
+        used = quota.state()["requests_last_minute"]
+    finally:
+        held.set()
+    reader.index_queue.close()  # waits for the indexes
+
+    figures = reader.tally.snapshot()
+    walked = [hit for hit in s3.proxy.hits() if hit.body_bytes == 12]
+    assert figures["indexes"] == len(asked) == len({hit.path for hit in walked})
+    assert figures["indexing"] == len(walked) + len(asked)  # the headers and each file's head
+    assert quota.state()["requests_last_minute"] == used + figures["indexing"]
+    assert quota.state()["connections"] == 0
+    opened = [reader.indexes.opened(path) for path in asked]
+    assert all(path is not None and path.startswith("/vsisparse/") for path in opened), opened
+
+    # The next views, in this process and in a cold one sharing the cache: through the
+    # indexes, nothing walked or queued again, the same pixels.
+    s3.proxy.reset()
+    cold = _reader(remote, shared, index_later=True)
+    look(engine)
+    look(Engine(remote.config, remote.engine.catalog, cold))
+    assert _walked(s3) == set()
+    assert reader.tally.snapshot()["indexes_queued"] == len(asked)
+    assert "indexes_queued" not in cold.tally.snapshot()
+    cold.close()
+
+
+@pytest.mark.parametrize("later", [True, False])
+def test_a_server_indexes_in_the_background_unless_told_to_index_first(s3, stac, tmp_path, later):
+    """As shipped, a server's first view queues the indexes and says so in its metrics;
+    with ``GATEWAY_S3_JP2_INDEX_LATER=false`` it makes them before it reads."""
+    settings = remote_settings(
+        s3, stac, tmp_path, s3_jp2_index_min_tiles=1, s3_jp2_index_later=later
+    )
+    server = build_runtime(settings)
+    try:
+        request = tile_request(server.config, tile_bounds(5.96, 52.62, 13), layer="NDVI", time=DAY)
+        assert server.engine.render(request).cached is False
+        figures = server.remote_tallies["s3"].snapshot()
+        found = samples(Metrics(lambda: server).exposition().decode())
+    finally:
+        server.close()
+    if later:
+        assert figures["indexes_queued"] >= 2, figures  # made meanwhile: the test above
+        assert found[("gateway_jp2_indexes_queued_total", ())] == figures["indexes_queued"]
+        assert found[("gateway_jp2_indexes_pending", ())] in range(figures["indexes_queued"] + 1)
+        assert found[("gateway_jp2_indexes_dropped_total", ())] == 0
+        assert server.engine.reader.index_queue.pending() == 0  # closed: dropped
+    else:
+        assert figures["indexes"] >= 2 and "indexes_queued" not in figures, figures
+        assert server.engine.reader.index_queue is None
+        assert not any(name.startswith("gateway_jp2_indexes") for name, _ in found)
 
 
 def test_only_the_bands_asked_for_and_at_most_max_scenes(remote, s3, sample_archive):

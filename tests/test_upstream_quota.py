@@ -128,3 +128,44 @@ def test_the_reads_of_one_request_share_one_budget_of_waiting():
         with pytest.raises(QuotaExhausted), quota.lease():
             pass
         assert time.monotonic() - started < 0.45  # only what is left of the budget
+
+
+def test_a_yielding_lease_gives_way_to_a_request_waiting_in_line(counters):
+    """Background work (``yielding``) takes a slot only when no request of the process waits
+    for one: the request waiting first is served first."""
+    quota = Quota("s3", QuotaLimits(connections=1, wait_s=5.0), counters())
+    order: list[str] = []
+    holder = quota.lease().__enter__()
+
+    def take(name: str, yielding: bool) -> None:
+        with quota.lease(yielding=yielding):
+            order.append(name)
+            time.sleep(0.1)
+
+    request = threading.Thread(target=take, args=("request", False))
+    request.start()
+    deadline = time.monotonic() + 3
+    while quota.state()["waiting"] != 1:  # the request waits in line
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    background = threading.Thread(target=take, args=("background", True))
+    background.start()
+    time.sleep(0.3)
+    assert quota.state()["waiting"] == 1  # the background's wait is not a request's
+    holder.__exit__(None, None, None)
+    request.join(5)
+    background.join(5)
+    assert order == ["request", "background"]
+    assert quota.state()["connections"] == 0
+
+
+def test_a_yielding_lease_refused_is_not_counted_as_a_refused_request(counters):
+    limits = QuotaLimits(connections=1, bytes_per_month=100, wait_s=0.2)
+    quota = Quota("s3", limits, counters())
+    with quota.lease(), pytest.raises(QuotaExhausted), quota.lease(yielding=True):
+        pass
+    with quota.lease() as lease:
+        lease.take(0, 100)  # the month's bytes used up
+    with pytest.raises(QuotaExhausted), quota.lease(yielding=True):
+        pass
+    assert quota.state()["refused"] == 0 and quota.state()["waiting"] == 0

@@ -15,8 +15,9 @@ decodes the same code-stream tiles again in its own open dataset. A local JP2 fi
 ``hot_reads`` times is copied once, in the background, into a ZSTD COG that every thread and
 process then reads at the price of a decompression (bench/bench_tiles.py).
 
-Background copies run one at a time in one thread per cache; a file already queued is not
-queued again, and a lock file keeps two processes from copying the same file.
+Background copies run one at a time in one thread per cache (``BackgroundQueue``); a file
+already queued is not queued again, and a lock file keeps two processes from copying the same
+file.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 
 import rasterio
@@ -38,6 +39,7 @@ from rasterio.io import DatasetReader
 from rasterio.shutil import copy as gdal_copy
 from rasterio.warp import transform_bounds
 
+from gateway.core.background import BackgroundQueue
 from gateway.core.grid import Grid
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,7 @@ class CogCache:
         self._guard = threading.Lock()
         self._reads: Counter[str] = Counter()
         self._known: dict[str, tuple[str, float]] = {}  # path -> (copy, when last checked)
-        self._background: ThreadPoolExecutor | None = None
-        self._queued: set[str] = set()  # paths waiting for or in a background copy
+        self._background = BackgroundQueue("cog-cache")
 
     def existing(self, path: str) -> str | None:
         """The COG copy of the file ``path`` if one was made (no request needed). A copy
@@ -129,14 +130,8 @@ class CogCache:
         when it is queued already. ``opener()`` opens it for the copy (in the background
         thread: the place to set up a remote file's GDAL environment and charge its quota);
         by default ``rasterio.open(path)``."""
-        with self._guard:
-            if path in self._queued:
-                return
-            self._queued.add(path)
-            if self._background is None:
-                self._background = ThreadPoolExecutor(1, thread_name_prefix="cog-cache")
-            background = self._background
-        background.submit(self._copy_once, path, opener or (lambda: rasterio.open(path)))
+        copy = partial(self._copy_once, path, opener or (lambda: rasterio.open(path)))
+        self._background.submit(path, copy)
 
     def _copy_once(self, path: str, opener: Opener) -> None:
         """Copy ``path`` unless another process is already doing it (a lock file says)."""
@@ -151,16 +146,10 @@ class CogCache:
                     self.local_copy(src, path)
         except Exception as exc:  # a background job: nobody else would see it fail
             log.warning("could not make a COG copy of a JPEG 2000 band: %s", exc)
-        finally:
-            with self._guard:
-                self._queued.discard(path)
 
     def close(self) -> None:
         """Wait for background copies to end."""
-        with self._guard:
-            background, self._background = self._background, None
-        if background is not None:
-            background.shutdown(wait=True)
+        self._background.close()
 
     def _target(self, path: str) -> Path:
         digest = hashlib.sha256(path.encode()).hexdigest()[:32]

@@ -17,6 +17,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.io import DatasetReader
 
+from gateway.core.background import BackgroundQueue
 from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
@@ -108,7 +109,9 @@ class SceneReader:
     cache) is counted in ``tally`` with its estimated requests and bytes (``RemoteCharge``);
     with a ``quota`` it also holds one of the key's connection slots and charges them first.
     Reads that fail count as ``errors``. A remote JPEG 2000 file is opened with its tile-part
-    index (``indexes``; None: as it is), made first where no process made it yet.
+    index (``indexes``; None: as it is). Where no process made it yet, it is made first, or
+    with ``index_later`` the file is opened as it is and its index made in the background
+    (``BackgroundQueue``), its reads giving way to the requests' (``Quota.lease``).
     """
 
     def __init__(
@@ -119,9 +122,11 @@ class SceneReader:
         charge: RemoteCharge | None = None,
         tally: Tally | None = None,
         indexes: TilePartIndexes | None = None,
+        index_later: bool = False,
     ) -> None:
         self._storage = storage
         self._indexes = indexes
+        self._index_queue = BackgroundQueue("jp2-index") if index_later else None
         self._quota = quota
         self._charge = charge or RemoteCharge()
         self.tally = tally if tally is not None else Tally()
@@ -145,6 +150,17 @@ class SceneReader:
     @property
     def quota(self) -> Quota | None:
         return self._quota
+
+    @property
+    def index_queue(self) -> BackgroundQueue | None:
+        """The files being indexed in the background (None: indexed before they are read)."""
+        return self._index_queue
+
+    def close(self) -> None:
+        """Stop indexing in the background: the file being indexed is finished, the files
+        waiting are dropped (a later process indexes them)."""
+        if self._index_queue is not None:
+            self._index_queue.close(drop_waiting=True)
 
     def read(
         self,
@@ -249,8 +265,9 @@ class SceneReader:
 
     def _indexed(self, remote: list[tuple[str, Asset]]) -> dict[str, str]:
         """The path to open for each large remote JPEG 2000 file of ``remote`` (path, asset):
-        with its tile-part index spliced in (``gateway.core.jp2index``), made first where no
-        process made it yet (``make_indexes``)."""
+        with its tile-part index spliced in (``gateway.core.jp2index``). Where no process made
+        it yet, it is made first (``make_indexes``), or the file is left out (opened as it
+        is) and its index queued (``index_later``)."""
         indexes = self._indexes
         if indexes is None:
             return {}
@@ -262,7 +279,13 @@ class SceneReader:
                 missing.append(path)
             else:
                 opened[path] = known
-        opened.update(self.make_indexes(missing))
+        queue = self._index_queue
+        if queue is None:
+            opened.update(self.make_indexes(missing))
+            return opened
+        for path in missing:
+            if queue.submit(path, partial(self._index, path, yielding=True)):
+                self.tally.add("indexes_queued")
         return opened
 
     def make_indexes(self, paths: list[str]) -> dict[str, str]:
@@ -275,20 +298,24 @@ class SceneReader:
             made = [pool.submit(contextvars.copy_context().run, self._index, p) for p in paths]
         return dict(zip(paths, (future.result() for future in made), strict=True))
 
-    def _index(self, path: str) -> str:
+    def _index(self, path: str, *, yielding: bool = False) -> str:
         """Make the tile-part index of ``path`` on a connection slot of the quota, each
-        range read charged as a request; the path to open. A file that cannot be read now is
-        opened as it is (its read then says why)."""
+        range read charged as a request; the path to open. ``yielding`` (in the background):
+        each read on a slot of its own, taken when no request of this process waits for one.
+        A file that cannot be read now is opened as it is (its read then says why)."""
         assert self._indexes is not None
-        lease = self._quota.lease() if self._quota is not None else None
+        quota = self._quota
+        lease = quota.lease() if quota is not None and not yielding else None
         fetch = self._storage.range_reader(path)
         reads = 0
 
         def read(offset: int, length: int) -> tuple[bytes, int]:
             nonlocal reads
-            self._spend(lease, "indexing", 1, length)
-            reads += 1
-            return fetch(offset, length)
+            own = quota.lease(yielding=True) if quota is not None and yielding else None
+            with own if own is not None else contextlib.nullcontext():
+                self._spend(lease or own, "indexing", 1, length)
+                reads += 1
+                return fetch(offset, length)
 
         with lease if lease is not None else contextlib.nullcontext():
             try:

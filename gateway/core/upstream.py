@@ -292,31 +292,41 @@ class Quota:
         self._refused = 0
         self._lock = threading.Lock()
 
-    def lease(self) -> Lease:
-        """A lease to hold while talking to the service (``with quota.lease() as lease:``)."""
-        return Lease(self)
+    def lease(self, *, yielding: bool = False) -> Lease:
+        """A lease to hold while talking to the service (``with quota.lease() as lease:``).
+        A ``yielding`` one (work nobody waits for) gives way: it waits while a request of
+        this process waits in line, and is not counted among the waiting or refused."""
+        return Lease(self, yielding=yielding)
 
     def take(self, requests: int = 1) -> None:
         """Charge ``requests`` without holding a connection slot (waiting in line)."""
         self._enter(secrets.token_hex(8), requests, slot=False)
 
-    def _enter(self, token: str, requests: int, *, slot: bool) -> None:
+    def _enter(self, token: str, requests: int, *, slot: bool, yielding: bool = False) -> None:
         limits = self.limits
         if not slot:
             limits = QuotaLimits(None, limits.requests_per_minute, None, limits.wait_s)
-        ticket = current_ticket()  # the request's reads share one budget of waiting
+        ticket = None if yielding else current_ticket()  # a request's reads share one budget
         started = time.monotonic()
         spent = ticket.quota_waited_s if ticket is not None else 0.0
         deadline = started + max(0.0, self.limits.wait_s - spent)
         counted = False
         try:
             while True:
-                wait = self._counters.enter(token, requests, limits)
+                if yielding and self._waiting:  # a request waits: it goes first
+                    wait = 0.05
+                else:
+                    wait = self._counters.enter(token, requests, limits)
                 if wait == 0.0:
                     return
                 left = deadline - time.monotonic()
                 if wait < 0 or left <= 0 or (wait > left and wait > 1.0):
+                    if yielding:
+                        raise QuotaExhausted(f"the {self.name} quota is used up for now")
                     self._refuse()
+                if yielding:
+                    time.sleep(min(left, wait, 1.0) * random.uniform(0.8, 1.2))
+                    continue
                 if not counted:
                     counted = True
                     with self._lock:
@@ -341,10 +351,12 @@ class Quota:
                 ticket.quota_refused = True
         raise QuotaExhausted(f"the {self.name} quota is used up for now; try again later")
 
-    def check_month(self) -> None:
+    def check_month(self, *, yielding: bool = False) -> None:
         """QuotaExhausted when this month's bytes are used up (no wait helps)."""
         most = self.limits.bytes_per_month
         if most is not None and self._counters.add_bytes(0) >= most:
+            if yielding:
+                raise QuotaExhausted(f"the {self.name} quota is used up this month")
             self._refuse()
 
     def add_bytes(self, count: int) -> None:
@@ -368,19 +380,20 @@ class Quota:
 class Lease:
     """One connection slot of a ``Quota`` and the requests charged on it."""
 
-    def __init__(self, quota: Quota) -> None:
+    def __init__(self, quota: Quota, *, yielding: bool = False) -> None:
         self._quota = quota
         self._token = secrets.token_hex(8)
         self._held = False
+        self._yielding = yielding
 
     def __enter__(self) -> Lease:
-        self._quota.check_month()
+        self._quota.check_month(yielding=self._yielding)
         self.take(0)
         return self
 
     def take(self, requests: int, nbytes: int = 0) -> None:
         """Charge ``requests`` more (waiting in line) and ``nbytes`` to the month."""
-        self._quota._enter(self._token, requests, slot=True)
+        self._quota._enter(self._token, requests, slot=True, yielding=self._yielding)
         self._held = True
         self._quota.add_bytes(nbytes)
 

@@ -1,0 +1,70 @@
+"""Work done off the request path, one job at a time in one thread of its own.
+
+A request that finds something worth doing for the next ones (a COG copy of a remote file, a
+JPEG 2000 file's tile-part index) hands it over here and goes on. Each job has a key: a key
+waiting or running is not queued again, and beyond ``max_waiting`` keys a job is dropped (a
+later request asks for it again), so a burst of requests bounds the memory the queue holds.
+A job that fails is logged without a traceback: nobody waits for its answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundQueue:
+    """Jobs run one after the other in a thread named ``name``, started with the first job."""
+
+    def __init__(self, name: str, max_waiting: int = 256) -> None:
+        self.name = name
+        self.max_waiting = max_waiting
+        self._guard = threading.Lock()
+        self._keys: set[str] = set()  # waiting or running
+        self._pool: ThreadPoolExecutor | None = None
+        self.dropped = 0
+
+    def submit(self, key: str, job: Callable[[], object]) -> bool:
+        """Queue ``job`` unless ``key`` is queued already or the queue is full; whether it
+        was queued now."""
+        with self._guard:
+            if key in self._keys:
+                return False
+            if len(self._keys) >= self.max_waiting:
+                self.dropped += 1
+                return False
+            self._keys.add(key)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+            pool = self._pool
+        pool.submit(self._run, key, job)
+        return True
+
+    def pending(self) -> int:
+        """Jobs waiting or running."""
+        with self._guard:
+            return len(self._keys)
+
+    def _run(self, key: str, job: Callable[[], object]) -> None:
+        try:
+            job()
+        except Exception as exc:  # a background job: nobody else would see it fail
+            log.warning("%s: %s", self.name, exc)
+        finally:
+            with self._guard:
+                self._keys.discard(key)
+
+    def close(self, *, drop_waiting: bool = False) -> None:
+        """Wait for the jobs queued to end, or only for the one running (``drop_waiting``: at
+        shutdown); a job submitted later starts a new thread."""
+        with self._guard:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=drop_waiting)
+        if drop_waiting:
+            with self._guard:  # the jobs cancelled never ran to forget their keys
+                self._keys.clear()

@@ -1,0 +1,75 @@
+"""Work off the request path (``gateway.core.background``): each key once, a bounded queue."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from gateway.core.background import BackgroundQueue
+
+
+def test_a_key_waiting_or_running_is_not_queued_again():
+    queue = BackgroundQueue("test-jobs")
+    started, release = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def job(name: str):
+        def run() -> None:
+            runs.append(name)
+            started.set()
+            release.wait(5)
+
+        return run
+
+    assert queue.submit("a", job("a"))
+    assert started.wait(5)
+    assert not queue.submit("a", job("a again"))  # running: queued already
+    assert queue.submit("b", job("b"))
+    assert not queue.submit("b", job("b again"))  # waiting: queued already
+    assert queue.pending() == 2
+    release.set()
+    queue.close()
+    assert runs == ["a", "b"] and queue.pending() == 0
+    assert queue.submit("a", job("a later"))  # done: it may be asked again
+    queue.close()
+    assert runs[-1] == "a later"
+
+
+def test_beyond_max_waiting_a_job_is_dropped():
+    queue = BackgroundQueue("test-jobs", max_waiting=2)
+    release = threading.Event()
+    runs: list[int] = []
+    for key in range(5):
+        queue.submit(str(key), lambda key=key: (release.wait(5), runs.append(key)))
+    assert queue.pending() == 2 and queue.dropped == 3
+    release.set()
+    queue.close()
+    assert runs == [0, 1]
+
+
+def test_a_failed_job_is_logged_without_a_traceback_and_the_next_runs(caplog):
+    queue = BackgroundQueue("test-jobs")
+    runs: list[str] = []
+
+    def fail() -> None:
+        raise OSError("the storage said no")
+
+    with caplog.at_level(logging.WARNING):
+        queue.submit("bad", fail)
+        queue.submit("good", lambda: runs.append("good"))
+        queue.close()
+    assert runs == ["good"]
+    [record] = [r for r in caplog.records if "the storage said no" in r.getMessage()]
+    assert record.getMessage() == "test-jobs: the storage said no" and record.exc_info is None
+
+
+def test_closing_drops_the_waiting_jobs_and_finishes_the_running_one():
+    queue = BackgroundQueue("test-jobs")
+    started, release = threading.Event(), threading.Event()
+    runs: list[str] = []
+    queue.submit("running", lambda: (started.set(), release.wait(5), runs.append("running")))
+    queue.submit("waiting", lambda: runs.append("waiting"))
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    queue.close(drop_waiting=True)
+    assert runs == ["running"] and queue.pending() == 0
