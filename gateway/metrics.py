@@ -177,10 +177,10 @@ def remote_metrics(runtime: Runtime) -> Iterator[Metric]:
         yield family
     reads = CounterMetricFamily(
         "gateway_remote_reads",
-        "Remote file reads by kind (opens, windows, copies, indexing).",
+        "Remote file reads by kind (opens, walks, windows, copies, indexing).",
         labels=("service", "kind"),
     )
-    for kind in ("opens", "windows", "copies", "indexing"):
+    for kind in ("opens", "walks", "windows", "copies", "indexing"):
         reads.add_metric(("s3", kind), counts.get("s3", {}).get(kind, 0))
     yield reads
     queue = runtime.engine.reader.index_queue

@@ -23,6 +23,7 @@ from rasterio.windows import Window
 from gateway.core.cache import MemoryCache, create_cache
 from gateway.core.catalog import scene_from_item
 from gateway.core.jp2index import HEAD_BYTES, NotIndexable, index_file, read_layout, tlm_segments
+from gateway.core.reader import RemoteCharge
 from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import Storage
 from tests.support.request_counts import clear_gdal_http_cache, cost_of
@@ -277,6 +278,13 @@ def test_an_index_made_once_lets_another_process_read_a_far_tile_in_a_few_gets(
     # With the index: the header, then the tile's bytes; without: every tile-part's header.
     assert gets["1"].requests <= 4, gets["1"]
     assert gets["0"].requests >= tiles // 2, gets["0"]
+    # A reader opening the file as it is (its index not made yet) charges the walk: the
+    # quota is charged no less than what S3 saw.
+    charge = RemoteCharge()
+    with rasterio.open(files["plain"]) as src:
+        assert charge.walk(src) == tiles
+        charged = charge.open + charge.walk(src) + charge.per_read
+    assert gets["0"].requests <= charged, (gets["0"], charged)
 
 
 def test_only_large_jpeg2000_files_on_s3_are_indexed():

@@ -186,6 +186,9 @@ def test_a_file_no_process_indexed_is_read_as_it_is_and_indexed_in_the_backgroun
         asked = set(queued)
         assert asked <= files and len(asked) >= 3 and len(queued) > len(asked), queued
         assert figures["indexes_queued"] == len(asked), figures
+        # OpenJPEG walked them (each opened once): charged a request a tile, at most
+        assert figures["walks"] == len(asked), figures
+        assert figures["requests"] >= len(s3.proxy.hits()), figures
         assert all(reader.indexes.opened(path) is None for path in files)
         assert reader.index_queue.pending() == 1 + len(asked)
         used = quota.state()["requests_last_minute"]

@@ -203,7 +203,9 @@ class SceneReader:
                 if copy is None and path.startswith("/vsi")
             ]
             opened = self._indexed(remote)
-            with self._charged([(opened.get(p, p), asset) for p, asset in remote], grid):
+            walked = self._walked(remote, opened)
+            charged = [(opened.get(p, p), asset) for p, asset in remote]
+            with self._charged(charged, grid, walked):
                 sources = [
                     self._read_window(
                         asset, path, copy, grid, resampling, categorical=kind, opened=opened
@@ -327,13 +329,24 @@ class SceneReader:
             self.tally.add("indexes")
         return opened
 
+    def _walked(self, remote: list[tuple[str, Asset]], opened: dict[str, str]) -> set[str]:
+        """The files of ``remote`` (path, asset) that OpenJPEG walks: those to index whose
+        index is not known yet (opened as they are while it is made in the background)."""
+        indexes = self._indexes
+        if indexes is None:
+            return set()
+        return {p for p, asset in remote if p not in opened and indexes.applies(p, asset.shape)}
+
     @contextlib.contextmanager
-    def _charged(self, remote: list[tuple[str, Asset]], grid: Grid) -> Iterator[None]:
+    def _charged(
+        self, remote: list[tuple[str, Asset]], grid: Grid, walked: set[str] | None = None
+    ) -> Iterator[None]:
         """Hold one connection slot of the quota while a scene's ``remote`` files (path,
         asset) are read on ``grid``, their opens charged one by one and then all their
         windows in one step: a scene is either read whole or refused before any of its
         windows is read (refused half-way, a request would have spent the minute's budget
-        for nothing, and under contention every request could be)."""
+        for nothing, and under contention every request could be). A file of ``walked``
+        opened here is charged the walk of its tile-part headers too (``RemoteCharge.walk``)."""
         if not remote:
             yield
             return
@@ -344,10 +357,14 @@ class SceneReader:
             requests = nbytes = 0
             for path, asset in remote:
                 with self._storage_errors(path, asset):
-                    if not self._datasets.is_open(path):
+                    fresh = not self._datasets.is_open(path)
+                    if fresh:
                         self._spend(lease, "opens", self._charge.open, 0)
                     with self._datasets.lease(path) as src:
                         window = self._charge.window(src, grid)
+                        walk = self._charge.walk(src) if fresh and path in (walked or ()) else 0
+                if walk:
+                    self._spend(lease, "walks", walk, 0)
                 requests, nbytes = requests + window[0], nbytes + window[1]
             self._spend(lease, "windows", requests, nbytes, count=len(remote))
             yield
@@ -477,6 +494,12 @@ class RemoteCharge:
         pixels = grid.width * grid.height + block_h * block_w
         nbytes = min(pixels, src.width * src.height) * _itemsize(src) * src.count
         return self.per_read + nbytes // self.chunk, nbytes
+
+    def walk(self, src: DatasetReader) -> int:
+        """Requests of OpenJPEG's walk of ``src``'s tile-part headers (a JPEG 2000 file
+        without a TLM marker): one per tile, at most, once per open dataset."""
+        block_h, block_w = src.block_shapes[0]
+        return -(-src.height // block_h) * -(-src.width // block_w)
 
     def whole_file(self, src: DatasetReader) -> tuple[int, int]:
         """Requests and bytes of a copy of all of ``src`` (its full-resolution pixels)."""
