@@ -126,8 +126,8 @@ class Settings(BaseSettings):
     # Only files of at least this many tiles of 1024 px are indexed (fewer: few headers).
     s3_jp2_index_min_tiles: int = Field(default=16, ge=1)
     # A file no process indexed yet is opened as it is and indexed in the background (one
-    # file at a time per process, its reads giving way to the requests'); false: indexed in
-    # the request that meets it, before it is read.
+    # file at a time per process, its reads between the requests' remote reads); false:
+    # indexed by the request that meets it, before it is read.
     s3_jp2_index_later: bool = True
     # The STAC API's request-rate limit (requests per minute), shared the same way.
     stac_requests_per_minute: int | None = Field(default=None, ge=1)

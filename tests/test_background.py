@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
-from gateway.core.background import BackgroundQueue
+from gateway.core.background import Activity, BackgroundQueue
 
 
 def test_a_key_waiting_or_running_is_not_queued_again():
@@ -73,3 +74,23 @@ def test_closing_drops_the_waiting_jobs_and_finishes_the_running_one():
     threading.Timer(0.2, release.set).start()
     queue.close(drop_waiting=True)
     assert runs == ["running"] and queue.pending() == 0
+
+
+def test_activity_waits_for_the_work_in_flight_a_bounded_time():
+    activity = Activity()
+    assert activity.wait_idle(0)
+    with activity.busy(), activity.busy():
+        started = time.monotonic()
+        assert not activity.wait_idle(0.2)
+        assert time.monotonic() - started >= 0.19
+    ended = threading.Event()
+    waited: list[bool] = []
+
+    def wait() -> None:
+        waited.append(activity.wait_idle(5))
+        ended.set()
+
+    with activity.busy():
+        threading.Thread(target=wait).start()
+        assert not ended.wait(0.2)  # waiting while the work runs
+    assert ended.wait(2) and waited == [True]  # and on as soon as it ended

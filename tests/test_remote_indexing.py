@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -215,6 +216,24 @@ def test_a_file_no_process_indexed_is_read_as_it_is_and_indexed_in_the_backgroun
     assert reader.tally.snapshot()["indexes_queued"] == len(asked)
     assert "indexes_queued" not in cold.tally.snapshot()
     cold.close()
+
+
+def test_a_background_index_waits_for_the_requests_reads(remote, s3, sample_archive):
+    """While a request reads remote files the background makes no GET (for a second at most
+    each); once the reads end it makes the index."""
+    reader = _reader(remote, MemoryCache(), index_later=True)
+    path = min(_day_files(sample_archive, {"B08"}))
+    s3.proxy.reset()
+    with reader.remote_reads.busy():  # a request reading
+        reader.queue_index(path)
+        time.sleep(0.6)
+        assert s3.proxy.hits() == []
+        assert reader.indexes.opened(path) is None
+    assert reader.index_queue is not None
+    reader.index_queue.close()
+    opened = reader.indexes.opened(path)
+    assert opened is not None and opened.startswith("/vsisparse/")
+    assert reader.tally.snapshot()["indexes"] == 1
 
 
 @pytest.mark.parametrize("later", [True, False])

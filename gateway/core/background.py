@@ -4,14 +4,16 @@ A request that finds something worth doing for the next ones (a COG copy of a re
 JPEG 2000 file's tile-part index) hands it over here and goes on. Each job has a key: a key
 waiting or running is not queued again, and beyond ``max_waiting`` keys a job is dropped (a
 later request asks for it again), so a burst of requests bounds the memory the queue holds.
-A job that fails is logged without a traceback: nobody waits for its answer.
+A job that fails is logged without a traceback: nobody waits for its answer. ``Activity``
+counts the requests' work in flight, so that background work can give way to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
@@ -68,3 +70,30 @@ class BackgroundQueue:
         if drop_waiting:
             with self._guard:  # the jobs cancelled never ran to forget their keys
                 self._keys.clear()
+
+
+class Activity:
+    """Work of the requests in flight, which background work waits for (``wait_idle``)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Count the caller's work in flight while the block runs."""
+        with self._idle:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._count -= 1
+                if not self._count:
+                    self._idle.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no work is in flight (``timeout_s`` at most: background work is slowed,
+        never starved); whether it is idle."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._count, timeout_s)

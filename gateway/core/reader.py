@@ -17,7 +17,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.io import DatasetReader
 
-from gateway.core.background import BackgroundQueue
+from gateway.core.background import Activity, BackgroundQueue
 from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # types only: the core reads the configuration it is handed
 
 log = logging.getLogger(__name__)
 
+# A background index's read waits this long at most for the requests' remote reads to end.
+BACKGROUND_GIVES_WAY_S = 1.0
 # A coarser asset is chosen while its pixel is no bigger than the output pixel times this.
 _RESOLUTION_SLACK = 1.01
 
@@ -111,7 +113,8 @@ class SceneReader:
     Reads that fail count as ``errors``. A remote JPEG 2000 file is opened with its tile-part
     index (``indexes``; None: as it is). Where no process made it yet, it is made first, or
     with ``index_later`` the file is opened as it is and its index made in the background
-    (``BackgroundQueue``), its reads giving way to the requests' (``Quota.lease``).
+    (``BackgroundQueue``), its reads giving way to the requests' (``remote_reads``, an
+    ``Activity``; ``Quota.lease(yielding=True)``).
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class SceneReader:
         self._storage = storage
         self._indexes = indexes
         self._index_queue = BackgroundQueue("jp2-index") if index_later else None
+        self.remote_reads = Activity()  # the requests' reads of remote files in flight
         self._quota = quota
         self._charge = charge or RemoteCharge()
         self.tally = tally if tally is not None else Tally()
@@ -281,14 +285,19 @@ class SceneReader:
                 missing.append(path)
             else:
                 opened[path] = known
-        queue = self._index_queue
-        if queue is None:
+        if self._index_queue is None:
             opened.update(self.make_indexes(missing))
             return opened
         for path in missing:
-            if queue.submit(path, partial(self._index, path, yielding=True)):
-                self.tally.add("indexes_queued")
+            self.queue_index(path)
         return opened
+
+    def queue_index(self, path: str) -> None:
+        """Queue the index of ``path`` (``index_later`` on): made in the background, its reads
+        giving way to the requests' (``_index``)."""
+        assert self._index_queue is not None
+        if self._index_queue.submit(path, partial(self._index, path, yielding=True)):
+            self.tally.add("indexes_queued")
 
     def make_indexes(self, paths: list[str]) -> dict[str, str]:
         """Make the indexes of ``paths`` (files whose index was not found) and return the
@@ -303,7 +312,8 @@ class SceneReader:
     def _index(self, path: str, *, yielding: bool = False) -> str:
         """Make the tile-part index of ``path`` on a connection slot of the quota, each
         range read charged as a request; the path to open. ``yielding`` (in the background):
-        each read on a slot of its own, taken when no request of this process waits for one.
+        each read waits for the requests' remote reads in this process to end (a second at
+        most), then takes a slot of its own when no request of this process waits for one.
         A file that cannot be read now is opened as it is (its read then says why)."""
         assert self._indexes is not None
         quota = self._quota
@@ -313,6 +323,8 @@ class SceneReader:
 
         def read(offset: int, length: int) -> tuple[bytes, int]:
             nonlocal reads
+            if yielding:  # between the requests' reads (storage serves them first)
+                self.remote_reads.wait_idle(BACKGROUND_GIVES_WAY_S)
             own = quota.lease(yielding=True) if quota is not None and yielding else None
             with own if own is not None else contextlib.nullcontext():
                 self._spend(lease or own, "indexing", 1, length)
@@ -353,7 +365,7 @@ class SceneReader:
         for path, _ in remote:  # what a request beside this one is fetching, this one reuses
             self._datasets.wait_for(path)
         lease = self._quota.lease() if self._quota is not None else None
-        with lease if lease is not None else contextlib.nullcontext():
+        with self.remote_reads.busy(), lease if lease is not None else contextlib.nullcontext():
             requests = nbytes = 0
             for path, asset in remote:
                 with self._storage_errors(path, asset):
