@@ -169,3 +169,21 @@ def test_a_yielding_lease_refused_is_not_counted_as_a_refused_request(counters):
     with pytest.raises(QuotaExhausted), quota.lease(yielding=True):
         pass
     assert quota.state()["refused"] == 0 and quota.state()["waiting"] == 0
+
+
+def test_a_yielding_lease_holding_its_slot_charges_without_giving_way(counters):
+    """Once it holds its slot, a yielding lease charges its reads at once: giving way then to
+    a request that waits for that very slot would stall both."""
+    quota = Quota("s3", QuotaLimits(connections=1, wait_s=2.0), counters())
+    with quota.lease(yielding=True) as background:
+        request = threading.Thread(target=lambda: quota.lease().__enter__().__exit__())
+        request.start()
+        deadline = time.monotonic() + 3
+        while quota.state()["waiting"] != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.monotonic()
+        background.take(1)
+        assert time.monotonic() - started < 0.5
+    request.join(5)
+    assert quota.state()["connections"] == 0 and quota.state()["refused"] == 0

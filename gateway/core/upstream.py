@@ -393,7 +393,10 @@ class Lease:
 
     def take(self, requests: int, nbytes: int = 0) -> None:
         """Charge ``requests`` more (waiting in line) and ``nbytes`` to the month."""
-        self._quota._enter(self._token, requests, slot=True, yielding=self._yielding)
+        # A yielding lease gives way until it holds its slot, then charges as any other
+        # (holding a slot while waiting for a request that waits for it would stall both).
+        yielding = self._yielding and not self._held
+        self._quota._enter(self._token, requests, slot=True, yielding=yielding)
         self._held = True
         self._quota.add_bytes(nbytes)
 
