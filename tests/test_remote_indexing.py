@@ -236,13 +236,17 @@ def test_a_background_index_waits_for_the_requests_reads(remote, s3, sample_arch
     assert reader.tally.snapshot()["indexes"] == 1
 
 
-@pytest.mark.parametrize("later", [True, False])
-def test_a_server_indexes_in_the_background_unless_told_to_index_first(s3, stac, tmp_path, later):
+@pytest.mark.parametrize(("later", "indexed"), [(True, True), (False, True), (True, False)])
+def test_a_server_indexes_in_the_background_unless_told_to_index_first(
+    s3, stac, tmp_path, later, indexed
+):
     """As shipped, a server's first view queues the indexes and says so in its metrics;
-    with ``GATEWAY_S3_JP2_INDEX_LATER=false`` it makes them before it reads."""
+    with ``GATEWAY_S3_JP2_INDEX_LATER=false`` it makes them before it reads; with the indexes
+    turned off (``GATEWAY_S3_JP2_TILE_INDEX=false``) there is nothing to queue."""
     settings = remote_settings(
-        s3, stac, tmp_path, s3_jp2_index_min_tiles=1, s3_jp2_index_later=later
-    )
+        s3, stac, tmp_path,
+        s3_jp2_index_min_tiles=1, s3_jp2_index_later=later, s3_jp2_tile_index=indexed,
+    )  # fmt: skip
     server = build_runtime(settings)
     try:
         request = tile_request(server.config, tile_bounds(5.96, 52.62, 13), layer="NDVI", time=DAY)
@@ -251,7 +255,11 @@ def test_a_server_indexes_in_the_background_unless_told_to_index_first(s3, stac,
         found = samples(Metrics(lambda: server).exposition().decode())
     finally:
         server.close()
-    if later:
+    if not indexed:
+        assert "indexes" not in figures and "indexes_queued" not in figures, figures
+        assert server.engine.reader.index_queue is None
+        assert not any(name.startswith("gateway_jp2_indexes") for name, _ in found)
+    elif later:
         assert figures["indexes_queued"] >= 2, figures  # made meanwhile: the test above
         assert found[("gateway_jp2_indexes_queued_total", ())] == figures["indexes_queued"]
         assert found[("gateway_jp2_indexes_pending", ())] in range(figures["indexes_queued"] + 1)

@@ -129,7 +129,8 @@ class SceneReader:
     ) -> None:
         self._storage = storage
         self._indexes = indexes
-        self._index_queue = BackgroundQueue("jp2-index") if index_later else None
+        later = index_later and indexes is not None
+        self._index_queue = BackgroundQueue("jp2-index") if later else None
         self.remote_reads = Activity()  # the requests' reads of remote files in flight
         self._quota = quota
         self._charge = charge or RemoteCharge()
