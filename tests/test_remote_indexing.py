@@ -213,8 +213,9 @@ def test_a_file_no_process_indexed_is_read_as_it_is_and_indexed_in_the_backgroun
     look(engine)
     look(Engine(remote.config, remote.engine.catalog, cold))
     assert _walked(s3) == set()
-    assert reader.tally.snapshot()["indexes_queued"] == len(asked)
-    assert "indexes_queued" not in cold.tally.snapshot()
+    again = reader.tally.snapshot()
+    assert again["indexes_queued"] == len(asked) and again["walks"] == len(asked), again
+    assert "indexes_queued" not in cold.tally.snapshot() and "walks" not in cold.tally.snapshot()
     cold.close()
 
 
