@@ -318,21 +318,22 @@ class SceneReader:
         A file that cannot be read now is opened as it is (its read then says why)."""
         assert self._indexes is not None
         quota = self._quota
-        lease = quota.lease() if quota is not None and not yielding else None
+        held = quota.lease() if quota is not None and not yielding else None
+
+        def slot() -> contextlib.AbstractContextManager[Lease | None]:
+            return self._slot_giving_way() if yielding else contextlib.nullcontext(held)
+
         fetch = self._storage.range_reader(path)
         reads = 0
 
         def read(offset: int, length: int) -> tuple[bytes, int]:
             nonlocal reads
-            if yielding:  # between the requests' reads (storage serves them first)
-                self.remote_reads.wait_idle(BACKGROUND_GIVES_WAY_S)
-            own = quota.lease(yielding=True) if quota is not None and yielding else None
-            with own if own is not None else contextlib.nullcontext():
-                self._spend(lease or own, "indexing", 1, length)
+            with slot() as lease:
+                self._spend(lease, "indexing", 1, length)
                 reads += 1
                 return fetch(offset, length)
 
-        with lease if lease is not None else contextlib.nullcontext():
+        with held if held is not None else contextlib.nullcontext():
             try:
                 opened = self._indexes.make(path, read)
             except OSError as exc:
@@ -341,6 +342,17 @@ class SceneReader:
         if reads and opened != path:  # indexed here (not by another process, not left as is)
             self.tally.add("indexes")
         return opened
+
+    @contextlib.contextmanager
+    def _slot_giving_way(self) -> Iterator[Lease | None]:
+        """A connection slot for one background read, taken after the requests' remote reads
+        in this process have ended (a second at most) and while none of them waits for one."""
+        self.remote_reads.wait_idle(BACKGROUND_GIVES_WAY_S)
+        if self._quota is None:
+            yield None
+            return
+        with self._quota.lease(yielding=True) as lease:
+            yield lease
 
     def _walked(self, remote: list[tuple[str, Asset]], opened: dict[str, str]) -> set[str]:
         """The files of ``remote`` (path, asset) that OpenJPEG walks: those to index whose
