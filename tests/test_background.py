@@ -76,6 +76,38 @@ def test_closing_drops_the_waiting_jobs_and_finishes_the_running_one():
     assert runs == ["running"] and queue.pending() == 0
 
 
+def test_a_job_submitted_while_closing_is_kept():
+    queue = BackgroundQueue("test-jobs")
+    started, release = threading.Event(), threading.Event()
+    later_started, later_release = threading.Event(), threading.Event()
+    queue.submit("running", lambda: (started.set(), release.wait(5)))
+    queue.submit("waiting", lambda: None)
+    assert started.wait(5)
+    closing = threading.Thread(target=queue.close, kwargs={"drop_waiting": True})
+    closing.start()
+    time.sleep(0.1)  # close() waits for the running job
+    assert queue.submit("later", lambda: (later_started.set(), later_release.wait(5)))
+    assert later_started.wait(5)  # in a thread of its own
+    release.set()
+    closing.join(5)
+    assert not closing.is_alive()
+    assert not queue.submit("later", lambda: None)  # still running: still known
+    assert queue.submit("waiting", lambda: None)  # cancelled: forgotten
+    later_release.set()
+    queue.close()
+    assert queue.pending() == 0
+
+
+def test_workers_run_jobs_side_by_side():
+    queue = BackgroundQueue("test-jobs", workers=2)
+    both = threading.Barrier(2, timeout=5)
+    runs: list[str] = []
+    for key in ("a", "b"):
+        queue.submit(key, lambda key=key: (both.wait(), runs.append(key)))
+    queue.close()  # each job waited for the other: they ran at once
+    assert sorted(runs) == ["a", "b"]
+
+
 def test_activity_waits_for_the_work_in_flight_a_bounded_time():
     activity = Activity()
     assert activity.wait_idle(0)

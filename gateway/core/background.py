@@ -1,4 +1,4 @@
-"""Work done off the request path, one job at a time in one thread of its own.
+"""Work done off the request path, in threads of its own (one job at a time in each).
 
 A request that finds something worth doing for the next ones (a COG copy of a remote file, a
 JPEG 2000 file's tile-part index) hands it over here and goes on. Each job has a key: a key
@@ -14,17 +14,20 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 log = logging.getLogger(__name__)
 
 
 class BackgroundQueue:
-    """Jobs run one after the other in a thread named ``name``, started with the first job."""
+    """Jobs run in ``workers`` threads named ``name`` (one after the other in each), started
+    with the first job."""
 
-    def __init__(self, name: str, max_waiting: int = 256) -> None:
+    def __init__(self, name: str, max_waiting: int = 256, workers: int = 1) -> None:
         self.name = name
         self.max_waiting = max_waiting
+        self.workers = workers
         self._guard = threading.Lock()
         self._keys: set[str] = set()  # waiting or running
         self._pool: ThreadPoolExecutor | None = None
@@ -41,9 +44,10 @@ class BackgroundQueue:
                 return False
             self._keys.add(key)
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
             pool = self._pool
-        pool.submit(self._run, key, job)
+        future = pool.submit(self._run, key, job)
+        future.add_done_callback(partial(self._forget_cancelled, key))
         return True
 
     def pending(self) -> int:
@@ -57,19 +61,24 @@ class BackgroundQueue:
         except Exception as exc:  # a background job: nobody else would see it fail
             log.warning("%s: %s", self.name, exc)
         finally:
-            with self._guard:
-                self._keys.discard(key)
+            self._forget(key)
+
+    def _forget_cancelled(self, key: str, future: Future) -> None:
+        if future.cancelled():  # it never ran to forget its key
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        """``key`` is no longer waiting or running (its job ended, or was cancelled)."""
+        with self._guard:
+            self._keys.discard(key)
 
     def close(self, *, drop_waiting: bool = False) -> None:
         """Wait for the jobs queued to end, or only for the one running (``drop_waiting``: at
         shutdown); a job submitted later starts a new thread."""
         with self._guard:
             pool, self._pool = self._pool, None
-        if pool is not None:
+        if pool is not None:  # a job cancelled forgets its key (submit's done callback)
             pool.shutdown(wait=True, cancel_futures=drop_waiting)
-        if drop_waiting:
-            with self._guard:  # the jobs cancelled never ran to forget their keys
-                self._keys.clear()
 
 
 class Activity:
