@@ -1,4 +1,5 @@
-"""The counting proxy as CDSE's quota: connections, requests per minute, bytes per second."""
+"""The counting proxy as CDSE's quota: connections, requests per minute, bytes per second; and
+its round trip."""
 
 from __future__ import annotations
 
@@ -85,6 +86,20 @@ def test_answers_are_paced_per_connection(upstream):
         proxy.stop()
     assert answer.content == BODY
     assert 0.35 <= took < 2.0  # 100 kB at 250 kB/s: 0.4 s
+
+
+def test_the_first_byte_comes_after_the_round_trip_on_every_connection(upstream):
+    proxy = _proxy(upstream, Limits(first_byte_s=0.5))
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda i: _get(proxy, f"f{i}"), range(3)))
+        took = time.monotonic() - started - _Slow.delay
+    finally:
+        proxy.stop()
+    assert [a.content for a in answers] == [BODY] * 3
+    assert 0.45 <= took < 1.2  # side by side: each waited 0.5 s, not one after the other
+    assert proxy.gate.peak == 3
 
 
 def test_no_limits_by_default(upstream):

@@ -54,11 +54,14 @@ class Hit:
 class Limits:
     """A quota the proxy enforces (None: no limit). ``connections`` counts requests being
     served at once (a kept-alive idle connection costs nothing); ``requests_per_minute`` is a
-    sliding window of 60 s; ``bytes_per_s`` paces each answer's body."""
+    sliding window of 60 s; ``bytes_per_s`` paces each answer's body; ``first_byte_s`` is
+    added before each answer, as the round trip to a store farther than 127.0.0.1 (a
+    connection in use meanwhile)."""
 
     connections: int | None = None
     requests_per_minute: int | None = None
     bytes_per_s: int | None = None
+    first_byte_s: float = 0.0
 
 
 SLOW_DOWN = (
@@ -245,6 +248,7 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                     local.conn = None
                     if attempt == 2:
                         raise
+            time.sleep(proxy.gate.limits.first_byte_s)
             path, _, query = self.path.partition("?")
             proxy.record(
                 Hit(
