@@ -51,13 +51,16 @@ def make_engine(
     indexes: TilePartIndexes | None = None,
     *,
     index_later: bool = False,
+    index_workers: int = 1,
 ) -> Engine:
     """An engine without a tile cache (every render reads), its reader on ``settings``'
     storage (``cog_cache`` None: the default one beside the data folder; ``indexes`` None: no
     JPEG 2000 tile-part indexes; ``index_later``: those not made yet are made in the
-    background)."""
+    background, ``index_workers`` at once)."""
     storage = make_storage(settings)
-    read = reader(storage, cog_cache, indexes=indexes, index_later=index_later)
+    read = reader(
+        storage, cog_cache, indexes=indexes, index_later=index_later, index_workers=index_workers
+    )
     return Engine(load_config(), make_catalog(settings), read)
 
 

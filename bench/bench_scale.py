@@ -2,6 +2,7 @@
 with GDAL reading the same windows and TiTiler on the same JPEG 2000 files.
 
     python -m bench.bench_scale --data /work/sample-full [--zooms 8-15] [--s3] [--jp2-index]
+        [--index-later [--index-workers 1,2]] [--first-byte-ms 20]
         [--titiler-venv /work/venvs/titiler] [--no-titiler] [--gdal NDVI,TRUE_COLOR]
 
 The view: a 1280 x 800 map around 5.55 E 52.75 N, i.e. the 5 x 4 WebMercatorQuad 256 px tiles
@@ -26,9 +27,10 @@ full`` writes its 10,980 px products). Cases, per zoom:
   sharing Redis would; before both, the view cold by a reader without indexes (``no
   tile-part index``: OpenJPEG walks the tile-part headers); with ``--index-later`` too, the
   view cold by a reader that finds no index and makes them in the background, as the server
-  does by default (``indexed in the background``: its GETs include the background's made
-  meanwhile), the view cold again at once (``next view``: with the indexes made by then),
-  and the seconds from the first view's start until every index was made;
+  does by default (``indexed in the background``, ``--index-workers`` files at once, a
+  reader for each count: its GETs include the background's made meanwhile), the view cold
+  again at once (``next view``: with the indexes made by then), and the seconds from the
+  first view's start until every index was made;
 - GDAL alone (the layers in ``--gdal``, NDVI by default: it is the slowest case to run): the
   very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
   product files, and as shipped where the layer draws from its overview source), each tile on
@@ -49,7 +51,8 @@ asked), p50, p95 and max per tile, CPU seconds (this process's, or TiTiler's pro
 bytes read (``rchar`` of /proc/PID/io: file reads, whether from disk or page cache; with
 ``--s3`` the bytes and GETs the S3 stand-in's counting proxy saw). ``--s3`` serves that day's
 products from moto (tests/support/s3_server.py) instead of the folder; the catalog stays the
-static one.
+static one. ``--first-byte-ms`` makes its proxy answer each request that much later, as a
+store farther away than 127.0.0.1 does (its connections answer side by side meanwhile).
 """
 
 from __future__ import annotations
@@ -219,13 +222,21 @@ def gateway_passes(
 
 
 def later_passes(
-    settings: Settings, never: CogCache, layer: str, day: str, tiles: list, meter: Meter
+    settings: Settings,
+    never: CogCache,
+    layer: str,
+    day: str,
+    tiles: list,
+    meter: Meter,
+    workers: int = 1,
 ) -> tuple[Pass, Pass, float]:
-    """A reader that finds no index (a cache of its own) and makes them in the background:
-    the view cold, the view cold again at once, and the seconds from the first view's start
-    until the background made every index the views asked for."""
+    """A reader that finds no index (a cache of its own) and makes them in the background,
+    ``workers`` files at once: the view cold, the view cold again at once, and the seconds
+    from the first view's start until the background made every index the views asked for."""
     indexes = TilePartIndexes(MemoryCache())
-    engine = make_engine(settings, never, RecordingReader, indexes, index_later=True)
+    engine = make_engine(
+        settings, never, RecordingReader, indexes, index_later=True, index_workers=workers
+    )
     queue = engine.reader.index_queue
     assert queue is not None
 
@@ -485,14 +496,15 @@ def into_page_cache(files: list[Path]) -> int:
 
 @contextmanager
 def storage_settings(
-    data: Path, s3: bool, day: str, scratch: Path
+    data: Path, s3: bool, day: str, scratch: Path, first_byte_s: float = 0.0
 ) -> Iterator[tuple[Settings, object]]:
     """Settings reading ``data`` from its folder, or (``s3``) that day's products from moto,
-    with the S3 stand-in's proxy (None for the folder)."""
+    with the S3 stand-in's proxy (None for the folder), each answer ``first_byte_s`` late."""
     base: dict[str, Any] = dict(data_dir=data, stac_url=None, redis_url=None, sample_data=False)
     if not s3:
         yield Settings(storage="local", **base), None
         return
+    from tests.support.counting_proxy import Limits
     from tests.support.s3_server import start_s3
 
     eodata = data / "eodata"
@@ -502,7 +514,7 @@ def storage_settings(
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(path)
     started = time.monotonic()
-    server = start_s3(subset, scratch / "moto")
+    server = start_s3(subset, scratch / "moto", limits=Limits(first_byte_s=first_byte_s))
     print(f"moto S3 stand-in loaded in {time.monotonic() - started:.0f} s")
     try:
         yield (
@@ -548,10 +560,27 @@ def main() -> None:
         help="with --jp2-index: also the first view of a reader that makes the indexes in the "
         "background (as the server does by default), and the next view at once",
     )
+    parser.add_argument(
+        "--index-workers",
+        default="1",
+        help="with --index-later: files indexed at once in the background, or several to "
+        "compare (e.g. 1,2,4)",
+    )
+    parser.add_argument(
+        "--first-byte-ms",
+        type=float,
+        default=0.0,
+        help="with --s3: the stand-in answers each request this late (a round trip to a "
+        "store farther than 127.0.0.1)",
+    )
     args = parser.parse_args()
+    workers = [int(n) for n in args.index_workers.split(",")]
     with (
         tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp,
-        storage_settings(args.data, args.s3, args.day, Path(tmp)) as (settings, proxy),
+        storage_settings(args.data, args.s3, args.day, Path(tmp), args.first_byte_ms / 1000) as (
+            settings,
+            proxy,
+        ),
     ):
         never = CogCache(Path(tmp) / "no-copies", min_coverage=float("inf"))
         indexes = TilePartIndexes(MemoryCache()) if args.jp2_index else None
@@ -592,13 +621,17 @@ def main() -> None:
                     results[zoom, f"gateway {layer} cold, {INDEXED}"] = gateway_passes(
                         engine, layer, args.day, tiles, meter
                     )[0]
-                if args.index_later and indexes is not None:
+                for count in workers if args.index_later and indexes is not None else ():
                     first, following, done = later_passes(
-                        settings, never, layer, args.day, tiles, meter
+                        settings, never, layer, args.day, tiles, meter, count
                     )
-                    results[zoom, f"gateway {layer} cold, {LATER}"] = first
-                    results[zoom, f"gateway {layer} cold, {LATER}, next view"] = following
-                    print(f"z{zoom} {layer}: indexes made {done:.1f} s after the first view began")
+                    case = f"gateway {layer} cold, {LATER}, {count} at once"
+                    results[zoom, case] = first
+                    results[zoom, f"{case}, next view"] = following
+                    print(
+                        f"z{zoom} {layer}: indexes made {count} at once {done:.1f} s after the"
+                        " first view began"
+                    )
                 results[zoom, f"gateway {layer} cold, {SIDE_BY_SIDE}"] = side_by_side_pass(
                     engine, layer, args.day, tiles, meter
                 )

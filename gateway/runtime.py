@@ -174,6 +174,7 @@ def build_runtime(settings: Settings, config: GatewayConfig | None = None) -> Ru
         if settings.s3_jp2_tile_index
         else None,
         index_later=settings.s3_jp2_index_later,
+        index_workers=settings.s3_jp2_index_workers,
     )
     engine = Engine(config, catalog, reader, cache, admission=admission)
     summaries = CatalogSummaries(catalog, settings.capabilities_ttl_s, listing_scope(settings))

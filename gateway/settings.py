@@ -125,10 +125,13 @@ class Settings(BaseSettings):
     s3_jp2_tile_index: bool = True
     # Only files of at least this many tiles of 1024 px are indexed (fewer: few headers).
     s3_jp2_index_min_tiles: int = Field(default=16, ge=1)
-    # A file no process indexed yet is opened as it is and indexed in the background (one
-    # file at a time per process, its reads between the requests' remote reads); false:
-    # indexed by the request that meets it, before it is read.
+    # A file no process indexed yet is opened as it is and indexed in the background (its
+    # reads between the requests' remote reads); false: indexed by the request that meets it,
+    # before it is read.
     s3_jp2_index_later: bool = True
+    # Files indexed at once in the background per process (a connection each while no
+    # request waits for one; CDSE allows a key 4).
+    s3_jp2_index_workers: int = Field(default=2, ge=1, le=4)
     # The STAC API's request-rate limit (requests per minute), shared the same way.
     stac_requests_per_minute: int | None = Field(default=None, ge=1)
     quota_wait_s: float = Field(default=20.0, ge=0)

@@ -23,6 +23,8 @@ HOSTILE = [
     ("GATEWAY_MALLOC_MMAP_THRESHOLD_KB", "-5"),
     ("GATEWAY_GDAL_CACHE_MB", "0"),
     ("GATEWAY_QUOTA_WAIT_S", "-inf"),
+    ("GATEWAY_S3_JP2_INDEX_WORKERS", "0"),
+    ("GATEWAY_S3_JP2_INDEX_WORKERS", "64"),
 ]
 COMMANDS = [["serve", "--port", "1"], ["keys", "list"]]
 

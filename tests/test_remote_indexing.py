@@ -237,6 +237,43 @@ def test_a_background_index_waits_for_the_requests_reads(remote, s3, sample_arch
     assert reader.tally.snapshot()["indexes"] == 1
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_background_indexes_as_many_files_at_once_as_it_has_workers(
+    remote, s3, sample_archive, workers
+):
+    """``index_workers`` files are indexed side by side, each read on a quota slot of its own;
+    with one worker, one after the other."""
+    quota = Quota("s3", QuotaLimits(connections=4, requests_per_minute=100_000), LocalCounters())
+    reader = _reader(remote, MemoryCache(), quota=quota, index_later=True, index_workers=workers)
+    indexes = reader.indexes
+    assert indexes is not None
+    make = indexes.make
+    guard, at_once, most = threading.Lock(), [0], [0]
+
+    def counting_make(path, read):
+        with guard:
+            at_once[0] += 1
+            most[0] = max(most[0], at_once[0])
+        try:
+            time.sleep(0.3)  # long enough for the other worker to start its file
+            return make(path, read)
+        finally:
+            with guard:
+                at_once[0] -= 1
+
+    indexes.make = counting_make  # type: ignore[method-assign]
+    paths = sorted(_day_files(sample_archive, {"B04", "B08"}))[:4]
+    for path in paths:
+        reader.queue_index(path)
+    assert reader.index_queue is not None
+    reader.index_queue.close()
+    assert most[0] == workers
+    assert reader.tally.snapshot()["indexes"] == len(paths)
+    opened = [indexes.opened(path) for path in paths]
+    assert all(path is not None and path.startswith("/vsisparse/") for path in opened), opened
+    assert quota.state()["connections"] == 0
+
+
 @pytest.mark.parametrize(("later", "indexed"), [(True, True), (False, True), (True, False)])
 def test_a_server_indexes_in_the_background_unless_told_to_index_first(
     s3, stac, tmp_path, later, indexed
@@ -247,6 +284,7 @@ def test_a_server_indexes_in_the_background_unless_told_to_index_first(
     settings = remote_settings(
         s3, stac, tmp_path,
         s3_jp2_index_min_tiles=1, s3_jp2_index_later=later, s3_jp2_tile_index=indexed,
+        s3_jp2_index_workers=3,
     )  # fmt: skip
     server = build_runtime(settings)
     try:
@@ -266,6 +304,7 @@ def test_a_server_indexes_in_the_background_unless_told_to_index_first(
         assert found[("gateway_jp2_indexes_pending", ())] in range(figures["indexes_queued"] + 1)
         assert found[("gateway_jp2_indexes_dropped_total", ())] == 0
         assert server.engine.reader.index_queue.pending() == 0  # closed: dropped
+        assert server.engine.reader.index_queue.workers == 3
     else:
         assert figures["indexes"] >= 2 and "indexes_queued" not in figures, figures
         assert server.engine.reader.index_queue is None

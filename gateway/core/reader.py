@@ -113,8 +113,8 @@ class SceneReader:
     Reads that fail count as ``errors``. A remote JPEG 2000 file is opened with its tile-part
     index (``indexes``; None: as it is). Where no process made it yet, it is made first, or
     with ``index_later`` the file is opened as it is and its index made in the background
-    (``BackgroundQueue``), its reads giving way to the requests' (``remote_reads``, an
-    ``Activity``; ``Quota.lease(yielding=True)``).
+    (``BackgroundQueue``, ``index_workers`` files at once), its reads giving way to the
+    requests' (``remote_reads``, an ``Activity``; ``Quota.lease(yielding=True)``).
     """
 
     def __init__(
@@ -126,11 +126,12 @@ class SceneReader:
         tally: Tally | None = None,
         indexes: TilePartIndexes | None = None,
         index_later: bool = False,
+        index_workers: int = 1,
     ) -> None:
         self._storage = storage
         self._indexes = indexes
         later = index_later and indexes is not None
-        self._index_queue = BackgroundQueue("jp2-index") if later else None
+        self._index_queue = BackgroundQueue("jp2-index", workers=index_workers) if later else None
         self.remote_reads = Activity()  # the requests' reads of remote files in flight
         self._quota = quota
         self._charge = charge or RemoteCharge()
