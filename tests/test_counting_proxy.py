@@ -111,3 +111,58 @@ def test_no_limits_by_default(upstream):
         proxy.stop()
     assert [a.status_code for a in answers] == [200] * 4
     assert proxy.gate.refused == 0 and proxy.gate.peak >= 2
+
+
+def test_ranges_from_files_answer_as_s3_and_the_rest_goes_upstream(upstream, tmp_path):
+    (tmp_path / "tile").mkdir()
+    content = bytes(range(256)) * 40
+    (tmp_path / "tile" / "B04.jp2").write_bytes(content)
+    proxy = CountingProxy(upstream, ranges_from=("/eodata/", tmp_path)).start()
+    base = f"http://{proxy.address}/eodata"
+    try:
+        ranged = httpx.get(f"{base}/tile/B04.jp2", headers={"Range": "bytes=100-299"})
+        beyond = httpx.get(f"{base}/tile/B04.jp2", headers={"Range": "bytes=10000-20000"})
+        whole = httpx.get(f"{base}/tile/B04.jp2", timeout=10)  # no range: upstream
+        escaping = httpx.get(f"{base}/../tile/B04.jp2", headers={"Range": "bytes=0-9"})
+    finally:
+        proxy.stop()
+    assert ranged.status_code == 206 and ranged.content == content[100:300]
+    assert ranged.headers["Content-Range"] == f"bytes 100-299/{len(content)}"
+    assert ranged.headers["Content-Length"] == "200" and ranged.headers["ETag"]
+    assert beyond.status_code == 206 and beyond.content == content[10000:]
+    assert whole.content == BODY and escaping.content == BODY  # what upstream answers
+    assert [hit.status for hit in proxy.hits()] == [206, 206, 200, 200]
+
+
+def test_gdal_reads_the_same_pixels_through_ranges_from_files(s3, sample_archive):
+    """The stand-in with ranges answered from the files: GDAL's /vsis3/ opens and reads a
+    JPEG 2000 window as from moto."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from gateway.core.storage import Storage
+
+    eodata = sample_archive / "eodata"
+    local = next(eodata.rglob("*B04_10m.jp2"))
+    key = local.relative_to(eodata).as_posix()
+    upstream = ("127.0.0.1", s3.port)
+    proxy = CountingProxy(upstream, ranges_from=("/eodata/", eodata)).start()
+    storage = Storage(
+        mode="s3", s3_endpoint=proxy.address, access_key_id="test",
+        secret_access_key="test", https=False, region="us-east-1",
+    )  # fmt: skip
+    window = Window(700, 650, 300, 200)
+    moto_gets = [r for r in s3.logged_requests() if r[0] == "GET"]
+    try:
+        with (
+            rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()),
+            rasterio.open(f"/vsis3/eodata/{key}") as src,
+        ):
+            remote = src.read(1, window=window)
+    finally:
+        proxy.stop()
+    with rasterio.open(local) as src:
+        expected = src.read(1, window=window)
+    assert (remote == expected).all() and expected.any()
+    assert [hit.status for hit in proxy.hits() if hit.method == "GET"].count(206) >= 2
+    assert [r for r in s3.logged_requests() if r[0] == "GET"] == moto_gets  # none reached moto

@@ -4,20 +4,26 @@ Put in front of a stand-in server (S3, STAC API) it tells tests how many HTTP re
 and how many response bytes a piece of work cost, and which byte ranges were asked for.
 Given ``Limits`` it also plays CDSE's quota: requests in flight at once and requests per
 minute beyond the limit are answered ``503 SlowDown`` (as S3 does), and each answer is sent
-no faster than a bandwidth per connection.
+no faster than a bandwidth per connection. Given ``ranges_from`` it answers the byte-range
+GETs of a bucket's keys from the files themselves, as a store that serves ranges side by side
+in a time that does not grow with the object (moto copies the whole object for each).
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import http.client
+import re
 import socket
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 _HOP_BY_HOP = {
     "connection",
@@ -107,6 +113,43 @@ class _Gate:
 
 
 Rewrite = Callable[[str, dict[str, str]], tuple[str, dict[str, str]]]
+_RANGE = re.compile(r"bytes=(\d+)-(\d+)$")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    payload: bytes
+
+
+def _range_from_file(prefix: str, folder: Path, path: str, ranged: str | None) -> _Answer | None:
+    """The answer S3 gives to a GET of ``bytes=A-B`` of the key ``path`` names under
+    ``prefix`` (``/bucket/``), read from ``folder``; None for any other request."""
+    found = _RANGE.match(ranged or "")
+    key = urllib.parse.unquote(path.partition("?")[0])
+    if found is None or not key.startswith(prefix):
+        return None
+    file = folder / key[len(prefix) :]
+    if ".." in Path(key).parts or not file.is_file():
+        return None
+    size = file.stat().st_size
+    begin, end = int(found[1]), min(int(found[2]), size - 1)
+    if begin > end:
+        return None
+    with file.open("rb") as stream:
+        stream.seek(begin)
+        payload = stream.read(end - begin + 1)
+    modified = file.stat().st_mtime
+    headers = [
+        ("Content-Type", "binary/octet-stream"),
+        ("Accept-Ranges", "bytes"),
+        ("Content-Range", f"bytes {begin}-{end}/{size}"),
+        ("ETag", f'"{size:x}-{int(modified):x}"'),
+        ("Last-Modified", email.utils.formatdate(modified, usegmt=True)),
+    ]
+    return _Answer(206, "Partial Content", headers, payload)
 
 
 class CountingProxy:
@@ -115,6 +158,8 @@ class CountingProxy:
     ``rewrite`` maps each request's path and headers to those sent upstream (a proxy that
     strips a path prefix, sets ``X-Forwarded-*``...); by default they go as they came.
     ``limits`` makes it enforce a quota (see ``Limits``); refused requests are recorded too.
+    ``ranges_from`` (``/bucket/``, folder): byte-range GETs of that bucket's keys are answered
+    from the folder's files, the rest forwarded.
     """
 
     def __init__(
@@ -122,9 +167,11 @@ class CountingProxy:
         upstream: tuple[str, int],
         rewrite: Rewrite | None = None,
         limits: Limits | None = None,
+        ranges_from: tuple[str, Path] | None = None,
     ) -> None:
         self.upstream = upstream
         self.rewrite = rewrite
+        self.ranges_from = ranges_from
         self.gate = _Gate(limits or Limits())
         self._hits: list[Hit] = []
         self._lock = threading.Lock()
@@ -236,6 +283,41 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(SLOW_DOWN)
 
         def _pass(self, body: bytes | None) -> None:
+            answer = None
+            if proxy.ranges_from is not None and self.command == "GET":
+                answer = _range_from_file(*proxy.ranges_from, self.path, self.headers.get("Range"))
+            if answer is None:
+                answer = self._upstream(body)
+            time.sleep(proxy.gate.limits.first_byte_s)
+            path, _, query = self.path.partition("?")
+            payload = answer.payload
+            proxy.record(
+                Hit(
+                    method=self.command,
+                    path=path,
+                    query=query,
+                    range=self.headers.get("Range"),
+                    status=answer.status,
+                    body_bytes=len(payload) if self.command != "HEAD" else 0,
+                )
+            )
+            self.send_response_only(answer.status, answer.reason)
+            length = str(len(payload))  # a HEAD's: the upstream's header
+            for key, value in answer.headers:
+                if key.lower() == "content-length":
+                    length = value if self.command == "HEAD" else length
+                elif key.lower() not in _HOP_BY_HOP:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", length)
+            if self.command == "HEAD" or not payload:
+                self._done()  # the headers are the answer's last bytes
+                self.end_headers()
+                return
+            self.end_headers()
+            self._send_paced(payload)
+
+        def _upstream(self, body: bytes | None) -> _Answer:
+            """The upstream server's answer to this request."""
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             target = self.path
             if proxy.rewrite is not None:
@@ -252,32 +334,7 @@ def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                     local.conn = None
                     if attempt == 2:
                         raise
-            time.sleep(proxy.gate.limits.first_byte_s)
-            path, _, query = self.path.partition("?")
-            proxy.record(
-                Hit(
-                    method=self.command,
-                    path=path,
-                    query=query,
-                    range=self.headers.get("Range"),
-                    status=answer.status,
-                    body_bytes=len(payload) if self.command != "HEAD" else 0,
-                )
-            )
-            self.send_response_only(answer.status, answer.reason)
-            for key, value in answer.getheaders():
-                if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
-                    self.send_header(key, value)
-            if self.command == "HEAD":
-                self.send_header("Content-Length", answer.getheader("Content-Length", "0"))
-            else:
-                self.send_header("Content-Length", str(len(payload)))
-            if self.command == "HEAD" or not payload:
-                self._done()  # the headers are the answer's last bytes
-                self.end_headers()
-                return
-            self.end_headers()
-            self._send_paced(payload)
+            return _Answer(answer.status, answer.reason, answer.getheaders(), payload)
 
         def _send_paced(self, payload: bytes) -> None:
             """Write ``payload``, no faster than the limit's bytes per second."""

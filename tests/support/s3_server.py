@@ -145,9 +145,12 @@ def start_s3(
     *,
     limits: Limits | None = None,
     include: Callable[[str], bool] | None = None,
+    ranges_from_files: bool = False,
 ) -> S3Server:
     """Start moto, load ``eodata_dir`` (the keys ``include`` accepts) into bucket ``eodata``,
-    start the counting proxy (enforcing ``limits``, if given)."""
+    start the counting proxy (enforcing ``limits``, if given; with ``ranges_from_files`` it
+    answers byte-range GETs from ``eodata_dir``'s files, as a store whose range reads do not
+    grow with the object, where moto copies the whole object for each)."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "moto.log"
@@ -156,7 +159,8 @@ def start_s3(
         process = subprocess.Popen(
             _moto_command(port), stdout=log, stderr=subprocess.STDOUT, env=env
         )
-    proxy = CountingProxy(("127.0.0.1", port), limits=limits)
+    ranges = (f"/{BUCKET}/", eodata_dir) if ranges_from_files else None
+    proxy = CountingProxy(("127.0.0.1", port), limits=limits, ranges_from=ranges)
     server = S3Server(process=process, port=port, proxy=proxy, log_path=log_path)
     try:
         _wait_until_up(process, server.direct_url)
