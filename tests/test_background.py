@@ -85,7 +85,9 @@ def test_a_job_submitted_while_closing_is_kept():
     assert started.wait(5)
     closing = threading.Thread(target=queue.close, kwargs={"drop_waiting": True})
     closing.start()
-    time.sleep(0.1)  # close() waits for the running job
+    deadline = time.monotonic() + 5
+    while queue._pool is not None and time.monotonic() < deadline:  # close() has begun
+        time.sleep(0.01)
     assert queue.submit("later", lambda: (later_started.set(), later_release.wait(5)))
     assert later_started.wait(5)  # in a thread of its own
     release.set()
