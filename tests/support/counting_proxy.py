@@ -134,14 +134,14 @@ def _range_from_file(prefix: str, folder: Path, path: str, ranged: str | None) -
     file = folder / key[len(prefix) :]
     if ".." in Path(key).parts or not file.is_file():
         return None
-    size = file.stat().st_size
+    stat = file.stat()
+    size, modified = stat.st_size, stat.st_mtime
     begin, end = int(found[1]), min(int(found[2]), size - 1)
     if begin > end:
         return None
     with file.open("rb") as stream:
         stream.seek(begin)
         payload = stream.read(end - begin + 1)
-    modified = file.stat().st_mtime
     headers = [
         ("Content-Type", "binary/octet-stream"),
         ("Accept-Ranges", "bytes"),
