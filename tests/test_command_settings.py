@@ -25,6 +25,8 @@ HOSTILE = [
     ("GATEWAY_QUOTA_WAIT_S", "-inf"),
     ("GATEWAY_S3_JP2_INDEX_WORKERS", "0"),
     ("GATEWAY_S3_JP2_INDEX_WORKERS", "64"),
+    ("GATEWAY_S3_JP2_INDEX_WORKERS", "nan"),
+    ("GATEWAY_S3_JP2_INDEX_WORKERS", "two"),
 ]
 COMMANDS = [["serve", "--port", "1"], ["keys", "list"]]
 
