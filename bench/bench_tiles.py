@@ -41,6 +41,8 @@ import morecantile
 import numpy as np
 import rasterio
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 AREA = (5.93, 52.575, 6.05, 52.665)  # lon/lat: T31UFU only
 DAY = "2025-06-13"
@@ -53,14 +55,6 @@ def gateway_app():
     from gateway.app import create_app
 
     return create_app(doors=("gateway.ows.mapproxy.door:build_door",))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:

@@ -37,6 +37,7 @@ import rasterio
 import uvicorn
 
 from gateway.runtime import Runtime
+from tests.support.ports import free_port
 
 SIZE = 2048
 TILE, DAY = "31UFU", "2025-06-13"
@@ -90,9 +91,7 @@ def _serve(data: Path) -> tuple[str, uvicorn.Server]:
 
     settings = Settings(data_dir=data, sample_data=False, storage="local", stac_url=None,
                         redis_url=None)  # fmt: skip
-    with __import__("socket").socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     app = create_app(settings, doors=WCS_DOOR)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()

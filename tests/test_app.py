@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.core import tent
+from tests.support.ports import free_port
 
 
 def test_healthz(sample_settings, runtime):
@@ -119,14 +119,8 @@ def test_cli_render_named_layer_and_bad_input(sample_archive, tmp_path):
     assert "error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_serve_answers_healthz(sample_archive):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GATEWAY_DATA_DIR": str(sample_archive), "GATEWAY_SAMPLE_DATA": "false"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],

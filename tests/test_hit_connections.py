@@ -14,7 +14,7 @@ from gateway.core.tiles.hits import CLIENT_NAME, HitReader
 from gateway.core.tiles.service import TileAddress, TileParams, tile_key
 from gateway.runtime import build_runtime, with_config
 from tests.support.gateway_server import GatewayServer
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 DAY = "2025-05-29"
 WAVE = 12

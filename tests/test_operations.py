@@ -22,7 +22,7 @@ from gateway.logs import RedactSecrets, RequestIdFilter, redact
 from gateway.settings import Settings
 from tests.support.gateway_server import GatewayServer, start_together
 from tests.support.metric_samples import samples
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 SECRET = "s3cr3t-K3y-value"
 

@@ -20,7 +20,7 @@ from gateway.config import load_config
 from gateway.reload import Generation, OwnCollections, Reloading
 from gateway.runtime import Runtime, build_runtime, watches_collections
 from gateway.settings import Settings
-from tests.support.counting_proxy import free_port
+from tests.support.ports import free_port
 
 
 class Doors:

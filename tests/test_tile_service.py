@@ -24,7 +24,7 @@ from gateway.core.tiles.service import TileParams, tile_key
 from gateway.ows.mapproxy.config import GRIDS
 from gateway.runtime import build_runtime
 from tests.support.mapproxy_live import CountingCompute, LiveServer
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 DOORS = ("gateway.ows.mapproxy.door:build_door", "gateway.ogcapi.door:build_door")
 # A 2x2 metatile block of zoom 12 over the sample area (x even, y even at its top left).

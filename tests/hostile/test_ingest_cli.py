@@ -21,7 +21,7 @@ from gateway.byod.stac_api import StacApiWriter
 from gateway.cli import app
 from gateway.config import default_config_file, load_config
 from gateway.settings import Settings
-from tests.support.counting_proxy import free_port
+from tests.support.ports import free_port
 from tests.test_byod import PLOTS_NAME, cli_env, data_dir_beside, tree, write_plots
 from tests.test_byod_zarr import ORIGIN, RES, write_store, zarray, zgroup
 

@@ -15,8 +15,8 @@ from gateway.app import create_app
 from gateway.core.units import MAX_UNITS, micro, processing_units
 from gateway.quotas.budgets import Budget, Budgets
 from gateway.quotas.limiter import MemoryLimiter, RedisLimiter
+from tests.support.ports import free_port
 from tests.support.quota_checks import getmap, left_today, units
-from tests.support.redis_server import free_port
 
 
 @dataclass(frozen=True)

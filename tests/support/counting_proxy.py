@@ -37,13 +37,6 @@ _HOP_BY_HOP = {
 }
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class Hit:
     """One forwarded request and the size of its answer."""

@@ -18,7 +18,7 @@ from lxml import etree
 from gateway.app import create_app
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 DOORS = ("gateway.ows.mapproxy.door:build_door",)
 

@@ -12,7 +12,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 OWS_DOORS = ("gateway.ows.wcs.door:build_door", "gateway.ows.wfs.door:build_door")
 

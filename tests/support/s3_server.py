@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.counting_proxy import CountingProxy, Limits, free_port
+from tests.support.counting_proxy import CountingProxy, Limits
+from tests.support.ports import free_port
 
 BUCKET = "eodata"
 ACCESS_KEY = "test"

@@ -24,7 +24,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.counting_proxy import CountingProxy, free_port
+from tests.support.counting_proxy import CountingProxy
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("GATEWAY_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
