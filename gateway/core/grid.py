@@ -8,7 +8,6 @@ from functools import lru_cache
 
 import numpy as np
 from affine import Affine
-from pyproj import Transformer
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
@@ -16,6 +15,7 @@ from rasterio.transform import from_bounds
 from rasterio.warp import transform_bounds
 
 from gateway.core.crs import WGS84, Bounds, check_area
+from gateway.core.transforms import transformer
 from gateway.errors import InvalidParameterValue
 
 __all__ = ["WGS84", "Grid", "Raster", "reproject_bounds", "transformer"]
@@ -126,12 +126,6 @@ def _pixel_steps(
         return None
     steps.flags.writeable = False  # shared by every caller
     return steps
-
-
-@lru_cache(maxsize=64)
-def transformer(source: CRS, target: CRS) -> Transformer:
-    """A pyproj transformer (x/y order) between two CRSs, made once."""
-    return Transformer.from_crs(source.to_wkt(), target.to_wkt(), always_xy=True)
 
 
 @dataclass

@@ -40,6 +40,7 @@ from rasterio.windows import Window
 
 from gateway.core import lattice, pieces, remap, tent
 from gateway.core.grid import Grid
+from gateway.core.transforms import gdal_operation
 
 # Source pixels each kernel reaches from an output pixel's centre (downsampling widens them by
 # the span), plus one for rounding and rotation.
@@ -277,6 +278,7 @@ def _gdal_piece(
     if masked:
         options.update(src_nodata=first.nodata, dst_nodata=np.nan)
     options.update(XSCALE=repr(1 / first.span[0]), YSCALE=repr(1 / first.span[1]))
+    options.update(gdal_operation(first.crs, grid.crs))
     target = grid.window(piece.cols.start, piece.rows.start, size, size)
     empty = np.full((source.count, size, size), np.nan, np.float32)
     with _in_memory(empty, target.transform, grid.crs) as values:

@@ -5,7 +5,6 @@ Parsing is the core's (``gateway.core.crs``): ``EPSG:n``, URNs, OGC URIs and CRS
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import shapely
@@ -14,6 +13,7 @@ from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
 from gateway.core.crs import epsg_north_first, parse_crs_name
+from gateway.core.transforms import transformer as core_transformer
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,11 @@ def parse_ows_crs(text: str, locator: str = "crs") -> OwsCrs:
     return OwsCrs(name.crs, name.code, north)
 
 
-@functools.lru_cache(maxsize=64)
-def _transformer(source: str, target: str) -> Transformer:
-    return Transformer.from_crs(source, target, always_xy=True)
-
-
 def reproject_geometry(geometry: BaseGeometry, source: CRS, target: CRS) -> BaseGeometry:
     """``geometry`` from ``source`` to ``target`` (both x/y)."""
     if source == target:
         return geometry
-    transformer = _transformer(source.to_wkt(), target.to_wkt())
+    transformer = core_transformer(source, target)
     return shapely.transform(geometry, lambda xy: _apply(transformer, xy))
 
 

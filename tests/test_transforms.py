@@ -1,0 +1,80 @@
+"""Coordinate transformations made once per pair: composed where PROJ has nothing to choose,
+searched by PROJ elsewhere, and the same for pyproj and GDAL's warper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyproj import CRS as ProjCRS
+from pyproj import Transformer
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+from rasterio.warp import Resampling, reproject
+
+from gateway.core.grid import Grid
+from gateway.core.transforms import gdal_operation, transformer
+
+WEB_MERCATOR = CRS.from_epsg(3857)
+UTM_ZONES = [32600 + zone for zone in range(1, 61)] + [32700 + zone for zone in range(1, 61)]
+SAME_GEODETIC = [(3857, code) for code in UTM_ZONES] + [(3035, 25832), (32631, 32632)]
+OTHER_GEODETIC = [(2056, 21781), (27700, 3857), (25832, 32632), (4326, 32631), (32631, 4326)]
+
+
+def _searched(source: int, target: int) -> Transformer:
+    return Transformer.from_crs(f"EPSG:{source}", f"EPSG:{target}", always_xy=True)
+
+
+def _points(source: int, over: int) -> tuple[np.ndarray, np.ndarray]:
+    """A lattice over the central 80 % of ``over``'s area of use, in ``source``'s x/y."""
+    west, south, east, north = ProjCRS.from_epsg(over).area_of_use.bounds
+    dx, dy = (east - west) * 0.1, (north - south) * 0.1
+    lon, lat = np.meshgrid(
+        np.linspace(west + dx, east - dx, 9),
+        np.linspace(max(south + dy, -80.0), min(north - dy, 84.0), 9),
+    )
+    return _searched(4326, source).transform(lon.ravel(), lat.ravel())
+
+
+@pytest.mark.parametrize(("source", "target"), SAME_GEODETIC + [(b, a) for a, b in SAME_GEODETIC])
+def test_a_pair_on_one_geodetic_crs_is_composed_into_the_pipeline_proj_would_find(source, target):
+    pipeline = gdal_operation(CRS.from_epsg(source), CRS.from_epsg(target))
+    searched = _searched(source, target)
+    assert pipeline == {"COORDINATE_OPERATION": searched.definition}
+    xs, ys = _points(source, target if source == 3857 else source)
+    ours = transformer(CRS.from_epsg(source), CRS.from_epsg(target)).transform(xs, ys)
+    theirs = searched.transform(xs, ys)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize(("source", "target"), OTHER_GEODETIC)
+def test_other_pairs_are_left_to_proj_and_to_gdal_to_choose(source, target):
+    assert gdal_operation(CRS.from_epsg(source), CRS.from_epsg(target)) == {}
+    xs, ys = _points(source, source)
+    ours = transformer(CRS.from_epsg(source), CRS.from_epsg(target)).transform(xs, ys)
+    np.testing.assert_array_equal(ours, _searched(source, target).transform(xs, ys))
+
+
+def test_a_pair_is_made_once():
+    first = transformer(WEB_MERCATOR, CRS.from_epsg(32631))
+    assert transformer(CRS.from_epsg(3857), CRS.from_epsg(32631)) is first
+
+
+def test_gdal_warps_the_same_pixels_with_the_composed_pipeline_as_with_its_own_search():
+    rng = np.random.default_rng(7)
+    source = rng.random((300, 300), dtype=np.float32)
+    src_transform = from_origin(600_000, 5_800_000, 10, 10)
+    utm = CRS.from_epsg(32631)
+    west, south, east, north = Grid(utm, (600_500, 5_797_500, 602_500, 5_799_500), 1, 1).bounds_in(
+        WEB_MERCATOR
+    )
+    dst_transform = from_origin(west, north, (east - west) / 128, (north - south) / 128)
+    results = []
+    for options in ({}, gdal_operation(utm, WEB_MERCATOR)):
+        out = np.full((128, 128), np.nan, np.float32)
+        reproject(
+            source, out, src_transform=src_transform, src_crs=utm, dst_transform=dst_transform,
+            dst_crs=WEB_MERCATOR, resampling=Resampling.bilinear, **options,
+        )  # fmt: skip
+        results.append(out)
+    assert np.isfinite(results[0]).all()
+    np.testing.assert_array_equal(results[0], results[1])
