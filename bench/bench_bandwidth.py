@@ -18,6 +18,12 @@ Each view is read three ways, side by side:
   answers "zoom in" rather than spend its key on zoomed-out JPEG 2000 views).
 
     python -m bench.bench_bandwidth --data /work/sample-full [--zooms 9,10,11,12,13]
+        [--ranges-from-files] [--first-byte-ms 20]
+
+``--ranges-from-files`` makes the proxy answer byte-range GETs from the files themselves, as
+CDSE answers them (moto copies the whole object for each: about 50 ms a GET of a 10 m band);
+``--first-byte-ms`` makes it answer each request that much later, as a store farther away
+than 127.0.0.1 does.
 
 The archive must be the full profile (``cdse-gateway sample-data DIR --profile full``); only
 the files the views read are uploaded to the stand-in.
@@ -200,12 +206,14 @@ def settings_for(data: Path, s3: S3Server, scale: float) -> Settings:
     )  # fmt: skip
 
 
-def cdse_limits(scale: float = 1.0) -> Limits:
-    """CDSE's ``eodata`` limits per key, bandwidth and request rate times ``scale``."""
+def cdse_limits(scale: float = 1.0, first_byte_s: float = 0.0) -> Limits:
+    """CDSE's ``eodata`` limits per key, bandwidth and request rate times ``scale``; each
+    answer ``first_byte_s`` late."""
     return Limits(
         connections=CONNECTIONS,
         requests_per_minute=round(REQUESTS_PER_MINUTE * scale),
         bytes_per_s=round(BYTES_PER_S * scale),
+        first_byte_s=first_byte_s,
     )
 
 
@@ -275,13 +283,26 @@ def main() -> None:
         "--zoom-in-m", type=float, default=60.0, help="PREVIEW=0 column: zoom in beyond this"
     )
     parser.add_argument("--day", default=DAY, help="the view's TIME (a day of the archive)")
+    parser.add_argument(
+        "--ranges-from-files",
+        action="store_true",
+        help="the proxy answers byte-range GETs from the files (moto copies the whole object "
+        "for each)",
+    )
+    parser.add_argument(
+        "--first-byte-ms", type=float, default=0.0, help="the proxy answers each request this late"
+    )
     args = parser.parse_args()
     zooms = [int(z) for z in args.zooms.split(",")]
-    limits = cdse_limits(args.scale)
+    limits = cdse_limits(args.scale, args.first_byte_ms / 1000)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
         s3 = start_s3(
-            args.data / "eodata", Path(tmp) / "moto", limits=limits, include=needed(args.day)
+            args.data / "eodata",
+            Path(tmp) / "moto",
+            limits=limits,
+            include=needed(args.day),
+            ranges_from_files=args.ranges_from_files,
         )
         print(f"moto S3 stand-in up and loaded in {time.monotonic() - started:.1f} s")
         assert limits.bytes_per_s is not None  # cdse_limits sets every limit
