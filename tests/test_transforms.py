@@ -78,3 +78,27 @@ def test_gdal_warps_the_same_pixels_with_the_composed_pipeline_as_with_its_own_s
         results.append(out)
     assert np.isfinite(results[0]).all()
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=m",
+        "+proj=tmerc +lat_0=0 +lon_0=6 +k=0.9996 +x_0=500000 +y_0=0 +datum=WGS84 +units=us-ft",
+        "+proj=sterea +lat_0=52.15616 +lon_0=5.38763 +k=0.99990 +x_0=155000 +y_0=463000 "
+        "+ellps=bessel +towgs84=565.4,50.3,465.6,0,0,0,0 +units=m",
+    ],
+)
+def test_a_crs_a_file_defines_itself_transforms_as_proj_would(definition):
+    custom = CRS.from_string(definition)
+    for source, target in (
+        (custom, WEB_MERCATOR),
+        (WEB_MERCATOR, custom),
+        (custom, CRS.from_epsg(32631)),
+    ):
+        lon, lat = np.meshgrid(np.linspace(4.0, 7.0, 7), np.linspace(51.0, 53.5, 7))
+        xs, ys = Transformer.from_crs(4326, source.to_wkt(), always_xy=True).transform(lon, lat)
+        searched = Transformer.from_crs(source.to_wkt(), target.to_wkt(), always_xy=True)
+        np.testing.assert_allclose(
+            transformer(source, target).transform(xs, ys), searched.transform(xs, ys), atol=1e-6
+        )

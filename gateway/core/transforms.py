@@ -65,8 +65,11 @@ def _composed(source: ProjCRS, target: ProjCRS) -> str | None:
     base = source.geodetic_crs
     if base is None or base != target.geodetic_crs:
         return None
-    down = _steps(Transformer.from_crs(source, base, always_xy=True).definition)
-    up = _steps(Transformer.from_crs(base, target, always_xy=True).definition)
+    try:
+        down = _steps(Transformer.from_crs(source, base, always_xy=True).definition)
+        up = _steps(Transformer.from_crs(base, target, always_xy=True).definition)
+    except ProjError:
+        return None
     if not down or not up:
         return None
     if down[-1] == _TO_DEGREES and up[0] == _TO_RADIANS:
