@@ -3,11 +3,12 @@
 PROJ finds the operation between two CRSs by searching its database, which takes 2–4 ms
 between Web Mercator and a UTM zone (0.2 ms between WGS 84 and one), and GDAL searches
 again for each pair it meets. A worker's first tile over new UTM zones paid that about ten
-times. Between two projected CRSs on the same geodetic CRS there is nothing to choose: the
-operation is the inverse of the source's projection, then the target's. It is composed here
-from the two quick searches to and from that geodetic CRS, gives the pipeline PROJ's search
-gives, and is handed to GDAL's warper as its ``COORDINATE_OPERATION``. Every other pair is
-searched by PROJ as before.
+times, and each thread again: pyproj makes a transformer anew in each thread that uses it,
+by the same search. Between two projected CRSs on the same geodetic CRS there is nothing to
+choose: the operation is the inverse of the source's projection, then the target's. It is
+composed here from the two quick searches to and from that geodetic CRS, gives the pipeline
+PROJ's search gives, and is handed to GDAL's warper as its ``COORDINATE_OPERATION``. Every
+other pair is searched by PROJ as before.
 """
 
 from __future__ import annotations
