@@ -18,7 +18,7 @@ from gateway.core.crs import WGS84, Bounds, check_area
 from gateway.core.transforms import transformer
 from gateway.errors import InvalidParameterValue
 
-__all__ = ["WGS84", "Grid", "Raster", "reproject_bounds", "transformer"]
+__all__ = ["WGS84", "Grid", "Raster", "reproject_bounds"]
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from affine import Affine
 from numpy.lib.stride_tricks import sliding_window_view
 from rasterio.crs import CRS
 
-from gateway.core.grid import Grid, transformer
+from gateway.core.grid import Grid
 from gateway.core.lattice import CELL, Cover
+from gateway.core.transforms import transformer
 
 # Largest misfit of a piece's affine map for OpenCV, in source pixels: bilinear values stay
 # within about 2 DN of exact (tests/test_warp.py); nearest picks the neighbour only for

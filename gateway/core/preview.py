@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 from rasterio.crs import CRS
 
 from gateway.core.catalog import Scene, TimeRange
-from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.grid import WGS84, Grid
+from gateway.core.transforms import transformer
 from gateway.errors import InvalidParameterValue, LimitExceeded
 
 if TYPE_CHECKING:  # types only: the core reads the configuration it is handed

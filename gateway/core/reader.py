@@ -22,12 +22,13 @@ from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
-from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.grid import WGS84, Grid
 from gateway.core.sar.calibration import SarOptions
 from gateway.core.sar.reader import GrdReader
 from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import VRT_TYPE, Storage
 from gateway.core.tally import Tally
+from gateway.core.transforms import transformer
 from gateway.core.upstream import Lease, Quota
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
 from gateway.errors import InvalidParameterValue, UpstreamError

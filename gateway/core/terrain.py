@@ -14,8 +14,9 @@ from typing import Literal
 
 import numpy as np
 
-from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.grid import WGS84, Grid
 from gateway.core.preview import WEB_MERCATOR
+from gateway.core.transforms import transformer
 
 Terrain = Literal["hillshade", "slope"]
 SUN_AZIMUTH = 315.0  # degrees clockwise from north: light from the north-west

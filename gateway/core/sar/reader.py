@@ -28,7 +28,7 @@ from rasterio.windows import Window
 
 from gateway.core.catalog import Scene
 from gateway.core.datasets import OpenDatasets
-from gateway.core.grid import WGS84, Grid, transformer
+from gateway.core.grid import WGS84, Grid
 from gateway.core.sar.annotation import (
     AnnotationError,
     NoiseTables,
@@ -38,6 +38,7 @@ from gateway.core.sar.annotation import (
 )
 from gateway.core.sar.calibration import SarOptions, calibrate
 from gateway.core.storage import Storage
+from gateway.core.transforms import transformer
 from gateway.errors import UpstreamError
 
 log = logging.getLogger(__name__)
