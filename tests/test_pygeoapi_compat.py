@@ -313,3 +313,52 @@ def test_the_cql2_parser_is_built_once_then_loaded_from_lark_s_cache(tmp_path):
     (written,) = tmp_path.iterdir()
     stamp = written.stat().st_mtime_ns
     assert parsed(str(tmp_path)) == uncached and written.stat().st_mtime_ns == stamp
+
+
+def test_lark_s_cache_file_is_whole_or_absent_while_it_is_written(tmp_path):
+    """lark writes its cache through a file of the process's own, renamed over the cache
+    once whole: a process starting beside it never reads half a cache (it read one and
+    logged a traceback when lark wrote in place)."""
+    from gateway.ogcapi._compat import _replaced_when_written
+
+    cache = tmp_path / "tables.pickle"
+    cache.write_bytes(b"old")
+    with _replaced_when_written(cache, "wb") as out:
+        out.write(b"new, ")
+        assert cache.read_bytes() == b"old"  # what a reader meanwhile finds
+        out.write(b"whole")
+    assert cache.read_bytes() == b"new, whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["tables.pickle"]
+    with pytest.raises(RuntimeError), _replaced_when_written(cache, "wb") as out:
+        out.write(b"half")
+        raise RuntimeError("the writer failed")
+    assert cache.read_bytes() == b"new, whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["tables.pickle"]
+
+
+def test_processes_starting_together_share_one_cache_without_a_traceback(tmp_path):
+    script = (
+        "import sys, logging; from pathlib import Path;"
+        " logging.basicConfig(level=logging.WARNING);"
+        " from gateway.ogcapi._compat import import_cql2_parser;"
+        " import_cql2_parser(Path(sys.argv[1]));"
+        " from pygeofilter.parsers.cql2_text import parse; print(parse('cloud <= 20'))"
+    )
+    for _ in range(3):
+        for old in tmp_path.iterdir():
+            old.unlink()
+        starts = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(tmp_path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for started in starts:
+            out, err = started.communicate(timeout=120)
+            assert started.returncode == 0 and "Traceback" not in err and not err.strip(), err
+            assert "LessEqual" in out
+        assert len([p for p in tmp_path.iterdir() if p.suffix == ".pickle"]) == 1
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -31,7 +31,7 @@ behaviour it answers, so that the patch can be dropped or adapted when the pin m
   written).
 - ``import_cql2_parser``: pygeofilter builds its CQL2 text parser (LALR tables, ~0.3 s, over
   1 s on a loaded machine) when pygeoapi's item handlers are imported; it is imported with
-  lark's cache of those tables, in a folder of this user's only.
+  lark's cache of those tables, in a folder of this user's only, written whole or not at all.
 - ``T_INTERSECTS``: pygeofilter parses CQL2's ``T_INTERSECTS`` as ``T_OVERLAPS`` (the filter
   model's translator, ``gateway.core.catalog.filters.translate``, reads it so).
 
@@ -44,8 +44,10 @@ request).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import hashlib
 import importlib.util
 import json
 import logging
@@ -53,11 +55,12 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
@@ -131,28 +134,58 @@ def private_cache_dir() -> Path | None:
 def import_cql2_parser(cache_dir: Path | None) -> None:
     """Import pygeofilter's CQL2 text parser with lark's cache of its parse tables in
     ``cache_dir`` (written at the first start, checked against the grammar at each; without
-    a folder, or once imported, as it is)."""
+    a folder, or once imported, as it is).
+
+    lark writes its cache in place (atomically only with the unmaintained ``atomicwrites``),
+    so a process starting beside the one writing it read half a file and logged a traceback.
+    Here lark's writes go to a file of this process's, renamed over the cache once whole; the
+    cache is named after the grammar's content, so a new grammar never rewrites an old one."""
     if CQL2_PARSER in sys.modules or cache_dir is None:
         return
     import lark
+    from lark import utils as lark_utils
 
     lark_class: Any = lark.Lark
     opener = lark_class.__dict__["open"]
-    cache = str(cache_dir / f"pygeofilter-cql2-text-lark-{lark.__version__}.pickle")
+    files: Any = lark_utils.FS
+    plain_open = files.__dict__["open"]
 
     def cached(cls: type, grammar_filename: str, rel_to: str | None = None, **options: Any):
+        grammar = Path(rel_to).parent / grammar_filename if rel_to else Path(grammar_filename)
+        digest = hashlib.sha256(grammar.read_bytes()).hexdigest()[:16]
+        cache = cache_dir / f"pygeofilter-cql2-text-lark-{lark.__version__}-{digest}.pickle"
         level = lark.logger.level  # pygeofilter sets DEBUG: no line on loading the cache
         lark.logger.setLevel(logging.WARNING)
         try:
-            return opener.__func__(cls, grammar_filename, rel_to, cache=cache, **options)
+            return opener.__func__(cls, grammar_filename, rel_to, cache=str(cache), **options)
         finally:
             lark.logger.setLevel(level)
 
+    def whole_or_nothing(name: str, mode: str = "r", **options: Any):
+        if "w" not in mode:
+            return plain_open.__func__(name, mode, **options)
+        return _replaced_when_written(Path(name), mode, **options)
+
     lark_class.open = classmethod(cached)
+    files.open = staticmethod(whole_or_nothing)
     try:
         importlib.import_module(CQL2_PARSER)
     finally:
         lark_class.open = opener
+        files.open = plain_open
+
+
+@contextlib.contextmanager
+def _replaced_when_written(path: Path, mode: str, **options: Any) -> Iterator[IO[Any]]:
+    """A file to write ``path`` through: a file of this process's, renamed over ``path``
+    once written whole (removed if the writing fails)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with partial.open(mode, **options) as out:
+            yield out
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def advertise_features_classes(implemented: tuple[str, ...], missing: set[str]) -> None:
