@@ -175,6 +175,15 @@ def remote_metrics(runtime: Runtime) -> Iterator[Metric]:
         for service, figures in counts.items():
             family.add_metric((service,), figures.get(figure, 0))
         yield family
+    meter = runtime.engine.reader.request_meter
+    if meter is not None:
+        made = meter.totals()
+        for figure, value in zip(("requests", "bytes"), made, strict=True):
+            family = CounterMetricFamily(
+                f"gateway_s3_{figure}_made", f"S3 {figure} GDAL really made (its own count)."
+            )
+            family.add_metric((), value)
+            yield family
     reads = CounterMetricFamily(
         "gateway_remote_reads",
         "Remote file reads by kind (opens, walks, windows, copies, indexing).",

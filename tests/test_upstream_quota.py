@@ -189,3 +189,33 @@ def test_a_yielding_lease_holding_its_slot_charges_without_giving_way(counters):
         assert time.monotonic() - started < 0.5
     request.join(5)
     assert quota.state()["connections"] == 0 and quota.state()["refused"] == 0
+
+
+def test_adjusting_gives_back_the_newest_requests_and_charges_spent_ones(counters):
+    limits = QuotaLimits(requests_per_minute=10, bytes_per_month=1000, wait_s=0.2)
+    quota = Quota("s3", limits, counters())
+    with quota.lease() as lease:
+        lease.take(6, 600)
+    quota.take(3)
+    with pytest.raises(QuotaExhausted):
+        quota.take(2)
+    quota.adjust(-4, -500)  # 4 of the 9 were not made, 500 bytes not downloaded
+    assert quota.state()["requests_last_minute"] == 5
+    assert quota.state()["bytes_this_month"] == 100
+    quota.adjust(12, 50)  # spent beyond the estimate: charged at once, past the limit
+    assert quota.state()["requests_last_minute"] == 17
+    assert quota.state()["bytes_this_month"] == 150
+    quota.adjust(-20, 0)  # no more than was charged
+    assert quota.state()["requests_last_minute"] == 0
+    quota.take(10)  # the minute's budget is free again
+
+
+def test_a_process_gives_back_only_what_it_charged(redis_client):
+    prefix = f"test:give-back:{time.monotonic_ns()}"
+    limits = QuotaLimits(requests_per_minute=100)
+    mine, other = (Quota("s3", limits, RedisCounters(redis_client, prefix)) for _ in range(2))
+    other.take(3)
+    mine.take(6)
+    other.take(2)
+    mine.adjust(-10, 0)
+    assert mine.state()["requests_last_minute"] == 5

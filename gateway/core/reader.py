@@ -22,6 +22,7 @@ from gateway.core.catalog import Asset, Scene
 from gateway.core.cogcache import CogCache
 from gateway.core.crs import parse_crs
 from gateway.core.datasets import OpenDatasets
+from gateway.core.gdal_requests import gdal_request_meter
 from gateway.core.grid import WGS84, Grid
 from gateway.core.sar.calibration import SarOptions
 from gateway.core.sar.reader import GrdReader
@@ -29,6 +30,7 @@ from gateway.core.spliced import TilePartIndexes
 from gateway.core.storage import VRT_TYPE, Storage
 from gateway.core.tally import Tally
 from gateway.core.transforms import transformer
+from gateway.core.trueup import TrueUp
 from gateway.core.upstream import Lease, Quota
 from gateway.core.warp import SourceArray, overview_level, read_window, warp
 from gateway.errors import InvalidParameterValue, UpstreamError
@@ -110,12 +112,13 @@ class SceneReader:
 
     Every read of a remote file (opening it, reading a window, copying it into the COG
     cache) is counted in ``tally`` with its estimated requests and bytes (``RemoteCharge``);
-    with a ``quota`` it also holds one of the key's connection slots and charges them first.
-    Reads that fail count as ``errors``. A remote JPEG 2000 file is opened with its tile-part
-    index (``indexes``; None: as it is). Where no process made it yet, it is made first, or
-    with ``index_later`` the file is opened as it is and its index made in the background
-    (``BackgroundQueue``, ``index_workers`` files at once), its reads giving way to the
-    requests' (``remote_reads``, an ``Activity``; ``Quota.lease(yielding=True)``).
+    with a ``quota`` it also holds one of the key's connection slots and charges them first,
+    and once they end the charge is trued up to the requests GDAL made (``request_meter``,
+    ``TrueUp``). Reads that fail count as ``errors``. A remote JPEG 2000 file is opened with
+    its tile-part index (``indexes``; None: as it is). Where no process made it yet, it is
+    made first, or with ``index_later`` the file is opened as it is and its index made in the
+    background (``BackgroundQueue``, ``index_workers`` files at once), its reads giving way
+    to the requests' (``remote_reads``, an ``Activity``; ``Quota.lease(yielding=True)``).
     """
 
     def __init__(
@@ -135,6 +138,9 @@ class SceneReader:
         self._index_queue = BackgroundQueue("jp2-index", workers=index_workers) if later else None
         self.remote_reads = Activity()  # the requests' reads of remote files in flight
         self._quota = quota
+        self.request_meter = gdal_request_meter() if storage.mode != "local" else None
+        meter = self.request_meter
+        self._true_up = TrueUp(quota, meter) if quota is not None and meter is not None else None
         self._charge = charge or RemoteCharge()
         self.tally = tally if tally is not None else Tally()
         self._cog_cache = cog_cache if cog_cache is not None else default_cog_cache(storage)
@@ -380,21 +386,36 @@ class SceneReader:
         for path, _ in remote:  # what a request beside this one is fetching, this one reuses
             self._datasets.wait_for(path)
         lease = self._quota.lease() if self._quota is not None else None
-        with self.remote_reads.busy(), lease if lease is not None else contextlib.nullcontext():
+        spent = [0, 0]  # requests and bytes charged, trued up when the reads end
+        with (
+            self.remote_reads.busy(),
+            lease if lease is not None else contextlib.nullcontext(),
+            self._trued_up(spent),
+        ):
             requests = nbytes = 0
             for path, asset in remote:
                 with self._storage_errors(path, asset):
                     fresh = not self._datasets.is_open(path)
                     if fresh:
-                        self._spend(lease, "opens", self._charge.open, 0)
+                        self._spend(lease, "opens", self._charge.open, 0, spent=spent)
                     with self._datasets.lease(path) as src:
                         window = self._charge.window(src, grid)
                         walk = self._charge.walk(src) if fresh and path in (walked or ()) else 0
                 if walk:
-                    self._spend(lease, "walks", walk, 0)
+                    self._spend(lease, "walks", walk, 0, spent=spent)
                 requests, nbytes = requests + window[0], nbytes + window[1]
-            self._spend(lease, "windows", requests, nbytes, count=len(remote))
+            self._spend(lease, "windows", requests, nbytes, count=len(remote), spent=spent)
             yield
+
+    @contextlib.contextmanager
+    def _trued_up(self, spent: list[int]) -> Iterator[None]:
+        """Once the block's GDAL reads end (however they end), true up the quota's charge for
+        them (``spent``: requests and bytes) to the requests GDAL made (``TrueUp``)."""
+        try:
+            yield
+        finally:
+            if self._true_up is not None:
+                self._true_up.ended(spent[0], spent[1])
 
     def _read_window(
         self,
@@ -446,23 +467,35 @@ class SceneReader:
         a copy of the whole file."""
         storage = self._storage
         lease = self._quota.lease() if self._quota is not None else None
+        spent = [0, 0]
         with (
             self._storage_errors(path, asset),
             rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()),
             lease if lease is not None else contextlib.nullcontext(),
-            rasterio.open(path) as src,
+            self._trued_up(spent),
         ):
-            self._spend(lease, "opens", self._charge.open, 0)
-            self._spend(lease, "copies", *self._charge.whole_file(src))
-            yield src
+            self._spend(lease, "opens", self._charge.open, 0, spent=spent)
+            with rasterio.open(path) as src:
+                self._spend(lease, "copies", *self._charge.whole_file(src), spent=spent)
+                yield src
 
     def _spend(
-        self, lease: Lease | None, kind: str, requests: int, nbytes: int, count: int = 1
+        self,
+        lease: Lease | None,
+        kind: str,
+        requests: int,
+        nbytes: int,
+        count: int = 1,
+        spent: list[int] | None = None,
     ) -> None:
         """Charge ``count`` remote reads of ``kind``, their estimate in one step, to the
-        lease (all, or none when the quota refuses them), then count them as charged."""
+        lease (all, or none when the quota refuses them), then count them as charged (and
+        add them to ``spent``, requests and bytes, when given)."""
         if lease is not None:
             lease.take(requests, nbytes)
+            if spent is not None:
+                spent[0] += requests
+                spent[1] += nbytes
         tally = self.tally
         tally.add(kind, count)
         tally.add("requests", requests)

@@ -75,8 +75,13 @@ class Counters(Protocol):
 
     def leave(self, token: str) -> None: ...
 
+    def refund(self, requests: int) -> None:
+        """Take back ``requests`` of this process's charged in the last minute, the newest
+        first (those older than the minute are gone already)."""
+        ...
+
     def add_bytes(self, count: int) -> int:
-        """Charge ``count`` bytes to this month; the month's total."""
+        """Charge ``count`` bytes to this month (negative: give back); the month's total."""
         ...
 
     def figures(self) -> dict[str, int]:
@@ -124,6 +129,12 @@ class LocalCounters:
     def leave(self, token: str) -> None:
         with self._lock:
             self._slots.pop(token, None)
+
+    def refund(self, requests: int) -> None:
+        with self._lock:
+            self._purge(time.monotonic())
+            for _ in range(min(requests, len(self._requests))):
+                self._requests.pop()
 
     def add_bytes(self, count: int) -> int:
         month = _month()
@@ -196,8 +207,11 @@ class RedisCounters:
         self._bytes = f"{prefix}:bytes"
         self._enter = client.register_script(_ENTER)
         self._figures = client.register_script(_FIGURES)
+        self._mine: deque[tuple[str, int, float]] = deque()  # (members' prefix, count, when)
+        self._lock = threading.Lock()
 
     def enter(self, token: str, requests: int, limits: QuotaLimits) -> float:
+        prefix = f"{token}:{secrets.token_hex(4)}:"
         answer = self._enter(
             keys=[self._slots, self._requests],
             args=[
@@ -207,13 +221,32 @@ class RedisCounters:
                 -1 if limits.requests_per_minute is None else limits.requests_per_minute,
                 limits.slot_ttl_s,
                 WINDOW_S,
-                f"{token}:{secrets.token_hex(4)}:",
+                prefix,
             ],
         )
-        return float(answer)
+        wait = float(answer)
+        if wait == 0.0 and requests > 0:
+            with self._lock:
+                self._mine.append((prefix, requests, time.monotonic()))
+        return wait
 
     def leave(self, token: str) -> None:
         self._client.zrem(self._slots, token)
+
+    def refund(self, requests: int) -> None:
+        names: list[str] = []
+        with self._lock:
+            while self._mine and self._mine[0][2] <= time.monotonic() - WINDOW_S:
+                self._mine.popleft()
+            while requests > 0 and self._mine:
+                prefix, count, when = self._mine.pop()
+                taken = min(count, requests)
+                names += [f"{prefix}{i}" for i in range(count - taken + 1, count + 1)]
+                requests -= taken
+                if taken < count:
+                    self._mine.append((prefix, count - taken, when))
+        if names:
+            self._client.zrem(self._requests, *names)
 
     def add_bytes(self, count: int) -> int:
         key = f"{self._bytes}:{_month()}"
@@ -267,6 +300,12 @@ class Fallback:
             self._counters().leave(token)
         except redis.RedisError as exc:
             self._failed(exc)
+
+    def refund(self, requests: int) -> None:
+        try:
+            self._counters().refund(requests)
+        except redis.RedisError as exc:
+            self._failed(exc).refund(requests)
 
     def add_bytes(self, count: int) -> int:
         try:
@@ -362,6 +401,16 @@ class Quota:
     def add_bytes(self, count: int) -> None:
         if self.limits.bytes_per_month is not None and count > 0:
             self._counters.add_bytes(count)
+
+    def adjust(self, requests: int, nbytes: int) -> None:
+        """Correct what was charged by ``requests`` and ``nbytes`` (negative: give back,
+        positive: charge more at once, without waiting in line: they were spent already)."""
+        if requests > 0:
+            self._counters.enter(secrets.token_hex(8), requests, QuotaLimits())
+        elif requests < 0:
+            self._counters.refund(-requests)
+        if self.limits.bytes_per_month is not None and nbytes:
+            self._counters.add_bytes(nbytes)
 
     def state(self) -> dict[str, int | None]:
         """The limits, the figures now and this process's waiting and refused counts."""
