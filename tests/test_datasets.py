@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import morecantile
@@ -142,41 +143,50 @@ def test_a_remote_file_is_never_waited_for_while_leasing(tmp_path):
         pool.close_all()
 
 
-def test_a_remote_reader_waits_before_its_slot_for_a_read_of_the_same_file(tmp_path):
-    """``wait_for``: a remote file another thread is reading is waited for (``wait_s`` at
-    most) before the reader takes a connection slot; its lease then finds that dataset, with
-    what it fetched. Never for a dataset the thread holds, nor once one is idle."""
-    with rasterio.MemoryFile() as memory:
-        with memory.open(**_profile()) as dst:
-            dst.write(np.full((1, 4, 4), 6, dtype="uint8"))
-        path = memory.name
-        pool = OpenDatasets(wait_s=30)
-        held, release = threading.Event(), threading.Event()
-        thread, taken = _hold(pool, path, held, release)
-        threading.Timer(0.2, release.set).start()
-        started = time.monotonic()
-        pool.wait_for(path)
-        waited = time.monotonic() - started
-        thread.join()
-        with pool.lease(path) as dataset, pool.lease(path) as second:
-            assert dataset is taken[0] and dataset.read(1)[0, 0] == 6
-            assert second is not dataset
-            started = time.monotonic()
-            pool.wait_for(path)  # held by this thread: at once
-            assert time.monotonic() - started < 0.1
-        assert 0.15 < waited < 10
-        with _held_elsewhere(pool, path):
-            started = time.monotonic()
-            pool.wait_for(path)  # the second is idle: at once
-            assert time.monotonic() - started < 0.1
-        assert pool.counts() == (2, 0)  # waiting leased nothing
-        pool.close_all()
-        bounded = OpenDatasets(wait_s=0.3)
-        with _held_elsewhere(bounded, path):
-            started = time.monotonic()
-            bounded.wait_for(path)
-            assert 0.25 < time.monotonic() - started < 5
-        bounded.close_all()
+def test_readers_claiming_a_file_read_it_one_after_another():
+    """``claim``: a thread claiming a file another thread claims waits until it is given
+    back (``wait_s`` at most), and of several waiting, one goes on at a time. A thread's
+    claims of a file it holds already go on at once. Claiming leases nothing."""
+    pool = OpenDatasets(wait_s=30)
+    path = "/vsis3/eodata/a.jp2"
+    inside: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+
+    def read(_: int) -> None:
+        with pool.claim(path):
+            with lock:
+                inside.append(1)
+                most[0] = max(most[0], len(inside))
+            time.sleep(0.05)
+            with lock:
+                inside.pop()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(6) as workers:
+        list(workers.map(read, range(6)))
+    assert most[0] == 1 and time.monotonic() - started >= 0.25
+    with pool.claim(path), pool.claim(path):  # nested in one thread: at once
+        pass
+    assert pool.counts() == (0, 0)
+    bounded = OpenDatasets(wait_s=0.3)
+    claimed, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with bounded.claim(path):
+            claimed.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    claimed.wait(5)
+    started = time.monotonic()
+    with bounded.claim(path):  # past wait_s: goes on without it
+        assert 0.25 < time.monotonic() - started < 5
+    release.set()
+    holder.join()
+    with bounded.claim(path):  # given back by both
+        pass
 
 
 def test_a_file_that_cannot_be_opened_leaves_no_one_waiting(tmp_path):

@@ -383,8 +383,6 @@ class SceneReader:
         if not remote:
             yield
             return
-        for path, _ in remote:  # what a request beside this one is fetching, this one reuses
-            self._datasets.wait_for(path)
         lease = self._quota.lease() if self._quota is not None else None
         spent = [0, 0]  # requests and bytes charged, trued up when the reads end
         with (
@@ -398,7 +396,7 @@ class SceneReader:
                     fresh = not self._datasets.is_open(path)
                     if fresh:
                         self._spend(lease, "opens", self._charge.open, 0, spent=spent)
-                    with self._datasets.lease(path) as src:
+                    with self._datasets.claim(path), self._datasets.lease(path) as src:
                         window = self._charge.window(src, grid)
                         walk = self._charge.walk(src) if fresh and path in (walked or ()) else 0
                 if walk:
@@ -439,7 +437,8 @@ class SceneReader:
             if copy is not None:
                 with self._datasets.lease(copy) as src:
                     return self._read(src, copy, asset, grid, resampling, categorical)
-            with self._datasets.lease(source_path) as src:
+            claim = self._datasets.claim(source_path) if source_path.startswith("/vsi") else None
+            with claim or contextlib.nullcontext(), self._datasets.lease(source_path) as src:
                 source = self._read(src, source_path, asset, grid, resampling, categorical)
                 wanted = cache is not None and cache.wants(src, grid)
                 if cache is not None and not wanted:
