@@ -8,7 +8,8 @@ the gateway held back later views for a quota it had not used. So as each read e
 requests and bytes of the process (``GdalRequestMeter``) and gives back the difference, or
 charges what the estimates missed. What the quota holds is then the requests really made plus
 the estimates of the reads still running (whose requests so far are counted in both: on the
-safe side until they end).
+safe side until they end). GDAL's count is the process's: a second reader in the process
+would be charged the first one's requests too (on the safe side); the server has one.
 """
 
 from __future__ import annotations

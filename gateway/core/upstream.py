@@ -13,7 +13,9 @@ The counters live in Redis when a client is given (``RedisCounters``: two Lua sc
 checking and charging are one atomic step for every replica), else in the process
 (``LocalCounters``: the limits then hold per process). A connection slot expires after
 ``slot_ttl_s``, so a process that dies holding one frees it. Requests are counted over a
-sliding minute (the rule a server applies), bytes per calendar month (UTC).
+sliding minute (the rule a server applies), bytes per calendar month (UTC). A charge that
+turned out wrong is corrected with ``Quota.adjust``: requests given back are this process's
+newest in the minute, so another process's are never taken back.
 """
 
 from __future__ import annotations
