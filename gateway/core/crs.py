@@ -16,7 +16,6 @@ import os
 import re
 from dataclasses import dataclass
 
-import rasterio._base
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from pyproj.exceptions import CRSError, ProjError
@@ -24,6 +23,7 @@ from pyproj.network import set_network_enabled
 from rasterio.crs import CRS
 from rasterio.env import set_gdal_config
 
+from gateway.core.libgdal import libgdal
 from gateway.errors import InvalidParameterValue
 
 Bounds = tuple[float, float, float, float]
@@ -178,5 +178,4 @@ def keep_proj_offline() -> None:
     os.environ["PROJ_NETWORK"] = "OFF"
     set_gdal_config("PROJ_NETWORK", "OFF")
     set_network_enabled(False)
-    gdal = ctypes.CDLL(rasterio._base.__file__)  # resolves symbols of the libgdal it links
-    gdal.OSRSetPROJEnableNetwork(ctypes.c_int(0))
+    libgdal().OSRSetPROJEnableNetwork(ctypes.c_int(0))

@@ -109,7 +109,11 @@ class OpenDatasets:
         block ends (a thread's claims of a path it holds already are one). Of several
         threads waiting, one goes on at a time. A remote reader claims the file it reads
         while it holds a connection slot of the key: a slot held waiting is one not spent
-        fetching again what the thread ahead is fetching."""
+        fetching again what the thread ahead is fetching. A local file needs no claim (its
+        reader waits in ``lease``): claiming one goes on at once."""
+        if not path.startswith("/vsi"):
+            yield
+            return
         me = threading.get_ident()
         with self._returned:
             owner, depth = self._claims.get(path, (me, 0))

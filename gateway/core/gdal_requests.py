@@ -2,11 +2,11 @@
 
 GDAL keeps network statistics (``VSINetworkStatsGetAsSerializedJSON``) when
 ``CPL_VSIL_NETWORK_STATS_ENABLED`` is on; rasterio does not expose them, so they are read
-through ``ctypes`` from the libgdal rasterio loaded. GDAL reads the option once and again
-after each ``VSINetworkStatsReset``, so ``GdalRequestMeter`` sets it for the process and
-resets. Its figures are the whole process's (GDAL counts every file and thread together);
-each reading resets them, so what GDAL keeps stays small however many files are read (a
-request logged between the reading and the reset, microseconds apart, is missed).
+through ``ctypes`` (``libgdal``). GDAL reads the option once and again after each
+``VSINetworkStatsReset``, so ``GdalRequestMeter`` sets it for the process and resets. Its
+figures are the whole process's (GDAL counts every file and thread together); each reading
+resets them, so what GDAL keeps stays small however many files are read (a request logged
+between the reading and the reset, microseconds apart, is missed).
 """
 
 from __future__ import annotations
@@ -14,26 +14,13 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import os
 import threading
-from pathlib import Path
+
+from rasterio.env import set_gdal_config
+
+from gateway.core.libgdal import libgdal
 
 log = logging.getLogger(__name__)
-
-
-def _loaded_libgdal() -> str | None:
-    """The path of the libgdal this process loaded (rasterio's), from ``/proc/self/maps``."""
-    import rasterio._base  # noqa: F401  (loads libgdal)
-
-    try:
-        lines = Path("/proc/self/maps").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        path = line.rsplit(" ", 1)[-1]
-        if os.path.basename(path).startswith("libgdal") and ".so" in path:
-            return path
-    return None
 
 
 class GdalRequestMeter:
@@ -49,10 +36,7 @@ class GdalRequestMeter:
         self._free = library.VSIFree
         self._free.argtypes = [ctypes.c_void_p]
         self._free.restype = None
-        set_option = library.CPLSetConfigOption
-        set_option.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-        set_option.restype = None
-        set_option(b"CPL_VSIL_NETWORK_STATS_ENABLED", b"YES")
+        set_gdal_config("CPL_VSIL_NETWORK_STATS_ENABLED", "YES")
         self._lock = threading.Lock()
         self._requests = 0
         self._bytes = 0
@@ -80,16 +64,13 @@ _lock = threading.Lock()
 
 def gdal_request_meter() -> GdalRequestMeter | None:
     """The process's meter (one: GDAL's statistics are the process's), started on first use;
-    None where the loaded libgdal cannot be found or lacks the statistics (said once)."""
+    None where the loaded libgdal lacks the statistics (said once)."""
     global _meter, _tried
     with _lock:
         if not _tried:
             _tried = True
-            path = _loaded_libgdal()
             try:
-                _meter = GdalRequestMeter(ctypes.CDLL(path)) if path else None
+                _meter = GdalRequestMeter(libgdal())
             except (OSError, AttributeError) as exc:
-                log.warning("GDAL's network statistics are not available: %s", exc)
-            if _meter is None:
-                log.warning("remote reads stay charged at their estimate: no GDAL request count")
+                log.warning("remote reads stay charged at their estimate: %s", exc)
         return _meter

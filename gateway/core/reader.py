@@ -437,8 +437,7 @@ class SceneReader:
             if copy is not None:
                 with self._datasets.lease(copy) as src:
                     return self._read(src, copy, asset, grid, resampling, categorical)
-            claim = self._datasets.claim(source_path) if source_path.startswith("/vsi") else None
-            with claim or contextlib.nullcontext(), self._datasets.lease(source_path) as src:
+            with self._datasets.claim(source_path), self._datasets.lease(source_path) as src:
                 source = self._read(src, source_path, asset, grid, resampling, categorical)
                 wanted = cache is not None and cache.wants(src, grid)
                 if cache is not None and not wanted:

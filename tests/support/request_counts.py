@@ -6,7 +6,6 @@ Shared by tests/test_remote.py (which asserts the targets) and bench/bench_reque
 
 from __future__ import annotations
 
-import ctypes
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from gateway.core.datasets import OpenDatasets
+from gateway.core.libgdal import libgdal
 from gateway.core.request import build_request
 from gateway.core.storage import EODATA_PREFIX, Storage
 from tests.support.counting_proxy import CountingProxy, Hit
@@ -30,12 +30,7 @@ def clear_gdal_http_cache() -> None:
     """A cold worker: forget every cached HTTP block and file property in this process's GDAL,
     and close the datasets the reader keeps open in this thread (their decoded blocks)."""
     OpenDatasets.close_all_pools()
-    with open("/proc/self/maps") as maps:
-        libraries = {line.split()[-1] for line in maps if "libgdal" in line}
-    if not libraries:
-        raise RuntimeError("GDAL is not loaded in this process")
-    for library in libraries:
-        ctypes.CDLL(library).VSICurlClearCache()
+    libgdal().VSICurlClearCache()
 
 
 @dataclass(frozen=True)
