@@ -9,10 +9,11 @@ from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
-from rasterio.warp import Resampling, reproject
+from rasterio.warp import Resampling, reproject, transform_bounds
 
-from gateway.core.grid import Grid
+from gateway.core.grid import WGS84, Grid
 from gateway.core.transforms import gdal_operation, transformer
+from gateway.errors import InvalidParameterValue
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 UTM_ZONES = [32600 + zone for zone in range(1, 61)] + [32700 + zone for zone in range(1, 61)]
@@ -102,3 +103,33 @@ def test_a_crs_a_file_defines_itself_transforms_as_proj_would(definition):
         np.testing.assert_allclose(
             transformer(source, target).transform(xs, ys), searched.transform(xs, ys), atol=1e-6
         )
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "bounds"),
+    [
+        (3857, 32631, (556597.5, 6887893.5, 713140.3, 7044436.5)),  # a z8 tile over Benelux
+        (32632, 3857, (300000.0, 5790000.0, 409800.0, 5899800.0)),  # an MGRS tile
+        (3857, 4326, (-20037508.3, -20037508.3, 20037508.3, 20037508.3)),  # the world
+        (32660, 4326, (600000.0, 5000000.0, 900000.0, 5300000.0)),  # across the antimeridian
+        (3035, 32633, (4300000.0, 2900000.0, 4700000.0, 3300000.0)),
+    ],
+)
+def test_a_grids_bounds_elsewhere_are_gdals_through_the_pairs_one_transformer(
+    source, target, bounds
+):
+    """The pair's transformer, made once and shared with its warp, densifies the edges as
+    GDAL's ``transform_bounds`` does (which would search PROJ again for the pair), west
+    beyond east across the antimeridian included."""
+    grid = Grid(CRS.from_epsg(source), bounds, 256, 256)
+    theirs = transform_bounds(CRS.from_epsg(source), CRS.from_epsg(target), *bounds, densify_pts=21)
+    ours = grid.bounds_in(CRS.from_epsg(target))
+    span = max(abs(theirs[2] - theirs[0]), abs(theirs[3] - theirs[1]))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=span * 1e-9)
+    assert (ours[0] > ours[2]) == (source == 32660)
+
+
+def test_a_grid_with_no_extent_in_the_target_crs_is_refused_as_the_client_s_error():
+    beyond = Grid(CRS.from_epsg(32631), (1e8, 1e8, 1.1e8, 1.1e8), 16, 16)  # lies nowhere
+    with pytest.raises(InvalidParameterValue):
+        beyond.bounds_in(WGS84)

@@ -37,7 +37,6 @@ from pathlib import Path
 import rasterio
 from rasterio.io import DatasetReader
 from rasterio.shutil import copy as gdal_copy
-from rasterio.warp import transform_bounds
 
 from gateway.core.background import BackgroundQueue
 from gateway.core.grid import Grid
@@ -63,7 +62,7 @@ _TOUCH_EVERY_S = 30.0
 
 def coverage(src: DatasetReader, grid: Grid) -> float:
     """Share (0-1) of ``src``'s area that ``grid`` covers."""
-    minx, miny, maxx, maxy = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
+    minx, miny, maxx, maxy = grid.bounds_in(src.crs)
     left, bottom, right, top = src.bounds
     width = max(0.0, min(maxx, right) - max(minx, left))
     height = max(0.0, min(maxy, top) - max(miny, bottom))

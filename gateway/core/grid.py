@@ -8,11 +8,9 @@ from functools import lru_cache
 
 import numpy as np
 from affine import Affine
-from rasterio._err import CPLE_BaseError
+from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
-from rasterio.errors import RasterioError
 from rasterio.transform import from_bounds
-from rasterio.warp import transform_bounds
 
 from gateway.core.crs import WGS84, Bounds, check_area
 from gateway.core.transforms import transformer
@@ -99,10 +97,13 @@ def reproject_bounds(bounds: Bounds, source: CRS, target: CRS, locator: str = "b
 @lru_cache(maxsize=4096)
 def _transformed_bounds(src: CRS, dst: CRS, bounds: Bounds, locator: str = "bbox") -> Bounds:
     """Remembered: every band of every scene of a map asks the same grid's bounds again.
+    Through the pair's one transformer (``transforms``), which its warp and pixel steps use
+    too: GDAL's own ``transform_bounds`` would search PROJ's database for the operation
+    again (2–4 ms a pair, and again once its small cache of pairs let it go).
     InvalidParameterValue when the area has no extent in ``dst``."""
     try:
-        out = transform_bounds(src, dst, *bounds, densify_pts=21)
-    except (RasterioError, CPLE_BaseError):
+        out = transformer(src, dst).transform_bounds(*bounds, densify_pts=21)
+    except ProjError:
         out = (math.nan,) * 4
     if not all(math.isfinite(v) for v in out):
         raise InvalidParameterValue(
