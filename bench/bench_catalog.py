@@ -168,12 +168,14 @@ def load(count: int, data: Path, chunk: int, workers: int) -> None:
     print(f"loaded {rows:,} items in {took:,.0f} s ({rows / took:,.0f} items/s)", flush=True)
 
 
-def start_stac_api() -> Server:
-    """stac-fastapi-pgstac on ``bench_stac`` (its own venv), ready."""
+def start_stac_api(api_hydrate: bool = False) -> Server:
+    """stac-fastapi-pgstac on ``bench_stac`` (its own venv), ready; ``api_hydrate``: the
+    items hydrated by the API in Python (its ``USE_API_HYDRATE``), not by pgstac in SQL."""
     port = free_port()
     command = uvicorn("stac_fastapi.pgstac.app:create_app", port, 1,
                       python=str(STAC_VENV / "bin" / "python"))  # fmt: skip
-    server = Server("stac-api", command, port, {**pg_env(), "PGPASSWORD": "bench"})
+    env = {**pg_env(), "PGPASSWORD": "bench", "USE_API_HYDRATE": str(api_hydrate).lower()}
+    server = Server("stac-api", command, port, env)
     server.wait("/_mgmt/ping")
     return server
 
@@ -207,6 +209,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--full", type=Path, help="a --profile full archive: its uncached tiles measured too"
     )
+    parser.add_argument(
+        "--api-hydrate",
+        action="store_true",
+        help="the STAC API hydrates the items in Python (stac-fastapi-pgstac's USE_API_HYDRATE),"
+        " not pgstac in SQL (its default)",
+    )
     parser.add_argument("--share", help="K/N: load only this share (used by --load itself)")
     return parser.parse_args()
 
@@ -225,7 +233,7 @@ def main() -> None:
         load(args.load, data, args.chunk, args.workers)
     from bench.catalog_runs import measure
 
-    stac = start_stac_api()
+    stac = start_stac_api(args.api_hydrate)
     try:
         items = int(_psql("SELECT count(*) FROM items"))
         measure(

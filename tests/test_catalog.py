@@ -17,8 +17,8 @@ from gateway.core.catalog import (
     scene_from_item,
 )
 from gateway.core.catalog.cached import snap_bbox
-from gateway.core.catalog.models import either_side
-from gateway.core.catalog.stac_api import search_parameters
+from gateway.core.catalog.models import either_side, project_item
+from gateway.core.catalog.stac_api import scene_fields, search_parameters
 from tests.support.cdse_items import cdse_item
 
 
@@ -274,3 +274,37 @@ def test_summaries_survive_a_failing_catalog_and_list_again_later():
     now[0] = RETRY_FAILED_S + 1
     summaries.refresh()  # what refresh_soon does in its thread
     assert summaries.get("sentinel-2-l2a") is not UNKNOWN and summaries.version == 1
+
+
+def test_a_tile_search_asks_only_what_a_scene_reads_of_its_bands_assets(l2a_item):
+    """The Fields ``include`` of a search naming bands keeps, of each asset of those bands,
+    what ``scene_from_item`` reads: the scene parsed from the projected item is the scene of
+    the whole item, from a third of its assets' bytes or less."""
+    item_assets = {
+        key: {name: asset[name] for name in ("type", "roles", "bands", "gsd") if name in asset}
+        for key, asset in l2a_item["assets"].items()
+    }
+    query = SearchQuery("sentinel-2-l2a", (5.9, 52.5, 6.2, 52.7), bands=("B04", "B08", "SCL"))
+    fields = scene_fields(query, item_assets)
+    assert fields is not None
+    projected = project_item(l2a_item, tuple(fields))
+    whole, ours = scene_from_item(l2a_item), scene_from_item(projected)
+    kept = [a for a in whole.assets if a.band in query.bands]
+    assert [a.key for a in kept] == [
+        "B04_10m",
+        "B04_20m",
+        "B04_60m",
+        "B08_10m",
+        "SCL_20m",
+        "SCL_60m",
+    ]
+    assert ours.assets == tuple(kept)
+    assert (ours.id, ours.datetime, ours.bbox, ours.geometry) == (
+        whole.id, whole.datetime, whole.bbox, whole.geometry
+    )  # fmt: skip
+    assert (ours.cloud_cover, ours.processing_version) == (
+        whole.cloud_cover,
+        whole.processing_version,
+    )
+    sent = len(json.dumps(projected["assets"]))
+    assert sent * 3 <= len(json.dumps({a.key: l2a_item["assets"][a.key] for a in kept}))

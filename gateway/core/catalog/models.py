@@ -218,6 +218,15 @@ def l1c_cloud_mask(item: dict[str, Any], assets: tuple[Asset, ...]) -> tuple[Ass
     return (mask,)
 
 
+# The fields of a raster asset that ``scene_from_item``, ``asset_band`` and ``is_raster`` read:
+# all a search need ask of an asset (a CDSE asset is ~1.6 kB, mostly alternates, checksums and
+# paths; pgstac's own hydration of the whole of each took 75 of a first page's 100 ms).
+ASSET_FIELDS = (
+    "href", "type", "roles", "bands", "eo:bands", "gsd", "nodata", "data_type",
+    "proj:code", "proj:shape", "raster:scale", "raster:offset",
+)  # fmt: skip
+
+
 def scene_from_item(item: dict[str, Any]) -> Scene:
     """Parse a STAC item shaped like CDSE's (see shared/fixtures/cdse-stac)."""
     props = item["properties"]
