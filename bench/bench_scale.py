@@ -35,7 +35,9 @@ full`` writes its 10,980 px products). Cases, per zoom:
   very windows the gateway's cold passes read (file, grid and kernel margin, recorded: on the
   product files, and as shipped where the layer draws from its overview source), each tile on
   its own: the file opened, its level that fits chosen and opened as a dataset, the window
-  read; no catalog, no warp, no band math, no encoding;
+  read; no catalog, no warp, no band math, no encoding; from local files also in a process of
+  its own (``first reads of a process``): as the gateway's cold first view, it pays the
+  process's first opens and PROJ look-ups, which GDAL alone in this process finds done;
 - TiTiler (``titiler.application`` from ``--titiler-venv``, one uvicorn worker, GDAL's decoding
   threads as the gateway's storage sets them, rio-tiler's ``MAX_THREADS=1``: a mosaic's files
   one after the other, as the gateway reads them), started afresh per zoom
@@ -60,8 +62,11 @@ the whole object for each: about 50 ms a GET of a 10 m band).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pickle
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -109,6 +114,7 @@ UNINDEXED = "no tile-part index"  # --jp2-index: the same view by a reader witho
 INDEXED = "tile-part indexes made"  # --jp2-index: a cold pass after the one that made them
 LATER = "indexed in the background"  # --index-later: a first view that queued the indexes
 SHIPPED = "as shipped"  # GDAL alone on the windows of the layer as shipped, where it redraws
+FIRST = "GDAL alone, first reads of a process"  # the same windows in a process of its own
 TITILER_TILE = "T31UFU"  # the product TiTiler reads (the view's centre is in it)
 WARM_UP = morecantile.Tile(0, 0, 2)  # far from any file of the view: first renders
 # One window the gateway read: file, grid, resampling, categorical.
@@ -290,23 +296,45 @@ def draws_from_overview(engine: Engine, layer: str, tile: morecantile.Tile) -> b
     return overview is not None and ground_resolution(grid) > overview.beyond_m
 
 
+def read_alone(index: int, reads: list[Window]) -> None:
+    """GDAL alone on one tile's recorded windows: each file opened, its level that fits
+    chosen and opened as a dataset, the window read."""
+    for path, grid, resampling, categorical in reads:
+        with rasterio.open(path) as src:
+            level = read_level(src, grid, categorical=categorical)
+            if level is None:
+                read_window(src, grid, nodata=None, resampling=resampling)
+                continue
+        with rasterio.open(path, overview_level=level) as src:
+            read_window(src, grid, nodata=None, resampling=resampling)
+
+
 def gdal_pass(engine: Engine, windows: list[list[Window]], meter: Meter) -> Pass:
     """GDAL alone on the recorded windows, each tile on its own (datasets opened per tile)."""
     storage = engine.reader.storage
-
-    def read(index: int, reads: list[Window]) -> None:
-        for path, grid, resampling, categorical in reads:
-            with rasterio.open(path) as src:
-                level = read_level(src, grid, categorical=categorical)
-                if level is None:
-                    read_window(src, grid, nodata=None, resampling=resampling)
-                    continue
-            with rasterio.open(path, overview_level=level) as src:
-                read_window(src, grid, nodata=None, resampling=resampling)
-
     clear_gdal_http_cache()
     with rasterio.Env(session=storage.gdal_session(), **storage.gdal_options()):
-        return timed_tiles(windows, meter, read)
+        return timed_tiles(windows, meter, read_alone)
+
+
+def gdal_first_pass(engine: Engine, windows: list[list[Window]], scratch: Path) -> Pass:
+    """GDAL alone on the recorded windows (local files) in a process of its own, its first
+    reads: as the gateway's cold pass, it pays the process's first opens and PROJ look-ups
+    (GDAL alone in this process finds them done by the gateway's passes)."""
+    recorded = scratch / "windows.pickle"
+    recorded.write_bytes(pickle.dumps(windows))
+    options = json.dumps(engine.reader.storage.gdal_options())
+    command = [sys.executable, "-m", "bench.bench_scale", "--gdal-first", str(recorded), options]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return Pass(**json.loads(done.stdout.splitlines()[-1]))
+
+
+def _gdal_first(recorded: Path, options: dict[str, Any]) -> None:
+    """``--gdal-first``: the pass of ``gdal_first_pass``, printed as JSON."""
+    windows = pickle.loads(recorded.read_bytes())
+    with rasterio.Env(**options):
+        result = timed_tiles(windows, Meter(), read_alone)
+    print(json.dumps({"times": result.times, "cpu": result.cpu, "bytes": result.bytes}))
 
 
 def write_vrt(paths: list[str], target: Path) -> Path:
@@ -546,6 +574,9 @@ def storage_settings(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--gdal-first"]:
+        _gdal_first(Path(sys.argv[2]), json.loads(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -669,6 +700,9 @@ def main() -> None:
                     results[zoom, f"GDAL alone, {layer}'s windows, {SHIPPED}"] = gdal_pass(
                         engine, windows, meter
                     )
+                if gdal and proxy is None and (shipped or not args.as_shipped):
+                    case = f"{FIRST}, {layer}'s windows" + (f", {SHIPPED}" if shipped else "")
+                    results[zoom, case] = gdal_first_pass(engine, windows, Path(tmp))
                 if shipped and not args.as_shipped:
                     # The product's own files, as a layer without an overview source reads.
                     cold, warm, windows = gateway_passes(files, layer, args.day, tiles, meter)
@@ -709,6 +743,8 @@ def print_ratios(results: dict[tuple[int, str], Pass]) -> None:
     pairs = [
         ("NDVI", "GDAL alone, NDVI's windows"),
         ("TRUE_COLOR", "GDAL alone, TRUE_COLOR's windows"),
+        ("NDVI", f"{FIRST}, NDVI's windows"),
+        ("TRUE_COLOR", f"{FIRST}, TRUE_COLOR's windows"),
         ("NDVI", "TiTiler NDVI cold"),
         ("NDVI", f"TiTiler NDVI cold, {BOTH}"),
         ("NDVI", f"TiTiler NDVI cold, {QUARTERLY}"),
@@ -716,6 +752,8 @@ def print_ratios(results: dict[tuple[int, str], Pass]) -> None:
     titles = [
         "NDVI / GDAL",
         "TRUE_COLOR / GDAL",
+        "NDVI / GDAL first",
+        "TRUE_COLOR / GDAL first",
         f"NDVI / TiTiler {TITILER_TILE}",
         "NDVI / TiTiler all",
         "NDVI / TiTiler quarterly",
