@@ -700,7 +700,7 @@ def main() -> None:
                     results[zoom, f"GDAL alone, {layer}'s windows, {SHIPPED}"] = gdal_pass(
                         engine, windows, meter
                     )
-                if gdal and proxy is None and (shipped or not args.as_shipped):
+                if gdal and proxy is None:
                     case = f"{FIRST}, {layer}'s windows" + (f", {SHIPPED}" if shipped else "")
                     results[zoom, case] = gdal_first_pass(engine, windows, Path(tmp))
                 if shipped and not args.as_shipped:
