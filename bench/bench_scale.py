@@ -325,7 +325,8 @@ def gdal_first_pass(engine: Engine, windows: list[list[Window]], scratch: Path) 
     recorded.write_bytes(pickle.dumps(windows))
     options = json.dumps(engine.reader.storage.gdal_options())
     command = [sys.executable, "-m", "bench.bench_scale", "--gdal-first", str(recorded), options]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=repo)
     return Pass(**json.loads(done.stdout.splitlines()[-1]))
 
 

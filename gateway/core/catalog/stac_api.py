@@ -98,7 +98,7 @@ def scene_fields(query: SearchQuery, item_assets: dict[str, Any]) -> list[str] |
     ]
     if not keys:
         return None
-    return [*SCENE_FIELDS, *(f"assets.{key}.{name}" for key in keys for name in ASSET_FIELDS)]
+    return list(named_fields((*SCENE_FIELDS, *(EVERY_ASSET + f for f in ASSET_FIELDS)), keys))
 
 
 def named_fields(fields: tuple[str, ...], keys: list[str] | None) -> tuple[str, ...]:
