@@ -18,13 +18,17 @@ BODY = b"x" * 100_000
 
 
 class _Slow(BaseHTTPRequestHandler):
-    """Answers ``BODY`` after ``delay`` seconds."""
+    """Answers ``BODY`` after ``delay`` seconds, and once ``hold`` is set (when a test sets
+    one: its requests stay in flight until it says so, however slowly they were sent)."""
 
     protocol_version = "HTTP/1.1"
     delay = 0.3
+    hold: threading.Event | None = None
 
     def do_GET(self) -> None:
         time.sleep(self.delay)
+        if self.hold is not None:
+            self.hold.wait(timeout=10)
         self.send_response(200)
         self.send_header("Content-Length", str(len(BODY)))
         self.end_headers()
@@ -54,10 +58,17 @@ def _get(proxy: CountingProxy, name: str) -> httpx.Response:
 
 def test_connections_beyond_the_cap_get_slow_down(upstream):
     proxy = _proxy(upstream, Limits(connections=2))
+    _Slow.hold = threading.Event()  # the first two stay in flight until the others came
     try:
         with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(lambda i: _get(proxy, f"f{i}"), range(4)))
+            asked = [pool.submit(_get, proxy, f"f{i}") for i in range(4)]
+            deadline = time.monotonic() + 10
+            while proxy.gate.refused < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            _Slow.hold.set()
+            answers = [future.result() for future in asked]
     finally:
+        _Slow.hold = None
         proxy.stop()
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200, 200, 503, 503]
